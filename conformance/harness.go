@@ -1,0 +1,67 @@
+// Package conformance is the shared test suite that defines a FlowFabric-Go
+// backend: a driver that passes Run is a backend. It is a normal package so
+// that third-party drivers run it from their own tests:
+//
+//	func TestConformance(t *testing.T) {
+//		conformance.Run(t, conformance.Harness{
+//			Open: func(t testing.TB, clock *conformance.Clock) engine.Backend { ... },
+//		})
+//	}
+//
+// Every scenario goes through engine.Engine, so validation, error mapping and
+// envelope encoding are exercised for every driver, and compares envelopes
+// with the golden files in testdata/, shared by all drivers, after volatile
+// values (ids, timestamps, tokens) are replaced by placeholders.
+package conformance
+
+import (
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/flowfabric/flowfabric-go/engine"
+)
+
+// Harness tells the suite how to make backends of the driver under test.
+type Harness struct {
+	// Open returns a fresh, isolated, empty backend for one test; the suite
+	// closes it. When ClockControl is true the suite passes a non-nil clock
+	// and the backend must read its time from clock.Now; otherwise clock is
+	// nil and the backend uses its own clock.
+	Open func(t testing.TB, clock *Clock) engine.Backend
+
+	// ClockControl reports that Open honours the clock. Scenarios that need
+	// exact time boundaries (expires_at_ms == now) run only with it; the
+	// others wait on real time with margins.
+	ClockControl bool
+
+	// Reopen, when set, opens another backend on the same store as b (a
+	// second process's view), for scenarios about shared and persistent
+	// state. Nil when the backend cannot be shared (memory).
+	Reopen func(t testing.TB, b engine.Backend) engine.Backend
+}
+
+// Clock is a manual clock, safe for concurrent use, that tests move forward.
+type Clock struct{ ms atomic.Int64 }
+
+// NewClock returns a clock standing at startMs milliseconds since the epoch.
+func NewClock(startMs int64) *Clock {
+	c := &Clock{}
+	c.ms.Store(startMs)
+	return c
+}
+
+// Now returns the clock's time.
+func (c *Clock) Now() time.Time { return time.UnixMilli(c.ms.Load()) }
+
+// NowMs returns the clock's time in milliseconds since the epoch.
+func (c *Clock) NowMs() int64 { return c.ms.Load() }
+
+// Advance moves the clock forward by d.
+func (c *Clock) Advance(d time.Duration) { c.ms.Add(d.Milliseconds()) }
+
+// Set moves the clock to ms.
+func (c *Clock) Set(ms int64) { c.ms.Store(ms) }
+
+// ClockStartMs is where the suite's manual clocks start: 2026-01-01T00:00:00Z.
+const ClockStartMs = 1767225600000

@@ -1,0 +1,204 @@
+package contracts
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// Kind is the class of a contract error (CONTRACT.md §6). The set is closed.
+type Kind string
+
+// The error kinds of CONTRACT.md §6.
+const (
+	KindValidation  Kind = "validation"
+	KindNotFound    Kind = "not_found"
+	KindConflict    Kind = "conflict"
+	KindState       Kind = "state"
+	KindContention  Kind = "contention"
+	KindTransport   Kind = "transport"
+	KindUnavailable Kind = "unavailable"
+)
+
+// Error codes. Each pairs with exactly one Kind; see the sentinels below.
+const (
+	CodeInvalidInput                = "invalid_input"
+	CodeInvalidToken                = "invalid_token"
+	CodeTokenExpired                = "token_expired"
+	CodeHMACSecretNotInitialized    = "hmac_secret_not_initialized"
+	CodeRotationConflict            = "rotation_conflict"
+	CodePartitionCountMismatch      = "partition_count_mismatch"
+	CodeAlreadySuspended            = "already_suspended"
+	CodeLeaseMismatch               = "lease_mismatch"
+	CodeIdempotencyMismatch         = "idempotency_mismatch"
+	CodeWaitpointClosed             = "waitpoint_closed"
+	CodeSuspensionTimedOut          = "suspension_timed_out"
+	CodeSignalLimitExceeded         = "signal_limit_exceeded"
+	CodeExecutionNotFound           = "execution_not_found"
+	CodeSerializationRetryExhausted = "serialization_retry_exhausted"
+	CodeBackendUnreachable          = "backend_unreachable"
+	CodeDeadlineExceeded            = "deadline_exceeded"
+	CodeCanceled                    = "canceled"
+	CodeBackendClosed               = "backend_closed"
+	CodeInternal                    = "internal_error"
+)
+
+// Token failure reasons (CONTRACT.md §3), carried in Error.Reason.
+const (
+	ReasonMalformed         = "malformed"
+	ReasonUnknownKid        = "unknown_kid"
+	ReasonSignatureMismatch = "signature_mismatch"
+)
+
+// Error is the one error type of the contract. Every error an Engine returns
+// is an *Error, so callers can branch with errors.Is against the sentinels
+// (which compare Kind, Code and, when the sentinel has one, Reason) or with
+// errors.As to read the fields.
+//
+// Detail is human-readable text that names the field and the rule. It never
+// contains secret material or a token's MAC. Err, when set, is the native
+// error a driver interpreted (a pgx or go-redis error); it is reachable
+// through errors.Unwrap but never serialized.
+type Error struct {
+	Kind      Kind
+	Code      string
+	Reason    string // empty encodes as null
+	Detail    string
+	Retryable bool
+	Err       error
+}
+
+// Sentinels for errors.Is. Compare with errors.Is(err, contracts.ErrX), never ==.
+var (
+	ErrInvalidInput                = &Error{Kind: KindValidation, Code: CodeInvalidInput}
+	ErrInvalidToken                = &Error{Kind: KindValidation, Code: CodeInvalidToken}
+	ErrTokenMalformed              = &Error{Kind: KindValidation, Code: CodeInvalidToken, Reason: ReasonMalformed}
+	ErrUnknownKid                  = &Error{Kind: KindValidation, Code: CodeInvalidToken, Reason: ReasonUnknownKid}
+	ErrSignatureMismatch           = &Error{Kind: KindValidation, Code: CodeInvalidToken, Reason: ReasonSignatureMismatch}
+	ErrTokenExpired                = &Error{Kind: KindValidation, Code: CodeTokenExpired}
+	ErrHMACSecretNotInitialized    = &Error{Kind: KindState, Code: CodeHMACSecretNotInitialized}
+	ErrRotationConflict            = &Error{Kind: KindConflict, Code: CodeRotationConflict}
+	ErrPartitionCountMismatch      = &Error{Kind: KindConflict, Code: CodePartitionCountMismatch}
+	ErrAlreadySuspended            = &Error{Kind: KindConflict, Code: CodeAlreadySuspended}
+	ErrLeaseMismatch               = &Error{Kind: KindConflict, Code: CodeLeaseMismatch}
+	ErrIdempotencyMismatch         = &Error{Kind: KindConflict, Code: CodeIdempotencyMismatch}
+	ErrWaitpointClosed             = &Error{Kind: KindState, Code: CodeWaitpointClosed}
+	ErrSuspensionTimedOut          = &Error{Kind: KindState, Code: CodeSuspensionTimedOut}
+	ErrSignalLimitExceeded         = &Error{Kind: KindState, Code: CodeSignalLimitExceeded}
+	ErrExecutionNotFound           = &Error{Kind: KindNotFound, Code: CodeExecutionNotFound}
+	ErrSerializationRetryExhausted = &Error{Kind: KindContention, Code: CodeSerializationRetryExhausted, Retryable: true}
+	ErrBackendUnreachable          = &Error{Kind: KindTransport, Code: CodeBackendUnreachable, Retryable: true}
+	ErrDeadlineExceeded            = &Error{Kind: KindTransport, Code: CodeDeadlineExceeded, Retryable: true}
+	ErrCanceled                    = &Error{Kind: KindTransport, Code: CodeCanceled}
+	ErrBackendClosed               = &Error{Kind: KindUnavailable, Code: CodeBackendClosed}
+	ErrInternal                    = &Error{Kind: KindUnavailable, Code: CodeInternal}
+)
+
+// Error implements error: "kind/code[/reason]: detail".
+func (e *Error) Error() string {
+	s := string(e.Kind) + "/" + e.Code
+	if e.Reason != "" {
+		s += "/" + e.Reason
+	}
+	if e.Detail != "" {
+		s += ": " + e.Detail
+	}
+	return s
+}
+
+// Unwrap returns the native error the driver interpreted, if any.
+func (e *Error) Unwrap() error { return e.Err }
+
+// Is reports whether target is an *Error of the same Kind and Code and, when
+// target carries a Reason, the same Reason. It makes the sentinels work with
+// errors.Is whatever the Detail.
+func (e *Error) Is(target error) bool {
+	t, ok := target.(*Error)
+	if !ok {
+		return false
+	}
+	return e.Kind == t.Kind && e.Code == t.Code && (t.Reason == "" || e.Reason == t.Reason)
+}
+
+// With returns a copy of the sentinel e carrying detail, formatted like
+// fmt.Sprintf. Use it to build errors: contracts.ErrLeaseMismatch.With("lease_id: ...").
+func (e *Error) With(format string, args ...any) *Error {
+	c := *e
+	c.Detail = fmt.Sprintf(format, args...)
+	c.Err = nil
+	return &c
+}
+
+// Wrapping returns a copy of e that wraps the native error cause. The cause's
+// text is not copied into Detail: driver errors may quote arguments.
+func (e *Error) Wrapping(cause error) *Error {
+	c := *e
+	c.Err = cause
+	return &c
+}
+
+// errorJSON is the wire form of an Error, inside {"error":{...}}.
+type errorJSON struct {
+	Kind      Kind    `json:"kind"`
+	Code      string  `json:"code"`
+	Reason    *string `json:"reason"`
+	Detail    string  `json:"detail"`
+	Retryable bool    `json:"retryable"`
+}
+
+// MarshalJSON encodes the error object of CONTRACT.md §6 (without the outer
+// "error" key; see ErrorEnvelope).
+func (e *Error) MarshalJSON() ([]byte, error) {
+	return json.Marshal(errorJSON{Kind: e.Kind, Code: e.Code, Reason: nullable(e.Reason), Detail: e.Detail, Retryable: e.Retryable})
+}
+
+// UnmarshalJSON decodes the error object of CONTRACT.md §6.
+func (e *Error) UnmarshalJSON(b []byte) error {
+	var w errorJSON
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	*e = Error{Kind: w.Kind, Code: w.Code, Detail: w.Detail, Retryable: w.Retryable}
+	if w.Reason != nil {
+		e.Reason = *w.Reason
+	}
+	return nil
+}
+
+// ErrorEnvelope is the JSON body of a failed call: {"error":{...}}.
+type ErrorEnvelope struct {
+	Error *Error `json:"error"`
+}
+
+// Invalid returns a validation / invalid_input error naming field and rule.
+func Invalid(field, rule string) *Error {
+	return ErrInvalidInput.With("%s: %s", field, rule)
+}
+
+// AsError converts any error into a contract *Error. Contract errors pass
+// through unchanged; context errors become transport errors; anything else is
+// unavailable / internal_error wrapping the cause. A nil error gives nil.
+func AsError(err error) *Error {
+	if err == nil {
+		return nil
+	}
+	var ce *Error
+	switch {
+	case errors.As(err, &ce):
+		return ce
+	case errors.Is(err, context.DeadlineExceeded):
+		return ErrDeadlineExceeded.With("the call's deadline passed").Wrapping(err)
+	case errors.Is(err, context.Canceled):
+		return ErrCanceled.With("the call's context was canceled").Wrapping(err)
+	default:
+		return ErrInternal.With("unexpected backend error").Wrapping(err)
+	}
+}
+
+func nullable(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}

@@ -1,0 +1,150 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+
+	"github.com/flowfabric/flowfabric-go/contracts"
+)
+
+// Engine is the facade applications call. It validates every argument once,
+// before any I/O, so a rejected call changes nothing; it fills defaults;
+// and it maps every driver error onto the contract's *contracts.Error.
+// An Engine is safe for concurrent use.
+type Engine struct {
+	b Backend
+}
+
+// Option configures an Engine.
+type Option func(*Engine)
+
+// New returns an Engine over an already opened backend, bypassing the scheme
+// registry.
+func New(b Backend, opts ...Option) *Engine {
+	e := &Engine{b: b}
+	for _, o := range opts {
+		o(e)
+	}
+	return e
+}
+
+// Backend returns the driver, for optional interfaces found by type assertion.
+func (e *Engine) Backend() Backend { return e.b }
+
+// Capabilities returns the backend's declared capabilities.
+func (e *Engine) Capabilities() Capabilities { return e.b.Capabilities() }
+
+// Ping checks that the backend is reachable.
+func (e *Engine) Ping(ctx context.Context) error { return asErr(e.b.Ping(ctx)) }
+
+// Close closes the backend.
+func (e *Engine) Close() error { return asErr(e.b.Close()) }
+
+// call runs one driver operation after validation, mapping its error.
+func call[A any, R any](ctx context.Context, validate func() error, op func(context.Context, A) (R, error), args A) (R, error) {
+	var zero R
+	if err := validate(); err != nil {
+		return zero, err
+	}
+	if err := ctx.Err(); err != nil {
+		return zero, contracts.AsError(err)
+	}
+	r, err := op(ctx, args)
+	if err != nil {
+		return zero, contracts.AsError(err)
+	}
+	return r, nil
+}
+
+func asErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	return contracts.AsError(err)
+}
+
+// Seed installs the first signing secret, idempotently: call it on every
+// start. See CONTRACT.md §4 for its outcomes.
+func (e *Engine) Seed(ctx context.Context, a contracts.SeedArgs) (contracts.SeedOutcome, error) {
+	return call(ctx, a.Validate, e.b.Seed, a)
+}
+
+// RotateAll makes NewKid current on every partition, keeping the outgoing
+// kid valid for GraceMs. Re-running the same rotation is safe and repairs a
+// partial one. Per-partition failures are reported in the result's entries.
+func (e *Engine) RotateAll(ctx context.Context, a contracts.RotateArgs) (contracts.RotateAllResult, error) {
+	return call(ctx, a.Validate, e.b.RotateAll, a)
+}
+
+// ListKids lists every partition's current kid and unexpired verifying kids.
+func (e *Engine) ListKids(ctx context.Context) (contracts.ListKidsResult, error) {
+	return call(ctx, func() error { return nil }, e.b.ListKids, contracts.ListKidsArgs{})
+}
+
+// Sign signs a message with the current kid of the scope's partition.
+func (e *Engine) Sign(ctx context.Context, a contracts.SignArgs) (contracts.SignResult, error) {
+	return call(ctx, a.Validate, e.b.Sign, a)
+}
+
+// Verify checks a token for a message. A rejected token is a
+// validation error with code invalid_token (reason malformed, unknown_kid or
+// signature_mismatch) or token_expired.
+func (e *Engine) Verify(ctx context.Context, a contracts.VerifyArgs) (contracts.VerifyResult, error) {
+	return call(ctx, a.Validate, e.b.Verify, a)
+}
+
+// Suspend suspends an execution on 1–16 waitpoints and returns their tokens.
+// An empty Condition means "any".
+func (e *Engine) Suspend(ctx context.Context, a contracts.SuspendArgs) (contracts.SuspendOutcome, error) {
+	if a.Condition == "" {
+		a.Condition = contracts.ConditionAny
+	}
+	return call(ctx, a.Validate, e.b.Suspend, a)
+}
+
+// DeliverSignal records a signal on a waitpoint, exactly once per
+// (waitpoint_id, idempotency_key), and resumes the execution when its
+// condition holds. A JSON payload is stored in compact form.
+func (e *Engine) DeliverSignal(ctx context.Context, a contracts.DeliverSignalArgs) (contracts.DeliverSignalOutcome, error) {
+	validate := func() error {
+		if err := a.Validate(); err != nil {
+			return err
+		}
+		if len(a.Payload) > 0 {
+			var buf bytes.Buffer
+			_ = json.Compact(&buf, a.Payload) // valid: checked above
+			a.Payload = buf.Bytes()
+		}
+		return nil
+	}
+	if err := validate(); err != nil {
+		return contracts.DeliverSignalOutcome{}, err
+	}
+	return call(ctx, func() error { return nil }, e.b.DeliverSignal, a)
+}
+
+// ObserveSignals returns the signals of the execution's latest suspension.
+func (e *Engine) ObserveSignals(ctx context.Context, a contracts.ObserveSignalsArgs) (contracts.ObserveSignalsResult, error) {
+	return call(ctx, a.Validate, e.b.ObserveSignals, a)
+}
+
+// ListSuspended pages through suspended executions ordered by
+// (suspended_at_ms, execution_id). A zero Limit means 100.
+func (e *Engine) ListSuspended(ctx context.Context, a contracts.ListSuspendedArgs) (contracts.ListSuspendedResult, error) {
+	if a.Limit == 0 {
+		a.Limit = contracts.DefaultListLimit
+	}
+	return call(ctx, a.Validate, e.b.ListSuspended, a)
+}
+
+// ClaimResumedExecution leases the oldest claimable execution to a worker, or
+// answers outcome "none".
+func (e *Engine) ClaimResumedExecution(ctx context.Context, a contracts.ClaimArgs) (contracts.ClaimOutcome, error) {
+	return call(ctx, a.Validate, e.b.ClaimResumedExecution, a)
+}
+
+// CompleteExecution forgets a claimed execution and everything recorded for it.
+func (e *Engine) CompleteExecution(ctx context.Context, a contracts.CompleteArgs) (contracts.CompleteOutcome, error) {
+	return call(ctx, a.Validate, e.b.CompleteExecution, a)
+}

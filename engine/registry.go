@@ -1,0 +1,88 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/flowfabric/flowfabric-go/contracts"
+)
+
+// Opener opens a backend for a parsed URL whose scheme it was registered for.
+// It must not keep a reference to u's password in logs or errors: use
+// u.Redacted().
+type Opener func(ctx context.Context, u *url.URL) (Backend, error)
+
+var (
+	registryMu sync.RWMutex
+	registry   = map[string]Opener{}
+)
+
+// Register makes a driver available under a URL scheme, in the manner of
+// database/sql.Register. Drivers call it from init. It panics if opener is
+// nil, the scheme is empty or not lowercase, or the scheme is already
+// registered.
+func Register(scheme string, opener Opener) {
+	if opener == nil {
+		panic("engine: Register opener is nil")
+	}
+	if scheme == "" || scheme != strings.ToLower(scheme) {
+		panic(fmt.Sprintf("engine: Register scheme %q must be non-empty lowercase", scheme))
+	}
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	if _, dup := registry[scheme]; dup {
+		panic(fmt.Sprintf("engine: Register called twice for scheme %q", scheme))
+	}
+	registry[scheme] = opener
+}
+
+// Schemes returns the registered URL schemes, sorted.
+func Schemes() []string {
+	registryMu.RLock()
+	defer registryMu.RUnlock()
+	s := make([]string, 0, len(registry))
+	for k := range registry {
+		s = append(s, k)
+	}
+	sort.Strings(s)
+	return s
+}
+
+// OpenBackend parses rawURL and opens a backend through the opener
+// registered for its scheme, without wrapping it in an Engine.
+func OpenBackend(ctx context.Context, rawURL string) (Backend, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		// url.Parse quotes the input, which may hold a password: say only what failed.
+		return nil, contracts.Invalid("backend_url", "must be a URL such as sqlite://./ff.db")
+	}
+	scheme := strings.ToLower(u.Scheme)
+	registryMu.RLock()
+	opener, ok := registry[scheme]
+	registryMu.RUnlock()
+	if !ok {
+		return nil, contracts.Invalid("backend_url", fmt.Sprintf(
+			"unknown scheme %q in %s; registered schemes: %s (is the driver's package blank-imported?)",
+			u.Scheme, u.Redacted(), strings.Join(Schemes(), ", ")))
+	}
+	b, err := opener(ctx, u)
+	if err != nil {
+		return nil, contracts.AsError(err)
+	}
+	return b, nil
+}
+
+// Open opens the backend for rawURL (for example "sqlite://./ff.db",
+// "postgres://...", "valkey://...") and returns an Engine over it. The
+// scheme's driver must be registered, usually by blank-importing its package.
+func Open(ctx context.Context, rawURL string, opts ...Option) (*Engine, error) {
+	b, err := OpenBackend(ctx, rawURL)
+	if err != nil {
+		return nil, err
+	}
+	return New(b, opts...), nil
+}
