@@ -55,19 +55,16 @@ func Schemes() []string {
 // OpenBackend parses rawURL and opens a backend through the opener
 // registered for its scheme, without wrapping it in an Engine.
 func OpenBackend(ctx context.Context, rawURL string) (Backend, error) {
-	u, err := url.Parse(rawURL)
+	u, err := parseURL(rawURL)
 	if err != nil {
-		// url.Parse quotes the input, which may hold a password: say only what failed.
-		return nil, contracts.Invalid("backend_url", "must be a URL such as sqlite://./ff.db")
+		return nil, err
 	}
 	scheme := strings.ToLower(u.Scheme)
 	registryMu.RLock()
 	opener, ok := registry[scheme]
 	registryMu.RUnlock()
 	if !ok {
-		return nil, contracts.Invalid("backend_url", fmt.Sprintf(
-			"unknown scheme %q in %s; registered schemes: %s (is the driver's package blank-imported?)",
-			u.Scheme, u.Redacted(), strings.Join(Schemes(), ", ")))
+		return nil, unknownScheme(u)
 	}
 	b, err := opener(ctx, u)
 	if err != nil {
@@ -85,4 +82,18 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*Engine, error) {
 		return nil, err
 	}
 	return New(b, opts...), nil
+}
+
+func unknownScheme(u *url.URL) error {
+	return contracts.Invalid("backend_url", fmt.Sprintf(
+		"unknown scheme %q in %s; registered schemes: %s (is the driver's package blank-imported?)",
+		u.Scheme, u.Redacted(), strings.Join(Schemes(), ", ")))
+}
+
+func parseURL(rawURL string) (*url.URL, error) {
+	u, err := parseURL(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	return u, nil
 }
