@@ -4,7 +4,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-
 )
 
 // Limits of CONTRACT.md §2 and §5.
@@ -156,4 +155,3 @@ func (s Secret) Equal(o Secret) bool { return hmacEqual(s, o) }
 
 // Hex returns the canonical lowercase hex form, for drivers that store text.
 func (s Secret) Hex() string { return hex.EncodeToString(s) }
-

@@ -91,9 +91,10 @@ func unknownScheme(u *url.URL) error {
 }
 
 func parseURL(rawURL string) (*url.URL, error) {
-	u, err := parseURL(rawURL)
+	u, err := url.Parse(rawURL)
 	if err != nil {
-		return nil, err
+		// url.Parse quotes the input, which may hold a password: say only what failed.
+		return nil, contracts.Invalid("backend_url", "must be a URL such as sqlite://./ff.db")
 	}
 	return u, nil
 }

@@ -1,0 +1,110 @@
+package contracts
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+)
+
+func secretOf(b byte) Secret { return Secret(bytes.Repeat([]byte{b}, 32)) }
+
+func TestPlanSeed(t *testing.T) {
+	next, out, changed := PlanSeed(PartitionKeys{}, SeedArgs{Kid: "k1", Secret: secretOf(1)})
+	if !changed || out.Outcome != SeedSeeded || next.Current == nil || next.Current.Kid != "k1" {
+		t.Fatalf("empty keystore: %+v %v", out, changed)
+	}
+	_, out, changed = PlanSeed(next, SeedArgs{Kid: "k1", Secret: secretOf(2)})
+	if changed || out.Outcome != SeedAlreadySeeded || out.SameSecret == nil || *out.SameSecret {
+		t.Fatalf("same kid, other secret: %+v", out)
+	}
+	_, out, _ = PlanSeed(next, SeedArgs{Kid: "k9", Secret: secretOf(1)})
+	if out.Outcome != SeedAlreadyInitialized || out.SameSecret != nil || out.CurrentKid != "k1" {
+		t.Fatalf("other kid: %+v", out)
+	}
+	rotated, _, _, _ := PlanRotate(next, RotateArgs{NewKid: "k2", NewSecret: secretOf(2), GraceMs: 10}, 0)
+	_, out, _ = PlanSeed(rotated, SeedArgs{Kid: "k1", Secret: secretOf(1)})
+	if out.Outcome != SeedAlreadySeeded || !*out.SameSecret || out.CurrentKid != "k2" {
+		t.Fatalf("verifying kid: %+v", out)
+	}
+}
+
+func TestPlanRotate(t *testing.T) {
+	k0 := PartitionKeys{}
+	k1, out, changed, err := PlanRotate(k0, RotateArgs{NewKid: "a", NewSecret: secretOf(1), GraceMs: 100}, 1000)
+	if err != nil || !changed || out.PreviousKid != nil || out.NewKid != "a" {
+		t.Fatalf("bootstrap: %+v %v", out, err)
+	}
+	if _, out, changed, _ := PlanRotate(k1, RotateArgs{NewKid: "a", NewSecret: secretOf(1)}, 1000); changed || out.Outcome != RotateNoop {
+		t.Fatalf("replay: %+v", out)
+	}
+	if _, _, _, err := PlanRotate(k1, RotateArgs{NewKid: "a", NewSecret: secretOf(2)}, 1000); !errors.Is(err, ErrRotationConflict) {
+		t.Fatalf("same kid other secret: %v", err)
+	}
+	k2, out, _, _ := PlanRotate(k1, RotateArgs{NewKid: "b", NewSecret: secretOf(2), GraceMs: 100}, 1000)
+	if *out.PreviousKid != "a" || *k2.Find("a").ExpiresAtMs != 1100 {
+		t.Fatalf("rotate a->b: %+v", out)
+	}
+	if _, _, _, err := PlanRotate(k2, RotateArgs{NewKid: "a", NewSecret: secretOf(1)}, 1000); !errors.Is(err, ErrRotationConflict) {
+		t.Fatalf("reuse of a verifying kid: %v", err)
+	}
+	// At 1100 "a" is still usable (expires_at == now): not collected.
+	k3, out, _, _ := PlanRotate(k2, RotateArgs{NewKid: "c", NewSecret: secretOf(3), GraceMs: 100}, 1100)
+	if out.GCCount != 0 || k3.Find("a") == nil {
+		t.Fatalf("boundary: %+v", out)
+	}
+	// At 1201 both a (1100) and b (1200) are past: collected.
+	k4, out, _, _ := PlanRotate(k3, RotateArgs{NewKid: "d", NewSecret: secretOf(4), GraceMs: 100}, 1201)
+	if out.GCCount != 2 || k4.Find("a") != nil || k4.Find("b") != nil || k4.Find("c") == nil {
+		t.Fatalf("gc: %+v", out)
+	}
+}
+
+func TestListPartitionSortsAndHidesExpired(t *testing.T) {
+	e := func(v int64) *int64 { return &v }
+	k := PartitionKeys{
+		Current: &KidRecord{Kid: "cur"},
+		Verifying: []KidRecord{
+			{Kid: "z", ExpiresAtMs: e(50)}, {Kid: "b", ExpiresAtMs: e(40)}, {Kid: "a", ExpiresAtMs: e(50)}, {Kid: "old", ExpiresAtMs: e(9)},
+		},
+	}
+	got := ListPartition(3, k, 10)
+	want := []VerifyingKid{{"b", 40}, {"a", 50}, {"z", 50}}
+	if got.Partition != 3 || *got.CurrentKid != "cur" || len(got.Verifying) != 3 {
+		t.Fatalf("ListPartition = %+v", got)
+	}
+	for i := range want {
+		if got.Verifying[i] != want[i] {
+			t.Fatalf("verifying[%d] = %+v, want %+v", i, got.Verifying[i], want[i])
+		}
+	}
+}
+
+func TestFingerprintDistinguishesArguments(t *testing.T) {
+	ten, eleven := int64(10), int64(11)
+	lease := NewID()
+	base := SuspendArgs{ExecutionID: "e", Waitpoints: []WaitpointSpec{{"a"}, {"b"}}, Condition: "any", IdempotencyKey: "i"}
+	variants := []SuspendArgs{
+		{ExecutionID: "e", Waitpoints: []WaitpointSpec{{"a"}}, Condition: "any", IdempotencyKey: "i"},
+		{ExecutionID: "e", Waitpoints: []WaitpointSpec{{"ab"}}, Condition: "any", IdempotencyKey: "i"},
+		{ExecutionID: "e", Waitpoints: []WaitpointSpec{{"a"}, {"b"}}, Condition: "all", IdempotencyKey: "i"},
+		{ExecutionID: "e", Waitpoints: []WaitpointSpec{{"a"}, {"b"}}, Condition: "any", IdempotencyKey: "i", TimeoutMs: &ten},
+		{ExecutionID: "e", Waitpoints: []WaitpointSpec{{"a"}, {"b"}}, Condition: "any", IdempotencyKey: "i", LeaseID: &lease},
+	}
+	seen := map[string]int{base.Fingerprint(): -1}
+	for i, v := range variants {
+		if j, dup := seen[v.Fingerprint()]; dup {
+			t.Fatalf("variants %d and %d share a fingerprint", i, j)
+		}
+		seen[v.Fingerprint()] = i
+	}
+	withTen := base
+	withTen.TimeoutMs = &ten
+	other := base
+	other.TimeoutMs = &eleven
+	copyTen := int64(10)
+	same := base
+	same.TimeoutMs = &copyTen
+	if withTen.Fingerprint() == other.Fingerprint() || withTen.Fingerprint() != same.Fingerprint() {
+		t.Fatal("fingerprint must depend on timeout values, not pointers")
+	}
+}
