@@ -1,0 +1,126 @@
+package memory
+
+import (
+	"bytes"
+	"slices"
+
+	"github.com/flowfabric/flowfabric-go/contracts"
+)
+
+// execution is a remembered execution: one in state suspended, resumed or
+// claimed. Completing it deletes it (state none).
+type execution struct {
+	id    string
+	state string // contracts.StateSuspended, StateResumed or StateClaimed
+
+	latest      *suspension   // the suspension observe_signals and claim report
+	suspensions []*suspension // every suspension since the execution was first seen, oldest first
+
+	// The lease, set while state is claimed.
+	leaseID          string
+	leaseExpiresAtMs int64
+	reason           string // claim reason, kept across re-claims after an expired lease
+
+	nextSeq int64                    // delivery sequence of the execution's signals
+	suspend map[string]suspendRecord // suspend idempotency records by idempotency_key
+}
+
+// suspendRecord is a suspend idempotency record: the arguments' fingerprint
+// and the outcome to replay.
+type suspendRecord struct {
+	fingerprint string
+	outcome     contracts.SuspendOutcome
+}
+
+// suspension is one suspend of an execution with its waitpoints and signals.
+type suspension struct {
+	id            string
+	suspendedAtMs int64
+	timeoutAtMs   *int64
+	condition     string
+	waitpoints    []*waitpoint
+	signals       []storedSignal // in delivery order (ascending seq)
+	signaled      int            // waitpoints holding at least one signal, for "all"
+	closed        bool           // resumed, or claimed after its timeout
+}
+
+// timedOut reports whether the suspension is past its timeout at nowMs
+// ("past" is strict: timeout_at_ms == now has not timed out).
+func (s *suspension) timedOut(nowMs int64) bool {
+	return s.timeoutAtMs != nil && nowMs > *s.timeoutAtMs
+}
+
+// conditionHolds reports whether the resume condition holds after a signal.
+func (s *suspension) conditionHolds() bool {
+	return s.condition == contracts.ConditionAny || s.signaled == len(s.waitpoints)
+}
+
+// signalList returns the suspension's signals in delivery order, as copies
+// the caller may change.
+func (s *suspension) signalList() []contracts.Signal {
+	out := make([]contracts.Signal, len(s.signals))
+	for i, st := range s.signals {
+		out[i] = st.Signal
+		out[i].Payload = bytes.Clone(st.Payload)
+	}
+	return out
+}
+
+// waitpoint is one waitpoint of a suspension. Closed waitpoints of earlier
+// suspensions stay until the execution completes, so that late deliveries
+// answer duplicate or waitpoint_closed rather than signature_mismatch.
+type waitpoint struct {
+	id          string
+	key         string
+	createdAtMs int64
+	exec        *execution
+	susp        *suspension
+	signals     int               // signals recorded on this waitpoint
+	delivered   map[string]string // signal_id by idempotency_key
+}
+
+// message is the waitpoint's signed message (CONTRACT.md §3).
+func (w *waitpoint) message() []byte {
+	return contracts.WaitpointMessage(w.exec.id, w.id, w.key, w.createdAtMs)
+}
+
+// storedSignal is a recorded signal with its place in the execution's
+// delivery sequence.
+type storedSignal struct {
+	seq int64
+	contracts.Signal
+}
+
+// claimable reports whether a claim at nowMs may take the execution, and
+// with which reason.
+func (e *execution) claimable(nowMs int64) (reason string, ok bool) {
+	switch e.state {
+	case contracts.StateResumed:
+		return contracts.ReasonSignal, true
+	case contracts.StateSuspended:
+		return contracts.ReasonTimeout, e.latest.timedOut(nowMs)
+	case contracts.StateClaimed:
+		return e.reason, nowMs > e.leaseExpiresAtMs
+	}
+	return "", false
+}
+
+// before orders executions oldest first: by (suspended_at_ms, execution_id)
+// of their latest suspension.
+func (e *execution) before(o *execution) bool {
+	if e.latest.suspendedAtMs != o.latest.suspendedAtMs {
+		return e.latest.suspendedAtMs < o.latest.suspendedAtMs
+	}
+	return e.id < o.id
+}
+
+// cloneSuspendOutcome deep-copies an outcome, so that neither the stored
+// record nor a caller's copy can change the other.
+func cloneSuspendOutcome(o contracts.SuspendOutcome) contracts.SuspendOutcome {
+	if o.TimeoutAtMs != nil {
+		t := *o.TimeoutAtMs
+		o.TimeoutAtMs = &t
+	}
+	o.Waitpoints = slices.Clone(o.Waitpoints)
+	return o
+}

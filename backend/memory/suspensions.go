@@ -1,0 +1,320 @@
+package memory
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"slices"
+
+	"github.com/flowfabric/flowfabric-go/contracts"
+)
+
+// signatureMismatch is the one answer for a missing waitpoint, another
+// execution's waitpoint and a wrong MAC, worded as contracts words it, so a
+// caller without a valid token learns nothing.
+func signatureMismatch() error {
+	return contracts.ErrSignatureMismatch.With("token: signature does not match")
+}
+
+// Suspend opens 1–16 waitpoints for an execution and signs their tokens with
+// the current kid (CONTRACT.md §5, SEMANTICS.md "Suspend" for the order of
+// checks). A replay with the same idempotency key returns the first outcome
+// byte for byte for as long as the execution is remembered.
+func (b *Backend) Suspend(ctx context.Context, args contracts.SuspendArgs) (contracts.SuspendOutcome, error) {
+	nowMs, unlock, err := b.begin(ctx)
+	if err != nil {
+		return contracts.SuspendOutcome{}, err
+	}
+	defer unlock()
+	if b.keys.Current == nil {
+		return contracts.SuspendOutcome{}, errNotInitialized()
+	}
+	e := b.execs[args.ExecutionID]
+	if rec, ok := e.idempotencyRecord(args.IdempotencyKey); ok {
+		if rec.fingerprint != args.Fingerprint() {
+			return contracts.SuspendOutcome{}, contracts.ErrIdempotencyMismatch.With(
+				"idempotency_key: already used for this execution with other arguments")
+		}
+		return cloneSuspendOutcome(rec.outcome), nil
+	}
+	if err := checkSuspendable(e, args.LeaseID); err != nil {
+		return contracts.SuspendOutcome{}, err
+	}
+	if e == nil {
+		e = &execution{id: args.ExecutionID, suspend: map[string]suspendRecord{}}
+		b.execs[e.id] = e
+	}
+	out := b.openSuspension(e, args, nowMs)
+	if args.IdempotencyKey != "" {
+		e.suspend[args.IdempotencyKey] = suspendRecord{args.Fingerprint(), cloneSuspendOutcome(out)}
+	}
+	return out, nil
+}
+
+// idempotencyRecord returns the suspend record stored under key, if the
+// execution is remembered and key is not empty.
+func (e *execution) idempotencyRecord(key string) (suspendRecord, bool) {
+	if e == nil || key == "" {
+		return suspendRecord{}, false
+	}
+	rec, ok := e.suspend[key]
+	return rec, ok
+}
+
+// checkSuspendable decides whether e (nil: state none) may suspend with the
+// given lease.
+func checkSuspendable(e *execution, leaseID *string) error {
+	switch {
+	case e == nil && leaseID != nil:
+		return contracts.ErrLeaseMismatch.With("lease_id: the execution holds no lease (it is not claimed)")
+	case e == nil:
+		return nil
+	case e.state == contracts.StateSuspended || e.state == contracts.StateResumed:
+		return contracts.ErrAlreadySuspended.With("execution_id: %q is %s and not yet claimed", e.id, e.state)
+	case leaseID == nil || *leaseID != e.leaseID:
+		return contracts.ErrLeaseMismatch.With("lease_id: not the current lease of claimed execution %q", e.id)
+	}
+	return nil
+}
+
+// openSuspension writes a new suspension of e at nowMs and returns its
+// outcome. The lease, if any, is dropped; earlier suspensions stay, closed.
+func (b *Backend) openSuspension(e *execution, args contracts.SuspendArgs, nowMs int64) contracts.SuspendOutcome {
+	cur := b.keys.Current
+	s := &suspension{id: contracts.NewID(), suspendedAtMs: nowMs, condition: args.Condition}
+	if args.TimeoutMs != nil {
+		t := nowMs + *args.TimeoutMs
+		s.timeoutAtMs = &t
+	}
+	out := contracts.SuspendOutcome{
+		Outcome: contracts.OutcomeSuspended, ExecutionID: e.id, SuspensionID: s.id,
+		SuspendedAtMs: nowMs, TimeoutAtMs: s.timeoutAtMs, Condition: s.condition,
+		Waitpoints: make([]contracts.WaitpointOutcome, 0, len(args.Waitpoints)),
+	}
+	for _, spec := range args.Waitpoints {
+		w := &waitpoint{id: contracts.NewID(), key: spec.Key, createdAtMs: nowMs, exec: e, susp: s, delivered: map[string]string{}}
+		s.waitpoints = append(s.waitpoints, w)
+		b.wps[w.id] = w
+		out.Waitpoints = append(out.Waitpoints, contracts.WaitpointOutcome{
+			WaitpointID: w.id, WaitpointKey: w.key, CreatedAtMs: nowMs,
+			Token: contracts.SignToken(cur.Kid, cur.Secret, w.message()),
+		})
+	}
+	e.state, e.latest = contracts.StateSuspended, s
+	e.suspensions = append(e.suspensions, s)
+	e.leaseID, e.leaseExpiresAtMs = "", 0
+	return cloneSuspendOutcome(out)
+}
+
+// DeliverSignal records a signal on a waitpoint exactly once per
+// (waitpoint_id, idempotency_key) and resumes the execution when its
+// condition holds, closing every waitpoint of the suspension in the same
+// step. Checks run in the order of CONTRACT.md §5.
+func (b *Backend) DeliverSignal(ctx context.Context, args contracts.DeliverSignalArgs) (contracts.DeliverSignalOutcome, error) {
+	nowMs, unlock, err := b.begin(ctx)
+	if err != nil {
+		return contracts.DeliverSignalOutcome{}, err
+	}
+	defer unlock()
+	w, err := b.authorize(args, nowMs)
+	if err != nil {
+		return contracts.DeliverSignalOutcome{}, err
+	}
+	if id, ok := w.delivered[args.IdempotencyKey]; args.IdempotencyKey != "" && ok {
+		return contracts.DeliverSignalOutcome{Outcome: contracts.OutcomeDuplicate, SignalID: id}, nil
+	}
+	s := w.susp
+	switch {
+	case s.closed:
+		return contracts.DeliverSignalOutcome{}, contracts.ErrWaitpointClosed.With("waitpoint_id: the waitpoint's suspension has resumed")
+	case s.timedOut(nowMs):
+		return contracts.DeliverSignalOutcome{}, contracts.ErrSuspensionTimedOut.With("waitpoint_id: the suspension passed its timeout_at_ms")
+	case len(s.signals) >= contracts.SignalLimit:
+		return contracts.DeliverSignalOutcome{}, contracts.ErrSignalLimitExceeded.With("waitpoint_id: the suspension already holds %d signals", contracts.SignalLimit)
+	}
+	id := record(w, args, nowMs)
+	resumed := s.conditionHolds()
+	if resumed {
+		s.closed = true
+		w.exec.state = contracts.StateResumed
+	}
+	return contracts.DeliverSignalOutcome{Outcome: contracts.OutcomeAccepted, SignalID: id, Resumed: resumed}, nil
+}
+
+// authorize runs checks 1 and 2 of deliver_signal: the token's kid is known
+// and in grace, and the waitpoint exists, belongs to the execution and
+// matches the MAC. It returns the waitpoint.
+func (b *Backend) authorize(args contracts.DeliverSignalArgs, nowMs int64) (*waitpoint, error) {
+	t, err := contracts.ParseToken("token", args.Token)
+	if err != nil {
+		return nil, err
+	}
+	w := b.wps[args.WaitpointID]
+	if w == nil || w.exec.id != args.ExecutionID {
+		// Check the kid first (step 1), then answer as a wrong MAC would.
+		err := contracts.CheckToken(t, nil, b.keys.Current != nil, b.keys.Find(t.Kid), nowMs)
+		if err == nil || errors.Is(err, contracts.ErrSignatureMismatch) {
+			return nil, signatureMismatch()
+		}
+		return nil, err
+	}
+	if err := contracts.CheckToken(t, w.message(), b.keys.Current != nil, b.keys.Find(t.Kid), nowMs); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// record stores an accepted signal on w and returns its signal_id.
+func record(w *waitpoint, args contracts.DeliverSignalArgs, nowMs int64) string {
+	e, s := w.exec, w.susp
+	sig := contracts.Signal{
+		SignalID: contracts.NewID(), WaitpointID: w.id, WaitpointKey: w.key, Name: args.Name,
+		Payload: bytes.Clone(args.Payload), IdempotencyKey: args.IdempotencyKey, DeliveredAtMs: nowMs,
+	}
+	e.nextSeq++
+	s.signals = append(s.signals, storedSignal{seq: e.nextSeq, Signal: sig})
+	if w.signals == 0 {
+		s.signaled++
+	}
+	w.signals++
+	if args.IdempotencyKey != "" {
+		w.delivered[args.IdempotencyKey] = sig.SignalID
+	}
+	return sig.SignalID
+}
+
+// ObserveSignals returns the signals of the execution's latest suspension in
+// delivery order, in any state while the execution is remembered.
+func (b *Backend) ObserveSignals(ctx context.Context, args contracts.ObserveSignalsArgs) (contracts.ObserveSignalsResult, error) {
+	_, unlock, err := b.begin(ctx)
+	if err != nil {
+		return contracts.ObserveSignalsResult{}, err
+	}
+	defer unlock()
+	e := b.execs[args.ExecutionID]
+	if e == nil {
+		return contracts.ObserveSignalsResult{}, errExecutionNotFound(args.ExecutionID)
+	}
+	return contracts.ObserveSignalsResult{ExecutionID: e.id, SuspensionID: e.latest.id, Signals: e.latest.signalList()}, nil
+}
+
+// ListSuspended pages through executions in state suspended, ordered by
+// (suspended_at_ms, execution_id), strictly after the cursor.
+func (b *Backend) ListSuspended(ctx context.Context, args contracts.ListSuspendedArgs) (contracts.ListSuspendedResult, error) {
+	_, unlock, err := b.begin(ctx)
+	if err != nil {
+		return contracts.ListSuspendedResult{}, err
+	}
+	defer unlock()
+	after := func(*execution) bool { return true }
+	if args.Cursor != "" {
+		c, err := contracts.DecodeCursor(args.Cursor)
+		if err != nil {
+			return contracts.ListSuspendedResult{}, err
+		}
+		after = func(e *execution) bool { return c.After(e.latest.suspendedAtMs, e.id) }
+	}
+	var rows []*execution
+	for _, e := range b.execs {
+		if e.state == contracts.StateSuspended && after(e) {
+			rows = append(rows, e)
+		}
+	}
+	slices.SortFunc(rows, func(x, y *execution) int { return compareOldest(x, y) })
+	return page(rows, args.Limit), nil
+}
+
+// page renders the first limit rows; next_cursor is set exactly when more
+// rows follow.
+func page(rows []*execution, limit int) contracts.ListSuspendedResult {
+	res := contracts.ListSuspendedResult{Executions: []contracts.SuspendedExecution{}}
+	for i, e := range rows {
+		if i == limit {
+			c := contracts.EncodeCursor(contracts.Cursor{SuspendedAtMs: rows[i-1].latest.suspendedAtMs, ExecutionID: rows[i-1].id})
+			res.NextCursor = &c
+			break
+		}
+		s := e.latest
+		res.Executions = append(res.Executions, contracts.SuspendedExecution{
+			ExecutionID: e.id, SuspensionID: s.id, SuspendedAtMs: s.suspendedAtMs,
+			TimeoutAtMs: clonePtr(s.timeoutAtMs), Waitpoints: len(s.waitpoints),
+		})
+	}
+	return res
+}
+
+// ClaimResumedExecution leases the oldest claimable execution: resumed,
+// suspended past its timeout, or claimed with an expired lease.
+func (b *Backend) ClaimResumedExecution(ctx context.Context, args contracts.ClaimArgs) (contracts.ClaimOutcome, error) {
+	nowMs, unlock, err := b.begin(ctx)
+	if err != nil {
+		return contracts.ClaimOutcome{}, err
+	}
+	defer unlock()
+	var oldest *execution
+	var reason string
+	for _, e := range b.execs {
+		if r, ok := e.claimable(nowMs); ok && (oldest == nil || e.before(oldest)) {
+			oldest, reason = e, r
+		}
+	}
+	if oldest == nil {
+		return contracts.ClaimOutcome{Outcome: contracts.OutcomeNone}, nil
+	}
+	e := oldest
+	e.state, e.reason = contracts.StateClaimed, reason
+	e.leaseID, e.leaseExpiresAtMs = contracts.NewID(), nowMs+args.LeaseMs
+	e.latest.closed = true // a timeout claim closes the waitpoints here
+	return contracts.ClaimOutcome{
+		Outcome: contracts.OutcomeClaimed, ExecutionID: e.id, SuspensionID: e.latest.id, Reason: reason,
+		LeaseID: e.leaseID, LeaseExpiresAtMs: e.leaseExpiresAtMs, Signals: e.latest.signalList(),
+	}, nil
+}
+
+// CompleteExecution forgets a claimed execution and everything recorded for
+// it: suspensions, waitpoints, signals and idempotency records. An expired
+// lease that nobody re-claimed still completes.
+func (b *Backend) CompleteExecution(ctx context.Context, args contracts.CompleteArgs) (contracts.CompleteOutcome, error) {
+	_, unlock, err := b.begin(ctx)
+	if err != nil {
+		return contracts.CompleteOutcome{}, err
+	}
+	defer unlock()
+	e := b.execs[args.ExecutionID]
+	switch {
+	case e == nil:
+		return contracts.CompleteOutcome{}, errExecutionNotFound(args.ExecutionID)
+	case e.state != contracts.StateClaimed || e.leaseID != args.LeaseID:
+		return contracts.CompleteOutcome{}, contracts.ErrLeaseMismatch.With("lease_id: not the current lease of execution %q", e.id)
+	}
+	for _, s := range e.suspensions {
+		for _, w := range s.waitpoints {
+			delete(b.wps, w.id)
+		}
+	}
+	delete(b.execs, e.id)
+	return contracts.CompleteOutcome{Outcome: contracts.OutcomeCompleted, ExecutionID: e.id}, nil
+}
+
+func errExecutionNotFound(id string) error {
+	return contracts.ErrExecutionNotFound.With("execution_id: %q is not known", id)
+}
+
+// compareOldest orders executions by (suspended_at_ms, execution_id).
+func compareOldest(x, y *execution) int {
+	switch {
+	case x.before(y):
+		return -1
+	case y.before(x):
+		return 1
+	}
+	return 0
+}
+
+func clonePtr(p *int64) *int64 {
+	if p == nil {
+		return nil
+	}
+	v := *p
+	return &v
+}
