@@ -52,7 +52,10 @@ const (
 // Outside CI the test is skipped; under CI it fails.
 func missingServer(envVar string, inCI bool, dockerErr error) (missingServerAction, string) {
 	msg := fmt.Sprintf("testenv: no server: set %s (or run `make test`, which starts ephemeral servers)", envVar)
-	if dockerErr != nil {
+	switch {
+	case errors.Is(dockerErr, errNoDockerFallback):
+		msg += "; it has no container fallback"
+	case dockerErr != nil:
 		msg += fmt.Sprintf("; no Docker engine for testcontainers: %v", dockerErr)
 	}
 	if inCI {
