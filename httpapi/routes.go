@@ -1,0 +1,209 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/flowfabric/flowfabric-go/contracts"
+)
+
+// DefaultGraceMs is the grace of a rotation whose body omits grace_ms: 24h.
+const DefaultGraceMs = 24 * 60 * 60 * 1000
+
+// DefaultLeaseMs is the lease of a claim whose body omits lease_ms: 30s.
+const DefaultLeaseMs = 30_000
+
+func (h *Handler) routes() {
+	h.handle("/v1/executions/{execution_id}/waitpoints/{waitpoint_id}/signals",
+		endpoint{http.MethodPost, "deliver_signal", false, h.deliverSignal})
+	h.handle("/v1/admin/keystore/seed", endpoint{http.MethodPost, "seed", true, h.seed})
+	h.handle("/v1/admin/keystore/rotate", endpoint{http.MethodPost, "rotate_all", true, h.rotate})
+	h.handle("/v1/admin/keystore/kids", endpoint{http.MethodGet, "list_kids", true, h.kids})
+	h.handle("/v1/admin/sign", endpoint{http.MethodPost, "sign", true, h.sign})
+	h.handle("/v1/admin/verify", endpoint{http.MethodPost, "verify", true, h.verify})
+	h.handle("/v1/admin/executions/{execution_id}/suspend", endpoint{http.MethodPost, "suspend", true, h.suspend})
+	h.handle("/v1/admin/executions/{execution_id}/signals", endpoint{http.MethodGet, "observe_signals", true, h.observe})
+	h.handle("/v1/admin/executions/{execution_id}/complete", endpoint{http.MethodPost, "complete_execution", true, h.complete})
+	h.handle("/v1/admin/suspended", endpoint{http.MethodGet, "list_suspended", true, h.listSuspended})
+	h.handle("/v1/admin/claim", endpoint{http.MethodPost, "claim_resumed_execution", true, h.claim})
+	h.handle("/healthz", endpoint{http.MethodGet, "healthz", false, func(*http.Request) (any, error) {
+		return map[string]string{"status": "ok"}, nil
+	}})
+	h.handle("/readyz", endpoint{http.MethodGet, "readyz", false, h.ready})
+	metricsHandler := promhttp.HandlerFor(h.opts.Registry, promhttp.HandlerOpts{})
+	h.mux.HandleFunc("/metrics", func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet || r.Method == http.MethodHead {
+			metricsHandler.ServeHTTP(w, r)
+			return
+		}
+		h.handle405(w, r, []string{http.MethodGet})
+	})
+	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		h.serve(w, r, endpoint{name: "not_found", op: func(*http.Request) (any, error) {
+			return nil, errRouteNotFound.With("path: no route for %s %s", r.Method, r.URL.Path)
+		}})
+	})
+}
+
+// readyTimeout bounds the backend ping of /readyz.
+const readyTimeout = 2 * time.Second
+
+// deliverSignal is the public route: the waitpoint token is the caller's
+// only credential.
+func (h *Handler) deliverSignal(r *http.Request) (any, error) {
+	token, ok := bearer(r)
+	if !ok {
+		return nil, contracts.ErrTokenMalformed.With("authorization: must be Bearer <waitpoint token>")
+	}
+	var b struct {
+		Name           string          `json:"name"`
+		Payload        json.RawMessage `json:"payload"`
+		IdempotencyKey string          `json:"idempotency_key"`
+	}
+	if err := decodeBody(r, &b); err != nil {
+		return nil, err
+	}
+	if string(b.Payload) == "null" {
+		b.Payload = nil
+	}
+	return h.e.DeliverSignal(r.Context(), contracts.DeliverSignalArgs{
+		ExecutionID: r.PathValue("execution_id"), WaitpointID: r.PathValue("waitpoint_id"),
+		Token: token, Name: b.Name, Payload: b.Payload, IdempotencyKey: b.IdempotencyKey,
+	})
+}
+
+func (h *Handler) seed(r *http.Request) (any, error) {
+	var b struct {
+		Kid       string `json:"kid"`
+		SecretHex string `json:"secret_hex"`
+	}
+	if err := decodeBody(r, &b); err != nil {
+		return nil, err
+	}
+	secret, err := contracts.ParseSecretHex("secret_hex", b.SecretHex)
+	if err != nil {
+		return nil, err
+	}
+	return h.e.Seed(r.Context(), contracts.SeedArgs{Kid: b.Kid, Secret: secret})
+}
+
+func (h *Handler) rotate(r *http.Request) (any, error) {
+	var b struct {
+		NewKid       string `json:"new_kid"`
+		NewSecretHex string `json:"new_secret_hex"`
+		GraceMs      *int64 `json:"grace_ms"`
+	}
+	if err := decodeBody(r, &b); err != nil {
+		return nil, err
+	}
+	secret, err := contracts.ParseSecretHex("new_secret_hex", b.NewSecretHex)
+	if err != nil {
+		return nil, err
+	}
+	grace := int64(DefaultGraceMs)
+	if b.GraceMs != nil {
+		grace = *b.GraceMs
+	}
+	res, err := h.e.RotateAll(r.Context(), contracts.RotateArgs{NewKid: b.NewKid, NewSecret: secret, GraceMs: grace})
+	if err == nil {
+		h.metrics.observeRotation(res)
+	}
+	return res, err
+}
+
+func (h *Handler) kids(r *http.Request) (any, error) { return h.e.ListKids(r.Context()) }
+
+func (h *Handler) sign(r *http.Request) (any, error) {
+	var b struct {
+		Scope   string `json:"scope"`
+		Message string `json:"message"`
+	}
+	if err := decodeBody(r, &b); err != nil {
+		return nil, err
+	}
+	return h.e.Sign(r.Context(), contracts.SignArgs{Scope: b.Scope, Message: []byte(b.Message)})
+}
+
+func (h *Handler) verify(r *http.Request) (any, error) {
+	var b struct {
+		Scope   string `json:"scope"`
+		Message string `json:"message"`
+		Token   string `json:"token"`
+	}
+	if err := decodeBody(r, &b); err != nil {
+		return nil, err
+	}
+	return h.e.Verify(r.Context(), contracts.VerifyArgs{Scope: b.Scope, Message: []byte(b.Message), Token: b.Token})
+}
+
+func (h *Handler) suspend(r *http.Request) (any, error) {
+	var b struct {
+		Waitpoints     []contracts.WaitpointSpec `json:"waitpoints"`
+		Condition      string                    `json:"condition"`
+		TimeoutMs      *int64                    `json:"timeout_ms"`
+		IdempotencyKey string                    `json:"idempotency_key"`
+		LeaseID        *string                   `json:"lease_id"`
+	}
+	if err := decodeBody(r, &b); err != nil {
+		return nil, err
+	}
+	return h.e.Suspend(r.Context(), contracts.SuspendArgs{
+		ExecutionID: r.PathValue("execution_id"), Waitpoints: b.Waitpoints, Condition: b.Condition,
+		TimeoutMs: b.TimeoutMs, IdempotencyKey: b.IdempotencyKey, LeaseID: b.LeaseID,
+	})
+}
+
+func (h *Handler) observe(r *http.Request) (any, error) {
+	return h.e.ObserveSignals(r.Context(), contracts.ObserveSignalsArgs{ExecutionID: r.PathValue("execution_id")})
+}
+
+func (h *Handler) complete(r *http.Request) (any, error) {
+	var b struct {
+		LeaseID string `json:"lease_id"`
+	}
+	if err := decodeBody(r, &b); err != nil {
+		return nil, err
+	}
+	return h.e.CompleteExecution(r.Context(), contracts.CompleteArgs{ExecutionID: r.PathValue("execution_id"), LeaseID: b.LeaseID})
+}
+
+func (h *Handler) listSuspended(r *http.Request) (any, error) {
+	a := contracts.ListSuspendedArgs{Cursor: r.URL.Query().Get("cursor")}
+	if s := r.URL.Query().Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			return nil, contracts.Invalid("limit", "must be an integer from 1 to 1000")
+		}
+		a.Limit = n
+	}
+	return h.e.ListSuspended(r.Context(), a)
+}
+
+func (h *Handler) claim(r *http.Request) (any, error) {
+	var b struct {
+		WorkerID string `json:"worker_id"`
+		LeaseMs  *int64 `json:"lease_ms"`
+	}
+	if err := decodeBody(r, &b); err != nil {
+		return nil, err
+	}
+	lease := int64(DefaultLeaseMs)
+	if b.LeaseMs != nil {
+		lease = *b.LeaseMs
+	}
+	return h.e.ClaimResumedExecution(r.Context(), contracts.ClaimArgs{WorkerID: b.WorkerID, LeaseMs: lease})
+}
+
+func (h *Handler) ready(r *http.Request) (any, error) {
+	ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
+	defer cancel()
+	if err := h.e.Ping(ctx); err != nil {
+		return nil, err
+	}
+	return map[string]string{"status": "ready"}, nil
+}
