@@ -306,3 +306,16 @@ func rotate(f *fixture, kid string, grace time.Duration) {
 		f.t.Fatalf("rotate to %s: %v %s", kid, err, jsonOf(f.t, res))
 	}
 }
+
+func TestOpenThroughRegistryGivesFreshStores(t *testing.T) {
+	ctx := context.Background()
+	first := try(engine.Open(ctx, "memory://")).must(t)
+	defer first.Close()
+	second := try(engine.Open(ctx, "memory://")).must(t)
+	defer second.Close()
+	try(first.Seed(ctx, contracts.SeedArgs{Kid: "k1", Secret: secret('a')})).must(t)
+	got := try(second.Seed(ctx, contracts.SeedArgs{Kid: "k2", Secret: secret('b')})).must(t)
+	if got.Outcome != contracts.SeedSeeded {
+		t.Fatalf("second store seed = %s, want seeded: stores are shared", jsonOf(t, got))
+	}
+}
