@@ -1,0 +1,220 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+
+	"github.com/flowfabric/flowfabric-go/contracts"
+)
+
+// The keystore's single partition, loaded whole: it holds one current kid and
+// the verifying kids not yet collected by a rotation.
+const selectKeys = `SELECT kid, secret, expires_at_ms FROM keystore ORDER BY kid`
+
+const (
+	deleteKey       = `DELETE FROM keystore WHERE kid = ?`
+	updateKeyExpiry = `UPDATE keystore SET expires_at_ms = ? WHERE kid = ?`
+	insertKey       = `INSERT INTO keystore (kid, secret, installed_at_ms, expires_at_ms) VALUES (?, ?, ?, ?)`
+)
+
+// queryer is what loading needs from a transaction.
+type queryer interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// loadKeys reads the partition's keystore.
+func loadKeys(ctx context.Context, q queryer) (contracts.PartitionKeys, error) {
+	var k contracts.PartitionKeys
+	rows, err := q.QueryContext(ctx, selectKeys)
+	if err != nil {
+		return k, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var rec contracts.KidRecord
+		var secret []byte
+		var exp sql.NullInt64
+		if err := rows.Scan(&rec.Kid, &secret, &exp); err != nil {
+			return k, err
+		}
+		rec.Secret = contracts.Secret(secret)
+		if exp.Valid {
+			rec.ExpiresAtMs = &exp.Int64
+			k.Verifying = append(k.Verifying, rec)
+		} else {
+			r := rec
+			k.Current = &r
+		}
+	}
+	return k, rows.Err()
+}
+
+// storeKeys writes next over prev: kids that disappeared are deleted, kids
+// whose expiry changed (the outgoing current kid) are updated, new kids are
+// inserted with installed_at_ms = nowMs. Deletes and updates run before
+// inserts, so the one-current-kid index holds at every statement.
+func storeKeys(ctx context.Context, tx *sql.Tx, prev, next contracts.PartitionKeys, nowMs int64) error {
+	before, after := keyMap(prev), keyMap(next)
+	for kid := range before {
+		if _, ok := after[kid]; !ok {
+			if _, err := tx.ExecContext(ctx, deleteKey, kid); err != nil {
+				return err
+			}
+		}
+	}
+	for kid, rec := range after {
+		if old, ok := before[kid]; ok && !sameExpiry(old.ExpiresAtMs, rec.ExpiresAtMs) {
+			if _, err := tx.ExecContext(ctx, updateKeyExpiry, nullInt(rec.ExpiresAtMs), kid); err != nil {
+				return err
+			}
+		}
+	}
+	for kid, rec := range after {
+		if _, ok := before[kid]; !ok {
+			if _, err := tx.ExecContext(ctx, insertKey, kid, []byte(rec.Secret), nowMs, nullInt(rec.ExpiresAtMs)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func keyMap(k contracts.PartitionKeys) map[string]contracts.KidRecord {
+	m := make(map[string]contracts.KidRecord, len(k.Verifying)+1)
+	if k.Current != nil {
+		m[k.Current.Kid] = *k.Current
+	}
+	for _, v := range k.Verifying {
+		m[v.Kid] = v
+	}
+	return m
+}
+
+func sameExpiry(a, b *int64) bool {
+	if a == nil || b == nil {
+		return a == nil && b == nil
+	}
+	return *a == *b
+}
+
+func nullInt(p *int64) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
+
+// Seed installs args.Kid as the current kid when the keystore is empty, in
+// one write transaction; otherwise it reports already_seeded (with
+// same_secret) or already_initialized and writes nothing.
+func (b *Backend) Seed(ctx context.Context, args contracts.SeedArgs) (contracts.SeedOutcome, error) {
+	var out contracts.SeedOutcome
+	err := b.write(ctx, func(tx *sql.Tx, nowMs int64) error {
+		k, err := loadKeys(ctx, tx)
+		if err != nil {
+			return err
+		}
+		next, o, changed := contracts.PlanSeed(k, args)
+		out = o
+		if !changed {
+			return nil
+		}
+		return storeKeys(ctx, tx, k, next, nowMs)
+	})
+	if err != nil {
+		return contracts.SeedOutcome{}, err
+	}
+	return out, nil
+}
+
+// RotateAll rotates the single partition atomically: expired verifying kids
+// are collected, the current kid starts its grace window, args.NewKid becomes
+// current. A rotation conflict is reported in the partition's entry; a
+// storage failure (contention past the busy timeout, a canceled context) is
+// the call's error and changes nothing.
+func (b *Backend) RotateAll(ctx context.Context, args contracts.RotateArgs) (contracts.RotateAllResult, error) {
+	var entry contracts.RotateEntry
+	err := b.write(ctx, func(tx *sql.Tx, nowMs int64) error {
+		entry = contracts.RotateEntry{Partition: 0}
+		k, err := loadKeys(ctx, tx)
+		if err != nil {
+			return err
+		}
+		next, out, changed, planErr := contracts.PlanRotate(k, args, nowMs)
+		if planErr != nil {
+			entry.Error = contracts.AsError(planErr)
+			return nil
+		}
+		entry.Outcome = &out
+		if !changed {
+			return nil
+		}
+		return storeKeys(ctx, tx, k, next, nowMs)
+	})
+	if err != nil {
+		return contracts.RotateAllResult{}, err
+	}
+	return contracts.RotateAllResult{Entries: []contracts.RotateEntry{entry}}, nil
+}
+
+// ListKids lists the current kid and the unexpired verifying kids, from one
+// read snapshot.
+func (b *Backend) ListKids(ctx context.Context, _ contracts.ListKidsArgs) (contracts.ListKidsResult, error) {
+	var res contracts.ListKidsResult
+	err := b.read(ctx, func(tx *sql.Tx, nowMs int64) error {
+		k, err := loadKeys(ctx, tx)
+		if err != nil {
+			return err
+		}
+		res = contracts.ListKidsResult{Partitions: []contracts.PartitionKids{contracts.ListPartition(0, k, nowMs)}}
+		return nil
+	})
+	if err != nil {
+		return contracts.ListKidsResult{}, err
+	}
+	return res, nil
+}
+
+// Sign signs args.Message with the current kid (every scope routes to the
+// one partition).
+func (b *Backend) Sign(ctx context.Context, args contracts.SignArgs) (contracts.SignResult, error) {
+	var res contracts.SignResult
+	err := b.read(ctx, func(tx *sql.Tx, _ int64) error {
+		k, err := loadKeys(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if k.Current == nil {
+			return errNotInitialized()
+		}
+		res = contracts.SignResult{Kid: k.Current.Kid, Token: contracts.SignToken(k.Current.Kid, k.Current.Secret, args.Message)}
+		return nil
+	})
+	if err != nil {
+		return contracts.SignResult{}, err
+	}
+	return res, nil
+}
+
+// Verify checks args.Token against the keystore at the backend's clock.
+func (b *Backend) Verify(ctx context.Context, args contracts.VerifyArgs) (contracts.VerifyResult, error) {
+	t, err := contracts.ParseToken("token", args.Token)
+	if err != nil {
+		return contracts.VerifyResult{}, err
+	}
+	err = b.read(ctx, func(tx *sql.Tx, nowMs int64) error {
+		k, err := loadKeys(ctx, tx)
+		if err != nil {
+			return err
+		}
+		return contracts.CheckToken(t, args.Message, k.Current != nil, k.Find(t.Kid), nowMs)
+	})
+	if err != nil {
+		return contracts.VerifyResult{}, err
+	}
+	return contracts.VerifyResult{Valid: true, Kid: t.Kid}, nil
+}
+
+func errNotInitialized() error {
+	return contracts.ErrHMACSecretNotInitialized.With("the keystore has no current kid: seed it first")
+}

@@ -1,0 +1,270 @@
+// Package sqlite is the embedded, persistent default backend of FlowFabric-Go,
+// built on modernc.org/sqlite (pure Go, no cgo). Importing it registers the
+// scheme "sqlite" with engine.Register and its schema migrator with
+// engine.RegisterMigrator:
+//
+//	sqlite:///abs/path/ff.db   absolute path
+//	sqlite://./rel/ff.db       path relative to the working directory
+//	sqlite://ff.db             the same, without "./"
+//	sqlite://:memory:          a private in-memory database (not persistent)
+//
+// The keystore has one partition (P = 1). Every write runs in one
+// BEGIN IMMEDIATE transaction, so writers (in this process or in others that
+// open the same file) serialize on SQLite's write lock and wait for it up to
+// the busy timeout (5 s by default); reads run in deferred transactions and,
+// in WAL mode, never block writers. A wait that outlasts the busy timeout is
+// reported as the retryable contention error
+// contracts.ErrSerializationRetryExhausted, never as "database is locked".
+//
+// Time is the process clock (time.Now unless WithClock replaces it): several
+// processes sharing one file must have synchronized clocks, since grace
+// windows, timeouts and leases are compared against whichever process runs
+// the operation.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the database/sql driver "sqlite"
+
+	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/engine"
+)
+
+// MemoryPath is the path that opens a private in-memory database.
+const MemoryPath = ":memory:"
+
+// DefaultBusyTimeout is how long a write waits for another writer's lock
+// before it fails with retryable contention.
+const DefaultBusyTimeout = 5 * time.Second
+
+// writeAttempts is how many times a write transaction that could not take the
+// write lock within the busy timeout is attempted before the call fails with
+// contracts.ErrSerializationRetryExhausted.
+const writeAttempts = 3
+
+var _ engine.Backend = (*Backend)(nil)
+
+func init() {
+	engine.Register("sqlite", openURL)
+	engine.RegisterMigrator("sqlite", migrateURL)
+}
+
+// Backend is the SQLite driver. It is safe for concurrent use, and several
+// processes may open the same file at once.
+type Backend struct {
+	db     *sql.DB
+	path   string
+	memory bool
+	now    func() time.Time
+	closed atomic.Bool
+}
+
+// Option configures Open.
+type Option func(*config)
+
+type config struct {
+	now         func() time.Time
+	busyTimeout time.Duration
+}
+
+// WithClock replaces the backend's clock (default time.Now). The SQLite
+// backend has no clock of its own: every timestamp and every comparison with
+// "now" (grace windows, timeouts, leases) uses this process clock, read once
+// per operation. Tests inject a manual clock; processes sharing one file must
+// keep their clocks synchronized.
+func WithClock(now func() time.Time) Option {
+	return func(c *config) { c.now = now }
+}
+
+// WithBusyTimeout sets how long a write waits for another connection's write
+// lock (default DefaultBusyTimeout) before it fails with retryable contention.
+func WithBusyTimeout(d time.Duration) Option {
+	return func(c *config) { c.busyTimeout = d }
+}
+
+// Open opens (creating it if missing) the SQLite database at path, or a
+// private in-memory database when path is ":memory:", and applies the pending
+// schema migrations. It fails with a clear error when the file's schema was
+// written by a newer binary or a recorded migration's checksum differs.
+func Open(ctx context.Context, path string, opts ...Option) (*Backend, error) {
+	cfg := config{now: time.Now, busyTimeout: DefaultBusyTimeout}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if path == "" {
+		return nil, contracts.Invalid("path", "must name a database file or :memory:")
+	}
+	db, err := openDB(path, cfg.busyTimeout)
+	if err != nil {
+		return nil, interpretError(err)
+	}
+	b := &Backend{db: db, path: path, memory: path == MemoryPath, now: cfg.now}
+	if _, err := b.migrate(ctx); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	return b, nil
+}
+
+// openDB opens the database/sql handle. Every connection runs BEGIN IMMEDIATE
+// for read-write transactions (_txlock), waits busyTimeout for locks, and uses
+// WAL. An in-memory database lives in exactly one connection, kept open for
+// the life of the handle, so that every call sees the same database.
+func openDB(path string, busyTimeout time.Duration) (*sql.DB, error) {
+	q := url.Values{}
+	q.Set("_txlock", "immediate")
+	q.Set("_busy_timeout", fmt.Sprint(busyTimeout.Milliseconds()))
+	if path != MemoryPath {
+		q.Set("_journal_mode", "WAL")
+	}
+	db, err := sql.Open("sqlite", fileDSN(path)+"?"+q.Encode())
+	if err != nil {
+		return nil, err
+	}
+	if path == MemoryPath {
+		db.SetMaxOpenConns(1)
+		db.SetMaxIdleConns(1)
+		db.SetConnMaxLifetime(0)
+		db.SetConnMaxIdleTime(0)
+	}
+	return db, nil
+}
+
+// fileDSN turns a path into a SQLite URI ("file:" form), escaping the
+// characters a URI gives meaning to, so that any file name works.
+func fileDSN(path string) string {
+	if path == MemoryPath {
+		return path
+	}
+	r := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23")
+	if strings.HasPrefix(path, "/") {
+		return "file://" + r.Replace(path) // empty authority: "//x" stays a path
+	}
+	return "file:" + r.Replace(path)
+}
+
+// PathFromURL returns the database path a sqlite:// URL names:
+// sqlite:///abs/x.db → /abs/x.db, sqlite://./x.db → ./x.db, sqlite://x.db →
+// x.db, sqlite://:memory: → :memory: (url.Parse puts "." and ":memory:" in the
+// host). Query parameters, user info and fragments are refused.
+func PathFromURL(u *url.URL) (string, error) {
+	if u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.ForceQuery {
+		return "", contracts.Invalid("backend_url", "sqlite URLs take no user, query or fragment: sqlite:///abs/path.db, sqlite://./rel.db or sqlite://:memory:")
+	}
+	var p string
+	switch {
+	case u.Opaque != "":
+		p = u.Opaque // sqlite:rel.db, sqlite::memory:
+	case u.Host != "":
+		p = u.Host + u.Path // sqlite://./rel.db, sqlite://rel.db, sqlite://:memory:
+	default:
+		p = u.Path // sqlite:///abs/path.db
+	}
+	if p == "" || strings.HasSuffix(p, "/") {
+		return "", contracts.Invalid("backend_url", "must name a database file: sqlite:///abs/path.db, sqlite://./rel.db or sqlite://:memory:")
+	}
+	return p, nil
+}
+
+func openURL(ctx context.Context, u *url.URL) (engine.Backend, error) {
+	p, err := PathFromURL(u)
+	if err != nil {
+		return nil, err
+	}
+	return Open(ctx, p)
+}
+
+// migrateURL is the engine.Migrator of the scheme: it opens the database,
+// which applies the pending migrations, and reports their names.
+func migrateURL(ctx context.Context, u *url.URL) ([]string, error) {
+	p, err := PathFromURL(u)
+	if err != nil {
+		return nil, err
+	}
+	cfg := config{busyTimeout: DefaultBusyTimeout}
+	db, err := openDB(p, cfg.busyTimeout)
+	if err != nil {
+		return nil, interpretError(err)
+	}
+	defer db.Close()
+	b := &Backend{db: db, path: p, memory: p == MemoryPath, now: time.Now}
+	return b.migrate(ctx)
+}
+
+// Capabilities declares one partition; a file is persistent and shared across
+// processes, :memory: is neither.
+func (b *Backend) Capabilities() engine.Capabilities {
+	return engine.Capabilities{Partitions: 1, Persistent: !b.memory, SharedAcrossProcesses: !b.memory}
+}
+
+// Ping checks that the database answers.
+func (b *Backend) Ping(ctx context.Context) error {
+	if b.closed.Load() {
+		return errClosed()
+	}
+	return interpretError(b.db.PingContext(ctx))
+}
+
+// Close closes the database. Calls after Close fail with
+// unavailable / backend_closed. An in-memory database is gone after Close.
+func (b *Backend) Close() error {
+	if b.closed.Swap(true) {
+		return nil
+	}
+	return interpretError(b.db.Close())
+}
+
+// Path returns the database path the backend was opened on.
+func (b *Backend) Path() string { return b.path }
+
+func errClosed() error {
+	return contracts.ErrBackendClosed.With("the sqlite backend is closed")
+}
+
+func (b *Backend) nowMs() int64 { return b.now().UnixMilli() }
+
+// write runs fn in one BEGIN IMMEDIATE transaction and commits it. The clock
+// is read once, after the write lock is held, so that timestamps of
+// successive writes never go backwards relative to the lock order. A
+// transaction that could not take the lock within the busy timeout is
+// retried, writeAttempts in all.
+func (b *Backend) write(ctx context.Context, fn func(tx *sql.Tx, nowMs int64) error) error {
+	if b.closed.Load() {
+		return errClosed()
+	}
+	var err error
+	for range writeAttempts {
+		err = b.runTx(ctx, nil, fn)
+		if !isBusy(err) || ctx.Err() != nil {
+			break
+		}
+	}
+	return interpretError(err)
+}
+
+// read runs fn in one deferred (read-only) transaction: a consistent snapshot.
+func (b *Backend) read(ctx context.Context, fn func(tx *sql.Tx, nowMs int64) error) error {
+	if b.closed.Load() {
+		return errClosed()
+	}
+	return interpretError(b.runTx(ctx, &sql.TxOptions{ReadOnly: true}, fn))
+}
+
+func (b *Backend) runTx(ctx context.Context, opts *sql.TxOptions, fn func(tx *sql.Tx, nowMs int64) error) error {
+	tx, err := b.db.BeginTx(ctx, opts)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx, b.nowMs()); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
