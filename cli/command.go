@@ -1,0 +1,176 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/engine"
+)
+
+// command is one entry of the command table: its name, a one-line summary
+// for `ff help`, the synopsis of its flags, and setup, which defines the
+// command's flags on fs and returns the function that runs it once the
+// flags are parsed.
+type command struct {
+	name     string
+	summary  string
+	synopsis string
+	setup    func(fs *flag.FlagSet) func(inv *invocation) int
+}
+
+// commands is the command table. Later commands (serve, demo, bench) are
+// added here as further entries.
+var commands = []command{
+	seedCommand,
+	rotateCommand,
+	kidsCommand,
+	signCommand,
+	verifyCommand,
+	migrateCommand,
+	suspendCommand,
+	signalCommand,
+	signalsCommand,
+	suspendedCommand,
+	claimCommand,
+	completeCommand,
+}
+
+func commandsByName() map[string]command {
+	m := make(map[string]command, len(commands))
+	for _, c := range commands {
+		m[c.name] = c
+	}
+	return m
+}
+
+// invocation is one run of a command: the streams, the context and the
+// backend URL chosen by the global flags.
+type invocation struct {
+	ctx        context.Context
+	stdin      io.Reader
+	stdout     io.Writer
+	stderr     io.Writer
+	backendURL string
+	cmd        string // the command's name, for usage errors
+}
+
+// flagSet returns the command's flag set, printing errors and usage on the
+// invocation's stderr, and the runner bound to its flags.
+func (c command) flagSet(inv *invocation) *flag.FlagSet {
+	fs, _ := c.bind(inv)
+	return fs
+}
+
+func (c command) bind(inv *invocation) (*flag.FlagSet, func(*invocation) int) {
+	fs := flag.NewFlagSet("ff "+c.name, flag.ContinueOnError)
+	fs.SetOutput(inv.stderr)
+	run := c.setup(fs)
+	fs.Usage = func() {
+		fmt.Fprintf(inv.stderr, "usage: ff [--backend URL] %s %s\n\n%s\n", c.name, c.synopsis, c.summary)
+		if hasFlags(fs) {
+			fmt.Fprintf(inv.stderr, "\nflags:\n")
+			fs.PrintDefaults()
+		}
+	}
+	return fs, run
+}
+
+func hasFlags(fs *flag.FlagSet) bool {
+	n := 0
+	fs.VisitAll(func(*flag.Flag) { n++ })
+	return n > 0
+}
+
+// execute parses the command's flags and runs it.
+func (c command) execute(inv *invocation, args []string) int {
+	inv.cmd = c.name
+	fs, run := c.bind(inv)
+	if err := fs.Parse(args); err != nil {
+		return flagExit(err)
+	}
+	if fs.NArg() > 0 {
+		return inv.usagef("unexpected argument %q (every input is a flag; see ff %s -h)", printable(fs.Arg(0)), c.name)
+	}
+	return run(inv)
+}
+
+// usagef reports a usage error on stderr and returns ExitUsage. Callers
+// never pass secret material.
+func (inv *invocation) usagef(format string, args ...any) int {
+	fmt.Fprintf(inv.stderr, "ff %s: %s\n", inv.cmd, fmt.Sprintf(format, args...))
+	return ExitUsage
+}
+
+// failed is implemented by results that can report a partial failure while
+// still being a result envelope (RotateAllResult).
+type failed interface{ Failed() bool }
+
+// print writes the result envelope, or the error envelope of err, and
+// returns the exit code.
+func (inv *invocation) print(v any, err error) int {
+	if err != nil {
+		inv.write(contracts.ErrorEnvelope{Error: contracts.AsError(err)})
+		return ExitContract
+	}
+	inv.write(v)
+	if f, ok := v.(failed); ok && f.Failed() {
+		return ExitContract
+	}
+	return ExitOK
+}
+
+// write encodes one envelope and a newline, without HTML escaping.
+func (inv *invocation) write(v any) {
+	enc := json.NewEncoder(inv.stdout)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		fmt.Fprintf(inv.stderr, "ff %s: writing the result: %v\n", inv.cmd, err)
+	}
+}
+
+// withEngine opens the backend, runs op and prints its result or error.
+func (inv *invocation) withEngine(op func(ctx context.Context, e *engine.Engine) (any, error)) int {
+	e, err := engine.Open(inv.ctx, inv.backendURL)
+	if err != nil {
+		return inv.print(nil, err)
+	}
+	defer e.Close()
+	return inv.print(op(inv.ctx, e))
+}
+
+// missing returns the names of required flags that were not given, as
+// "--a, --b", or "" when all were.
+func missing(fs *flag.FlagSet, names ...string) string {
+	set := setFlags(fs)
+	var out []string
+	for _, n := range names {
+		if !set[n] {
+			out = append(out, "--"+n)
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
+// setFlags returns the names of the flags given on the command line.
+func setFlags(fs *flag.FlagSet) map[string]bool {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	return set
+}
+
+// countSet counts how many of the named flags were given.
+func countSet(fs *flag.FlagSet, names ...string) int {
+	set := setFlags(fs)
+	n := 0
+	for _, name := range names {
+		if set[name] {
+			n++
+		}
+	}
+	return n
+}

@@ -1,0 +1,147 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+
+	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/engine"
+)
+
+// DefaultLeaseMs is the lease `ff claim` asks for when --lease-ms is not given.
+const DefaultLeaseMs = 30000
+
+var suspendCommand = command{
+	name:     "suspend",
+	summary:  "suspend an execution on 1-16 waitpoints and print their tokens",
+	synopsis: "--execution E --waitpoint KEY [--waitpoint KEY ...] [--condition any|all] [--timeout-ms N] [--idempotency-key K] [--lease-id L]",
+	setup: func(fs *flag.FlagSet) func(*invocation) int {
+		exec := fs.String("execution", "", "the execution id `E`")
+		var keys stringList
+		fs.Var(&keys, "waitpoint", "a waitpoint `KEY` (repeat for several)")
+		cond := fs.String("condition", contracts.ConditionAny, "resume on `any` signal or once all waitpoints hold one")
+		timeout := fs.Int64("timeout-ms", 0, "time out after `N` ms (default: never)")
+		idem := fs.String("idempotency-key", "", "replaying the same key returns the first outcome")
+		lease := fs.String("lease-id", "", "the current lease `L`, when re-suspending a claimed execution")
+		return func(inv *invocation) int {
+			if m := missing(fs, "execution", "waitpoint"); m != "" {
+				return inv.usagef("missing %s", m)
+			}
+			a := contracts.SuspendArgs{ExecutionID: *exec, Condition: *cond, IdempotencyKey: *idem}
+			for _, k := range keys {
+				a.Waitpoints = append(a.Waitpoints, contracts.WaitpointSpec{Key: k})
+			}
+			set := setFlags(fs)
+			if set["timeout-ms"] {
+				a.TimeoutMs = timeout
+			}
+			if set["lease-id"] {
+				a.LeaseID = lease
+			}
+			return inv.withEngine(func(ctx context.Context, e *engine.Engine) (any, error) {
+				return e.Suspend(ctx, a)
+			})
+		}
+	},
+}
+
+var signalCommand = command{
+	name:     "signal",
+	summary:  "deliver a signal to a waitpoint, presenting its token",
+	synopsis: "--execution E --waitpoint-id W --token T --name N [--payload JSON] [--idempotency-key K]",
+	setup: func(fs *flag.FlagSet) func(*invocation) int {
+		exec := fs.String("execution", "", "the execution id `E`")
+		wp := fs.String("waitpoint-id", "", "the waitpoint id `W` printed by suspend")
+		token := fs.String("token", "", "the waitpoint's token `T`")
+		name := fs.String("name", "", "the signal name `N`")
+		payload := fs.String("payload", "", "a JSON value carried by the signal (default: none)")
+		idem := fs.String("idempotency-key", "", "a second delivery with the same key is a duplicate")
+		return func(inv *invocation) int {
+			if m := missing(fs, "execution", "waitpoint-id", "token", "name"); m != "" {
+				return inv.usagef("missing %s", m)
+			}
+			a := contracts.DeliverSignalArgs{ExecutionID: *exec, WaitpointID: *wp, Token: *token, Name: *name, IdempotencyKey: *idem}
+			if setFlags(fs)["payload"] {
+				a.Payload = json.RawMessage(*payload)
+			}
+			return inv.withEngine(func(ctx context.Context, e *engine.Engine) (any, error) {
+				return e.DeliverSignal(ctx, a)
+			})
+		}
+	},
+}
+
+var signalsCommand = command{
+	name:     "signals",
+	summary:  "list the signals of an execution's latest suspension, in delivery order",
+	synopsis: "--execution E",
+	setup: func(fs *flag.FlagSet) func(*invocation) int {
+		exec := fs.String("execution", "", "the execution id `E`")
+		return func(inv *invocation) int {
+			if m := missing(fs, "execution"); m != "" {
+				return inv.usagef("missing %s", m)
+			}
+			return inv.withEngine(func(ctx context.Context, e *engine.Engine) (any, error) {
+				return e.ObserveSignals(ctx, contracts.ObserveSignalsArgs{ExecutionID: *exec})
+			})
+		}
+	},
+}
+
+var suspendedCommand = command{
+	name:     "suspended",
+	summary:  "page through suspended executions, oldest first",
+	synopsis: "[--limit N] [--cursor C]",
+	setup: func(fs *flag.FlagSet) func(*invocation) int {
+		limit := fs.Int("limit", contracts.DefaultListLimit, "page size `N` (1-1000)")
+		cursor := fs.String("cursor", "", "the next_cursor `C` of the previous page")
+		return func(inv *invocation) int {
+			a := contracts.ListSuspendedArgs{Limit: *limit, Cursor: *cursor}
+			// The Engine reads a zero limit as "default"; on the command line
+			// --limit 0 is an explicit value outside 1-1000.
+			if err := a.Validate(); err != nil {
+				return inv.print(nil, err)
+			}
+			return inv.withEngine(func(ctx context.Context, e *engine.Engine) (any, error) {
+				return e.ListSuspended(ctx, a)
+			})
+		}
+	},
+}
+
+var claimCommand = command{
+	name:     "claim",
+	summary:  `lease the oldest resumed (or timed-out) execution to a worker, or print {"outcome":"none"}`,
+	synopsis: "--worker W [--lease-ms N]",
+	setup: func(fs *flag.FlagSet) func(*invocation) int {
+		worker := fs.String("worker", "", "the worker id `W`")
+		leaseMs := fs.Int64("lease-ms", DefaultLeaseMs, "lease length `N` in ms")
+		return func(inv *invocation) int {
+			if m := missing(fs, "worker"); m != "" {
+				return inv.usagef("missing %s", m)
+			}
+			return inv.withEngine(func(ctx context.Context, e *engine.Engine) (any, error) {
+				return e.ClaimResumedExecution(ctx, contracts.ClaimArgs{WorkerID: *worker, LeaseMs: *leaseMs})
+			})
+		}
+	},
+}
+
+var completeCommand = command{
+	name:     "complete",
+	summary:  "complete a claimed execution: forget it and everything recorded for it",
+	synopsis: "--execution E --lease-id L",
+	setup: func(fs *flag.FlagSet) func(*invocation) int {
+		exec := fs.String("execution", "", "the execution id `E`")
+		lease := fs.String("lease-id", "", "the lease `L` printed by claim")
+		return func(inv *invocation) int {
+			if m := missing(fs, "execution", "lease-id"); m != "" {
+				return inv.usagef("missing %s", m)
+			}
+			return inv.withEngine(func(ctx context.Context, e *engine.Engine) (any, error) {
+				return e.CompleteExecution(ctx, contracts.CompleteArgs{ExecutionID: *exec, LeaseID: *lease})
+			})
+		}
+	},
+}
