@@ -4,7 +4,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/flowfabric/flowfabric-go/backend/memory"
 	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/engine"
 )
 
 // TestGoldenNormalization checks checkGolden's placeholders on a fixed value.
@@ -37,4 +39,36 @@ func TestGoldenPartitionMismatch(t *testing.T) {
 	if _, err := goldenText(r); err == nil || !strings.Contains(err.Error(), "partitions 0..P-1") {
 		t.Fatalf("want a partition order error, got %v", err)
 	}
+}
+
+// memoryHarness opens reference memory backends on the suite's clock.
+func memoryHarness() Harness {
+	return Harness{
+		ClockControl: true,
+		Open: func(t testing.TB, clock *Clock) engine.Backend {
+			return memory.New(memory.WithClock(clock.Now))
+		},
+	}
+}
+
+// TestConformance runs the whole suite against the reference memory backend.
+// Its envelopes are the golden files: regenerate them with
+//
+//	go test ./conformance -run TestConformance -update
+//
+// and review the diff.
+func TestConformance(t *testing.T) {
+	Run(t, memoryHarness())
+}
+
+// TestConformanceRealTime runs the suite against the memory backend on its
+// own clock, as drivers without clock control run it.
+func TestConformanceRealTime(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real-time waits")
+	}
+	if *update {
+		t.Skip("goldens come from the manual-clock run")
+	}
+	Run(t, Harness{Open: func(t testing.TB, _ *Clock) engine.Backend { return memory.New() }})
 }

@@ -1,9 +1,314 @@
 package conformance
 
-import "testing"
+import (
+	"errors"
+	"testing"
+	"time"
 
-// RunKeystore runs the keystore scenarios (CONTRACT.md §2–§4).
+	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/engine"
+)
+
+// RunKeystore runs the keystore scenarios (CONTRACT.md §2–§4): seed,
+// rotate_all, list_kids, sign and verify, input validation, and finally a
+// check that nothing the scenarios produced reveals a secret.
 func RunKeystore(t *testing.T, h Harness) {
 	t.Helper()
-	t.Run("Keystore", func(t *testing.T) {})
+	rec := newRecorder()
+	t.Run("Keystore", func(t *testing.T) {
+		runKeystoreScenarios(t, h, rec, "Seed", seedScenarios)
+		runKeystoreScenarios(t, h, rec, "Rotate", rotateScenarios)
+		runKeystoreScenarios(t, h, rec, "List", listScenarios)
+		runKeystoreScenarios(t, h, rec, "SignVerify", signVerifyScenarios)
+		runKeystoreScenarios(t, h, rec, "Validation", validationScenarios)
+	})
+	// Runs after every parallel scenario above has finished.
+	t.Run("KeystoreSecretHygiene", func(t *testing.T) { rec.check(t) })
+}
+
+// keystoreScenario is one behaviour, run on its own fresh backend.
+type keystoreScenario struct {
+	name string
+	// clock: the scenario needs exact time boundaries (Harness.ClockControl).
+	clock bool
+	// realTime: the scenario is the real-time variant of a clock scenario,
+	// run only without Harness.ClockControl.
+	realTime bool
+	run   func(t *testing.T, k *keystoreEnv)
+}
+
+// runKeystoreScenarios runs a group of scenarios as parallel subtests
+// group/<name>, each with its own backend.
+func runKeystoreScenarios(t *testing.T, h Harness, rec *recorder, group string, list []keystoreScenario) {
+	t.Run(group, func(t *testing.T) {
+		t.Parallel()
+		for _, s := range list {
+			t.Run(s.name, func(t *testing.T) {
+				if s.clock && !h.ClockControl {
+					t.Skip("needs Harness.ClockControl (exact time boundaries)")
+				}
+				if s.realTime && h.ClockControl {
+					t.Skip("real-time variant; the manual-clock variant runs instead")
+				}
+				t.Parallel()
+				s.run(t, openKeystore(t, h, rec))
+			})
+		}
+	})
+}
+
+// keystoreEnv is one scenario's backend, seen through an Engine. Its methods
+// call the Engine and record every envelope and error text for the secret
+// hygiene check.
+type keystoreEnv struct {
+	t     *testing.T
+	h     Harness
+	e     *engine.Engine
+	clock *Clock // nil without Harness.ClockControl
+	rec   *recorder
+	parts int
+}
+
+func openKeystore(t *testing.T, h Harness, rec *recorder) *keystoreEnv {
+	t.Helper()
+	e, clock := newEngine(t, h)
+	k := &keystoreEnv{t: t, h: h, e: e, clock: clock, rec: rec, parts: e.Capabilities().Partitions}
+	if k.parts < 1 {
+		t.Fatalf("Capabilities().Partitions = %d, want >= 1", k.parts)
+	}
+	return k
+}
+
+// other opens a second, independent backend of the same driver.
+func (k *keystoreEnv) other() *keystoreEnv {
+	return openKeystore(k.t, k.h, k.rec)
+}
+
+func (k *keystoreEnv) seedArgs(a contracts.SeedArgs) (contracts.SeedOutcome, error) {
+	out, err := k.e.Seed(ctx(), a)
+	k.rec.call(out, err)
+	return out, err
+}
+
+// seed seeds f's kid and secret.
+func (k *keystoreEnv) seed(f fixture) (contracts.SeedOutcome, error) {
+	return k.seedArgs(contracts.SeedArgs{Kid: f.Kid, Secret: f.Secret})
+}
+
+// mustSeed seeds f and requires outcome seeded.
+func (k *keystoreEnv) mustSeed(f fixture) {
+	k.t.Helper()
+	out, err := k.seed(f)
+	if err != nil || out.Outcome != contracts.SeedSeeded {
+		k.t.Fatalf("given: seed %s: got %+v, %v; want outcome seeded", f.Kid, out, err)
+	}
+}
+
+func (k *keystoreEnv) rotateArgs(a contracts.RotateArgs) (contracts.RotateAllResult, error) {
+	out, err := k.e.RotateAll(ctx(), a)
+	k.rec.call(out, err)
+	return out, err
+}
+
+// rotate rotates every partition to f with graceMs.
+func (k *keystoreEnv) rotate(f fixture, graceMs int64) (contracts.RotateAllResult, error) {
+	return k.rotateArgs(contracts.RotateArgs{NewKid: f.Kid, NewSecret: f.Secret, GraceMs: graceMs})
+}
+
+// mustRotate rotates to f and requires every entry to be rotated; it
+// returns the result.
+func (k *keystoreEnv) mustRotate(f fixture, graceMs int64) contracts.RotateAllResult {
+	k.t.Helper()
+	r, err := k.rotate(f, graceMs)
+	if err != nil {
+		k.t.Fatalf("given: rotate to %s: %v", f.Kid, err)
+	}
+	k.checkEntries(r)
+	for _, e := range r.Entries {
+		if e.Outcome == nil || e.Outcome.Outcome != contracts.RotateRotated {
+			k.t.Fatalf("given: rotate to %s: partition %d: got %s, want rotated", f.Kid, e.Partition, ksJSON(e))
+		}
+	}
+	return r
+}
+
+// checkEntries checks the per-partition shape of a rotate_all result: one
+// entry per partition, in partition order, exactly one of outcome and error.
+func (k *keystoreEnv) checkEntries(r contracts.RotateAllResult) {
+	k.t.Helper()
+	if len(r.Entries) != k.parts {
+		k.t.Fatalf("rotate_all: %d entries, want one per partition (%d)", len(r.Entries), k.parts)
+	}
+	for i, e := range r.Entries {
+		if e.Partition != i {
+			k.t.Errorf("rotate_all: entry %d names partition %d: entries must be in partition order", i, e.Partition)
+		}
+		if (e.Outcome == nil) == (e.Error == nil) {
+			k.t.Errorf("rotate_all: entry %d: exactly one of outcome and error must be set: %s", i, ksJSON(e))
+		}
+	}
+}
+
+// list returns list_kids and checks its per-partition shape.
+func (k *keystoreEnv) list() contracts.ListKidsResult {
+	k.t.Helper()
+	r, err := k.e.ListKids(ctx())
+	k.rec.call(r, err)
+	if err != nil {
+		k.t.Fatalf("list_kids: %v", err)
+	}
+	if len(r.Partitions) != k.parts {
+		k.t.Fatalf("list_kids: %d partitions, want %d", len(r.Partitions), k.parts)
+	}
+	for i, p := range r.Partitions {
+		if p.Partition != i {
+			k.t.Errorf("list_kids: entry %d names partition %d", i, p.Partition)
+		}
+		if p.Verifying == nil {
+			k.t.Errorf("list_kids: partition %d: verifying is nil, want [] (arrays are never null)", i)
+		}
+	}
+	return r
+}
+
+func (k *keystoreEnv) sign(scope string, msg []byte) (contracts.SignResult, error) {
+	out, err := k.e.Sign(ctx(), contracts.SignArgs{Scope: scope, Message: msg})
+	k.rec.call(out, err)
+	return out, err
+}
+
+// mustSign signs and fails the test on error.
+func (k *keystoreEnv) mustSign(scope string, msg []byte) contracts.SignResult {
+	k.t.Helper()
+	out, err := k.sign(scope, msg)
+	if err != nil {
+		k.t.Fatalf("sign(%q): %v", scope, err)
+	}
+	return out
+}
+
+func (k *keystoreEnv) verify(scope string, msg []byte, token string) (contracts.VerifyResult, error) {
+	out, err := k.e.Verify(ctx(), contracts.VerifyArgs{Scope: scope, Message: msg, Token: token})
+	k.rec.call(out, err)
+	k.rec.forbidInErrors(macOf(token))
+	return out, err
+}
+
+// mustVerify requires token to verify under kid.
+func (k *keystoreEnv) mustVerify(scope string, msg []byte, token, kid string) contracts.VerifyResult {
+	k.t.Helper()
+	out, err := k.verify(scope, msg, token)
+	if err != nil {
+		k.t.Fatalf("verify token of %s: %v; want valid", kid, err)
+	}
+	if !out.Valid || out.Kid != kid {
+		k.t.Fatalf("verify: got %+v, want valid with kid %s", out, kid)
+	}
+	return out
+}
+
+// pass lets d go by on the backend's clock: the manual clock moves, or the
+// test sleeps d plus a margin.
+func (k *keystoreEnv) pass(d time.Duration) {
+	if k.clock != nil {
+		k.clock.Advance(d)
+		return
+	}
+	time.Sleep(d + 50*time.Millisecond)
+}
+
+// ksWantErr checks err against a contract sentinel with errors.Is and
+// errors.As, and returns the *contracts.Error.
+func ksWantErr(t *testing.T, what string, err, sentinel error) *contracts.Error {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("%s: got success, want %v", what, sentinel)
+	}
+	if !errors.Is(err, sentinel) {
+		t.Fatalf("%s: got %v, want %v", what, err, sentinel)
+	}
+	var ce *contracts.Error
+	if !errors.As(err, &ce) {
+		t.Fatalf("%s: %T is not a *contracts.Error", what, err)
+	}
+	s := sentinel.(*contracts.Error)
+	if ce.Retryable != s.Retryable {
+		t.Errorf("%s: retryable = %v, want %v", what, ce.Retryable, s.Retryable)
+	}
+	if ce.Reason != s.Reason {
+		t.Errorf("%s: reason = %q, want %q", what, ce.Reason, s.Reason)
+	}
+	return ce
+}
+
+// wantEntryErr checks that every entry of a rotate_all result failed with sentinel.
+func (k *keystoreEnv) wantEntryErr(what string, r contracts.RotateAllResult, err, sentinel error) {
+	k.t.Helper()
+	if err != nil {
+		k.t.Fatalf("%s: whole call failed with %v; want per-partition errors %v", what, err, sentinel)
+	}
+	k.checkEntries(r)
+	if !r.Failed() {
+		k.t.Fatalf("%s: result %s reports no failure", what, ksJSON(r))
+	}
+	for _, e := range r.Entries {
+		if e.Outcome != nil {
+			k.t.Fatalf("%s: partition %d: outcome %s, want error %v and outcome null", what, e.Partition, ksJSON(e.Outcome), sentinel)
+		}
+		if e.Error == nil {
+			k.t.Fatalf("%s: partition %d: no error, want %v", what, e.Partition, sentinel)
+		}
+		ksWantErr(k.t, what, e.Error, sentinel)
+	}
+}
+
+// wantOutcome checks that every entry carries the outcome want (compared as JSON).
+func (k *keystoreEnv) wantOutcome(what string, r contracts.RotateAllResult, err error, want contracts.RotateOutcome) {
+	k.t.Helper()
+	if err != nil {
+		k.t.Fatalf("%s: %v", what, err)
+	}
+	k.checkEntries(r)
+	for _, e := range r.Entries {
+		if e.Error != nil || ksJSON(e.Outcome) != ksJSON(want) {
+			k.t.Fatalf("%s: partition %d: got %s, want outcome %s", what, e.Partition, ksJSON(e), ksJSON(want))
+		}
+	}
+}
+
+// sameKids requires two list_kids results to be identical.
+func (k *keystoreEnv) sameKids(what string, before, after contracts.ListKidsResult) {
+	k.t.Helper()
+	if b, a := ksJSON(before), ksJSON(after); b != a {
+		k.t.Fatalf("%s changed the keystore:\nbefore %s\nafter  %s", what, b, a)
+	}
+}
+
+// ksJSON is the compact envelope of v (for messages and comparisons).
+func ksJSON(v any) string {
+	b, err := encodeEnvelope(v)
+	if err != nil {
+		return "<unencodable: " + err.Error() + ">"
+	}
+	return string(b[:len(b)-1])
+}
+
+
+// ksStep is one step of a scenario's golden file: what was done and the
+// envelope it gave (the error envelope when it failed).
+type ksStep struct {
+	Step     string `json:"step"`
+	Envelope any    `json:"envelope"`
+}
+
+// steps accumulates a scenario's golden steps.
+type steps []ksStep
+
+// add appends the envelope of (v, err) under name.
+func (s *steps) add(name string, v any, err error) {
+	if err != nil {
+		*s = append(*s, ksStep{name, errorEnvelope(err)})
+		return
+	}
+	*s = append(*s, ksStep{name, v})
 }

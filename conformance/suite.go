@@ -76,15 +76,23 @@ func newFixture(kid string, fill byte, n int) fixture {
 	return fixture{Kid: kid, Hex: hex.EncodeToString(b), Secret: contracts.Secret(b)}
 }
 
-// The suite's fixtures: 32-byte secrets 0x01…, 0x02…, 0x03…, 0x04…, and a
-// 64-byte one, under distinct kids.
+// The suite's fixtures: 32-byte secrets 0x01…, 0x02…, 0x03…, 0x04…, one
+// whose hex has letters (0xcd…, for letter-case tests), and a 64-byte one,
+// under distinct kids.
 var (
 	fxA    = newFixture("kid-a", 0x01, 32)
 	fxB    = newFixture("kid-b", 0x02, 32)
 	fxC    = newFixture("kid-c", 0x03, 32)
 	fxD    = newFixture("kid-d", 0x04, 32)
+	fxE    = newFixture("kid-e", 0xcd, 32)
 	fxLong = newFixture("kid-long", 0xab, 64)
 )
 
 // fixtures lists every fixture, for the secret hygiene check.
-var fixtures = []fixture{fxA, fxB, fxC, fxD, fxLong}
+var fixtures = []fixture{fxA, fxB, fxC, fxD, fxE, fxLong}
+
+// withKid returns f's secret under another kid.
+func (f fixture) withKid(kid string) fixture { f.Kid = kid; return f }
+
+// withSecret returns f's kid with o's secret.
+func (f fixture) withSecret(o fixture) fixture { f.Hex, f.Secret = o.Hex, o.Secret; return f }
