@@ -34,7 +34,7 @@ type keystoreScenario struct {
 	// realTime: the scenario is the real-time variant of a clock scenario,
 	// run only without Harness.ClockControl.
 	realTime bool
-	run   func(t *testing.T, k *keystoreEnv)
+	run      func(t *testing.T, k *keystoreEnv)
 }
 
 // runKeystoreScenarios runs a group of scenarios as parallel subtests
@@ -292,7 +292,6 @@ func ksJSON(v any) string {
 	}
 	return string(b[:len(b)-1])
 }
-
 
 // ksStep is one step of a scenario's golden file: what was done and the
 // envelope it gave (the error envelope when it failed).
