@@ -1,0 +1,214 @@
+package conformance
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/flowfabric/flowfabric-go/contracts"
+)
+
+// Sizes of the concurrent signal scenarios.
+const (
+	racingDeliveries = 64  // goroutines delivering one idempotency key
+	claimWorkers     = 8   // goroutines claiming
+	claimExecutions  = 200 // resumed executions they share
+	limitWorkers     = 16  // goroutines racing past the signal limit
+	limitOverflow    = 100 // deliveries beyond contracts.SignalLimit
+)
+
+// signalConcurrencyScenarios race many goroutines through one Engine
+// (CONTRACT.md §5: exactly once delivery, exactly once claims, the signal
+// limit under contention).
+func signalConcurrencyScenarios(t *testing.T, h Harness) {
+	s := sigSuite{h: h, rec: newRecorder()}
+	s.scenario(t, "SameIdempotencyKey", raceSameKey)
+	s.scenario(t, "ClaimEachOnce", raceClaims)
+	s.scenario(t, "SignalLimit", raceSignalLimit)
+}
+
+// raceSameKey: 64 goroutines deliver one (waitpoint_id, idempotency_key):
+// exactly one is accepted, 63 are duplicates naming its signal_id, and one
+// signal is recorded.
+func raceSameKey(t *testing.T, suite sigSuite) {
+	w := suite.open(t)
+	s := w.mustSuspend("suspend", suspendArgs("race-1", contracts.ConditionAny, "a"))
+
+	// when 64 goroutines deliver the same key at once
+	outs := make([]contracts.DeliverSignalOutcome, racingDeliveries)
+	errs := make([]error, racingDeliveries)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range racingDeliveries {
+		wg.Go(func() {
+			<-start
+			outs[i], errs[i] = w.e.DeliverSignal(ctx(), signalTo(s, "a", "webhook", "evt-42"))
+		})
+	}
+	close(start)
+	wg.Wait()
+
+	// then exactly one is accepted and the rest name its signal_id
+	var accepted []contracts.DeliverSignalOutcome
+	var dups []contracts.DeliverSignalOutcome
+	for i, out := range outs {
+		switch {
+		case errs[i] != nil:
+			t.Fatalf("delivery %d: %v", i, errs[i])
+		case out.Outcome == contracts.OutcomeAccepted:
+			accepted = append(accepted, out)
+		case out.Outcome == contracts.OutcomeDuplicate:
+			dups = append(dups, out)
+		}
+	}
+	if len(accepted) != 1 || len(dups) != racingDeliveries-1 {
+		t.Fatalf("want 1 accepted and %d duplicates, got %d and %d", racingDeliveries-1, len(accepted), len(dups))
+	}
+	for _, d := range dups {
+		if d.SignalID != accepted[0].SignalID {
+			t.Fatalf("duplicate names %s, want the accepted %s", d.SignalID, accepted[0].SignalID)
+		}
+	}
+	w.record("accepted", accepted[0], nil)
+	w.record("a_duplicate", dups[0], nil)
+	w.note("duplicates", len(dups))
+	if o := w.mustObserve("observe", "race-1"); len(o.Signals) != 1 || o.Signals[0].SignalID != accepted[0].SignalID {
+		t.Fatalf("observe: want the one accepted signal, got %+v", o.Signals)
+	}
+	w.golden("signals_concurrency_same_key")
+}
+
+// raceClaims: 8 workers claim 200 resumed executions at once: each is
+// claimed exactly once, and then claims answer none.
+func raceClaims(t *testing.T, suite sigSuite) {
+	w := suite.open(t)
+
+	// given 200 resumed executions
+	for i := range claimExecutions {
+		id := fmt.Sprintf("claim-%03d", i)
+		s, err := w.e.Suspend(ctx(), suspendArgs(id, contracts.ConditionAny, "a"))
+		if err != nil {
+			t.Fatalf("given: suspend %s: %v", id, err)
+		}
+		if _, err := w.e.DeliverSignal(ctx(), signalTo(s, "a", "go", "")); err != nil {
+			t.Fatalf("given: deliver to %s: %v", id, err)
+		}
+	}
+
+	// when 8 workers claim until none is left
+	var mu sync.Mutex
+	claimedBy := map[string][]string{}
+	leases := map[string]bool{}
+	var wg sync.WaitGroup
+	errs := make(chan error, claimWorkers)
+	for i := range claimWorkers {
+		worker := fmt.Sprintf("worker-%d", i)
+		wg.Go(func() {
+			for {
+				c, err := w.e.ClaimResumedExecution(ctx(), contracts.ClaimArgs{WorkerID: worker, LeaseMs: 600_000})
+				if err != nil {
+					errs <- fmt.Errorf("%s: claim: %w", worker, err)
+					return
+				}
+				if c.Outcome == contracts.OutcomeNone {
+					return
+				}
+				mu.Lock()
+				claimedBy[c.ExecutionID] = append(claimedBy[c.ExecutionID], worker)
+				leases[c.LeaseID] = true
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+
+	// then every execution went to exactly one worker
+	if len(claimedBy) != claimExecutions || len(leases) != claimExecutions {
+		t.Fatalf("want %d executions claimed with distinct leases, got %d executions, %d leases", claimExecutions, len(claimedBy), len(leases))
+	}
+	for id, workers := range claimedBy {
+		if len(workers) != 1 {
+			t.Fatalf("%s claimed %d times (by %v)", id, len(workers), workers)
+		}
+	}
+	w.note("claimed_executions", len(claimedBy))
+	if out, _ := w.claim("claim_after_all", "worker-x", 600_000); out.Outcome != contracts.OutcomeNone {
+		t.Fatalf("claim_after_all: want none, got %+v", out)
+	}
+	w.golden("signals_concurrency_claim_each_once")
+}
+
+// raceSignalLimit: 16 goroutines deliver 10,100 signals with distinct keys to
+// a suspension that does not resume: exactly 10,000 are accepted, the rest
+// are signal_limit_exceeded, a duplicate still answers duplicate, and the
+// suspension holds 10,000 signals. Skipped with -short.
+func raceSignalLimit(t *testing.T, suite sigSuite) {
+	if testing.Short() {
+		t.Skip("10,100 deliveries; skipped with -short")
+	}
+	w := suite.open(t)
+	s := w.mustSuspend("suspend", suspendArgs("limit-1", contracts.ConditionAll, "a", "b"))
+
+	total := contracts.SignalLimit + limitOverflow
+	next := make(chan int, total)
+	for i := range total {
+		next <- i
+	}
+	close(next)
+	var accepted, exceeded sync.Map
+	var wg sync.WaitGroup
+	errs := make(chan error, limitWorkers)
+	for range limitWorkers {
+		wg.Go(func() {
+			for i := range next {
+				out, err := w.e.DeliverSignal(ctx(), signalTo(s, "a", "tick", fmt.Sprintf("tick-%05d", i)))
+				switch {
+				case err == nil && out.Outcome == contracts.OutcomeAccepted && !out.Resumed:
+					accepted.Store(i, out.SignalID)
+				case errors.Is(err, contracts.ErrSignalLimitExceeded):
+					exceeded.Store(i, true)
+				default:
+					errs <- fmt.Errorf("delivery %d: %+v %v", i, out, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if n, m := syncMapLen(&accepted), syncMapLen(&exceeded); n != contracts.SignalLimit || m != limitOverflow {
+		t.Fatalf("want %d accepted and %d signal_limit_exceeded, got %d and %d", contracts.SignalLimit, limitOverflow, n, m)
+	}
+	w.note("accepted", contracts.SignalLimit)
+	w.note("signal_limit_exceeded", limitOverflow)
+
+	// then the other waitpoint cannot resume it, a recorded key is still a duplicate
+	_, err := w.deliver("deliver_other_waitpoint", signalTo(s, "b", "tick", ""))
+	sigWantErr(t, "deliver_other_waitpoint", err, contracts.ErrSignalLimitExceeded)
+	var some int
+	var someID string
+	accepted.Range(func(k, v any) bool { some, someID = k.(int), v.(string); return false })
+	if d, err := w.deliver("redeliver_recorded_key", signalTo(s, "a", "tick", fmt.Sprintf("tick-%05d", some))); err != nil || d.Outcome != contracts.OutcomeDuplicate || d.SignalID != someID {
+		t.Fatalf("redeliver_recorded_key: want duplicate of %s, got %+v %v", someID, d, err)
+	}
+	o, err := w.e.ObserveSignals(ctx(), contracts.ObserveSignalsArgs{ExecutionID: "limit-1"})
+	if err != nil || len(o.Signals) != contracts.SignalLimit {
+		t.Fatalf("observe: want %d signals, got %d %v", contracts.SignalLimit, len(o.Signals), err)
+	}
+	w.note("observed_signals", len(o.Signals))
+	w.golden("signals_concurrency_signal_limit")
+}
+
+func syncMapLen(m *sync.Map) int {
+	n := 0
+	m.Range(func(any, any) bool { n++; return true })
+	return n
+}

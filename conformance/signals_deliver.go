@@ -1,0 +1,203 @@
+package conformance
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flowfabric/flowfabric-go/contracts"
+)
+
+// sigDeliverScenarios cover deliver_signal's checks (CONTRACT.md §5, in order):
+// token, waitpoint ownership and MAC, duplicates, closed or timed out.
+func sigDeliverScenarios(t *testing.T, s sigSuite) {
+	s.scenario(t, "ForeignUnknownTamperedAlike", deliverRejectsAlike)
+	s.scenario(t, "RotatedKidGrace", deliverRotatedKid)
+	s.scenario(t, "DuplicateAfterClose", deliverDuplicate)
+	s.scenario(t, "EmptyKeyNeverDedups", deliverEmptyKey)
+}
+
+// deliverRejectsAlike: another execution's waitpoint, another waitpoint's
+// token, an unknown waitpoint and a tampered MAC all answer the same
+// invalid_token / signature_mismatch envelope, and record nothing.
+func deliverRejectsAlike(t *testing.T, suite sigSuite) {
+	w := suite.open(t)
+
+	// given two suspended executions A and B
+	a := w.mustSuspend("suspend_a", suspendArgs("exec-a", contracts.ConditionAny, "k"))
+	b := w.mustSuspend("suspend_b", suspendArgs("exec-b", contracts.ConditionAny, "k"))
+	wpA, wpB := a.Waitpoints[0], b.Waitpoints[0]
+
+	tampered := []byte(wpA.Token)
+	last := len(tampered) - 1
+	if tampered[last] == '0' {
+		tampered[last] = '1'
+	} else {
+		tampered[last] = '0'
+	}
+	cases := []struct {
+		step string
+		args contracts.DeliverSignalArgs
+	}{
+		{"a_waitpoint_and_token_under_b", contracts.DeliverSignalArgs{ExecutionID: "exec-b", WaitpointID: wpA.WaitpointID, Token: wpA.Token}},
+		{"b_waitpoint_with_a_token", contracts.DeliverSignalArgs{ExecutionID: "exec-b", WaitpointID: wpB.WaitpointID, Token: wpA.Token}},
+		{"a_token_under_unknown_execution", contracts.DeliverSignalArgs{ExecutionID: "exec-c", WaitpointID: wpA.WaitpointID, Token: wpA.Token}},
+		{"unknown_waitpoint", contracts.DeliverSignalArgs{ExecutionID: "exec-a", WaitpointID: contracts.NewID(), Token: wpA.Token}},
+		{"waitpoint_id_not_a_uuid", contracts.DeliverSignalArgs{ExecutionID: "exec-a", WaitpointID: "not-a-uuid", Token: wpA.Token}},
+		{"tampered_mac", contracts.DeliverSignalArgs{ExecutionID: "exec-a", WaitpointID: wpA.WaitpointID, Token: string(tampered)}},
+		{"mac_of_another_kid_name", contracts.DeliverSignalArgs{ExecutionID: "exec-a", WaitpointID: wpA.WaitpointID,
+			Token: contracts.SignToken(fxA.Kid, fxB.Secret, contracts.WaitpointMessage("exec-a", wpA.WaitpointID, wpA.WaitpointKey, wpA.CreatedAtMs))}},
+	}
+
+	// when each is delivered, then each is the same signature_mismatch
+	var first string
+	for _, c := range cases {
+		c.args.Name = "probe"
+		_, err := w.deliver(c.step, c.args)
+		sigWantErr(t, c.step, err, contracts.ErrSignatureMismatch)
+		got := errorBytes(t, err)
+		if first == "" {
+			first = got
+		} else if got != first {
+			t.Fatalf("%s: want the identical error envelope\nfirst: %s\ngot:   %s", c.step, first, got)
+		}
+		if strings.Contains(got, wpA.Token[len(wpA.Token)-64:]) || strings.Contains(got, wpA.WaitpointID) {
+			t.Fatalf("%s: the error envelope quotes the token's MAC or the waitpoint id", c.step)
+		}
+	}
+
+	// and unknown kids and malformed tokens have their own reasons
+	_, err := w.deliver("unknown_kid", contracts.DeliverSignalArgs{ExecutionID: "exec-a", WaitpointID: wpA.WaitpointID,
+		Token: "kid-nobody" + wpA.Token[len(fxA.Kid):], Name: "probe"})
+	sigWantErr(t, "unknown_kid", err, contracts.ErrUnknownKid)
+	_, err = w.deliver("malformed_token", contracts.DeliverSignalArgs{ExecutionID: "exec-a", WaitpointID: wpA.WaitpointID,
+		Token: strings.ToUpper(wpA.Token), Name: "probe"})
+	sigWantErr(t, "malformed_token", err, contracts.ErrTokenMalformed)
+
+	// and nothing was recorded
+	for _, exec := range []string{"exec-a", "exec-b"} {
+		if o := w.mustObserve("observe_"+exec, exec); len(o.Signals) != 0 {
+			t.Fatalf("observe %s: want no signals, got %+v", exec, o.Signals)
+		}
+	}
+	if l := w.mustList("list", contracts.ListSuspendedArgs{}); len(l.Executions) != 2 {
+		t.Fatalf("list: want both executions still suspended, got %+v", l.Executions)
+	}
+	w.golden("signals_deliver_rejections_alike")
+}
+
+// deliverRotatedKid: after rotate_all a waitpoint token of the outgoing kid
+// works within the grace window and is token_expired past it; suspensions
+// made after the rotation sign with the new kid.
+func deliverRotatedKid(t *testing.T, suite sigSuite) {
+	w := suite.open(t)
+	grace := int64(2_000)
+	if w.manual() {
+		grace = 1_000
+	}
+
+	// given an execution suspended under kid-a on two waitpoints (all)
+	s := w.mustSuspend("suspend_under_kid_a", suspendArgs("rotated-1", contracts.ConditionAll, "one", "two"))
+	checkWaitpointToken(t, "suspend_under_kid_a", fxA, "rotated-1", s.Waitpoints[0])
+
+	// when the keystore rotates to kid-b with a grace window
+	if r, err := w.e.RotateAll(ctx(), contracts.RotateArgs{NewKid: fxB.Kid, NewSecret: fxB.Secret, GraceMs: grace}); err != nil || r.Failed() {
+		t.Fatalf("rotate_all: %v %+v", err, r)
+	}
+	start := time.Now()
+
+	// then the kid-a token still opens its waitpoint within the grace
+	if w.manual() {
+		w.pass(time.Duration(grace) * oneMs) // expires_at_ms == now still verifies
+	}
+	if d := w.mustDeliver("deliver_within_grace", signalTo(s, "one", "ok", "")); d.Resumed {
+		t.Fatalf("deliver_within_grace: one of two waitpoints must not resume")
+	}
+	if !w.manual() && time.Since(start) > time.Duration(grace)*oneMs/2 {
+		t.Fatalf("deliver_within_grace took longer than half the grace window; the scenario cannot tell grace from expiry")
+	}
+	fresh := w.mustSuspend("suspend_under_kid_b", suspendArgs("rotated-2", contracts.ConditionAny, "x"))
+	checkWaitpointToken(t, "suspend_under_kid_b", fxB, "rotated-2", fresh.Waitpoints[0])
+
+	// and past the grace it is token_expired, the waitpoint still open
+	if w.manual() {
+		w.pass(oneMs)
+	} else {
+		time.Sleep(time.Duration(grace)*oneMs - time.Since(start) + 500*oneMs)
+	}
+	_, err := w.deliver("deliver_past_grace", signalTo(s, "two", "late", ""))
+	sigWantErr(t, "deliver_past_grace", err, contracts.ErrTokenExpired)
+	if o := w.mustObserve("observe", "rotated-1"); len(o.Signals) != 1 {
+		t.Fatalf("observe: want only the signal within grace, got %+v", o.Signals)
+	}
+	w.mustDeliver("deliver_kid_b_token", signalTo(fresh, "x", "ok", ""))
+	w.golden("signals_deliver_rotated_kid_grace")
+}
+
+// deliverDuplicate: the same (waitpoint_id, idempotency_key) answers
+// duplicate with the first signal_id, also after the suspension closed, was
+// claimed and the execution suspended again; the same key on another
+// waitpoint is a new signal; completing forgets the records.
+func deliverDuplicate(t *testing.T, suite sigSuite) {
+	w := suite.open(t)
+	s := w.mustSuspend("suspend", suspendArgs("dup-1", contracts.ConditionAll, "a", "b"))
+
+	first := w.mustDeliver("deliver_a", signalTo(s, "a", "hello", "delivery-7"))
+	dupOf := func(step string, args contracts.DeliverSignalArgs) {
+		t.Helper()
+		out, err := w.deliver(step, args)
+		if err != nil || out.Outcome != contracts.OutcomeDuplicate || out.SignalID != first.SignalID {
+			t.Fatalf("%s: want duplicate of %s, got %+v %v", step, first.SignalID, out, err)
+		}
+	}
+	dupOf("redeliver_a", signalTo(s, "a", "hello", "delivery-7"))
+	dupOf("redeliver_a_other_name", signalTo(s, "a", "other-name", "delivery-7"))
+
+	// the same key on the other waitpoint is its own signal and resumes
+	if d := w.mustDeliver("deliver_b_same_key", signalTo(s, "b", "hello", "delivery-7")); !d.Resumed || d.SignalID == first.SignalID {
+		t.Fatalf("deliver_b_same_key: want a new signal that resumes, got %+v", d)
+	}
+	dupOf("redeliver_a_after_resume", signalTo(s, "a", "hello", "delivery-7"))
+	_, err := w.deliver("deliver_a_new_key_after_resume", signalTo(s, "a", "hello", "delivery-8"))
+	sigWantErr(t, "deliver_a_new_key_after_resume", err, contracts.ErrWaitpointClosed)
+
+	c := w.mustClaim("claim", "worker-1", 60_000)
+	dupOf("redeliver_a_after_claim", signalTo(s, "a", "hello", "delivery-7"))
+	again := suspendArgs("dup-1", contracts.ConditionAny, "a")
+	again.LeaseID = &c.LeaseID
+	s2 := w.mustSuspend("suspend_again", again)
+	dupOf("redeliver_a_old_suspension", signalTo(s, "a", "hello", "delivery-7"))
+	if o := w.mustObserve("observe_new_suspension", "dup-1"); len(o.Signals) != 0 {
+		t.Fatalf("observe_new_suspension: a duplicate on an old waitpoint records nothing, got %+v", o.Signals)
+	}
+
+	// once completed, the old waitpoint is forgotten: signature_mismatch
+	w.mustDeliver("deliver_new_suspension", signalTo(s2, "a", "hello", "delivery-7"))
+	c2 := w.mustClaim("claim_again", "worker-1", 60_000)
+	if _, err := w.complete("complete", "dup-1", c2.LeaseID); err != nil {
+		t.Fatalf("complete: %v", err)
+	}
+	_, err = w.deliver("redeliver_after_complete", signalTo(s, "a", "hello", "delivery-7"))
+	sigWantErr(t, "redeliver_after_complete", err, contracts.ErrSignatureMismatch)
+	w.golden("signals_deliver_duplicate")
+}
+
+// deliverEmptyKey: an empty idempotency key means none: every delivery is a
+// new signal, recorded with idempotency_key null.
+func deliverEmptyKey(t *testing.T, suite sigSuite) {
+	w := suite.open(t)
+	s := w.mustSuspend("suspend", suspendArgs("nokey-1", contracts.ConditionAll, "a", "b"))
+	d1 := w.mustDeliver("deliver_1", signalTo(s, "a", "tick", ""))
+	d2 := w.mustDeliver("deliver_2", signalTo(s, "a", "tick", ""))
+	if d1.SignalID == d2.SignalID {
+		t.Fatalf("deliver_2: want a new signal_id without an idempotency key")
+	}
+	o := w.mustObserve("observe", "nokey-1")
+	if len(o.Signals) != 2 || o.Signals[0].SignalID != d1.SignalID || o.Signals[1].SignalID != d2.SignalID {
+		t.Fatalf("observe: want both signals in delivery order, got %+v", o.Signals)
+	}
+	if !strings.Contains(sigMarshal(t, o), `"idempotency_key":null`) || !strings.Contains(sigMarshal(t, o), `"payload":null`) {
+		t.Fatalf("observe: want idempotency_key and payload null, got %s", sigMarshal(t, o))
+	}
+	w.golden("signals_deliver_empty_key")
+}

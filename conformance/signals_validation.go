@@ -1,0 +1,191 @@
+package conformance
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/flowfabric/flowfabric-go/contracts"
+)
+
+// sigValidationCase is one call the Engine must reject before any I/O with
+// validation / invalid_input naming field.
+type sigValidationCase struct {
+	step  string
+	field string
+	call  func(w *sigWorld) error
+}
+
+// sigValidationScenarios: every §2 rule of the suspension operations is
+// rejected with validation / invalid_input naming the field, and changes
+// nothing (list_suspended and observe_signals before and after agree).
+func sigValidationScenarios(t *testing.T, suite sigSuite) {
+	w := suite.open(t)
+
+	// given one suspended execution with a valid token
+	s := w.mustSuspend("suspend", suspendArgs("valid-1", contracts.ConditionAll, "a", "b"))
+	before := sigSnapshot(w, "valid-1")
+
+	for _, c := range sigValidationCases(s) {
+		t.Run(c.step, func(t *testing.T) {
+			err := c.call(w)
+			w.record(c.step, nil, err)
+			sigWantInvalid(t, c.step, err, c.field)
+			if ce := sigWantErr(t, c.step, err, contracts.ErrInvalidInput); ce.Retryable || ce.Reason != "" {
+				t.Fatalf("%s: want retryable false and reason null, got %+v", c.step, ce)
+			}
+		})
+	}
+
+	// then nothing changed
+	if after := sigSnapshot(w, "valid-1"); after != before {
+		t.Fatalf("rejected calls changed the state:\nbefore: %s\nafter:  %s", before, after)
+	}
+	for _, id := range []string{"fresh-1", "fresh-2"} {
+		if _, err := w.e.ObserveSignals(ctx(), contracts.ObserveSignalsArgs{ExecutionID: id}); err == nil {
+			t.Fatalf("a rejected suspend created %s", id)
+		}
+	}
+	// and a zero limit is the default, not an error
+	if out, err := w.e.ListSuspended(ctx(), contracts.ListSuspendedArgs{Limit: 0}); err != nil || len(out.Executions) != 1 {
+		t.Fatalf("limit 0: want the default limit, got %+v %v", out, err)
+	}
+	w.golden("signals_validation")
+}
+
+// sigSnapshot is list_suspended and observe_signals of exec as JSON.
+func sigSnapshot(w *sigWorld, exec string) string {
+	w.t.Helper()
+	l, err := w.e.ListSuspended(ctx(), contracts.ListSuspendedArgs{})
+	if err != nil {
+		w.t.Fatalf("snapshot: list_suspended: %v", err)
+	}
+	o, err := w.e.ObserveSignals(ctx(), contracts.ObserveSignalsArgs{ExecutionID: exec})
+	if err != nil {
+		w.t.Fatalf("snapshot: observe_signals: %v", err)
+	}
+	return sigMarshal(w.t, l) + sigMarshal(w.t, o)
+}
+
+// sigValidationCases lists the rejected calls against the suspension s.
+func sigValidationCases(s contracts.SuspendOutcome) []sigValidationCase {
+	var cases []sigValidationCase
+	cases = append(cases, suspendValidationCases()...)
+	cases = append(cases, deliverValidationCases(s)...)
+	return append(cases, otherValidationCases()...)
+}
+
+func suspendCase(step, field string, change func(*contracts.SuspendArgs)) sigValidationCase {
+	return sigValidationCase{step, field, func(w *sigWorld) error {
+		a := suspendArgs("fresh-1", contracts.ConditionAny, "a")
+		change(&a)
+		_, err := w.e.Suspend(ctx(), a)
+		return err
+	}}
+}
+
+func waitpointKeys(n int) []contracts.WaitpointSpec {
+	out := make([]contracts.WaitpointSpec, n)
+	for i := range out {
+		out[i] = contracts.WaitpointSpec{Key: "k" + strings.Repeat("x", i)}
+	}
+	return out
+}
+
+func suspendValidationCases() []sigValidationCase {
+	return []sigValidationCase{
+		suspendCase("suspend_execution_id_empty", "execution_id", func(a *contracts.SuspendArgs) { a.ExecutionID = "" }),
+		suspendCase("suspend_execution_id_space", "execution_id", func(a *contracts.SuspendArgs) { a.ExecutionID = "fresh 1" }),
+		suspendCase("suspend_execution_id_non_ascii", "execution_id", func(a *contracts.SuspendArgs) { a.ExecutionID = "fresh-é" }),
+		suspendCase("suspend_execution_id_129_bytes", "execution_id", func(a *contracts.SuspendArgs) { a.ExecutionID = strings.Repeat("e", 129) }),
+		suspendCase("suspend_0_waitpoints", "waitpoints", func(a *contracts.SuspendArgs) { a.Waitpoints = nil }),
+		suspendCase("suspend_17_waitpoints", "waitpoints", func(a *contracts.SuspendArgs) { a.Waitpoints = waitpointKeys(17) }),
+		suspendCase("suspend_duplicate_keys", "waitpoints.key", func(a *contracts.SuspendArgs) {
+			a.Waitpoints = []contracts.WaitpointSpec{{Key: "a"}, {Key: "b"}, {Key: "a"}}
+		}),
+		suspendCase("suspend_key_empty", "waitpoints.key", func(a *contracts.SuspendArgs) { a.Waitpoints = []contracts.WaitpointSpec{{Key: ""}} }),
+		suspendCase("suspend_key_slash", "waitpoints.key", func(a *contracts.SuspendArgs) { a.Waitpoints = []contracts.WaitpointSpec{{Key: "a/b"}} }),
+		suspendCase("suspend_key_129_bytes", "waitpoints.key", func(a *contracts.SuspendArgs) {
+			a.Waitpoints = []contracts.WaitpointSpec{{Key: strings.Repeat("k", 129)}}
+		}),
+		suspendCase("suspend_condition_bad", "condition", func(a *contracts.SuspendArgs) { a.Condition = "most" }),
+		suspendCase("suspend_condition_upper", "condition", func(a *contracts.SuspendArgs) { a.Condition = "ANY" }),
+		suspendCase("suspend_timeout_0", "timeout_ms", func(a *contracts.SuspendArgs) { a.TimeoutMs = sigPtr[int64](0) }),
+		suspendCase("suspend_timeout_negative", "timeout_ms", func(a *contracts.SuspendArgs) { a.TimeoutMs = sigPtr[int64](-1) }),
+		suspendCase("suspend_timeout_past_2_53", "timeout_ms", func(a *contracts.SuspendArgs) { a.TimeoutMs = sigPtr[int64](1 << 53) }),
+		suspendCase("suspend_idempotency_key_257_bytes", "idempotency_key", func(a *contracts.SuspendArgs) { a.IdempotencyKey = strings.Repeat("i", 257) }),
+		suspendCase("suspend_lease_id_not_uuid", "lease_id", func(a *contracts.SuspendArgs) { a.LeaseID = sigPtr("lease-1") }),
+		suspendCase("suspend_lease_id_upper_uuid", "lease_id", func(a *contracts.SuspendArgs) {
+			a.LeaseID = sigPtr(strings.ToUpper(contracts.NewID()))
+		}),
+	}
+}
+
+func deliverCase(s contracts.SuspendOutcome, step, field string, change func(*contracts.DeliverSignalArgs)) sigValidationCase {
+	return sigValidationCase{step, field, func(w *sigWorld) error {
+		a := signalTo(s, "a", "sig", "")
+		a.Payload = json.RawMessage(`{"ok":true}`)
+		change(&a)
+		_, err := w.e.DeliverSignal(ctx(), a)
+		return err
+	}}
+}
+
+func deliverValidationCases(s contracts.SuspendOutcome) []sigValidationCase {
+	big := json.RawMessage(`"` + strings.Repeat("p", 64<<10-1) + `"`) // 65,537 bytes
+	return []sigValidationCase{
+		deliverCase(s, "deliver_execution_id_empty", "execution_id", func(a *contracts.DeliverSignalArgs) { a.ExecutionID = "" }),
+		deliverCase(s, "deliver_execution_id_bad", "execution_id", func(a *contracts.DeliverSignalArgs) { a.ExecutionID = "valid-1\n" }),
+		deliverCase(s, "deliver_name_empty", "name", func(a *contracts.DeliverSignalArgs) { a.Name = "" }),
+		deliverCase(s, "deliver_name_space", "name", func(a *contracts.DeliverSignalArgs) { a.Name = "a name" }),
+		deliverCase(s, "deliver_name_129_bytes", "name", func(a *contracts.DeliverSignalArgs) { a.Name = strings.Repeat("n", 129) }),
+		deliverCase(s, "deliver_payload_over_64k", "payload", func(a *contracts.DeliverSignalArgs) { a.Payload = big }),
+		deliverCase(s, "deliver_payload_invalid_json", "payload", func(a *contracts.DeliverSignalArgs) { a.Payload = json.RawMessage(`{"ok":`) }),
+		deliverCase(s, "deliver_payload_two_values", "payload", func(a *contracts.DeliverSignalArgs) { a.Payload = json.RawMessage(`1 2`) }),
+		deliverCase(s, "deliver_idempotency_key_257_bytes", "idempotency_key", func(a *contracts.DeliverSignalArgs) {
+			a.IdempotencyKey = strings.Repeat("i", 257)
+		}),
+	}
+}
+
+func otherValidationCases() []sigValidationCase {
+	list := func(step string, a contracts.ListSuspendedArgs) sigValidationCase {
+		return sigValidationCase{step, map[bool]string{true: "cursor", false: "limit"}[a.Cursor != ""], func(w *sigWorld) error {
+			_, err := w.e.ListSuspended(ctx(), a)
+			return err
+		}}
+	}
+	claim := func(step, field, worker string, lease int64) sigValidationCase {
+		return sigValidationCase{step, field, func(w *sigWorld) error {
+			_, err := w.e.ClaimResumedExecution(ctx(), contracts.ClaimArgs{WorkerID: worker, LeaseMs: lease})
+			return err
+		}}
+	}
+	complete := func(step, field, exec, lease string) sigValidationCase {
+		return sigValidationCase{step, field, func(w *sigWorld) error {
+			_, err := w.e.CompleteExecution(ctx(), contracts.CompleteArgs{ExecutionID: exec, LeaseID: lease})
+			return err
+		}}
+	}
+	observe := func(step, exec string) sigValidationCase {
+		return sigValidationCase{step, "execution_id", func(w *sigWorld) error {
+			_, err := w.e.ObserveSignals(ctx(), contracts.ObserveSignalsArgs{ExecutionID: exec})
+			return err
+		}}
+	}
+	return []sigValidationCase{
+		observe("observe_execution_id_empty", ""),
+		observe("observe_execution_id_bad", "a|b"),
+		list("list_limit_1001", contracts.ListSuspendedArgs{Limit: 1001}),
+		list("list_limit_negative", contracts.ListSuspendedArgs{Limit: -1}),
+		list("list_cursor_garbage", contracts.ListSuspendedArgs{Cursor: "%%%"}),
+		claim("claim_worker_id_empty", "worker_id", "", 1000),
+		claim("claim_worker_id_bad", "worker_id", "worker 1", 1000),
+		claim("claim_worker_id_129_bytes", "worker_id", strings.Repeat("w", 129), 1000),
+		claim("claim_lease_ms_0", "lease_ms", "worker-1", 0),
+		claim("claim_lease_ms_negative", "lease_ms", "worker-1", -5),
+		complete("complete_execution_id_bad", "execution_id", "valid 1", contracts.NewID()),
+		complete("complete_lease_id_bad", "lease_id", "valid-1", "not-a-lease"),
+		complete("complete_lease_id_empty", "lease_id", "fresh-2", ""),
+	}
+}
