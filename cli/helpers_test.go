@@ -53,6 +53,7 @@ func rememberSecret(hex string) {
 // TestMain runs the tests, then greps all CLI output for the secrets used.
 func TestMain(m *testing.M) {
 	code := m.Run()
+	removeBinary()
 	if leaked := leakedSecrets(); len(leaked) > 0 {
 		fmt.Fprintf(os.Stderr, "FAIL: CLI output contains %d secret(s) used by the tests\n", len(leaked))
 		code = 1
