@@ -134,3 +134,18 @@ func TestErrorUnmarshal(t *testing.T) {
 		t.Fatalf("re-encoded %s", got)
 	}
 }
+
+func TestEnvelopesDoNotEscapeHTML(t *testing.T) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(ErrorEnvelope{ErrTokenMalformed.With("token: must be <kid>:<hex> & more")})
+	if !bytes.Contains(buf.Bytes(), []byte(`"token: must be <kid>:<hex> & more"`)) {
+		t.Fatalf("error detail escaped: %s", buf.String())
+	}
+	buf.Reset()
+	_ = enc.Encode(Signal{Payload: json.RawMessage(`{"by":"<alice>"}`)})
+	if !bytes.Contains(buf.Bytes(), []byte(`{"by":"<alice>"}`)) {
+		t.Fatalf("payload escaped: %s", buf.String())
+	}
+}

@@ -150,7 +150,7 @@ type errorJSON struct {
 // MarshalJSON encodes the error object of CONTRACT.md §6 (without the outer
 // "error" key; see ErrorEnvelope).
 func (e *Error) MarshalJSON() ([]byte, error) {
-	return json.Marshal(errorJSON{Kind: e.Kind, Code: e.Code, Reason: nullable(e.Reason), Detail: e.Detail, Retryable: e.Retryable})
+	return marshal(errorJSON{Kind: e.Kind, Code: e.Code, Reason: nullable(e.Reason), Detail: e.Detail, Retryable: e.Retryable})
 }
 
 // UnmarshalJSON decodes the error object of CONTRACT.md §6.

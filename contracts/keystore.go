@@ -85,9 +85,9 @@ type noopJSON struct {
 // MarshalJSON encodes the shape of the outcome.
 func (o RotateOutcome) MarshalJSON() ([]byte, error) {
 	if o.Outcome == RotateNoop {
-		return json.Marshal(noopJSON{o.Outcome, o.Kid})
+		return marshal(noopJSON{o.Outcome, o.Kid})
 	}
-	return json.Marshal(rotatedJSON{o.Outcome, o.PreviousKid, o.NewKid, o.GCCount})
+	return marshal(rotatedJSON{o.Outcome, o.PreviousKid, o.NewKid, o.GCCount})
 }
 
 // UnmarshalJSON decodes either shape.

@@ -181,12 +181,12 @@ type DeliverSignalOutcome struct {
 // MarshalJSON encodes the shape of the outcome.
 func (o DeliverSignalOutcome) MarshalJSON() ([]byte, error) {
 	if o.Outcome == OutcomeDuplicate {
-		return json.Marshal(struct {
+		return marshal(struct {
 			Outcome  string `json:"outcome"`
 			SignalID string `json:"signal_id"`
 		}{o.Outcome, o.SignalID})
 	}
-	return json.Marshal(struct {
+	return marshal(struct {
 		Outcome  string `json:"outcome"`
 		SignalID string `json:"signal_id"`
 		Resumed  bool   `json:"resumed"`
@@ -233,7 +233,7 @@ func (s Signal) MarshalJSON() ([]byte, error) {
 	if len(p) == 0 {
 		p = json.RawMessage("null")
 	}
-	return json.Marshal(signalJSON{s.SignalID, s.WaitpointID, s.WaitpointKey, s.Name, p, nullable(s.IdempotencyKey), s.DeliveredAtMs})
+	return marshal(signalJSON{s.SignalID, s.WaitpointID, s.WaitpointKey, s.Name, p, nullable(s.IdempotencyKey), s.DeliveredAtMs})
 }
 
 // UnmarshalJSON decodes the signal.
@@ -383,7 +383,7 @@ type claimedJSON struct {
 // MarshalJSON encodes the shape of the outcome.
 func (o ClaimOutcome) MarshalJSON() ([]byte, error) {
 	if o.Outcome != OutcomeClaimed {
-		return json.Marshal(struct {
+		return marshal(struct {
 			Outcome string `json:"outcome"`
 		}{OutcomeNone})
 	}
@@ -391,7 +391,7 @@ func (o ClaimOutcome) MarshalJSON() ([]byte, error) {
 	if s == nil {
 		s = []Signal{}
 	}
-	return json.Marshal(claimedJSON{o.Outcome, o.ExecutionID, o.SuspensionID, o.Reason, o.LeaseID, o.LeaseExpiresAtMs, s})
+	return marshal(claimedJSON{o.Outcome, o.ExecutionID, o.SuspensionID, o.Reason, o.LeaseID, o.LeaseExpiresAtMs, s})
 }
 
 // UnmarshalJSON decodes either shape.
