@@ -1,0 +1,20 @@
+package memory_test
+
+import (
+	"testing"
+
+	"github.com/flowfabric/flowfabric-go/backend/memory"
+	"github.com/flowfabric/flowfabric-go/conformance"
+	"github.com/flowfabric/flowfabric-go/engine"
+)
+
+// TestConformance runs the shared suite against the reference driver on the
+// suite's manual clock.
+func TestConformance(t *testing.T) {
+	conformance.Run(t, conformance.Harness{
+		Open: func(_ testing.TB, clock *conformance.Clock) engine.Backend {
+			return memory.New(memory.WithClock(clock.Now))
+		},
+		ClockControl: true,
+	})
+}
