@@ -23,8 +23,8 @@ type command struct {
 	setup    func(fs *flag.FlagSet) func(inv *invocation) int
 }
 
-// commands is the command table. Later commands (serve, demo, bench) are
-// added here as further entries.
+// commands is the command table; `ff help` lists it sorted by name. A new
+// command (bench, ...) is one more entry.
 var commands = []command{
 	seedCommand,
 	rotateCommand,
@@ -38,6 +38,8 @@ var commands = []command{
 	suspendedCommand,
 	claimCommand,
 	completeCommand,
+	serveCommand,
+	demoCommand,
 }
 
 func commandsByName() map[string]command {
