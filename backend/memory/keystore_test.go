@@ -22,6 +22,9 @@ func TestCapabilities(t *testing.T) {
 	if got := New().Capabilities(); got != (engine.Capabilities{Partitions: 1}) {
 		t.Fatalf("Capabilities() = %+v, want one partition, not persistent, not shared", got)
 	}
+	if err := New().Ping(context.Background()); err != nil {
+		t.Fatalf("Ping: %v", err)
+	}
 }
 
 func TestSeed(t *testing.T) {
