@@ -1,7 +1,10 @@
 package conformance
 
 import (
+	"context"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/flowfabric/flowfabric-go/backend/memory"
@@ -71,4 +74,107 @@ func TestConformanceRealTime(t *testing.T) {
 		t.Skip("goldens come from the manual-clock run")
 	}
 	Run(t, Harness{Open: func(t testing.TB, _ *Clock) engine.Backend { return memory.New() }})
+}
+
+// partitioned is a test-only P-partition backend made of P memory backends
+// (one per partition), to run the suite's per-partition paths (entries,
+// routing by scope, golden collapsing) without a server. Seeds are
+// serialized so that every partition installs the same first kid; rotations
+// are atomic per partition only, as on Valkey.
+type partitioned struct {
+	*memory.Backend // partition 0; also serves the suspension methods
+	parts           []*memory.Backend
+	seedMu          sync.Mutex
+}
+
+func newPartitioned(p int, clock *Clock) *partitioned {
+	b := &partitioned{}
+	for range p {
+		var opts []memory.Option
+		if clock != nil {
+			opts = append(opts, memory.WithClock(clock.Now))
+		}
+		b.parts = append(b.parts, memory.New(opts...))
+	}
+	b.Backend = b.parts[0]
+	return b
+}
+
+func (b *partitioned) Capabilities() engine.Capabilities {
+	return engine.Capabilities{Partitions: len(b.parts)}
+}
+
+func (b *partitioned) Close() error {
+	for _, p := range b.parts {
+		_ = p.Close()
+	}
+	return nil
+}
+
+func (b *partitioned) Seed(ctx context.Context, a contracts.SeedArgs) (contracts.SeedOutcome, error) {
+	b.seedMu.Lock()
+	defer b.seedMu.Unlock()
+	var first contracts.SeedOutcome
+	for i, p := range b.parts {
+		out, err := p.Seed(ctx, a)
+		if err != nil {
+			return out, err
+		}
+		if i == 0 {
+			first = out
+		}
+	}
+	return first, nil
+}
+
+func (b *partitioned) RotateAll(ctx context.Context, a contracts.RotateArgs) (contracts.RotateAllResult, error) {
+	var r contracts.RotateAllResult
+	for i, p := range b.parts {
+		pr, err := p.RotateAll(ctx, a)
+		if err != nil {
+			return r, err
+		}
+		e := pr.Entries[0]
+		e.Partition = i
+		r.Entries = append(r.Entries, e)
+	}
+	return r, nil
+}
+
+func (b *partitioned) ListKids(ctx context.Context, a contracts.ListKidsArgs) (contracts.ListKidsResult, error) {
+	var r contracts.ListKidsResult
+	for i, p := range b.parts {
+		pr, err := p.ListKids(ctx, a)
+		if err != nil {
+			return r, err
+		}
+		e := pr.Partitions[0]
+		e.Partition = i
+		r.Partitions = append(r.Partitions, e)
+	}
+	return r, nil
+}
+
+func (b *partitioned) Sign(ctx context.Context, a contracts.SignArgs) (contracts.SignResult, error) {
+	return b.parts[contracts.PartitionOf(a.Scope, len(b.parts))].Sign(ctx, a)
+}
+
+func (b *partitioned) Verify(ctx context.Context, a contracts.VerifyArgs) (contracts.VerifyResult, error) {
+	return b.parts[contracts.PartitionOf(a.Scope, len(b.parts))].Verify(ctx, a)
+}
+
+// TestKeystorePartitioned runs the keystore scenarios and keystore
+// concurrency against P = 4 and P = 256 partitions, sharing the
+// one-partition golden files.
+func TestKeystorePartitioned(t *testing.T) {
+	if *update {
+		t.Skip("goldens come from the one-partition memory backend")
+	}
+	for _, p := range []int{4, 256} {
+		t.Run(fmt.Sprintf("P=%d", p), func(t *testing.T) {
+			h := Harness{ClockControl: true, Open: func(t testing.TB, clock *Clock) engine.Backend { return newPartitioned(p, clock) }}
+			RunKeystore(t, h)
+			t.Run("Concurrency", func(t *testing.T) { keystoreConcurrencyScenarios(t, h) })
+		})
+	}
 }

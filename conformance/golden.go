@@ -39,6 +39,8 @@ const (
 var (
 	uuidRE  = regexp.MustCompile(`[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`)
 	tokenRE = regexp.MustCompile(`^([A-Za-z0-9._-]{1,64}):[0-9a-f]{64}$`)
+	// htmlEscapeRE finds what json.Marshal's HTML escaping leaves in output.
+	htmlEscapeRE = regexp.MustCompile(`\\u00(3c|3e|26)`)
 )
 
 // goldenOption adjusts how checkGolden normalizes a value.
@@ -102,6 +104,9 @@ func goldenText(v any, opts ...goldenOption) (string, error) {
 	raw, err := encodeEnvelope(v)
 	if err != nil {
 		return "", err
+	}
+	if m := htmlEscapeRE.Find(raw); m != nil {
+		return "", fmt.Errorf("envelope escapes HTML (%s): envelopes are encoded without HTML escaping, as the CLI prints them", m)
 	}
 	tree, err := parseOrdered(raw)
 	if err != nil {
