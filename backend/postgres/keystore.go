@@ -1,0 +1,254 @@
+package postgres
+
+import (
+	"bytes"
+	"context"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/flowfabric/flowfabric-go/contracts"
+)
+
+// loadKeysSQL reads the backend clock and the whole keystore in one
+// statement: one row per kid, or a single row of NULLs when the keystore is
+// empty, each carrying the same now_ms. Run inside the SERIALIZABLE
+// transaction of seed or rotate, it is the read their plan depends on, so a
+// concurrent change of any kid makes one of the transactions retry.
+const loadKeysSQL = `SELECT n.now_ms, k.kid, k.secret, k.expires_at_ms
+FROM (SELECT ` + nowMsExpr + ` AS now_ms) n
+LEFT JOIN ff_keys k ON true
+ORDER BY k.kid`
+
+// lockKeysSQL queues the keystore writers (seed, rotate) of every process
+// behind one another. It must be the first statement of their transaction:
+// LOCK TABLE takes no snapshot, so a writer that waited here reads what the
+// previous writer committed instead of failing to serialize against it.
+// SHARE ROW EXCLUSIVE conflicts with itself and with row writers, not with
+// the plain reads of sign, verify and list_kids.
+const lockKeysSQL = `LOCK TABLE ff_keys IN SHARE ROW EXCLUSIVE MODE`
+
+// deleteKidsSQL deletes kids the plan dropped (expired verifying kids).
+const deleteKidsSQL = `DELETE FROM ff_keys WHERE kid = ANY($1)`
+
+// setExpirySQL turns a kid into a verifying kid expiring at $2 (the outgoing
+// current kid of a rotation). It runs before insertKidSQL, so the one-current
+// index never sees two current rows.
+const setExpirySQL = `UPDATE ff_keys SET expires_at_ms = $2 WHERE kid = $1`
+
+// insertKidSQL installs a kid; expires_at_ms NULL makes it current, which
+// ff_keys_one_current allows for one row only.
+const insertKidSQL = `INSERT INTO ff_keys (kid, secret, installed_at_ms, expires_at_ms) VALUES ($1, $2, $3, $4)`
+
+// currentKidSQL reads the current kid, as one row that is NULL when the
+// keystore is empty.
+const currentKidSQL = `SELECT k.kid, k.secret
+FROM (SELECT 1) one
+LEFT JOIN ff_keys k ON k.expires_at_ms IS NULL`
+
+// verifySQL is everything verify decides on, in one round trip and one
+// snapshot: the backend clock, whether a current kid exists, and the
+// token's kid (NULL columns when unknown).
+const verifySQL = `SELECT n.now_ms,
+       EXISTS (SELECT 1 FROM ff_keys WHERE expires_at_ms IS NULL),
+       k.kid IS NOT NULL, k.secret, k.expires_at_ms
+FROM (SELECT ` + nowMsExpr + ` AS now_ms) n
+LEFT JOIN ff_keys k ON k.kid = $1`
+
+// Seed installs args.Kid as the current kid when the keystore has none, or
+// reports already_seeded / already_initialized without writing
+// (CONTRACT.md §4). One SERIALIZABLE transaction behind lockKeysSQL:
+// concurrent seeds of different kids leave exactly one installed.
+func (b *Backend) Seed(ctx context.Context, args contracts.SeedArgs) (contracts.SeedOutcome, error) {
+	var out contracts.SeedOutcome
+	err := b.inTx(ctx, func(tx pgx.Tx) error {
+		nowMs, keys, err := lockAndLoadKeys(ctx, tx)
+		if err != nil {
+			return err
+		}
+		next, o, changed := contracts.PlanSeed(keys, args)
+		if changed {
+			if err := writeKeys(ctx, tx, keys, next, nowMs); err != nil {
+				return err
+			}
+		}
+		out = o
+		return nil
+	})
+	return out, interpretError(err)
+}
+
+// RotateAll rotates the single partition in one SERIALIZABLE transaction
+// behind lockKeysSQL (CONTRACT.md §4): the keystore is as before or as after, never in
+// between. A rotation_conflict is reported in the partition's entry.
+func (b *Backend) RotateAll(ctx context.Context, args contracts.RotateArgs) (contracts.RotateAllResult, error) {
+	entry := contracts.RotateEntry{Partition: 0}
+	err := b.inTx(ctx, func(tx pgx.Tx) error {
+		entry = contracts.RotateEntry{Partition: 0}
+		nowMs, keys, err := lockAndLoadKeys(ctx, tx)
+		if err != nil {
+			return err
+		}
+		next, out, changed, err := contracts.PlanRotate(keys, args, nowMs)
+		if err != nil {
+			entry.Error = contracts.AsError(err)
+			return nil
+		}
+		if changed {
+			if err := writeKeys(ctx, tx, keys, next, nowMs); err != nil {
+				return err
+			}
+		}
+		entry.Outcome = &out
+		return nil
+	})
+	if err != nil {
+		return contracts.RotateAllResult{}, interpretError(err)
+	}
+	return contracts.RotateAllResult{Entries: []contracts.RotateEntry{entry}}, nil
+}
+
+// ListKids lists the current kid and the verifying kids not expired at the
+// backend's clock, from one statement.
+func (b *Backend) ListKids(ctx context.Context, _ contracts.ListKidsArgs) (contracts.ListKidsResult, error) {
+	if err := b.usable(); err != nil {
+		return contracts.ListKidsResult{}, err
+	}
+	nowMs, keys, err := loadKeys(ctx, b.pool)
+	if err != nil {
+		return contracts.ListKidsResult{}, interpretError(err)
+	}
+	return contracts.ListKidsResult{Partitions: []contracts.PartitionKids{contracts.ListPartition(0, keys, nowMs)}}, nil
+}
+
+// Sign signs args.Message with the current kid.
+func (b *Backend) Sign(ctx context.Context, args contracts.SignArgs) (contracts.SignResult, error) {
+	if err := b.usable(); err != nil {
+		return contracts.SignResult{}, err
+	}
+	var kid *string
+	var secret []byte
+	if err := b.pool.QueryRow(ctx, currentKidSQL).Scan(&kid, &secret); err != nil {
+		return contracts.SignResult{}, interpretError(err)
+	}
+	if kid == nil {
+		return contracts.SignResult{}, errNotInitialized()
+	}
+	return contracts.SignResult{Kid: *kid, Token: contracts.SignToken(*kid, secret, args.Message)}, nil
+}
+
+// Verify checks args.Token for args.Message at the backend's clock
+// (CONTRACT.md §3), in one round trip.
+func (b *Backend) Verify(ctx context.Context, args contracts.VerifyArgs) (contracts.VerifyResult, error) {
+	if err := b.usable(); err != nil {
+		return contracts.VerifyResult{}, err
+	}
+	t, err := contracts.ParseToken("token", args.Token)
+	if err != nil {
+		return contracts.VerifyResult{}, err
+	}
+	var (
+		nowMs              int64
+		initialized, known bool
+		rec                = contracts.KidRecord{Kid: t.Kid}
+	)
+	err = b.pool.QueryRow(ctx, verifySQL, t.Kid).Scan(&nowMs, &initialized, &known, (*[]byte)(&rec.Secret), &rec.ExpiresAtMs)
+	if err != nil {
+		return contracts.VerifyResult{}, interpretError(err)
+	}
+	var found *contracts.KidRecord
+	if known {
+		found = &rec
+	}
+	if err := contracts.CheckToken(t, args.Message, initialized, found, nowMs); err != nil {
+		return contracts.VerifyResult{}, err
+	}
+	return contracts.VerifyResult{Valid: true, Kid: t.Kid}, nil
+}
+
+// lockAndLoadKeys takes the keystore writers' lock, then loads the keystore.
+func lockAndLoadKeys(ctx context.Context, tx pgx.Tx) (int64, contracts.PartitionKeys, error) {
+	if _, err := tx.Exec(ctx, lockKeysSQL); err != nil {
+		return 0, contracts.PartitionKeys{}, err
+	}
+	return loadKeys(ctx, tx)
+}
+
+// loadKeys runs loadKeysSQL and returns the clock and the keystore.
+func loadKeys(ctx context.Context, q querier) (int64, contracts.PartitionKeys, error) {
+	rows, err := q.Query(ctx, loadKeysSQL)
+	if err != nil {
+		return 0, contracts.PartitionKeys{}, err
+	}
+	defer rows.Close()
+	var (
+		nowMs int64
+		keys  contracts.PartitionKeys
+	)
+	for rows.Next() {
+		var kid *string
+		rec := contracts.KidRecord{}
+		if err := rows.Scan(&nowMs, &kid, (*[]byte)(&rec.Secret), &rec.ExpiresAtMs); err != nil {
+			return 0, keys, err
+		}
+		if kid == nil {
+			continue // the empty keystore's single row
+		}
+		rec.Kid = *kid
+		if rec.ExpiresAtMs == nil {
+			keys.Current = &rec
+		} else {
+			keys.Verifying = append(keys.Verifying, rec)
+		}
+	}
+	return nowMs, keys, rows.Err()
+}
+
+// writeKeys writes the difference between the keystore as loaded (prev) and
+// as planned (next) in one round trip: deletions, then expiry changes, then
+// insertions, so the one-current index holds after every statement. A kid's
+// secret never changes once installed.
+func writeKeys(ctx context.Context, tx pgx.Tx, prev, next contracts.PartitionKeys, nowMs int64) error {
+	before, after := kidMap(prev), kidMap(next)
+	var batch pgx.Batch
+	var gone []string
+	for kid := range before {
+		if _, ok := after[kid]; !ok {
+			gone = append(gone, kid)
+		}
+	}
+	if len(gone) > 0 {
+		batch.Queue(deleteKidsSQL, gone)
+	}
+	for kid, rec := range after {
+		if old, ok := before[kid]; ok && !sameExpiry(old.ExpiresAtMs, rec.ExpiresAtMs) {
+			batch.Queue(setExpirySQL, kid, rec.ExpiresAtMs)
+		}
+	}
+	for kid, rec := range after {
+		if _, ok := before[kid]; !ok {
+			batch.Queue(insertKidSQL, kid, []byte(bytes.Clone(rec.Secret)), nowMs, rec.ExpiresAtMs)
+		}
+	}
+	return tx.SendBatch(ctx, &batch).Close()
+}
+
+func kidMap(k contracts.PartitionKeys) map[string]contracts.KidRecord {
+	m := make(map[string]contracts.KidRecord, len(k.Verifying)+1)
+	if k.Current != nil {
+		m[k.Current.Kid] = *k.Current
+	}
+	for _, v := range k.Verifying {
+		m[v.Kid] = v
+	}
+	return m
+}
+
+func sameExpiry(a, b *int64) bool {
+	return a == nil && b == nil || a != nil && b != nil && *a == *b
+}
+
+// errNotInitialized is state / hmac_secret_not_initialized, worded as
+// contracts.CheckToken words it.
+func errNotInitialized() error {
+	return contracts.ErrHMACSecretNotInitialized.With("the keystore has no current kid: seed it first")
+}

@@ -1,0 +1,138 @@
+package postgres_test
+
+import (
+	"context"
+	"net/url"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/flowfabric/flowfabric-go/backend/postgres"
+	"github.com/flowfabric/flowfabric-go/conformance"
+	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/engine"
+	"github.com/flowfabric/flowfabric-go/internal/testenv"
+)
+
+// One database per test package (testenv.PackageDatabase), one schema per
+// test (testenv.NewPostgresSchema).
+func TestMain(m *testing.M) {
+	if migrateHelper() {
+		return
+	}
+	testenv.Main(m)
+}
+
+// schemaURL returns the URL of a fresh, empty schema of the package
+// database (search_path=<schema>), without ff_migrate.
+func schemaURL(t testing.TB) string {
+	t.Helper()
+	return testenv.NewPostgresSchema(t, testenv.PackageDatabase(t))
+}
+
+// withParam returns rawURL with query parameter key set to value.
+func withParam(t testing.TB, rawURL, key, value string) string {
+	t.Helper()
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set(key, value)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// openURL opens a backend on rawURL through the registry; it is closed when
+// t ends.
+func openURL(t testing.TB, rawURL string) *postgres.Backend {
+	t.Helper()
+	b, err := engine.OpenBackend(context.Background(), rawURL)
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	return b.(*postgres.Backend)
+}
+
+// newEngine returns an Engine over a fresh, migrated schema, and the
+// schema's plain URL (without ff_migrate, so pgx.Connect accepts it).
+func newEngine(t testing.TB) (*engine.Engine, string) {
+	t.Helper()
+	plain := schemaURL(t)
+	return engine.New(openURL(t, withParam(t, plain, postgres.ParamMigrate, postgres.MigrateAuto))), plain
+}
+
+// connect opens a plain pgx connection, closed when t ends.
+func connect(t testing.TB, rawURL string) *pgx.Conn {
+	t.Helper()
+	c, err := pgx.Connect(context.Background(), rawURL)
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	t.Cleanup(func() { c.Close(context.Background()) })
+	return c
+}
+
+// harness runs the conformance suite on fresh schemas. Postgres reads the
+// server's clock, so ClockControl is false; Reopen opens the same URL.
+func harness() conformance.Harness {
+	var mu sync.Mutex
+	urls := map[engine.Backend]string{}
+	return conformance.Harness{
+		Open: func(t testing.TB, _ *conformance.Clock) engine.Backend {
+			u := withParam(t, schemaURL(t), postgres.ParamMigrate, postgres.MigrateAuto)
+			b, err := engine.OpenBackend(context.Background(), u)
+			if err != nil {
+				t.Fatalf("open: %v", err)
+			}
+			mu.Lock()
+			urls[b] = u
+			mu.Unlock()
+			return b
+		},
+		Reopen: func(t testing.TB, b engine.Backend) engine.Backend {
+			mu.Lock()
+			u := urls[b]
+			mu.Unlock()
+			r, err := engine.OpenBackend(context.Background(), u)
+			if err != nil {
+				t.Fatalf("reopen: %v", err)
+			}
+			mu.Lock()
+			urls[r] = u
+			mu.Unlock()
+			return r
+		},
+	}
+}
+
+// seed seeds kid with a secret of 32 fill bytes.
+func seed(t testing.TB, e *engine.Engine, kid string, fill byte) {
+	t.Helper()
+	if _, err := e.Seed(context.Background(), contracts.SeedArgs{Kid: kid, Secret: secret(fill)}); err != nil {
+		t.Fatalf("seed %s: %v", kid, err)
+	}
+}
+
+func secret(fill byte) contracts.Secret {
+	s := make(contracts.Secret, 32)
+	for i := range s {
+		s[i] = fill
+	}
+	return s
+}
+
+// eventually polls cond every 10ms until it holds or 10s pass.
+func eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

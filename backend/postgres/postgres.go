@@ -1,0 +1,234 @@
+// Package postgres is the PostgreSQL driver of FlowFabric-Go, on pgx/v5's
+// connection pool.
+//
+// Importing the package registers the schemes "postgres" and "postgresql"
+// with engine.Register and engine.RegisterMigrator:
+//
+//	import _ "github.com/flowfabric/flowfabric-go/backend/postgres"
+//
+//	eng, err := engine.Open(ctx, "postgres://app@db:5432/app?pool_max_conns=20")
+//
+// The URL is handed to pgxpool.ParseConfig, so every connection and pool
+// setting pgx understands applies (pool_max_conns, sslmode, search_path,
+// application_name, ...). Parameters of FlowFabric itself start with "ff_"
+// and are removed first:
+//
+//   - ff_migrate=auto applies pending schema migrations at Open. Without it,
+//     Open refuses a database whose schema is behind the binary and names
+//     `ff migrate`, which applies them (engine.Migrate).
+//
+// The schema lives in migrations/postgres (embedded). Tables are created in
+// the first schema of the connection's search_path.
+//
+// Guarantees: every operation that writes is one SERIALIZABLE transaction,
+// retried up to 3 attempts in all on serialization failures and deadlocks
+// (SQLSTATE 40001, 40P01), after which it fails with contention /
+// serialization_retry_exhausted (retryable). Reads are single statements,
+// so they see one snapshot. Time is the server's clock_timestamp(), read once
+// per operation inside the deciding transaction or statement, never the
+// process clock. The one-current-kid invariant is a unique index of the
+// database. The backend has one keystore partition.
+package postgres
+
+import (
+	"context"
+	"net/url"
+	"strings"
+	"sync/atomic"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/engine"
+)
+
+// Schemes are the URL schemes this driver registers.
+var Schemes = []string{"postgres", "postgresql"}
+
+// ParamMigrate is the URL query parameter that, set to MigrateAuto, makes
+// Open apply pending schema migrations. It is removed before pgx sees the URL.
+const ParamMigrate = "ff_migrate"
+
+// MigrateAuto is the value of ParamMigrate that applies migrations at Open.
+const MigrateAuto = "auto"
+
+// defaultApplicationName is the application_name of the pool's sessions
+// when the URL does not set one, so operators can find them in
+// pg_stat_activity.
+const defaultApplicationName = "flowfabric"
+
+func init() {
+	for _, s := range Schemes {
+		engine.Register(s, func(ctx context.Context, u *url.URL) (engine.Backend, error) {
+			b, err := Open(ctx, u)
+			if err != nil {
+				return nil, err
+			}
+			return b, nil
+		})
+		engine.RegisterMigrator(s, Migrate)
+	}
+}
+
+var _ engine.Backend = (*Backend)(nil)
+
+// Backend is a FlowFabric-Go backend stored in PostgreSQL. It is safe for
+// concurrent use; several processes may open the same database at once.
+type Backend struct {
+	pool   *pgxpool.Pool
+	url    string // redacted, for messages
+	closed atomic.Bool
+	stats  stats
+}
+
+// Stats counts the backend's SERIALIZABLE transactions since Open.
+type Stats struct {
+	// Transactions is the number of transaction attempts that committed.
+	Transactions int64
+	// Retries is the number of attempts that failed with a serialization
+	// failure or deadlock (SQLSTATE 40001, 40P01) and were retried.
+	Retries int64
+	// Exhausted is the number of operations that failed with
+	// serialization_retry_exhausted after the last attempt.
+	Exhausted int64
+}
+
+type stats struct{ committed, retries, exhausted atomic.Int64 }
+
+// Stats returns the transaction counters of this Backend (not of other
+// processes sharing the database).
+func (b *Backend) Stats() Stats {
+	return Stats{
+		Transactions: b.stats.committed.Load(),
+		Retries:      b.stats.retries.Load(),
+		Exhausted:    b.stats.exhausted.Load(),
+	}
+}
+
+// Open connects to the database of u and checks its schema: a schema behind
+// the binary is migrated when u carries ff_migrate=auto and refused
+// otherwise (naming `ff migrate`); a schema newer than the binary, or one
+// whose applied migrations were changed, is refused.
+func Open(ctx context.Context, u *url.URL) (*Backend, error) {
+	o, err := parseOptions(u)
+	if err != nil {
+		return nil, err
+	}
+	pool, err := newPool(ctx, u)
+	if err != nil {
+		return nil, err
+	}
+	b := &Backend{pool: pool, url: u.Redacted()}
+	if o.autoMigrate {
+		_, err = migrate(ctx, pool)
+	} else {
+		err = checkSchema(ctx, pool, b.url)
+	}
+	if err != nil {
+		pool.Close()
+		return nil, interpretError(err)
+	}
+	return b, nil
+}
+
+// Migrate applies the pending schema migrations of the database of u and
+// returns the names of those it applied ("0001_keystore", ...). It is safe
+// to run from several processes at once: the migrations run in one
+// transaction under an advisory lock, and the second process finds nothing
+// left to do.
+func Migrate(ctx context.Context, u *url.URL) ([]string, error) {
+	if _, err := parseOptions(u); err != nil {
+		return nil, err
+	}
+	pool, err := newPool(ctx, u)
+	if err != nil {
+		return nil, err
+	}
+	defer pool.Close()
+	applied, err := migrate(ctx, pool)
+	return applied, interpretError(err)
+}
+
+// options are FlowFabric's own URL parameters.
+type options struct {
+	autoMigrate bool
+}
+
+func parseOptions(u *url.URL) (options, error) {
+	var o options
+	switch v := u.Query().Get(ParamMigrate); v {
+	case "":
+	case MigrateAuto:
+		o.autoMigrate = true
+	default:
+		return o, contracts.Invalid("backend_url", ParamMigrate+` must be "auto" or absent`)
+	}
+	return o, nil
+}
+
+// newPool builds the pgx pool for u without FlowFabric's own parameters.
+// Connections are made lazily; nothing is dialled here.
+func newPool(ctx context.Context, u *url.URL) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(pgxURL(u))
+	if err != nil {
+		// pgx redacts the password, but its message may quote other parts of
+		// the URL; keep it reachable through Unwrap only.
+		e := contracts.Invalid("backend_url", "must be a PostgreSQL URL that pgx can parse")
+		e.Err = err
+		return nil, e
+	}
+	if _, ok := cfg.ConnConfig.RuntimeParams["application_name"]; !ok {
+		cfg.ConnConfig.RuntimeParams["application_name"] = defaultApplicationName
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, interpretError(err)
+	}
+	return pool, nil
+}
+
+// pgxURL returns u as a string without the ff_* query parameters.
+func pgxURL(u *url.URL) string {
+	c := *u
+	q := c.Query()
+	for k := range q {
+		if strings.HasPrefix(k, "ff_") {
+			q.Del(k)
+		}
+	}
+	c.RawQuery = q.Encode()
+	return c.String()
+}
+
+// Capabilities declares one keystore partition, persistence and sharing
+// between processes.
+func (b *Backend) Capabilities() engine.Capabilities {
+	return engine.Capabilities{Partitions: 1, Persistent: true, SharedAcrossProcesses: true}
+}
+
+// Ping checks that the database answers.
+func (b *Backend) Ping(ctx context.Context) error {
+	if err := b.usable(); err != nil {
+		return err
+	}
+	return interpretError(b.pool.Ping(ctx))
+}
+
+// Close closes the pool, waiting for connections in use to be returned.
+// Later calls fail with unavailable / backend_closed; closing twice is
+// harmless.
+func (b *Backend) Close() error {
+	if b.closed.Swap(true) {
+		return nil
+	}
+	b.pool.Close()
+	return nil
+}
+
+// usable refuses calls after Close.
+func (b *Backend) usable() error {
+	if b.closed.Load() {
+		return contracts.ErrBackendClosed.With("the postgres backend is closed")
+	}
+	return nil
+}

@@ -1,0 +1,178 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/flowfabric/flowfabric-go/contracts"
+)
+
+// maxAttempts is the retry budget of a SERIALIZABLE operation (CONTRACT.md
+// §6): three attempts in all.
+const maxAttempts = 3
+
+// nowMsExpr is the backend clock in milliseconds since the Unix epoch:
+// clock_timestamp() is the server's wall clock at evaluation (not the start
+// of the transaction, as now() would be), truncated like time.UnixMilli.
+// Every statement below evaluates it at most once per operation.
+const nowMsExpr = `floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint`
+
+// SQLSTATE codes the driver interprets.
+const (
+	sqlstateSerializationFailure = "40001"
+	sqlstateDeadlockDetected     = "40P01"
+	sqlstateUniqueViolation      = "23505"
+)
+
+// inTx runs fn in one SERIALIZABLE transaction and commits it. A
+// serialization failure or deadlock, from any statement or from COMMIT,
+// rolls back and runs fn again on a fresh transaction, up to maxAttempts in
+// all; then it fails with contention / serialization_retry_exhausted. fn
+// must hold no state across attempts except what it sets from scratch. Any
+// other error (a contract decision of fn included) rolls back and is
+// returned, interpreted.
+func (b *Backend) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
+	if err := b.usable(); err != nil {
+		return err
+	}
+	for attempt := 1; ; attempt++ {
+		err := b.attempt(ctx, fn)
+		if err == nil {
+			b.stats.committed.Add(1)
+			return nil
+		}
+		if !isSerializationFailure(err) {
+			return interpretError(err)
+		}
+		if attempt == maxAttempts {
+			b.stats.exhausted.Add(1)
+			return contracts.ErrSerializationRetryExhausted.With(
+				"the transaction failed to serialize %d times in a row; retry the call", maxAttempts).Wrapping(err)
+		}
+		b.stats.retries.Add(1)
+		if err := backoff(ctx, attempt); err != nil {
+			return interpretError(err)
+		}
+	}
+}
+
+// attempt is one try of inTx.
+func (b *Backend) attempt(ctx context.Context, fn func(pgx.Tx) error) error {
+	tx, err := b.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.Serializable})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		// After Commit this is a no-op. With ctx done, pgx closes the
+		// connection instead, which the pool then discards.
+		_ = tx.Rollback(context.WithoutCancel(ctx))
+	}()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
+}
+
+// backoff sleeps a short random time before the next attempt, so that
+// transactions that collided do not collide again in lockstep.
+func backoff(ctx context.Context, attempt int) error {
+	d := time.Duration(attempt) * (time.Millisecond + rand.N(4*time.Millisecond))
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// isSerializationFailure reports whether err is a serialization failure or
+// a deadlock, the errors after which a SERIALIZABLE transaction is retried.
+func isSerializationFailure(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == sqlstateSerializationFailure || pe.Code == sqlstateDeadlockDetected)
+}
+
+// uniqueViolations maps the unique constraints of the schema to the
+// contract error a violation of each means. The operations read before they
+// write, so under SERIALIZABLE a concurrent duplicate surfaces as 40001 and
+// is retried; these apply when a violation gets through anyway.
+var uniqueViolations = map[string]*contracts.Error{
+	"ff_keys_pkey":        contracts.ErrRotationConflict.With("new_kid: the kid is already installed; kid names are never reused"),
+	"ff_keys_one_current": contracts.ErrRotationConflict.With("new_kid: another kid became current concurrently; retry the call"),
+}
+
+// interpretError maps any error of this driver onto the contract's
+// *contracts.Error, keeping the native error reachable through Unwrap.
+// Contract errors pass unchanged. It is applied on every return path.
+func interpretError(err error) error {
+	if err == nil {
+		return nil
+	}
+	var ce *contracts.Error
+	if errors.As(err, &ce) {
+		return err
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return contracts.ErrExecutionNotFound.With("execution_id: no such execution").Wrapping(err)
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return interpretPgError(pe, err)
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return contracts.AsError(err)
+	}
+	if isNetworkError(err) {
+		return contracts.ErrBackendUnreachable.With("postgres: the connection failed or was lost").Wrapping(err)
+	}
+	return contracts.ErrInternal.With("postgres: unexpected error").Wrapping(err)
+}
+
+// interpretPgError maps an error the server reported. Details name the
+// SQLSTATE but quote the server's message only for classes whose messages
+// name objects, never values (a unique violation's detail quotes the key).
+func interpretPgError(pe *pgconn.PgError, err error) error {
+	switch {
+	case pe.Code == sqlstateSerializationFailure || pe.Code == sqlstateDeadlockDetected:
+		return contracts.ErrSerializationRetryExhausted.With(
+			"postgres: serialization failure (SQLSTATE %s); retry the call", pe.Code).Wrapping(err)
+	case pe.Code == sqlstateUniqueViolation:
+		if ce, ok := uniqueViolations[pe.ConstraintName]; ok {
+			return ce.Wrapping(err)
+		}
+		return contracts.ErrInternal.With("postgres: unique constraint %s violated", pe.ConstraintName).Wrapping(err)
+	}
+	switch pe.Code[:2] {
+	case "08", "57", "53": // connection exception, operator intervention, insufficient resources
+		return contracts.ErrBackendUnreachable.With("postgres: %s (SQLSTATE %s)", pe.Message, pe.Code).Wrapping(err)
+	case "28", "3D", "3F", "42": // authorization, unknown database or schema, undefined objects
+		return contracts.ErrInternal.With("postgres: %s (SQLSTATE %s)", pe.Message, pe.Code).Wrapping(err)
+	}
+	return contracts.ErrInternal.With("postgres: error SQLSTATE %s", pe.Code).Wrapping(err)
+}
+
+// isNetworkError reports whether err means the server could not be reached
+// or the connection broke.
+func isNetworkError(err error) bool {
+	var ne net.Error
+	var ce *pgconn.ConnectError
+	switch {
+	case errors.As(err, &ne), errors.As(err, &ce):
+		return true
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
+		return true
+	case errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
+		return true
+	}
+	return pgconn.SafeToRetry(err) || errors.Is(err, pgconn.ErrConnClosed)
+}
