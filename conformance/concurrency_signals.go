@@ -26,6 +26,9 @@ func signalConcurrencyScenarios(t *testing.T, h Harness) {
 	s.scenario(t, "SameIdempotencyKey", raceSameKey)
 	s.scenario(t, "ClaimEachOnce", raceClaims)
 	s.scenario(t, "SignalLimit", raceSignalLimit)
+	s.scenario(t, "AllResumesOnce", raceAllWaitpoints)
+	s.scenario(t, "AnyResumesOnce", raceAnyWaitpoints)
+	s.scenario(t, "SuspendOnce", raceSuspend)
 }
 
 // raceSameKey: 64 goroutines deliver one (waitpoint_id, idempotency_key):
@@ -211,4 +214,135 @@ func syncMapLen(m *sync.Map) int {
 	n := 0
 	m.Range(func(any, any) bool { n++; return true })
 	return n
+}
+
+// raceAll runs n calls of f at once (released together) and returns their
+// results in call order.
+func raceAll[R any](n int, f func(i int) (R, error)) ([]R, []error) {
+	outs, errs := make([]R, n), make([]error, n)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			outs[i], errs[i] = f(i)
+		})
+	}
+	close(start)
+	wg.Wait()
+	return outs, errs
+}
+
+// raceAllWaitpoints: under condition all, 16 goroutines each deliver to
+// another of 16 waitpoints at once: all are accepted and exactly one
+// answers resumed true (no lost update of the resume condition).
+func raceAllWaitpoints(t *testing.T, suite sigSuite) {
+	w := suite.open(t)
+	a := contracts.SuspendArgs{ExecutionID: "race-all", Condition: contracts.ConditionAll}
+	for i := range contracts.MaxWaitpoints {
+		a.Waitpoints = append(a.Waitpoints, contracts.WaitpointSpec{Key: fmt.Sprintf("wp-%02d", i)})
+	}
+	s := w.mustSuspend("suspend", a)
+	outs, errs := raceAll(len(a.Waitpoints), func(i int) (contracts.DeliverSignalOutcome, error) {
+		return w.e.DeliverSignal(ctx(), signalTo(s, a.Waitpoints[i].Key, "done", ""))
+	})
+	resumed := 0
+	for i, out := range outs {
+		if errs[i] != nil || out.Outcome != contracts.OutcomeAccepted {
+			t.Fatalf("delivery to %s: want accepted, got %+v %v", a.Waitpoints[i].Key, out, errs[i])
+		}
+		if out.Resumed {
+			resumed++
+		}
+	}
+	if resumed != 1 {
+		t.Fatalf("want exactly one delivery answering resumed true, got %d", resumed)
+	}
+	w.note("resumed_true", resumed)
+	// the delivery order varies, so the claim is checked, not kept in the golden file
+	c, err := w.e.ClaimResumedExecution(ctx(), contracts.ClaimArgs{WorkerID: "worker-1", LeaseMs: 60_000})
+	if err != nil || c.Outcome != contracts.OutcomeClaimed || len(c.Signals) != contracts.MaxWaitpoints {
+		t.Fatalf("claim: want the execution with %d signals, got %+v %v", contracts.MaxWaitpoints, c, err)
+	}
+	w.note("claimed_signals", len(c.Signals))
+	w.golden("signals_concurrency_all_resumes_once")
+}
+
+// raceAnyWaitpoints: under condition any, 16 goroutines each deliver to
+// another of 16 waitpoints at once: exactly one is accepted (and resumes),
+// the other 15 find their waitpoint closed.
+func raceAnyWaitpoints(t *testing.T, suite sigSuite) {
+	w := suite.open(t)
+	a := contracts.SuspendArgs{ExecutionID: "race-any", Condition: contracts.ConditionAny}
+	for i := range contracts.MaxWaitpoints {
+		a.Waitpoints = append(a.Waitpoints, contracts.WaitpointSpec{Key: fmt.Sprintf("wp-%02d", i)})
+	}
+	s := w.mustSuspend("suspend", a)
+	outs, errs := raceAll(len(a.Waitpoints), func(i int) (contracts.DeliverSignalOutcome, error) {
+		return w.e.DeliverSignal(ctx(), signalTo(s, a.Waitpoints[i].Key, "done", ""))
+	})
+	accepted, closed := 0, 0
+	for i, out := range outs {
+		switch {
+		case errs[i] == nil && out.Outcome == contracts.OutcomeAccepted && out.Resumed:
+			accepted++
+		case errors.Is(errs[i], contracts.ErrWaitpointClosed):
+			closed++
+		default:
+			t.Fatalf("delivery to %s: want accepted and resumed, or waitpoint_closed; got %+v %v", a.Waitpoints[i].Key, out, errs[i])
+		}
+	}
+	if accepted != 1 || closed != contracts.MaxWaitpoints-1 {
+		t.Fatalf("want 1 accepted and %d waitpoint_closed, got %d and %d", contracts.MaxWaitpoints-1, accepted, closed)
+	}
+	w.note("accepted", accepted)
+	w.note("waitpoint_closed", closed)
+	if o := w.mustObserve("observe_count", "race-any"); len(o.Signals) != 1 {
+		t.Fatalf("observe: want one signal, got %d", len(o.Signals))
+	}
+	w.steps = w.steps[:len(w.steps)-1] // which waitpoint won varies; keep the count only
+	w.golden("signals_concurrency_any_resumes_once")
+}
+
+// raceSuspend: 16 goroutines suspend one execution at once. With one
+// idempotency key all answer the same envelope byte for byte; with 16
+// different keys exactly one succeeds and the rest are already_suspended.
+func raceSuspend(t *testing.T, suite sigSuite) {
+	w := suite.open(t)
+	const n = 16
+	same := suspendArgs("race-suspend-1", contracts.ConditionAny, "a", "b")
+	same.IdempotencyKey = "boot-1"
+	outs, errs := raceAll(n, func(int) (contracts.SuspendOutcome, error) { return w.e.Suspend(ctx(), same) })
+	for i := range outs {
+		if errs[i] != nil || sigMarshal(t, outs[i]) != sigMarshal(t, outs[0]) {
+			t.Fatalf("suspend %d with the shared key: want the one envelope, got %s %v", i, sigMarshal(t, outs[i]), errs[i])
+		}
+	}
+	w.record("suspend_same_key", outs[0], nil)
+
+	outs, errs = raceAll(n, func(i int) (contracts.SuspendOutcome, error) {
+		a := suspendArgs("race-suspend-2", contracts.ConditionAny, "a")
+		a.IdempotencyKey = fmt.Sprintf("attempt-%d", i)
+		return w.e.Suspend(ctx(), a)
+	})
+	won, lost := 0, 0
+	for i := range outs {
+		switch {
+		case errs[i] == nil:
+			won++
+		case errors.Is(errs[i], contracts.ErrAlreadySuspended):
+			lost++
+		default:
+			t.Fatalf("suspend %d with its own key: %v", i, errs[i])
+		}
+	}
+	if won != 1 || lost != n-1 {
+		t.Fatalf("want 1 suspended and %d already_suspended, got %d and %d", n-1, won, lost)
+	}
+	w.note("suspended", won)
+	w.note("already_suspended", lost)
+	if l := w.mustList("list", contracts.ListSuspendedArgs{}); len(l.Executions) != 2 {
+		t.Fatalf("list: want two suspended executions, got %+v", l.Executions)
+	}
+	w.golden("signals_concurrency_suspend_race")
 }

@@ -20,6 +20,7 @@ func suspensionScenarios(t *testing.T, h Harness) {
 	t.Run("List", func(t *testing.T) { sigListScenarios(t, s) })
 	t.Run("Timeout", func(t *testing.T) { sigTimeoutScenarios(t, s) })
 	t.Run("Validation", func(t *testing.T) { sigValidationScenarios(t, s) })
+	t.Run("Limits", func(t *testing.T) { s.scenario(t, "LargestValuesAccepted", limitsAccepted) })
 	t.Run("SecretHygiene", func(t *testing.T) { s.rec.check(t) })
 }
 

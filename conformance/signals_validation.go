@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -188,4 +189,44 @@ func otherValidationCases() []sigValidationCase {
 		complete("complete_lease_id_bad", "lease_id", "valid-1", "not-a-lease"),
 		complete("complete_lease_id_empty", "lease_id", "fresh-2", ""),
 	}
+}
+
+// limitsAccepted: the largest valid value of every §2 limit is accepted and
+// comes back unchanged: 128-byte ids, 16 waitpoints with 128-byte keys,
+// 256-byte idempotency keys, a 64 KiB payload, the largest timeout and
+// lease, limit 1000.
+func limitsAccepted(t *testing.T, suite sigSuite) {
+	w := suite.open(t)
+	exec := strings.Repeat("E", 127) + ":"
+	a := contracts.SuspendArgs{ExecutionID: exec, Condition: contracts.ConditionAll,
+		TimeoutMs: sigPtr[int64](contracts.MaxTimeoutMs), IdempotencyKey: strings.Repeat("i", 256)}
+	for i := range contracts.MaxWaitpoints {
+		a.Waitpoints = append(a.Waitpoints, contracts.WaitpointSpec{Key: fmt.Sprintf("%02d", i) + strings.Repeat("k", 126)})
+	}
+	s := w.mustSuspend("suspend_largest", a)
+
+	payload := json.RawMessage(`"` + strings.Repeat("p", contracts.MaxPayloadLen-2) + `"`)
+	d := signalTo(s, a.Waitpoints[15].Key, strings.Repeat("n", 128), strings.Repeat("d", 256))
+	d.Payload = payload
+	w.mustDeliver("deliver_largest", d)
+	if l := w.mustList("list_limit_1000", contracts.ListSuspendedArgs{Limit: contracts.MaxListLimit}); len(l.Executions) != 1 || l.Executions[0].Waitpoints != 16 {
+		t.Fatalf("list_limit_1000: want the execution with 16 waitpoints, got %+v", l.Executions)
+	}
+	// the 64 KiB payload is checked here, not spelled out in the golden file
+	o, err := w.e.ObserveSignals(ctx(), contracts.ObserveSignalsArgs{ExecutionID: exec})
+	if err != nil || len(o.Signals) != 1 || string(o.Signals[0].Payload) != string(payload) || o.Signals[0].IdempotencyKey != d.IdempotencyKey {
+		t.Fatalf("observe: want the 64 KiB payload and the 256-byte key back unchanged (%v)", err)
+	}
+	for _, wp := range a.Waitpoints[:15] {
+		w.mustDeliver("deliver_"+wp.Key[:2], signalTo(s, wp.Key, "n", ""))
+	}
+	c, err := w.e.ClaimResumedExecution(ctx(), contracts.ClaimArgs{WorkerID: strings.Repeat("w", 128), LeaseMs: contracts.MaxLeaseMs})
+	if err != nil || c.ExecutionID != exec || len(c.Signals) != 16 {
+		t.Fatalf("claim with the largest lease: want %s with 16 signals, got %v", exec, err)
+	}
+	if w.manual() && c.LeaseExpiresAtMs != w.nowMs()+contracts.MaxLeaseMs {
+		t.Fatalf("claim: lease_expires_at_ms = %d, want now + lease_ms = %d", c.LeaseExpiresAtMs, w.nowMs()+contracts.MaxLeaseMs)
+	}
+	w.note("claimed_signals", len(c.Signals))
+	w.golden("signals_limits_accepted")
 }
