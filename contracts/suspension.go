@@ -164,7 +164,7 @@ func (a DeliverSignalArgs) Validate() error {
 		return err
 	}
 	if ValidateUUID("waitpoint_id", a.WaitpointID) != nil {
-		return ErrSignatureMismatch.With("token: signature does not match")
+		return SignatureMismatch()
 	}
 	return nil
 }

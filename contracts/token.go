@@ -88,7 +88,7 @@ func (r KidRecord) Usable(nowMs int64) bool {
 func CheckToken(t Token, message []byte, initialized bool, rec *KidRecord, nowMs int64) error {
 	switch {
 	case !initialized:
-		return ErrHMACSecretNotInitialized.With("the keystore has no current kid: seed it first")
+		return NotInitialized()
 	case rec == nil:
 		return ErrUnknownKid.With("token: kid %q is not known", t.Kid)
 	case !rec.Usable(nowMs):
@@ -96,7 +96,7 @@ func CheckToken(t Token, message []byte, initialized bool, rec *KidRecord, nowMs
 	}
 	want := ComputeMAC(t.Kid, rec.Secret, message)
 	if !hmac.Equal(want[:], t.MAC[:]) {
-		return ErrSignatureMismatch.With("token: signature does not match")
+		return SignatureMismatch()
 	}
 	return nil
 }

@@ -99,5 +99,5 @@ func (b *Backend) Verify(ctx context.Context, args contracts.VerifyArgs) (contra
 // errNotInitialized is state / hmac_secret_not_initialized, worded as
 // contracts.CheckToken words it.
 func errNotInitialized() error {
-	return contracts.ErrHMACSecretNotInitialized.With("the keystore has no current kid: seed it first")
+	return contracts.NotInitialized()
 }

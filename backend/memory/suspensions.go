@@ -9,13 +9,6 @@ import (
 	"github.com/flowfabric/flowfabric-go/contracts"
 )
 
-// signatureMismatch is the one answer for a missing waitpoint, another
-// execution's waitpoint and a wrong MAC, worded as contracts words it, so a
-// caller without a valid token learns nothing.
-func signatureMismatch() error {
-	return contracts.ErrSignatureMismatch.With("token: signature does not match")
-}
-
 // Suspend opens 1–16 waitpoints for an execution and signs their tokens with
 // the current kid (CONTRACT.md §5, SEMANTICS.md "Suspend" for the order of
 // checks). A replay with the same idempotency key returns the first outcome
@@ -32,8 +25,7 @@ func (b *Backend) Suspend(ctx context.Context, args contracts.SuspendArgs) (cont
 	e := b.execs[args.ExecutionID]
 	if rec, ok := e.idempotencyRecord(args.IdempotencyKey); ok {
 		if rec.fingerprint != args.Fingerprint() {
-			return contracts.SuspendOutcome{}, contracts.ErrIdempotencyMismatch.With(
-				"idempotency_key: already used for this execution with other arguments")
+			return contracts.SuspendOutcome{}, contracts.IdempotencyMismatch()
 		}
 		return cloneSuspendOutcome(rec.outcome), nil
 	}
@@ -66,13 +58,13 @@ func (e *execution) idempotencyRecord(key string) (suspendRecord, bool) {
 func checkSuspendable(e *execution, leaseID *string) error {
 	switch {
 	case e == nil && leaseID != nil:
-		return contracts.ErrLeaseMismatch.With("lease_id: the execution holds no lease (it is not claimed)")
+		return contracts.LeaseNotHeld()
 	case e == nil:
 		return nil
 	case e.state == contracts.StateSuspended || e.state == contracts.StateResumed:
-		return contracts.ErrAlreadySuspended.With("execution_id: %q is %s and not yet claimed", e.id, e.state)
+		return contracts.AlreadySuspended(e.id, e.state)
 	case leaseID == nil || *leaseID != e.leaseID:
-		return contracts.ErrLeaseMismatch.With("lease_id: not the current lease of claimed execution %q", e.id)
+		return contracts.SuspendLeaseMismatch(e.id)
 	}
 	return nil
 }
@@ -126,11 +118,11 @@ func (b *Backend) DeliverSignal(ctx context.Context, args contracts.DeliverSigna
 	s := w.susp
 	switch {
 	case s.closed:
-		return contracts.DeliverSignalOutcome{}, contracts.ErrWaitpointClosed.With("waitpoint_id: the waitpoint's suspension has resumed")
+		return contracts.DeliverSignalOutcome{}, contracts.WaitpointClosed()
 	case s.timedOut(nowMs):
-		return contracts.DeliverSignalOutcome{}, contracts.ErrSuspensionTimedOut.With("waitpoint_id: the suspension passed its timeout_at_ms")
+		return contracts.DeliverSignalOutcome{}, contracts.SuspensionTimedOut()
 	case len(s.signals) >= contracts.SignalLimit:
-		return contracts.DeliverSignalOutcome{}, contracts.ErrSignalLimitExceeded.With("waitpoint_id: the suspension already holds %d signals", contracts.SignalLimit)
+		return contracts.DeliverSignalOutcome{}, contracts.SignalLimitExceeded()
 	}
 	id := record(w, args, nowMs)
 	resumed := s.conditionHolds()
@@ -154,7 +146,7 @@ func (b *Backend) authorize(args contracts.DeliverSignalArgs, nowMs int64) (*wai
 		// Check the kid first (step 1), then answer as a wrong MAC would.
 		err := contracts.CheckToken(t, nil, b.keys.Current != nil, b.keys.Find(t.Kid), nowMs)
 		if err == nil || errors.Is(err, contracts.ErrSignatureMismatch) {
-			return nil, signatureMismatch()
+			return nil, contracts.SignatureMismatch()
 		}
 		return nil, err
 	}
@@ -285,7 +277,7 @@ func (b *Backend) CompleteExecution(ctx context.Context, args contracts.Complete
 	case e == nil:
 		return contracts.CompleteOutcome{}, errExecutionNotFound(args.ExecutionID)
 	case e.state != contracts.StateClaimed || e.leaseID != args.LeaseID:
-		return contracts.CompleteOutcome{}, contracts.ErrLeaseMismatch.With("lease_id: not the current lease of execution %q", e.id)
+		return contracts.CompleteOutcome{}, contracts.CompleteLeaseMismatch(e.id)
 	}
 	for _, s := range e.suspensions {
 		for _, w := range s.waitpoints {
@@ -297,7 +289,7 @@ func (b *Backend) CompleteExecution(ctx context.Context, args contracts.Complete
 }
 
 func errExecutionNotFound(id string) error {
-	return contracts.ErrExecutionNotFound.With("execution_id: %q is not known", id)
+	return contracts.ExecutionNotFound(id)
 }
 
 // compareOldest orders executions by (suspended_at_ms, execution_id).
