@@ -53,19 +53,21 @@ func retryableContention(err error) bool {
 	return errors.As(err, &ce) && ce.Retryable && ce.Kind == contracts.KindContention
 }
 
-// Given kid-a seeded, when 32 goroutines rotate to 32 distinct kids at once,
+// Given kid-a seeded, when 32 goroutines (split over two handles when the
+// store can be shared) rotate to 32 distinct kids at once,
 // then every call (and every partition entry) is rotated or a retryable
 // contention error; afterwards each partition has one current kid, every
 // installed kid is current or verifying there, and the previous_kid values
 // form one chain from kid-a: the rotations serialized per partition.
 func concurrentRotations(t *testing.T, k *keystoreEnv) {
 	k.mustSeed(fxA)
+	hs := k.handles()
 	results := make([]contracts.RotateAllResult, racers)
 	errs := make([]error, racers)
 	race(func(i int) {
 		f := racerFixture("kid-r", i)
 		k.rec.alsoSecret(f)
-		results[i], errs[i] = k.rotate(f, hourMs)
+		results[i], errs[i] = hs[i%len(hs)].rotate(f, hourMs)
 	})
 	installed := make([][]string, k.parts) // per partition: kids rotated in
 	prevs := make([][]string, k.parts)
@@ -145,7 +147,8 @@ func seedRetrying(k *keystoreEnv, f fixture) (contracts.SeedOutcome, error) {
 func concurrentSeedsOneKid(t *testing.T, k *keystoreEnv) {
 	outs := make([]contracts.SeedOutcome, racers)
 	errs := make([]error, racers)
-	race(func(i int) { outs[i], errs[i] = seedRetrying(k, fxA) })
+	hs := k.handles()
+	race(func(i int) { outs[i], errs[i] = seedRetrying(hs[i%len(hs)], fxA) })
 	seeded := 0
 	for i := range racers {
 		if errs[i] != nil {
@@ -171,10 +174,11 @@ func concurrentSeedsOneKid(t *testing.T, k *keystoreEnv) {
 func concurrentSeedsDistinctKids(t *testing.T, k *keystoreEnv) {
 	outs := make([]contracts.SeedOutcome, racers)
 	errs := make([]error, racers)
+	hs := k.handles()
 	race(func(i int) {
 		f := racerFixture("kid-s", i)
 		k.rec.alsoSecret(f)
-		outs[i], errs[i] = seedRetrying(k, f)
+		outs[i], errs[i] = seedRetrying(hs[i%len(hs)], f)
 	})
 	var winner string
 	for i := range racers {

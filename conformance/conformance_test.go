@@ -84,11 +84,12 @@ func TestConformanceRealTime(t *testing.T) {
 type partitioned struct {
 	*memory.Backend // partition 0; also serves the suspension methods
 	parts           []*memory.Backend
-	seedMu          sync.Mutex
+	seedMu          *sync.Mutex // shared by every handle on these partitions
+	view            bool        // a second handle: Close leaves the partitions open
 }
 
 func newPartitioned(p int, clock *Clock) *partitioned {
-	b := &partitioned{}
+	b := &partitioned{seedMu: &sync.Mutex{}}
 	for range p {
 		var opts []memory.Option
 		if clock != nil {
@@ -104,7 +105,15 @@ func (b *partitioned) Capabilities() engine.Capabilities {
 	return engine.Capabilities{Partitions: len(b.parts)}
 }
 
+// reopen is a second handle on the same partitions (Harness.Reopen).
+func (b *partitioned) reopen() *partitioned {
+	return &partitioned{Backend: b.Backend, parts: b.parts, seedMu: b.seedMu, view: true}
+}
+
 func (b *partitioned) Close() error {
+	if b.view {
+		return nil
+	}
 	for _, p := range b.parts {
 		_ = p.Close()
 	}
@@ -165,14 +174,18 @@ func (b *partitioned) Verify(ctx context.Context, a contracts.VerifyArgs) (contr
 
 // TestKeystorePartitioned runs the keystore scenarios and keystore
 // concurrency against P = 4 and P = 256 partitions, sharing the
-// one-partition golden files.
+// one-partition golden files, with a second handle for Reopen.
 func TestKeystorePartitioned(t *testing.T) {
 	if *update {
 		t.Skip("goldens come from the one-partition memory backend")
 	}
 	for _, p := range []int{4, 256} {
 		t.Run(fmt.Sprintf("P=%d", p), func(t *testing.T) {
-			h := Harness{ClockControl: true, Open: func(t testing.TB, clock *Clock) engine.Backend { return newPartitioned(p, clock) }}
+			h := Harness{
+				ClockControl: true,
+				Open:         func(t testing.TB, clock *Clock) engine.Backend { return newPartitioned(p, clock) },
+				Reopen:       func(t testing.TB, b engine.Backend) engine.Backend { return b.(*partitioned).reopen() },
+			}
 			RunKeystore(t, h)
 			t.Run("Concurrency", func(t *testing.T) { keystoreConcurrencyScenarios(t, h) })
 		})

@@ -29,6 +29,11 @@ func (k *keystoreEnv) wantSeed(what string, out contracts.SeedOutcome, err error
 	}
 }
 
+// seedAlready is the already_seeded outcome of seeding f while cur is current.
+func seedAlready(f, cur fixture, same bool) contracts.SeedOutcome {
+	return contracts.SeedOutcome{Outcome: contracts.SeedAlreadySeeded, Kid: f.Kid, CurrentKid: cur.Kid, SameSecret: boolPtr(same)}
+}
+
 // wantCurrent requires every partition's current kid to be kid (nil: none)
 // and its verifying kids to be exactly verifying, in that order.
 func (k *keystoreEnv) wantCurrent(what string, r contracts.ListKidsResult, kid *string, verifying ...string) {

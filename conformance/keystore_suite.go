@@ -21,6 +21,7 @@ func RunKeystore(t *testing.T, h Harness) {
 		runKeystoreScenarios(t, h, rec, "List", listScenarios)
 		runKeystoreScenarios(t, h, rec, "SignVerify", signVerifyScenarios)
 		runKeystoreScenarios(t, h, rec, "Validation", validationScenarios)
+		runKeystoreScenarios(t, h, rec, "Shared", sharedScenarios)
 	})
 	// Runs after every parallel scenario above has finished.
 	t.Run("KeystoreSecretHygiene", func(t *testing.T) { rec.check(t) })

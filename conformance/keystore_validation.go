@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -98,7 +99,7 @@ func validationSeedRotate(t *testing.T, k *keystoreEnv) {
 	}
 	for _, g := range badGraces {
 		_, err := k.rotateArgs(contracts.RotateArgs{NewKid: fxC.Kid, NewSecret: fxC.Secret, GraceMs: g})
-		s.add("rotate with grace_ms out of range", nil, err)
+		s.add(fmt.Sprintf("rotate with grace_ms %d", g), nil, err)
 		wantInvalidField(t, "rotate grace_ms", err, "grace_ms")
 	}
 	k.sameKids("rejected seeds and rotations", before, k.list())
