@@ -214,3 +214,35 @@ func TestBinaryExitCodes(t *testing.T) {
 	r = p.run("", "--backend", "memory://", "seed", "--kid", "k1", "--secret-hex", secretA[:63])
 	r.contractErr(t, contracts.KindValidation, contracts.CodeInvalidInput)
 }
+
+// TestBinarySignalStopsServe: SIGINT cancels the command's context, so
+// `ff serve` shuts down gracefully and exits 0.
+func TestBinarySignalStopsServe(t *testing.T) {
+	p := newProc(t)
+	cmd := exec.Command(p.bin, "--backend", "memory://", "serve", "--listen", "127.0.0.1:0")
+	cmd.Dir = p.dir
+	var errOut syncBuffer
+	cmd.Stderr = &errOut
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitListening(t, &errOut)
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		record(errOut.String())
+		if err != nil {
+			t.Fatalf("ff serve after SIGINT: %v; stderr %s", err, errOut.String())
+		}
+		if !strings.Contains(errOut.String(), `"msg":"stopped"`) {
+			t.Fatalf("no graceful stop in the log: %s", errOut.String())
+		}
+	case <-time.After(15 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatal("ff serve did not exit after SIGINT")
+	}
+}
