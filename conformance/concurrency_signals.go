@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
 )
@@ -46,7 +47,9 @@ func raceSameKey(t *testing.T, suite sigSuite) {
 	for i := range racingDeliveries {
 		wg.Go(func() {
 			<-start
-			outs[i], errs[i] = w.e.DeliverSignal(ctx(), signalTo(s, "a", "webhook", "evt-42"))
+			outs[i], errs[i] = retryContention(w, func() (contracts.DeliverSignalOutcome, error) {
+				return w.e.DeliverSignal(ctx(), signalTo(s, "a", "webhook", "evt-42"))
+			})
 		})
 	}
 	close(start)
@@ -109,7 +112,9 @@ func raceClaims(t *testing.T, suite sigSuite) {
 		worker := fmt.Sprintf("worker-%d", i)
 		wg.Go(func() {
 			for {
-				c, err := w.e.ClaimResumedExecution(ctx(), contracts.ClaimArgs{WorkerID: worker, LeaseMs: 600_000})
+				c, err := retryContention(w, func() (contracts.ClaimOutcome, error) {
+					return w.e.ClaimResumedExecution(ctx(), contracts.ClaimArgs{WorkerID: worker, LeaseMs: 600_000})
+				})
 				if err != nil {
 					errs <- fmt.Errorf("%s: claim: %w", worker, err)
 					return
@@ -169,7 +174,9 @@ func raceSignalLimit(t *testing.T, suite sigSuite) {
 	for range limitWorkers {
 		wg.Go(func() {
 			for i := range next {
-				out, err := w.e.DeliverSignal(ctx(), signalTo(s, "a", "tick", fmt.Sprintf("tick-%05d", i)))
+				out, err := retryContention(w, func() (contracts.DeliverSignalOutcome, error) {
+					return w.e.DeliverSignal(ctx(), signalTo(s, "a", "tick", fmt.Sprintf("tick-%05d", i)))
+				})
 				switch {
 				case err == nil && out.Outcome == contracts.OutcomeAccepted && !out.Resumed:
 					accepted.Store(i, out.SignalID)
@@ -244,7 +251,9 @@ func raceAllWaitpoints(t *testing.T, suite sigSuite) {
 	}
 	s := w.mustSuspend("suspend", a)
 	outs, errs := raceAll(len(a.Waitpoints), func(i int) (contracts.DeliverSignalOutcome, error) {
-		return w.e.DeliverSignal(ctx(), signalTo(s, a.Waitpoints[i].Key, "done", ""))
+		return retryContention(w, func() (contracts.DeliverSignalOutcome, error) {
+			return w.e.DeliverSignal(ctx(), signalTo(s, a.Waitpoints[i].Key, "done", ""))
+		})
 	})
 	resumed := 0
 	for i, out := range outs {
@@ -279,7 +288,9 @@ func raceAnyWaitpoints(t *testing.T, suite sigSuite) {
 	}
 	s := w.mustSuspend("suspend", a)
 	outs, errs := raceAll(len(a.Waitpoints), func(i int) (contracts.DeliverSignalOutcome, error) {
-		return w.e.DeliverSignal(ctx(), signalTo(s, a.Waitpoints[i].Key, "done", ""))
+		return retryContention(w, func() (contracts.DeliverSignalOutcome, error) {
+			return w.e.DeliverSignal(ctx(), signalTo(s, a.Waitpoints[i].Key, "done", ""))
+		})
 	})
 	accepted, closed := 0, 0
 	for i, out := range outs {
@@ -312,7 +323,9 @@ func raceSuspend(t *testing.T, suite sigSuite) {
 	const n = 16
 	same := suspendArgs("race-suspend-1", contracts.ConditionAny, "a", "b")
 	same.IdempotencyKey = "boot-1"
-	outs, errs := raceAll(n, func(int) (contracts.SuspendOutcome, error) { return w.e.Suspend(ctx(), same) })
+	outs, errs := raceAll(n, func(int) (contracts.SuspendOutcome, error) {
+		return retryContention(w, func() (contracts.SuspendOutcome, error) { return w.e.Suspend(ctx(), same) })
+	})
 	for i := range outs {
 		if errs[i] != nil || sigMarshal(t, outs[i]) != sigMarshal(t, outs[0]) {
 			t.Fatalf("suspend %d with the shared key: want the one envelope, got %s %v", i, sigMarshal(t, outs[i]), errs[i])
@@ -323,7 +336,7 @@ func raceSuspend(t *testing.T, suite sigSuite) {
 	outs, errs = raceAll(n, func(i int) (contracts.SuspendOutcome, error) {
 		a := suspendArgs("race-suspend-2", contracts.ConditionAny, "a")
 		a.IdempotencyKey = fmt.Sprintf("attempt-%d", i)
-		return w.e.Suspend(ctx(), a)
+		return retryContention(w, func() (contracts.SuspendOutcome, error) { return w.e.Suspend(ctx(), a) })
 	})
 	won, lost := 0, 0
 	for i := range outs {
@@ -345,4 +358,26 @@ func raceSuspend(t *testing.T, suite sigSuite) {
 		t.Fatalf("list: want two suspended executions, got %+v", l.Executions)
 	}
 	w.golden("signals_concurrency_suspend_race")
+}
+
+// maxContentionRetries bounds how often a concurrent scenario repeats a call
+// that failed with a retryable contention error.
+const maxContentionRetries = 20
+
+// retryContention calls f and, like a careful client, repeats it while it
+// fails with kind contention (retryable, e.g. serialization_retry_exhausted
+// on a SERIALIZABLE backend), at most maxContentionRetries times. Repeating
+// is safe for every call the scenarios race: deliveries carry idempotency
+// keys or distinct keys, and a failed claim or suspend changed nothing.
+// Retries are counted and logged, never part of a golden file.
+func retryContention[R any](w *sigWorld, f func() (R, error)) (R, error) {
+	for attempt := 0; ; attempt++ {
+		r, err := f()
+		var ce *contracts.Error
+		if err == nil || attempt == maxContentionRetries || !errors.As(err, &ce) || ce.Kind != contracts.KindContention {
+			return r, err
+		}
+		w.retries.Add(1)
+		time.Sleep(time.Duration(1+attempt) * time.Millisecond)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,6 +23,9 @@ type sigWorld struct {
 	clock *Clock
 	rec   *recorder
 	steps steps
+	// retries counts calls repeated after a retryable contention error
+	// (concurrent scenarios only); logged when the scenario ends.
+	retries atomic.Int64
 }
 
 // newSigWorld opens a fresh backend with the fixture keystore fxA seeded, so
@@ -39,7 +43,13 @@ func newSigWorld(t testing.TB, h Harness, rec *recorder) *sigWorld {
 func newUnseededSigWorld(t testing.TB, h Harness, rec *recorder) *sigWorld {
 	t.Helper()
 	e, clock := newEngine(t, h)
-	return &sigWorld{t: t, e: e, clock: clock, rec: rec}
+	w := &sigWorld{t: t, e: e, clock: clock, rec: rec}
+	t.Cleanup(func() {
+		if n := w.retries.Load(); n > 0 {
+			t.Logf("repeated %d calls after retryable contention errors", n)
+		}
+	})
+	return w
 }
 
 // record appends one step (the error envelope when err is set, else v) and
