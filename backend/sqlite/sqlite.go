@@ -25,6 +25,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -59,7 +60,8 @@ func init() {
 // Backend is the SQLite driver. It is safe for concurrent use, and several
 // processes may open the same file at once.
 type Backend struct {
-	db     *sql.DB
+	db     *sql.DB // writes: one connection, so this process's writers queue in database/sql
+	rdb    *sql.DB // reads: a pool of connections reading WAL snapshots (db itself for :memory:)
 	path   string
 	memory bool
 	now    func() time.Time
@@ -101,14 +103,37 @@ func Open(ctx context.Context, path string, opts ...Option) (*Backend, error) {
 	if path == "" {
 		return nil, contracts.Invalid("path", "must name a database file or :memory:")
 	}
+	b, err := openBackend(path, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := b.migrate(ctx); err != nil {
+		_ = b.Close()
+		return nil, err
+	}
+	return b, nil
+}
+
+// openBackend opens the writer and reader handles without touching the
+// schema.
+func openBackend(path string, cfg config) (*Backend, error) {
 	db, err := openDB(path, cfg.busyTimeout)
 	if err != nil {
 		return nil, interpretError(err)
 	}
-	b := &Backend{db: db, path: path, memory: path == MemoryPath, now: cfg.now}
-	if _, err := b.migrate(ctx); err != nil {
+	b := &Backend{db: db, rdb: db, path: path, memory: path == MemoryPath, now: cfg.now}
+	if b.memory {
+		return b, nil
+	}
+	// One writer connection per process: writers of this process wait in
+	// database/sql's queue (honouring their contexts) instead of polling
+	// SQLite's lock in the busy handler; only other processes' writers meet
+	// the busy timeout.
+	db.SetMaxOpenConns(1)
+	db.SetMaxIdleConns(1)
+	if b.rdb, err = openDB(path, cfg.busyTimeout); err != nil {
 		_ = db.Close()
-		return nil, err
+		return nil, interpretError(err)
 	}
 	return b, nil
 }
@@ -188,13 +213,11 @@ func migrateURL(ctx context.Context, u *url.URL) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg := config{busyTimeout: DefaultBusyTimeout}
-	db, err := openDB(p, cfg.busyTimeout)
+	b, err := openBackend(p, config{now: time.Now, busyTimeout: DefaultBusyTimeout})
 	if err != nil {
-		return nil, interpretError(err)
+		return nil, err
 	}
-	defer db.Close()
-	b := &Backend{db: db, path: p, memory: p == MemoryPath, now: time.Now}
+	defer b.Close()
 	return b.migrate(ctx)
 }
 
@@ -218,7 +241,11 @@ func (b *Backend) Close() error {
 	if b.closed.Swap(true) {
 		return nil
 	}
-	return interpretError(b.db.Close())
+	err := b.db.Close()
+	if b.rdb != b.db {
+		err = errors.Join(err, b.rdb.Close())
+	}
+	return interpretError(err)
 }
 
 // Path returns the database path the backend was opened on.
@@ -241,7 +268,7 @@ func (b *Backend) write(ctx context.Context, fn func(tx *sql.Tx, nowMs int64) er
 	}
 	var err error
 	for range writeAttempts {
-		err = b.runTx(ctx, nil, fn)
+		err = b.runTx(ctx, b.db, nil, fn)
 		if !isBusy(err) || ctx.Err() != nil {
 			break
 		}
@@ -254,11 +281,11 @@ func (b *Backend) read(ctx context.Context, fn func(tx *sql.Tx, nowMs int64) err
 	if b.closed.Load() {
 		return errClosed()
 	}
-	return interpretError(b.runTx(ctx, &sql.TxOptions{ReadOnly: true}, fn))
+	return interpretError(b.runTx(ctx, b.rdb, &sql.TxOptions{ReadOnly: true}, fn))
 }
 
-func (b *Backend) runTx(ctx context.Context, opts *sql.TxOptions, fn func(tx *sql.Tx, nowMs int64) error) error {
-	tx, err := b.db.BeginTx(ctx, opts)
+func (b *Backend) runTx(ctx context.Context, db *sql.DB, opts *sql.TxOptions, fn func(tx *sql.Tx, nowMs int64) error) error {
+	tx, err := db.BeginTx(ctx, opts)
 	if err != nil {
 		return err
 	}
