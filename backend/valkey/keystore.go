@@ -1,0 +1,299 @@
+package valkey
+
+import (
+	"context"
+	"encoding/hex"
+
+	"github.com/flowfabric/flowfabric-go/contracts"
+)
+
+// secretOfCurrent asks keys_load for the current kid's secret.
+const secretOfCurrent = ":current"
+
+// loadedKeys is one partition's keystore as keys_load returns it: secrets
+// only of the kid asked for.
+type loadedKeys struct {
+	nowMs int64
+	keys  contracts.PartitionKeys
+}
+
+// parseKeys decodes a keys_load reply.
+func parseKeys(v []any) (loadedKeys, error) {
+	now, err := num(v, 0)
+	if err != nil {
+		return loadedKeys{}, err
+	}
+	n, err := num(v, 2)
+	if err != nil {
+		return loadedKeys{}, err
+	}
+	current := str(v, 1)
+	lk := loadedKeys{nowMs: now}
+	for i := range int(n) {
+		at := 3 + 3*i
+		rec := contracts.KidRecord{Kid: str(v, at)}
+		if s := str(v, at+2); s != "" {
+			if rec.Secret, err = hex.DecodeString(s); err != nil {
+				return loadedKeys{}, errMalformedReply
+			}
+		}
+		if rec.Kid == current {
+			lk.keys.Current = &rec
+			continue
+		}
+		exp, err := num(v, at+1)
+		if err != nil {
+			return loadedKeys{}, err
+		}
+		rec.ExpiresAtMs = &exp
+		lk.keys.Verifying = append(lk.keys.Verifying, rec)
+	}
+	if current != "" && lk.keys.Current == nil {
+		return loadedKeys{}, errMalformedReply
+	}
+	return lk, nil
+}
+
+// loadKeys reads one partition's keystore and the server clock in one
+// round trip; secretOf names the kid whose secret to fetch ("" none).
+func (b *Backend) loadKeys(ctx context.Context, partition int, secretOf string) (loadedKeys, error) {
+	v, err := b.run(ctx, scriptKeysLoad, partition, secretOf)
+	if err != nil {
+		return loadedKeys{}, err
+	}
+	lk, err := parseKeys(v)
+	return lk, interpretError(err)
+}
+
+// loadAllKeys reads every partition's keystore in one pipeline. Any
+// partition's failure fails the call.
+func (b *Backend) loadAllKeys(ctx context.Context, secretOf string) ([]loadedKeys, error) {
+	replies, err := b.runAll(ctx, scriptKeysLoad, b.allPartitions(), func(int) []any { return []any{secretOf} })
+	if err != nil {
+		return nil, err
+	}
+	out := make([]loadedKeys, len(replies))
+	for p, r := range replies {
+		if r.err != nil {
+			return nil, r.err
+		}
+		if out[p], err = parseKeys(r.values); err != nil {
+			return nil, interpretError(err)
+		}
+	}
+	return out, nil
+}
+
+// Seed installs args.Kid on every partition when no partition has a current
+// kid (CONTRACT.md §4). It takes three round trips at most:
+//
+//  1. one pipeline reads every partition; contracts.PlanSeed decides each,
+//     and the partitions together decide the outcome;
+//  2. partition 0 installs atomically, only if it still has no current kid:
+//     it is the arbiter between concurrent seeds (exactly one of them sees
+//     "installed" and answers seeded; the others see its kid and answer
+//     already_seeded or already_initialized, and a loser of another kid
+//     writes nothing more);
+//  3. one pipeline installs on the other partitions lacking a current kid.
+//
+// Step 3 also repairs a seed that was interrupted after step 2: a partition
+// without a current kid is installed when every partition that has one
+// holds args.Kid with the same secret.
+func (b *Backend) Seed(ctx context.Context, args contracts.SeedArgs) (contracts.SeedOutcome, error) {
+	parts, err := b.loadAllKeys(ctx, args.Kid)
+	if err != nil {
+		return contracts.SeedOutcome{}, err
+	}
+	out, targets := planSeedAll(parts, args)
+	if len(targets) == 0 {
+		return out, nil
+	}
+	if targets[0] == 0 {
+		var proceed bool
+		if out, proceed, err = b.seedArbiter(ctx, args, out); err != nil || !proceed {
+			return out, err
+		}
+		targets = targets[1:]
+	}
+	if err := b.seedInstall(ctx, args, targets); err != nil {
+		return contracts.SeedOutcome{}, err
+	}
+	return out, nil
+}
+
+// planSeedAll decides seed over every partition from their keystores and
+// returns the outcome and the partitions to install on (ascending).
+func planSeedAll(parts []loadedKeys, args contracts.SeedArgs) (contracts.SeedOutcome, []int) {
+	var seeded, known, initialized []contracts.SeedOutcome
+	var empty []int
+	repairable := true // every current kid is args.Kid with the same secret
+	for p, lk := range parts {
+		_, o, _ := contracts.PlanSeed(lk.keys, args)
+		switch o.Outcome {
+		case contracts.SeedSeeded:
+			seeded = append(seeded, o)
+			empty = append(empty, p)
+		case contracts.SeedAlreadySeeded:
+			known = append(known, o)
+		default:
+			initialized = append(initialized, o)
+		}
+		if c := lk.keys.Current; c != nil && (c.Kid != args.Kid || !c.Secret.Equal(args.Secret)) {
+			repairable = false
+		}
+	}
+	switch {
+	case len(known) == 0 && len(initialized) == 0:
+		return seeded[0], empty
+	case len(known) > 0:
+		out := known[0]
+		same := true
+		for _, o := range known {
+			same = same && *o.SameSecret
+		}
+		out.SameSecret = &same
+		if repairable {
+			return out, empty
+		}
+		return out, nil
+	default:
+		return initialized[0], nil
+	}
+}
+
+// seedArbiter installs on partition 0 and reports the outcome as partition
+// 0 decided it, and whether to go on installing on the other partitions.
+func (b *Backend) seedArbiter(ctx context.Context, args contracts.SeedArgs, planned contracts.SeedOutcome) (contracts.SeedOutcome, bool, error) {
+	v, err := b.run(ctx, scriptSeedInstall, 0, args.Kid, args.Secret.Hex())
+	if err != nil {
+		return contracts.SeedOutcome{}, false, err
+	}
+	if str(v, 0) == "installed" {
+		return planned, true, nil
+	}
+	current, same := str(v, 1), str(v, 2) == "1"
+	if current != args.Kid {
+		return contracts.SeedOutcome{Outcome: contracts.SeedAlreadyInitialized, Kid: args.Kid, CurrentKid: current}, false, nil
+	}
+	out := contracts.SeedOutcome{Outcome: contracts.SeedAlreadySeeded, Kid: args.Kid, CurrentKid: current, SameSecret: &same}
+	return out, same, nil
+}
+
+// seedInstall installs args.Kid on the given partitions in one pipeline;
+// each install is conditional on the partition having no current kid.
+func (b *Backend) seedInstall(ctx context.Context, args contracts.SeedArgs, partitions []int) error {
+	if len(partitions) == 0 {
+		return nil
+	}
+	secret := args.Secret.Hex()
+	replies, err := b.runAll(ctx, scriptSeedInstall, partitions, func(int) []any { return []any{args.Kid, secret} })
+	if err != nil {
+		return err
+	}
+	for _, r := range replies {
+		if r.err != nil {
+			return r.err
+		}
+	}
+	return nil
+}
+
+// RotateAll rotates every partition, each atomically in one script call, all
+// in one pipeline (CONTRACT.md §4). A partition's failure (rotation_conflict,
+// an unreachable node) is reported in its entry; re-running the same
+// rotation repairs a partial one, done partitions answering noop.
+func (b *Backend) RotateAll(ctx context.Context, args contracts.RotateArgs) (contracts.RotateAllResult, error) {
+	secret := args.NewSecret.Hex()
+	grace := []any{args.NewKid, secret, formatInt(args.GraceMs)}
+	replies, err := b.runAll(ctx, scriptRotate, b.allPartitions(), func(int) []any { return grace })
+	if err != nil {
+		return contracts.RotateAllResult{}, err
+	}
+	res := contracts.RotateAllResult{Entries: make([]contracts.RotateEntry, len(replies))}
+	for p, r := range replies {
+		entry := contracts.RotateEntry{Partition: p}
+		out, err := parseRotate(r, args.NewKid)
+		if err != nil {
+			entry.Error = contracts.AsError(err)
+		} else {
+			entry.Outcome = &out
+		}
+		res.Entries[p] = entry
+	}
+	return res, nil
+}
+
+// parseRotate decodes one partition's rotate reply.
+func parseRotate(r partitionReply, newKid string) (contracts.RotateOutcome, error) {
+	if r.err != nil {
+		return contracts.RotateOutcome{}, r.err
+	}
+	switch str(r.values, 0) {
+	case contracts.RotateNoop:
+		return contracts.RotateOutcome{Outcome: contracts.RotateNoop, Kid: str(r.values, 1)}, nil
+	case contracts.RotateRotated:
+		gc, err := num(r.values, 2)
+		if err != nil {
+			return contracts.RotateOutcome{}, interpretError(err)
+		}
+		out := contracts.RotateOutcome{Outcome: contracts.RotateRotated, NewKid: newKid, GCCount: int(gc)}
+		if prev := str(r.values, 1); prev != "" {
+			out.PreviousKid = &prev
+		}
+		return out, nil
+	}
+	return contracts.RotateOutcome{}, interpretError(errMalformedReply)
+}
+
+// ListKids lists every partition's current kid and unexpired verifying kids,
+// reading all partitions in one pipeline; each partition is rendered at its
+// own server clock by contracts.ListPartition.
+func (b *Backend) ListKids(ctx context.Context, _ contracts.ListKidsArgs) (contracts.ListKidsResult, error) {
+	parts, err := b.loadAllKeys(ctx, "")
+	if err != nil {
+		return contracts.ListKidsResult{}, err
+	}
+	res := contracts.ListKidsResult{Partitions: make([]contracts.PartitionKids, len(parts))}
+	for p, lk := range parts {
+		res.Partitions[p] = contracts.ListPartition(p, lk.keys, lk.nowMs)
+	}
+	return res, nil
+}
+
+// Sign signs args.Message with the current kid of the scope's partition:
+// one round trip fetches the kid and its secret; the MAC is computed here.
+func (b *Backend) Sign(ctx context.Context, args contracts.SignArgs) (contracts.SignResult, error) {
+	lk, err := b.loadKeys(ctx, contracts.PartitionOf(args.Scope, b.parts), secretOfCurrent)
+	if err != nil {
+		return contracts.SignResult{}, err
+	}
+	cur := lk.keys.Current
+	if cur == nil {
+		return contracts.SignResult{}, errNotInitialized()
+	}
+	return contracts.SignResult{Kid: cur.Kid, Token: contracts.SignToken(cur.Kid, cur.Secret, args.Message)}, nil
+}
+
+// Verify checks a token against the scope's partition at the server's
+// clock (CONTRACT.md §3): one round trip fetches the token kid's secret,
+// expiry and the clock; contracts.CheckToken decides in constant time.
+func (b *Backend) Verify(ctx context.Context, args contracts.VerifyArgs) (contracts.VerifyResult, error) {
+	t, err := contracts.ParseToken("token", args.Token)
+	if err != nil {
+		return contracts.VerifyResult{}, err
+	}
+	lk, err := b.loadKeys(ctx, contracts.PartitionOf(args.Scope, b.parts), t.Kid)
+	if err != nil {
+		return contracts.VerifyResult{}, err
+	}
+	if err := contracts.CheckToken(t, args.Message, lk.keys.Current != nil, lk.keys.Find(t.Kid), lk.nowMs); err != nil {
+		return contracts.VerifyResult{}, err
+	}
+	return contracts.VerifyResult{Valid: true, Kid: t.Kid}, nil
+}
+
+// errNotInitialized is state / hmac_secret_not_initialized, worded as
+// contracts.CheckToken words it.
+func errNotInitialized() error {
+	return contracts.ErrHMACSecretNotInitialized.With("the keystore has no current kid: seed it first")
+}

@@ -1,0 +1,93 @@
+-- prelude.lua is prepended to every script of this driver.
+--
+-- Every script gets KEYS[1] = <prefix>ff:{p:N}:keys (the partition's keystore
+-- hash) and ARGV[1] = the partition count P the caller opened with. Every
+-- other key a script touches starts with BASE = <prefix>ff:{p:N}: and so
+-- shares KEYS[1]'s hash tag: one script call touches one slot, which makes
+-- it atomic and valid on a cluster.
+--
+-- Times are decimal strings of milliseconds from the server's TIME, and
+-- arithmetic on them is done on decimal strings: Lua numbers are doubles,
+-- and now + grace_ms (grace_ms up to 2^53-1) does not fit a double exactly.
+local KS = KEYS[1]
+local BASE = string.sub(KS, 1, #KS - 4)
+
+-- ff_error is an error reply the driver decodes: "FF <code> <detail>".
+local function ff_error(code, detail)
+  return redis.error_reply('FF ' .. code .. ' ' .. detail)
+end
+
+-- ff_partitions returns an error reply when the partition records another
+-- partition count than ARGV[1], else nil.
+local function ff_partitions()
+  local rec = redis.call('HGET', KS, 'partitions')
+  if rec and rec ~= ARGV[1] then
+    return ff_error('partition_count_mismatch',
+      'partitions: the store was created with ' .. rec .. ' partitions, not ' .. ARGV[1])
+  end
+  return nil
+end
+
+-- ff_now is the server clock in milliseconds, as a decimal string.
+local function ff_now()
+  local t = redis.call('TIME')
+  return t[1] .. string.format('%03d', math.floor(tonumber(t[2]) / 1000))
+end
+
+-- ff_cmp compares two non-negative decimal strings without leading zeros.
+local function ff_cmp(a, b)
+  if #a ~= #b then
+    return #a < #b and -1 or 1
+  end
+  if a == b then
+    return 0
+  end
+  return a < b and -1 or 1
+end
+
+-- ff_add adds two non-negative decimal strings.
+local function ff_add(a, b)
+  local out, carry = {}, 0
+  local i, j = #a, #b
+  while i > 0 or j > 0 or carry > 0 do
+    local s = carry
+    if i > 0 then s = s + string.byte(a, i) - 48; i = i - 1 end
+    if j > 0 then s = s + string.byte(b, j) - 48; j = j - 1 end
+    out[#out + 1] = string.char(48 + s % 10)
+    carry = math.floor(s / 10)
+  end
+  return string.reverse(table.concat(out))
+end
+
+-- ff_member is the index member of an execution: 20-digit zero-padded
+-- suspended_at_ms, ':', execution_id. Byte order of members is the
+-- (suspended_at_ms, execution_id) order.
+local function ff_member(ms, id)
+  return string.rep('0', 20 - #ms) .. ms .. ':' .. id
+end
+
+-- Index keys of the partition.
+local IDX_SUSPENDED = BASE .. 'idx:suspended' -- members of state suspended (score 0, by lex)
+local IDX_READY = BASE .. 'idx:ready'         -- members that may be claimable now (score 0, by lex)
+local IDX_TIMERS = BASE .. 'idx:timers'       -- members scored by timeout_at_ms / lease_expires_at_ms
+
+-- ff_promote moves members whose deadline is past (score < now) from the
+-- timers index to the ready index.
+local function ff_promote(now)
+  local due = redis.call('ZRANGEBYSCORE', IDX_TIMERS, '-inf', '(' .. now, 'LIMIT', 0, 1000)
+  for _, m in ipairs(due) do
+    redis.call('ZREM', IDX_TIMERS, m)
+    redis.call('ZADD', IDX_READY, 0, m)
+  end
+end
+
+-- ff_close_waitpoints closes the waitpoints of the execution's current suspension.
+local function ff_close_waitpoints(exec)
+  local wps = redis.call('HGET', exec, 'wps')
+  if wps then
+    for w in string.gmatch(wps, '%S+') do
+      redis.call('HSET', BASE .. 'w:' .. w, 'closed', '1')
+    end
+  end
+end
+

@@ -1,0 +1,170 @@
+package valkey
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"strconv"
+
+	"github.com/redis/go-redis/v9"
+)
+
+//go:embed lua/*.lua
+var luaFiles embed.FS
+
+// newScript returns the embedded script lua/<name>.lua with the shared
+// prelude (lua/prelude.lua) in front of it.
+func newScript(name string) *redis.Script {
+	prelude, err := luaFiles.ReadFile("lua/prelude.lua")
+	if err != nil {
+		panic("valkey: missing lua/prelude.lua")
+	}
+	body, err := luaFiles.ReadFile("lua/" + name + ".lua")
+	if err != nil {
+		panic("valkey: missing lua/" + name + ".lua")
+	}
+	return redis.NewScript(string(prelude) + "\n" + string(body))
+}
+
+// The scripts. Each runs atomically on the one slot of its partition; what
+// each guarantees is written at the top of its file.
+var (
+	scriptKeysLoad     = newScript("keys_load")
+	scriptSeedInstall  = newScript("seed_install")
+	scriptRotate       = newScript("rotate")
+	scriptSuspendRead  = newScript("suspend_read")
+	scriptSuspendWrite = newScript("suspend_write")
+	scriptDeliverRead  = newScript("deliver_read")
+	scriptDeliverWrite = newScript("deliver_write")
+	scriptObserve      = newScript("observe")
+	scriptListPage     = newScript("list_page")
+	scriptClaimPeek    = newScript("claim_peek")
+	scriptClaim        = newScript("claim")
+	scriptComplete     = newScript("complete")
+)
+
+// key returns the key <prefix>ff:{p:N}:<suffix>. The hash tag {p:N} puts
+// every key of partition N in one cluster slot.
+func (b *Backend) key(partition int, suffix string) string {
+	return b.prefix + "ff:{p:" + strconv.Itoa(partition) + "}:" + suffix
+}
+
+// keystoreKey is the partition's keystore hash, KEYS[1] of every script.
+func (b *Backend) keystoreKey(partition int) string { return b.key(partition, "keys") }
+
+// run calls a script on one partition: EVALSHA, falling back to EVAL (which
+// caches it) when the server does not know it. args follow ARGV[1] = P.
+func (b *Backend) run(ctx context.Context, s *redis.Script, partition int, args ...any) ([]any, error) {
+	argv := append([]any{strconv.Itoa(b.parts)}, args...)
+	res, err := s.Run(ctx, b.client, []string{b.keystoreKey(partition)}, argv...).Slice()
+	if err != nil {
+		return nil, interpretError(err)
+	}
+	return res, nil
+}
+
+// partitionReply is one partition's answer in a fan-out.
+type partitionReply struct {
+	values []any
+	err    error // interpreted
+}
+
+// runAll calls a script once per partition in one pipeline, which costs
+// one round trip per node (go-redis groups a cluster pipeline by node).
+// argsFor gives each partition's arguments after ARGV[1] = P. If a node
+// does not know the script (NOSCRIPT: a fresh or flushed server), the script
+// is loaded on every master and only the calls that did not run are sent
+// again. A failure of one partition is reported in its reply.
+func (b *Backend) runAll(ctx context.Context, s *redis.Script, partitions []int, argsFor func(p int) []any) ([]partitionReply, error) {
+	cmds := b.pipelineEvalSha(ctx, s, partitions, argsFor)
+	var again []int
+	for i, c := range cmds {
+		if redis.HasErrorPrefix(c.Err(), "NOSCRIPT") {
+			again = append(again, i)
+		}
+	}
+	if len(again) > 0 {
+		if err := b.loadEverywhere(ctx, s); err != nil {
+			return nil, interpretError(err)
+		}
+		retry := make([]int, len(again))
+		for i, idx := range again {
+			retry[i] = partitions[idx]
+		}
+		for i, c := range b.pipelineEvalSha(ctx, s, retry, argsFor) {
+			cmds[again[i]] = c
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, interpretError(err)
+	}
+	out := make([]partitionReply, len(cmds))
+	for i, c := range cmds {
+		v, err := c.Slice()
+		out[i] = partitionReply{values: v, err: interpretError(err)}
+	}
+	return out, nil
+}
+
+// pipelineEvalSha sends one EVALSHA per partition in one pipeline.
+func (b *Backend) pipelineEvalSha(ctx context.Context, s *redis.Script, partitions []int, argsFor func(p int) []any) []*redis.Cmd {
+	pipe := b.client.Pipeline()
+	cmds := make([]*redis.Cmd, len(partitions))
+	for i, p := range partitions {
+		argv := append([]any{strconv.Itoa(b.parts)}, argsFor(p)...)
+		cmds[i] = s.EvalSha(ctx, pipe, []string{b.keystoreKey(p)}, argv...)
+	}
+	_, _ = pipe.Exec(ctx) // errors are read per command
+	return cmds
+}
+
+// loadEverywhere loads a script on every master (on a cluster) or on the
+// server, so that a pipeline of EVALSHA finds it wherever it lands.
+func (b *Backend) loadEverywhere(ctx context.Context, s *redis.Script) error {
+	if cc, ok := b.client.(*redis.ClusterClient); ok {
+		return cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
+			return s.Load(ctx, c).Err()
+		})
+	}
+	return s.Load(ctx, b.client).Err()
+}
+
+// allPartitions returns 0..P-1.
+func (b *Backend) allPartitions() []int {
+	ps := make([]int, b.parts)
+	for i := range ps {
+		ps[i] = i
+	}
+	return ps
+}
+
+// errMalformedReply reports a script reply this driver cannot read: a bug
+// or a store written by something else.
+var errMalformedReply = errors.New("valkey: malformed script reply")
+
+// str returns v[i] as a string ("" when missing or nil).
+func str(v []any, i int) string {
+	if i >= len(v) {
+		return ""
+	}
+	switch x := v[i].(type) {
+	case string:
+		return x
+	case int64:
+		return strconv.FormatInt(x, 10)
+	}
+	return ""
+}
+
+// num returns v[i] as an int64.
+func num(v []any, i int) (int64, error) {
+	s := str(v, i)
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return 0, errMalformedReply
+	}
+	return n, nil
+}
+
+// formatInt formats a decimal for ARGV.
+func formatInt(n int64) string { return strconv.FormatInt(n, 10) }

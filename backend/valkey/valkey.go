@@ -1,0 +1,143 @@
+// Package valkey is the Valkey (and Redis ≥ 7.0) driver of FlowFabric-Go,
+// built on go-redis v9. Importing it registers the schemes
+//
+//	valkey://[user:password@]host:port[/db]     plain
+//	valkeys://...                               TLS
+//	redis://..., rediss://...                   the same, by their Redis names
+//	valkey+cluster://host1:port,host2:port,...  a Redis Cluster (also valkeys+,
+//	redis+, rediss+cluster, or ?cluster=true)
+//
+// with the options partitions (P, default 256, 1–1024) and prefix (a key
+// namespace, so that tenants and tests can share one server); every other
+// query parameter goes to go-redis (dial_timeout, pool_size, ...).
+//
+// # Layout and atomicity
+//
+// Every key is <prefix>ff:{p:N}:..., one hash tag per partition N, so every
+// operation on a partition touches one slot and works on a cluster. Each
+// per-partition step is one Lua script call (EVALSHA, EVAL on NOSCRIPT),
+// atomic on the server and reading the server's clock (TIME) once. HMAC is
+// computed in Go: the scripts return the secret, the expiry and the clock in
+// the same round trip. Operations over every partition (seed, rotate_all,
+// list_kids, list_suspended, claim) send one pipeline, which costs one round
+// trip per node, not one per partition.
+//
+// The partition count is recorded in every partition's keystore hash on its
+// first write; Open refuses another count (conflict / partition_count_mismatch)
+// by reading partition 0, and every script checks it again.
+//
+// The Lua uses only what Redis 7.0 and Valkey 7.2+ both serve: EVAL/EVALSHA,
+// no functions, no 7.2-only commands.
+package valkey
+
+import (
+	"context"
+	"net/url"
+	"strconv"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/engine"
+)
+
+func init() {
+	for _, s := range Schemes {
+		engine.Register(s, func(ctx context.Context, u *url.URL) (engine.Backend, error) {
+			b, err := Open(ctx, u)
+			if err != nil {
+				return nil, err
+			}
+			return b, nil
+		})
+	}
+}
+
+var _ engine.Backend = (*Backend)(nil)
+
+// Backend is a Valkey store. It is safe for concurrent use and may be shared
+// with other processes opening the same URL.
+type Backend struct {
+	client   redis.UniversalClient
+	parts    int
+	prefix   string
+	redacted string
+}
+
+// Open connects to the server named by u, checks that it answers and that
+// the store was not created with another partition count. u's password never
+// appears in errors.
+func Open(ctx context.Context, u *url.URL) (*Backend, error) {
+	return open(ctx, u, nil)
+}
+
+// open is Open with a hook that sees the client before its first command
+// (tests use it to count round trips).
+func open(ctx context.Context, u *url.URL, configure func(redis.UniversalClient)) (*Backend, error) {
+	cfg, err := parseConfig(u)
+	if err != nil {
+		return nil, err
+	}
+	b := &Backend{parts: cfg.partitions, prefix: cfg.prefix, redacted: cfg.redacted}
+	if cfg.cluster {
+		b.client = redis.NewClusterClient(cfg.clustered)
+	} else {
+		b.client = redis.NewClient(cfg.standalone)
+	}
+	if configure != nil {
+		configure(b.client)
+	}
+	if err := b.checkPartitions(ctx); err != nil {
+		_ = b.client.Close()
+		return nil, err
+	}
+	return b, nil
+}
+
+// checkPartitions reads the partition count recorded in partition 0 (which
+// every layout has) and refuses another one.
+func (b *Backend) checkPartitions(ctx context.Context) error {
+	rec, err := b.client.HGet(ctx, b.keystoreKey(0), "partitions").Result()
+	if err == redis.Nil {
+		return nil
+	}
+	if err != nil {
+		return interpretError(err)
+	}
+	if rec != strconv.Itoa(b.parts) {
+		return contracts.ErrPartitionCountMismatch.With(
+			"partitions: the store was created with %s partitions, not %d", rec, b.parts)
+	}
+	return nil
+}
+
+// Capabilities declares P partitions, persistent and shared state.
+func (b *Backend) Capabilities() engine.Capabilities {
+	return engine.Capabilities{Partitions: b.parts, Persistent: true, SharedAcrossProcesses: true}
+}
+
+// Partitions returns the partition count P.
+func (b *Backend) Partitions() int { return b.parts }
+
+// Ping checks that the server (every master, on a cluster) answers.
+func (b *Backend) Ping(ctx context.Context) error {
+	if cc, ok := b.client.(*redis.ClusterClient); ok {
+		return interpretError(cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
+			return c.Ping(ctx).Err()
+		}))
+	}
+	return interpretError(b.client.Ping(ctx).Err())
+}
+
+// Close closes the connections. Later calls fail with unavailable /
+// backend_closed.
+func (b *Backend) Close() error {
+	err := b.client.Close()
+	if err != nil && err != redis.ErrClosed {
+		return interpretError(err)
+	}
+	return nil
+}
+
+// String names the backend by its redacted URL.
+func (b *Backend) String() string { return "valkey backend " + b.redacted }
