@@ -1,0 +1,205 @@
+// Package boltstore is a third-party FlowFabric-Go driver that keeps the
+// whole contract (CONTRACT.md §3–§5) in one go.etcd.io/bbolt file. It lives
+// in its own Go module and uses only the exported API of
+// github.com/flowfabric/flowfabric-go: engine for the SPI and the scheme
+// registry, contracts for every decision and envelope.
+//
+// Importing the package registers the scheme "bolt":
+//
+//	bolt:///abs/path/ff.bolt   absolute path
+//	bolt://./rel/ff.bolt       relative to the working directory
+//	bolt://ff.bolt             the same, without "./"
+//
+// The keystore has one partition (P = 1). Every operation is one bbolt
+// transaction: writes run in db.Update, which bbolt serializes, reads in
+// db.View, which sees a consistent snapshot and never blocks writers. The
+// clock is read once per operation, inside the transaction.
+//
+// bbolt holds an exclusive lock on the file for as long as it is open, so
+// one process at a time uses a store (Capabilities.SharedAcrossProcesses is
+// false). Processes that open, operate and close — every `ff` command —
+// take turns; an opener waits for the lock up to the lock timeout and then
+// fails with the retryable transport error backend_unreachable. Within one
+// process, every Backend opened on the same file shares one bbolt handle, so
+// an application may open bolt://PATH as often as it likes.
+package boltstore
+
+import (
+	"context"
+	"errors"
+	"net/url"
+	"sync/atomic"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/engine"
+)
+
+// Scheme is the URL scheme this driver registers: bolt://PATH.
+const Scheme = "bolt"
+
+// DefaultLockTimeout is how long Open waits for another process to release
+// the file before it fails.
+const DefaultLockTimeout = 5 * time.Second
+
+func init() { engine.Register(Scheme, openURL) }
+
+var _ engine.Backend = (*Backend)(nil)
+
+// Backend is the bbolt driver. It is safe for concurrent use within one
+// process; the zero value is not usable, call Open.
+type Backend struct {
+	h      *handle
+	db     *bolt.DB
+	path   string
+	now    func() time.Time
+	closed atomic.Bool
+}
+
+// Option configures Open.
+type Option func(*config)
+
+type config struct {
+	now         func() time.Time
+	lockTimeout time.Duration
+}
+
+// WithClock replaces the backend's clock (default time.Now). Every operation
+// reads it exactly once, inside its transaction; tests inject a manual clock.
+func WithClock(now func() time.Time) Option {
+	return func(c *config) { c.now = now }
+}
+
+// WithLockTimeout sets how long Open waits for the file lock held by another
+// process (default DefaultLockTimeout).
+func WithLockTimeout(d time.Duration) Option {
+	return func(c *config) { c.lockTimeout = d }
+}
+
+// Open opens (creating it if missing) the store at path. It fails with
+// conflict / partition_count_mismatch when the file records another
+// partition count, and with transport / backend_unreachable when another
+// process holds the file past the lock timeout.
+func Open(ctx context.Context, path string, opts ...Option) (*Backend, error) {
+	cfg := config{now: time.Now, lockTimeout: DefaultLockTimeout}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if path == "" {
+		return nil, contracts.Invalid("path", "must name a bolt file")
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, contracts.AsError(err)
+	}
+	h, err := acquire(path, cfg.lockTimeout)
+	if err != nil {
+		return nil, interpretError(err)
+	}
+	return &Backend{h: h, db: h.db, path: path, now: cfg.now}, nil
+}
+
+// Path returns the file the backend stores its state in.
+func (b *Backend) Path() string { return b.path }
+
+// Capabilities declares one partition, persistence, and no sharing between
+// processes (bbolt locks the file exclusively).
+func (b *Backend) Capabilities() engine.Capabilities {
+	return engine.Capabilities{Partitions: partitions, Persistent: true}
+}
+
+// Ping succeeds while the backend is open.
+func (b *Backend) Ping(ctx context.Context) error {
+	return b.view(ctx, func(*bolt.Tx, int64) error { return nil })
+}
+
+// Close releases the file, and its lock when no other Backend of this
+// process has it open. Later calls fail with unavailable / backend_closed;
+// closing twice is harmless.
+func (b *Backend) Close() error {
+	if !b.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	return interpretError(b.h.release())
+}
+
+// update runs fn in one read-write transaction at the backend's clock, read
+// once after bbolt granted the writer lock, so that time never runs backwards
+// between serialized writes. An error from fn rolls everything back.
+func (b *Backend) update(ctx context.Context, fn func(tx *bolt.Tx, nowMs int64) error) error {
+	if err := b.usable(ctx); err != nil {
+		return err
+	}
+	return interpretError(b.db.Update(func(tx *bolt.Tx) error { return fn(tx, b.now().UnixMilli()) }))
+}
+
+// view runs fn in one read-only transaction at the backend's clock.
+func (b *Backend) view(ctx context.Context, fn func(tx *bolt.Tx, nowMs int64) error) error {
+	if err := b.usable(ctx); err != nil {
+		return err
+	}
+	return interpretError(b.db.View(func(tx *bolt.Tx) error { return fn(tx, b.now().UnixMilli()) }))
+}
+
+func (b *Backend) usable(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return contracts.AsError(err)
+	}
+	if b.closed.Load() {
+		return errClosed()
+	}
+	return nil
+}
+
+func errClosed() error { return contracts.ErrBackendClosed.With("the bolt backend is closed") }
+
+// interpretError maps every error a call returns onto the contract's
+// taxonomy, keeping the native error reachable through errors.Unwrap:
+// contract and context errors pass through contracts.AsError; a closed
+// database is unavailable / backend_closed; a file lock held by another
+// process past the timeout is the retryable transport / backend_unreachable;
+// anything else is unavailable / internal_error. Details never quote the
+// native error's text.
+func interpretError(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, berrors.ErrDatabaseNotOpen):
+		return contracts.ErrBackendClosed.With("the bolt backend is closed").Wrapping(err)
+	case errors.Is(err, berrors.ErrTimeout):
+		return contracts.ErrBackendUnreachable.With("bolt: another process holds the file's lock; retry when it is done").Wrapping(err)
+	}
+	var ce *contracts.Error
+	if errors.As(err, &ce) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return contracts.AsError(err)
+	}
+	return contracts.ErrInternal.With("bolt: unexpected storage error").Wrapping(err)
+}
+
+// PathFromURL returns the file a bolt:// URL names: bolt:///abs/x.bolt →
+// /abs/x.bolt, bolt://./x.bolt → ./x.bolt, bolt://x.bolt → x.bolt. User info,
+// queries and fragments are refused.
+func PathFromURL(u *url.URL) (string, error) {
+	usage := "must be bolt:///abs/path.bolt, bolt://./rel.bolt or bolt://rel.bolt"
+	if u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
+		return "", contracts.Invalid("backend_url", "takes no user, query or fragment; "+usage)
+	}
+	p := u.Opaque
+	if p == "" {
+		p = u.Host + u.Path
+	}
+	if p == "" || p[len(p)-1] == '/' {
+		return "", contracts.Invalid("backend_url", usage)
+	}
+	return p, nil
+}
+
+func openURL(ctx context.Context, u *url.URL) (engine.Backend, error) {
+	p, err := PathFromURL(u)
+	if err != nil {
+		return nil, err
+	}
+	return Open(ctx, p)
+}

@@ -1,0 +1,59 @@
+package boltstore_test
+
+import (
+	"context"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/flowfabric/flowfabric-go/conformance"
+	"github.com/flowfabric/flowfabric-go/engine"
+	"github.com/flowfabric/flowfabric-go/examples/boltstore"
+)
+
+// TestConformance runs the whole shared suite — keystore, suspension and
+// concurrency scenarios — against a fresh bolt file per scenario, on the
+// suite's manual clock.
+func TestConformance(t *testing.T) {
+	conformance.Run(t, harness())
+}
+
+// harness opens each scenario's store in its own temporary directory.
+//
+// Reopen opens the same file again while b stays open: a second Backend of
+// this process on the file, sharing its bbolt handle (bbolt locks a file to
+// one process, so a second process's view does not exist; TestCLI covers
+// processes taking turns). The second Backend reads the same clock.
+func harness() conformance.Harness {
+	var mu sync.Mutex
+	clocks := map[*boltstore.Backend]*conformance.Clock{}
+	open := func(t testing.TB, path string, clock *conformance.Clock) engine.Backend {
+		t.Helper()
+		var opts []boltstore.Option
+		if clock != nil {
+			opts = append(opts, boltstore.WithClock(clock.Now))
+		}
+		b, err := boltstore.Open(context.Background(), path, opts...)
+		if err != nil {
+			t.Fatalf("boltstore.Open(%s): %v", path, err)
+		}
+		mu.Lock()
+		clocks[b] = clock
+		mu.Unlock()
+		t.Cleanup(func() { _ = b.Close() })
+		return b
+	}
+	return conformance.Harness{
+		Open: func(t testing.TB, clock *conformance.Clock) engine.Backend {
+			return open(t, filepath.Join(t.TempDir(), "ff.bolt"), clock)
+		},
+		ClockControl: true,
+		Reopen: func(t testing.TB, b engine.Backend) engine.Backend {
+			bb := b.(*boltstore.Backend)
+			mu.Lock()
+			clock := clocks[bb]
+			mu.Unlock()
+			return open(t, bb.Path(), clock)
+		},
+	}
+}

@@ -1,0 +1,186 @@
+// Package pending holds, verbatim, the code that notes/request-boltstore.md
+// proposes for package contracts (contracts/decide.go). It exists only until
+// the lead applies that request; then every pending.X becomes contracts.X and
+// this package is deleted. It is the SPI gap this example found: the
+// per-execution decisions of CONTRACT.md §5 lived in backend/memory (and were rewritten in backend/sqlite). The error
+// wording itself is contracts' (driver_errors.go).
+package pending
+
+import (
+	"errors"
+
+	"github.com/flowfabric/flowfabric-go/contracts"
+)
+
+// ExecutionState is what the suspension decisions read of one remembered
+// execution (one in state suspended, resumed or claimed). A nil
+// *ExecutionState stands for state none: unknown or completed.
+type ExecutionState struct {
+	ID               string
+	State            string // contracts.StateSuspended, StateResumed or StateClaimed
+	TimeoutAtMs      *int64 // of the latest suspension; nil: never times out
+	LeaseID          string // while claimed
+	LeaseExpiresAtMs int64  // while claimed
+	Reason           string // while claimed: the claim reason, kept across re-claims
+}
+
+// CheckSuspendReplay decides check 2 of suspend once a driver found an
+// idempotency record for (execution_id, idempotency_key): nil means replay
+// the stored outcome byte for byte; otherwise conflict / idempotency_mismatch.
+func CheckSuspendReplay(storedFingerprint string, args contracts.SuspendArgs) error {
+	if storedFingerprint != args.Fingerprint() {
+		return contracts.IdempotencyMismatch()
+	}
+	return nil
+}
+
+// CheckSuspend decides check 3 of suspend: whether e (nil: state none) may
+// suspend, presenting leaseID.
+func CheckSuspend(e *ExecutionState, leaseID *string) error {
+	switch {
+	case e == nil && leaseID != nil:
+		return contracts.LeaseNotHeld()
+	case e == nil:
+		return nil
+	case e.State == contracts.StateSuspended || e.State == contracts.StateResumed:
+		return contracts.AlreadySuspended(e.ID, e.State)
+	case leaseID == nil || *leaseID != e.LeaseID:
+		return contracts.SuspendLeaseMismatch(e.ID)
+	}
+	return nil
+}
+
+// NewSuspension plans step 4 of suspend at nowMs: a fresh suspension_id and
+// waitpoint ids, created_at_ms = suspended_at_ms = nowMs, timeout_at_ms and
+// each waitpoint's token signed with the partition's current kid. The driver
+// stores what it returns.
+func NewSuspension(args contracts.SuspendArgs, current contracts.KidRecord, nowMs int64) contracts.SuspendOutcome {
+	out := contracts.SuspendOutcome{
+		Outcome: contracts.OutcomeSuspended, ExecutionID: args.ExecutionID, SuspensionID: contracts.NewID(),
+		SuspendedAtMs: nowMs, Condition: args.Condition,
+		Waitpoints: make([]contracts.WaitpointOutcome, 0, len(args.Waitpoints)),
+	}
+	if args.TimeoutMs != nil {
+		t := nowMs + *args.TimeoutMs
+		out.TimeoutAtMs = &t
+	}
+	for _, spec := range args.Waitpoints {
+		id := contracts.NewID()
+		msg := contracts.WaitpointMessage(args.ExecutionID, id, spec.Key, nowMs)
+		out.Waitpoints = append(out.Waitpoints, contracts.WaitpointOutcome{
+			WaitpointID: id, WaitpointKey: spec.Key, CreatedAtMs: nowMs,
+			Token: contracts.SignToken(current.Kid, current.Secret, msg),
+		})
+	}
+	return out
+}
+
+// WaitpointRef identifies a stored waitpoint: what its token signs.
+type WaitpointRef struct {
+	ExecutionID  string
+	WaitpointID  string
+	WaitpointKey string
+	CreatedAtMs  int64
+}
+
+// AuthorizeSignal decides checks 1 and 2 of deliver_signal: the token's kid
+// is known to keys and in grace at nowMs, and w (nil: no such waitpoint)
+// exists, belongs to args.ExecutionID and matches the token's MAC. A missing
+// waitpoint, another execution's waitpoint and a wrong MAC all answer
+// contracts.SignatureMismatch.
+func AuthorizeSignal(args contracts.DeliverSignalArgs, keys contracts.PartitionKeys, w *WaitpointRef, nowMs int64) error {
+	t, err := contracts.ParseToken("token", args.Token)
+	if err != nil {
+		return err
+	}
+	initialized, rec := keys.Current != nil, keys.Find(t.Kid)
+	if w == nil || w.ExecutionID != args.ExecutionID {
+		// Check the kid first (step 1), then answer as a wrong MAC would.
+		err := contracts.CheckToken(t, nil, initialized, rec, nowMs)
+		if err == nil || errors.Is(err, contracts.ErrSignatureMismatch) {
+			return contracts.SignatureMismatch()
+		}
+		return err
+	}
+	msg := contracts.WaitpointMessage(w.ExecutionID, w.WaitpointID, w.WaitpointKey, w.CreatedAtMs)
+	return contracts.CheckToken(t, msg, initialized, rec, nowMs)
+}
+
+// TimedOut reports whether a suspension with timeoutAtMs (nil: none) is past
+// it at nowMs. "Past" is strict: timeout_at_ms == now has not timed out.
+func TimedOut(timeoutAtMs *int64, nowMs int64) bool {
+	return timeoutAtMs != nil && nowMs > *timeoutAtMs
+}
+
+// CheckDeliverable decides check 4 of deliver_signal for a waitpoint whose
+// suspension is closed or not, times out at timeoutAtMs and already holds
+// signals signals.
+func CheckDeliverable(closed bool, timeoutAtMs *int64, signals int, nowMs int64) error {
+	switch {
+	case closed:
+		return contracts.WaitpointClosed()
+	case TimedOut(timeoutAtMs, nowMs):
+		return contracts.SuspensionTimedOut()
+	case signals >= contracts.SignalLimit:
+		return contracts.SignalLimitExceeded()
+	}
+	return nil
+}
+
+// NewSignal plans step 5 of deliver_signal: the signal to record on w at nowMs.
+func NewSignal(w WaitpointRef, args contracts.DeliverSignalArgs, nowMs int64) contracts.Signal {
+	return contracts.Signal{
+		SignalID: contracts.NewID(), WaitpointID: w.WaitpointID, WaitpointKey: w.WaitpointKey, Name: args.Name,
+		Payload: args.Payload, IdempotencyKey: args.IdempotencyKey, DeliveredAtMs: nowMs,
+	}
+}
+
+// ConditionHolds reports whether a suspension with condition resumes once
+// signaled of its waitpoints waitpoints hold at least one signal.
+func ConditionHolds(condition string, signaled, waitpoints int) bool {
+	return condition == contracts.ConditionAny || signaled == waitpoints
+}
+
+// Claimable reports whether a claim at nowMs may take e, and with which
+// reason: resumed (signal), suspended past its timeout (timeout), or claimed
+// with an expired lease (the reason it was first claimed with).
+func (e ExecutionState) Claimable(nowMs int64) (reason string, ok bool) {
+	switch e.State {
+	case contracts.StateResumed:
+		return contracts.ReasonSignal, true
+	case contracts.StateSuspended:
+		return contracts.ReasonTimeout, TimedOut(e.TimeoutAtMs, nowMs)
+	case contracts.StateClaimed:
+		return e.Reason, nowMs > e.LeaseExpiresAtMs
+	}
+	return "", false
+}
+
+// CheckComplete decides complete_execution for e (nil: not remembered):
+// execution_not_found, lease_mismatch, or nil to delete everything recorded
+// for it. An expired lease that nobody re-claimed still completes.
+func CheckComplete(e *ExecutionState, args contracts.CompleteArgs) error {
+	switch {
+	case e == nil:
+		return contracts.ExecutionNotFound(args.ExecutionID)
+	case e.State != contracts.StateClaimed || e.LeaseID != args.LeaseID:
+		return contracts.CompleteLeaseMismatch(e.ID)
+	}
+	return nil
+}
+
+// PageSuspended renders a list_suspended page from rows sorted by
+// (suspended_at_ms, execution_id), all strictly after the cursor, of which
+// drivers fetch limit+1: the first limit rows, and next_cursor exactly when
+// more follow.
+func PageSuspended(rows []contracts.SuspendedExecution, limit int) contracts.ListSuspendedResult {
+	res := contracts.ListSuspendedResult{Executions: []contracts.SuspendedExecution{}}
+	if len(rows) > limit {
+		last := rows[limit-1]
+		c := contracts.EncodeCursor(contracts.Cursor{SuspendedAtMs: last.SuspendedAtMs, ExecutionID: last.ExecutionID})
+		res.NextCursor = &c
+		rows = rows[:limit]
+	}
+	res.Executions = append(res.Executions, rows...)
+	return res
+}

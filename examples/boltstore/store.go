@@ -1,0 +1,326 @@
+package boltstore
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"strconv"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/examples/boltstore/pending"
+)
+
+// partitions is the store's keystore partition count P. It is recorded in
+// the file when the file is created; a file recording another P is refused.
+const partitions = 1
+
+// The buckets of a store. Every key that joins several parts separates them
+// with a NUL byte, which no execution id, waitpoint id or kid can contain,
+// so a prefix "execution_id\x00" selects exactly one execution's records.
+var (
+	// bucketMeta: "partitions" → P in decimal.
+	bucketMeta = []byte("meta")
+	// bucketKeys: "0" (the partition) → keysDoc, the partition's keystore.
+	bucketKeys = []byte("keystore")
+	// bucketExecutions: execution_id → execDoc, every remembered execution.
+	bucketExecutions = []byte("executions")
+	// bucketWaitpoints: waitpoint_id → waitpointDoc, every remembered waitpoint.
+	bucketWaitpoints = []byte("waitpoints")
+	// bucketSignals: execution_id \0 suspension_id \0 seq (8 bytes, big
+	// endian) → contracts.Signal, so a prefix scan of one suspension yields
+	// its signals in delivery order.
+	bucketSignals = []byte("signals")
+	// bucketIdempotency: execution_id \0 "s" \0 idempotency_key → suspendRecord;
+	// execution_id \0 "d" \0 waitpoint_id \0 idempotency_key → signal_id.
+	bucketIdempotency = []byte("idempotency")
+	// bucketOrder: suspended_at_ms (8 bytes, big endian) execution_id →
+	// state, one entry per remembered execution, so a cursor walks
+	// executions in (suspended_at_ms, execution_id) order for list and claim.
+	bucketOrder = []byte("order")
+)
+
+var allBuckets = [][]byte{bucketMeta, bucketKeys, bucketExecutions, bucketWaitpoints, bucketSignals, bucketIdempotency, bucketOrder}
+
+var keyPartitions = []byte("partitions")
+
+// initStore creates the buckets of a new file and records P, or checks the
+// P an existing file recorded.
+func initStore(tx *bolt.Tx) error {
+	for _, name := range allBuckets {
+		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+			return err
+		}
+	}
+	meta := tx.Bucket(bucketMeta)
+	want := strconv.Itoa(partitions)
+	got := meta.Get(keyPartitions)
+	if got == nil {
+		return meta.Put(keyPartitions, []byte(want))
+	}
+	if string(got) != want {
+		return contracts.ErrPartitionCountMismatch.With("partitions: the file was written with P = %s, this driver has P = %s", got, want)
+	}
+	return nil
+}
+
+// --- keystore ---------------------------------------------------------------
+
+var keyPartition0 = []byte("0")
+
+// kidDoc stores one kid. Secret is encoded as base64 by encoding/json; it is
+// never logged (contracts.Secret redacts it everywhere else).
+type kidDoc struct {
+	Kid         string `json:"kid"`
+	Secret      []byte `json:"secret"`
+	ExpiresAtMs *int64 `json:"expires_at_ms,omitempty"`
+}
+
+// keysDoc stores a partition's keystore: contracts.PartitionKeys as JSON.
+type keysDoc struct {
+	Current   *kidDoc  `json:"current"`
+	Verifying []kidDoc `json:"verifying"`
+}
+
+func loadKeys(tx *bolt.Tx) (contracts.PartitionKeys, error) {
+	var k contracts.PartitionKeys
+	raw := tx.Bucket(bucketKeys).Get(keyPartition0)
+	if raw == nil {
+		return k, nil
+	}
+	var d keysDoc
+	if err := json.Unmarshal(raw, &d); err != nil {
+		return k, err
+	}
+	if d.Current != nil {
+		r := d.Current.record()
+		k.Current = &r
+	}
+	for _, v := range d.Verifying {
+		k.Verifying = append(k.Verifying, v.record())
+	}
+	return k, nil
+}
+
+func saveKeys(tx *bolt.Tx, k contracts.PartitionKeys) error {
+	var d keysDoc
+	if k.Current != nil {
+		c := docOf(*k.Current)
+		d.Current = &c
+	}
+	for _, v := range k.Verifying {
+		d.Verifying = append(d.Verifying, docOf(v))
+	}
+	return putJSON(tx.Bucket(bucketKeys), keyPartition0, d)
+}
+
+func (d kidDoc) record() contracts.KidRecord {
+	return contracts.KidRecord{Kid: d.Kid, Secret: contracts.Secret(d.Secret), ExpiresAtMs: d.ExpiresAtMs}
+}
+
+func docOf(r contracts.KidRecord) kidDoc {
+	return kidDoc{Kid: r.Kid, Secret: []byte(r.Secret), ExpiresAtMs: r.ExpiresAtMs}
+}
+
+// --- executions -------------------------------------------------------------
+
+// execDoc is a remembered execution (state suspended, resumed or claimed)
+// with its latest suspension. Earlier suspensions are closed; what remains
+// of them (waitpoints, signals, idempotency records) is found through
+// Waitpoints and the execution's key prefix, and deleted on complete.
+type execDoc struct {
+	ID               string  `json:"execution_id"`
+	State            string  `json:"state"`
+	Suspension       suspDoc `json:"suspension"`
+	LeaseID          string  `json:"lease_id,omitempty"`
+	LeaseExpiresAtMs int64   `json:"lease_expires_at_ms,omitempty"`
+	Reason           string  `json:"reason,omitempty"`
+	// Seq numbers the execution's signals in delivery order.
+	Seq int64 `json:"seq"`
+	// Waitpoints lists every remembered waitpoint id, of every suspension.
+	Waitpoints []string `json:"waitpoints"`
+}
+
+// suspDoc is the latest suspension of an execution.
+type suspDoc struct {
+	ID            string `json:"suspension_id"`
+	SuspendedAtMs int64  `json:"suspended_at_ms"`
+	TimeoutAtMs   *int64 `json:"timeout_at_ms"`
+	Condition     string `json:"condition"`
+	Waitpoints    int    `json:"waitpoints"` // how many it opened
+	Signaled      int    `json:"signaled"`   // waitpoints holding at least one signal
+	Signals       int    `json:"signals"`    // signals recorded, for the signal limit
+	Closed        bool   `json:"closed"`     // resumed, or claimed after its timeout
+}
+
+// decisionState is what contracts' decisions read of e; nil for state none.
+func (e *execDoc) decisionState() *pending.ExecutionState {
+	if e == nil {
+		return nil
+	}
+	return &pending.ExecutionState{
+		ID: e.ID, State: e.State, TimeoutAtMs: e.Suspension.TimeoutAtMs,
+		LeaseID: e.LeaseID, LeaseExpiresAtMs: e.LeaseExpiresAtMs, Reason: e.Reason,
+	}
+}
+
+// loadExec returns the execution, or nil when it is not remembered.
+func loadExec(tx *bolt.Tx, id string) (*execDoc, error) {
+	var e execDoc
+	found, err := getJSON(tx.Bucket(bucketExecutions), []byte(id), &e)
+	if !found || err != nil {
+		return nil, err
+	}
+	return &e, nil
+}
+
+// saveExec writes the execution and its entry in the order bucket.
+func saveExec(tx *bolt.Tx, e *execDoc) error {
+	if err := tx.Bucket(bucketOrder).Put(orderKey(e), []byte(e.State)); err != nil {
+		return err
+	}
+	return putJSON(tx.Bucket(bucketExecutions), []byte(e.ID), e)
+}
+
+// orderKey is the execution's key in the order bucket.
+func orderKey(e *execDoc) []byte {
+	return orderKeyOf(e.Suspension.SuspendedAtMs, e.ID)
+}
+
+func orderKeyOf(ms int64, id string) []byte {
+	k := binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(id)), uint64(ms))
+	return append(k, id...)
+}
+
+// orderID returns the execution id of an order bucket key.
+func orderID(k []byte) string { return string(k[8:]) }
+
+// --- waitpoints -------------------------------------------------------------
+
+// waitpointDoc is a remembered waitpoint.
+type waitpointDoc struct {
+	ExecutionID  string `json:"execution_id"`
+	SuspensionID string `json:"suspension_id"`
+	Key          string `json:"waitpoint_key"`
+	CreatedAtMs  int64  `json:"created_at_ms"`
+	Signals      int    `json:"signals"`
+}
+
+func (w *waitpointDoc) ref(id string) pending.WaitpointRef {
+	return pending.WaitpointRef{ExecutionID: w.ExecutionID, WaitpointID: id, WaitpointKey: w.Key, CreatedAtMs: w.CreatedAtMs}
+}
+
+func loadWaitpoint(tx *bolt.Tx, id string) (*waitpointDoc, error) {
+	var w waitpointDoc
+	found, err := getJSON(tx.Bucket(bucketWaitpoints), []byte(id), &w)
+	if !found || err != nil {
+		return nil, err
+	}
+	return &w, nil
+}
+
+// --- signals and idempotency records -------------------------------------
+
+// execPrefix selects every signal and idempotency record of an execution.
+func execPrefix(executionID string) []byte { return append([]byte(executionID), 0) }
+
+// suspensionPrefix selects the signals of one suspension.
+func suspensionPrefix(executionID, suspensionID string) []byte {
+	return append(append(execPrefix(executionID), suspensionID...), 0)
+}
+
+func signalKey(executionID, suspensionID string, seq int64) []byte {
+	return binary.BigEndian.AppendUint64(suspensionPrefix(executionID, suspensionID), uint64(seq))
+}
+
+// signalDoc stores a recorded signal. The payload is kept as bytes (base64
+// in the document), so it comes back exactly as delivered: a JSON encoding
+// of contracts.Signal would HTML-escape it.
+type signalDoc struct {
+	SignalID       string `json:"signal_id"`
+	WaitpointID    string `json:"waitpoint_id"`
+	WaitpointKey   string `json:"waitpoint_key"`
+	Name           string `json:"name"`
+	Payload        []byte `json:"payload"`
+	IdempotencyKey string `json:"idempotency_key"`
+	DeliveredAtMs  int64  `json:"delivered_at_ms"`
+}
+
+func putSignal(tx *bolt.Tx, key []byte, s contracts.Signal) error {
+	d := signalDoc{s.SignalID, s.WaitpointID, s.WaitpointKey, s.Name, s.Payload, s.IdempotencyKey, s.DeliveredAtMs}
+	return putJSON(tx.Bucket(bucketSignals), key, d)
+}
+
+// signalsOf returns the signals of one suspension in delivery order.
+func signalsOf(tx *bolt.Tx, executionID, suspensionID string) ([]contracts.Signal, error) {
+	out := []contracts.Signal{}
+	prefix := suspensionPrefix(executionID, suspensionID)
+	c := tx.Bucket(bucketSignals).Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		var d signalDoc
+		if err := json.Unmarshal(v, &d); err != nil {
+			return nil, err
+		}
+		out = append(out, contracts.Signal{
+			SignalID: d.SignalID, WaitpointID: d.WaitpointID, WaitpointKey: d.WaitpointKey, Name: d.Name,
+			Payload: d.Payload, IdempotencyKey: d.IdempotencyKey, DeliveredAtMs: d.DeliveredAtMs,
+		})
+	}
+	return out, nil
+}
+
+// suspendRecord is a suspend idempotency record: the arguments' fingerprint
+// and the outcome to replay.
+type suspendRecord struct {
+	Fingerprint string                   `json:"fingerprint"`
+	Outcome     contracts.SuspendOutcome `json:"outcome"`
+}
+
+func suspendRecordKey(executionID, idempotencyKey string) []byte {
+	return append(append(execPrefix(executionID), 's', 0), idempotencyKey...)
+}
+
+func deliveryRecordKey(executionID, waitpointID, idempotencyKey string) []byte {
+	k := append(append(execPrefix(executionID), 'd', 0), waitpointID...)
+	return append(append(k, 0), idempotencyKey...)
+}
+
+// deletePrefix deletes every key of bucket that starts with prefix. Keys are
+// collected first: deleting under a moving bbolt cursor may skip keys.
+func deletePrefix(bucket *bolt.Bucket, prefix []byte) error {
+	var keys [][]byte
+	c := bucket.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		keys = append(keys, bytes.Clone(k))
+	}
+	for _, k := range keys {
+		if err := bucket.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// --- encoding ---------------------------------------------------------------
+
+// putJSON stores v as JSON under key, without HTML escaping.
+func putJSON(bucket *bolt.Bucket, key []byte, v any) error {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return err
+	}
+	return bucket.Put(key, buf.Bytes())
+}
+
+// getJSON decodes the value under key into v and reports whether it exists.
+// bbolt's value is only valid inside the transaction; json.Unmarshal copies.
+func getJSON(bucket *bolt.Bucket, key []byte, v any) (bool, error) {
+	raw := bucket.Get(key)
+	if raw == nil {
+		return false, nil
+	}
+	return true, json.Unmarshal(raw, v)
+}

@@ -1,0 +1,305 @@
+package boltstore
+
+import (
+	"bytes"
+	"context"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/examples/boltstore/pending"
+)
+
+// Every operation below is one bbolt transaction. The decisions (which
+// check fails with which error, what a new suspension or signal looks like,
+// when a condition holds, what is claimable, how a page ends) are contracts'
+// (pending.* until notes/request-boltstore.md is applied); this file only
+// loads and stores.
+
+// Suspend opens 1–16 waitpoints for an execution and signs their tokens with
+// the current kid (SEMANTICS.md "Suspend" gives the order of checks). A
+// replay with the same idempotency key returns the stored outcome.
+func (b *Backend) Suspend(ctx context.Context, args contracts.SuspendArgs) (contracts.SuspendOutcome, error) {
+	var out contracts.SuspendOutcome
+	err := b.update(ctx, func(tx *bolt.Tx, nowMs int64) error {
+		var err error
+		out, err = suspend(tx, args, nowMs)
+		return err
+	})
+	return out, err
+}
+
+func suspend(tx *bolt.Tx, args contracts.SuspendArgs, nowMs int64) (contracts.SuspendOutcome, error) {
+	var out contracts.SuspendOutcome
+	k, err := loadKeys(tx)
+	if err != nil {
+		return out, err
+	}
+	if k.Current == nil {
+		return out, contracts.NotInitialized()
+	}
+	if args.IdempotencyKey != "" {
+		var rec suspendRecord
+		found, err := getJSON(tx.Bucket(bucketIdempotency), suspendRecordKey(args.ExecutionID, args.IdempotencyKey), &rec)
+		if found || err != nil {
+			if err == nil {
+				err = pending.CheckSuspendReplay(rec.Fingerprint, args)
+			}
+			return rec.Outcome, err
+		}
+	}
+	e, err := loadExec(tx, args.ExecutionID)
+	if err != nil {
+		return out, err
+	}
+	if err := pending.CheckSuspend(e.decisionState(), args.LeaseID); err != nil {
+		return out, err
+	}
+	out = pending.NewSuspension(args, *k.Current, nowMs)
+	return out, storeSuspension(tx, e, args, out)
+}
+
+// storeSuspension writes the new suspension out of e (nil: a new execution):
+// its waitpoints, the execution (state suspended, lease dropped, earlier
+// waitpoints kept) and the idempotency record.
+func storeSuspension(tx *bolt.Tx, e *execDoc, args contracts.SuspendArgs, out contracts.SuspendOutcome) error {
+	if e == nil {
+		e = &execDoc{ID: args.ExecutionID}
+	} else if err := tx.Bucket(bucketOrder).Delete(orderKey(e)); err != nil {
+		return err
+	}
+	for _, w := range out.Waitpoints {
+		doc := waitpointDoc{ExecutionID: e.ID, SuspensionID: out.SuspensionID, Key: w.WaitpointKey, CreatedAtMs: w.CreatedAtMs}
+		if err := putJSON(tx.Bucket(bucketWaitpoints), []byte(w.WaitpointID), doc); err != nil {
+			return err
+		}
+		e.Waitpoints = append(e.Waitpoints, w.WaitpointID)
+	}
+	e.State = contracts.StateSuspended
+	e.LeaseID, e.LeaseExpiresAtMs, e.Reason = "", 0, ""
+	e.Suspension = suspDoc{
+		ID: out.SuspensionID, SuspendedAtMs: out.SuspendedAtMs, TimeoutAtMs: out.TimeoutAtMs,
+		Condition: out.Condition, Waitpoints: len(out.Waitpoints),
+	}
+	if err := saveExec(tx, e); err != nil {
+		return err
+	}
+	if args.IdempotencyKey == "" {
+		return nil
+	}
+	rec := suspendRecord{Fingerprint: args.Fingerprint(), Outcome: out}
+	return putJSON(tx.Bucket(bucketIdempotency), suspendRecordKey(e.ID, args.IdempotencyKey), rec)
+}
+
+// DeliverSignal records a signal on a waitpoint exactly once per
+// (waitpoint_id, idempotency_key) and resumes the execution when its
+// condition holds, closing the suspension in the same transaction.
+func (b *Backend) DeliverSignal(ctx context.Context, args contracts.DeliverSignalArgs) (contracts.DeliverSignalOutcome, error) {
+	var out contracts.DeliverSignalOutcome
+	err := b.update(ctx, func(tx *bolt.Tx, nowMs int64) error {
+		var err error
+		out, err = deliver(tx, args, nowMs)
+		return err
+	})
+	return out, err
+}
+
+func deliver(tx *bolt.Tx, args contracts.DeliverSignalArgs, nowMs int64) (contracts.DeliverSignalOutcome, error) {
+	var out contracts.DeliverSignalOutcome
+	k, err := loadKeys(tx)
+	if err != nil {
+		return out, err
+	}
+	w, err := loadWaitpoint(tx, args.WaitpointID)
+	if err != nil {
+		return out, err
+	}
+	var ref *pending.WaitpointRef
+	if w != nil {
+		r := w.ref(args.WaitpointID)
+		ref = &r
+	}
+	if err := pending.AuthorizeSignal(args, k, ref, nowMs); err != nil {
+		return out, err
+	}
+	idem := tx.Bucket(bucketIdempotency)
+	recKey := deliveryRecordKey(w.ExecutionID, args.WaitpointID, args.IdempotencyKey)
+	if args.IdempotencyKey != "" {
+		if id := idem.Get(recKey); id != nil {
+			return contracts.DeliverSignalOutcome{Outcome: contracts.OutcomeDuplicate, SignalID: string(id)}, nil
+		}
+	}
+	e, err := loadExec(tx, w.ExecutionID)
+	if err != nil {
+		return out, err
+	}
+	s := &e.Suspension
+	closed := w.SuspensionID != s.ID || s.Closed // earlier suspensions are all closed
+	if err := pending.CheckDeliverable(closed, s.TimeoutAtMs, s.Signals, nowMs); err != nil {
+		return out, err
+	}
+	sig := pending.NewSignal(*ref, args, nowMs)
+	if err := recordSignal(tx, e, w, sig); err != nil {
+		return out, err
+	}
+	if args.IdempotencyKey != "" {
+		if err := idem.Put(recKey, []byte(sig.SignalID)); err != nil {
+			return out, err
+		}
+	}
+	resumed := pending.ConditionHolds(s.Condition, s.Signaled, s.Waitpoints)
+	if resumed {
+		s.Closed, e.State = true, contracts.StateResumed
+	}
+	return contracts.DeliverSignalOutcome{Outcome: contracts.OutcomeAccepted, SignalID: sig.SignalID, Resumed: resumed}, saveExec(tx, e)
+}
+
+// recordSignal stores sig as the execution's next signal and counts it on
+// the waitpoint and the suspension. The caller saves e.
+func recordSignal(tx *bolt.Tx, e *execDoc, w *waitpointDoc, sig contracts.Signal) error {
+	e.Seq++
+	if err := putSignal(tx, signalKey(e.ID, e.Suspension.ID, e.Seq), sig); err != nil {
+		return err
+	}
+	if w.Signals == 0 {
+		e.Suspension.Signaled++
+	}
+	e.Suspension.Signals++
+	w.Signals++
+	return putJSON(tx.Bucket(bucketWaitpoints), []byte(sig.WaitpointID), w)
+}
+
+// ObserveSignals returns the signals of the execution's latest suspension in
+// delivery order, in any state while the execution is remembered.
+func (b *Backend) ObserveSignals(ctx context.Context, args contracts.ObserveSignalsArgs) (contracts.ObserveSignalsResult, error) {
+	var res contracts.ObserveSignalsResult
+	err := b.view(ctx, func(tx *bolt.Tx, _ int64) error {
+		e, err := loadExec(tx, args.ExecutionID)
+		switch {
+		case err != nil:
+			return err
+		case e == nil:
+			return contracts.ExecutionNotFound(args.ExecutionID)
+		}
+		signals, err := signalsOf(tx, e.ID, e.Suspension.ID)
+		res = contracts.ObserveSignalsResult{ExecutionID: e.ID, SuspensionID: e.Suspension.ID, Signals: signals}
+		return err
+	})
+	return res, err
+}
+
+// ListSuspended walks the order bucket strictly after the cursor and returns
+// up to args.Limit executions in state suspended.
+func (b *Backend) ListSuspended(ctx context.Context, args contracts.ListSuspendedArgs) (contracts.ListSuspendedResult, error) {
+	var start []byte
+	if args.Cursor != "" {
+		c, err := contracts.DecodeCursor(args.Cursor)
+		if err != nil {
+			return contracts.ListSuspendedResult{}, err
+		}
+		start = orderKeyOf(c.SuspendedAtMs, c.ExecutionID)
+	}
+	var res contracts.ListSuspendedResult
+	err := b.view(ctx, func(tx *bolt.Tx, _ int64) error {
+		var rows []contracts.SuspendedExecution
+		c := tx.Bucket(bucketOrder).Cursor()
+		k, state := c.First()
+		if start != nil {
+			k, state = c.Seek(start)
+		}
+		for ; k != nil && len(rows) <= args.Limit; k, state = c.Next() {
+			if string(state) != contracts.StateSuspended || bytes.Equal(k, start) {
+				continue
+			}
+			e, err := loadExec(tx, orderID(k))
+			if err != nil {
+				return err
+			}
+			s := e.Suspension
+			rows = append(rows, contracts.SuspendedExecution{
+				ExecutionID: e.ID, SuspensionID: s.ID, SuspendedAtMs: s.SuspendedAtMs, TimeoutAtMs: s.TimeoutAtMs, Waitpoints: s.Waitpoints,
+			})
+		}
+		res = pending.PageSuspended(rows, args.Limit)
+		return nil
+	})
+	return res, err
+}
+
+// ClaimResumedExecution leases the oldest claimable execution: the order
+// bucket is walked oldest first and the first claimable one is taken.
+func (b *Backend) ClaimResumedExecution(ctx context.Context, args contracts.ClaimArgs) (contracts.ClaimOutcome, error) {
+	out := contracts.ClaimOutcome{Outcome: contracts.OutcomeNone}
+	err := b.update(ctx, func(tx *bolt.Tx, nowMs int64) error {
+		e, reason, err := oldestClaimable(tx, nowMs)
+		if e == nil || err != nil {
+			return err
+		}
+		e.State, e.Reason = contracts.StateClaimed, reason
+		e.LeaseID, e.LeaseExpiresAtMs = contracts.NewID(), nowMs+args.LeaseMs
+		e.Suspension.Closed = true // a timeout claim closes the waitpoints here
+		signals, err := signalsOf(tx, e.ID, e.Suspension.ID)
+		if err != nil {
+			return err
+		}
+		out = contracts.ClaimOutcome{
+			Outcome: contracts.OutcomeClaimed, ExecutionID: e.ID, SuspensionID: e.Suspension.ID, Reason: reason,
+			LeaseID: e.LeaseID, LeaseExpiresAtMs: e.LeaseExpiresAtMs, Signals: signals,
+		}
+		return saveExec(tx, e)
+	})
+	return out, err
+}
+
+// oldestClaimable returns the first claimable execution in (suspended_at_ms,
+// execution_id) order and its claim reason, or nil.
+func oldestClaimable(tx *bolt.Tx, nowMs int64) (*execDoc, string, error) {
+	c := tx.Bucket(bucketOrder).Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		e, err := loadExec(tx, orderID(k))
+		if err != nil {
+			return nil, "", err
+		}
+		if reason, ok := e.decisionState().Claimable(nowMs); ok {
+			return e, reason, nil
+		}
+	}
+	return nil, "", nil
+}
+
+// CompleteExecution forgets a claimed execution and everything recorded for
+// it: waitpoints, signals, idempotency records and its order entry.
+func (b *Backend) CompleteExecution(ctx context.Context, args contracts.CompleteArgs) (contracts.CompleteOutcome, error) {
+	err := b.update(ctx, func(tx *bolt.Tx, _ int64) error {
+		e, err := loadExec(tx, args.ExecutionID)
+		if err != nil {
+			return err
+		}
+		if err := pending.CheckComplete(e.decisionState(), args); err != nil {
+			return err
+		}
+		return forget(tx, e)
+	})
+	if err != nil {
+		return contracts.CompleteOutcome{}, err
+	}
+	return contracts.CompleteOutcome{Outcome: contracts.OutcomeCompleted, ExecutionID: args.ExecutionID}, nil
+}
+
+func forget(tx *bolt.Tx, e *execDoc) error {
+	for _, id := range e.Waitpoints {
+		if err := tx.Bucket(bucketWaitpoints).Delete([]byte(id)); err != nil {
+			return err
+		}
+	}
+	if err := deletePrefix(tx.Bucket(bucketSignals), execPrefix(e.ID)); err != nil {
+		return err
+	}
+	if err := deletePrefix(tx.Bucket(bucketIdempotency), execPrefix(e.ID)); err != nil {
+		return err
+	}
+	if err := tx.Bucket(bucketOrder).Delete(orderKey(e)); err != nil {
+		return err
+	}
+	return tx.Bucket(bucketExecutions).Delete([]byte(e.ID))
+}
