@@ -38,6 +38,7 @@ func signalConcurrencyScenarios(t *testing.T, h Harness) {
 func raceSameKey(t *testing.T, suite sigSuite) {
 	w := suite.open(t)
 	s := w.mustSuspend("suspend", suspendArgs("race-1", contracts.ConditionAny, "a"))
+	hs := w.handles()
 
 	// when 64 goroutines deliver the same key at once
 	outs := make([]contracts.DeliverSignalOutcome, racingDeliveries)
@@ -48,7 +49,7 @@ func raceSameKey(t *testing.T, suite sigSuite) {
 		wg.Go(func() {
 			<-start
 			outs[i], errs[i] = retryContention(w, func() (contracts.DeliverSignalOutcome, error) {
-				return w.e.DeliverSignal(ctx(), signalTo(s, "a", "webhook", "evt-42"))
+				return hs[i%len(hs)].DeliverSignal(ctx(), signalTo(s, "a", "webhook", "evt-42"))
 			})
 		})
 	}
@@ -103,6 +104,7 @@ func raceClaims(t *testing.T, suite sigSuite) {
 	}
 
 	// when 8 workers claim until none is left
+	hs := w.handles()
 	var mu sync.Mutex
 	claimedBy := map[string][]string{}
 	leases := map[string]bool{}
@@ -113,7 +115,7 @@ func raceClaims(t *testing.T, suite sigSuite) {
 		wg.Go(func() {
 			for {
 				c, err := retryContention(w, func() (contracts.ClaimOutcome, error) {
-					return w.e.ClaimResumedExecution(ctx(), contracts.ClaimArgs{WorkerID: worker, LeaseMs: 600_000})
+					return hs[i%len(hs)].ClaimResumedExecution(ctx(), contracts.ClaimArgs{WorkerID: worker, LeaseMs: 600_000})
 				})
 				if err != nil {
 					errs <- fmt.Errorf("%s: claim: %w", worker, err)
@@ -161,6 +163,7 @@ func raceSignalLimit(t *testing.T, suite sigSuite) {
 	}
 	w := suite.open(t)
 	s := w.mustSuspend("suspend", suspendArgs("limit-1", contracts.ConditionAll, "a", "b"))
+	hs := w.handles()
 
 	total := contracts.SignalLimit + limitOverflow
 	next := make(chan int, total)
@@ -171,11 +174,11 @@ func raceSignalLimit(t *testing.T, suite sigSuite) {
 	var accepted, exceeded sync.Map
 	var wg sync.WaitGroup
 	errs := make(chan error, limitWorkers)
-	for range limitWorkers {
+	for g := range limitWorkers {
 		wg.Go(func() {
 			for i := range next {
 				out, err := retryContention(w, func() (contracts.DeliverSignalOutcome, error) {
-					return w.e.DeliverSignal(ctx(), signalTo(s, "a", "tick", fmt.Sprintf("tick-%05d", i)))
+					return hs[g%len(hs)].DeliverSignal(ctx(), signalTo(s, "a", "tick", fmt.Sprintf("tick-%05d", i)))
 				})
 				switch {
 				case err == nil && out.Outcome == contracts.OutcomeAccepted && !out.Resumed:
@@ -250,9 +253,10 @@ func raceAllWaitpoints(t *testing.T, suite sigSuite) {
 		a.Waitpoints = append(a.Waitpoints, contracts.WaitpointSpec{Key: fmt.Sprintf("wp-%02d", i)})
 	}
 	s := w.mustSuspend("suspend", a)
+	hs := w.handles()
 	outs, errs := raceAll(len(a.Waitpoints), func(i int) (contracts.DeliverSignalOutcome, error) {
 		return retryContention(w, func() (contracts.DeliverSignalOutcome, error) {
-			return w.e.DeliverSignal(ctx(), signalTo(s, a.Waitpoints[i].Key, "done", ""))
+			return hs[i%len(hs)].DeliverSignal(ctx(), signalTo(s, a.Waitpoints[i].Key, "done", ""))
 		})
 	})
 	resumed := 0
@@ -287,9 +291,10 @@ func raceAnyWaitpoints(t *testing.T, suite sigSuite) {
 		a.Waitpoints = append(a.Waitpoints, contracts.WaitpointSpec{Key: fmt.Sprintf("wp-%02d", i)})
 	}
 	s := w.mustSuspend("suspend", a)
+	hs := w.handles()
 	outs, errs := raceAll(len(a.Waitpoints), func(i int) (contracts.DeliverSignalOutcome, error) {
 		return retryContention(w, func() (contracts.DeliverSignalOutcome, error) {
-			return w.e.DeliverSignal(ctx(), signalTo(s, a.Waitpoints[i].Key, "done", ""))
+			return hs[i%len(hs)].DeliverSignal(ctx(), signalTo(s, a.Waitpoints[i].Key, "done", ""))
 		})
 	})
 	accepted, closed := 0, 0
@@ -323,8 +328,9 @@ func raceSuspend(t *testing.T, suite sigSuite) {
 	const n = 16
 	same := suspendArgs("race-suspend-1", contracts.ConditionAny, "a", "b")
 	same.IdempotencyKey = "boot-1"
-	outs, errs := raceAll(n, func(int) (contracts.SuspendOutcome, error) {
-		return retryContention(w, func() (contracts.SuspendOutcome, error) { return w.e.Suspend(ctx(), same) })
+	hs := w.handles()
+	outs, errs := raceAll(n, func(i int) (contracts.SuspendOutcome, error) {
+		return retryContention(w, func() (contracts.SuspendOutcome, error) { return hs[i%len(hs)].Suspend(ctx(), same) })
 	})
 	for i := range outs {
 		if errs[i] != nil || sigMarshal(t, outs[i]) != sigMarshal(t, outs[0]) {
@@ -336,7 +342,7 @@ func raceSuspend(t *testing.T, suite sigSuite) {
 	outs, errs = raceAll(n, func(i int) (contracts.SuspendOutcome, error) {
 		a := suspendArgs("race-suspend-2", contracts.ConditionAny, "a")
 		a.IdempotencyKey = fmt.Sprintf("attempt-%d", i)
-		return retryContention(w, func() (contracts.SuspendOutcome, error) { return w.e.Suspend(ctx(), a) })
+		return retryContention(w, func() (contracts.SuspendOutcome, error) { return hs[i%len(hs)].Suspend(ctx(), a) })
 	})
 	won, lost := 0, 0
 	for i := range outs {

@@ -15,6 +15,7 @@ func sigCycleScenarios(t *testing.T, s sigSuite) {
 	s.scenario(t, "ClaimOldestFirst", claimOldestFirst)
 	s.scenario(t, "ClaimTiesByExecutionID", claimTiesByExecutionID)
 	s.scenario(t, "ObserveInEveryState", observeInEveryState)
+	s.scenario(t, "AcrossHandles", acrossHandles)
 }
 
 // fullCycle: suspend on two waitpoints (any) → a signal on one resumes and
@@ -230,4 +231,35 @@ func observeInEveryState(t *testing.T, suite sigSuite) {
 		t.Fatalf("observe_latest_suspension: want the new suspension without signals, got %+v", o)
 	}
 	w.golden("signals_observe_every_state")
+}
+
+// acrossHandles: a store shared by two handles (Harness.Reopen: another
+// process) sees one history: suspend through one, deliver and claim through
+// the other, complete through the first. It skips for drivers that cannot
+// share a store, so it has no golden file (the memory reference cannot
+// produce one); it asserts every step instead.
+func acrossHandles(t *testing.T, suite sigSuite) {
+	w := suite.open(t)
+	other := w.reopen()
+	s := w.mustSuspend("suspend", suspendArgs("shared-1", contracts.ConditionAll, "a", "b"))
+
+	d1, err := other.DeliverSignal(ctx(), signalTo(s, "a", "from-other", "k-1"))
+	if err != nil || d1.Outcome != contracts.OutcomeAccepted || d1.Resumed {
+		t.Fatalf("deliver through the second handle: want accepted, not resumed; got %+v %v", d1, err)
+	}
+	if d, err := w.e.DeliverSignal(ctx(), signalTo(s, "a", "from-first", "k-1")); err != nil || d.Outcome != contracts.OutcomeDuplicate || d.SignalID != d1.SignalID {
+		t.Fatalf("redeliver through the first handle: want duplicate of %s, got %+v %v", d1.SignalID, d, err)
+	}
+	if d, err := w.e.DeliverSignal(ctx(), signalTo(s, "b", "from-first", "")); err != nil || !d.Resumed {
+		t.Fatalf("deliver through the first handle: want resumed, got %+v %v", d, err)
+	}
+	c, err := other.ClaimResumedExecution(ctx(), contracts.ClaimArgs{WorkerID: "worker-2", LeaseMs: 60_000})
+	if err != nil || c.ExecutionID != "shared-1" || len(c.Signals) != 2 || c.Signals[0].SignalID != d1.SignalID {
+		t.Fatalf("claim through the second handle: want shared-1 with both signals, got %+v %v", c, err)
+	}
+	if out, err := w.e.CompleteExecution(ctx(), contracts.CompleteArgs{ExecutionID: "shared-1", LeaseID: c.LeaseID}); err != nil || out.Outcome != contracts.OutcomeCompleted {
+		t.Fatalf("complete through the first handle: got %+v %v", out, err)
+	}
+	_, err = other.ObserveSignals(ctx(), contracts.ObserveSignalsArgs{ExecutionID: "shared-1"})
+	sigWantErr(t, "observe through the second handle", err, contracts.ErrExecutionNotFound)
 }

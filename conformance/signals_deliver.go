@@ -88,33 +88,51 @@ func deliverRejectsAlike(t *testing.T, suite sigSuite) {
 
 // deliverRotatedKid: after rotate_all a waitpoint token of the outgoing kid
 // works within the grace window and is token_expired past it; suspensions
-// made after the rotation sign with the new kid.
+// made after the rotation sign with the new kid. On the manual clock the
+// window is exact (expires_at_ms == now still verifies). In real time the
+// within-grace delivery is conclusive only if it finishes within the grace
+// of the rotation's start; on a backend whose rotate_all takes longer (many
+// partitions, a slow server) the scenario retries on a fresh backend with a
+// four times longer grace.
 func deliverRotatedKid(t *testing.T, suite sigSuite) {
-	w := suite.open(t)
-	grace := int64(2_000)
-	if w.manual() {
-		grace = 1_000
+	for grace := 500 * oneMs; ; grace *= 4 {
+		if rotatedKidAttempt(t, suite.open(t), grace) {
+			return
+		}
+		if grace > 10*time.Second {
+			t.Fatalf("rotate_all plus one delivery take longer than a %v grace: cannot test the grace window in real time", grace)
+		}
+		t.Logf("rotate_all and a delivery took longer than the %v grace; retrying with a longer grace", grace)
 	}
+}
 
+// rotatedKidAttempt runs deliverRotatedKid once; it reports false when the
+// real-time within-grace delivery finished too late to be conclusive.
+func rotatedKidAttempt(t *testing.T, w *sigWorld, grace time.Duration) bool {
+	if w.manual() {
+		grace = time.Second
+	}
 	// given an execution suspended under kid-a on two waitpoints (all)
 	s := w.mustSuspend("suspend_under_kid_a", suspendArgs("rotated-1", contracts.ConditionAll, "one", "two"))
 	checkWaitpointToken(t, "suspend_under_kid_a", fxA, "rotated-1", s.Waitpoints[0])
 
 	// when the keystore rotates to kid-b with a grace window
-	if r, err := w.e.RotateAll(ctx(), contracts.RotateArgs{NewKid: fxB.Kid, NewSecret: fxB.Secret, GraceMs: grace}); err != nil || r.Failed() {
+	start := time.Now()
+	if r, err := w.e.RotateAll(ctx(), contracts.RotateArgs{NewKid: fxB.Kid, NewSecret: fxB.Secret, GraceMs: grace.Milliseconds()}); err != nil || r.Failed() {
 		t.Fatalf("rotate_all: %v %+v", err, r)
 	}
-	start := time.Now()
+	rotated := time.Now()
 
 	// then the kid-a token still opens its waitpoint within the grace
 	if w.manual() {
-		w.pass(time.Duration(grace) * oneMs) // expires_at_ms == now still verifies
+		w.pass(grace) // expires_at_ms == now still verifies
 	}
-	if d := w.mustDeliver("deliver_within_grace", signalTo(s, "one", "ok", "")); d.Resumed {
-		t.Fatalf("deliver_within_grace: one of two waitpoints must not resume")
+	d, err := w.deliver("deliver_within_grace", signalTo(s, "one", "ok", ""))
+	if !w.manual() && time.Since(start) >= grace {
+		return false
 	}
-	if !w.manual() && time.Since(start) > time.Duration(grace)*oneMs/2 {
-		t.Fatalf("deliver_within_grace took longer than half the grace window; the scenario cannot tell grace from expiry")
+	if err != nil || d.Outcome != contracts.OutcomeAccepted || d.Resumed {
+		t.Fatalf("deliver_within_grace: want accepted, not resumed (one of two waitpoints); got %+v %v", d, err)
 	}
 	fresh := w.mustSuspend("suspend_under_kid_b", suspendArgs("rotated-2", contracts.ConditionAny, "x"))
 	checkWaitpointToken(t, "suspend_under_kid_b", fxB, "rotated-2", fresh.Waitpoints[0])
@@ -123,15 +141,16 @@ func deliverRotatedKid(t *testing.T, suite sigSuite) {
 	if w.manual() {
 		w.pass(oneMs)
 	} else {
-		time.Sleep(time.Duration(grace)*oneMs - time.Since(start) + 500*oneMs)
+		time.Sleep(time.Until(rotated.Add(grace + 300*oneMs)))
 	}
-	_, err := w.deliver("deliver_past_grace", signalTo(s, "two", "late", ""))
+	_, err = w.deliver("deliver_past_grace", signalTo(s, "two", "late", ""))
 	sigWantErr(t, "deliver_past_grace", err, contracts.ErrTokenExpired)
 	if o := w.mustObserve("observe", "rotated-1"); len(o.Signals) != 1 {
 		t.Fatalf("observe: want only the signal within grace, got %+v", o.Signals)
 	}
 	w.mustDeliver("deliver_kid_b_token", signalTo(fresh, "x", "ok", ""))
 	w.golden("signals_deliver_rotated_kid_grace")
+	return true
 }
 
 // deliverDuplicate: the same (waitpoint_id, idempotency_key) answers

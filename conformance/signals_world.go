@@ -19,6 +19,7 @@ import (
 // name, so golden files read as the history of the scenario.
 type sigWorld struct {
 	t     testing.TB
+	h     Harness
 	e     *engine.Engine
 	clock *Clock
 	rec   *recorder
@@ -43,13 +44,39 @@ func newSigWorld(t testing.TB, h Harness, rec *recorder) *sigWorld {
 func newUnseededSigWorld(t testing.TB, h Harness, rec *recorder) *sigWorld {
 	t.Helper()
 	e, clock := newEngine(t, h)
-	w := &sigWorld{t: t, e: e, clock: clock, rec: rec}
+	w := &sigWorld{t: t, h: h, e: e, clock: clock, rec: rec}
 	t.Cleanup(func() {
 		if n := w.retries.Load(); n > 0 {
 			t.Logf("repeated %d calls after retryable contention errors", n)
 		}
 	})
 	return w
+}
+
+// handles returns the scenario's engine and, when the driver can share a
+// store (Harness.Reopen), a second engine on the same store, so that
+// concurrent scenarios race across handles (processes) as well.
+func (w *sigWorld) handles() []*engine.Engine {
+	if w.h.Reopen == nil {
+		return []*engine.Engine{w.e}
+	}
+	return []*engine.Engine{w.e, w.reopen()}
+}
+
+// reopen returns a second engine on the scenario's store, closed when the
+// test ends; it skips the test when the driver cannot share a store.
+func (w *sigWorld) reopen() *engine.Engine {
+	w.t.Helper()
+	if w.h.Reopen == nil {
+		w.t.Skip("needs Harness.Reopen (a store shared between handles)")
+	}
+	b := w.h.Reopen(w.t, w.e.Backend())
+	if b == nil {
+		w.t.Fatal("conformance: Harness.Reopen returned a nil backend")
+	}
+	e := engine.New(b)
+	w.t.Cleanup(func() { _ = e.Close() })
+	return e
 }
 
 // record appends one step (the error envelope when err is set, else v) and
