@@ -131,7 +131,7 @@ func (b *Backend) Sign(ctx context.Context, args contracts.SignArgs) (contracts.
 		return contracts.SignResult{}, interpretError(err)
 	}
 	if kid == nil {
-		return contracts.SignResult{}, errNotInitialized()
+		return contracts.SignResult{}, contracts.NotInitialized()
 	}
 	return contracts.SignResult{Kid: *kid, Token: contracts.SignToken(*kid, secret, args.Message)}, nil
 }
@@ -245,10 +245,4 @@ func kidMap(k contracts.PartitionKeys) map[string]contracts.KidRecord {
 
 func sameExpiry(a, b *int64) bool {
 	return a == nil && b == nil || a != nil && b != nil && *a == *b
-}
-
-// errNotInitialized is state / hmac_secret_not_initialized, worded as
-// contracts.CheckToken words it.
-func errNotInitialized() error {
-	return contracts.ErrHMACSecretNotInitialized.With("the keystore has no current kid: seed it first")
 }

@@ -14,8 +14,9 @@ import (
 	"github.com/flowfabric/flowfabric-go/engine"
 )
 
-func TestConformanceKeystore(t *testing.T) {
-	conformance.RunKeystore(t, harness())
+// The whole conformance suite, on a fresh schema per scenario.
+func TestConformance(t *testing.T) {
+	conformance.Run(t, harness())
 }
 
 // Given a seeded keystore, when 32 rotations to distinct kids run at once,

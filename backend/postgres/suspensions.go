@@ -2,41 +2,513 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
 )
 
-// errNotYet marks the suspension operations not written yet.
-func errNotYet() error {
-	return contracts.ErrInternal.With("postgres: suspension operations are not implemented yet")
+// suspendLoadSQL reads everything suspend decides on, in one round trip:
+// the clock, the current kid, the execution's state and lease, and the
+// idempotency record of (execution_id, idempotency_key) ($2 NULL: none).
+const suspendLoadSQL = `SELECT n.now_ms, k.kid, k.secret, e.state, e.lease_id, r.fingerprint, r.outcome
+FROM (SELECT ` + nowMsExpr + ` AS now_ms) n
+LEFT JOIN ff_keys k ON k.expires_at_ms IS NULL
+LEFT JOIN ff_executions e ON e.execution_id = $1
+LEFT JOIN ff_suspend_requests r ON r.execution_id = $1 AND r.idempotency_key = $2`
+
+// suspendExecutionSQL makes the execution suspended on a new latest
+// suspension, creating its row or resetting the suspension columns and
+// dropping the lease; next_seq continues, so delivery order spans
+// suspensions.
+const suspendExecutionSQL = `INSERT INTO ff_executions
+    (execution_id, state, suspension_id, suspended_at_ms, timeout_at_ms, condition, waitpoint_count)
+VALUES ($1, 'suspended', $2, $3, $4, $5, $6)
+ON CONFLICT (execution_id) DO UPDATE SET
+    state = 'suspended', suspension_id = EXCLUDED.suspension_id,
+    suspended_at_ms = EXCLUDED.suspended_at_ms, timeout_at_ms = EXCLUDED.timeout_at_ms,
+    condition = EXCLUDED.condition, waitpoint_count = EXCLUDED.waitpoint_count,
+    signal_count = 0, signaled_count = 0,
+    lease_id = NULL, lease_expires_at_ms = NULL, reason = NULL`
+
+// insertWaitpointsSQL opens the suspension's waitpoints ($1 ids, $2 keys,
+// in the same order).
+const insertWaitpointsSQL = `INSERT INTO ff_waitpoints (waitpoint_id, waitpoint_key, execution_id, suspension_id, created_at_ms)
+SELECT w.id, w.key, $3, $4, $5 FROM unnest($1::text[], $2::text[]) AS w(id, key)`
+
+// insertSuspendRequestSQL stores a suspend outcome under its idempotency key.
+const insertSuspendRequestSQL = `INSERT INTO ff_suspend_requests (execution_id, idempotency_key, fingerprint, outcome)
+VALUES ($1, $2, $3, $4)`
+
+// deliverLoadSQL reads everything deliver_signal decides on, in one round
+// trip: the clock; whether a current kid exists and the token's kid; the
+// waitpoint if it belongs to the execution; whether it is open (its
+// suspension is the latest and not yet resumed) with the suspension's
+// timeout and counters; and the signal already recorded under
+// (waitpoint_id, idempotency_key) ($4 NULL: none).
+const deliverLoadSQL = `SELECT n.now_ms,
+       EXISTS (SELECT 1 FROM ff_keys WHERE expires_at_ms IS NULL),
+       k.kid IS NOT NULL, k.secret, k.expires_at_ms,
+       w.waitpoint_id IS NOT NULL, w.waitpoint_key, w.created_at_ms, w.suspension_id, w.signal_count,
+       coalesce(e.suspension_id = w.suspension_id AND e.state = 'suspended', false),
+       e.timeout_at_ms, e.condition, e.waitpoint_count, e.signal_count, e.signaled_count,
+       s.signal_id
+FROM (SELECT ` + nowMsExpr + ` AS now_ms) n
+LEFT JOIN ff_keys k ON k.kid = $1
+LEFT JOIN ff_waitpoints w ON w.waitpoint_id = $2 AND w.execution_id = $3
+LEFT JOIN ff_executions e ON e.execution_id = w.execution_id
+LEFT JOIN ff_signals s ON s.waitpoint_id = w.waitpoint_id AND s.idempotency_key = $4`
+
+// recordSignalSQL records an accepted signal in one statement: it takes the
+// execution's next sequence number, counts the signal (and the waitpoint's
+// first signal, $5 = 1), resumes the execution when $6, and inserts the
+// signal. The unique index on (waitpoint_id, idempotency_key) makes a
+// second recording impossible; DO NOTHING returns no row, and the caller
+// rolls back.
+const recordSignalSQL = `WITH e AS (
+    UPDATE ff_executions
+    SET next_seq = next_seq + 1, signal_count = signal_count + 1,
+        signaled_count = signaled_count + $5,
+        state = CASE WHEN $6 THEN 'resumed' ELSE state END
+    WHERE execution_id = $1
+    RETURNING next_seq, suspension_id
+), w AS (
+    UPDATE ff_waitpoints SET signal_count = signal_count + 1 WHERE waitpoint_id = $2
+)
+INSERT INTO ff_signals (signal_id, execution_id, suspension_id, waitpoint_id, waitpoint_key, seq,
+                        name, payload, idempotency_key, delivered_at_ms)
+SELECT $3, $1, e.suspension_id, $2, $4, e.next_seq, $7, $8, $9, $10 FROM e
+ON CONFLICT (waitpoint_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+RETURNING signal_id`
+
+// observeSQL reads the latest suspension of an execution and its signals in
+// delivery order, in one statement (one snapshot); no row: unknown.
+const observeSQL = `SELECT e.suspension_id, s.signal_id, s.waitpoint_id, s.waitpoint_key, s.name,
+       s.payload, s.idempotency_key, s.delivered_at_ms
+FROM ff_executions e
+LEFT JOIN ff_signals s ON s.suspension_id = e.suspension_id
+WHERE e.execution_id = $1
+ORDER BY s.seq`
+
+// listSuspendedSQL reads one page of suspended executions strictly after
+// the cursor ($1, $2), oldest first; the caller asks for one row more than
+// the page to know whether another page follows.
+const listSuspendedSQL = `SELECT execution_id, suspension_id, suspended_at_ms, timeout_at_ms, waitpoint_count
+FROM ff_executions
+WHERE state = 'suspended' AND (suspended_at_ms, execution_id) > ($1, $2)
+ORDER BY suspended_at_ms, execution_id
+LIMIT $3`
+
+// claimLockSQL queues claims of every process behind one another. It must
+// be the first statement of the claim's transaction: LOCK TABLE takes no
+// snapshot, so the claim that waited here sees what the previous claim
+// committed and never picks the same execution.
+const claimLockSQL = `LOCK TABLE ff_claim_lock IN EXCLUSIVE MODE`
+
+// claimSQL leases the oldest claimable execution in one statement, at one
+// reading of the clock: resumed (reason signal), suspended past its timeout
+// (reason timeout), or claimed with an expired lease (reason kept). Rows
+// locked by an operation in flight on that execution are skipped. No row:
+// nothing claimable.
+const claimSQL = `WITH n AS (SELECT ` + nowMsExpr + ` AS now_ms),
+pick AS (
+    SELECT e.execution_id,
+           CASE e.state WHEN 'resumed' THEN 'signal' WHEN 'suspended' THEN 'timeout' ELSE e.reason END AS reason
+    FROM ff_executions e, n
+    WHERE e.state = 'resumed'
+       OR (e.state = 'suspended' AND e.timeout_at_ms < n.now_ms)
+       OR (e.state = 'claimed' AND e.lease_expires_at_ms < n.now_ms)
+    ORDER BY e.suspended_at_ms, e.execution_id
+    LIMIT 1
+    FOR UPDATE OF e SKIP LOCKED
+)
+UPDATE ff_executions e
+SET state = 'claimed', reason = pick.reason, lease_id = $1, lease_expires_at_ms = n.now_ms + $2
+FROM pick, n
+WHERE e.execution_id = pick.execution_id
+RETURNING e.execution_id, e.suspension_id, e.reason, e.lease_expires_at_ms`
+
+// suspensionSignalsSQL lists a suspension's signals in delivery order.
+const suspensionSignalsSQL = `SELECT signal_id, waitpoint_id, waitpoint_key, name, payload, idempotency_key, delivered_at_ms
+FROM ff_signals WHERE suspension_id = $1 ORDER BY seq`
+
+// leaseSQL reads the state and lease of an execution; no row: unknown.
+const leaseSQL = `SELECT state, lease_id FROM ff_executions WHERE execution_id = $1`
+
+// forgetExecutionSQL deletes an execution and everything recorded for it,
+// in one statement.
+const forgetExecutionSQL = `WITH s AS (DELETE FROM ff_signals WHERE execution_id = $1),
+w AS (DELETE FROM ff_waitpoints WHERE execution_id = $1),
+r AS (DELETE FROM ff_suspend_requests WHERE execution_id = $1)
+DELETE FROM ff_executions WHERE execution_id = $1`
+
+// errRolledBack makes inTx retry an attempt whose write found a concurrent
+// duplicate: the same as a serialization failure.
+var errRolledBack = &pgconn.PgError{Code: sqlstateSerializationFailure, Message: "concurrent duplicate signal"}
+
+// nullIfEmpty maps the contract's "empty means none" to SQL NULL.
+func nullIfEmpty(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
 }
 
-// Suspend is not implemented yet.
+// Suspend opens 1–16 waitpoints for an execution and signs their tokens with
+// the current kid (CONTRACT.md §5; SEMANTICS.md "Suspend" for the order of
+// checks). One SERIALIZABLE transaction under the execution's lock. A replay
+// with the same idempotency key returns the stored outcome byte for byte.
 func (b *Backend) Suspend(ctx context.Context, args contracts.SuspendArgs) (contracts.SuspendOutcome, error) {
-	return contracts.SuspendOutcome{}, errNotYet()
+	var out contracts.SuspendOutcome
+	err := b.inExecTx(ctx, args.ExecutionID, func(tx pgx.Tx) error {
+		var (
+			nowMs                     int64
+			kid, state, lease, fprint *string
+			secret, stored            []byte
+		)
+		err := tx.QueryRow(ctx, suspendLoadSQL, args.ExecutionID, nullIfEmpty(args.IdempotencyKey)).
+			Scan(&nowMs, &kid, &secret, &state, &lease, &fprint, &stored)
+		if err != nil {
+			return err
+		}
+		switch {
+		case kid == nil:
+			return contracts.NotInitialized()
+		case fprint != nil && *fprint != args.Fingerprint():
+			return contracts.IdempotencyMismatch()
+		case fprint != nil:
+			out = contracts.SuspendOutcome{}
+			return json.Unmarshal(stored, &out)
+		}
+		if err := checkSuspendable(args, state, lease); err != nil {
+			return err
+		}
+		out = newSuspension(args, *kid, secret, nowMs)
+		return writeSuspension(ctx, tx, args, out)
+	})
+	return out, interpretError(err)
 }
 
-// DeliverSignal is not implemented yet.
+// checkSuspendable decides whether an execution in state (nil: none) with
+// lease may suspend with args.LeaseID.
+func checkSuspendable(args contracts.SuspendArgs, state, lease *string) error {
+	switch {
+	case state == nil && args.LeaseID != nil:
+		return contracts.LeaseNotHeld()
+	case state == nil:
+		return nil
+	case *state == contracts.StateSuspended || *state == contracts.StateResumed:
+		return contracts.AlreadySuspended(args.ExecutionID, *state)
+	case args.LeaseID == nil || lease == nil || *args.LeaseID != *lease:
+		return contracts.SuspendLeaseMismatch(args.ExecutionID)
+	}
+	return nil
+}
+
+// newSuspension builds the outcome of a new suspension at nowMs: fresh ids,
+// and tokens signed with the current kid.
+func newSuspension(args contracts.SuspendArgs, kid string, secret []byte, nowMs int64) contracts.SuspendOutcome {
+	out := contracts.SuspendOutcome{
+		Outcome: contracts.OutcomeSuspended, ExecutionID: args.ExecutionID, SuspensionID: contracts.NewID(),
+		SuspendedAtMs: nowMs, Condition: args.Condition,
+		Waitpoints: make([]contracts.WaitpointOutcome, 0, len(args.Waitpoints)),
+	}
+	if args.TimeoutMs != nil {
+		t := nowMs + *args.TimeoutMs
+		out.TimeoutAtMs = &t
+	}
+	for _, spec := range args.Waitpoints {
+		id := contracts.NewID()
+		out.Waitpoints = append(out.Waitpoints, contracts.WaitpointOutcome{
+			WaitpointID: id, WaitpointKey: spec.Key, CreatedAtMs: nowMs,
+			Token: contracts.SignToken(kid, secret, contracts.WaitpointMessage(args.ExecutionID, id, spec.Key, nowMs)),
+		})
+	}
+	return out
+}
+
+// writeSuspension writes a new suspension in one round trip.
+func writeSuspension(ctx context.Context, tx pgx.Tx, args contracts.SuspendArgs, out contracts.SuspendOutcome) error {
+	ids := make([]string, len(out.Waitpoints))
+	keys := make([]string, len(out.Waitpoints))
+	for i, w := range out.Waitpoints {
+		ids[i], keys[i] = w.WaitpointID, w.WaitpointKey
+	}
+	var batch pgx.Batch
+	batch.Queue(suspendExecutionSQL, args.ExecutionID, out.SuspensionID, out.SuspendedAtMs, out.TimeoutAtMs, out.Condition, len(ids))
+	batch.Queue(insertWaitpointsSQL, ids, keys, args.ExecutionID, out.SuspensionID, out.SuspendedAtMs)
+	if args.IdempotencyKey != "" {
+		stored, err := json.Marshal(out)
+		if err != nil {
+			return err
+		}
+		batch.Queue(insertSuspendRequestSQL, args.ExecutionID, args.IdempotencyKey, args.Fingerprint(), stored)
+	}
+	return tx.SendBatch(ctx, &batch).Close()
+}
+
+// deliveryState is what deliverLoadSQL returns.
+type deliveryState struct {
+	nowMs                      int64
+	initialized, known, found  bool
+	rec                        contracts.KidRecord
+	key                        *string
+	createdAtMs                *int64
+	suspensionID               *string
+	waitpointSignals           *int
+	open                       bool
+	timeoutAtMs                *int64
+	condition                  *string
+	waitpoints, signals, fired *int
+	duplicateOf                *string
+}
+
+// DeliverSignal records a signal on a waitpoint exactly once per
+// (waitpoint_id, idempotency_key) and resumes the execution when its
+// condition holds, closing every waitpoint of the suspension in the same
+// transaction. Checks run in the order of CONTRACT.md §5. One SERIALIZABLE
+// transaction under the execution's lock.
 func (b *Backend) DeliverSignal(ctx context.Context, args contracts.DeliverSignalArgs) (contracts.DeliverSignalOutcome, error) {
-	return contracts.DeliverSignalOutcome{}, errNotYet()
+	t, err := contracts.ParseToken("token", args.Token)
+	if err != nil {
+		return contracts.DeliverSignalOutcome{}, err
+	}
+	var out contracts.DeliverSignalOutcome
+	err = b.inExecTx(ctx, args.ExecutionID, func(tx pgx.Tx) error {
+		var d deliveryState
+		d.rec.Kid = t.Kid
+		err := tx.QueryRow(ctx, deliverLoadSQL, t.Kid, args.WaitpointID, args.ExecutionID, nullIfEmpty(args.IdempotencyKey)).Scan(
+			&d.nowMs, &d.initialized, &d.known, (*[]byte)(&d.rec.Secret), &d.rec.ExpiresAtMs,
+			&d.found, &d.key, &d.createdAtMs, &d.suspensionID, &d.waitpointSignals,
+			&d.open, &d.timeoutAtMs, &d.condition, &d.waitpoints, &d.signals, &d.fired, &d.duplicateOf)
+		if err != nil {
+			return err
+		}
+		if err := authorize(t, args, d); err != nil {
+			return err
+		}
+		if d.duplicateOf != nil {
+			out = contracts.DeliverSignalOutcome{Outcome: contracts.OutcomeDuplicate, SignalID: *d.duplicateOf}
+			return nil
+		}
+		switch {
+		case !d.open:
+			return contracts.WaitpointClosed()
+		case d.timeoutAtMs != nil && d.nowMs > *d.timeoutAtMs:
+			return contracts.SuspensionTimedOut()
+		case *d.signals >= contracts.SignalLimit:
+			return contracts.SignalLimitExceeded()
+		}
+		out, err = recordSignal(ctx, tx, args, d)
+		return err
+	})
+	return out, interpretError(err)
 }
 
-// ObserveSignals is not implemented yet.
+// authorize runs checks 1 and 2 of deliver_signal: the kid is known and in
+// grace, and the waitpoint exists, belongs to the execution and matches
+// the MAC.
+func authorize(t contracts.Token, args contracts.DeliverSignalArgs, d deliveryState) error {
+	var rec *contracts.KidRecord
+	if d.known {
+		rec = &d.rec
+	}
+	if !d.found {
+		// Check the kid first (step 1), then answer as a wrong MAC would.
+		err := contracts.CheckToken(t, nil, d.initialized, rec, d.nowMs)
+		if err == nil || errors.Is(err, contracts.ErrSignatureMismatch) {
+			return contracts.SignatureMismatch()
+		}
+		return err
+	}
+	msg := contracts.WaitpointMessage(args.ExecutionID, args.WaitpointID, *d.key, *d.createdAtMs)
+	return contracts.CheckToken(t, msg, d.initialized, rec, d.nowMs)
+}
+
+// recordSignal writes an accepted signal and returns the outcome.
+func recordSignal(ctx context.Context, tx pgx.Tx, args contracts.DeliverSignalArgs, d deliveryState) (contracts.DeliverSignalOutcome, error) {
+	first := 0
+	if *d.waitpointSignals == 0 {
+		first = 1
+	}
+	resumes := *d.condition == contracts.ConditionAny || *d.fired+first == *d.waitpoints
+	var payload []byte
+	if len(args.Payload) > 0 {
+		payload = args.Payload
+	}
+	id := contracts.NewID()
+	var got string
+	err := tx.QueryRow(ctx, recordSignalSQL, args.ExecutionID, args.WaitpointID, id, *d.key, first, resumes,
+		args.Name, payload, nullIfEmpty(args.IdempotencyKey), d.nowMs).Scan(&got)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return contracts.DeliverSignalOutcome{}, errRolledBack
+	}
+	if err != nil {
+		return contracts.DeliverSignalOutcome{}, err
+	}
+	return contracts.DeliverSignalOutcome{Outcome: contracts.OutcomeAccepted, SignalID: got, Resumed: resumes}, nil
+}
+
+// ObserveSignals returns the signals of the execution's latest suspension in
+// delivery order, from one statement.
 func (b *Backend) ObserveSignals(ctx context.Context, args contracts.ObserveSignalsArgs) (contracts.ObserveSignalsResult, error) {
-	return contracts.ObserveSignalsResult{}, errNotYet()
+	if err := b.usable(); err != nil {
+		return contracts.ObserveSignalsResult{}, err
+	}
+	rows, err := b.pool.Query(ctx, observeSQL, args.ExecutionID)
+	if err != nil {
+		return contracts.ObserveSignalsResult{}, interpretError(err)
+	}
+	res := contracts.ObserveSignalsResult{ExecutionID: args.ExecutionID, Signals: []contracts.Signal{}}
+	seen := false
+	for rows.Next() {
+		seen = true
+		var sig nullableSignal
+		if err := rows.Scan(&res.SuspensionID, &sig.id, &sig.waitpointID, &sig.key, &sig.name, &sig.payload, &sig.idem, &sig.at); err != nil {
+			rows.Close()
+			return contracts.ObserveSignalsResult{}, interpretError(err)
+		}
+		if sig.id != nil {
+			res.Signals = append(res.Signals, sig.signal())
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return contracts.ObserveSignalsResult{}, interpretError(err)
+	}
+	if !seen {
+		return contracts.ObserveSignalsResult{}, contracts.ExecutionNotFound(args.ExecutionID)
+	}
+	return res, nil
 }
 
-// ListSuspended is not implemented yet.
+// nullableSignal is a signal row of a LEFT JOIN.
+type nullableSignal struct {
+	id, waitpointID, key, name, idem *string
+	payload                          []byte
+	at                               *int64
+}
+
+func (s nullableSignal) signal() contracts.Signal {
+	sig := contracts.Signal{SignalID: *s.id, WaitpointID: *s.waitpointID, WaitpointKey: *s.key, Name: *s.name, DeliveredAtMs: *s.at}
+	if s.payload != nil {
+		sig.Payload = json.RawMessage(s.payload)
+	}
+	if s.idem != nil {
+		sig.IdempotencyKey = *s.idem
+	}
+	return sig
+}
+
+// ListSuspended pages through executions in state suspended, ordered by
+// (suspended_at_ms, execution_id), strictly after the cursor; one statement.
 func (b *Backend) ListSuspended(ctx context.Context, args contracts.ListSuspendedArgs) (contracts.ListSuspendedResult, error) {
-	return contracts.ListSuspendedResult{}, errNotYet()
+	if err := b.usable(); err != nil {
+		return contracts.ListSuspendedResult{}, err
+	}
+	after := contracts.Cursor{SuspendedAtMs: -1}
+	if args.Cursor != "" {
+		c, err := contracts.DecodeCursor(args.Cursor)
+		if err != nil {
+			return contracts.ListSuspendedResult{}, err
+		}
+		after = c
+	}
+	rows, err := b.pool.Query(ctx, listSuspendedSQL, after.SuspendedAtMs, after.ExecutionID, args.Limit+1)
+	if err != nil {
+		return contracts.ListSuspendedResult{}, interpretError(err)
+	}
+	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (contracts.SuspendedExecution, error) {
+		var e contracts.SuspendedExecution
+		err := r.Scan(&e.ExecutionID, &e.SuspensionID, &e.SuspendedAtMs, &e.TimeoutAtMs, &e.Waitpoints)
+		return e, err
+	})
+	if err != nil {
+		return contracts.ListSuspendedResult{}, interpretError(err)
+	}
+	res := contracts.ListSuspendedResult{Executions: list}
+	if len(list) > args.Limit {
+		last := list[args.Limit-1]
+		c := contracts.EncodeCursor(contracts.Cursor{SuspendedAtMs: last.SuspendedAtMs, ExecutionID: last.ExecutionID})
+		res.Executions, res.NextCursor = list[:args.Limit], &c
+	}
+	if res.Executions == nil {
+		res.Executions = []contracts.SuspendedExecution{}
+	}
+	return res, nil
 }
 
-// ClaimResumedExecution is not implemented yet.
+// ClaimResumedExecution leases the oldest claimable execution: resumed,
+// suspended past its timeout, or claimed with an expired lease. One
+// SERIALIZABLE transaction behind claimLockSQL, so concurrent claims of all
+// processes each get another execution.
 func (b *Backend) ClaimResumedExecution(ctx context.Context, args contracts.ClaimArgs) (contracts.ClaimOutcome, error) {
-	return contracts.ClaimOutcome{}, errNotYet()
+	var out contracts.ClaimOutcome
+	err := b.inTx(ctx, func(tx pgx.Tx) error {
+		out = contracts.ClaimOutcome{Outcome: contracts.OutcomeNone}
+		if _, err := tx.Exec(ctx, claimLockSQL); err != nil {
+			return err
+		}
+		c := contracts.ClaimOutcome{Outcome: contracts.OutcomeClaimed, LeaseID: contracts.NewID()}
+		err := tx.QueryRow(ctx, claimSQL, c.LeaseID, args.LeaseMs).Scan(&c.ExecutionID, &c.SuspensionID, &c.Reason, &c.LeaseExpiresAtMs)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if c.Signals, err = suspensionSignals(ctx, tx, c.SuspensionID); err != nil {
+			return err
+		}
+		out = c
+		return nil
+	})
+	return out, interpretError(err)
 }
 
-// CompleteExecution is not implemented yet.
+// suspensionSignals lists a suspension's signals in delivery order.
+func suspensionSignals(ctx context.Context, tx pgx.Tx, suspensionID string) ([]contracts.Signal, error) {
+	rows, err := tx.Query(ctx, suspensionSignalsSQL, suspensionID)
+	if err != nil {
+		return nil, err
+	}
+	sigs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (contracts.Signal, error) {
+		var s nullableSignal
+		err := r.Scan(&s.id, &s.waitpointID, &s.key, &s.name, &s.payload, &s.idem, &s.at)
+		if err != nil {
+			return contracts.Signal{}, err
+		}
+		return s.signal(), nil
+	})
+	if sigs == nil {
+		sigs = []contracts.Signal{}
+	}
+	return sigs, err
+}
+
+// CompleteExecution forgets a claimed execution and everything recorded for
+// it. An expired lease that nobody re-claimed still completes. One
+// SERIALIZABLE transaction under the execution's lock.
 func (b *Backend) CompleteExecution(ctx context.Context, args contracts.CompleteArgs) (contracts.CompleteOutcome, error) {
-	return contracts.CompleteOutcome{}, errNotYet()
+	err := b.inExecTx(ctx, args.ExecutionID, func(tx pgx.Tx) error {
+		var state string
+		var lease *string
+		err := tx.QueryRow(ctx, leaseSQL, args.ExecutionID).Scan(&state, &lease)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			return contracts.ExecutionNotFound(args.ExecutionID)
+		case err != nil:
+			return err
+		case state != contracts.StateClaimed || lease == nil || *lease != args.LeaseID:
+			return contracts.CompleteLeaseMismatch(args.ExecutionID)
+		}
+		_, err = tx.Exec(ctx, forgetExecutionSQL, args.ExecutionID)
+		return err
+	})
+	if err != nil {
+		return contracts.CompleteOutcome{}, interpretError(err)
+	}
+	return contracts.CompleteOutcome{Outcome: contracts.OutcomeCompleted, ExecutionID: args.ExecutionID}, nil
 }

@@ -32,6 +32,49 @@ const (
 	sqlstateUniqueViolation      = "23505"
 )
 
+// beginner starts transactions: the pool, or one connection of it.
+type beginner interface {
+	BeginTx(ctx context.Context, opts pgx.TxOptions) (pgx.Tx, error)
+}
+
+// execLockSQL and execUnlockSQL take and release a session-level advisory
+// lock private to one execution_id. Taken before BEGIN, the lock makes the
+// operations on one execution (suspend, deliver_signal, complete) queue
+// behind one another: each transaction's snapshot is taken after the lock,
+// so it reads what the previous one committed instead of failing to
+// serialize against it. SERIALIZABLE still guards everything else (claims,
+// keystore changes, hash collisions of two execution_ids, which only make
+// them wait).
+const (
+	execLockSQL   = `SELECT pg_advisory_lock(hashtext('flowfabric.execution'), hashtext($1))`
+	execUnlockSQL = `SELECT pg_advisory_unlock(hashtext('flowfabric.execution'), hashtext($1))`
+)
+
+// inExecTx is inTx on one connection holding the advisory lock of
+// executionID for all attempts. If the lock cannot be released for sure
+// (an error or a cancelled wait), the connection is closed, which releases
+// it, and the pool replaces the connection.
+func (b *Backend) inExecTx(ctx context.Context, executionID string, fn func(pgx.Tx) error) error {
+	if err := b.usable(); err != nil {
+		return err
+	}
+	conn, err := b.pool.Acquire(ctx)
+	if err != nil {
+		return interpretError(err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, execLockSQL, executionID); err != nil {
+		_ = conn.Conn().Close(context.WithoutCancel(ctx))
+		return interpretError(err)
+	}
+	defer func() {
+		if _, err := conn.Exec(context.WithoutCancel(ctx), execUnlockSQL, executionID); err != nil {
+			_ = conn.Conn().Close(context.WithoutCancel(ctx))
+		}
+	}()
+	return b.retry(ctx, conn, fn)
+}
+
 // inTx runs fn in one SERIALIZABLE transaction and commits it. A
 // serialization failure or deadlock, from any statement or from COMMIT,
 // rolls back and runs fn again on a fresh transaction, up to maxAttempts in
@@ -43,8 +86,13 @@ func (b *Backend) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
 	if err := b.usable(); err != nil {
 		return err
 	}
+	return b.retry(ctx, b.pool, fn)
+}
+
+// retry is the attempt loop of inTx and inExecTx.
+func (b *Backend) retry(ctx context.Context, db beginner, fn func(pgx.Tx) error) error {
 	for attempt := 1; ; attempt++ {
-		err := b.attempt(ctx, fn)
+		err := b.attempt(ctx, db, fn)
 		if err == nil {
 			b.stats.committed.Add(1)
 			return nil
@@ -65,8 +113,8 @@ func (b *Backend) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
 }
 
 // attempt is one try of inTx.
-func (b *Backend) attempt(ctx context.Context, fn func(pgx.Tx) error) error {
-	tx, err := b.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.Serializable})
+func (b *Backend) attempt(ctx context.Context, db beginner, fn func(pgx.Tx) error) error {
+	tx, err := db.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.Serializable})
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,24 @@
+package postgres
+
+import (
+	"context"
+
+	"github.com/flowfabric/flowfabric-go/engine"
+)
+
+var _ engine.KeystoreSnapshotter = (*Backend)(nil)
+
+// KeystoreSnapshot reads the keystore and the server's clock
+// (clock_timestamp()) in one statement, for the Engine's keystore cache,
+// which adds the monotonic time elapsed since to decide expiry at the
+// server's clock. Postgres has one partition.
+func (b *Backend) KeystoreSnapshot(ctx context.Context, _ int) (engine.KeystoreSnapshot, error) {
+	if err := b.usable(); err != nil {
+		return engine.KeystoreSnapshot{}, err
+	}
+	nowMs, keys, err := loadKeys(ctx, b.pool)
+	if err != nil {
+		return engine.KeystoreSnapshot{}, interpretError(err)
+	}
+	return engine.KeystoreSnapshot{Keys: keys, NowMs: nowMs, Partitions: 1}, nil
+}
