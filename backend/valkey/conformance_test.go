@@ -14,7 +14,7 @@ func TestConformance(t *testing.T) {
 			t.Run(s.name+"/P"+itoa(p), func(t *testing.T) {
 				t.Parallel()
 				s.url(t) // skip early when the server is missing
-				conformance.RunKeystore(t, harness(s, p))
+				conformance.Run(t, harness(s, p))
 			})
 		}
 	}

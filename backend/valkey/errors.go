@@ -13,18 +13,56 @@ import (
 	"github.com/flowfabric/flowfabric-go/contracts"
 )
 
-// scriptErrors maps the codes scripts raise ("FF <code> <detail>") to the
-// contract's sentinels.
-var scriptErrors = map[string]*contracts.Error{
-	contracts.CodePartitionCountMismatch: contracts.ErrPartitionCountMismatch,
-	contracts.CodeRotationConflict:       contracts.ErrRotationConflict,
-	contracts.CodeAlreadySuspended:       contracts.ErrAlreadySuspended,
-	contracts.CodeLeaseMismatch:          contracts.ErrLeaseMismatch,
-	contracts.CodeIdempotencyMismatch:    contracts.ErrIdempotencyMismatch,
-	contracts.CodeWaitpointClosed:        contracts.ErrWaitpointClosed,
-	contracts.CodeSuspensionTimedOut:     contracts.ErrSuspensionTimedOut,
-	contracts.CodeSignalLimitExceeded:    contracts.ErrSignalLimitExceeded,
-	contracts.CodeExecutionNotFound:      contracts.ErrExecutionNotFound,
+// scriptError words the error a script raised as "FF <code> [<arg> ...]",
+// through the contract's constructors so that every driver's detail text is
+// the same. ok is false for a code this driver does not raise.
+func scriptError(code string, args []string) (e *contracts.Error, ok bool) {
+	arg := func(i int) string {
+		if i < len(args) {
+			return args[i]
+		}
+		return ""
+	}
+	switch code {
+	case contracts.CodePartitionCountMismatch:
+		return contracts.ErrPartitionCountMismatch.With(
+			"partitions: the store was created with %s partitions, not %s", arg(0), arg(1)), true
+	case contracts.CodeRotationConflict:
+		return rotationConflict(arg(1), arg(0) == "current"), true
+	case contracts.CodeAlreadySuspended:
+		return contracts.AlreadySuspended(arg(1), arg(0)), true
+	case contracts.CodeLeaseMismatch:
+		switch arg(0) {
+		case "none":
+			return contracts.LeaseNotHeld(), true
+		case "suspend":
+			return contracts.SuspendLeaseMismatch(arg(1)), true
+		}
+		return contracts.CompleteLeaseMismatch(arg(1)), true
+	case contracts.CodeIdempotencyMismatch:
+		return contracts.IdempotencyMismatch(), true
+	case contracts.CodeWaitpointClosed:
+		return contracts.WaitpointClosed(), true
+	case contracts.CodeSuspensionTimedOut:
+		return contracts.SuspensionTimedOut(), true
+	case contracts.CodeSignalLimitExceeded:
+		return contracts.SignalLimitExceeded(), true
+	case contracts.CodeExecutionNotFound:
+		return contracts.ExecutionNotFound(arg(0)), true
+	}
+	return nil, false
+}
+
+// rotationConflict is the rotation_conflict that contracts.PlanRotate
+// raises for kid (current with another secret, or remembered as verifying),
+// obtained from PlanRotate itself so that the wording is the contract's.
+func rotationConflict(kid string, current bool) *contracts.Error {
+	keys := contracts.PartitionKeys{Verifying: []contracts.KidRecord{{Kid: kid}}}
+	if current {
+		keys = contracts.PartitionKeys{Current: &contracts.KidRecord{Kid: kid}}
+	}
+	_, _, _, err := contracts.PlanRotate(keys, contracts.RotateArgs{NewKid: kid, NewSecret: contracts.Secret{0}}, 0)
+	return contracts.AsError(err)
 }
 
 // transientServerErrors are server replies that mean "not now": the cluster
@@ -66,9 +104,11 @@ func interpretError(err error) error {
 func interpretServerError(err error, msg string) error {
 	msg = strings.TrimPrefix(msg, "ERR ")
 	if rest, ok := strings.CutPrefix(msg, "FF "); ok {
-		code, detail, _ := strings.Cut(rest, " ")
-		if s, ok := scriptErrors[code]; ok {
-			return s.With("%s", detail)
+		f := strings.Fields(rest)
+		if len(f) > 0 {
+			if e, ok := scriptError(f[0], f[1:]); ok {
+				return e
+			}
 		}
 	}
 	for _, p := range transientServerErrors {

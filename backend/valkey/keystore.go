@@ -269,7 +269,7 @@ func (b *Backend) Sign(ctx context.Context, args contracts.SignArgs) (contracts.
 	}
 	cur := lk.keys.Current
 	if cur == nil {
-		return contracts.SignResult{}, errNotInitialized()
+		return contracts.SignResult{}, contracts.NotInitialized()
 	}
 	return contracts.SignResult{Kid: cur.Kid, Token: contracts.SignToken(cur.Kid, cur.Secret, args.Message)}, nil
 }
@@ -290,10 +290,4 @@ func (b *Backend) Verify(ctx context.Context, args contracts.VerifyArgs) (contra
 		return contracts.VerifyResult{}, err
 	}
 	return contracts.VerifyResult{Valid: true, Kid: t.Kid}, nil
-}
-
-// errNotInitialized is state / hmac_secret_not_initialized, worded as
-// contracts.CheckToken words it.
-func errNotInitialized() error {
-	return contracts.ErrHMACSecretNotInitialized.With("the keystore has no current kid: seed it first")
 }

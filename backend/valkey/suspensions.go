@@ -2,38 +2,425 @@ package valkey
 
 import (
 	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"sort"
+	"strconv"
+	"strings"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
 )
 
-var errNotYet = contracts.ErrInternal.With("valkey: suspensions are not implemented yet")
+// maxAttempts bounds the optimistic retries of suspend and deliver_signal
+// (the keystore or the waitpoint changed between their two steps) and of
+// claim (another worker took the candidate).
+const maxAttempts = 16
 
-// Suspend is not implemented yet.
+// errRetriesExhausted is contention / serialization_retry_exhausted.
+func errRetriesExhausted(op string) error {
+	return contracts.ErrSerializationRetryExhausted.With("%s: the store kept changing under %d attempts; retry", op, maxAttempts)
+}
+
+// member is the index member of an execution, as ff_member builds it.
+func member(ms int64, id string) string {
+	s := strconv.FormatInt(ms, 10)
+	return strings.Repeat("0", 20-len(s)) + s + ":" + id
+}
+
+// Suspend opens 1–16 waitpoints for an execution in two script calls on its
+// partition (docs/SEMANTICS.md "Suspend"): suspend_read reads the clock,
+// the current kid with its secret and the idempotency record; the tokens
+// are signed here; suspend_write re-checks every state rule and writes
+// atomically, provided the kid is still current (else both steps run again).
+// The clock is read once, in the first step: created_at_ms is signed into
+// the tokens.
 func (b *Backend) Suspend(ctx context.Context, args contracts.SuspendArgs) (contracts.SuspendOutcome, error) {
-	return contracts.SuspendOutcome{}, errNotYet
+	p := contracts.PartitionOf(args.ExecutionID, b.parts)
+	fp := args.Fingerprint()
+	for range maxAttempts {
+		v, err := b.run(ctx, scriptSuspendRead, p, args.ExecutionID, args.IdempotencyKey)
+		if err != nil {
+			return contracts.SuspendOutcome{}, err
+		}
+		now, err := num(v, 0)
+		if err != nil {
+			return contracts.SuspendOutcome{}, interpretError(err)
+		}
+		kid, secretHex, rec := str(v, 1), str(v, 2), str(v, 3)
+		if kid == "" {
+			return contracts.SuspendOutcome{}, contracts.NotInitialized()
+		}
+		if rec != "" {
+			return replaySuspend(rec, fp)
+		}
+		secret, err := hex.DecodeString(secretHex)
+		if err != nil {
+			return contracts.SuspendOutcome{}, interpretError(errMalformedReply)
+		}
+		out, argv, err := newSuspension(args, fp, now, kid, secret)
+		if err != nil {
+			return contracts.SuspendOutcome{}, err
+		}
+		w, err := b.run(ctx, scriptSuspendWrite, p, argv...)
+		if err != nil {
+			return contracts.SuspendOutcome{}, err
+		}
+		switch str(w, 0) {
+		case "ok":
+			return out, nil
+		case "replay":
+			var o contracts.SuspendOutcome
+			if err := json.Unmarshal([]byte(str(w, 1)), &o); err != nil {
+				return contracts.SuspendOutcome{}, interpretError(errMalformedReply)
+			}
+			return o, nil
+		}
+		// "retry": the current kid changed between the two steps.
+	}
+	return contracts.SuspendOutcome{}, errRetriesExhausted("suspend")
 }
 
-// DeliverSignal is not implemented yet.
+// replaySuspend answers a suspend whose idempotency record exists: the
+// stored outcome for the same fingerprint, else idempotency_mismatch.
+func replaySuspend(rec, fp string) (contracts.SuspendOutcome, error) {
+	if len(rec) < len(fp) {
+		return contracts.SuspendOutcome{}, interpretError(errMalformedReply)
+	}
+	if rec[:len(fp)] != fp {
+		return contracts.SuspendOutcome{}, contracts.IdempotencyMismatch()
+	}
+	var o contracts.SuspendOutcome
+	if err := json.Unmarshal([]byte(rec[len(fp):]), &o); err != nil {
+		return contracts.SuspendOutcome{}, interpretError(errMalformedReply)
+	}
+	return o, nil
+}
+
+// newSuspension builds the outcome of a new suspension at now, signing each
+// waitpoint's token with kid, and the ARGV of suspend_write.
+func newSuspension(args contracts.SuspendArgs, fp string, now int64, kid string, secret []byte) (contracts.SuspendOutcome, []any, error) {
+	out := contracts.SuspendOutcome{
+		Outcome: contracts.OutcomeSuspended, ExecutionID: args.ExecutionID, SuspensionID: contracts.NewID(),
+		SuspendedAtMs: now, Condition: args.Condition,
+		Waitpoints: make([]contracts.WaitpointOutcome, 0, len(args.Waitpoints)),
+	}
+	timeout := ""
+	if args.TimeoutMs != nil {
+		t := now + *args.TimeoutMs
+		out.TimeoutAtMs = &t
+		timeout = formatInt(t)
+	}
+	pairs := make([]any, 0, 2*len(args.Waitpoints))
+	for _, spec := range args.Waitpoints {
+		id := contracts.NewID()
+		msg := contracts.WaitpointMessage(args.ExecutionID, id, spec.Key, now)
+		out.Waitpoints = append(out.Waitpoints, contracts.WaitpointOutcome{
+			WaitpointID: id, WaitpointKey: spec.Key, CreatedAtMs: now, Token: contracts.SignToken(kid, secret, msg),
+		})
+		pairs = append(pairs, id, spec.Key)
+	}
+	outJSON, err := json.Marshal(out)
+	if err != nil {
+		return out, nil, contracts.AsError(err)
+	}
+	lease := ""
+	if args.LeaseID != nil {
+		lease = *args.LeaseID
+	}
+	argv := []any{args.ExecutionID, kid, args.IdempotencyKey, fp, string(outJSON), lease,
+		formatInt(now), timeout, args.Condition, out.SuspensionID, strconv.Itoa(len(args.Waitpoints))}
+	return out, append(argv, pairs...), nil
+}
+
+// DeliverSignal records a signal in two script calls on the execution's
+// partition: deliver_read fetches the token kid's record, the waitpoint and
+// the clock, the token is checked here (steps 1–2 of CONTRACT.md §5, with
+// contracts.CheckToken in constant time), and deliver_write re-checks the
+// kid and the waitpoint and decides steps 3–5 atomically at its own clock.
+// Concurrent deliveries with one idempotency key: exactly one is accepted,
+// the others are duplicates naming its signal_id.
 func (b *Backend) DeliverSignal(ctx context.Context, args contracts.DeliverSignalArgs) (contracts.DeliverSignalOutcome, error) {
-	return contracts.DeliverSignalOutcome{}, errNotYet
+	t, err := contracts.ParseToken("token", args.Token)
+	if err != nil {
+		return contracts.DeliverSignalOutcome{}, err
+	}
+	p := contracts.PartitionOf(args.ExecutionID, b.parts)
+	for range maxAttempts {
+		key, err := b.authorize(ctx, p, t, args)
+		if err != nil {
+			return contracts.DeliverSignalOutcome{}, err
+		}
+		signalID := contracts.NewID()
+		record := encodeFields(signalID, args.WaitpointID, key, args.Name, string(args.Payload), args.IdempotencyKey)
+		w, err := b.run(ctx, scriptDeliverWrite, p, t.Kid, args.ExecutionID, args.WaitpointID,
+			args.IdempotencyKey, signalID, record, strconv.Itoa(contracts.SignalLimit))
+		if err != nil {
+			return contracts.DeliverSignalOutcome{}, err
+		}
+		switch str(w, 0) {
+		case contracts.OutcomeAccepted:
+			return contracts.DeliverSignalOutcome{Outcome: contracts.OutcomeAccepted, SignalID: signalID, Resumed: str(w, 1) == "1"}, nil
+		case contracts.OutcomeDuplicate:
+			return contracts.DeliverSignalOutcome{Outcome: contracts.OutcomeDuplicate, SignalID: str(w, 1)}, nil
+		}
+		// "retry": the kid expired or the execution completed in between.
+	}
+	return contracts.DeliverSignalOutcome{}, errRetriesExhausted("deliver_signal")
 }
 
-// ObserveSignals is not implemented yet.
+// authorize runs checks 1 and 2 of deliver_signal and returns the
+// waitpoint's key.
+func (b *Backend) authorize(ctx context.Context, p int, t contracts.Token, args contracts.DeliverSignalArgs) (string, error) {
+	v, err := b.run(ctx, scriptDeliverRead, p, t.Kid, args.ExecutionID, args.WaitpointID)
+	if err != nil {
+		return "", err
+	}
+	now, err := num(v, 0)
+	if err != nil {
+		return "", interpretError(err)
+	}
+	var rec *contracts.KidRecord
+	if str(v, 2) == "1" {
+		rec = &contracts.KidRecord{Kid: t.Kid}
+		if rec.Secret, err = hex.DecodeString(str(v, 4)); err != nil {
+			return "", interpretError(errMalformedReply)
+		}
+		if e := str(v, 3); e != "" {
+			exp, err := strconv.ParseInt(e, 10, 64)
+			if err != nil {
+				return "", interpretError(errMalformedReply)
+			}
+			rec.ExpiresAtMs = &exp
+		}
+	}
+	initialized := str(v, 1) != ""
+	if str(v, 5) != "1" {
+		// Check the kid first (step 1), then answer as a wrong MAC would.
+		err := contracts.CheckToken(t, nil, initialized, rec, now)
+		if err == nil || errors.Is(err, contracts.ErrSignatureMismatch) {
+			return "", contracts.SignatureMismatch()
+		}
+		return "", err
+	}
+	key := str(v, 6)
+	created, err := num(v, 7)
+	if err != nil {
+		return "", interpretError(err)
+	}
+	msg := contracts.WaitpointMessage(args.ExecutionID, args.WaitpointID, key, created)
+	return key, contracts.CheckToken(t, msg, initialized, rec, now)
+}
+
+// ObserveSignals returns the signals of the execution's latest suspension
+// in delivery order, in one script call.
 func (b *Backend) ObserveSignals(ctx context.Context, args contracts.ObserveSignalsArgs) (contracts.ObserveSignalsResult, error) {
-	return contracts.ObserveSignalsResult{}, errNotYet
+	v, err := b.run(ctx, scriptObserve, contracts.PartitionOf(args.ExecutionID, b.parts), args.ExecutionID)
+	if err != nil {
+		return contracts.ObserveSignalsResult{}, err
+	}
+	if len(v) == 0 {
+		return contracts.ObserveSignalsResult{}, contracts.ExecutionNotFound(args.ExecutionID)
+	}
+	signals, err := decodeSignals(v[1:])
+	if err != nil {
+		return contracts.ObserveSignalsResult{}, err
+	}
+	return contracts.ObserveSignalsResult{ExecutionID: args.ExecutionID, SuspensionID: str(v, 0), Signals: signals}, nil
 }
 
-// ListSuspended is not implemented yet.
+// ListSuspended asks every partition, in one pipeline (one round trip per
+// node), for its first limit+1 suspended executions after the cursor, and
+// merges them in (suspended_at_ms, execution_id) order.
 func (b *Backend) ListSuspended(ctx context.Context, args contracts.ListSuspendedArgs) (contracts.ListSuspendedResult, error) {
-	return contracts.ListSuspendedResult{}, errNotYet
+	after := ""
+	if args.Cursor != "" {
+		c, err := contracts.DecodeCursor(args.Cursor)
+		if err != nil {
+			return contracts.ListSuspendedResult{}, err
+		}
+		after = member(c.SuspendedAtMs, c.ExecutionID)
+	}
+	count := strconv.Itoa(args.Limit + 1)
+	replies, err := b.runAll(ctx, scriptListPage, b.allPartitions(), func(int) []any { return []any{after, count} })
+	if err != nil {
+		return contracts.ListSuspendedResult{}, err
+	}
+	var rows []contracts.SuspendedExecution
+	for _, r := range replies {
+		if r.err != nil {
+			return contracts.ListSuspendedResult{}, r.err
+		}
+		page, err := parseListPage(r.values)
+		if err != nil {
+			return contracts.ListSuspendedResult{}, err
+		}
+		rows = append(rows, page...)
+	}
+	sort.Slice(rows, func(i, j int) bool {
+		return member(rows[i].SuspendedAtMs, rows[i].ExecutionID) < member(rows[j].SuspendedAtMs, rows[j].ExecutionID)
+	})
+	res := contracts.ListSuspendedResult{Executions: []contracts.SuspendedExecution{}}
+	if len(rows) > args.Limit {
+		rows = rows[:args.Limit]
+		last := rows[len(rows)-1]
+		c := contracts.EncodeCursor(contracts.Cursor{SuspendedAtMs: last.SuspendedAtMs, ExecutionID: last.ExecutionID})
+		res.NextCursor = &c
+	}
+	res.Executions = append(res.Executions, rows...)
+	return res, nil
 }
 
-// ClaimResumedExecution is not implemented yet.
+// parseListPage decodes a list_page reply.
+func parseListPage(v []any) ([]contracts.SuspendedExecution, error) {
+	if len(v)%5 != 0 {
+		return nil, interpretError(errMalformedReply)
+	}
+	out := make([]contracts.SuspendedExecution, 0, len(v)/5)
+	for i := 0; i < len(v); i += 5 {
+		sat, err1 := num(v, i+2)
+		nwp, err2 := num(v, i+4)
+		if err := errors.Join(err1, err2); err != nil {
+			return nil, interpretError(err)
+		}
+		e := contracts.SuspendedExecution{ExecutionID: str(v, i), SuspensionID: str(v, i+1), SuspendedAtMs: sat, Waitpoints: int(nwp)}
+		if str(v, i+3) != "" {
+			tat, err := num(v, i+3)
+			if err != nil {
+				return nil, interpretError(err)
+			}
+			e.TimeoutAtMs = &tat
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// ClaimResumedExecution leases the oldest claimable execution. One pipeline
+// (one round trip per node) asks every partition for its oldest candidate,
+// moving due timeouts and leases to the ready index on the way; then one
+// script call on the partition holding the oldest candidate claims
+// atomically. If another worker emptied that partition first, it starts
+// again.
 func (b *Backend) ClaimResumedExecution(ctx context.Context, args contracts.ClaimArgs) (contracts.ClaimOutcome, error) {
-	return contracts.ClaimOutcome{}, errNotYet
+	for range maxAttempts {
+		p, err := b.oldestCandidate(ctx)
+		if err != nil || p < 0 {
+			return contracts.ClaimOutcome{Outcome: contracts.OutcomeNone}, err
+		}
+		leaseID := contracts.NewID()
+		v, err := b.run(ctx, scriptClaim, p, leaseID, formatInt(args.LeaseMs))
+		if err != nil {
+			return contracts.ClaimOutcome{}, err
+		}
+		switch {
+		case str(v, 0) == contracts.OutcomeClaimed:
+			return parseClaim(v, leaseID)
+		case b.parts == 1:
+			return contracts.ClaimOutcome{Outcome: contracts.OutcomeNone}, nil
+		}
+		// Another worker emptied the partition first: look again.
+	}
+	return contracts.ClaimOutcome{}, errRetriesExhausted("claim_resumed_execution")
 }
 
-// CompleteExecution is not implemented yet.
+// oldestCandidate returns the partition whose oldest ready member is the
+// oldest of all, or -1 when no partition has one.
+func (b *Backend) oldestCandidate(ctx context.Context) (int, error) {
+	if b.parts == 1 {
+		return 0, nil // claim itself answers none
+	}
+	replies, err := b.runAll(ctx, scriptClaimPeek, b.allPartitions(), func(int) []any { return nil })
+	if err != nil {
+		return -1, err
+	}
+	best, bestMember := -1, ""
+	for p, r := range replies {
+		if r.err != nil {
+			return -1, r.err
+		}
+		m := str(r.values, 0)
+		if m != "" && (best < 0 || m < bestMember) {
+			best, bestMember = p, m
+		}
+	}
+	return best, nil
+}
+
+// parseClaim decodes a claim reply.
+func parseClaim(v []any, leaseID string) (contracts.ClaimOutcome, error) {
+	lexp, err := num(v, 4)
+	if err != nil {
+		return contracts.ClaimOutcome{}, interpretError(err)
+	}
+	signals, err := decodeSignals(v[5:])
+	if err != nil {
+		return contracts.ClaimOutcome{}, err
+	}
+	return contracts.ClaimOutcome{
+		Outcome: contracts.OutcomeClaimed, ExecutionID: str(v, 1), SuspensionID: str(v, 2), Reason: str(v, 3),
+		LeaseID: leaseID, LeaseExpiresAtMs: lexp, Signals: signals,
+	}, nil
+}
+
+// CompleteExecution forgets a claimed execution and everything recorded for
+// it, in one script call.
 func (b *Backend) CompleteExecution(ctx context.Context, args contracts.CompleteArgs) (contracts.CompleteOutcome, error) {
-	return contracts.CompleteOutcome{}, errNotYet
+	_, err := b.run(ctx, scriptComplete, contracts.PartitionOf(args.ExecutionID, b.parts), args.ExecutionID, args.LeaseID)
+	if err != nil {
+		return contracts.CompleteOutcome{}, err
+	}
+	return contracts.CompleteOutcome{Outcome: contracts.OutcomeCompleted, ExecutionID: args.ExecutionID}, nil
+}
+
+// encodeFields encodes byte strings as "<len>:<bytes>" each, concatenated:
+// binary-safe (payloads and idempotency keys may hold any bytes).
+func encodeFields(fields ...string) string {
+	var sb strings.Builder
+	for _, f := range fields {
+		sb.WriteString(strconv.Itoa(len(f)))
+		sb.WriteByte(':')
+		sb.WriteString(f)
+	}
+	return sb.String()
+}
+
+// decodeFields reverses encodeFields, expecting n fields.
+func decodeFields(s string, n int) ([]string, error) {
+	out := make([]string, 0, n)
+	for range n {
+		lenText, rest, ok := strings.Cut(s, ":")
+		l, err := strconv.Atoi(lenText)
+		if !ok || err != nil || l < 0 || l > len(rest) {
+			return nil, errMalformedReply
+		}
+		out = append(out, rest[:l])
+		s = rest[l:]
+	}
+	if s != "" {
+		return nil, errMalformedReply
+	}
+	return out, nil
+}
+
+// decodeSignals decodes stored signal records "<delivered_at_ms>|<fields>".
+func decodeSignals(v []any) ([]contracts.Signal, error) {
+	out := make([]contracts.Signal, 0, len(v))
+	for i := range v {
+		at, rest, ok := strings.Cut(str(v, i), "|")
+		ms, err := strconv.ParseInt(at, 10, 64)
+		if !ok || err != nil {
+			return nil, interpretError(errMalformedReply)
+		}
+		f, err := decodeFields(rest, 6)
+		if err != nil {
+			return nil, interpretError(err)
+		}
+		s := contracts.Signal{SignalID: f[0], WaitpointID: f[1], WaitpointKey: f[2], Name: f[3], IdempotencyKey: f[5], DeliveredAtMs: ms}
+		if f[4] != "" {
+			s.Payload = json.RawMessage(f[4])
+		}
+		out = append(out, s)
+	}
+	return out, nil
 }

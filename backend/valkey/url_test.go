@@ -120,7 +120,7 @@ func TestOpenUnreachable(t *testing.T) {
 }
 
 func TestInterpretScriptErrors(t *testing.T) {
-	err := interpretError(fakeRedisError("FF rotation_conflict new_kid: \"k\" is current with another secret"))
+	err := interpretError(fakeRedisError("FF rotation_conflict current k"))
 	if !errors.Is(err, contracts.ErrRotationConflict) || !strings.Contains(err.Error(), `new_kid: "k"`) {
 		t.Fatalf("got %v", err)
 	}

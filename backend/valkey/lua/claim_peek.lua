@@ -1,1 +1,8 @@
-return nil
+-- claim_peek moves the partition's due timers (timeouts and leases past at
+-- the server clock) to the ready index and returns the oldest ready member,
+-- or '' when none: the candidate a claim over all partitions compares.
+local err = ff_partitions()
+if err then return err end
+ff_promote(ff_now())
+local first = redis.call('ZRANGE', IDX_READY, 0, 0)
+return {first[1] or ''}

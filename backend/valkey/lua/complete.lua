@@ -1,1 +1,27 @@
-return nil
+-- complete forgets a claimed execution atomically: its hash, every
+-- waitpoint and waitpoint idempotency record, every suspension's signals,
+-- its suspend idempotency records and its index entries. Unknown →
+-- execution_not_found; not claimed or another lease → lease_mismatch.
+-- ARGV: [2] execution_id, [3] lease_id. Returns {'completed'}.
+local err = ff_partitions()
+if err then return err end
+local id = ARGV[2]
+local exec = BASE .. 'x:' .. id
+local f = redis.call('HMGET', exec, 'state', 'lease', 'member')
+if not f[1] then
+  return ff_error('execution_not_found', id)
+end
+if f[1] ~= 'claimed' or f[2] ~= ARGV[3] then
+  return ff_error('lease_mismatch', 'complete', id)
+end
+for _, w in ipairs(redis.call('SMEMBERS', BASE .. 'xw:' .. id)) do
+  redis.call('DEL', BASE .. 'w:' .. w, BASE .. 'wi:' .. w)
+end
+for _, s in ipairs(redis.call('SMEMBERS', BASE .. 'xs:' .. id)) do
+  redis.call('DEL', BASE .. 'sig:' .. s)
+end
+redis.call('ZREM', IDX_READY, f[3])
+redis.call('ZREM', IDX_TIMERS, f[3])
+redis.call('ZREM', IDX_SUSPENDED, f[3])
+redis.call('DEL', exec, BASE .. 'xi:' .. id, BASE .. 'xw:' .. id, BASE .. 'xs:' .. id)
+return {'completed'}

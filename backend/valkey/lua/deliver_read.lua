@@ -1,1 +1,23 @@
-return nil
+-- deliver_read is the first step of deliver_signal (read-only): what the
+-- caller needs to check the token (steps 1-2 of CONTRACT.md §5) in one
+-- round trip. ARGV: [2] token kid, [3] execution_id, [4] waitpoint_id.
+-- Returns {now, current kid or '', kid known '1'|'0', kid expires_at_ms or
+-- '' (current), kid secret hex or '', waitpoint of this execution '1'|'0',
+-- waitpoint_key, created_at_ms}.
+local err = ff_partitions()
+if err then return err end
+local now = ff_now()
+local kid = ARGV[2]
+local current = redis.call('HGET', KS, 'current') or ''
+local secret = redis.call('HGET', KS, 's:' .. kid)
+local known, exp = '0', ''
+if secret then
+  known = '1'
+  if kid ~= current then exp = redis.call('HGET', KS, 'x:' .. kid) or '' end
+end
+local w = redis.call('HMGET', BASE .. 'w:' .. ARGV[4], 'e', 'k', 'c')
+local mine, key, created = '0', '', ''
+if w[1] == ARGV[3] then
+  mine, key, created = '1', w[2], w[3]
+end
+return {now, current, known, exp, secret or '', mine, key, created}

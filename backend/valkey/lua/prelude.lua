@@ -12,9 +12,11 @@
 local KS = KEYS[1]
 local BASE = string.sub(KS, 1, #KS - 4)
 
--- ff_error is an error reply the driver decodes: "FF <code> <detail>".
-local function ff_error(code, detail)
-  return redis.error_reply('FF ' .. code .. ' ' .. detail)
+-- ff_error is an error reply the driver decodes into a contract error:
+-- "FF <code> [<arg> ...]". Arguments are kids, identifiers, states and
+-- numbers, none of which holds a space; the driver words the detail.
+local function ff_error(code, ...)
+  return redis.error_reply(table.concat({'FF', code, ...}, ' '))
 end
 
 -- ff_partitions returns an error reply when the partition records another
@@ -22,8 +24,7 @@ end
 local function ff_partitions()
   local rec = redis.call('HGET', KS, 'partitions')
   if rec and rec ~= ARGV[1] then
-    return ff_error('partition_count_mismatch',
-      'partitions: the store was created with ' .. rec .. ' partitions, not ' .. ARGV[1])
+    return ff_error('partition_count_mismatch', rec, ARGV[1])
   end
   return nil
 end

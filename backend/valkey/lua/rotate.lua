@@ -14,10 +14,10 @@ if current == kid then
   if redis.call('HGET', KS, 's:' .. kid) == secret then
     return {'noop', kid}
   end
-  return ff_error('rotation_conflict', 'new_kid: "' .. kid .. '" is current with another secret')
+  return ff_error('rotation_conflict', 'current', kid)
 end
 if redis.call('HEXISTS', KS, 's:' .. kid) == 1 then
-  return ff_error('rotation_conflict', 'new_kid: "' .. kid .. '" is a verifying kid; kid names are never reused')
+  return ff_error('rotation_conflict', 'verifying', kid)
 end
 local gc = 0
 local all = redis.call('HGETALL', KS)
