@@ -9,6 +9,7 @@
 //	bolt:///abs/path/ff.bolt   absolute path
 //	bolt://./rel/ff.bolt       relative to the working directory
 //	bolt://ff.bolt             the same, without "./"
+//	bolt://ff.bolt?lock_timeout=10s   wait up to 10s for another process (default 5s)
 //
 // The keystore has one partition (P = 1). Every operation is one bbolt
 // transaction: writes run in db.Update, which bbolt serializes, reads in
@@ -65,6 +66,7 @@ type Option func(*config)
 type config struct {
 	now         func() time.Time
 	lockTimeout time.Duration
+	noSync      bool
 }
 
 // WithClock replaces the backend's clock (default time.Now). Every operation
@@ -77,6 +79,15 @@ func WithClock(now func() time.Time) Option {
 // process (default DefaultLockTimeout).
 func WithLockTimeout(d time.Duration) Option {
 	return func(c *config) { c.lockTimeout = d }
+}
+
+// WithoutSync makes commits skip fsync: a crash of the machine (not of the
+// process) may lose the last commits, while every commit stays atomic and
+// isolated. For tests and throwaway stores only. It applies when this Open
+// opens the file; a Backend that shares a handle this process already has
+// open inherits that handle's setting.
+func WithoutSync() Option {
+	return func(c *config) { c.noSync = true }
 }
 
 // Open opens (creating it if missing) the store at path. It fails with
@@ -94,7 +105,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Backend, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, contracts.AsError(err)
 	}
-	h, err := acquire(path, cfg.lockTimeout)
+	h, err := acquire(path, &bolt.Options{Timeout: cfg.lockTimeout, NoSync: cfg.noSync})
 	if err != nil {
 		return nil, interpretError(err)
 	}
@@ -179,12 +190,12 @@ func interpretError(err error) error {
 }
 
 // PathFromURL returns the file a bolt:// URL names: bolt:///abs/x.bolt →
-// /abs/x.bolt, bolt://./x.bolt → ./x.bolt, bolt://x.bolt → x.bolt. User info,
-// queries and fragments are refused.
+// /abs/x.bolt, bolt://./x.bolt → ./x.bolt, bolt://x.bolt → x.bolt. User
+// info and fragments are refused; the query is read by OptionsFromURL.
 func PathFromURL(u *url.URL) (string, error) {
 	usage := "must be bolt:///abs/path.bolt, bolt://./rel.bolt or bolt://rel.bolt"
-	if u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
-		return "", contracts.Invalid("backend_url", "takes no user, query or fragment; "+usage)
+	if u.User != nil || u.Fragment != "" {
+		return "", contracts.Invalid("backend_url", "takes no user or fragment; "+usage)
 	}
 	p := u.Opaque
 	if p == "" {
@@ -196,10 +207,31 @@ func PathFromURL(u *url.URL) (string, error) {
 	return p, nil
 }
 
+// OptionsFromURL reads the one query parameter a bolt:// URL takes:
+// lock_timeout, a Go duration such as 500ms or 10s (WithLockTimeout).
+func OptionsFromURL(u *url.URL) ([]Option, error) {
+	var opts []Option
+	for name, values := range u.Query() {
+		if name != "lock_timeout" || len(values) != 1 {
+			return nil, contracts.Invalid("backend_url", "the only query parameter is lock_timeout, given once (e.g. ?lock_timeout=10s)")
+		}
+		d, err := time.ParseDuration(values[0])
+		if err != nil || d < 0 {
+			return nil, contracts.Invalid("backend_url", "lock_timeout must be a non-negative Go duration such as 500ms or 10s")
+		}
+		opts = append(opts, WithLockTimeout(d))
+	}
+	return opts, nil
+}
+
 func openURL(ctx context.Context, u *url.URL) (engine.Backend, error) {
 	p, err := PathFromURL(u)
 	if err != nil {
 		return nil, err
 	}
-	return Open(ctx, p)
+	opts, err := OptionsFromURL(u)
+	if err != nil {
+		return nil, err
+	}
+	return Open(ctx, p, opts...)
 }

@@ -3,7 +3,6 @@ package boltstore
 import (
 	"path/filepath"
 	"sync"
-	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -28,8 +27,9 @@ type handle struct {
 
 // acquire returns the process's handle on path, opening the file (and
 // creating or checking its buckets) when no Backend of this process has it
-// open. Another process holding the file makes it wait up to lockTimeout.
-func acquire(path string, lockTimeout time.Duration) (*handle, error) {
+// open with opts. Another process holding the file makes it wait up to
+// opts.Timeout.
+func acquire(path string, opts *bolt.Options) (*handle, error) {
 	file := canonicalFile(path)
 	shared.Lock()
 	defer shared.Unlock()
@@ -37,7 +37,7 @@ func acquire(path string, lockTimeout time.Duration) (*handle, error) {
 		h.refs++
 		return h, nil
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: lockTimeout})
+	db, err := bolt.Open(path, 0o600, opts)
 	if err != nil {
 		return nil, err
 	}
