@@ -69,6 +69,14 @@ type config struct {
 	noSync      bool
 }
 
+func newConfig(opts []Option) config {
+	c := config{now: time.Now, lockTimeout: DefaultLockTimeout}
+	for _, o := range opts {
+		o(&c)
+	}
+	return c
+}
+
 // WithClock replaces the backend's clock (default time.Now). Every operation
 // reads it exactly once, inside its transaction; tests inject a manual clock.
 func WithClock(now func() time.Time) Option {
@@ -95,16 +103,13 @@ func WithoutSync() Option {
 // partition count, and with transport / backend_unreachable when another
 // process holds the file past the lock timeout.
 func Open(ctx context.Context, path string, opts ...Option) (*Backend, error) {
-	cfg := config{now: time.Now, lockTimeout: DefaultLockTimeout}
-	for _, o := range opts {
-		o(&cfg)
-	}
 	if path == "" {
 		return nil, contracts.Invalid("path", "must name a bolt file")
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, contracts.AsError(err)
 	}
+	cfg := newConfig(opts)
 	h, err := acquire(path, &bolt.Options{Timeout: cfg.lockTimeout, NoSync: cfg.noSync})
 	if err != nil {
 		return nil, interpretError(err)
@@ -123,7 +128,8 @@ func (b *Backend) Capabilities() engine.Capabilities {
 
 // Ping succeeds while the backend is open.
 func (b *Backend) Ping(ctx context.Context) error {
-	return b.view(ctx, func(*bolt.Tx, int64) error { return nil })
+	_, err := read(ctx, b, func(*bolt.Tx, int64) (struct{}, error) { return struct{}{}, nil })
+	return err
 }
 
 // Close releases the file, and its lock when no other Backend of this
@@ -136,22 +142,34 @@ func (b *Backend) Close() error {
 	return interpretError(b.h.release())
 }
 
-// update runs fn in one read-write transaction at the backend's clock, read
-// once after bbolt granted the writer lock, so that time never runs backwards
-// between serialized writes. An error from fn rolls everything back.
-func (b *Backend) update(ctx context.Context, fn func(tx *bolt.Tx, nowMs int64) error) error {
-	if err := b.usable(ctx); err != nil {
-		return err
-	}
-	return interpretError(b.db.Update(func(tx *bolt.Tx) error { return fn(tx, b.now().UnixMilli()) }))
+// write runs op in one read-write transaction at the backend's clock, read
+// once after bbolt granted the writer lock, so that time never runs
+// backwards between serialized writes. An error from op rolls everything
+// back; the result is op's only when the transaction committed.
+func write[T any](ctx context.Context, b *Backend, op func(tx *bolt.Tx, nowMs int64) (T, error)) (T, error) {
+	return run(ctx, b, b.db.Update, op)
 }
 
-// view runs fn in one read-only transaction at the backend's clock.
-func (b *Backend) view(ctx context.Context, fn func(tx *bolt.Tx, nowMs int64) error) error {
+// read runs op in one read-only transaction (a consistent snapshot) at the
+// backend's clock.
+func read[T any](ctx context.Context, b *Backend, op func(tx *bolt.Tx, nowMs int64) (T, error)) (T, error) {
+	return run(ctx, b, b.db.View, op)
+}
+
+func run[T any](ctx context.Context, b *Backend, tx func(func(*bolt.Tx) error) error, op func(*bolt.Tx, int64) (T, error)) (T, error) {
+	var res, zero T
 	if err := b.usable(ctx); err != nil {
-		return err
+		return zero, err
 	}
-	return interpretError(b.db.View(func(tx *bolt.Tx) error { return fn(tx, b.now().UnixMilli()) }))
+	err := tx(func(tx *bolt.Tx) error {
+		var err error
+		res, err = op(tx, b.now().UnixMilli())
+		return err
+	})
+	if err != nil {
+		return zero, interpretError(err)
+	}
+	return res, nil
 }
 
 func (b *Backend) usable(ctx context.Context) error {

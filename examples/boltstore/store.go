@@ -167,12 +167,7 @@ func (e *execDoc) decisionState() *pending.ExecutionState {
 
 // loadExec returns the execution, or nil when it is not remembered.
 func loadExec(tx *bolt.Tx, id string) (*execDoc, error) {
-	var e execDoc
-	found, err := getJSON(tx.Bucket(bucketExecutions), []byte(id), &e)
-	if !found || err != nil {
-		return nil, err
-	}
-	return &e, nil
+	return loadDoc[execDoc](tx.Bucket(bucketExecutions), id)
 }
 
 // saveExec writes the execution and its entry in the order bucket.
@@ -211,13 +206,9 @@ func (w *waitpointDoc) ref(id string) pending.WaitpointRef {
 	return pending.WaitpointRef{ExecutionID: w.ExecutionID, WaitpointID: id, WaitpointKey: w.Key, CreatedAtMs: w.CreatedAtMs}
 }
 
+// loadWaitpoint returns the waitpoint, or nil when it is not remembered.
 func loadWaitpoint(tx *bolt.Tx, id string) (*waitpointDoc, error) {
-	var w waitpointDoc
-	found, err := getJSON(tx.Bucket(bucketWaitpoints), []byte(id), &w)
-	if !found || err != nil {
-		return nil, err
-	}
-	return &w, nil
+	return loadDoc[waitpointDoc](tx.Bucket(bucketWaitpoints), id)
 }
 
 // --- signals and idempotency records -------------------------------------
@@ -313,6 +304,17 @@ func putJSON(bucket *bolt.Bucket, key []byte, v any) error {
 		return err
 	}
 	return bucket.Put(key, buf.Bytes())
+}
+
+// loadDoc decodes the document stored under key, or returns nil when there
+// is none.
+func loadDoc[T any](bucket *bolt.Bucket, key string) (*T, error) {
+	var v T
+	found, err := getJSON(bucket, []byte(key), &v)
+	if !found || err != nil {
+		return nil, err
+	}
+	return &v, nil
 }
 
 // getJSON decodes the value under key into v and reports whether it exists.

@@ -20,13 +20,7 @@ import (
 // the current kid (SEMANTICS.md "Suspend" gives the order of checks). A
 // replay with the same idempotency key returns the stored outcome.
 func (b *Backend) Suspend(ctx context.Context, args contracts.SuspendArgs) (contracts.SuspendOutcome, error) {
-	var out contracts.SuspendOutcome
-	err := b.update(ctx, func(tx *bolt.Tx, nowMs int64) error {
-		var err error
-		out, err = suspend(tx, args, nowMs)
-		return err
-	})
-	return out, err
+	return write(ctx, b, func(tx *bolt.Tx, nowMs int64) (contracts.SuspendOutcome, error) { return suspend(tx, args, nowMs) })
 }
 
 func suspend(tx *bolt.Tx, args contracts.SuspendArgs, nowMs int64) (contracts.SuspendOutcome, error) {
@@ -95,13 +89,9 @@ func storeSuspension(tx *bolt.Tx, e *execDoc, args contracts.SuspendArgs, out co
 // (waitpoint_id, idempotency_key) and resumes the execution when its
 // condition holds, closing the suspension in the same transaction.
 func (b *Backend) DeliverSignal(ctx context.Context, args contracts.DeliverSignalArgs) (contracts.DeliverSignalOutcome, error) {
-	var out contracts.DeliverSignalOutcome
-	err := b.update(ctx, func(tx *bolt.Tx, nowMs int64) error {
-		var err error
-		out, err = deliver(tx, args, nowMs)
-		return err
+	return write(ctx, b, func(tx *bolt.Tx, nowMs int64) (contracts.DeliverSignalOutcome, error) {
+		return deliver(tx, args, nowMs)
 	})
-	return out, err
 }
 
 func deliver(tx *bolt.Tx, args contracts.DeliverSignalArgs, nowMs int64) (contracts.DeliverSignalOutcome, error) {
@@ -172,20 +162,17 @@ func recordSignal(tx *bolt.Tx, e *execDoc, w *waitpointDoc, sig contracts.Signal
 // ObserveSignals returns the signals of the execution's latest suspension in
 // delivery order, in any state while the execution is remembered.
 func (b *Backend) ObserveSignals(ctx context.Context, args contracts.ObserveSignalsArgs) (contracts.ObserveSignalsResult, error) {
-	var res contracts.ObserveSignalsResult
-	err := b.view(ctx, func(tx *bolt.Tx, _ int64) error {
+	return read(ctx, b, func(tx *bolt.Tx, _ int64) (contracts.ObserveSignalsResult, error) {
 		e, err := loadExec(tx, args.ExecutionID)
 		switch {
 		case err != nil:
-			return err
+			return contracts.ObserveSignalsResult{}, err
 		case e == nil:
-			return contracts.ExecutionNotFound(args.ExecutionID)
+			return contracts.ObserveSignalsResult{}, contracts.ExecutionNotFound(args.ExecutionID)
 		}
 		signals, err := signalsOf(tx, e.ID, e.Suspension.ID)
-		res = contracts.ObserveSignalsResult{ExecutionID: e.ID, SuspensionID: e.Suspension.ID, Signals: signals}
-		return err
+		return contracts.ObserveSignalsResult{ExecutionID: e.ID, SuspensionID: e.Suspension.ID, Signals: signals}, err
 	})
-	return res, err
 }
 
 // ListSuspended walks the order bucket strictly after the cursor and returns
@@ -199,8 +186,7 @@ func (b *Backend) ListSuspended(ctx context.Context, args contracts.ListSuspende
 		}
 		start = orderKeyOf(c.SuspendedAtMs, c.ExecutionID)
 	}
-	var res contracts.ListSuspendedResult
-	err := b.view(ctx, func(tx *bolt.Tx, _ int64) error {
+	return read(ctx, b, func(tx *bolt.Tx, _ int64) (contracts.ListSuspendedResult, error) {
 		var rows []contracts.SuspendedExecution
 		c := tx.Bucket(bucketOrder).Cursor()
 		k, state := c.First()
@@ -213,42 +199,37 @@ func (b *Backend) ListSuspended(ctx context.Context, args contracts.ListSuspende
 			}
 			e, err := loadExec(tx, orderID(k))
 			if err != nil {
-				return err
+				return contracts.ListSuspendedResult{}, err
 			}
 			s := e.Suspension
 			rows = append(rows, contracts.SuspendedExecution{
 				ExecutionID: e.ID, SuspensionID: s.ID, SuspendedAtMs: s.SuspendedAtMs, TimeoutAtMs: s.TimeoutAtMs, Waitpoints: s.Waitpoints,
 			})
 		}
-		res = pending.PageSuspended(rows, args.Limit)
-		return nil
+		return pending.PageSuspended(rows, args.Limit), nil
 	})
-	return res, err
 }
 
 // ClaimResumedExecution leases the oldest claimable execution: the order
 // bucket is walked oldest first and the first claimable one is taken.
 func (b *Backend) ClaimResumedExecution(ctx context.Context, args contracts.ClaimArgs) (contracts.ClaimOutcome, error) {
-	out := contracts.ClaimOutcome{Outcome: contracts.OutcomeNone}
-	err := b.update(ctx, func(tx *bolt.Tx, nowMs int64) error {
+	return write(ctx, b, func(tx *bolt.Tx, nowMs int64) (contracts.ClaimOutcome, error) {
 		e, reason, err := oldestClaimable(tx, nowMs)
 		if e == nil || err != nil {
-			return err
+			return contracts.ClaimOutcome{Outcome: contracts.OutcomeNone}, err
 		}
 		e.State, e.Reason = contracts.StateClaimed, reason
 		e.LeaseID, e.LeaseExpiresAtMs = contracts.NewID(), nowMs+args.LeaseMs
 		e.Suspension.Closed = true // a timeout claim closes the waitpoints here
 		signals, err := signalsOf(tx, e.ID, e.Suspension.ID)
 		if err != nil {
-			return err
+			return contracts.ClaimOutcome{}, err
 		}
-		out = contracts.ClaimOutcome{
+		return contracts.ClaimOutcome{
 			Outcome: contracts.OutcomeClaimed, ExecutionID: e.ID, SuspensionID: e.Suspension.ID, Reason: reason,
 			LeaseID: e.LeaseID, LeaseExpiresAtMs: e.LeaseExpiresAtMs, Signals: signals,
-		}
-		return saveExec(tx, e)
+		}, saveExec(tx, e)
 	})
-	return out, err
 }
 
 // oldestClaimable returns the first claimable execution in (suspended_at_ms,
@@ -270,20 +251,16 @@ func oldestClaimable(tx *bolt.Tx, nowMs int64) (*execDoc, string, error) {
 // CompleteExecution forgets a claimed execution and everything recorded for
 // it: waitpoints, signals, idempotency records and its order entry.
 func (b *Backend) CompleteExecution(ctx context.Context, args contracts.CompleteArgs) (contracts.CompleteOutcome, error) {
-	err := b.update(ctx, func(tx *bolt.Tx, _ int64) error {
+	return write(ctx, b, func(tx *bolt.Tx, _ int64) (contracts.CompleteOutcome, error) {
 		e, err := loadExec(tx, args.ExecutionID)
-		if err != nil {
-			return err
+		if err == nil {
+			err = pending.CheckComplete(e.decisionState(), args)
 		}
-		if err := pending.CheckComplete(e.decisionState(), args); err != nil {
-			return err
+		if err == nil {
+			err = forget(tx, e)
 		}
-		return forget(tx, e)
+		return contracts.CompleteOutcome{Outcome: contracts.OutcomeCompleted, ExecutionID: args.ExecutionID}, err
 	})
-	if err != nil {
-		return contracts.CompleteOutcome{}, err
-	}
-	return contracts.CompleteOutcome{Outcome: contracts.OutcomeCompleted, ExecutionID: args.ExecutionID}, nil
 }
 
 func forget(tx *bolt.Tx, e *execDoc) error {

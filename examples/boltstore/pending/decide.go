@@ -184,3 +184,39 @@ func PageSuspended(rows []contracts.SuspendedExecution, limit int) contracts.Lis
 	res.Executions = append(res.Executions, rows...)
 	return res
 }
+
+// SignWith decides sign for a partition's keystore k: the token of
+// args.Message under the current kid, or NotInitialized.
+func SignWith(k contracts.PartitionKeys, args contracts.SignArgs) (contracts.SignResult, error) {
+	if k.Current == nil {
+		return contracts.SignResult{}, contracts.NotInitialized()
+	}
+	return contracts.SignResult{Kid: k.Current.Kid, Token: contracts.SignToken(k.Current.Kid, k.Current.Secret, args.Message)}, nil
+}
+
+// VerifyWith decides verify for a partition's keystore k at nowMs
+// (CONTRACT.md §3).
+func VerifyWith(k contracts.PartitionKeys, args contracts.VerifyArgs, nowMs int64) (contracts.VerifyResult, error) {
+	t, err := contracts.ParseToken("token", args.Token)
+	if err != nil {
+		return contracts.VerifyResult{}, err
+	}
+	if err := contracts.CheckToken(t, args.Message, k.Current != nil, k.Find(t.Kid), nowMs); err != nil {
+		return contracts.VerifyResult{}, err
+	}
+	return contracts.VerifyResult{Valid: true, Kid: t.Kid}, nil
+}
+
+// RotatePartition is PlanRotate as the entry rotate_all reports for
+// partition: the outcome, or the rotation_conflict in the entry's error.
+// changed reports whether next must be written.
+func RotatePartition(partition int, k contracts.PartitionKeys, args contracts.RotateArgs, nowMs int64) (entry contracts.RotateEntry, next contracts.PartitionKeys, changed bool) {
+	entry.Partition = partition
+	next, out, changed, err := contracts.PlanRotate(k, args, nowMs)
+	if err != nil {
+		entry.Error = contracts.AsError(err)
+		return entry, k, false
+	}
+	entry.Outcome = &out
+	return entry, next, changed
+}
