@@ -57,7 +57,7 @@ func memoryHarness() Harness {
 // TestConformance runs the whole suite against the reference memory backend.
 // Its envelopes are the golden files: regenerate them with
 //
-//	go test ./conformance -run TestConformance -update
+//	go test ./conformance -run TestConformance -conformance.update
 //
 // and review the diff.
 func TestConformance(t *testing.T) {

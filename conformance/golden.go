@@ -21,8 +21,8 @@ import (
 
 // update rewrites the golden files in testdata/ instead of comparing:
 //
-//	go test ./conformance -run TestConformance -update
-var update = flag.Bool("update", false, "rewrite conformance/testdata golden files from the backend under test")
+//	go test ./conformance -run TestConformance -conformance.update
+var update = flag.Bool("conformance.update", false, "rewrite conformance/testdata golden files from the backend under test")
 
 // goldenFS holds the golden files, embedded so that third-party drivers
 // running the suite from their own module compare against the same files.
@@ -71,7 +71,7 @@ func keepTokens() goldenOption { return func(c *goldenConfig) { c.keepTokens = t
 // with any P share the files. v may be a slice of steps, compared as a JSON
 // array.
 //
-// With -update the normalized value is written to the file instead.
+// With -conformance.update the normalized value is written to the file instead.
 func checkGolden(t testing.TB, name string, v any, opts ...goldenOption) {
 	t.Helper()
 	got, err := goldenText(v, opts...)
@@ -86,7 +86,7 @@ func checkGolden(t testing.TB, name string, v any, opts ...goldenOption) {
 	}
 	want, err := goldenFS.ReadFile("testdata/" + name + ".json")
 	if err != nil {
-		t.Fatalf("golden %s: missing testdata/%s.json (run with -update against the memory backend, then review it): %v", name, name, err)
+		t.Fatalf("golden %s: missing testdata/%s.json (run with -conformance.update against the memory backend, then review it): %v", name, name, err)
 	}
 	if d := lineDiff(string(want), got); d != "" {
 		t.Errorf("golden %s differs (- want, + got):\n%s", name, d)
@@ -460,7 +460,7 @@ func (n *normalizer) number(seen map[string]string, v, kind string) string {
 // ---- files and diffs ----
 
 // testdataDir is conformance/testdata in the source tree this package was
-// compiled from, where -update writes.
+// compiled from, where -conformance.update writes.
 func testdataDir() (string, error) {
 	_, file, _, ok := runtime.Caller(0)
 	if !ok {
