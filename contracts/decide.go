@@ -1,0 +1,218 @@
+package contracts
+
+import "errors"
+
+// ExecutionState is what the suspension decisions read of one remembered
+// execution (one in state suspended, resumed or claimed). A nil
+// *ExecutionState stands for state none: unknown or completed.
+type ExecutionState struct {
+	ID               string
+	State            string // StateSuspended, StateResumed or StateClaimed
+	TimeoutAtMs      *int64 // of the latest suspension; nil: never times out
+	LeaseID          string // while claimed
+	LeaseExpiresAtMs int64  // while claimed
+	Reason           string // while claimed: the claim reason, kept across re-claims
+}
+
+// CheckSuspendReplay decides check 2 of suspend once a driver found an
+// idempotency record for (execution_id, idempotency_key): nil means replay
+// the stored outcome byte for byte; otherwise conflict / idempotency_mismatch.
+func CheckSuspendReplay(storedFingerprint string, args SuspendArgs) error {
+	if storedFingerprint != args.Fingerprint() {
+		return IdempotencyMismatch()
+	}
+	return nil
+}
+
+// CheckSuspend decides check 3 of suspend: whether e (nil: state none) may
+// suspend, presenting leaseID.
+func CheckSuspend(e *ExecutionState, leaseID *string) error {
+	switch {
+	case e == nil && leaseID != nil:
+		return LeaseNotHeld()
+	case e == nil:
+		return nil
+	case e.State == StateSuspended || e.State == StateResumed:
+		return AlreadySuspended(e.ID, e.State)
+	case leaseID == nil || *leaseID != e.LeaseID:
+		return SuspendLeaseMismatch(e.ID)
+	}
+	return nil
+}
+
+// NewSuspension plans step 4 of suspend at nowMs: a fresh suspension_id and
+// waitpoint ids, created_at_ms = suspended_at_ms = nowMs, timeout_at_ms and
+// each waitpoint's token signed with the partition's current kid. The driver
+// stores what it returns.
+func NewSuspension(args SuspendArgs, current KidRecord, nowMs int64) SuspendOutcome {
+	out := SuspendOutcome{
+		Outcome: OutcomeSuspended, ExecutionID: args.ExecutionID, SuspensionID: NewID(),
+		SuspendedAtMs: nowMs, Condition: args.Condition,
+		Waitpoints: make([]WaitpointOutcome, 0, len(args.Waitpoints)),
+	}
+	if args.TimeoutMs != nil {
+		t := nowMs + *args.TimeoutMs
+		out.TimeoutAtMs = &t
+	}
+	for _, spec := range args.Waitpoints {
+		id := NewID()
+		msg := WaitpointMessage(args.ExecutionID, id, spec.Key, nowMs)
+		out.Waitpoints = append(out.Waitpoints, WaitpointOutcome{
+			WaitpointID: id, WaitpointKey: spec.Key, CreatedAtMs: nowMs,
+			Token: SignToken(current.Kid, current.Secret, msg),
+		})
+	}
+	return out
+}
+
+// WaitpointRef identifies a stored waitpoint: what its token signs.
+type WaitpointRef struct {
+	ExecutionID  string
+	WaitpointID  string
+	WaitpointKey string
+	CreatedAtMs  int64
+}
+
+// AuthorizeSignal decides checks 1 and 2 of deliver_signal: the token's kid
+// is known to keys and in grace at nowMs, and w (nil: no such waitpoint)
+// exists, belongs to args.ExecutionID and matches the token's MAC. A missing
+// waitpoint, another execution's waitpoint and a wrong MAC all answer
+// SignatureMismatch.
+func AuthorizeSignal(args DeliverSignalArgs, keys PartitionKeys, w *WaitpointRef, nowMs int64) error {
+	t, err := ParseToken("token", args.Token)
+	if err != nil {
+		return err
+	}
+	return AuthorizeToken(t, args.ExecutionID, keys.Current != nil, keys.Find(t.Kid), w, nowMs)
+}
+
+// AuthorizeToken is AuthorizeSignal for drivers that look up only the
+// token's kid: initialized reports whether the partition has a current kid,
+// rec is the token kid's record (nil: unknown).
+func AuthorizeToken(t Token, executionID string, initialized bool, rec *KidRecord, w *WaitpointRef, nowMs int64) error {
+	if w == nil || w.ExecutionID != executionID {
+		// Check the kid first (step 1), then answer as a wrong MAC would.
+		err := CheckToken(t, nil, initialized, rec, nowMs)
+		if err == nil || errors.Is(err, ErrSignatureMismatch) {
+			return SignatureMismatch()
+		}
+		return err
+	}
+	msg := WaitpointMessage(w.ExecutionID, w.WaitpointID, w.WaitpointKey, w.CreatedAtMs)
+	return CheckToken(t, msg, initialized, rec, nowMs)
+}
+
+// TimedOut reports whether a suspension with timeoutAtMs (nil: none) is past
+// it at nowMs. "Past" is strict: timeout_at_ms == now has not timed out.
+func TimedOut(timeoutAtMs *int64, nowMs int64) bool {
+	return timeoutAtMs != nil && nowMs > *timeoutAtMs
+}
+
+// CheckDeliverable decides check 4 of deliver_signal for a waitpoint whose
+// suspension is closed or not, times out at timeoutAtMs and already holds
+// signals signals.
+func CheckDeliverable(closed bool, timeoutAtMs *int64, signals int, nowMs int64) error {
+	switch {
+	case closed:
+		return WaitpointClosed()
+	case TimedOut(timeoutAtMs, nowMs):
+		return SuspensionTimedOut()
+	case signals >= SignalLimit:
+		return SignalLimitExceeded()
+	}
+	return nil
+}
+
+// NewSignal plans step 5 of deliver_signal: the signal to record on w at nowMs.
+func NewSignal(w WaitpointRef, args DeliverSignalArgs, nowMs int64) Signal {
+	return Signal{
+		SignalID: NewID(), WaitpointID: w.WaitpointID, WaitpointKey: w.WaitpointKey, Name: args.Name,
+		Payload: args.Payload, IdempotencyKey: args.IdempotencyKey, DeliveredAtMs: nowMs,
+	}
+}
+
+// ConditionHolds reports whether a suspension with condition resumes once
+// signaled of its waitpoints waitpoints hold at least one signal.
+func ConditionHolds(condition string, signaled, waitpoints int) bool {
+	return condition == ConditionAny || signaled == waitpoints
+}
+
+// Claimable reports whether a claim at nowMs may take e, and with which
+// reason: resumed (signal), suspended past its timeout (timeout), or claimed
+// with an expired lease (the reason it was first claimed with).
+func (e ExecutionState) Claimable(nowMs int64) (reason string, ok bool) {
+	switch e.State {
+	case StateResumed:
+		return ReasonSignal, true
+	case StateSuspended:
+		return ReasonTimeout, TimedOut(e.TimeoutAtMs, nowMs)
+	case StateClaimed:
+		return e.Reason, nowMs > e.LeaseExpiresAtMs
+	}
+	return "", false
+}
+
+// CheckComplete decides complete_execution for e (nil: not remembered):
+// execution_not_found, lease_mismatch, or nil to delete everything recorded
+// for it. An expired lease that nobody re-claimed still completes.
+func CheckComplete(e *ExecutionState, args CompleteArgs) error {
+	switch {
+	case e == nil:
+		return ExecutionNotFound(args.ExecutionID)
+	case e.State != StateClaimed || e.LeaseID != args.LeaseID:
+		return CompleteLeaseMismatch(e.ID)
+	}
+	return nil
+}
+
+// PageSuspended renders a list_suspended page from rows sorted by
+// (suspended_at_ms, execution_id), all strictly after the cursor, of which
+// drivers fetch limit+1: the first limit rows, and next_cursor exactly when
+// more follow.
+func PageSuspended(rows []SuspendedExecution, limit int) ListSuspendedResult {
+	res := ListSuspendedResult{Executions: []SuspendedExecution{}}
+	if len(rows) > limit {
+		last := rows[limit-1]
+		c := EncodeCursor(Cursor{SuspendedAtMs: last.SuspendedAtMs, ExecutionID: last.ExecutionID})
+		res.NextCursor = &c
+		rows = rows[:limit]
+	}
+	res.Executions = append(res.Executions, rows...)
+	return res
+}
+
+// SignWith decides sign for a partition's keystore k: the token of
+// args.Message under the current kid, or NotInitialized.
+func SignWith(k PartitionKeys, args SignArgs) (SignResult, error) {
+	if k.Current == nil {
+		return SignResult{}, NotInitialized()
+	}
+	return SignResult{Kid: k.Current.Kid, Token: SignToken(k.Current.Kid, k.Current.Secret, args.Message)}, nil
+}
+
+// VerifyWith decides verify for a partition's keystore k at nowMs
+// (CONTRACT.md §3).
+func VerifyWith(k PartitionKeys, args VerifyArgs, nowMs int64) (VerifyResult, error) {
+	t, err := ParseToken("token", args.Token)
+	if err != nil {
+		return VerifyResult{}, err
+	}
+	if err := CheckToken(t, args.Message, k.Current != nil, k.Find(t.Kid), nowMs); err != nil {
+		return VerifyResult{}, err
+	}
+	return VerifyResult{Valid: true, Kid: t.Kid}, nil
+}
+
+// RotatePartition is PlanRotate as the entry rotate_all reports for
+// partition: the outcome, or the rotation_conflict in the entry's error.
+// changed reports whether next must be written.
+func RotatePartition(partition int, k PartitionKeys, args RotateArgs, nowMs int64) (entry RotateEntry, next PartitionKeys, changed bool) {
+	entry.Partition = partition
+	next, out, changed, err := PlanRotate(k, args, nowMs)
+	if err != nil {
+		entry.Error = AsError(err)
+		return entry, k, false
+	}
+	entry.Outcome = &out
+	return entry, next, changed
+}
