@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/engine"
 )
 
 // Sizes of the concurrent signal scenarios.
@@ -15,7 +16,9 @@ const (
 	racingDeliveries = 64  // goroutines delivering one idempotency key
 	claimWorkers     = 8   // goroutines claiming
 	claimExecutions  = 200 // resumed executions they share
+	fillWorkers      = 4   // goroutines filling a suspension towards the signal limit
 	limitWorkers     = 16  // goroutines racing past the signal limit
+	limitRace        = 200 // accepted deliveries left for the race across the limit
 	limitOverflow    = 100 // deliveries beyond contracts.SignalLimit
 )
 
@@ -153,9 +156,9 @@ func raceClaims(t *testing.T, suite sigSuite) {
 	w.golden("signals_concurrency_claim_each_once")
 }
 
-// raceSignalLimit: 16 goroutines deliver 10,100 signals with distinct keys to
-// a suspension that does not resume: exactly 10,000 are accepted, the rest
-// are signal_limit_exceeded, a duplicate still answers duplicate, and the
+// raceSignalLimit: 10,100 signals with distinct keys go to a suspension that
+// does not resume, the last 300 from 16 goroutines at once: exactly 10,000
+// are accepted, the rest are signal_limit_exceeded, a duplicate still answers duplicate, and the
 // suspension holds 10,000 signals. Skipped with -short.
 func raceSignalLimit(t *testing.T, suite sigSuite) {
 	if testing.Short() {
@@ -165,38 +168,18 @@ func raceSignalLimit(t *testing.T, suite sigSuite) {
 	s := w.mustSuspend("suspend", suspendArgs("limit-1", contracts.ConditionAll, "a", "b"))
 	hs := w.handles()
 
-	total := contracts.SignalLimit + limitOverflow
-	next := make(chan int, total)
-	for i := range total {
-		next <- i
-	}
-	close(next)
+	// fill up to limitRace below the limit with a few goroutines (a
+	// SERIALIZABLE backend spends its time on retries when many contend),
+	// then race 16 goroutines across the limit
 	var accepted, exceeded sync.Map
-	var wg sync.WaitGroup
-	errs := make(chan error, limitWorkers)
-	for g := range limitWorkers {
-		wg.Go(func() {
-			for i := range next {
-				out, err := retryContention(w, func() (contracts.DeliverSignalOutcome, error) {
-					return hs[g%len(hs)].DeliverSignal(ctx(), signalTo(s, "a", "tick", fmt.Sprintf("tick-%05d", i)))
-				})
-				switch {
-				case err == nil && out.Outcome == contracts.OutcomeAccepted && !out.Resumed:
-					accepted.Store(i, out.SignalID)
-				case errors.Is(err, contracts.ErrSignalLimitExceeded):
-					exceeded.Store(i, true)
-				default:
-					errs <- fmt.Errorf("delivery %d: %+v %v", i, out, err)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
+	total := contracts.SignalLimit + limitOverflow
+	start := time.Now()
+	deliverTicks(t, w, hs, s, 0, contracts.SignalLimit-limitRace, fillWorkers, &accepted, &exceeded)
+	filled := time.Now()
+	deliverTicks(t, w, hs, s, contracts.SignalLimit-limitRace, total, limitWorkers, &accepted, &exceeded)
+	t.Logf("%d deliveries by %d goroutines in %v, then %d by %d goroutines in %v",
+		contracts.SignalLimit-limitRace, fillWorkers, filled.Sub(start).Round(time.Millisecond),
+		limitRace+limitOverflow, limitWorkers, time.Since(filled).Round(time.Millisecond))
 	if n, m := syncMapLen(&accepted), syncMapLen(&exceeded); n != contracts.SignalLimit || m != limitOverflow {
 		t.Fatalf("want %d accepted and %d signal_limit_exceeded, got %d and %d", contracts.SignalLimit, limitOverflow, n, m)
 	}
@@ -385,5 +368,42 @@ func retryContention[R any](w *sigWorld, f func() (R, error)) (R, error) {
 		}
 		w.retries.Add(1)
 		time.Sleep(time.Duration(1+attempt) * time.Millisecond)
+	}
+}
+
+// deliverTicks delivers signals with idempotency keys tick-<i> for i in
+// [from, to) to waitpoint "a" of s from n goroutines spread over the
+// handles, recording accepted signal ids and signal_limit_exceeded answers.
+func deliverTicks(t *testing.T, w *sigWorld, hs []*engine.Engine, s contracts.SuspendOutcome, from, to, n int, accepted, exceeded *sync.Map) {
+	t.Helper()
+	next := make(chan int, to-from)
+	for i := from; i < to; i++ {
+		next <- i
+	}
+	close(next)
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for g := range n {
+		wg.Go(func() {
+			for i := range next {
+				out, err := retryContention(w, func() (contracts.DeliverSignalOutcome, error) {
+					return hs[g%len(hs)].DeliverSignal(ctx(), signalTo(s, "a", "tick", fmt.Sprintf("tick-%05d", i)))
+				})
+				switch {
+				case err == nil && out.Outcome == contracts.OutcomeAccepted && !out.Resumed:
+					accepted.Store(i, out.SignalID)
+				case errors.Is(err, contracts.ErrSignalLimitExceeded):
+					exceeded.Store(i, true)
+				default:
+					errs <- fmt.Errorf("delivery %d: %+v %v", i, out, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
 	}
 }
