@@ -33,16 +33,9 @@ func (b *Backend) RotateAll(ctx context.Context, args contracts.RotateArgs) (con
 	}
 	defer unlock()
 	args.NewSecret = bytes.Clone(args.NewSecret)
-	entry := contracts.RotateEntry{Partition: 0}
-	next, out, changed, err := contracts.PlanRotate(b.keys, args, nowMs)
-	switch {
-	case err != nil:
-		entry.Error = contracts.AsError(err)
-	case changed:
+	entry, next, changed := contracts.RotatePartition(0, b.keys, args, nowMs)
+	if changed {
 		b.keys = next
-		entry.Outcome = &out
-	default:
-		entry.Outcome = &out
 	}
 	return contracts.RotateAllResult{Entries: []contracts.RotateEntry{entry}}, nil
 }
@@ -71,11 +64,7 @@ func (b *Backend) Sign(ctx context.Context, args contracts.SignArgs) (contracts.
 		return contracts.SignResult{}, err
 	}
 	defer unlock()
-	cur := b.keys.Current
-	if cur == nil {
-		return contracts.SignResult{}, errNotInitialized()
-	}
-	return contracts.SignResult{Kid: cur.Kid, Token: contracts.SignToken(cur.Kid, cur.Secret, args.Message)}, nil
+	return contracts.SignWith(b.keys, args)
 }
 
 // Verify checks args.Token for args.Message at the backend's clock
@@ -86,18 +75,5 @@ func (b *Backend) Verify(ctx context.Context, args contracts.VerifyArgs) (contra
 		return contracts.VerifyResult{}, err
 	}
 	defer unlock()
-	t, err := contracts.ParseToken("token", args.Token)
-	if err != nil {
-		return contracts.VerifyResult{}, err
-	}
-	if err := contracts.CheckToken(t, args.Message, b.keys.Current != nil, b.keys.Find(t.Kid), nowMs); err != nil {
-		return contracts.VerifyResult{}, err
-	}
-	return contracts.VerifyResult{Valid: true, Kid: t.Kid}, nil
-}
-
-// errNotInitialized is state / hmac_secret_not_initialized, worded as
-// contracts.CheckToken words it.
-func errNotInitialized() error {
-	return contracts.NotInitialized()
+	return contracts.VerifyWith(b.keys, args, nowMs)
 }

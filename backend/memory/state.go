@@ -44,17 +44,6 @@ type suspension struct {
 	closed        bool           // resumed, or claimed after its timeout
 }
 
-// timedOut reports whether the suspension is past its timeout at nowMs
-// ("past" is strict: timeout_at_ms == now has not timed out).
-func (s *suspension) timedOut(nowMs int64) bool {
-	return s.timeoutAtMs != nil && nowMs > *s.timeoutAtMs
-}
-
-// conditionHolds reports whether the resume condition holds after a signal.
-func (s *suspension) conditionHolds() bool {
-	return s.condition == contracts.ConditionAny || s.signaled == len(s.waitpoints)
-}
-
 // signalList returns the suspension's signals in delivery order, as copies
 // the caller may change.
 func (s *suspension) signalList() []contracts.Signal {
@@ -91,18 +80,15 @@ type storedSignal struct {
 	contracts.Signal
 }
 
-// claimable reports whether a claim at nowMs may take the execution, and
-// with which reason.
-func (e *execution) claimable(nowMs int64) (reason string, ok bool) {
-	switch e.state {
-	case contracts.StateResumed:
-		return contracts.ReasonSignal, true
-	case contracts.StateSuspended:
-		return contracts.ReasonTimeout, e.latest.timedOut(nowMs)
-	case contracts.StateClaimed:
-		return e.reason, nowMs > e.leaseExpiresAtMs
+// view returns what the contract's decisions read of e; nil for state none.
+func (e *execution) view() *contracts.ExecutionState {
+	if e == nil {
+		return nil
 	}
-	return "", false
+	return &contracts.ExecutionState{
+		ID: e.id, State: e.state, TimeoutAtMs: e.latest.timeoutAtMs,
+		LeaseID: e.leaseID, LeaseExpiresAtMs: e.leaseExpiresAtMs, Reason: e.reason,
+	}
 }
 
 // before orders executions oldest first: by (suspended_at_ms, execution_id)

@@ -3,7 +3,6 @@ package memory
 import (
 	"bytes"
 	"context"
-	"errors"
 	"slices"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
@@ -20,16 +19,16 @@ func (b *Backend) Suspend(ctx context.Context, args contracts.SuspendArgs) (cont
 	}
 	defer unlock()
 	if b.keys.Current == nil {
-		return contracts.SuspendOutcome{}, errNotInitialized()
+		return contracts.SuspendOutcome{}, contracts.NotInitialized()
 	}
 	e := b.execs[args.ExecutionID]
 	if rec, ok := e.idempotencyRecord(args.IdempotencyKey); ok {
-		if rec.fingerprint != args.Fingerprint() {
-			return contracts.SuspendOutcome{}, contracts.IdempotencyMismatch()
+		if err := contracts.CheckSuspendReplay(rec.fingerprint, args); err != nil {
+			return contracts.SuspendOutcome{}, err
 		}
 		return cloneSuspendOutcome(rec.outcome), nil
 	}
-	if err := checkSuspendable(e, args.LeaseID); err != nil {
+	if err := contracts.CheckSuspend(e.view(), args.LeaseID); err != nil {
 		return contracts.SuspendOutcome{}, err
 	}
 	if e == nil {
@@ -53,44 +52,15 @@ func (e *execution) idempotencyRecord(key string) (suspendRecord, bool) {
 	return rec, ok
 }
 
-// checkSuspendable decides whether e (nil: state none) may suspend with the
-// given lease.
-func checkSuspendable(e *execution, leaseID *string) error {
-	switch {
-	case e == nil && leaseID != nil:
-		return contracts.LeaseNotHeld()
-	case e == nil:
-		return nil
-	case e.state == contracts.StateSuspended || e.state == contracts.StateResumed:
-		return contracts.AlreadySuspended(e.id, e.state)
-	case leaseID == nil || *leaseID != e.leaseID:
-		return contracts.SuspendLeaseMismatch(e.id)
-	}
-	return nil
-}
-
 // openSuspension writes a new suspension of e at nowMs and returns its
 // outcome. The lease, if any, is dropped; earlier suspensions stay, closed.
 func (b *Backend) openSuspension(e *execution, args contracts.SuspendArgs, nowMs int64) contracts.SuspendOutcome {
-	cur := b.keys.Current
-	s := &suspension{id: contracts.NewID(), suspendedAtMs: nowMs, condition: args.Condition}
-	if args.TimeoutMs != nil {
-		t := nowMs + *args.TimeoutMs
-		s.timeoutAtMs = &t
-	}
-	out := contracts.SuspendOutcome{
-		Outcome: contracts.OutcomeSuspended, ExecutionID: e.id, SuspensionID: s.id,
-		SuspendedAtMs: nowMs, TimeoutAtMs: s.timeoutAtMs, Condition: s.condition,
-		Waitpoints: make([]contracts.WaitpointOutcome, 0, len(args.Waitpoints)),
-	}
-	for _, spec := range args.Waitpoints {
-		w := &waitpoint{id: contracts.NewID(), key: spec.Key, createdAtMs: nowMs, exec: e, susp: s, delivered: map[string]string{}}
+	out := contracts.NewSuspension(args, *b.keys.Current, nowMs)
+	s := &suspension{id: out.SuspensionID, suspendedAtMs: nowMs, timeoutAtMs: clonePtr(out.TimeoutAtMs), condition: args.Condition}
+	for _, wo := range out.Waitpoints {
+		w := &waitpoint{id: wo.WaitpointID, key: wo.WaitpointKey, createdAtMs: nowMs, exec: e, susp: s, delivered: map[string]string{}}
 		s.waitpoints = append(s.waitpoints, w)
 		b.wps[w.id] = w
-		out.Waitpoints = append(out.Waitpoints, contracts.WaitpointOutcome{
-			WaitpointID: w.id, WaitpointKey: w.key, CreatedAtMs: nowMs,
-			Token: contracts.SignToken(cur.Kid, cur.Secret, w.message()),
-		})
 	}
 	e.state, e.latest = contracts.StateSuspended, s
 	e.suspensions = append(e.suspensions, s)
@@ -116,16 +86,11 @@ func (b *Backend) DeliverSignal(ctx context.Context, args contracts.DeliverSigna
 		return contracts.DeliverSignalOutcome{Outcome: contracts.OutcomeDuplicate, SignalID: id}, nil
 	}
 	s := w.susp
-	switch {
-	case s.closed:
-		return contracts.DeliverSignalOutcome{}, contracts.WaitpointClosed()
-	case s.timedOut(nowMs):
-		return contracts.DeliverSignalOutcome{}, contracts.SuspensionTimedOut()
-	case len(s.signals) >= contracts.SignalLimit:
-		return contracts.DeliverSignalOutcome{}, contracts.SignalLimitExceeded()
+	if err := contracts.CheckDeliverable(s.closed, s.timeoutAtMs, len(s.signals), nowMs); err != nil {
+		return contracts.DeliverSignalOutcome{}, err
 	}
 	id := record(w, args, nowMs)
-	resumed := s.conditionHolds()
+	resumed := contracts.ConditionHolds(s.condition, s.signaled, len(s.waitpoints))
 	if resumed {
 		s.closed = true
 		w.exec.state = contracts.StateResumed
@@ -142,15 +107,11 @@ func (b *Backend) authorize(args contracts.DeliverSignalArgs, nowMs int64) (*wai
 		return nil, err
 	}
 	w := b.wps[args.WaitpointID]
-	if w == nil || w.exec.id != args.ExecutionID {
-		// Check the kid first (step 1), then answer as a wrong MAC would.
-		err := contracts.CheckToken(t, nil, b.keys.Current != nil, b.keys.Find(t.Kid), nowMs)
-		if err == nil || errors.Is(err, contracts.ErrSignatureMismatch) {
-			return nil, contracts.SignatureMismatch()
-		}
-		return nil, err
+	var ref *contracts.WaitpointRef
+	if w != nil {
+		ref = &contracts.WaitpointRef{ExecutionID: w.exec.id, WaitpointID: w.id, WaitpointKey: w.key, CreatedAtMs: w.createdAtMs}
 	}
-	if err := contracts.CheckToken(t, w.message(), b.keys.Current != nil, b.keys.Find(t.Kid), nowMs); err != nil {
+	if err := contracts.AuthorizeToken(t, args.ExecutionID, b.keys.Current != nil, b.keys.Find(t.Kid), ref, nowMs); err != nil {
 		return nil, err
 	}
 	return w, nil
@@ -159,10 +120,8 @@ func (b *Backend) authorize(args contracts.DeliverSignalArgs, nowMs int64) (*wai
 // record stores an accepted signal on w and returns its signal_id.
 func record(w *waitpoint, args contracts.DeliverSignalArgs, nowMs int64) string {
 	e, s := w.exec, w.susp
-	sig := contracts.Signal{
-		SignalID: contracts.NewID(), WaitpointID: w.id, WaitpointKey: w.key, Name: args.Name,
-		Payload: bytes.Clone(args.Payload), IdempotencyKey: args.IdempotencyKey, DeliveredAtMs: nowMs,
-	}
+	sig := contracts.NewSignal(contracts.WaitpointRef{ExecutionID: e.id, WaitpointID: w.id, WaitpointKey: w.key, CreatedAtMs: w.createdAtMs}, args, nowMs)
+	sig.Payload = bytes.Clone(args.Payload) // the caller keeps its slice
 	e.nextSeq++
 	s.signals = append(s.signals, storedSignal{seq: e.nextSeq, Signal: sig})
 	if w.signals == 0 {
@@ -185,7 +144,7 @@ func (b *Backend) ObserveSignals(ctx context.Context, args contracts.ObserveSign
 	defer unlock()
 	e := b.execs[args.ExecutionID]
 	if e == nil {
-		return contracts.ObserveSignalsResult{}, errExecutionNotFound(args.ExecutionID)
+		return contracts.ObserveSignalsResult{}, contracts.ExecutionNotFound(args.ExecutionID)
 	}
 	return contracts.ObserveSignalsResult{ExecutionID: e.id, SuspensionID: e.latest.id, Signals: e.latest.signalList()}, nil
 }
@@ -213,26 +172,15 @@ func (b *Backend) ListSuspended(ctx context.Context, args contracts.ListSuspende
 		}
 	}
 	slices.SortFunc(rows, func(x, y *execution) int { return compareOldest(x, y) })
-	return page(rows, args.Limit), nil
-}
-
-// page renders the first limit rows; next_cursor is set exactly when more
-// rows follow.
-func page(rows []*execution, limit int) contracts.ListSuspendedResult {
-	res := contracts.ListSuspendedResult{Executions: []contracts.SuspendedExecution{}}
-	for i, e := range rows {
-		if i == limit {
-			c := contracts.EncodeCursor(contracts.Cursor{SuspendedAtMs: rows[i-1].latest.suspendedAtMs, ExecutionID: rows[i-1].id})
-			res.NextCursor = &c
-			break
-		}
+	page := make([]contracts.SuspendedExecution, 0, min(len(rows), args.Limit+1))
+	for _, e := range rows[:min(len(rows), args.Limit+1)] {
 		s := e.latest
-		res.Executions = append(res.Executions, contracts.SuspendedExecution{
+		page = append(page, contracts.SuspendedExecution{
 			ExecutionID: e.id, SuspensionID: s.id, SuspendedAtMs: s.suspendedAtMs,
 			TimeoutAtMs: clonePtr(s.timeoutAtMs), Waitpoints: len(s.waitpoints),
 		})
 	}
-	return res
+	return contracts.PageSuspended(page, args.Limit), nil
 }
 
 // ClaimResumedExecution leases the oldest claimable execution: resumed,
@@ -246,7 +194,7 @@ func (b *Backend) ClaimResumedExecution(ctx context.Context, args contracts.Clai
 	var oldest *execution
 	var reason string
 	for _, e := range b.execs {
-		if r, ok := e.claimable(nowMs); ok && (oldest == nil || e.before(oldest)) {
+		if r, ok := e.view().Claimable(nowMs); ok && (oldest == nil || e.before(oldest)) {
 			oldest, reason = e, r
 		}
 	}
@@ -273,11 +221,8 @@ func (b *Backend) CompleteExecution(ctx context.Context, args contracts.Complete
 	}
 	defer unlock()
 	e := b.execs[args.ExecutionID]
-	switch {
-	case e == nil:
-		return contracts.CompleteOutcome{}, errExecutionNotFound(args.ExecutionID)
-	case e.state != contracts.StateClaimed || e.leaseID != args.LeaseID:
-		return contracts.CompleteOutcome{}, contracts.CompleteLeaseMismatch(e.id)
+	if err := contracts.CheckComplete(e.view(), args); err != nil {
+		return contracts.CompleteOutcome{}, err
 	}
 	for _, s := range e.suspensions {
 		for _, w := range s.waitpoints {
@@ -286,10 +231,6 @@ func (b *Backend) CompleteExecution(ctx context.Context, args contracts.Complete
 	}
 	delete(b.execs, e.id)
 	return contracts.CompleteOutcome{Outcome: contracts.OutcomeCompleted, ExecutionID: e.id}, nil
-}
-
-func errExecutionNotFound(id string) error {
-	return contracts.ExecutionNotFound(id)
 }
 
 // compareOldest orders executions by (suspended_at_ms, execution_id).
