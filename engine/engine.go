@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"time"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
 )
@@ -13,20 +14,36 @@ import (
 // and it maps every driver error onto the contract's *contracts.Error.
 // An Engine is safe for concurrent use.
 type Engine struct {
-	b Backend
+	b        Backend
+	cacheTTL time.Duration
+	ks       *keystoreCache // nil when the keystore cache is off
 }
 
 // Option configures an Engine.
 type Option func(*Engine)
 
 // New returns an Engine over an already opened backend, bypassing the scheme
-// registry.
+// registry. The keystore cache (WithKeystoreCache) is on with
+// DefaultKeystoreCacheTTL when the backend implements KeystoreSnapshotter.
 func New(b Backend, opts ...Option) *Engine {
-	e := &Engine{b: b}
+	e := &Engine{b: b, cacheTTL: DefaultKeystoreCacheTTL}
 	for _, o := range opts {
 		o(e)
 	}
+	if src, ok := b.(KeystoreSnapshotter); ok && e.cacheTTL > 0 {
+		if p := b.Capabilities().Partitions; p >= 1 {
+			e.ks = newKeystoreCache(src, p, e.cacheTTL)
+		}
+	}
 	return e
+}
+
+// keystoreCache returns the cache while it is usable, else nil.
+func (e *Engine) keystoreCache() *keystoreCache {
+	if e.ks == nil || e.ks.disabled.Load() {
+		return nil
+	}
+	return e.ks
 }
 
 // Backend returns the driver, for optional interfaces found by type assertion.
@@ -67,6 +84,9 @@ func asErr(err error) error {
 // Seed installs the first signing secret, idempotently: call it on every
 // start. See CONTRACT.md §4 for its outcomes.
 func (e *Engine) Seed(ctx context.Context, a contracts.SeedArgs) (contracts.SeedOutcome, error) {
+	if e.ks != nil {
+		defer e.ks.invalidate()
+	}
 	return call(ctx, a.Validate, e.b.Seed, a)
 }
 
@@ -74,6 +94,9 @@ func (e *Engine) Seed(ctx context.Context, a contracts.SeedArgs) (contracts.Seed
 // kid valid for GraceMs. Re-running the same rotation is safe and repairs a
 // partial one. Per-partition failures are reported in the result's entries.
 func (e *Engine) RotateAll(ctx context.Context, a contracts.RotateArgs) (contracts.RotateAllResult, error) {
+	if e.ks != nil {
+		defer e.ks.invalidate()
+	}
 	return call(ctx, a.Validate, e.b.RotateAll, a)
 }
 
@@ -82,15 +105,43 @@ func (e *Engine) ListKids(ctx context.Context) (contracts.ListKidsResult, error)
 	return call(ctx, func() error { return nil }, e.b.ListKids, contracts.ListKidsArgs{})
 }
 
-// Sign signs a message with the current kid of the scope's partition.
+// Sign signs a message with the current kid of the scope's partition,
+// from the keystore cache when it is on.
 func (e *Engine) Sign(ctx context.Context, a contracts.SignArgs) (contracts.SignResult, error) {
+	if c := e.keystoreCache(); c != nil {
+		if err := a.Validate(); err != nil {
+			return contracts.SignResult{}, err
+		}
+		if err := ctx.Err(); err != nil {
+			return contracts.SignResult{}, contracts.AsError(err)
+		}
+		if r, err := c.sign(ctx, a); err != errCacheUnusable {
+			return r, err
+		}
+	}
 	return call(ctx, a.Validate, e.b.Sign, a)
 }
 
-// Verify checks a token for a message. A rejected token is a
-// validation error with code invalid_token (reason malformed, unknown_kid or
-// signature_mismatch) or token_expired.
+// Verify checks a token for a message, from the keystore cache when it is
+// on. A rejected token is a validation error with code invalid_token
+// (reason malformed, unknown_kid or signature_mismatch) or token_expired.
 func (e *Engine) Verify(ctx context.Context, a contracts.VerifyArgs) (contracts.VerifyResult, error) {
+	if c := e.keystoreCache(); c != nil {
+		// VerifyArgs.Validate, keeping the parsed token.
+		if err := (contracts.SignArgs{Scope: a.Scope, Message: a.Message}).Validate(); err != nil {
+			return contracts.VerifyResult{}, err
+		}
+		t, err := contracts.ParseToken("token", a.Token)
+		if err != nil {
+			return contracts.VerifyResult{}, err
+		}
+		if err := ctx.Err(); err != nil {
+			return contracts.VerifyResult{}, contracts.AsError(err)
+		}
+		if r, err := c.verify(ctx, a, t); err != errCacheUnusable {
+			return r, err
+		}
+	}
 	return call(ctx, a.Validate, e.b.Verify, a)
 }
 

@@ -1,0 +1,361 @@
+package engine
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"errors"
+	"hash"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/flowfabric/flowfabric-go/contracts"
+)
+
+// DefaultKeystoreCacheTTL is the keystore cache's lifetime when
+// WithKeystoreCache is not given. See WithKeystoreCache.
+const DefaultKeystoreCacheTTL = time.Second
+
+// KeystoreRefreshInterval bounds the refreshes that failed verifications
+// (an unknown kid, an expired kid, a MAC that does not match) may trigger:
+// at most one per partition per interval, so a flood of forged tokens
+// cannot hammer the backend.
+const KeystoreRefreshInterval = 100 * time.Millisecond
+
+// WithKeystoreCache sets how long the Engine serves Sign and Verify from its
+// in-process snapshot of a partition's keystore before reading it again; 0
+// turns the cache off. The cache is used only when the backend implements
+// KeystoreSnapshotter; otherwise every call is one driver call.
+//
+// With the cache on:
+//   - results and errors are the same as the driver's, byte for byte, at
+//     the backend's clock: the snapshot carries the backend's time at the
+//     read and the monotonic time elapsed since is added (in-process drivers
+//     give their clock itself);
+//   - a Seed or RotateAll through this Engine is seen by the next call; one
+//     made through another Engine or process is seen within ttl (until then
+//     Sign may use the previous current kid, whose tokens stay valid for
+//     the rotation's grace);
+//   - a token that fails against the snapshot triggers a refresh, at most
+//     one per partition per KeystoreRefreshInterval;
+//   - a missing keystore (hmac_secret_not_initialized) is never cached.
+func WithKeystoreCache(ttl time.Duration) Option {
+	return func(e *Engine) {
+		if ttl < 0 {
+			ttl = 0
+		}
+		e.cacheTTL = ttl
+	}
+}
+
+// errCacheUnusable tells the Engine to fall back to the driver: the
+// backend's snapshot does not describe it (an embedded driver's method).
+var errCacheUnusable = errors.New("engine: keystore snapshot does not describe this backend")
+
+// keystoreCache holds one snapshot per partition. It is safe for concurrent
+// use; the hot path takes no lock.
+type keystoreCache struct {
+	src      KeystoreSnapshotter
+	ttl      time.Duration
+	parts    []partitionCache
+	gen      atomic.Uint64 // bumped by every Seed and RotateAll through the Engine
+	disabled atomic.Bool
+	start    time.Time
+	mono     func() time.Duration // monotonic time since start; replaced in tests
+}
+
+func newKeystoreCache(src KeystoreSnapshotter, partitions int, ttl time.Duration) *keystoreCache {
+	c := &keystoreCache{src: src, ttl: ttl, parts: make([]partitionCache, partitions), start: time.Now()}
+	c.mono = func() time.Duration { return time.Since(c.start) }
+	for i := range c.parts {
+		c.parts[i].lastFetch.Store(-int64(KeystoreRefreshInterval))
+	}
+	return c
+}
+
+// partitionCache is one partition's snapshot and its refresh state.
+type partitionCache struct {
+	snap      atomic.Pointer[keySnapshot]
+	lastFetch atomic.Int64 // monotonic ns at the start of the last read
+
+	mu     sync.Mutex
+	flight *flight // the read in progress, guarded by mu
+}
+
+// flight is one read of a partition that concurrent callers share.
+type flight struct {
+	done chan struct{}
+	snap *keySnapshot
+	err  error
+}
+
+// keySnapshot is an immutable view of one partition's keystore.
+type keySnapshot struct {
+	gen     uint64
+	fetched time.Duration // monotonic time when the read started
+	nowMs   int64         // the backend's clock at the read
+	clock   func() int64  // the backend's clock itself, for in-process drivers
+	current *cachedKid    // nil: not initialized (never stored)
+	kids    []*cachedKid  // current and verifying
+}
+
+// cachedKid is one kid's record and a pool of HMAC states keyed by its secret.
+type cachedKid struct {
+	rec  contracts.KidRecord
+	macs *kidMAC
+}
+
+func (s *keySnapshot) find(kid string) *cachedKid {
+	for _, k := range s.kids {
+		if k.rec.Kid == kid {
+			return k
+		}
+	}
+	return nil
+}
+
+// nowMs is the backend's clock: read directly, or estimated from the
+// snapshot's reading plus the monotonic time since the read started (an
+// estimate that runs ahead by at most the read's round trip, so a kid is
+// never accepted after its expiry).
+func (s *keySnapshot) now(mono time.Duration) int64 {
+	if s.clock != nil {
+		return s.clock()
+	}
+	return s.nowMs + (mono - s.fetched).Milliseconds()
+}
+
+// record returns the kid's record for contracts.CheckToken, nil when unknown.
+func (k *cachedKid) record() *contracts.KidRecord {
+	if k == nil {
+		return nil
+	}
+	return &k.rec
+}
+
+// fresh reports whether s answers without a read: not invalidated by a
+// Seed or RotateAll through the Engine, and younger than the TTL.
+func (c *keystoreCache) fresh(s *keySnapshot) bool {
+	return s != nil && s.gen == c.gen.Load() && c.mono()-s.fetched < c.ttl
+}
+
+// invalidate makes every partition read again on its next use: called after
+// a Seed or RotateAll through the Engine, whatever its outcome.
+func (c *keystoreCache) invalidate() { c.gen.Add(1) }
+
+// snapshot returns partition p's snapshot, reading it when the cached one
+// is stale. read reports that this call waited for a read.
+func (c *keystoreCache) snapshot(ctx context.Context, p int) (s *keySnapshot, read bool, err error) {
+	if s := c.parts[p].snap.Load(); c.fresh(s) {
+		return s, false, nil
+	}
+	s, err = c.refresh(ctx, p, false)
+	return s, true, err
+}
+
+// refresh reads partition p, sharing a read in progress. throttled refreshes
+// (after a failed verification) read at most once per
+// KeystoreRefreshInterval and otherwise return the cached snapshot.
+func (c *keystoreCache) refresh(ctx context.Context, p int, throttled bool) (*keySnapshot, error) {
+	pc := &c.parts[p]
+	for {
+		pc.mu.Lock()
+		f, lead := pc.flight, false
+		if f == nil {
+			if s := pc.snap.Load(); throttled && c.fresh(s) && c.recentlyRead(pc) {
+				pc.mu.Unlock()
+				return s, nil
+			}
+			f, lead = &flight{done: make(chan struct{})}, true
+			pc.flight = f
+		}
+		pc.mu.Unlock()
+		if lead {
+			c.read(ctx, p, f)
+			return f.snap, f.err
+		}
+		select {
+		case <-f.done:
+		case <-ctx.Done():
+			return nil, contracts.AsError(ctx.Err())
+		}
+		if f.err != nil && ctx.Err() == nil && isContextError(f.err) {
+			continue // the leader's context ended, not ours: read again
+		}
+		return f.snap, f.err
+	}
+}
+
+// read performs flight f for partition p and publishes its snapshot.
+func (c *keystoreCache) read(ctx context.Context, p int, f *flight) {
+	pc := &c.parts[p]
+	gen, started := c.gen.Load(), c.mono()
+	pc.lastFetch.Store(int64(started))
+	ks, err := c.src.KeystoreSnapshot(ctx, p)
+	switch {
+	case err != nil:
+		f.err = contracts.AsError(err)
+	case ks.Partitions != len(c.parts):
+		c.disabled.Store(true)
+		f.err = errCacheUnusable
+	default:
+		f.snap = buildSnapshot(ks, gen, started, pc.snap.Load())
+	}
+	pc.mu.Lock()
+	switch {
+	case f.err != nil:
+	case f.snap.current == nil:
+		pc.snap.Store(nil) // a missing keystore is never cached
+	case c.gen.Load() == gen:
+		pc.snap.Store(f.snap)
+	}
+	pc.flight = nil
+	pc.mu.Unlock()
+	close(f.done)
+}
+
+// recentlyRead reports whether pc's last read started less than
+// KeystoreRefreshInterval ago.
+func (c *keystoreCache) recentlyRead(pc *partitionCache) bool {
+	return int64(c.mono())-pc.lastFetch.Load() < int64(KeystoreRefreshInterval)
+}
+
+func isContextError(err error) bool {
+	return errors.Is(err, contracts.ErrCanceled) || errors.Is(err, contracts.ErrDeadlineExceeded)
+}
+
+// buildSnapshot indexes a driver's snapshot, reusing the HMAC pools of prev
+// for kids whose secret did not change.
+func buildSnapshot(ks KeystoreSnapshot, gen uint64, fetched time.Duration, prev *keySnapshot) *keySnapshot {
+	s := &keySnapshot{gen: gen, fetched: fetched, nowMs: ks.NowMs, clock: ks.Clock}
+	add := func(rec contracts.KidRecord) *cachedKid {
+		k := &cachedKid{rec: rec}
+		if prev != nil {
+			if old := prev.find(rec.Kid); old != nil && old.rec.Secret.Equal(rec.Secret) {
+				k.macs = old.macs
+			}
+		}
+		if k.macs == nil {
+			k.macs = newKidMAC(rec.Kid, rec.Secret)
+		}
+		s.kids = append(s.kids, k)
+		return k
+	}
+	if ks.Keys.Current != nil {
+		s.current = add(*ks.Keys.Current)
+	}
+	for _, v := range ks.Keys.Verifying {
+		add(v)
+	}
+	return s
+}
+
+// kidMAC computes token MACs, HMAC-SHA256(secret, kid ":" message) as
+// contracts.ComputeMAC defines them, from a pool of keyed HMAC states, so a
+// verification costs one HMAC and allocates nothing.
+type kidMAC struct {
+	prefix []byte // kid ":"
+	pool   sync.Pool
+}
+
+// macState is a keyed HMAC and the buffer its sum is written to.
+type macState struct {
+	h   hash.Hash
+	sum [sha256.Size]byte
+}
+
+func newKidMAC(kid string, secret []byte) *kidMAC {
+	key := append([]byte(nil), secret...)
+	m := &kidMAC{prefix: append([]byte(kid), ':')}
+	m.pool.New = func() any { return &macState{h: hmac.New(sha256.New, key)} }
+	return m
+}
+
+// equal reports, in constant time, whether mac is the token MAC of message.
+func (m *kidMAC) equal(message []byte, mac *[sha256.Size]byte) bool {
+	st := m.pool.Get().(*macState)
+	st.h.Reset()
+	st.h.Write(m.prefix)
+	st.h.Write(message)
+	st.h.Sum(st.sum[:0])
+	ok := hmac.Equal(st.sum[:], mac[:])
+	m.pool.Put(st)
+	return ok
+}
+
+// partition routes scope like contracts.PartitionOf, skipping the checksum
+// when there is one partition.
+func (c *keystoreCache) partition(scope string) int {
+	if len(c.parts) == 1 {
+		return 0
+	}
+	return contracts.PartitionOf(scope, len(c.parts))
+}
+
+// sign answers Sign from the snapshot: the current kid signs.
+func (c *keystoreCache) sign(ctx context.Context, a contracts.SignArgs) (contracts.SignResult, error) {
+	s, _, err := c.snapshot(ctx, c.partition(a.Scope))
+	if err != nil {
+		return contracts.SignResult{}, err
+	}
+	if s.current == nil {
+		return contracts.SignResult{}, contracts.NotInitialized()
+	}
+	cur := &s.current.rec
+	return contracts.SignResult{Kid: cur.Kid, Token: contracts.SignToken(cur.Kid, cur.Secret, a.Message)}, nil
+}
+
+// verify answers Verify from the snapshot. A token that fails against a
+// snapshot it did not just read triggers a throttled refresh and is checked
+// again; the error is always contracts.CheckToken's.
+func (c *keystoreCache) verify(ctx context.Context, a contracts.VerifyArgs, t contracts.Token) (contracts.VerifyResult, error) {
+	p := c.partition(a.Scope)
+	s, read, err := c.snapshot(ctx, p)
+	if err != nil {
+		return contracts.VerifyResult{}, err
+	}
+	if c.accepts(s, a.Message, &t) {
+		return contracts.VerifyResult{Valid: true, Kid: t.Kid}, nil
+	}
+	if !read && s.current != nil {
+		if s, err = c.refresh(ctx, p, true); err != nil {
+			return contracts.VerifyResult{}, err
+		}
+		if c.accepts(s, a.Message, &t) {
+			return contracts.VerifyResult{Valid: true, Kid: t.Kid}, nil
+		}
+	}
+	if err := c.reject(s, a.Message, t); err != nil {
+		return contracts.VerifyResult{}, err
+	}
+	return contracts.VerifyResult{Valid: true, Kid: t.Kid}, nil
+}
+
+// accepts reports whether s accepts token t for message: its kid is known
+// and usable at the backend's clock and the MAC matches.
+func (c *keystoreCache) accepts(s *keySnapshot, message []byte, t *contracts.Token) bool {
+	if s == nil || s.current == nil {
+		return false
+	}
+	k := s.find(t.Kid)
+	if k == nil {
+		return false
+	}
+	// The current kid is usable at any time (KidRecord.Usable), so only a
+	// verifying kid needs the clock.
+	if k != s.current && !k.rec.Usable(s.now(c.mono())) {
+		return false
+	}
+	return k.macs.equal(message, &t.MAC)
+}
+
+// reject decides a token s did not accept with contracts.CheckToken, so
+// cached and uncached rejections are the same error. (It accepts only if an
+// injected clock moved back in between.)
+func (c *keystoreCache) reject(s *keySnapshot, message []byte, t contracts.Token) error {
+	if s == nil || s.current == nil {
+		return contracts.CheckToken(t, message, false, nil, 0)
+	}
+	return contracts.CheckToken(t, message, true, s.find(t.Kid).record(), s.now(c.mono()))
+}

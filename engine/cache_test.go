@@ -1,0 +1,402 @@
+package engine_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/flowfabric/flowfabric-go/backend/memory"
+	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/engine"
+)
+
+const startMs = 1767225600000 // 2026-01-01T00:00:00Z
+
+var bg = context.Background()
+
+// manual is a hand-moved clock: the backend's (milliseconds) or the
+// cache's monotonic one.
+type manual struct{ ns atomic.Int64 }
+
+func (m *manual) mono() time.Duration     { return time.Duration(m.ns.Load()) }
+func (m *manual) now() time.Time          { return time.Unix(0, m.ns.Load()) }
+func (m *manual) advance(d time.Duration) { m.ns.Add(int64(d)) }
+
+// store is a memory backend on a manual clock that counts keystore
+// snapshots. serverLike drops the snapshot's Clock, so the cache estimates
+// the backend's time from NowMs and its monotonic clock, as it does for
+// Postgres and Valkey.
+type store struct {
+	*memory.Backend
+	clock      *manual
+	snapshots  atomic.Int64
+	serverLike bool
+}
+
+func (s *store) KeystoreSnapshot(ctx context.Context, p int) (engine.KeystoreSnapshot, error) {
+	s.snapshots.Add(1)
+	ks, err := s.Backend.KeystoreSnapshot(ctx, p)
+	if s.serverLike {
+		ks.Clock = nil
+	}
+	return ks, err
+}
+
+func newStore(t *testing.T) *store {
+	c := &manual{}
+	c.ns.Store(startMs * int64(time.Millisecond))
+	s := &store{Backend: memory.New(memory.WithClock(c.now)), clock: c}
+	t.Cleanup(func() { _ = s.Backend.Close() })
+	return s
+}
+
+// cached returns an Engine over b with the cache on and its monotonic clock
+// in the test's hands.
+func cached(t *testing.T, b engine.Backend, ttl time.Duration) (*engine.Engine, *manual) {
+	t.Helper()
+	m := &manual{}
+	e := engine.New(b, engine.WithKeystoreCache(ttl))
+	engine.SetKeystoreCacheMonotonic(e, m.mono)
+	if !engine.KeystoreCacheActive(e) {
+		t.Fatal("keystore cache is not active")
+	}
+	return e, m
+}
+
+func secret(c byte) contracts.Secret { return contracts.Secret(strings.Repeat(string(c), 32)) }
+
+func mustSeed(t *testing.T, e *engine.Engine, kid string, c byte) {
+	t.Helper()
+	if _, err := e.Seed(bg, contracts.SeedArgs{Kid: kid, Secret: secret(c)}); err != nil {
+		t.Fatalf("seed %s: %v", kid, err)
+	}
+}
+
+func mustRotate(t *testing.T, e *engine.Engine, kid string, c byte, graceMs int64) {
+	t.Helper()
+	r, err := e.RotateAll(bg, contracts.RotateArgs{NewKid: kid, NewSecret: secret(c), GraceMs: graceMs})
+	if err != nil || r.Failed() {
+		t.Fatalf("rotate to %s: %+v, %v", kid, r, err)
+	}
+}
+
+func mustSign(t *testing.T, e *engine.Engine, msg string) contracts.SignResult {
+	t.Helper()
+	r, err := e.Sign(bg, contracts.SignArgs{Scope: "s", Message: []byte(msg)})
+	if err != nil {
+		t.Fatalf("sign: %v", err)
+	}
+	return r
+}
+
+func verify(e *engine.Engine, msg, token string) (contracts.VerifyResult, error) {
+	return e.Verify(bg, contracts.VerifyArgs{Scope: "s", Message: []byte(msg), Token: token})
+}
+
+func wantKid(t *testing.T, what string, got contracts.SignResult, kid string) {
+	t.Helper()
+	if got.Kid != kid {
+		t.Fatalf("%s: signed with %s, want %s", what, got.Kid, kid)
+	}
+}
+
+// Given engine A has cached kid-a and engine B rotates the same store to
+// kid-b, then A signs with kid-a until its TTL has passed, and with kid-b
+// from then on.
+func TestKeystoreCacheSeesExternalRotationWithinTTL(t *testing.T) {
+	s := newStore(t)
+	a, mono := cached(t, s, time.Second)
+	b := engine.New(s, engine.WithKeystoreCache(time.Second))
+	mustSeed(t, a, "kid-a", 'a')
+	wantKid(t, "before the rotation", mustSign(t, a, "m"), "kid-a")
+	mustRotate(t, b, "kid-b", 'b', 3_600_000)
+	wantKid(t, "A at once (cached)", mustSign(t, a, "m"), "kid-a")
+	mono.advance(999 * time.Millisecond)
+	wantKid(t, "A 999 ms later (cached)", mustSign(t, a, "m"), "kid-a")
+	mono.advance(time.Millisecond)
+	tok := mustSign(t, a, "m")
+	wantKid(t, "A once the TTL passed", tok, "kid-b")
+	if _, err := verify(b, "m", tok.Token); err != nil {
+		t.Fatalf("B verifies A's token: %v", err)
+	}
+}
+
+// Given engine A has cached kid-a, then a rotation or a seed through A is
+// seen by A's next call, without waiting for the TTL.
+func TestKeystoreCacheSeesOwnSeedAndRotationAtOnce(t *testing.T) {
+	s := newStore(t)
+	a, _ := cached(t, s, time.Hour)
+	if _, err := a.Sign(bg, contracts.SignArgs{Scope: "s"}); !errors.Is(err, contracts.ErrHMACSecretNotInitialized) {
+		t.Fatalf("sign before seed: %v, want hmac_secret_not_initialized", err)
+	}
+	mustSeed(t, a, "kid-a", 'a')
+	wantKid(t, "after seed", mustSign(t, a, "m"), "kid-a")
+	mustRotate(t, a, "kid-b", 'b', 3_600_000)
+	tok := mustSign(t, a, "m")
+	wantKid(t, "after rotation", tok, "kid-b")
+	if out, err := verify(a, "m", tok.Token); err != nil || out.Kid != "kid-b" {
+		t.Fatalf("verify after rotation: %+v, %v", out, err)
+	}
+}
+
+// Given a cached keystore, then a flood of tokens with forged kids from 16
+// goroutines reads the keystore at most once per partition per 100 ms, and
+// a kid installed elsewhere is found by the first refresh allowed.
+func TestKeystoreCacheThrottlesRefreshesOnForgedKids(t *testing.T) {
+	s := newStore(t)
+	a, mono := cached(t, s, time.Hour)
+	other := engine.New(s, engine.WithKeystoreCache(0))
+	mustSeed(t, a, "kid-a", 'a')
+	mustSign(t, a, "m")
+	flood := func() int64 {
+		before := s.snapshots.Load()
+		var wg sync.WaitGroup
+		for g := range 16 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range 500 {
+					tok := fmt.Sprintf("forged-%d-%d:%s", g, i, strings.Repeat("0", 64))
+					if _, err := verify(a, "m", tok); !errors.Is(err, contracts.ErrUnknownKid) {
+						t.Errorf("forged kid: %v, want unknown_kid", err)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		return s.snapshots.Load() - before
+	}
+	if n := flood(); n != 0 {
+		t.Fatalf("8000 forged kids within 100 ms of the last read: %d reads, want 0", n)
+	}
+	mono.advance(100 * time.Millisecond)
+	if n := flood(); n != 1 {
+		t.Fatalf("8000 forged kids after 100 ms: %d reads, want 1", n)
+	}
+	mustRotate(t, other, "kid-c", 'c', 3_600_000)
+	tokC := mustSign(t, other, "m")
+	if _, err := verify(a, "m", tokC.Token); !errors.Is(err, contracts.ErrUnknownKid) {
+		t.Fatalf("kid-c within 100 ms of the last read: %v, want unknown_kid (throttled)", err)
+	}
+	mono.advance(100 * time.Millisecond)
+	if out, err := verify(a, "m", tokC.Token); err != nil || out.Kid != "kid-c" {
+		t.Fatalf("kid-c 100 ms later: %+v, %v, want valid", out, err)
+	}
+}
+
+// Given kid-a rotated away with grace 1000 ms and the snapshot cached, then
+// its token verifies at expires_at_ms == now and is token_expired 1 ms
+// later, both when the driver hands over its clock and when the cache
+// estimates the server's clock from the snapshot and its monotonic clock;
+// the errors are the uncached path's.
+func TestKeystoreCacheExpiryAtTheBoundary(t *testing.T) {
+	for _, serverLike := range []bool{false, true} {
+		t.Run(fmt.Sprintf("serverLike=%v", serverLike), func(t *testing.T) {
+			s := newStore(t)
+			s.serverLike = serverLike
+			a, mono := cached(t, s, time.Hour)
+			plain := engine.New(s, engine.WithKeystoreCache(0))
+			step := func(d time.Duration) { s.clock.advance(d); mono.advance(d) }
+			mustSeed(t, a, "kid-a", 'a')
+			tok := mustSign(t, a, "m").Token
+			mustRotate(t, a, "kid-b", 'b', 1000)
+			if _, err := verify(a, "m", tok); err != nil { // reads the snapshot
+				t.Fatalf("within grace: %v", err)
+			}
+			reads := s.snapshots.Load()
+			step(1000 * time.Millisecond)
+			if _, err := verify(a, "m", tok); err != nil {
+				t.Fatalf("at expires_at_ms == now: %v, want valid", err)
+			}
+			step(time.Millisecond)
+			_, got := verify(a, "m", tok)
+			_, want := verify(plain, "m", tok)
+			if !errors.Is(got, contracts.ErrTokenExpired) || envelope(got) != envelope(want) {
+				t.Fatalf("1 ms past expiry: cached %s, uncached %s", envelope(got), envelope(want))
+			}
+			if n := s.snapshots.Load() - reads; n != 1 {
+				t.Fatalf("%d reads, want 1 (the throttled refresh after the expired token)", n)
+			}
+		})
+	}
+}
+
+// Given an empty store, then every Sign and Verify reads the keystore
+// (hmac_secret_not_initialized is never cached), and a seed through another
+// engine is seen at once.
+func TestKeystoreCacheNeverCachesNotInitialized(t *testing.T) {
+	s := newStore(t)
+	a, _ := cached(t, s, time.Hour)
+	tok := contracts.SignToken("kid-a", secret('a'), []byte("m"))
+	for i := range 3 {
+		if _, err := a.Sign(bg, contracts.SignArgs{Scope: "s"}); !errors.Is(err, contracts.ErrHMACSecretNotInitialized) {
+			t.Fatalf("sign: %v", err)
+		}
+		if _, err := verify(a, "m", tok); !errors.Is(err, contracts.ErrHMACSecretNotInitialized) {
+			t.Fatalf("verify: %v", err)
+		}
+		if n := s.snapshots.Load(); n != int64(2*(i+1)) {
+			t.Fatalf("after %d rounds: %d reads, want %d", i+1, n, 2*(i+1))
+		}
+	}
+	mustSeed(t, engine.New(s), "kid-a", 'a')
+	if _, err := verify(a, "m", tok); err != nil {
+		t.Fatalf("verify after a seed elsewhere: %v", err)
+	}
+}
+
+// envelope is the JSON an API would return for err, or "ok".
+func envelope(err error) string {
+	if err == nil {
+		return "ok"
+	}
+	b, _ := json.Marshal(contracts.ErrorEnvelope{Error: contracts.AsError(err)})
+	return string(b)
+}
+
+func outcome(v any, err error) string {
+	if err != nil {
+		return envelope(err)
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// Given one store seen by a cached and an uncached engine, then every sign
+// and verify answers the same envelope, byte for byte.
+func TestKeystoreCacheAnswersLikeTheDriver(t *testing.T) {
+	s := newStore(t)
+	c, mono := cached(t, s, time.Hour)
+	u := engine.New(s, engine.WithKeystoreCache(0))
+	same := func(what string, cv any, cerr error, uv any, uerr error) {
+		t.Helper()
+		if got, want := outcome(cv, cerr), outcome(uv, uerr); got != want {
+			t.Fatalf("%s: cached %s, uncached %s", what, got, want)
+		}
+	}
+	sign := func(what, scope, msg string) {
+		t.Helper()
+		a := contracts.SignArgs{Scope: scope, Message: []byte(msg)}
+		cv, cerr := c.Sign(bg, a)
+		uv, uerr := u.Sign(bg, a)
+		same("sign "+what, cv, cerr, uv, uerr)
+	}
+	check := func(what, scope, msg, tok string) {
+		t.Helper()
+		a := contracts.VerifyArgs{Scope: scope, Message: []byte(msg), Token: tok}
+		cv, cerr := c.Verify(bg, a)
+		uv, uerr := u.Verify(bg, a)
+		same("verify "+what, cv, cerr, uv, uerr)
+	}
+	tokA := contracts.SignToken("kid-a", secret('a'), []byte("m"))
+	sign("not initialized", "s", "m")
+	check("not initialized", "s", "m", tokA)
+	mustSeed(t, c, "kid-a", 'a')
+	sign("current", "s", "m")
+	check("current", "s", "m", tokA)
+	mustRotate(t, c, "kid-b", 'b', 1000)
+	tokB := contracts.SignToken("kid-b", secret('b'), []byte("m"))
+	sign("after rotation", "s", "m")
+	check("new current", "s", "m", tokB)
+	check("verifying", "s", "m", tokA)
+	check("other message", "s", "other", tokB)
+	check("other scope", "t", "m", tokB)
+	check("wrong MAC", "s", "m", "kid-b:"+strings.Repeat("ab", 32))
+	check("unknown kid", "s", "m", contracts.SignToken("kid-z", secret('b'), []byte("m")))
+	check("kid bound into the MAC", "s", "m", contracts.SignToken("kid-b", secret('a'), []byte("m")))
+	check("malformed", "s", "m", "kid-b:XYZ")
+	check("uppercase hex", "s", "m", strings.ToUpper(tokB))
+	check("empty token", "s", "m", "")
+	check("scope too long", strings.Repeat("s", contracts.MaxScopeLen+1), "m", tokB)
+	check("message too long", "s", strings.Repeat("m", contracts.MaxMessageLen+1), tokB)
+	sign("scope too long", strings.Repeat("s", contracts.MaxScopeLen+1), "m")
+	sign("message too long", "s", strings.Repeat("m", contracts.MaxMessageLen+1))
+	s.clock.advance(1001 * time.Millisecond)
+	mono.advance(1001 * time.Millisecond)
+	check("expired", "s", "m", tokA)
+	canceled, cancel := context.WithCancel(bg)
+	cancel()
+	cv, cerr := c.Verify(canceled, contracts.VerifyArgs{Scope: "s", Message: []byte("m"), Token: tokB})
+	uv, uerr := u.Verify(canceled, contracts.VerifyArgs{Scope: "s", Message: []byte("m"), Token: tokB})
+	same("verify with a canceled context", cv, cerr, uv, uerr)
+}
+
+// fourPartitions embeds a one-partition memory backend but declares four
+// partitions: the KeystoreSnapshot it inherits does not describe it.
+type fourPartitions struct{ *memory.Backend }
+
+func (fourPartitions) Capabilities() engine.Capabilities { return engine.Capabilities{Partitions: 4} }
+
+// Given a backend whose inherited snapshot describes another store, then the
+// engine stops using the cache and answers through the driver.
+func TestKeystoreCacheOffWhenSnapshotDescribesAnotherStore(t *testing.T) {
+	b := fourPartitions{memory.New()}
+	e := engine.New(b)
+	mustSeed(t, e, "kid-a", 'a')
+	tok := mustSign(t, e, "m")
+	if engine.KeystoreCacheActive(e) {
+		t.Fatal("cache still active over a mismatched snapshot")
+	}
+	if _, err := verify(e, "m", tok.Token); err != nil {
+		t.Fatalf("verify through the driver: %v", err)
+	}
+}
+
+// Given rotations through the engine racing with signs and verifies, then
+// every token it signs verifies (run with -race).
+func TestKeystoreCacheConcurrentRotations(t *testing.T) {
+	s := newStore(t)
+	s.serverLike = true
+	e := engine.New(s, engine.WithKeystoreCache(time.Hour))
+	mustSeed(t, e, "kid-0", '0')
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				msg := fmt.Sprintf("%d-%d", g, i)
+				tok := mustSign(t, e, msg)
+				if _, err := verify(e, msg, tok.Token); err != nil {
+					t.Errorf("verify own token of %s: %v", tok.Kid, err)
+					return
+				}
+			}
+		}()
+	}
+	for i := 1; i <= 20; i++ {
+		mustRotate(t, e, fmt.Sprintf("kid-%d", i), byte('a'+i), 3_600_000)
+	}
+	close(stop)
+	wg.Wait()
+	wantKid(t, "after 20 rotations", mustSign(t, e, "m"), "kid-20")
+}
+
+// A cached verify of a valid token allocates at most twice.
+func TestKeystoreCacheVerifyAllocations(t *testing.T) {
+	s := newStore(t)
+	e, _ := cached(t, s, time.Hour)
+	mustSeed(t, e, "kid-a", 'a')
+	msg := contracts.WaitpointMessage("exec-1", contracts.NewID(), "approve", startMs)
+	tok := contracts.SignToken("kid-a", secret('a'), msg)
+	a := contracts.VerifyArgs{Scope: "exec-1", Message: msg, Token: tok}
+	if _, err := e.Verify(bg, a); err != nil {
+		t.Fatal(err)
+	}
+	if n := testing.AllocsPerRun(1000, func() { _, _ = e.Verify(bg, a) }); n > 2 {
+		t.Fatalf("cached verify: %.1f allocations, want ≤ 2", n)
+	}
+}
