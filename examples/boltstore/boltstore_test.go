@@ -133,4 +133,3 @@ func TestURLForms(t *testing.T) {
 		t.Fatalf("engine.Open with user info: %v; want invalid_input not quoting the password", err)
 	}
 }
-
