@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ func sigDeliverScenarios(t *testing.T, s sigSuite) {
 	s.scenario(t, "RotatedKidGrace", deliverRotatedKid)
 	s.scenario(t, "DuplicateAfterClose", deliverDuplicate)
 	s.scenario(t, "EmptyKeyNeverDedups", deliverEmptyKey)
+	s.scenario(t, "PayloadPreserved", deliverPayloadPreserved)
 }
 
 // deliverRejectsAlike: another execution's waitpoint, another waitpoint's
@@ -186,6 +188,8 @@ func deliverDuplicate(t *testing.T, suite sigSuite) {
 	again.LeaseID = &c.LeaseID
 	s2 := w.mustSuspend("suspend_again", again)
 	dupOf("redeliver_a_old_suspension", signalTo(s, "a", "hello", "delivery-7"))
+	_, err = w.deliver("deliver_a_old_suspension_new_key", signalTo(s, "a", "hello", "delivery-9"))
+	sigWantErr(t, "deliver_a_old_suspension_new_key", err, contracts.ErrWaitpointClosed)
 	if o := w.mustObserve("observe_new_suspension", "dup-1"); len(o.Signals) != 0 {
 		t.Fatalf("observe_new_suspension: a duplicate on an old waitpoint records nothing, got %+v", o.Signals)
 	}
@@ -219,4 +223,52 @@ func deliverEmptyKey(t *testing.T, suite sigSuite) {
 		t.Fatalf("observe: want idempotency_key and payload null, got %s", sigMarshal(t, o))
 	}
 	w.golden("signals_deliver_empty_key")
+}
+
+// payloadCases are payloads whose bytes a backend must keep (after the
+// Engine's compaction): key order, escapes, number spellings and large
+// numbers, nesting, and scalars at the top level. A JSON column that
+// normalizes (reorders keys, unescapes, rounds numbers) fails here.
+var payloadCases = []struct{ name, given, want string }{
+	{"object-key-order", `{"z": 1, "a": 2, "m": {"y": true, "b": false}}`, `{"z":1,"a":2,"m":{"y":true,"b":false}}`},
+	{"escapes", `{"s": "\u00e9\n\"<tag>&\"", "u": "é"}`, `{"s":"\u00e9\n\"<tag>&\"","u":"é"}`},
+	{"numbers", `[1.50, 1e3, -0, 18446744073709551616, 0.1000000000000000055511151231257827]`, `[1.50,1e3,-0,18446744073709551616,0.1000000000000000055511151231257827]`},
+	{"nested-empty", `{"a": [], "b": {}, "c": [[[]]], "d": ""}`, `{"a":[],"b":{},"c":[[[]]],"d":""}`},
+	{"string", `"just text"`, `"just text"`},
+	{"number", `42`, `42`},
+	{"true", `true`, `true`},
+	{"null", `null`, `null`},
+	{"absent", ``, `null`},
+}
+
+// deliverPayloadPreserved: every payload comes back from observe_signals
+// and claim byte for byte as the Engine compacted it, in delivery order.
+func deliverPayloadPreserved(t *testing.T, suite sigSuite) {
+	w := suite.open(t)
+	s := w.mustSuspend("suspend", suspendArgs("payloads-1", contracts.ConditionAll, "a", "b"))
+	for _, c := range payloadCases {
+		d := signalTo(s, "a", c.name, "")
+		d.Payload = json.RawMessage(c.given)
+		w.mustDeliver("deliver_"+c.name, d)
+	}
+	check := func(step string, signals []contracts.Signal) {
+		t.Helper()
+		if len(signals) != len(payloadCases) {
+			t.Fatalf("%s: want %d signals, got %d", step, len(payloadCases), len(signals))
+		}
+		for i, c := range payloadCases {
+			got := string(signals[i].Payload)
+			if got == "" {
+				got = "null" // no payload encodes as null
+			}
+			if signals[i].Name != c.name || got != c.want {
+				t.Fatalf("%s: signal %d (%s): want payload %s, got %s", step, i, c.name, c.want, got)
+			}
+		}
+	}
+	check("observe", w.mustObserve("observe", "payloads-1").Signals)
+	w.mustDeliver("deliver_b", signalTo(s, "b", "last", ""))
+	c := w.mustClaim("claim", "worker-1", 60_000)
+	check("claim", c.Signals[:len(payloadCases)])
+	w.golden("signals_deliver_payload_preserved")
 }

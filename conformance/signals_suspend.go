@@ -33,7 +33,8 @@ func sigSuspendScenarios(t *testing.T, s sigSuite) {
 
 // suspendReplay: the same (execution_id, idempotency_key) with the same
 // arguments answers the first outcome byte for byte, also after the
-// execution moved on, and writes nothing.
+// execution moved on, and writes nothing; completing the execution forgets
+// the record, so the key then suspends afresh.
 func suspendReplay(t *testing.T, suite sigSuite) {
 	w := suite.open(t)
 	args := suspendArgs("replay-1", contracts.ConditionAll, "a", "b")
@@ -63,10 +64,23 @@ func suspendReplay(t *testing.T, suite sigSuite) {
 	if err != nil || sigMarshal(t, late) != sigMarshal(t, first) {
 		t.Fatalf("suspend_replay_after_resume: want the first envelope, got %s %v", sigMarshal(t, late), err)
 	}
-	w.mustClaim("claim", "worker-1", 60_000)
+	claim := w.mustClaim("claim", "worker-1", 60_000)
 	late, err = w.suspend("suspend_replay_after_claim", args)
 	if err != nil || sigMarshal(t, late) != sigMarshal(t, first) {
 		t.Fatalf("suspend_replay_after_claim: want the first envelope, got %s %v", sigMarshal(t, late), err)
+	}
+
+	// and once completed the execution is forgotten: the key is free again
+	o, err := w.e.ObserveSignals(ctx(), contracts.ObserveSignalsArgs{ExecutionID: "replay-1"})
+	if err != nil || len(o.Signals) != 2 {
+		t.Fatalf("observe: want the two signals, got %+v %v", o, err)
+	}
+	if _, err := w.complete("complete", "replay-1", claim.LeaseID); err != nil {
+		t.Fatalf("complete: %v", err)
+	}
+	fresh := w.mustSuspend("suspend_same_key_after_complete", args)
+	if fresh.SuspensionID == first.SuspensionID {
+		t.Fatalf("suspend_same_key_after_complete: a completed execution's idempotency record must be gone")
 	}
 	w.golden("signals_suspend_replay")
 }
