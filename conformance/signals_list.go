@@ -40,8 +40,8 @@ func listPaging(t *testing.T, suite sigSuite) {
 		}
 	}
 
-	// when paging with limit 7 and resuming two executions between pages,
-	// one already listed and one not yet listed
+	// when paging with limit 7 and resuming two executions between pages:
+	// the row the cursor points at, and one not yet listed
 	resumed := map[string]bool{}
 	seen := map[string]int{}
 	var listed []contracts.SuspendedExecution
@@ -62,7 +62,9 @@ func listPaging(t *testing.T, suite sigSuite) {
 		if page > 10 {
 			t.Fatalf("page %d: paging does not end", page)
 		}
-		for _, id := range []string{order[page*7+3], order[min(page*7+10, 49)]} {
+		// the page's last row (the cursor's own row) and one further on
+		cursorRow := out.Executions[len(out.Executions)-1].ExecutionID
+		for _, id := range []string{cursorRow, order[min(page*7+10, 49)]} {
 			if !resumed[id] {
 				w.mustDeliver(fmt.Sprintf("deliver_%s", id), signalTo(susp[id], "a", "go", ""))
 				resumed[id] = true
