@@ -96,6 +96,7 @@ type keySnapshot struct {
 	fetched time.Duration // monotonic time when the read started
 	nowMs   int64         // the backend's clock at the read
 	clock   func() int64  // the backend's clock itself, for in-process drivers
+	keys    contracts.PartitionKeys
 	current *cachedKid    // nil: not initialized (never stored)
 	kids    []*cachedKid  // current and verifying
 }
@@ -228,7 +229,7 @@ func isContextError(err error) bool {
 // buildSnapshot indexes a driver's snapshot, reusing the HMAC pools of prev
 // for kids whose secret did not change.
 func buildSnapshot(ks KeystoreSnapshot, gen uint64, fetched time.Duration, prev *keySnapshot) *keySnapshot {
-	s := &keySnapshot{gen: gen, fetched: fetched, nowMs: ks.NowMs, clock: ks.Clock}
+	s := &keySnapshot{gen: gen, fetched: fetched, nowMs: ks.NowMs, clock: ks.Clock, keys: ks.Keys}
 	add := func(rec contracts.KidRecord) *cachedKid {
 		k := &cachedKid{rec: rec}
 		if prev != nil {
@@ -299,11 +300,7 @@ func (c *keystoreCache) sign(ctx context.Context, a contracts.SignArgs) (contrac
 	if err != nil {
 		return contracts.SignResult{}, err
 	}
-	if s.current == nil {
-		return contracts.SignResult{}, contracts.NotInitialized()
-	}
-	cur := &s.current.rec
-	return contracts.SignResult{Kid: cur.Kid, Token: contracts.SignToken(cur.Kid, cur.Secret, a.Message)}, nil
+	return contracts.SignWith(s.keys, a)
 }
 
 // verify answers Verify from the snapshot. A token that fails against a

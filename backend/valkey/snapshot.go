@@ -11,8 +11,8 @@ var _ engine.KeystoreSnapshotter = (*Backend)(nil)
 
 // keysSnapshotLua reads one partition's whole keystore, every kid's secret
 // included, and the server clock, atomically and without writing. Its reply
-// has keys_load's shape: {now, current kid or '', n, kid_1, expires_1 or '',
-// secret_1, ...}, so parseKeys decodes it.
+// has keys_load's shape: {now, current kid (empty: none), n, kid_1, expires_1
+// (empty for the current kid), secret_1, ...}, so parseKeys decodes it.
 const keysSnapshotLua = `
 local err = ff_partitions()
 if err then return err end

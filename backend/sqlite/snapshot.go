@@ -1,0 +1,27 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+
+	"github.com/flowfabric/flowfabric-go/engine"
+)
+
+var _ engine.KeystoreSnapshotter = (*Backend)(nil)
+
+// KeystoreSnapshot reads the keystore in one read transaction for the
+// Engine's keystore cache. SQLite has one partition and no clock of its
+// own: the snapshot hands over the process clock (or the injected one), so
+// the cache decides expiry with exactly the time an uncached call reads.
+func (b *Backend) KeystoreSnapshot(ctx context.Context, _ int) (engine.KeystoreSnapshot, error) {
+	snap := engine.KeystoreSnapshot{Partitions: 1, Clock: b.nowMs}
+	err := b.read(ctx, func(tx *sql.Tx, nowMs int64) error {
+		k, err := loadKeys(ctx, tx)
+		snap.Keys, snap.NowMs = k, nowMs
+		return err
+	})
+	if err != nil {
+		return engine.KeystoreSnapshot{}, err
+	}
+	return snap, nil
+}
