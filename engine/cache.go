@@ -97,8 +97,8 @@ type keySnapshot struct {
 	nowMs   int64         // the backend's clock at the read
 	clock   func() int64  // the backend's clock itself, for in-process drivers
 	keys    contracts.PartitionKeys
-	current *cachedKid    // nil: not initialized (never stored)
-	kids    []*cachedKid  // current and verifying
+	current *cachedKid   // nil: not initialized (never stored)
+	kids    []*cachedKid // current and verifying
 }
 
 // cachedKid is one kid's record and a pool of HMAC states keyed by its secret.
