@@ -80,7 +80,8 @@ func timeoutClaimAttempt(t *testing.T, w *sigWorld, timeout int64) bool {
 }
 
 // timeoutBoundary: timeout_at_ms == now has not timed out; one millisecond
-// later it has. It needs the manual clock.
+// later it has, and a re-claim after the lease expired keeps reason
+// timeout. It needs the manual clock.
 func timeoutBoundary(t *testing.T, suite sigSuite) {
 	if !suite.clock() {
 		t.Skip("needs Harness.ClockControl: exact timeout boundary")
@@ -100,8 +101,14 @@ func timeoutBoundary(t *testing.T, suite sigSuite) {
 	w.pass(oneMs)
 	_, err := w.deliver("deliver_past_timeout", signalTo(s, "b", "x", ""))
 	sigWantErr(t, "deliver_past_timeout", err, contracts.ErrSuspensionTimedOut)
-	if c := w.mustClaim("claim_past_timeout", "worker-1", 60_000); c.Reason != contracts.ReasonTimeout {
+	c := w.mustClaim("claim_past_timeout", "worker-1", 60_000)
+	if c.Reason != contracts.ReasonTimeout {
 		t.Fatalf("claim_past_timeout: want reason timeout, got %s", c.Reason)
+	}
+	// a re-claim after the lease expired keeps the reason
+	w.pass(60_001 * oneMs)
+	if c2 := w.mustClaim("reclaim_after_lease_expiry", "worker-2", 60_000); c2.Reason != contracts.ReasonTimeout || c2.LeaseID == c.LeaseID {
+		t.Fatalf("reclaim_after_lease_expiry: want reason timeout and a new lease, got %+v", c2)
 	}
 	w.golden("signals_timeout_boundary")
 }
