@@ -15,10 +15,11 @@ type roundTrips struct {
 	singles   map[string]int // node address -> single commands
 	pipelines map[string]int // node address -> pipelines
 	piped     int            // commands sent inside pipelines
+	hooked    map[*redis.Client]bool
 }
 
 func newRoundTrips() *roundTrips {
-	return &roundTrips{singles: map[string]int{}, pipelines: map[string]int{}}
+	return &roundTrips{singles: map[string]int{}, pipelines: map[string]int{}, hooked: map[*redis.Client]bool{}}
 }
 
 // isHandshake reports the commands go-redis sends when it dials a new
@@ -43,8 +44,19 @@ func (r *roundTrips) hook(addr string) redis.Hook { return nodeHook{r: r, addr: 
 func (r *roundTrips) attach(c redis.UniversalClient) {
 	switch c := c.(type) {
 	case *redis.ClusterClient:
-		c.OnNewNode(func(n *redis.Client) { n.AddHook(r.hook(n.Options().Addr)) })
+		c.OnNewNode(r.hookOnce)
 	case *redis.Client:
+		r.hookOnce(c)
+	}
+}
+
+// hookOnce adds the counting hook to c unless it has it already (go-redis
+// may announce one node client more than once).
+func (r *roundTrips) hookOnce(c *redis.Client) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.hooked[c] {
+		r.hooked[c] = true
 		c.AddHook(r.hook(c.Options().Addr))
 	}
 }

@@ -300,51 +300,63 @@ func parseListPage(v []any) ([]contracts.SuspendedExecution, error) {
 // (one round trip per node) asks every partition for its oldest candidate,
 // moving due timeouts and leases to the ready index on the way; then one
 // script call on the partition holding the oldest candidate claims
-// atomically. If another worker emptied that partition first, it starts
-// again.
+// atomically there. If other workers emptied that partition first, the next
+// oldest candidate's partition is tried, and when every candidate is gone,
+// the partitions are asked again. With one partition there is nothing to
+// compare: the claim script alone decides, in one round trip.
 func (b *Backend) ClaimResumedExecution(ctx context.Context, args contracts.ClaimArgs) (contracts.ClaimOutcome, error) {
 	for range maxAttempts {
-		p, err := b.oldestCandidate(ctx)
-		if err != nil || p < 0 {
+		candidates, err := b.claimCandidates(ctx)
+		if err != nil || len(candidates) == 0 {
 			return contracts.ClaimOutcome{Outcome: contracts.OutcomeNone}, err
 		}
-		leaseID := contracts.NewID()
-		v, err := b.run(ctx, scriptClaim, p, leaseID, formatInt(args.LeaseMs))
-		if err != nil {
-			return contracts.ClaimOutcome{}, err
+		for _, p := range candidates {
+			leaseID := contracts.NewID()
+			v, err := b.run(ctx, scriptClaim, p, leaseID, formatInt(args.LeaseMs))
+			if err != nil {
+				return contracts.ClaimOutcome{}, err
+			}
+			if str(v, 0) == contracts.OutcomeClaimed {
+				return parseClaim(v, leaseID)
+			}
 		}
-		switch {
-		case str(v, 0) == contracts.OutcomeClaimed:
-			return parseClaim(v, leaseID)
-		case b.parts == 1:
+		if b.parts == 1 {
 			return contracts.ClaimOutcome{Outcome: contracts.OutcomeNone}, nil
 		}
-		// Another worker emptied the partition first: look again.
 	}
 	return contracts.ClaimOutcome{}, errRetriesExhausted("claim_resumed_execution")
 }
 
-// oldestCandidate returns the partition whose oldest ready member is the
-// oldest of all, or -1 when no partition has one.
-func (b *Backend) oldestCandidate(ctx context.Context) (int, error) {
+// claimCandidates returns the partitions that hold a ready execution,
+// oldest candidate first. With one partition it returns partition 0
+// without asking.
+func (b *Backend) claimCandidates(ctx context.Context) ([]int, error) {
 	if b.parts == 1 {
-		return 0, nil // claim itself answers none
+		return []int{0}, nil
 	}
 	replies, err := b.runAll(ctx, scriptClaimPeek, b.allPartitions(), func(int) []any { return nil })
 	if err != nil {
-		return -1, err
+		return nil, err
 	}
-	best, bestMember := -1, ""
+	type candidate struct {
+		partition int
+		member    string
+	}
+	var cs []candidate
 	for p, r := range replies {
 		if r.err != nil {
-			return -1, r.err
+			return nil, r.err
 		}
-		m := str(r.values, 0)
-		if m != "" && (best < 0 || m < bestMember) {
-			best, bestMember = p, m
+		if m := str(r.values, 0); m != "" {
+			cs = append(cs, candidate{p, m})
 		}
 	}
-	return best, nil
+	sort.Slice(cs, func(i, j int) bool { return cs[i].member < cs[j].member })
+	out := make([]int, len(cs))
+	for i, c := range cs {
+		out[i] = c.partition
+	}
+	return out, nil
 }
 
 // parseClaim decodes a claim reply.

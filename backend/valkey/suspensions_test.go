@@ -1,0 +1,287 @@
+package valkey
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/flowfabric/flowfabric-go/backend/memory"
+	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/engine"
+	"github.com/flowfabric/flowfabric-go/internal/testenv"
+)
+
+// seededEngine opens a fresh backend with P partitions, seeded with kid-a.
+func seededEngine(t *testing.T, s server, partitions int, rt *roundTrips) (*engine.Engine, *Backend) {
+	t.Helper()
+	raw := backendURL(t, s.url(t), partitions, testenv.KeyPrefix(t))
+	var b *Backend
+	if rt != nil {
+		b = openURL(t, raw, rt.attach)
+	} else {
+		b = openURL(t, raw, nil)
+	}
+	mustSeed(t, b, "kid-a", secret(1))
+	return engine.New(b), b
+}
+
+// ops is what Engine and Backend both offer; round-trip tests call the
+// Backend directly, so that nothing of the Engine's (its keystore cache)
+// adds commands.
+type ops interface {
+	engine.Suspensions
+	Sign(ctx context.Context, args contracts.SignArgs) (contracts.SignResult, error)
+}
+
+func suspend(t *testing.T, e ops, id string, keys ...string) contracts.SuspendOutcome {
+	t.Helper()
+	a := contracts.SuspendArgs{ExecutionID: id, Condition: contracts.ConditionAny}
+	for _, k := range keys {
+		a.Waitpoints = append(a.Waitpoints, contracts.WaitpointSpec{Key: k})
+	}
+	out, err := e.Suspend(bg, a)
+	if err != nil {
+		t.Fatalf("suspend %s: %v", id, err)
+	}
+	return out
+}
+
+func deliver(t *testing.T, e ops, s contracts.SuspendOutcome, i int, a contracts.DeliverSignalArgs) contracts.DeliverSignalOutcome {
+	t.Helper()
+	w := s.Waitpoints[i]
+	a.ExecutionID, a.WaitpointID, a.Token = s.ExecutionID, w.WaitpointID, w.Token
+	if a.Name == "" {
+		a.Name = "go"
+	}
+	out, err := e.DeliverSignal(bg, a)
+	if err != nil {
+		t.Fatalf("deliver to %s/%s: %v", s.ExecutionID, w.WaitpointKey, err)
+	}
+	return out
+}
+
+// With nothing to claim or list, claim_resumed_execution and list_suspended
+// over 256 partitions cost one pipeline per node and no single command.
+func TestIdleClaimAndListRoundTrips(t *testing.T) {
+	forEachServer(t, func(t *testing.T, s server) {
+		rt := newRoundTrips()
+		_, b := seededEngine(t, s, 256, rt)
+		e := ops(b)
+		masters := countMasters(t, b)
+		loadAllScripts(t, b)
+
+		rt.start()
+		c, err := e.ClaimResumedExecution(bg, contracts.ClaimArgs{WorkerID: "w", LeaseMs: 1000})
+		singles, pipelines, _, piped := rt.stop()
+		if err != nil || c.Outcome != contracts.OutcomeNone {
+			t.Fatalf("claim: %+v, %v", c, err)
+		}
+		t.Logf("%s: idle claim: %d pipelines (%d masters), %d piped, %d singles", s.name, pipelines, masters, piped, singles)
+		if pipelines != masters || singles != 0 {
+			t.Errorf("idle claim: %d pipelines and %d singles, want %d and 0", pipelines, singles, masters)
+		}
+
+		rt.start()
+		l, err := e.ListSuspended(bg, contracts.ListSuspendedArgs{Limit: 100})
+		singles, pipelines, _, _ = rt.stop()
+		if err != nil || len(l.Executions) != 0 {
+			t.Fatalf("list: %+v, %v", l, err)
+		}
+		if pipelines != masters || singles != 0 {
+			t.Errorf("list: %d pipelines and %d singles, want %d and 0", pipelines, singles, masters)
+		}
+	})
+}
+
+// Round trips of the single-execution operations: suspend and deliver two
+// script calls each, observe and complete one, claim one pipeline per node
+// plus one script call.
+func TestOperationRoundTrips(t *testing.T) {
+	forEachServer(t, func(t *testing.T, s server) {
+		rt := newRoundTrips()
+		_, b := seededEngine(t, s, 256, rt)
+		e := ops(b)
+		masters := countMasters(t, b)
+		warm(t, e)
+		loadAllScripts(t, b) // cached on every master, whatever another test flushed
+
+		count := func(name string, wantSingles, wantPipelines int, f func()) {
+			t.Helper()
+			rt.start()
+			f()
+			singles, pipelines, _, _ := rt.stop()
+			if singles != wantSingles || pipelines != wantPipelines {
+				t.Errorf("%s: %d singles and %d pipelines, want %d and %d", name, singles, pipelines, wantSingles, wantPipelines)
+			}
+		}
+		var sus contracts.SuspendOutcome
+		count("suspend", 2, 0, func() { sus = suspend(t, e, "rt-1", "a") })
+		count("deliver_signal", 2, 0, func() { deliver(t, e, sus, 0, contracts.DeliverSignalArgs{}) })
+		count("observe_signals", 1, 0, func() { _, _ = e.ObserveSignals(bg, contracts.ObserveSignalsArgs{ExecutionID: "rt-1"}) })
+		var c contracts.ClaimOutcome
+		count("claim", 1, masters, func() { c, _ = e.ClaimResumedExecution(bg, contracts.ClaimArgs{WorkerID: "w", LeaseMs: 60000}) })
+		count("complete", 1, 0, func() {
+			if _, err := e.CompleteExecution(bg, contracts.CompleteArgs{ExecutionID: "rt-1", LeaseID: c.LeaseID}); err != nil {
+				t.Fatalf("complete: %v", err)
+			}
+		})
+		count("sign", 1, 0, func() { _, _ = e.Sign(bg, contracts.SignArgs{Scope: "s"}) })
+	})
+}
+
+// warm runs one full cycle so that every script is cached on every master.
+func warm(t *testing.T, e ops) {
+	t.Helper()
+	sus := suspend(t, e, "warm", "a")
+	deliver(t, e, sus, 0, contracts.DeliverSignalArgs{})
+	_, _ = e.ObserveSignals(bg, contracts.ObserveSignalsArgs{ExecutionID: "warm"})
+	c, err := e.ClaimResumedExecution(bg, contracts.ClaimArgs{WorkerID: "w", LeaseMs: 60000})
+	if err != nil || c.ExecutionID != "warm" {
+		t.Fatalf("warm claim: %+v, %v", c, err)
+	}
+	if _, err := e.CompleteExecution(bg, contracts.CompleteArgs{ExecutionID: "warm", LeaseID: c.LeaseID}); err != nil {
+		t.Fatalf("warm complete: %v", err)
+	}
+	_, _ = e.Sign(bg, contracts.SignArgs{Scope: "s"})
+}
+
+// Executions spread over many partitions are claimed oldest first, whatever
+// the order in which they resumed.
+func TestClaimOldestFirstAcrossPartitions(t *testing.T) {
+	forEachServer(t, func(t *testing.T, s server) {
+		e, b := seededEngine(t, s, 256, nil)
+		var sus []contracts.SuspendOutcome
+		partitions := map[int]bool{}
+		for i := range 12 {
+			id := fmt.Sprintf("oldest-%02d", i)
+			partitions[contracts.PartitionOf(id, b.parts)] = true
+			sus = append(sus, suspend(t, e, id, "a"))
+			time.Sleep(3 * time.Millisecond) // distinct suspended_at_ms
+		}
+		if len(partitions) < 6 {
+			t.Fatalf("executions fell in only %d partitions", len(partitions))
+		}
+		for i := len(sus) - 1; i >= 0; i-- { // resume newest first
+			deliver(t, e, sus[i], 0, contracts.DeliverSignalArgs{})
+		}
+		for i := range sus {
+			c, err := e.ClaimResumedExecution(bg, contracts.ClaimArgs{WorkerID: "w", LeaseMs: 60000})
+			if err != nil || c.ExecutionID != sus[i].ExecutionID {
+				t.Fatalf("claim %d: got %s (%v), want %s", i, c.ExecutionID, err, sus[i].ExecutionID)
+			}
+		}
+	})
+}
+
+// Paging list_suspended over many partitions visits every suspended
+// execution once, in (suspended_at_ms, execution_id) order.
+func TestListSuspendedPagesAcrossPartitions(t *testing.T) {
+	forEachServer(t, func(t *testing.T, s server) {
+		e, _ := seededEngine(t, s, 256, nil)
+		var want []string
+		for i := range 40 {
+			id := fmt.Sprintf("list-%02d", i)
+			suspend(t, e, id, "a")
+			want = append(want, id)
+		}
+		var got []string
+		var last contracts.SuspendedExecution
+		cursor := ""
+		for range 20 {
+			page, err := e.ListSuspended(bg, contracts.ListSuspendedArgs{Limit: 7, Cursor: cursor})
+			if err != nil {
+				t.Fatalf("list: %v", err)
+			}
+			for _, x := range page.Executions {
+				if len(got) > 0 && !(contracts.Cursor{SuspendedAtMs: last.SuspendedAtMs, ExecutionID: last.ExecutionID}).After(x.SuspendedAtMs, x.ExecutionID) {
+					t.Fatalf("%s listed after %s: out of order", x.ExecutionID, last.ExecutionID)
+				}
+				got, last = append(got, x.ExecutionID), x
+			}
+			if page.NextCursor == nil {
+				break
+			}
+			cursor = *page.NextCursor
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, want) {
+			t.Fatalf("listed %v, want %v", got, want)
+		}
+	})
+}
+
+// Payloads and idempotency keys are stored byte for byte, whatever bytes
+// they hold.
+func TestSignalBytesRoundTrip(t *testing.T) {
+	forEachServer(t, func(t *testing.T, s server) {
+		e, _ := seededEngine(t, s, 256, nil)
+		sus, err := e.Suspend(bg, contracts.SuspendArgs{ExecutionID: "bytes-1", Condition: contracts.ConditionAll,
+			Waitpoints: []contracts.WaitpointSpec{{Key: "a"}, {Key: "b"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys := []string{"k|1:2", "\x00\xff\xfe not utf-8 \"quoted\" 3:abc"}
+		payloads := []json.RawMessage{json.RawMessage(`{"a":[1,2.50,"\u00e9\/x"],"b":null}`), nil}
+		for i, k := range keys {
+			out := deliver(t, e, sus, i, contracts.DeliverSignalArgs{IdempotencyKey: k, Payload: payloads[i]})
+			again := deliver(t, e, sus, i, contracts.DeliverSignalArgs{IdempotencyKey: k, Payload: payloads[i]})
+			if again.Outcome != contracts.OutcomeDuplicate || again.SignalID != out.SignalID {
+				t.Fatalf("replay of key %q: %+v, want duplicate of %s", k, again, out.SignalID)
+			}
+		}
+		r, err := e.ObserveSignals(bg, contracts.ObserveSignalsArgs{ExecutionID: "bytes-1"})
+		if err != nil || len(r.Signals) != 2 {
+			t.Fatalf("observe: %+v, %v", r, err)
+		}
+		for i, sig := range r.Signals {
+			if sig.IdempotencyKey != keys[i] || string(sig.Payload) != string(payloads[i]) {
+				t.Errorf("signal %d: key %q payload %s, want %q %s", i, sig.IdempotencyKey, sig.Payload, keys[i], payloads[i])
+			}
+		}
+	})
+}
+
+// A waitpoint token issued by Valkey's suspend verifies through the memory
+// backend holding the same keystore, for the waitpoint's message.
+func TestWaitpointTokenVerifiesElsewhere(t *testing.T) {
+	e, _ := seededEngine(t, servers[0], 256, nil)
+	m := memory.New()
+	mustSeed(t, m, "kid-a", secret(1))
+	sus := suspend(t, e, "cross-1", "approve")
+	w := sus.Waitpoints[0]
+	msg := contracts.WaitpointMessage(sus.ExecutionID, w.WaitpointID, w.WaitpointKey, w.CreatedAtMs)
+	if _, err := m.Verify(bg, contracts.VerifyArgs{Scope: sus.ExecutionID, Message: msg, Token: w.Token}); err != nil {
+		t.Fatalf("memory verify of a Valkey waitpoint token: %v", err)
+	}
+}
+
+// A suspension's timeout_at_ms near the contract's limit is exact.
+func TestSuspendMaxTimeoutIsExact(t *testing.T) {
+	e, _ := seededEngine(t, servers[0], 1, nil)
+	max := int64(contracts.MaxTimeoutMs)
+	out, err := e.Suspend(bg, contracts.SuspendArgs{ExecutionID: "far", Waitpoints: []contracts.WaitpointSpec{{Key: "a"}}, TimeoutMs: &max})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := e.ListSuspended(bg, contracts.ListSuspendedArgs{})
+	if err != nil || len(l.Executions) != 1 || *l.Executions[0].TimeoutAtMs != out.SuspendedAtMs+max {
+		t.Fatalf("list: %+v, %v; want timeout_at_ms %d", l, err, out.SuspendedAtMs+max)
+	}
+}
+
+// loadAllScripts loads every script of the driver on every master.
+func loadAllScripts(t *testing.T, b *Backend) {
+	t.Helper()
+	for _, s := range []*redis.Script{scriptKeysLoad, scriptSeedInstall, scriptRotate, scriptSuspendRead,
+		scriptSuspendWrite, scriptDeliverRead, scriptDeliverWrite, scriptObserve, scriptListPage,
+		scriptClaimPeek, scriptClaim, scriptComplete} {
+		if err := b.loadEverywhere(bg, s); err != nil {
+			t.Fatalf("load scripts: %v", err)
+		}
+	}
+}
