@@ -22,6 +22,27 @@
 // list_kids, list_suspended, claim) send one pipeline, which costs one round
 // trip per node, not one per partition.
 //
+// Keys of partition N (every one under the tag {p:N}): keys (the keystore
+// hash: current kid, s:<kid> secret as lowercase hex, x:<kid> expiry of a
+// verifying kid, partitions), and for an execution E of that partition
+// (N = contracts.PartitionOf(E, P)): x:E (its state), xi:E (suspend
+// idempotency records), xw:E and xs:E (its waitpoint and suspension ids),
+// w:<waitpoint_id>, wi:<waitpoint_id> (delivery idempotency records) and
+// sig:<suspension_id> (signals in delivery order); and three indexes:
+// idx:suspended and idx:ready (sorted sets of "<20-digit
+// suspended_at_ms>:<execution_id>", score 0, so byte order is the contract's
+// (suspended_at_ms, execution_id) order) and idx:timers (the same members
+// scored by timeout or lease expiry, moved to idx:ready once past).
+//
+// Round trips: sign, verify, observe_signals, complete_execution: one script
+// call. suspend and deliver_signal: two (read, then an atomic write that
+// re-checks what the read saw and starts over if the keystore or the
+// waitpoint changed in between; the HMAC is computed in Go between them).
+// seed: three pipelines at most. rotate_all, list_kids, list_suspended: one
+// pipeline, that is one round trip per node. claim_resumed_execution: one
+// pipeline asking every partition for its oldest candidate, then one script
+// call claiming on the winner's partition (one call in all with P = 1).
+//
 // The partition count is recorded in every partition's keystore hash on its
 // first write; Open refuses another count (conflict / partition_count_mismatch)
 // by reading partition 0, and every script checks it again.
