@@ -16,7 +16,12 @@ import (
 
 // The whole conformance suite, on a fresh schema per scenario.
 func TestConformance(t *testing.T) {
-	conformance.Run(t, harness())
+	h, opened := harness()
+	start := time.Now()
+	conformance.Run(t, h)
+	s := opened.stats()
+	t.Logf("suite: %v; %d transactions committed, %d retries, %d exhausted the retry budget",
+		time.Since(start).Round(time.Millisecond), s.Transactions, s.Retries, s.Exhausted)
 }
 
 // Given a seeded keystore, when 32 rotations to distinct kids run at once,

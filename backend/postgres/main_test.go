@@ -76,11 +76,31 @@ func connect(t testing.TB, rawURL string) *pgx.Conn {
 	return c
 }
 
+// opened records the backends a harness opened, for their Stats.
+type opened struct {
+	mu   sync.Mutex
+	urls map[engine.Backend]string
+}
+
+// stats sums the transaction counters of every backend opened.
+func (o *opened) stats() postgres.Stats {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var sum postgres.Stats
+	for b := range o.urls {
+		s := b.(*postgres.Backend).Stats()
+		sum.Transactions += s.Transactions
+		sum.Retries += s.Retries
+		sum.Exhausted += s.Exhausted
+	}
+	return sum
+}
+
 // harness runs the conformance suite on fresh schemas. Postgres reads the
 // server's clock, so ClockControl is false; Reopen opens the same URL.
-func harness() conformance.Harness {
-	var mu sync.Mutex
-	urls := map[engine.Backend]string{}
+func harness() (conformance.Harness, *opened) {
+	o := &opened{urls: map[engine.Backend]string{}}
+	mu, urls := &o.mu, o.urls
 	return conformance.Harness{
 		Open: func(t testing.TB, _ *conformance.Clock) engine.Backend {
 			u := withParam(t, schemaURL(t), postgres.ParamMigrate, postgres.MigrateAuto)
@@ -106,7 +126,7 @@ func harness() conformance.Harness {
 			mu.Unlock()
 			return r
 		},
-	}
+	}, o
 }
 
 // seed seeds kid with a secret of 32 fill bytes.

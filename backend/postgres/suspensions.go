@@ -6,33 +6,42 @@ import (
 	"errors"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
 )
 
-// suspendLoadSQL reads everything suspend decides on, in one round trip:
-// the clock, the current kid, the execution's state and lease, and the
-// idempotency record of (execution_id, idempotency_key) ($2 NULL: none).
-const suspendLoadSQL = `SELECT n.now_ms, k.kid, k.secret, e.state, e.lease_id, r.fingerprint, r.outcome
+// currentKeySQL reads the clock and the current kid (NULLs when the
+// keystore is empty) in one statement.
+const currentKeySQL = `SELECT n.now_ms, k.kid, k.secret
 FROM (SELECT ` + nowMsExpr + ` AS now_ms) n
-LEFT JOIN ff_keys k ON k.expires_at_ms IS NULL
-LEFT JOIN ff_executions e ON e.execution_id = $1
-LEFT JOIN ff_suspend_requests r ON r.execution_id = $1 AND r.idempotency_key = $2`
+LEFT JOIN ff_keys k ON k.expires_at_ms IS NULL`
 
-// suspendExecutionSQL makes the execution suspended on a new latest
-// suspension, creating its row or resetting the suspension columns and
-// dropping the lease; next_seq continues, so delivery order spans
-// suspensions.
-const suspendExecutionSQL = `INSERT INTO ff_executions
+// createExecutionSQL creates the execution suspended on its first
+// suspension, or does nothing (no row returned) when it exists. It is the
+// first touch of ff_executions in suspend: the conflict check reads no
+// index range, so suspends of new executions never fail to serialize
+// against one another.
+const createExecutionSQL = `INSERT INTO ff_executions
     (execution_id, state, suspension_id, suspended_at_ms, timeout_at_ms, condition, waitpoint_count)
 VALUES ($1, 'suspended', $2, $3, $4, $5, $6)
-ON CONFLICT (execution_id) DO UPDATE SET
-    state = 'suspended', suspension_id = EXCLUDED.suspension_id,
-    suspended_at_ms = EXCLUDED.suspended_at_ms, timeout_at_ms = EXCLUDED.timeout_at_ms,
-    condition = EXCLUDED.condition, waitpoint_count = EXCLUDED.waitpoint_count,
-    signal_count = 0, signaled_count = 0,
-    lease_id = NULL, lease_expires_at_ms = NULL, reason = NULL`
+ON CONFLICT (execution_id) DO NOTHING
+RETURNING true`
+
+// suspendStateSQL reads an existing execution's state and lease and the
+// idempotency record of (execution_id, idempotency_key) ($2 NULL: none).
+const suspendStateSQL = `SELECT e.state, e.lease_id, r.fingerprint, r.outcome
+FROM ff_executions e
+LEFT JOIN ff_suspend_requests r ON r.execution_id = e.execution_id AND r.idempotency_key = $2
+WHERE e.execution_id = $1`
+
+// resuspendSQL suspends an existing execution on a new latest suspension,
+// resetting the suspension columns and dropping the lease; next_seq
+// continues, so delivery order spans suspensions.
+const resuspendSQL = `UPDATE ff_executions SET
+    state = 'suspended', suspension_id = $2, suspended_at_ms = $3, timeout_at_ms = $4,
+    condition = $5, waitpoint_count = $6, signal_count = 0, signaled_count = 0,
+    lease_id = NULL, lease_expires_at_ms = NULL, reason = NULL
+WHERE execution_id = $1`
 
 // insertWaitpointsSQL opens the suspension's waitpoints ($1 ids, $2 keys,
 // in the same order).
@@ -43,46 +52,50 @@ SELECT w.id, w.key, $3, $4, $5 FROM unnest($1::text[], $2::text[]) AS w(id, key)
 const insertSuspendRequestSQL = `INSERT INTO ff_suspend_requests (execution_id, idempotency_key, fingerprint, outcome)
 VALUES ($1, $2, $3, $4)`
 
-// deliverLoadSQL reads everything deliver_signal decides on, in one round
-// trip: the clock; whether a current kid exists and the token's kid; the
-// waitpoint if it belongs to the execution; whether it is open (its
-// suspension is the latest and not yet resumed) with the suspension's
-// timeout and counters; and the signal already recorded under
-// (waitpoint_id, idempotency_key) ($4 NULL: none).
+// deliverLoadSQL reads everything deliver_signal decides on but the
+// duplicate check, in one round trip: the clock; whether a current kid
+// exists and the token's kid; the waitpoint if it belongs to the execution
+// and its signal count; whether it is open (its suspension is the latest
+// and not yet resumed) with the suspension's timeout, condition and
+// counters, and the execution's delivery sequence. The execution's lock
+// keeps these stable until commit.
 const deliverLoadSQL = `SELECT n.now_ms,
        EXISTS (SELECT 1 FROM ff_keys WHERE expires_at_ms IS NULL),
        k.kid IS NOT NULL, k.secret, k.expires_at_ms,
        w.waitpoint_id IS NOT NULL, w.waitpoint_key, w.created_at_ms, w.suspension_id, w.signal_count,
        coalesce(e.suspension_id = w.suspension_id AND e.state = 'suspended', false),
-       e.timeout_at_ms, e.condition, e.waitpoint_count, e.signal_count, e.signaled_count,
-       s.signal_id
+       e.timeout_at_ms, e.condition, e.waitpoint_count, e.signal_count, e.signaled_count, e.next_seq
 FROM (SELECT ` + nowMsExpr + ` AS now_ms) n
 LEFT JOIN ff_keys k ON k.kid = $1
 LEFT JOIN ff_waitpoints w ON w.waitpoint_id = $2 AND w.execution_id = $3
-LEFT JOIN ff_executions e ON e.execution_id = w.execution_id
-LEFT JOIN ff_signals s ON s.waitpoint_id = w.waitpoint_id AND s.idempotency_key = $4`
+LEFT JOIN ff_executions e ON e.execution_id = w.execution_id`
 
-// recordSignalSQL records an accepted signal in one statement: it takes the
-// execution's next sequence number, counts the signal (and the waitpoint's
-// first signal, $5 = 1), resumes the execution when $6, and inserts the
-// signal. The unique index on (waitpoint_id, idempotency_key) makes a
-// second recording impossible; DO NOTHING returns no row, and the caller
-// rolls back.
-const recordSignalSQL = `WITH e AS (
-    UPDATE ff_executions
-    SET next_seq = next_seq + 1, signal_count = signal_count + 1,
-        signaled_count = signaled_count + $5,
-        state = CASE WHEN $6 THEN 'resumed' ELSE state END
-    WHERE execution_id = $1
-    RETURNING next_seq, suspension_id
-), w AS (
-    UPDATE ff_waitpoints SET signal_count = signal_count + 1 WHERE waitpoint_id = $2
-)
-INSERT INTO ff_signals (signal_id, execution_id, suspension_id, waitpoint_id, waitpoint_key, seq,
+// insertSignalSQL records a signal. With an idempotency key it is also the
+// duplicate check: the unique index on (waitpoint_id, idempotency_key)
+// admits one signal per key whatever the isolation level, and DO NOTHING
+// returns no row for a key already recorded. Checking by inserting reads no
+// index range, so deliveries to different executions do not fail to
+// serialize against one another.
+const insertSignalSQL = `INSERT INTO ff_signals (signal_id, execution_id, suspension_id, waitpoint_id, waitpoint_key, seq,
                         name, payload, idempotency_key, delivered_at_ms)
-SELECT $3, $1, e.suspension_id, $2, $4, e.next_seq, $7, $8, $9, $10 FROM e
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 ON CONFLICT (waitpoint_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
 RETURNING signal_id`
+
+// recordedSignalSQL finds the signal recorded under (waitpoint_id,
+// idempotency_key).
+const recordedSignalSQL = `SELECT signal_id FROM ff_signals WHERE waitpoint_id = $1 AND idempotency_key = $2`
+
+// countSignalSQL counts an accepted signal on the execution ($3 = 1 when it
+// is its waitpoint's first), advances the delivery sequence to $2 and
+// resumes the execution when $4; countWaitpointSQL counts it on the waitpoint.
+const (
+	countSignalSQL = `UPDATE ff_executions
+SET next_seq = $2, signal_count = signal_count + 1, signaled_count = signaled_count + $3,
+    state = CASE WHEN $4 THEN 'resumed' ELSE state END
+WHERE execution_id = $1`
+	countWaitpointSQL = `UPDATE ff_waitpoints SET signal_count = signal_count + 1 WHERE waitpoint_id = $1`
+)
 
 // observeSQL reads the latest suspension of an execution and its signals in
 // delivery order, in one statement (one snapshot); no row: unknown.
@@ -102,11 +115,18 @@ WHERE state = 'suspended' AND (suspended_at_ms, execution_id) > ($1, $2)
 ORDER BY suspended_at_ms, execution_id
 LIMIT $3`
 
-// claimLockSQL queues claims of every process behind one another. It must
-// be the first statement of the claim's transaction: LOCK TABLE takes no
-// snapshot, so the claim that waited here sees what the previous claim
-// committed and never picks the same execution.
-const claimLockSQL = `LOCK TABLE ff_claim_lock IN EXCLUSIVE MODE`
+// claimLockSQL queues a claim behind every other claim and every operation
+// on an execution in flight, in all processes; execGateSQL is the
+// operations' side of the gate (ROW EXCLUSIVE conflicts with EXCLUSIVE, not
+// with itself), and execGateAloneSQL the side of an operation's retry,
+// which runs alone like a claim. Each must be the first statement of its
+// transaction: LOCK TABLE takes no snapshot, so whoever waited here sees
+// what the other side committed and does not fail to serialize against it.
+const (
+	claimLockSQL     = `LOCK TABLE ff_claim_lock IN EXCLUSIVE MODE`
+	execGateSQL      = `LOCK TABLE ff_claim_lock IN ROW EXCLUSIVE MODE`
+	execGateAloneSQL = claimLockSQL
+)
 
 // claimSQL leases the oldest claimable execution in one statement, at one
 // reading of the clock: resumed (reason signal), suspended past its timeout
@@ -145,10 +165,6 @@ w AS (DELETE FROM ff_waitpoints WHERE execution_id = $1),
 r AS (DELETE FROM ff_suspend_requests WHERE execution_id = $1)
 DELETE FROM ff_executions WHERE execution_id = $1`
 
-// errRolledBack makes inTx retry an attempt whose write found a concurrent
-// duplicate: the same as a serialization failure.
-var errRolledBack = &pgconn.PgError{Code: sqlstateSerializationFailure, Message: "concurrent duplicate signal"}
-
 // nullIfEmpty maps the contract's "empty means none" to SQL NULL.
 func nullIfEmpty(s string) *string {
 	if s == "" {
@@ -165,31 +181,78 @@ func (b *Backend) Suspend(ctx context.Context, args contracts.SuspendArgs) (cont
 	var out contracts.SuspendOutcome
 	err := b.inExecTx(ctx, args.ExecutionID, func(tx pgx.Tx) error {
 		var (
-			nowMs                     int64
-			kid, state, lease, fprint *string
-			secret, stored            []byte
+			nowMs  int64
+			kid    *string
+			secret []byte
 		)
-		err := tx.QueryRow(ctx, suspendLoadSQL, args.ExecutionID, nullIfEmpty(args.IdempotencyKey)).
-			Scan(&nowMs, &kid, &secret, &state, &lease, &fprint, &stored)
-		if err != nil {
+		if err := tx.QueryRow(ctx, currentKeySQL).Scan(&nowMs, &kid, &secret); err != nil {
 			return err
 		}
-		switch {
-		case kid == nil:
+		if kid == nil {
 			return contracts.NotInitialized()
-		case fprint != nil && *fprint != args.Fingerprint():
-			return contracts.IdempotencyMismatch()
-		case fprint != nil:
-			out = contracts.SuspendOutcome{}
-			return json.Unmarshal(stored, &out)
-		}
-		if err := checkSuspendable(args, state, lease); err != nil {
-			return err
 		}
 		out = newSuspension(args, *kid, secret, nowMs)
-		return writeSuspension(ctx, tx, args, out)
+		created, err := createExecution(ctx, tx, args, out)
+		switch {
+		case err != nil:
+			return err
+		case created && args.LeaseID != nil:
+			return contracts.LeaseNotHeld() // rolls the creation back
+		case created:
+			return writeSuspension(ctx, tx, args, out)
+		}
+		replay, err := resuspend(ctx, tx, args, out)
+		if replay != nil {
+			out = *replay
+		}
+		return err
 	})
 	return out, interpretError(err)
+}
+
+// createExecution creates the execution on its first suspension and
+// reports whether it did (false: it exists).
+func createExecution(ctx context.Context, tx pgx.Tx, args contracts.SuspendArgs, out contracts.SuspendOutcome) (bool, error) {
+	var created bool
+	err := tx.QueryRow(ctx, createExecutionSQL, args.ExecutionID, out.SuspensionID, out.SuspendedAtMs,
+		out.TimeoutAtMs, out.Condition, len(out.Waitpoints)).Scan(&created)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
+	return created, err
+}
+
+// resuspend suspends an execution that exists: it replays the outcome
+// stored under the idempotency key (returned), or checks the state and
+// lease and writes the new suspension out.
+func resuspend(ctx context.Context, tx pgx.Tx, args contracts.SuspendArgs, out contracts.SuspendOutcome) (*contracts.SuspendOutcome, error) {
+	var (
+		state         string
+		lease, fprint *string
+		stored        []byte
+	)
+	err := tx.QueryRow(ctx, suspendStateSQL, args.ExecutionID, nullIfEmpty(args.IdempotencyKey)).Scan(&state, &lease, &fprint, &stored)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case fprint != nil && *fprint != args.Fingerprint():
+		return nil, contracts.IdempotencyMismatch()
+	case fprint != nil:
+		var replay contracts.SuspendOutcome
+		if err := json.Unmarshal(stored, &replay); err != nil {
+			return nil, err
+		}
+		return &replay, nil
+	}
+	if err := checkSuspendable(args, &state, lease); err != nil {
+		return nil, err
+	}
+	if _, err := tx.Exec(ctx, resuspendSQL, args.ExecutionID, out.SuspensionID, out.SuspendedAtMs,
+		out.TimeoutAtMs, out.Condition, len(out.Waitpoints)); err != nil {
+		return nil, err
+	}
+	return nil, writeSuspension(ctx, tx, args, out)
 }
 
 // checkSuspendable decides whether an execution in state (nil: none) with
@@ -230,7 +293,8 @@ func newSuspension(args contracts.SuspendArgs, kid string, secret []byte, nowMs 
 	return out
 }
 
-// writeSuspension writes a new suspension in one round trip.
+// writeSuspension writes the waitpoints of a new suspension and its
+// idempotency record, in one round trip.
 func writeSuspension(ctx context.Context, tx pgx.Tx, args contracts.SuspendArgs, out contracts.SuspendOutcome) error {
 	ids := make([]string, len(out.Waitpoints))
 	keys := make([]string, len(out.Waitpoints))
@@ -238,7 +302,6 @@ func writeSuspension(ctx context.Context, tx pgx.Tx, args contracts.SuspendArgs,
 		ids[i], keys[i] = w.WaitpointID, w.WaitpointKey
 	}
 	var batch pgx.Batch
-	batch.Queue(suspendExecutionSQL, args.ExecutionID, out.SuspensionID, out.SuspendedAtMs, out.TimeoutAtMs, out.Condition, len(ids))
 	batch.Queue(insertWaitpointsSQL, ids, keys, args.ExecutionID, out.SuspensionID, out.SuspendedAtMs)
 	if args.IdempotencyKey != "" {
 		stored, err := json.Marshal(out)
@@ -263,7 +326,7 @@ type deliveryState struct {
 	timeoutAtMs                *int64
 	condition                  *string
 	waitpoints, signals, fired *int
-	duplicateOf                *string
+	nextSeq                    *int64
 }
 
 // DeliverSignal records a signal on a waitpoint exactly once per
@@ -280,32 +343,34 @@ func (b *Backend) DeliverSignal(ctx context.Context, args contracts.DeliverSigna
 	err = b.inExecTx(ctx, args.ExecutionID, func(tx pgx.Tx) error {
 		var d deliveryState
 		d.rec.Kid = t.Kid
-		err := tx.QueryRow(ctx, deliverLoadSQL, t.Kid, args.WaitpointID, args.ExecutionID, nullIfEmpty(args.IdempotencyKey)).Scan(
+		err := tx.QueryRow(ctx, deliverLoadSQL, t.Kid, args.WaitpointID, args.ExecutionID).Scan(
 			&d.nowMs, &d.initialized, &d.known, (*[]byte)(&d.rec.Secret), &d.rec.ExpiresAtMs,
 			&d.found, &d.key, &d.createdAtMs, &d.suspensionID, &d.waitpointSignals,
-			&d.open, &d.timeoutAtMs, &d.condition, &d.waitpoints, &d.signals, &d.fired, &d.duplicateOf)
+			&d.open, &d.timeoutAtMs, &d.condition, &d.waitpoints, &d.signals, &d.fired, &d.nextSeq)
 		if err != nil {
 			return err
 		}
 		if err := authorize(t, args, d); err != nil {
 			return err
 		}
-		if d.duplicateOf != nil {
-			out = contracts.DeliverSignalOutcome{Outcome: contracts.OutcomeDuplicate, SignalID: *d.duplicateOf}
-			return nil
-		}
-		switch {
-		case !d.open:
-			return contracts.WaitpointClosed()
-		case d.timeoutAtMs != nil && d.nowMs > *d.timeoutAtMs:
-			return contracts.SuspensionTimedOut()
-		case *d.signals >= contracts.SignalLimit:
-			return contracts.SignalLimitExceeded()
-		}
 		out, err = recordSignal(ctx, tx, args, d)
 		return err
 	})
 	return out, interpretError(err)
+}
+
+// acceptable runs check 4 of deliver_signal: the waitpoint is open, the
+// suspension has not timed out and holds fewer than SignalLimit signals.
+func acceptable(d deliveryState) error {
+	switch {
+	case !d.open:
+		return contracts.WaitpointClosed()
+	case d.timeoutAtMs != nil && d.nowMs > *d.timeoutAtMs:
+		return contracts.SuspensionTimedOut()
+	case *d.signals >= contracts.SignalLimit:
+		return contracts.SignalLimitExceeded()
+	}
+	return nil
 }
 
 // authorize runs checks 1 and 2 of deliver_signal: the kid is known and in
@@ -328,28 +393,46 @@ func authorize(t contracts.Token, args contracts.DeliverSignalArgs, d deliverySt
 	return contracts.CheckToken(t, msg, d.initialized, rec, d.nowMs)
 }
 
-// recordSignal writes an accepted signal and returns the outcome.
+// recordSignal runs checks 3 to 5 of deliver_signal: it inserts the signal
+// (for a key already recorded: nothing, and answers duplicate), checks that
+// the waitpoint accepts it (else the error rolls the insert back), and
+// counts it, resuming the execution when its condition holds.
 func recordSignal(ctx context.Context, tx pgx.Tx, args contracts.DeliverSignalArgs, d deliveryState) (contracts.DeliverSignalOutcome, error) {
+	if args.IdempotencyKey == "" {
+		if err := acceptable(d); err != nil {
+			return contracts.DeliverSignalOutcome{}, err
+		}
+	}
+	var payload []byte
+	if len(args.Payload) > 0 {
+		payload = args.Payload
+	}
+	seq := *d.nextSeq + 1
+	var id string
+	err := tx.QueryRow(ctx, insertSignalSQL, contracts.NewID(), args.ExecutionID, *d.suspensionID, args.WaitpointID,
+		*d.key, seq, args.Name, payload, nullIfEmpty(args.IdempotencyKey), d.nowMs).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		err = tx.QueryRow(ctx, recordedSignalSQL, args.WaitpointID, args.IdempotencyKey).Scan(&id)
+		return contracts.DeliverSignalOutcome{Outcome: contracts.OutcomeDuplicate, SignalID: id}, err
+	}
+	if err != nil {
+		return contracts.DeliverSignalOutcome{}, err
+	}
+	if err := acceptable(d); err != nil {
+		return contracts.DeliverSignalOutcome{}, err
+	}
 	first := 0
 	if *d.waitpointSignals == 0 {
 		first = 1
 	}
 	resumes := *d.condition == contracts.ConditionAny || *d.fired+first == *d.waitpoints
-	var payload []byte
-	if len(args.Payload) > 0 {
-		payload = args.Payload
-	}
-	id := contracts.NewID()
-	var got string
-	err := tx.QueryRow(ctx, recordSignalSQL, args.ExecutionID, args.WaitpointID, id, *d.key, first, resumes,
-		args.Name, payload, nullIfEmpty(args.IdempotencyKey), d.nowMs).Scan(&got)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return contracts.DeliverSignalOutcome{}, errRolledBack
-	}
-	if err != nil {
+	var batch pgx.Batch
+	batch.Queue(countSignalSQL, args.ExecutionID, seq, first, resumes)
+	batch.Queue(countWaitpointSQL, args.WaitpointID)
+	if err := tx.SendBatch(ctx, &batch).Close(); err != nil {
 		return contracts.DeliverSignalOutcome{}, err
 	}
-	return contracts.DeliverSignalOutcome{Outcome: contracts.OutcomeAccepted, SignalID: got, Resumed: resumes}, nil
+	return contracts.DeliverSignalOutcome{Outcome: contracts.OutcomeAccepted, SignalID: id, Resumed: resumes}, nil
 }
 
 // ObserveSignals returns the signals of the execution's latest suspension in

@@ -51,7 +51,12 @@ const (
 )
 
 // inExecTx is inTx on one connection holding the advisory lock of
-// executionID for all attempts. If the lock cannot be released for sure
+// executionID for all attempts. The first attempt passes the gate with
+// execGateSQL, in parallel with operations on other executions; a retry
+// passes it with execGateAloneSQL, alone among execution writers and
+// claims, so it cannot fail to serialize against them again: the budget
+// of three attempts is then not exhausted by false conflicts (SSI locks
+// index pages, so transactions on different executions can conflict). If the lock cannot be released for sure
 // (an error or a cancelled wait), the connection is closed, which releases
 // it, and the pool replaces the connection.
 func (b *Backend) inExecTx(ctx context.Context, executionID string, fn func(pgx.Tx) error) error {
@@ -72,7 +77,16 @@ func (b *Backend) inExecTx(ctx context.Context, executionID string, fn func(pgx.
 			_ = conn.Conn().Close(context.WithoutCancel(ctx))
 		}
 	}()
-	return b.retry(ctx, conn, fn)
+	return b.retry(ctx, conn, func(tx pgx.Tx, attempt int) error {
+		gate := execGateSQL
+		if attempt > 1 {
+			gate = execGateAloneSQL
+		}
+		if _, err := tx.Exec(ctx, gate); err != nil {
+			return err
+		}
+		return fn(tx)
+	})
 }
 
 // inTx runs fn in one SERIALIZABLE transaction and commits it. A
@@ -86,13 +100,14 @@ func (b *Backend) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
 	if err := b.usable(); err != nil {
 		return err
 	}
-	return b.retry(ctx, b.pool, fn)
+	return b.retry(ctx, b.pool, func(tx pgx.Tx, _ int) error { return fn(tx) })
 }
 
 // retry is the attempt loop of inTx and inExecTx.
-func (b *Backend) retry(ctx context.Context, db beginner, fn func(pgx.Tx) error) error {
+// fn learns which attempt (1, 2, 3) it runs.
+func (b *Backend) retry(ctx context.Context, db beginner, fn func(tx pgx.Tx, attempt int) error) error {
 	for attempt := 1; ; attempt++ {
-		err := b.attempt(ctx, db, fn)
+		err := b.attempt(ctx, db, func(tx pgx.Tx) error { return fn(tx, attempt) })
 		if err == nil {
 			b.stats.committed.Add(1)
 			return nil

@@ -1,0 +1,166 @@
+package postgres_test
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/flowfabric/flowfabric-go/backend/postgres"
+	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/engine"
+	"github.com/flowfabric/flowfabric-go/internal/testenv"
+)
+
+// The Postgres targets, as benchmark pairs at the same number of
+// clients over pools of the same size (pool_max_conns = clients):
+//
+//	BenchmarkVerifyUncached/clients=N  vs  BenchmarkSelect1/clients=N   (target ≥ 0.7×)
+//	BenchmarkDeliverSignal/clients=16  vs  pgbench -b simple-update -c 16 (BENCHMARKS.md; ≥ 0.5×)
+//
+// ns/op is wall time per operation over all clients, so throughput is
+// 1e9 / ns/op.
+
+var benchClients = []int{1, 16}
+
+// benchSchemaURL is a fresh schema with a pool of n connections, migrated
+// at Open by the driver when migrate is set.
+func benchSchemaURL(b *testing.B, n int, migrate bool) string {
+	b.Helper()
+	u, err := url.Parse(testenv.NewPostgresSchema(b, testenv.PackageDatabase(b)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	q := u.Query()
+	if migrate {
+		q.Set(postgres.ParamMigrate, postgres.MigrateAuto)
+	}
+	q.Set("pool_max_conns", strconv.Itoa(n))
+	q.Set("pool_min_conns", strconv.Itoa(n))
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// benchEngine opens an uncached Engine on a fresh schema seeded with kid-a.
+func benchEngine(b *testing.B, n int) *engine.Engine {
+	b.Helper()
+	e, err := engine.Open(context.Background(), benchSchemaURL(b, n, true), engine.WithKeystoreCache(0))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = e.Close() })
+	if _, err := e.Seed(context.Background(), contracts.SeedArgs{Kid: "kid-a", Secret: benchSecret}); err != nil {
+		b.Fatal(err)
+	}
+	return e
+}
+
+var benchSecret = contracts.Secret(strings.Repeat("a", 32))
+
+// benchRun performs b.N calls of op spread over n concurrent clients.
+func benchRun(b *testing.B, n int, op func(ctx context.Context, client, i int) error) {
+	ctx := context.Background()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	b.ReportAllocs()
+	b.ResetTimer()
+	for c := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= b.N {
+					return
+				}
+				if err := op(ctx, c, i); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// BenchmarkVerifyUncached verifies a valid token with the keystore cache
+// off: one driver round trip per call.
+func BenchmarkVerifyUncached(b *testing.B) {
+	for _, n := range benchClients {
+		b.Run(fmt.Sprintf("clients=%d", n), func(b *testing.B) {
+			e := benchEngine(b, n)
+			msg := []byte("bench-verify-message")
+			a := contracts.VerifyArgs{Scope: "s", Message: msg, Token: contracts.SignToken("kid-a", benchSecret, msg)}
+			benchRun(b, n, func(ctx context.Context, _, _ int) error {
+				_, err := e.Verify(ctx, a)
+				return err
+			})
+		})
+	}
+}
+
+// BenchmarkSelect1 is pgx's cheapest round trip, SELECT 1, over a pool of
+// the same size.
+func BenchmarkSelect1(b *testing.B) {
+	for _, n := range benchClients {
+		b.Run(fmt.Sprintf("clients=%d", n), func(b *testing.B) {
+			pool, err := pgxpool.New(context.Background(), benchSchemaURL(b, n, false))
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(pool.Close)
+			benchRun(b, n, func(ctx context.Context, _, _ int) error {
+				var one int
+				return pool.QueryRow(ctx, "SELECT 1").Scan(&one)
+			})
+		})
+	}
+}
+
+// BenchmarkDeliverSignal delivers accepted signals from 16 clients, each to
+// the first waitpoint of its own "all" suspension (whose second waitpoint
+// never gets a signal, so every delivery is recorded and none resumes),
+// moving to a fresh suspension before the signal limit.
+func BenchmarkDeliverSignal(b *testing.B) {
+	const n = 16
+	b.Run(fmt.Sprintf("clients=%d", n), func(b *testing.B) {
+		e := benchEngine(b, n)
+		ctx := context.Background()
+		type target struct {
+			exec  string
+			wp    contracts.WaitpointOutcome
+			count int
+		}
+		targets := make([]target, n)
+		fresh := func(c, i int) error {
+			exec := fmt.Sprintf("bench-%d-%d", c, i)
+			out, err := e.Suspend(ctx, contracts.SuspendArgs{ExecutionID: exec, Condition: contracts.ConditionAll,
+				Waitpoints: []contracts.WaitpointSpec{{Key: "a"}, {Key: "never"}}})
+			targets[c] = target{exec: exec, wp: out.Waitpoints[0]}
+			return err
+		}
+		for c := range targets {
+			if err := fresh(c, -1); err != nil {
+				b.Fatal(err)
+			}
+		}
+		benchRun(b, n, func(ctx context.Context, c, i int) error {
+			t := &targets[c]
+			if t.count == contracts.SignalLimit-1 {
+				if err := fresh(c, i); err != nil {
+					return err
+				}
+			}
+			t.count++
+			_, err := e.DeliverSignal(ctx, contracts.DeliverSignalArgs{ExecutionID: t.exec, WaitpointID: t.wp.WaitpointID,
+				Token: t.wp.Token, Name: "bench", IdempotencyKey: strconv.Itoa(i)})
+			return err
+		})
+	})
+}
