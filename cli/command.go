@@ -24,7 +24,7 @@ type command struct {
 }
 
 // commands is the command table; `ff help` lists it sorted by name. A new
-// command (bench, ...) is one more entry.
+// command is one more entry.
 var commands = []command{
 	seedCommand,
 	rotateCommand,
@@ -40,6 +40,7 @@ var commands = []command{
 	completeCommand,
 	serveCommand,
 	demoCommand,
+	benchCommand,
 }
 
 func commandsByName() map[string]command {
