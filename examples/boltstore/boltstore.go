@@ -110,7 +110,11 @@ func Open(ctx context.Context, path string, opts ...Option) (*Backend, error) {
 		return nil, contracts.AsError(err)
 	}
 	cfg := newConfig(opts)
-	h, err := acquire(path, &bolt.Options{Timeout: cfg.lockTimeout, NoSync: cfg.noSync})
+	// The freelist is not written on each commit (bbolt rebuilds it when it
+	// opens the file), as etcd runs bbolt: commits write less.
+	h, err := acquire(path, &bolt.Options{
+		Timeout: cfg.lockTimeout, NoSync: cfg.noSync, NoFreelistSync: true, FreelistType: bolt.FreelistMapType,
+	})
 	if err != nil {
 		return nil, interpretError(err)
 	}
