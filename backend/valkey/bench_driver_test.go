@@ -1,0 +1,201 @@
+package valkey_test
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/flowfabric/flowfabric-go/backend/valkey"
+	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/engine"
+	"github.com/flowfabric/flowfabric-go/internal/testenv"
+)
+
+// The Valkey targets, as benchmark pairs on the standalone test
+// server at the same number of clients:
+//
+//	BenchmarkVerifyUncached/clients=N       vs  BenchmarkPing/clients=N   (target ≥ 0.7×)
+//	BenchmarkDeliverSignal/clients=16       vs  BenchmarkSet/clients=16   (target ≥ 0.5×)
+//	BenchmarkRotateAll/partitions=256       vs  BenchmarkRotateAll/partitions=1 (latency ≤ 3×)
+//
+// ns/op is wall time per operation over all clients, so throughput is
+// 1e9 / ns/op.
+
+var benchClients = []int{1, 16}
+
+var benchSecret = contracts.Secret(strings.Repeat("a", 32))
+
+// benchBackendURL is the standalone test server with P partitions under a
+// fresh key prefix (deleted when b ends).
+func benchBackendURL(b *testing.B, partitions int) string {
+	b.Helper()
+	u, err := url.Parse(testenv.ValkeyURL(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	q := u.Query()
+	q.Set(valkey.OptionPartitions, strconv.Itoa(partitions))
+	q.Set(valkey.OptionPrefix, testenv.KeyPrefix(b))
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// benchEngine opens an uncached Engine with P partitions seeded with kid-a.
+func benchEngine(b *testing.B, partitions int) *engine.Engine {
+	b.Helper()
+	e, err := engine.Open(context.Background(), benchBackendURL(b, partitions), engine.WithKeystoreCache(0))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = e.Close() })
+	if _, err := e.Seed(context.Background(), contracts.SeedArgs{Kid: "kid-a", Secret: benchSecret}); err != nil {
+		b.Fatal(err)
+	}
+	return e
+}
+
+// benchClient is a plain go-redis client on the same server, with go-redis
+// defaults like the driver's.
+func benchClient(b *testing.B) *redis.Client {
+	b.Helper()
+	opts, err := redis.ParseURL(strings.Replace(testenv.ValkeyURL(b), "valkey://", "redis://", 1))
+	if err != nil {
+		b.Fatal(err)
+	}
+	c := redis.NewClient(opts)
+	b.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// benchRun performs b.N calls of op spread over n concurrent clients.
+func benchRun(b *testing.B, n int, op func(ctx context.Context, client, i int) error) {
+	ctx := context.Background()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	b.ReportAllocs()
+	b.ResetTimer()
+	for c := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= b.N {
+					return
+				}
+				if err := op(ctx, c, i); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// BenchmarkVerifyUncached verifies a valid token with the keystore cache
+// off: one script call per verify.
+func BenchmarkVerifyUncached(b *testing.B) {
+	for _, n := range benchClients {
+		b.Run(fmt.Sprintf("clients=%d", n), func(b *testing.B) {
+			e := benchEngine(b, valkey.DefaultPartitions)
+			msg := []byte("bench-verify-message")
+			a := contracts.VerifyArgs{Scope: "s", Message: msg, Token: contracts.SignToken("kid-a", benchSecret, msg)}
+			benchRun(b, n, func(ctx context.Context, _, _ int) error {
+				_, err := e.Verify(ctx, a)
+				return err
+			})
+		})
+	}
+}
+
+// BenchmarkPing is go-redis's cheapest round trip.
+func BenchmarkPing(b *testing.B) {
+	for _, n := range benchClients {
+		b.Run(fmt.Sprintf("clients=%d", n), func(b *testing.B) {
+			c := benchClient(b)
+			benchRun(b, n, func(ctx context.Context, _, _ int) error { return c.Ping(ctx).Err() })
+		})
+	}
+}
+
+// BenchmarkSet is go-redis SET of a small value under the test's prefix.
+func BenchmarkSet(b *testing.B) {
+	const n = 16
+	b.Run(fmt.Sprintf("clients=%d", n), func(b *testing.B) {
+		c := benchClient(b)
+		prefix := testenv.KeyPrefix(b)
+		benchRun(b, n, func(ctx context.Context, client, i int) error {
+			return c.Set(ctx, prefix+strconv.Itoa(client), i, 0).Err()
+		})
+	})
+}
+
+// BenchmarkDeliverSignal delivers accepted signals from 16 clients, each to
+// the first waitpoint of its own "all" suspension (whose second waitpoint
+// never gets a signal, so every delivery is recorded and none resumes),
+// moving to a fresh suspension before the signal limit.
+func BenchmarkDeliverSignal(b *testing.B) {
+	const n = 16
+	b.Run(fmt.Sprintf("clients=%d", n), func(b *testing.B) {
+		e := benchEngine(b, valkey.DefaultPartitions)
+		ctx := context.Background()
+		type target struct {
+			exec  string
+			wp    contracts.WaitpointOutcome
+			count int
+		}
+		targets := make([]target, n)
+		fresh := func(c, i int) error {
+			exec := fmt.Sprintf("bench-%d-%d", c, i)
+			out, err := e.Suspend(ctx, contracts.SuspendArgs{ExecutionID: exec, Condition: contracts.ConditionAll,
+				Waitpoints: []contracts.WaitpointSpec{{Key: "a"}, {Key: "never"}}})
+			if err == nil {
+				targets[c] = target{exec: exec, wp: out.Waitpoints[0]}
+			}
+			return err
+		}
+		for c := range targets {
+			if err := fresh(c, -1); err != nil {
+				b.Fatal(err)
+			}
+		}
+		benchRun(b, n, func(ctx context.Context, c, i int) error {
+			t := &targets[c]
+			if t.count == contracts.SignalLimit-1 {
+				if err := fresh(c, i); err != nil {
+					return err
+				}
+			}
+			t.count++
+			_, err := e.DeliverSignal(ctx, contracts.DeliverSignalArgs{ExecutionID: t.exec, WaitpointID: t.wp.WaitpointID,
+				Token: t.wp.Token, Name: "bench", IdempotencyKey: strconv.Itoa(i)})
+			return err
+		})
+	})
+}
+
+// BenchmarkRotateAll measures one rotate_all (a pipeline of one script
+// call per partition) from one client, with P = 1 and P = 256; grace 0, so
+// each rotation collects the previous one's kid and the keystore stays small.
+func BenchmarkRotateAll(b *testing.B) {
+	for _, p := range []int{1, valkey.DefaultPartitions} {
+		b.Run(fmt.Sprintf("partitions=%d", p), func(b *testing.B) {
+			e := benchEngine(b, p)
+			benchRun(b, 1, func(ctx context.Context, _, i int) error {
+				r, err := e.RotateAll(ctx, contracts.RotateArgs{NewKid: "kid-" + strconv.Itoa(i), NewSecret: benchSecret})
+				if err == nil && r.Failed() {
+					return fmt.Errorf("rotation %d failed in a partition", i)
+				}
+				return err
+			})
+		})
+	}
+}
