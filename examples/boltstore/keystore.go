@@ -6,7 +6,6 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
-	"github.com/flowfabric/flowfabric-go/examples/boltstore/pending"
 )
 
 // The keystore holds one partition as one document; each operation loads
@@ -35,7 +34,7 @@ func (b *Backend) RotateAll(ctx context.Context, args contracts.RotateArgs) (con
 		if err != nil {
 			return contracts.RotateAllResult{}, err
 		}
-		entry, next, changed := pending.RotatePartition(0, k, args, nowMs)
+		entry, next, changed := contracts.RotatePartition(0, k, args, nowMs)
 		return contracts.RotateAllResult{Entries: []contracts.RotateEntry{entry}}, saveKeysIf(tx, changed, next)
 	})
 }
@@ -57,7 +56,7 @@ func (b *Backend) Sign(ctx context.Context, args contracts.SignArgs) (contracts.
 		if err != nil {
 			return contracts.SignResult{}, err
 		}
-		return pending.SignWith(k, args)
+		return contracts.SignWith(k, args)
 	})
 }
 
@@ -69,7 +68,7 @@ func (b *Backend) Verify(ctx context.Context, args contracts.VerifyArgs) (contra
 		if err != nil {
 			return contracts.VerifyResult{}, err
 		}
-		return pending.VerifyWith(k, args, nowMs)
+		return contracts.VerifyWith(k, args, nowMs)
 	})
 }
 

@@ -9,7 +9,6 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
-	"github.com/flowfabric/flowfabric-go/examples/boltstore/pending"
 )
 
 // partitions is the store's keystore partition count P. It is recorded in
@@ -155,11 +154,11 @@ type suspDoc struct {
 }
 
 // decisionState is what contracts' decisions read of e; nil for state none.
-func (e *execDoc) decisionState() *pending.ExecutionState {
+func (e *execDoc) decisionState() *contracts.ExecutionState {
 	if e == nil {
 		return nil
 	}
-	return &pending.ExecutionState{
+	return &contracts.ExecutionState{
 		ID: e.ID, State: e.State, TimeoutAtMs: e.Suspension.TimeoutAtMs,
 		LeaseID: e.LeaseID, LeaseExpiresAtMs: e.LeaseExpiresAtMs, Reason: e.Reason,
 	}
@@ -202,8 +201,8 @@ type waitpointDoc struct {
 	Signals      int    `json:"signals"`
 }
 
-func (w *waitpointDoc) ref(id string) pending.WaitpointRef {
-	return pending.WaitpointRef{ExecutionID: w.ExecutionID, WaitpointID: id, WaitpointKey: w.Key, CreatedAtMs: w.CreatedAtMs}
+func (w *waitpointDoc) ref(id string) contracts.WaitpointRef {
+	return contracts.WaitpointRef{ExecutionID: w.ExecutionID, WaitpointID: id, WaitpointKey: w.Key, CreatedAtMs: w.CreatedAtMs}
 }
 
 // loadWaitpoint returns the waitpoint, or nil when it is not remembered.

@@ -7,14 +7,12 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
-	"github.com/flowfabric/flowfabric-go/examples/boltstore/pending"
 )
 
 // Every operation below is one bbolt transaction. The decisions (which
 // check fails with which error, what a new suspension or signal looks like,
-// when a condition holds, what is claimable, how a page ends) are contracts'
-// (pending.* until notes/request-boltstore.md is applied); this file only
-// loads and stores.
+// when a condition holds, what is claimable, how a page ends) are
+// contracts' (decide.go, driver_errors.go); this file only loads and stores.
 
 // Suspend opens 1–16 waitpoints for an execution and signs their tokens with
 // the current kid (SEMANTICS.md "Suspend" gives the order of checks). A
@@ -37,7 +35,7 @@ func suspend(tx *bolt.Tx, args contracts.SuspendArgs, nowMs int64) (contracts.Su
 		found, err := getJSON(tx.Bucket(bucketIdempotency), suspendRecordKey(args.ExecutionID, args.IdempotencyKey), &rec)
 		if found || err != nil {
 			if err == nil {
-				err = pending.CheckSuspendReplay(rec.Fingerprint, args)
+				err = contracts.CheckSuspendReplay(rec.Fingerprint, args)
 			}
 			return rec.Outcome, err
 		}
@@ -46,10 +44,10 @@ func suspend(tx *bolt.Tx, args contracts.SuspendArgs, nowMs int64) (contracts.Su
 	if err != nil {
 		return out, err
 	}
-	if err := pending.CheckSuspend(e.decisionState(), args.LeaseID); err != nil {
+	if err := contracts.CheckSuspend(e.decisionState(), args.LeaseID); err != nil {
 		return out, err
 	}
-	out = pending.NewSuspension(args, *k.Current, nowMs)
+	out = contracts.NewSuspension(args, *k.Current, nowMs)
 	return out, storeSuspension(tx, e, args, out)
 }
 
@@ -104,12 +102,12 @@ func deliver(tx *bolt.Tx, args contracts.DeliverSignalArgs, nowMs int64) (contra
 	if err != nil {
 		return out, err
 	}
-	var ref *pending.WaitpointRef
+	var ref *contracts.WaitpointRef
 	if w != nil {
 		r := w.ref(args.WaitpointID)
 		ref = &r
 	}
-	if err := pending.AuthorizeSignal(args, k, ref, nowMs); err != nil {
+	if err := contracts.AuthorizeSignal(args, k, ref, nowMs); err != nil {
 		return out, err
 	}
 	idem := tx.Bucket(bucketIdempotency)
@@ -125,10 +123,10 @@ func deliver(tx *bolt.Tx, args contracts.DeliverSignalArgs, nowMs int64) (contra
 	}
 	s := &e.Suspension
 	closed := w.SuspensionID != s.ID || s.Closed // earlier suspensions are all closed
-	if err := pending.CheckDeliverable(closed, s.TimeoutAtMs, s.Signals, nowMs); err != nil {
+	if err := contracts.CheckDeliverable(closed, s.TimeoutAtMs, s.Signals, nowMs); err != nil {
 		return out, err
 	}
-	sig := pending.NewSignal(*ref, args, nowMs)
+	sig := contracts.NewSignal(*ref, args, nowMs)
 	if err := recordSignal(tx, e, w, sig); err != nil {
 		return out, err
 	}
@@ -137,7 +135,7 @@ func deliver(tx *bolt.Tx, args contracts.DeliverSignalArgs, nowMs int64) (contra
 			return out, err
 		}
 	}
-	resumed := pending.ConditionHolds(s.Condition, s.Signaled, s.Waitpoints)
+	resumed := contracts.ConditionHolds(s.Condition, s.Signaled, s.Waitpoints)
 	if resumed {
 		s.Closed, e.State = true, contracts.StateResumed
 	}
@@ -206,7 +204,7 @@ func (b *Backend) ListSuspended(ctx context.Context, args contracts.ListSuspende
 				ExecutionID: e.ID, SuspensionID: s.ID, SuspendedAtMs: s.SuspendedAtMs, TimeoutAtMs: s.TimeoutAtMs, Waitpoints: s.Waitpoints,
 			})
 		}
-		return pending.PageSuspended(rows, args.Limit), nil
+		return contracts.PageSuspended(rows, args.Limit), nil
 	})
 }
 
@@ -254,7 +252,7 @@ func (b *Backend) CompleteExecution(ctx context.Context, args contracts.Complete
 	return write(ctx, b, func(tx *bolt.Tx, _ int64) (contracts.CompleteOutcome, error) {
 		e, err := loadExec(tx, args.ExecutionID)
 		if err == nil {
-			err = pending.CheckComplete(e.decisionState(), args)
+			err = contracts.CheckComplete(e.decisionState(), args)
 		}
 		if err == nil {
 			err = forget(tx, e)
