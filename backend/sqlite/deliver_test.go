@@ -201,6 +201,9 @@ func TestDeliverTimeoutBoundary(t *testing.T) {
 }
 
 func TestDeliverSignalLimit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("10,000 deliveries; skipped with -short")
+	}
 	// Given an "all" suspension holding 10,000 signals on one of its two waitpoints.
 	f := seeded(t)
 	a := suspendArgs("e1", "a", "b")

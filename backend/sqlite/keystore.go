@@ -17,15 +17,10 @@ const (
 	insertKey       = `INSERT INTO keystore (kid, secret, installed_at_ms, expires_at_ms) VALUES (?, ?, ?, ?)`
 )
 
-// queryer is what loading needs from a transaction.
-type queryer interface {
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-}
-
 // loadKeys reads the partition's keystore.
-func loadKeys(ctx context.Context, q queryer) (contracts.PartitionKeys, error) {
+func loadKeys(q txn) (contracts.PartitionKeys, error) {
 	var k contracts.PartitionKeys
-	rows, err := q.QueryContext(ctx, selectKeys)
+	rows, err := q.query(selectKeys)
 	if err != nil {
 		return k, err
 	}
@@ -53,25 +48,25 @@ func loadKeys(ctx context.Context, q queryer) (contracts.PartitionKeys, error) {
 // whose expiry changed (the outgoing current kid) are updated, new kids are
 // inserted with installed_at_ms = nowMs. Deletes and updates run before
 // inserts, so the one-current-kid index holds at every statement.
-func storeKeys(ctx context.Context, tx *sql.Tx, prev, next contracts.PartitionKeys, nowMs int64) error {
+func storeKeys(q txn, prev, next contracts.PartitionKeys, nowMs int64) error {
 	before, after := keyMap(prev), keyMap(next)
 	for kid := range before {
 		if _, ok := after[kid]; !ok {
-			if _, err := tx.ExecContext(ctx, deleteKey, kid); err != nil {
+			if _, err := q.exec(deleteKey, kid); err != nil {
 				return err
 			}
 		}
 	}
 	for kid, rec := range after {
 		if old, ok := before[kid]; ok && !sameExpiry(old.ExpiresAtMs, rec.ExpiresAtMs) {
-			if _, err := tx.ExecContext(ctx, updateKeyExpiry, nullInt(rec.ExpiresAtMs), kid); err != nil {
+			if _, err := q.exec(updateKeyExpiry, nullInt(rec.ExpiresAtMs), kid); err != nil {
 				return err
 			}
 		}
 	}
 	for kid, rec := range after {
 		if _, ok := before[kid]; !ok {
-			if _, err := tx.ExecContext(ctx, insertKey, kid, []byte(rec.Secret), nowMs, nullInt(rec.ExpiresAtMs)); err != nil {
+			if _, err := q.exec(insertKey, kid, []byte(rec.Secret), nowMs, nullInt(rec.ExpiresAtMs)); err != nil {
 				return err
 			}
 		}
@@ -109,8 +104,8 @@ func nullInt(p *int64) any {
 // same_secret) or already_initialized and writes nothing.
 func (b *Backend) Seed(ctx context.Context, args contracts.SeedArgs) (contracts.SeedOutcome, error) {
 	var out contracts.SeedOutcome
-	err := b.write(ctx, func(tx *sql.Tx, nowMs int64) error {
-		k, err := loadKeys(ctx, tx)
+	err := b.write(ctx, func(q txn, nowMs int64) error {
+		k, err := loadKeys(q)
 		if err != nil {
 			return err
 		}
@@ -119,7 +114,7 @@ func (b *Backend) Seed(ctx context.Context, args contracts.SeedArgs) (contracts.
 		if !changed {
 			return nil
 		}
-		return storeKeys(ctx, tx, k, next, nowMs)
+		return storeKeys(q, k, next, nowMs)
 	})
 	if err != nil {
 		return contracts.SeedOutcome{}, err
@@ -134,22 +129,18 @@ func (b *Backend) Seed(ctx context.Context, args contracts.SeedArgs) (contracts.
 // the call's error and changes nothing.
 func (b *Backend) RotateAll(ctx context.Context, args contracts.RotateArgs) (contracts.RotateAllResult, error) {
 	var entry contracts.RotateEntry
-	err := b.write(ctx, func(tx *sql.Tx, nowMs int64) error {
-		entry = contracts.RotateEntry{Partition: 0}
-		k, err := loadKeys(ctx, tx)
+	err := b.write(ctx, func(q txn, nowMs int64) error {
+		k, err := loadKeys(q)
 		if err != nil {
 			return err
 		}
-		next, out, changed, planErr := contracts.PlanRotate(k, args, nowMs)
-		if planErr != nil {
-			entry.Error = contracts.AsError(planErr)
-			return nil
-		}
-		entry.Outcome = &out
+		var next contracts.PartitionKeys
+		var changed bool
+		entry, next, changed = contracts.RotatePartition(0, k, args, nowMs)
 		if !changed {
 			return nil
 		}
-		return storeKeys(ctx, tx, k, next, nowMs)
+		return storeKeys(q, k, next, nowMs)
 	})
 	if err != nil {
 		return contracts.RotateAllResult{}, err
@@ -161,8 +152,8 @@ func (b *Backend) RotateAll(ctx context.Context, args contracts.RotateArgs) (con
 // read snapshot.
 func (b *Backend) ListKids(ctx context.Context, _ contracts.ListKidsArgs) (contracts.ListKidsResult, error) {
 	var res contracts.ListKidsResult
-	err := b.read(ctx, func(tx *sql.Tx, nowMs int64) error {
-		k, err := loadKeys(ctx, tx)
+	err := b.read(ctx, func(q txn, nowMs int64) error {
+		k, err := loadKeys(q)
 		if err != nil {
 			return err
 		}
@@ -179,16 +170,13 @@ func (b *Backend) ListKids(ctx context.Context, _ contracts.ListKidsArgs) (contr
 // one partition).
 func (b *Backend) Sign(ctx context.Context, args contracts.SignArgs) (contracts.SignResult, error) {
 	var res contracts.SignResult
-	err := b.read(ctx, func(tx *sql.Tx, _ int64) error {
-		k, err := loadKeys(ctx, tx)
+	err := b.read(ctx, func(q txn, _ int64) error {
+		k, err := loadKeys(q)
 		if err != nil {
 			return err
 		}
-		if k.Current == nil {
-			return errNotInitialized()
-		}
-		res = contracts.SignResult{Kid: k.Current.Kid, Token: contracts.SignToken(k.Current.Kid, k.Current.Secret, args.Message)}
-		return nil
+		res, err = contracts.SignWith(k, args)
+		return err
 	})
 	if err != nil {
 		return contracts.SignResult{}, err
@@ -198,23 +186,17 @@ func (b *Backend) Sign(ctx context.Context, args contracts.SignArgs) (contracts.
 
 // Verify checks args.Token against the keystore at the backend's clock.
 func (b *Backend) Verify(ctx context.Context, args contracts.VerifyArgs) (contracts.VerifyResult, error) {
-	t, err := contracts.ParseToken("token", args.Token)
-	if err != nil {
-		return contracts.VerifyResult{}, err
-	}
-	err = b.read(ctx, func(tx *sql.Tx, nowMs int64) error {
-		k, err := loadKeys(ctx, tx)
+	var res contracts.VerifyResult
+	err := b.read(ctx, func(q txn, nowMs int64) error {
+		k, err := loadKeys(q)
 		if err != nil {
 			return err
 		}
-		return contracts.CheckToken(t, args.Message, k.Current != nil, k.Find(t.Kid), nowMs)
+		res, err = contracts.VerifyWith(k, args, nowMs)
+		return err
 	})
 	if err != nil {
 		return contracts.VerifyResult{}, err
 	}
-	return contracts.VerifyResult{Valid: true, Kid: t.Kid}, nil
-}
-
-func errNotInitialized() error {
-	return contracts.ErrHMACSecretNotInitialized.With("the keystore has no current kid: seed it first")
+	return res, nil
 }

@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
@@ -34,17 +33,17 @@ func (b *Backend) migrate(ctx context.Context) ([]string, error) {
 		return nil, schemaError(err)
 	}
 	var applied []string
-	err = b.write(ctx, func(tx *sql.Tx, nowMs int64) error {
+	err = b.write(ctx, func(q txn, nowMs int64) error {
 		applied = nil
-		pending, err := pendingMigrations(ctx, tx, all)
+		pending, err := pendingMigrations(q, all)
 		if err != nil {
 			return err
 		}
 		for _, m := range pending {
-			if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+			if _, err := q.exec(m.SQL); err != nil {
 				return err
 			}
-			if _, err := tx.ExecContext(ctx, insertApplied, m.Version, m.Name, m.Checksum, nowMs); err != nil {
+			if _, err := q.exec(insertApplied, m.Version, m.Name, m.Checksum, nowMs); err != nil {
 				return err
 			}
 			applied = append(applied, fmt.Sprintf("%04d_%s", m.Version, m.Name))
@@ -60,11 +59,11 @@ func (b *Backend) migrate(ctx context.Context) ([]string, error) {
 	return applied, nil
 }
 
-func pendingMigrations(ctx context.Context, tx *sql.Tx, all []migrations.Migration) ([]migrations.Migration, error) {
-	if _, err := tx.ExecContext(ctx, createMigrationsTable); err != nil {
+func pendingMigrations(q txn, all []migrations.Migration) ([]migrations.Migration, error) {
+	if _, err := q.exec(createMigrationsTable); err != nil {
 		return nil, err
 	}
-	rows, err := tx.QueryContext(ctx, selectApplied)
+	rows, err := q.query(selectApplied)
 	if err != nil {
 		return nil, err
 	}

@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 
 	"github.com/flowfabric/flowfabric-go/engine"
 )
@@ -15,8 +14,8 @@ var _ engine.KeystoreSnapshotter = (*Backend)(nil)
 // the cache decides expiry with exactly the time an uncached call reads.
 func (b *Backend) KeystoreSnapshot(ctx context.Context, _ int) (engine.KeystoreSnapshot, error) {
 	snap := engine.KeystoreSnapshot{Partitions: 1, Clock: b.nowMs}
-	err := b.read(ctx, func(tx *sql.Tx, nowMs int64) error {
-		k, err := loadKeys(ctx, tx)
+	err := b.read(ctx, func(q txn, nowMs int64) error {
+		k, err := loadKeys(q)
 		snap.Keys, snap.NowMs = k, nowMs
 		return err
 	})

@@ -28,6 +28,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -62,6 +63,8 @@ func init() {
 type Backend struct {
 	db     *sql.DB // writes: one connection, so this process's writers queue in database/sql
 	rdb    *sql.DB // reads: a pool of connections reading WAL snapshots (db itself for :memory:)
+	wstmts map[string]*sql.Stmt
+	rstmts map[string]*sql.Stmt
 	path   string
 	memory bool
 	now    func() time.Time
@@ -111,7 +114,26 @@ func Open(ctx context.Context, path string, opts ...Option) (*Backend, error) {
 		_ = b.Close()
 		return nil, err
 	}
+	if err := b.prepare(ctx); err != nil {
+		_ = b.Close()
+		return nil, err
+	}
 	return b, nil
+}
+
+// prepare prepares the backend's statements on both handles.
+func (b *Backend) prepare(ctx context.Context) error {
+	var err error
+	if b.wstmts, err = prepare(ctx, b.db); err != nil {
+		return interpretError(err)
+	}
+	b.rstmts = b.wstmts
+	if b.rdb != b.db {
+		if b.rstmts, err = prepare(ctx, b.rdb); err != nil {
+			return interpretError(err)
+		}
+	}
+	return nil
 }
 
 // openBackend opens the writer and reader handles without touching the
@@ -135,6 +157,7 @@ func openBackend(path string, cfg config) (*Backend, error) {
 		_ = db.Close()
 		return nil, interpretError(err)
 	}
+	b.rdb.SetMaxOpenConns(max(4, runtime.GOMAXPROCS(0)))
 	return b, nil
 }
 
@@ -241,6 +264,8 @@ func (b *Backend) Close() error {
 	if b.closed.Swap(true) {
 		return nil
 	}
+	closeStmts(b.wstmts)
+	closeStmts(b.rstmts)
 	err := b.db.Close()
 	if b.rdb != b.db {
 		err = errors.Join(err, b.rdb.Close())
@@ -262,13 +287,13 @@ func (b *Backend) nowMs() int64 { return b.now().UnixMilli() }
 // successive writes never go backwards relative to the lock order. A
 // transaction that could not take the lock within the busy timeout is
 // retried, writeAttempts in all.
-func (b *Backend) write(ctx context.Context, fn func(tx *sql.Tx, nowMs int64) error) error {
+func (b *Backend) write(ctx context.Context, fn func(q txn, nowMs int64) error) error {
 	if b.closed.Load() {
 		return errClosed()
 	}
 	var err error
 	for range writeAttempts {
-		err = b.runTx(ctx, b.db, nil, fn)
+		err = b.runTx(ctx, b.db, b.wstmts, nil, fn)
 		if !isBusy(err) || ctx.Err() != nil {
 			break
 		}
@@ -277,19 +302,19 @@ func (b *Backend) write(ctx context.Context, fn func(tx *sql.Tx, nowMs int64) er
 }
 
 // read runs fn in one deferred (read-only) transaction: a consistent snapshot.
-func (b *Backend) read(ctx context.Context, fn func(tx *sql.Tx, nowMs int64) error) error {
+func (b *Backend) read(ctx context.Context, fn func(q txn, nowMs int64) error) error {
 	if b.closed.Load() {
 		return errClosed()
 	}
-	return interpretError(b.runTx(ctx, b.rdb, &sql.TxOptions{ReadOnly: true}, fn))
+	return interpretError(b.runTx(ctx, b.rdb, b.rstmts, &sql.TxOptions{ReadOnly: true}, fn))
 }
 
-func (b *Backend) runTx(ctx context.Context, db *sql.DB, opts *sql.TxOptions, fn func(tx *sql.Tx, nowMs int64) error) error {
+func (b *Backend) runTx(ctx context.Context, db *sql.DB, stmts map[string]*sql.Stmt, opts *sql.TxOptions, fn func(q txn, nowMs int64) error) error {
 	tx, err := db.BeginTx(ctx, opts)
 	if err != nil {
 		return err
 	}
-	if err := fn(tx, b.nowMs()); err != nil {
+	if err := fn(txn{ctx: ctx, tx: tx, stmts: stmts}, b.nowMs()); err != nil {
 		_ = tx.Rollback()
 		return err
 	}

@@ -45,18 +45,24 @@ func scanExec(row interface{ Scan(...any) error }) (*execRow, error) {
 }
 
 // loadExec returns the execution's row, or nil when it is not remembered.
-func loadExec(ctx context.Context, tx *sql.Tx, id string) (*execRow, error) {
-	e, err := scanExec(tx.QueryRowContext(ctx, selectExec, id))
+func loadExec(q txn, id string) (*execRow, error) {
+	e, err := scanExec(q.queryRow(selectExec, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
 	return e, err
 }
 
-// timedOut reports whether the latest suspension is past its timeout at nowMs
-// (strictly: timeout_at_ms == now has not timed out).
-func (e *execRow) timedOut(nowMs int64) bool {
-	return e.timeoutAtMs != nil && nowMs > *e.timeoutAtMs
+// decision returns what the contract's decisions read of the execution; nil
+// (state none) for a nil row.
+func (e *execRow) decision() *contracts.ExecutionState {
+	if e == nil {
+		return nil
+	}
+	return &contracts.ExecutionState{
+		ID: e.id, State: e.state, TimeoutAtMs: e.timeoutAtMs, LeaseID: e.leaseID.String,
+		LeaseExpiresAtMs: e.leaseExpiresAtMs.Int64, Reason: e.reason.String,
+	}
 }
 
 // --- suspend ---------------------------------------------------------------
@@ -88,9 +94,9 @@ const insertWaitpoint = `INSERT INTO waitpoints (waitpoint_id, execution_id, sus
 // JSON outcome, byte for byte, for as long as the execution is remembered.
 func (b *Backend) Suspend(ctx context.Context, args contracts.SuspendArgs) (contracts.SuspendOutcome, error) {
 	var out contracts.SuspendOutcome
-	err := b.write(ctx, func(tx *sql.Tx, nowMs int64) error {
+	err := b.write(ctx, func(q txn, nowMs int64) error {
 		var err error
-		out, err = suspend(ctx, tx, args, nowMs)
+		out, err = suspend(q, args, nowMs)
 		return err
 	})
 	if err != nil {
@@ -99,26 +105,27 @@ func (b *Backend) Suspend(ctx context.Context, args contracts.SuspendArgs) (cont
 	return out, nil
 }
 
-func suspend(ctx context.Context, tx *sql.Tx, args contracts.SuspendArgs, nowMs int64) (contracts.SuspendOutcome, error) {
+func suspend(q txn, args contracts.SuspendArgs, nowMs int64) (contracts.SuspendOutcome, error) {
 	var out contracts.SuspendOutcome
-	k, err := loadKeys(ctx, tx)
+	k, err := loadKeys(q)
 	if err != nil {
 		return out, err
 	}
 	if k.Current == nil {
-		return out, errNotInitialized()
+		return out, contracts.NotInitialized()
 	}
-	if replay, found, err := replaySuspend(ctx, tx, args); found || err != nil {
+	if replay, found, err := replaySuspend(q, args); found || err != nil {
 		return replay, err
 	}
-	e, err := loadExec(ctx, tx, args.ExecutionID)
+	e, err := loadExec(q, args.ExecutionID)
 	if err != nil {
 		return out, err
 	}
-	if err := checkSuspendable(e, args); err != nil {
+	if err := contracts.CheckSuspend(e.decision(), args.LeaseID); err != nil {
 		return out, err
 	}
-	out, err = openSuspension(ctx, tx, k.Current, args, nowMs)
+	out = contracts.NewSuspension(args, *k.Current, nowMs)
+	err = storeSuspension(q, out)
 	if err != nil || args.IdempotencyKey == "" {
 		return out, err
 	}
@@ -126,87 +133,59 @@ func suspend(ctx context.Context, tx *sql.Tx, args contracts.SuspendArgs, nowMs 
 	if err != nil {
 		return out, err
 	}
-	_, err = tx.ExecContext(ctx, insertSuspendRecord, args.ExecutionID, args.IdempotencyKey, args.Fingerprint(), stored)
+	_, err = q.exec(insertSuspendRecord, args.ExecutionID, args.IdempotencyKey, args.Fingerprint(), stored)
 	return out, err
 }
 
 // replaySuspend looks up the suspend idempotency record: found with the same
 // fingerprint gives the stored outcome, another fingerprint
 // idempotency_mismatch.
-func replaySuspend(ctx context.Context, tx *sql.Tx, args contracts.SuspendArgs) (contracts.SuspendOutcome, bool, error) {
+func replaySuspend(q txn, args contracts.SuspendArgs) (contracts.SuspendOutcome, bool, error) {
 	var out contracts.SuspendOutcome
 	if args.IdempotencyKey == "" {
 		return out, false, nil
 	}
 	var fingerprint string
 	var stored []byte
-	err := tx.QueryRowContext(ctx, selectSuspendRecord, args.ExecutionID, args.IdempotencyKey).Scan(&fingerprint, &stored)
+	err := q.queryRow(selectSuspendRecord, args.ExecutionID, args.IdempotencyKey).Scan(&fingerprint, &stored)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return out, false, nil
 	case err != nil:
 		return out, false, err
-	case fingerprint != args.Fingerprint():
-		return out, true, contracts.ErrIdempotencyMismatch.With(
-			"idempotency_key: already used for this execution with other arguments")
+	}
+	if err := contracts.CheckSuspendReplay(fingerprint, args); err != nil {
+		return out, true, err
 	}
 	return out, true, json.Unmarshal(stored, &out)
 }
 
-// checkSuspendable decides whether the execution (nil: state none) may
-// suspend with the given lease.
-func checkSuspendable(e *execRow, args contracts.SuspendArgs) error {
-	switch {
-	case e == nil && args.LeaseID != nil:
-		return contracts.ErrLeaseMismatch.With("lease_id: the execution holds no lease (it is not claimed)")
-	case e == nil:
-		return nil
-	case e.state == contracts.StateSuspended || e.state == contracts.StateResumed:
-		return contracts.ErrAlreadySuspended.With("execution_id: %q is %s and not yet claimed", e.id, e.state)
-	case args.LeaseID == nil || *args.LeaseID != e.leaseID.String:
-		return contracts.ErrLeaseMismatch.With("lease_id: not the current lease of claimed execution %q", e.id)
+// storeSuspension writes a planned suspension: the execution becomes
+// suspended on it, and its waitpoints are inserted in order.
+func storeSuspension(q txn, out contracts.SuspendOutcome) error {
+	_, err := q.exec(upsertSuspended, out.ExecutionID, out.SuspensionID, out.Condition,
+		out.SuspendedAtMs, nullInt(out.TimeoutAtMs), len(out.Waitpoints))
+	if err != nil {
+		return err
+	}
+	for i, w := range out.Waitpoints {
+		if _, err := q.exec(insertWaitpoint, w.WaitpointID, out.ExecutionID, out.SuspensionID, w.WaitpointKey, i, w.CreatedAtMs); err != nil {
+			return err
+		}
 	}
 	return nil
-}
-
-// openSuspension writes a new suspension with its waitpoints at nowMs and
-// returns its outcome.
-func openSuspension(ctx context.Context, tx *sql.Tx, cur *contracts.KidRecord, args contracts.SuspendArgs, nowMs int64) (contracts.SuspendOutcome, error) {
-	out := contracts.SuspendOutcome{
-		Outcome: contracts.OutcomeSuspended, ExecutionID: args.ExecutionID, SuspensionID: contracts.NewID(),
-		SuspendedAtMs: nowMs, Condition: args.Condition,
-		Waitpoints: make([]contracts.WaitpointOutcome, 0, len(args.Waitpoints)),
-	}
-	if args.TimeoutMs != nil {
-		t := nowMs + *args.TimeoutMs
-		out.TimeoutAtMs = &t
-	}
-	_, err := tx.ExecContext(ctx, upsertSuspended, args.ExecutionID, out.SuspensionID, args.Condition,
-		nowMs, nullInt(out.TimeoutAtMs), len(args.Waitpoints))
-	if err != nil {
-		return out, err
-	}
-	for i, spec := range args.Waitpoints {
-		w := contracts.WaitpointOutcome{WaitpointID: contracts.NewID(), WaitpointKey: spec.Key, CreatedAtMs: nowMs}
-		w.Token = contracts.SignToken(cur.Kid, cur.Secret, contracts.WaitpointMessage(args.ExecutionID, w.WaitpointID, w.WaitpointKey, nowMs))
-		if _, err := tx.ExecContext(ctx, insertWaitpoint, w.WaitpointID, args.ExecutionID, out.SuspensionID, spec.Key, i, nowMs); err != nil {
-			return out, err
-		}
-		out.Waitpoints = append(out.Waitpoints, w)
-	}
-	return out, nil
 }
 
 // --- deliver_signal --------------------------------------------------------
 
 // waitpointRow is what delivery needs of a waitpoint.
 type waitpointRow struct {
-	id, executionID, suspensionID, key string
-	createdAtMs                        int64
-	closed                             bool
+	ref          contracts.WaitpointRef
+	suspensionID string
+	closed       bool
 }
 
-const selectWaitpoint = `SELECT waitpoint_id, execution_id, suspension_id, waitpoint_key, created_at_ms, closed
+const selectWaitpoint = `SELECT execution_id, waitpoint_id, waitpoint_key, created_at_ms, suspension_id, closed
     FROM waitpoints WHERE waitpoint_id = ?`
 
 const selectDuplicate = `SELECT signal_id FROM signals WHERE waitpoint_id = ? AND idempotency_key = ?`
@@ -218,7 +197,7 @@ const (
 	countSignal     = `UPDATE waitpoints SET signal_count = signal_count + 1 WHERE waitpoint_id = ?`
 	countExecSignal = `UPDATE executions SET signal_count = signal_count + 1, signal_seq = signal_seq + 1
     WHERE execution_id = ?`
-	countUnsignaled = `SELECT count(*) FROM waitpoints WHERE suspension_id = ? AND signal_count = 0`
+	countSignaled   = `SELECT count(*) FROM waitpoints WHERE suspension_id = ? AND signal_count > 0`
 	resumeExec      = `UPDATE executions SET state = 'resumed', reason = 'signal' WHERE execution_id = ?`
 	closeWaitpoints = `UPDATE waitpoints SET closed = 1 WHERE suspension_id = ?`
 )
@@ -229,9 +208,9 @@ const (
 // Checks run in the order of CONTRACT.md §5.
 func (b *Backend) DeliverSignal(ctx context.Context, args contracts.DeliverSignalArgs) (contracts.DeliverSignalOutcome, error) {
 	var out contracts.DeliverSignalOutcome
-	err := b.write(ctx, func(tx *sql.Tx, nowMs int64) error {
+	err := b.write(ctx, func(q txn, nowMs int64) error {
 		var err error
-		out, err = deliver(ctx, tx, args, nowMs)
+		out, err = deliver(q, args, nowMs)
 		return err
 	})
 	if err != nil {
@@ -240,15 +219,15 @@ func (b *Backend) DeliverSignal(ctx context.Context, args contracts.DeliverSigna
 	return out, nil
 }
 
-func deliver(ctx context.Context, tx *sql.Tx, args contracts.DeliverSignalArgs, nowMs int64) (contracts.DeliverSignalOutcome, error) {
+func deliver(q txn, args contracts.DeliverSignalArgs, nowMs int64) (contracts.DeliverSignalOutcome, error) {
 	var out contracts.DeliverSignalOutcome
-	w, err := authorize(ctx, tx, args, nowMs)
+	w, err := authorize(q, args, nowMs)
 	if err != nil {
 		return out, err
 	}
 	if args.IdempotencyKey != "" {
 		var id string
-		err := tx.QueryRowContext(ctx, selectDuplicate, w.id, args.IdempotencyKey).Scan(&id)
+		err := q.queryRow(selectDuplicate, w.ref.WaitpointID, args.IdempotencyKey).Scan(&id)
 		if err == nil {
 			return contracts.DeliverSignalOutcome{Outcome: contracts.OutcomeDuplicate, SignalID: id}, nil
 		}
@@ -256,117 +235,93 @@ func deliver(ctx context.Context, tx *sql.Tx, args contracts.DeliverSignalArgs, 
 			return out, err
 		}
 	}
-	e, err := loadExec(ctx, tx, w.executionID)
+	e, err := loadExec(q, w.ref.ExecutionID)
 	if err != nil {
 		return out, err
 	}
-	if err := checkDeliverable(w, e, nowMs); err != nil {
+	if e == nil { // cannot happen: waitpoints are deleted with their execution
+		return out, contracts.WaitpointClosed()
+	}
+	// An open waitpoint belongs to the execution's latest suspension, which is
+	// suspended; the extra conditions only guard that invariant.
+	closed := w.closed || e.suspensionID != w.suspensionID || e.state != contracts.StateSuspended
+	if err := contracts.CheckDeliverable(closed, e.timeoutAtMs, e.signalCount, nowMs); err != nil {
 		return out, err
 	}
-	id, err := recordSignal(ctx, tx, w, e, args, nowMs)
+	sig := contracts.NewSignal(w.ref, args, nowMs)
+	if err := recordSignal(q, sig, e); err != nil {
+		return out, err
+	}
+	resumed, err := resumeIfDue(q, e)
 	if err != nil {
 		return out, err
 	}
-	resumed, err := resumeIfDue(ctx, tx, e)
-	if err != nil {
-		return out, err
-	}
-	return contracts.DeliverSignalOutcome{Outcome: contracts.OutcomeAccepted, SignalID: id, Resumed: resumed}, nil
+	return contracts.DeliverSignalOutcome{Outcome: contracts.OutcomeAccepted, SignalID: sig.SignalID, Resumed: resumed}, nil
 }
 
-// authorize runs checks 1 and 2 of deliver_signal: the token's kid is known
-// and in grace, and the waitpoint exists, belongs to the execution and
-// matches the MAC. A missing waitpoint, another execution's waitpoint and a
-// wrong MAC give the same signature_mismatch.
-func authorize(ctx context.Context, tx *sql.Tx, args contracts.DeliverSignalArgs, nowMs int64) (*waitpointRow, error) {
-	t, err := contracts.ParseToken("token", args.Token)
-	if err != nil {
-		return nil, err
-	}
-	k, err := loadKeys(ctx, tx)
+// authorize runs checks 1 and 2 of deliver_signal (contracts.AuthorizeSignal)
+// against the keystore and the waitpoint row, if any.
+func authorize(q txn, args contracts.DeliverSignalArgs, nowMs int64) (*waitpointRow, error) {
+	k, err := loadKeys(q)
 	if err != nil {
 		return nil, err
 	}
 	var w waitpointRow
-	err = tx.QueryRowContext(ctx, selectWaitpoint, args.WaitpointID).Scan(
-		&w.id, &w.executionID, &w.suspensionID, &w.key, &w.createdAtMs, &w.closed)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+	err = q.queryRow(selectWaitpoint, args.WaitpointID).Scan(
+		&w.ref.ExecutionID, &w.ref.WaitpointID, &w.ref.WaitpointKey, &w.ref.CreatedAtMs, &w.suspensionID, &w.closed)
+	ref := &w.ref
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		ref = nil
+	case err != nil:
 		return nil, err
 	}
-	if err != nil || w.executionID != args.ExecutionID {
-		// Check the kid first (step 1), then answer as a wrong MAC would.
-		err := contracts.CheckToken(t, nil, k.Current != nil, k.Find(t.Kid), nowMs)
-		if err == nil || errors.Is(err, contracts.ErrSignatureMismatch) {
-			return nil, signatureMismatch()
-		}
-		return nil, err
-	}
-	msg := contracts.WaitpointMessage(w.executionID, w.id, w.key, w.createdAtMs)
-	if err := contracts.CheckToken(t, msg, k.Current != nil, k.Find(t.Kid), nowMs); err != nil {
+	if err := contracts.AuthorizeSignal(args, k, ref, nowMs); err != nil {
 		return nil, err
 	}
 	return &w, nil
 }
 
-// checkDeliverable runs check 4: the waitpoint is open, the suspension has
-// not timed out and holds fewer than 10,000 signals. An open waitpoint
-// always belongs to the execution's latest, suspended suspension.
-func checkDeliverable(w *waitpointRow, e *execRow, nowMs int64) error {
-	switch {
-	case w.closed || e == nil || e.suspensionID != w.suspensionID || e.state != contracts.StateSuspended:
-		return contracts.ErrWaitpointClosed.With("waitpoint_id: the waitpoint's suspension has resumed")
-	case e.timedOut(nowMs):
-		return contracts.ErrSuspensionTimedOut.With("waitpoint_id: the suspension passed its timeout_at_ms")
-	case e.signalCount >= contracts.SignalLimit:
-		return contracts.ErrSignalLimitExceeded.With("waitpoint_id: the suspension already holds %d signals", contracts.SignalLimit)
-	}
-	return nil
-}
-
 // recordSignal stores the signal with the execution's next sequence number
 // and counts it on the waitpoint and the suspension.
-func recordSignal(ctx context.Context, tx *sql.Tx, w *waitpointRow, e *execRow, args contracts.DeliverSignalArgs, nowMs int64) (string, error) {
-	id := contracts.NewID()
+func recordSignal(q txn, sig contracts.Signal, e *execRow) error {
 	var payload, key any
-	if len(args.Payload) > 0 {
-		payload = []byte(args.Payload)
+	if len(sig.Payload) > 0 {
+		payload = []byte(sig.Payload)
 	}
-	if args.IdempotencyKey != "" {
-		key = args.IdempotencyKey
+	if sig.IdempotencyKey != "" {
+		key = sig.IdempotencyKey
 	}
-	_, err := tx.ExecContext(ctx, insertSignal, id, e.id, e.suspensionID, w.id, w.key, args.Name, payload, key, nowMs, e.signalSeq+1)
+	_, err := q.exec(insertSignal, sig.SignalID, e.id, e.suspensionID, sig.WaitpointID, sig.WaitpointKey,
+		sig.Name, payload, key, sig.DeliveredAtMs, e.signalSeq+1)
 	if err != nil {
-		return "", err
+		return err
 	}
-	if _, err := tx.ExecContext(ctx, countSignal, w.id); err != nil {
-		return "", err
+	if _, err := q.exec(countSignal, sig.WaitpointID); err != nil {
+		return err
 	}
-	_, err = tx.ExecContext(ctx, countExecSignal, e.id)
-	return id, err
+	_, err = q.exec(countExecSignal, e.id)
+	return err
 }
 
-// resumeIfDue resumes the execution when its condition holds after a signal:
-// "any" at once, "all" once no waitpoint of the suspension lacks a signal.
-// Resuming closes every waitpoint of the suspension.
-func resumeIfDue(ctx context.Context, tx *sql.Tx, e *execRow) (bool, error) {
+// resumeIfDue resumes the execution when its condition holds after a signal
+// (contracts.ConditionHolds over the waitpoints holding a signal). Resuming
+// closes every waitpoint of the suspension.
+func resumeIfDue(q txn, e *execRow) (bool, error) {
+	signaled := e.waitpointCount // "any" counts nothing
 	if e.condition == contracts.ConditionAll {
-		var unsignaled int
-		if err := tx.QueryRowContext(ctx, countUnsignaled, e.suspensionID).Scan(&unsignaled); err != nil {
+		if err := q.queryRow(countSignaled, e.suspensionID).Scan(&signaled); err != nil {
 			return false, err
 		}
-		if unsignaled > 0 {
-			return false, nil
-		}
 	}
-	if _, err := tx.ExecContext(ctx, resumeExec, e.id); err != nil {
+	if !contracts.ConditionHolds(e.condition, signaled, e.waitpointCount) {
+		return false, nil
+	}
+	if _, err := q.exec(resumeExec, e.id); err != nil {
 		return false, err
 	}
-	_, err := tx.ExecContext(ctx, closeWaitpoints, e.suspensionID)
+	_, err := q.exec(closeWaitpoints, e.suspensionID)
 	return err == nil, err
-}
-
-func signatureMismatch() error {
-	return contracts.ErrSignatureMismatch.With("token: signature does not match")
 }
 
 // --- observe_signals -------------------------------------------------------
@@ -375,8 +330,8 @@ func signatureMismatch() error {
 const selectSignals = `SELECT signal_id, waitpoint_id, waitpoint_key, name, payload, idempotency_key, delivered_at_ms
     FROM signals WHERE suspension_id = ? ORDER BY sequence`
 
-func loadSignals(ctx context.Context, tx *sql.Tx, suspensionID string) ([]contracts.Signal, error) {
-	rows, err := tx.QueryContext(ctx, selectSignals, suspensionID)
+func loadSignals(q txn, suspensionID string) ([]contracts.Signal, error) {
+	rows, err := q.query(selectSignals, suspensionID)
 	if err != nil {
 		return nil, err
 	}
@@ -402,15 +357,15 @@ func loadSignals(ctx context.Context, tx *sql.Tx, suspensionID string) ([]contra
 // delivery order, from one read snapshot.
 func (b *Backend) ObserveSignals(ctx context.Context, args contracts.ObserveSignalsArgs) (contracts.ObserveSignalsResult, error) {
 	var res contracts.ObserveSignalsResult
-	err := b.read(ctx, func(tx *sql.Tx, _ int64) error {
-		e, err := loadExec(ctx, tx, args.ExecutionID)
+	err := b.read(ctx, func(q txn, _ int64) error {
+		e, err := loadExec(q, args.ExecutionID)
 		if err != nil {
 			return err
 		}
 		if e == nil {
-			return errExecutionNotFound(args.ExecutionID)
+			return contracts.ExecutionNotFound(args.ExecutionID)
 		}
-		signals, err := loadSignals(ctx, tx, e.suspensionID)
+		signals, err := loadSignals(q, e.suspensionID)
 		res = contracts.ObserveSignalsResult{ExecutionID: e.id, SuspensionID: e.suspensionID, Signals: signals}
 		return err
 	})
@@ -418,10 +373,6 @@ func (b *Backend) ObserveSignals(ctx context.Context, args contracts.ObserveSign
 		return contracts.ObserveSignalsResult{}, err
 	}
 	return res, nil
-}
-
-func errExecutionNotFound(id string) error {
-	return contracts.ErrExecutionNotFound.With("execution_id: %q is not known", id)
 }
 
 // --- list_suspended --------------------------------------------------------
@@ -446,25 +397,19 @@ func (b *Backend) ListSuspended(ctx context.Context, args contracts.ListSuspende
 		after = c
 	}
 	var rows []contracts.SuspendedExecution
-	err := b.read(ctx, func(tx *sql.Tx, _ int64) error {
+	err := b.read(ctx, func(q txn, _ int64) error {
 		var err error
-		rows, err = suspendedPage(ctx, tx, after, args.Limit+1)
+		rows, err = suspendedPage(q, after, args.Limit+1)
 		return err
 	})
 	if err != nil {
 		return contracts.ListSuspendedResult{}, err
 	}
-	res := contracts.ListSuspendedResult{Executions: rows}
-	if len(rows) > args.Limit {
-		last := rows[args.Limit-1]
-		c := contracts.EncodeCursor(contracts.Cursor{SuspendedAtMs: last.SuspendedAtMs, ExecutionID: last.ExecutionID})
-		res.Executions, res.NextCursor = rows[:args.Limit], &c
-	}
-	return res, nil
+	return contracts.PageSuspended(rows, args.Limit), nil
 }
 
-func suspendedPage(ctx context.Context, tx *sql.Tx, after contracts.Cursor, n int) ([]contracts.SuspendedExecution, error) {
-	rows, err := tx.QueryContext(ctx, selectSuspendedPage, after.SuspendedAtMs, after.ExecutionID, n)
+func suspendedPage(q txn, after contracts.Cursor, n int) ([]contracts.SuspendedExecution, error) {
+	rows, err := q.query(selectSuspendedPage, after.SuspendedAtMs, after.ExecutionID, n)
 	if err != nil {
 		return nil, err
 	}
@@ -509,9 +454,9 @@ const claimExec = `UPDATE executions SET state = 'claimed', reason = ?, lease_id
 // keeps the reason.
 func (b *Backend) ClaimResumedExecution(ctx context.Context, args contracts.ClaimArgs) (contracts.ClaimOutcome, error) {
 	var out contracts.ClaimOutcome
-	err := b.write(ctx, func(tx *sql.Tx, nowMs int64) error {
+	err := b.write(ctx, func(q txn, nowMs int64) error {
 		var err error
-		out, err = claim(ctx, tx, args, nowMs)
+		out, err = claim(q, args, nowMs)
 		return err
 	})
 	if err != nil {
@@ -520,32 +465,29 @@ func (b *Backend) ClaimResumedExecution(ctx context.Context, args contracts.Clai
 	return out, nil
 }
 
-func claim(ctx context.Context, tx *sql.Tx, args contracts.ClaimArgs, nowMs int64) (contracts.ClaimOutcome, error) {
-	e, err := scanExec(tx.QueryRowContext(ctx, selectClaimable, nowMs))
+func claim(q txn, args contracts.ClaimArgs, nowMs int64) (contracts.ClaimOutcome, error) {
+	e, err := scanExec(q.queryRow(selectClaimable, nowMs))
 	if errors.Is(err, sql.ErrNoRows) {
 		return contracts.ClaimOutcome{Outcome: contracts.OutcomeNone}, nil
 	}
 	if err != nil {
 		return contracts.ClaimOutcome{}, err
 	}
-	reason := e.reason.String
-	switch e.state {
-	case contracts.StateResumed:
-		reason = contracts.ReasonSignal
-	case contracts.StateSuspended:
-		reason = contracts.ReasonTimeout
+	reason, ok := e.decision().Claimable(nowMs)
+	if !ok { // cannot happen: selectClaimable encodes the same rule
+		return contracts.ClaimOutcome{Outcome: contracts.OutcomeNone}, nil
 	}
 	out := contracts.ClaimOutcome{
 		Outcome: contracts.OutcomeClaimed, ExecutionID: e.id, SuspensionID: e.suspensionID, Reason: reason,
 		LeaseID: contracts.NewID(), LeaseExpiresAtMs: nowMs + args.LeaseMs,
 	}
-	if _, err := tx.ExecContext(ctx, claimExec, reason, out.LeaseID, out.LeaseExpiresAtMs, e.id); err != nil {
+	if _, err := q.exec(claimExec, reason, out.LeaseID, out.LeaseExpiresAtMs, e.id); err != nil {
 		return out, err
 	}
-	if _, err := tx.ExecContext(ctx, closeWaitpoints, e.suspensionID); err != nil {
+	if _, err := q.exec(closeWaitpoints, e.suspensionID); err != nil {
 		return out, err
 	}
-	out.Signals, err = loadSignals(ctx, tx, e.suspensionID)
+	out.Signals, err = loadSignals(q, e.suspensionID)
 	return out, err
 }
 
@@ -563,18 +505,16 @@ var forgetExecution = []string{
 // it, in one write transaction. An expired lease that nobody re-claimed still
 // completes.
 func (b *Backend) CompleteExecution(ctx context.Context, args contracts.CompleteArgs) (contracts.CompleteOutcome, error) {
-	err := b.write(ctx, func(tx *sql.Tx, _ int64) error {
-		e, err := loadExec(ctx, tx, args.ExecutionID)
-		switch {
-		case err != nil:
+	err := b.write(ctx, func(q txn, _ int64) error {
+		e, err := loadExec(q, args.ExecutionID)
+		if err != nil {
 			return err
-		case e == nil:
-			return errExecutionNotFound(args.ExecutionID)
-		case e.state != contracts.StateClaimed || e.leaseID.String != args.LeaseID:
-			return contracts.ErrLeaseMismatch.With("lease_id: not the current lease of execution %q", e.id)
+		}
+		if err := contracts.CheckComplete(e.decision(), args); err != nil {
+			return err
 		}
 		for _, stmt := range forgetExecution {
-			if _, err := tx.ExecContext(ctx, stmt, e.id); err != nil {
+			if _, err := q.exec(stmt, args.ExecutionID); err != nil {
 				return err
 			}
 		}

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/engine"
 )
 
 func TestPathFromURL(t *testing.T) {
@@ -103,5 +104,34 @@ func TestOpenEveryURLForm(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, ":memory:")); err == nil {
 		t.Fatal("sqlite://:memory: created a file")
+	}
+}
+
+// TestEngineOpenAndMigrate goes through the scheme registry: engine.Open and
+// engine.Migrate reach this driver for sqlite:// URLs.
+func TestEngineOpenAndMigrate(t *testing.T) {
+	t.Chdir(t.TempDir())
+	ctx := context.Background()
+	applied, err := engine.Migrate(ctx, "sqlite://./migrated.db")
+	if err != nil || len(applied) != 1 || applied[0] != "0001_init" {
+		t.Fatalf("engine.Migrate = %v, %v; want [0001_init]", applied, err)
+	}
+	if again, err := engine.Migrate(ctx, "sqlite://./migrated.db"); err != nil || len(again) != 0 {
+		t.Fatalf("second engine.Migrate = %v, %v; want []", again, err)
+	}
+	for _, raw := range []string{"sqlite://./migrated.db", "sqlite://:memory:"} {
+		e, err := engine.Open(ctx, raw)
+		if err != nil {
+			t.Fatalf("engine.Open(%q): %v", raw, err)
+		}
+		if err := e.Ping(ctx); err != nil {
+			t.Fatalf("ping %q: %v", raw, err)
+		}
+		if err := e.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := engine.Open(ctx, "sqlite:///x.db?mode=ro"); !errors.Is(err, contracts.ErrInvalidInput) {
+		t.Fatalf("engine.Open with a query: err = %v, want invalid_input", err)
 	}
 }

@@ -361,3 +361,34 @@ func flushScripts(t testing.TB, b *Backend) {
 		t.Fatalf("SCRIPT FLUSH: %v", err)
 	}
 }
+
+// A partition that fails is reported in its own entry; the others rotate.
+// (The failure here: two partitions whose keystore records another
+// partition count, as if written by a misconfigured process.)
+func TestRotateReportsPartitionFailuresInEntries(t *testing.T) {
+	forEachServer(t, func(t *testing.T, s server) {
+		b, _ := openFresh(t, s, 16)
+		mustSeed(t, b, "kid-a", secret(1))
+		for _, p := range []int{3, 9} {
+			if err := b.client.HSet(bg, b.keystoreKey(p), "partitions", "99").Err(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		r, err := b.RotateAll(bg, contracts.RotateArgs{NewKid: "kid-b", NewSecret: secret(2), GraceMs: 1000})
+		if err != nil {
+			t.Fatalf("rotate_all: %v", err)
+		}
+		for _, e := range r.Entries {
+			failed := e.Partition == 3 || e.Partition == 9
+			switch {
+			case failed && (e.Error == nil || !errors.Is(e.Error, contracts.ErrPartitionCountMismatch) || e.Outcome != nil):
+				t.Errorf("partition %d: %+v, want a partition_count_mismatch entry", e.Partition, e)
+			case !failed && (e.Error != nil || e.Outcome == nil || e.Outcome.Outcome != contracts.RotateRotated):
+				t.Errorf("partition %d: %+v, want rotated", e.Partition, e)
+			}
+		}
+		if !r.Failed() {
+			t.Errorf("Failed() = false with failed entries")
+		}
+	})
+}

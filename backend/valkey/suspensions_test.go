@@ -285,3 +285,43 @@ func loadAllScripts(t *testing.T, b *Backend) {
 		}
 	}
 }
+
+// Suspends racing rotations (one every few milliseconds, far more than any
+// deployment): every suspend signs with a kid that was still current when
+// it wrote (the write re-checks it and starts over otherwise), so every
+// token delivers.
+func TestSuspendRacingRotations(t *testing.T) {
+	forEachServer(t, func(t *testing.T, s server) {
+		e, b := seededEngine(t, s, 4, nil)
+		done := make(chan struct{})
+		rotated := make(chan int)
+		go func() {
+			n := 0
+			defer func() { rotated <- n }()
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				if _, err := b.RotateAll(bg, contracts.RotateArgs{NewKid: fmt.Sprintf("race-%d", n), NewSecret: secret(byte(n + 2)), GraceMs: 600000}); err != nil {
+					t.Errorf("rotate: %v", err)
+					return
+				}
+				n++
+				time.Sleep(3 * time.Millisecond)
+			}
+		}()
+		var sus []contracts.SuspendOutcome
+		for i := range 40 {
+			sus = append(sus, suspend(t, e, fmt.Sprintf("race-exec-%d", i), "a"))
+		}
+		close(done)
+		t.Logf("%s: %d rotations during 40 suspends", s.name, <-rotated)
+		for _, x := range sus {
+			if out := deliver(t, e, x, 0, contracts.DeliverSignalArgs{}); out.Outcome != contracts.OutcomeAccepted {
+				t.Fatalf("deliver to %s: %+v", x.ExecutionID, out)
+			}
+		}
+	})
+}

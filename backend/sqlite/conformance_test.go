@@ -1,0 +1,56 @@
+package sqlite_test
+
+import (
+	"context"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/flowfabric/flowfabric-go/backend/sqlite"
+	"github.com/flowfabric/flowfabric-go/conformance"
+	"github.com/flowfabric/flowfabric-go/engine"
+)
+
+// clocks remembers the clock each backend was opened with, so that Reopen
+// gives the second handle the same clock (as two processes would share the
+// wall clock).
+var clocks sync.Map // *sqlite.Backend -> *conformance.Clock
+
+// TestConformance runs the shared suite against a fresh database file per
+// test on the suite's manual clock; Reopen opens the same file again.
+func TestConformance(t *testing.T) {
+	conformance.Run(t, conformance.Harness{
+		Open: func(t testing.TB, clock *conformance.Clock) engine.Backend {
+			return open(t, filepath.Join(t.TempDir(), "ff.db"), clock)
+		},
+		ClockControl: true,
+		Reopen: func(t testing.TB, b engine.Backend) engine.Backend {
+			first := b.(*sqlite.Backend)
+			c, _ := clocks.Load(first)
+			return open(t, first.Path(), c.(*conformance.Clock))
+		},
+	})
+}
+
+// TestConformanceInMemory runs the suite against sqlite://:memory:.
+func TestConformanceInMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the file-backed run covers the same code")
+	}
+	conformance.Run(t, conformance.Harness{
+		Open: func(t testing.TB, clock *conformance.Clock) engine.Backend {
+			return open(t, sqlite.MemoryPath, clock)
+		},
+		ClockControl: true,
+	})
+}
+
+func open(t testing.TB, path string, clock *conformance.Clock) *sqlite.Backend {
+	t.Helper()
+	b, err := sqlite.Open(context.Background(), path, sqlite.WithClock(clock.Now))
+	if err != nil {
+		t.Fatalf("sqlite.Open(%s): %v", path, err)
+	}
+	clocks.Store(b, clock)
+	return b
+}
