@@ -57,7 +57,9 @@ var benchCommand = command{
 		fs.BoolVar(&cfg.json, "json", false, "print the report as JSON instead of a table")
 		fs.DurationVar(&cfg.cacheTTL, "keystore-cache", engine.DefaultKeystoreCacheTTL, "the engine's keystore cache TTL (0: off, every sign/verify reads the backend)")
 		fs.DurationVar(&cfg.grace, "grace", 0, "rotate: the grace of each rotation")
-		fs.BoolVar(&cfg.force, "force", false, "run rotate or cycle on a keystore bench did not seed (changes production state: see ff bench -h)")
+		fs.BoolVar(&cfg.force, "force", false, "run rotate or cycle although the current kid is not one bench installed. This changes production state: "+
+			"rotate leaves a bench kid current (its secret exists only in the backend; rotate back to your own kid afterwards), "+
+			"and cycle's claims may take other users' resumed executions, which bench leaves to their lease (30s)")
 		return func(inv *invocation) int {
 			if err := cfg.check(fs); err != "" {
 				return inv.usagef("%s", err)
@@ -127,12 +129,21 @@ func (inv *invocation) bench(cfg benchConfig) int {
 	}
 	defer cleanup()
 	rep := r.run(inv.ctx, op)
-	rep.Backend = redacted(inv.backendURL)
+	rep.Backend = benchBackendName(inv.backendURL)
 	inv.printBench(rep, cfg.json)
 	if rep.Errors > 0 {
 		return ExitContract
 	}
 	return ExitOK
+}
+
+// benchBackendName is the URL for the report, without a password.
+func benchBackendName(rawURL string) string {
+	name := redacted(rawURL)
+	if strings.HasSuffix(name, ":") && strings.HasPrefix(rawURL, name+"//") && !strings.Contains(rawURL, "@") {
+		return rawURL // memory:// (Redacted drops the empty authority)
+	}
+	return name
 }
 
 // benchKidPrefix starts every kid bench installs.

@@ -55,7 +55,7 @@ func TestBenchMemoryEveryOp(t *testing.T) {
 		t.Run(op, func(t *testing.T) {
 			rep := benchJSON(t, "memory://", "--op", op, "--concurrency", "3", "--duration", "150ms")
 			wantSane(t, rep, op)
-			if !rep.SeededByBench || !strings.HasPrefix(rep.Backend, "memory:") || rep.Concurrency != 3 {
+			if !rep.SeededByBench || rep.Backend != "memory://" || rep.Concurrency != 3 {
 				t.Fatalf("report %+v", rep)
 			}
 		})
