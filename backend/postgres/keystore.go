@@ -20,9 +20,10 @@ LEFT JOIN ff_keys k ON true
 ORDER BY k.kid`
 
 // lockKeysSQL queues the keystore writers (seed, rotate) of every process
-// behind one another. It must be the first statement of their transaction:
-// LOCK TABLE takes no snapshot, so a writer that waited here reads what the
-// previous writer committed instead of failing to serialize against it.
+// behind one another. It is the first statement of their transaction (sent
+// with BEGIN): LOCK TABLE takes no snapshot, so a writer that waited here
+// reads what the previous writer committed instead of failing to
+// serialize against it.
 // SHARE ROW EXCLUSIVE conflicts with itself and with row writers, not with
 // the plain reads of sign, verify and list_kids.
 const lockKeysSQL = `LOCK TABLE ff_keys IN SHARE ROW EXCLUSIVE MODE`
@@ -60,8 +61,8 @@ LEFT JOIN ff_keys k ON k.kid = $1`
 // concurrent seeds of different kids leave exactly one installed.
 func (b *Backend) Seed(ctx context.Context, args contracts.SeedArgs) (contracts.SeedOutcome, error) {
 	var out contracts.SeedOutcome
-	err := b.inTx(ctx, func(tx pgx.Tx) error {
-		nowMs, keys, err := lockAndLoadKeys(ctx, tx)
+	err := b.inTx(ctx, lockKeysSQL, func(tx pgx.Tx) error {
+		nowMs, keys, err := loadKeys(ctx, tx)
 		if err != nil {
 			return err
 		}
@@ -82,9 +83,9 @@ func (b *Backend) Seed(ctx context.Context, args contracts.SeedArgs) (contracts.
 // between. A rotation_conflict is reported in the partition's entry.
 func (b *Backend) RotateAll(ctx context.Context, args contracts.RotateArgs) (contracts.RotateAllResult, error) {
 	entry := contracts.RotateEntry{Partition: 0}
-	err := b.inTx(ctx, func(tx pgx.Tx) error {
+	err := b.inTx(ctx, lockKeysSQL, func(tx pgx.Tx) error {
 		entry = contracts.RotateEntry{Partition: 0}
-		nowMs, keys, err := lockAndLoadKeys(ctx, tx)
+		nowMs, keys, err := loadKeys(ctx, tx)
 		if err != nil {
 			return err
 		}
@@ -163,14 +164,6 @@ func (b *Backend) Verify(ctx context.Context, args contracts.VerifyArgs) (contra
 		return contracts.VerifyResult{}, err
 	}
 	return contracts.VerifyResult{Valid: true, Kid: t.Kid}, nil
-}
-
-// lockAndLoadKeys takes the keystore writers' lock, then loads the keystore.
-func lockAndLoadKeys(ctx context.Context, tx pgx.Tx) (int64, contracts.PartitionKeys, error) {
-	if _, err := tx.Exec(ctx, lockKeysSQL); err != nil {
-		return 0, contracts.PartitionKeys{}, err
-	}
-	return loadKeys(ctx, tx)
 }
 
 // loadKeys runs loadKeysSQL and returns the clock and the keystore.

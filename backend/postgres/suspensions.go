@@ -70,32 +70,36 @@ LEFT JOIN ff_keys k ON k.kid = $1
 LEFT JOIN ff_waitpoints w ON w.waitpoint_id = $2 AND w.execution_id = $3
 LEFT JOIN ff_executions e ON e.execution_id = w.execution_id`
 
-// insertSignalSQL records a signal. With an idempotency key it is also the
-// duplicate check: the unique index on (waitpoint_id, idempotency_key)
-// admits one signal per key whatever the isolation level, and DO NOTHING
-// returns no row for a key already recorded. Checking by inserting reads no
-// index range, so deliveries to different executions do not fail to
-// serialize against one another.
-const insertSignalSQL = `INSERT INTO ff_signals (signal_id, execution_id, suspension_id, waitpoint_id, waitpoint_key, seq,
-                        name, payload, idempotency_key, delivered_at_ms)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-ON CONFLICT (waitpoint_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-RETURNING signal_id`
+// recordSignalSQL records an accepted signal in one statement: it inserts
+// the signal and, only if it was inserted, counts it on the execution ($11
+// = 1 when it is its waitpoint's first), advances the delivery sequence to
+// $6, resumes the execution when $12, and counts it on the waitpoint. With
+// an idempotency key the insert is also the duplicate check: the unique
+// index on (waitpoint_id, idempotency_key) admits one signal per key
+// whatever the isolation level, and DO NOTHING returns no row for a key
+// already recorded. Checking by inserting reads no index range, so
+// deliveries to different executions do not fail to serialize against one
+// another.
+const recordSignalSQL = `WITH ins AS (
+    INSERT INTO ff_signals (signal_id, execution_id, suspension_id, waitpoint_id, waitpoint_key, seq,
+                            name, payload, idempotency_key, delivered_at_ms)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+    ON CONFLICT (waitpoint_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+    RETURNING signal_id
+), e AS (
+    UPDATE ff_executions
+    SET next_seq = $6, signal_count = signal_count + 1, signaled_count = signaled_count + $11,
+        state = CASE WHEN $12 THEN 'resumed' ELSE state END
+    WHERE execution_id = $2 AND EXISTS (SELECT 1 FROM ins)
+), w AS (
+    UPDATE ff_waitpoints SET signal_count = signal_count + 1
+    WHERE waitpoint_id = $4 AND EXISTS (SELECT 1 FROM ins)
+)
+SELECT signal_id FROM ins`
 
 // recordedSignalSQL finds the signal recorded under (waitpoint_id,
 // idempotency_key).
 const recordedSignalSQL = `SELECT signal_id FROM ff_signals WHERE waitpoint_id = $1 AND idempotency_key = $2`
-
-// countSignalSQL counts an accepted signal on the execution ($3 = 1 when it
-// is its waitpoint's first), advances the delivery sequence to $2 and
-// resumes the execution when $4; countWaitpointSQL counts it on the waitpoint.
-const (
-	countSignalSQL = `UPDATE ff_executions
-SET next_seq = $2, signal_count = signal_count + 1, signaled_count = signaled_count + $3,
-    state = CASE WHEN $4 THEN 'resumed' ELSE state END
-WHERE execution_id = $1`
-	countWaitpointSQL = `UPDATE ff_waitpoints SET signal_count = signal_count + 1 WHERE waitpoint_id = $1`
-)
 
 // observeSQL reads the latest suspension of an execution and its signals in
 // delivery order, in one statement (one snapshot); no row: unknown.
@@ -120,7 +124,7 @@ LIMIT $3`
 // operations' side of the gate (ROW EXCLUSIVE conflicts with EXCLUSIVE, not
 // with itself), and execGateAloneSQL the side of an operation's retry,
 // which runs alone like a claim. Each must be the first statement of its
-// transaction: LOCK TABLE takes no snapshot, so whoever waited here sees
+// transaction (sent with BEGIN): LOCK TABLE takes no snapshot, so whoever waited here sees
 // what the other side committed and does not fail to serialize against it.
 const (
 	claimLockSQL     = `LOCK TABLE ff_claim_lock IN EXCLUSIVE MODE`
@@ -393,46 +397,50 @@ func authorize(t contracts.Token, args contracts.DeliverSignalArgs, d deliverySt
 	return contracts.CheckToken(t, msg, d.initialized, rec, d.nowMs)
 }
 
-// recordSignal runs checks 3 to 5 of deliver_signal: it inserts the signal
-// (for a key already recorded: nothing, and answers duplicate), checks that
-// the waitpoint accepts it (else the error rolls the insert back), and
-// counts it, resuming the execution when its condition holds.
+// recordSignal runs checks 3 to 5 of deliver_signal. When the waitpoint
+// accepts a signal, one statement records it or finds the key recorded
+// (duplicate); when it does not, a recorded key still answers duplicate
+// (check 3 comes before check 4).
 func recordSignal(ctx context.Context, tx pgx.Tx, args contracts.DeliverSignalArgs, d deliveryState) (contracts.DeliverSignalOutcome, error) {
-	if args.IdempotencyKey == "" {
-		if err := acceptable(d); err != nil {
-			return contracts.DeliverSignalOutcome{}, err
+	if refusal := acceptable(d); refusal != nil {
+		if args.IdempotencyKey == "" {
+			return contracts.DeliverSignalOutcome{}, refusal
 		}
+		return duplicateOr(ctx, tx, args, refusal)
 	}
 	var payload []byte
 	if len(args.Payload) > 0 {
 		payload = args.Payload
-	}
-	seq := *d.nextSeq + 1
-	var id string
-	err := tx.QueryRow(ctx, insertSignalSQL, contracts.NewID(), args.ExecutionID, *d.suspensionID, args.WaitpointID,
-		*d.key, seq, args.Name, payload, nullIfEmpty(args.IdempotencyKey), d.nowMs).Scan(&id)
-	if errors.Is(err, pgx.ErrNoRows) {
-		err = tx.QueryRow(ctx, recordedSignalSQL, args.WaitpointID, args.IdempotencyKey).Scan(&id)
-		return contracts.DeliverSignalOutcome{Outcome: contracts.OutcomeDuplicate, SignalID: id}, err
-	}
-	if err != nil {
-		return contracts.DeliverSignalOutcome{}, err
-	}
-	if err := acceptable(d); err != nil {
-		return contracts.DeliverSignalOutcome{}, err
 	}
 	first := 0
 	if *d.waitpointSignals == 0 {
 		first = 1
 	}
 	resumes := *d.condition == contracts.ConditionAny || *d.fired+first == *d.waitpoints
-	var batch pgx.Batch
-	batch.Queue(countSignalSQL, args.ExecutionID, seq, first, resumes)
-	batch.Queue(countWaitpointSQL, args.WaitpointID)
-	if err := tx.SendBatch(ctx, &batch).Close(); err != nil {
+	var id string
+	err := tx.QueryRow(ctx, recordSignalSQL, contracts.NewID(), args.ExecutionID, *d.suspensionID, args.WaitpointID,
+		*d.key, *d.nextSeq+1, args.Name, payload, nullIfEmpty(args.IdempotencyKey), d.nowMs, first, resumes).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return duplicateOr(ctx, tx, args, nil)
+	}
+	if err != nil {
 		return contracts.DeliverSignalOutcome{}, err
 	}
 	return contracts.DeliverSignalOutcome{Outcome: contracts.OutcomeAccepted, SignalID: id, Resumed: resumes}, nil
+}
+
+// duplicateOr answers duplicate when the delivery's idempotency key is
+// recorded on the waitpoint, else refusal.
+func duplicateOr(ctx context.Context, tx pgx.Tx, args contracts.DeliverSignalArgs, refusal error) (contracts.DeliverSignalOutcome, error) {
+	var id string
+	err := tx.QueryRow(ctx, recordedSignalSQL, args.WaitpointID, args.IdempotencyKey).Scan(&id)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows) && refusal != nil:
+		return contracts.DeliverSignalOutcome{}, refusal
+	case err != nil:
+		return contracts.DeliverSignalOutcome{}, err
+	}
+	return contracts.DeliverSignalOutcome{Outcome: contracts.OutcomeDuplicate, SignalID: id}, nil
 }
 
 // ObserveSignals returns the signals of the execution's latest suspension in
@@ -529,11 +537,8 @@ func (b *Backend) ListSuspended(ctx context.Context, args contracts.ListSuspende
 // processes each get another execution.
 func (b *Backend) ClaimResumedExecution(ctx context.Context, args contracts.ClaimArgs) (contracts.ClaimOutcome, error) {
 	var out contracts.ClaimOutcome
-	err := b.inTx(ctx, func(tx pgx.Tx) error {
+	err := b.inTx(ctx, claimLockSQL, func(tx pgx.Tx) error {
 		out = contracts.ClaimOutcome{Outcome: contracts.OutcomeNone}
-		if _, err := tx.Exec(ctx, claimLockSQL); err != nil {
-			return err
-		}
 		c := contracts.ClaimOutcome{Outcome: contracts.OutcomeClaimed, LeaseID: contracts.NewID()}
 		err := tx.QueryRow(ctx, claimSQL, c.LeaseID, args.LeaseMs).Scan(&c.ExecutionID, &c.SuspensionID, &c.Reason, &c.LeaseExpiresAtMs)
 		if errors.Is(err, pgx.ErrNoRows) {

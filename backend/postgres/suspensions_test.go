@@ -118,8 +118,8 @@ func claimAndComplete(ctx context.Context, e *engine.Engine, worker string) (str
 	return c.ExecutionID, nil
 }
 
-// Given a delivery blocked after it has recorded its signal and counted it
-// on the execution, while it counts it on the waitpoint, when its
+// Given a delivery blocked in the statement that records its signal and
+// counts it (on the waitpoint, locked by another connection), when its
 // connection is terminated, then the call fails as transport /
 // backend_unreachable, nothing of it remains, the execution's lock is free
 // again, and the same delivery then succeeds once.
@@ -136,8 +136,8 @@ func TestDeliveryKilledMidwayLeavesNothing(t *testing.T) {
 	w := s.Waitpoints[0]
 	signal := contracts.DeliverSignalArgs{ExecutionID: "exec-1", WaitpointID: w.WaitpointID, Token: w.Token, Name: "go", IdempotencyKey: "evt-1"}
 
-	// The blocker holds the waitpoint's row: the delivery's one write
-	// statement waits for it.
+	// The blocker holds the waitpoint's row: the delivery's write statement
+	// waits for it.
 	blocker := connect(t, base)
 	if _, err := blocker.Exec(ctx, `BEGIN`); err != nil {
 		t.Fatal(err)
@@ -154,7 +154,7 @@ func TestDeliveryKilledMidwayLeavesNothing(t *testing.T) {
 	var pid int
 	eventually(t, "the delivery to wait on the blocker's lock", func() bool {
 		return admin.QueryRow(ctx, `SELECT pid FROM pg_stat_activity
-			WHERE application_name = $1 AND wait_event_type = 'Lock' AND query LIKE 'UPDATE ff_waitpoints%'`, app).Scan(&pid) == nil
+			WHERE application_name = $1 AND wait_event_type = 'Lock' AND query LIKE 'WITH ins AS%'`, app).Scan(&pid) == nil
 	})
 	if _, err := admin.Exec(ctx, `SELECT pg_terminate_backend($1)`, pid); err != nil {
 		t.Fatal(err)

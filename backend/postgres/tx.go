@@ -77,37 +77,35 @@ func (b *Backend) inExecTx(ctx context.Context, executionID string, fn func(pgx.
 			_ = conn.Conn().Close(context.WithoutCancel(ctx))
 		}
 	}()
-	return b.retry(ctx, conn, func(tx pgx.Tx, attempt int) error {
-		gate := execGateSQL
+	gate := func(attempt int) string {
 		if attempt > 1 {
-			gate = execGateAloneSQL
+			return execGateAloneSQL
 		}
-		if _, err := tx.Exec(ctx, gate); err != nil {
-			return err
-		}
-		return fn(tx)
-	})
+		return execGateSQL
+	}
+	return b.retry(ctx, conn, gate, fn)
 }
 
-// inTx runs fn in one SERIALIZABLE transaction and commits it. A
+// inTx runs fn in one SERIALIZABLE transaction and commits it; lockSQL,
+// if not empty, is a LOCK TABLE statement sent with BEGIN (see beginSQL). A
 // serialization failure or deadlock, from any statement or from COMMIT,
 // rolls back and runs fn again on a fresh transaction, up to maxAttempts in
 // all; then it fails with contention / serialization_retry_exhausted. fn
 // must hold no state across attempts except what it sets from scratch. Any
 // other error (a contract decision of fn included) rolls back and is
 // returned, interpreted.
-func (b *Backend) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
+func (b *Backend) inTx(ctx context.Context, lockSQL string, fn func(pgx.Tx) error) error {
 	if err := b.usable(); err != nil {
 		return err
 	}
-	return b.retry(ctx, b.pool, func(tx pgx.Tx, _ int) error { return fn(tx) })
+	return b.retry(ctx, b.pool, func(int) string { return lockSQL }, fn)
 }
 
-// retry is the attempt loop of inTx and inExecTx.
-// fn learns which attempt (1, 2, 3) it runs.
-func (b *Backend) retry(ctx context.Context, db beginner, fn func(tx pgx.Tx, attempt int) error) error {
+// retry is the attempt loop of inTx and inExecTx; lockSQL gives the LOCK
+// TABLE statement (or "") of each attempt (1, 2, 3).
+func (b *Backend) retry(ctx context.Context, db beginner, lockSQL func(attempt int) string, fn func(pgx.Tx) error) error {
 	for attempt := 1; ; attempt++ {
-		err := b.attempt(ctx, db, func(tx pgx.Tx) error { return fn(tx, attempt) })
+		err := b.attempt(ctx, db, lockSQL(attempt), fn)
 		if err == nil {
 			b.stats.committed.Add(1)
 			return nil
@@ -127,9 +125,22 @@ func (b *Backend) retry(ctx context.Context, db beginner, fn func(tx pgx.Tx, att
 	}
 }
 
+// beginSQL starts a SERIALIZABLE transaction and, when lockSQL is not
+// empty, takes a table lock as the transaction's first statement, in the
+// same round trip (one simple-protocol query). LOCK TABLE takes no
+// snapshot: the snapshot is taken by the first statement after it, so a
+// transaction that waited for the lock reads what its predecessor
+// committed.
+func beginSQL(lockSQL string) string {
+	if lockSQL == "" {
+		return ""
+	}
+	return "BEGIN ISOLATION LEVEL SERIALIZABLE; " + lockSQL
+}
+
 // attempt is one try of inTx.
-func (b *Backend) attempt(ctx context.Context, db beginner, fn func(pgx.Tx) error) error {
-	tx, err := db.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.Serializable})
+func (b *Backend) attempt(ctx context.Context, db beginner, lockSQL string, fn func(pgx.Tx) error) error {
+	tx, err := db.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.Serializable, BeginQuery: beginSQL(lockSQL)})
 	if err != nil {
 		return err
 	}
