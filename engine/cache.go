@@ -164,7 +164,10 @@ func (c *keystoreCache) refresh(ctx context.Context, p int, throttled bool) (*ke
 		pc.mu.Lock()
 		f, lead := pc.flight, false
 		if f == nil {
-			if s := pc.snap.Load(); throttled && c.fresh(s) && c.recentlyRead(pc) {
+			// A read that ended since the caller looked may have made the
+			// snapshot fresh; a throttled refresh also settles for a fresh
+			// snapshot read less than KeystoreRefreshInterval ago.
+			if s := pc.snap.Load(); c.fresh(s) && (!throttled || c.recentlyRead(pc)) {
 				pc.mu.Unlock()
 				return s, nil
 			}
@@ -188,26 +191,34 @@ func (c *keystoreCache) refresh(ctx context.Context, p int, throttled bool) (*ke
 	}
 }
 
-// read performs flight f for partition p and publishes its snapshot.
+// read performs flight f for partition p and publishes its snapshot. The
+// flight ends even if the driver panics (its waiters then use the driver).
 func (c *keystoreCache) read(ctx context.Context, p int, f *flight) {
 	pc := &c.parts[p]
 	gen, started := c.gen.Load(), c.mono()
 	pc.lastFetch.Store(int64(started))
+	f.err = errCacheUnusable
+	defer c.publish(pc, f, gen)
 	ks, err := c.src.KeystoreSnapshot(ctx, p)
 	switch {
 	case err != nil:
 		f.err = contracts.AsError(err)
 	case ks.Partitions != len(c.parts):
 		c.disabled.Store(true)
-		f.err = errCacheUnusable
 	default:
-		f.snap = buildSnapshot(ks, gen, started, pc.snap.Load())
+		f.snap, f.err = buildSnapshot(ks, gen, started, pc.snap.Load()), nil
 	}
+}
+
+// publish stores flight f's snapshot unless the keystore is missing (never
+// cached) or a Seed or RotateAll through the Engine began since gen, and
+// releases f's waiters.
+func (c *keystoreCache) publish(pc *partitionCache, f *flight, gen uint64) {
 	pc.mu.Lock()
 	switch {
 	case f.err != nil:
 	case f.snap.current == nil:
-		pc.snap.Store(nil) // a missing keystore is never cached
+		pc.snap.Store(nil)
 	case c.gen.Load() == gen:
 		pc.snap.Store(f.snap)
 	}
