@@ -14,7 +14,9 @@
 // The keystore has one partition (P = 1). Every operation is one bbolt
 // transaction: writes run in db.Update, which bbolt serializes, reads in
 // db.View, which sees a consistent snapshot and never blocks writers. The
-// clock is read once per operation, inside the transaction.
+// clock is read once per operation, inside the transaction. The context is
+// checked before a transaction starts; a started transaction (short: no
+// I/O but the file) runs to its end.
 //
 // bbolt holds an exclusive lock on the file for as long as it is open, so
 // one process at a time uses a store (Capabilities.SharedAcrossProcesses is
