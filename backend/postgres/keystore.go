@@ -3,6 +3,8 @@ package postgres
 import (
 	"bytes"
 	"context"
+	"maps"
+	"slices"
 
 	"github.com/jackc/pgx/v5"
 
@@ -204,7 +206,7 @@ func writeKeys(ctx context.Context, tx pgx.Tx, prev, next contracts.PartitionKey
 	before, after := kidMap(prev), kidMap(next)
 	var batch pgx.Batch
 	var gone []string
-	for kid := range before {
+	for _, kid := range slices.Sorted(maps.Keys(before)) {
 		if _, ok := after[kid]; !ok {
 			gone = append(gone, kid)
 		}
@@ -212,13 +214,15 @@ func writeKeys(ctx context.Context, tx pgx.Tx, prev, next contracts.PartitionKey
 	if len(gone) > 0 {
 		batch.Queue(deleteKidsSQL, gone)
 	}
-	for kid, rec := range after {
-		if old, ok := before[kid]; ok && !sameExpiry(old.ExpiresAtMs, rec.ExpiresAtMs) {
-			batch.Queue(setExpirySQL, kid, rec.ExpiresAtMs)
+	kids := slices.Sorted(maps.Keys(after))
+	for _, kid := range kids {
+		if old, ok := before[kid]; ok && !sameExpiry(old.ExpiresAtMs, after[kid].ExpiresAtMs) {
+			batch.Queue(setExpirySQL, kid, after[kid].ExpiresAtMs)
 		}
 	}
-	for kid, rec := range after {
+	for _, kid := range kids {
 		if _, ok := before[kid]; !ok {
+			rec := after[kid]
 			batch.Queue(insertKidSQL, kid, []byte(bytes.Clone(rec.Secret)), nowMs, rec.ExpiresAtMs)
 		}
 	}

@@ -59,7 +59,7 @@ func allMigrations(t *testing.T) []migrations.Migration {
 // succeed and every migration is applied and recorded exactly once.
 func TestTwoProcessesMigrateAtOnce(t *testing.T) {
 	u := schemaURL(t)
-	at := time.Now().Add(500 * time.Millisecond)
+	at := time.Now().Add(2 * time.Second) // after the helper processes started
 	var (
 		mu      sync.Mutex
 		applied []string
@@ -188,4 +188,21 @@ func TestDatabaseEnforcesOneCurrentKid(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "ff_keys_one_current") {
 		t.Fatalf("second current row: got %v, want a violation of ff_keys_one_current", err)
 	}
+}
+
+// postgresql:// opens the same driver and migrates like postgres://.
+func TestPostgresqlSchemeAlias(t *testing.T) {
+	u := schemaURL(t)
+	alias := postgres.SchemeAlias + strings.TrimPrefix(u, postgres.Scheme)
+	if alias == u {
+		t.Fatalf("%s does not start with %s", u, postgres.Scheme)
+	}
+	if names, err := engine.Migrate(context.Background(), alias); err != nil || len(names) != len(allMigrations(t)) {
+		t.Fatalf("migrate %s: %v %v", alias, names, err)
+	}
+	e := engine.New(openURL(t, alias))
+	if caps := e.Capabilities(); caps != (engine.Capabilities{Partitions: 1, Persistent: true, SharedAcrossProcesses: true}) {
+		t.Fatalf("capabilities %+v", caps)
+	}
+	seed(t, e, "kid-a", 1)
 }

@@ -23,11 +23,36 @@
 // Guarantees: every operation that writes is one SERIALIZABLE transaction,
 // retried up to 3 attempts in all on serialization failures and deadlocks
 // (SQLSTATE 40001, 40P01), after which it fails with contention /
-// serialization_retry_exhausted (retryable). Reads are single statements,
-// so they see one snapshot. Time is the server's clock_timestamp(), read once
+// serialization_retry_exhausted (retryable). Reads (sign, verify,
+// list_kids, observe_signals, list_suspended) are single statements, so
+// they see one snapshot. Time is the server's clock_timestamp(), read once
 // per operation inside the deciding transaction or statement, never the
-// process clock. The one-current-kid invariant is a unique index of the
-// database. The backend has one keystore partition.
+// process clock. The one-current-kid invariant and one signal per
+// (waitpoint_id, idempotency_key) are unique indexes of the database. The
+// backend has one keystore partition.
+//
+// Concurrency: SERIALIZABLE alone would make contended operations fail
+// (and, because its predicate locks cover whole index pages, even
+// operations on different executions), so the driver also queues the
+// operations that would conflict, with locks taken before the
+// transaction's snapshot so that a waiter reads what its predecessor
+// committed:
+//
+//   - seed and rotate_all lock ff_keys (LOCK TABLE ... SHARE ROW EXCLUSIVE,
+//     sent with BEGIN): keystore writers of all processes run one at a time;
+//   - suspend, deliver_signal and complete_execution hold a session
+//     advisory lock of their execution_id around the transaction, so
+//     operations on one execution run one at a time;
+//   - claims lock the gate table ff_claim_lock EXCLUSIVE, operations on an
+//     execution lock it ROW EXCLUSIVE: claims run one at a time and never
+//     alongside an execution writer, while writers of different executions
+//     run in parallel; a writer's retry takes the gate EXCLUSIVE, alone, so
+//     it cannot fail again for the same reason;
+//   - suspend and deliver_signal decide "new execution" and "duplicate
+//     signal" by INSERT ... ON CONFLICT DO NOTHING rather than by reading
+//     that a row is absent, which SSI would record as a read of an index
+//     range that other executions insert into.
+
 package postgres
 
 import (
@@ -42,8 +67,12 @@ import (
 	"github.com/flowfabric/flowfabric-go/engine"
 )
 
-// Schemes are the URL schemes this driver registers.
-var Schemes = []string{"postgres", "postgresql"}
+// The URL schemes this driver registers, both with engine.Register and
+// engine.RegisterMigrator.
+const (
+	Scheme      = "postgres"
+	SchemeAlias = "postgresql"
+)
 
 // ParamMigrate is the URL query parameter that, set to MigrateAuto, makes
 // Open apply pending schema migrations. It is removed before pgx sees the URL.
@@ -58,7 +87,7 @@ const MigrateAuto = "auto"
 const defaultApplicationName = "flowfabric"
 
 func init() {
-	for _, s := range Schemes {
+	for _, s := range []string{Scheme, SchemeAlias} {
 		engine.Register(s, func(ctx context.Context, u *url.URL) (engine.Backend, error) {
 			b, err := Open(ctx, u)
 			if err != nil {
