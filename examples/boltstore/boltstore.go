@@ -169,7 +169,7 @@ func run[T any](ctx context.Context, b *Backend, tx func(func(*bolt.Tx) error) e
 	}
 	err := tx(func(tx *bolt.Tx) error {
 		var err error
-		res, err = op(tx, b.now().UnixMilli())
+		res, err = op(tx, b.nowMs())
 		return err
 	})
 	if err != nil {

@@ -18,6 +18,20 @@ func TestConformance(t *testing.T) {
 	conformance.Run(t, harness())
 }
 
+// TestConformanceKeystoreUncached runs the keystore scenarios once more with
+// the driver's engine.KeystoreSnapshotter hidden, so that sign and verify go
+// through the driver's own Sign and Verify instead of the Engine's cache.
+func TestConformanceKeystoreUncached(t *testing.T) {
+	h := harness()
+	open, reopen := h.Open, h.Reopen
+	h.Open = func(t testing.TB, clock *conformance.Clock) engine.Backend { return uncached{open(t, clock)} }
+	h.Reopen = func(t testing.TB, b engine.Backend) engine.Backend { return uncached{reopen(t, b.(uncached).Backend)} }
+	conformance.RunKeystore(t, h)
+}
+
+// uncached hides every optional interface of the backend it wraps.
+type uncached struct{ engine.Backend }
+
 // harness opens each scenario's store in its own temporary directory.
 //
 // Reopen opens the same file again while b stays open: a second Backend of

@@ -1,0 +1,29 @@
+package boltstore
+
+import (
+	"context"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/flowfabric/flowfabric-go/engine"
+)
+
+// The optional interface that lets the Engine serve sign and verify from its
+// in-process keystore cache (engine.WithKeystoreCache) instead of one read
+// transaction per call.
+var _ engine.KeystoreSnapshotter = (*Backend)(nil)
+
+// KeystoreSnapshot reads the one partition's keystore in one read
+// transaction. The keys are decoded afresh from the file, so the caller owns
+// them. The clock is this process's (or the injected one) and is handed
+// over, so the cache decides expiry with exactly the time an uncached call
+// reads.
+func (b *Backend) KeystoreSnapshot(ctx context.Context, _ int) (engine.KeystoreSnapshot, error) {
+	return read(ctx, b, func(tx *bolt.Tx, nowMs int64) (engine.KeystoreSnapshot, error) {
+		k, err := loadKeys(tx)
+		return engine.KeystoreSnapshot{Keys: k, NowMs: nowMs, Partitions: partitions, Clock: b.nowMs}, err
+	})
+}
+
+// nowMs reads the backend's clock.
+func (b *Backend) nowMs() int64 { return b.now().UnixMilli() }
