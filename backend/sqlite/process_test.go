@@ -23,17 +23,21 @@ const (
 	childEnvPath = "FF_SQLITE_ROTATE_CHILD_PATH"
 	childEnvName = "FF_SQLITE_ROTATE_CHILD_NAME"
 	childEnvN    = "FF_SQLITE_ROTATE_CHILD_N"
+	childEnvAt   = "FF_SQLITE_ROTATE_CHILD_START_NS" // both children start rotating at this instant
 	resultPrefix = "ROTATE-RESULT "
 )
 
 // rotationsPerProcess is how many rotations each child process runs.
 const rotationsPerProcess = 300
 
-// childReport is what a child process prints: how its rotations went.
+// childReport is what a child process prints: how its calls went.
 type childReport struct {
-	Rotated    int      `json:"rotated"`
-	Contention int      `json:"contention"`
-	Other      []string `json:"other"`
+	Rotated    int      `json:"rotated"`    // rotations that succeeded
+	Listed     int      `json:"listed"`     // list_kids reads that succeeded
+	Contention int      `json:"contention"` // calls that failed with retryable contention
+	Other      []string `json:"other"`      // any other failure
+	StartNs    int64    `json:"start_ns"`   // when the rotations began
+	EndNs      int64    `json:"end_ns"`     // when they ended
 }
 
 // TestTwoProcessesRotateOneFile starts two OS processes (this test binary,
@@ -50,15 +54,16 @@ func TestTwoProcessesRotateOneFile(t *testing.T) {
 		t.Skip("spawns processes")
 	}
 	path := filepath.Join(t.TempDir(), "shared.db")
-	start := time.Now()
+	at := time.Now().Add(2 * time.Second).UnixNano() // after both processes started and opened the file
 	var wg sync.WaitGroup
 	reports := make([]childReport, 2)
 	outputs := make([]string, 2)
 	for i := range 2 {
-		wg.Go(func() { reports[i], outputs[i] = spawnRotationChild(t, path, fmt.Sprintf("p%d", i)) })
+		wg.Go(func() { reports[i], outputs[i] = spawnRotationChild(t, path, fmt.Sprintf("p%d", i), at) })
 	}
 	wg.Wait()
-	t.Logf("2 processes x %d rotations on one file: %v", rotationsPerProcess, time.Since(start))
+	t.Logf("2 processes x %d rotations (each followed by a list_kids) on one file: %v from the common start to the last end",
+		rotationsPerProcess, time.Duration(max(reports[0].EndNs, reports[1].EndNs)-at))
 	for i, r := range reports {
 		if strings.Contains(outputs[i], "database is locked") {
 			t.Errorf("process %d printed \"database is locked\":\n%s", i, outputs[i])
@@ -66,17 +71,22 @@ func TestTwoProcessesRotateOneFile(t *testing.T) {
 		if len(r.Other) > 0 {
 			t.Errorf("process %d: errors other than contention: %q", i, r.Other)
 		}
-		if r.Rotated+r.Contention != rotationsPerProcess {
-			t.Errorf("process %d: %d rotated + %d contention, want %d calls", i, r.Rotated, r.Contention, rotationsPerProcess)
+		if r.Rotated+r.Listed+r.Contention != 2*rotationsPerProcess {
+			t.Errorf("process %d: %d rotated + %d listed + %d contention, want %d calls", i, r.Rotated, r.Listed, r.Contention, 2*rotationsPerProcess)
 		}
-		t.Logf("process %d: %d rotated, %d contention", i, r.Rotated, r.Contention)
+		t.Logf("process %d: %d rotated, %d listed, %d contention", i, r.Rotated, r.Listed, r.Contention)
 	}
+	overlap := min(reports[0].EndNs, reports[1].EndNs) - max(reports[0].StartNs, reports[1].StartNs)
+	if overlap <= 0 {
+		t.Errorf("the two processes' rotations did not overlap in time")
+	}
+	t.Logf("the processes rotated concurrently for %v", time.Duration(overlap))
 	checkIntegrity(t, path)
 }
 
-func spawnRotationChild(t *testing.T, path, name string) (childReport, string) {
+func spawnRotationChild(t *testing.T, path, name string, at int64) (childReport, string) {
 	cmd := exec.Command(os.Args[0], "-test.run=^TestTwoProcessesRotateOneFile$", "-test.count=1")
-	cmd.Env = append(os.Environ(), childEnvPath+"="+path, childEnvName+"="+name, fmt.Sprintf("%s=%d", childEnvN, rotationsPerProcess))
+	cmd.Env = append(os.Environ(), childEnvPath+"="+path, childEnvName+"="+name, fmt.Sprintf("%s=%d", childEnvN, rotationsPerProcess), fmt.Sprintf("%s=%d", childEnvAt, at))
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Errorf("child %s: %v\n%s", name, err, out)
@@ -105,34 +115,55 @@ func runRotationChild(t *testing.T) {
 	name := os.Getenv(childEnvName)
 	ctx := context.Background()
 	var r childReport
-	record := func(err error) {
+	failed := func(err error) bool {
 		switch {
 		case err == nil:
-			r.Rotated++
+			return false
 		case errors.Is(err, contracts.ErrSerializationRetryExhausted) && !strings.Contains(err.Error(), "database is locked"):
 			r.Contention++
 		default:
 			r.Other = append(r.Other, err.Error())
 		}
+		return true
 	}
 	b, err := Open(ctx, os.Getenv(childEnvPath))
-	if err != nil {
-		r.Other = append(r.Other, "open: "+err.Error())
-	} else {
-		e := eng(b)
-		for i := range n {
-			res, err := e.RotateAll(ctx, contracts.RotateArgs{NewKid: fmt.Sprintf("%s-%d", name, i), NewSecret: newSecret(t), GraceMs: 2})
-			if err == nil && res.Failed() {
-				err = res.Entries[0].Error
-			}
-			record(err)
+	if failed(err) {
+		fmt.Println(resultPrefix + mustJSON(r))
+		return
+	}
+	e := eng(b)
+	var at int64
+	fmt.Sscan(os.Getenv(childEnvAt), &at)
+	time.Sleep(time.Until(time.Unix(0, at)))
+	r.StartNs = time.Now().UnixNano()
+	for i := range n {
+		res, err := e.RotateAll(ctx, contracts.RotateArgs{NewKid: fmt.Sprintf("%s-%d", name, i), NewSecret: newSecret(t), GraceMs: 2})
+		if err == nil && res.Failed() {
+			err = res.Entries[0].Error
 		}
-		if err := b.Close(); err != nil {
-			r.Other = append(r.Other, "close: "+err.Error())
+		if !failed(err) {
+			r.Rotated++
+		}
+		// A read while the other process writes: a WAL snapshot that always
+		// shows exactly one current kid.
+		list, err := e.ListKids(ctx)
+		if !failed(err) {
+			r.Listed++
+			if list.Partitions[0].CurrentKid == nil {
+				r.Other = append(r.Other, "list_kids: no current kid")
+			}
 		}
 	}
-	line, _ := json.Marshal(r)
-	fmt.Println(resultPrefix + string(line))
+	r.EndNs = time.Now().UnixNano()
+	if err := b.Close(); err != nil {
+		r.Other = append(r.Other, "close: "+err.Error())
+	}
+	fmt.Println(resultPrefix + mustJSON(r))
+}
+
+func mustJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
 }
 
 // checkIntegrity opens the file afresh and checks SQLite's integrity and the
