@@ -4,16 +4,16 @@
 -- Returns {now, current kid or '', kid known '1'|'0', kid expires_at_ms or
 -- '' (current), kid secret hex or '', waitpoint of this execution '1'|'0',
 -- waitpoint_key, created_at_ms}.
-local err = ff_partitions()
+local ks, err = ff_keystore()
 if err then return err end
 local now = ff_now()
 local kid = ARGV[2]
-local current = redis.call('HGET', KS, 'current') or ''
-local secret = redis.call('HGET', KS, 's:' .. kid)
+local current = ks.current or ''
+local secret = ks['s:' .. kid]
 local known, exp = '0', ''
 if secret then
   known = '1'
-  if kid ~= current then exp = redis.call('HGET', KS, 'x:' .. kid) or '' end
+  if kid ~= current then exp = ks['x:' .. kid] or '' end
 end
 local w = redis.call('HMGET', BASE .. 'w:' .. ARGV[4], 'e', 'k', 'c')
 local mine, key, created = '0', '', ''

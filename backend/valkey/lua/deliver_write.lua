@@ -13,12 +13,12 @@
 --
 -- ARGV: [2] kid, [3] execution_id, [4] waitpoint_id, [5] idempotency_key,
 -- [6] signal_id, [7] record (encoded by the caller), [8] signal limit.
-local err = ff_partitions()
+local ks, err = ff_keystore()
 if err then return err end
 local now = ff_now()
 local kid, id, wid, ikey = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-if redis.call('HGET', KS, 'current') ~= kid then
-  local exp = redis.call('HGET', KS, 'x:' .. kid)
+if ks.current ~= kid then
+  local exp = ks['x:' .. kid]
   if not exp or ff_cmp(exp, now) < 0 then
     return {'retry'}
   end

@@ -29,6 +29,21 @@ local function ff_partitions()
   return nil
 end
 
+-- ff_keystore reads the partition's keystore hash in one HGETALL and
+-- returns it as a table field -> value, or an error reply when it records
+-- another partition count than ARGV[1].
+local function ff_keystore()
+  local all = redis.call('HGETALL', KS)
+  local ks = {}
+  for i = 1, #all, 2 do
+    ks[all[i]] = all[i + 1]
+  end
+  if ks.partitions and ks.partitions ~= ARGV[1] then
+    return nil, ff_error('partition_count_mismatch', ks.partitions, ARGV[1])
+  end
+  return ks, nil
+end
+
 -- ff_now is the server clock in milliseconds, as a decimal string.
 local function ff_now()
   local t = redis.call('TIME')

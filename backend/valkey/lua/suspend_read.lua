@@ -3,12 +3,12 @@
 -- record of (ARGV[2] execution_id, ARGV[3] idempotency_key) if any.
 -- Returns {now, current kid or '', secret hex or '', record or ''}; a record
 -- is the 64-hex fingerprint followed by the outcome JSON.
-local err = ff_partitions()
+local ks, err = ff_keystore()
 if err then return err end
 local now = ff_now()
-local current = redis.call('HGET', KS, 'current') or ''
+local current = ks.current or ''
 local secret = ''
-if current ~= '' then secret = redis.call('HGET', KS, 's:' .. current) or '' end
+if current ~= '' then secret = ks['s:' .. current] or '' end
 local rec = ''
 if ARGV[3] ~= '' then rec = redis.call('HGET', BASE .. 'xi:' .. ARGV[2], ARGV[3]) or '' end
 return {now, current, secret, rec}
