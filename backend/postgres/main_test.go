@@ -19,7 +19,7 @@ import (
 // One database per test package (testenv.PackageDatabase), one schema per
 // test (testenv.NewPostgresSchema).
 func TestMain(m *testing.M) {
-	if migrateHelper() {
+	if helperProcess() {
 		return
 	}
 	testenv.Main(m)

@@ -19,30 +19,69 @@ import (
 	"github.com/flowfabric/flowfabric-go/migrations"
 )
 
-// Environment of the re-executed test binary in TestTwoProcessesMigrateAtOnce.
+// Environment of the re-executed test binary (helper processes).
 const (
-	envHelperURL = "FF_PG_MIGRATE_HELPER_URL" // the URL to migrate
-	envHelperAt  = "FF_PG_MIGRATE_HELPER_AT"  // start time, Unix nanoseconds
+	envHelper    = "FF_PG_HELPER"     // what to do: "migrate" or "claim"
+	envHelperURL = "FF_PG_HELPER_URL" // the backend URL
+	envHelperAt  = "FF_PG_HELPER_AT"  // start time, Unix nanoseconds
 )
 
-// migrateHelper, in a test binary re-executed as a helper process, waits for
-// the agreed start time, runs engine.Migrate, prints the names it applied as
-// JSON and exits. In a normal test run it returns false.
-func migrateHelper() bool {
-	u := os.Getenv(envHelperURL)
-	if u == "" {
+// helperProcess, in a test binary re-executed as a helper process, waits
+// for the agreed start time, runs its job, prints the result as JSON and
+// exits. In a normal test run it returns false.
+func helperProcess() bool {
+	job := os.Getenv(envHelper)
+	if job == "" {
 		return false
 	}
+	u := os.Getenv(envHelperURL)
 	at, _ := strconv.ParseInt(os.Getenv(envHelperAt), 10, 64)
 	time.Sleep(time.Until(time.Unix(0, at)))
-	applied, err := engine.Migrate(context.Background(), u)
+	var result any
+	var err error
+	switch job {
+	case "migrate":
+		result, err = engine.Migrate(context.Background(), u)
+	case "claim":
+		result, err = claimAll(u, 4)
+	default:
+		err = fmt.Errorf("unknown helper job %q", job)
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	_ = json.NewEncoder(os.Stdout).Encode(applied)
+	_ = json.NewEncoder(os.Stdout).Encode(result)
 	os.Exit(0)
 	return true
+}
+
+// runHelpers starts n helper processes for job on rawURL, released together
+// at a moment after they started, and decodes each one's output into a new
+// T. startAt is that moment, for goroutines of the test to join in.
+func runHelpers[T any](t *testing.T, job, rawURL string, n int) (results func() []T, startAt time.Time) {
+	t.Helper()
+	at := time.Now().Add(2 * time.Second) // after the helper processes started
+	outs := make([]T, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			cmd := exec.Command(os.Args[0], "-test.run=^$")
+			cmd.Env = append(os.Environ(), envHelper+"="+job, envHelperURL+"="+rawURL,
+				envHelperAt+"="+strconv.FormatInt(at.UnixNano(), 10))
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
+			out, err := cmd.Output()
+			if err != nil {
+				t.Errorf("%s process %d: %v: %s", job, i, err, stderr.String())
+				return
+			}
+			if err := json.Unmarshal(out, &outs[i]); err != nil {
+				t.Errorf("%s process %d: output %q: %v", job, i, out, err)
+			}
+		})
+	}
+	return func() []T { wg.Wait(); return outs }, at
 }
 
 func allMigrations(t *testing.T) []migrations.Migration {
@@ -59,33 +98,12 @@ func allMigrations(t *testing.T) []migrations.Migration {
 // succeed and every migration is applied and recorded exactly once.
 func TestTwoProcessesMigrateAtOnce(t *testing.T) {
 	u := schemaURL(t)
-	at := time.Now().Add(2 * time.Second) // after the helper processes started
+	results, at := runHelpers[[]string](t, "migrate", u, 2)
 	var (
 		mu      sync.Mutex
 		applied []string
 		wg      sync.WaitGroup
 	)
-	for i := range 2 {
-		wg.Go(func() {
-			cmd := exec.Command(os.Args[0], "-test.run=^$")
-			cmd.Env = append(os.Environ(), envHelperURL+"="+u, envHelperAt+"="+strconv.FormatInt(at.UnixNano(), 10))
-			var stderr strings.Builder
-			cmd.Stderr = &stderr
-			out, err := cmd.Output()
-			if err != nil {
-				t.Errorf("process %d: %v: %s", i, err, stderr.String())
-				return
-			}
-			var names []string
-			if err := json.Unmarshal(out, &names); err != nil {
-				t.Errorf("process %d: output %q: %v", i, out, err)
-				return
-			}
-			mu.Lock()
-			applied = append(applied, names...)
-			mu.Unlock()
-		})
-	}
 	for i := range 2 {
 		wg.Go(func() {
 			time.Sleep(time.Until(at))
@@ -100,6 +118,9 @@ func TestTwoProcessesMigrateAtOnce(t *testing.T) {
 		})
 	}
 	wg.Wait()
+	for _, names := range results() {
+		applied = append(applied, names...)
+	}
 	all := allMigrations(t)
 	if len(applied) != len(all) {
 		t.Fatalf("applied %v in all, want each of the %d migrations once", applied, len(all))

@@ -219,3 +219,82 @@ func containsSecret(e *contracts.Error) bool {
 	b, _ := e.MarshalJSON()
 	return strings.Contains(string(b), "s3cret-pw") || strings.Contains(e.Error(), "s3cret-pw")
 }
+
+// claimAll opens rawURL and claims with workers goroutines until nothing is
+// claimable, returning the execution_ids it claimed.
+func claimAll(rawURL string, workers int) ([]string, error) {
+	ctx := context.Background()
+	e, err := engine.Open(ctx, rawURL)
+	if err != nil {
+		return nil, err
+	}
+	defer e.Close()
+	var (
+		mu      sync.Mutex
+		claimed []string
+		wg      sync.WaitGroup
+	)
+	errs := make(chan error, workers)
+	for w := range workers {
+		wg.Go(func() {
+			for {
+				c, err := e.ClaimResumedExecution(ctx, contracts.ClaimArgs{WorkerID: fmt.Sprintf("w-%d", w), LeaseMs: 600_000})
+				if err != nil {
+					errs <- err
+					return
+				}
+				if c.Outcome == contracts.OutcomeNone {
+					return
+				}
+				mu.Lock()
+				claimed = append(claimed, c.ExecutionID)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	return claimed, <-errs
+}
+
+// Given 200 resumed executions, when two processes and this one each claim
+// with 4 goroutines until nothing is claimable, then every execution is
+// claimed exactly once, by one of the three.
+func TestThreeProcessesClaimEachOnce(t *testing.T) {
+	e, plain := newEngine(t)
+	seed(t, e, "kid-a", 0x01)
+	ctx := context.Background()
+	const n = 200
+	for i := range n {
+		if err := suspendAndSignal(ctx, e, fmt.Sprintf("exec-%03d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	u := withParam(t, plain, postgres.ParamMigrate, postgres.MigrateAuto)
+	results, at := runHelpers[[]string](t, "claim", u, 2)
+	time.Sleep(time.Until(at))
+	mine, err := claimAll(u, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := map[string]int{}
+	perProcess := []int{len(mine)}
+	for _, id := range mine {
+		count[id]++
+	}
+	for _, ids := range results() {
+		perProcess = append(perProcess, len(ids))
+		for _, id := range ids {
+			count[id]++
+		}
+	}
+	if len(count) != n {
+		t.Fatalf("%d executions claimed, want %d", len(count), n)
+	}
+	for id, c := range count {
+		if c != 1 {
+			t.Fatalf("%s claimed %d times", id, c)
+		}
+	}
+	t.Logf("claims per process: %v", perProcess)
+}
