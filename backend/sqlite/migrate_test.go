@@ -37,9 +37,18 @@ func TestMigrateRecordsAndIsIdempotent(t *testing.T) {
 	if name != "init" || len(sum) != 64 || at <= 0 {
 		t.Fatalf("recorded migration = %q %q %d", name, sum, at)
 	}
-	var mode string
-	if err := b.db.QueryRow(`PRAGMA journal_mode`).Scan(&mode); err != nil || mode != "wal" {
-		t.Fatalf("journal_mode = %q, %v; want wal", mode, err)
+	for _, db := range []*sql.DB{b.db, b.rdb} {
+		var mode string
+		var sync, busy int
+		if err := db.QueryRow(`PRAGMA journal_mode`).Scan(&mode); err != nil || mode != "wal" {
+			t.Fatalf("journal_mode = %q, %v; want wal", mode, err)
+		}
+		if err := db.QueryRow(`PRAGMA synchronous`).Scan(&sync); err != nil || sync != 2 {
+			t.Fatalf("synchronous = %d, %v; want 2 (FULL)", sync, err)
+		}
+		if err := db.QueryRow(`PRAGMA busy_timeout`).Scan(&busy); err != nil || busy != 5000 {
+			t.Fatalf("busy_timeout = %d, %v; want 5000", busy, err)
+		}
 	}
 }
 

@@ -11,10 +11,15 @@
 // The keystore has one partition (P = 1). Every write runs in one
 // BEGIN IMMEDIATE transaction, so writers (in this process or in others that
 // open the same file) serialize on SQLite's write lock and wait for it up to
-// the busy timeout (5 s by default); reads run in deferred transactions and,
-// in WAL mode, never block writers. A wait that outlasts the busy timeout is
-// reported as the retryable contention error
-// contracts.ErrSerializationRetryExhausted, never as "database is locked".
+// the busy timeout (5 s by default, WithBusyTimeout); reads run in deferred
+// transactions and, in WAL mode, neither block nor wait for writers. Within
+// one process, writes queue on a single writer connection. A write that still
+// finds the lock busy after three busy timeouts fails with the retryable
+// contention error contracts.ErrSerializationRetryExhausted (wrapping the
+// native SQLITE_BUSY), never with "database is locked".
+//
+// Durability: WAL with synchronous=FULL (SQLite's default), so a committed
+// call survives a crash of the process and of the machine.
 //
 // Time is the process clock (time.Now unless WithClock replaces it): several
 // processes sharing one file must have synchronized clocks, since grace
@@ -85,11 +90,17 @@ type config struct {
 // per operation. Tests inject a manual clock; processes sharing one file must
 // keep their clocks synchronized.
 func WithClock(now func() time.Time) Option {
-	return func(c *config) { c.now = now }
+	return func(c *config) {
+		if now != nil {
+			c.now = now
+		}
+	}
 }
 
-// WithBusyTimeout sets how long a write waits for another connection's write
-// lock (default DefaultBusyTimeout) before it fails with retryable contention.
+// WithBusyTimeout sets how long a write waits for another process's write
+// lock (default DefaultBusyTimeout) before the attempt fails; after
+// writeAttempts (3) such attempts the call fails with retryable contention.
+// Zero makes a busy lock fail the attempt at once.
 func WithBusyTimeout(d time.Duration) Option {
 	return func(c *config) { c.busyTimeout = d }
 }
@@ -171,6 +182,7 @@ func openDB(path string, busyTimeout time.Duration) (*sql.DB, error) {
 	q.Set("_busy_timeout", fmt.Sprint(busyTimeout.Milliseconds()))
 	if path != MemoryPath {
 		q.Set("_journal_mode", "WAL")
+		q.Set("_synchronous", "FULL")
 	}
 	db, err := sql.Open("sqlite", fileDSN(path)+"?"+q.Encode())
 	if err != nil {
@@ -298,7 +310,7 @@ func (b *Backend) write(ctx context.Context, fn func(q txn, nowMs int64) error) 
 			break
 		}
 	}
-	return interpretError(err)
+	return interpretError(contextFirst(ctx, err))
 }
 
 // read runs fn in one deferred (read-only) transaction: a consistent snapshot.
@@ -306,7 +318,19 @@ func (b *Backend) read(ctx context.Context, fn func(q txn, nowMs int64) error) e
 	if b.closed.Load() {
 		return errClosed()
 	}
-	return interpretError(b.runTx(ctx, b.rdb, b.rstmts, &sql.TxOptions{ReadOnly: true}, fn))
+	return interpretError(contextFirst(ctx, b.runTx(ctx, b.rdb, b.rstmts, &sql.TxOptions{ReadOnly: true}, fn)))
+}
+
+// contextFirst reports a storage failure that happened after ctx ended as
+// the context's error (database/sql then answers sql.ErrTxDone or an
+// interrupted statement), keeping the native error reachable. Contract
+// errors are decisions and pass unchanged.
+func contextFirst(ctx context.Context, err error) error {
+	var ce *contracts.Error
+	if err == nil || ctx.Err() == nil || errors.As(err, &ce) || errors.Is(err, ctx.Err()) {
+		return err
+	}
+	return fmt.Errorf("%w (%w)", ctx.Err(), err)
 }
 
 func (b *Backend) runTx(ctx context.Context, db *sql.DB, stmts map[string]*sql.Stmt, opts *sql.TxOptions, fn func(q txn, nowMs int64) error) error {
