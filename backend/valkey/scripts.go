@@ -34,6 +34,7 @@ var (
 	scriptRotate       = newScript("rotate")
 	scriptSuspendRead  = newScript("suspend_read")
 	scriptSuspendWrite = newScript("suspend_write")
+	scriptDeliver      = newScript("deliver")
 	scriptDeliverRead  = newScript("deliver_read")
 	scriptDeliverWrite = newScript("deliver_write")
 	scriptObserve      = newScript("observe")

@@ -2,6 +2,7 @@ package valkey
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -111,14 +112,15 @@ func newSuspension(args contracts.SuspendArgs, fp string, now int64, kid string,
 		out.TimeoutAtMs = &t
 		timeout = formatInt(t)
 	}
-	pairs := make([]any, 0, 2*len(args.Waitpoints))
+	triples := make([]any, 0, 3*len(args.Waitpoints))
 	for _, spec := range args.Waitpoints {
 		id := contracts.NewID()
 		msg := contracts.WaitpointMessage(args.ExecutionID, id, spec.Key, now)
+		token := contracts.SignToken(kid, secret, msg)
 		out.Waitpoints = append(out.Waitpoints, contracts.WaitpointOutcome{
-			WaitpointID: id, WaitpointKey: spec.Key, CreatedAtMs: now, Token: contracts.SignToken(kid, secret, msg),
+			WaitpointID: id, WaitpointKey: spec.Key, CreatedAtMs: now, Token: token,
 		})
-		pairs = append(pairs, id, spec.Key)
+		triples = append(triples, id, spec.Key, tokenHash(token))
 	}
 	outJSON, err := json.Marshal(out)
 	if err != nil {
@@ -130,11 +132,22 @@ func newSuspension(args contracts.SuspendArgs, fp string, now int64, kid string,
 	}
 	argv := []any{args.ExecutionID, kid, args.IdempotencyKey, fp, string(outJSON), lease,
 		formatInt(now), timeout, args.Condition, out.SuspensionID, strconv.Itoa(len(args.Waitpoints))}
-	return out, append(argv, pairs...), nil
+	return out, append(argv, triples...), nil
 }
 
-// DeliverSignal records a signal in two script calls on the execution's
-// partition: deliver_read fetches the token kid's record, the waitpoint and
+// tokenHash is SHA-256 of a token as lowercase hex. suspend stores it with
+// each waitpoint and deliver compares it with the presented token's, so
+// that the token suspend issued is accepted in one round trip; the store
+// never holds a token or its MAC.
+func tokenHash(token string) string {
+	h := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(h[:])
+}
+
+// DeliverSignal records a signal. For the token suspend issued it takes one
+// script call (deliver.lua: the token's SHA-256 matches the one stored with
+// the waitpoint, and the kid still verifies). Any other token takes the
+// slow path: deliver_read fetches the token kid's record, the waitpoint and
 // the clock, the token is checked here (steps 1–2 of CONTRACT.md §5, with
 // contracts.CheckToken in constant time), and deliver_write re-checks the
 // kid and the waitpoint and decides steps 3–5 atomically at its own clock.
@@ -146,50 +159,66 @@ func (b *Backend) DeliverSignal(ctx context.Context, args contracts.DeliverSigna
 		return contracts.DeliverSignalOutcome{}, err
 	}
 	p := contracts.PartitionOf(args.ExecutionID, b.parts)
+	signalID := contracts.NewID()
+	head := encodeFields(signalID, args.WaitpointID)
+	tail := encodeFields(args.Name, string(args.Payload), args.IdempotencyKey)
+	limit := strconv.Itoa(contracts.SignalLimit)
+	argv := []any{t.Kid, args.ExecutionID, args.WaitpointID, args.IdempotencyKey, signalID, head, tail, limit}
+	v, err := b.run(ctx, scriptDeliver, p, append(argv, tokenHash(args.Token))...)
+	if err != nil {
+		return contracts.DeliverSignalOutcome{}, err
+	}
+	if out, ok := parseDeliver(v, signalID); ok {
+		return out, nil
+	}
 	for range maxAttempts {
-		key, err := b.authorize(ctx, p, t, args)
+		if err := b.authorize(ctx, p, t, args); err != nil {
+			return contracts.DeliverSignalOutcome{}, err
+		}
+		v, err := b.run(ctx, scriptDeliverWrite, p, argv...)
 		if err != nil {
 			return contracts.DeliverSignalOutcome{}, err
 		}
-		signalID := contracts.NewID()
-		record := encodeFields(signalID, args.WaitpointID, key, args.Name, string(args.Payload), args.IdempotencyKey)
-		w, err := b.run(ctx, scriptDeliverWrite, p, t.Kid, args.ExecutionID, args.WaitpointID,
-			args.IdempotencyKey, signalID, record, strconv.Itoa(contracts.SignalLimit))
-		if err != nil {
-			return contracts.DeliverSignalOutcome{}, err
-		}
-		switch str(w, 0) {
-		case contracts.OutcomeAccepted:
-			return contracts.DeliverSignalOutcome{Outcome: contracts.OutcomeAccepted, SignalID: signalID, Resumed: str(w, 1) == "1"}, nil
-		case contracts.OutcomeDuplicate:
-			return contracts.DeliverSignalOutcome{Outcome: contracts.OutcomeDuplicate, SignalID: str(w, 1)}, nil
+		if out, ok := parseDeliver(v, signalID); ok {
+			return out, nil
 		}
 		// "retry": the kid expired or the execution completed in between.
 	}
 	return contracts.DeliverSignalOutcome{}, errRetriesExhausted("deliver_signal")
 }
 
-// authorize runs checks 1 and 2 of deliver_signal and returns the
-// waitpoint's key.
-func (b *Backend) authorize(ctx context.Context, p int, t contracts.Token, args contracts.DeliverSignalArgs) (string, error) {
+// parseDeliver decodes an accepted or duplicate reply; ok is false for
+// "slow" and "retry".
+func parseDeliver(v []any, signalID string) (contracts.DeliverSignalOutcome, bool) {
+	switch str(v, 0) {
+	case contracts.OutcomeAccepted:
+		return contracts.DeliverSignalOutcome{Outcome: contracts.OutcomeAccepted, SignalID: signalID, Resumed: str(v, 1) == "1"}, true
+	case contracts.OutcomeDuplicate:
+		return contracts.DeliverSignalOutcome{Outcome: contracts.OutcomeDuplicate, SignalID: str(v, 1)}, true
+	}
+	return contracts.DeliverSignalOutcome{}, false
+}
+
+// authorize runs checks 1 and 2 of deliver_signal on the slow path.
+func (b *Backend) authorize(ctx context.Context, p int, t contracts.Token, args contracts.DeliverSignalArgs) error {
 	v, err := b.run(ctx, scriptDeliverRead, p, t.Kid, args.ExecutionID, args.WaitpointID)
 	if err != nil {
-		return "", err
+		return err
 	}
 	now, err := num(v, 0)
 	if err != nil {
-		return "", interpretError(err)
+		return interpretError(err)
 	}
 	var rec *contracts.KidRecord
 	if str(v, 2) == "1" {
 		rec = &contracts.KidRecord{Kid: t.Kid}
 		if rec.Secret, err = hex.DecodeString(str(v, 4)); err != nil {
-			return "", interpretError(errMalformedReply)
+			return interpretError(errMalformedReply)
 		}
 		if e := str(v, 3); e != "" {
 			exp, err := strconv.ParseInt(e, 10, 64)
 			if err != nil {
-				return "", interpretError(errMalformedReply)
+				return interpretError(errMalformedReply)
 			}
 			rec.ExpiresAtMs = &exp
 		}
@@ -199,17 +228,16 @@ func (b *Backend) authorize(ctx context.Context, p int, t contracts.Token, args 
 		// Check the kid first (step 1), then answer as a wrong MAC would.
 		err := contracts.CheckToken(t, nil, initialized, rec, now)
 		if err == nil || errors.Is(err, contracts.ErrSignatureMismatch) {
-			return "", contracts.SignatureMismatch()
+			return contracts.SignatureMismatch()
 		}
-		return "", err
+		return err
 	}
-	key := str(v, 6)
 	created, err := num(v, 7)
 	if err != nil {
-		return "", interpretError(err)
+		return interpretError(err)
 	}
-	msg := contracts.WaitpointMessage(args.ExecutionID, args.WaitpointID, key, created)
-	return key, contracts.CheckToken(t, msg, initialized, rec, now)
+	msg := contracts.WaitpointMessage(args.ExecutionID, args.WaitpointID, str(v, 6), created)
+	return contracts.CheckToken(t, msg, initialized, rec, now)
 }
 
 // ObserveSignals returns the signals of the execution's latest suspension

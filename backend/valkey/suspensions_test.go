@@ -3,6 +3,7 @@ package valkey
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"testing"
@@ -98,8 +99,8 @@ func TestIdleClaimAndListRoundTrips(t *testing.T) {
 	})
 }
 
-// Round trips of the single-execution operations: suspend and deliver two
-// script calls each, observe and complete one, claim one pipeline per node
+// Round trips of the single-execution operations: suspend two script calls,
+// deliver (of the token suspend issued), observe and complete one, claim one pipeline per node
 // plus one script call.
 func TestOperationRoundTrips(t *testing.T) {
 	forEachServer(t, func(t *testing.T, s server) {
@@ -121,7 +122,7 @@ func TestOperationRoundTrips(t *testing.T) {
 		}
 		var sus contracts.SuspendOutcome
 		count("suspend", 2, 0, func() { sus = suspend(t, e, "rt-1", "a") })
-		count("deliver_signal", 2, 0, func() { deliver(t, e, sus, 0, contracts.DeliverSignalArgs{}) })
+		count("deliver_signal", 1, 0, func() { deliver(t, e, sus, 0, contracts.DeliverSignalArgs{}) })
 		count("observe_signals", 1, 0, func() { _, _ = e.ObserveSignals(bg, contracts.ObserveSignalsArgs{ExecutionID: "rt-1"}) })
 		var c contracts.ClaimOutcome
 		count("claim", 1, masters, func() { c, _ = e.ClaimResumedExecution(bg, contracts.ClaimArgs{WorkerID: "w", LeaseMs: 60000}) })
@@ -278,7 +279,7 @@ func TestSuspendMaxTimeoutIsExact(t *testing.T) {
 func loadAllScripts(t *testing.T, b *Backend) {
 	t.Helper()
 	for _, s := range []*redis.Script{scriptKeysLoad, scriptSeedInstall, scriptRotate, scriptSuspendRead,
-		scriptSuspendWrite, scriptDeliverRead, scriptDeliverWrite, scriptObserve, scriptListPage,
+		scriptSuspendWrite, scriptDeliver, scriptDeliverRead, scriptDeliverWrite, scriptObserve, scriptListPage,
 		scriptClaimPeek, scriptClaim, scriptComplete} {
 		if err := b.loadEverywhere(bg, s); err != nil {
 			t.Fatalf("load scripts: %v", err)
@@ -322,6 +323,30 @@ func TestSuspendRacingRotations(t *testing.T) {
 			if out := deliver(t, e, x, 0, contracts.DeliverSignalArgs{}); out.Outcome != contracts.OutcomeAccepted {
 				t.Fatalf("deliver to %s: %+v", x.ExecutionID, out)
 			}
+		}
+	})
+}
+
+// A valid token that suspend did not issue (signed by the current kid after
+// a rotation, for the waitpoint's message) takes the slow path and is
+// accepted; a wrong one is refused as signature_mismatch.
+func TestDeliverSlowPath(t *testing.T) {
+	forEachServer(t, func(t *testing.T, s server) {
+		e, b := seededEngine(t, s, 256, nil)
+		sus := suspend(t, e, "slow-1", "a")
+		mustRotate(t, b, "kid-b", secret(2), 600000)
+		w := sus.Waitpoints[0]
+		msg := contracts.WaitpointMessage(sus.ExecutionID, w.WaitpointID, w.WaitpointKey, w.CreatedAtMs)
+		resigned := contracts.SignToken("kid-b", secret(2), msg)
+		wrong := contracts.SignToken("kid-b", secret(3), msg)
+		a := contracts.DeliverSignalArgs{ExecutionID: sus.ExecutionID, WaitpointID: w.WaitpointID, Name: "go"}
+		a.Token = wrong
+		if _, err := e.DeliverSignal(bg, a); !errors.Is(err, contracts.ErrSignatureMismatch) {
+			t.Fatalf("wrong MAC: got %v, want signature_mismatch", err)
+		}
+		a.Token = resigned
+		if out, err := e.DeliverSignal(bg, a); err != nil || out.Outcome != contracts.OutcomeAccepted {
+			t.Fatalf("token re-signed by the current kid: %+v, %v", out, err)
 		}
 	})
 }

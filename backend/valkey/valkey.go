@@ -27,7 +27,7 @@
 // verifying kid, partitions), and for an execution E of that partition
 // (N = contracts.PartitionOf(E, P)): x:E (its state), xi:E (suspend
 // idempotency records), xw:E and xs:E (its waitpoint and suspension ids),
-// w:<waitpoint_id>, wi:<waitpoint_id> (delivery idempotency records) and
+// w:<waitpoint_id> (with the SHA-256 of its token), wi:<waitpoint_id> (delivery idempotency records) and
 // sig:<suspension_id> (signals in delivery order); and three indexes:
 // idx:suspended and idx:ready (sorted sets of "<20-digit
 // suspended_at_ms>:<execution_id>", score 0, so byte order is the contract's
@@ -35,9 +35,11 @@
 // scored by timeout or lease expiry, moved to idx:ready once past).
 //
 // Round trips: sign, verify, observe_signals, complete_execution: one script
-// call. suspend and deliver_signal: two (read, then an atomic write that
-// re-checks what the read saw and starts over if the keystore or the
-// waitpoint changed in between; the HMAC is computed in Go between them).
+// call. suspend: two (read the clock and the current kid, sign in Go, then
+// an atomic write that re-checks the kid and starts over if it changed).
+// deliver_signal: one for the token suspend issued (its SHA-256 is stored
+// with the waitpoint); any other token takes two more (read, MAC check in
+// Go, atomic write re-checking what the read saw).
 // seed: three pipelines at most. rotate_all, list_kids, list_suspended: one
 // pipeline, that is one round trip per node. claim_resumed_execution: one
 // pipeline asking every partition for its oldest candidate, then one script

@@ -107,3 +107,66 @@ local function ff_close_waitpoints(exec)
   end
 end
 
+-- ff_kid_usable reports whether tokens of kid verify at now: kid is the
+-- current kid, or a verifying kid with expires_at_ms >= now.
+local function ff_kid_usable(ks, kid, now)
+  if ks.current == kid then
+    return true
+  end
+  local exp = ks['x:' .. kid]
+  return exp ~= nil and ff_cmp(exp, now) >= 0
+end
+
+-- ff_record decides steps 3-5 of deliver_signal (CONTRACT.md §5) at now,
+-- once the token was accepted for the waitpoint, and records the signal.
+-- wf is the waitpoint's HMGET of e, closed, s, k. ARGV: [3] execution_id,
+-- [4] waitpoint_id, [5] idempotency_key, [6] signal_id, [7] and [8] the
+-- signal record before and after its waitpoint_key field, [9] signal limit.
+-- Duplicate (waitpoint_id, idempotency_key) → {'duplicate', signal_id};
+-- waitpoint closed → waitpoint_closed; past the suspension's timeout →
+-- suspension_timed_out; limit reached → signal_limit_exceeded. Otherwise
+-- appends "<now>|<record>" to the suspension's signals, records the
+-- idempotency key and, when the condition holds, resumes: state resumed,
+-- every waitpoint of the suspension closed, the execution moved from the
+-- suspended and timers indexes to the ready index. {'accepted', '1'|'0'}.
+local function ff_record(now, wf)
+  local id, wid, ikey = ARGV[3], ARGV[4], ARGV[5]
+  local w = BASE .. 'w:' .. wid
+  local widem = BASE .. 'wi:' .. wid
+  if ikey ~= '' then
+    local sig = redis.call('HGET', widem, ikey)
+    if sig then
+      return {'duplicate', sig}
+    end
+  end
+  if wf[2] == '1' then
+    return ff_error('waitpoint_closed')
+  end
+  local exec = BASE .. 'x:' .. id
+  local ef = redis.call('HMGET', exec, 'tat', 'nsig', 'cond', 'member')
+  if ef[1] ~= '' and ff_cmp(now, ef[1]) > 0 then
+    return ff_error('suspension_timed_out')
+  end
+  if tonumber(ef[2]) >= tonumber(ARGV[9]) then
+    return ff_error('signal_limit_exceeded')
+  end
+  local key = wf[4]
+  redis.call('RPUSH', BASE .. 'sig:' .. wf[3], now .. '|' .. ARGV[7] .. #key .. ':' .. key .. ARGV[8])
+  redis.call('HINCRBY', exec, 'nsig', 1)
+  if ikey ~= '' then
+    redis.call('HSET', widem, ikey, ARGV[6])
+  end
+  local pending = -1
+  if redis.call('HINCRBY', w, 'n', 1) == 1 then
+    pending = redis.call('HINCRBY', exec, 'pending', -1)
+  end
+  local resumed = ef[3] == 'any' or pending == 0
+  if resumed then
+    redis.call('HSET', exec, 'state', 'resumed')
+    ff_close_waitpoints(exec)
+    redis.call('ZREM', IDX_SUSPENDED, ef[4])
+    redis.call('ZREM', IDX_TIMERS, ef[4])
+    redis.call('ZADD', IDX_READY, 0, ef[4])
+  end
+  return {'accepted', resumed and '1' or '0'}
+end

@@ -6,7 +6,8 @@
 -- ARGV: [2] execution_id, [3] kid, [4] idempotency_key, [5] fingerprint,
 -- [6] outcome JSON, [7] lease_id or '', [8] now (suspended_at_ms),
 -- [9] timeout_at_ms or '', [10] condition, [11] suspension_id,
--- [12] n, then n pairs (waitpoint_id, waitpoint_key).
+-- [12] n, then n triples (waitpoint_id, waitpoint_key, SHA-256 of the
+-- waitpoint's token as lowercase hex, which deliver compares).
 --
 -- Checks (docs/SEMANTICS.md "Suspend"): an idempotency record with the same
 -- fingerprint answers {'replay', outcome JSON}, another fingerprint is
@@ -52,9 +53,9 @@ local now, tat, sid = ARGV[8], ARGV[9], ARGV[11]
 local n = tonumber(ARGV[12])
 local ids = {}
 for i = 1, n do
-  local w, key = ARGV[11 + 2 * i], ARGV[12 + 2 * i]
+  local w, key, h = ARGV[10 + 3 * i], ARGV[11 + 3 * i], ARGV[12 + 3 * i]
   ids[i] = w
-  redis.call('HSET', BASE .. 'w:' .. w, 'e', id, 'k', key, 'c', now, 's', sid, 'closed', '0', 'n', 0)
+  redis.call('HSET', BASE .. 'w:' .. w, 'e', id, 'k', key, 'c', now, 's', sid, 'closed', '0', 'n', 0, 'h', h)
   redis.call('SADD', BASE .. 'xw:' .. id, w)
 end
 local member = ff_member(now, id)
