@@ -1,0 +1,22 @@
+-- deliver is deliver_signal in one round trip, for the token suspend issued:
+-- suspend stored SHA-256(token) (lowercase hex) with each waitpoint, and a
+-- presented token whose SHA-256 (ARGV[10], computed by the caller) equals
+-- it is that token, so its MAC is right for this waitpoint's message. If
+-- the hashes match, the waitpoint belongs to the execution and the token's
+-- kid (ARGV[2]) still verifies at the server clock, ff_record decides and
+-- records atomically. Anything else answers {'slow'} without writing, and
+-- the caller takes the two-step path (deliver_read, MAC check in Go,
+-- deliver_write), which also words every token error.
+--
+-- ARGV as deliver_write's, plus [10] SHA-256 of the presented token.
+local ks, err = ff_keystore()
+if err then return err end
+local now = ff_now()
+if not ff_kid_usable(ks, ARGV[2], now) then
+  return {'slow'}
+end
+local wf = redis.call('HMGET', BASE .. 'w:' .. ARGV[4], 'e', 'closed', 's', 'k', 'h')
+if wf[1] ~= ARGV[3] or not wf[5] or wf[5] ~= ARGV[10] then
+  return {'slow'}
+end
+return ff_record(now, wf)
