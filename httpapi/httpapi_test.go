@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -22,20 +23,10 @@ const (
 	secretHex  = "5ec2e75ec2e75ec2e75ec2e75ec2e75ec2e75ec2e75ec2e75ec2e75ec2e75ec2"
 )
 
-// backendCase opens a fresh engine of one backend kind for a test.
-type backendCase struct {
-	name string
-	open func(t *testing.T) *engine.Engine
-}
-
-// backends lists every backend the HTTP tests run against.
-var backends = []backendCase{
-	{"memory", func(t *testing.T) *engine.Engine { return engine.New(memory.New()) }},
-}
-
 // api is a real loopback server over one backend, with its log captured.
 type api struct {
 	t   *testing.T
+	e   *engine.Engine
 	srv *httptest.Server
 	log *bytes.Buffer
 }
@@ -46,7 +37,7 @@ func newAPI(t *testing.T, e *engine.Engine, admin string) *api {
 	h := httpapi.New(e, httpapi.Options{AdminToken: admin, Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
 	srv := httptest.NewServer(h)
 	t.Cleanup(func() { srv.Close(); _ = e.Close() })
-	return &api{t: t, srv: srv, log: &logs}
+	return &api{t: t, e: e, srv: srv, log: &logs}
 }
 
 // do sends a request and returns status, headers and body.
@@ -195,8 +186,9 @@ func TestRoutesAndStatusCodes(t *testing.T) {
 				`ff_http_requests_total{outcome="ok",route="deliver_signal"} 2`,
 				`ff_token_verification_failures_total{reason="signature_mismatch"} 2`,
 				`ff_token_verification_failures_total{reason="malformed"} 1`,
-				`ff_rotations_total{outcome="rotated"} 1`,
-				`ff_rotations_total{outcome="rotation_conflict"} 1`,
+				// One rotation outcome per partition.
+				fmt.Sprintf(`ff_rotations_total{outcome="rotated"} %d`, a.e.Capabilities().Partitions),
+				fmt.Sprintf(`ff_rotations_total{outcome="rotation_conflict"} %d`, a.e.Capabilities().Partitions),
 				`ff_http_request_duration_seconds_bucket`,
 			} {
 				if !strings.Contains(metrics, want) {
