@@ -114,7 +114,10 @@ var knownIssues = map[string]string{
 	"valkey-cluster/DeliverSignal": valkeyRetryNote,
 	"valkey-cluster/Claim":         valkeyRetryNote,
 	"valkey-cluster/Complete":      valkeyRetryNote,
+	"valkey/Proxy":                 valkeyDeadlineNote,
 }
+
+const valkeyDeadlineNote = "notes/request-valkey.md §4: calls wait for go-redis' read timeout (5 s), not their context deadline"
 
 const valkeyRetryNote = "notes/request-valkey.md §3: go-redis retries re-send write scripts after a lost reply"
 
