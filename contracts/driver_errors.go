@@ -67,3 +67,10 @@ func SuspensionTimedOut() *Error {
 func SignalLimitExceeded() *Error {
 	return ErrSignalLimitExceeded.With("waitpoint_id: the suspension already holds %d signals", SignalLimit)
 }
+
+// SchemaMismatch wraps a refusal of migrations.Pending (or a pending
+// migration the caller must apply) as unavailable / schema_mismatch. The
+// cause names versions and checksums only, never data.
+func SchemaMismatch(cause error) *Error {
+	return ErrSchemaMismatch.With("schema: %v", cause).Wrapping(cause)
+}

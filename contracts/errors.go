@@ -42,6 +42,7 @@ const (
 	CodeCanceled                    = "canceled"
 	CodeBackendClosed               = "backend_closed"
 	CodeInternal                    = "internal_error"
+	CodeSchemaMismatch              = "schema_mismatch"
 )
 
 // Token failure reasons (CONTRACT.md §3), carried in Error.Reason.
@@ -93,6 +94,10 @@ var (
 	ErrCanceled                    = &Error{Kind: KindTransport, Code: CodeCanceled}
 	ErrBackendClosed               = &Error{Kind: KindUnavailable, Code: CodeBackendClosed}
 	ErrInternal                    = &Error{Kind: KindUnavailable, Code: CodeInternal}
+	// ErrSchemaMismatch: the store's schema is behind the binary (run
+	// `ff migrate`), newer than the binary, or was changed after it was
+	// applied. Not retryable.
+	ErrSchemaMismatch = &Error{Kind: KindUnavailable, Code: CodeSchemaMismatch}
 )
 
 // Error implements error: "kind/code[/reason]: detail".

@@ -26,22 +26,37 @@ func ParseToken(field, s string) (Token, error) {
 		return t, ErrTokenMalformed.With("%s: must be <kid>:<64 lowercase hex>", field)
 	}
 	kid, mac := s[:len(s)-macHexLen-1], s[len(s)-macHexLen:]
-	if ValidateKid(field, kid) != nil || !isLowerHex(mac) {
-		return t, ErrTokenMalformed.With("%s: must be <kid>:<64 lowercase hex>", field)
+	if ValidateKid(field, kid) != nil || !decodeLowerHex(mac, &t.MAC) {
+		return Token{}, ErrTokenMalformed.With("%s: must be <kid>:<64 lowercase hex>", field)
 	}
 	t.Kid = kid
-	_, _ = hex.Decode(t.MAC[:], []byte(mac))
 	return t, nil
 }
 
-func isLowerHex(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return false
-		}
+// hexVal maps a lowercase hex digit to its value and every other byte to 0xff.
+var hexVal = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0xff
 	}
-	return true
+	for c := '0'; c <= '9'; c++ {
+		t[c] = byte(c - '0')
+	}
+	for c := 'a'; c <= 'f'; c++ {
+		t[c] = byte(c - 'a' + 10)
+	}
+	return t
+}()
+
+// decodeLowerHex decodes 64 lowercase hex digits into out in one pass and
+// reports whether every digit was one.
+func decodeLowerHex(s string, out *[sha256.Size]byte) bool {
+	var bad byte
+	for i := range out {
+		hi, lo := hexVal[s[2*i]], hexVal[s[2*i+1]]
+		bad |= hi | lo
+		out[i] = hi<<4 | lo&0x0f
+	}
+	return bad&0xf0 == 0
 }
 
 // ComputeMAC returns HMAC-SHA256(secret, kid || ":" || message). Binding the
