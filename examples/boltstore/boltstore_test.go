@@ -80,25 +80,31 @@ func TestCloseReleasesOnlyItsHandle(t *testing.T) {
 	}
 }
 
-// Given a file that records another partition count, Open refuses it.
-func TestOpenRefusesAnotherPartitionCount(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "ff.bolt")
-	db, err := bolt.Open(path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		meta, err := tx.CreateBucketIfNotExists([]byte("meta"))
+// Given a file that records another partition count or another layout,
+// Open refuses it.
+func TestOpenRefusesAnotherPartitionCountOrLayout(t *testing.T) {
+	for key, want := range map[string]*contracts.Error{
+		"partitions": contracts.ErrPartitionCountMismatch,
+		"layout":     contracts.ErrSchemaMismatch,
+	} {
+		path := filepath.Join(t.TempDir(), "ff.bolt")
+		db, err := bolt.Open(path, 0o600, nil)
 		if err != nil {
-			return err
+			t.Fatal(err)
 		}
-		return meta.Put([]byte("partitions"), []byte("256"))
-	})
-	if cerr := db.Close(); err != nil || cerr != nil {
-		t.Fatal(err, cerr)
+		err = db.Update(func(tx *bolt.Tx) error {
+			meta, err := tx.CreateBucketIfNotExists([]byte("meta"))
+			if err != nil {
+				return err
+			}
+			return meta.Put([]byte(key), []byte("256"))
+		})
+		if cerr := db.Close(); err != nil || cerr != nil {
+			t.Fatal(err, cerr)
+		}
+		_, err = boltstore.Open(ctx, path)
+		wantErr(t, "Open with another "+key, err, want)
 	}
-	_, err = boltstore.Open(ctx, path)
-	wantErr(t, "Open", err, contracts.ErrPartitionCountMismatch)
 }
 
 func TestURLForms(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"strconv"
 
 	bolt "go.etcd.io/bbolt"
@@ -19,7 +20,7 @@ const partitions = 1
 // with a NUL byte, which no execution id, waitpoint id or kid can contain,
 // so a prefix "execution_id\x00" selects exactly one execution's records.
 var (
-	// bucketMeta: "partitions" → P in decimal.
+	// bucketMeta: "layout" → the layout version; "partitions" → P in decimal.
 	bucketMeta = []byte("meta")
 	// bucketKeys: "0" (the partition) → keysDoc, the partition's keystore.
 	bucketKeys = []byte("keystore")
@@ -42,10 +43,19 @@ var (
 
 var allBuckets = [][]byte{bucketMeta, bucketKeys, bucketExecutions, bucketWaitpoints, bucketSignals, bucketIdempotency, bucketOrder}
 
-var keyPartitions = []byte("partitions")
+// layout is the version of the buckets, keys and documents below. A file
+// records it when created; a file recording another layout is refused with
+// unavailable / schema_mismatch rather than misread. (bbolt has no schema:
+// a later layout would be reached by a migration written for it.)
+const layout = "1"
 
-// initStore creates the buckets of a new file and records P, or checks the
-// P an existing file recorded.
+var (
+	keyPartitions = []byte("partitions")
+	keyLayout     = []byte("layout")
+)
+
+// initStore creates the buckets of a new file and records its layout and P,
+// or checks those an existing file recorded.
 func initStore(tx *bolt.Tx) error {
 	for _, name := range allBuckets {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
@@ -53,13 +63,26 @@ func initStore(tx *bolt.Tx) error {
 		}
 	}
 	meta := tx.Bucket(bucketMeta)
-	want := strconv.Itoa(partitions)
-	got := meta.Get(keyPartitions)
-	if got == nil {
-		return meta.Put(keyPartitions, []byte(want))
+	if err := recordOrCheck(meta, keyLayout, layout, func(got []byte) error {
+		return contracts.SchemaMismatch(fmt.Errorf("the bolt file has layout %q, this driver reads layout %q", got, layout))
+	}); err != nil {
+		return err
 	}
-	if string(got) != want {
-		return contracts.ErrPartitionCountMismatch.With("partitions: the file was written with P = %s, this driver has P = %s", got, want)
+	p := strconv.Itoa(partitions)
+	return recordOrCheck(meta, keyPartitions, p, func(got []byte) error {
+		return contracts.ErrPartitionCountMismatch.With("partitions: the file was written with P = %s, this driver has P = %s", got, p)
+	})
+}
+
+// recordOrCheck stores want under key when the key is absent, and otherwise
+// returns mismatch(stored value) when the stored value differs.
+func recordOrCheck(meta *bolt.Bucket, key []byte, want string, mismatch func(got []byte) error) error {
+	got := meta.Get(key)
+	switch {
+	case got == nil:
+		return meta.Put(key, []byte(want))
+	case string(got) != want:
+		return mismatch(got)
 	}
 	return nil
 }
