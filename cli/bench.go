@@ -12,6 +12,8 @@ import (
 	"math/bits"
 	"net"
 	"net/http"
+	"os"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -47,7 +49,7 @@ var benchCommand = command{
 	name:    "bench",
 	summary: "load-generate one operation against the backend and print throughput and latency percentiles",
 	synopsis: "--op sign|verify|rotate|suspend|deliver|cycle [--concurrency 16] [--duration 10s] [--json]\n" +
-		"       [--keystore-cache 1s] [--grace 0s] [--force]",
+		"       [--keystore-cache 1s] [--grace 0s] [--force] [--cpuprofile FILE]",
 	setup: func(fs *flag.FlagSet) func(*invocation) int {
 		var cfg benchConfig
 		fs.StringVar(&cfg.op, "op", "", "the operation `OP`: "+strings.Join(benchOps, ", ")+
@@ -57,6 +59,7 @@ var benchCommand = command{
 		fs.BoolVar(&cfg.json, "json", false, "print the report as JSON instead of a table")
 		fs.DurationVar(&cfg.cacheTTL, "keystore-cache", engine.DefaultKeystoreCacheTTL, "the engine's keystore cache TTL (0: off, every sign/verify reads the backend)")
 		fs.DurationVar(&cfg.grace, "grace", 0, "rotate: the grace of each rotation")
+		fs.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write a Go CPU profile of the measured run to `FILE` (read it with go tool pprof -top)")
 		fs.BoolVar(&cfg.force, "force", false, "run rotate or cycle although the current kid is not one bench installed. This changes production state: "+
 			"rotate leaves a bench kid current (its secret exists only in the backend; rotate back to your own kid afterwards), "+
 			"and cycle's claims may take other users' resumed executions, which bench leaves to their lease (30s)")
@@ -78,6 +81,7 @@ type benchConfig struct {
 	cacheTTL    time.Duration
 	grace       time.Duration
 	force       bool
+	cpuProfile  string
 }
 
 // check returns a usage error, or "".
@@ -128,7 +132,12 @@ func (inv *invocation) bench(cfg benchConfig) int {
 		return inv.print(nil, err)
 	}
 	defer cleanup()
+	stop, err := startCPUProfile(cfg.cpuProfile)
+	if err != nil {
+		return inv.usagef("--cpuprofile: %v", err)
+	}
 	rep := r.run(inv.ctx, op)
+	stop()
 	rep.Backend = benchBackendName(inv.backendURL)
 	inv.printBench(rep, cfg.json)
 	if rep.Errors > 0 {
@@ -148,6 +157,23 @@ func benchBackendName(rawURL string) string {
 
 // benchKidPrefix starts every kid bench installs.
 const benchKidPrefix = "ff-bench-"
+
+// startCPUProfile starts a CPU profile into path ("" none) and returns
+// the function that stops it.
+func startCPUProfile(path string) (func(), error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
 
 // benchEnsureKeystore seeds a fresh kid when no partition has a current kid
 // and reports whether the keystore is bench's own: seeded now, or every

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -69,9 +70,13 @@ func TestBenchSQLite(t *testing.T) {
 	for _, op := range []string{benchVerify, benchDeliver, benchCycle} {
 		wantSane(t, benchJSON(t, url, "--op", op, "--concurrency", "4", "--duration", "200ms"), op)
 	}
-	code, out, errs := runBench(t, url, "--op", "sign", "--concurrency", "2", "--duration", "100ms", "--keystore-cache", "0")
+	prof := filepath.Join(t.TempDir(), "cpu.prof")
+	code, out, errs := runBench(t, url, "--op", "sign", "--concurrency", "2", "--duration", "100ms", "--keystore-cache", "0", "--cpuprofile", prof)
 	if code != ExitOK {
 		t.Fatalf("exit %d: %s %s", code, out, errs)
+	}
+	if st, err := os.Stat(prof); err != nil || st.Size() == 0 {
+		t.Fatalf("--cpuprofile wrote nothing: %v", err)
 	}
 	for _, col := range []string{"op", "clients", "ops/s", "p50", "p90", "p99", "max", "keystore cache", "0s", "sign"} {
 		if !strings.Contains(out, col) {
