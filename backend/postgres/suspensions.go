@@ -133,22 +133,28 @@ const (
 )
 
 // claimSQL leases the oldest claimable execution in one statement, at one
-// reading of the clock: resumed (reason signal), suspended past its timeout
-// (reason timeout), or claimed with an expired lease (reason kept). Rows
-// locked by an operation in flight on that execution are skipped. No row:
-// nothing claimable.
+// reading of the clock. The candidates are the oldest execution of each
+// claimable kind, each found through its partial index: resumed (reason
+// signal), suspended past its timeout (reason timeout), claimed with an
+// expired lease (reason kept); the oldest of them by (suspended_at_ms,
+// execution_id) is taken. No row: nothing claimable. Claims run behind
+// claimLockSQL, alone among execution writers, so the rows read cannot
+// change before the update.
 const claimSQL = `WITH n AS (SELECT ` + nowMsExpr + ` AS now_ms),
-pick AS (
-    SELECT e.execution_id,
-           CASE e.state WHEN 'resumed' THEN 'signal' WHEN 'suspended' THEN 'timeout' ELSE e.reason END AS reason
-    FROM ff_executions e, n
-    WHERE e.state = 'resumed'
-       OR (e.state = 'suspended' AND e.timeout_at_ms < n.now_ms)
-       OR (e.state = 'claimed' AND e.lease_expires_at_ms < n.now_ms)
-    ORDER BY e.suspended_at_ms, e.execution_id
-    LIMIT 1
-    FOR UPDATE OF e SKIP LOCKED
-)
+candidates AS (
+    (SELECT execution_id, suspended_at_ms, 'signal' AS reason FROM ff_executions
+     WHERE state = 'resumed'
+     ORDER BY suspended_at_ms, execution_id LIMIT 1)
+    UNION ALL
+    (SELECT execution_id, suspended_at_ms, 'timeout' FROM ff_executions
+     WHERE state = 'suspended' AND timeout_at_ms IS NOT NULL AND timeout_at_ms < (SELECT now_ms FROM n)
+     ORDER BY suspended_at_ms, execution_id LIMIT 1)
+    UNION ALL
+    (SELECT execution_id, suspended_at_ms, reason FROM ff_executions
+     WHERE state = 'claimed' AND lease_expires_at_ms < (SELECT now_ms FROM n)
+     ORDER BY suspended_at_ms, execution_id LIMIT 1)
+),
+pick AS (SELECT execution_id, reason FROM candidates ORDER BY suspended_at_ms, execution_id LIMIT 1)
 UPDATE ff_executions e
 SET state = 'claimed', reason = pick.reason, lease_id = $1, lease_expires_at_ms = n.now_ms + $2
 FROM pick, n

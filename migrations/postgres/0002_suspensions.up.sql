@@ -22,8 +22,14 @@ CREATE TABLE ff_executions (
     CHECK ((state = 'claimed') = (lease_id IS NOT NULL))
 ) WITH (fillfactor = 70); -- room for HOT updates: fewer index writes, fewer SSI conflicts
 
--- Oldest first, for list_suspended and claim.
-CREATE INDEX ff_executions_oldest ON ff_executions (suspended_at_ms, execution_id);
+-- Oldest first among suspended executions, for list_suspended.
+CREATE INDEX ff_executions_suspended ON ff_executions (suspended_at_ms, execution_id) WHERE state = 'suspended';
+-- The claimable candidates, so that a claim reads a few index entries
+-- however many executions wait: resumed ones oldest first, and suspensions
+-- and leases by expiry (the expired ones are few: they get claimed).
+CREATE INDEX ff_executions_resumed ON ff_executions (suspended_at_ms, execution_id) WHERE state = 'resumed';
+CREATE INDEX ff_executions_timeouts ON ff_executions (timeout_at_ms) WHERE state = 'suspended' AND timeout_at_ms IS NOT NULL;
+CREATE INDEX ff_executions_leases ON ff_executions (lease_expires_at_ms) WHERE state = 'claimed';
 
 -- Every waitpoint of every remembered suspension; closed ones stay until the
 -- execution completes, so late deliveries answer duplicate or closed.
