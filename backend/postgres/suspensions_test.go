@@ -298,3 +298,40 @@ func TestThreeProcessesClaimEachOnce(t *testing.T) {
 	}
 	t.Logf("claims per process: %v", perProcess)
 }
+
+// Given 20,000 suspended executions without timeout (the common case of
+// executions waiting for an approval), a claim reads through its partial
+// indexes, not through every execution: its plan holds no sequential scan
+// of ff_executions.
+func TestClaimPlanUsesIndexes(t *testing.T) {
+	_, plain := newEngine(t)
+	ctx := context.Background()
+	c := connect(t, plain)
+	if _, err := c.Exec(ctx, `INSERT INTO ff_executions (execution_id, state, suspension_id, suspended_at_ms, condition, waitpoint_count)
+		SELECT 'wait-' || i, 'suspended', 's-' || i, i, 'any', 1 FROM generate_series(1, 20000) i`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Exec(ctx, `ANALYZE ff_executions`); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := c.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	rows, err := tx.Query(ctx, `EXPLAIN `+postgres.ClaimSQL, "00000000-0000-4000-8000-000000000000", 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plan strings.Builder
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			t.Fatal(err)
+		}
+		plan.WriteString(line + "\n")
+	}
+	if strings.Contains(plan.String(), "Seq Scan on ff_executions") {
+		t.Fatalf("claim scans every execution:\n%s", plan.String())
+	}
+}
