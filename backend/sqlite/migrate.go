@@ -86,10 +86,9 @@ func pendingMigrations(q txn, all []migrations.Migration) ([]migrations.Migratio
 	return pending, nil
 }
 
-// schemaError reports a schema the binary cannot use. The contract has no
-// dedicated code, so it is unavailable / internal_error with the migration
-// package's explanation as detail (it names versions and checksums, never
-// data).
+// schemaError reports a schema the binary cannot use as
+// unavailable / schema_mismatch, with the migration package's explanation
+// as detail (it names versions and checksums, never data).
 func schemaError(err error) error {
-	return contracts.ErrInternal.With("sqlite schema: %v", err).Wrapping(err)
+	return contracts.SchemaMismatch(err)
 }

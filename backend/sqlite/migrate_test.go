@@ -68,7 +68,7 @@ func tamper(t *testing.T, stmt string) string {
 func TestOpenRefusesChangedChecksum(t *testing.T) {
 	path := tamper(t, `UPDATE schema_migrations SET checksum = 'deadbeef' WHERE version = 1`)
 	_, err := Open(context.Background(), path)
-	if !errors.Is(err, contracts.ErrInternal) || !strings.Contains(err.Error(), "changed after it was applied") {
+	if !errors.Is(err, contracts.ErrSchemaMismatch) || !strings.Contains(err.Error(), "changed after it was applied") {
 		t.Fatalf("Open with a changed checksum: err = %v", err)
 	}
 }
@@ -76,7 +76,7 @@ func TestOpenRefusesChangedChecksum(t *testing.T) {
 func TestOpenRefusesNewerSchema(t *testing.T) {
 	path := tamper(t, `INSERT INTO schema_migrations (version, name, checksum, applied_at_ms) VALUES (2, 'future', 'x', 0)`)
 	_, err := Open(context.Background(), path)
-	if !errors.Is(err, contracts.ErrInternal) || !strings.Contains(err.Error(), "newer than this binary") {
+	if !errors.Is(err, contracts.ErrSchemaMismatch) || !strings.Contains(err.Error(), "newer than this binary") {
 		t.Fatalf("Open of a newer schema: err = %v", err)
 	}
 	// The refused Open wrote nothing.
