@@ -27,6 +27,9 @@ func parseKeys(v []any) (loadedKeys, error) {
 	if err != nil {
 		return loadedKeys{}, err
 	}
+	if n < 0 || int64(len(v)) != 3+3*n {
+		return loadedKeys{}, errMalformedReply
+	}
 	current := str(v, 1)
 	lk := loadedKeys{nowMs: now}
 	for i := range int(n) {
