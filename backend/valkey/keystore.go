@@ -3,6 +3,7 @@ package valkey
 import (
 	"context"
 	"encoding/hex"
+	"strconv"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
 )
@@ -66,6 +67,55 @@ func (b *Backend) loadKeys(ctx context.Context, partition int, secretOf string) 
 	}
 	lk, err := parseKeys(v)
 	return lk, interpretError(err)
+}
+
+// loadKid reads, in one round trip, the partition's current kid, the record
+// of kid (secretOfCurrent: of the current kid) and the server clock: what
+// sign and verify need, and less than loadKeys reads.
+func (b *Backend) loadKid(ctx context.Context, partition int, kid string) (loadedKeys, error) {
+	v, err := b.run(ctx, scriptKeysKid, partition, kid)
+	if err != nil {
+		return loadedKeys{}, err
+	}
+	lk, err := parseKid(v)
+	return lk, interpretError(err)
+}
+
+// parseKid decodes a keys_kid reply into a keystore holding the current kid
+// (with its secret when it is the kid asked for) and the kid asked for.
+func parseKid(v []any) (loadedKeys, error) {
+	now, err := num(v, 0)
+	if err != nil || len(v) != 5 {
+		return loadedKeys{}, errMalformedReply
+	}
+	current, kid, secretHex, exp := str(v, 1), str(v, 2), str(v, 3), str(v, 4)
+	lk := loadedKeys{nowMs: now}
+	var rec *contracts.KidRecord
+	if secretHex != "" {
+		secret, err := hex.DecodeString(secretHex)
+		if err != nil {
+			return loadedKeys{}, errMalformedReply
+		}
+		rec = &contracts.KidRecord{Kid: kid, Secret: secret}
+	}
+	switch {
+	case current != "" && kid == current:
+		if rec == nil {
+			return loadedKeys{}, errMalformedReply
+		}
+		lk.keys.Current = rec
+	case rec != nil:
+		e, err := strconv.ParseInt(exp, 10, 64)
+		if err != nil {
+			return loadedKeys{}, errMalformedReply
+		}
+		rec.ExpiresAtMs = &e
+		lk.keys.Verifying = []contracts.KidRecord{*rec}
+	}
+	if current != "" && lk.keys.Current == nil {
+		lk.keys.Current = &contracts.KidRecord{Kid: current} // secret not read
+	}
+	return lk, nil
 }
 
 // loadAllKeys reads every partition's keystore in one pipeline. Any
@@ -266,7 +316,7 @@ func (b *Backend) ListKids(ctx context.Context, _ contracts.ListKidsArgs) (contr
 // Sign signs args.Message with the current kid of the scope's partition:
 // one round trip fetches the kid and its secret; the MAC is computed here.
 func (b *Backend) Sign(ctx context.Context, args contracts.SignArgs) (contracts.SignResult, error) {
-	lk, err := b.loadKeys(ctx, contracts.PartitionOf(args.Scope, b.parts), secretOfCurrent)
+	lk, err := b.loadKid(ctx, contracts.PartitionOf(args.Scope, b.parts), secretOfCurrent)
 	if err != nil {
 		return contracts.SignResult{}, err
 	}
@@ -285,7 +335,7 @@ func (b *Backend) Verify(ctx context.Context, args contracts.VerifyArgs) (contra
 	if err != nil {
 		return contracts.VerifyResult{}, err
 	}
-	lk, err := b.loadKeys(ctx, contracts.PartitionOf(args.Scope, b.parts), t.Kid)
+	lk, err := b.loadKid(ctx, contracts.PartitionOf(args.Scope, b.parts), t.Kid)
 	if err != nil {
 		return contracts.VerifyResult{}, err
 	}

@@ -30,6 +30,7 @@ func newScript(name string) *redis.Script {
 // each guarantees is written at the top of its file.
 var (
 	scriptKeysLoad     = newScript("keys_load")
+	scriptKeysKid      = newScript("keys_kid")
 	scriptSeedInstall  = newScript("seed_install")
 	scriptRotate       = newScript("rotate")
 	scriptSuspendRead  = newScript("suspend_read")

@@ -278,7 +278,7 @@ func TestSuspendMaxTimeoutIsExact(t *testing.T) {
 // loadAllScripts loads every script of the driver on every master.
 func loadAllScripts(t *testing.T, b *Backend) {
 	t.Helper()
-	for _, s := range []*redis.Script{scriptKeysLoad, scriptSeedInstall, scriptRotate, scriptSuspendRead,
+	for _, s := range []*redis.Script{scriptKeysLoad, scriptKeysKid, scriptSeedInstall, scriptRotate, scriptSuspendRead,
 		scriptSuspendWrite, scriptDeliver, scriptDeliverRead, scriptDeliverWrite, scriptObserve, scriptListPage,
 		scriptClaimPeek, scriptClaim, scriptComplete} {
 		if err := b.loadEverywhere(bg, s); err != nil {
