@@ -91,17 +91,12 @@ func (b *Backend) RotateAll(ctx context.Context, args contracts.RotateArgs) (con
 		if err != nil {
 			return err
 		}
-		next, out, changed, err := contracts.PlanRotate(keys, args, nowMs)
-		if err != nil {
-			entry.Error = contracts.AsError(err)
-			return nil
-		}
+		var next contracts.PartitionKeys
+		var changed bool
+		entry, next, changed = contracts.RotatePartition(0, keys, args, nowMs)
 		if changed {
-			if err := writeKeys(ctx, tx, keys, next, nowMs); err != nil {
-				return err
-			}
+			return writeKeys(ctx, tx, keys, next, nowMs)
 		}
-		entry.Outcome = &out
 		return nil
 	})
 	if err != nil {
@@ -133,10 +128,11 @@ func (b *Backend) Sign(ctx context.Context, args contracts.SignArgs) (contracts.
 	if err := b.pool.QueryRow(ctx, currentKidSQL).Scan(&kid, &secret); err != nil {
 		return contracts.SignResult{}, interpretError(err)
 	}
-	if kid == nil {
-		return contracts.SignResult{}, contracts.NotInitialized()
+	var keys contracts.PartitionKeys
+	if kid != nil {
+		keys.Current = &contracts.KidRecord{Kid: *kid, Secret: secret}
 	}
-	return contracts.SignResult{Kid: *kid, Token: contracts.SignToken(*kid, secret, args.Message)}, nil
+	return contracts.SignWith(keys, args)
 }
 
 // Verify checks args.Token for args.Message at the backend's clock

@@ -201,14 +201,17 @@ func (b *Backend) Suspend(ctx context.Context, args contracts.SuspendArgs) (cont
 		if kid == nil {
 			return contracts.NotInitialized()
 		}
-		out = newSuspension(args, *kid, secret, nowMs)
+		out = contracts.NewSuspension(args, contracts.KidRecord{Kid: *kid, Secret: secret}, nowMs)
 		created, err := createExecution(ctx, tx, args, out)
 		switch {
 		case err != nil:
 			return err
-		case created && args.LeaseID != nil:
-			return contracts.LeaseNotHeld() // rolls the creation back
 		case created:
+			// State none: CheckSuspend refuses a lease_id, and the error
+			// rolls the creation back.
+			if err := contracts.CheckSuspend(nil, args.LeaseID); err != nil {
+				return err
+			}
 			return writeSuspension(ctx, tx, args, out)
 		}
 		replay, err := resuspend(ctx, tx, args, out)
@@ -245,17 +248,21 @@ func resuspend(ctx context.Context, tx pgx.Tx, args contracts.SuspendArgs, out c
 	if err != nil {
 		return nil, err
 	}
-	switch {
-	case fprint != nil && *fprint != args.Fingerprint():
-		return nil, contracts.IdempotencyMismatch()
-	case fprint != nil:
+	if fprint != nil {
+		if err := contracts.CheckSuspendReplay(*fprint, args); err != nil {
+			return nil, err
+		}
 		var replay contracts.SuspendOutcome
 		if err := json.Unmarshal(stored, &replay); err != nil {
 			return nil, err
 		}
 		return &replay, nil
 	}
-	if err := checkSuspendable(args, &state, lease); err != nil {
+	e := contracts.ExecutionState{ID: args.ExecutionID, State: state}
+	if lease != nil {
+		e.LeaseID = *lease
+	}
+	if err := contracts.CheckSuspend(&e, args.LeaseID); err != nil {
 		return nil, err
 	}
 	if _, err := tx.Exec(ctx, resuspendSQL, args.ExecutionID, out.SuspensionID, out.SuspendedAtMs,
@@ -263,44 +270,6 @@ func resuspend(ctx context.Context, tx pgx.Tx, args contracts.SuspendArgs, out c
 		return nil, err
 	}
 	return nil, writeSuspension(ctx, tx, args, out)
-}
-
-// checkSuspendable decides whether an execution in state (nil: none) with
-// lease may suspend with args.LeaseID.
-func checkSuspendable(args contracts.SuspendArgs, state, lease *string) error {
-	switch {
-	case state == nil && args.LeaseID != nil:
-		return contracts.LeaseNotHeld()
-	case state == nil:
-		return nil
-	case *state == contracts.StateSuspended || *state == contracts.StateResumed:
-		return contracts.AlreadySuspended(args.ExecutionID, *state)
-	case args.LeaseID == nil || lease == nil || *args.LeaseID != *lease:
-		return contracts.SuspendLeaseMismatch(args.ExecutionID)
-	}
-	return nil
-}
-
-// newSuspension builds the outcome of a new suspension at nowMs: fresh ids,
-// and tokens signed with the current kid.
-func newSuspension(args contracts.SuspendArgs, kid string, secret []byte, nowMs int64) contracts.SuspendOutcome {
-	out := contracts.SuspendOutcome{
-		Outcome: contracts.OutcomeSuspended, ExecutionID: args.ExecutionID, SuspensionID: contracts.NewID(),
-		SuspendedAtMs: nowMs, Condition: args.Condition,
-		Waitpoints: make([]contracts.WaitpointOutcome, 0, len(args.Waitpoints)),
-	}
-	if args.TimeoutMs != nil {
-		t := nowMs + *args.TimeoutMs
-		out.TimeoutAtMs = &t
-	}
-	for _, spec := range args.Waitpoints {
-		id := contracts.NewID()
-		out.Waitpoints = append(out.Waitpoints, contracts.WaitpointOutcome{
-			WaitpointID: id, WaitpointKey: spec.Key, CreatedAtMs: nowMs,
-			Token: contracts.SignToken(kid, secret, contracts.WaitpointMessage(args.ExecutionID, id, spec.Key, nowMs)),
-		})
-	}
-	return out
 }
 
 // writeSuspension writes the waitpoints of a new suspension and its
@@ -369,38 +338,18 @@ func (b *Backend) DeliverSignal(ctx context.Context, args contracts.DeliverSigna
 	return out, interpretError(err)
 }
 
-// acceptable runs check 4 of deliver_signal: the waitpoint is open, the
-// suspension has not timed out and holds fewer than SignalLimit signals.
-func acceptable(d deliveryState) error {
-	switch {
-	case !d.open:
-		return contracts.WaitpointClosed()
-	case d.timeoutAtMs != nil && d.nowMs > *d.timeoutAtMs:
-		return contracts.SuspensionTimedOut()
-	case *d.signals >= contracts.SignalLimit:
-		return contracts.SignalLimitExceeded()
-	}
-	return nil
-}
-
-// authorize runs checks 1 and 2 of deliver_signal: the kid is known and in
-// grace, and the waitpoint exists, belongs to the execution and matches
-// the MAC.
+// authorize runs checks 1 and 2 of deliver_signal on what deliverLoadSQL
+// read (contracts.AuthorizeToken).
 func authorize(t contracts.Token, args contracts.DeliverSignalArgs, d deliveryState) error {
 	var rec *contracts.KidRecord
 	if d.known {
 		rec = &d.rec
 	}
-	if !d.found {
-		// Check the kid first (step 1), then answer as a wrong MAC would.
-		err := contracts.CheckToken(t, nil, d.initialized, rec, d.nowMs)
-		if err == nil || errors.Is(err, contracts.ErrSignatureMismatch) {
-			return contracts.SignatureMismatch()
-		}
-		return err
+	var w *contracts.WaitpointRef
+	if d.found { // deliverLoadSQL found it among the execution's waitpoints
+		w = &contracts.WaitpointRef{ExecutionID: args.ExecutionID, WaitpointID: args.WaitpointID, WaitpointKey: *d.key, CreatedAtMs: *d.createdAtMs}
 	}
-	msg := contracts.WaitpointMessage(args.ExecutionID, args.WaitpointID, *d.key, *d.createdAtMs)
-	return contracts.CheckToken(t, msg, d.initialized, rec, d.nowMs)
+	return contracts.AuthorizeToken(t, args.ExecutionID, d.initialized, rec, w, d.nowMs)
 }
 
 // recordSignal runs checks 3 to 5 of deliver_signal. When the waitpoint
@@ -408,24 +357,26 @@ func authorize(t contracts.Token, args contracts.DeliverSignalArgs, d deliverySt
 // (duplicate); when it does not, a recorded key still answers duplicate
 // (check 3 comes before check 4).
 func recordSignal(ctx context.Context, tx pgx.Tx, args contracts.DeliverSignalArgs, d deliveryState) (contracts.DeliverSignalOutcome, error) {
-	if refusal := acceptable(d); refusal != nil {
+	if refusal := contracts.CheckDeliverable(!d.open, d.timeoutAtMs, *d.signals, d.nowMs); refusal != nil {
 		if args.IdempotencyKey == "" {
 			return contracts.DeliverSignalOutcome{}, refusal
 		}
 		return duplicateOr(ctx, tx, args, refusal)
 	}
+	w := contracts.WaitpointRef{ExecutionID: args.ExecutionID, WaitpointID: args.WaitpointID, WaitpointKey: *d.key, CreatedAtMs: *d.createdAtMs}
+	sig := contracts.NewSignal(w, args, d.nowMs)
 	var payload []byte
-	if len(args.Payload) > 0 {
-		payload = args.Payload
+	if len(sig.Payload) > 0 {
+		payload = sig.Payload
 	}
 	first := 0
 	if *d.waitpointSignals == 0 {
 		first = 1
 	}
-	resumes := *d.condition == contracts.ConditionAny || *d.fired+first == *d.waitpoints
+	resumes := contracts.ConditionHolds(*d.condition, *d.fired+first, *d.waitpoints)
 	var id string
-	err := tx.QueryRow(ctx, recordSignalSQL, contracts.NewID(), args.ExecutionID, *d.suspensionID, args.WaitpointID,
-		*d.key, *d.nextSeq+1, args.Name, payload, nullIfEmpty(args.IdempotencyKey), d.nowMs, first, resumes).Scan(&id)
+	err := tx.QueryRow(ctx, recordSignalSQL, sig.SignalID, args.ExecutionID, *d.suspensionID, args.WaitpointID,
+		sig.WaitpointKey, *d.nextSeq+1, sig.Name, payload, nullIfEmpty(sig.IdempotencyKey), sig.DeliveredAtMs, first, resumes).Scan(&id)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return duplicateOr(ctx, tx, args, nil)
 	}
@@ -525,16 +476,7 @@ func (b *Backend) ListSuspended(ctx context.Context, args contracts.ListSuspende
 	if err != nil {
 		return contracts.ListSuspendedResult{}, interpretError(err)
 	}
-	res := contracts.ListSuspendedResult{Executions: list}
-	if len(list) > args.Limit {
-		last := list[args.Limit-1]
-		c := contracts.EncodeCursor(contracts.Cursor{SuspendedAtMs: last.SuspendedAtMs, ExecutionID: last.ExecutionID})
-		res.Executions, res.NextCursor = list[:args.Limit], &c
-	}
-	if res.Executions == nil {
-		res.Executions = []contracts.SuspendedExecution{}
-	}
-	return res, nil
+	return contracts.PageSuspended(list, args.Limit), nil
 }
 
 // ClaimResumedExecution leases the oldest claimable execution: resumed,
@@ -587,16 +529,19 @@ func suspensionSignals(ctx context.Context, tx pgx.Tx, suspensionID string) ([]c
 // SERIALIZABLE transaction under the execution's lock.
 func (b *Backend) CompleteExecution(ctx context.Context, args contracts.CompleteArgs) (contracts.CompleteOutcome, error) {
 	err := b.inExecTx(ctx, args.ExecutionID, func(tx pgx.Tx) error {
-		var state string
+		e := &contracts.ExecutionState{ID: args.ExecutionID}
 		var lease *string
-		err := tx.QueryRow(ctx, leaseSQL, args.ExecutionID).Scan(&state, &lease)
+		err := tx.QueryRow(ctx, leaseSQL, args.ExecutionID).Scan(&e.State, &lease)
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):
-			return contracts.ExecutionNotFound(args.ExecutionID)
+			e = nil
 		case err != nil:
 			return err
-		case state != contracts.StateClaimed || lease == nil || *lease != args.LeaseID:
-			return contracts.CompleteLeaseMismatch(args.ExecutionID)
+		case lease != nil:
+			e.LeaseID = *lease
+		}
+		if err := contracts.CheckComplete(e, args); err != nil {
+			return err
 		}
 		_, err = tx.Exec(ctx, forgetExecutionSQL, args.ExecutionID)
 		return err
