@@ -115,7 +115,11 @@ var knownIssues = map[string]string{
 	"valkey-cluster/Claim":         valkeyRetryNote,
 	"valkey-cluster/Complete":      valkeyRetryNote,
 	"valkey/Proxy":                 valkeyDeadlineNote,
+	"postgres/CacheLatency":        cacheLatencyNote,
+	"valkey/CacheLatency":          cacheLatencyNote,
 }
+
+const cacheLatencyNote = "notes/request-reliability.md §1: the keystore cache rejects tokens as expired up to one read's latency before their grace ends"
 
 const valkeyDeadlineNote = "notes/request-valkey.md §4: calls wait for go-redis' read timeout (5 s), not their context deadline"
 

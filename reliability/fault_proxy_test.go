@@ -122,7 +122,7 @@ func TestFaultProxy(t *testing.T) {
 			note, known := knownIssues[tg.name+"/Proxy"]
 			if known {
 				k := &knownIssue{TB: t, note: note}
-				proxyFaults(k, raw, direct, p, rounds)
+				proxyFaults(k, raw, direct, p, 1) // each stalled call costs seconds
 				if k.hits > 0 {
 					t.Skipf("known driver issue reproduced (%d violations logged above): %s", k.hits, note)
 				}

@@ -24,6 +24,7 @@ type Proxy struct {
 	closed  bool
 	wg      sync.WaitGroup
 	refused bool
+	delay   time.Duration // added before forwarding each client->server chunk
 }
 
 // NewProxy listens on a free port of 127.0.0.1 and forwards to target.
@@ -61,6 +62,14 @@ func (p *Proxy) Resume() {
 		p.stalled = false
 		close(p.resume)
 	}
+}
+
+// Delay holds every chunk the client sends for d before forwarding it
+// (0: no delay), as a slow network would.
+func (p *Proxy) Delay(d time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.delay = d
 }
 
 // Cut closes every open connection (both sides). New connections are still
@@ -139,8 +148,8 @@ func (p *Proxy) serve(client net.Conn) {
 	p.mu.Unlock()
 	defer p.forget(server)
 	done := make(chan struct{}, 2)
-	go func() { p.copy(server, client); done <- struct{}{} }()
-	go func() { p.copy(client, server); done <- struct{}{} }()
+	go func() { p.copy(server, client, true); done <- struct{}{} }()
+	go func() { p.copy(client, server, false); done <- struct{}{} }()
 	<-done
 	_ = client.Close()
 	_ = server.Close()
@@ -155,17 +164,25 @@ func (p *Proxy) forget(c net.Conn) {
 }
 
 // copy forwards src to dst chunk by chunk, holding each chunk while the
-// proxy is stalled.
-func (p *Proxy) copy(dst, src net.Conn) {
+// proxy is stalled, and for the delay when upstream (client to server).
+func (p *Proxy) copy(dst, src net.Conn, upstream bool) {
 	buf := make([]byte, 32*1024)
 	for {
 		n, err := src.Read(buf)
 		if n > 0 {
 			p.mu.Lock()
-			wait, cut := p.resume, p.cut
+			wait, cut, delay := p.resume, p.cut, p.delay
 			p.mu.Unlock()
+			if !upstream {
+				delay = 0
+			}
 			select {
 			case <-wait:
+			case <-cut:
+				return
+			}
+			select {
+			case <-time.After(delay):
 			case <-cut:
 				return
 			}
