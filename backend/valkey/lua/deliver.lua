@@ -9,10 +9,10 @@
 -- deliver_write), which also words every token error.
 --
 -- ARGV as deliver_write's, plus [10] SHA-256 of the presented token.
-local ks, err = ff_keystore()
-if err then return err end
 local now = ff_now()
-if not ff_kid_usable(ks, ARGV[2], now) then
+local usable, err = ff_kid_usable(ARGV[2], now)
+if err then return err end
+if not usable then
   return {'slow'}
 end
 local wf = redis.call('HMGET', BASE .. 'w:' .. ARGV[4], 'e', 'closed', 's', 'k', 'h')

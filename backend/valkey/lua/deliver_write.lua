@@ -7,10 +7,10 @@
 -- ARGV: [2] kid, [3] execution_id, [4] waitpoint_id, [5] idempotency_key,
 -- [6] signal_id, [7] and [8] the signal record around its waitpoint_key,
 -- [9] signal limit.
-local ks, err = ff_keystore()
-if err then return err end
 local now = ff_now()
-if not ff_kid_usable(ks, ARGV[2], now) then
+local usable, err = ff_kid_usable(ARGV[2], now)
+if err then return err end
+if not usable then
   return {'retry'}
 end
 local wf = redis.call('HMGET', BASE .. 'w:' .. ARGV[4], 'e', 'closed', 's', 'k')

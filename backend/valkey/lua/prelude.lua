@@ -108,13 +108,18 @@ local function ff_close_waitpoints(exec)
 end
 
 -- ff_kid_usable reports whether tokens of kid verify at now: kid is the
--- current kid, or a verifying kid with expires_at_ms >= now.
-local function ff_kid_usable(ks, kid, now)
-  if ks.current == kid then
-    return true
+-- current kid, or a verifying kid with expires_at_ms >= now. It reads the
+-- keystore with one HMGET and returns, as second value, an error reply when
+-- the keystore records another partition count than ARGV[1].
+local function ff_kid_usable(kid, now)
+  local f = redis.call('HMGET', KS, 'partitions', 'current', 'x:' .. kid)
+  if f[1] and f[1] ~= ARGV[1] then
+    return false, ff_error('partition_count_mismatch', f[1], ARGV[1])
   end
-  local exp = ks['x:' .. kid]
-  return exp ~= nil and ff_cmp(exp, now) >= 0
+  if f[2] == kid then
+    return true, nil
+  end
+  return f[3] and ff_cmp(f[3], now) >= 0, nil
 end
 
 -- ff_record decides steps 3-5 of deliver_signal (CONTRACT.md §5) at now,
