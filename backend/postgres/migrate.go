@@ -105,7 +105,7 @@ func checkSchema(ctx context.Context, pool *pgxpool.Pool, redactedURL string) er
 	}
 	if len(pending) > 0 {
 		return errSchema("the database schema at %s is at version %04d but this binary needs %04d (%d pending migrations): "+
-			"run `ff migrate` with this URL first, or add ?%s=%s to the URL to migrate at open",
+			"run `ff migrate` with this URL first, or add the query parameter %s=%s to migrate at open",
 			redactedURL, len(done), len(all), len(pending), ParamMigrate, MigrateAuto)
 	}
 	return nil
