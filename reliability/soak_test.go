@@ -76,6 +76,7 @@ type soak struct {
 	execs   map[string]*soakExec
 	counts  map[string]int
 	bad     []string
+	early   []string // tokens rejected as expired before their grace ended
 
 	rotations, nextExec atomic.Int64
 }
@@ -89,6 +90,20 @@ func (s *soak) count(what string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.counts[what]++
+}
+
+// tooEarly records a token rejected as expired while its grace held.
+func (s *soak) tooEarly(format string, args ...any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.early = append(s.early, fmt.Sprintf(format, args...))
+}
+
+// demotedAt is when the rotation that demoted kid began (zero if none).
+func (s *soak) demotedAt(kid string) time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.demoted[kid].from
 }
 
 func (s *soak) fail(format string, args ...any) {
@@ -230,8 +245,10 @@ func (s *soak) verifyOne(r *rand.Rand) {
 		s.count("verify:valid")
 	case expired && want != "valid":
 		s.count("verify:expired")
-	case err == nil || expired:
-		s.fail("verify a token of %s: got %v, want %s", tk.kid, err, want)
+	case expired:
+		s.tooEarly("verify a token of %s %v after its kid's demotion began: %v", tk.kid, end.Sub(s.demotedAt(tk.kid)), err)
+	case err == nil:
+		s.fail("verify a token of %s: valid %v after its kid's demotion ended, past its grace", tk.kid, start.Sub(s.demotedAt(tk.kid)))
 	case isKind(err, contracts.KindContention) && retryable(err):
 		s.count("verify:contention")
 	default:
@@ -289,6 +306,8 @@ func (s *soak) deliver(exec string, wp contracts.WaitpointOutcome, j int, cond s
 		s.count("deliver:closed-or-completed")
 	case expired && s.expectation(kid, start, end) != "valid":
 		s.count("deliver:token_expired")
+	case expired:
+		s.fail("deliver to %s: %v before its kid's grace ended (the driver decided, not the cache)", exec, err)
 	case isKind(err, contracts.KindContention) && retryable(err):
 		s.count("deliver:contention")
 	default:
@@ -307,6 +326,8 @@ func (s *soak) replay(ctx context.Context, exec string, args contracts.DeliverSi
 		s.count("deliver:duplicate")
 	case (errorsIs(err, contracts.ErrTokenExpired) || errorsIs(err, contracts.ErrUnknownKid)) && s.expectation(kid, start, end) != "valid":
 		s.count("deliver:token_expired")
+	case errorsIs(err, contracts.ErrTokenExpired) || errorsIs(err, contracts.ErrUnknownKid):
+		s.fail("replay to %s: %v before its kid's grace ended (the driver decided, not the cache)", exec, err)
 	case isKind(err, contracts.KindContention) && retryable(err):
 		s.count("deliver:contention")
 	default:
@@ -394,6 +415,20 @@ func (s *soak) report(t *testing.T) {
 			break
 		}
 		t.Errorf("%s", b)
+	}
+	if len(s.early) > 0 {
+		note, known := knownIssues[strings.TrimPrefix(t.Name(), "TestSoak/")+"/CacheLatency"]
+		for i, e := range s.early {
+			if i == 5 {
+				break
+			}
+			if known {
+				t.Logf("KNOWN ISSUE (%s): %s", note, e)
+			} else {
+				t.Errorf("token rejected before its grace ended: %s", e)
+			}
+		}
+		t.Logf("%d tokens rejected as expired before their grace ended", len(s.early))
 	}
 	if s.counts["verify:expired"] == 0 || s.counts["verify:valid"] == 0 {
 		t.Errorf("the soak verified no token on one side of its grace: %v", s.counts)
