@@ -62,7 +62,7 @@ func migrate(ctx context.Context, pool *pgxpool.Pool) ([]string, error) {
 		}
 		pending, err := migrations.Pending(all, done)
 		if err != nil {
-			return contracts.ErrInternal.With("postgres: %v", err)
+			return contracts.SchemaMismatch(err)
 		}
 		for _, m := range pending {
 			if _, err := tx.Exec(ctx, m.SQL); err != nil {
@@ -101,7 +101,7 @@ func checkSchema(ctx context.Context, pool *pgxpool.Pool, redactedURL string) er
 	}
 	pending, err := migrations.Pending(all, done)
 	if err != nil {
-		return errSchema("%v", err)
+		return contracts.SchemaMismatch(err)
 	}
 	if len(pending) > 0 {
 		return errSchema("the database schema at %s is at version %04d but this binary needs %04d (%d pending migrations): "+
@@ -111,9 +111,9 @@ func checkSchema(ctx context.Context, pool *pgxpool.Pool, redactedURL string) er
 	return nil
 }
 
-// errSchema is the error of a schema that does not match the binary.
+// errSchema is the error of a schema behind the binary.
 func errSchema(format string, args ...any) error {
-	return contracts.ErrInternal.With("postgres: "+format, args...)
+	return contracts.ErrSchemaMismatch.With("postgres: "+format, args...)
 }
 
 // querier is what readApplied needs of a pool or a transaction.

@@ -181,11 +181,11 @@ func TestOpenRefusesMismatchedSchema(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, open := range []string{u, withParam(t, u, postgres.ParamMigrate, postgres.MigrateAuto)} {
-				if _, err := engine.OpenBackend(ctx, open); err == nil || !strings.Contains(err.Error(), c.want) {
-					t.Errorf("open %s: got %v, want an error containing %q", open, err, c.want)
+				if _, err := engine.OpenBackend(ctx, open); !errors.Is(err, contracts.ErrSchemaMismatch) || !strings.Contains(err.Error(), c.want) {
+					t.Errorf("open %s: got %v, want schema_mismatch containing %q", open, err, c.want)
 				}
 			}
-			if _, err := engine.Migrate(ctx, u); err == nil || !strings.Contains(err.Error(), c.want) {
+			if _, err := engine.Migrate(ctx, u); !errors.Is(err, contracts.ErrSchemaMismatch) || !strings.Contains(err.Error(), c.want) {
 				t.Errorf("migrate: got %v, want an error containing %q", err, c.want)
 			}
 		})
