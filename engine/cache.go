@@ -63,6 +63,9 @@ type keystoreCache struct {
 	disabled atomic.Bool
 	start    time.Time
 	mono     func() time.Duration // monotonic time since start; replaced in tests
+	// manual reports that tests replaced mono: fresh then compares ages
+	// on every call instead of relying on expiry timers.
+	manual bool
 }
 
 func newKeystoreCache(src KeystoreSnapshotter, partitions int, ttl time.Duration) *keystoreCache {
@@ -99,6 +102,7 @@ type keySnapshot struct {
 	keys    contracts.PartitionKeys
 	current *cachedKid   // nil: not initialized (never stored)
 	kids    []*cachedKid // current and verifying
+	expired atomic.Bool  // set by a timer once the snapshot is ttl old
 }
 
 // cachedKid is one kid's record and a pool of HMAC states keyed by its secret.
@@ -138,7 +142,19 @@ func (k *cachedKid) record() *contracts.KidRecord {
 // fresh reports whether s answers without a read: not invalidated by a
 // Seed or RotateAll through the Engine, and younger than the TTL.
 func (c *keystoreCache) fresh(s *keySnapshot) bool {
-	return s != nil && s.gen == c.gen.Load() && c.mono()-s.fetched < c.ttl
+	if s == nil || s.gen != c.gen.Load() || s.expired.Load() {
+		return false
+	}
+	return !c.manual || c.mono()-s.fetched < c.ttl
+}
+
+// expireAfterTTL arms the timer that marks s expired when it is ttl old,
+// so the hot path reads a flag instead of the clock.
+func (c *keystoreCache) expireAfterTTL(s *keySnapshot) {
+	if c.manual {
+		return
+	}
+	time.AfterFunc(c.ttl-(c.mono()-s.fetched), func() { s.expired.Store(true) })
 }
 
 // invalidate makes every partition read again on its next use: called after
@@ -221,6 +237,7 @@ func (c *keystoreCache) publish(pc *partitionCache, f *flight, gen uint64) {
 		pc.snap.Store(nil)
 	case c.gen.Load() == gen:
 		pc.snap.Store(f.snap)
+		c.expireAfterTTL(f.snap)
 	}
 	pc.flight = nil
 	pc.mu.Unlock()

@@ -6,7 +6,7 @@ import "time"
 // so tests move it by hand. It must be called before the Engine is used.
 func SetKeystoreCacheMonotonic(e *Engine, mono func() time.Duration) {
 	if e.ks != nil {
-		e.ks.mono = mono
+		e.ks.mono, e.ks.manual = mono, true
 	}
 }
 

@@ -400,3 +400,22 @@ func TestKeystoreCacheVerifyAllocations(t *testing.T) {
 		t.Fatalf("cached verify: %.1f allocations, want ≤ 2", n)
 	}
 }
+
+// On the real monotonic clock (expiry timers, no hand-moved clock): a
+// rotation through another engine is seen once the TTL has passed.
+func TestKeystoreCacheTTLOnTheRealClock(t *testing.T) {
+	s := newStore(t)
+	const ttl = 200 * time.Millisecond
+	a := engine.New(s, engine.WithKeystoreCache(ttl))
+	b := engine.New(s, engine.WithKeystoreCache(0))
+	mustSeed(t, a, "kid-a", 'a')
+	mustSign(t, a, "m")
+	start := time.Now()
+	mustRotate(t, b, "kid-b", 'b', 3_600_000)
+	got := mustSign(t, a, "m")
+	if time.Since(start) < ttl/2 {
+		wantKid(t, "A within the TTL (cached)", got, "kid-a")
+	}
+	time.Sleep(ttl + 100*time.Millisecond)
+	wantKid(t, "A after the TTL", mustSign(t, a, "m"), "kid-b")
+}
