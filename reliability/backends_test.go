@@ -21,7 +21,12 @@ import (
 	"github.com/flowfabric/flowfabric-go/internal/testenv"
 )
 
-func TestMain(m *testing.M) { testenv.Main(m) }
+func TestMain(m *testing.M) {
+	if crashChild() {
+		return
+	}
+	testenv.Main(m)
+}
 
 // long reports whether the long versions run: FF_RELIABILITY=long, which
 // `make reliability` sets.
