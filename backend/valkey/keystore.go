@@ -36,6 +36,9 @@ func parseKeys(v []any) (loadedKeys, error) {
 	for i := range int(n) {
 		at := 3 + 3*i
 		rec := contracts.KidRecord{Kid: str(v, at)}
+		if contracts.ValidateKid("kid", rec.Kid) != nil {
+			return loadedKeys{}, errMalformedReply
+		}
 		if s := str(v, at+2); s != "" {
 			if rec.Secret, err = hex.DecodeString(s); err != nil {
 				return loadedKeys{}, errMalformedReply
@@ -89,6 +92,9 @@ func parseKid(v []any) (loadedKeys, error) {
 		return loadedKeys{}, errMalformedReply
 	}
 	current, kid, secretHex, exp := str(v, 1), str(v, 2), str(v, 3), str(v, 4)
+	if current != "" && contracts.ValidateKid("kid", current) != nil || secretHex != "" && contracts.ValidateKid("kid", kid) != nil {
+		return loadedKeys{}, errMalformedReply
+	}
 	lk := loadedKeys{nowMs: now}
 	var rec *contracts.KidRecord
 	if secretHex != "" {
@@ -161,14 +167,15 @@ func (b *Backend) Seed(ctx context.Context, args contracts.SeedArgs) (contracts.
 	if len(targets) == 0 {
 		return out, nil
 	}
+	op := contracts.NewID() // a re-sent install answers "installed" again
 	if targets[0] == 0 {
 		var proceed bool
-		if out, proceed, err = b.seedArbiter(ctx, args, out); err != nil || !proceed {
+		if out, proceed, err = b.seedArbiter(ctx, args, out, op); err != nil || !proceed {
 			return out, err
 		}
 		targets = targets[1:]
 	}
-	if err := b.seedInstall(ctx, args, targets); err != nil {
+	if err := b.seedInstall(ctx, args, targets, op); err != nil {
 		return contracts.SeedOutcome{}, err
 	}
 	return out, nil
@@ -216,8 +223,8 @@ func planSeedAll(parts []loadedKeys, args contracts.SeedArgs) (contracts.SeedOut
 
 // seedArbiter installs on partition 0 and reports the outcome as partition
 // 0 decided it, and whether to go on installing on the other partitions.
-func (b *Backend) seedArbiter(ctx context.Context, args contracts.SeedArgs, planned contracts.SeedOutcome) (contracts.SeedOutcome, bool, error) {
-	v, err := b.run(ctx, scriptSeedInstall, 0, args.Kid, args.Secret.Hex())
+func (b *Backend) seedArbiter(ctx context.Context, args contracts.SeedArgs, planned contracts.SeedOutcome, op string) (contracts.SeedOutcome, bool, error) {
+	v, err := b.run(ctx, scriptSeedInstall, 0, args.Kid, args.Secret.Hex(), op)
 	if err != nil {
 		return contracts.SeedOutcome{}, false, err
 	}
@@ -234,12 +241,12 @@ func (b *Backend) seedArbiter(ctx context.Context, args contracts.SeedArgs, plan
 
 // seedInstall installs args.Kid on the given partitions in one pipeline;
 // each install is conditional on the partition having no current kid.
-func (b *Backend) seedInstall(ctx context.Context, args contracts.SeedArgs, partitions []int) error {
+func (b *Backend) seedInstall(ctx context.Context, args contracts.SeedArgs, partitions []int, op string) error {
 	if len(partitions) == 0 {
 		return nil
 	}
 	secret := args.Secret.Hex()
-	replies, err := b.runAll(ctx, scriptSeedInstall, partitions, func(int) []any { return []any{args.Kid, secret} })
+	replies, err := b.runAll(ctx, scriptSeedInstall, partitions, func(int) []any { return []any{args.Kid, secret, op} })
 	if err != nil {
 		return err
 	}
@@ -257,7 +264,8 @@ func (b *Backend) seedInstall(ctx context.Context, args contracts.SeedArgs, part
 // rotation repairs a partial one, done partitions answering noop.
 func (b *Backend) RotateAll(ctx context.Context, args contracts.RotateArgs) (contracts.RotateAllResult, error) {
 	secret := args.NewSecret.Hex()
-	grace := []any{args.NewKid, secret, formatInt(args.GraceMs)}
+	// The operation id makes a re-sent partition call answer what it answered.
+	grace := []any{args.NewKid, secret, formatInt(args.GraceMs), contracts.NewID()}
 	replies, err := b.runAll(ctx, scriptRotate, b.allPartitions(), func(int) []any { return grace })
 	if err != nil {
 		return contracts.RotateAllResult{}, err

@@ -264,7 +264,7 @@ func TestSeedRepairsInterruptedSeed(t *testing.T) {
 	forEachServer(t, func(t *testing.T, s server) {
 		b, _ := openFresh(t, s, 64)
 		args := contracts.SeedArgs{Kid: "kid-a", Secret: secret(1)}
-		if _, _, err := b.seedArbiter(bg, args, contracts.SeedOutcome{}); err != nil { // only partition 0
+		if _, _, err := b.seedArbiter(bg, args, contracts.SeedOutcome{}, contracts.NewID()); err != nil { // only partition 0
 			t.Fatalf("install on partition 0: %v", err)
 		}
 		out := mustSeed(t, b, "kid-a", secret(1))
@@ -287,7 +287,7 @@ func TestRotateRepairsPartialRotation(t *testing.T) {
 		b, _ := openFresh(t, s, 32)
 		mustSeed(t, b, "kid-a", secret(1))
 		done := []int{0, 3, 17, 31}
-		replies, err := b.runAll(bg, scriptRotate, done, func(int) []any { return []any{"kid-b", secret(2).Hex(), "60000"} })
+		replies, err := b.runAll(bg, scriptRotate, done, func(int) []any { return []any{"kid-b", secret(2).Hex(), "60000", contracts.NewID()} })
 		if err != nil {
 			t.Fatalf("partial rotation: %v", err)
 		}

@@ -406,7 +406,7 @@ func parseClaim(v []any, leaseID string) (contracts.ClaimOutcome, error) {
 // CompleteExecution forgets a claimed execution and everything recorded for
 // it, in one script call.
 func (b *Backend) CompleteExecution(ctx context.Context, args contracts.CompleteArgs) (contracts.CompleteOutcome, error) {
-	_, err := b.run(ctx, scriptComplete, contracts.PartitionOf(args.ExecutionID, b.parts), args.ExecutionID, args.LeaseID)
+	_, err := b.run(ctx, scriptComplete, contracts.PartitionOf(args.ExecutionID, b.parts), args.ExecutionID, args.LeaseID, contracts.NewID())
 	if err != nil {
 		return contracts.CompleteOutcome{}, err
 	}

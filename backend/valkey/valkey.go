@@ -102,9 +102,13 @@ func open(ctx context.Context, u *url.URL, configure func(redis.UniversalClient)
 		return nil, err
 	}
 	b := &Backend{parts: cfg.partitions, prefix: cfg.prefix, redacted: cfg.redacted}
+	// A call's context deadline bounds its socket reads and writes too, not
+	// only go-redis' own read timeout.
 	if cfg.cluster {
+		cfg.clustered.ContextTimeoutEnabled = true
 		b.client = redis.NewClusterClient(cfg.clustered)
 	} else {
+		cfg.standalone.ContextTimeoutEnabled = true
 		b.client = redis.NewClient(cfg.standalone)
 	}
 	if configure != nil {

@@ -5,9 +5,33 @@
 -- ARGV: [2] lease_id, [3] lease_ms. Sets state claimed, the lease and its
 -- timer, closes the waitpoints and leaves the suspended index.
 -- Returns {'none'} or {'claimed', execution_id, suspension_id, reason,
--- lease_expires_at_ms, signal record...}.
+-- lease_expires_at_ms, signal record...}. The lease_id is the call's
+-- operation id: a re-sent call answers the execution it claimed, if it
+-- still holds it, instead of claiming another.
 local err = ff_partitions()
 if err then return err end
+
+-- reply renders the claim of execution id, whose hash is exec.
+local function reply(id, exec)
+  local f = redis.call('HMGET', exec, 'sid', 'reason', 'lexp')
+  local out = redis.call('LRANGE', BASE .. 'sig:' .. f[1], 0, -1)
+  table.insert(out, 1, f[3])
+  table.insert(out, 1, f[2])
+  table.insert(out, 1, f[1])
+  table.insert(out, 1, id)
+  table.insert(out, 1, 'claimed')
+  return out
+end
+
+local done = ff_op_get(ARGV[2])
+if done then
+  local exec = BASE .. 'x:' .. done
+  local f = redis.call('HMGET', exec, 'state', 'lease')
+  if f[1] == 'claimed' and f[2] == ARGV[2] then
+    return reply(done, exec)
+  end
+  return {'none'}
+end
 local now = ff_now()
 ff_promote(now)
 while true do
@@ -44,12 +68,7 @@ while true do
     ff_close_waitpoints(exec)
     redis.call('ZREM', IDX_SUSPENDED, m)
     redis.call('ZADD', IDX_TIMERS, lexp, m)
-    local out = redis.call('LRANGE', BASE .. 'sig:' .. f[5], 0, -1)
-    table.insert(out, 1, lexp)
-    table.insert(out, 1, reason)
-    table.insert(out, 1, f[5])
-    table.insert(out, 1, id)
-    table.insert(out, 1, 'claimed')
-    return out
+    ff_op_put(ARGV[2], id)
+    return reply(id, exec)
   end
 end

@@ -7,6 +7,8 @@
 -- ARGV: [2] kid, [3] execution_id, [4] waitpoint_id, [5] idempotency_key,
 -- [6] signal_id, [7] and [8] the signal record around its waitpoint_key,
 -- [9] signal limit.
+local replayed = ff_record_replayed()
+if replayed then return replayed end
 local now = ff_now()
 local usable, err = ff_kid_usable(ARGV[2], now)
 if err then return err end

@@ -5,9 +5,15 @@
 -- expired verifying kids are deleted, the current kid becomes verifying
 -- until now + grace_ms, and the new kid becomes current:
 -- {'rotated', previous kid or '', gc_count}. One HGETALL, at most one HDEL
--- and one HSET.
+-- and one HSET. ARGV[5] is the call's operation id: a re-sent call answers
+-- what the first one answered.
 local ks, err = ff_keystore()
 if err then return err end
+local done = ff_op_get(ARGV[5])
+if done then
+  local prev, gc = string.match(done, '^([^|]*)|(%d+)$')
+  return {'rotated', prev, tonumber(gc)}
+end
 local kid, secret, grace = ARGV[2], ARGV[3], ARGV[4]
 local current = ks.current
 if current == kid then
@@ -36,4 +42,5 @@ if current then
   set[#set + 1] = ff_add(now, grace)
 end
 redis.call('HSET', KS, unpack(set))
+ff_op_put(ARGV[5], (current or '') .. '|' .. (#gone / 2))
 return {'rotated', current or '', #gone / 2}

@@ -18,6 +18,10 @@
 local err = ff_partitions()
 if err then return err end
 local id, kid, ikey, fp = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+-- A re-sent call (same suspension_id) that already wrote answers 'ok'.
+if redis.call('HGET', BASE .. 'x:' .. id, 'sid') == ARGV[11] then
+  return {'ok'}
+end
 if redis.call('HGET', KS, 'current') ~= kid then
   return {'retry'}
 end
