@@ -101,7 +101,7 @@ func FuzzParseReplies(f *testing.F) {
 		}
 		_, err = decodeSignals(v)
 		checkErr("decodeSignals", err)
-		_, err = replaySuspend(s, kid)
+		_, err = replaySuspend(s, contracts.SuspendArgs{ExecutionID: kid})
 		if err != nil && !errors.Is(err, contracts.ErrIdempotencyMismatch) {
 			checkErr("replaySuspend", err)
 		}

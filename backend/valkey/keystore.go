@@ -328,11 +328,7 @@ func (b *Backend) Sign(ctx context.Context, args contracts.SignArgs) (contracts.
 	if err != nil {
 		return contracts.SignResult{}, err
 	}
-	cur := lk.keys.Current
-	if cur == nil {
-		return contracts.SignResult{}, contracts.NotInitialized()
-	}
-	return contracts.SignResult{Kid: cur.Kid, Token: contracts.SignToken(cur.Kid, cur.Secret, args.Message)}, nil
+	return contracts.SignWith(lk.keys, args)
 }
 
 // Verify checks a token against the scope's partition at the server's
@@ -347,8 +343,5 @@ func (b *Backend) Verify(ctx context.Context, args contracts.VerifyArgs) (contra
 	if err != nil {
 		return contracts.VerifyResult{}, err
 	}
-	if err := contracts.CheckToken(t, args.Message, lk.keys.Current != nil, lk.keys.Find(t.Kid), lk.nowMs); err != nil {
-		return contracts.VerifyResult{}, err
-	}
-	return contracts.VerifyResult{Valid: true, Kid: t.Kid}, nil
+	return contracts.VerifyWith(lk.keys, args, lk.nowMs)
 }

@@ -36,7 +36,7 @@ func TestWriteScriptsAnswerAReSentCall(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		sus, argv, err := newSuspension(args, args.Fingerprint(), lk.nowMs, lk.keys.Current.Kid, lk.keys.Current.Secret)
+		sus, argv, err := newSuspension(args, args.Fingerprint(), lk.nowMs, *lk.keys.Current)
 		if err != nil {
 			t.Fatal(err)
 		}

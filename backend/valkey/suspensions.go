@@ -53,13 +53,13 @@ func (b *Backend) Suspend(ctx context.Context, args contracts.SuspendArgs) (cont
 			return contracts.SuspendOutcome{}, contracts.NotInitialized()
 		}
 		if rec != "" {
-			return replaySuspend(rec, fp)
+			return replaySuspend(rec, args)
 		}
 		secret, err := hex.DecodeString(secretHex)
 		if err != nil {
 			return contracts.SuspendOutcome{}, interpretError(errMalformedReply)
 		}
-		out, argv, err := newSuspension(args, fp, now, kid, secret)
+		out, argv, err := newSuspension(args, fp, now, contracts.KidRecord{Kid: kid, Secret: secret})
 		if err != nil {
 			return contracts.SuspendOutcome{}, err
 		}
@@ -82,14 +82,16 @@ func (b *Backend) Suspend(ctx context.Context, args contracts.SuspendArgs) (cont
 	return contracts.SuspendOutcome{}, errRetriesExhausted("suspend")
 }
 
-// replaySuspend answers a suspend whose idempotency record exists: the
-// stored outcome for the same fingerprint, else idempotency_mismatch.
-func replaySuspend(rec, fp string) (contracts.SuspendOutcome, error) {
+// replaySuspend answers a suspend whose idempotency record exists
+// (contracts.CheckSuspendReplay): the stored outcome for the same
+// fingerprint, else idempotency_mismatch.
+func replaySuspend(rec string, args contracts.SuspendArgs) (contracts.SuspendOutcome, error) {
+	fp := args.Fingerprint()
 	if len(rec) < len(fp) {
 		return contracts.SuspendOutcome{}, interpretError(errMalformedReply)
 	}
-	if rec[:len(fp)] != fp {
-		return contracts.SuspendOutcome{}, contracts.IdempotencyMismatch()
+	if err := contracts.CheckSuspendReplay(rec[:len(fp)], args); err != nil {
+		return contracts.SuspendOutcome{}, err
 	}
 	var o contracts.SuspendOutcome
 	if err := json.Unmarshal([]byte(rec[len(fp):]), &o); err != nil {
@@ -98,41 +100,27 @@ func replaySuspend(rec, fp string) (contracts.SuspendOutcome, error) {
 	return o, nil
 }
 
-// newSuspension builds the outcome of a new suspension at now, signing each
-// waitpoint's token with kid, and the ARGV of suspend_write.
-func newSuspension(args contracts.SuspendArgs, fp string, now int64, kid string, secret []byte) (contracts.SuspendOutcome, []any, error) {
-	out := contracts.SuspendOutcome{
-		Outcome: contracts.OutcomeSuspended, ExecutionID: args.ExecutionID, SuspensionID: contracts.NewID(),
-		SuspendedAtMs: now, Condition: args.Condition,
-		Waitpoints: make([]contracts.WaitpointOutcome, 0, len(args.Waitpoints)),
-	}
-	timeout := ""
-	if args.TimeoutMs != nil {
-		t := now + *args.TimeoutMs
-		out.TimeoutAtMs = &t
-		timeout = formatInt(t)
-	}
-	triples := make([]any, 0, 3*len(args.Waitpoints))
-	for _, spec := range args.Waitpoints {
-		id := contracts.NewID()
-		msg := contracts.WaitpointMessage(args.ExecutionID, id, spec.Key, now)
-		token := contracts.SignToken(kid, secret, msg)
-		out.Waitpoints = append(out.Waitpoints, contracts.WaitpointOutcome{
-			WaitpointID: id, WaitpointKey: spec.Key, CreatedAtMs: now, Token: token,
-		})
-		triples = append(triples, id, spec.Key, tokenHash(token))
-	}
+// newSuspension plans the suspension at now with contracts.NewSuspension
+// and returns its outcome and the ARGV of suspend_write.
+func newSuspension(args contracts.SuspendArgs, fp string, now int64, current contracts.KidRecord) (contracts.SuspendOutcome, []any, error) {
+	out := contracts.NewSuspension(args, current, now)
 	outJSON, err := json.Marshal(out)
 	if err != nil {
 		return out, nil, contracts.AsError(err)
 	}
-	lease := ""
+	timeout, lease := "", ""
+	if out.TimeoutAtMs != nil {
+		timeout = formatInt(*out.TimeoutAtMs)
+	}
 	if args.LeaseID != nil {
 		lease = *args.LeaseID
 	}
-	argv := []any{args.ExecutionID, kid, args.IdempotencyKey, fp, string(outJSON), lease,
-		formatInt(now), timeout, args.Condition, out.SuspensionID, strconv.Itoa(len(args.Waitpoints))}
-	return out, append(argv, triples...), nil
+	argv := []any{args.ExecutionID, current.Kid, args.IdempotencyKey, fp, string(outJSON), lease,
+		formatInt(now), timeout, args.Condition, out.SuspensionID, strconv.Itoa(len(out.Waitpoints))}
+	for _, w := range out.Waitpoints {
+		argv = append(argv, w.WaitpointID, w.WaitpointKey, tokenHash(w.Token))
+	}
+	return out, argv, nil
 }
 
 // tokenHash is SHA-256 of a token as lowercase hex. suspend stores it with
@@ -199,7 +187,8 @@ func parseDeliver(v []any, signalID string) (contracts.DeliverSignalOutcome, boo
 	return contracts.DeliverSignalOutcome{}, false
 }
 
-// authorize runs checks 1 and 2 of deliver_signal on the slow path.
+// authorize runs checks 1 and 2 of deliver_signal on the slow path with
+// contracts.AuthorizeToken, from one deliver_read call.
 func (b *Backend) authorize(ctx context.Context, p int, t contracts.Token, args contracts.DeliverSignalArgs) error {
 	v, err := b.run(ctx, scriptDeliverRead, p, t.Kid, args.ExecutionID, args.WaitpointID)
 	if err != nil {
@@ -223,21 +212,15 @@ func (b *Backend) authorize(ctx context.Context, p int, t contracts.Token, args 
 			rec.ExpiresAtMs = &exp
 		}
 	}
-	initialized := str(v, 1) != ""
-	if str(v, 5) != "1" {
-		// Check the kid first (step 1), then answer as a wrong MAC would.
-		err := contracts.CheckToken(t, nil, initialized, rec, now)
-		if err == nil || errors.Is(err, contracts.ErrSignatureMismatch) {
-			return contracts.SignatureMismatch()
+	var w *contracts.WaitpointRef
+	if str(v, 5) == "1" {
+		created, err := num(v, 7)
+		if err != nil {
+			return interpretError(err)
 		}
-		return err
+		w = &contracts.WaitpointRef{ExecutionID: args.ExecutionID, WaitpointID: args.WaitpointID, WaitpointKey: str(v, 6), CreatedAtMs: created}
 	}
-	created, err := num(v, 7)
-	if err != nil {
-		return interpretError(err)
-	}
-	msg := contracts.WaitpointMessage(args.ExecutionID, args.WaitpointID, str(v, 6), created)
-	return contracts.CheckToken(t, msg, initialized, rec, now)
+	return contracts.AuthorizeToken(t, args.ExecutionID, str(v, 1) != "", rec, w, now)
 }
 
 // ObserveSignals returns the signals of the execution's latest suspension
@@ -288,15 +271,7 @@ func (b *Backend) ListSuspended(ctx context.Context, args contracts.ListSuspende
 	sort.Slice(rows, func(i, j int) bool {
 		return member(rows[i].SuspendedAtMs, rows[i].ExecutionID) < member(rows[j].SuspendedAtMs, rows[j].ExecutionID)
 	})
-	res := contracts.ListSuspendedResult{Executions: []contracts.SuspendedExecution{}}
-	if len(rows) > args.Limit {
-		rows = rows[:args.Limit]
-		last := rows[len(rows)-1]
-		c := contracts.EncodeCursor(contracts.Cursor{SuspendedAtMs: last.SuspendedAtMs, ExecutionID: last.ExecutionID})
-		res.NextCursor = &c
-	}
-	res.Executions = append(res.Executions, rows...)
-	return res, nil
+	return contracts.PageSuspended(rows, args.Limit), nil
 }
 
 // parseListPage decodes a list_page reply.
