@@ -53,7 +53,7 @@ func TestCacheKeepsGraceUnderLatency(t *testing.T) {
 				time.Sleep(50 * time.Millisecond)
 			}
 			p.Delay(0)
-			t.Logf("%d verifications valid, %d rejected as token_expired before the grace ended (first at %v of %v)",
+			logf(t, "%d verifications valid, %d rejected as token_expired before the grace ended (first at %v of %v)",
 				valid, early, firstEarly.Round(time.Millisecond), grace)
 			if early > 0 {
 				reportKnown(t, tg.name+"/CacheLatency", "the kid's token was rejected as expired %v before its grace ended", (grace - firstEarly).Round(time.Millisecond))
@@ -66,7 +66,7 @@ func TestCacheKeepsGraceUnderLatency(t *testing.T) {
 func reportKnown(t *testing.T, key, format string, args ...any) {
 	t.Helper()
 	if note, ok := knownIssues[key]; ok {
-		t.Logf("KNOWN ISSUE: "+format, args...)
+		logf(t, "KNOWN ISSUE: "+format, args...)
 		t.Skipf("known issue reproduced: %s", note)
 	}
 	t.Errorf(format, args...)

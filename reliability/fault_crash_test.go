@@ -93,7 +93,7 @@ func TestFaultProcessKilled(t *testing.T) {
 				t.Errorf("round %d: %s has %d waitpoints, want 2: half-applied suspension", round, exec, x.Waitpoints)
 			}
 		}
-		t.Logf("round %d: killed after %d acknowledged writes; %d suspensions, %d rotations acknowledged so far, all present",
+		logf(t, "round %d: killed after %d acknowledged writes; %d suspensions, %d rotations acknowledged so far, all present",
 			round, n, len(acked), len(kids)-1)
 	}
 }

@@ -70,9 +70,9 @@ func (c *tally) report(t testing.TB) {
 // underKills runs op(w, i) for workers × n calls while the victim's
 // connections are killed every few milliseconds, and returns how many
 // connections were killed.
-func underKills(k killer, workers, n int, op func(w, i int)) int {
+func underKills(v victim, workers, n int, op func(w, i int)) int {
 	stop := make(chan struct{})
-	kills := killLoop(k, stop)
+	kills := killLoop(v.k, v.maxGap, stop)
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Go(func() {
@@ -138,14 +138,14 @@ func (k *knownIssue) Errorf(format string, args ...any) {
 	k.hits++
 	k.mu.Unlock()
 	k.TB.Helper()
-	k.TB.Logf("KNOWN ISSUE: "+format, args...)
+	logf(k.TB, "KNOWN ISSUE: "+format, args...)
 }
 
 // The connection killed in the middle of each mutating operation: for every
 // network backend and each of rotate_all, suspend, deliver_signal, claim and
 // complete, workers call the operation while another session kills the
-// backend's connections every 0-2 ms (pg_terminate_backend; CLIENT KILL
-// ID). Every error must be a retryable contract error; afterwards, on a
+// backend's connections (pg_terminate_backend of one busy session every 0-5
+// ms; CLIENT KILL ID of every connection every 0-2 ms). Every error must be a retryable contract error; afterwards, on a
 // fresh connection, every acknowledged write is there, every
 // unacknowledged one is either wholly there or absent, and a retry with
 // the same arguments converges.
@@ -178,7 +178,7 @@ func TestFaultConnectionKilled(t *testing.T) {
 					if k.hits > 0 {
 						t.Skipf("known driver issue reproduced (%d violations logged above): %s", k.hits, note)
 					}
-					t.Logf("known issue %q did not reproduce in this run", note)
+					logf(t, "known issue %q did not reproduce in this run", note)
 				})
 			}
 		})
@@ -191,7 +191,7 @@ func killDuringRotate(t testing.TB, tg target, v victim, workers, n int) {
 	var c tally
 	var mu sync.Mutex
 	acked, unacked := map[string]bool{}, map[string]bool{}
-	kills := underKills(v.k, workers, n, func(w, i int) {
+	kills := underKills(v, workers, n, func(w, i int) {
 		kid := fmt.Sprintf("r-%d-%d", w, i)
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -210,14 +210,14 @@ func killDuringRotate(t testing.TB, tg target, v victim, workers, n int) {
 			unacked[kid] = true
 		}
 	})
-	t.Logf("%s; %d connections killed", c.String(), kills)
+	logf(t, "%s; %d connections killed", c.String(), kills)
 	c.report(t)
 	check := openEngine(t, v.url, engine.WithKeystoreCache(0))
 	// Before any retry: every acknowledged kid is in every partition;
 	// unacknowledged ones are in a partition wholly (their secret verifies)
 	// or not at all.
 	applied := checkKeystore(t, check, tg.partitions, acked, unacked)
-	t.Logf("%d unacknowledged rotations were applied in at least one partition, %d in none", applied, len(unacked)-applied)
+	logf(t, "%d unacknowledged rotations were applied in at least one partition, %d in none", applied, len(unacked)-applied)
 	for kid := range unacked {
 		err := retry(func(ctx context.Context) error {
 			res, err := check.RotateAll(ctx, contracts.RotateArgs{NewKid: kid, NewSecret: secretOf(kid, 0), GraceMs: keystoreGraceMs})
@@ -298,7 +298,7 @@ func killDuringSuspend(t testing.TB, _ target, v victim, workers, n int) {
 		return contracts.SuspendArgs{ExecutionID: exec, Condition: "all", IdempotencyKey: "ik",
 			Waitpoints: []contracts.WaitpointSpec{{Key: "a"}, {Key: "b"}, {Key: "c"}}}
 	}
-	kills := underKills(v.k, workers, n, func(w, i int) {
+	kills := underKills(v, workers, n, func(w, i int) {
 		exec := fmt.Sprintf("s-%d-%d", w, i)
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -312,7 +312,7 @@ func killDuringSuspend(t testing.TB, _ target, v victim, workers, n int) {
 			unacked[exec] = true
 		}
 	})
-	t.Logf("%s; %d connections killed", c.String(), kills)
+	logf(t, "%s; %d connections killed", c.String(), kills)
 	c.report(t)
 	check := openEngine(t, v.url)
 	listed := listAll(t, check)
@@ -342,7 +342,7 @@ func killDuringSuspend(t testing.TB, _ target, v victim, workers, n int) {
 			t.Errorf("retry of %s answered suspension %s, but %s was stored: the replay is not the first outcome", exec, res.SuspensionID, x.SuspensionID)
 		}
 	}
-	t.Logf("%d unacknowledged suspensions were applied (wholly), %d not", applied, len(unacked)-applied)
+	logf(t, "%d unacknowledged suspensions were applied (wholly), %d not", applied, len(unacked)-applied)
 	if got := len(listAll(t, check)); got != workers*n {
 		t.Errorf("%d executions suspended after the retries, want %d", got, workers*n)
 	}
@@ -409,7 +409,7 @@ func killDuringDeliver(t testing.TB, _ target, v victim, workers, n int) {
 		return e.DeliverSignal(ctx, contracts.DeliverSignalArgs{ExecutionID: fmt.Sprintf("d-%d", s.w), WaitpointID: wps[s.w].WaitpointID,
 			Token: wps[s.w].Token, Name: "sig", Payload: json.RawMessage(`"` + s.payload + `"`), IdempotencyKey: s.idem})
 	}
-	kills := underKills(v.k, workers, n, func(w, i int) {
+	kills := underKills(v, workers, n, func(w, i int) {
 		s := sent{w: w, payload: fmt.Sprintf("p-%d-%d", w, i)}
 		if i%2 == 0 {
 			s.idem = s.payload
@@ -427,7 +427,7 @@ func killDuringDeliver(t testing.TB, _ target, v victim, workers, n int) {
 			unacked = append(unacked, s)
 		}
 	})
-	t.Logf("%s; %d connections killed", c.String(), kills)
+	logf(t, "%s; %d connections killed", c.String(), kills)
 	c.report(t)
 	check := openEngine(t, v.url)
 	observed := func() map[string][]string { // payload -> signal ids
@@ -468,7 +468,7 @@ func killDuringDeliver(t testing.TB, _ target, v victim, workers, n int) {
 			t.Errorf("retrying delivery %s: %v", s.payload, err)
 		}
 	}
-	t.Logf("%d unacknowledged deliveries were recorded (once), %d not", applied, len(unacked)-applied)
+	logf(t, "%d unacknowledged deliveries were recorded (once), %d not", applied, len(unacked)-applied)
 	for _, s := range unacked {
 		if ids := observed()[s.payload]; s.idem != "" && len(ids) != 1 {
 			t.Errorf("after its retry, delivery %s is recorded %d times, want 1", s.payload, len(ids))
@@ -494,7 +494,7 @@ func killDuringClaim(t testing.TB, _ target, v victim, workers, n int) {
 	var mu sync.Mutex
 	leases := map[string]string{}
 	unackedCalls := 0
-	kills := underKills(v.k, workers, n, func(w, i int) {
+	kills := underKills(v, workers, n, func(w, i int) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		res, err := e.ClaimResumedExecution(ctx, contracts.ClaimArgs{WorkerID: fmt.Sprintf("w%d", w), LeaseMs: leaseMs})
@@ -511,7 +511,7 @@ func killDuringClaim(t testing.TB, _ target, v victim, workers, n int) {
 			leases[res.ExecutionID] = res.LeaseID
 		}
 	})
-	t.Logf("%s; %d connections killed", c.String(), kills)
+	logf(t, "%s; %d connections killed", c.String(), kills)
 	c.report(t)
 	check := openEngine(t, v.url)
 	for exec, lease := range leases {
@@ -537,7 +537,7 @@ func killDuringClaim(t testing.TB, _ target, v victim, workers, n int) {
 		remaining++
 	}
 	stuck := total - len(leases) - remaining
-	t.Logf("%d executions: %d claimed by acknowledged claims, %d still claimable, %d held by unacknowledged claims (of %d failed claim calls; free again when their lease expires)",
+	logf(t, "%d executions: %d claimed by acknowledged claims, %d still claimable, %d held by unacknowledged claims (of %d failed claim calls; free again when their lease expires)",
 		total, len(leases), remaining, stuck, unackedCalls)
 	if stuck < 0 || stuck > unackedCalls {
 		t.Errorf("%d executions unaccounted for, with %d unacknowledged claim calls", stuck, unackedCalls)
@@ -577,7 +577,7 @@ func killDuringComplete(t testing.TB, _ target, v victim, workers, n int) {
 	var c tally
 	var mu sync.Mutex
 	var unacked []int
-	kills := underKills(v.k, workers, n, func(w, i int) {
+	kills := underKills(v, workers, n, func(w, i int) {
 		j := w*n + i
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -588,7 +588,7 @@ func killDuringComplete(t testing.TB, _ target, v victim, workers, n int) {
 			mu.Unlock()
 		}
 	})
-	t.Logf("%s; %d connections killed", c.String(), kills)
+	logf(t, "%s; %d connections killed", c.String(), kills)
 	c.report(t)
 	check := openEngine(t, v.url)
 	applied := 0
@@ -605,7 +605,7 @@ func killDuringComplete(t testing.TB, _ target, v victim, workers, n int) {
 			t.Errorf("retrying complete x-%04d: %v", j, err)
 		}
 	}
-	t.Logf("%d unacknowledged completes had been applied, %d not (completed by the retry)", applied, len(unacked)-applied)
+	logf(t, "%d unacknowledged completes had been applied, %d not (completed by the retry)", applied, len(unacked)-applied)
 	for i := range total {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		_, err := check.ObserveSignals(ctx, contracts.ObserveSignalsArgs{ExecutionID: fmt.Sprintf("x-%04d", i)})

@@ -159,7 +159,7 @@ func proxyFaults(t testing.TB, raw, direct string, p *Proxy, rounds int) {
 			st.recover(t, f.name, calls)
 		}
 	}
-	t.Logf("%s", st.String())
+	logf(t, "%s", st.String())
 	check := openEngine(t, direct, engine.WithKeystoreCache(0))
 	for _, id := range ackedIDs {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -169,7 +169,7 @@ func proxyFaults(t testing.TB, raw, direct string, p *Proxy, rounds int) {
 			t.Errorf("acknowledged suspension of %s: %v", id, err)
 		}
 	}
-	t.Logf("%d suspensions acknowledged through the proxy, all present", len(ackedIDs))
+	logf(t, "%d suspensions acknowledged through the proxy, all present", len(ackedIDs))
 }
 
 // proxyStats counts calls under faults.

@@ -49,13 +49,13 @@ func TestFaultServerRestart(t *testing.T) {
 				if !waitFor(30*time.Second, func() bool { return l.ok.Load() > before+20 }) {
 					t.Errorf("clients did not recover within 30 s of the restart")
 				}
-				t.Logf("down %v; first acknowledged call %v after the server was back", up.Sub(down).Round(time.Millisecond), l.firstOKAfter(up).Round(time.Millisecond))
+				logf(t, "down %v; first acknowledged call %v after the server was back", up.Sub(down).Round(time.Millisecond), l.firstOKAfter(up).Round(time.Millisecond))
 			}
 			time.Sleep(500 * time.Millisecond)
 			close(stop)
 			wg.Wait()
 			l.tally.report(t)
-			t.Logf("%s over %d restarts", l.tally.String(), restarts)
+			logf(t, "%s over %d restarts", l.tally.String(), restarts)
 			l.verify(t, openEngine(t, srv.url(), engine.WithKeystoreCache(0)))
 		})
 	}
@@ -175,7 +175,7 @@ func (l *restartLoad) verify(t *testing.T, e *engine.Engine) {
 			signals++
 		}
 	}
-	t.Logf("after the restarts: %d acknowledged suspensions, %d acknowledged signals, %d acknowledged rotations: none lost",
+	logf(t, "after the restarts: %d acknowledged suspensions, %d acknowledged signals, %d acknowledged rotations: none lost",
 		len(l.acked), signals, len(l.kids))
 }
 

@@ -115,14 +115,14 @@ func (h *history) check(t *testing.T, model porcupine.Model, timeout time.Durati
 	res, info := porcupine.CheckOperationsVerbose(model, h.ops, timeout)
 	took := time.Since(begin)
 	parts := len(model.Partition(h.ops))
-	t.Logf("%d calls, %d operations in %d partitions, %d dropped (retryable contention); porcupine: %s in %v",
+	logf(t, "%d calls, %d operations in %d partitions, %d dropped (retryable contention); porcupine: %s in %v",
 		h.calls, len(h.ops), parts, h.drops, res, took.Round(time.Millisecond))
 	kinds := make([]string, 0, len(h.kinds))
 	for k, n := range h.kinds {
 		kinds = append(kinds, fmt.Sprintf("%s=%d", k, n))
 	}
 	sort.Strings(kinds)
-	t.Logf("operations: %s", strings.Join(kinds, " "))
+	logf(t, "operations: %s", strings.Join(kinds, " "))
 	switch res {
 	case porcupine.Ok:
 	case porcupine.Illegal:
@@ -140,4 +140,11 @@ func (h *history) check(t *testing.T, model porcupine.Model, timeout time.Durati
 // callCtx bounds one call of a history.
 func callCtx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), 30*time.Second)
+}
+
+// logf logs with the test's name first, so that the figures of parallel
+// subtests stay attributable in an interleaved -v log.
+func logf(t testing.TB, format string, args ...any) {
+	t.Helper()
+	t.Logf("%s: "+format, append([]any{t.Name()}, args...)...)
 }

@@ -26,8 +26,9 @@ type killer interface {
 // victim is a network target prepared for connection kills: url opens the
 // victim backend (a fresh store), k kills its connections.
 type victim struct {
-	url string
-	k   killer
+	url    string
+	k      killer
+	maxGap time.Duration // the longest pause between two kills
 }
 
 func randomName(prefix string) string {
@@ -43,13 +44,13 @@ func newVictim(t testing.TB, tg target) victim {
 	name := randomName("ffrel_")
 	switch tg.name {
 	case "postgres":
-		return victim{url: withParams(t, tg.url(t), "application_name", name), k: newPgKiller(t, name)}
+		return victim{url: withParams(t, tg.url(t), "application_name", name), k: newPgKiller(t, name), maxGap: 5 * time.Millisecond}
 	case "valkey":
 		server := testenv.ValkeyURL(t)
-		return victim{url: withParams(t, valkeyURL(t, server, tg.partitions), "client_name", name), k: newValkeyKiller(t, server, name)}
+		return victim{url: withParams(t, valkeyURL(t, server, tg.partitions), "client_name", name), k: newValkeyKiller(t, server, name), maxGap: 2 * time.Millisecond}
 	case "valkey-cluster":
 		server := testenv.ValkeyClusterURL(t)
-		return victim{url: withParams(t, valkeyURL(t, server, tg.partitions), "client_name", name), k: newValkeyKiller(t, server, name)}
+		return victim{url: withParams(t, valkeyURL(t, server, tg.partitions), "client_name", name), k: newValkeyKiller(t, server, name), maxGap: 2 * time.Millisecond}
 	}
 	t.Skipf("%s is not reached over a network", tg.name)
 	return victim{}
@@ -73,9 +74,14 @@ func newPgKiller(t testing.TB, app string) *pgKiller {
 	return &pgKiller{conn: c, app: app}
 }
 
-// pgTerminate terminates every session whose application_name is $1.
-const pgTerminate = `SELECT count(*) FILTER (WHERE pg_terminate_backend(pid))
-FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()`
+// pgTerminate terminates one session, chosen at random, of those whose
+// application_name is $1 and that are in the middle of something (running
+// a statement or inside a transaction): idle pooled connections are left
+// alone, so the kills land inside operations.
+const pgTerminate = `SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM (
+  SELECT pid FROM pg_stat_activity
+  WHERE application_name = $1 AND pid <> pg_backend_pid() AND state <> 'idle'
+  ORDER BY random() LIMIT 1) victim`
 
 func (k *pgKiller) kill(ctx context.Context) (int, error) {
 	k.mu.Lock()
@@ -138,9 +144,9 @@ func (k *valkeyKiller) kill(ctx context.Context) (int, error) {
 	return total, nil
 }
 
-// killLoop kills the victim's connections every 0-2 ms until stop is
+// killLoop kills the victim's connections every 0 to maxGap until stop is
 // closed, and returns how many connections it terminated.
-func killLoop(k killer, stop <-chan struct{}) func() int {
+func killLoop(k killer, maxGap time.Duration, stop <-chan struct{}) func() int {
 	var kills atomic.Int64
 	done := make(chan struct{})
 	go func() {
@@ -155,7 +161,7 @@ func killLoop(k killer, stop <-chan struct{}) func() int {
 			n, _ := k.kill(ctx)
 			cancel()
 			kills.Add(int64(n))
-			time.Sleep(time.Duration(i%3) * time.Millisecond)
+			time.Sleep(time.Duration(i%8) * maxGap / 7)
 		}
 	}()
 	return func() int {
