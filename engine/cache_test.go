@@ -416,6 +416,47 @@ func TestKeystoreCacheTTLOnTheRealClock(t *testing.T) {
 	if time.Since(start) < ttl/2 {
 		wantKid(t, "A within the TTL (cached)", got, "kid-a")
 	}
-	time.Sleep(ttl + 100*time.Millisecond)
+	time.Sleep(ttl + 300*time.Millisecond) // margin for a loaded machine
 	wantKid(t, "A after the TTL", mustSign(t, a, "m"), "kid-b")
+}
+
+// slowStore makes every keystore read take a while, so that concurrent
+// callers overlap.
+type slowStore struct{ *store }
+
+func (s slowStore) KeystoreSnapshot(ctx context.Context, p int) (engine.KeystoreSnapshot, error) {
+	time.Sleep(50 * time.Millisecond)
+	return s.store.KeystoreSnapshot(ctx, p)
+}
+
+// Given a cold cache, then 16 concurrent verifies share one keystore read;
+// a caller whose context ends while it waits gets its own context's error.
+func TestKeystoreCacheSharesOneRead(t *testing.T) {
+	s := newStore(t)
+	mustSeed(t, engine.New(s.Backend), "kid-a", 'a')
+	e := engine.New(slowStore{s}, engine.WithKeystoreCache(time.Hour))
+	tok := contracts.SignToken("kid-a", secret('a'), []byte("m"))
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := verify(e, "m", tok); err != nil {
+				t.Errorf("verify: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := s.snapshots.Load(); n != 1 {
+		t.Fatalf("16 concurrent verifies on a cold cache: %d reads, want 1", n)
+	}
+	cold := engine.New(slowStore{s}, engine.WithKeystoreCache(time.Hour))
+	go func() { _, _ = verify(cold, "m", tok) }() // the leader of the read
+	time.Sleep(10 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(bg, 5*time.Millisecond)
+	defer cancel()
+	_, err := cold.Verify(ctx, contracts.VerifyArgs{Scope: "s", Message: []byte("m"), Token: tok})
+	if !errors.Is(err, contracts.ErrDeadlineExceeded) {
+		t.Fatalf("waiting caller past its deadline: %v, want deadline_exceeded", err)
+	}
 }
