@@ -45,6 +45,12 @@
 // pipeline asking every partition for its oldest candidate, then one script
 // call claiming on the winner's partition (one call in all with P = 1).
 //
+// go-redis re-sends a command whose connection failed before the reply
+// arrived. Every write script is therefore idempotent on an id the driver
+// generates for the call: it records its reply under op:<id> for a minute,
+// and a re-sent call answers that reply without writing again. Context
+// deadlines bound the socket I/O of every call (ContextTimeoutEnabled).
+//
 // The partition count is recorded in every partition's keystore hash on its
 // first write; Open refuses another count (conflict / partition_count_mismatch)
 // by reading partition 0, and every script checks it again.
