@@ -7,6 +7,7 @@ import (
 
 	"github.com/flowfabric/flowfabric-go/contracts"
 	"github.com/flowfabric/flowfabric-go/engine"
+	"github.com/flowfabric/flowfabric-go/internal/drivertest"
 )
 
 func TestRegisteredScheme(t *testing.T) {
@@ -30,37 +31,37 @@ func TestCapabilities(t *testing.T) {
 func TestSeed(t *testing.T) {
 	tests := []struct {
 		name  string
-		given func(f *fixture)
+		given func(f *drivertest.Fixture)
 		args  contracts.SeedArgs
 		want  string
 	}{
-		{"EmptyKeystoreIsSeeded", func(*fixture) {},
-			contracts.SeedArgs{Kid: "k1", Secret: secret('a')},
+		{"EmptyKeystoreIsSeeded", func(*drivertest.Fixture) {},
+			contracts.SeedArgs{Kid: "k1", Secret: drivertest.Secret('a')},
 			`{"outcome":"seeded","kid":"k1","current_kid":"k1","same_secret":null}`},
 		{"SameKidSameSecretIsAlreadySeeded", seedK1,
-			contracts.SeedArgs{Kid: "k1", Secret: secret('a')},
+			contracts.SeedArgs{Kid: "k1", Secret: drivertest.Secret('a')},
 			`{"outcome":"already_seeded","kid":"k1","current_kid":"k1","same_secret":true}`},
 		{"SameKidOtherSecretReportsIt", seedK1,
-			contracts.SeedArgs{Kid: "k1", Secret: secret('b')},
+			contracts.SeedArgs{Kid: "k1", Secret: drivertest.Secret('b')},
 			`{"outcome":"already_seeded","kid":"k1","current_kid":"k1","same_secret":false}`},
-		{"VerifyingKidIsAlreadySeeded", func(f *fixture) { seedK1(f); rotate(f, "k2", time.Hour) },
-			contracts.SeedArgs{Kid: "k1", Secret: secret('a')},
+		{"VerifyingKidIsAlreadySeeded", func(f *drivertest.Fixture) { seedK1(f); f.Rotate("k2", time.Hour) },
+			contracts.SeedArgs{Kid: "k1", Secret: drivertest.Secret('a')},
 			`{"outcome":"already_seeded","kid":"k1","current_kid":"k2","same_secret":true}`},
-		{"CollectedKidIsAlreadyInitialized", func(f *fixture) {
+		{"CollectedKidIsAlreadyInitialized", func(f *drivertest.Fixture) {
 			seedK1(f)
-			rotate(f, "k2", 0)
-			f.clock.advance(time.Millisecond)
-			rotate(f, "k3", 0) // collects k1
+			f.Rotate("k2", 0)
+			f.Clock.Advance(time.Millisecond)
+			f.Rotate("k3", 0) // collects k1
 		},
-			contracts.SeedArgs{Kid: "k1", Secret: secret('a')},
+			contracts.SeedArgs{Kid: "k1", Secret: drivertest.Secret('a')},
 			`{"outcome":"already_initialized","kid":"k1","current_kid":"k3","same_secret":null}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFixture(t)
+			f := harness.NewFixture(t)
 			tt.given(f)
-			got := try(f.eng.Seed(f.ctx, tt.args)).must(t)
-			if s := jsonOf(t, got); s != tt.want {
+			got := drivertest.Try(f.Eng.Seed(f.Ctx, tt.args)).Must(t)
+			if s := drivertest.JSONOf(t, got); s != tt.want {
 				t.Fatalf("seed = %s\nwant   %s", s, tt.want)
 			}
 		})
@@ -68,12 +69,12 @@ func TestSeed(t *testing.T) {
 }
 
 func TestSeedDoesNotAliasCallerSecret(t *testing.T) {
-	f := newFixture(t)
-	s := secret('a')
-	f.must(f.eng.Seed(f.ctx, contracts.SeedArgs{Kid: "k1", Secret: s}))
+	f := harness.NewFixture(t)
+	s := drivertest.Secret('a')
+	f.Must(f.Eng.Seed(f.Ctx, contracts.SeedArgs{Kid: "k1", Secret: s}))
 	s[0] = 'z'
-	got := try(f.eng.Sign(f.ctx, contracts.SignArgs{Message: []byte("m")})).must(t)
-	if want := contracts.SignToken("k1", secret('a'), []byte("m")); got.Token != want {
+	got := drivertest.Try(f.Eng.Sign(f.Ctx, contracts.SignArgs{Message: []byte("m")})).Must(t)
+	if want := contracts.SignToken("k1", drivertest.Secret('a'), []byte("m")); got.Token != want {
 		t.Fatal("the stored secret changed when the caller changed its slice")
 	}
 }
@@ -81,62 +82,62 @@ func TestSeedDoesNotAliasCallerSecret(t *testing.T) {
 func TestRotateAll(t *testing.T) {
 	tests := []struct {
 		name    string
-		given   func(f *fixture)
+		given   func(f *drivertest.Fixture)
 		args    contracts.RotateArgs
 		want    string
 		wantErr *contracts.Error
 	}{
-		{"EmptyKeystoreBootstraps", func(*fixture) {},
-			contracts.RotateArgs{NewKid: "k1", NewSecret: secret('a'), GraceMs: 1000},
+		{"EmptyKeystoreBootstraps", func(*drivertest.Fixture) {},
+			contracts.RotateArgs{NewKid: "k1", NewSecret: drivertest.Secret('a'), GraceMs: 1000},
 			`{"outcome":"rotated","previous_kid":null,"new_kid":"k1","gc_count":0}`, nil},
 		{"CurrentBecomesVerifying", seedK1,
-			contracts.RotateArgs{NewKid: "k2", NewSecret: secret('b'), GraceMs: 1000},
+			contracts.RotateArgs{NewKid: "k2", NewSecret: drivertest.Secret('b'), GraceMs: 1000},
 			`{"outcome":"rotated","previous_kid":"k1","new_kid":"k2","gc_count":0}`, nil},
-		{"ReplayIsNoop", func(f *fixture) { seedK1(f); rotate(f, "k2", time.Second) },
-			contracts.RotateArgs{NewKid: "k2", NewSecret: secret('b'), GraceMs: 1000},
+		{"ReplayIsNoop", func(f *drivertest.Fixture) { seedK1(f); f.Rotate("k2", time.Second) },
+			contracts.RotateArgs{NewKid: "k2", NewSecret: drivertest.Secret('b'), GraceMs: 1000},
 			`{"outcome":"noop","kid":"k2"}`, nil},
 		{"CurrentWithOtherSecretConflicts", seedK1,
-			contracts.RotateArgs{NewKid: "k1", NewSecret: secret('b'), GraceMs: 1000},
+			contracts.RotateArgs{NewKid: "k1", NewSecret: drivertest.Secret('b'), GraceMs: 1000},
 			"", contracts.ErrRotationConflict},
-		{"VerifyingKidIsNeverReused", func(f *fixture) { seedK1(f); rotate(f, "k2", time.Hour) },
-			contracts.RotateArgs{NewKid: "k1", NewSecret: secret('a'), GraceMs: 1000},
+		{"VerifyingKidIsNeverReused", func(f *drivertest.Fixture) { seedK1(f); f.Rotate("k2", time.Hour) },
+			contracts.RotateArgs{NewKid: "k1", NewSecret: drivertest.Secret('a'), GraceMs: 1000},
 			"", contracts.ErrRotationConflict},
-		{"ExpiredVerifyingKidsAreCollected", func(f *fixture) {
+		{"ExpiredVerifyingKidsAreCollected", func(f *drivertest.Fixture) {
 			seedK1(f)
-			rotate(f, "k2", time.Second)
-			rotate(f, "k3", time.Hour)
-			f.clock.advance(time.Second + time.Millisecond) // k1 expired, k2 not
+			f.Rotate("k2", time.Second)
+			f.Rotate("k3", time.Hour)
+			f.Clock.Advance(time.Second + time.Millisecond) // k1 expired, k2 not
 		},
-			contracts.RotateArgs{NewKid: "k4", NewSecret: secret('d'), GraceMs: 0},
+			contracts.RotateArgs{NewKid: "k4", NewSecret: drivertest.Secret('d'), GraceMs: 0},
 			`{"outcome":"rotated","previous_kid":"k3","new_kid":"k4","gc_count":1}`, nil},
-		{"KidExpiringNowIsKept", func(f *fixture) {
+		{"KidExpiringNowIsKept", func(f *drivertest.Fixture) {
 			seedK1(f)
-			rotate(f, "k2", time.Second)
-			f.clock.advance(time.Second) // k1 expires exactly now
+			f.Rotate("k2", time.Second)
+			f.Clock.Advance(time.Second) // k1 expires exactly now
 		},
-			contracts.RotateArgs{NewKid: "k3", NewSecret: secret('c'), GraceMs: 0},
+			contracts.RotateArgs{NewKid: "k3", NewSecret: drivertest.Secret('c'), GraceMs: 0},
 			`{"outcome":"rotated","previous_kid":"k2","new_kid":"k3","gc_count":0}`, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFixture(t)
+			f := harness.NewFixture(t)
 			tt.given(f)
-			res := try(f.eng.RotateAll(f.ctx, tt.args)).must(t)
+			res := drivertest.Try(f.Eng.RotateAll(f.Ctx, tt.args)).Must(t)
 			if len(res.Entries) != 1 || res.Entries[0].Partition != 0 {
-				t.Fatalf("entries = %s, want one for partition 0", jsonOf(t, res))
+				t.Fatalf("entries = %s, want one for partition 0", drivertest.JSONOf(t, res))
 			}
 			e := res.Entries[0]
 			if tt.wantErr != nil {
-				wantErr(t, e.Error, tt.wantErr)
+				drivertest.WantErr(t, e.Error, tt.wantErr)
 				if e.Outcome != nil || !res.Failed() {
-					t.Fatalf("failed entry = %s, want outcome null", jsonOf(t, e))
+					t.Fatalf("failed entry = %s, want outcome null", drivertest.JSONOf(t, e))
 				}
 				return
 			}
 			if e.Error != nil {
 				t.Fatalf("entry error = %v", e.Error)
 			}
-			if s := jsonOf(t, e.Outcome); s != tt.want {
+			if s := drivertest.JSONOf(t, e.Outcome); s != tt.want {
 				t.Fatalf("outcome = %s\nwant      %s", s, tt.want)
 			}
 		})
@@ -144,39 +145,39 @@ func TestRotateAll(t *testing.T) {
 }
 
 func TestRotateConflictWritesNothing(t *testing.T) {
-	f := seeded(t)
-	rotate(f, "k2", time.Hour)
-	before := jsonOf(t, try(f.eng.ListKids(f.ctx)).must(t))
-	res := try(f.eng.RotateAll(f.ctx, contracts.RotateArgs{NewKid: "k2", NewSecret: secret('x')})).must(t)
-	wantErr(t, res.Entries[0].Error, contracts.ErrRotationConflict)
-	if after := jsonOf(t, try(f.eng.ListKids(f.ctx)).must(t)); after != before {
+	f := harness.Seeded(t)
+	f.Rotate("k2", time.Hour)
+	before := drivertest.JSONOf(t, drivertest.Try(f.Eng.ListKids(f.Ctx)).Must(t))
+	res := drivertest.Try(f.Eng.RotateAll(f.Ctx, contracts.RotateArgs{NewKid: "k2", NewSecret: drivertest.Secret('x')})).Must(t)
+	drivertest.WantErr(t, res.Entries[0].Error, contracts.ErrRotationConflict)
+	if after := drivertest.JSONOf(t, drivertest.Try(f.Eng.ListKids(f.Ctx)).Must(t)); after != before {
 		t.Fatalf("keystore changed by a conflicting rotation:\n%s\n%s", before, after)
 	}
 }
 
 func TestListKids(t *testing.T) {
-	f := newFixture(t)
-	if s := jsonOf(t, try(f.eng.ListKids(f.ctx)).must(t)); s != `{"partitions":[{"partition":0,"current_kid":null,"verifying":[]}]}` {
+	f := harness.NewFixture(t)
+	if s := drivertest.JSONOf(t, drivertest.Try(f.Eng.ListKids(f.Ctx)).Must(t)); s != `{"partitions":[{"partition":0,"current_kid":null,"verifying":[]}]}` {
 		t.Fatalf("empty list_kids = %s", s)
 	}
 	seedK1(f)
-	rotate(f, "k2", 2*time.Second) // k1 expires at start+2000
-	rotate(f, "k3", time.Second)   // k2 expires at start+1000
-	rotate(f, "k4", 5*time.Second) // k3 expires at start+5000
+	f.Rotate("k2", 2*time.Second) // k1 expires at start+2000
+	f.Rotate("k3", time.Second)   // k2 expires at start+1000
+	f.Rotate("k4", 5*time.Second) // k3 expires at start+5000
 
 	t.Run("SortedByExpiry", func(t *testing.T) {
 		want := `{"partitions":[{"partition":0,"current_kid":"k4","verifying":[` +
 			`{"kid":"k2","expires_at_ms":1767225601000},{"kid":"k1","expires_at_ms":1767225602000},` +
 			`{"kid":"k3","expires_at_ms":1767225605000}]}]}`
-		if s := jsonOf(t, try(f.eng.ListKids(f.ctx)).must(t)); s != want {
+		if s := drivertest.JSONOf(t, drivertest.Try(f.Eng.ListKids(f.Ctx)).Must(t)); s != want {
 			t.Fatalf("list_kids = %s\nwant        %s", s, want)
 		}
 	})
 	t.Run("ExpiredKidsLeftOutExpiringNowKept", func(t *testing.T) {
-		f.clock.advance(2 * time.Second) // k2 expired, k1 expires exactly now
+		f.Clock.Advance(2 * time.Second) // k2 expired, k1 expires exactly now
 		want := `{"partitions":[{"partition":0,"current_kid":"k4","verifying":[` +
 			`{"kid":"k1","expires_at_ms":1767225602000},{"kid":"k3","expires_at_ms":1767225605000}]}]}`
-		if s := jsonOf(t, try(f.eng.ListKids(f.ctx)).must(t)); s != want {
+		if s := drivertest.JSONOf(t, drivertest.Try(f.Eng.ListKids(f.Ctx)).Must(t)); s != want {
 			t.Fatalf("list_kids = %s\nwant        %s", s, want)
 		}
 	})
@@ -185,30 +186,30 @@ func TestListKids(t *testing.T) {
 func TestSignAndVerify(t *testing.T) {
 	msg := []byte("hello")
 	t.Run("NoKeystore", func(t *testing.T) {
-		f := newFixture(t)
-		_, err := f.eng.Sign(f.ctx, contracts.SignArgs{Scope: "s", Message: msg})
-		wantErr(t, err, contracts.ErrHMACSecretNotInitialized)
-		_, err = f.eng.Verify(f.ctx, contracts.VerifyArgs{Scope: "s", Message: msg, Token: contracts.SignToken("k1", secret('a'), msg)})
-		wantErr(t, err, contracts.ErrHMACSecretNotInitialized)
+		f := harness.NewFixture(t)
+		_, err := f.Eng.Sign(f.Ctx, contracts.SignArgs{Scope: "s", Message: msg})
+		drivertest.WantErr(t, err, contracts.ErrHMACSecretNotInitialized)
+		_, err = f.Eng.Verify(f.Ctx, contracts.VerifyArgs{Scope: "s", Message: msg, Token: contracts.SignToken("k1", drivertest.Secret('a'), msg)})
+		drivertest.WantErr(t, err, contracts.ErrHMACSecretNotInitialized)
 	})
 	t.Run("TokenIsTheContractToken", func(t *testing.T) {
-		f := seeded(t)
-		got := try(f.eng.Sign(f.ctx, contracts.SignArgs{Scope: "any scope", Message: msg})).must(t)
-		if got.Kid != "k1" || got.Token != contracts.SignToken("k1", secret('a'), msg) {
+		f := harness.Seeded(t)
+		got := drivertest.Try(f.Eng.Sign(f.Ctx, contracts.SignArgs{Scope: "any scope", Message: msg})).Must(t)
+		if got.Kid != "k1" || got.Token != contracts.SignToken("k1", drivertest.Secret('a'), msg) {
 			t.Fatalf("sign = %+v, want the token contracts.SignToken makes", got)
 		}
-		v := try(f.eng.Verify(f.ctx, contracts.VerifyArgs{Scope: "other", Message: msg, Token: got.Token})).must(t)
-		if s := jsonOf(t, v); s != `{"valid":true,"kid":"k1"}` {
+		v := drivertest.Try(f.Eng.Verify(f.Ctx, contracts.VerifyArgs{Scope: "other", Message: msg, Token: got.Token})).Must(t)
+		if s := drivertest.JSONOf(t, v); s != `{"valid":true,"kid":"k1"}` {
 			t.Fatalf("verify = %s", s)
 		}
 	})
 
 	// Given k1 rotated out with 1s grace and k2 current.
-	f := seeded(t)
-	old := try(f.eng.Sign(f.ctx, contracts.SignArgs{Message: msg})).must(t).Token
-	rotate(f, "k2", time.Second)
+	f := harness.Seeded(t)
+	old := drivertest.Try(f.Eng.Sign(f.Ctx, contracts.SignArgs{Message: msg})).Must(t).Token
+	f.Rotate("k2", time.Second)
 	verify := func(token string) error {
-		_, err := f.eng.Verify(f.ctx, contracts.VerifyArgs{Message: msg, Token: token})
+		_, err := f.Eng.Verify(f.Ctx, contracts.VerifyArgs{Message: msg, Token: token})
 		return err
 	}
 	tests := []struct {
@@ -220,15 +221,15 @@ func TestSignAndVerify(t *testing.T) {
 		{"VerifyingKidInGrace", old, 0, nil},
 		{"VerifyingKidExpiringNow", old, time.Second, nil},
 		{"VerifyingKidPastGrace", old, time.Millisecond, contracts.ErrTokenExpired},
-		{"CurrentKidNeverExpires", contracts.SignToken("k2", secret('b'), msg), 0, nil},
-		{"UnknownKid", contracts.SignToken("k9", secret('b'), msg), 0, contracts.ErrUnknownKid},
-		{"WrongSecret", contracts.SignToken("k2", secret('c'), msg), 0, contracts.ErrSignatureMismatch},
+		{"CurrentKidNeverExpires", contracts.SignToken("k2", drivertest.Secret('b'), msg), 0, nil},
+		{"UnknownKid", contracts.SignToken("k9", drivertest.Secret('b'), msg), 0, contracts.ErrUnknownKid},
+		{"WrongSecret", contracts.SignToken("k2", drivertest.Secret('c'), msg), 0, contracts.ErrSignatureMismatch},
 		{"KidSwapped", "k2" + old[2:], 0, contracts.ErrSignatureMismatch},
 		{"Malformed", "k2:ABC", 0, contracts.ErrTokenMalformed},
 	}
 	for _, tt := range tests { // sequential: the clock only moves forward
 		t.Run(tt.name, func(t *testing.T) {
-			f.clock.advance(tt.advance)
+			f.Clock.Advance(tt.advance)
 			err := verify(tt.token)
 			if tt.want == nil {
 				if err != nil {
@@ -236,89 +237,81 @@ func TestSignAndVerify(t *testing.T) {
 				}
 				return
 			}
-			wantErr(t, err, tt.want)
+			drivertest.WantErr(t, err, tt.want)
 		})
 	}
 }
 
 func TestClosedBackendRefusesEveryOperation(t *testing.T) {
-	f := seeded(t)
-	if err := f.b.Close(); err != nil {
+	f := harness.Seeded(t)
+	if err := f.B.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.b.Close(); err != nil {
+	if err := f.B.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
 	}
 	ctx := context.Background()
 	ops := map[string]func() error{
-		"Ping": func() error { return f.b.Ping(ctx) },
-		"Seed": func() error { _, err := f.b.Seed(ctx, contracts.SeedArgs{Kid: "k1", Secret: secret('a')}); return err },
-		"Rotate": func() error {
-			_, err := f.b.RotateAll(ctx, contracts.RotateArgs{NewKid: "k2", NewSecret: secret('b')})
+		"Ping": func() error { return f.B.Ping(ctx) },
+		"Seed": func() error {
+			_, err := f.B.Seed(ctx, contracts.SeedArgs{Kid: "k1", Secret: drivertest.Secret('a')})
 			return err
 		},
-		"ListKids": func() error { _, err := f.b.ListKids(ctx, contracts.ListKidsArgs{}); return err },
-		"Sign":     func() error { _, err := f.b.Sign(ctx, contracts.SignArgs{}); return err },
-		"Verify":   func() error { _, err := f.b.Verify(ctx, contracts.VerifyArgs{Token: "k1:" + zeros64}); return err },
-		"Suspend":  func() error { _, err := f.b.Suspend(ctx, suspendArgs("e1", "a")); return err },
+		"Rotate": func() error {
+			_, err := f.B.RotateAll(ctx, contracts.RotateArgs{NewKid: "k2", NewSecret: drivertest.Secret('b')})
+			return err
+		},
+		"ListKids": func() error { _, err := f.B.ListKids(ctx, contracts.ListKidsArgs{}); return err },
+		"Sign":     func() error { _, err := f.B.Sign(ctx, contracts.SignArgs{}); return err },
+		"Verify":   func() error { _, err := f.B.Verify(ctx, contracts.VerifyArgs{Token: "k1:" + zeros64}); return err },
+		"Suspend":  func() error { _, err := f.B.Suspend(ctx, drivertest.SuspendArgs("e1", "a")); return err },
 		"Deliver": func() error {
-			_, err := f.b.DeliverSignal(ctx, contracts.DeliverSignalArgs{ExecutionID: "e1", WaitpointID: contracts.NewID(), Token: "k1:" + zeros64, Name: "n"})
+			_, err := f.B.DeliverSignal(ctx, contracts.DeliverSignalArgs{ExecutionID: "e1", WaitpointID: contracts.NewID(), Token: "k1:" + zeros64, Name: "n"})
 			return err
 		},
 		"Observe": func() error {
-			_, err := f.b.ObserveSignals(ctx, contracts.ObserveSignalsArgs{ExecutionID: "e1"})
+			_, err := f.B.ObserveSignals(ctx, contracts.ObserveSignalsArgs{ExecutionID: "e1"})
 			return err
 		},
-		"List": func() error { _, err := f.b.ListSuspended(ctx, contracts.ListSuspendedArgs{Limit: 1}); return err },
+		"List": func() error { _, err := f.B.ListSuspended(ctx, contracts.ListSuspendedArgs{Limit: 1}); return err },
 		"Claim": func() error {
-			_, err := f.b.ClaimResumedExecution(ctx, contracts.ClaimArgs{WorkerID: "w", LeaseMs: 1})
+			_, err := f.B.ClaimResumedExecution(ctx, contracts.ClaimArgs{WorkerID: "w", LeaseMs: 1})
 			return err
 		},
 		"Complete": func() error {
-			_, err := f.b.CompleteExecution(ctx, contracts.CompleteArgs{ExecutionID: "e1", LeaseID: contracts.NewID()})
+			_, err := f.B.CompleteExecution(ctx, contracts.CompleteArgs{ExecutionID: "e1", LeaseID: contracts.NewID()})
 			return err
 		},
 	}
 	for name, op := range ops {
-		t.Run(name, func(t *testing.T) { wantErr(t, op(), contracts.ErrBackendClosed) })
+		t.Run(name, func(t *testing.T) { drivertest.WantErr(t, op(), contracts.ErrBackendClosed) })
 	}
 }
 
 func TestCanceledContext(t *testing.T) {
-	f := seeded(t)
+	f := harness.Seeded(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err := f.b.Sign(ctx, contracts.SignArgs{})
-	wantErr(t, err, contracts.ErrCanceled)
+	_, err := f.B.Sign(ctx, contracts.SignArgs{})
+	drivertest.WantErr(t, err, contracts.ErrCanceled)
 }
 
 const zeros64 = "0000000000000000000000000000000000000000000000000000000000000000"
 
-func seedK1(f *fixture) {
-	f.t.Helper()
-	f.must(f.eng.Seed(f.ctx, contracts.SeedArgs{Kid: "k1", Secret: secret('a')}))
-}
-
-// rotate rotates to kid with a secret derived from its last letter and fails
-// the test on any error.
-func rotate(f *fixture, kid string, grace time.Duration) {
-	f.t.Helper()
-	s := secret('a' + kid[len(kid)-1] - '1')
-	res, err := f.eng.RotateAll(f.ctx, contracts.RotateArgs{NewKid: kid, NewSecret: s, GraceMs: grace.Milliseconds()})
-	if err != nil || res.Failed() {
-		f.t.Fatalf("rotate to %s: %v %s", kid, err, jsonOf(f.t, res))
-	}
+func seedK1(f *drivertest.Fixture) {
+	f.T.Helper()
+	f.Must(f.Eng.Seed(f.Ctx, contracts.SeedArgs{Kid: "k1", Secret: drivertest.Secret('a')}))
 }
 
 func TestOpenThroughRegistryGivesFreshStores(t *testing.T) {
 	ctx := context.Background()
-	first := try(engine.Open(ctx, "memory://")).must(t)
+	first := drivertest.Try(engine.Open(ctx, "memory://")).Must(t)
 	defer first.Close()
-	second := try(engine.Open(ctx, "memory://")).must(t)
+	second := drivertest.Try(engine.Open(ctx, "memory://")).Must(t)
 	defer second.Close()
-	try(first.Seed(ctx, contracts.SeedArgs{Kid: "k1", Secret: secret('a')})).must(t)
-	got := try(second.Seed(ctx, contracts.SeedArgs{Kid: "k2", Secret: secret('b')})).must(t)
+	drivertest.Try(first.Seed(ctx, contracts.SeedArgs{Kid: "k1", Secret: drivertest.Secret('a')})).Must(t)
+	got := drivertest.Try(second.Seed(ctx, contracts.SeedArgs{Kid: "k2", Secret: drivertest.Secret('b')})).Must(t)
 	if got.Outcome != contracts.SeedSeeded {
-		t.Fatalf("second store seed = %s, want seeded: stores are shared", jsonOf(t, got))
+		t.Fatalf("second store seed = %s, want seeded: stores are shared", drivertest.JSONOf(t, got))
 	}
 }

@@ -8,41 +8,43 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowfabric/flowfabric-go/conformance"
 	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/internal/drivertest"
 )
 
 func TestSeedRotateListSignVerify(t *testing.T) {
-	clock := newClock(clockStartMs)
+	clock := conformance.NewClock(conformance.ClockStartMs)
 	b, _ := openFile(t, WithClock(clock.Now))
 	e, ctx := eng(b), context.Background()
 	s1, s2 := newSecret(t), newSecret(t)
 
 	_, err := e.Sign(ctx, contracts.SignArgs{Scope: "x", Message: []byte("m")})
-	wantErr(t, err, contracts.ErrHMACSecretNotInitialized)
+	drivertest.WantErr(t, err, contracts.ErrHMACSecretNotInitialized)
 
-	seed := must[contracts.SeedOutcome](t)(e.Seed(ctx, contracts.SeedArgs{Kid: "k1", Secret: s1}))
+	seed := drivertest.Try(e.Seed(ctx, contracts.SeedArgs{Kid: "k1", Secret: s1})).Must(t)
 	if seed.Outcome != contracts.SeedSeeded || seed.CurrentKid != "k1" {
 		t.Fatalf("seed = %+v", seed)
 	}
-	again := must[contracts.SeedOutcome](t)(e.Seed(ctx, contracts.SeedArgs{Kid: "k1", Secret: s2}))
+	again := drivertest.Try(e.Seed(ctx, contracts.SeedArgs{Kid: "k1", Secret: s2})).Must(t)
 	if again.Outcome != contracts.SeedAlreadySeeded || *again.SameSecret {
 		t.Fatalf("seed again with another secret = %+v", again)
 	}
-	signed := must[contracts.SignResult](t)(e.Sign(ctx, contracts.SignArgs{Scope: "x", Message: []byte("m")}))
+	signed := drivertest.Try(e.Sign(ctx, contracts.SignArgs{Scope: "x", Message: []byte("m")})).Must(t)
 
-	rot := must[contracts.RotateAllResult](t)(e.RotateAll(ctx, contracts.RotateArgs{NewKid: "k2", NewSecret: s2, GraceMs: 1000}))
+	rot := drivertest.Try(e.RotateAll(ctx, contracts.RotateArgs{NewKid: "k2", NewSecret: s2, GraceMs: 1000})).Must(t)
 	got, _ := json.Marshal(rot)
 	if want := `{"entries":[{"partition":0,"outcome":{"outcome":"rotated","previous_kid":"k1","new_kid":"k2","gc_count":0},"error":null}]}`; string(got) != want {
 		t.Fatalf("rotate = %s, want %s", got, want)
 	}
-	noop := must[contracts.RotateAllResult](t)(e.RotateAll(ctx, contracts.RotateArgs{NewKid: "k2", NewSecret: s2, GraceMs: 1000}))
+	noop := drivertest.Try(e.RotateAll(ctx, contracts.RotateArgs{NewKid: "k2", NewSecret: s2, GraceMs: 1000})).Must(t)
 	if noop.Entries[0].Outcome.Outcome != contracts.RotateNoop {
 		t.Fatalf("replayed rotation = %+v", noop.Entries[0])
 	}
-	conflict := must[contracts.RotateAllResult](t)(e.RotateAll(ctx, contracts.RotateArgs{NewKid: "k1", NewSecret: s1, GraceMs: 1000}))
-	wantErr(t, conflict.Entries[0].Error, contracts.ErrRotationConflict)
+	conflict := drivertest.Try(e.RotateAll(ctx, contracts.RotateArgs{NewKid: "k1", NewSecret: s1, GraceMs: 1000})).Must(t)
+	drivertest.WantErr(t, conflict.Entries[0].Error, contracts.ErrRotationConflict)
 
-	list := must[contracts.ListKidsResult](t)(e.ListKids(ctx))
+	list := drivertest.Try(e.ListKids(ctx)).Must(t)
 	got, _ = json.Marshal(list)
 	if want := `{"partitions":[{"partition":0,"current_kid":"k2","verifying":[{"kid":"k1","expires_at_ms":1767225601000}]}]}`; string(got) != want {
 		t.Fatalf("list = %s, want %s", got, want)
@@ -57,33 +59,33 @@ func TestSeedRotateListSignVerify(t *testing.T) {
 		t.Fatalf("verify at the end of grace: %v", err)
 	}
 	clock.Advance(time.Millisecond)
-	wantErr(t, verify(), contracts.ErrTokenExpired)
+	drivertest.WantErr(t, verify(), contracts.ErrTokenExpired)
 
-	rot = must[contracts.RotateAllResult](t)(e.RotateAll(ctx, contracts.RotateArgs{NewKid: "k3", NewSecret: newSecret(t), GraceMs: 0}))
+	rot = drivertest.Try(e.RotateAll(ctx, contracts.RotateArgs{NewKid: "k3", NewSecret: newSecret(t), GraceMs: 0})).Must(t)
 	if o := rot.Entries[0].Outcome; o.GCCount != 1 || *o.PreviousKid != "k2" {
 		t.Fatalf("rotation collecting k1 = %+v", o)
 	}
-	wantErr(t, verify(), contracts.ErrUnknownKid)
+	drivertest.WantErr(t, verify(), contracts.ErrUnknownKid)
 }
 
 func TestStateSurvivesReopen(t *testing.T) {
 	b, path := openFile(t)
 	ctx := context.Background()
 	s := newSecret(t)
-	must[contracts.SeedOutcome](t)(eng(b).Seed(ctx, contracts.SeedArgs{Kid: "k1", Secret: s}))
-	signed := must[contracts.SignResult](t)(eng(b).Sign(ctx, contracts.SignArgs{Message: []byte("m")}))
+	drivertest.Try(eng(b).Seed(ctx, contracts.SeedArgs{Kid: "k1", Secret: s})).Must(t)
+	signed := drivertest.Try(eng(b).Sign(ctx, contracts.SignArgs{Message: []byte("m")})).Must(t)
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}
 	_, err := eng(b).ListKids(ctx)
-	wantErr(t, err, contracts.ErrBackendClosed)
+	drivertest.WantErr(t, err, contracts.ErrBackendClosed)
 
 	b2, err := Open(ctx, path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer b2.Close()
-	seed := must[contracts.SeedOutcome](t)(eng(b2).Seed(ctx, contracts.SeedArgs{Kid: "k1", Secret: s}))
+	seed := drivertest.Try(eng(b2).Seed(ctx, contracts.SeedArgs{Kid: "k1", Secret: s})).Must(t)
 	if seed.Outcome != contracts.SeedAlreadySeeded || !*seed.SameSecret {
 		t.Fatalf("seed after reopen = %+v", seed)
 	}
@@ -134,7 +136,7 @@ func TestMemoryIsOneSharedDatabase(t *testing.T) {
 func TestOneCurrentKidIsEnforcedBySchema(t *testing.T) {
 	b, _ := openFile(t)
 	ctx := context.Background()
-	must[contracts.SeedOutcome](t)(eng(b).Seed(ctx, contracts.SeedArgs{Kid: "k1", Secret: newSecret(t)}))
+	drivertest.Try(eng(b).Seed(ctx, contracts.SeedArgs{Kid: "k1", Secret: newSecret(t)})).Must(t)
 	_, err := b.db.ExecContext(ctx, insertKey, "k2", []byte(newSecret(t)), 0, sql.NullInt64{})
 	if err == nil {
 		t.Fatal("a second current kid was inserted")
