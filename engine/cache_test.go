@@ -460,3 +460,16 @@ func TestKeystoreCacheSharesOneRead(t *testing.T) {
 		t.Fatalf("waiting caller past its deadline: %v, want deadline_exceeded", err)
 	}
 }
+
+func TestKeystoreCacheOffAfterClose(t *testing.T) {
+	e := engine.New(memory.New(), engine.WithKeystoreCache(time.Hour))
+	mustSeed(t, e, "kid-a", 'a')
+	tok := mustSign(t, e, "m")
+	if _, err := verify(e, "m", tok.Token); err != nil {
+		t.Fatalf("verify before Close: %v", err)
+	}
+	_ = e.Close()
+	if _, err := verify(e, "m", tok.Token); !errors.Is(err, contracts.ErrBackendClosed) {
+		t.Fatalf("verify after Close: %v, want backend_closed", err)
+	}
+}

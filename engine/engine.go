@@ -55,8 +55,14 @@ func (e *Engine) Capabilities() Capabilities { return e.b.Capabilities() }
 // Ping checks that the backend is reachable.
 func (e *Engine) Ping(ctx context.Context) error { return asErr(e.b.Ping(ctx)) }
 
-// Close closes the backend.
-func (e *Engine) Close() error { return asErr(e.b.Close()) }
+// Close closes the backend. Later calls fail with the driver's error
+// (backend_closed), the keystore cache included.
+func (e *Engine) Close() error {
+	if e.ks != nil {
+		e.ks.disabled.Store(true)
+	}
+	return asErr(e.b.Close())
+}
 
 // call runs one driver operation after validation, mapping its error.
 func call[A any, R any](ctx context.Context, validate func() error, op func(context.Context, A) (R, error), args A) (R, error) {
