@@ -392,3 +392,21 @@ func TestRotateReportsPartitionFailuresInEntries(t *testing.T) {
 		}
 	})
 }
+
+// After Close every call fails with unavailable / backend_closed, fan-outs
+// included (not one error entry per partition).
+func TestClosedBackend(t *testing.T) {
+	b, _ := openFresh(t, servers[0], 16)
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.RotateAll(bg, contracts.RotateArgs{NewKid: "k", NewSecret: secret(1)}); !errors.Is(err, contracts.ErrBackendClosed) {
+		t.Fatalf("rotate_all after Close: %v", err)
+	}
+	if _, err := b.Sign(bg, contracts.SignArgs{}); !errors.Is(err, contracts.ErrBackendClosed) {
+		t.Fatalf("sign after Close: %v", err)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+}

@@ -100,6 +100,11 @@ func (b *Backend) runAll(ctx context.Context, s *redis.Script, partitions []int,
 	if err := ctx.Err(); err != nil {
 		return nil, interpretError(err)
 	}
+	for _, c := range cmds {
+		if errors.Is(c.Err(), redis.ErrClosed) {
+			return nil, interpretError(c.Err()) // the backend, not a partition, failed
+		}
+	}
 	out := make([]partitionReply, len(cmds))
 	for i, c := range cmds {
 		v, err := c.Slice()
