@@ -106,24 +106,11 @@ func retry(f func(ctx context.Context) error) error {
 // note, by target/case. Their violations are logged, not failed, and the
 // case is skipped naming the note; remove the entry once the driver is fixed.
 var knownIssues = map[string]string{
-	"valkey/RotateAll":             valkeyRetryNote,
-	"valkey/DeliverSignal":         valkeyRetryNote,
-	"valkey/Claim":                 valkeyRetryNote,
-	"valkey/Complete":              valkeyRetryNote,
-	"valkey-cluster/RotateAll":     valkeyRetryNote,
-	"valkey-cluster/DeliverSignal": valkeyRetryNote,
-	"valkey-cluster/Claim":         valkeyRetryNote,
-	"valkey-cluster/Complete":      valkeyRetryNote,
-	"valkey/Proxy":                 valkeyDeadlineNote,
-	"postgres/CacheLatency":        cacheLatencyNote,
-	"valkey/CacheLatency":          cacheLatencyNote,
+	"postgres/CacheLatency": cacheLatencyNote,
+	"valkey/CacheLatency":   cacheLatencyNote,
 }
 
 const cacheLatencyNote = "notes/request-reliability.md §1: the keystore cache rejects tokens as expired up to one read's latency before their grace ends"
-
-const valkeyDeadlineNote = "notes/request-valkey.md §4: calls wait for go-redis' read timeout (5 s), not their context deadline"
-
-const valkeyRetryNote = "notes/request-valkey.md §3: go-redis retries re-send write scripts after a lost reply"
 
 // knownIssue is a testing.TB whose Errorf logs and counts instead of failing.
 type knownIssue struct {
