@@ -94,20 +94,8 @@ func (b *Backend) DeliverSignal(ctx context.Context, args contracts.DeliverSigna
 
 func deliver(tx *bolt.Tx, args contracts.DeliverSignalArgs, nowMs int64) (contracts.DeliverSignalOutcome, error) {
 	var out contracts.DeliverSignalOutcome
-	k, err := loadKeys(tx)
+	w, err := authorize(tx, args, nowMs)
 	if err != nil {
-		return out, err
-	}
-	w, err := loadWaitpoint(tx, args.WaitpointID)
-	if err != nil {
-		return out, err
-	}
-	var ref *contracts.WaitpointRef
-	if w != nil {
-		r := w.ref(args.WaitpointID)
-		ref = &r
-	}
-	if err := contracts.AuthorizeSignal(args, k, ref, nowMs); err != nil {
 		return out, err
 	}
 	idem := tx.Bucket(bucketIdempotency)
@@ -126,7 +114,7 @@ func deliver(tx *bolt.Tx, args contracts.DeliverSignalArgs, nowMs int64) (contra
 	if err := contracts.CheckDeliverable(closed, s.TimeoutAtMs, s.Signals, nowMs); err != nil {
 		return out, err
 	}
-	sig := contracts.NewSignal(*ref, args, nowMs)
+	sig := contracts.NewSignal(w.ref(args.WaitpointID), args, nowMs)
 	if err := recordSignal(tx, e, w, sig); err != nil {
 		return out, err
 	}
@@ -140,6 +128,25 @@ func deliver(tx *bolt.Tx, args contracts.DeliverSignalArgs, nowMs int64) (contra
 		s.Closed, e.State = true, contracts.StateResumed
 	}
 	return contracts.DeliverSignalOutcome{Outcome: contracts.OutcomeAccepted, SignalID: sig.SignalID, Resumed: resumed}, saveExec(tx, e)
+}
+
+// authorize runs checks 1 and 2 of deliver_signal (contracts.AuthorizeSignal)
+// and returns the waitpoint the token opens.
+func authorize(tx *bolt.Tx, args contracts.DeliverSignalArgs, nowMs int64) (*waitpointDoc, error) {
+	k, err := loadKeys(tx)
+	if err != nil {
+		return nil, err
+	}
+	w, err := loadWaitpoint(tx, args.WaitpointID)
+	if err != nil {
+		return nil, err
+	}
+	var ref *contracts.WaitpointRef
+	if w != nil {
+		r := w.ref(args.WaitpointID)
+		ref = &r
+	}
+	return w, contracts.AuthorizeSignal(args, k, ref, nowMs)
 }
 
 // recordSignal stores sig as the execution's next signal and counts it on
