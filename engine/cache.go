@@ -95,14 +95,15 @@ type flight struct {
 
 // keySnapshot is an immutable view of one partition's keystore.
 type keySnapshot struct {
-	gen     uint64
-	fetched time.Duration // monotonic time when the read started
-	nowMs   int64         // the backend's clock at the read
-	clock   func() int64  // the backend's clock itself, for in-process drivers
-	keys    contracts.PartitionKeys
-	current *cachedKid   // nil: not initialized (never stored)
-	kids    []*cachedKid // current and verifying
-	expired atomic.Bool  // set by a timer once the snapshot is ttl old
+	gen      uint64
+	fetched  time.Duration // monotonic time when the read started
+	returned time.Duration // monotonic time when the read returned
+	nowMs    int64         // the backend's clock at the read
+	clock    func() int64  // the backend's clock itself, for in-process drivers
+	keys     contracts.PartitionKeys
+	current  *cachedKid   // nil: not initialized (never stored)
+	kids     []*cachedKid // current and verifying
+	expired  atomic.Bool  // set by a timer once the snapshot is ttl old
 }
 
 // cachedKid is one kid's record and a pool of HMAC states keyed by its secret.
@@ -120,15 +121,30 @@ func (s *keySnapshot) find(kid string) *cachedKid {
 	return nil
 }
 
-// nowMs is the backend's clock: read directly, or estimated from the
+// now is the backend's clock: read directly, or estimated from the
 // snapshot's reading plus the monotonic time since the read started (an
-// estimate that runs ahead by at most the read's round trip, so a kid is
-// never accepted after its expiry).
+// estimate that runs ahead by at most the read's round trip).
 func (s *keySnapshot) now(mono time.Duration) int64 {
 	if s.clock != nil {
 		return s.clock()
 	}
 	return s.nowMs + (mono - s.fetched).Milliseconds()
+}
+
+// usable decides whether rec is usable at the backend's clock. The backend
+// read its clock somewhere within the read's round trip, so without the
+// clock itself its time now lies in [nowMs + (mono - returned),
+// nowMs + (mono - fetched)]; when rec's expiry falls inside that window the
+// answer depends on the unknown latency and certain is false: ask the
+// backend.
+func (s *keySnapshot) usable(rec contracts.KidRecord, mono time.Duration) (ok, certain bool) {
+	if s.clock != nil || rec.ExpiresAtMs == nil {
+		return rec.Usable(s.now(mono)), true
+	}
+	lo := s.nowMs + (mono - s.returned).Milliseconds()
+	hi := s.nowMs + (mono - s.fetched).Milliseconds()
+	exp := *rec.ExpiresAtMs
+	return exp >= hi, exp >= hi || exp < lo
 }
 
 // record returns the kid's record for contracts.CheckToken, nil when unknown.
@@ -216,13 +232,14 @@ func (c *keystoreCache) read(ctx context.Context, p int, f *flight) {
 	f.err = errCacheUnusable
 	defer c.publish(pc, f, gen)
 	ks, err := c.src.KeystoreSnapshot(ctx, p)
+	returned := c.mono()
 	switch {
 	case err != nil:
 		f.err = contracts.AsError(err)
 	case ks.Partitions != len(c.parts):
 		c.disabled.Store(true)
 	default:
-		f.snap, f.err = buildSnapshot(ks, gen, started, pc.snap.Load()), nil
+		f.snap, f.err = buildSnapshot(ks, gen, started, returned, pc.snap.Load()), nil
 	}
 }
 
@@ -256,8 +273,8 @@ func isContextError(err error) bool {
 
 // buildSnapshot indexes a driver's snapshot, reusing the HMAC pools of prev
 // for kids whose secret did not change.
-func buildSnapshot(ks KeystoreSnapshot, gen uint64, fetched time.Duration, prev *keySnapshot) *keySnapshot {
-	s := &keySnapshot{gen: gen, fetched: fetched, nowMs: ks.NowMs, clock: ks.Clock, keys: ks.Keys}
+func buildSnapshot(ks KeystoreSnapshot, gen uint64, fetched, returned time.Duration, prev *keySnapshot) *keySnapshot {
+	s := &keySnapshot{gen: gen, fetched: fetched, returned: returned, nowMs: ks.NowMs, clock: ks.Clock, keys: ks.Keys}
 	add := func(rec contracts.KidRecord) *cachedKid {
 		k := &cachedKid{rec: rec}
 		if prev != nil {
@@ -340,16 +357,20 @@ func (c *keystoreCache) verify(ctx context.Context, a contracts.VerifyArgs, t co
 	if err != nil {
 		return contracts.VerifyResult{}, err
 	}
-	if c.accepts(s, a.Message, &t) {
+	ok, certain := c.accepts(s, a.Message, &t)
+	if ok {
 		return contracts.VerifyResult{Valid: true, Kid: t.Kid}, nil
 	}
-	if !read && s.current != nil {
+	if !read && s.current != nil && certain {
 		if s, err = c.refresh(ctx, p, true); err != nil {
 			return contracts.VerifyResult{}, err
 		}
-		if c.accepts(s, a.Message, &t) {
+		if ok, certain = c.accepts(s, a.Message, &t); ok {
 			return contracts.VerifyResult{Valid: true, Kid: t.Kid}, nil
 		}
+	}
+	if !certain {
+		return contracts.VerifyResult{}, errCacheUnusable // the expiry is within a round trip of now
 	}
 	if err := c.reject(s, a.Message, t); err != nil {
 		return contracts.VerifyResult{}, err
@@ -358,21 +379,24 @@ func (c *keystoreCache) verify(ctx context.Context, a contracts.VerifyArgs, t co
 }
 
 // accepts reports whether s accepts token t for message: its kid is known
-// and usable at the backend's clock and the MAC matches.
-func (c *keystoreCache) accepts(s *keySnapshot, message []byte, t *contracts.Token) bool {
+// and usable at the backend's clock and the MAC matches. certain is false
+// when the kid's expiry is too close to now for the snapshot to decide.
+func (c *keystoreCache) accepts(s *keySnapshot, message []byte, t *contracts.Token) (ok, certain bool) {
 	if s == nil || s.current == nil {
-		return false
+		return false, true
 	}
 	k := s.find(t.Kid)
 	if k == nil {
-		return false
+		return false, true
 	}
 	// The current kid is usable at any time (KidRecord.Usable), so only a
 	// verifying kid needs the clock.
-	if k != s.current && !k.rec.Usable(s.now(c.mono())) {
-		return false
+	if k != s.current {
+		if usable, sure := s.usable(k.rec, c.mono()); !usable {
+			return false, sure
+		}
 	}
-	return k.macs.equal(message, &t.MAC)
+	return k.macs.equal(message, &t.MAC), true
 }
 
 // reject decides a token s did not accept with contracts.CheckToken, so

@@ -105,12 +105,7 @@ func retry(f func(ctx context.Context) error) error {
 // knownIssues are driver defects found by these tests and reported in a
 // note, by target/case. Their violations are logged, not failed, and the
 // case is skipped naming the note; remove the entry once the driver is fixed.
-var knownIssues = map[string]string{
-	"postgres/CacheLatency": cacheLatencyNote,
-	"valkey/CacheLatency":   cacheLatencyNote,
-}
-
-const cacheLatencyNote = "notes/request-reliability.md §1: the keystore cache rejects tokens as expired up to one read's latency before their grace ends"
+var knownIssues = map[string]string{}
 
 // knownIssue is a testing.TB whose Errorf logs and counts instead of failing.
 type knownIssue struct {
