@@ -373,7 +373,9 @@ func FuzzCheckTokenForgery(f *testing.F) {
 				t.Fatalf("the signed pair (%q, %q) is rejected", tok.Kid, message)
 			}
 		}
-		if strings.Contains(err.Error(), token[len(token)-64:]) {
+		// Kids are not secret and may be quoted; the MAC never is (a kid of
+		// 64 hex digits equal to the MAC is the kid, not a leak).
+		if strings.Contains(strings.ReplaceAll(err.Error(), tok.Kid, ""), token[len(token)-64:]) {
 			t.Fatalf("error quotes the MAC: %v", err)
 		}
 	})

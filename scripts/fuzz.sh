@@ -11,6 +11,10 @@
 # tests do not run again. Inputs that fail are written by Go under the
 # package's testdata/fuzz/<Target>/ and reproduce with a plain `go test`.
 # The exit code is non-zero when any target fails; every target still runs.
+# A bare "context deadline exceeded" with no failing input is Go's fuzzing
+# coordinator racing its own -fuzztime deadline on a loaded machine
+# (go.dev/issue/75804, fixed in Go 1.27), not a finding: it is reported in
+# the summary but does not fail the run.
 #
 # FF_FUZZ_PARALLEL sets the fuzzing workers per target (default: GOMAXPROCS).
 set -uo pipefail
@@ -29,10 +33,13 @@ if [[ -n "${FF_FUZZ_PARALLEL:-}" ]]; then
 fi
 
 # `go test -list` prints each package's matching names, then "ok <pkg> ...".
+# A package that does not build is reported (and fails the run at the end),
+# but the targets of the other packages still run.
+listing_failed=0
 listing="$(go test -count=1 -run '^$' -list '^Fuzz' "${pkgs[@]}" 2>&1)" || {
-	echo "$listing" >&2
-	echo "fuzz: listing the targets failed" >&2
-	exit 1
+	listing_failed=1
+	grep -v '^ok \|^? \|^Fuzz' <<<"$listing" >&2
+	echo "fuzz: listing the targets failed for some packages (above)" >&2
 }
 
 targets=()
@@ -47,7 +54,8 @@ while IFS= read -r line; do
 		done
 		names=()
 		;;
-	*) names=() ;;
+	"FAIL"* | "? "*) names=() ;;
+	*) ;; # output of a package's TestMain
 	esac
 done <<<"$listing"
 
@@ -65,7 +73,12 @@ for t in "${targets[@]}"; do
 	out="$(go test -count=1 -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" "${parallel[@]}" "$pkg" 2>&1)"
 	rc=$?
 	execs="$(grep -o 'execs: [0-9]*' <<<"$out" | tail -1 | awk '{print $2}')"
-	if [[ $rc -ne 0 ]]; then
+	if [[ $rc -ne 0 ]] && grep -q 'context deadline exceeded' <<<"$out" && ! grep -q 'Failing input written' <<<"$out"; then
+		# go.dev/issue/75804 (Go < 1.27): the coordinator reports its own
+		# -fuzztime deadline as a failure when a starved worker has not
+		# answered yet. No input failed; count it as a pass, visibly.
+		summary+=("ok   $pkg $name execs=${execs:-?} (fuzztime deadline race, go.dev/issue/75804)")
+	elif [[ $rc -ne 0 ]]; then
 		echo "$out" >&2
 		failed+=("$pkg $name")
 		summary+=("FAIL $pkg $name execs=${execs:-?}")
@@ -75,6 +88,9 @@ for t in "${targets[@]}"; do
 done
 
 printf '%s\n' "${summary[@]}"
+if [[ $listing_failed -ne 0 ]]; then
+	failed+=("(listing: a package did not build)")
+fi
 if [[ ${#failed[@]} -gt 0 ]]; then
 	echo "fuzz: ${#failed[@]} target(s) failed:" >&2
 	printf '  %s\n' "${failed[@]}" >&2
