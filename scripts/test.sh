@@ -44,6 +44,9 @@ rc=0
 step "go test -race -count=1 ./..."
 go test -race -count=1 ./... || rc=$?
 
+step "fuzz: every target for 5s"
+bash scripts/fuzz.sh 5s || rc=$?
+
 if [[ -d examples/boltstore ]]; then
 	step "examples/boltstore: go test -race ./..."
 	(cd examples/boltstore && go test -race ./...) || rc=$?
