@@ -164,7 +164,7 @@ func TestHostileIdempotencyKeysAndPayloads(t *testing.T) {
 		canary := suspend(t, e, "canary", "", "a", "b")
 		payloads := hostilePayloads()
 		var failures, known []string
-		lossy := 0
+		lossy, rejected := 0, 0
 		for i, key := range injections {
 			errs := []error{
 				suspendReplay(t, e, fmt.Sprintf("hostile-%d", i), key),
@@ -175,6 +175,11 @@ func TestHostileIdempotencyKeysAndPayloads(t *testing.T) {
 				case err == nil:
 				case errors.Is(err, errLossy):
 					lossy++
+				case notText(key) && strings.Contains(err.Error(), "validation/invalid_input"):
+					// Rejected by validation: the rule proposed in
+					// notes/request-postgres.md, on every backend alike.
+					rejected++
+					requireNothingWritten(t, e, i)
 				case knownDeviation(t, key) && strings.Contains(err.Error(), "unavailable/internal_error"):
 					known = append(known, err.Error())
 					requireNothingWritten(t, e, i)
@@ -191,6 +196,9 @@ func TestHostileIdempotencyKeysAndPayloads(t *testing.T) {
 			}
 		}
 		t.Logf("%d hostile keys and %d payloads tried; %d deliveries held invalid UTF-8, verbatim through the Go API, not through a JSON envelope", len(injections), len(payloads), lossy)
+		if rejected > 0 {
+			t.Logf("%d calls with a NUL or invalid UTF-8 key rejected by validation", rejected)
+		}
 		if len(known) > 0 {
 			t.Logf("KNOWN (notes/request-postgres.md): %d calls with a NUL or invalid UTF-8 idempotency key answer internal_error", len(known))
 		}
@@ -397,8 +405,11 @@ func requireNothingWritten(t *testing.T, e *engine.Engine, i int) {
 // them. Reported in notes/request-postgres.md; the test still requires that
 // such a call fails as a whole, and passes everything else.
 func knownDeviation(t *testing.T, key string) bool {
-	return strings.HasSuffix(t.Name(), "/postgres") && (!utf8.ValidString(key) || strings.ContainsRune(key, 0))
+	return strings.HasSuffix(t.Name(), "/postgres") && notText(key)
 }
+
+// notText reports a key that is not valid UTF-8 or holds a NUL.
+func notText(key string) bool { return !utf8.ValidString(key) || strings.ContainsRune(key, 0) }
 
 // outsideCharset reports whether s holds a byte outside [A-Za-z0-9._:-], the
 // widest charset of any identifier field, so every such field must refuse it.
