@@ -35,9 +35,10 @@ type Harness struct {
 	// others wait on real time with margins.
 	ClockControl bool
 
-	// Reopen, when set, opens another backend on the same store as b (a
-	// second process's view), for scenarios about shared and persistent
-	// state. Nil when the backend cannot be shared (memory).
+	// Reopen, when set, opens another live backend on the same store as b,
+	// as a second process (or a second handle in this one) would see it;
+	// the suite uses both handles at once, for scenarios about shared and
+	// persistent state. Nil when the store cannot be shared (memory).
 	Reopen func(t testing.TB, b engine.Backend) engine.Backend
 }
 
