@@ -9,6 +9,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"path"
 	"strings"
 	"time"
 
@@ -60,8 +61,25 @@ func New(e *engine.Engine, opts Options) *Handler {
 	return h
 }
 
-// ServeHTTP implements http.Handler.
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+// ServeHTTP implements http.Handler. A path that is not in canonical form
+// (//, /./, /../) answers 404 route_not_found with an envelope, rather than
+// http.ServeMux's bodiless redirect: every answer of the API is an envelope.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if p := r.URL.Path; p != "" && !isCanonical(p) {
+		h.serve(w, r, endpoint{name: "not_found", op: func(*http.Request) (any, error) {
+			return nil, errRouteNotFound.With("path: must be in canonical form (no //, /./ or /../)")
+		}})
+		return
+	}
+	h.mux.ServeHTTP(w, r)
+}
+
+// isCanonical reports whether p is what path.Clean makes of it, allowing a
+// trailing slash.
+func isCanonical(p string) bool {
+	c := path.Clean(p)
+	return c == p || c+"/" == p
+}
 
 // op is one API operation: it decodes its request and calls the engine,
 // returning the envelope to answer.

@@ -252,3 +252,10 @@ func flip(c byte) string {
 	}
 	return "0"
 }
+
+func TestUncleanPathsAnswerAnEnvelope(t *testing.T) {
+	a := newAPI(t, engine.New(memory.New()), adminToken)
+	for _, p := range []string{"/v1/admin//sign", "/v1/admin/./sign", "/v1/executions/a/waitpoints/x/../signals"} {
+		a.wantError(404, httpapi.CodeRouteNotFound, "POST", p, adminToken, `{}`)
+	}
+}
