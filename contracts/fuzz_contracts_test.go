@@ -20,6 +20,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
 )
@@ -89,10 +90,16 @@ func suspendRuleHolds(a contracts.SuspendArgs) bool {
 	if a.TimeoutMs != nil && (*a.TimeoutMs < 1 || *a.TimeoutMs > 1<<53-1) {
 		return false
 	}
-	if len(a.IdempotencyKey) > 256 {
+	if !idemRuleHolds(a.IdempotencyKey) {
 		return false
 	}
 	return a.LeaseID == nil || reUUID.MatchString(*a.LeaseID)
+}
+
+// idemRuleHolds restates the idempotency_key rule: at most 256 bytes of
+// valid UTF-8 without NUL.
+func idemRuleHolds(k string) bool {
+	return len(k) <= 256 && utf8.ValidString(k) && !strings.Contains(k, "\x00")
 }
 
 func FuzzSuspendArgsValidate(f *testing.F) {
@@ -140,7 +147,7 @@ func FuzzDeliverSignalArgsValidate(f *testing.F) {
 		a := contracts.DeliverSignalArgs{ExecutionID: exec, WaitpointID: wp, Token: token, Name: name, Payload: payload, IdempotencyKey: idem}
 		err := a.Validate()
 		fieldsOK := reIdentifier.MatchString(exec) && reToken.MatchString(token) && reIdentifier.MatchString(name) &&
-			len(payload) <= 64<<10 && (len(payload) == 0 || json.Valid(payload)) && len(idem) <= 256
+			len(payload) <= 64<<10 && (len(payload) == 0 || json.Valid(payload)) && idemRuleHolds(idem)
 		want := fieldsOK && reUUID.MatchString(wp)
 		if want != (err == nil) {
 			t.Fatalf("Validate(%+v) = %v, rule holds: %v", a, err, want)

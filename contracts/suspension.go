@@ -80,7 +80,7 @@ func (a SuspendArgs) Validate() error {
 			return err
 		}
 	}
-	if err := ValidateMaxLen("idempotency_key", len(a.IdempotencyKey), MaxIdempotencyKeyLen); err != nil {
+	if err := ValidateText("idempotency_key", a.IdempotencyKey, MaxIdempotencyKeyLen); err != nil {
 		return err
 	}
 	if a.LeaseID != nil {
@@ -160,7 +160,7 @@ func (a DeliverSignalArgs) Validate() error {
 	if err := ValidatePayload("payload", a.Payload); err != nil {
 		return err
 	}
-	if err := ValidateMaxLen("idempotency_key", len(a.IdempotencyKey), MaxIdempotencyKeyLen); err != nil {
+	if err := ValidateText("idempotency_key", a.IdempotencyKey, MaxIdempotencyKeyLen); err != nil {
 		return err
 	}
 	if ValidateUUID("waitpoint_id", a.WaitpointID) != nil {

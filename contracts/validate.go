@@ -4,6 +4,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"strings"
+	"unicode/utf8"
 )
 
 // Limits of CONTRACT.md §2 and §5.
@@ -83,6 +85,20 @@ func ValidateRange(field string, v, min, max int64) error {
 func ValidateMaxLen(field string, n, max int) error {
 	if n > max {
 		return Invalid(field, fmt.Sprintf("must be at most %d bytes", max))
+	}
+	return nil
+}
+
+// ValidateText checks a free-form string field that is stored and echoed in
+// JSON envelopes (an idempotency key): at most max bytes of valid UTF-8
+// without NUL. JSON cannot carry other bytes, and SQL text columns refuse
+// them, so every backend refuses them alike, before any I/O.
+func ValidateText(field, s string, max int) error {
+	if err := ValidateMaxLen(field, len(s), max); err != nil {
+		return err
+	}
+	if !utf8.ValidString(s) || strings.IndexByte(s, 0) >= 0 {
+		return Invalid(field, "must be valid UTF-8 without NUL")
 	}
 	return nil
 }

@@ -163,7 +163,7 @@ func TestHostileIdempotencyKeysAndPayloads(t *testing.T) {
 		seed(t, e)
 		canary := suspend(t, e, "canary", "", "a", "b")
 		payloads := hostilePayloads()
-		var failures, known []string
+		var failures []string
 		lossy, rejected := 0, 0
 		for i, key := range injections {
 			errs := []error{
@@ -176,12 +176,9 @@ func TestHostileIdempotencyKeysAndPayloads(t *testing.T) {
 				case errors.Is(err, errLossy):
 					lossy++
 				case notText(key) && strings.Contains(err.Error(), "validation/invalid_input"):
-					// Rejected by validation: the rule proposed in
-					// notes/request-postgres.md, on every backend alike.
+					// Rejected by validation (contracts.ValidateText), on
+					// every backend alike.
 					rejected++
-					requireNothingWritten(t, e, i)
-				case knownDeviation(t, key) && strings.Contains(err.Error(), "unavailable/internal_error"):
-					known = append(known, err.Error())
 					requireNothingWritten(t, e, i)
 				default:
 					failures = append(failures, err.Error())
@@ -198,9 +195,6 @@ func TestHostileIdempotencyKeysAndPayloads(t *testing.T) {
 		t.Logf("%d hostile keys and %d payloads tried; %d deliveries held invalid UTF-8, verbatim through the Go API, not through a JSON envelope", len(injections), len(payloads), lossy)
 		if rejected > 0 {
 			t.Logf("%d calls with a NUL or invalid UTF-8 key rejected by validation", rejected)
-		}
-		if len(known) > 0 {
-			t.Logf("KNOWN (notes/request-postgres.md): %d calls with a NUL or invalid UTF-8 idempotency key answer internal_error", len(known))
 		}
 		if len(failures) > 0 {
 			t.Errorf("%d of %d calls with hostile values did not store them verbatim:\n%s", len(failures), 2*len(injections)+len(payloads), strings.Join(failures, "\n"))
@@ -397,15 +391,6 @@ func requireNothingWritten(t *testing.T, e *engine.Engine, i int) {
 	if err != nil || len(obs.Signals) != 0 {
 		t.Errorf("signal-%d: a refused delivery left state behind: %+v %v", i, obs, err)
 	}
-}
-
-// knownDeviation reports the idempotency keys that Postgres refuses at the
-// database (text columns hold neither NUL nor invalid UTF-8: SQLSTATE 22021,
-// mapped to internal_error) instead of storing them or validation refusing
-// them. Reported in notes/request-postgres.md; the test still requires that
-// such a call fails as a whole, and passes everything else.
-func knownDeviation(t *testing.T, key string) bool {
-	return strings.HasSuffix(t.Name(), "/postgres") && notText(key)
 }
 
 // notText reports a key that is not valid UTF-8 or holds a NUL.
