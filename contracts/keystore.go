@@ -286,3 +286,60 @@ func SortVerifying(v []VerifyingKid) {
 		return v[i].Kid < v[j].Kid
 	})
 }
+
+// KeysChange is what a driver storing one row per kid must write to turn a
+// partition's keystore prev into next (as PlanSeed or PlanRotate returned
+// it): delete Deleted, then set the expiry of Expiry, then insert Inserted.
+// In that order a one-current-kid unique index holds after every statement.
+// A kid's secret never changes once installed. Every list is sorted by kid.
+type KeysChange struct {
+	Deleted  []string
+	Expiry   []KidRecord
+	Inserted []KidRecord
+}
+
+// DiffKeys returns the change from prev to next.
+func DiffKeys(prev, next PartitionKeys) KeysChange {
+	before, after := prev.byKid(), next.byKid()
+	var c KeysChange
+	for _, kid := range sortedKids(before) {
+		if _, ok := after[kid]; !ok {
+			c.Deleted = append(c.Deleted, kid)
+		}
+	}
+	for _, kid := range sortedKids(after) {
+		rec := after[kid]
+		old, ok := before[kid]
+		switch {
+		case !ok:
+			c.Inserted = append(c.Inserted, rec)
+		case !sameExpiry(old.ExpiresAtMs, rec.ExpiresAtMs):
+			c.Expiry = append(c.Expiry, rec)
+		}
+	}
+	return c
+}
+
+func (k PartitionKeys) byKid() map[string]KidRecord {
+	m := make(map[string]KidRecord, len(k.Verifying)+1)
+	if k.Current != nil {
+		m[k.Current.Kid] = *k.Current
+	}
+	for _, v := range k.Verifying {
+		m[v.Kid] = v
+	}
+	return m
+}
+
+func sortedKids(m map[string]KidRecord) []string {
+	kids := make([]string, 0, len(m))
+	for kid := range m {
+		kids = append(kids, kid)
+	}
+	sort.Strings(kids)
+	return kids
+}
+
+func sameExpiry(a, b *int64) bool {
+	return a == nil && b == nil || a != nil && b != nil && *a == *b
+}

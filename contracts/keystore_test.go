@@ -108,3 +108,21 @@ func TestFingerprintDistinguishesArguments(t *testing.T) {
 		t.Fatal("fingerprint must depend on timeout values, not pointers")
 	}
 }
+
+func TestDiffKeys(t *testing.T) {
+	k1, _, _, _ := PlanRotate(PartitionKeys{}, RotateArgs{NewKid: "a", NewSecret: secretOf(1)}, 0)
+	k2, _, _, _ := PlanRotate(k1, RotateArgs{NewKid: "b", NewSecret: secretOf(2), GraceMs: 10}, 100)
+	c := DiffKeys(k1, k2)
+	if len(c.Deleted) != 0 || len(c.Expiry) != 1 || c.Expiry[0].Kid != "a" || *c.Expiry[0].ExpiresAtMs != 110 ||
+		len(c.Inserted) != 1 || c.Inserted[0].Kid != "b" || c.Inserted[0].ExpiresAtMs != nil {
+		t.Fatalf("rotation a->b: %+v", c)
+	}
+	k3, _, _, _ := PlanRotate(k2, RotateArgs{NewKid: "c", NewSecret: secretOf(3)}, 500) // collects a
+	c = DiffKeys(k2, k3)
+	if len(c.Deleted) != 1 || c.Deleted[0] != "a" || len(c.Expiry) != 1 || c.Expiry[0].Kid != "b" || len(c.Inserted) != 1 {
+		t.Fatalf("rotation b->c collecting a: %+v", c)
+	}
+	if c := DiffKeys(k3, k3); len(c.Deleted)+len(c.Expiry)+len(c.Inserted) != 0 {
+		t.Fatalf("no change: %+v", c)
+	}
+}

@@ -3,8 +3,6 @@ package postgres
 import (
 	"bytes"
 	"context"
-	"maps"
-	"slices"
 
 	"github.com/jackc/pgx/v5"
 
@@ -199,43 +197,16 @@ func loadKeys(ctx context.Context, q querier) (int64, contracts.PartitionKeys, e
 // insertions, so the one-current index holds after every statement. A kid's
 // secret never changes once installed.
 func writeKeys(ctx context.Context, tx pgx.Tx, prev, next contracts.PartitionKeys, nowMs int64) error {
-	before, after := kidMap(prev), kidMap(next)
+	c := contracts.DiffKeys(prev, next)
 	var batch pgx.Batch
-	var gone []string
-	for _, kid := range slices.Sorted(maps.Keys(before)) {
-		if _, ok := after[kid]; !ok {
-			gone = append(gone, kid)
-		}
+	if len(c.Deleted) > 0 {
+		batch.Queue(deleteKidsSQL, c.Deleted)
 	}
-	if len(gone) > 0 {
-		batch.Queue(deleteKidsSQL, gone)
+	for _, rec := range c.Expiry {
+		batch.Queue(setExpirySQL, rec.Kid, rec.ExpiresAtMs)
 	}
-	kids := slices.Sorted(maps.Keys(after))
-	for _, kid := range kids {
-		if old, ok := before[kid]; ok && !sameExpiry(old.ExpiresAtMs, after[kid].ExpiresAtMs) {
-			batch.Queue(setExpirySQL, kid, after[kid].ExpiresAtMs)
-		}
-	}
-	for _, kid := range kids {
-		if _, ok := before[kid]; !ok {
-			rec := after[kid]
-			batch.Queue(insertKidSQL, kid, []byte(bytes.Clone(rec.Secret)), nowMs, rec.ExpiresAtMs)
-		}
+	for _, rec := range c.Inserted {
+		batch.Queue(insertKidSQL, rec.Kid, []byte(bytes.Clone(rec.Secret)), nowMs, rec.ExpiresAtMs)
 	}
 	return tx.SendBatch(ctx, &batch).Close()
-}
-
-func kidMap(k contracts.PartitionKeys) map[string]contracts.KidRecord {
-	m := make(map[string]contracts.KidRecord, len(k.Verifying)+1)
-	if k.Current != nil {
-		m[k.Current.Kid] = *k.Current
-	}
-	for _, v := range k.Verifying {
-		m[v.Kid] = v
-	}
-	return m
-}
-
-func sameExpiry(a, b *int64) bool {
-	return a == nil && b == nil || a != nil && b != nil && *a == *b
 }

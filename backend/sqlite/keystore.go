@@ -49,47 +49,23 @@ func loadKeys(q txn) (contracts.PartitionKeys, error) {
 // inserted with installed_at_ms = nowMs. Deletes and updates run before
 // inserts, so the one-current-kid index holds at every statement.
 func storeKeys(q txn, prev, next contracts.PartitionKeys, nowMs int64) error {
-	before, after := keyMap(prev), keyMap(next)
-	for kid := range before {
-		if _, ok := after[kid]; !ok {
-			if _, err := q.exec(deleteKey, kid); err != nil {
-				return err
-			}
+	c := contracts.DiffKeys(prev, next)
+	for _, kid := range c.Deleted {
+		if _, err := q.exec(deleteKey, kid); err != nil {
+			return err
 		}
 	}
-	for kid, rec := range after {
-		if old, ok := before[kid]; ok && !sameExpiry(old.ExpiresAtMs, rec.ExpiresAtMs) {
-			if _, err := q.exec(updateKeyExpiry, nullInt(rec.ExpiresAtMs), kid); err != nil {
-				return err
-			}
+	for _, rec := range c.Expiry {
+		if _, err := q.exec(updateKeyExpiry, nullInt(rec.ExpiresAtMs), rec.Kid); err != nil {
+			return err
 		}
 	}
-	for kid, rec := range after {
-		if _, ok := before[kid]; !ok {
-			if _, err := q.exec(insertKey, kid, []byte(rec.Secret), nowMs, nullInt(rec.ExpiresAtMs)); err != nil {
-				return err
-			}
+	for _, rec := range c.Inserted {
+		if _, err := q.exec(insertKey, rec.Kid, []byte(rec.Secret), nowMs, nullInt(rec.ExpiresAtMs)); err != nil {
+			return err
 		}
 	}
 	return nil
-}
-
-func keyMap(k contracts.PartitionKeys) map[string]contracts.KidRecord {
-	m := make(map[string]contracts.KidRecord, len(k.Verifying)+1)
-	if k.Current != nil {
-		m[k.Current.Kid] = *k.Current
-	}
-	for _, v := range k.Verifying {
-		m[v.Kid] = v
-	}
-	return m
-}
-
-func sameExpiry(a, b *int64) bool {
-	if a == nil || b == nil {
-		return a == nil && b == nil
-	}
-	return *a == *b
 }
 
 func nullInt(p *int64) any {
