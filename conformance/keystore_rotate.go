@@ -173,18 +173,10 @@ func rotateConflictExpiredRememberedKid(t *testing.T, k *keystoreEnv) {
 // Given kid-a and kid-b past their grace, when rotating to kid-d, then both
 // are deleted (gc_count 2) and their tokens become unknown_kid.
 func rotateGCCount(t *testing.T, k *keystoreEnv) {
-	// With a real clock the two rotations must both start within the grace;
-	// when the backend is slower than that, retry with a longer grace.
-	for grace := 200 * time.Millisecond; ; grace *= 4 {
-		if gcCountAttempt(t, k, grace) {
-			return
-		}
-		if grace > 10*time.Second {
-			t.Fatalf("two rotate_all calls take longer than a %v grace: cannot test collection in real time", grace)
-		}
-		t.Logf("two rotations took longer than the %v grace; retrying with a longer grace", grace)
-		k = k.other()
-	}
+	// With a real clock the two rotations must both start within the grace.
+	withLongerGrace(t, k, 200*time.Millisecond, "two rotate_all calls", func(k *keystoreEnv, grace time.Duration) bool {
+		return gcCountAttempt(t, k, grace)
+	})
 }
 
 // gcCountAttempt runs the collection scenario once with the given grace; it
@@ -266,16 +258,9 @@ func rotateGraceBoundary(t *testing.T, k *keystoreEnv) {
 // partitions, a slow server) the scenario retries on a fresh backend with a
 // four times longer grace.
 func rotateGraceBoundaryRealTime(t *testing.T, k *keystoreEnv) {
-	for grace := 300 * time.Millisecond; ; grace *= 4 {
-		if graceRealTimeAttempt(t, k, grace) {
-			return
-		}
-		if grace > 10*time.Second {
-			t.Fatalf("rotate_all plus verify and list_kids take longer than a %v grace: cannot test the grace window in real time", grace)
-		}
-		t.Logf("rotate_all, verify and list_kids took longer than the %v grace; retrying with a longer grace", grace)
-		k = k.other()
-	}
+	withLongerGrace(t, k, 300*time.Millisecond, "rotate_all, verify and list_kids", func(k *keystoreEnv, grace time.Duration) bool {
+		return graceRealTimeAttempt(t, k, grace)
+	})
 }
 
 // graceRealTimeAttempt runs the real-time grace scenario once; it reports
