@@ -6,8 +6,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -15,6 +13,7 @@ import (
 	"github.com/flowfabric/flowfabric-go/backend/postgres"
 	"github.com/flowfabric/flowfabric-go/contracts"
 	"github.com/flowfabric/flowfabric-go/engine"
+	"github.com/flowfabric/flowfabric-go/internal/benchutil"
 	"github.com/flowfabric/flowfabric-go/internal/testenv"
 )
 
@@ -63,32 +62,6 @@ func benchEngine(b *testing.B, n int) *engine.Engine {
 
 var benchSecret = contracts.Secret(strings.Repeat("a", 32))
 
-// benchRun performs b.N calls of op spread over n concurrent clients.
-func benchRun(b *testing.B, n int, op func(ctx context.Context, client, i int) error) {
-	ctx := context.Background()
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	b.ReportAllocs()
-	b.ResetTimer()
-	for c := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= b.N {
-					return
-				}
-				if err := op(ctx, c, i); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-}
-
 // BenchmarkVerifyUncached verifies a valid token with the keystore cache
 // off: one driver round trip per call.
 func BenchmarkVerifyUncached(b *testing.B) {
@@ -97,7 +70,7 @@ func BenchmarkVerifyUncached(b *testing.B) {
 			e := benchEngine(b, n)
 			msg := []byte("bench-verify-message")
 			a := contracts.VerifyArgs{Scope: "s", Message: msg, Token: contracts.SignToken("kid-a", benchSecret, msg)}
-			benchRun(b, n, func(ctx context.Context, _, _ int) error {
+			benchutil.Run(b, n, func(ctx context.Context, _, _ int) error {
 				_, err := e.Verify(ctx, a)
 				return err
 			})
@@ -115,7 +88,7 @@ func BenchmarkSelect1(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.Cleanup(pool.Close)
-			benchRun(b, n, func(ctx context.Context, _, _ int) error {
+			benchutil.Run(b, n, func(ctx context.Context, _, _ int) error {
 				var one int
 				return pool.QueryRow(ctx, "SELECT 1").Scan(&one)
 			})
@@ -150,7 +123,7 @@ func BenchmarkDeliverSignal(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
-		benchRun(b, n, func(ctx context.Context, c, i int) error {
+		benchutil.Run(b, n, func(ctx context.Context, c, i int) error {
 			t := &targets[c]
 			if t.count == contracts.SignalLimit-1 {
 				if err := fresh(c, i); err != nil {

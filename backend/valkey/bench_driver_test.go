@@ -6,8 +6,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
@@ -15,6 +13,7 @@ import (
 	"github.com/flowfabric/flowfabric-go/backend/valkey"
 	"github.com/flowfabric/flowfabric-go/contracts"
 	"github.com/flowfabric/flowfabric-go/engine"
+	"github.com/flowfabric/flowfabric-go/internal/benchutil"
 	"github.com/flowfabric/flowfabric-go/internal/testenv"
 )
 
@@ -74,32 +73,6 @@ func benchClient(b *testing.B) *redis.Client {
 	return c
 }
 
-// benchRun performs b.N calls of op spread over n concurrent clients.
-func benchRun(b *testing.B, n int, op func(ctx context.Context, client, i int) error) {
-	ctx := context.Background()
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	b.ReportAllocs()
-	b.ResetTimer()
-	for c := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= b.N {
-					return
-				}
-				if err := op(ctx, c, i); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-}
-
 // BenchmarkVerifyUncached verifies a valid token with the keystore cache
 // off: one script call per verify.
 func BenchmarkVerifyUncached(b *testing.B) {
@@ -108,7 +81,7 @@ func BenchmarkVerifyUncached(b *testing.B) {
 			e := benchEngine(b, valkey.DefaultPartitions)
 			msg := []byte("bench-verify-message")
 			a := contracts.VerifyArgs{Scope: "s", Message: msg, Token: contracts.SignToken("kid-a", benchSecret, msg)}
-			benchRun(b, n, func(ctx context.Context, _, _ int) error {
+			benchutil.Run(b, n, func(ctx context.Context, _, _ int) error {
 				_, err := e.Verify(ctx, a)
 				return err
 			})
@@ -121,7 +94,7 @@ func BenchmarkPing(b *testing.B) {
 	for _, n := range benchClients {
 		b.Run(fmt.Sprintf("clients=%d", n), func(b *testing.B) {
 			c := benchClient(b)
-			benchRun(b, n, func(ctx context.Context, _, _ int) error { return c.Ping(ctx).Err() })
+			benchutil.Run(b, n, func(ctx context.Context, _, _ int) error { return c.Ping(ctx).Err() })
 		})
 	}
 }
@@ -132,7 +105,7 @@ func BenchmarkSet(b *testing.B) {
 	b.Run(fmt.Sprintf("clients=%d", n), func(b *testing.B) {
 		c := benchClient(b)
 		prefix := testenv.KeyPrefix(b)
-		benchRun(b, n, func(ctx context.Context, client, i int) error {
+		benchutil.Run(b, n, func(ctx context.Context, client, i int) error {
 			return c.Set(ctx, prefix+strconv.Itoa(client), i, 0).Err()
 		})
 	})
@@ -167,7 +140,7 @@ func BenchmarkDeliverSignal(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
-		benchRun(b, n, func(ctx context.Context, c, i int) error {
+		benchutil.Run(b, n, func(ctx context.Context, c, i int) error {
 			t := &targets[c]
 			if t.count == contracts.SignalLimit-1 {
 				if err := fresh(c, i); err != nil {
@@ -189,7 +162,7 @@ func BenchmarkRotateAll(b *testing.B) {
 	for _, p := range []int{1, valkey.DefaultPartitions} {
 		b.Run(fmt.Sprintf("partitions=%d", p), func(b *testing.B) {
 			e := benchEngine(b, p)
-			benchRun(b, 1, func(ctx context.Context, _, i int) error {
+			benchutil.Run(b, 1, func(ctx context.Context, _, i int) error {
 				r, err := e.RotateAll(ctx, contracts.RotateArgs{NewKid: "kid-" + strconv.Itoa(i), NewSecret: benchSecret})
 				if err == nil && r.Failed() {
 					return fmt.Errorf("rotation %d failed in a partition", i)
