@@ -18,6 +18,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/flowfabric/flowfabric-go/backend/memory"
 	"github.com/flowfabric/flowfabric-go/cli"
@@ -142,7 +143,9 @@ func FuzzCLISignalInput(f *testing.F) {
 		}
 		code, stdout := c.run(t, nil, args...)
 		p := []byte(payload)
-		valid := contracts.ValidateIdentifier("name", name) == nil && len(idem) <= contracts.MaxIdempotencyKeyLen &&
+		// The idempotency key: at most 256 bytes of valid UTF-8 without NUL.
+		idemOK := len(idem) <= contracts.MaxIdempotencyKeyLen && utf8.ValidString(idem) && !strings.Contains(idem, "\x00")
+		valid := contracts.ValidateIdentifier("name", name) == nil && idemOK &&
 			(!withPayload || len(p) <= contracts.MaxPayloadLen && (len(p) == 0 || json.Valid(p)))
 		if valid != (code == cli.ExitOK) {
 			t.Fatalf("ff signal (valid input: %v) exit %d: %s", valid, code, stdout)

@@ -75,10 +75,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // isCanonical reports whether p is what path.Clean makes of it, allowing a
-// trailing slash.
+// trailing slash after a segment ("//" is not the root).
 func isCanonical(p string) bool {
 	c := path.Clean(p)
-	return c == p || c+"/" == p
+	return c == p || c != "/" && c+"/" == p
 }
 
 // op is one API operation: it decodes its request and calls the engine,

@@ -255,7 +255,7 @@ func flip(c byte) string {
 
 func TestUncleanPathsAnswerAnEnvelope(t *testing.T) {
 	a := newAPI(t, engine.New(memory.New()), adminToken)
-	for _, p := range []string{"/v1/admin//sign", "/v1/admin/./sign", "/v1/executions/a/waitpoints/x/../signals"} {
+	for _, p := range []string{"//", "/v1/admin//sign", "/v1/admin/./sign", "/v1/executions/a/waitpoints/x/../signals"} {
 		a.wantError(404, httpapi.CodeRouteNotFound, "POST", p, adminToken, `{}`)
 	}
 }
