@@ -226,7 +226,7 @@ func TestSignalBytesRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		keys := []string{"k|1:2", "\x00\xff\xfe not utf-8 \"quoted\" 3:abc"}
+		keys := []string{"k|1:2", "\u00e9\r\n\t{p:1} \"quoted\" 3:abc ]] --"}
 		payloads := []json.RawMessage{json.RawMessage(`{"a":[1,2.50,"\u00e9\/x"],"b":null}`), nil}
 		for i, k := range keys {
 			out := deliver(t, e, sus, i, contracts.DeliverSignalArgs{IdempotencyKey: k, Payload: payloads[i]})
