@@ -111,47 +111,12 @@ func BenchmarkSet(b *testing.B) {
 	})
 }
 
-// BenchmarkDeliverSignal delivers accepted signals from 16 clients, each to
-// the first waitpoint of its own "all" suspension (whose second waitpoint
-// never gets a signal, so every delivery is recorded and none resumes),
-// moving to a fresh suspension before the signal limit.
+// BenchmarkDeliverSignal delivers accepted signals from 16 clients
+// (benchutil.DeliverSignals).
 func BenchmarkDeliverSignal(b *testing.B) {
 	const n = 16
 	b.Run(fmt.Sprintf("clients=%d", n), func(b *testing.B) {
-		e := benchEngine(b, valkey.DefaultPartitions)
-		ctx := context.Background()
-		type target struct {
-			exec  string
-			wp    contracts.WaitpointOutcome
-			count int
-		}
-		targets := make([]target, n)
-		fresh := func(c, i int) error {
-			exec := fmt.Sprintf("bench-%d-%d", c, i)
-			out, err := e.Suspend(ctx, contracts.SuspendArgs{ExecutionID: exec, Condition: contracts.ConditionAll,
-				Waitpoints: []contracts.WaitpointSpec{{Key: "a"}, {Key: "never"}}})
-			if err == nil {
-				targets[c] = target{exec: exec, wp: out.Waitpoints[0]}
-			}
-			return err
-		}
-		for c := range targets {
-			if err := fresh(c, -1); err != nil {
-				b.Fatal(err)
-			}
-		}
-		benchutil.Run(b, n, func(ctx context.Context, c, i int) error {
-			t := &targets[c]
-			if t.count == contracts.SignalLimit-1 {
-				if err := fresh(c, i); err != nil {
-					return err
-				}
-			}
-			t.count++
-			_, err := e.DeliverSignal(ctx, contracts.DeliverSignalArgs{ExecutionID: t.exec, WaitpointID: t.wp.WaitpointID,
-				Token: t.wp.Token, Name: "bench", IdempotencyKey: strconv.Itoa(i)})
-			return err
-		})
+		benchutil.DeliverSignals(b, benchEngine(b, valkey.DefaultPartitions), n)
 	})
 }
 

@@ -6,9 +6,14 @@ package benchutil
 
 import (
 	"context"
+	"fmt"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/engine"
 )
 
 // Run performs b.N calls of op spread over clients concurrent goroutines;
@@ -37,4 +42,45 @@ func Run(b *testing.B, clients int, op func(ctx context.Context, client, i int) 
 		}()
 	}
 	wg.Wait()
+}
+
+// DeliverSignals benchmarks deliver_signal through e from clients
+// concurrent clients, each delivering accepted signals to the first
+// waitpoint of its own "all" suspension (whose second waitpoint never gets a
+// signal, so every delivery is recorded and none resumes), moving to a fresh
+// suspension before the signal limit.
+func DeliverSignals(b *testing.B, e *engine.Engine, clients int) {
+	ctx := context.Background()
+	type target struct {
+		exec  string
+		wp    contracts.WaitpointOutcome
+		count int
+	}
+	targets := make([]target, clients)
+	fresh := func(c, i int) error {
+		exec := fmt.Sprintf("bench-%d-%d", c, i)
+		out, err := e.Suspend(ctx, contracts.SuspendArgs{ExecutionID: exec, Condition: contracts.ConditionAll,
+			Waitpoints: []contracts.WaitpointSpec{{Key: "a"}, {Key: "never"}}})
+		if err == nil {
+			targets[c] = target{exec: exec, wp: out.Waitpoints[0]}
+		}
+		return err
+	}
+	for c := range targets {
+		if err := fresh(c, -1); err != nil {
+			b.Fatal(err)
+		}
+	}
+	Run(b, clients, func(ctx context.Context, c, i int) error {
+		t := &targets[c]
+		if t.count == contracts.SignalLimit-1 {
+			if err := fresh(c, i); err != nil {
+				return err
+			}
+		}
+		t.count++
+		_, err := e.DeliverSignal(ctx, contracts.DeliverSignalArgs{ExecutionID: t.exec, WaitpointID: t.wp.WaitpointID,
+			Token: t.wp.Token, Name: "bench", IdempotencyKey: strconv.Itoa(i)})
+		return err
+	})
 }
