@@ -40,6 +40,13 @@ type Harness struct {
 	// the suite uses both handles at once, for scenarios about shared and
 	// persistent state. Nil when the store cannot be shared (memory).
 	Reopen func(t testing.TB, b engine.Backend) engine.Backend
+
+	// Raw, when set, returns every byte the store behind b holds, read
+	// around the driver: the database file with its journal, every row of
+	// every table, every key's value. The secrets-at-rest scenarios search
+	// it for the secrets they stored, in every encoding, with and without
+	// a KEK. Nil skips those checks (the other sealing scenarios still run).
+	Raw func(t testing.TB, b engine.Backend) []byte
 }
 
 // Clock is a manual clock, safe for concurrent use, that tests move forward.

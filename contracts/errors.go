@@ -43,6 +43,7 @@ const (
 	CodeBackendClosed               = "backend_closed"
 	CodeInternal                    = "internal_error"
 	CodeSchemaMismatch              = "schema_mismatch"
+	CodeKEKMismatch                 = "kek_mismatch"
 )
 
 // Token failure reasons (CONTRACT.md §3), carried in Error.Reason.
@@ -98,6 +99,11 @@ var (
 	// `ff migrate`), newer than the binary, or was changed after it was
 	// applied. Not retryable.
 	ErrSchemaMismatch = &Error{Kind: KindUnavailable, Code: CodeSchemaMismatch}
+	// ErrKEKMismatch: a stored secret cannot be opened with the configured
+	// key-encryption keys (none is configured, the one that sealed it is
+	// missing, or the stored form was altered). Not retryable: the
+	// deployment's kek_file must change. See package kek.
+	ErrKEKMismatch = &Error{Kind: KindUnavailable, Code: CodeKEKMismatch}
 )
 
 // Error implements error: "kind/code[/reason]: detail".

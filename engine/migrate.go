@@ -39,6 +39,10 @@ func Migrate(ctx context.Context, rawURL string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Migrations never read secrets: the KEK parameters are not the driver's.
+	if _, err := keyringFromURL(u); err != nil {
+		return nil, err
+	}
 	scheme := strings.ToLower(u.Scheme)
 	registryMu.RLock()
 	m, hasMigrator := migrators[scheme]

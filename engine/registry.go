@@ -53,7 +53,10 @@ func Schemes() []string {
 }
 
 // OpenBackend parses rawURL and opens a backend through the opener
-// registered for its scheme, without wrapping it in an Engine.
+// registered for its scheme, without wrapping it in an Engine. The query
+// parameters kek_file and kek_previous_file (ParamKEKFile) are the Engine's,
+// not the driver's: they are removed from the URL the opener sees and the
+// keyring they name is installed through SecretSealer.
 func OpenBackend(ctx context.Context, rawURL string) (Backend, error) {
 	u, err := parseURL(rawURL)
 	if err != nil {
@@ -66,9 +69,17 @@ func OpenBackend(ctx context.Context, rawURL string) (Backend, error) {
 	if !ok {
 		return nil, unknownScheme(u)
 	}
+	ring, err := keyringFromURL(u)
+	if err != nil {
+		return nil, err
+	}
 	b, err := opener(ctx, u)
 	if err != nil {
 		return nil, contracts.AsError(err)
+	}
+	if err := installKeyring(b, ring, scheme); err != nil {
+		_ = b.Close()
+		return nil, err
 	}
 	return b, nil
 }

@@ -62,12 +62,14 @@ func TestImportRules(t *testing.T) {
 				t.Errorf("%s imports %s: nothing imports cmd/", name, imp)
 			case name == "contracts":
 				t.Errorf("contracts imports %s: contracts imports nothing of the module", imp)
-			case name == "engine" && imp != "contracts":
-				t.Errorf("engine imports %s: engine imports only contracts", imp)
+			case name == "kek" && imp != "contracts":
+				t.Errorf("kek imports %s: kek imports only contracts", imp)
+			case name == "engine" && imp != "contracts" && imp != "kek":
+				t.Errorf("engine imports %s: engine imports only contracts and kek", imp)
 			case strings.HasPrefix(name, "backend/") && strings.HasPrefix(imp, "backend/"):
 				t.Errorf("%s imports %s: drivers do not import each other", name, imp)
-			case (name == "cli" || name == "httpapi") && imp != "engine" && imp != "contracts" && imp != "httpapi" && !strings.HasPrefix(imp, "backend/"):
-				t.Errorf("%s imports %s: cli and httpapi import only engine, contracts and drivers", name, imp)
+			case (name == "cli" || name == "httpapi") && imp != "engine" && imp != "contracts" && imp != "kek" && imp != "httpapi" && !strings.HasPrefix(imp, "backend/"):
+				t.Errorf("%s imports %s: cli and httpapi import only engine, contracts, kek and drivers", name, imp)
 			case name == "httpapi" && strings.HasPrefix(imp, "backend/"):
 				t.Errorf("httpapi imports %s: the gateway works over any engine", imp)
 			}
