@@ -30,6 +30,14 @@
 //
 //	func main() { cli.Main() }
 //
+// # Secrets at rest
+//
+// With FF_KEK_FILE set (or kek_file=PATH in the backend URL, which wins) the
+// backend stores every signing secret sealed under that key-encryption key
+// (package kek); kek_previous_file=PATH in the URL adds an older KEK that
+// only opens. `ff rewrap --new-kek-file PATH` re-seals every stored secret
+// under a new KEK without changing any kid.
+//
 // # Secrets
 //
 // A signing secret is never printed, logged or quoted in any error, usage
@@ -98,6 +106,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if inv.backendURL == "" {
 		inv.backendURL = DefaultBackendURL
 	}
+	inv.backendURL = withKEKFromEnv(inv.backendURL)
 	name, rest := global.Arg(0), global.Args()[1:]
 	if name == "help" {
 		return runHelp(stderr, global, rest)

@@ -41,6 +41,7 @@ var commands = []command{
 	serveCommand,
 	demoCommand,
 	benchCommand,
+	rewrapCommand,
 }
 
 func commandsByName() map[string]command {
