@@ -9,12 +9,14 @@ import (
 )
 
 // TestConformance runs the shared suite against the reference driver on the
-// suite's manual clock.
+// suite's manual clock; the secrets-at-rest scenarios read the store around
+// the driver through memory.Raw (export_test.go).
 func TestConformance(t *testing.T) {
 	conformance.Run(t, conformance.Harness{
 		Open: func(_ testing.TB, clock *conformance.Clock) engine.Backend {
 			return memory.New(memory.WithClock(clock.Now))
 		},
 		ClockControl: true,
+		Raw:          memory.Raw,
 	})
 }

@@ -1,7 +1,6 @@
 package memory
 
 import (
-	"bytes"
 	"context"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
@@ -16,10 +15,14 @@ func (b *Backend) Seed(ctx context.Context, args contracts.SeedArgs) (contracts.
 		return contracts.SeedOutcome{}, err
 	}
 	defer unlock()
-	args.Secret = bytes.Clone(args.Secret) // the caller keeps its slice
-	next, out, changed := contracts.PlanSeed(b.keys, args)
+	ring := b.ring.Load()
+	keys, err := withOpened(ring, b.keys, args.Kid) // same_secret compares the opened secret
+	if err != nil {
+		return contracts.SeedOutcome{}, err
+	}
+	next, out, changed := contracts.PlanSeed(keys, args)
 	if changed {
-		b.keys = next
+		b.keys = stored(ring, b.keys, next) // seals args.Secret; the caller keeps its slice
 	}
 	return out, nil
 }
@@ -32,23 +35,30 @@ func (b *Backend) RotateAll(ctx context.Context, args contracts.RotateArgs) (con
 		return contracts.RotateAllResult{}, err
 	}
 	defer unlock()
-	args.NewSecret = bytes.Clone(args.NewSecret)
-	entry, next, changed := contracts.RotatePartition(0, b.keys, args, nowMs)
+	ring := b.ring.Load()
+	keys := b.keys
+	if keys.Current != nil && keys.Current.Kid == args.NewKid { // noop or rotation_conflict compares the opened secret
+		if keys, err = withOpened(ring, keys, args.NewKid); err != nil {
+			return contracts.RotateAllResult{}, err
+		}
+	}
+	entry, next, changed := contracts.RotatePartition(partition, keys, args, nowMs)
 	if changed {
-		b.keys = next
+		b.keys = stored(ring, b.keys, next) // seals args.NewSecret; the caller keeps its slice
 	}
 	return contracts.RotateAllResult{Entries: []contracts.RotateEntry{entry}}, nil
 }
 
 // ListKids lists the current kid and the verifying kids that have not
-// expired at the backend's clock.
+// expired at the backend's clock. It opens no secret, so it answers
+// whatever the keyring.
 func (b *Backend) ListKids(ctx context.Context, _ contracts.ListKidsArgs) (contracts.ListKidsResult, error) {
 	nowMs, unlock, err := b.begin(ctx)
 	if err != nil {
 		return contracts.ListKidsResult{}, err
 	}
 	defer unlock()
-	p := contracts.ListPartition(0, b.keys, nowMs)
+	p := contracts.ListPartition(partition, b.keys, nowMs)
 	if p.CurrentKid != nil { // do not hand out a pointer into the store
 		kid := *p.CurrentKid
 		p.CurrentKid = &kid
@@ -64,7 +74,11 @@ func (b *Backend) Sign(ctx context.Context, args contracts.SignArgs) (contracts.
 		return contracts.SignResult{}, err
 	}
 	defer unlock()
-	return contracts.SignWith(b.keys, args)
+	current, err := opened(b.ring.Load(), b.keys.Current)
+	if err != nil {
+		return contracts.SignResult{}, err
+	}
+	return contracts.SignWith(contracts.PartitionKeys{Current: current}, args)
 }
 
 // Verify checks args.Token for args.Message at the backend's clock
@@ -75,5 +89,17 @@ func (b *Backend) Verify(ctx context.Context, args contracts.VerifyArgs) (contra
 		return contracts.VerifyResult{}, err
 	}
 	defer unlock()
-	return contracts.VerifyWith(b.keys, args, nowMs)
+	t, err := contracts.ParseToken("token", args.Token)
+	if err != nil {
+		return contracts.VerifyResult{}, err
+	}
+	initialized := b.keys.Current != nil
+	rec, err := openedIfChecked(b.ring.Load(), initialized, b.keys.Find(t.Kid), nowMs)
+	if err != nil {
+		return contracts.VerifyResult{}, err
+	}
+	if err := contracts.CheckToken(t, args.Message, initialized, rec, nowMs); err != nil {
+		return contracts.VerifyResult{}, err
+	}
+	return contracts.VerifyResult{Valid: true, Kid: t.Kid}, nil
 }

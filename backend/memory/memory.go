@@ -15,10 +15,12 @@ import (
 	"context"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
 	"github.com/flowfabric/flowfabric-go/engine"
+	"github.com/flowfabric/flowfabric-go/kek"
 )
 
 // Scheme is the URL scheme this driver registers: memory://.
@@ -36,13 +38,14 @@ var _ engine.Backend = (*Backend)(nil)
 // concurrent use: one mutex guards the whole state, so every operation is a
 // single atomic step. The zero value is not usable; call New.
 type Backend struct {
-	now func() time.Time
+	now  func() time.Time
+	ring atomic.Pointer[kek.Keyring] // nil: secrets stored in plain (sealing.go)
 
 	mu     sync.Mutex
 	closed bool
-	keys   contracts.PartitionKeys
-	execs  map[string]*execution // by execution_id; absent means state none
-	wps    map[string]*waitpoint // every remembered waitpoint, by waitpoint_id
+	keys   contracts.PartitionKeys // secrets in their stored form (sealing.go)
+	execs  map[string]*execution   // by execution_id; absent means state none
+	wps    map[string]*waitpoint   // every remembered waitpoint, by waitpoint_id
 }
 
 // Option configures a Backend.

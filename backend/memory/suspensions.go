@@ -31,11 +31,15 @@ func (b *Backend) Suspend(ctx context.Context, args contracts.SuspendArgs) (cont
 	if err := contracts.CheckSuspend(e.view(), args.LeaseID); err != nil {
 		return contracts.SuspendOutcome{}, err
 	}
+	current, err := opened(b.ring.Load(), b.keys.Current) // signs the tokens; before any write
+	if err != nil {
+		return contracts.SuspendOutcome{}, err
+	}
 	if e == nil {
 		e = &execution{id: args.ExecutionID, suspend: map[string]suspendRecord{}}
 		b.execs[e.id] = e
 	}
-	out := b.openSuspension(e, args, nowMs)
+	out := b.openSuspension(e, args, *current, nowMs)
 	if args.IdempotencyKey != "" {
 		e.suspend[args.IdempotencyKey] = suspendRecord{args.Fingerprint(), cloneSuspendOutcome(out)}
 	}
@@ -52,10 +56,11 @@ func (e *execution) idempotencyRecord(key string) (suspendRecord, bool) {
 	return rec, ok
 }
 
-// openSuspension writes a new suspension of e at nowMs and returns its
-// outcome. The lease, if any, is dropped; earlier suspensions stay, closed.
-func (b *Backend) openSuspension(e *execution, args contracts.SuspendArgs, nowMs int64) contracts.SuspendOutcome {
-	out := contracts.NewSuspension(args, *b.keys.Current, nowMs)
+// openSuspension writes a new suspension of e at nowMs, its tokens signed
+// with current (opened), and returns its outcome. The lease, if any, is
+// dropped; earlier suspensions stay, closed.
+func (b *Backend) openSuspension(e *execution, args contracts.SuspendArgs, current contracts.KidRecord, nowMs int64) contracts.SuspendOutcome {
+	out := contracts.NewSuspension(args, current, nowMs)
 	s := &suspension{id: out.SuspensionID, suspendedAtMs: nowMs, timeoutAtMs: clonePtr(out.TimeoutAtMs), condition: args.Condition}
 	for _, wo := range out.Waitpoints {
 		w := &waitpoint{id: wo.WaitpointID, key: wo.WaitpointKey, createdAtMs: nowMs, exec: e, susp: s, delivered: map[string]string{}}
@@ -111,7 +116,12 @@ func (b *Backend) authorize(args contracts.DeliverSignalArgs, nowMs int64) (*wai
 	if w != nil {
 		ref = &contracts.WaitpointRef{ExecutionID: w.exec.id, WaitpointID: w.id, WaitpointKey: w.key, CreatedAtMs: w.createdAtMs}
 	}
-	if err := contracts.AuthorizeToken(t, args.ExecutionID, b.keys.Current != nil, b.keys.Find(t.Kid), ref, nowMs); err != nil {
+	initialized := b.keys.Current != nil
+	rec, err := openedIfChecked(b.ring.Load(), initialized, b.keys.Find(t.Kid), nowMs)
+	if err != nil {
+		return nil, err
+	}
+	if err := contracts.AuthorizeToken(t, args.ExecutionID, initialized, rec, ref, nowMs); err != nil {
 		return nil, err
 	}
 	return w, nil
