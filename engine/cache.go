@@ -36,7 +36,8 @@ const KeystoreRefreshInterval = 100 * time.Millisecond
 //   - a Seed or RotateAll through this Engine is seen by the next call; one
 //     made through another Engine or process is seen within ttl (until then
 //     Sign may use the previous current kid, whose tokens stay valid for
-//     the rotation's grace);
+//     the rotation's grace), or as soon as the backend pushes it when it
+//     implements KeystoreWatcher and its listener is up;
 //   - a token that fails against the snapshot triggers a refresh, at most
 //     one per partition per KeystoreRefreshInterval;
 //   - a missing keystore (hmac_secret_not_initialized) is never cached.
@@ -59,7 +60,7 @@ type keystoreCache struct {
 	src      KeystoreSnapshotter
 	ttl      time.Duration
 	parts    []partitionCache
-	gen      atomic.Uint64 // bumped by every Seed and RotateAll through the Engine
+	gen      atomic.Uint64 // bumped by every Seed and RotateAll through the Engine, and by pushed changes
 	disabled atomic.Bool
 	start    time.Time
 	mono     func() time.Duration // monotonic time since start; replaced in tests
@@ -174,7 +175,9 @@ func (c *keystoreCache) expireAfterTTL(s *keySnapshot) {
 }
 
 // invalidate makes every partition read again on its next use: called after
-// a Seed or RotateAll through the Engine, whatever its outcome.
+// a Seed or RotateAll through the Engine, whatever its outcome, and for every
+// change a KeystoreWatcher pushes. A read in flight when it is called does
+// not publish its snapshot, which may predate the change.
 func (c *keystoreCache) invalidate() { c.gen.Add(1) }
 
 // snapshot returns partition p's snapshot, reading it when the cached one

@@ -17,6 +17,7 @@ type Engine struct {
 	b        Backend
 	cacheTTL time.Duration
 	ks       *keystoreCache // nil when the keystore cache is off
+	watch    *watcher       // nil unless the cache is on and b is a KeystoreWatcher
 }
 
 // Option configures an Engine.
@@ -24,7 +25,10 @@ type Option func(*Engine)
 
 // New returns an Engine over an already opened backend, bypassing the scheme
 // registry. The keystore cache (WithKeystoreCache) is on with
-// DefaultKeystoreCacheTTL when the backend implements KeystoreSnapshotter.
+// DefaultKeystoreCacheTTL when the backend implements KeystoreSnapshotter;
+// when the backend also implements KeystoreWatcher, the Engine watches the
+// store in the background (until Close) and the cache sees keystore changes
+// made elsewhere as soon as they are pushed.
 func New(b Backend, opts ...Option) *Engine {
 	e := &Engine{b: b, cacheTTL: DefaultKeystoreCacheTTL}
 	for _, o := range opts {
@@ -35,6 +39,7 @@ func New(b Backend, opts ...Option) *Engine {
 			e.ks = newKeystoreCache(src, p, e.cacheTTL)
 		}
 	}
+	e.watch = startWatch(b, e.ks)
 	return e
 }
 
@@ -55,12 +60,14 @@ func (e *Engine) Capabilities() Capabilities { return e.b.Capabilities() }
 // Ping checks that the backend is reachable.
 func (e *Engine) Ping(ctx context.Context) error { return asErr(e.b.Ping(ctx)) }
 
-// Close closes the backend. Later calls fail with the driver's error
-// (backend_closed), the keystore cache included.
+// Close stops watching the keystore (waiting until the driver has released
+// its listener) and closes the backend. Later calls fail with the driver's
+// error (backend_closed), the keystore cache included.
 func (e *Engine) Close() error {
 	if e.ks != nil {
 		e.ks.disabled.Store(true)
 	}
+	e.watch.stop()
 	return asErr(e.b.Close())
 }
 
