@@ -2,6 +2,9 @@ package sqlite_test
 
 import (
 	"context"
+	"errors"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -29,6 +32,7 @@ func TestConformance(t *testing.T) {
 			c, _ := clocks.Load(first)
 			return open(t, first.Path(), c.(*conformance.Clock))
 		},
+		Raw: rawFile,
 	})
 }
 
@@ -43,6 +47,22 @@ func TestConformanceInMemory(t *testing.T) {
 		},
 		ClockControl: true,
 	})
+}
+
+// rawFile returns the bytes of b's database file and of its -wal and -shm
+// files, read around the driver (a missing -wal or -shm is empty).
+func rawFile(t testing.TB, b engine.Backend) []byte {
+	t.Helper()
+	path := b.(*sqlite.Backend).Path()
+	var raw []byte
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		data, err := os.ReadFile(p)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("read %s: %v", p, err)
+		}
+		raw = append(raw, data...)
+	}
+	return raw
 }
 
 func open(t testing.TB, path string, clock *conformance.Clock) *sqlite.Backend {

@@ -12,12 +12,21 @@ var _ engine.KeystoreSnapshotter = (*Backend)(nil)
 // Engine's keystore cache. SQLite has one partition and no clock of its
 // own: the snapshot hands over the process clock (or the injected one), so
 // the cache decides expiry with exactly the time an uncached call reads.
+// Every secret is opened with the installed keyring; one that does not open
+// fails the snapshot with kek_mismatch, which the cache reports as the
+// error of sign and verify.
 func (b *Backend) KeystoreSnapshot(ctx context.Context, _ int) (engine.KeystoreSnapshot, error) {
 	snap := engine.KeystoreSnapshot{Partitions: 1, Clock: b.nowMs}
 	err := b.read(ctx, func(q txn, nowMs int64) error {
 		k, err := loadKeys(q)
+		if err != nil {
+			return err
+		}
+		if err := openKeys(q, k); err != nil {
+			return err
+		}
 		snap.Keys, snap.NowMs = k, nowMs
-		return err
+		return nil
 	})
 	if err != nil {
 		return engine.KeystoreSnapshot{}, err

@@ -42,6 +42,7 @@ import (
 
 	"github.com/flowfabric/flowfabric-go/contracts"
 	"github.com/flowfabric/flowfabric-go/engine"
+	"github.com/flowfabric/flowfabric-go/kek"
 )
 
 // MemoryPath is the path that opens a private in-memory database.
@@ -74,6 +75,7 @@ type Backend struct {
 	memory bool
 	now    func() time.Time
 	closed atomic.Bool
+	ring   atomic.Pointer[kek.Keyring] // seals stored secrets; nil: stored in plain (SetKeyring)
 }
 
 // Option configures Open.
@@ -338,7 +340,9 @@ func (b *Backend) runTx(ctx context.Context, db *sql.DB, stmts map[string]*sql.S
 	if err != nil {
 		return err
 	}
-	if err := fn(txn{ctx: ctx, tx: tx, stmts: stmts}, b.nowMs()); err != nil {
+	// The keyring is read once per transaction, so that a concurrent
+	// SetKeyring never mixes two keyrings in one operation.
+	if err := fn(txn{ctx: ctx, tx: tx, stmts: stmts, ring: b.ring.Load()}, b.nowMs()); err != nil {
 		_ = tx.Rollback()
 		return err
 	}

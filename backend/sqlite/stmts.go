@@ -3,15 +3,19 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+
+	"github.com/flowfabric/flowfabric-go/kek"
 )
 
-// txn is one transaction together with the backend's prepared statements:
-// a query prepared at Open runs as that statement (compiled once per
-// connection), any other query is compiled on the spot.
+// txn is one transaction together with the backend's prepared statements
+// and keyring: a query prepared at Open runs as that statement (compiled
+// once per connection), any other query is compiled on the spot; secrets
+// are sealed and opened with ring (nil: stored in plain).
 type txn struct {
 	ctx   context.Context
 	tx    *sql.Tx
 	stmts map[string]*sql.Stmt
+	ring  *kek.Keyring
 }
 
 func (q txn) stmt(query string) *sql.Stmt {

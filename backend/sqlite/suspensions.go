@@ -124,6 +124,10 @@ func suspend(q txn, args contracts.SuspendArgs, nowMs int64) (contracts.SuspendO
 	if err := contracts.CheckSuspend(e.decision(), args.LeaseID); err != nil {
 		return out, err
 	}
+	// Opened only now: a replay returns the stored outcome without a secret.
+	if err := openCurrent(q, k); err != nil {
+		return out, err
+	}
 	out = contracts.NewSuspension(args, *k.Current, nowMs)
 	err = storeSuspension(q, out)
 	if err != nil || args.IdempotencyKey == "" {
@@ -264,6 +268,9 @@ func deliver(q txn, args contracts.DeliverSignalArgs, nowMs int64) (contracts.De
 func authorize(q txn, args contracts.DeliverSignalArgs, nowMs int64) (*waitpointRow, error) {
 	k, err := loadKeys(q)
 	if err != nil {
+		return nil, err
+	}
+	if err := openVerifying(q, k, args.Token, nowMs); err != nil {
 		return nil, err
 	}
 	var w waitpointRow

@@ -1,0 +1,91 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/flowfabric/flowfabric-go/engine"
+	"github.com/flowfabric/flowfabric-go/kek"
+)
+
+var _ engine.SecretSealer = (*Backend)(nil)
+
+// SetKeyring installs the keyring that seals every secret the backend
+// writes from now on and opens every secret it reads (nil: secrets are
+// written in plain and a sealed one fails with kek_mismatch). It is safe to
+// call at any time; an operation already running keeps the keyring it
+// started with.
+func (b *Backend) SetKeyring(r *kek.Keyring) { b.ring.Store(r) }
+
+const (
+	selectSecrets   = `SELECT kid, secret FROM keystore ORDER BY kid`
+	updateKeySecret = `UPDATE keystore SET secret = ? WHERE kid = ?`
+)
+
+// storedSecret is one keystore row's kid and secret in stored form.
+type storedSecret struct {
+	kid    string
+	secret []byte
+}
+
+// RewrapSecrets re-seals every stored secret under to (nil: stores them in
+// plain) in one write transaction, opening them with the installed keyring.
+// Secrets already in to's form are left as they are, so a re-run after a
+// failure finishes the job; kids, expiries and the current kid never
+// change. It does not install to (engine.Engine.RewrapSecrets does).
+func (b *Backend) RewrapSecrets(ctx context.Context, to *kek.Keyring) (engine.RewrapResult, error) {
+	var res engine.RewrapResult
+	var rewrapped, unchanged int
+	err := b.write(ctx, func(q txn, _ int64) error {
+		rewrapped, unchanged = 0, 0 // a busy attempt is retried from scratch
+		rows, err := loadSecrets(q)
+		if err != nil {
+			return err
+		}
+		for _, r := range rows {
+			if to.SealedUnderPrimary(r.secret) {
+				unchanged++
+				continue
+			}
+			plain, err := q.ring.Open(r.kid, keyPartition, r.secret)
+			if err != nil {
+				return err
+			}
+			sealed := to.Seal(r.kid, keyPartition, plain)
+			clear(plain)
+			upd, err := q.exec(updateKeySecret, sealed, r.kid)
+			if err != nil {
+				return err
+			}
+			if n, err := upd.RowsAffected(); err != nil || n != 1 {
+				return fmt.Errorf("sqlite: rewrap of kid %q updated %d rows (%v)", r.kid, n, err)
+			}
+			rewrapped++
+		}
+		return nil
+	})
+	if err != nil {
+		return engine.RewrapResult{}, err
+	}
+	res.Add(rewrapped, unchanged) // the one partition
+	return res, nil
+}
+
+// loadSecrets reads every kid's stored secret. It reads all rows before the
+// caller updates any, so no cursor is open across an update.
+func loadSecrets(q txn) ([]storedSecret, error) {
+	rows, err := q.query(selectSecrets)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []storedSecret
+	for rows.Next() {
+		var s storedSecret
+		if err := rows.Scan(&s.kid, &s.secret); err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
