@@ -39,6 +39,7 @@ import (
 
 	"github.com/flowfabric/flowfabric-go/contracts"
 	"github.com/flowfabric/flowfabric-go/engine"
+	"github.com/flowfabric/flowfabric-go/kek"
 )
 
 // Scheme is the URL scheme this driver registers: bolt://PATH.
@@ -60,6 +61,7 @@ type Backend struct {
 	path   string
 	now    func() time.Time
 	closed atomic.Bool
+	ring   atomic.Pointer[kek.Keyring] // nil: secrets stored in plain (sealing.go)
 }
 
 // Option configures Open.

@@ -2,6 +2,7 @@ package boltstore_test
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -11,9 +12,10 @@ import (
 	"github.com/flowfabric/flowfabric-go/examples/boltstore"
 )
 
-// TestConformance runs the whole shared suite — keystore, suspension and
-// concurrency scenarios — against a fresh bolt file per scenario, on the
-// suite's manual clock.
+// TestConformance runs the whole shared suite — keystore, suspension,
+// concurrency and secrets-at-rest scenarios — against a fresh bolt file per
+// scenario, on the suite's manual clock. The secrets-at-rest scenarios scan
+// the file's bytes (rawFile) for the secrets they stored.
 func TestConformance(t *testing.T) {
 	conformance.Run(t, harness())
 }
@@ -65,6 +67,7 @@ func harness() conformance.Harness {
 			return open(t, filepath.Join(t.TempDir(), "ff.bolt"), clock)
 		},
 		ClockControl: true,
+		Raw:          rawFile,
 		Reopen: func(t testing.TB, b engine.Backend) engine.Backend {
 			bb := b.(*boltstore.Backend)
 			mu.Lock()
@@ -73,4 +76,17 @@ func harness() conformance.Harness {
 			return open(t, bb.Path(), clock)
 		},
 	}
+}
+
+// rawFile returns the bytes of b's bolt file, read around the driver: every
+// page, free pages included. bbolt's lock is advisory and its commits are
+// written to the file (fsync or not), so the read sees every committed
+// transaction.
+func rawFile(t testing.TB, b engine.Backend) []byte {
+	t.Helper()
+	data, err := os.ReadFile(b.(*boltstore.Backend).Path())
+	if err != nil {
+		t.Fatalf("reading the bolt file: %v", err)
+	}
+	return data
 }

@@ -9,20 +9,25 @@ import (
 )
 
 // The keystore holds one partition as one document; each operation loads
-// it, lets contracts decide, and (seed, rotate) writes the result back in
-// the same transaction.
+// it, opens the secrets it uses (sealing.go), lets contracts decide, and
+// (seed, rotate) writes the result back in the same transaction.
 
 // Seed installs args.Kid as the current kid when the keystore is empty and
 // otherwise reports already_seeded or already_initialized without writing
 // (CONTRACT.md §4).
 func (b *Backend) Seed(ctx context.Context, args contracts.SeedArgs) (contracts.SeedOutcome, error) {
 	return write(ctx, b, func(tx *bolt.Tx, _ int64) (contracts.SeedOutcome, error) {
+		ring := b.ring.Load()
 		k, err := loadKeys(tx)
 		if err != nil {
 			return contracts.SeedOutcome{}, err
 		}
-		next, out, changed := contracts.PlanSeed(k, args)
-		return out, saveKeysIf(tx, changed, next)
+		keys, err := withOpened(ring, k, args.Kid) // same_secret compares the opened secret
+		if err != nil {
+			return contracts.SeedOutcome{}, err
+		}
+		next, out, changed := contracts.PlanSeed(keys, args)
+		return out, saveKeysIf(tx, changed, stored(ring, k, next))
 	})
 }
 
@@ -30,21 +35,29 @@ func (b *Backend) Seed(ctx context.Context, args contracts.SeedArgs) (contracts.
 // rotation_conflict is reported in the partition's entry, not as the error.
 func (b *Backend) RotateAll(ctx context.Context, args contracts.RotateArgs) (contracts.RotateAllResult, error) {
 	return write(ctx, b, func(tx *bolt.Tx, nowMs int64) (contracts.RotateAllResult, error) {
+		ring := b.ring.Load()
 		k, err := loadKeys(tx)
 		if err != nil {
 			return contracts.RotateAllResult{}, err
 		}
-		entry, next, changed := contracts.RotatePartition(0, k, args, nowMs)
-		return contracts.RotateAllResult{Entries: []contracts.RotateEntry{entry}}, saveKeysIf(tx, changed, next)
+		keys := k
+		if k.Current != nil && k.Current.Kid == args.NewKid { // noop or rotation_conflict compares the opened secret
+			if keys, err = withOpened(ring, k, args.NewKid); err != nil {
+				return contracts.RotateAllResult{}, err
+			}
+		}
+		entry, next, changed := contracts.RotatePartition(partition, keys, args, nowMs)
+		return contracts.RotateAllResult{Entries: []contracts.RotateEntry{entry}}, saveKeysIf(tx, changed, stored(ring, k, next))
 	})
 }
 
 // ListKids lists the current kid and the verifying kids that have not
-// expired at the backend's clock.
+// expired at the backend's clock. It opens no secret, so it answers
+// whatever the keyring.
 func (b *Backend) ListKids(ctx context.Context, _ contracts.ListKidsArgs) (contracts.ListKidsResult, error) {
 	return read(ctx, b, func(tx *bolt.Tx, nowMs int64) (contracts.ListKidsResult, error) {
 		k, err := loadKeys(tx)
-		return contracts.ListKidsResult{Partitions: []contracts.PartitionKids{contracts.ListPartition(0, k, nowMs)}}, err
+		return contracts.ListKidsResult{Partitions: []contracts.PartitionKids{contracts.ListPartition(partition, k, nowMs)}}, err
 	})
 }
 
@@ -56,7 +69,11 @@ func (b *Backend) Sign(ctx context.Context, args contracts.SignArgs) (contracts.
 		if err != nil {
 			return contracts.SignResult{}, err
 		}
-		return contracts.SignWith(k, args)
+		current, err := opened(b.ring.Load(), k.Current)
+		if err != nil {
+			return contracts.SignResult{}, err
+		}
+		return contracts.SignWith(contracts.PartitionKeys{Current: current}, args)
 	})
 }
 
@@ -64,11 +81,23 @@ func (b *Backend) Sign(ctx context.Context, args contracts.SignArgs) (contracts.
 // (CONTRACT.md §3).
 func (b *Backend) Verify(ctx context.Context, args contracts.VerifyArgs) (contracts.VerifyResult, error) {
 	return read(ctx, b, func(tx *bolt.Tx, nowMs int64) (contracts.VerifyResult, error) {
+		t, err := contracts.ParseToken("token", args.Token)
+		if err != nil {
+			return contracts.VerifyResult{}, err
+		}
 		k, err := loadKeys(tx)
 		if err != nil {
 			return contracts.VerifyResult{}, err
 		}
-		return contracts.VerifyWith(k, args, nowMs)
+		initialized := k.Current != nil
+		rec, err := openedIfChecked(b.ring.Load(), initialized, k.Find(t.Kid), nowMs)
+		if err != nil {
+			return contracts.VerifyResult{}, err
+		}
+		if err := contracts.CheckToken(t, args.Message, initialized, rec, nowMs); err != nil {
+			return contracts.VerifyResult{}, err
+		}
+		return contracts.VerifyResult{Valid: true, Kid: t.Kid}, nil
 	})
 }
 

@@ -14,14 +14,20 @@ import (
 var _ engine.KeystoreSnapshotter = (*Backend)(nil)
 
 // KeystoreSnapshot reads the one partition's keystore in one read
-// transaction. The keys are decoded afresh from the file, so the caller owns
-// them. The clock is this process's (or the injected one) and is handed
+// transaction, every secret opened with the installed keyring. The keys are
+// decoded afresh from the file, so the caller owns them. The clock is this process's (or the injected one) and is handed
 // over, so the cache decides expiry with exactly the time an uncached call
 // reads.
 func (b *Backend) KeystoreSnapshot(ctx context.Context, _ int) (engine.KeystoreSnapshot, error) {
 	return read(ctx, b, func(tx *bolt.Tx, nowMs int64) (engine.KeystoreSnapshot, error) {
 		k, err := loadKeys(tx)
-		return engine.KeystoreSnapshot{Keys: k, NowMs: nowMs, Partitions: partitions, Clock: b.nowMs}, err
+		if err != nil {
+			return engine.KeystoreSnapshot{}, err
+		}
+		if k, err = openKeys(b.ring.Load(), k); err != nil {
+			return engine.KeystoreSnapshot{}, err
+		}
+		return engine.KeystoreSnapshot{Keys: k, NowMs: nowMs, Partitions: partitions, Clock: b.nowMs}, nil
 	})
 }
 

@@ -7,6 +7,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/kek"
 )
 
 // Every operation below is one bbolt transaction. The decisions (which
@@ -18,10 +19,12 @@ import (
 // the current kid (SEMANTICS.md "Suspend" gives the order of checks). A
 // replay with the same idempotency key returns the stored outcome.
 func (b *Backend) Suspend(ctx context.Context, args contracts.SuspendArgs) (contracts.SuspendOutcome, error) {
-	return write(ctx, b, func(tx *bolt.Tx, nowMs int64) (contracts.SuspendOutcome, error) { return suspend(tx, args, nowMs) })
+	return write(ctx, b, func(tx *bolt.Tx, nowMs int64) (contracts.SuspendOutcome, error) {
+		return suspend(tx, b.ring.Load(), args, nowMs)
+	})
 }
 
-func suspend(tx *bolt.Tx, args contracts.SuspendArgs, nowMs int64) (contracts.SuspendOutcome, error) {
+func suspend(tx *bolt.Tx, ring *kek.Keyring, args contracts.SuspendArgs, nowMs int64) (contracts.SuspendOutcome, error) {
 	var out contracts.SuspendOutcome
 	k, err := loadKeys(tx)
 	if err != nil {
@@ -47,7 +50,11 @@ func suspend(tx *bolt.Tx, args contracts.SuspendArgs, nowMs int64) (contracts.Su
 	if err := contracts.CheckSuspend(e.decisionState(), args.LeaseID); err != nil {
 		return out, err
 	}
-	out = contracts.NewSuspension(args, *k.Current, nowMs)
+	current, err := opened(ring, k.Current) // signs the tokens
+	if err != nil {
+		return out, err
+	}
+	out = contracts.NewSuspension(args, *current, nowMs)
 	return out, storeSuspension(tx, e, args, out)
 }
 
@@ -88,13 +95,13 @@ func storeSuspension(tx *bolt.Tx, e *execDoc, args contracts.SuspendArgs, out co
 // condition holds, closing the suspension in the same transaction.
 func (b *Backend) DeliverSignal(ctx context.Context, args contracts.DeliverSignalArgs) (contracts.DeliverSignalOutcome, error) {
 	return write(ctx, b, func(tx *bolt.Tx, nowMs int64) (contracts.DeliverSignalOutcome, error) {
-		return deliver(tx, args, nowMs)
+		return deliver(tx, b.ring.Load(), args, nowMs)
 	})
 }
 
-func deliver(tx *bolt.Tx, args contracts.DeliverSignalArgs, nowMs int64) (contracts.DeliverSignalOutcome, error) {
+func deliver(tx *bolt.Tx, ring *kek.Keyring, args contracts.DeliverSignalArgs, nowMs int64) (contracts.DeliverSignalOutcome, error) {
 	var out contracts.DeliverSignalOutcome
-	w, err := authorize(tx, args, nowMs)
+	w, err := authorize(tx, ring, args, nowMs)
 	if err != nil {
 		return out, err
 	}
@@ -130,10 +137,20 @@ func deliver(tx *bolt.Tx, args contracts.DeliverSignalArgs, nowMs int64) (contra
 	return contracts.DeliverSignalOutcome{Outcome: contracts.OutcomeAccepted, SignalID: sig.SignalID, Resumed: resumed}, saveExec(tx, e)
 }
 
-// authorize runs checks 1 and 2 of deliver_signal (contracts.AuthorizeSignal)
-// and returns the waitpoint the token opens.
-func authorize(tx *bolt.Tx, args contracts.DeliverSignalArgs, nowMs int64) (*waitpointDoc, error) {
+// authorize runs checks 1 and 2 of deliver_signal (contracts.AuthorizeToken)
+// and returns the waitpoint the token opens. The token kid's secret is
+// opened with ring when the check gets as far as the MAC.
+func authorize(tx *bolt.Tx, ring *kek.Keyring, args contracts.DeliverSignalArgs, nowMs int64) (*waitpointDoc, error) {
+	t, err := contracts.ParseToken("token", args.Token)
+	if err != nil {
+		return nil, err
+	}
 	k, err := loadKeys(tx)
+	if err != nil {
+		return nil, err
+	}
+	initialized := k.Current != nil
+	rec, err := openedIfChecked(ring, initialized, k.Find(t.Kid), nowMs)
 	if err != nil {
 		return nil, err
 	}
@@ -146,7 +163,7 @@ func authorize(tx *bolt.Tx, args contracts.DeliverSignalArgs, nowMs int64) (*wai
 		r := w.ref(args.WaitpointID)
 		ref = &r
 	}
-	return w, contracts.AuthorizeSignal(args, k, ref, nowMs)
+	return w, contracts.AuthorizeToken(t, args.ExecutionID, initialized, rec, ref, nowMs)
 }
 
 // recordSignal stores sig as the execution's next signal and counts it on
