@@ -1,0 +1,131 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/flowfabric/flowfabric-go/engine"
+)
+
+var _ engine.KeystoreWatcher = (*Backend)(nil)
+
+// keystoreChannel is the channel on which the trigger of migration 0003
+// notifies every statement that writes ff_keys, with the table's schema as
+// payload.
+const keystoreChannel = "ff_keystore"
+
+// keystoreSchemaSQL names the schema of the ff_keys the connection's
+// search_path resolves to: the one whose notifications are ours.
+const keystoreSchemaSQL = `SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = to_regclass('ff_keys')`
+
+// The listener's timing. It waits for notifications in slices of
+// watchPoll so that it notices a Close of the backend (an Engine closed
+// without Close still stops its listener), pings the server every
+// watchPing to find a connection that died silently, and reconnects with a
+// backoff doubling from watchBackoffMin to watchBackoffMax.
+var (
+	watchPoll           = time.Second
+	watchPing           = 30 * time.Second
+	watchConnectTimeout = 10 * time.Second
+	watchBackoffMin     = 50 * time.Millisecond
+	watchBackoffMax     = 5 * time.Second
+)
+
+// WatchKeystore listens on a connection of its own (not one of the pool's)
+// for the notifications the trigger of migration 0003 sends at the commit
+// of every keystore write, by any process, and calls changed for each of
+// this schema's, and once after each (re)connection. It returns nil when ctx
+// ends or the backend is closed, and backend_closed when called after
+// Close. The connection uses the URL's settings (application_name included).
+func (b *Backend) WatchKeystore(ctx context.Context, changed func()) error {
+	if err := b.usable(); err != nil {
+		return err
+	}
+	cfg := b.pool.Config().ConnConfig
+	backoff := watchBackoffMin
+	for {
+		if up, _ := b.listen(ctx, cfg, changed); up {
+			backoff = watchBackoffMin
+		}
+		// The error is not reported: the connection comes back or the TTL
+		// of the caches bounds their staleness.
+		if !b.sleep(ctx, backoff) {
+			return nil
+		}
+		backoff = min(2*backoff, watchBackoffMax)
+	}
+}
+
+// sleep waits d unless ctx ends or the backend is closed first, which it
+// reports as false.
+func (b *Backend) sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return ctx.Err() == nil && !b.closed.Load()
+	}
+}
+
+// listen connects, listens and delivers notifications until ctx ends, the
+// backend is closed or the connection fails. up reports that it listened.
+func (b *Backend) listen(ctx context.Context, cfg *pgx.ConnConfig, changed func()) (up bool, err error) {
+	if ctx.Err() != nil || b.closed.Load() {
+		return false, nil
+	}
+	cctx, cancel := context.WithTimeout(ctx, watchConnectTimeout)
+	conn, err := pgx.ConnectConfig(cctx, cfg)
+	cancel()
+	if err != nil {
+		return false, err
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_ = conn.Close(cctx)
+		cancel()
+	}()
+	var schema string
+	cctx, cancel = context.WithTimeout(ctx, watchConnectTimeout)
+	err = conn.QueryRow(cctx, keystoreSchemaSQL).Scan(&schema)
+	if err == nil {
+		_, err = conn.Exec(cctx, "LISTEN "+keystoreChannel)
+	}
+	cancel()
+	if err != nil {
+		return false, err // pgx.ErrNoRows: ff_keys is gone (a dropped schema)
+	}
+	// Changes committed while no connection listened were not delivered.
+	changed()
+	lastPing := time.Now()
+	for {
+		wctx, cancel := context.WithTimeout(ctx, watchPoll)
+		n, err := conn.WaitForNotification(wctx)
+		cancel()
+		switch {
+		case err == nil:
+			if n.Channel == keystoreChannel && n.Payload == schema {
+				changed()
+			}
+		case ctx.Err() != nil || b.closed.Load():
+			return true, nil
+		case !pgconn.Timeout(err) && !errors.Is(err, context.DeadlineExceeded):
+			return true, err
+		case time.Since(lastPing) >= watchPing:
+			// Notifications that arrive with the reply are kept by pgx for
+			// the next WaitForNotification.
+			pctx, cancel := context.WithTimeout(ctx, watchConnectTimeout)
+			err := conn.Ping(pctx)
+			cancel()
+			if err != nil {
+				return true, err
+			}
+			lastPing = time.Now()
+		}
+	}
+}
