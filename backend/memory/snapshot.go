@@ -13,9 +13,9 @@ var _ engine.KeystoreSnapshotter = (*Backend)(nil)
 
 // KeystoreSnapshot returns a copy of the keystore, every secret opened with
 // the installed keyring, and the clock, under the backend's lock, for the
-// Engine's keystore cache. The memory backend has
-// one partition; its clock is in-process, so the snapshot hands it over and
-// the cache decides expiry with exactly the time an uncached call reads.
+// Engine's keystore cache. The memory backend has one partition; its clock
+// is in-process, so the snapshot hands it over and the cache decides
+// expiry with exactly the time an uncached call reads.
 // Whatever partition is asked for, the snapshot is of the one partition and
 // says Partitions: 1, so an Engine over a wrapper that embeds this Backend
 // and declares more partitions stops using its cache.
