@@ -8,6 +8,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/engine"
 	"github.com/flowfabric/flowfabric-go/examples/boltstore"
 )
 
@@ -65,6 +67,7 @@ type ffRun struct {
 	t   *testing.T
 	bin string
 	url string
+	env []string // added to the environment, after FF_BACKEND_URL and FF_KEK_FILE are cleared
 }
 
 // run executes ff with args and returns its stdout and exit code. stderr is
@@ -72,7 +75,7 @@ type ffRun struct {
 func (r ffRun) run(args ...string) (string, int) {
 	r.t.Helper()
 	cmd := exec.Command(r.bin, append([]string{"--backend", r.url}, args...)...)
-	cmd.Env = append(os.Environ(), "FF_BACKEND_URL=")
+	cmd.Env = append(append(os.Environ(), "FF_BACKEND_URL=", "FF_KEK_FILE="), r.env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -282,4 +285,67 @@ func TestCLIWhileAnotherProcessHoldsTheFile(t *testing.T) {
 	}
 	var kids contracts.ListKidsResult
 	ff.ok(&kids, "kids")
+}
+
+// rewrapEnvelope is ff rewrap's output.
+type rewrapEnvelope struct {
+	engine.RewrapResult
+	KEKFingerprint *string `json:"kek_fingerprint"`
+}
+
+// TestCLISecretsAtRest runs ff with a KEK on a bolt file, each command in
+// its own process: seed through FF_KEK_FILE, a file that holds no secret,
+// kek_mismatch without the KEK, ff rewrap to another KEK (the URL's
+// kek_file names the current one) and back to plain.
+func TestCLISecretsAtRest(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "ff.bolt")
+	bin := ffBinary(t)
+	fileA, fileB := kekFile(t, "a.kek", kekBytesA), kekFile(t, "b.kek", kekBytesB)
+	plain := ffRun{t: t, bin: bin, url: "bolt://" + path}
+	underA := ffRun{t: t, bin: bin, url: plain.url, env: []string{"FF_KEK_FILE=" + fileA}}
+	underB := ffRun{t: t, bin: bin, url: plain.url + "?" + url.Values{engine.ParamKEKFile: {fileB}}.Encode()}
+	hex1, secret1 := secretHex(0x5c)
+	want := contracts.SignToken("k1", secret1, []byte("hello"))
+
+	var seed contracts.SeedOutcome
+	underA.ok(&seed, "seed", "--kid", "k1", "--secret-hex", hex1)
+	underA.ok(&seed, "seed", "--kid", "k1", "--secret-hex", hex1)
+	if seed.Outcome != contracts.SeedAlreadySeeded || seed.SameSecret == nil || !*seed.SameSecret {
+		t.Fatalf("seed again under A: %+v", seed)
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if holdsSecret(raw, secret1) {
+		t.Fatal("the bolt file sealed under KEK A holds the secret")
+	}
+	var sig contracts.SignResult
+	underA.ok(&sig, "sign", "--scope", "s", "--message", "hello")
+	if sig.Token != want {
+		t.Fatal("sign under A: not the secret's token")
+	}
+	plain.fails(contracts.ErrKEKMismatch, "sign", "--scope", "s", "--message", "hello")
+
+	var r rewrapEnvelope
+	underA.ok(&r, "rewrap", "--new-kek-file", fileB)
+	if fpB := testKey(t, kekBytesB).Fingerprint(); r.RewrapResult != (engine.RewrapResult{Partitions: 1, Rewrapped: 1}) ||
+		r.KEKFingerprint == nil || *r.KEKFingerprint != fpB {
+		t.Fatalf("rewrap to B: %+v", r)
+	}
+	underA.fails(contracts.ErrKEKMismatch, "sign", "--scope", "s", "--message", "hello")
+	underB.ok(&sig, "sign", "--scope", "s", "--message", "hello")
+	if sig.Token != want {
+		t.Fatal("sign under B after the rewrap: another token")
+	}
+
+	underB.ok(&r, "rewrap", "--to-plain")
+	if r.RewrapResult != (engine.RewrapResult{Partitions: 1, Rewrapped: 1}) || r.KEKFingerprint != nil {
+		t.Fatalf("rewrap to plain: %+v", r)
+	}
+	plain.ok(&sig, "sign", "--scope", "s", "--message", "hello")
+	if sig.Token != want {
+		t.Fatal("sign in plain after the rewrap: another token")
+	}
 }
