@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/flowfabric/flowfabric-go/contracts"
 	"github.com/flowfabric/flowfabric-go/engine"
 	"github.com/flowfabric/flowfabric-go/kek"
 )
@@ -32,7 +33,8 @@ type storedSecret struct {
 // plain) in one write transaction, opening them with the installed keyring.
 // Secrets already in to's form are left as they are, so a re-run after a
 // failure finishes the job; kids, expiries and the current kid never
-// change. It does not install to (engine.Engine.RewrapSecrets does).
+// change. It does not install to (engine.Engine.RewrapSecrets does). After
+// the commit it truncates the write-ahead log (truncateWAL).
 func (b *Backend) RewrapSecrets(ctx context.Context, to *kek.Keyring) (engine.RewrapResult, error) {
 	var res engine.RewrapResult
 	var rewrapped, unchanged int
@@ -67,8 +69,34 @@ func (b *Backend) RewrapSecrets(ctx context.Context, to *kek.Keyring) (engine.Re
 	if err != nil {
 		return engine.RewrapResult{}, err
 	}
+	if err := b.truncateWAL(ctx); err != nil {
+		return engine.RewrapResult{}, err
+	}
 	res.Add(rewrapped, unchanged) // the one partition
 	return res, nil
+}
+
+// truncateWAL checkpoints the write-ahead log into the database file and
+// truncates it: until then the log holds the page images from before the
+// rewrap, with every secret in its previous form (plain, or sealed under
+// the KEK being retired). Readers (of any process) still using old frames
+// block it for up to the busy timeout; then the call fails with retryable
+// contention, and a re-run (which finds every secret unchanged) truncates
+// it again.
+func (b *Backend) truncateWAL(ctx context.Context) error {
+	if b.memory {
+		return nil
+	}
+	var busy, logFrames, checkpointed int
+	err := b.db.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &logFrames, &checkpointed)
+	if err != nil {
+		return interpretError(contextFirst(ctx, err))
+	}
+	if busy != 0 {
+		return contracts.ErrSerializationRetryExhausted.With(
+			"sqlite: the secrets are rewrapped, but readers kept the write-ahead log, which may hold their previous form, from being truncated; re-run the rewrap")
+	}
+	return nil
 }
 
 // loadSecrets reads every kid's stored secret. It reads all rows before the
