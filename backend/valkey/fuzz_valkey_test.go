@@ -40,7 +40,7 @@ var fzReplySeeds = []string{
 	"1767225600000\x1ek1\x1e1\x1ek1\x1e\x1e" + strings.Repeat("ab", 32),
 	"1767225600000\x1ek2\x1e2\x1ek1\x1e1767225700000\x1e\x1ek2\x1e\x1e" + strings.Repeat("cd", 32),
 	"#1767225600000\x1e\x1e#0",
-	"rotated\x1ek1\x1e#3", "noop\x1ek1", "rotated\x1e\x1eX",
+	"rotated\x1ek1\x1e#3", "noop\x1ek1", "rotated\x1e\x1eX", "current\x1e" + strings.Repeat("ab", 32), "current",
 	"exec-1\x1esus-1\x1e1767225600000\x1e\x1e2\x1eexec-2\x1esus-2\x1e1767225600001\x1e1767225700000\x1e1",
 	"claimed\x1eexec-1\x1esus-1\x1esignal\x1e1767225630000\x1e1767225600000|1:s1:w1:k1:n2:{}0:",
 	"1767225600000|36:0b8f6c1e-2f4a-4c3b-9d7e-5a6b7c8d9e0f1:w1:k1:n0:2:]]",
@@ -85,10 +85,15 @@ func FuzzParseReplies(f *testing.F) {
 				t.Fatalf("%s: error %v is not a contract error", what, err)
 			}
 		}
-		out, err := parseRotate(partitionReply{values: v}, kid)
-		checkErr("parseRotate", err)
-		if err == nil && out.Outcome != contracts.RotateNoop && out.Outcome != contracts.RotateRotated {
-			t.Fatalf("parseRotate accepted outcome %q", out.Outcome)
+		for _, same := range []bool{false, true} {
+			out, err := parseRotate(partitionReply{values: v}, kid, func(string) (bool, error) { return same, nil })
+			checkErr("parseRotate", err)
+			if err == nil && out.Outcome != contracts.RotateNoop && out.Outcome != contracts.RotateRotated {
+				t.Fatalf("parseRotate accepted outcome %q", out.Outcome)
+			}
+			if err == nil && str(v, 0) == "current" && (!same || out.Kid != kid) {
+				t.Fatalf("parseRotate: a current kid with another stored form is %+v (same secret: %v)", out, same)
+			}
 		}
 		page, err := parseListPage(v)
 		checkErr("parseListPage", err)

@@ -65,7 +65,8 @@ func openFresh(t testing.TB, s server, partitions int) (*Backend, string) {
 }
 
 // harness makes conformance backends on server s with P partitions, each
-// under its own key prefix; Reopen opens the same URL and prefix again.
+// under its own key prefix; Reopen opens the same URL and prefix again, and
+// Raw reads every key under the prefix with a client of its own.
 func harness(s server, partitions int) conformance.Harness {
 	var urls sync.Map // *Backend -> URL
 	return conformance.Harness{
@@ -83,6 +84,7 @@ func harness(s server, partitions int) conformance.Harness {
 			urls.Store(nb, raw)
 			return nb
 		},
+		Raw: rawStore,
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/kek"
 )
 
 // secretOfCurrent asks keys_load for the current kid's secret.
@@ -81,7 +82,12 @@ func (b *Backend) loadKid(ctx context.Context, partition int, kid string) (loade
 		return loadedKeys{}, err
 	}
 	lk, err := parseKid(v)
-	return lk, interpretError(err)
+	if err != nil {
+		return loadedKeys{}, interpretError(err)
+	}
+	// Only usable kids are opened: an expired kid's token is token_expired
+	// whatever its secret.
+	return lk, openKeys(b.keyring(), partition, &lk.keys, lk.nowMs)
 }
 
 // parseKid decodes a keys_kid reply into a keystore holding the current kid
@@ -124,9 +130,9 @@ func parseKid(v []any) (loadedKeys, error) {
 	return lk, nil
 }
 
-// loadAllKeys reads every partition's keystore in one pipeline. Any
-// partition's failure fails the call.
-func (b *Backend) loadAllKeys(ctx context.Context, secretOf string) ([]loadedKeys, error) {
+// loadAllKeys reads every partition's keystore in one pipeline and opens
+// the secrets it read with ring. Any partition's failure fails the call.
+func (b *Backend) loadAllKeys(ctx context.Context, ring *kek.Keyring, secretOf string) ([]loadedKeys, error) {
 	replies, err := b.runAll(ctx, scriptKeysLoad, b.allPartitions(), func(int) []any { return []any{secretOf} })
 	if err != nil {
 		return nil, err
@@ -138,6 +144,9 @@ func (b *Backend) loadAllKeys(ctx context.Context, secretOf string) ([]loadedKey
 		}
 		if out[p], err = parseKeys(r.values); err != nil {
 			return nil, interpretError(err)
+		}
+		if err := openKeys(ring, p, &out[p].keys, -1); err != nil {
+			return nil, err
 		}
 	}
 	return out, nil
@@ -158,8 +167,13 @@ func (b *Backend) loadAllKeys(ctx context.Context, secretOf string) ([]loadedKey
 // Step 3 also repairs a seed that was interrupted after step 2: a partition
 // without a current kid is installed when every partition that has one
 // holds args.Kid with the same secret.
+//
+// Each partition stores args.Kid's secret sealed for that partition under
+// the installed keyring; secrets are compared after opening, so that a seed
+// re-run under another KEK is still already_seeded with the same secret.
 func (b *Backend) Seed(ctx context.Context, args contracts.SeedArgs) (contracts.SeedOutcome, error) {
-	parts, err := b.loadAllKeys(ctx, args.Kid)
+	ring := b.keyring()
+	parts, err := b.loadAllKeys(ctx, ring, args.Kid)
 	if err != nil {
 		return contracts.SeedOutcome{}, err
 	}
@@ -170,12 +184,12 @@ func (b *Backend) Seed(ctx context.Context, args contracts.SeedArgs) (contracts.
 	op := contracts.NewID() // a re-sent install answers "installed" again
 	if targets[0] == 0 {
 		var proceed bool
-		if out, proceed, err = b.seedArbiter(ctx, args, out, op); err != nil || !proceed {
+		if out, proceed, err = b.seedArbiter(ctx, ring, args, out, op); err != nil || !proceed {
 			return out, err
 		}
 		targets = targets[1:]
 	}
-	if err := b.seedInstall(ctx, args, targets, op); err != nil {
+	if err := b.seedInstall(ctx, ring, args, targets, op); err != nil {
 		return contracts.SeedOutcome{}, err
 	}
 	return out, nil
@@ -223,8 +237,8 @@ func planSeedAll(parts []loadedKeys, args contracts.SeedArgs) (contracts.SeedOut
 
 // seedArbiter installs on partition 0 and reports the outcome as partition
 // 0 decided it, and whether to go on installing on the other partitions.
-func (b *Backend) seedArbiter(ctx context.Context, args contracts.SeedArgs, planned contracts.SeedOutcome, op string) (contracts.SeedOutcome, bool, error) {
-	v, err := b.run(ctx, scriptSeedInstall, 0, args.Kid, args.Secret.Hex(), op)
+func (b *Backend) seedArbiter(ctx context.Context, ring *kek.Keyring, args contracts.SeedArgs, planned contracts.SeedOutcome, op string) (contracts.SeedOutcome, bool, error) {
+	v, err := b.run(ctx, scriptSeedInstall, 0, args.Kid, sealHex(ring, args.Kid, 0, args.Secret), op)
 	if err != nil {
 		return contracts.SeedOutcome{}, false, err
 	}
@@ -235,18 +249,25 @@ func (b *Backend) seedArbiter(ctx context.Context, args contracts.SeedArgs, plan
 	if current != args.Kid {
 		return contracts.SeedOutcome{Outcome: contracts.SeedAlreadyInitialized, Kid: args.Kid, CurrentKid: current}, false, nil
 	}
+	if !same {
+		// Another stored form: the same secret sealed under another KEK, or another secret.
+		if same, err = sameSecret(ring, args.Kid, 0, str(v, 3), args.Secret); err != nil {
+			return contracts.SeedOutcome{}, false, err
+		}
+	}
 	out := contracts.SeedOutcome{Outcome: contracts.SeedAlreadySeeded, Kid: args.Kid, CurrentKid: current, SameSecret: &same}
 	return out, same, nil
 }
 
 // seedInstall installs args.Kid on the given partitions in one pipeline;
 // each install is conditional on the partition having no current kid.
-func (b *Backend) seedInstall(ctx context.Context, args contracts.SeedArgs, partitions []int, op string) error {
+func (b *Backend) seedInstall(ctx context.Context, ring *kek.Keyring, args contracts.SeedArgs, partitions []int, op string) error {
 	if len(partitions) == 0 {
 		return nil
 	}
-	secret := args.Secret.Hex()
-	replies, err := b.runAll(ctx, scriptSeedInstall, partitions, func(int) []any { return []any{args.Kid, secret, op} })
+	replies, err := b.runAll(ctx, scriptSeedInstall, partitions, func(p int) []any {
+		return []any{args.Kid, sealHex(ring, args.Kid, p, args.Secret), op}
+	})
 	if err != nil {
 		return err
 	}
@@ -262,18 +283,29 @@ func (b *Backend) seedInstall(ctx context.Context, args contracts.SeedArgs, part
 // in one pipeline (CONTRACT.md §4). A partition's failure (rotation_conflict,
 // an unreachable node) is reported in its entry; re-running the same
 // rotation repairs a partial one, done partitions answering noop.
+//
+// Each partition stores the new secret sealed for that partition under the
+// installed keyring. When the new kid is current with another stored form,
+// the script writes nothing and returns that form; it is opened here and
+// compared in constant time: the same secret (sealed under another KEK) is
+// noop, another secret rotation_conflict.
 func (b *Backend) RotateAll(ctx context.Context, args contracts.RotateArgs) (contracts.RotateAllResult, error) {
-	secret := args.NewSecret.Hex()
+	ring := b.keyring()
+	grace := formatInt(args.GraceMs)
 	// The operation id makes a re-sent partition call answer what it answered.
-	grace := []any{args.NewKid, secret, formatInt(args.GraceMs), contracts.NewID()}
-	replies, err := b.runAll(ctx, scriptRotate, b.allPartitions(), func(int) []any { return grace })
+	op := contracts.NewID()
+	replies, err := b.runAll(ctx, scriptRotate, b.allPartitions(), func(p int) []any {
+		return []any{args.NewKid, sealHex(ring, args.NewKid, p, args.NewSecret), grace, op}
+	})
 	if err != nil {
 		return contracts.RotateAllResult{}, err
 	}
 	res := contracts.RotateAllResult{Entries: make([]contracts.RotateEntry, len(replies))}
 	for p, r := range replies {
 		entry := contracts.RotateEntry{Partition: p}
-		out, err := parseRotate(r, args.NewKid)
+		out, err := parseRotate(r, args.NewKid, func(storedHex string) (bool, error) {
+			return sameSecret(ring, args.NewKid, p, storedHex, args.NewSecret)
+		})
 		if err != nil {
 			entry.Error = contracts.AsError(err)
 		} else {
@@ -284,14 +316,25 @@ func (b *Backend) RotateAll(ctx context.Context, args contracts.RotateArgs) (con
 	return res, nil
 }
 
-// parseRotate decodes one partition's rotate reply.
-func parseRotate(r partitionReply, newKid string) (contracts.RotateOutcome, error) {
+// parseRotate decodes one partition's rotate reply. same decides a reply
+// naming newKid current with another stored form: whether that form holds
+// the new secret (noop) or not (rotation_conflict).
+func parseRotate(r partitionReply, newKid string, same func(storedHex string) (bool, error)) (contracts.RotateOutcome, error) {
 	if r.err != nil {
 		return contracts.RotateOutcome{}, r.err
 	}
 	switch str(r.values, 0) {
 	case contracts.RotateNoop:
 		return contracts.RotateOutcome{Outcome: contracts.RotateNoop, Kid: str(r.values, 1)}, nil
+	case "current":
+		ok, err := same(str(r.values, 1))
+		if err != nil {
+			return contracts.RotateOutcome{}, err
+		}
+		if !ok {
+			return contracts.RotateOutcome{}, rotationConflict(newKid, true)
+		}
+		return contracts.RotateOutcome{Outcome: contracts.RotateNoop, Kid: newKid}, nil
 	case contracts.RotateRotated:
 		gc, err := num(r.values, 2)
 		if err != nil {
@@ -310,7 +353,7 @@ func parseRotate(r partitionReply, newKid string) (contracts.RotateOutcome, erro
 // reading all partitions in one pipeline; each partition is rendered at its
 // own server clock by contracts.ListPartition.
 func (b *Backend) ListKids(ctx context.Context, _ contracts.ListKidsArgs) (contracts.ListKidsResult, error) {
-	parts, err := b.loadAllKeys(ctx, "")
+	parts, err := b.loadAllKeys(ctx, nil, "") // reads no secret
 	if err != nil {
 		return contracts.ListKidsResult{}, err
 	}

@@ -264,7 +264,7 @@ func TestSeedRepairsInterruptedSeed(t *testing.T) {
 	forEachServer(t, func(t *testing.T, s server) {
 		b, _ := openFresh(t, s, 64)
 		args := contracts.SeedArgs{Kid: "kid-a", Secret: secret(1)}
-		if _, _, err := b.seedArbiter(bg, args, contracts.SeedOutcome{}, contracts.NewID()); err != nil { // only partition 0
+		if _, _, err := b.seedArbiter(bg, nil, args, contracts.SeedOutcome{}, contracts.NewID()); err != nil { // only partition 0
 			t.Fatalf("install on partition 0: %v", err)
 		}
 		out := mustSeed(t, b, "kid-a", secret(1))

@@ -43,6 +43,7 @@ var (
 	scriptClaimPeek    = newScript("claim_peek")
 	scriptClaim        = newScript("claim")
 	scriptComplete     = newScript("complete")
+	scriptRewrap       = newScript("rewrap")
 )
 
 // key returns the key <prefix>ff:{p:N}:<suffix>. The hash tag {p:N} puts

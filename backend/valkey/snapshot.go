@@ -56,5 +56,10 @@ func (b *Backend) KeystoreSnapshot(ctx context.Context, partition int) (engine.K
 	if err != nil {
 		return engine.KeystoreSnapshot{}, interpretError(err)
 	}
+	// Kids already past their grace keep no secret: their tokens are
+	// token_expired, and they may be sealed under a KEK dropped since.
+	if err := openKeys(b.keyring(), partition, &lk.keys, lk.nowMs); err != nil {
+		return engine.KeystoreSnapshot{}, err
+	}
 	return engine.KeystoreSnapshot{Keys: lk.keys, NowMs: lk.nowMs, Partitions: b.parts}, nil
 }

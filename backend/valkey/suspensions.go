@@ -55,9 +55,13 @@ func (b *Backend) Suspend(ctx context.Context, args contracts.SuspendArgs) (cont
 		if rec != "" {
 			return replaySuspend(rec, args)
 		}
-		secret, err := hex.DecodeString(secretHex)
+		stored, err := hex.DecodeString(secretHex)
 		if err != nil {
 			return contracts.SuspendOutcome{}, interpretError(errMalformedReply)
+		}
+		secret, err := b.keyring().Open(kid, p, stored)
+		if err != nil {
+			return contracts.SuspendOutcome{}, err
 		}
 		out, argv, err := newSuspension(args, fp, now, contracts.KidRecord{Kid: kid, Secret: secret})
 		if err != nil {
@@ -210,6 +214,9 @@ func (b *Backend) authorize(ctx context.Context, p int, t contracts.Token, args 
 				return interpretError(errMalformedReply)
 			}
 			rec.ExpiresAtMs = &exp
+		}
+		if err := openRecord(b.keyring(), p, rec, now); err != nil {
+			return err
 		}
 	}
 	var w *contracts.WaitpointRef

@@ -23,8 +23,8 @@
 // trip per node, not one per partition.
 //
 // Keys of partition N (every one under the tag {p:N}): keys (the keystore
-// hash: current kid, s:<kid> secret as lowercase hex, x:<kid> expiry of a
-// verifying kid, partitions), and for an execution E of that partition
+// hash: current kid, s:<kid> stored secret as lowercase hex, x:<kid> expiry
+// of a verifying kid, partitions), and for an execution E of that partition
 // (N = contracts.PartitionOf(E, P)): x:E (its state), xi:E (suspend
 // idempotency records), xw:E and xs:E (its waitpoint and suspension ids),
 // w:<waitpoint_id> (with the SHA-256 of its token), wi:<waitpoint_id> (delivery idempotency records) and
@@ -55,6 +55,25 @@
 // first write; Open refuses another count (conflict / partition_count_mismatch)
 // by reading partition 0, and every script checks it again.
 //
+// # Secrets at rest
+//
+// Backend implements engine.SecretSealer. With a keyring installed (the
+// URL's kek_file, read by the engine), s:<kid> of partition N holds the
+// secret sealed for kid and N (kek.Keyring.Seal), so every partition holds
+// its own form; without one it holds the secret itself, as before KEKs.
+// seed and rotate_all seal in Go and send each partition its form; the
+// scripts compare stored forms only, and when the kid is already there in
+// another form they return it and the driver opens it and compares secrets
+// in constant time, so a re-run under a new KEK (the old one kept as
+// kek_previous_file) is still already_seeded / noop. sign, verify, suspend,
+// the slow path of deliver_signal and the keystore snapshot open what they
+// read; kids already past their grace are not opened (their tokens are
+// token_expired whatever the KEK); list_kids reads no secret. The one-trip
+// path of deliver_signal compares the SHA-256 of the token suspend issued
+// and reads no secret, so it accepts such a token whatever the KEK.
+// RewrapSecrets: one pipeline reads every partition, one pipeline of
+// compare-and-set scripts (rewrap.lua) writes the new forms.
+//
 // The Lua uses only what Redis 7.0 and Valkey 7.2+ both serve: EVAL/EVALSHA,
 // no functions, no 7.2-only commands.
 package valkey
@@ -63,11 +82,13 @@ import (
 	"context"
 	"net/url"
 	"strconv"
+	"sync/atomic"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
 	"github.com/flowfabric/flowfabric-go/engine"
+	"github.com/flowfabric/flowfabric-go/kek"
 )
 
 func init() {
@@ -87,6 +108,7 @@ var _ engine.Backend = (*Backend)(nil)
 // Backend is a Valkey store. It is safe for concurrent use and may be shared
 // with other processes opening the same URL.
 type Backend struct {
+	ring     atomic.Pointer[kek.Keyring] // seals and opens stored secrets; nil: none
 	client   redis.UniversalClient
 	parts    int
 	prefix   string

@@ -1,9 +1,12 @@
 -- rotate rotates one partition atomically (CONTRACT.md §4): ARGV[2] new kid,
--- ARGV[3] its secret as canonical lowercase hex, ARGV[4] grace_ms (decimal).
--- Same kid and secret already current: {'noop', kid}. Kid current with
--- another secret, or remembered as verifying: rotation_conflict. Otherwise
--- expired verifying kids are deleted, the current kid becomes verifying
--- until now + grace_ms, and the new kid becomes current:
+-- ARGV[3] its stored form for this partition as lowercase hex (the secret,
+-- or the secret sealed under a KEK), ARGV[4] grace_ms (decimal).
+-- Kid current with the same stored form: {'noop', kid}. Kid current with
+-- another stored form: {'current', stored form}, nothing written; the
+-- caller opens it and answers noop (the same secret sealed under another
+-- KEK) or rotation_conflict. Kid remembered as verifying: rotation_conflict.
+-- Otherwise expired verifying kids are deleted, the current kid becomes
+-- verifying until now + grace_ms, and the new kid becomes current:
 -- {'rotated', previous kid or '', gc_count}. One HGETALL, at most one HDEL
 -- and one HSET. ARGV[5] is the call's operation id: a re-sent call answers
 -- what the first one answered.
@@ -20,7 +23,7 @@ if current == kid then
   if ks['s:' .. kid] == secret then
     return {'noop', kid}
   end
-  return ff_error('rotation_conflict', 'current', kid)
+  return {'current', ks['s:' .. kid] or ''}
 end
 if ks['s:' .. kid] then
   return ff_error('rotation_conflict', 'verifying', kid)

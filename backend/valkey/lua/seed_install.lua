@@ -1,7 +1,11 @@
--- seed_install installs ARGV[2] (kid) with ARGV[3] (canonical lowercase hex
--- secret) as the partition's current kid, atomically, only when the
--- partition has no current kid; it records the partition count.
--- Returns {'installed'} or {'has', current kid, same secret '1'|'0'}.
+-- seed_install installs ARGV[2] (kid) with ARGV[3] (its stored form for
+-- this partition as lowercase hex: the secret, or the secret sealed under a
+-- KEK) as the partition's current kid, atomically, only when the partition
+-- has no current kid; it records the partition count.
+-- Returns {'installed'} or {'has', current kid, same stored form '1'|'0',
+-- the current kid's stored form when it is ARGV[2] and differs, else ''}:
+-- stored forms differ for the same secret sealed under another KEK, so the
+-- caller opens it and compares secrets itself.
 -- ARGV[4] is the call's operation id: a re-sent call answers 'installed'
 -- again.
 local err = ff_partitions()
@@ -11,9 +15,12 @@ if ff_op_get(ARGV[4]) then
 end
 local current = redis.call('HGET', KS, 'current')
 if current then
-  local same = '0'
-  if current == ARGV[2] and redis.call('HGET', KS, 's:' .. current) == ARGV[3] then same = '1' end
-  return {'has', current, same}
+  local same, stored = '0', ''
+  if current == ARGV[2] then
+    stored = redis.call('HGET', KS, 's:' .. current) or ''
+    if stored == ARGV[3] then same, stored = '1', '' end
+  end
+  return {'has', current, same, stored}
 end
 redis.call('HDEL', KS, 'x:' .. ARGV[2])
 redis.call('HSET', KS, 'current', ARGV[2], 's:' .. ARGV[2], ARGV[3], 'partitions', ARGV[1])
