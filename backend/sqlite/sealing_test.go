@@ -6,7 +6,9 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"errors"
+	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -372,4 +374,26 @@ func TestSetKeyringConcurrent(t *testing.T) {
 		drivertest.Try(e.Sign(ctx, contracts.SignArgs{Scope: "x", Message: []byte("m")})).Must(t)
 	}
 	wg.Wait()
+}
+
+// Given a sqlite URL with kek_file, then engine.Open removes it before the
+// driver's URL parser (which refuses query parameters) and installs the
+// keyring: the seeded secret is stored sealed under that KEK.
+func TestURLKEKFile(t *testing.T) {
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "kek")
+	if err := os.WriteFile(keyFile, []byte(strings.Repeat("11", kek.Size)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	e, err := engine.Open(ctx, "sqlite://"+filepath.Join(dir, "ff.db")+"?kek_file="+url.QueryEscape(keyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	drivertest.Try(e.Seed(ctx, contracts.SeedArgs{Kid: "k0", Secret: newSecret(t)})).Must(t)
+	rows := storedKeys(t, e.Backend().(*Backend))
+	if fp := kek.SealedFingerprint(rows[0].secret); fp != testKEK(t, 0x11).Fingerprint() {
+		t.Fatalf("stored under kek %q, want the kek_file's %s", fp, testKEK(t, 0x11).Fingerprint())
+	}
 }
