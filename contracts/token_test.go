@@ -127,12 +127,106 @@ func TestNewIDIsCanonicalUUIDv4(t *testing.T) {
 	}
 }
 
+// referenceParseToken is ParseToken's rule written plainly (ValidateKid,
+// then hex.Decode of lowercase digits): the fast ParseToken must agree.
+func referenceParseToken(s string) (Token, bool) {
+	var t Token
+	if len(s) < 2+macHexLen || s[len(s)-macHexLen-1] != ':' {
+		return Token{}, false
+	}
+	kid, mac := s[:len(s)-macHexLen-1], s[len(s)-macHexLen:]
+	if ValidateKid("token", kid) != nil || strings.ToLower(mac) != mac {
+		return Token{}, false
+	}
+	if _, err := hex.Decode(t.MAC[:], []byte(mac)); err != nil {
+		return Token{}, false
+	}
+	t.Kid = kid
+	return t, true
+}
+
+// referenceCRC16 is CRC16-XMODEM bit by bit.
+func referenceCRC16(b []byte) uint16 {
+	var crc uint16
+	for _, c := range b {
+		crc ^= uint16(c) << 8
+		for range 8 {
+			if crc&0x8000 != 0 {
+				crc = crc<<1 ^ 0x1021
+			} else {
+				crc <<= 1
+			}
+		}
+	}
+	return crc
+}
+
+// Every digit position and every byte value: the eight-at-a-time decoder
+// accepts exactly the lowercase hex digits, wherever they sit.
+func TestParseTokenEveryByteAtEveryPosition(t *testing.T) {
+	good := SignToken("k1", make([]byte, 32), []byte("m"))
+	for pos := len(good) - macHexLen; pos < len(good); pos++ {
+		for c := range 256 {
+			s := good[:pos] + string([]byte{byte(c)}) + good[pos+1:]
+			tok, err := ParseToken("token", s)
+			ref, ok := referenceParseToken(s)
+			if (err == nil) != ok || tok != ref {
+				t.Fatalf("byte %#02x at %d: ParseToken %+v, %v; reference %+v, %v", c, pos, tok, err, ref, ok)
+			}
+		}
+	}
+	for c := range 256 {
+		s := "k" + string([]byte{byte(c)}) + good[2:]
+		tok, err := ParseToken("token", s)
+		ref, ok := referenceParseToken(s)
+		if (err == nil) != ok || tok != ref {
+			t.Fatalf("kid byte %#02x: ParseToken %+v, %v; reference %+v, %v", c, tok, err, ref, ok)
+		}
+	}
+}
+
+func TestCRC16Table(t *testing.T) {
+	b := make([]byte, 0, 300)
+	for i := range 300 {
+		b = append(b, byte(i*7+i>>3))
+		if got, want := CRC16(b), referenceCRC16(b); got != want {
+			t.Fatalf("CRC16 of %d bytes = %#04x, want %#04x", len(b), got, want)
+		}
+		if got, want := PartitionOf(string(b), 1000), int(referenceCRC16(b))%1000; got != want {
+			t.Fatalf("PartitionOf of %d bytes = %d, want %d", len(b), got, want)
+		}
+	}
+}
+
+var (
+	sinkToken Token
+	sinkInt   int
+)
+
+func BenchmarkParseToken(b *testing.B) {
+	tok := SignToken("kid-a", make([]byte, 32), []byte("m"))
+	for b.Loop() {
+		sinkToken, _ = ParseToken("token", tok)
+	}
+}
+
+func BenchmarkPartitionOf(b *testing.B) {
+	for b.Loop() {
+		sinkInt = PartitionOf("exec-0001", 256)
+	}
+}
+
 func FuzzParseToken(f *testing.F) {
 	f.Add(SignToken("k1", make([]byte, 32), []byte("m")))
 	f.Add("k1:")
 	f.Add(":" + strings.Repeat("a", 64))
+	f.Add("k1:" + strings.Repeat("A", 64))
+	f.Add("k1:" + strings.Repeat("\xe0", 64))
 	f.Fuzz(func(t *testing.T, s string) {
 		tok, err := ParseToken("token", s)
+		if ref, ok := referenceParseToken(s); (err == nil) != ok || tok != ref {
+			t.Fatalf("ParseToken %+v, %v; reference %+v, %v", tok, err, ref, ok)
+		}
 		if err != nil {
 			if !errors.Is(err, ErrTokenMalformed) {
 				t.Fatalf("unexpected error class: %v", err)
