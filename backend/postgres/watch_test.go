@@ -101,7 +101,7 @@ func TestKeystoreWatchPushesRotation(t *testing.T) {
 		lat = append(lat, w.seen(t, fmt.Sprintf("kid-%d", i), byte(i+1)))
 	}
 	slices.Sort(lat)
-	t.Logf("push invalidation latency over %d rotations: median %.2f ms, max %.2f ms",
+	t.Logf("%s: push invalidation latency over %d rotations: median %.2f ms, max %.2f ms", t.Name(),
 		len(lat), ms(lat[len(lat)/2]), ms(lat[len(lat)-1]))
 }
 
