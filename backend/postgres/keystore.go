@@ -1,13 +1,17 @@
 package postgres
 
 import (
-	"bytes"
 	"context"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/kek"
 )
+
+// keyPartition is the backend's one keystore partition: every secret is
+// sealed for it.
+const keyPartition = 0
 
 // loadKeysSQL reads the backend clock and the whole keystore in one
 // statement: one row per kid, or a single row of NULLs when the keystore is
@@ -59,16 +63,25 @@ LEFT JOIN ff_keys k ON k.kid = $1`
 // reports already_seeded / already_initialized without writing
 // (CONTRACT.md §4). One SERIALIZABLE transaction behind lockKeysSQL:
 // concurrent seeds of different kids leave exactly one installed.
+// same_secret compares the opened secret, so a re-run under another KEK
+// still finds the same secret.
 func (b *Backend) Seed(ctx context.Context, args contracts.SeedArgs) (contracts.SeedOutcome, error) {
 	var out contracts.SeedOutcome
+	ring := b.keyring.Load()
 	err := b.inTx(ctx, lockKeysSQL, func(tx pgx.Tx) error {
 		nowMs, keys, err := loadKeys(ctx, tx)
 		if err != nil {
 			return err
 		}
+		// PlanSeed compares only the secret of args.Kid.
+		if rec := keys.Find(args.Kid); rec != nil {
+			if err := openRecord(ring, rec); err != nil {
+				return err
+			}
+		}
 		next, o, changed := contracts.PlanSeed(keys, args)
 		if changed {
-			if err := writeKeys(ctx, tx, keys, next, nowMs); err != nil {
+			if err := writeKeys(ctx, tx, ring, keys, next, nowMs); err != nil {
 				return err
 			}
 		}
@@ -80,20 +93,28 @@ func (b *Backend) Seed(ctx context.Context, args contracts.SeedArgs) (contracts.
 
 // RotateAll rotates the single partition in one SERIALIZABLE transaction
 // behind lockKeysSQL (CONTRACT.md §4): the keystore is as before or as after, never in
-// between. A rotation_conflict is reported in the partition's entry.
+// between. A rotation_conflict is reported in the partition's entry. Noop
+// and rotation_conflict compare the opened secret of the current kid.
 func (b *Backend) RotateAll(ctx context.Context, args contracts.RotateArgs) (contracts.RotateAllResult, error) {
-	entry := contracts.RotateEntry{Partition: 0}
+	entry := contracts.RotateEntry{Partition: keyPartition}
+	ring := b.keyring.Load()
 	err := b.inTx(ctx, lockKeysSQL, func(tx pgx.Tx) error {
-		entry = contracts.RotateEntry{Partition: 0}
+		entry = contracts.RotateEntry{Partition: keyPartition}
 		nowMs, keys, err := loadKeys(ctx, tx)
 		if err != nil {
 			return err
 		}
+		// PlanRotate compares only the secret of a current kid named new_kid.
+		if keys.Current != nil && keys.Current.Kid == args.NewKid {
+			if err := openRecord(ring, keys.Current); err != nil {
+				return err
+			}
+		}
 		var next contracts.PartitionKeys
 		var changed bool
-		entry, next, changed = contracts.RotatePartition(0, keys, args, nowMs)
+		entry, next, changed = contracts.RotatePartition(keyPartition, keys, args, nowMs)
 		if changed {
-			return writeKeys(ctx, tx, keys, next, nowMs)
+			return writeKeys(ctx, tx, ring, keys, next, nowMs)
 		}
 		return nil
 	})
@@ -104,7 +125,8 @@ func (b *Backend) RotateAll(ctx context.Context, args contracts.RotateArgs) (con
 }
 
 // ListKids lists the current kid and the verifying kids not expired at the
-// backend's clock, from one statement.
+// backend's clock, from one statement. It opens no secret, so it answers
+// whatever the keyring.
 func (b *Backend) ListKids(ctx context.Context, _ contracts.ListKidsArgs) (contracts.ListKidsResult, error) {
 	if err := b.usable(); err != nil {
 		return contracts.ListKidsResult{}, err
@@ -113,7 +135,7 @@ func (b *Backend) ListKids(ctx context.Context, _ contracts.ListKidsArgs) (contr
 	if err != nil {
 		return contracts.ListKidsResult{}, interpretError(err)
 	}
-	return contracts.ListKidsResult{Partitions: []contracts.PartitionKids{contracts.ListPartition(0, keys, nowMs)}}, nil
+	return contracts.ListKidsResult{Partitions: []contracts.PartitionKids{contracts.ListPartition(keyPartition, keys, nowMs)}}, nil
 }
 
 // Sign signs args.Message with the current kid.
@@ -129,6 +151,9 @@ func (b *Backend) Sign(ctx context.Context, args contracts.SignArgs) (contracts.
 	var keys contracts.PartitionKeys
 	if kid != nil {
 		keys.Current = &contracts.KidRecord{Kid: *kid, Secret: secret}
+		if err := openRecord(b.keyring.Load(), keys.Current); err != nil {
+			return contracts.SignResult{}, err
+		}
 	}
 	return contracts.SignWith(keys, args)
 }
@@ -155,6 +180,9 @@ func (b *Backend) Verify(ctx context.Context, args contracts.VerifyArgs) (contra
 	var found *contracts.KidRecord
 	if known {
 		found = &rec
+		if err := openIfChecked(b.keyring.Load(), initialized, found, nowMs); err != nil {
+			return contracts.VerifyResult{}, err
+		}
 	}
 	if err := contracts.CheckToken(t, args.Message, initialized, found, nowMs); err != nil {
 		return contracts.VerifyResult{}, err
@@ -162,7 +190,31 @@ func (b *Backend) Verify(ctx context.Context, args contracts.VerifyArgs) (contra
 	return contracts.VerifyResult{Valid: true, Kid: t.Kid}, nil
 }
 
-// loadKeys runs loadKeysSQL and returns the clock and the keystore.
+// openRecord replaces rec's stored secret with the secret it holds, opened
+// with ring. Errors are kek_mismatch or internal_error, returned as they
+// are; they never quote secret bytes.
+func openRecord(ring *kek.Keyring, rec *contracts.KidRecord) error {
+	secret, err := ring.Open(rec.Kid, keyPartition, rec.Secret)
+	if err != nil {
+		return err
+	}
+	rec.Secret = secret
+	return nil
+}
+
+// openIfChecked opens rec's secret when a token check at nowMs gets as far
+// as its MAC (contracts.CheckToken): not for an uninitialized keystore or
+// an expired kid, whose answers need no secret, and so no KEK.
+func openIfChecked(ring *kek.Keyring, initialized bool, rec *contracts.KidRecord, nowMs int64) error {
+	if !initialized || !rec.Usable(nowMs) {
+		return nil
+	}
+	return openRecord(ring, rec)
+}
+
+// loadKeys runs loadKeysSQL and returns the clock and the keystore, each
+// secret in its stored form (sealed or plain): openRecord opens those an
+// operation uses.
 func loadKeys(ctx context.Context, q querier) (int64, contracts.PartitionKeys, error) {
 	rows, err := q.Query(ctx, loadKeysSQL)
 	if err != nil {
@@ -195,8 +247,9 @@ func loadKeys(ctx context.Context, q querier) (int64, contracts.PartitionKeys, e
 // writeKeys writes the difference between the keystore as loaded (prev) and
 // as planned (next) in one round trip: deletions, then expiry changes, then
 // insertions, so the one-current index holds after every statement. A kid's
-// secret never changes once installed.
-func writeKeys(ctx context.Context, tx pgx.Tx, prev, next contracts.PartitionKeys, nowMs int64) error {
+// secret never changes once installed: only inserted kids write one, sealed
+// with ring (in plain for a nil ring).
+func writeKeys(ctx context.Context, tx pgx.Tx, ring *kek.Keyring, prev, next contracts.PartitionKeys, nowMs int64) error {
 	c := contracts.DiffKeys(prev, next)
 	var batch pgx.Batch
 	if len(c.Deleted) > 0 {
@@ -206,7 +259,7 @@ func writeKeys(ctx context.Context, tx pgx.Tx, prev, next contracts.PartitionKey
 		batch.Queue(setExpirySQL, rec.Kid, rec.ExpiresAtMs)
 	}
 	for _, rec := range c.Inserted {
-		batch.Queue(insertKidSQL, rec.Kid, []byte(bytes.Clone(rec.Secret)), nowMs, rec.ExpiresAtMs)
+		batch.Queue(insertKidSQL, rec.Kid, ring.Seal(rec.Kid, keyPartition, rec.Secret), nowMs, rec.ExpiresAtMs)
 	}
 	return tx.SendBatch(ctx, &batch).Close()
 }

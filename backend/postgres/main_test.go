@@ -97,7 +97,8 @@ func (o *opened) stats() postgres.Stats {
 }
 
 // harness runs the conformance suite on fresh schemas. Postgres reads the
-// server's clock, so ClockControl is false; Reopen opens the same URL.
+// server's clock, so ClockControl is false; Reopen opens the same URL; Raw
+// reads every row of the schema around the driver.
 func harness() (conformance.Harness, *opened) {
 	o := &opened{urls: map[engine.Backend]string{}}
 	mu, urls := &o.mu, o.urls
@@ -126,7 +127,64 @@ func harness() (conformance.Harness, *opened) {
 			mu.Unlock()
 			return r
 		},
+		Raw: func(t testing.TB, b engine.Backend) []byte {
+			mu.Lock()
+			u := urls[b]
+			mu.Unlock()
+			return rawSchema(t, withoutParam(t, u, postgres.ParamMigrate))
+		},
 	}, o
+}
+
+// withoutParam returns rawURL without query parameter key.
+func withoutParam(t testing.TB, rawURL, key string) string {
+	t.Helper()
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Del(key)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// rawSchema returns every row of every table of the schema of rawURL (its
+// search_path) as JSON text, one row a line, read on a connection of its
+// own: what the store holds, as someone reading the database around the
+// driver sees it. bytea columns render as \x and lowercase hex.
+func rawSchema(t testing.TB, rawURL string) []byte {
+	t.Helper()
+	ctx := context.Background()
+	c := connect(t, rawURL)
+	rows, err := c.Query(ctx, `SELECT table_schema, table_name FROM information_schema.tables
+WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' ORDER BY table_name`)
+	if err != nil {
+		t.Fatalf("raw: list tables: %v", err)
+	}
+	tables, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (pgx.Identifier, error) {
+		var schema, name string
+		err := r.Scan(&schema, &name)
+		return pgx.Identifier{schema, name}, err
+	})
+	if err != nil {
+		t.Fatalf("raw: list tables: %v", err)
+	}
+	if len(tables) == 0 {
+		t.Fatalf("raw: the schema of the backend holds no table")
+	}
+	var out []byte
+	for _, tbl := range tables {
+		var text string
+		if err := c.QueryRow(ctx, `SELECT coalesce(string_agg(row_to_json(t)::text, E'\n'), '') FROM `+tbl.Sanitize()+` t`).Scan(&text); err != nil {
+			t.Fatalf("raw: read %s: %v", tbl.Sanitize(), err)
+		}
+		out = append(out, tbl.Sanitize()...)
+		out = append(out, '\n')
+		out = append(out, text...)
+		out = append(out, '\n')
+	}
+	return out
 }
 
 // seed seeds kid with a secret of 32 fill bytes.

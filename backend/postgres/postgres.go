@@ -52,6 +52,13 @@
 //     signal" by INSERT ... ON CONFLICT DO NOTHING rather than by reading
 //     that a row is absent, which SSI would record as a read of an index
 //     range that other executions insert into.
+//
+// Secrets at rest: the Backend is an engine.SecretSealer. With a keyring
+// installed (SetKeyring; engine.OpenBackend installs the one the URL's
+// kek_file names) ff_keys.secret holds each secret sealed for its kid and
+// partition 0 instead of in plain, and RewrapSecrets re-seals the stored
+// secrets under another keyring. The column is bytea, so the longer sealed
+// form needs no schema change.
 
 package postgres
 
@@ -65,6 +72,7 @@ import (
 
 	"github.com/flowfabric/flowfabric-go/contracts"
 	"github.com/flowfabric/flowfabric-go/engine"
+	"github.com/flowfabric/flowfabric-go/kek"
 )
 
 // The URL schemes this driver registers, both with engine.Register and
@@ -108,6 +116,10 @@ type Backend struct {
 	url    string // redacted, for messages
 	closed atomic.Bool
 	stats  stats
+	// keyring seals the secrets written and opens those read; nil stores
+	// them in plain. Each operation loads it once, so it seals and opens
+	// with the same keyring even if SetKeyring runs meanwhile.
+	keyring atomic.Pointer[kek.Keyring]
 }
 
 // Stats counts the backend's SERIALIZABLE transactions since Open.

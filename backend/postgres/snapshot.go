@@ -11,7 +11,8 @@ var _ engine.KeystoreSnapshotter = (*Backend)(nil)
 // KeystoreSnapshot reads the keystore and the server's clock
 // (clock_timestamp()) in one statement, for the Engine's keystore cache,
 // which adds the monotonic time elapsed since to decide expiry at the
-// server's clock. Postgres has one partition.
+// server's clock. Postgres has one partition. Every secret is opened with
+// the installed keyring, since the cache signs and verifies with them.
 func (b *Backend) KeystoreSnapshot(ctx context.Context, _ int) (engine.KeystoreSnapshot, error) {
 	if err := b.usable(); err != nil {
 		return engine.KeystoreSnapshot{}, err
@@ -19,6 +20,17 @@ func (b *Backend) KeystoreSnapshot(ctx context.Context, _ int) (engine.KeystoreS
 	nowMs, keys, err := loadKeys(ctx, b.pool)
 	if err != nil {
 		return engine.KeystoreSnapshot{}, interpretError(err)
+	}
+	ring := b.keyring.Load()
+	if keys.Current != nil {
+		if err := openRecord(ring, keys.Current); err != nil {
+			return engine.KeystoreSnapshot{}, err
+		}
+	}
+	for i := range keys.Verifying {
+		if err := openRecord(ring, &keys.Verifying[i]); err != nil {
+			return engine.KeystoreSnapshot{}, err
+		}
 	}
 	return engine.KeystoreSnapshot{Keys: keys, NowMs: nowMs, Partitions: 1}, nil
 }

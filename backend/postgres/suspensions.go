@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/kek"
 )
 
 // currentKeySQL reads the clock and the current kid (NULLs when the
@@ -189,6 +190,7 @@ func nullIfEmpty(s string) *string {
 // with the same idempotency key returns the stored outcome byte for byte.
 func (b *Backend) Suspend(ctx context.Context, args contracts.SuspendArgs) (contracts.SuspendOutcome, error) {
 	var out contracts.SuspendOutcome
+	ring := b.keyring.Load()
 	err := b.inExecTx(ctx, args.ExecutionID, func(tx pgx.Tx) error {
 		var (
 			nowMs  int64
@@ -201,7 +203,11 @@ func (b *Backend) Suspend(ctx context.Context, args contracts.SuspendArgs) (cont
 		if kid == nil {
 			return contracts.NotInitialized()
 		}
-		out = contracts.NewSuspension(args, contracts.KidRecord{Kid: *kid, Secret: secret}, nowMs)
+		current := contracts.KidRecord{Kid: *kid, Secret: secret}
+		if err := openRecord(ring, &current); err != nil {
+			return err
+		}
+		out = contracts.NewSuspension(args, current, nowMs)
 		created, err := createExecution(ctx, tx, args, out)
 		switch {
 		case err != nil:
@@ -319,6 +325,7 @@ func (b *Backend) DeliverSignal(ctx context.Context, args contracts.DeliverSigna
 		return contracts.DeliverSignalOutcome{}, err
 	}
 	var out contracts.DeliverSignalOutcome
+	ring := b.keyring.Load()
 	err = b.inExecTx(ctx, args.ExecutionID, func(tx pgx.Tx) error {
 		var d deliveryState
 		d.rec.Kid = t.Kid
@@ -329,7 +336,7 @@ func (b *Backend) DeliverSignal(ctx context.Context, args contracts.DeliverSigna
 		if err != nil {
 			return err
 		}
-		if err := authorize(t, args, d); err != nil {
+		if err := authorize(ring, t, args, d); err != nil {
 			return err
 		}
 		out, err = recordSignal(ctx, tx, args, d)
@@ -339,11 +346,15 @@ func (b *Backend) DeliverSignal(ctx context.Context, args contracts.DeliverSigna
 }
 
 // authorize runs checks 1 and 2 of deliver_signal on what deliverLoadSQL
-// read (contracts.AuthorizeToken).
-func authorize(t contracts.Token, args contracts.DeliverSignalArgs, d deliveryState) error {
+// read (contracts.AuthorizeToken), opening the kid's secret with ring when
+// the check gets as far as the MAC.
+func authorize(ring *kek.Keyring, t contracts.Token, args contracts.DeliverSignalArgs, d deliveryState) error {
 	var rec *contracts.KidRecord
 	if d.known {
 		rec = &d.rec
+		if err := openIfChecked(ring, d.initialized, rec, d.nowMs); err != nil {
+			return err
+		}
 	}
 	var w *contracts.WaitpointRef
 	if d.found { // deliverLoadSQL found it among the execution's waitpoints
