@@ -44,7 +44,18 @@ var (
 	scriptClaim        = newScript("claim")
 	scriptComplete     = newScript("complete")
 	scriptRewrap       = newScript("rewrap")
+	// claim_hint reads the claim hint key, not a partition: no prelude.
+	scriptClaimHint = redis.NewScript(mustRead("lua/claim_hint.lua"))
 )
+
+// mustRead returns an embedded file.
+func mustRead(name string) string {
+	b, err := luaFiles.ReadFile(name)
+	if err != nil {
+		panic("valkey: missing " + name)
+	}
+	return string(b)
+}
 
 // key returns the key <prefix>ff:{p:N}:<suffix>. The hash tag {p:N} puts
 // every key of partition N in one cluster slot.
@@ -55,11 +66,20 @@ func (b *Backend) key(partition int, suffix string) string {
 // keystoreKey is the partition's keystore hash, KEYS[1] of every script.
 func (b *Backend) keystoreKey(partition int) string { return b.key(partition, "keys") }
 
+// scriptKeys are the KEYS of a script on the partition: its keystore hash
+// and, on a standalone server, the claim hint (see ff_hint in prelude.lua).
+func (b *Backend) scriptKeys(partition int) []string {
+	if b.hint == "" {
+		return []string{b.keystoreKey(partition)}
+	}
+	return []string{b.keystoreKey(partition), b.hint}
+}
+
 // run calls a script on one partition: EVALSHA, falling back to EVAL (which
 // caches it) when the server does not know it. args follow ARGV[1] = P.
 func (b *Backend) run(ctx context.Context, s *redis.Script, partition int, args ...any) ([]any, error) {
 	argv := append([]any{strconv.Itoa(b.parts)}, args...)
-	res, err := s.Run(ctx, b.client, []string{b.keystoreKey(partition)}, argv...).Slice()
+	res, err := s.Run(ctx, b.client, b.scriptKeys(partition), argv...).Slice()
 	if err != nil {
 		return nil, interpretError(err)
 	}
@@ -120,7 +140,7 @@ func (b *Backend) pipelineEvalSha(ctx context.Context, s *redis.Script, partitio
 	cmds := make([]*redis.Cmd, len(partitions))
 	for i, p := range partitions {
 		argv := append([]any{strconv.Itoa(b.parts)}, argsFor(p)...)
-		cmds[i] = s.EvalSha(ctx, pipe, []string{b.keystoreKey(p)}, argv...)
+		cmds[i] = s.EvalSha(ctx, pipe, b.scriptKeys(p), argv...)
 	}
 	_, _ = pipe.Exec(ctx) // errors are read per command
 	return cmds

@@ -6,9 +6,12 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
 )
@@ -339,32 +342,69 @@ func (b *Backend) ClaimResumedExecution(ctx context.Context, args contracts.Clai
 
 // claimCandidates returns the partitions that hold a ready execution,
 // oldest candidate first. With one partition it returns partition 0
-// without asking.
+// without asking. On a standalone server it asks only the partitions the
+// claim hint names (one call; none or one of them needs no comparing), or
+// every partition once when the hint is not complete, and then completes it.
 func (b *Backend) claimCandidates(ctx context.Context) ([]int, error) {
 	if b.parts == 1 {
 		return []int{0}, nil
 	}
-	replies, err := b.runAll(ctx, scriptClaimPeek, b.allPartitions(), func(int) []any { return nil })
+	partitions := b.allPartitions()
+	complete := true
+	if b.hint != "" {
+		v, err := scriptClaimHint.Run(ctx, b.client, []string{b.hint}).Slice()
+		if err != nil {
+			return nil, interpretError(err)
+		}
+		if complete = str(v, 0) == "hint"; complete {
+			partitions, err = hintedPartitions(v[1:], b.parts)
+			if err != nil || len(partitions) <= 1 {
+				return partitions, err
+			}
+		}
+	}
+	replies, err := b.runAll(ctx, scriptClaimPeek, partitions, func(int) []any { return nil })
 	if err != nil {
 		return nil, err
+	}
+	for _, r := range replies {
+		if r.err != nil {
+			return nil, r.err
+		}
+	}
+	if !complete {
+		// Every partition has set its hint: from now on the hint is exact.
+		if err := b.client.ZAdd(ctx, b.hint, redis.Z{Score: math.Inf(1), Member: "all"}).Err(); err != nil {
+			return nil, interpretError(err)
+		}
 	}
 	type candidate struct {
 		partition int
 		member    string
 	}
 	var cs []candidate
-	for p, r := range replies {
-		if r.err != nil {
-			return nil, r.err
-		}
+	for i, r := range replies {
 		if m := str(r.values, 0); m != "" {
-			cs = append(cs, candidate{p, m})
+			cs = append(cs, candidate{partitions[i], m})
 		}
 	}
 	sort.Slice(cs, func(i, j int) bool { return cs[i].member < cs[j].member })
 	out := make([]int, len(cs))
 	for i, c := range cs {
 		out[i] = c.partition
+	}
+	return out, nil
+}
+
+// hintedPartitions decodes the partition numbers of a claim_hint reply.
+func hintedPartitions(v []any, parts int) ([]int, error) {
+	out := make([]int, len(v))
+	for i := range v {
+		p, err := num(v, i)
+		if err != nil || p < 0 || p >= int64(parts) {
+			return nil, interpretError(errMalformedReply)
+		}
+		out[i] = int(p)
 	}
 	return out, nil
 }

@@ -66,8 +66,12 @@ func deliver(t *testing.T, e ops, s contracts.SuspendOutcome, i int, a contracts
 	return out
 }
 
-// With nothing to claim or list, claim_resumed_execution and list_suspended
-// over 256 partitions cost one pipeline per node and no single command.
+// With nothing to claim or list, claim_resumed_execution over 256
+// partitions costs one pipeline per node and no single command on a
+// cluster; on a standalone server the first claim reads the claim hint,
+// asks every partition once and completes the hint (one call, one
+// pipeline, one ZADD), and later claims read only the hint (one call).
+// list_suspended costs one pipeline per node.
 func TestIdleClaimAndListRoundTrips(t *testing.T) {
 	forEachServer(t, func(t *testing.T, s server) {
 		rt := newRoundTrips()
@@ -76,20 +80,30 @@ func TestIdleClaimAndListRoundTrips(t *testing.T) {
 		masters := countMasters(t, b)
 		loadAllScripts(t, b)
 
-		rt.start()
-		c, err := e.ClaimResumedExecution(bg, contracts.ClaimArgs{WorkerID: "w", LeaseMs: 1000})
-		singles, pipelines, _, piped := rt.stop()
-		if err != nil || c.Outcome != contracts.OutcomeNone {
-			t.Fatalf("claim: %+v, %v", c, err)
+		claim := func(wantSingles, wantPipelines int) {
+			t.Helper()
+			rt.start()
+			c, err := e.ClaimResumedExecution(bg, contracts.ClaimArgs{WorkerID: "w", LeaseMs: 1000})
+			singles, pipelines, _, piped := rt.stop()
+			if err != nil || c.Outcome != contracts.OutcomeNone {
+				t.Fatalf("claim: %+v, %v", c, err)
+			}
+			t.Logf("%s: idle claim: %d pipelines (%d masters), %d piped, %d singles", s.name, pipelines, masters, piped, singles)
+			if pipelines != wantPipelines || singles != wantSingles {
+				t.Errorf("idle claim: %d pipelines and %d singles, want %d and %d", pipelines, singles, wantPipelines, wantSingles)
+			}
 		}
-		t.Logf("%s: idle claim: %d pipelines (%d masters), %d piped, %d singles", s.name, pipelines, masters, piped, singles)
-		if pipelines != masters || singles != 0 {
-			t.Errorf("idle claim: %d pipelines and %d singles, want %d and 0", pipelines, singles, masters)
+		if b.hint == "" {
+			claim(0, masters)
+			claim(0, masters)
+		} else {
+			claim(2, 1)
+			claim(1, 0)
 		}
 
 		rt.start()
 		l, err := e.ListSuspended(bg, contracts.ListSuspendedArgs{Limit: 100})
-		singles, pipelines, _, _ = rt.stop()
+		singles, pipelines, _, _ := rt.stop()
 		if err != nil || len(l.Executions) != 0 {
 			t.Fatalf("list: %+v, %v", l, err)
 		}
@@ -101,7 +115,8 @@ func TestIdleClaimAndListRoundTrips(t *testing.T) {
 
 // Round trips of the single-execution operations: suspend two script calls,
 // deliver (of the token suspend issued), observe and complete one, claim one pipeline per node
-// plus one script call.
+// plus one script call (standalone: two script calls, the claim hint naming
+// the one partition with a resumed execution).
 func TestOperationRoundTrips(t *testing.T) {
 	forEachServer(t, func(t *testing.T, s server) {
 		rt := newRoundTrips()
@@ -125,7 +140,11 @@ func TestOperationRoundTrips(t *testing.T) {
 		count("deliver_signal", 1, 0, func() { deliver(t, e, sus, 0, contracts.DeliverSignalArgs{}) })
 		count("observe_signals", 1, 0, func() { _, _ = e.ObserveSignals(bg, contracts.ObserveSignalsArgs{ExecutionID: "rt-1"}) })
 		var c contracts.ClaimOutcome
-		count("claim", 1, masters, func() { c, _ = e.ClaimResumedExecution(bg, contracts.ClaimArgs{WorkerID: "w", LeaseMs: 60000}) })
+		claimSingles, claimPipelines := 1, masters
+		if b.hint != "" {
+			claimSingles, claimPipelines = 2, 0
+		}
+		count("claim", claimSingles, claimPipelines, func() { c, _ = e.ClaimResumedExecution(bg, contracts.ClaimArgs{WorkerID: "w", LeaseMs: 60000}) })
 		count("complete", 1, 0, func() {
 			if _, err := e.CompleteExecution(bg, contracts.CompleteArgs{ExecutionID: "rt-1", LeaseID: c.LeaseID}); err != nil {
 				t.Fatalf("complete: %v", err)
@@ -133,6 +152,63 @@ func TestOperationRoundTrips(t *testing.T) {
 		})
 		count("sign", 1, 0, func() { _, _ = e.Sign(bg, contracts.SignArgs{Scope: "s"}) })
 	})
+}
+
+// The claim hint of a standalone server (ff_hint in lua/prelude.lua) finds
+// what a claim over every partition finds: executions resumed, timed out
+// or with an expired lease, in a store whose hint was lost (or that was
+// written before the hint existed) too, oldest first, and nothing twice.
+func TestClaimHint(t *testing.T) {
+	e, b := seededEngine(t, servers[0], 256, nil)
+	if b.hint == "" {
+		t.Fatal("a standalone backend has no claim hint")
+	}
+	claim := func(lease int64) contracts.ClaimOutcome {
+		t.Helper()
+		c, err := e.ClaimResumedExecution(bg, contracts.ClaimArgs{WorkerID: "w", LeaseMs: lease})
+		if err != nil {
+			t.Fatalf("claim: %v", err)
+		}
+		return c
+	}
+	want := func(c contracts.ClaimOutcome, id, reason string) {
+		t.Helper()
+		if c.Outcome != contracts.OutcomeClaimed || c.ExecutionID != id || c.Reason != reason {
+			t.Fatalf("claim: %+v, want %s (%s)", c, id, reason)
+		}
+	}
+	if c := claim(1000); c.Outcome != contracts.OutcomeNone {
+		t.Fatalf("claim of an empty store: %+v", c)
+	}
+	// Resumed before the hint was lost: found by the full pass.
+	var sus []contracts.SuspendOutcome
+	for i := range 3 {
+		sus = append(sus, suspend(t, e, fmt.Sprintf("hint-%d", i), "a"))
+		time.Sleep(2 * time.Millisecond) // distinct suspended_at_ms: a defined oldest
+	}
+	for i := range sus {
+		deliver(t, e, sus[len(sus)-1-i], 0, contracts.DeliverSignalArgs{})
+	}
+	if err := b.client.Del(bg, b.hint).Err(); err != nil {
+		t.Fatal(err)
+	}
+	want(claim(60000), "hint-0", "signal")
+	want(claim(60000), "hint-1", "signal")
+	// A timeout and an expired lease become claimable with no write.
+	ms := int64(30)
+	if _, err := e.Suspend(bg, contracts.SuspendArgs{ExecutionID: "hint-t", Waitpoints: []contracts.WaitpointSpec{{Key: "a"}}, TimeoutMs: &ms}); err != nil {
+		t.Fatal(err)
+	}
+	want(claim(50), "hint-2", "signal")
+	if c := claim(1000); c.Outcome != contracts.OutcomeNone {
+		t.Fatalf("claim before the timeout and the lease expiry: %+v", c)
+	}
+	time.Sleep(100 * time.Millisecond)
+	want(claim(60000), "hint-2", "signal") // suspended earlier than hint-t
+	want(claim(60000), "hint-t", "timeout")
+	if c := claim(1000); c.Outcome != contracts.OutcomeNone {
+		t.Fatalf("claim after everything was claimed: %+v", c)
+	}
 }
 
 // warm runs one full cycle so that every script is cached on every master.
@@ -280,7 +356,7 @@ func loadAllScripts(t *testing.T, b *Backend) {
 	t.Helper()
 	for _, s := range []*redis.Script{scriptKeysLoad, scriptKeysKid, scriptSeedInstall, scriptRotate, scriptSuspendRead,
 		scriptSuspendWrite, scriptDeliver, scriptDeliverRead, scriptDeliverWrite, scriptObserve, scriptListPage,
-		scriptClaimPeek, scriptClaim, scriptComplete} {
+		scriptClaimPeek, scriptClaim, scriptComplete, scriptClaimHint} {
 		if err := b.loadEverywhere(bg, s); err != nil {
 			t.Fatalf("load scripts: %v", err)
 		}

@@ -32,7 +32,12 @@
 // idx:suspended and idx:ready (sorted sets of "<20-digit
 // suspended_at_ms>:<execution_id>", score 0, so byte order is the contract's
 // (suspended_at_ms, execution_id) order) and idx:timers (the same members
-// scored by timeout or lease expiry, moved to idx:ready once past).
+// scored by timeout or lease expiry, moved to idx:ready once past). On a
+// standalone server one more key, <prefix>ff:claim-hint, names the
+// partitions that may hold a claimable execution (a sorted set of partition
+// numbers scored by when; see ff_hint in lua/prelude.lua), so that a claim
+// does not ask all P partitions; a cluster has no key outside the
+// partitions' slots, so there a claim asks every partition.
 //
 // Round trips: sign, verify, observe_signals, complete_execution: one script
 // call. suspend: two (read the clock and the current kid, sign in Go, then
@@ -43,7 +48,9 @@
 // seed: three pipelines at most. rotate_all, list_kids, list_suspended: one
 // pipeline, that is one round trip per node. claim_resumed_execution: one
 // pipeline asking every partition for its oldest candidate, then one script
-// call claiming on the winner's partition (one call in all with P = 1).
+// call claiming on the winner's partition (one call in all with P = 1); on
+// a standalone server the pipeline asks only the partitions the claim hint
+// names (one call to read it; no pipeline when it names one or none).
 //
 // go-redis re-sends a command whose connection failed before the reply
 // arrived. Every write script is therefore idempotent on an id the driver
@@ -113,6 +120,7 @@ type Backend struct {
 	parts    int
 	prefix   string
 	redacted string
+	hint     string // the claim hint key; "" on a cluster
 }
 
 // Open connects to the server named by u, checks that it answers and that
@@ -138,6 +146,7 @@ func open(ctx context.Context, u *url.URL, configure func(redis.UniversalClient)
 	} else {
 		cfg.standalone.ContextTimeoutEnabled = true
 		b.client = redis.NewClient(cfg.standalone)
+		b.hint = b.prefix + "ff:claim-hint"
 	}
 	if configure != nil {
 		configure(b.client)

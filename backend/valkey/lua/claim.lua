@@ -1,7 +1,8 @@
 -- claim leases the oldest claimable execution of the partition, atomically
 -- at one server clock: resumed (reason signal), suspended past its timeout
 -- (reason timeout) or claimed past its lease (reason kept). Members of the
--- ready index that are no longer claimable are dropped on the way.
+-- ready index that are no longer claimable are dropped on the way. It sets
+-- the partition's claim hint from what it leaves.
 -- ARGV: [2] lease_id, [3] lease_ms. Sets state claimed, the lease and its
 -- timer, closes the waitpoints and leaves the suspended index.
 -- Returns {'none'} or {'claimed', execution_id, suspension_id, reason,
@@ -38,6 +39,7 @@ while true do
   local first = redis.call('ZRANGE', IDX_READY, 0, 0)
   local m = first[1]
   if not m then
+    ff_hint_refresh()
     return {'none'}
   end
   redis.call('ZREM', IDX_READY, m)
@@ -69,6 +71,7 @@ while true do
     redis.call('ZREM', IDX_SUSPENDED, m)
     redis.call('ZADD', IDX_TIMERS, lexp, m)
     ff_op_put(ARGV[2], id)
+    ff_hint_refresh()
     return reply(id, exec)
   end
 end

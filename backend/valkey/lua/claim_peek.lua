@@ -1,8 +1,10 @@
 -- claim_peek moves the partition's due timers (timeouts and leases past at
 -- the server clock) to the ready index and returns the oldest ready member,
--- or '' when none: the candidate a claim over all partitions compares.
+-- or '' when none: the candidate a claim over all partitions compares. It
+-- sets the partition's claim hint from what it found.
 local err = ff_partitions()
 if err then return err end
 ff_promote(ff_now())
 local first = redis.call('ZRANGE', IDX_READY, 0, 0)
+ff_hint_refresh()
 return {first[1] or ''}

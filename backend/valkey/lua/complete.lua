@@ -28,5 +28,6 @@ redis.call('ZREM', IDX_READY, f[3])
 redis.call('ZREM', IDX_TIMERS, f[3])
 redis.call('ZREM', IDX_SUSPENDED, f[3])
 redis.call('DEL', exec, BASE .. 'xi:' .. id, BASE .. 'xw:' .. id, BASE .. 'xs:' .. id)
+ff_hint_refresh()
 ff_op_put(ARGV[4], '1')
 return {'completed'}

@@ -116,6 +116,41 @@ local IDX_SUSPENDED = BASE .. 'idx:suspended' -- members of state suspended (sco
 local IDX_READY = BASE .. 'idx:ready'         -- members that may be claimable now (score 0, by lex)
 local IDX_TIMERS = BASE .. 'idx:timers'       -- members scored by timeout_at_ms / lease_expires_at_ms
 
+-- The claim hint (standalone servers only; KEYS[2], absent on a cluster,
+-- where it would be another slot): a sorted set of partition numbers scored
+-- by when the partition may next hold a claimable execution, 0 when its
+-- ready index is not empty, else its earliest timer. A partition absent
+-- from it has neither. Every script that adds to the ready or timers index
+-- lowers the partition's score (ff_hint); claim scripts set it exactly
+-- (ff_hint_refresh), which also drops partitions left empty. A claim then
+-- peeks only the partitions scored before now instead of all P.
+local HINT = KEYS[2]
+local PNUM = string.match(KS, '{p:(%d+)}:keys$')
+
+-- ff_hint lowers the partition's hint score to score (adding it if absent).
+local function ff_hint(score)
+  if HINT then
+    redis.call('ZADD', HINT, 'LT', score, PNUM)
+  end
+end
+
+-- ff_hint_refresh sets the partition's hint score from its indexes.
+local function ff_hint_refresh()
+  if not HINT then
+    return
+  end
+  if redis.call('ZCARD', IDX_READY) > 0 then
+    redis.call('ZADD', HINT, 0, PNUM)
+    return
+  end
+  local t = redis.call('ZRANGE', IDX_TIMERS, 0, 0, 'WITHSCORES')
+  if t[1] then
+    redis.call('ZADD', HINT, t[2], PNUM)
+  else
+    redis.call('ZREM', HINT, PNUM)
+  end
+end
+
 -- ff_promote moves members whose deadline is past (score < now) from the
 -- timers index to the ready index.
 local function ff_promote(now)
@@ -123,6 +158,9 @@ local function ff_promote(now)
   for _, m in ipairs(due) do
     redis.call('ZREM', IDX_TIMERS, m)
     redis.call('ZADD', IDX_READY, 0, m)
+  end
+  if due[1] then
+    ff_hint(0)
   end
 end
 
@@ -211,6 +249,7 @@ local function ff_record(now, wf)
     redis.call('ZREM', IDX_SUSPENDED, ef[4])
     redis.call('ZREM', IDX_TIMERS, ef[4])
     redis.call('ZADD', IDX_READY, 0, ef[4])
+    ff_hint(0)
   end
   local flag = resumed and '1' or '0'
   ff_op_put(ARGV[6], flag)

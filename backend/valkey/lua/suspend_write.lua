@@ -70,6 +70,7 @@ redis.call('SADD', BASE .. 'xs:' .. id, sid)
 redis.call('ZADD', IDX_SUSPENDED, 0, member)
 if tat ~= '' then
   redis.call('ZADD', IDX_TIMERS, tat, member)
+  ff_hint(tat)
 end
 if ikey ~= '' then
   redis.call('HSET', idem, ikey, fp .. ARGV[6])
