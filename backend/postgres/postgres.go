@@ -58,7 +58,10 @@
 // kek_file names) ff_keys.secret holds each secret sealed for its kid and
 // partition 0 instead of in plain, and RewrapSecrets re-seals the stored
 // secrets under another keyring. The column is bytea, so the longer sealed
-// form needs no schema change.
+// form needs no schema change. A rewrap does not scrub the previous forms:
+// dead row versions of ff_keys (until VACUUM reuses their space), the WAL
+// and backups still hold them, so a store that held secrets in plain keeps
+// them there until those are gone.
 
 package postgres
 
