@@ -21,6 +21,10 @@ for i = 0, tonumber(ARGV[3]) - 1 do
 end
 if #set > 0 then
   redis.call('HSET', KS, unpack(set))
+  -- Tell the keystore caches of every process (<prefix>ff:keystore, see
+  -- watch.go); PUBLISH has no key, so it is valid on a cluster, where it
+  -- reaches the subscribers of every node.
+  redis.call('PUBLISH', string.match(BASE, '^(.*){p:%d+}:$') .. 'keystore', KS)
 end
 ff_op_put(ARGV[2], '1')
 return {'ok'}

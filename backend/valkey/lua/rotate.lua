@@ -8,8 +8,8 @@
 -- Otherwise expired verifying kids are deleted, the current kid becomes
 -- verifying until now + grace_ms, and the new kid becomes current:
 -- {'rotated', previous kid or '', gc_count}. One HGETALL, at most one HDEL
--- and one HSET. ARGV[5] is the call's operation id: a re-sent call answers
--- what the first one answered.
+-- and one HSET, and a PUBLISH. ARGV[5] is the call's operation id: a
+-- re-sent call answers what the first one answered.
 local ks, err = ff_keystore()
 if err then return err end
 local done = ff_op_get(ARGV[5])
@@ -45,5 +45,9 @@ if current then
   set[#set + 1] = ff_add(now, grace)
 end
 redis.call('HSET', KS, unpack(set))
+-- Tell the keystore caches of every process (<prefix>ff:keystore, see
+-- watch.go); PUBLISH has no key, so it is valid on a cluster, where it
+-- reaches the subscribers of every node.
+redis.call('PUBLISH', string.match(BASE, '^(.*){p:%d+}:$') .. 'keystore', KS)
 ff_op_put(ARGV[5], (current or '') .. '|' .. (#gone / 2))
 return {'rotated', current or '', #gone / 2}

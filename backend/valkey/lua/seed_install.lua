@@ -24,5 +24,9 @@ if current then
 end
 redis.call('HDEL', KS, 'x:' .. ARGV[2])
 redis.call('HSET', KS, 'current', ARGV[2], 's:' .. ARGV[2], ARGV[3], 'partitions', ARGV[1])
+-- Tell the keystore caches of every process (<prefix>ff:keystore, see
+-- watch.go); PUBLISH has no key, so it is valid on a cluster, where it
+-- reaches the subscribers of every node.
+redis.call('PUBLISH', string.match(BASE, '^(.*){p:%d+}:$') .. 'keystore', KS)
 ff_op_put(ARGV[4], '1')
 return {'installed'}
