@@ -13,17 +13,14 @@ import (
 var luaFiles embed.FS
 
 // newScript returns the embedded script lua/<name>.lua with the shared
-// prelude (lua/prelude.lua) in front of it.
-func newScript(name string) *redis.Script {
-	prelude, err := luaFiles.ReadFile("lua/prelude.lua")
-	if err != nil {
-		panic("valkey: missing lua/prelude.lua")
+// prelude (lua/prelude.lua) and then the libraries lua/<lib>.lua in front
+// of it.
+func newScript(name string, libs ...string) *redis.Script {
+	src := mustRead("lua/prelude.lua")
+	for _, lib := range libs {
+		src += "\n" + mustRead("lua/"+lib+".lua")
 	}
-	body, err := luaFiles.ReadFile("lua/" + name + ".lua")
-	if err != nil {
-		panic("valkey: missing lua/" + name + ".lua")
-	}
-	return redis.NewScript(string(prelude) + "\n" + string(body))
+	return redis.NewScript(src + "\n" + mustRead("lua/"+name+".lua"))
 }
 
 // The scripts. Each runs atomically on the one slot of its partition; what
@@ -41,11 +38,10 @@ var (
 	scriptObserve      = newScript("observe")
 	scriptListPage     = newScript("list_page")
 	scriptClaimPeek    = newScript("claim_peek")
-	scriptClaim        = newScript("claim")
+	scriptClaim        = newScript("claim", "claim_lib")
 	scriptComplete     = newScript("complete")
 	scriptRewrap       = newScript("rewrap")
-	// claim_hint reads the claim hint key, not a partition: no prelude.
-	scriptClaimHint = redis.NewScript(mustRead("lua/claim_hint.lua"))
+	scriptClaimHinted  = newScript("claim_hinted", "claim_lib")
 )
 
 // mustRead returns an embedded file.

@@ -316,10 +316,24 @@ func parseListPage(v []any) ([]contracts.SuspendedExecution, error) {
 // atomically there. If other workers emptied that partition first, the next
 // oldest candidate's partition is tried, and when every candidate is gone,
 // the partitions are asked again. With one partition there is nothing to
-// compare: the claim script alone decides, in one round trip.
+// compare: the claim script alone decides, in one round trip. On a
+// standalone server claim_hinted reads the claim hint first and, when it
+// names one partition (or none), claims there in the same call; only the
+// partitions it names are asked.
 func (b *Backend) ClaimResumedExecution(ctx context.Context, args contracts.ClaimArgs) (contracts.ClaimOutcome, error) {
 	for range maxAttempts {
-		candidates, err := b.claimCandidates(ctx)
+		var candidates []int
+		var err error
+		if b.hint != "" && b.parts > 1 {
+			var out contracts.ClaimOutcome
+			var done bool
+			out, candidates, done, err = b.claimHinted(ctx, args)
+			if done || err != nil {
+				return out, err
+			}
+		} else {
+			candidates, err = b.claimCandidates(ctx, b.allPartitions(), false)
+		}
 		if err != nil || len(candidates) == 0 {
 			return contracts.ClaimOutcome{Outcome: contracts.OutcomeNone}, err
 		}
@@ -340,28 +354,42 @@ func (b *Backend) ClaimResumedExecution(ctx context.Context, args contracts.Clai
 	return contracts.ClaimOutcome{}, errRetriesExhausted("claim_resumed_execution")
 }
 
-// claimCandidates returns the partitions that hold a ready execution,
+// claimHinted runs claim_hinted. done reports an answer (claimed or none);
+// otherwise it returns the candidates to claim from, oldest first: those
+// the hint named, or every partition's when the hint was not complete.
+func (b *Backend) claimHinted(ctx context.Context, args contracts.ClaimArgs) (out contracts.ClaimOutcome, candidates []int, done bool, err error) {
+	leaseID := contracts.NewID()
+	v, err := scriptClaimHinted.Run(ctx, b.client, []string{b.hint}, strconv.Itoa(b.parts), leaseID, formatInt(args.LeaseMs)).Slice()
+	if err != nil {
+		return out, nil, false, interpretError(err)
+	}
+	switch str(v, 0) {
+	case contracts.OutcomeClaimed:
+		out, err = parseClaim(v, leaseID)
+		return out, nil, true, err
+	case contracts.OutcomeNone:
+		return contracts.ClaimOutcome{Outcome: contracts.OutcomeNone}, nil, true, nil
+	case "hint":
+		named, err := hintedPartitions(v[1:], b.parts)
+		if err != nil {
+			return out, nil, false, err
+		}
+		candidates, err = b.claimCandidates(ctx, named, false)
+		return out, candidates, false, err
+	case "full":
+		candidates, err = b.claimCandidates(ctx, b.allPartitions(), true)
+		return out, candidates, false, err
+	}
+	return out, nil, false, interpretError(errMalformedReply)
+}
+
+// claimCandidates returns those of partitions that hold a ready execution,
 // oldest candidate first. With one partition it returns partition 0
-// without asking. On a standalone server it asks only the partitions the
-// claim hint names (one call; none or one of them needs no comparing), or
-// every partition once when the hint is not complete, and then completes it.
-func (b *Backend) claimCandidates(ctx context.Context) ([]int, error) {
+// without asking. complete marks the claim hint complete afterwards: every
+// partition was asked, and claim_peek sets each one's hint.
+func (b *Backend) claimCandidates(ctx context.Context, partitions []int, complete bool) ([]int, error) {
 	if b.parts == 1 {
 		return []int{0}, nil
-	}
-	partitions := b.allPartitions()
-	complete := true
-	if b.hint != "" {
-		v, err := scriptClaimHint.Run(ctx, b.client, []string{b.hint}).Slice()
-		if err != nil {
-			return nil, interpretError(err)
-		}
-		if complete = str(v, 0) == "hint"; complete {
-			partitions, err = hintedPartitions(v[1:], b.parts)
-			if err != nil || len(partitions) <= 1 {
-				return partitions, err
-			}
-		}
 	}
 	replies, err := b.runAll(ctx, scriptClaimPeek, partitions, func(int) []any { return nil })
 	if err != nil {
@@ -372,7 +400,7 @@ func (b *Backend) claimCandidates(ctx context.Context) ([]int, error) {
 			return nil, r.err
 		}
 	}
-	if !complete {
+	if complete {
 		// Every partition has set its hint: from now on the hint is exact.
 		if err := b.client.ZAdd(ctx, b.hint, redis.Z{Score: math.Inf(1), Member: "all"}).Err(); err != nil {
 			return nil, interpretError(err)

@@ -68,9 +68,9 @@ func deliver(t *testing.T, e ops, s contracts.SuspendOutcome, i int, a contracts
 
 // With nothing to claim or list, claim_resumed_execution over 256
 // partitions costs one pipeline per node and no single command on a
-// cluster; on a standalone server the first claim reads the claim hint,
-// asks every partition once and completes the hint (one call, one
-// pipeline, one ZADD), and later claims read only the hint (one call).
+// cluster; on a standalone server the first claim finds the claim hint
+// incomplete, asks every partition once and completes the hint (one call,
+// one pipeline, one ZADD), and later claims read only the hint (one call).
 // list_suspended costs one pipeline per node.
 func TestIdleClaimAndListRoundTrips(t *testing.T) {
 	forEachServer(t, func(t *testing.T, s server) {
@@ -115,8 +115,8 @@ func TestIdleClaimAndListRoundTrips(t *testing.T) {
 
 // Round trips of the single-execution operations: suspend two script calls,
 // deliver (of the token suspend issued), observe and complete one, claim one pipeline per node
-// plus one script call (standalone: two script calls, the claim hint naming
-// the one partition with a resumed execution).
+// plus one script call (standalone: one script call, claim_hinted, the
+// claim hint naming the one partition with a resumed execution).
 func TestOperationRoundTrips(t *testing.T) {
 	forEachServer(t, func(t *testing.T, s server) {
 		rt := newRoundTrips()
@@ -142,7 +142,7 @@ func TestOperationRoundTrips(t *testing.T) {
 		var c contracts.ClaimOutcome
 		claimSingles, claimPipelines := 1, masters
 		if b.hint != "" {
-			claimSingles, claimPipelines = 2, 0
+			claimSingles, claimPipelines = 1, 0
 		}
 		count("claim", claimSingles, claimPipelines, func() { c, _ = e.ClaimResumedExecution(bg, contracts.ClaimArgs{WorkerID: "w", LeaseMs: 60000}) })
 		count("complete", 1, 0, func() {
@@ -209,6 +209,30 @@ func TestClaimHint(t *testing.T) {
 	if c := claim(1000); c.Outcome != contracts.OutcomeNone {
 		t.Fatalf("claim after everything was claimed: %+v", c)
 	}
+	// A re-sent claim_hinted answers the execution it claimed; another
+	// resumed execution of the same partition (so that the hint names one
+	// partition and claim_hinted claims) stays claimable.
+	r2 := "hint-r2"
+	for i := 0; contracts.PartitionOf(r2, 256) != contracts.PartitionOf("hint-r1", 256); i++ {
+		r2 = fmt.Sprintf("hint-r2-%d", i)
+	}
+	for _, id := range []string{"hint-r1", r2} {
+		deliver(t, e, suspend(t, e, id, "a"), 0, contracts.DeliverSignalArgs{})
+		time.Sleep(2 * time.Millisecond)
+	}
+	lease := contracts.NewID()
+	var replies [2][]any
+	for i := range replies {
+		v, err := scriptClaimHinted.Run(bg, b.client, []string{b.hint}, "256", lease, "60000").Slice()
+		if err != nil {
+			t.Fatal(err)
+		}
+		replies[i] = v
+	}
+	if !slices.Equal(replies[0], replies[1]) || str(replies[0], 0) != contracts.OutcomeClaimed || str(replies[0], 1) != "hint-r1" {
+		t.Fatalf("claim_hinted re-sent: %v, first %v; want hint-r1 claimed twice", replies[1], replies[0])
+	}
+	want(claim(60000), r2, "signal")
 }
 
 // warm runs one full cycle so that every script is cached on every master.
@@ -356,7 +380,7 @@ func loadAllScripts(t *testing.T, b *Backend) {
 	t.Helper()
 	for _, s := range []*redis.Script{scriptKeysLoad, scriptKeysKid, scriptSeedInstall, scriptRotate, scriptSuspendRead,
 		scriptSuspendWrite, scriptDeliver, scriptDeliverRead, scriptDeliverWrite, scriptObserve, scriptListPage,
-		scriptClaimPeek, scriptClaim, scriptComplete, scriptClaimHint} {
+		scriptClaimPeek, scriptClaim, scriptComplete, scriptClaimHinted} {
 		if err := b.loadEverywhere(bg, s); err != nil {
 			t.Fatalf("load scripts: %v", err)
 		}

@@ -127,6 +127,20 @@ local IDX_TIMERS = BASE .. 'idx:timers'       -- members scored by timeout_at_ms
 local HINT = KEYS[2]
 local PNUM = string.match(KS, '{p:(%d+)}:keys$')
 
+-- ff_use_partition points KS, BASE, the index keys, HINT and PNUM, and so
+-- every helper here, at the partition whose keystore hash is ks. Only
+-- claim_hinted does, on a standalone server, where a script may touch keys
+-- of any partition (a cluster would refuse them as another slot).
+local function ff_use_partition(ks, hint)
+  KS = ks
+  BASE = string.sub(ks, 1, #ks - 4)
+  IDX_SUSPENDED = BASE .. 'idx:suspended'
+  IDX_READY = BASE .. 'idx:ready'
+  IDX_TIMERS = BASE .. 'idx:timers'
+  HINT = hint
+  PNUM = string.match(ks, '{p:(%d+)}:keys$')
+end
+
 -- ff_hint lowers the partition's hint score to score (adding it if absent).
 local function ff_hint(score)
   if HINT then
