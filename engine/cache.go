@@ -237,6 +237,10 @@ func (c *keystoreCache) read(ctx context.Context, p int, f *flight) {
 	ks, err := c.src.KeystoreSnapshot(ctx, p)
 	returned := c.mono()
 	switch {
+	case errors.Is(err, contracts.ErrKEKMismatch):
+		// One kid the keyring cannot open fails the whole snapshot, while the
+		// driver may still answer calls that do not need that kid (sign with
+		// the current kid, token_expired for an expired one): ask it.
 	case err != nil:
 		f.err = contracts.AsError(err)
 	case ks.Partitions != len(c.parts):

@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,6 +15,7 @@ import (
 	"github.com/flowfabric/flowfabric-go/backend/memory"
 	"github.com/flowfabric/flowfabric-go/contracts"
 	"github.com/flowfabric/flowfabric-go/engine"
+	"github.com/flowfabric/flowfabric-go/kek"
 )
 
 const startMs = 1767225600000 // 2026-01-01T00:00:00Z
@@ -471,5 +473,42 @@ func TestKeystoreCacheOffAfterClose(t *testing.T) {
 	_ = e.Close()
 	if _, err := verify(e, "m", tok.Token); !errors.Is(err, contracts.ErrBackendClosed) {
 		t.Fatalf("verify after Close: %v, want backend_closed", err)
+	}
+}
+
+// TestKeystoreCacheFallsBackOnKEKMismatch: when one kid of a partition is
+// sealed under a KEK the keyring no longer holds, the snapshot cannot be
+// read, but the driver still answers calls that do not need that kid; the
+// cached Engine answers exactly as the uncached one.
+func TestKeystoreCacheFallsBackOnKEKMismatch(t *testing.T) {
+	b := memory.New()
+	kekA, _ := kek.New(bytes.Repeat([]byte{1}, kek.Size))
+	kekB, _ := kek.New(bytes.Repeat([]byte{2}, kek.Size))
+	uncached := engine.New(b, engine.WithKeystoreCache(0))
+	b.SetKeyring(kek.NewKeyring(kekA))
+	secret := func(fill byte) contracts.Secret { return contracts.Secret(bytes.Repeat([]byte{fill}, 32)) }
+	if _, err := uncached.Seed(bg, contracts.SeedArgs{Kid: "a", Secret: secret(0xa)}); err != nil {
+		t.Fatal(err)
+	}
+	tokA, err := uncached.Sign(bg, contracts.SignArgs{Scope: "s", Message: []byte("m")})
+	if err != nil || tokA.Kid != "a" {
+		t.Fatal(tokA, err)
+	}
+	b.SetKeyring(kek.NewKeyring(kekB, kekA))
+	if _, err := uncached.RotateAll(bg, contracts.RotateArgs{NewKid: "b", NewSecret: secret(0xb), GraceMs: 3_600_000}); err != nil {
+		t.Fatal(err)
+	}
+	b.SetKeyring(kek.NewKeyring(kekB)) // kid a, sealed under A, no longer opens
+
+	cached := engine.New(b, engine.WithKeystoreCache(time.Hour))
+	for _, e := range []*engine.Engine{uncached, cached} {
+		r, err := e.Sign(bg, contracts.SignArgs{Scope: "s", Message: []byte("m")})
+		if err != nil || r.Kid != "b" {
+			t.Fatalf("sign with the current kid b (sealed under the configured KEK): %+v, %v", r, err)
+		}
+		_, err = e.Verify(bg, contracts.VerifyArgs{Scope: "s", Message: []byte("m"), Token: tokA.Token})
+		if !errors.Is(err, contracts.ErrKEKMismatch) {
+			t.Fatalf("verify a token of kid a: %v, want kek_mismatch", err)
+		}
 	}
 }
