@@ -62,6 +62,14 @@
 // dead row versions of ff_keys (until VACUUM reuses their space), the WAL
 // and backups still hold them, so a store that held secrets in plain keeps
 // them there until those are gone.
+//
+// Push invalidation: the Backend is an engine.KeystoreWatcher. Migration
+// 0003 adds a statement trigger on ff_keys that NOTIFYs channel ff_keystore
+// (payload: the schema) at the commit of every keystore write, by any
+// process; an Engine with its keystore cache on LISTENs on one dedicated
+// connection outside the pool (so pool_max_conns does not count it), which
+// reconnects with backoff, and drops its cached snapshots on each
+// notification.
 
 package postgres
 
