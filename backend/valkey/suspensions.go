@@ -317,9 +317,9 @@ func parseListPage(v []any) ([]contracts.SuspendedExecution, error) {
 // oldest candidate's partition is tried, and when every candidate is gone,
 // the partitions are asked again. With one partition there is nothing to
 // compare: the claim script alone decides, in one round trip. On a
-// standalone server claim_hinted reads the claim hint first and, when it
-// names one partition (or none), claims there in the same call; only the
-// partitions it names are asked.
+// standalone server claim_hinted reads the claim hint, asks only the
+// partitions it names and claims, all in one call (a pipeline follows only
+// when the hint is incomplete or names very many partitions).
 func (b *Backend) ClaimResumedExecution(ctx context.Context, args contracts.ClaimArgs) (contracts.ClaimOutcome, error) {
 	for range maxAttempts {
 		var candidates []int

@@ -233,6 +233,25 @@ func TestClaimHint(t *testing.T) {
 		t.Fatalf("claim_hinted re-sent: %v, first %v; want hint-r1 claimed twice", replies[1], replies[0])
 	}
 	want(claim(60000), r2, "signal")
+	// More partitions named than claim_hinted asks itself: the pipeline
+	// compares them; oldest first all the same.
+	var ids []string
+	used := map[int]bool{}
+	for i := 0; len(ids) < 40; i++ {
+		id := fmt.Sprintf("hint-many-%d", i)
+		if p := contracts.PartitionOf(id, 256); !used[p] {
+			used[p] = true
+			ids = append(ids, id)
+			deliver(t, e, suspend(t, e, id, "a"), 0, contracts.DeliverSignalArgs{})
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
+	for _, id := range ids {
+		want(claim(60000), id, "signal")
+	}
+	if c := claim(1000); c.Outcome != contracts.OutcomeNone {
+		t.Fatalf("claim after everything was claimed: %+v", c)
+	}
 }
 
 // warm runs one full cycle so that every script is cached on every master.

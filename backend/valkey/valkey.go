@@ -49,9 +49,9 @@
 // pipeline, that is one round trip per node. claim_resumed_execution: one
 // pipeline asking every partition for its oldest candidate, then one script
 // call claiming on the winner's partition (one call in all with P = 1); on
-// a standalone server claim_hinted reads the claim hint and, when it names
-// one partition or none, claims in the same call: one call in all; else the
-// pipeline asks only the partitions it names.
+// a standalone server claim_hinted reads the claim hint, asks only the
+// partitions it names and claims, in one call (operation records of those
+// calls: <prefix>ff:claim-op:<lease_id>).
 //
 // go-redis re-sends a command whose connection failed before the reply
 // arrived. Every write script is therefore idempotent on an id the driver
