@@ -16,13 +16,13 @@ func (b *Backend) Seed(ctx context.Context, args contracts.SeedArgs) (contracts.
 	}
 	defer unlock()
 	ring := b.ring.Load()
-	keys, err := withOpened(ring, b.keys, args.Kid) // same_secret compares the opened secret
+	keys, err := ring.OpenKid(partition, b.keys, args.Kid) // same_secret compares the opened secret
 	if err != nil {
 		return contracts.SeedOutcome{}, err
 	}
 	next, out, changed := contracts.PlanSeed(keys, args)
 	if changed {
-		b.keys = stored(ring, b.keys, next) // seals args.Secret; the caller keeps its slice
+		b.keys = ring.SealNew(partition, b.keys, next) // seals args.Secret; the caller keeps its slice
 	}
 	return out, nil
 }
@@ -38,13 +38,13 @@ func (b *Backend) RotateAll(ctx context.Context, args contracts.RotateArgs) (con
 	ring := b.ring.Load()
 	keys := b.keys
 	if keys.Current != nil && keys.Current.Kid == args.NewKid { // noop or rotation_conflict compares the opened secret
-		if keys, err = withOpened(ring, keys, args.NewKid); err != nil {
+		if keys, err = ring.OpenKid(partition, keys, args.NewKid); err != nil {
 			return contracts.RotateAllResult{}, err
 		}
 	}
 	entry, next, changed := contracts.RotatePartition(partition, keys, args, nowMs)
 	if changed {
-		b.keys = stored(ring, b.keys, next) // seals args.NewSecret; the caller keeps its slice
+		b.keys = ring.SealNew(partition, b.keys, next) // seals args.NewSecret; the caller keeps its slice
 	}
 	return contracts.RotateAllResult{Entries: []contracts.RotateEntry{entry}}, nil
 }
@@ -74,7 +74,7 @@ func (b *Backend) Sign(ctx context.Context, args contracts.SignArgs) (contracts.
 		return contracts.SignResult{}, err
 	}
 	defer unlock()
-	current, err := opened(b.ring.Load(), b.keys.Current)
+	current, err := b.ring.Load().OpenRecord(partition, b.keys.Current)
 	if err != nil {
 		return contracts.SignResult{}, err
 	}
@@ -94,7 +94,7 @@ func (b *Backend) Verify(ctx context.Context, args contracts.VerifyArgs) (contra
 		return contracts.VerifyResult{}, err
 	}
 	initialized := b.keys.Current != nil
-	rec, err := openedIfChecked(b.ring.Load(), initialized, b.keys.Find(t.Kid), nowMs)
+	rec, err := b.ring.Load().OpenForCheck(partition, initialized, b.keys.Find(t.Kid), nowMs)
 	if err != nil {
 		return contracts.VerifyResult{}, err
 	}

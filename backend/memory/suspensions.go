@@ -31,7 +31,7 @@ func (b *Backend) Suspend(ctx context.Context, args contracts.SuspendArgs) (cont
 	if err := contracts.CheckSuspend(e.view(), args.LeaseID); err != nil {
 		return contracts.SuspendOutcome{}, err
 	}
-	current, err := opened(b.ring.Load(), b.keys.Current) // signs the tokens; before any write
+	current, err := b.ring.Load().OpenRecord(partition, b.keys.Current) // signs the tokens; before any write
 	if err != nil {
 		return contracts.SuspendOutcome{}, err
 	}
@@ -117,7 +117,7 @@ func (b *Backend) authorize(args contracts.DeliverSignalArgs, nowMs int64) (*wai
 		ref = &contracts.WaitpointRef{ExecutionID: w.exec.id, WaitpointID: w.id, WaitpointKey: w.key, CreatedAtMs: w.createdAtMs}
 	}
 	initialized := b.keys.Current != nil
-	rec, err := openedIfChecked(b.ring.Load(), initialized, b.keys.Find(t.Kid), nowMs)
+	rec, err := b.ring.Load().OpenForCheck(partition, initialized, b.keys.Find(t.Kid), nowMs)
 	if err != nil {
 		return nil, err
 	}

@@ -42,16 +42,15 @@ func (b *Backend) RewrapSecrets(ctx context.Context, to *kek.Keyring) (engine.Re
 		}
 		var batch pgx.Batch
 		for _, s := range stored {
-			if to.SealedUnderPrimary(s.secret) {
-				unchanged++
-				continue
-			}
-			secret, err := from.Open(s.kid, keyPartition, s.secret)
+			next, changed, err := from.Rewrap(to, s.kid, keyPartition, s.secret)
 			if err != nil {
 				return err
 			}
-			batch.Queue(rewrapSecretSQL, s.kid, to.Seal(s.kid, keyPartition, secret))
-			clear(secret) // Seal keeps no reference to it
+			if !changed {
+				unchanged++
+				continue
+			}
+			batch.Queue(rewrapSecretSQL, s.kid, next)
 			rewrapped++
 		}
 		if batch.Len() == 0 {

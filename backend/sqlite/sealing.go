@@ -45,16 +45,14 @@ func (b *Backend) RewrapSecrets(ctx context.Context, to *kek.Keyring) (engine.Re
 			return err
 		}
 		for _, r := range rows {
-			if to.SealedUnderPrimary(r.secret) {
-				unchanged++
-				continue
-			}
-			plain, err := q.ring.Open(r.kid, keyPartition, r.secret)
+			sealed, changed, err := q.ring.Rewrap(to, r.kid, keyPartition, r.secret)
 			if err != nil {
 				return err
 			}
-			sealed := to.Seal(r.kid, keyPartition, plain)
-			clear(plain)
+			if !changed {
+				unchanged++
+				continue
+			}
 			upd, err := q.exec(updateKeySecret, sealed, r.kid)
 			if err != nil {
 				return err

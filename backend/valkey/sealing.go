@@ -107,15 +107,15 @@ func planRewrap(from, to *kek.Keyring, partition int, v []any) (rewrapPlan, erro
 		if rec.Secret == nil {
 			return rewrapPlan{}, interpretError(errMalformedReply) // the snapshot reads every secret
 		}
-		if to.SealedUnderPrimary(rec.Secret) {
-			plan.unchanged++
-			continue
-		}
-		s, err := from.Open(rec.Kid, partition, rec.Secret)
+		next, changed, err := from.Rewrap(to, rec.Kid, partition, rec.Secret)
 		if err != nil {
 			return rewrapPlan{}, err
 		}
-		plan.triples = append(plan.triples, rec.Kid, hex.EncodeToString(rec.Secret), sealHex(to, rec.Kid, partition, s))
+		if !changed {
+			plan.unchanged++
+			continue
+		}
+		plan.triples = append(plan.triples, rec.Kid, hex.EncodeToString(rec.Secret), hex.EncodeToString(next))
 		plan.rewrapped++
 	}
 	return plan, nil

@@ -22,12 +22,12 @@ func (b *Backend) Seed(ctx context.Context, args contracts.SeedArgs) (contracts.
 		if err != nil {
 			return contracts.SeedOutcome{}, err
 		}
-		keys, err := withOpened(ring, k, args.Kid) // same_secret compares the opened secret
+		keys, err := ring.OpenKid(partition, k, args.Kid) // same_secret compares the opened secret
 		if err != nil {
 			return contracts.SeedOutcome{}, err
 		}
 		next, out, changed := contracts.PlanSeed(keys, args)
-		return out, saveKeysIf(tx, changed, stored(ring, k, next))
+		return out, saveKeysIf(tx, changed, ring.SealNew(partition, k, next))
 	})
 }
 
@@ -42,12 +42,12 @@ func (b *Backend) RotateAll(ctx context.Context, args contracts.RotateArgs) (con
 		}
 		keys := k
 		if k.Current != nil && k.Current.Kid == args.NewKid { // noop or rotation_conflict compares the opened secret
-			if keys, err = withOpened(ring, k, args.NewKid); err != nil {
+			if keys, err = ring.OpenKid(partition, k, args.NewKid); err != nil {
 				return contracts.RotateAllResult{}, err
 			}
 		}
 		entry, next, changed := contracts.RotatePartition(partition, keys, args, nowMs)
-		return contracts.RotateAllResult{Entries: []contracts.RotateEntry{entry}}, saveKeysIf(tx, changed, stored(ring, k, next))
+		return contracts.RotateAllResult{Entries: []contracts.RotateEntry{entry}}, saveKeysIf(tx, changed, ring.SealNew(partition, k, next))
 	})
 }
 
@@ -69,7 +69,7 @@ func (b *Backend) Sign(ctx context.Context, args contracts.SignArgs) (contracts.
 		if err != nil {
 			return contracts.SignResult{}, err
 		}
-		current, err := opened(b.ring.Load(), k.Current)
+		current, err := b.ring.Load().OpenRecord(partition, k.Current)
 		if err != nil {
 			return contracts.SignResult{}, err
 		}
@@ -90,7 +90,7 @@ func (b *Backend) Verify(ctx context.Context, args contracts.VerifyArgs) (contra
 			return contracts.VerifyResult{}, err
 		}
 		initialized := k.Current != nil
-		rec, err := openedIfChecked(b.ring.Load(), initialized, k.Find(t.Kid), nowMs)
+		rec, err := b.ring.Load().OpenForCheck(partition, initialized, k.Find(t.Kid), nowMs)
 		if err != nil {
 			return contracts.VerifyResult{}, err
 		}

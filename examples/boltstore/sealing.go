@@ -5,7 +5,6 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/flowfabric/flowfabric-go/contracts"
 	"github.com/flowfabric/flowfabric-go/engine"
 	"github.com/flowfabric/flowfabric-go/kek"
 )
@@ -43,134 +42,19 @@ func (b *Backend) SetKeyring(r *kek.Keyring) { b.ring.Store(r) }
 func (b *Backend) RewrapSecrets(ctx context.Context, to *kek.Keyring) (engine.RewrapResult, error) {
 	return write(ctx, b, func(tx *bolt.Tx, _ int64) (engine.RewrapResult, error) {
 		var res engine.RewrapResult
-		ring := b.ring.Load()
 		k, err := loadKeys(tx)
 		if err != nil {
 			return res, err
 		}
-		var rewrapped, unchanged int
-		rewrap := func(rec *contracts.KidRecord) error {
-			if to.SealedUnderPrimary(rec.Secret) {
-				unchanged++
-				return nil
-			}
-			secret, err := ring.Open(rec.Kid, partition, rec.Secret)
-			if err != nil {
-				return err
-			}
-			rec.Secret = to.Seal(rec.Kid, partition, secret)
-			clear(secret)
-			rewrapped++
-			return nil
-		}
-		if k.Current != nil {
-			if err := rewrap(k.Current); err != nil {
-				return res, err
-			}
-		}
-		for i := range k.Verifying {
-			if err := rewrap(&k.Verifying[i]); err != nil {
-				return res, err
-			}
+		next, rewrapped, unchanged, err := b.ring.Load().RewrapKeys(to, partition, k)
+		if err != nil {
+			return res, err
 		}
 		res.Add(rewrapped, unchanged)
-		return res, saveKeysIf(tx, rewrapped > 0, k)
+		return res, saveKeysIf(tx, rewrapped > 0, next)
 	})
 }
 
 // partition is the keystore partition every secret is sealed for: the
 // store has one (partitions).
 const partition = 0
-
-// opened returns a copy of rec (nil: nil) holding the secret its stored
-// form holds, opened with ring. Errors are kek_mismatch or internal_error,
-// returned as they are; they never quote secret bytes.
-func opened(ring *kek.Keyring, rec *contracts.KidRecord) (*contracts.KidRecord, error) {
-	if rec == nil {
-		return nil, nil
-	}
-	secret, err := ring.Open(rec.Kid, partition, rec.Secret)
-	if err != nil {
-		return nil, err
-	}
-	c := *rec
-	c.Secret = secret
-	return &c, nil
-}
-
-// openedIfChecked is opened for a token check at nowMs (contracts.CheckToken)
-// that gets as far as the MAC: an uninitialized keystore, an unknown kid and
-// an expired kid answer without a secret, and so without a KEK.
-func openedIfChecked(ring *kek.Keyring, initialized bool, rec *contracts.KidRecord, nowMs int64) (*contracts.KidRecord, error) {
-	if !initialized || rec == nil || !rec.Usable(nowMs) {
-		return rec, nil
-	}
-	return opened(ring, rec)
-}
-
-// openKeys returns k with every secret opened with ring, for the Engine's
-// keystore cache; the first secret that does not open fails it.
-func openKeys(ring *kek.Keyring, k contracts.PartitionKeys) (contracts.PartitionKeys, error) {
-	var out contracts.PartitionKeys
-	var err error
-	if out.Current, err = opened(ring, k.Current); err != nil {
-		return contracts.PartitionKeys{}, err
-	}
-	for i := range k.Verifying {
-		v, err := opened(ring, &k.Verifying[i])
-		if err != nil {
-			return contracts.PartitionKeys{}, err
-		}
-		out.Verifying = append(out.Verifying, *v)
-	}
-	return out, nil
-}
-
-// withOpened returns k with the record of kid (if any) replaced by an
-// opened copy, for the plans that compare that kid's secret (PlanSeed,
-// PlanRotate). k itself keeps the stored forms, for stored.
-func withOpened(ring *kek.Keyring, k contracts.PartitionKeys, kid string) (contracts.PartitionKeys, error) {
-	rec := k.Find(kid)
-	if rec == nil {
-		return k, nil
-	}
-	o, err := opened(ring, rec)
-	if err != nil {
-		return k, err
-	}
-	if k.Current == rec {
-		k.Current = o
-		return k, nil
-	}
-	out := contracts.PartitionKeys{Current: k.Current}
-	for _, v := range k.Verifying {
-		if v.Kid == kid {
-			v = *o
-		}
-		out.Verifying = append(out.Verifying, v)
-	}
-	return out, nil
-}
-
-// stored turns a plan's next keystore into the one to save: every kid that
-// prev (as loaded) holds keeps its stored secret, and every kid the plan
-// inserts is sealed with ring (in plain for a nil ring).
-func stored(ring *kek.Keyring, prev, next contracts.PartitionKeys) contracts.PartitionKeys {
-	keep := func(r contracts.KidRecord) contracts.KidRecord {
-		if old := prev.Find(r.Kid); old != nil {
-			r.Secret = old.Secret
-		} else {
-			r.Secret = ring.Seal(r.Kid, partition, r.Secret)
-		}
-		return r
-	}
-	var out contracts.PartitionKeys
-	if next.Current != nil {
-		c := keep(*next.Current)
-		out.Current = &c
-	}
-	for _, v := range next.Verifying {
-		out.Verifying = append(out.Verifying, keep(v))
-	}
-	return out
-}

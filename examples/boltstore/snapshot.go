@@ -24,7 +24,7 @@ func (b *Backend) KeystoreSnapshot(ctx context.Context, _ int) (engine.KeystoreS
 		if err != nil {
 			return engine.KeystoreSnapshot{}, err
 		}
-		if k, err = openKeys(b.ring.Load(), k); err != nil {
+		if k, err = b.ring.Load().OpenKeys(partition, k); err != nil {
 			return engine.KeystoreSnapshot{}, err
 		}
 		return engine.KeystoreSnapshot{Keys: k, NowMs: nowMs, Partitions: partitions, Clock: b.nowMs}, nil

@@ -50,7 +50,7 @@ func suspend(tx *bolt.Tx, ring *kek.Keyring, args contracts.SuspendArgs, nowMs i
 	if err := contracts.CheckSuspend(e.decisionState(), args.LeaseID); err != nil {
 		return out, err
 	}
-	current, err := opened(ring, k.Current) // signs the tokens
+	current, err := ring.OpenRecord(partition, k.Current) // signs the tokens
 	if err != nil {
 		return out, err
 	}
@@ -150,7 +150,7 @@ func authorize(tx *bolt.Tx, ring *kek.Keyring, args contracts.DeliverSignalArgs,
 		return nil, err
 	}
 	initialized := k.Current != nil
-	rec, err := openedIfChecked(ring, initialized, k.Find(t.Kid), nowMs)
+	rec, err := ring.OpenForCheck(partition, initialized, k.Find(t.Kid), nowMs)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,159 @@
+package kek
+
+import "github.com/flowfabric/flowfabric-go/contracts"
+
+// Helpers for drivers that keep a partition's keystore as a
+// contracts.PartitionKeys whose secrets are in stored form (sealed, or in
+// plain without a keyring): open only what a decision reads, seal only what
+// a write inserts, re-seal in a rewrap. Every result is a copy; the
+// arguments are never modified.
+
+// Rewrap returns stored re-sealed under to (nil: in plain), opening it with
+// r. changed is false, and next is stored itself, when stored is already in
+// to's form (see SealedUnderPrimary); a rewrap counts such secrets as
+// unchanged and writes nothing for them.
+func (r *Keyring) Rewrap(to *Keyring, kid string, partition int, stored []byte) (next []byte, changed bool, err error) {
+	if to.SealedUnderPrimary(stored) {
+		return stored, false, nil
+	}
+	secret, err := r.Open(kid, partition, stored)
+	if err != nil {
+		return nil, false, err
+	}
+	next = to.Seal(kid, partition, secret)
+	clear(secret)
+	return next, true, nil
+}
+
+// OpenRecord returns a copy of rec (nil: nil) holding the secret its stored
+// form holds.
+func (r *Keyring) OpenRecord(partition int, rec *contracts.KidRecord) (*contracts.KidRecord, error) {
+	if rec == nil {
+		return nil, nil
+	}
+	secret, err := r.Open(rec.Kid, partition, rec.Secret)
+	if err != nil {
+		return nil, err
+	}
+	c := *rec
+	c.Secret = secret
+	if rec.ExpiresAtMs != nil {
+		exp := *rec.ExpiresAtMs
+		c.ExpiresAtMs = &exp
+	}
+	return &c, nil
+}
+
+// OpenForCheck is OpenRecord for a token check at nowMs
+// (contracts.CheckToken) that reaches the MAC only for a known kid that is
+// usable at nowMs: an uninitialized keystore, an unknown kid and an expired
+// kid are answered without a secret, so without a KEK, and rec is returned
+// as it is.
+func (r *Keyring) OpenForCheck(partition int, initialized bool, rec *contracts.KidRecord, nowMs int64) (*contracts.KidRecord, error) {
+	if !initialized || rec == nil || !rec.Usable(nowMs) {
+		return rec, nil
+	}
+	return r.OpenRecord(partition, rec)
+}
+
+// OpenKeys returns a copy of k with every secret opened (for a keystore
+// snapshot); the first secret that does not open fails it.
+func (r *Keyring) OpenKeys(partition int, k contracts.PartitionKeys) (contracts.PartitionKeys, error) {
+	var out contracts.PartitionKeys
+	var err error
+	if out.Current, err = r.OpenRecord(partition, k.Current); err != nil {
+		return contracts.PartitionKeys{}, err
+	}
+	for i := range k.Verifying {
+		v, err := r.OpenRecord(partition, &k.Verifying[i])
+		if err != nil {
+			return contracts.PartitionKeys{}, err
+		}
+		out.Verifying = append(out.Verifying, *v)
+	}
+	return out, nil
+}
+
+// OpenKid returns k with the record of kid (if any) replaced by an opened
+// copy, for the plans that compare that kid's secret (contracts.PlanSeed,
+// contracts.PlanRotate); the other records keep their stored forms.
+func (r *Keyring) OpenKid(partition int, k contracts.PartitionKeys, kid string) (contracts.PartitionKeys, error) {
+	rec := k.Find(kid)
+	if rec == nil {
+		return k, nil
+	}
+	o, err := r.OpenRecord(partition, rec)
+	if err != nil {
+		return k, err
+	}
+	if k.Current == rec {
+		k.Current = o
+		return k, nil
+	}
+	out := contracts.PartitionKeys{Current: k.Current}
+	for _, v := range k.Verifying {
+		if v.Kid == kid {
+			v = *o
+		}
+		out.Verifying = append(out.Verifying, v)
+	}
+	return out, nil
+}
+
+// SealNew turns a plan's next keystore into the one to store: every kid
+// that prev (as stored) holds keeps its stored secret, and every kid the
+// plan inserts is sealed with r (a copy in plain for a nil keyring), so no
+// caller's slice is kept. A kid's stored form thus changes only in a rewrap.
+func (r *Keyring) SealNew(partition int, prev, next contracts.PartitionKeys) contracts.PartitionKeys {
+	keep := func(rec contracts.KidRecord) contracts.KidRecord {
+		if old := prev.Find(rec.Kid); old != nil {
+			rec.Secret = old.Secret
+		} else {
+			rec.Secret = r.Seal(rec.Kid, partition, rec.Secret)
+		}
+		return rec
+	}
+	var out contracts.PartitionKeys
+	if next.Current != nil {
+		c := keep(*next.Current)
+		out.Current = &c
+	}
+	for _, v := range next.Verifying {
+		out.Verifying = append(out.Verifying, keep(v))
+	}
+	return out
+}
+
+// RewrapKeys returns k with every secret re-sealed under to (see Rewrap),
+// and how many were rewrapped and already in to's form; the first secret
+// that does not open fails it.
+func (r *Keyring) RewrapKeys(to *Keyring, partition int, k contracts.PartitionKeys) (next contracts.PartitionKeys, rewrapped, unchanged int, err error) {
+	one := func(rec contracts.KidRecord) (contracts.KidRecord, error) {
+		s, changed, err := r.Rewrap(to, rec.Kid, partition, rec.Secret)
+		if err != nil {
+			return rec, err
+		}
+		if changed {
+			rewrapped++
+		} else {
+			unchanged++
+		}
+		rec.Secret = s
+		return rec, nil
+	}
+	if k.Current != nil {
+		c, err := one(*k.Current)
+		if err != nil {
+			return contracts.PartitionKeys{}, 0, 0, err
+		}
+		next.Current = &c
+	}
+	for _, v := range k.Verifying {
+		v, err := one(v)
+		if err != nil {
+			return contracts.PartitionKeys{}, 0, 0, err
+		}
+		next.Verifying = append(next.Verifying, v)
+	}
+	return next, rewrapped, unchanged, nil
+}
