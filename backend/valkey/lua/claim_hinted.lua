@@ -43,6 +43,9 @@ if #ps > HINTED_MAX then
   return ps
 end
 local candidates = {}
+if #ps == 1 then
+  ps, candidates = {}, {{'', ps[1]}} -- nothing to compare: claim decides
+end
 for _, q in ipairs(ps) do
   local err = use(q)
   if err then return err end
@@ -55,7 +58,8 @@ for _, q in ipairs(ps) do
 end
 table.sort(candidates, function(a, b) return a[1] < b[1] end)
 for _, c in ipairs(candidates) do
-  use(c[2])
+  local err = use(c[2])
+  if err then return err end
   local out = ff_claim(ARGV[2], ARGV[3])
   if out[1] == 'claimed' then
     redis.call('SET', opkey, c[2], 'PX', OP_TTL_MS)
