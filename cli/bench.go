@@ -226,6 +226,23 @@ type benchRun struct {
 	seeded bool
 
 	foreign atomic.Int64 // cycle: claims that returned another user's execution
+	stepsMu sync.Mutex
+	steps   []histogram // cycle: the latency of each of cycleSteps, all workers
+}
+
+// cycleSteps name the steps of a cycle, timed apart in the report.
+var cycleSteps = []string{"suspend", "deliver_http", "claim", "complete"}
+
+// step records the latency of cycle step k since t0 and returns the time
+// now. One set of histograms for all workers: a histogram is 58 KB, too
+// much to keep four per worker at 4096 workers, and the lock is cheap next
+// to a step (a script call or an HTTP request).
+func (r *benchRun) step(k int, t0 time.Time) time.Time {
+	now := time.Now()
+	r.stepsMu.Lock()
+	r.steps[k].add(now.Sub(t0))
+	r.stepsMu.Unlock()
+	return now
 }
 
 // prepare returns the operation to measure and what to do afterwards.
@@ -374,6 +391,7 @@ func (r *benchRun) cycleOp() (benchOp, func(), error) {
 	srv := httpapi.NewServer(ln.Addr().String(), httpapi.New(r.e, httpapi.Options{Logger: quiet}))
 	go func() { _ = srv.Serve(ln) }()
 	n := r.cfg.concurrency
+	r.steps = make([]histogram, len(cycleSteps))
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConns: n, MaxIdleConnsPerHost: n}}
 	base := "http://" + ln.Addr().String()
 	cleanup := func() {
@@ -384,14 +402,16 @@ func (r *benchRun) cycleOp() (benchOp, func(), error) {
 	}
 	op := func(ctx context.Context, w, i int) error {
 		id := r.execID(w, i)
+		t := time.Now()
 		out, err := r.suspend(ctx, id, contracts.ConditionAny, "a")
 		if err != nil {
 			return err
 		}
+		t = r.step(0, t)
 		if err := deliverHTTP(ctx, client, base, id, out.Waitpoints[0]); err != nil {
 			return err
 		}
-		return r.claimAndComplete(ctx, w)
+		return r.claimAndComplete(ctx, w, r.step(1, t))
 	}
 	return op, cleanup, nil
 }
@@ -423,8 +443,9 @@ func deliverHTTP(ctx context.Context, client *http.Client, base, execID string, 
 
 // claimAndComplete claims until it holds an execution of this run, then
 // completes it. Another worker may have claimed the one this worker
-// resumed; this worker then takes the next of the run's.
-func (r *benchRun) claimAndComplete(ctx context.Context, w int) error {
+// resumed; this worker then takes the next of the run's. t0 is when the
+// claim step began.
+func (r *benchRun) claimAndComplete(ctx context.Context, w int, t0 time.Time) error {
 	worker := "ff-bench-" + r.id + "-" + strconv.Itoa(w)
 	ours := "bench-" + r.id + "-"
 	giveUp := time.Now().Add(10 * time.Second)
@@ -434,7 +455,11 @@ func (r *benchRun) claimAndComplete(ctx context.Context, w int) error {
 		case err != nil:
 			return err
 		case out.Outcome == contracts.OutcomeClaimed && strings.HasPrefix(out.ExecutionID, ours):
+			t := r.step(2, t0)
 			_, err := r.e.CompleteExecution(ctx, contracts.CompleteArgs{ExecutionID: out.ExecutionID, LeaseID: out.LeaseID})
+			if err == nil {
+				r.step(3, t)
+			}
 			return err
 		case out.Outcome == contracts.OutcomeClaimed:
 			r.foreign.Add(1)
@@ -461,6 +486,9 @@ type benchReport struct {
 	ForeignClaims   int64            `json:"foreign_claims"`
 	OpsPerSec       float64          `json:"ops_per_sec"`
 	LatencyUs       benchLatency     `json:"latency_us"`
+	// StepsUs (cycle only) times each step of a cycle apart: suspend,
+	// deliver_http, claim (until one of this run's), complete.
+	StepsUs map[string]benchLatency `json:"steps_us,omitempty"`
 }
 
 // benchLatency holds latency percentiles in microseconds.
@@ -527,9 +555,20 @@ func (r *benchRun) report(workers []benchWorker, elapsed time.Duration) benchRep
 	}
 	rep.Ops = int64(all.n)
 	rep.OpsPerSec = float64(all.n) / elapsed.Seconds()
-	us := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 }
-	rep.LatencyUs = benchLatency{P50: us(all.quantile(0.5)), P90: us(all.quantile(0.9)), P99: us(all.quantile(0.99)), Max: us(all.max)}
+	rep.LatencyUs = all.latency()
+	if r.steps != nil {
+		rep.StepsUs = map[string]benchLatency{}
+		for k, name := range cycleSteps {
+			rep.StepsUs[name] = r.steps[k].latency()
+		}
+	}
 	return rep
+}
+
+// latency returns the percentiles of h in microseconds.
+func (h *histogram) latency() benchLatency {
+	us := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 }
+	return benchLatency{P50: us(h.quantile(0.5)), P90: us(h.quantile(0.9)), P99: us(h.quantile(0.99)), Max: us(h.max)}
 }
 
 // printBench prints the report as a table, or as JSON with --json.
@@ -544,6 +583,11 @@ func (inv *invocation) printBench(rep benchReport, asJSON bool) {
 	fmt.Fprintf(w, "%s\t%d\t%s\t%d\t%d\t%.1f\t%s\t%s\t%s\t%s\n", rep.Op, rep.Concurrency,
 		(time.Duration(rep.DurationMs) * time.Millisecond).String(), rep.Ops, rep.Errors, rep.OpsPerSec,
 		fmtUs(rep.LatencyUs.P50), fmtUs(rep.LatencyUs.P90), fmtUs(rep.LatencyUs.P99), fmtUs(rep.LatencyUs.Max))
+	for _, name := range cycleSteps {
+		if l, ok := rep.StepsUs[name]; ok {
+			fmt.Fprintf(w, "  %s\t\t\t\t\t\t%s\t%s\t%s\t%s\n", name, fmtUs(l.P50), fmtUs(l.P90), fmtUs(l.P99), fmtUs(l.Max))
+		}
+	}
 	_ = w.Flush()
 	if rep.Errors > 0 {
 		codes := make([]string, 0, len(rep.ErrorCodes))

@@ -59,6 +59,19 @@ func TestBenchMemoryEveryOp(t *testing.T) {
 			if !rep.SeededByBench || rep.Backend != "memory://" || rep.Concurrency != 3 {
 				t.Fatalf("report %+v", rep)
 			}
+			if op != benchCycle {
+				if rep.StepsUs != nil {
+					t.Fatalf("%s: steps %+v, want none", op, rep.StepsUs)
+				}
+				return
+			}
+			// A cycle is timed step by step too.
+			for _, step := range cycleSteps {
+				l, ok := rep.StepsUs[step]
+				if !ok || !(0 < l.P50 && l.P50 <= l.P90 && l.P90 <= l.P99 && l.P99 <= l.Max) {
+					t.Fatalf("cycle step %s: %+v (present %v)", step, l, ok)
+				}
+			}
 		})
 	}
 }
