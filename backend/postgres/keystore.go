@@ -179,8 +179,7 @@ func (b *Backend) Verify(ctx context.Context, args contracts.VerifyArgs) (contra
 	}
 	var found *contracts.KidRecord
 	if known {
-		found = &rec
-		if err := openIfChecked(b.keyring.Load(), initialized, found, nowMs); err != nil {
+		if found, err = b.keyring.Load().OpenForCheck(keyPartition, initialized, &rec, nowMs); err != nil {
 			return contracts.VerifyResult{}, err
 		}
 	}
@@ -200,16 +199,6 @@ func openRecord(ring *kek.Keyring, rec *contracts.KidRecord) error {
 	}
 	rec.Secret = secret
 	return nil
-}
-
-// openIfChecked opens rec's secret when a token check at nowMs gets as far
-// as its MAC (contracts.CheckToken): not for an uninitialized keystore or
-// an expired kid, whose answers need no secret, and so no KEK.
-func openIfChecked(ring *kek.Keyring, initialized bool, rec *contracts.KidRecord, nowMs int64) error {
-	if !initialized || !rec.Usable(nowMs) {
-		return nil
-	}
-	return openRecord(ring, rec)
 }
 
 // loadKeys runs loadKeysSQL and returns the clock and the keystore, each

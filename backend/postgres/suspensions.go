@@ -351,8 +351,8 @@ func (b *Backend) DeliverSignal(ctx context.Context, args contracts.DeliverSigna
 func authorize(ring *kek.Keyring, t contracts.Token, args contracts.DeliverSignalArgs, d deliveryState) error {
 	var rec *contracts.KidRecord
 	if d.known {
-		rec = &d.rec
-		if err := openIfChecked(ring, d.initialized, rec, d.nowMs); err != nil {
+		var err error
+		if rec, err = ring.OpenForCheck(keyPartition, d.initialized, &d.rec, d.nowMs); err != nil {
 			return err
 		}
 	}

@@ -23,8 +23,9 @@ const keyPartition = 0
 
 // loadKeys reads the partition's keystore. Secrets are in their stored form
 // (sealed when a keyring wrote them): open the ones a decision reads with
-// openKid, openCurrent or openKeys. list_kids reads no secret, so it answers
-// whatever KEK sealed them.
+// the keyring's OpenKid, OpenRecord or OpenKeys (package kek), or with
+// openVerifying. list_kids reads no secret, so it answers whatever KEK
+// sealed them.
 func loadKeys(q txn) (contracts.PartitionKeys, error) {
 	var k contracts.PartitionKeys
 	rows, err := q.query(selectKeys)
@@ -76,63 +77,21 @@ func storeKeys(q txn, prev, next contracts.PartitionKeys, nowMs int64) error {
 	return nil
 }
 
-// openRecord replaces rec's stored secret by the secret it holds. Errors are
-// kek_mismatch or internal_error from kek.Keyring.Open, passed unchanged.
-func openRecord(q txn, rec *contracts.KidRecord) error {
-	s, err := q.ring.Open(rec.Kid, keyPartition, rec.Secret)
-	if err != nil {
-		return err
-	}
-	rec.Secret = s
-	return nil
-}
-
-// openKid opens the secret of kid in k, if k holds kid: what seed compares.
-func openKid(q txn, k contracts.PartitionKeys, kid string) error {
-	if rec := k.Find(kid); rec != nil {
-		return openRecord(q, rec)
-	}
-	return nil
-}
-
-// openCurrent opens the current kid's secret, if any: what sign, suspend
-// and a rotation's noop-or-conflict decision read.
-func openCurrent(q txn, k contracts.PartitionKeys) error {
-	if k.Current == nil {
-		return nil
-	}
-	return openRecord(q, k.Current)
-}
-
-// openVerifying opens the secret that verifying token at nowMs checks the
-// MAC with: the token's kid, when the keystore is initialized and the kid
+// openVerifying returns k with the secret opened that verifying token at
+// nowMs checks the MAC with: the token's kid, when the keystore is initialized and the kid
 // is known and usable (contracts.CheckToken decides the other cases without
 // a secret, so a kid sealed under a KEK no longer configured still answers
 // unknown_kid or token_expired). A malformed token opens nothing; the
 // decision reports it.
-func openVerifying(q txn, k contracts.PartitionKeys, token string, nowMs int64) error {
+func openVerifying(q txn, k contracts.PartitionKeys, token string, nowMs int64) (contracts.PartitionKeys, error) {
 	t, err := contracts.ParseToken("token", token)
 	if err != nil || k.Current == nil {
-		return nil
+		return k, nil
 	}
 	if rec := k.Find(t.Kid); rec != nil && rec.Usable(nowMs) {
-		return openRecord(q, rec)
+		return q.ring.OpenKid(keyPartition, k, t.Kid)
 	}
-	return nil
-}
-
-// openKeys opens every secret in k: the keystore snapshot hands them all
-// to the Engine's cache.
-func openKeys(q txn, k contracts.PartitionKeys) error {
-	if err := openCurrent(q, k); err != nil {
-		return err
-	}
-	for i := range k.Verifying {
-		if err := openRecord(q, &k.Verifying[i]); err != nil {
-			return err
-		}
-	}
-	return nil
+	return k, nil
 }
 
 func nullInt(p *int64) any {
@@ -154,7 +113,7 @@ func (b *Backend) Seed(ctx context.Context, args contracts.SeedArgs) (contracts.
 		}
 		// same_secret compares the opened secret, so a seed re-run under
 		// another KEK is still already_seeded with same_secret true.
-		if err := openKid(q, k, args.Kid); err != nil {
+		if k, err = q.ring.OpenKid(keyPartition, k, args.Kid); err != nil {
 			return err
 		}
 		next, o, changed := contracts.PlanSeed(k, args)
@@ -186,7 +145,7 @@ func (b *Backend) RotateAll(ctx context.Context, args contracts.RotateArgs) (con
 		// secret that does not open is the call's error, like a storage
 		// failure: nothing is decided.
 		if k.Current != nil && k.Current.Kid == args.NewKid {
-			if err := openCurrent(q, k); err != nil {
+			if k.Current, err = q.ring.OpenRecord(keyPartition, k.Current); err != nil {
 				return err
 			}
 		}
@@ -231,7 +190,7 @@ func (b *Backend) Sign(ctx context.Context, args contracts.SignArgs) (contracts.
 		if err != nil {
 			return err
 		}
-		if err := openCurrent(q, k); err != nil {
+		if k.Current, err = q.ring.OpenRecord(keyPartition, k.Current); err != nil {
 			return err
 		}
 		res, err = contracts.SignWith(k, args)
@@ -251,7 +210,7 @@ func (b *Backend) Verify(ctx context.Context, args contracts.VerifyArgs) (contra
 		if err != nil {
 			return err
 		}
-		if err := openVerifying(q, k, args.Token, nowMs); err != nil {
+		if k, err = openVerifying(q, k, args.Token, nowMs); err != nil {
 			return err
 		}
 		res, err = contracts.VerifyWith(k, args, nowMs)

@@ -13,8 +13,8 @@ var _ engine.KeystoreSnapshotter = (*Backend)(nil)
 // own: the snapshot hands over the process clock (or the injected one), so
 // the cache decides expiry with exactly the time an uncached call reads.
 // Every secret is opened with the installed keyring; one that does not open
-// fails the snapshot with kek_mismatch, which the cache reports as the
-// error of sign and verify.
+// fails the snapshot with kek_mismatch, and the cache then asks the driver
+// (which opens only what each call needs).
 func (b *Backend) KeystoreSnapshot(ctx context.Context, _ int) (engine.KeystoreSnapshot, error) {
 	snap := engine.KeystoreSnapshot{Partitions: 1, Clock: b.nowMs}
 	err := b.read(ctx, func(q txn, nowMs int64) error {
@@ -22,7 +22,7 @@ func (b *Backend) KeystoreSnapshot(ctx context.Context, _ int) (engine.KeystoreS
 		if err != nil {
 			return err
 		}
-		if err := openKeys(q, k); err != nil {
+		if k, err = q.ring.OpenKeys(keyPartition, k); err != nil {
 			return err
 		}
 		snap.Keys, snap.NowMs = k, nowMs

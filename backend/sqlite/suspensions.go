@@ -125,7 +125,7 @@ func suspend(q txn, args contracts.SuspendArgs, nowMs int64) (contracts.SuspendO
 		return out, err
 	}
 	// Opened only now: a replay returns the stored outcome without a secret.
-	if err := openCurrent(q, k); err != nil {
+	if k.Current, err = q.ring.OpenRecord(keyPartition, k.Current); err != nil {
 		return out, err
 	}
 	out = contracts.NewSuspension(args, *k.Current, nowMs)
@@ -270,7 +270,7 @@ func authorize(q txn, args contracts.DeliverSignalArgs, nowMs int64) (*waitpoint
 	if err != nil {
 		return nil, err
 	}
-	if err := openVerifying(q, k, args.Token, nowMs); err != nil {
+	if k, err = openVerifying(q, k, args.Token, nowMs); err != nil {
 		return nil, err
 	}
 	var w waitpointRow
