@@ -3,7 +3,7 @@
 //
 //	func main() { cli.Main() }
 //
-// Every command prints exactly one contract envelope (CONTRACT.md §7) and a
+// Every command prints exactly one contract envelope (docs/spec.md §7) and a
 // newline on stdout and exits 0; a contract error prints the error envelope
 // {"error":{...}} on stdout and exits 1; a usage error (unknown command or
 // flag, a missing or contradictory flag, an unreadable input file) prints a

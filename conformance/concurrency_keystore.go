@@ -15,7 +15,7 @@ import (
 const racers = 32
 
 // keystoreConcurrencyScenarios race rotations and seeds through one Engine
-// (CONTRACT.md §4: concurrent rotations serialize per partition; seed is
+// (docs/spec.md §4: concurrent rotations serialize per partition; seed is
 // idempotent), then check that nothing they produced reveals a secret.
 func keystoreConcurrencyScenarios(t *testing.T, h Harness) {
 	rec := newRecorder()

@@ -23,7 +23,7 @@ const (
 )
 
 // signalConcurrencyScenarios race many goroutines through one Engine
-// (CONTRACT.md §5: exactly once delivery, exactly once claims, the signal
+// (docs/spec.md §5: exactly once delivery, exactly once claims, the signal
 // limit under contention).
 func signalConcurrencyScenarios(t *testing.T, h Harness) {
 	s := sigSuite{h: h, rec: newRecorder()}

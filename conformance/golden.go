@@ -30,7 +30,7 @@ var update = flag.Bool("conformance.update", false, "rewrite conformance/testdat
 //go:embed testdata/*.json
 var goldenFS embed.FS
 
-// Placeholders that stand for volatile values in golden files (CONTRACT.md §7).
+// Placeholders that stand for volatile values in golden files (docs/spec.md §7).
 const (
 	placeholderMs  = "<ms>"
 	placeholderMAC = "<mac>"

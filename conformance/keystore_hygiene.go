@@ -12,7 +12,7 @@ import (
 
 // recorder collects every error text, error envelope and result envelope
 // the scenarios produce, so that one check can assert that none of them
-// reveals a secret (CONTRACT.md §2: details never contain secret bytes or
+// reveals a secret (docs/spec.md §2: details never contain secret bytes or
 // hex) and that no error quotes a token's MAC. Safe for concurrent use.
 type recorder struct {
 	mu      sync.Mutex

@@ -7,7 +7,7 @@ import (
 	"github.com/flowfabric/flowfabric-go/contracts"
 )
 
-// listScenarios cover list_kids (CONTRACT.md §4): shape, order, expiry.
+// listScenarios cover list_kids (docs/spec.md §4): shape, order, expiry.
 var listScenarios = []keystoreScenario{
 	{name: "Empty", run: listEmpty},
 	{name: "SortedByExpiryThenKid", run: listSortedByExpiryThenKid},

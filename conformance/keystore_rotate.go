@@ -8,7 +8,7 @@ import (
 	"github.com/flowfabric/flowfabric-go/contracts"
 )
 
-// rotateScenarios cover rotate_all (CONTRACT.md §4): every outcome, garbage
+// rotateScenarios cover rotate_all (docs/spec.md §4): every outcome, garbage
 // collection, the grace window and the per-partition result shape.
 var rotateScenarios = []keystoreScenario{
 	{name: "Bootstrap", run: rotateBootstrap},

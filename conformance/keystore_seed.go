@@ -8,7 +8,7 @@ import (
 	"github.com/flowfabric/flowfabric-go/contracts"
 )
 
-// seedScenarios cover every outcome of seed (CONTRACT.md §4).
+// seedScenarios cover every outcome of seed (docs/spec.md §4).
 var seedScenarios = []keystoreScenario{
 	{name: "Seeded", run: seedSeeded},
 	{name: "AlreadySeededSameSecret", run: seedAlreadySeededSameSecret},

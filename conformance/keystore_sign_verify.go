@@ -12,7 +12,7 @@ import (
 	"github.com/flowfabric/flowfabric-go/contracts"
 )
 
-// signVerifyScenarios cover sign and verify (CONTRACT.md §3): the exact
+// signVerifyScenarios cover sign and verify (docs/spec.md §3): the exact
 // token, every rejection code, and routing by scope.
 var signVerifyScenarios = []keystoreScenario{
 	{name: "KnownToken", run: signKnownToken},
@@ -27,7 +27,7 @@ var signVerifyScenarios = []keystoreScenario{
 	{name: "ScopeRoutesToEveryPartition", run: signScopeRouting},
 }
 
-// expectedToken computes the token of CONTRACT.md §3 independently of the
+// expectedToken computes the token of docs/spec.md §3 independently of the
 // contracts package: kid ":" hex(HMAC-SHA256(secret, kid ":" message)).
 func expectedToken(f fixture, msg []byte) string {
 	m := hmac.New(sha256.New, f.Secret)

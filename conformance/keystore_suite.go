@@ -9,7 +9,7 @@ import (
 	"github.com/flowfabric/flowfabric-go/engine"
 )
 
-// RunKeystore runs the keystore scenarios (CONTRACT.md §2–§4): seed,
+// RunKeystore runs the keystore scenarios (docs/spec.md §2–§4): seed,
 // rotate_all, list_kids, sign and verify, input validation, and finally a
 // check that nothing the scenarios produced reveals a secret.
 func RunKeystore(t *testing.T, h Harness) {

@@ -8,7 +8,7 @@ import (
 	"github.com/flowfabric/flowfabric-go/contracts"
 )
 
-// validationScenarios cover the rules of CONTRACT.md §2 that the keystore
+// validationScenarios cover the rules of docs/spec.md §2 that the keystore
 // operations take: every violation is validation / invalid_input naming the
 // field, and a rejected call changes nothing.
 var validationScenarios = []keystoreScenario{

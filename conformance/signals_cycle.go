@@ -7,7 +7,7 @@ import (
 	"github.com/flowfabric/flowfabric-go/contracts"
 )
 
-// sigCycleScenarios walk executions through their states (CONTRACT.md §5):
+// sigCycleScenarios walk executions through their states (docs/spec.md §5):
 // none → suspended → resumed → claimed → suspended … → none.
 func sigCycleScenarios(t *testing.T, s sigSuite) {
 	s.scenario(t, "FullCycle", fullCycle)

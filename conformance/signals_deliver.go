@@ -9,7 +9,7 @@ import (
 	"github.com/flowfabric/flowfabric-go/contracts"
 )
 
-// sigDeliverScenarios cover deliver_signal's checks (CONTRACT.md §5, in order):
+// sigDeliverScenarios cover deliver_signal's checks (docs/spec.md §5, in order):
 // token, waitpoint ownership and MAC, duplicates, closed or timed out.
 func sigDeliverScenarios(t *testing.T, s sigSuite) {
 	s.scenario(t, "ForeignUnknownTamperedAlike", deliverRejectsAlike)

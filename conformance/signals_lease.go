@@ -7,7 +7,7 @@ import (
 )
 
 // sigLeaseScenarios cover claim leases: expiry, re-claim, and which worker may
-// suspend or complete (CONTRACT.md §5, SEMANTICS.md "Claim", "Complete").
+// suspend or complete (docs/spec.md §5.5, §5.6).
 func sigLeaseScenarios(t *testing.T, s sigSuite) {
 	s.scenario(t, "ExpiredLeaseReclaimed", leaseReclaimed)
 	s.scenario(t, "ExpiredLeaseNotReclaimed", leaseExpiredNotReclaimed)
@@ -62,7 +62,7 @@ func leaseReclaimed(t *testing.T, suite sigSuite) {
 }
 
 // leaseExpiredNotReclaimed: an expired lease nobody re-claimed still
-// suspends and completes (SEMANTICS.md "Suspend" 3, "Complete").
+// suspends and completes (docs/spec.md §5.1 check 3, §5.6).
 func leaseExpiredNotReclaimed(t *testing.T, suite sigSuite) {
 	w := suite.open(t)
 	lease := leaseWait(w)

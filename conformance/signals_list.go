@@ -8,7 +8,7 @@ import (
 	"github.com/flowfabric/flowfabric-go/contracts"
 )
 
-// sigListScenarios cover list_suspended paging (CONTRACT.md §5).
+// sigListScenarios cover list_suspended paging (docs/spec.md §5).
 func sigListScenarios(t *testing.T, s sigSuite) {
 	s.scenario(t, "PagingWhileResuming", listPaging)
 	s.scenario(t, "MalformedCursor", listMalformedCursor)

@@ -3,7 +3,7 @@ package conformance
 import "testing"
 
 // suspensionScenarios runs the suspension and signal scenarios
-// (CONTRACT.md §5, docs/SEMANTICS.md), then checks that no envelope or error
+// (docs/spec.md §5), then checks that no envelope or error
 // text they produced reveals a fixture secret or quotes a presented MAC.
 //
 // Each scenario opens its own backend with the fixture keystore seeded,

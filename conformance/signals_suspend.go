@@ -20,8 +20,8 @@ func timeoutWait(w *sigWorld, ms int64) time.Duration {
 	return time.Duration(2*ms+100) * oneMs
 }
 
-// sigSuspendScenarios cover suspend's checks after validation (SEMANTICS.md
-// "Suspend"): keystore, idempotency, state, lease.
+// sigSuspendScenarios cover suspend's checks after validation (docs/spec.md §5.1):
+// keystore, idempotency, state, lease.
 func sigSuspendScenarios(t *testing.T, s sigSuite) {
 	s.scenario(t, "ReplayIsIdentical", suspendReplay)
 	s.scenario(t, "ReplayWithOtherArguments", suspendReplayMismatch)

@@ -7,7 +7,7 @@ import (
 	"github.com/flowfabric/flowfabric-go/contracts"
 )
 
-// sigTimeoutScenarios cover suspensions with timeout_ms (CONTRACT.md §5).
+// sigTimeoutScenarios cover suspensions with timeout_ms (docs/spec.md §5).
 func sigTimeoutScenarios(t *testing.T, s sigSuite) {
 	s.scenario(t, "RefusesSignalsClaimedAsTimeout", timeoutClaim)
 	s.scenario(t, "Boundary", timeoutBoundary)

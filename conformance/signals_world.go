@@ -272,7 +272,7 @@ func sigWantInvalid(t testing.TB, step string, err error, field string) {
 }
 
 // checkSuspended checks the shape of a suspend outcome against its
-// arguments (CONTRACT.md §5) beyond what the golden file fixes: fresh UUIDs,
+// arguments (docs/spec.md §5) beyond what the golden file fixes: fresh UUIDs,
 // created_at_ms == suspended_at_ms, timeout_at_ms = suspended_at_ms +
 // timeout_ms, and tokens signed by some kid.
 func checkSuspended(t testing.TB, step string, a contracts.SuspendArgs, out contracts.SuspendOutcome) {

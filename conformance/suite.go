@@ -22,7 +22,7 @@ func Run(t *testing.T, h Harness) {
 	RunSecretsAtRest(t, h)
 }
 
-// RunSuspensions runs the suspension and signal scenarios (CONTRACT.md §5).
+// RunSuspensions runs the suspension and signal scenarios (docs/spec.md §5).
 func RunSuspensions(t *testing.T, h Harness) {
 	t.Helper()
 	t.Run("Suspensions", func(t *testing.T) { suspensionScenarios(t, h) })

@@ -191,7 +191,7 @@ func SignWith(k PartitionKeys, args SignArgs) (SignResult, error) {
 }
 
 // VerifyWith decides verify for a partition's keystore k at nowMs
-// (CONTRACT.md §3).
+// (docs/spec.md §3).
 func VerifyWith(k PartitionKeys, args VerifyArgs, nowMs int64) (VerifyResult, error) {
 	t, err := ParseToken("token", args.Token)
 	if err != nil {

@@ -7,10 +7,10 @@ import (
 	"fmt"
 )
 
-// Kind is the class of a contract error (CONTRACT.md §6). The set is closed.
+// Kind is the class of a contract error (docs/spec.md §6). The set is closed.
 type Kind string
 
-// The error kinds of CONTRACT.md §6.
+// The error kinds of docs/spec.md §6.
 const (
 	KindValidation  Kind = "validation"
 	KindNotFound    Kind = "not_found"
@@ -46,7 +46,7 @@ const (
 	CodeKEKMismatch                 = "kek_mismatch"
 )
 
-// Token failure reasons (CONTRACT.md §3), carried in Error.Reason.
+// Token failure reasons (docs/spec.md §3), carried in Error.Reason.
 const (
 	ReasonMalformed         = "malformed"
 	ReasonUnknownKid        = "unknown_kid"
@@ -158,13 +158,13 @@ type errorJSON struct {
 	Retryable bool    `json:"retryable"`
 }
 
-// MarshalJSON encodes the error object of CONTRACT.md §6 (without the outer
+// MarshalJSON encodes the error object of docs/spec.md §6 (without the outer
 // "error" key; see ErrorEnvelope).
 func (e *Error) MarshalJSON() ([]byte, error) {
 	return marshal(errorJSON{Kind: e.Kind, Code: e.Code, Reason: nullable(e.Reason), Detail: e.Detail, Retryable: e.Retryable})
 }
 
-// UnmarshalJSON decodes the error object of CONTRACT.md §6.
+// UnmarshalJSON decodes the error object of docs/spec.md §6.
 func (e *Error) UnmarshalJSON(b []byte) error {
 	var w errorJSON
 	if err := json.Unmarshal(b, &w); err != nil {

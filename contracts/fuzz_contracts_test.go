@@ -2,7 +2,7 @@ package contracts_test
 
 // Fuzz targets for every validator of the contract and for token
 // verification as a forgery check. Each target checks the validator against
-// an independent statement of its rule (CONTRACT.md §2), written here with
+// an independent statement of its rule (docs/spec.md §2), written here with
 // regular expressions and plain length checks rather than by calling the
 // helpers under test, so that "accepted" really means "satisfies the rule".
 //
@@ -25,7 +25,7 @@ import (
 	"github.com/flowfabric/flowfabric-go/contracts"
 )
 
-// The rules of CONTRACT.md §2, restated independently of validate.go.
+// The rules of docs/spec.md §2, restated independently of validate.go.
 var (
 	reKid        = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 	reIdentifier = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
@@ -288,7 +288,7 @@ func FuzzCursorRoundTrip(f *testing.F) {
 
 // FuzzWaitpointMessageInjective checks that two different valid waitpoint
 // identities never share a signed message, so that a token opens exactly one
-// waitpoint of exactly one execution (CONTRACT.md §3).
+// waitpoint of exactly one execution (docs/spec.md §3).
 func FuzzWaitpointMessageInjective(f *testing.F) {
 	f.Add("e", fzValidUUID, "k", int64(1), "e", fzValidUUID, "k", int64(1))
 	f.Add("e|x", fzValidUUID, "k", int64(1), "e", fzValidUUID, "x|k", int64(1))

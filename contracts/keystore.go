@@ -5,14 +5,14 @@ import (
 	"sort"
 )
 
-// Seed outcomes (CONTRACT.md §4).
+// Seed outcomes (docs/spec.md §4).
 const (
 	SeedSeeded             = "seeded"
 	SeedAlreadySeeded      = "already_seeded"
 	SeedAlreadyInitialized = "already_initialized"
 )
 
-// Rotation outcomes (CONTRACT.md §4).
+// Rotation outcomes (docs/spec.md §4).
 const (
 	RotateRotated = "rotated"
 	RotateNoop    = "noop"
@@ -25,7 +25,7 @@ type SeedArgs struct {
 	Secret Secret
 }
 
-// Validate checks the arguments (CONTRACT.md §2).
+// Validate checks the arguments (docs/spec.md §2).
 func (a SeedArgs) Validate() error {
 	if err := ValidateKid("kid", a.Kid); err != nil {
 		return err
@@ -48,7 +48,7 @@ type RotateArgs struct {
 	GraceMs   int64
 }
 
-// Validate checks the arguments (CONTRACT.md §2).
+// Validate checks the arguments (docs/spec.md §2).
 func (a RotateArgs) Validate() error {
 	if err := ValidateKid("new_kid", a.NewKid); err != nil {
 		return err
@@ -153,7 +153,7 @@ type SignArgs struct {
 	Message []byte
 }
 
-// Validate checks the arguments (CONTRACT.md §2).
+// Validate checks the arguments (docs/spec.md §2).
 func (a SignArgs) Validate() error {
 	if err := ValidateMaxLen("scope", len(a.Scope), MaxScopeLen); err != nil {
 		return err
@@ -229,7 +229,7 @@ func PlanSeed(k PartitionKeys, a SeedArgs) (next PartitionKeys, out SeedOutcome,
 	return next, SeedOutcome{Outcome: SeedSeeded, Kid: a.Kid, CurrentKid: a.Kid}, true
 }
 
-// PlanRotate decides one partition's rotation at nowMs (CONTRACT.md §4).
+// PlanRotate decides one partition's rotation at nowMs (docs/spec.md §4).
 // changed reports whether next must be written; the error is
 // conflict / rotation_conflict.
 func PlanRotate(k PartitionKeys, a RotateArgs, nowMs int64) (next PartitionKeys, out RotateOutcome, changed bool, err error) {

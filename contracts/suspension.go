@@ -15,7 +15,7 @@ const (
 	ConditionAll = "all"
 )
 
-// Outcome words of the suspension operations (CONTRACT.md §5).
+// Outcome words of the suspension operations (docs/spec.md §5).
 const (
 	OutcomeSuspended = "suspended"
 	OutcomeAccepted  = "accepted"
@@ -54,7 +54,7 @@ type SuspendArgs struct {
 	LeaseID        *string
 }
 
-// Validate checks the arguments (CONTRACT.md §2, §5).
+// Validate checks the arguments (docs/spec.md §2, §5).
 func (a SuspendArgs) Validate() error {
 	if err := ValidateIdentifier("execution_id", a.ExecutionID); err != nil {
 		return err

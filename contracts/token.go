@@ -124,7 +124,7 @@ func (r KidRecord) Usable(nowMs int64) bool {
 	return r.ExpiresAtMs == nil || *r.ExpiresAtMs >= nowMs
 }
 
-// CheckToken decides verification (CONTRACT.md §3) once a driver has looked
+// CheckToken decides verification (docs/spec.md §3) once a driver has looked
 // up the token's kid. initialized reports whether the partition has any
 // keystore at all; rec is the kid's record, nil when the kid is unknown.
 // The MAC is compared in constant time.

@@ -8,7 +8,7 @@ import (
 	"unicode/utf8"
 )
 
-// Limits of CONTRACT.md §2 and §5.
+// Limits of docs/spec.md §2 and §5.
 const (
 	MaxKidLen            = 64
 	MinSecretBytes       = 32

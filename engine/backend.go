@@ -6,7 +6,7 @@ import (
 	"github.com/flowfabric/flowfabric-go/contracts"
 )
 
-// Keystore is the signing-secret part of a driver (CONTRACT.md §3–§4).
+// Keystore is the signing-secret part of a driver (docs/spec.md §3–§4).
 //
 // Drivers receive only arguments that passed the contract's validation: the
 // Engine validates once, before any I/O. Every method is atomic per
@@ -30,7 +30,7 @@ type Keystore interface {
 	Verify(ctx context.Context, args contracts.VerifyArgs) (contracts.VerifyResult, error)
 }
 
-// Suspensions is the suspension and signal part of a driver (CONTRACT.md §5).
+// Suspensions is the suspension and signal part of a driver (docs/spec.md §5).
 // Every method is one atomic step of the backend (one transaction or one
 // script call per partition), evaluated at the backend's clock.
 type Suspensions interface {
@@ -59,7 +59,7 @@ type Backend interface {
 // Capabilities declares a backend's differences as data, so that callers and
 // the conformance suite never branch on a driver's name.
 type Capabilities struct {
-	// Partitions is the number of keystore partitions P (CONTRACT.md §4), ≥ 1.
+	// Partitions is the number of keystore partitions P (docs/spec.md §4), ≥ 1.
 	Partitions int
 	// Persistent reports that state survives Close and a new Open of the same URL.
 	Persistent bool

@@ -95,7 +95,7 @@ func asErr(err error) error {
 }
 
 // Seed installs the first signing secret, idempotently: call it on every
-// start. See CONTRACT.md §4 for its outcomes.
+// start. See docs/spec.md §4 for its outcomes.
 func (e *Engine) Seed(ctx context.Context, a contracts.SeedArgs) (contracts.SeedOutcome, error) {
 	if e.ks != nil {
 		defer e.ks.invalidate()

@@ -2,7 +2,7 @@
 // as an http.Handler over an *engine.Engine, so applications can mount it in
 // their own server; `ff serve` is one user of it.
 //
-// Routes (bodies are exactly the contract envelopes of CONTRACT.md):
+// Routes (bodies are exactly the envelopes of docs/spec.md §7):
 //
 //	POST /v1/executions/{execution_id}/waitpoints/{waitpoint_id}/signals
 //	     public: Authorization: Bearer <waitpoint token>; body {name, payload, idempotency_key}

@@ -33,7 +33,7 @@ const (
 // fzStatuses is the documented status set (httpapi package doc).
 var fzStatuses = map[int]bool{200: true, 400: true, 401: true, 403: true, 404: true, 405: true, 409: true, 413: true, 429: true, 503: true}
 
-// fzKinds is the closed error taxonomy (CONTRACT.md §6).
+// fzKinds is the closed error taxonomy (docs/spec.md §6).
 var fzKinds = map[contracts.Kind]bool{
 	contracts.KindValidation: true, contracts.KindNotFound: true, contracts.KindConflict: true, contracts.KindState: true,
 	contracts.KindContention: true, contracts.KindTransport: true, contracts.KindUnavailable: true,

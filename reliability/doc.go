@@ -1,5 +1,5 @@
 // Package reliability holds FlowFabric-Go's reliability tests and the
-// helpers they are built from: porcupine models of CONTRACT.md (the keystore
+// helpers they are built from: porcupine models of docs/spec.md (the keystore
 // per partition, the suspension state per execution) and a loopback TCP
 // proxy that cuts and stalls connections.
 //

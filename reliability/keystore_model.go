@@ -9,7 +9,7 @@ import (
 	"github.com/anishathalye/porcupine"
 )
 
-// KeystoreOp names a keystore operation of CONTRACT.md §4 as the model sees
+// KeystoreOp names a keystore operation of docs/spec.md §4 as the model sees
 // it: one partition's share of a call.
 type KeystoreOp string
 

@@ -9,7 +9,7 @@ import (
 	"github.com/anishathalye/porcupine"
 )
 
-// SignalsOp names a suspension operation of CONTRACT.md §5 as the model
+// SignalsOp names a suspension operation of docs/spec.md §5 as the model
 // sees it: one execution's share of a call.
 type SignalsOp string
 
@@ -150,7 +150,7 @@ func sgStep(s *execState, in SignalsInput, out SignalsOutput) (bool, any) {
 	return false, s
 }
 
-// sgSuspend follows docs/SEMANTICS.md "Suspend" (without idempotency keys).
+// sgSuspend follows docs/spec.md §5.1 (without idempotency keys).
 func sgSuspend(s *execState, in SignalsInput, out SignalsOutput) (bool, any) {
 	switch {
 	case s.phase == "suspended" || s.phase == "resumed":
@@ -176,7 +176,7 @@ func sgSuspend(s *execState, in SignalsInput, out SignalsOutput) (bool, any) {
 	return true, n.seal()
 }
 
-// sgDeliver follows CONTRACT.md §5 deliver_signal, steps 2 to 5.
+// sgDeliver follows docs/spec.md §5 deliver_signal, steps 2 to 5.
 func sgDeliver(s *execState, in SignalsInput, out SignalsOutput) (bool, any) {
 	open, known := s.open[in.Waitpoint]
 	if !known {

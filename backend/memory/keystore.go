@@ -8,7 +8,7 @@ import (
 
 // Seed installs args.Kid as the current kid when the keystore is empty and
 // otherwise reports already_seeded or already_initialized without writing
-// (CONTRACT.md §4). With one partition an interrupted seed cannot happen.
+// (docs/spec.md §4). With one partition an interrupted seed cannot happen.
 func (b *Backend) Seed(ctx context.Context, args contracts.SeedArgs) (contracts.SeedOutcome, error) {
 	_, unlock, err := b.begin(ctx)
 	if err != nil {
@@ -27,7 +27,7 @@ func (b *Backend) Seed(ctx context.Context, args contracts.SeedArgs) (contracts.
 	return out, nil
 }
 
-// RotateAll rotates the single partition atomically (CONTRACT.md §4). A
+// RotateAll rotates the single partition atomically (docs/spec.md §4). A
 // rotation_conflict is reported in the partition's entry, not as the error.
 func (b *Backend) RotateAll(ctx context.Context, args contracts.RotateArgs) (contracts.RotateAllResult, error) {
 	nowMs, unlock, err := b.begin(ctx)
@@ -82,7 +82,7 @@ func (b *Backend) Sign(ctx context.Context, args contracts.SignArgs) (contracts.
 }
 
 // Verify checks args.Token for args.Message at the backend's clock
-// (CONTRACT.md §3).
+// (docs/spec.md §3).
 func (b *Backend) Verify(ctx context.Context, args contracts.VerifyArgs) (contracts.VerifyResult, error) {
 	nowMs, unlock, err := b.begin(ctx)
 	if err != nil {

@@ -1,5 +1,5 @@
 // Package memory is the reference driver of FlowFabric-Go: every backend
-// keeps the whole contract (CONTRACT.md §3–§5, docs/SEMANTICS.md) in process
+// keeps the whole contract (docs/spec.md §3–§5) in process
 // memory, behind one mutex. It is the executable specification: each
 // operation takes the lock, reads the clock once, decides and writes, and
 // releases the lock, so every operation is atomic and the code reads like

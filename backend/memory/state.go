@@ -68,7 +68,7 @@ type waitpoint struct {
 	delivered   map[string]string // signal_id by idempotency_key
 }
 
-// message is the waitpoint's signed message (CONTRACT.md §3).
+// message is the waitpoint's signed message (docs/spec.md §3).
 func (w *waitpoint) message() []byte {
 	return contracts.WaitpointMessage(w.exec.id, w.id, w.key, w.createdAtMs)
 }

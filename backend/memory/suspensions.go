@@ -9,7 +9,7 @@ import (
 )
 
 // Suspend opens 1–16 waitpoints for an execution and signs their tokens with
-// the current kid (CONTRACT.md §5, SEMANTICS.md "Suspend" for the order of
+// the current kid (docs/spec.md §5.1 gives the order of
 // checks). A replay with the same idempotency key returns the first outcome
 // byte for byte for as long as the execution is remembered.
 func (b *Backend) Suspend(ctx context.Context, args contracts.SuspendArgs) (contracts.SuspendOutcome, error) {
@@ -76,7 +76,7 @@ func (b *Backend) openSuspension(e *execution, args contracts.SuspendArgs, curre
 // DeliverSignal records a signal on a waitpoint exactly once per
 // (waitpoint_id, idempotency_key) and resumes the execution when its
 // condition holds, closing every waitpoint of the suspension in the same
-// step. Checks run in the order of CONTRACT.md §5.
+// step. Checks run in the order of docs/spec.md §5.
 func (b *Backend) DeliverSignal(ctx context.Context, args contracts.DeliverSignalArgs) (contracts.DeliverSignalOutcome, error) {
 	nowMs, unlock, err := b.begin(ctx)
 	if err != nil {

@@ -61,7 +61,7 @@ LEFT JOIN ff_keys k ON k.kid = $1`
 
 // Seed installs args.Kid as the current kid when the keystore has none, or
 // reports already_seeded / already_initialized without writing
-// (CONTRACT.md §4). One SERIALIZABLE transaction behind lockKeysSQL:
+// (docs/spec.md §4). One SERIALIZABLE transaction behind lockKeysSQL:
 // concurrent seeds of different kids leave exactly one installed.
 // same_secret compares the opened secret, so a re-run under another KEK
 // still finds the same secret.
@@ -92,7 +92,7 @@ func (b *Backend) Seed(ctx context.Context, args contracts.SeedArgs) (contracts.
 }
 
 // RotateAll rotates the single partition in one SERIALIZABLE transaction
-// behind lockKeysSQL (CONTRACT.md §4): the keystore is as before or as after, never in
+// behind lockKeysSQL (docs/spec.md §4): the keystore is as before or as after, never in
 // between. A rotation_conflict is reported in the partition's entry. Noop
 // and rotation_conflict compare the opened secret of the current kid.
 func (b *Backend) RotateAll(ctx context.Context, args contracts.RotateArgs) (contracts.RotateAllResult, error) {
@@ -159,7 +159,7 @@ func (b *Backend) Sign(ctx context.Context, args contracts.SignArgs) (contracts.
 }
 
 // Verify checks args.Token for args.Message at the backend's clock
-// (CONTRACT.md §3), in one round trip.
+// (docs/spec.md §3), in one round trip.
 func (b *Backend) Verify(ctx context.Context, args contracts.VerifyArgs) (contracts.VerifyResult, error) {
 	if err := b.usable(); err != nil {
 		return contracts.VerifyResult{}, err

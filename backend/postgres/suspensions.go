@@ -185,7 +185,7 @@ func nullIfEmpty(s string) *string {
 }
 
 // Suspend opens 1–16 waitpoints for an execution and signs their tokens with
-// the current kid (CONTRACT.md §5; SEMANTICS.md "Suspend" for the order of
+// the current kid (docs/spec.md §5.1 gives the order of
 // checks). One SERIALIZABLE transaction under the execution's lock. A replay
 // with the same idempotency key returns the stored outcome byte for byte.
 func (b *Backend) Suspend(ctx context.Context, args contracts.SuspendArgs) (contracts.SuspendOutcome, error) {
@@ -317,7 +317,7 @@ type deliveryState struct {
 // DeliverSignal records a signal on a waitpoint exactly once per
 // (waitpoint_id, idempotency_key) and resumes the execution when its
 // condition holds, closing every waitpoint of the suspension in the same
-// transaction. Checks run in the order of CONTRACT.md §5. One SERIALIZABLE
+// transaction. Checks run in the order of docs/spec.md §5. One SERIALIZABLE
 // transaction under the execution's lock.
 func (b *Backend) DeliverSignal(ctx context.Context, args contracts.DeliverSignalArgs) (contracts.DeliverSignalOutcome, error) {
 	t, err := contracts.ParseToken("token", args.Token)

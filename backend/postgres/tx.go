@@ -15,7 +15,7 @@ import (
 	"github.com/flowfabric/flowfabric-go/contracts"
 )
 
-// maxAttempts is the retry budget of a SERIALIZABLE operation (CONTRACT.md
+// maxAttempts is the retry budget of a SERIALIZABLE operation (docs/spec.md
 // §6): three attempts in all.
 const maxAttempts = 3
 

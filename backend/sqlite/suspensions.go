@@ -89,7 +89,7 @@ const insertWaitpoint = `INSERT INTO waitpoints (waitpoint_id, execution_id, sus
     position, created_at_ms) VALUES (?, ?, ?, ?, ?, ?)`
 
 // Suspend opens 1–16 waitpoints for an execution and signs their tokens with
-// the current kid, in one write transaction (SEMANTICS.md "Suspend" gives the
+// the current kid, in one write transaction (docs/spec.md §5.1 gives the
 // order of checks). A replay with the same idempotency key returns the stored
 // JSON outcome, byte for byte, for as long as the execution is remembered.
 func (b *Backend) Suspend(ctx context.Context, args contracts.SuspendArgs) (contracts.SuspendOutcome, error) {
@@ -209,7 +209,7 @@ const (
 // DeliverSignal records a signal exactly once per (waitpoint_id,
 // idempotency_key) and resumes the execution when its condition holds,
 // closing every waitpoint of the suspension, all in one write transaction.
-// Checks run in the order of CONTRACT.md §5.
+// Checks run in the order of docs/spec.md §5.
 func (b *Backend) DeliverSignal(ctx context.Context, args contracts.DeliverSignalArgs) (contracts.DeliverSignalOutcome, error) {
 	var out contracts.DeliverSignalOutcome
 	err := b.write(ctx, func(q txn, nowMs int64) error {

@@ -153,7 +153,7 @@ func (b *Backend) loadAllKeys(ctx context.Context, ring *kek.Keyring, secretOf s
 }
 
 // Seed installs args.Kid on every partition when no partition has a current
-// kid (CONTRACT.md §4). It takes three round trips at most:
+// kid (docs/spec.md §4). It takes three round trips at most:
 //
 //  1. one pipeline reads every partition; contracts.PlanSeed decides each,
 //     and the partitions together decide the outcome;
@@ -280,7 +280,7 @@ func (b *Backend) seedInstall(ctx context.Context, ring *kek.Keyring, args contr
 }
 
 // RotateAll rotates every partition, each atomically in one script call, all
-// in one pipeline (CONTRACT.md §4). A partition's failure (rotation_conflict,
+// in one pipeline (docs/spec.md §4). A partition's failure (rotation_conflict,
 // an unreachable node) is reported in its entry; re-running the same
 // rotation repairs a partial one, done partitions answering noop.
 //
@@ -375,7 +375,7 @@ func (b *Backend) Sign(ctx context.Context, args contracts.SignArgs) (contracts.
 }
 
 // Verify checks a token against the scope's partition at the server's
-// clock (CONTRACT.md §3): one round trip fetches the token kid's secret,
+// clock (docs/spec.md §3): one round trip fetches the token kid's secret,
 // expiry and the clock; contracts.CheckToken decides in constant time.
 func (b *Backend) Verify(ctx context.Context, args contracts.VerifyArgs) (contracts.VerifyResult, error) {
 	t, err := contracts.ParseToken("token", args.Token)

@@ -33,7 +33,7 @@ func member(ms int64, id string) string {
 }
 
 // Suspend opens 1–16 waitpoints for an execution in two script calls on its
-// partition (docs/SEMANTICS.md "Suspend"): suspend_read reads the clock,
+// partition (docs/spec.md §5.1): suspend_read reads the clock,
 // the current kid with its secret and the idempotency record; the tokens
 // are signed here; suspend_write re-checks every state rule and writes
 // atomically, provided the kid is still current (else both steps run again).
@@ -143,7 +143,7 @@ func tokenHash(token string) string {
 // script call (deliver.lua: the token's SHA-256 matches the one stored with
 // the waitpoint, and the kid still verifies). Any other token takes the
 // slow path: deliver_read fetches the token kid's record, the waitpoint and
-// the clock, the token is checked here (steps 1–2 of CONTRACT.md §5, with
+// the clock, the token is checked here (steps 1–2 of docs/spec.md §5, with
 // contracts.CheckToken in constant time), and deliver_write re-checks the
 // kid and the waitpoint and decides steps 3–5 atomically at its own clock.
 // Concurrent deliveries with one idempotency key: exactly one is accepted,

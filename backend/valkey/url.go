@@ -30,7 +30,7 @@ const (
 	OptionCluster = "cluster"
 )
 
-// Partition limits and default (CONTRACT.md §4).
+// Partition limits and default (docs/spec.md §4).
 const (
 	DefaultPartitions = 256
 	MaxPartitions     = 1024

@@ -14,7 +14,7 @@ import (
 
 // Seed installs args.Kid as the current kid when the keystore is empty and
 // otherwise reports already_seeded or already_initialized without writing
-// (CONTRACT.md §4).
+// (docs/spec.md §4).
 func (b *Backend) Seed(ctx context.Context, args contracts.SeedArgs) (contracts.SeedOutcome, error) {
 	return write(ctx, b, func(tx *bolt.Tx, _ int64) (contracts.SeedOutcome, error) {
 		ring := b.ring.Load()
@@ -78,7 +78,7 @@ func (b *Backend) Sign(ctx context.Context, args contracts.SignArgs) (contracts.
 }
 
 // Verify checks args.Token for args.Message at the backend's clock
-// (CONTRACT.md §3).
+// (docs/spec.md §3).
 func (b *Backend) Verify(ctx context.Context, args contracts.VerifyArgs) (contracts.VerifyResult, error) {
 	return read(ctx, b, func(tx *bolt.Tx, nowMs int64) (contracts.VerifyResult, error) {
 		t, err := contracts.ParseToken("token", args.Token)

@@ -16,7 +16,7 @@ import (
 // contracts' (decide.go, driver_errors.go); this file only loads and stores.
 
 // Suspend opens 1–16 waitpoints for an execution and signs their tokens with
-// the current kid (SEMANTICS.md "Suspend" gives the order of checks). A
+// the current kid (docs/spec.md §5.1 gives the order of checks). A
 // replay with the same idempotency key returns the stored outcome.
 func (b *Backend) Suspend(ctx context.Context, args contracts.SuspendArgs) (contracts.SuspendOutcome, error) {
 	return write(ctx, b, func(tx *bolt.Tx, nowMs int64) (contracts.SuspendOutcome, error) {

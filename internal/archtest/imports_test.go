@@ -52,7 +52,7 @@ func local(imports []string) []string {
 	return out
 }
 
-// TestImportRules checks the dependency rules of DESIGN.md's layout.
+// TestImportRules checks the dependency rules of the package layout.
 func TestImportRules(t *testing.T) {
 	for _, p := range listPackages(t, "../..") {
 		name := strings.TrimPrefix(p.ImportPath, module+"/")

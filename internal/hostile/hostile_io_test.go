@@ -76,7 +76,7 @@ func (c *countingBackend) CompleteExecution(ctx context.Context, a contracts.Com
 }
 
 // oversizedCall is one call whose input is one byte (or one item) over a
-// limit of CONTRACT.md §2 / §5.
+// limit of docs/spec.md §2 / §5.
 type oversizedCall struct {
 	name string
 	call func(ctx context.Context, e *engine.Engine) error

@@ -1,5 +1,5 @@
 -- deliver_read is the first step of deliver_signal (read-only): what the
--- caller needs to check the token (steps 1-2 of CONTRACT.md §5) in one
+-- caller needs to check the token (steps 1-2 of docs/spec.md §5) in one
 -- round trip. ARGV: [2] token kid, [3] execution_id, [4] waitpoint_id.
 -- Returns {now, current kid or '', kid known '1'|'0', kid expires_at_ms or
 -- '' (current), kid secret hex or '', waitpoint of this execution '1'|'0',

@@ -213,7 +213,7 @@ local function ff_record_replayed()
   return nil
 end
 
--- ff_record decides steps 3-5 of deliver_signal (CONTRACT.md §5) at now,
+-- ff_record decides steps 3-5 of deliver_signal (docs/spec.md §5) at now,
 -- once the token was accepted for the waitpoint, and records the signal.
 -- wf is the waitpoint's HMGET of e, closed, s, k. ARGV: [3] execution_id,
 -- [4] waitpoint_id, [5] idempotency_key, [6] signal_id, [7] and [8] the

@@ -1,4 +1,4 @@
--- rotate rotates one partition atomically (CONTRACT.md §4): ARGV[2] new kid,
+-- rotate rotates one partition atomically (docs/spec.md §4): ARGV[2] new kid,
 -- ARGV[3] its stored form for this partition as lowercase hex (the secret,
 -- or the secret sealed under a KEK), ARGV[4] grace_ms (decimal).
 -- Kid current with the same stored form: {'noop', kid}. Kid current with

@@ -9,7 +9,7 @@
 -- [12] n, then n triples (waitpoint_id, waitpoint_key, SHA-256 of the
 -- waitpoint's token as lowercase hex, which deliver compares).
 --
--- Checks (docs/SEMANTICS.md "Suspend"): an idempotency record with the same
+-- Checks (docs/spec.md §5.1): an idempotency record with the same
 -- fingerprint answers {'replay', outcome JSON}, another fingerprint is
 -- idempotency_mismatch; suspended or resumed is already_suspended; claimed
 -- needs the current lease; none with a lease is lease_mismatch. Writes the
