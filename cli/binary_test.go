@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/driver"
 )
 
 // The acceptance tests build the real ff binary once and run every step as
@@ -119,7 +120,7 @@ func TestBinaryRotationGrace(t *testing.T) {
 		`{"outcome":"seeded","kid":"k1","current_kid":"k1","same_secret":null}`)
 	signed := p.run("", "--backend", db, "sign", "--scope", "tenant-1", "--message", "hello").ok(t)
 	old := str(t, signed, "token")
-	if old != contracts.SignToken("k1", mustSecret(t, secretA), []byte("hello")) {
+	if old != driver.SignToken("k1", mustSecret(t, secretA), []byte("hello")) {
 		t.Fatalf("token %q is not HMAC(k1, hello)", old)
 	}
 

@@ -23,6 +23,7 @@ import (
 	"github.com/flowfabric/flowfabric-go/backend/memory"
 	"github.com/flowfabric/flowfabric-go/cli"
 	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/driver"
 	"github.com/flowfabric/flowfabric-go/engine"
 )
 
@@ -40,7 +41,7 @@ type fzStore struct{ *memory.Backend }
 func (fzStore) Close() error { return nil }
 
 func init() {
-	engine.Register(fzScheme, func(_ context.Context, u *url.URL) (engine.Backend, error) {
+	engine.Register(fzScheme, func(_ context.Context, u *url.URL) (driver.Backend, error) {
 		b, ok := fzStores.Load(u.Host)
 		if !ok {
 			return nil, contracts.Invalid("backend_url", "no such fuzz store")
@@ -218,7 +219,7 @@ func FuzzCLIMessageInput(f *testing.F) {
 		if err := json.Unmarshal([]byte(stdout), &signed); err != nil {
 			t.Fatal(err)
 		}
-		if signed.Token != contracts.SignToken("k1", c.secret, message) {
+		if signed.Token != driver.SignToken("k1", c.secret, message) {
 			t.Fatalf("ff sign did not sign the exact message bytes")
 		}
 		if how%3 == 1 {

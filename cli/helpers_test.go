@@ -16,6 +16,7 @@ import (
 	"github.com/flowfabric/flowfabric-go/backend/memory"
 	"github.com/flowfabric/flowfabric-go/cli"
 	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/driver"
 	"github.com/flowfabric/flowfabric-go/engine"
 )
 
@@ -186,7 +187,7 @@ type sharedStore struct{ *memory.Backend }
 func (sharedStore) Close() error { return nil }
 
 func init() {
-	engine.Register(testScheme, func(_ context.Context, u *url.URL) (engine.Backend, error) {
+	engine.Register(testScheme, func(_ context.Context, u *url.URL) (driver.Backend, error) {
 		b, ok := stores.Load(u.Host)
 		if !ok {
 			return nil, contracts.Invalid("backend_url", "no such test store")

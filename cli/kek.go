@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 
+	"github.com/flowfabric/flowfabric-go/contracts"
 	"github.com/flowfabric/flowfabric-go/engine"
 	"github.com/flowfabric/flowfabric-go/kek"
 )
@@ -39,7 +40,8 @@ func withKEKFromEnv(rawURL string) string {
 // rewrapOutput is the envelope of ff rewrap: the counts and the fingerprint
 // of the KEK the secrets are now sealed under (null: stored in plain).
 type rewrapOutput struct {
-	engine.RewrapResult
+	contracts.RewrapResult
+
 	KEKFingerprint *string `json:"kek_fingerprint"`
 }
 

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/driver"
 )
 
 // seeded returns a fresh shared store with kid k1 seeded.
@@ -84,7 +85,7 @@ func TestSuspendSignalClaimComplete(t *testing.T) {
 	lease := str(t, claim, "lease_id")
 
 	t.Run("CompleteWithWrongLease", func(t *testing.T) {
-		run(t, "", "--backend", b, "complete", "--execution", "order-7", "--lease-id", contracts.NewID()).
+		run(t, "", "--backend", b, "complete", "--execution", "order-7", "--lease-id", driver.NewID()).
 			contractErr(t, contracts.KindConflict, contracts.CodeLeaseMismatch)
 	})
 	r := run(t, "", "--backend", b, "complete", "--execution", "order-7", "--lease-id", lease)
@@ -107,7 +108,7 @@ func TestSuspendErrors(t *testing.T) {
 	})
 	t.Run("LeaseOnUnknownExecution", func(t *testing.T) {
 		b, _ := seeded(t)
-		run(t, "", "--backend", b, "suspend", "--execution", "e", "--waitpoint", "w", "--lease-id", contracts.NewID()).
+		run(t, "", "--backend", b, "suspend", "--execution", "e", "--waitpoint", "w", "--lease-id", driver.NewID()).
 			contractErr(t, contracts.KindConflict, contracts.CodeLeaseMismatch)
 	})
 	t.Run("ValidationEnvelopes", func(t *testing.T) {
@@ -216,7 +217,7 @@ func TestClaimAndComplete(t *testing.T) {
 	})
 	t.Run("Errors", func(t *testing.T) {
 		b, _ := seeded(t)
-		run(t, "", "--backend", b, "complete", "--execution", "e", "--lease-id", contracts.NewID()).
+		run(t, "", "--backend", b, "complete", "--execution", "e", "--lease-id", driver.NewID()).
 			contractErr(t, contracts.KindNotFound, contracts.CodeExecutionNotFound)
 		run(t, "", "--backend", b, "claim", "--worker", "w", "--lease-ms", "0").
 			contractErr(t, contracts.KindValidation, contracts.CodeInvalidInput)

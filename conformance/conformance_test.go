@@ -9,7 +9,7 @@ import (
 
 	"github.com/flowfabric/flowfabric-go/backend/memory"
 	"github.com/flowfabric/flowfabric-go/contracts"
-	"github.com/flowfabric/flowfabric-go/engine"
+	"github.com/flowfabric/flowfabric-go/driver"
 )
 
 // TestGoldenNormalization checks checkGolden's placeholders on a fixed value.
@@ -48,7 +48,7 @@ func TestGoldenPartitionMismatch(t *testing.T) {
 func memoryHarness() Harness {
 	return Harness{
 		ClockControl: true,
-		Open: func(t testing.TB, clock *Clock) engine.Backend {
+		Open: func(t testing.TB, clock *Clock) driver.Backend {
 			return memory.New(memory.WithClock(clock.Now))
 		},
 	}
@@ -73,7 +73,7 @@ func TestConformanceRealTime(t *testing.T) {
 	if *update {
 		t.Skip("goldens come from the manual-clock run")
 	}
-	Run(t, Harness{Open: func(t testing.TB, _ *Clock) engine.Backend { return memory.New() }})
+	Run(t, Harness{Open: func(t testing.TB, _ *Clock) driver.Backend { return memory.New() }})
 }
 
 // partitioned is a test-only P-partition backend made of P memory backends
@@ -101,8 +101,8 @@ func newPartitioned(p int, clock *Clock) *partitioned {
 	return b
 }
 
-func (b *partitioned) Capabilities() engine.Capabilities {
-	return engine.Capabilities{Partitions: len(b.parts)}
+func (b *partitioned) Capabilities() driver.Capabilities {
+	return driver.Capabilities{Partitions: len(b.parts)}
 }
 
 // reopen is a second handle on the same partitions (Harness.Reopen).
@@ -165,11 +165,11 @@ func (b *partitioned) ListKids(ctx context.Context, a contracts.ListKidsArgs) (c
 }
 
 func (b *partitioned) Sign(ctx context.Context, a contracts.SignArgs) (contracts.SignResult, error) {
-	return b.parts[contracts.PartitionOf(a.Scope, len(b.parts))].Sign(ctx, a)
+	return b.parts[driver.PartitionOf(a.Scope, len(b.parts))].Sign(ctx, a)
 }
 
 func (b *partitioned) Verify(ctx context.Context, a contracts.VerifyArgs) (contracts.VerifyResult, error) {
-	return b.parts[contracts.PartitionOf(a.Scope, len(b.parts))].Verify(ctx, a)
+	return b.parts[driver.PartitionOf(a.Scope, len(b.parts))].Verify(ctx, a)
 }
 
 // TestKeystorePartitioned runs the keystore scenarios and keystore
@@ -183,8 +183,8 @@ func TestKeystorePartitioned(t *testing.T) {
 		t.Run(fmt.Sprintf("P=%d", p), func(t *testing.T) {
 			h := Harness{
 				ClockControl: true,
-				Open:         func(t testing.TB, clock *Clock) engine.Backend { return newPartitioned(p, clock) },
-				Reopen:       func(t testing.TB, b engine.Backend) engine.Backend { return b.(*partitioned).reopen() },
+				Open:         func(t testing.TB, clock *Clock) driver.Backend { return newPartitioned(p, clock) },
+				Reopen:       func(t testing.TB, b driver.Backend) driver.Backend { return b.(*partitioned).reopen() },
 			}
 			RunKeystore(t, h)
 			t.Run("Concurrency", func(t *testing.T) { keystoreConcurrencyScenarios(t, h) })

@@ -4,7 +4,7 @@
 //
 //	func TestConformance(t *testing.T) {
 //		conformance.Run(t, conformance.Harness{
-//			Open: func(t testing.TB, clock *conformance.Clock) engine.Backend { ... },
+//			Open: func(t testing.TB, clock *conformance.Clock) driver.Backend { ... },
 //		})
 //	}
 //
@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flowfabric/flowfabric-go/engine"
+	"github.com/flowfabric/flowfabric-go/driver"
 )
 
 // Harness tells the suite how to make backends of the driver under test.
@@ -28,7 +28,7 @@ type Harness struct {
 	// closes it. When ClockControl is true the suite passes a non-nil clock
 	// and the backend must read its time from clock.Now; otherwise clock is
 	// nil and the backend uses its own clock.
-	Open func(t testing.TB, clock *Clock) engine.Backend
+	Open func(t testing.TB, clock *Clock) driver.Backend
 
 	// ClockControl reports that Open honours the clock. Scenarios that need
 	// exact time boundaries (expires_at_ms == now) run only with it; the
@@ -39,14 +39,14 @@ type Harness struct {
 	// as a second process (or a second handle in this one) would see it;
 	// the suite uses both handles at once, for scenarios about shared and
 	// persistent state. Nil when the store cannot be shared (memory).
-	Reopen func(t testing.TB, b engine.Backend) engine.Backend
+	Reopen func(t testing.TB, b driver.Backend) driver.Backend
 
 	// Raw, when set, returns every byte the store behind b holds, read
 	// around the driver: the database file with its journal, every row of
 	// every table, every key's value. The secrets-at-rest scenarios search
 	// it for the secrets they stored, in every encoding, with and without
 	// a KEK. Nil skips those checks (the other sealing scenarios still run).
-	Raw func(t testing.TB, b engine.Backend) []byte
+	Raw func(t testing.TB, b driver.Backend) []byte
 }
 
 // Clock is a manual clock, safe for concurrent use, that tests move forward.

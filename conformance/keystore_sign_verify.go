@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/driver"
 )
 
 // signVerifyScenarios cover sign and verify (docs/spec.md §3): the exact
@@ -223,7 +224,7 @@ func scopesOverPartitions(p int) []string {
 	var scopes []string
 	for i := 0; len(scopes) < min(p, 8) && i < 100_000; i++ {
 		sc := fmt.Sprintf("scope-%d", i)
-		if part := contracts.PartitionOf(sc, p); !seen[part] {
+		if part := driver.PartitionOf(sc, p); !seen[part] {
 			seen[part] = true
 			scopes = append(scopes, sc)
 		}
@@ -248,7 +249,7 @@ func signScopeRouting(t *testing.T, k *keystoreEnv) {
 	}
 	for _, sc := range scopes {
 		if got := k.mustSign(sc, msg); got.Kid != fxB.Kid || got.Token != expectedToken(fxB, msg) {
-			t.Fatalf("sign with scope %q (partition %d): kid %s, want current kid-b and its token", sc, contracts.PartitionOf(sc, k.parts), got.Kid)
+			t.Fatalf("sign with scope %q (partition %d): kid %s, want current kid-b and its token", sc, driver.PartitionOf(sc, k.parts), got.Kid)
 		}
 	}
 }

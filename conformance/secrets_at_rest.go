@@ -9,12 +9,13 @@ import (
 	"testing"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/driver"
 	"github.com/flowfabric/flowfabric-go/engine"
 	"github.com/flowfabric/flowfabric-go/kek"
 )
 
 // RunSecretsAtRest runs the secrets-at-rest scenarios (package kek) against
-// drivers that implement engine.SecretSealer: every operation works the same
+// drivers that implement driver.SecretSealer: every operation works the same
 // with a KEK, a store sealed under a KEK holds no secret bytes (when
 // Harness.Raw is set), a missing or wrong KEK fails with kek_mismatch and
 // changes nothing, and RewrapSecrets moves every secret to another KEK
@@ -54,12 +55,12 @@ func mustKEK(fill byte) *kek.Key {
 	return k
 }
 
-// sealer returns k's backend as an engine.SecretSealer, or skips.
-func (k *keystoreEnv) sealer() engine.SecretSealer {
+// sealer returns k's backend as an driver.SecretSealer, or skips.
+func (k *keystoreEnv) sealer() driver.SecretSealer {
 	k.t.Helper()
-	s, ok := k.e.Backend().(engine.SecretSealer)
+	s, ok := k.e.Backend().(driver.SecretSealer)
 	if !ok {
-		k.t.Skip("the backend does not implement engine.SecretSealer (secrets at rest)")
+		k.t.Skip("the backend does not implement driver.SecretSealer (secrets at rest)")
 	}
 	return s
 }
@@ -92,7 +93,7 @@ func (k *keystoreEnv) rewrap(to *kek.Keyring, rewrapped, unchanged int) {
 	if err != nil {
 		k.t.Fatalf("RewrapSecrets(%v): %v", to, err)
 	}
-	want := engine.RewrapResult{Partitions: k.parts, Rewrapped: rewrapped * k.parts, Unchanged: unchanged * k.parts}
+	want := contracts.RewrapResult{Partitions: k.parts, Rewrapped: rewrapped * k.parts, Unchanged: unchanged * k.parts}
 	if r != want {
 		k.t.Fatalf("RewrapSecrets(%v) = %+v, want %+v", to, r, want)
 	}
@@ -342,7 +343,7 @@ func sealedRewrapSealsPlainStore(t *testing.T, k *keystoreEnv) {
 	s.mustRotate(fxB, hourMs)
 	r, err := s.e.RewrapSecrets(ctx(), kek.NewKeyring(kekA))
 	s.rec.call(r, err)
-	if want := (engine.RewrapResult{Partitions: s.parts, Rewrapped: s.parts, Unchanged: s.parts}); err != nil || r != want {
+	if want := (contracts.RewrapResult{Partitions: s.parts, Rewrapped: s.parts, Unchanged: s.parts}); err != nil || r != want {
 		t.Fatalf("Engine.RewrapSecrets of a half-plain store = %+v, %v; want %+v", r, err, want)
 	}
 	s.mustVerify("scope", msg, expectedToken(fxA, msg), fxA.Kid)

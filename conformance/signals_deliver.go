@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/driver"
 )
 
 // sigDeliverScenarios cover deliver_signal's checks (docs/spec.md §5, in order):
@@ -44,11 +45,11 @@ func deliverRejectsAlike(t *testing.T, suite sigSuite) {
 		{"a_waitpoint_and_token_under_b", contracts.DeliverSignalArgs{ExecutionID: "exec-b", WaitpointID: wpA.WaitpointID, Token: wpA.Token}},
 		{"b_waitpoint_with_a_token", contracts.DeliverSignalArgs{ExecutionID: "exec-b", WaitpointID: wpB.WaitpointID, Token: wpA.Token}},
 		{"a_token_under_unknown_execution", contracts.DeliverSignalArgs{ExecutionID: "exec-c", WaitpointID: wpA.WaitpointID, Token: wpA.Token}},
-		{"unknown_waitpoint", contracts.DeliverSignalArgs{ExecutionID: "exec-a", WaitpointID: contracts.NewID(), Token: wpA.Token}},
+		{"unknown_waitpoint", contracts.DeliverSignalArgs{ExecutionID: "exec-a", WaitpointID: driver.NewID(), Token: wpA.Token}},
 		{"waitpoint_id_not_a_uuid", contracts.DeliverSignalArgs{ExecutionID: "exec-a", WaitpointID: "not-a-uuid", Token: wpA.Token}},
 		{"tampered_mac", contracts.DeliverSignalArgs{ExecutionID: "exec-a", WaitpointID: wpA.WaitpointID, Token: string(tampered)}},
 		{"mac_of_another_kid_name", contracts.DeliverSignalArgs{ExecutionID: "exec-a", WaitpointID: wpA.WaitpointID,
-			Token: contracts.SignToken(fxA.Kid, fxB.Secret, contracts.WaitpointMessage("exec-a", wpA.WaitpointID, wpA.WaitpointKey, wpA.CreatedAtMs))}},
+			Token: driver.SignToken(fxA.Kid, fxB.Secret, driver.WaitpointMessage("exec-a", wpA.WaitpointID, wpA.WaitpointKey, wpA.CreatedAtMs))}},
 	}
 
 	// when each is delivered, then each is the same signature_mismatch

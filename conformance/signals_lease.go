@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/driver"
 )
 
 // sigLeaseScenarios cover claim leases: expiry, re-claim, and which worker may
@@ -110,17 +111,17 @@ func leaseBoundary(t *testing.T, suite sigSuite) {
 // completeRules: complete needs state claimed and the current lease.
 func completeRules(t *testing.T, suite sigSuite) {
 	w := suite.open(t)
-	_, err := w.complete("complete_unknown", "nobody", contracts.NewID())
+	_, err := w.complete("complete_unknown", "nobody", driver.NewID())
 	sigWantErr(t, "complete_unknown", err, contracts.ErrExecutionNotFound)
 
 	s := w.mustSuspend("suspend", suspendArgs("done-1", contracts.ConditionAny, "a"))
-	_, err = w.complete("complete_suspended", "done-1", contracts.NewID())
+	_, err = w.complete("complete_suspended", "done-1", driver.NewID())
 	sigWantErr(t, "complete_suspended", err, contracts.ErrLeaseMismatch)
 	w.mustDeliver("deliver", signalTo(s, "a", "go", ""))
-	_, err = w.complete("complete_resumed", "done-1", contracts.NewID())
+	_, err = w.complete("complete_resumed", "done-1", driver.NewID())
 	sigWantErr(t, "complete_resumed", err, contracts.ErrLeaseMismatch)
 	c := w.mustClaim("claim", "worker-1", 60_000)
-	_, err = w.complete("complete_wrong_lease", "done-1", contracts.NewID())
+	_, err = w.complete("complete_wrong_lease", "done-1", driver.NewID())
 	sigWantErr(t, "complete_wrong_lease", err, contracts.ErrLeaseMismatch)
 	if o := w.mustObserve("observe_still_claimed", "done-1"); len(o.Signals) != 1 {
 		t.Fatalf("observe_still_claimed: want the signal kept, got %+v", o.Signals)

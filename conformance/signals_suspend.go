@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/driver"
 )
 
 // oneMs is one millisecond, the unit of every *_ms value.
@@ -101,7 +102,7 @@ func suspendReplayMismatch(t *testing.T, suite sigSuite) {
 		{"replay_other_condition", func(a *contracts.SuspendArgs) { a.Condition = contracts.ConditionAll }},
 		{"replay_other_keys", func(a *contracts.SuspendArgs) { a.Waitpoints = []contracts.WaitpointSpec{{Key: "a"}} }},
 		{"replay_other_key_order", func(a *contracts.SuspendArgs) { a.Waitpoints = []contracts.WaitpointSpec{{Key: "b"}, {Key: "a"}} }},
-		{"replay_with_lease", func(a *contracts.SuspendArgs) { a.LeaseID = sigPtr(contracts.NewID()) }},
+		{"replay_with_lease", func(a *contracts.SuspendArgs) { a.LeaseID = sigPtr(driver.NewID()) }},
 	}
 	for _, v := range variants {
 		a := suspendArgs("replay-2", contracts.ConditionAny, "a", "b")
@@ -134,7 +135,7 @@ func suspendAlreadySuspended(t *testing.T, suite sigSuite) {
 	second.IdempotencyKey = "two"
 	_, err = w.suspend("suspend_other_key", second)
 	sigWantErr(t, "suspend_other_key", err, contracts.ErrAlreadySuspended)
-	second.LeaseID = sigPtr(contracts.NewID())
+	second.LeaseID = sigPtr(driver.NewID())
 	_, err = w.suspend("suspend_with_a_lease", second)
 	sigWantErr(t, "suspend_with_a_lease", err, contracts.ErrAlreadySuspended)
 
@@ -171,7 +172,7 @@ func suspendLeaseRules(t *testing.T, suite sigSuite) {
 	_, err := w.suspend("suspend_claimed_without_lease", noLease)
 	sigWantErr(t, "suspend_claimed_without_lease", err, contracts.ErrLeaseMismatch)
 	wrong := noLease
-	wrong.LeaseID = sigPtr(contracts.NewID())
+	wrong.LeaseID = sigPtr(driver.NewID())
 	_, err = w.suspend("suspend_claimed_wrong_lease", wrong)
 	sigWantErr(t, "suspend_claimed_wrong_lease", err, contracts.ErrLeaseMismatch)
 
@@ -201,8 +202,8 @@ func suspendNoKeystore(t *testing.T, suite sigSuite) {
 	_, err := w.suspend("suspend", suspendArgs("no-keys", contracts.ConditionAny, "a"))
 	sigWantErr(t, "suspend", err, contracts.ErrHMACSecretNotInitialized)
 	_, err = w.deliver("deliver", contracts.DeliverSignalArgs{
-		ExecutionID: "no-keys", WaitpointID: contracts.NewID(), Name: "x",
-		Token: contracts.SignToken(fxA.Kid, fxA.Secret, []byte("anything")),
+		ExecutionID: "no-keys", WaitpointID: driver.NewID(), Name: "x",
+		Token: driver.SignToken(fxA.Kid, fxA.Secret, []byte("anything")),
 	})
 	sigWantErr(t, "deliver", err, contracts.ErrHMACSecretNotInitialized)
 	if l := w.mustList("list", contracts.ListSuspendedArgs{}); len(l.Executions) != 0 {

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/driver"
 )
 
 // sigValidationCase is one call the Engine must reject before any I/O with
@@ -117,7 +118,7 @@ func suspendValidationCases() []sigValidationCase {
 		suspendCase("suspend_idempotency_key_257_bytes", "idempotency_key", func(a *contracts.SuspendArgs) { a.IdempotencyKey = strings.Repeat("i", 257) }),
 		suspendCase("suspend_lease_id_not_uuid", "lease_id", func(a *contracts.SuspendArgs) { a.LeaseID = sigPtr("lease-1") }),
 		suspendCase("suspend_lease_id_upper_uuid", "lease_id", func(a *contracts.SuspendArgs) {
-			a.LeaseID = sigPtr(strings.ToUpper(contracts.NewID()))
+			a.LeaseID = sigPtr(strings.ToUpper(driver.NewID()))
 		}),
 	}
 }
@@ -185,7 +186,7 @@ func otherValidationCases() []sigValidationCase {
 		claim("claim_worker_id_129_bytes", "worker_id", strings.Repeat("w", 129), 1000),
 		claim("claim_lease_ms_0", "lease_ms", "worker-1", 0),
 		claim("claim_lease_ms_negative", "lease_ms", "worker-1", -5),
-		complete("complete_execution_id_bad", "execution_id", "valid 1", contracts.NewID()),
+		complete("complete_execution_id_bad", "execution_id", "valid 1", driver.NewID()),
 		complete("complete_lease_id_bad", "lease_id", "valid-1", "not-a-lease"),
 		complete("complete_lease_id_empty", "lease_id", "fresh-2", ""),
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/driver"
 	"github.com/flowfabric/flowfabric-go/engine"
 )
 
@@ -312,7 +313,7 @@ func checkSuspended(t testing.TB, step string, a contracts.SuspendArgs, out cont
 // it: the same secret, kid and message give the same token on every backend.
 func checkWaitpointToken(t testing.TB, step string, f fixture, executionID string, wp contracts.WaitpointOutcome) {
 	t.Helper()
-	want := contracts.SignToken(f.Kid, f.Secret, contracts.WaitpointMessage(executionID, wp.WaitpointID, wp.WaitpointKey, wp.CreatedAtMs))
+	want := driver.SignToken(f.Kid, f.Secret, driver.WaitpointMessage(executionID, wp.WaitpointID, wp.WaitpointKey, wp.CreatedAtMs))
 	if wp.Token != want {
 		t.Fatalf("%s: waitpoint %s: token is not HMAC(%s, waitpoint message)", step, wp.WaitpointKey, f.Kid)
 	}

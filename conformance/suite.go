@@ -13,7 +13,7 @@ import (
 // Run runs the whole conformance suite against the driver h makes: the
 // keystore scenarios, the suspension and signal scenarios, the concurrency
 // scenarios, and the secrets-at-rest scenarios (for drivers implementing
-// engine.SecretSealer). A driver that passes Run is a FlowFabric-Go backend.
+// driver.SecretSealer). A driver that passes Run is a FlowFabric-Go backend.
 func Run(t *testing.T, h Harness) {
 	t.Helper()
 	RunKeystore(t, h)

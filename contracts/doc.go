@@ -1,10 +1,10 @@
-// Package contracts is the FlowFabric-Go contract expressed as Go types: the
-// arguments and outcomes of every operation, the closed error taxonomy, the
-// validation rules for every value, the token format and its MAC, partition
-// routing, and the JSON envelopes that every backend must produce byte for
-// byte.
+// Package contracts is what applications see of FlowFabric-Go
+// (docs/spec.md): the arguments and outcomes of every operation, their
+// validation rules, the token format, the list cursor, the closed error
+// taxonomy (*Error and its sentinels, for errors.Is), and the JSON
+// envelopes that every backend produces byte for byte.
 //
-// It performs no I/O. Drivers import it for everything they share (token
-// signing and checking, keystore decisions, identifiers, cursors, error
-// constructors), so that no driver copies contract logic.
+// It performs no I/O and imports nothing of this module. The decisions that
+// storage drivers share (keystore plans, token signing and checking,
+// partition routing) live in package driver.
 package contracts

@@ -32,7 +32,7 @@ func TestEnvelopesKeepEveryField(t *testing.T) {
 			`{"outcome":"rotated","previous_kid":null,"new_kid":"k1","gc_count":0}`},
 		{RotateAllResult{Entries: []RotateEntry{{Partition: 0, Error: ErrRotationConflict.With("new_kid: x")}}},
 			`{"entries":[{"partition":0,"outcome":null,"error":{"kind":"conflict","code":"rotation_conflict","reason":null,"detail":"new_kid: x","retryable":false}}]}`},
-		{ListPartition(0, PartitionKeys{}, 0), `{"partition":0,"current_kid":null,"verifying":[]}`},
+		{PartitionKids{Partition: 0, Verifying: []VerifyingKid{}}, `{"partition":0,"current_kid":null,"verifying":[]}`},
 		{RotateOutcome{Outcome: RotateRotated, PreviousKid: &prev, NewKid: "k2", GCCount: 1},
 			`{"outcome":"rotated","previous_kid":"k1","new_kid":"k2","gc_count":1}`},
 		{DeliverSignalOutcome{Outcome: OutcomeDuplicate, SignalID: "s"}, `{"outcome":"duplicate","signal_id":"s"}`},

@@ -2,7 +2,6 @@ package contracts
 
 import (
 	"encoding/json"
-	"sort"
 )
 
 // Seed outcomes (docs/spec.md §4).
@@ -189,157 +188,10 @@ type VerifyResult struct {
 	Kid   string `json:"kid"`
 }
 
-// PartitionKeys is the keystore of one partition, the state that the pure
-// planning functions below transform. Drivers that hold the keystore as rows
-// or documents (memory, SQLite, Postgres, third parties) load it, plan, and
-// write the result back in one atomic step.
-type PartitionKeys struct {
-	Current   *KidRecord  // nil when the partition has no keystore
-	Verifying []KidRecord // every remembered verifying kid, expired or not
-}
-
-// Find returns the record of kid (current or verifying), or nil.
-func (k PartitionKeys) Find(kid string) *KidRecord {
-	if k.Current != nil && k.Current.Kid == kid {
-		return k.Current
-	}
-	for i := range k.Verifying {
-		if k.Verifying[i].Kid == kid {
-			return &k.Verifying[i]
-		}
-	}
-	return nil
-}
-
-// PlanSeed decides seed for a backend with one partition. changed reports
-// whether next must be written; on outcome already_* next equals k.
-func PlanSeed(k PartitionKeys, a SeedArgs) (next PartitionKeys, out SeedOutcome, changed bool) {
-	if rec := k.Find(a.Kid); rec != nil {
-		same := rec.Secret.Equal(a.Secret)
-		cur := a.Kid
-		if k.Current != nil {
-			cur = k.Current.Kid
-		}
-		return k, SeedOutcome{Outcome: SeedAlreadySeeded, Kid: a.Kid, CurrentKid: cur, SameSecret: &same}, false
-	}
-	if k.Current != nil {
-		return k, SeedOutcome{Outcome: SeedAlreadyInitialized, Kid: a.Kid, CurrentKid: k.Current.Kid}, false
-	}
-	next = PartitionKeys{Current: &KidRecord{Kid: a.Kid, Secret: a.Secret}, Verifying: k.Verifying}
-	return next, SeedOutcome{Outcome: SeedSeeded, Kid: a.Kid, CurrentKid: a.Kid}, true
-}
-
-// PlanRotate decides one partition's rotation at nowMs (docs/spec.md §4).
-// changed reports whether next must be written; the error is
-// conflict / rotation_conflict.
-func PlanRotate(k PartitionKeys, a RotateArgs, nowMs int64) (next PartitionKeys, out RotateOutcome, changed bool, err error) {
-	if k.Current != nil && k.Current.Kid == a.NewKid {
-		if !k.Current.Secret.Equal(a.NewSecret) {
-			return k, out, false, ErrRotationConflict.With("new_kid: %q is current with another secret", a.NewKid)
-		}
-		return k, RotateOutcome{Outcome: RotateNoop, Kid: a.NewKid}, false, nil
-	}
-	if k.Find(a.NewKid) != nil {
-		return k, out, false, ErrRotationConflict.With("new_kid: %q is a verifying kid; kid names are never reused", a.NewKid)
-	}
-	out = RotateOutcome{Outcome: RotateRotated, NewKid: a.NewKid}
-	for _, v := range k.Verifying {
-		if v.Usable(nowMs) {
-			next.Verifying = append(next.Verifying, v)
-		} else {
-			out.GCCount++
-		}
-	}
-	if k.Current != nil {
-		exp := nowMs + a.GraceMs
-		prev := *k.Current
-		prev.ExpiresAtMs = &exp
-		next.Verifying = append(next.Verifying, prev)
-		out.PreviousKid = &prev.Kid
-	}
-	next.Current = &KidRecord{Kid: a.NewKid, Secret: a.NewSecret}
-	return next, out, true, nil
-}
-
-// ListPartition renders one partition for list_kids at nowMs: expired kids
-// are left out, the rest sorted by expires_at_ms, then kid.
-func ListPartition(partition int, k PartitionKeys, nowMs int64) PartitionKids {
-	p := PartitionKids{Partition: partition, Verifying: []VerifyingKid{}}
-	if k.Current != nil {
-		p.CurrentKid = &k.Current.Kid
-	}
-	for _, v := range k.Verifying {
-		if v.Usable(nowMs) {
-			p.Verifying = append(p.Verifying, VerifyingKid{Kid: v.Kid, ExpiresAtMs: *v.ExpiresAtMs})
-		}
-	}
-	SortVerifying(p.Verifying)
-	return p
-}
-
-// SortVerifying sorts by expires_at_ms, then kid, the order list_kids promises.
-func SortVerifying(v []VerifyingKid) {
-	sort.Slice(v, func(i, j int) bool {
-		if v[i].ExpiresAtMs != v[j].ExpiresAtMs {
-			return v[i].ExpiresAtMs < v[j].ExpiresAtMs
-		}
-		return v[i].Kid < v[j].Kid
-	})
-}
-
-// KeysChange is what a driver storing one row per kid must write to turn a
-// partition's keystore prev into next (as PlanSeed or PlanRotate returned
-// it): delete Deleted, then set the expiry of Expiry, then insert Inserted.
-// In that order a one-current-kid unique index holds after every statement.
-// A kid's secret never changes once installed. Every list is sorted by kid.
-type KeysChange struct {
-	Deleted  []string
-	Expiry   []KidRecord
-	Inserted []KidRecord
-}
-
-// DiffKeys returns the change from prev to next.
-func DiffKeys(prev, next PartitionKeys) KeysChange {
-	before, after := prev.byKid(), next.byKid()
-	var c KeysChange
-	for _, kid := range sortedKids(before) {
-		if _, ok := after[kid]; !ok {
-			c.Deleted = append(c.Deleted, kid)
-		}
-	}
-	for _, kid := range sortedKids(after) {
-		rec := after[kid]
-		old, ok := before[kid]
-		switch {
-		case !ok:
-			c.Inserted = append(c.Inserted, rec)
-		case !sameExpiry(old.ExpiresAtMs, rec.ExpiresAtMs):
-			c.Expiry = append(c.Expiry, rec)
-		}
-	}
-	return c
-}
-
-func (k PartitionKeys) byKid() map[string]KidRecord {
-	m := make(map[string]KidRecord, len(k.Verifying)+1)
-	if k.Current != nil {
-		m[k.Current.Kid] = *k.Current
-	}
-	for _, v := range k.Verifying {
-		m[v.Kid] = v
-	}
-	return m
-}
-
-func sortedKids(m map[string]KidRecord) []string {
-	kids := make([]string, 0, len(m))
-	for kid := range m {
-		kids = append(kids, kid)
-	}
-	sort.Strings(kids)
-	return kids
-}
-
-func sameExpiry(a, b *int64) bool {
-	return a == nil && b == nil || a != nil && b != nil && *a == *b
+// RewrapResult reports a RewrapSecrets: how many stored secrets it re-sealed
+// and how many were already in the target form.
+type RewrapResult struct {
+	Partitions int `json:"partitions"`
+	Rewrapped  int `json:"rewrapped"`
+	Unchanged  int `json:"unchanged"`
 }

@@ -164,7 +164,8 @@ func (a DeliverSignalArgs) Validate() error {
 		return err
 	}
 	if ValidateUUID("waitpoint_id", a.WaitpointID) != nil {
-		return SignatureMismatch()
+		// The same error as a wrong MAC (docs/spec.md §5.2): no existence oracle.
+		return ErrSignatureMismatch.With("token: signature does not match")
 	}
 	return nil
 }

@@ -9,11 +9,12 @@ import (
 
 	"github.com/flowfabric/flowfabric-go/backend/memory"
 	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/driver"
 	"github.com/flowfabric/flowfabric-go/engine"
 )
 
 // benchMessage is a waitpoint message as suspend signs it (about 80 bytes).
-var benchMessage = contracts.WaitpointMessage("exec-0001", "6f1c2b8e-4a5d-4c3e-9f70-1b2a3c4d5e6f", "approve", startMs)
+var benchMessage = driver.WaitpointMessage("exec-0001", "6f1c2b8e-4a5d-4c3e-9f70-1b2a3c4d5e6f", "approve", startMs)
 
 // The pair of the first target: a cached Engine.Verify of a valid
 // token against one raw HMAC-SHA256 over the same message with a keyed,
@@ -25,7 +26,7 @@ func BenchmarkVerifyCached(b *testing.B) {
 	if _, err := e.Seed(bg, contracts.SeedArgs{Kid: "kid-a", Secret: secret('a')}); err != nil {
 		b.Fatal(err)
 	}
-	a := contracts.VerifyArgs{Scope: "exec-0001", Message: benchMessage, Token: contracts.SignToken("kid-a", secret('a'), benchMessage)}
+	a := contracts.VerifyArgs{Scope: "exec-0001", Message: benchMessage, Token: driver.SignToken("kid-a", secret('a'), benchMessage)}
 	if _, err := e.Verify(bg, a); err != nil {
 		b.Fatal(err)
 	}
@@ -40,7 +41,7 @@ func BenchmarkVerifyCached(b *testing.B) {
 
 func BenchmarkRawHMACSHA256(b *testing.B) {
 	h := hmac.New(sha256.New, secret('a'))
-	want := contracts.ComputeMAC("kid-a", secret('a'), benchMessage)
+	want := driver.ComputeMAC("kid-a", secret('a'), benchMessage)
 	prefix := []byte("kid-a:")
 	var sum [sha256.Size]byte
 	b.ReportAllocs()
@@ -63,7 +64,7 @@ func BenchmarkVerifyUncachedMemory(b *testing.B) {
 	if _, err := e.Seed(bg, contracts.SeedArgs{Kid: "kid-a", Secret: secret('a')}); err != nil {
 		b.Fatal(err)
 	}
-	a := contracts.VerifyArgs{Scope: "exec-0001", Message: benchMessage, Token: contracts.SignToken("kid-a", secret('a'), benchMessage)}
+	a := contracts.VerifyArgs{Scope: "exec-0001", Message: benchMessage, Token: driver.SignToken("kid-a", secret('a'), benchMessage)}
 	b.ReportAllocs()
 	b.SetBytes(int64(len(benchMessage)))
 	for b.Loop() {
@@ -80,7 +81,7 @@ func BenchmarkVerifyCachedParallel(b *testing.B) {
 	if _, err := e.Seed(bg, contracts.SeedArgs{Kid: "kid-a", Secret: secret('a')}); err != nil {
 		b.Fatal(err)
 	}
-	a := contracts.VerifyArgs{Scope: "exec-0001", Message: benchMessage, Token: contracts.SignToken("kid-a", secret('a'), benchMessage)}
+	a := contracts.VerifyArgs{Scope: "exec-0001", Message: benchMessage, Token: driver.SignToken("kid-a", secret('a'), benchMessage)}
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
@@ -102,10 +103,10 @@ func BenchmarkVerifyCachedVsRaw(b *testing.B) {
 	if _, err := e.Seed(bg, contracts.SeedArgs{Kid: "kid-a", Secret: secret('a')}); err != nil {
 		b.Fatal(err)
 	}
-	a := contracts.VerifyArgs{Scope: "exec-0001", Message: benchMessage, Token: contracts.SignToken("kid-a", secret('a'), benchMessage)}
+	a := contracts.VerifyArgs{Scope: "exec-0001", Message: benchMessage, Token: driver.SignToken("kid-a", secret('a'), benchMessage)}
 	h := hmac.New(sha256.New, secret('a'))
 	prefix := []byte("kid-a:")
-	want := contracts.ComputeMAC("kid-a", secret('a'), benchMessage)
+	want := driver.ComputeMAC("kid-a", secret('a'), benchMessage)
 	var sum [sha256.Size]byte
 	raw := func() {
 		h.Reset()

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/driver"
 )
 
 // DefaultKeystoreCacheTTL is the keystore cache's lifetime when
@@ -57,7 +58,7 @@ var errCacheUnusable = errors.New("engine: keystore snapshot does not describe t
 // keystoreCache holds one snapshot per partition. It is safe for concurrent
 // use; the hot path takes no lock.
 type keystoreCache struct {
-	src      KeystoreSnapshotter
+	src      driver.KeystoreSnapshotter
 	ttl      time.Duration
 	parts    []partitionCache
 	gen      atomic.Uint64 // bumped by every Seed and RotateAll through the Engine, and by pushed changes
@@ -69,7 +70,7 @@ type keystoreCache struct {
 	manual bool
 }
 
-func newKeystoreCache(src KeystoreSnapshotter, partitions int, ttl time.Duration) *keystoreCache {
+func newKeystoreCache(src driver.KeystoreSnapshotter, partitions int, ttl time.Duration) *keystoreCache {
 	c := &keystoreCache{src: src, ttl: ttl, parts: make([]partitionCache, partitions), start: time.Now()}
 	c.mono = func() time.Duration { return time.Since(c.start) }
 	for i := range c.parts {
@@ -101,7 +102,7 @@ type keySnapshot struct {
 	returned time.Duration // monotonic time when the read returned
 	nowMs    int64         // the backend's clock at the read
 	clock    func() int64  // the backend's clock itself, for in-process drivers
-	keys     contracts.PartitionKeys
+	keys     driver.PartitionKeys
 	current  *cachedKid   // nil: not initialized (never stored)
 	kids     []*cachedKid // current and verifying
 	expired  atomic.Bool  // set by a timer once the snapshot is ttl old
@@ -109,7 +110,7 @@ type keySnapshot struct {
 
 // cachedKid is one kid's record and a pool of HMAC states keyed by its secret.
 type cachedKid struct {
-	rec  contracts.KidRecord
+	rec  driver.KidRecord
 	macs *kidMAC
 }
 
@@ -138,7 +139,7 @@ func (s *keySnapshot) now(mono time.Duration) int64 {
 // nowMs + (mono - fetched)]; when rec's expiry falls inside that window the
 // answer depends on the unknown latency and certain is false: ask the
 // backend.
-func (s *keySnapshot) usable(rec contracts.KidRecord, mono time.Duration) (ok, certain bool) {
+func (s *keySnapshot) usable(rec driver.KidRecord, mono time.Duration) (ok, certain bool) {
 	if s.clock != nil || rec.ExpiresAtMs == nil {
 		return rec.Usable(s.now(mono)), true
 	}
@@ -148,8 +149,8 @@ func (s *keySnapshot) usable(rec contracts.KidRecord, mono time.Duration) (ok, c
 	return exp >= hi, exp >= hi || exp < lo
 }
 
-// record returns the kid's record for contracts.CheckToken, nil when unknown.
-func (k *cachedKid) record() *contracts.KidRecord {
+// record returns the kid's record for driver.CheckToken, nil when unknown.
+func (k *cachedKid) record() *driver.KidRecord {
 	if k == nil {
 		return nil
 	}
@@ -280,9 +281,9 @@ func isContextError(err error) bool {
 
 // buildSnapshot indexes a driver's snapshot, reusing the HMAC pools of prev
 // for kids whose secret did not change.
-func buildSnapshot(ks KeystoreSnapshot, gen uint64, fetched, returned time.Duration, prev *keySnapshot) *keySnapshot {
+func buildSnapshot(ks driver.KeystoreSnapshot, gen uint64, fetched, returned time.Duration, prev *keySnapshot) *keySnapshot {
 	s := &keySnapshot{gen: gen, fetched: fetched, returned: returned, nowMs: ks.NowMs, clock: ks.Clock, keys: ks.Keys}
-	add := func(rec contracts.KidRecord) *cachedKid {
+	add := func(rec driver.KidRecord) *cachedKid {
 		k := &cachedKid{rec: rec}
 		if prev != nil {
 			if old := prev.find(rec.Kid); old != nil && old.rec.Secret.Equal(rec.Secret) {
@@ -337,13 +338,13 @@ func (m *kidMAC) equal(message []byte, mac *[sha256.Size]byte) bool {
 	return ok
 }
 
-// partition routes scope like contracts.PartitionOf, skipping the checksum
+// partition routes scope like driver.PartitionOf, skipping the checksum
 // when there is one partition.
 func (c *keystoreCache) partition(scope string) int {
 	if len(c.parts) == 1 {
 		return 0
 	}
-	return contracts.PartitionOf(scope, len(c.parts))
+	return driver.PartitionOf(scope, len(c.parts))
 }
 
 // sign answers Sign from the snapshot: the current kid signs.
@@ -352,12 +353,12 @@ func (c *keystoreCache) sign(ctx context.Context, a contracts.SignArgs) (contrac
 	if err != nil {
 		return contracts.SignResult{}, err
 	}
-	return contracts.SignWith(s.keys, a)
+	return driver.SignWith(s.keys, a)
 }
 
 // verify answers Verify from the snapshot. A token that fails against a
 // snapshot it did not just read triggers a throttled refresh and is checked
-// again; the error is always contracts.CheckToken's.
+// again; the error is always driver.CheckToken's.
 func (c *keystoreCache) verify(ctx context.Context, a contracts.VerifyArgs, t contracts.Token) (contracts.VerifyResult, error) {
 	p := c.partition(a.Scope)
 	s, read, err := c.snapshot(ctx, p)
@@ -406,12 +407,12 @@ func (c *keystoreCache) accepts(s *keySnapshot, message []byte, t *contracts.Tok
 	return k.macs.equal(message, &t.MAC), true
 }
 
-// reject decides a token s did not accept with contracts.CheckToken, so
+// reject decides a token s did not accept with driver.CheckToken, so
 // cached and uncached rejections are the same error. (It accepts only if an
 // injected clock moved back in between.)
 func (c *keystoreCache) reject(s *keySnapshot, message []byte, t contracts.Token) error {
 	if s == nil || s.current == nil {
-		return contracts.CheckToken(t, message, false, nil, 0)
+		return driver.CheckToken(t, message, false, nil, 0)
 	}
-	return contracts.CheckToken(t, message, true, s.find(t.Kid).record(), s.now(c.mono()))
+	return driver.CheckToken(t, message, true, s.find(t.Kid).record(), s.now(c.mono()))
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/flowfabric/flowfabric-go/backend/memory"
 	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/driver"
 	"github.com/flowfabric/flowfabric-go/engine"
 	"github.com/flowfabric/flowfabric-go/kek"
 )
@@ -41,7 +42,7 @@ type store struct {
 	serverLike bool
 }
 
-func (s *store) KeystoreSnapshot(ctx context.Context, p int) (engine.KeystoreSnapshot, error) {
+func (s *store) KeystoreSnapshot(ctx context.Context, p int) (driver.KeystoreSnapshot, error) {
 	s.snapshots.Add(1)
 	ks, err := s.Backend.KeystoreSnapshot(ctx, p)
 	if s.serverLike {
@@ -60,7 +61,7 @@ func newStore(t *testing.T) *store {
 
 // cached returns an Engine over b with the cache on and its monotonic clock
 // in the test's hands.
-func cached(t *testing.T, b engine.Backend, ttl time.Duration) (*engine.Engine, *manual) {
+func cached(t *testing.T, b driver.Backend, ttl time.Duration) (*engine.Engine, *manual) {
 	t.Helper()
 	m := &manual{}
 	e := engine.New(b, engine.WithKeystoreCache(ttl))
@@ -236,7 +237,7 @@ func TestKeystoreCacheExpiryAtTheBoundary(t *testing.T) {
 func TestKeystoreCacheNeverCachesNotInitialized(t *testing.T) {
 	s := newStore(t)
 	a, _ := cached(t, s, time.Hour)
-	tok := contracts.SignToken("kid-a", secret('a'), []byte("m"))
+	tok := driver.SignToken("kid-a", secret('a'), []byte("m"))
 	for i := range 3 {
 		if _, err := a.Sign(bg, contracts.SignArgs{Scope: "s"}); !errors.Is(err, contracts.ErrHMACSecretNotInitialized) {
 			t.Fatalf("sign: %v", err)
@@ -297,22 +298,22 @@ func TestKeystoreCacheAnswersLikeTheDriver(t *testing.T) {
 		uv, uerr := u.Verify(bg, a)
 		same("verify "+what, cv, cerr, uv, uerr)
 	}
-	tokA := contracts.SignToken("kid-a", secret('a'), []byte("m"))
+	tokA := driver.SignToken("kid-a", secret('a'), []byte("m"))
 	sign("not initialized", "s", "m")
 	check("not initialized", "s", "m", tokA)
 	mustSeed(t, c, "kid-a", 'a')
 	sign("current", "s", "m")
 	check("current", "s", "m", tokA)
 	mustRotate(t, c, "kid-b", 'b', 1000)
-	tokB := contracts.SignToken("kid-b", secret('b'), []byte("m"))
+	tokB := driver.SignToken("kid-b", secret('b'), []byte("m"))
 	sign("after rotation", "s", "m")
 	check("new current", "s", "m", tokB)
 	check("verifying", "s", "m", tokA)
 	check("other message", "s", "other", tokB)
 	check("other scope", "t", "m", tokB)
 	check("wrong MAC", "s", "m", "kid-b:"+strings.Repeat("ab", 32))
-	check("unknown kid", "s", "m", contracts.SignToken("kid-z", secret('b'), []byte("m")))
-	check("kid bound into the MAC", "s", "m", contracts.SignToken("kid-b", secret('a'), []byte("m")))
+	check("unknown kid", "s", "m", driver.SignToken("kid-z", secret('b'), []byte("m")))
+	check("kid bound into the MAC", "s", "m", driver.SignToken("kid-b", secret('a'), []byte("m")))
 	check("malformed", "s", "m", "kid-b:XYZ")
 	check("uppercase hex", "s", "m", strings.ToUpper(tokB))
 	check("empty token", "s", "m", "")
@@ -334,7 +335,7 @@ func TestKeystoreCacheAnswersLikeTheDriver(t *testing.T) {
 // partitions: the KeystoreSnapshot it inherits does not describe it.
 type fourPartitions struct{ *memory.Backend }
 
-func (fourPartitions) Capabilities() engine.Capabilities { return engine.Capabilities{Partitions: 4} }
+func (fourPartitions) Capabilities() driver.Capabilities { return driver.Capabilities{Partitions: 4} }
 
 // Given a backend whose inherited snapshot describes another store, then the
 // engine stops using the cache and answers through the driver.
@@ -392,8 +393,8 @@ func TestKeystoreCacheVerifyAllocations(t *testing.T) {
 	s := newStore(t)
 	e, _ := cached(t, s, time.Hour)
 	mustSeed(t, e, "kid-a", 'a')
-	msg := contracts.WaitpointMessage("exec-1", contracts.NewID(), "approve", startMs)
-	tok := contracts.SignToken("kid-a", secret('a'), msg)
+	msg := driver.WaitpointMessage("exec-1", driver.NewID(), "approve", startMs)
+	tok := driver.SignToken("kid-a", secret('a'), msg)
 	a := contracts.VerifyArgs{Scope: "exec-1", Message: msg, Token: tok}
 	if _, err := e.Verify(bg, a); err != nil {
 		t.Fatal(err)
@@ -426,7 +427,7 @@ func TestKeystoreCacheTTLOnTheRealClock(t *testing.T) {
 // callers overlap.
 type slowStore struct{ *store }
 
-func (s slowStore) KeystoreSnapshot(ctx context.Context, p int) (engine.KeystoreSnapshot, error) {
+func (s slowStore) KeystoreSnapshot(ctx context.Context, p int) (driver.KeystoreSnapshot, error) {
 	time.Sleep(50 * time.Millisecond)
 	return s.store.KeystoreSnapshot(ctx, p)
 }
@@ -437,7 +438,7 @@ func TestKeystoreCacheSharesOneRead(t *testing.T) {
 	s := newStore(t)
 	mustSeed(t, engine.New(s.Backend), "kid-a", 'a')
 	e := engine.New(slowStore{s}, engine.WithKeystoreCache(time.Hour))
-	tok := contracts.SignToken("kid-a", secret('a'), []byte("m"))
+	tok := driver.SignToken("kid-a", secret('a'), []byte("m"))
 	var wg sync.WaitGroup
 	for range 16 {
 		wg.Add(1)

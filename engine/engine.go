@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/driver"
 )
 
 // Engine is the facade applications call. It validates every argument once,
@@ -14,7 +15,7 @@ import (
 // and it maps every driver error onto the contract's *contracts.Error.
 // An Engine is safe for concurrent use.
 type Engine struct {
-	b        Backend
+	b        driver.Backend
 	cacheTTL time.Duration
 	ks       *keystoreCache // nil when the keystore cache is off
 	watch    *watcher       // nil unless the cache is on and b is a KeystoreWatcher
@@ -29,12 +30,12 @@ type Option func(*Engine)
 // when the backend also implements KeystoreWatcher, the Engine watches the
 // store in the background (until Close) and the cache sees keystore changes
 // made elsewhere as soon as they are pushed.
-func New(b Backend, opts ...Option) *Engine {
+func New(b driver.Backend, opts ...Option) *Engine {
 	e := &Engine{b: b, cacheTTL: DefaultKeystoreCacheTTL}
 	for _, o := range opts {
 		o(e)
 	}
-	if src, ok := b.(KeystoreSnapshotter); ok && e.cacheTTL > 0 {
+	if src, ok := b.(driver.KeystoreSnapshotter); ok && e.cacheTTL > 0 {
 		if p := b.Capabilities().Partitions; p >= 1 {
 			e.ks = newKeystoreCache(src, p, e.cacheTTL)
 		}
@@ -52,10 +53,10 @@ func (e *Engine) keystoreCache() *keystoreCache {
 }
 
 // Backend returns the driver, for optional interfaces found by type assertion.
-func (e *Engine) Backend() Backend { return e.b }
+func (e *Engine) Backend() driver.Backend { return e.b }
 
 // Capabilities returns the backend's declared capabilities.
-func (e *Engine) Capabilities() Capabilities { return e.b.Capabilities() }
+func (e *Engine) Capabilities() driver.Capabilities { return e.b.Capabilities() }
 
 // Ping checks that the backend is reachable.
 func (e *Engine) Ping(ctx context.Context) error { return asErr(e.b.Ping(ctx)) }

@@ -8,12 +8,14 @@ import (
 	"testing"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/driver"
 )
 
 // recordingBackend counts driver calls. Its methods come from the embedded
 // nil interface, so any call the Engine should have refused panics the test.
 type recordingBackend struct {
-	Backend
+	driver.Backend
+
 	calls int
 }
 
@@ -31,7 +33,7 @@ func (b *recordingBackend) ListSuspended(_ context.Context, a contracts.ListSusp
 }
 
 func TestRegisterPanics(t *testing.T) {
-	open := func(context.Context, *url.URL) (Backend, error) { return nil, nil }
+	open := func(context.Context, *url.URL) (driver.Backend, error) { return nil, nil }
 	Register("enginetest", open)
 	for name, f := range map[string]func(){
 		"nil opener": func() { Register("enginetest-nil", nil) },
@@ -57,7 +59,7 @@ func TestRegisterPanics(t *testing.T) {
 }
 
 func TestOpenUnknownSchemeListsRegisteredAndRedacts(t *testing.T) {
-	Register("enginetest-known", func(context.Context, *url.URL) (Backend, error) { return &recordingBackend{}, nil })
+	Register("enginetest-known", func(context.Context, *url.URL) (driver.Backend, error) { return &recordingBackend{}, nil })
 	_, err := Open(context.Background(), "nosuch://user:hunter2@host/db")
 	if !errors.Is(err, contracts.ErrInvalidInput) {
 		t.Fatalf("err = %v, want invalid_input", err)
@@ -116,7 +118,7 @@ func TestEngineMapsDriverErrorsAndDefaults(t *testing.T) {
 }
 
 func TestMigrateWithoutMigratorIsEmpty(t *testing.T) {
-	Register("enginetest-nomigrate", func(context.Context, *url.URL) (Backend, error) { return nil, nil })
+	Register("enginetest-nomigrate", func(context.Context, *url.URL) (driver.Backend, error) { return nil, nil })
 	applied, err := Migrate(context.Background(), "enginetest-nomigrate://x")
 	if err != nil || applied == nil || len(applied) != 0 {
 		t.Fatalf("Migrate = %v, %v; want empty list", applied, err)

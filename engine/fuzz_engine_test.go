@@ -15,6 +15,7 @@ import (
 
 	"github.com/flowfabric/flowfabric-go/backend/memory"
 	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/driver"
 	"github.com/flowfabric/flowfabric-go/engine"
 )
 
@@ -56,10 +57,10 @@ func FuzzEngineVerifyForgery(f *testing.F) {
 	engines := fuzzForgeryEngines(f)
 	for kid, s := range fuzzForgerySecrets {
 		for _, m := range []string{"", "m", "exec-1|wp|approve|1", "'); DROP TABLE ff_keys; --"} {
-			f.Add("scope", []byte(m), contracts.SignToken(kid, s, []byte(m)))
+			f.Add("scope", []byte(m), driver.SignToken(kid, s, []byte(m)))
 		}
 	}
-	cur := contracts.SignToken("k-current", fuzzForgerySecrets["k-current"], []byte("m"))
+	cur := driver.SignToken("k-current", fuzzForgerySecrets["k-current"], []byte("m"))
 	f.Add("scope", []byte("m"), "k-old"+cur[len("k-current"):])
 	f.Add("other-scope", []byte("m2"), cur)
 	f.Fuzz(func(t *testing.T, scope string, message []byte, token string) {
@@ -68,7 +69,7 @@ func FuzzEngineVerifyForgery(f *testing.F) {
 			res, err := e.Verify(context.Background(), a)
 			if err == nil {
 				s, known := fuzzForgerySecrets[res.Kid]
-				if !res.Valid || !known || res.Kid == "k-expired" || token != contracts.SignToken(res.Kid, s, message) {
+				if !res.Valid || !known || res.Kid == "k-expired" || token != driver.SignToken(res.Kid, s, message) {
 					t.Fatalf("engine %d: FORGERY accepted: token %q message %q -> %+v", i, token, message, res)
 				}
 				continue
@@ -93,7 +94,7 @@ func FuzzEngineVerifyForgery(f *testing.F) {
 // that is still in grace (k-old or k-current).
 func signedInGrace(token string, message []byte) bool {
 	for _, kid := range []string{"k-old", "k-current"} {
-		if token == contracts.SignToken(kid, fuzzForgerySecrets[kid], message) {
+		if token == driver.SignToken(kid, fuzzForgerySecrets[kid], message) {
 			return true
 		}
 	}

@@ -9,12 +9,13 @@ import (
 	"sync"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/driver"
 )
 
 // Opener opens a backend for a parsed URL whose scheme it was registered for.
 // It must not keep a reference to u's password in logs or errors: use
 // u.Redacted().
-type Opener func(ctx context.Context, u *url.URL) (Backend, error)
+type Opener func(ctx context.Context, u *url.URL) (driver.Backend, error)
 
 var (
 	registryMu sync.RWMutex
@@ -57,7 +58,7 @@ func Schemes() []string {
 // parameters kek_file and kek_previous_file (ParamKEKFile) are the Engine's,
 // not the driver's: they are removed from the URL the opener sees and the
 // keyring they name is installed through SecretSealer.
-func OpenBackend(ctx context.Context, rawURL string) (Backend, error) {
+func OpenBackend(ctx context.Context, rawURL string) (driver.Backend, error) {
 	u, err := parseURL(rawURL)
 	if err != nil {
 		return nil, err

@@ -12,12 +12,14 @@ import (
 	"testing"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/driver"
 	"github.com/flowfabric/flowfabric-go/kek"
 )
 
 // sealingBackend records the URL its opener saw and the keyrings installed.
 type sealingBackend struct {
-	Backend
+	driver.Backend
+
 	seen    string
 	rings   []*kek.Keyring
 	closed  bool
@@ -26,16 +28,17 @@ type sealingBackend struct {
 
 func (b *sealingBackend) SetKeyring(r *kek.Keyring) { b.rings = append(b.rings, r) }
 
-func (b *sealingBackend) RewrapSecrets(_ context.Context, to *kek.Keyring) (RewrapResult, error) {
+func (b *sealingBackend) RewrapSecrets(_ context.Context, to *kek.Keyring) (contracts.RewrapResult, error) {
 	b.rewraps = append(b.rewraps, to)
-	return RewrapResult{Partitions: 1, Rewrapped: 2}, nil
+	return contracts.RewrapResult{Partitions: 1, Rewrapped: 2}, nil
 }
 
 func (b *sealingBackend) Close() error { b.closed = true; return nil }
 
 // plainBackend cannot seal.
 type plainBackend struct {
-	Backend
+	driver.Backend
+
 	closed bool
 }
 
@@ -47,11 +50,11 @@ var lastOpened struct {
 }
 
 func init() {
-	Register("enginetest-sealing", func(_ context.Context, u *url.URL) (Backend, error) {
+	Register("enginetest-sealing", func(_ context.Context, u *url.URL) (driver.Backend, error) {
 		lastOpened.sealing = &sealingBackend{seen: u.String()}
 		return lastOpened.sealing, nil
 	})
-	Register("enginetest-plain", func(_ context.Context, u *url.URL) (Backend, error) {
+	Register("enginetest-plain", func(_ context.Context, u *url.URL) (driver.Backend, error) {
 		lastOpened.plain = &plainBackend{}
 		return lastOpened.plain, nil
 	})

@@ -14,6 +14,7 @@ import (
 
 	"github.com/flowfabric/flowfabric-go/backend/memory"
 	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/driver"
 	"github.com/flowfabric/flowfabric-go/engine"
 	"github.com/flowfabric/flowfabric-go/httpapi"
 )
@@ -148,7 +149,7 @@ func TestRoutesAndStatusCodes(t *testing.T) {
 			if claim.Outcome != contracts.OutcomeClaimed || claim.Reason != contracts.ReasonSignal {
 				t.Fatalf("claim: %+v", claim)
 			}
-			a.wantError(409, contracts.CodeLeaseMismatch, "POST", "/v1/admin/executions/run-1/complete", adminToken, `{"lease_id":"`+contracts.NewID()+`"}`)
+			a.wantError(409, contracts.CodeLeaseMismatch, "POST", "/v1/admin/executions/run-1/complete", adminToken, `{"lease_id":"`+driver.NewID()+`"}`)
 			a.ok("POST", "/v1/admin/executions/run-1/complete", `{"lease_id":"`+claim.LeaseID+`"}`, nil)
 			a.wantError(404, contracts.CodeExecutionNotFound, "GET", "/v1/admin/executions/run-1/signals", adminToken, "")
 

@@ -17,6 +17,7 @@ import (
 	_ "github.com/flowfabric/flowfabric-go/backend/sqlite"
 	_ "github.com/flowfabric/flowfabric-go/backend/valkey"
 	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/driver"
 	"github.com/flowfabric/flowfabric-go/engine"
 	"github.com/flowfabric/flowfabric-go/internal/testenv"
 )
@@ -163,7 +164,7 @@ func seedOnce(t testing.TB, e *engine.Engine, kid string) {
 func scopeFor(p, partitions, salt int) string {
 	for i := salt; ; i++ {
 		s := "scope-" + strconv.Itoa(i)
-		if contracts.PartitionOf(s, partitions) == p {
+		if driver.PartitionOf(s, partitions) == p {
 			return s
 		}
 	}

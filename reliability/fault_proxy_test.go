@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/driver"
 	"github.com/flowfabric/flowfabric-go/engine"
 	"github.com/flowfabric/flowfabric-go/internal/testenv"
 )
@@ -76,7 +77,7 @@ func allCalls(e *engine.Engine, wp contracts.WaitpointOutcome, exec string, next
 			return err
 		}},
 		{"verify", func(ctx context.Context) error {
-			_, err := e.Verify(ctx, contracts.VerifyArgs{Scope: "s", Message: msg, Token: contracts.SignToken("k0", secretOf("k0", 0), msg)})
+			_, err := e.Verify(ctx, contracts.VerifyArgs{Scope: "s", Message: msg, Token: driver.SignToken("k0", secretOf("k0", 0), msg)})
 			return err
 		}},
 		{"suspend", func(ctx context.Context) error {
@@ -104,7 +105,7 @@ func allCalls(e *engine.Engine, wp contracts.WaitpointOutcome, exec string, next
 			return err
 		}},
 		{"complete", func(ctx context.Context) error {
-			_, err := e.CompleteExecution(ctx, contracts.CompleteArgs{ExecutionID: "nobody", LeaseID: contracts.NewID()})
+			_, err := e.CompleteExecution(ctx, contracts.CompleteArgs{ExecutionID: "nobody", LeaseID: driver.NewID()})
 			return err
 		}},
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/driver"
 	"github.com/flowfabric/flowfabric-go/engine"
 )
 
@@ -194,7 +195,7 @@ func (s *sgClients) claim(client int) {
 func (s *sgClients) complete(client int, r *rand.Rand, k *sgKnown) {
 	lease, _ := k.get(r)
 	if lease == "" || r.IntN(100) < 10 {
-		lease = contracts.NewID()
+		lease = driver.NewID()
 	}
 	ctx, cancel := callCtx()
 	defer cancel()

@@ -5,7 +5,7 @@ import (
 
 	"github.com/flowfabric/flowfabric-go/backend/memory"
 	"github.com/flowfabric/flowfabric-go/conformance"
-	"github.com/flowfabric/flowfabric-go/engine"
+	"github.com/flowfabric/flowfabric-go/driver"
 )
 
 // TestConformance runs the shared suite against the reference driver on the
@@ -13,7 +13,7 @@ import (
 // the driver through memory.Raw (export_test.go).
 func TestConformance(t *testing.T) {
 	conformance.Run(t, conformance.Harness{
-		Open: func(_ testing.TB, clock *conformance.Clock) engine.Backend {
+		Open: func(_ testing.TB, clock *conformance.Clock) driver.Backend {
 			return memory.New(memory.WithClock(clock.Now))
 		},
 		ClockControl: true,

@@ -4,14 +4,14 @@ import (
 	"testing"
 
 	"github.com/flowfabric/flowfabric-go/conformance"
-	"github.com/flowfabric/flowfabric-go/engine"
+	"github.com/flowfabric/flowfabric-go/driver"
 	"github.com/flowfabric/flowfabric-go/internal/drivertest"
 )
 
 // harness opens memory backends on the test's manual clock, for the shared
 // driver scenarios and for this package's own tests.
 var harness = drivertest.Harness{
-	Open: func(_ testing.TB, clock *conformance.Clock) engine.Backend {
+	Open: func(_ testing.TB, clock *conformance.Clock) driver.Backend {
 		return New(WithClock(clock.Now))
 	},
 	Leftover: leftover,
@@ -24,7 +24,7 @@ func TestSuspensions(t *testing.T) {
 
 // leftover counts the map entries that still name executionID: its
 // execution and its remembered waitpoints.
-func leftover(_ testing.TB, eb engine.Backend, executionID string) int {
+func leftover(_ testing.TB, eb driver.Backend, executionID string) int {
 	b := eb.(*Backend)
 	b.mu.Lock()
 	defer b.mu.Unlock()

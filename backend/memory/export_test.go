@@ -6,8 +6,7 @@ import (
 	"sort"
 	"testing"
 
-	"github.com/flowfabric/flowfabric-go/contracts"
-	"github.com/flowfabric/flowfabric-go/engine"
+	"github.com/flowfabric/flowfabric-go/driver"
 )
 
 // Raw returns every byte the memory backend b holds, read around its
@@ -16,7 +15,7 @@ import (
 // suspensions, waitpoints, signals and idempotency records. Secrets and
 // payloads are written as bytes, never through fmt (contracts.Secret
 // redacts itself there).
-func Raw(t testing.TB, eb engine.Backend) []byte {
+func Raw(t testing.TB, eb driver.Backend) []byte {
 	t.Helper()
 	b, ok := eb.(*Backend)
 	if !ok {
@@ -25,7 +24,7 @@ func Raw(t testing.TB, eb engine.Backend) []byte {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	var buf bytes.Buffer
-	kid := func(r contracts.KidRecord) {
+	kid := func(r driver.KidRecord) {
 		fmt.Fprintf(&buf, "kid %q", r.Kid)
 		if r.ExpiresAtMs != nil {
 			fmt.Fprintf(&buf, " expires %d", *r.ExpiresAtMs)

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/driver"
 )
 
 // Seed installs args.Kid as the current kid when the keystore is empty and
@@ -16,13 +17,13 @@ func (b *Backend) Seed(ctx context.Context, args contracts.SeedArgs) (contracts.
 	}
 	defer unlock()
 	ring := b.ring.Load()
-	keys, err := ring.OpenKid(partition, b.keys, args.Kid) // same_secret compares the opened secret
+	keys, err := driver.OpenKid(ring, partition, b.keys, args.Kid) // same_secret compares the opened secret
 	if err != nil {
 		return contracts.SeedOutcome{}, err
 	}
-	next, out, changed := contracts.PlanSeed(keys, args)
+	next, out, changed := driver.PlanSeed(keys, args)
 	if changed {
-		b.keys = ring.SealNew(partition, b.keys, next) // seals args.Secret; the caller keeps its slice
+		b.keys = driver.SealNew(ring, partition, b.keys, next) // seals args.Secret; the caller keeps its slice
 	}
 	return out, nil
 }
@@ -38,13 +39,13 @@ func (b *Backend) RotateAll(ctx context.Context, args contracts.RotateArgs) (con
 	ring := b.ring.Load()
 	keys := b.keys
 	if keys.Current != nil && keys.Current.Kid == args.NewKid { // noop or rotation_conflict compares the opened secret
-		if keys, err = ring.OpenKid(partition, keys, args.NewKid); err != nil {
+		if keys, err = driver.OpenKid(ring, partition, keys, args.NewKid); err != nil {
 			return contracts.RotateAllResult{}, err
 		}
 	}
-	entry, next, changed := contracts.RotatePartition(partition, keys, args, nowMs)
+	entry, next, changed := driver.RotatePartition(partition, keys, args, nowMs)
 	if changed {
-		b.keys = ring.SealNew(partition, b.keys, next) // seals args.NewSecret; the caller keeps its slice
+		b.keys = driver.SealNew(ring, partition, b.keys, next) // seals args.NewSecret; the caller keeps its slice
 	}
 	return contracts.RotateAllResult{Entries: []contracts.RotateEntry{entry}}, nil
 }
@@ -58,7 +59,7 @@ func (b *Backend) ListKids(ctx context.Context, _ contracts.ListKidsArgs) (contr
 		return contracts.ListKidsResult{}, err
 	}
 	defer unlock()
-	p := contracts.ListPartition(partition, b.keys, nowMs)
+	p := driver.ListPartition(partition, b.keys, nowMs)
 	if p.CurrentKid != nil { // do not hand out a pointer into the store
 		kid := *p.CurrentKid
 		p.CurrentKid = &kid
@@ -74,11 +75,11 @@ func (b *Backend) Sign(ctx context.Context, args contracts.SignArgs) (contracts.
 		return contracts.SignResult{}, err
 	}
 	defer unlock()
-	current, err := b.ring.Load().OpenRecord(partition, b.keys.Current)
+	current, err := driver.OpenRecord(b.ring.Load(), partition, b.keys.Current)
 	if err != nil {
 		return contracts.SignResult{}, err
 	}
-	return contracts.SignWith(contracts.PartitionKeys{Current: current}, args)
+	return driver.SignWith(driver.PartitionKeys{Current: current}, args)
 }
 
 // Verify checks args.Token for args.Message at the backend's clock
@@ -94,11 +95,11 @@ func (b *Backend) Verify(ctx context.Context, args contracts.VerifyArgs) (contra
 		return contracts.VerifyResult{}, err
 	}
 	initialized := b.keys.Current != nil
-	rec, err := b.ring.Load().OpenForCheck(partition, initialized, b.keys.Find(t.Kid), nowMs)
+	rec, err := driver.OpenForCheck(b.ring.Load(), partition, initialized, b.keys.Find(t.Kid), nowMs)
 	if err != nil {
 		return contracts.VerifyResult{}, err
 	}
-	if err := contracts.CheckToken(t, args.Message, initialized, rec, nowMs); err != nil {
+	if err := driver.CheckToken(t, args.Message, initialized, rec, nowMs); err != nil {
 		return contracts.VerifyResult{}, err
 	}
 	return contracts.VerifyResult{Valid: true, Kid: t.Kid}, nil

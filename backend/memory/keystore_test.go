@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/driver"
 	"github.com/flowfabric/flowfabric-go/engine"
 	"github.com/flowfabric/flowfabric-go/internal/drivertest"
 )
@@ -20,7 +21,7 @@ func TestRegisteredScheme(t *testing.T) {
 }
 
 func TestCapabilities(t *testing.T) {
-	if got := New().Capabilities(); got != (engine.Capabilities{Partitions: 1}) {
+	if got := New().Capabilities(); got != (driver.Capabilities{Partitions: 1}) {
 		t.Fatalf("Capabilities() = %+v, want one partition, not persistent, not shared", got)
 	}
 	if err := New().Ping(context.Background()); err != nil {
@@ -74,7 +75,7 @@ func TestSeedDoesNotAliasCallerSecret(t *testing.T) {
 	f.Must(f.Eng.Seed(f.Ctx, contracts.SeedArgs{Kid: "k1", Secret: s}))
 	s[0] = 'z'
 	got := drivertest.Try(f.Eng.Sign(f.Ctx, contracts.SignArgs{Message: []byte("m")})).Must(t)
-	if want := contracts.SignToken("k1", drivertest.Secret('a'), []byte("m")); got.Token != want {
+	if want := driver.SignToken("k1", drivertest.Secret('a'), []byte("m")); got.Token != want {
 		t.Fatal("the stored secret changed when the caller changed its slice")
 	}
 }
@@ -189,14 +190,14 @@ func TestSignAndVerify(t *testing.T) {
 		f := harness.NewFixture(t)
 		_, err := f.Eng.Sign(f.Ctx, contracts.SignArgs{Scope: "s", Message: msg})
 		drivertest.WantErr(t, err, contracts.ErrHMACSecretNotInitialized)
-		_, err = f.Eng.Verify(f.Ctx, contracts.VerifyArgs{Scope: "s", Message: msg, Token: contracts.SignToken("k1", drivertest.Secret('a'), msg)})
+		_, err = f.Eng.Verify(f.Ctx, contracts.VerifyArgs{Scope: "s", Message: msg, Token: driver.SignToken("k1", drivertest.Secret('a'), msg)})
 		drivertest.WantErr(t, err, contracts.ErrHMACSecretNotInitialized)
 	})
 	t.Run("TokenIsTheContractToken", func(t *testing.T) {
 		f := harness.Seeded(t)
 		got := drivertest.Try(f.Eng.Sign(f.Ctx, contracts.SignArgs{Scope: "any scope", Message: msg})).Must(t)
-		if got.Kid != "k1" || got.Token != contracts.SignToken("k1", drivertest.Secret('a'), msg) {
-			t.Fatalf("sign = %+v, want the token contracts.SignToken makes", got)
+		if got.Kid != "k1" || got.Token != driver.SignToken("k1", drivertest.Secret('a'), msg) {
+			t.Fatalf("sign = %+v, want the token driver.SignToken makes", got)
 		}
 		v := drivertest.Try(f.Eng.Verify(f.Ctx, contracts.VerifyArgs{Scope: "other", Message: msg, Token: got.Token})).Must(t)
 		if s := drivertest.JSONOf(t, v); s != `{"valid":true,"kid":"k1"}` {
@@ -221,9 +222,9 @@ func TestSignAndVerify(t *testing.T) {
 		{"VerifyingKidInGrace", old, 0, nil},
 		{"VerifyingKidExpiringNow", old, time.Second, nil},
 		{"VerifyingKidPastGrace", old, time.Millisecond, contracts.ErrTokenExpired},
-		{"CurrentKidNeverExpires", contracts.SignToken("k2", drivertest.Secret('b'), msg), 0, nil},
-		{"UnknownKid", contracts.SignToken("k9", drivertest.Secret('b'), msg), 0, contracts.ErrUnknownKid},
-		{"WrongSecret", contracts.SignToken("k2", drivertest.Secret('c'), msg), 0, contracts.ErrSignatureMismatch},
+		{"CurrentKidNeverExpires", driver.SignToken("k2", drivertest.Secret('b'), msg), 0, nil},
+		{"UnknownKid", driver.SignToken("k9", drivertest.Secret('b'), msg), 0, contracts.ErrUnknownKid},
+		{"WrongSecret", driver.SignToken("k2", drivertest.Secret('c'), msg), 0, contracts.ErrSignatureMismatch},
 		{"KidSwapped", "k2" + old[2:], 0, contracts.ErrSignatureMismatch},
 		{"Malformed", "k2:ABC", 0, contracts.ErrTokenMalformed},
 	}
@@ -266,7 +267,7 @@ func TestClosedBackendRefusesEveryOperation(t *testing.T) {
 		"Verify":   func() error { _, err := f.B.Verify(ctx, contracts.VerifyArgs{Token: "k1:" + zeros64}); return err },
 		"Suspend":  func() error { _, err := f.B.Suspend(ctx, drivertest.SuspendArgs("e1", "a")); return err },
 		"Deliver": func() error {
-			_, err := f.B.DeliverSignal(ctx, contracts.DeliverSignalArgs{ExecutionID: "e1", WaitpointID: contracts.NewID(), Token: "k1:" + zeros64, Name: "n"})
+			_, err := f.B.DeliverSignal(ctx, contracts.DeliverSignalArgs{ExecutionID: "e1", WaitpointID: driver.NewID(), Token: "k1:" + zeros64, Name: "n"})
 			return err
 		},
 		"Observe": func() error {
@@ -279,7 +280,7 @@ func TestClosedBackendRefusesEveryOperation(t *testing.T) {
 			return err
 		},
 		"Complete": func() error {
-			_, err := f.B.CompleteExecution(ctx, contracts.CompleteArgs{ExecutionID: "e1", LeaseID: contracts.NewID()})
+			_, err := f.B.CompleteExecution(ctx, contracts.CompleteArgs{ExecutionID: "e1", LeaseID: driver.NewID()})
 			return err
 		},
 	}

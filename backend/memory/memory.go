@@ -10,7 +10,7 @@
 // the Backend. Nothing survives Close and nothing is shared between
 // processes.
 //
-// It implements engine.SecretSealer (sealing.go): with memory://?kek_file=…
+// It implements driver.SecretSealer (sealing.go): with memory://?kek_file=…
 // the keystore holds every secret sealed under the key-encryption key, as a
 // persistent driver stores it, so the conformance suite checks the sealing
 // logic here against the same scenarios as every other driver.
@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/driver"
 	"github.com/flowfabric/flowfabric-go/engine"
 	"github.com/flowfabric/flowfabric-go/kek"
 )
@@ -32,12 +33,12 @@ import (
 const Scheme = "memory"
 
 func init() {
-	engine.Register(Scheme, func(context.Context, *url.URL) (engine.Backend, error) {
+	engine.Register(Scheme, func(context.Context, *url.URL) (driver.Backend, error) {
 		return New(), nil
 	})
 }
 
-var _ engine.Backend = (*Backend)(nil)
+var _ driver.Backend = (*Backend)(nil)
 
 // Backend is an in-memory store with one keystore partition. It is safe for
 // concurrent use: one mutex guards the whole state, so every operation is a
@@ -48,9 +49,9 @@ type Backend struct {
 
 	mu     sync.Mutex
 	closed bool
-	keys   contracts.PartitionKeys // secrets in their stored form (sealing.go)
-	execs  map[string]*execution   // by execution_id; absent means state none
-	wps    map[string]*waitpoint   // every remembered waitpoint, by waitpoint_id
+	keys   driver.PartitionKeys  // secrets in their stored form (sealing.go)
+	execs  map[string]*execution // by execution_id; absent means state none
+	wps    map[string]*waitpoint // every remembered waitpoint, by waitpoint_id
 }
 
 // Option configures a Backend.
@@ -76,8 +77,8 @@ func New(opts ...Option) *Backend {
 }
 
 // Capabilities declares one partition, no persistence and no sharing.
-func (b *Backend) Capabilities() engine.Capabilities {
-	return engine.Capabilities{Partitions: 1}
+func (b *Backend) Capabilities() driver.Capabilities {
+	return driver.Capabilities{Partitions: 1}
 }
 
 // Ping succeeds until Close.
@@ -96,7 +97,7 @@ func (b *Backend) Close() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.closed = true
-	b.keys = contracts.PartitionKeys{}
+	b.keys = driver.PartitionKeys{}
 	b.execs = nil
 	b.wps = nil
 	return nil

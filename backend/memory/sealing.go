@@ -3,7 +3,8 @@ package memory
 import (
 	"context"
 
-	"github.com/flowfabric/flowfabric-go/engine"
+	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/driver"
 	"github.com/flowfabric/flowfabric-go/kek"
 )
 
@@ -15,7 +16,7 @@ import (
 // list_kids still answers. Writes seal only the kids they insert: a kid's
 // stored form never changes except through RewrapSecrets.
 
-var _ engine.SecretSealer = (*Backend)(nil)
+var _ driver.SecretSealer = (*Backend)(nil)
 
 // partition is the keystore partition every secret is sealed for: the
 // memory backend has one.
@@ -32,18 +33,18 @@ func (b *Backend) SetKeyring(r *kek.Keyring) { b.ring.Store(r) }
 // counted unchanged; the others are opened with the installed keyring, and
 // a secret that does not open fails the call with kek_mismatch, writing
 // nothing. It does not install to.
-func (b *Backend) RewrapSecrets(ctx context.Context, to *kek.Keyring) (engine.RewrapResult, error) {
+func (b *Backend) RewrapSecrets(ctx context.Context, to *kek.Keyring) (contracts.RewrapResult, error) {
 	_, unlock, err := b.begin(ctx)
 	if err != nil {
-		return engine.RewrapResult{}, err
+		return contracts.RewrapResult{}, err
 	}
 	defer unlock()
-	next, rewrapped, unchanged, err := b.ring.Load().RewrapKeys(to, partition, b.keys)
+	next, rewrapped, unchanged, err := driver.RewrapKeys(b.ring.Load(), to, partition, b.keys)
 	if err != nil {
-		return engine.RewrapResult{}, err
+		return contracts.RewrapResult{}, err
 	}
 	b.keys = next
-	var res engine.RewrapResult
-	res.Add(rewrapped, unchanged)
+	var res contracts.RewrapResult
+	driver.AddRewrapped(&res, rewrapped, unchanged)
 	return res, nil
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/driver"
 	"github.com/flowfabric/flowfabric-go/engine"
 	"github.com/flowfabric/flowfabric-go/internal/drivertest"
 	"github.com/flowfabric/flowfabric-go/kek"
@@ -120,7 +121,7 @@ func TestRotationKeepsStoredFormsOfKeptKids(t *testing.T) {
 func TestWrongKEKFailsOnlyCallsThatNeedASecret(t *testing.T) {
 	f, b := sealedFixture(t, kek.NewKeyring(testKEKA))
 	msg := []byte("m")
-	tokK1 := contracts.SignToken("k1", drivertest.Secret('a'), msg)
+	tokK1 := driver.SignToken("k1", drivertest.Secret('a'), msg)
 	sus := f.Suspend(drivertest.SuspendArgs("exec-1", "wp"))
 	before := storedSecrets(b)
 	secrets := []contracts.Secret{drivertest.Secret('a'), drivertest.Secret('b')}
@@ -151,7 +152,7 @@ func TestWrongKEKFailsOnlyCallsThatNeedASecret(t *testing.T) {
 	if _, err := b.ListKids(f.Ctx, contracts.ListKidsArgs{}); err != nil {
 		t.Fatalf("list_kids reads no secret: %v", err)
 	}
-	_, err = b.Verify(f.Ctx, contracts.VerifyArgs{Message: msg, Token: contracts.SignToken("k9", drivertest.Secret('a'), msg)})
+	_, err = b.Verify(f.Ctx, contracts.VerifyArgs{Message: msg, Token: driver.SignToken("k9", drivertest.Secret('a'), msg)})
 	drivertest.WantErr(t, err, contracts.ErrUnknownKid)
 	f.Clock.Advance(time.Hour + time.Millisecond)
 	_, err = b.Verify(f.Ctx, contracts.VerifyArgs{Message: msg, Token: tokK1})
@@ -168,14 +169,14 @@ func TestWrongKEKFailsOnlyCallsThatNeedASecret(t *testing.T) {
 func TestRewrapSecrets(t *testing.T) {
 	f, b := sealedFixture(t, kek.NewKeyring(testKEKA))
 	msg := []byte("m")
-	rewrap := func(to *kek.Keyring, want engine.RewrapResult) {
+	rewrap := func(to *kek.Keyring, want contracts.RewrapResult) {
 		t.Helper()
 		got, err := b.RewrapSecrets(f.Ctx, to)
 		if err != nil || got != want {
 			t.Fatalf("RewrapSecrets(%v) = %+v, %v; want %+v", to, got, err, want)
 		}
 	}
-	rewrap(kek.NewKeyring(testKEKB), engine.RewrapResult{Partitions: 1, Rewrapped: 2})
+	rewrap(kek.NewKeyring(testKEKB), contracts.RewrapResult{Partitions: 1, Rewrapped: 2})
 	for kid, s := range storedSecrets(b) {
 		if kek.SealedFingerprint(s) != testKEKB.Fingerprint() {
 			t.Fatalf("%s is not sealed under B after the rewrap", kid)
@@ -185,11 +186,11 @@ func TestRewrapSecrets(t *testing.T) {
 	_, err := b.Sign(f.Ctx, contracts.SignArgs{Message: msg})
 	wantKEKMismatch(t, "sign under A after the rewrap to B", err)
 	b.SetKeyring(kek.NewKeyring(testKEKB))
-	rewrap(kek.NewKeyring(testKEKB), engine.RewrapResult{Partitions: 1, Unchanged: 2})
-	if got := drivertest.Try(b.Sign(f.Ctx, contracts.SignArgs{Message: msg})).Must(t); got.Token != contracts.SignToken("k2", drivertest.Secret('b'), msg) {
+	rewrap(kek.NewKeyring(testKEKB), contracts.RewrapResult{Partitions: 1, Unchanged: 2})
+	if got := drivertest.Try(b.Sign(f.Ctx, contracts.SignArgs{Message: msg})).Must(t); got.Token != driver.SignToken("k2", drivertest.Secret('b'), msg) {
 		t.Fatal("sign after the rewrap: another token")
 	}
-	rewrap(nil, engine.RewrapResult{Partitions: 1, Rewrapped: 2})
+	rewrap(nil, contracts.RewrapResult{Partitions: 1, Rewrapped: 2})
 	got := storedSecrets(b)
 	if !bytes.Equal(got["k1"], drivertest.Secret('a')) || !bytes.Equal(got["k2"], drivertest.Secret('b')) {
 		t.Fatal("the rewrap to no KEK did not store the secrets in plain")
@@ -213,7 +214,7 @@ func TestRewrapIsAllOrNothing(t *testing.T) {
 
 	b.SetKeyring(kek.NewKeyring(testKEKB, testKEKA))
 	got, err := b.RewrapSecrets(f.Ctx, kek.NewKeyring(testKEKB))
-	if want := (engine.RewrapResult{Partitions: 1, Rewrapped: 1, Unchanged: 1}); err != nil || got != want {
+	if want := (contracts.RewrapResult{Partitions: 1, Rewrapped: 1, Unchanged: 1}); err != nil || got != want {
 		t.Fatalf("RewrapSecrets of a mixed store = %+v, %v; want %+v", got, err, want)
 	}
 }
@@ -221,7 +222,7 @@ func TestRewrapIsAllOrNothing(t *testing.T) {
 func TestRewrapEmptyAndClosed(t *testing.T) {
 	b := New()
 	got, err := b.RewrapSecrets(context.Background(), kek.NewKeyring(testKEKA))
-	if want := (engine.RewrapResult{Partitions: 1}); err != nil || got != want {
+	if want := (contracts.RewrapResult{Partitions: 1}); err != nil || got != want {
 		t.Fatalf("RewrapSecrets of an empty store = %+v, %v; want %+v", got, err, want)
 	}
 	_ = b.Close()

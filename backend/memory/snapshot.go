@@ -3,10 +3,10 @@ package memory
 import (
 	"context"
 
-	"github.com/flowfabric/flowfabric-go/engine"
+	"github.com/flowfabric/flowfabric-go/driver"
 )
 
-var _ engine.KeystoreSnapshotter = (*Backend)(nil)
+var _ driver.KeystoreSnapshotter = (*Backend)(nil)
 
 // KeystoreSnapshot returns a copy of the keystore, every secret opened with
 // the installed keyring, and the clock, under the backend's lock, for the
@@ -16,17 +16,17 @@ var _ engine.KeystoreSnapshotter = (*Backend)(nil)
 // Whatever partition is asked for, the snapshot is of the one partition and
 // says Partitions: 1, so an Engine over a wrapper that embeds this Backend
 // and declares more partitions stops using its cache.
-func (b *Backend) KeystoreSnapshot(ctx context.Context, _ int) (engine.KeystoreSnapshot, error) {
+func (b *Backend) KeystoreSnapshot(ctx context.Context, _ int) (driver.KeystoreSnapshot, error) {
 	nowMs, unlock, err := b.begin(ctx)
 	if err != nil {
-		return engine.KeystoreSnapshot{}, err
+		return driver.KeystoreSnapshot{}, err
 	}
 	defer unlock()
-	keys, err := b.ring.Load().OpenKeys(partition, b.keys)
+	keys, err := driver.OpenKeys(b.ring.Load(), partition, b.keys)
 	if err != nil {
-		return engine.KeystoreSnapshot{}, err
+		return driver.KeystoreSnapshot{}, err
 	}
-	return engine.KeystoreSnapshot{
+	return driver.KeystoreSnapshot{
 		Keys:       keys,
 		NowMs:      nowMs,
 		Partitions: 1,

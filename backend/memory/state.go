@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/driver"
 )
 
 // execution is a remembered execution: one in state suspended, resumed or
@@ -70,7 +71,7 @@ type waitpoint struct {
 
 // message is the waitpoint's signed message (docs/spec.md §3).
 func (w *waitpoint) message() []byte {
-	return contracts.WaitpointMessage(w.exec.id, w.id, w.key, w.createdAtMs)
+	return driver.WaitpointMessage(w.exec.id, w.id, w.key, w.createdAtMs)
 }
 
 // storedSignal is a recorded signal with its place in the execution's
@@ -81,11 +82,11 @@ type storedSignal struct {
 }
 
 // view returns what the contract's decisions read of e; nil for state none.
-func (e *execution) view() *contracts.ExecutionState {
+func (e *execution) view() *driver.ExecutionState {
 	if e == nil {
 		return nil
 	}
-	return &contracts.ExecutionState{
+	return &driver.ExecutionState{
 		ID: e.id, State: e.state, TimeoutAtMs: e.latest.timeoutAtMs,
 		LeaseID: e.leaseID, LeaseExpiresAtMs: e.leaseExpiresAtMs, Reason: e.reason,
 	}

@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/driver"
 )
 
 // Suspend opens 1–16 waitpoints for an execution and signs their tokens with
@@ -19,19 +20,19 @@ func (b *Backend) Suspend(ctx context.Context, args contracts.SuspendArgs) (cont
 	}
 	defer unlock()
 	if b.keys.Current == nil {
-		return contracts.SuspendOutcome{}, contracts.NotInitialized()
+		return contracts.SuspendOutcome{}, driver.NotInitialized()
 	}
 	e := b.execs[args.ExecutionID]
 	if rec, ok := e.idempotencyRecord(args.IdempotencyKey); ok {
-		if err := contracts.CheckSuspendReplay(rec.fingerprint, args); err != nil {
+		if err := driver.CheckSuspendReplay(rec.fingerprint, args); err != nil {
 			return contracts.SuspendOutcome{}, err
 		}
 		return cloneSuspendOutcome(rec.outcome), nil
 	}
-	if err := contracts.CheckSuspend(e.view(), args.LeaseID); err != nil {
+	if err := driver.CheckSuspend(e.view(), args.LeaseID); err != nil {
 		return contracts.SuspendOutcome{}, err
 	}
-	current, err := b.ring.Load().OpenRecord(partition, b.keys.Current) // signs the tokens; before any write
+	current, err := driver.OpenRecord(b.ring.Load(), partition, b.keys.Current) // signs the tokens; before any write
 	if err != nil {
 		return contracts.SuspendOutcome{}, err
 	}
@@ -59,8 +60,8 @@ func (e *execution) idempotencyRecord(key string) (suspendRecord, bool) {
 // openSuspension writes a new suspension of e at nowMs, its tokens signed
 // with current (opened), and returns its outcome. The lease, if any, is
 // dropped; earlier suspensions stay, closed.
-func (b *Backend) openSuspension(e *execution, args contracts.SuspendArgs, current contracts.KidRecord, nowMs int64) contracts.SuspendOutcome {
-	out := contracts.NewSuspension(args, current, nowMs)
+func (b *Backend) openSuspension(e *execution, args contracts.SuspendArgs, current driver.KidRecord, nowMs int64) contracts.SuspendOutcome {
+	out := driver.NewSuspension(args, current, nowMs)
 	s := &suspension{id: out.SuspensionID, suspendedAtMs: nowMs, timeoutAtMs: clonePtr(out.TimeoutAtMs), condition: args.Condition}
 	for _, wo := range out.Waitpoints {
 		w := &waitpoint{id: wo.WaitpointID, key: wo.WaitpointKey, createdAtMs: nowMs, exec: e, susp: s, delivered: map[string]string{}}
@@ -91,11 +92,11 @@ func (b *Backend) DeliverSignal(ctx context.Context, args contracts.DeliverSigna
 		return contracts.DeliverSignalOutcome{Outcome: contracts.OutcomeDuplicate, SignalID: id}, nil
 	}
 	s := w.susp
-	if err := contracts.CheckDeliverable(s.closed, s.timeoutAtMs, len(s.signals), nowMs); err != nil {
+	if err := driver.CheckDeliverable(s.closed, s.timeoutAtMs, len(s.signals), nowMs); err != nil {
 		return contracts.DeliverSignalOutcome{}, err
 	}
 	id := record(w, args, nowMs)
-	resumed := contracts.ConditionHolds(s.condition, s.signaled, len(s.waitpoints))
+	resumed := driver.ConditionHolds(s.condition, s.signaled, len(s.waitpoints))
 	if resumed {
 		s.closed = true
 		w.exec.state = contracts.StateResumed
@@ -112,16 +113,16 @@ func (b *Backend) authorize(args contracts.DeliverSignalArgs, nowMs int64) (*wai
 		return nil, err
 	}
 	w := b.wps[args.WaitpointID]
-	var ref *contracts.WaitpointRef
+	var ref *driver.WaitpointRef
 	if w != nil {
-		ref = &contracts.WaitpointRef{ExecutionID: w.exec.id, WaitpointID: w.id, WaitpointKey: w.key, CreatedAtMs: w.createdAtMs}
+		ref = &driver.WaitpointRef{ExecutionID: w.exec.id, WaitpointID: w.id, WaitpointKey: w.key, CreatedAtMs: w.createdAtMs}
 	}
 	initialized := b.keys.Current != nil
-	rec, err := b.ring.Load().OpenForCheck(partition, initialized, b.keys.Find(t.Kid), nowMs)
+	rec, err := driver.OpenForCheck(b.ring.Load(), partition, initialized, b.keys.Find(t.Kid), nowMs)
 	if err != nil {
 		return nil, err
 	}
-	if err := contracts.AuthorizeToken(t, args.ExecutionID, initialized, rec, ref, nowMs); err != nil {
+	if err := driver.AuthorizeToken(t, args.ExecutionID, initialized, rec, ref, nowMs); err != nil {
 		return nil, err
 	}
 	return w, nil
@@ -130,7 +131,7 @@ func (b *Backend) authorize(args contracts.DeliverSignalArgs, nowMs int64) (*wai
 // record stores an accepted signal on w and returns its signal_id.
 func record(w *waitpoint, args contracts.DeliverSignalArgs, nowMs int64) string {
 	e, s := w.exec, w.susp
-	sig := contracts.NewSignal(contracts.WaitpointRef{ExecutionID: e.id, WaitpointID: w.id, WaitpointKey: w.key, CreatedAtMs: w.createdAtMs}, args, nowMs)
+	sig := driver.NewSignal(driver.WaitpointRef{ExecutionID: e.id, WaitpointID: w.id, WaitpointKey: w.key, CreatedAtMs: w.createdAtMs}, args, nowMs)
 	sig.Payload = bytes.Clone(args.Payload) // the caller keeps its slice
 	e.nextSeq++
 	s.signals = append(s.signals, storedSignal{seq: e.nextSeq, Signal: sig})
@@ -154,7 +155,7 @@ func (b *Backend) ObserveSignals(ctx context.Context, args contracts.ObserveSign
 	defer unlock()
 	e := b.execs[args.ExecutionID]
 	if e == nil {
-		return contracts.ObserveSignalsResult{}, contracts.ExecutionNotFound(args.ExecutionID)
+		return contracts.ObserveSignalsResult{}, driver.ExecutionNotFound(args.ExecutionID)
 	}
 	return contracts.ObserveSignalsResult{ExecutionID: e.id, SuspensionID: e.latest.id, Signals: e.latest.signalList()}, nil
 }
@@ -190,7 +191,7 @@ func (b *Backend) ListSuspended(ctx context.Context, args contracts.ListSuspende
 			TimeoutAtMs: clonePtr(s.timeoutAtMs), Waitpoints: len(s.waitpoints),
 		})
 	}
-	return contracts.PageSuspended(page, args.Limit), nil
+	return driver.PageSuspended(page, args.Limit), nil
 }
 
 // ClaimResumedExecution leases the oldest claimable execution: resumed,
@@ -213,7 +214,7 @@ func (b *Backend) ClaimResumedExecution(ctx context.Context, args contracts.Clai
 	}
 	e := oldest
 	e.state, e.reason = contracts.StateClaimed, reason
-	e.leaseID, e.leaseExpiresAtMs = contracts.NewID(), nowMs+args.LeaseMs
+	e.leaseID, e.leaseExpiresAtMs = driver.NewID(), nowMs+args.LeaseMs
 	e.latest.closed = true // a timeout claim closes the waitpoints here
 	return contracts.ClaimOutcome{
 		Outcome: contracts.OutcomeClaimed, ExecutionID: e.id, SuspensionID: e.latest.id, Reason: reason,
@@ -231,7 +232,7 @@ func (b *Backend) CompleteExecution(ctx context.Context, args contracts.Complete
 	}
 	defer unlock()
 	e := b.execs[args.ExecutionID]
-	if err := contracts.CheckComplete(e.view(), args); err != nil {
+	if err := driver.CheckComplete(e.view(), args); err != nil {
 		return contracts.CompleteOutcome{}, err
 	}
 	for _, s := range e.suspensions {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/flowfabric/flowfabric-go/backend/postgres"
 	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/driver"
 	"github.com/flowfabric/flowfabric-go/engine"
 	"github.com/flowfabric/flowfabric-go/internal/benchutil"
 	"github.com/flowfabric/flowfabric-go/internal/testenv"
@@ -69,7 +70,7 @@ func BenchmarkVerifyUncached(b *testing.B) {
 		b.Run(fmt.Sprintf("clients=%d", n), func(b *testing.B) {
 			e := benchEngine(b, n)
 			msg := []byte("bench-verify-message")
-			a := contracts.VerifyArgs{Scope: "s", Message: msg, Token: contracts.SignToken("kid-a", benchSecret, msg)}
+			a := contracts.VerifyArgs{Scope: "s", Message: msg, Token: driver.SignToken("kid-a", benchSecret, msg)}
 			benchutil.Run(b, n, func(ctx context.Context, _, _ int) error {
 				_, err := e.Verify(ctx, a)
 				return err

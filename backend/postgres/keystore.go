@@ -6,6 +6,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/driver"
 	"github.com/flowfabric/flowfabric-go/kek"
 )
 
@@ -79,7 +80,7 @@ func (b *Backend) Seed(ctx context.Context, args contracts.SeedArgs) (contracts.
 				return err
 			}
 		}
-		next, o, changed := contracts.PlanSeed(keys, args)
+		next, o, changed := driver.PlanSeed(keys, args)
 		if changed {
 			if err := writeKeys(ctx, tx, ring, keys, next, nowMs); err != nil {
 				return err
@@ -110,9 +111,9 @@ func (b *Backend) RotateAll(ctx context.Context, args contracts.RotateArgs) (con
 				return err
 			}
 		}
-		var next contracts.PartitionKeys
+		var next driver.PartitionKeys
 		var changed bool
-		entry, next, changed = contracts.RotatePartition(keyPartition, keys, args, nowMs)
+		entry, next, changed = driver.RotatePartition(keyPartition, keys, args, nowMs)
 		if changed {
 			return writeKeys(ctx, tx, ring, keys, next, nowMs)
 		}
@@ -135,7 +136,7 @@ func (b *Backend) ListKids(ctx context.Context, _ contracts.ListKidsArgs) (contr
 	if err != nil {
 		return contracts.ListKidsResult{}, interpretError(err)
 	}
-	return contracts.ListKidsResult{Partitions: []contracts.PartitionKids{contracts.ListPartition(keyPartition, keys, nowMs)}}, nil
+	return contracts.ListKidsResult{Partitions: []contracts.PartitionKids{driver.ListPartition(keyPartition, keys, nowMs)}}, nil
 }
 
 // Sign signs args.Message with the current kid.
@@ -148,14 +149,14 @@ func (b *Backend) Sign(ctx context.Context, args contracts.SignArgs) (contracts.
 	if err := b.pool.QueryRow(ctx, currentKidSQL).Scan(&kid, &secret); err != nil {
 		return contracts.SignResult{}, interpretError(err)
 	}
-	var keys contracts.PartitionKeys
+	var keys driver.PartitionKeys
 	if kid != nil {
-		keys.Current = &contracts.KidRecord{Kid: *kid, Secret: secret}
+		keys.Current = &driver.KidRecord{Kid: *kid, Secret: secret}
 		if err := openRecord(b.keyring.Load(), keys.Current); err != nil {
 			return contracts.SignResult{}, err
 		}
 	}
-	return contracts.SignWith(keys, args)
+	return driver.SignWith(keys, args)
 }
 
 // Verify checks args.Token for args.Message at the backend's clock
@@ -171,19 +172,19 @@ func (b *Backend) Verify(ctx context.Context, args contracts.VerifyArgs) (contra
 	var (
 		nowMs              int64
 		initialized, known bool
-		rec                = contracts.KidRecord{Kid: t.Kid}
+		rec                = driver.KidRecord{Kid: t.Kid}
 	)
 	err = b.pool.QueryRow(ctx, verifySQL, t.Kid).Scan(&nowMs, &initialized, &known, (*[]byte)(&rec.Secret), &rec.ExpiresAtMs)
 	if err != nil {
 		return contracts.VerifyResult{}, interpretError(err)
 	}
-	var found *contracts.KidRecord
+	var found *driver.KidRecord
 	if known {
-		if found, err = b.keyring.Load().OpenForCheck(keyPartition, initialized, &rec, nowMs); err != nil {
+		if found, err = driver.OpenForCheck(b.keyring.Load(), keyPartition, initialized, &rec, nowMs); err != nil {
 			return contracts.VerifyResult{}, err
 		}
 	}
-	if err := contracts.CheckToken(t, args.Message, initialized, found, nowMs); err != nil {
+	if err := driver.CheckToken(t, args.Message, initialized, found, nowMs); err != nil {
 		return contracts.VerifyResult{}, err
 	}
 	return contracts.VerifyResult{Valid: true, Kid: t.Kid}, nil
@@ -192,7 +193,7 @@ func (b *Backend) Verify(ctx context.Context, args contracts.VerifyArgs) (contra
 // openRecord replaces rec's stored secret with the secret it holds, opened
 // with ring. Errors are kek_mismatch or internal_error, returned as they
 // are; they never quote secret bytes.
-func openRecord(ring *kek.Keyring, rec *contracts.KidRecord) error {
+func openRecord(ring *kek.Keyring, rec *driver.KidRecord) error {
 	secret, err := ring.Open(rec.Kid, keyPartition, rec.Secret)
 	if err != nil {
 		return err
@@ -204,19 +205,19 @@ func openRecord(ring *kek.Keyring, rec *contracts.KidRecord) error {
 // loadKeys runs loadKeysSQL and returns the clock and the keystore, each
 // secret in its stored form (sealed or plain): openRecord opens those an
 // operation uses.
-func loadKeys(ctx context.Context, q querier) (int64, contracts.PartitionKeys, error) {
+func loadKeys(ctx context.Context, q querier) (int64, driver.PartitionKeys, error) {
 	rows, err := q.Query(ctx, loadKeysSQL)
 	if err != nil {
-		return 0, contracts.PartitionKeys{}, err
+		return 0, driver.PartitionKeys{}, err
 	}
 	defer rows.Close()
 	var (
 		nowMs int64
-		keys  contracts.PartitionKeys
+		keys  driver.PartitionKeys
 	)
 	for rows.Next() {
 		var kid *string
-		rec := contracts.KidRecord{}
+		rec := driver.KidRecord{}
 		if err := rows.Scan(&nowMs, &kid, (*[]byte)(&rec.Secret), &rec.ExpiresAtMs); err != nil {
 			return 0, keys, err
 		}
@@ -238,8 +239,8 @@ func loadKeys(ctx context.Context, q querier) (int64, contracts.PartitionKeys, e
 // insertions, so the one-current index holds after every statement. A kid's
 // secret never changes once installed: only inserted kids write one, sealed
 // with ring (in plain for a nil ring).
-func writeKeys(ctx context.Context, tx pgx.Tx, ring *kek.Keyring, prev, next contracts.PartitionKeys, nowMs int64) error {
-	c := contracts.DiffKeys(prev, next)
+func writeKeys(ctx context.Context, tx pgx.Tx, ring *kek.Keyring, prev, next driver.PartitionKeys, nowMs int64) error {
+	c := driver.DiffKeys(prev, next)
 	var batch pgx.Batch
 	if len(c.Deleted) > 0 {
 		batch.Queue(deleteKidsSQL, c.Deleted)

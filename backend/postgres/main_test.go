@@ -12,6 +12,7 @@ import (
 	"github.com/flowfabric/flowfabric-go/backend/postgres"
 	"github.com/flowfabric/flowfabric-go/conformance"
 	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/driver"
 	"github.com/flowfabric/flowfabric-go/engine"
 	"github.com/flowfabric/flowfabric-go/internal/testenv"
 )
@@ -79,7 +80,7 @@ func connect(t testing.TB, rawURL string) *pgx.Conn {
 // opened records the backends a harness opened, for their Stats.
 type opened struct {
 	mu   sync.Mutex
-	urls map[engine.Backend]string
+	urls map[driver.Backend]string
 }
 
 // stats sums the transaction counters of every backend opened.
@@ -100,10 +101,10 @@ func (o *opened) stats() postgres.Stats {
 // server's clock, so ClockControl is false; Reopen opens the same URL; Raw
 // reads every row of the schema around the driver.
 func harness() (conformance.Harness, *opened) {
-	o := &opened{urls: map[engine.Backend]string{}}
+	o := &opened{urls: map[driver.Backend]string{}}
 	mu, urls := &o.mu, o.urls
 	return conformance.Harness{
-		Open: func(t testing.TB, _ *conformance.Clock) engine.Backend {
+		Open: func(t testing.TB, _ *conformance.Clock) driver.Backend {
 			u := withParam(t, schemaURL(t), postgres.ParamMigrate, postgres.MigrateAuto)
 			b, err := engine.OpenBackend(context.Background(), u)
 			if err != nil {
@@ -114,7 +115,7 @@ func harness() (conformance.Harness, *opened) {
 			mu.Unlock()
 			return b
 		},
-		Reopen: func(t testing.TB, b engine.Backend) engine.Backend {
+		Reopen: func(t testing.TB, b driver.Backend) driver.Backend {
 			mu.Lock()
 			u := urls[b]
 			mu.Unlock()
@@ -127,7 +128,7 @@ func harness() (conformance.Harness, *opened) {
 			mu.Unlock()
 			return r
 		},
-		Raw: func(t testing.TB, b engine.Backend) []byte {
+		Raw: func(t testing.TB, b driver.Backend) []byte {
 			mu.Lock()
 			u := urls[b]
 			mu.Unlock()

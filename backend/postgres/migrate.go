@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/driver"
 	"github.com/flowfabric/flowfabric-go/migrations"
 )
 
@@ -62,7 +63,7 @@ func migrate(ctx context.Context, pool *pgxpool.Pool) ([]string, error) {
 		}
 		pending, err := migrations.Pending(all, done)
 		if err != nil {
-			return contracts.SchemaMismatch(err)
+			return driver.SchemaMismatch(err)
 		}
 		for _, m := range pending {
 			if _, err := tx.Exec(ctx, m.SQL); err != nil {
@@ -101,7 +102,7 @@ func checkSchema(ctx context.Context, pool *pgxpool.Pool, redactedURL string) er
 	}
 	pending, err := migrations.Pending(all, done)
 	if err != nil {
-		return contracts.SchemaMismatch(err)
+		return driver.SchemaMismatch(err)
 	}
 	if len(pending) > 0 {
 		return errSchema("the database schema at %s is at version %04d but this binary needs %04d (%d pending migrations): "+

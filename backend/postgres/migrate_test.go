@@ -15,6 +15,7 @@ import (
 
 	"github.com/flowfabric/flowfabric-go/backend/postgres"
 	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/driver"
 	"github.com/flowfabric/flowfabric-go/engine"
 	"github.com/flowfabric/flowfabric-go/migrations"
 )
@@ -222,7 +223,7 @@ func TestPostgresqlSchemeAlias(t *testing.T) {
 		t.Fatalf("migrate %s: %v %v", alias, names, err)
 	}
 	e := engine.New(openURL(t, alias))
-	if caps := e.Capabilities(); caps != (engine.Capabilities{Partitions: 1, Persistent: true, SharedAcrossProcesses: true}) {
+	if caps := e.Capabilities(); caps != (driver.Capabilities{Partitions: 1, Persistent: true, SharedAcrossProcesses: true}) {
 		t.Fatalf("capabilities %+v", caps)
 	}
 	seed(t, e, "kid-a", 1)

@@ -53,7 +53,7 @@
 //     that a row is absent, which SSI would record as a read of an index
 //     range that other executions insert into.
 //
-// Secrets at rest: the Backend is an engine.SecretSealer. With a keyring
+// Secrets at rest: the Backend is an driver.SecretSealer. With a keyring
 // installed (SetKeyring; engine.OpenBackend installs the one the URL's
 // kek_file names) ff_keys.secret holds each secret sealed for its kid and
 // partition 0 instead of in plain, and RewrapSecrets re-seals the stored
@@ -63,7 +63,7 @@
 // and backups still hold them, so a store that held secrets in plain keeps
 // them there until those are gone.
 //
-// Push invalidation: the Backend is an engine.KeystoreWatcher. Migration
+// Push invalidation: the Backend is an driver.KeystoreWatcher. Migration
 // 0003 adds a statement trigger on ff_keys that NOTIFYs channel ff_keystore
 // (payload: the schema) at the commit of every keystore write, by any
 // process; an Engine with its keystore cache on LISTENs on one dedicated
@@ -82,6 +82,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/driver"
 	"github.com/flowfabric/flowfabric-go/engine"
 	"github.com/flowfabric/flowfabric-go/kek"
 )
@@ -107,7 +108,7 @@ const defaultApplicationName = "flowfabric"
 
 func init() {
 	for _, s := range []string{Scheme, SchemeAlias} {
-		engine.Register(s, func(ctx context.Context, u *url.URL) (engine.Backend, error) {
+		engine.Register(s, func(ctx context.Context, u *url.URL) (driver.Backend, error) {
 			b, err := Open(ctx, u)
 			if err != nil {
 				return nil, err
@@ -118,7 +119,7 @@ func init() {
 	}
 }
 
-var _ engine.Backend = (*Backend)(nil)
+var _ driver.Backend = (*Backend)(nil)
 
 // Backend is a FlowFabric-Go backend stored in PostgreSQL. It is safe for
 // concurrent use; several processes may open the same database at once.
@@ -254,8 +255,8 @@ func pgxURL(u *url.URL) string {
 
 // Capabilities declares one keystore partition, persistence and sharing
 // between processes.
-func (b *Backend) Capabilities() engine.Capabilities {
-	return engine.Capabilities{Partitions: 1, Persistent: true, SharedAcrossProcesses: true}
+func (b *Backend) Capabilities() driver.Capabilities {
+	return driver.Capabilities{Partitions: 1, Persistent: true, SharedAcrossProcesses: true}
 }
 
 // Ping checks that the database answers.

@@ -5,11 +5,12 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/flowfabric/flowfabric-go/engine"
+	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/driver"
 	"github.com/flowfabric/flowfabric-go/kek"
 )
 
-var _ engine.SecretSealer = (*Backend)(nil)
+var _ driver.SecretSealer = (*Backend)(nil)
 
 // storedSecretsSQL reads every kid's stored secret, for RewrapSecrets.
 const storedSecretsSQL = `SELECT kid, secret FROM ff_keys ORDER BY kid`
@@ -31,7 +32,7 @@ func (b *Backend) SetKeyring(r *kek.Keyring) { b.keyring.Store(r) }
 // never alongside one, and a secret one of them installs is not lost. No
 // kid, expiry or current kid changes, and to is not installed
 // (engine.Engine.RewrapSecrets installs it afterwards).
-func (b *Backend) RewrapSecrets(ctx context.Context, to *kek.Keyring) (engine.RewrapResult, error) {
+func (b *Backend) RewrapSecrets(ctx context.Context, to *kek.Keyring) (contracts.RewrapResult, error) {
 	from := b.keyring.Load()
 	var rewrapped, unchanged int
 	err := b.inTx(ctx, lockKeysSQL, func(tx pgx.Tx) error {
@@ -42,7 +43,7 @@ func (b *Backend) RewrapSecrets(ctx context.Context, to *kek.Keyring) (engine.Re
 		}
 		var batch pgx.Batch
 		for _, s := range stored {
-			next, changed, err := from.Rewrap(to, s.kid, keyPartition, s.secret)
+			next, changed, err := driver.RewrapSecret(from, to, s.kid, keyPartition, s.secret)
 			if err != nil {
 				return err
 			}
@@ -59,10 +60,10 @@ func (b *Backend) RewrapSecrets(ctx context.Context, to *kek.Keyring) (engine.Re
 		return tx.SendBatch(ctx, &batch).Close()
 	})
 	if err != nil {
-		return engine.RewrapResult{}, interpretError(err)
+		return contracts.RewrapResult{}, interpretError(err)
 	}
-	var res engine.RewrapResult
-	res.Add(rewrapped, unchanged)
+	var res contracts.RewrapResult
+	driver.AddRewrapped(&res, rewrapped, unchanged)
 	return res, nil
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/flowfabric/flowfabric-go/backend/postgres"
 	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/driver"
 	"github.com/flowfabric/flowfabric-go/engine"
 	"github.com/flowfabric/flowfabric-go/kek"
 )
@@ -87,7 +88,7 @@ func TestSealedSecretIsStoredSealed(t *testing.T) {
 
 	msg := []byte("m")
 	got, err := e.Sign(context.Background(), contracts.SignArgs{Message: msg})
-	if err != nil || got.Token != contracts.SignToken("kid-1", secret(0x11), msg) {
+	if err != nil || got.Token != driver.SignToken("kid-1", secret(0x11), msg) {
 		t.Fatalf("sign under a KEK: %+v, %v; want the plain secret's token", got, err)
 	}
 
@@ -112,7 +113,7 @@ func TestSealedStoreNeedsItsKEK(t *testing.T) {
 	e, b, _ := sealedEngine(t, kek.NewKeyring(kA))
 	seed(t, e, "kid-1", 0x11)
 	msg := []byte("m")
-	tok := contracts.SignToken("kid-1", secret(0x11), msg)
+	tok := driver.SignToken("kid-1", secret(0x11), msg)
 	ctx := context.Background()
 	for _, r := range []*kek.Keyring{nil, kek.NewKeyring(kB)} {
 		b.SetKeyring(r)
@@ -152,7 +153,7 @@ func TestExpiredKidNeedsNoKEK(t *testing.T) {
 	time.Sleep(20 * time.Millisecond)
 	b.SetKeyring(kek.NewKeyring(kB))
 	msg := []byte("m")
-	_, err := e.Verify(ctx, contracts.VerifyArgs{Message: msg, Token: contracts.SignToken("kid-1", secret(0x11), msg)})
+	_, err := e.Verify(ctx, contracts.VerifyArgs{Message: msg, Token: driver.SignToken("kid-1", secret(0x11), msg)})
 	wantCode(t, "verify an expired kid's token", err, contracts.ErrTokenExpired)
 }
 
@@ -173,14 +174,14 @@ func TestRewrapSecrets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rewrap := func(to *kek.Keyring, want engine.RewrapResult) {
+	rewrap := func(to *kek.Keyring, want contracts.RewrapResult) {
 		t.Helper()
 		got, err := b.RewrapSecrets(ctx, to)
 		if err != nil || got != want {
 			t.Fatalf("RewrapSecrets(%v) = %+v, %v; want %+v", to, got, err, want)
 		}
 	}
-	rewrap(kek.NewKeyring(kB), engine.RewrapResult{Partitions: 1, Rewrapped: 2})
+	rewrap(kek.NewKeyring(kB), contracts.RewrapResult{Partitions: 1, Rewrapped: 2})
 	for _, kid := range []string{"kid-1", "kid-2"} {
 		if fp := kek.SealedFingerprint(storedSecret(t, plain, kid)); fp != kB.Fingerprint() {
 			t.Fatalf("%s after the rewrap to B: sealed under %q", kid, fp)
@@ -191,23 +192,23 @@ func TestRewrapSecrets(t *testing.T) {
 	wantCode(t, "sign under A after the rewrap to B", err, contracts.ErrKEKMismatch)
 
 	b.SetKeyring(kek.NewKeyring(kB))
-	rewrap(kek.NewKeyring(kB), engine.RewrapResult{Partitions: 1, Unchanged: 2})
+	rewrap(kek.NewKeyring(kB), contracts.RewrapResult{Partitions: 1, Unchanged: 2})
 	after, err := e.ListKids(ctx)
 	if err != nil || !sameKids(before, after) {
 		t.Fatalf("list_kids after the rewrap: %+v, %v; before %+v", after, err, before)
 	}
 
-	rewrap(nil, engine.RewrapResult{Partitions: 1, Rewrapped: 2})
+	rewrap(nil, contracts.RewrapResult{Partitions: 1, Rewrapped: 2})
 	if !bytes.Equal(storedSecret(t, plain, "kid-1"), secret(0x11)) || !bytes.Equal(storedSecret(t, plain, "kid-2"), secret(0x22)) {
 		t.Fatal("after the rewrap to no KEK the rows do not hold the plain secrets")
 	}
 	b.SetKeyring(nil)
-	rewrap(nil, engine.RewrapResult{Partitions: 1, Unchanged: 2})
+	rewrap(nil, contracts.RewrapResult{Partitions: 1, Unchanged: 2})
 
 	// A store sealed under a KEK the installed keyring lacks is refused,
 	// and nothing changes.
 	b.SetKeyring(kek.NewKeyring(kA))
-	rewrap(kek.NewKeyring(kA), engine.RewrapResult{Partitions: 1, Rewrapped: 2})
+	rewrap(kek.NewKeyring(kA), contracts.RewrapResult{Partitions: 1, Rewrapped: 2})
 	b.SetKeyring(kek.NewKeyring(kB))
 	if _, err := b.RewrapSecrets(ctx, nil); !errors.Is(err, contracts.ErrKEKMismatch) {
 		t.Fatalf("RewrapSecrets with the wrong KEK installed: %v; want kek_mismatch", err)

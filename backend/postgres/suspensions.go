@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/driver"
 	"github.com/flowfabric/flowfabric-go/kek"
 )
 
@@ -201,13 +202,13 @@ func (b *Backend) Suspend(ctx context.Context, args contracts.SuspendArgs) (cont
 			return err
 		}
 		if kid == nil {
-			return contracts.NotInitialized()
+			return driver.NotInitialized()
 		}
-		current := contracts.KidRecord{Kid: *kid, Secret: secret}
+		current := driver.KidRecord{Kid: *kid, Secret: secret}
 		if err := openRecord(ring, &current); err != nil {
 			return err
 		}
-		out = contracts.NewSuspension(args, current, nowMs)
+		out = driver.NewSuspension(args, current, nowMs)
 		created, err := createExecution(ctx, tx, args, out)
 		switch {
 		case err != nil:
@@ -215,7 +216,7 @@ func (b *Backend) Suspend(ctx context.Context, args contracts.SuspendArgs) (cont
 		case created:
 			// State none: CheckSuspend refuses a lease_id, and the error
 			// rolls the creation back.
-			if err := contracts.CheckSuspend(nil, args.LeaseID); err != nil {
+			if err := driver.CheckSuspend(nil, args.LeaseID); err != nil {
 				return err
 			}
 			return writeSuspension(ctx, tx, args, out)
@@ -255,7 +256,7 @@ func resuspend(ctx context.Context, tx pgx.Tx, args contracts.SuspendArgs, out c
 		return nil, err
 	}
 	if fprint != nil {
-		if err := contracts.CheckSuspendReplay(*fprint, args); err != nil {
+		if err := driver.CheckSuspendReplay(*fprint, args); err != nil {
 			return nil, err
 		}
 		var replay contracts.SuspendOutcome
@@ -264,11 +265,11 @@ func resuspend(ctx context.Context, tx pgx.Tx, args contracts.SuspendArgs, out c
 		}
 		return &replay, nil
 	}
-	e := contracts.ExecutionState{ID: args.ExecutionID, State: state}
+	e := driver.ExecutionState{ID: args.ExecutionID, State: state}
 	if lease != nil {
 		e.LeaseID = *lease
 	}
-	if err := contracts.CheckSuspend(&e, args.LeaseID); err != nil {
+	if err := driver.CheckSuspend(&e, args.LeaseID); err != nil {
 		return nil, err
 	}
 	if _, err := tx.Exec(ctx, resuspendSQL, args.ExecutionID, out.SuspensionID, out.SuspendedAtMs,
@@ -302,7 +303,7 @@ func writeSuspension(ctx context.Context, tx pgx.Tx, args contracts.SuspendArgs,
 type deliveryState struct {
 	nowMs                      int64
 	initialized, known, found  bool
-	rec                        contracts.KidRecord
+	rec                        driver.KidRecord
 	key                        *string
 	createdAtMs                *int64
 	suspensionID               *string
@@ -349,18 +350,18 @@ func (b *Backend) DeliverSignal(ctx context.Context, args contracts.DeliverSigna
 // read (contracts.AuthorizeToken), opening the kid's secret with ring when
 // the check gets as far as the MAC.
 func authorize(ring *kek.Keyring, t contracts.Token, args contracts.DeliverSignalArgs, d deliveryState) error {
-	var rec *contracts.KidRecord
+	var rec *driver.KidRecord
 	if d.known {
 		var err error
-		if rec, err = ring.OpenForCheck(keyPartition, d.initialized, &d.rec, d.nowMs); err != nil {
+		if rec, err = driver.OpenForCheck(ring, keyPartition, d.initialized, &d.rec, d.nowMs); err != nil {
 			return err
 		}
 	}
-	var w *contracts.WaitpointRef
+	var w *driver.WaitpointRef
 	if d.found { // deliverLoadSQL found it among the execution's waitpoints
-		w = &contracts.WaitpointRef{ExecutionID: args.ExecutionID, WaitpointID: args.WaitpointID, WaitpointKey: *d.key, CreatedAtMs: *d.createdAtMs}
+		w = &driver.WaitpointRef{ExecutionID: args.ExecutionID, WaitpointID: args.WaitpointID, WaitpointKey: *d.key, CreatedAtMs: *d.createdAtMs}
 	}
-	return contracts.AuthorizeToken(t, args.ExecutionID, d.initialized, rec, w, d.nowMs)
+	return driver.AuthorizeToken(t, args.ExecutionID, d.initialized, rec, w, d.nowMs)
 }
 
 // recordSignal runs checks 3 to 5 of deliver_signal. When the waitpoint
@@ -368,14 +369,14 @@ func authorize(ring *kek.Keyring, t contracts.Token, args contracts.DeliverSigna
 // (duplicate); when it does not, a recorded key still answers duplicate
 // (check 3 comes before check 4).
 func recordSignal(ctx context.Context, tx pgx.Tx, args contracts.DeliverSignalArgs, d deliveryState) (contracts.DeliverSignalOutcome, error) {
-	if refusal := contracts.CheckDeliverable(!d.open, d.timeoutAtMs, *d.signals, d.nowMs); refusal != nil {
+	if refusal := driver.CheckDeliverable(!d.open, d.timeoutAtMs, *d.signals, d.nowMs); refusal != nil {
 		if args.IdempotencyKey == "" {
 			return contracts.DeliverSignalOutcome{}, refusal
 		}
 		return duplicateOr(ctx, tx, args, refusal)
 	}
-	w := contracts.WaitpointRef{ExecutionID: args.ExecutionID, WaitpointID: args.WaitpointID, WaitpointKey: *d.key, CreatedAtMs: *d.createdAtMs}
-	sig := contracts.NewSignal(w, args, d.nowMs)
+	w := driver.WaitpointRef{ExecutionID: args.ExecutionID, WaitpointID: args.WaitpointID, WaitpointKey: *d.key, CreatedAtMs: *d.createdAtMs}
+	sig := driver.NewSignal(w, args, d.nowMs)
 	var payload []byte
 	if len(sig.Payload) > 0 {
 		payload = sig.Payload
@@ -384,7 +385,7 @@ func recordSignal(ctx context.Context, tx pgx.Tx, args contracts.DeliverSignalAr
 	if *d.waitpointSignals == 0 {
 		first = 1
 	}
-	resumes := contracts.ConditionHolds(*d.condition, *d.fired+first, *d.waitpoints)
+	resumes := driver.ConditionHolds(*d.condition, *d.fired+first, *d.waitpoints)
 	var id string
 	err := tx.QueryRow(ctx, recordSignalSQL, sig.SignalID, args.ExecutionID, *d.suspensionID, args.WaitpointID,
 		sig.WaitpointKey, *d.nextSeq+1, sig.Name, payload, nullIfEmpty(sig.IdempotencyKey), sig.DeliveredAtMs, first, resumes).Scan(&id)
@@ -438,7 +439,7 @@ func (b *Backend) ObserveSignals(ctx context.Context, args contracts.ObserveSign
 		return contracts.ObserveSignalsResult{}, interpretError(err)
 	}
 	if !seen {
-		return contracts.ObserveSignalsResult{}, contracts.ExecutionNotFound(args.ExecutionID)
+		return contracts.ObserveSignalsResult{}, driver.ExecutionNotFound(args.ExecutionID)
 	}
 	return res, nil
 }
@@ -487,7 +488,7 @@ func (b *Backend) ListSuspended(ctx context.Context, args contracts.ListSuspende
 	if err != nil {
 		return contracts.ListSuspendedResult{}, interpretError(err)
 	}
-	return contracts.PageSuspended(list, args.Limit), nil
+	return driver.PageSuspended(list, args.Limit), nil
 }
 
 // ClaimResumedExecution leases the oldest claimable execution: resumed,
@@ -498,7 +499,7 @@ func (b *Backend) ClaimResumedExecution(ctx context.Context, args contracts.Clai
 	var out contracts.ClaimOutcome
 	err := b.inTx(ctx, claimLockSQL, func(tx pgx.Tx) error {
 		out = contracts.ClaimOutcome{Outcome: contracts.OutcomeNone}
-		c := contracts.ClaimOutcome{Outcome: contracts.OutcomeClaimed, LeaseID: contracts.NewID()}
+		c := contracts.ClaimOutcome{Outcome: contracts.OutcomeClaimed, LeaseID: driver.NewID()}
 		err := tx.QueryRow(ctx, claimSQL, c.LeaseID, args.LeaseMs).Scan(&c.ExecutionID, &c.SuspensionID, &c.Reason, &c.LeaseExpiresAtMs)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil
@@ -540,7 +541,7 @@ func suspensionSignals(ctx context.Context, tx pgx.Tx, suspensionID string) ([]c
 // SERIALIZABLE transaction under the execution's lock.
 func (b *Backend) CompleteExecution(ctx context.Context, args contracts.CompleteArgs) (contracts.CompleteOutcome, error) {
 	err := b.inExecTx(ctx, args.ExecutionID, func(tx pgx.Tx) error {
-		e := &contracts.ExecutionState{ID: args.ExecutionID}
+		e := &driver.ExecutionState{ID: args.ExecutionID}
 		var lease *string
 		err := tx.QueryRow(ctx, leaseSQL, args.ExecutionID).Scan(&e.State, &lease)
 		switch {
@@ -551,7 +552,7 @@ func (b *Backend) CompleteExecution(ctx context.Context, args contracts.Complete
 		case lease != nil:
 			e.LeaseID = *lease
 		}
-		if err := contracts.CheckComplete(e, args); err != nil {
+		if err := driver.CheckComplete(e, args); err != nil {
 			return err
 		}
 		_, err = tx.Exec(ctx, forgetExecutionSQL, args.ExecutionID)

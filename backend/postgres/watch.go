@@ -8,10 +8,10 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
-	"github.com/flowfabric/flowfabric-go/engine"
+	"github.com/flowfabric/flowfabric-go/driver"
 )
 
-var _ engine.KeystoreWatcher = (*Backend)(nil)
+var _ driver.KeystoreWatcher = (*Backend)(nil)
 
 // keystoreChannel is the channel on which the trigger of migration 0003
 // notifies every statement that writes ff_keys, with the table's schema as

@@ -11,7 +11,7 @@ import (
 
 	"github.com/flowfabric/flowfabric-go/backend/sqlite"
 	"github.com/flowfabric/flowfabric-go/conformance"
-	"github.com/flowfabric/flowfabric-go/engine"
+	"github.com/flowfabric/flowfabric-go/driver"
 )
 
 // clocks remembers the clock each backend was opened with, so that Reopen
@@ -23,11 +23,11 @@ var clocks sync.Map // *sqlite.Backend -> *conformance.Clock
 // test on the suite's manual clock; Reopen opens the same file again.
 func TestConformance(t *testing.T) {
 	conformance.Run(t, conformance.Harness{
-		Open: func(t testing.TB, clock *conformance.Clock) engine.Backend {
+		Open: func(t testing.TB, clock *conformance.Clock) driver.Backend {
 			return open(t, filepath.Join(t.TempDir(), "ff.db"), clock)
 		},
 		ClockControl: true,
-		Reopen: func(t testing.TB, b engine.Backend) engine.Backend {
+		Reopen: func(t testing.TB, b driver.Backend) driver.Backend {
 			first := b.(*sqlite.Backend)
 			c, _ := clocks.Load(first)
 			return open(t, first.Path(), c.(*conformance.Clock))
@@ -42,7 +42,7 @@ func TestConformanceInMemory(t *testing.T) {
 		t.Skip("the file-backed run covers the same code")
 	}
 	conformance.Run(t, conformance.Harness{
-		Open: func(t testing.TB, clock *conformance.Clock) engine.Backend {
+		Open: func(t testing.TB, clock *conformance.Clock) driver.Backend {
 			return open(t, sqlite.MemoryPath, clock)
 		},
 		ClockControl: true,
@@ -51,7 +51,7 @@ func TestConformanceInMemory(t *testing.T) {
 
 // rawFile returns the bytes of b's database file and of its -wal and -shm
 // files, read around the driver (a missing -wal or -shm is empty).
-func rawFile(t testing.TB, b engine.Backend) []byte {
+func rawFile(t testing.TB, b driver.Backend) []byte {
 	t.Helper()
 	path := b.(*sqlite.Backend).Path()
 	var raw []byte

@@ -4,14 +4,14 @@ import (
 	"testing"
 
 	"github.com/flowfabric/flowfabric-go/conformance"
-	"github.com/flowfabric/flowfabric-go/engine"
+	"github.com/flowfabric/flowfabric-go/driver"
 	"github.com/flowfabric/flowfabric-go/internal/drivertest"
 )
 
 // harness opens a fresh database file per test on the test's manual clock,
 // for the shared driver scenarios and for this package's own tests.
 var harness = drivertest.Harness{
-	Open: func(t testing.TB, clock *conformance.Clock) engine.Backend {
+	Open: func(t testing.TB, clock *conformance.Clock) driver.Backend {
 		b, _ := openFile(t, WithClock(clock.Now))
 		return b
 	},
@@ -25,7 +25,7 @@ func TestSuspensions(t *testing.T) {
 }
 
 // rowsLeft counts the rows executionID left in every table that names it.
-func rowsLeft(t testing.TB, eb engine.Backend, executionID string) int {
+func rowsLeft(t testing.TB, eb driver.Backend, executionID string) int {
 	t.Helper()
 	b := eb.(*Backend)
 	n := 0

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/driver"
 	"github.com/flowfabric/flowfabric-go/engine"
 )
 
@@ -33,4 +34,4 @@ func newSecret(t testing.TB) contracts.Secret {
 }
 
 // eng wraps b in an Engine, so that tests call it as users do.
-func eng(b engine.Backend) *engine.Engine { return engine.New(b) }
+func eng(b driver.Backend) *engine.Engine { return engine.New(b) }

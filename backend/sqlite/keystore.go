@@ -5,6 +5,7 @@ import (
 	"database/sql"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/driver"
 )
 
 // The keystore's single partition, loaded whole: it holds one current kid and
@@ -26,15 +27,15 @@ const keyPartition = 0
 // the keyring's OpenKid, OpenRecord or OpenKeys (package kek), or with
 // openVerifying. list_kids reads no secret, so it answers whatever KEK
 // sealed them.
-func loadKeys(q txn) (contracts.PartitionKeys, error) {
-	var k contracts.PartitionKeys
+func loadKeys(q txn) (driver.PartitionKeys, error) {
+	var k driver.PartitionKeys
 	rows, err := q.query(selectKeys)
 	if err != nil {
 		return k, err
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var rec contracts.KidRecord
+		var rec driver.KidRecord
 		var secret []byte
 		var exp sql.NullInt64
 		if err := rows.Scan(&rec.Kid, &secret, &exp); err != nil {
@@ -56,8 +57,8 @@ func loadKeys(q txn) (contracts.PartitionKeys, error) {
 // whose expiry changed (the outgoing current kid) are updated, new kids are
 // inserted with installed_at_ms = nowMs. Deletes and updates run before
 // inserts, so the one-current-kid index holds at every statement.
-func storeKeys(q txn, prev, next contracts.PartitionKeys, nowMs int64) error {
-	c := contracts.DiffKeys(prev, next)
+func storeKeys(q txn, prev, next driver.PartitionKeys, nowMs int64) error {
+	c := driver.DiffKeys(prev, next)
 	for _, kid := range c.Deleted {
 		if _, err := q.exec(deleteKey, kid); err != nil {
 			return err
@@ -79,17 +80,17 @@ func storeKeys(q txn, prev, next contracts.PartitionKeys, nowMs int64) error {
 
 // openVerifying returns k with the secret opened that verifying token at
 // nowMs checks the MAC with: the token's kid, when the keystore is initialized and the kid
-// is known and usable (contracts.CheckToken decides the other cases without
+// is known and usable (driver.CheckToken decides the other cases without
 // a secret, so a kid sealed under a KEK no longer configured still answers
 // unknown_kid or token_expired). A malformed token opens nothing; the
 // decision reports it.
-func openVerifying(q txn, k contracts.PartitionKeys, token string, nowMs int64) (contracts.PartitionKeys, error) {
+func openVerifying(q txn, k driver.PartitionKeys, token string, nowMs int64) (driver.PartitionKeys, error) {
 	t, err := contracts.ParseToken("token", token)
 	if err != nil || k.Current == nil {
 		return k, nil
 	}
 	if rec := k.Find(t.Kid); rec != nil && rec.Usable(nowMs) {
-		return q.ring.OpenKid(keyPartition, k, t.Kid)
+		return driver.OpenKid(q.ring, keyPartition, k, t.Kid)
 	}
 	return k, nil
 }
@@ -113,10 +114,10 @@ func (b *Backend) Seed(ctx context.Context, args contracts.SeedArgs) (contracts.
 		}
 		// same_secret compares the opened secret, so a seed re-run under
 		// another KEK is still already_seeded with same_secret true.
-		if k, err = q.ring.OpenKid(keyPartition, k, args.Kid); err != nil {
+		if k, err = driver.OpenKid(q.ring, keyPartition, k, args.Kid); err != nil {
 			return err
 		}
-		next, o, changed := contracts.PlanSeed(k, args)
+		next, o, changed := driver.PlanSeed(k, args)
 		out = o
 		if !changed {
 			return nil
@@ -145,13 +146,13 @@ func (b *Backend) RotateAll(ctx context.Context, args contracts.RotateArgs) (con
 		// secret that does not open is the call's error, like a storage
 		// failure: nothing is decided.
 		if k.Current != nil && k.Current.Kid == args.NewKid {
-			if k.Current, err = q.ring.OpenRecord(keyPartition, k.Current); err != nil {
+			if k.Current, err = driver.OpenRecord(q.ring, keyPartition, k.Current); err != nil {
 				return err
 			}
 		}
-		var next contracts.PartitionKeys
+		var next driver.PartitionKeys
 		var changed bool
-		entry, next, changed = contracts.RotatePartition(0, k, args, nowMs)
+		entry, next, changed = driver.RotatePartition(0, k, args, nowMs)
 		if !changed {
 			return nil
 		}
@@ -172,7 +173,7 @@ func (b *Backend) ListKids(ctx context.Context, _ contracts.ListKidsArgs) (contr
 		if err != nil {
 			return err
 		}
-		res = contracts.ListKidsResult{Partitions: []contracts.PartitionKids{contracts.ListPartition(0, k, nowMs)}}
+		res = contracts.ListKidsResult{Partitions: []contracts.PartitionKids{driver.ListPartition(0, k, nowMs)}}
 		return nil
 	})
 	if err != nil {
@@ -190,10 +191,10 @@ func (b *Backend) Sign(ctx context.Context, args contracts.SignArgs) (contracts.
 		if err != nil {
 			return err
 		}
-		if k.Current, err = q.ring.OpenRecord(keyPartition, k.Current); err != nil {
+		if k.Current, err = driver.OpenRecord(q.ring, keyPartition, k.Current); err != nil {
 			return err
 		}
-		res, err = contracts.SignWith(k, args)
+		res, err = driver.SignWith(k, args)
 		return err
 	})
 	if err != nil {
@@ -213,7 +214,7 @@ func (b *Backend) Verify(ctx context.Context, args contracts.VerifyArgs) (contra
 		if k, err = openVerifying(q, k, args.Token, nowMs); err != nil {
 			return err
 		}
-		res, err = contracts.VerifyWith(k, args, nowMs)
+		res, err = driver.VerifyWith(k, args, nowMs)
 		return err
 	})
 	if err != nil {

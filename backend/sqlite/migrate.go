@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/driver"
 	"github.com/flowfabric/flowfabric-go/migrations"
 )
 
@@ -90,5 +90,5 @@ func pendingMigrations(q txn, all []migrations.Migration) ([]migrations.Migratio
 // unavailable / schema_mismatch, with the migration package's explanation
 // as detail (it names versions and checksums, never data).
 func schemaError(err error) error {
-	return contracts.SchemaMismatch(err)
+	return driver.SchemaMismatch(err)
 }

@@ -5,11 +5,11 @@ import (
 	"fmt"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
-	"github.com/flowfabric/flowfabric-go/engine"
+	"github.com/flowfabric/flowfabric-go/driver"
 	"github.com/flowfabric/flowfabric-go/kek"
 )
 
-var _ engine.SecretSealer = (*Backend)(nil)
+var _ driver.SecretSealer = (*Backend)(nil)
 
 // SetKeyring installs the keyring that seals every secret the backend
 // writes from now on and opens every secret it reads (nil: secrets are
@@ -35,8 +35,8 @@ type storedSecret struct {
 // failure finishes the job; kids, expiries and the current kid never
 // change. It does not install to (engine.Engine.RewrapSecrets does). After
 // the commit it truncates the write-ahead log (truncateWAL).
-func (b *Backend) RewrapSecrets(ctx context.Context, to *kek.Keyring) (engine.RewrapResult, error) {
-	var res engine.RewrapResult
+func (b *Backend) RewrapSecrets(ctx context.Context, to *kek.Keyring) (contracts.RewrapResult, error) {
+	var res contracts.RewrapResult
 	var rewrapped, unchanged int
 	err := b.write(ctx, func(q txn, _ int64) error {
 		rewrapped, unchanged = 0, 0 // a busy attempt is retried from scratch
@@ -45,7 +45,7 @@ func (b *Backend) RewrapSecrets(ctx context.Context, to *kek.Keyring) (engine.Re
 			return err
 		}
 		for _, r := range rows {
-			sealed, changed, err := q.ring.Rewrap(to, r.kid, keyPartition, r.secret)
+			sealed, changed, err := driver.RewrapSecret(q.ring, to, r.kid, keyPartition, r.secret)
 			if err != nil {
 				return err
 			}
@@ -65,12 +65,12 @@ func (b *Backend) RewrapSecrets(ctx context.Context, to *kek.Keyring) (engine.Re
 		return nil
 	})
 	if err != nil {
-		return engine.RewrapResult{}, err
+		return contracts.RewrapResult{}, err
 	}
 	if err := b.truncateWAL(ctx); err != nil {
-		return engine.RewrapResult{}, err
+		return contracts.RewrapResult{}, err
 	}
-	res.Add(rewrapped, unchanged) // the one partition
+	driver.AddRewrapped(&res, rewrapped, unchanged) // the one partition
 	return res, nil
 }
 

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/driver"
 	"github.com/flowfabric/flowfabric-go/engine"
 	"github.com/flowfabric/flowfabric-go/internal/drivertest"
 	"github.com/flowfabric/flowfabric-go/kek"
@@ -215,12 +216,12 @@ func TestKEKMismatch(t *testing.T) {
 		if _, err := e.ListKids(ctx); err != nil {
 			t.Fatalf("%s: list_kids: %v", name, err)
 		}
-		_, err = e.Verify(ctx, contracts.VerifyArgs{Scope: "x", Message: msg, Token: contracts.SignToken("nope", secrets[0], msg)})
+		_, err = e.Verify(ctx, contracts.VerifyArgs{Scope: "x", Message: msg, Token: driver.SignToken("nope", secrets[0], msg)})
 		drivertest.WantErr(t, err, contracts.ErrUnknownKid)
 		sameKeyRows(t, name, before, storedKeys(t, b))
 	}
 	clock.Advance(2 * time.Hour) // k0 is past its grace: no secret needed to refuse its token
-	_, err := e.Verify(ctx, contracts.VerifyArgs{Scope: "x", Message: msg, Token: contracts.SignToken("k0", secrets[0], msg)})
+	_, err := e.Verify(ctx, contracts.VerifyArgs{Scope: "x", Message: msg, Token: driver.SignToken("k0", secrets[0], msg)})
 	drivertest.WantErr(t, err, contracts.ErrTokenExpired)
 
 	b.SetKeyring(ringA)
@@ -264,7 +265,7 @@ func TestRewrapCounts(t *testing.T) {
 	rewrap := func(to *kek.Keyring, rewrapped, unchanged int) {
 		t.Helper()
 		r, err := b.RewrapSecrets(ctx, to)
-		if want := (engine.RewrapResult{Partitions: 1, Rewrapped: rewrapped, Unchanged: unchanged}); err != nil || r != want {
+		if want := (contracts.RewrapResult{Partitions: 1, Rewrapped: rewrapped, Unchanged: unchanged}); err != nil || r != want {
 			t.Fatalf("RewrapSecrets(%v) = %+v, %v; want %+v", to, r, err, want)
 		}
 		sameKeyRows(t, "rewrap", before, storedKeys(t, b))
@@ -348,7 +349,7 @@ func TestRewrapWithReaderRetries(t *testing.T) {
 	drivertest.WantErr(t, err, contracts.ErrSerializationRetryExhausted)
 	_ = tx.Rollback()
 	r := drivertest.Try(b.RewrapSecrets(ctx, ring)).Must(t)
-	if r != (engine.RewrapResult{Partitions: 1, Rewrapped: 0, Unchanged: 3}) {
+	if r != (contracts.RewrapResult{Partitions: 1, Rewrapped: 0, Unchanged: 3}) {
 		t.Fatalf("re-run = %+v", r)
 	}
 	if got := holding(rawStore(t, path), secrets); got != 0 {

@@ -3,10 +3,10 @@ package sqlite
 import (
 	"context"
 
-	"github.com/flowfabric/flowfabric-go/engine"
+	"github.com/flowfabric/flowfabric-go/driver"
 )
 
-var _ engine.KeystoreSnapshotter = (*Backend)(nil)
+var _ driver.KeystoreSnapshotter = (*Backend)(nil)
 
 // KeystoreSnapshot reads the keystore in one read transaction for the
 // Engine's keystore cache. SQLite has one partition and no clock of its
@@ -15,21 +15,21 @@ var _ engine.KeystoreSnapshotter = (*Backend)(nil)
 // Every secret is opened with the installed keyring; one that does not open
 // fails the snapshot with kek_mismatch, and the cache then asks the driver
 // (which opens only what each call needs).
-func (b *Backend) KeystoreSnapshot(ctx context.Context, _ int) (engine.KeystoreSnapshot, error) {
-	snap := engine.KeystoreSnapshot{Partitions: 1, Clock: b.nowMs}
+func (b *Backend) KeystoreSnapshot(ctx context.Context, _ int) (driver.KeystoreSnapshot, error) {
+	snap := driver.KeystoreSnapshot{Partitions: 1, Clock: b.nowMs}
 	err := b.read(ctx, func(q txn, nowMs int64) error {
 		k, err := loadKeys(q)
 		if err != nil {
 			return err
 		}
-		if k, err = q.ring.OpenKeys(keyPartition, k); err != nil {
+		if k, err = driver.OpenKeys(q.ring, keyPartition, k); err != nil {
 			return err
 		}
 		snap.Keys, snap.NowMs = k, nowMs
 		return nil
 	})
 	if err != nil {
-		return engine.KeystoreSnapshot{}, err
+		return driver.KeystoreSnapshot{}, err
 	}
 	return snap, nil
 }

@@ -48,6 +48,7 @@ import (
 	_ "modernc.org/sqlite" // registers the database/sql driver "sqlite"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/driver"
 	"github.com/flowfabric/flowfabric-go/engine"
 	"github.com/flowfabric/flowfabric-go/kek"
 )
@@ -64,7 +65,7 @@ const DefaultBusyTimeout = 5 * time.Second
 // contracts.ErrSerializationRetryExhausted.
 const writeAttempts = 3
 
-var _ engine.Backend = (*Backend)(nil)
+var _ driver.Backend = (*Backend)(nil)
 
 func init() {
 	engine.Register("sqlite", openURL)
@@ -247,7 +248,7 @@ func PathFromURL(u *url.URL) (string, error) {
 	return p, nil
 }
 
-func openURL(ctx context.Context, u *url.URL) (engine.Backend, error) {
+func openURL(ctx context.Context, u *url.URL) (driver.Backend, error) {
 	p, err := PathFromURL(u)
 	if err != nil {
 		return nil, err
@@ -272,8 +273,8 @@ func migrateURL(ctx context.Context, u *url.URL) ([]string, error) {
 
 // Capabilities declares one partition; a file is persistent and shared across
 // processes, :memory: is neither.
-func (b *Backend) Capabilities() engine.Capabilities {
-	return engine.Capabilities{Partitions: 1, Persistent: !b.memory, SharedAcrossProcesses: !b.memory}
+func (b *Backend) Capabilities() driver.Capabilities {
+	return driver.Capabilities{Partitions: 1, Persistent: !b.memory, SharedAcrossProcesses: !b.memory}
 }
 
 // Ping checks that the database answers.

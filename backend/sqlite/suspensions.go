@@ -7,6 +7,7 @@ import (
 	"errors"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/driver"
 )
 
 // execRow is the executions row of one execution.
@@ -55,11 +56,11 @@ func loadExec(q txn, id string) (*execRow, error) {
 
 // decision returns what the contract's decisions read of the execution; nil
 // (state none) for a nil row.
-func (e *execRow) decision() *contracts.ExecutionState {
+func (e *execRow) decision() *driver.ExecutionState {
 	if e == nil {
 		return nil
 	}
-	return &contracts.ExecutionState{
+	return &driver.ExecutionState{
 		ID: e.id, State: e.state, TimeoutAtMs: e.timeoutAtMs, LeaseID: e.leaseID.String,
 		LeaseExpiresAtMs: e.leaseExpiresAtMs.Int64, Reason: e.reason.String,
 	}
@@ -112,7 +113,7 @@ func suspend(q txn, args contracts.SuspendArgs, nowMs int64) (contracts.SuspendO
 		return out, err
 	}
 	if k.Current == nil {
-		return out, contracts.NotInitialized()
+		return out, driver.NotInitialized()
 	}
 	if replay, found, err := replaySuspend(q, args); found || err != nil {
 		return replay, err
@@ -121,14 +122,14 @@ func suspend(q txn, args contracts.SuspendArgs, nowMs int64) (contracts.SuspendO
 	if err != nil {
 		return out, err
 	}
-	if err := contracts.CheckSuspend(e.decision(), args.LeaseID); err != nil {
+	if err := driver.CheckSuspend(e.decision(), args.LeaseID); err != nil {
 		return out, err
 	}
 	// Opened only now: a replay returns the stored outcome without a secret.
-	if k.Current, err = q.ring.OpenRecord(keyPartition, k.Current); err != nil {
+	if k.Current, err = driver.OpenRecord(q.ring, keyPartition, k.Current); err != nil {
 		return out, err
 	}
-	out = contracts.NewSuspension(args, *k.Current, nowMs)
+	out = driver.NewSuspension(args, *k.Current, nowMs)
 	err = storeSuspension(q, out)
 	if err != nil || args.IdempotencyKey == "" {
 		return out, err
@@ -158,7 +159,7 @@ func replaySuspend(q txn, args contracts.SuspendArgs) (contracts.SuspendOutcome,
 	case err != nil:
 		return out, false, err
 	}
-	if err := contracts.CheckSuspendReplay(fingerprint, args); err != nil {
+	if err := driver.CheckSuspendReplay(fingerprint, args); err != nil {
 		return out, true, err
 	}
 	return out, true, json.Unmarshal(stored, &out)
@@ -184,7 +185,7 @@ func storeSuspension(q txn, out contracts.SuspendOutcome) error {
 
 // waitpointRow is what delivery needs of a waitpoint.
 type waitpointRow struct {
-	ref          contracts.WaitpointRef
+	ref          driver.WaitpointRef
 	suspensionID string
 	closed       bool
 }
@@ -244,15 +245,15 @@ func deliver(q txn, args contracts.DeliverSignalArgs, nowMs int64) (contracts.De
 		return out, err
 	}
 	if e == nil { // cannot happen: waitpoints are deleted with their execution
-		return out, contracts.WaitpointClosed()
+		return out, driver.WaitpointClosed()
 	}
 	// An open waitpoint belongs to the execution's latest suspension, which is
 	// suspended; the extra conditions only guard that invariant.
 	closed := w.closed || e.suspensionID != w.suspensionID || e.state != contracts.StateSuspended
-	if err := contracts.CheckDeliverable(closed, e.timeoutAtMs, e.signalCount, nowMs); err != nil {
+	if err := driver.CheckDeliverable(closed, e.timeoutAtMs, e.signalCount, nowMs); err != nil {
 		return out, err
 	}
-	sig := contracts.NewSignal(w.ref, args, nowMs)
+	sig := driver.NewSignal(w.ref, args, nowMs)
 	if err := recordSignal(q, sig, e); err != nil {
 		return out, err
 	}
@@ -263,7 +264,7 @@ func deliver(q txn, args contracts.DeliverSignalArgs, nowMs int64) (contracts.De
 	return contracts.DeliverSignalOutcome{Outcome: contracts.OutcomeAccepted, SignalID: sig.SignalID, Resumed: resumed}, nil
 }
 
-// authorize runs checks 1 and 2 of deliver_signal (contracts.AuthorizeSignal)
+// authorize runs checks 1 and 2 of deliver_signal (driver.AuthorizeSignal)
 // against the keystore and the waitpoint row, if any.
 func authorize(q txn, args contracts.DeliverSignalArgs, nowMs int64) (*waitpointRow, error) {
 	k, err := loadKeys(q)
@@ -283,7 +284,7 @@ func authorize(q txn, args contracts.DeliverSignalArgs, nowMs int64) (*waitpoint
 	case err != nil:
 		return nil, err
 	}
-	if err := contracts.AuthorizeSignal(args, k, ref, nowMs); err != nil {
+	if err := driver.AuthorizeSignal(args, k, ref, nowMs); err != nil {
 		return nil, err
 	}
 	return &w, nil
@@ -312,7 +313,7 @@ func recordSignal(q txn, sig contracts.Signal, e *execRow) error {
 }
 
 // resumeIfDue resumes the execution when its condition holds after a signal
-// (contracts.ConditionHolds over the waitpoints holding a signal). Resuming
+// (driver.ConditionHolds over the waitpoints holding a signal). Resuming
 // closes every waitpoint of the suspension.
 func resumeIfDue(q txn, e *execRow) (bool, error) {
 	signaled := e.waitpointCount // "any" counts nothing
@@ -321,7 +322,7 @@ func resumeIfDue(q txn, e *execRow) (bool, error) {
 			return false, err
 		}
 	}
-	if !contracts.ConditionHolds(e.condition, signaled, e.waitpointCount) {
+	if !driver.ConditionHolds(e.condition, signaled, e.waitpointCount) {
 		return false, nil
 	}
 	if _, err := q.exec(resumeExec, e.id); err != nil {
@@ -370,7 +371,7 @@ func (b *Backend) ObserveSignals(ctx context.Context, args contracts.ObserveSign
 			return err
 		}
 		if e == nil {
-			return contracts.ExecutionNotFound(args.ExecutionID)
+			return driver.ExecutionNotFound(args.ExecutionID)
 		}
 		signals, err := loadSignals(q, e.suspensionID)
 		res = contracts.ObserveSignalsResult{ExecutionID: e.id, SuspensionID: e.suspensionID, Signals: signals}
@@ -412,7 +413,7 @@ func (b *Backend) ListSuspended(ctx context.Context, args contracts.ListSuspende
 	if err != nil {
 		return contracts.ListSuspendedResult{}, err
 	}
-	return contracts.PageSuspended(rows, args.Limit), nil
+	return driver.PageSuspended(rows, args.Limit), nil
 }
 
 func suspendedPage(q txn, after contracts.Cursor, n int) ([]contracts.SuspendedExecution, error) {
@@ -486,7 +487,7 @@ func claim(q txn, args contracts.ClaimArgs, nowMs int64) (contracts.ClaimOutcome
 	}
 	out := contracts.ClaimOutcome{
 		Outcome: contracts.OutcomeClaimed, ExecutionID: e.id, SuspensionID: e.suspensionID, Reason: reason,
-		LeaseID: contracts.NewID(), LeaseExpiresAtMs: nowMs + args.LeaseMs,
+		LeaseID: driver.NewID(), LeaseExpiresAtMs: nowMs + args.LeaseMs,
 	}
 	if _, err := q.exec(claimExec, reason, out.LeaseID, out.LeaseExpiresAtMs, e.id); err != nil {
 		return out, err
@@ -517,7 +518,7 @@ func (b *Backend) CompleteExecution(ctx context.Context, args contracts.Complete
 		if err != nil {
 			return err
 		}
-		if err := contracts.CheckComplete(e.decision(), args); err != nil {
+		if err := driver.CheckComplete(e.decision(), args); err != nil {
 			return err
 		}
 		for _, stmt := range forgetExecution {

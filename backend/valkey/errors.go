@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/driver"
 )
 
 // scriptError words the error a script raised as "FF <code> [<arg> ...]",
@@ -30,38 +31,38 @@ func scriptError(code string, args []string) (e *contracts.Error, ok bool) {
 	case contracts.CodeRotationConflict:
 		return rotationConflict(arg(1), arg(0) == "current"), true
 	case contracts.CodeAlreadySuspended:
-		return contracts.AlreadySuspended(arg(1), arg(0)), true
+		return driver.AlreadySuspended(arg(1), arg(0)), true
 	case contracts.CodeLeaseMismatch:
 		switch arg(0) {
 		case "none":
-			return contracts.LeaseNotHeld(), true
+			return driver.LeaseNotHeld(), true
 		case "suspend":
-			return contracts.SuspendLeaseMismatch(arg(1)), true
+			return driver.SuspendLeaseMismatch(arg(1)), true
 		}
-		return contracts.CompleteLeaseMismatch(arg(1)), true
+		return driver.CompleteLeaseMismatch(arg(1)), true
 	case contracts.CodeIdempotencyMismatch:
-		return contracts.IdempotencyMismatch(), true
+		return driver.IdempotencyMismatch(), true
 	case contracts.CodeWaitpointClosed:
-		return contracts.WaitpointClosed(), true
+		return driver.WaitpointClosed(), true
 	case contracts.CodeSuspensionTimedOut:
-		return contracts.SuspensionTimedOut(), true
+		return driver.SuspensionTimedOut(), true
 	case contracts.CodeSignalLimitExceeded:
-		return contracts.SignalLimitExceeded(), true
+		return driver.SignalLimitExceeded(), true
 	case contracts.CodeExecutionNotFound:
-		return contracts.ExecutionNotFound(arg(0)), true
+		return driver.ExecutionNotFound(arg(0)), true
 	}
 	return nil, false
 }
 
-// rotationConflict is the rotation_conflict that contracts.PlanRotate
+// rotationConflict is the rotation_conflict that driver.PlanRotate
 // raises for kid (current with another secret, or remembered as verifying),
 // obtained from PlanRotate itself so that the wording is the contract's.
 func rotationConflict(kid string, current bool) *contracts.Error {
-	keys := contracts.PartitionKeys{Verifying: []contracts.KidRecord{{Kid: kid}}}
+	keys := driver.PartitionKeys{Verifying: []driver.KidRecord{{Kid: kid}}}
 	if current {
-		keys = contracts.PartitionKeys{Current: &contracts.KidRecord{Kid: kid}}
+		keys = driver.PartitionKeys{Current: &driver.KidRecord{Kid: kid}}
 	}
-	_, _, _, err := contracts.PlanRotate(keys, contracts.RotateArgs{NewKid: kid, NewSecret: contracts.Secret{0}}, 0)
+	_, _, _, err := driver.PlanRotate(keys, contracts.RotateArgs{NewKid: kid, NewSecret: contracts.Secret{0}}, 0)
 	return contracts.AsError(err)
 }
 

@@ -10,7 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/flowfabric/flowfabric-go/conformance"
-	"github.com/flowfabric/flowfabric-go/engine"
+	"github.com/flowfabric/flowfabric-go/driver"
 	"github.com/flowfabric/flowfabric-go/internal/testenv"
 )
 
@@ -70,12 +70,12 @@ func openFresh(t testing.TB, s server, partitions int) (*Backend, string) {
 func harness(s server, partitions int) conformance.Harness {
 	var urls sync.Map // *Backend -> URL
 	return conformance.Harness{
-		Open: func(t testing.TB, _ *conformance.Clock) engine.Backend {
+		Open: func(t testing.TB, _ *conformance.Clock) driver.Backend {
 			b, raw := openFresh(t, s, partitions)
 			urls.Store(b, raw)
 			return b
 		},
-		Reopen: func(t testing.TB, b engine.Backend) engine.Backend {
+		Reopen: func(t testing.TB, b driver.Backend) driver.Backend {
 			raw, ok := urls.Load(b)
 			if !ok {
 				t.Fatalf("Reopen: backend not opened by this harness")

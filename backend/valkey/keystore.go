@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/driver"
 	"github.com/flowfabric/flowfabric-go/kek"
 )
 
@@ -16,7 +17,7 @@ const secretOfCurrent = ":current"
 // only of the kid asked for.
 type loadedKeys struct {
 	nowMs int64
-	keys  contracts.PartitionKeys
+	keys  driver.PartitionKeys
 }
 
 // parseKeys decodes a keys_load reply.
@@ -36,7 +37,7 @@ func parseKeys(v []any) (loadedKeys, error) {
 	lk := loadedKeys{nowMs: now}
 	for i := range int(n) {
 		at := 3 + 3*i
-		rec := contracts.KidRecord{Kid: str(v, at)}
+		rec := driver.KidRecord{Kid: str(v, at)}
 		if contracts.ValidateKid("kid", rec.Kid) != nil {
 			return loadedKeys{}, errMalformedReply
 		}
@@ -102,13 +103,13 @@ func parseKid(v []any) (loadedKeys, error) {
 		return loadedKeys{}, errMalformedReply
 	}
 	lk := loadedKeys{nowMs: now}
-	var rec *contracts.KidRecord
+	var rec *driver.KidRecord
 	if secretHex != "" {
 		secret, err := hex.DecodeString(secretHex)
 		if err != nil {
 			return loadedKeys{}, errMalformedReply
 		}
-		rec = &contracts.KidRecord{Kid: kid, Secret: secret}
+		rec = &driver.KidRecord{Kid: kid, Secret: secret}
 	}
 	switch {
 	case current != "" && kid == current:
@@ -122,10 +123,10 @@ func parseKid(v []any) (loadedKeys, error) {
 			return loadedKeys{}, errMalformedReply
 		}
 		rec.ExpiresAtMs = &e
-		lk.keys.Verifying = []contracts.KidRecord{*rec}
+		lk.keys.Verifying = []driver.KidRecord{*rec}
 	}
 	if current != "" && lk.keys.Current == nil {
-		lk.keys.Current = &contracts.KidRecord{Kid: current} // secret not read
+		lk.keys.Current = &driver.KidRecord{Kid: current} // secret not read
 	}
 	return lk, nil
 }
@@ -155,7 +156,7 @@ func (b *Backend) loadAllKeys(ctx context.Context, ring *kek.Keyring, secretOf s
 // Seed installs args.Kid on every partition when no partition has a current
 // kid (docs/spec.md §4). It takes three round trips at most:
 //
-//  1. one pipeline reads every partition; contracts.PlanSeed decides each,
+//  1. one pipeline reads every partition; driver.PlanSeed decides each,
 //     and the partitions together decide the outcome;
 //  2. partition 0 installs atomically, only if it still has no current kid:
 //     it is the arbiter between concurrent seeds (exactly one of them sees
@@ -181,7 +182,7 @@ func (b *Backend) Seed(ctx context.Context, args contracts.SeedArgs) (contracts.
 	if len(targets) == 0 {
 		return out, nil
 	}
-	op := contracts.NewID() // a re-sent install answers "installed" again
+	op := driver.NewID() // a re-sent install answers "installed" again
 	if targets[0] == 0 {
 		var proceed bool
 		if out, proceed, err = b.seedArbiter(ctx, ring, args, out, op); err != nil || !proceed {
@@ -202,7 +203,7 @@ func planSeedAll(parts []loadedKeys, args contracts.SeedArgs) (contracts.SeedOut
 	var empty []int
 	repairable := true // every current kid is args.Kid with the same secret
 	for p, lk := range parts {
-		_, o, _ := contracts.PlanSeed(lk.keys, args)
+		_, o, _ := driver.PlanSeed(lk.keys, args)
 		switch o.Outcome {
 		case contracts.SeedSeeded:
 			seeded = append(seeded, o)
@@ -293,7 +294,7 @@ func (b *Backend) RotateAll(ctx context.Context, args contracts.RotateArgs) (con
 	ring := b.keyring()
 	grace := formatInt(args.GraceMs)
 	// The operation id makes a re-sent partition call answer what it answered.
-	op := contracts.NewID()
+	op := driver.NewID()
 	replies, err := b.runAll(ctx, scriptRotate, b.allPartitions(), func(p int) []any {
 		return []any{args.NewKid, sealHex(ring, args.NewKid, p, args.NewSecret), grace, op}
 	})
@@ -351,7 +352,7 @@ func parseRotate(r partitionReply, newKid string, same func(storedHex string) (b
 
 // ListKids lists every partition's current kid and unexpired verifying kids,
 // reading all partitions in one pipeline; each partition is rendered at its
-// own server clock by contracts.ListPartition.
+// own server clock by driver.ListPartition.
 func (b *Backend) ListKids(ctx context.Context, _ contracts.ListKidsArgs) (contracts.ListKidsResult, error) {
 	parts, err := b.loadAllKeys(ctx, nil, "") // reads no secret
 	if err != nil {
@@ -359,7 +360,7 @@ func (b *Backend) ListKids(ctx context.Context, _ contracts.ListKidsArgs) (contr
 	}
 	res := contracts.ListKidsResult{Partitions: make([]contracts.PartitionKids, len(parts))}
 	for p, lk := range parts {
-		res.Partitions[p] = contracts.ListPartition(p, lk.keys, lk.nowMs)
+		res.Partitions[p] = driver.ListPartition(p, lk.keys, lk.nowMs)
 	}
 	return res, nil
 }
@@ -367,24 +368,24 @@ func (b *Backend) ListKids(ctx context.Context, _ contracts.ListKidsArgs) (contr
 // Sign signs args.Message with the current kid of the scope's partition:
 // one round trip fetches the kid and its secret; the MAC is computed here.
 func (b *Backend) Sign(ctx context.Context, args contracts.SignArgs) (contracts.SignResult, error) {
-	lk, err := b.loadKid(ctx, contracts.PartitionOf(args.Scope, b.parts), secretOfCurrent)
+	lk, err := b.loadKid(ctx, driver.PartitionOf(args.Scope, b.parts), secretOfCurrent)
 	if err != nil {
 		return contracts.SignResult{}, err
 	}
-	return contracts.SignWith(lk.keys, args)
+	return driver.SignWith(lk.keys, args)
 }
 
 // Verify checks a token against the scope's partition at the server's
 // clock (docs/spec.md §3): one round trip fetches the token kid's secret,
-// expiry and the clock; contracts.CheckToken decides in constant time.
+// expiry and the clock; driver.CheckToken decides in constant time.
 func (b *Backend) Verify(ctx context.Context, args contracts.VerifyArgs) (contracts.VerifyResult, error) {
 	t, err := contracts.ParseToken("token", args.Token)
 	if err != nil {
 		return contracts.VerifyResult{}, err
 	}
-	lk, err := b.loadKid(ctx, contracts.PartitionOf(args.Scope, b.parts), t.Kid)
+	lk, err := b.loadKid(ctx, driver.PartitionOf(args.Scope, b.parts), t.Kid)
 	if err != nil {
 		return contracts.VerifyResult{}, err
 	}
-	return contracts.VerifyWith(lk.keys, args, lk.nowMs)
+	return driver.VerifyWith(lk.keys, args, lk.nowMs)
 }

@@ -12,7 +12,7 @@ import (
 
 	"github.com/flowfabric/flowfabric-go/backend/memory"
 	"github.com/flowfabric/flowfabric-go/contracts"
-	"github.com/flowfabric/flowfabric-go/engine"
+	"github.com/flowfabric/flowfabric-go/driver"
 	"github.com/flowfabric/flowfabric-go/internal/testenv"
 )
 
@@ -20,7 +20,7 @@ var bg = context.Background()
 
 func secret(fill byte) contracts.Secret { return contracts.Secret(bytes.Repeat([]byte{fill}, 32)) }
 
-func mustSeed(t testing.TB, e engine.Keystore, kid string, s contracts.Secret) contracts.SeedOutcome {
+func mustSeed(t testing.TB, e driver.Keystore, kid string, s contracts.Secret) contracts.SeedOutcome {
 	t.Helper()
 	out, err := e.Seed(bg, contracts.SeedArgs{Kid: kid, Secret: s})
 	if err != nil {
@@ -29,7 +29,7 @@ func mustSeed(t testing.TB, e engine.Keystore, kid string, s contracts.Secret) c
 	return out
 }
 
-func mustRotate(t testing.TB, e engine.Keystore, kid string, s contracts.Secret, graceMs int64) contracts.RotateAllResult {
+func mustRotate(t testing.TB, e driver.Keystore, kid string, s contracts.Secret, graceMs int64) contracts.RotateAllResult {
 	t.Helper()
 	r, err := e.RotateAll(bg, contracts.RotateArgs{NewKid: kid, NewSecret: s, GraceMs: graceMs})
 	if err != nil || r.Failed() {
@@ -148,14 +148,14 @@ func TestTokensCrossBackends(t *testing.T) {
 	forEachServer(t, func(t *testing.T, s server) {
 		v, _ := openFresh(t, s, 256)
 		m := memory.New()
-		for _, k := range []engine.Keystore{v, m} {
+		for _, k := range []driver.Keystore{v, m} {
 			mustSeed(t, k, "kid-x", secret(7))
 		}
 		for _, scope := range []string{"", "exec-1", "tenant/42", "ü"} {
 			msg := []byte("message for " + scope)
 			for _, pair := range []struct {
 				name         string
-				sign, verify engine.Keystore
+				sign, verify driver.Keystore
 			}{{"valkey->memory", v, m}, {"memory->valkey", m, v}} {
 				st, err := pair.sign.Sign(bg, contracts.SignArgs{Scope: scope, Message: msg})
 				if err != nil {
@@ -264,7 +264,7 @@ func TestSeedRepairsInterruptedSeed(t *testing.T) {
 	forEachServer(t, func(t *testing.T, s server) {
 		b, _ := openFresh(t, s, 64)
 		args := contracts.SeedArgs{Kid: "kid-a", Secret: secret(1)}
-		if _, _, err := b.seedArbiter(bg, nil, args, contracts.SeedOutcome{}, contracts.NewID()); err != nil { // only partition 0
+		if _, _, err := b.seedArbiter(bg, nil, args, contracts.SeedOutcome{}, driver.NewID()); err != nil { // only partition 0
 			t.Fatalf("install on partition 0: %v", err)
 		}
 		out := mustSeed(t, b, "kid-a", secret(1))
@@ -287,7 +287,7 @@ func TestRotateRepairsPartialRotation(t *testing.T) {
 		b, _ := openFresh(t, s, 32)
 		mustSeed(t, b, "kid-a", secret(1))
 		done := []int{0, 3, 17, 31}
-		replies, err := b.runAll(bg, scriptRotate, done, func(int) []any { return []any{"kid-b", secret(2).Hex(), "60000", contracts.NewID()} })
+		replies, err := b.runAll(bg, scriptRotate, done, func(int) []any { return []any{"kid-b", secret(2).Hex(), "60000", driver.NewID()} })
 		if err != nil {
 			t.Fatalf("partial rotation: %v", err)
 		}

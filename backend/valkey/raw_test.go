@@ -9,7 +9,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/flowfabric/flowfabric-go/engine"
+	"github.com/flowfabric/flowfabric-go/driver"
 )
 
 // rawStore returns every byte the store behind b holds, read around the
@@ -17,7 +17,7 @@ import (
 // SCANs every master for the backend's key prefix and appends each key's
 // name and every value it holds, whatever its type. (Not DUMP: its RDB
 // payload may compress values, hiding what the scan looks for.)
-func rawStore(t testing.TB, be engine.Backend) []byte {
+func rawStore(t testing.TB, be driver.Backend) []byte {
 	t.Helper()
 	b, ok := be.(*Backend)
 	if !ok {

@@ -7,6 +7,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/driver"
 )
 
 // go-redis re-sends a command when the connection fails before the reply
@@ -31,7 +32,7 @@ func TestWriteScriptsAnswerAReSentCall(t *testing.T) {
 
 		// suspend_write: the same suspension_id written twice is one suspension.
 		args := contracts.SuspendArgs{ExecutionID: "resend-1", Condition: contracts.ConditionAny, Waitpoints: []contracts.WaitpointSpec{{Key: "a"}}}
-		p := contracts.PartitionOf(args.ExecutionID, b.parts)
+		p := driver.PartitionOf(args.ExecutionID, b.parts)
 		lk, err := b.loadKid(bg, p, secretOfCurrent)
 		if err != nil {
 			t.Fatal(err)
@@ -44,7 +45,7 @@ func TestWriteScriptsAnswerAReSentCall(t *testing.T) {
 
 		// deliver: one signal for one signal_id.
 		w := sus.Waitpoints[0]
-		sid := contracts.NewID()
+		sid := driver.NewID()
 		dargv := []any{lk.keys.Current.Kid, sus.ExecutionID, w.WaitpointID, "", sid,
 			encodeFields(sid, w.WaitpointID), encodeFields("go", "", ""), "10000", tokenHash(w.Token)}
 		first, _ := twice("deliver", p, dargv...)
@@ -60,8 +61,8 @@ func TestWriteScriptsAnswerAReSentCall(t *testing.T) {
 		// resumed execution stays claimable.
 		other := suspend(t, e, "resend-2", "a")
 		deliver(t, e, other, 0, contracts.DeliverSignalArgs{})
-		lease := contracts.NewID()
-		pc := contracts.PartitionOf("resend-1", b.parts)
+		lease := driver.NewID()
+		pc := driver.PartitionOf("resend-1", b.parts)
 		claimed, _ := twice("claim", pc, lease, "60000")
 		if str(claimed, 1) != "resend-1" {
 			t.Fatalf("claim: %v", claimed)
@@ -72,10 +73,10 @@ func TestWriteScriptsAnswerAReSentCall(t *testing.T) {
 		}
 
 		// complete: a re-sent completion answers completed, not not_found.
-		twice("complete", pc, "resend-1", lease, contracts.NewID())
+		twice("complete", pc, "resend-1", lease, driver.NewID())
 
 		// rotate: a re-sent partition call answers rotated again, not noop.
-		op := contracts.NewID()
+		op := driver.NewID()
 		r1, _ := twice("rotate", 0, "kid-b", secret(2).Hex(), "1000", op)
 		if str(r1, 0) != contracts.RotateRotated || str(r1, 1) != "kid-a" {
 			t.Fatalf("rotate: %v", r1)
@@ -86,7 +87,7 @@ func TestWriteScriptsAnswerAReSentCall(t *testing.T) {
 // A re-sent seed install answers installed again.
 func TestSeedInstallAnswersAReSentCall(t *testing.T) {
 	b, _ := openFresh(t, servers[0], 4)
-	op := contracts.NewID()
+	op := driver.NewID()
 	for i := range 2 {
 		v, err := b.run(bg, scriptSeedInstall, 0, "kid-a", secret(1).Hex(), op)
 		if err != nil || str(v, 0) != "installed" {

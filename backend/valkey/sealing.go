@@ -6,11 +6,11 @@ import (
 	"strconv"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
-	"github.com/flowfabric/flowfabric-go/engine"
+	"github.com/flowfabric/flowfabric-go/driver"
 	"github.com/flowfabric/flowfabric-go/kek"
 )
 
-var _ engine.SecretSealer = (*Backend)(nil)
+var _ driver.SecretSealer = (*Backend)(nil)
 
 // SetKeyring installs the keyring every later call seals and opens stored
 // secrets with (nil: secrets are stored in plain, as without a KEK). Safe
@@ -32,7 +32,7 @@ func sealHex(r *kek.Keyring, kid string, partition int, secret contracts.Secret)
 // a secret instead: its token is token_expired whatever the secret, and a
 // secret sealed under a KEK dropped since must not turn that answer into
 // kek_mismatch.
-func openRecord(r *kek.Keyring, partition int, rec *contracts.KidRecord, nowMs int64) error {
+func openRecord(r *kek.Keyring, partition int, rec *driver.KidRecord, nowMs int64) error {
 	if rec == nil || rec.Secret == nil {
 		return nil
 	}
@@ -50,7 +50,7 @@ func openRecord(r *kek.Keyring, partition int, rec *contracts.KidRecord, nowMs i
 
 // openKeys opens, in place, every secret a loaded keystore holds (see
 // openRecord for nowMs).
-func openKeys(r *kek.Keyring, partition int, k *contracts.PartitionKeys, nowMs int64) error {
+func openKeys(r *kek.Keyring, partition int, k *driver.PartitionKeys, nowMs int64) error {
 	if err := openRecord(r, partition, k.Current, nowMs); err != nil {
 		return err
 	}
@@ -107,7 +107,7 @@ func planRewrap(from, to *kek.Keyring, partition int, v []any) (rewrapPlan, erro
 		if rec.Secret == nil {
 			return rewrapPlan{}, interpretError(errMalformedReply) // the snapshot reads every secret
 		}
-		next, changed, err := from.Rewrap(to, rec.Kid, partition, rec.Secret)
+		next, changed, err := driver.RewrapSecret(from, to, rec.Kid, partition, rec.Secret)
 		if err != nil {
 			return rewrapPlan{}, err
 		}
@@ -129,23 +129,23 @@ func planRewrap(from, to *kek.Keyring, partition int, v []any) (rewrapPlan, erro
 // changed since the read (a concurrent rotation or collection is never
 // undone); a partition that changed is read and planned again. Kids,
 // expiries and current kids are never touched, and to is not installed.
-func (b *Backend) RewrapSecrets(ctx context.Context, to *kek.Keyring) (engine.RewrapResult, error) {
+func (b *Backend) RewrapSecrets(ctx context.Context, to *kek.Keyring) (contracts.RewrapResult, error) {
 	from := b.keyring()
 	plans := make([]rewrapPlan, b.parts)
 	pending := b.allPartitions()
 	for range maxAttempts {
 		replies, err := b.runAll(ctx, scriptKeysSnapshot, pending, func(int) []any { return nil })
 		if err != nil {
-			return engine.RewrapResult{}, err
+			return contracts.RewrapResult{}, err
 		}
 		var writes []int
 		for i, r := range replies {
 			if r.err != nil {
-				return engine.RewrapResult{}, r.err
+				return contracts.RewrapResult{}, r.err
 			}
 			p := pending[i]
 			if plans[p], err = planRewrap(from, to, p, r.values); err != nil {
-				return engine.RewrapResult{}, err
+				return contracts.RewrapResult{}, err
 			}
 			if plans[p].rewrapped > 0 {
 				writes = append(writes, p)
@@ -153,33 +153,33 @@ func (b *Backend) RewrapSecrets(ctx context.Context, to *kek.Keyring) (engine.Re
 		}
 		pending = nil
 		if len(writes) > 0 {
-			op := contracts.NewID() // a re-sent partition call answers "ok" again
+			op := driver.NewID() // a re-sent partition call answers "ok" again
 			replies, err = b.runAll(ctx, scriptRewrap, writes, func(p int) []any {
 				return append([]any{op, strconv.Itoa(plans[p].rewrapped)}, plans[p].triples...)
 			})
 			if err != nil {
-				return engine.RewrapResult{}, err
+				return contracts.RewrapResult{}, err
 			}
 			for i, r := range replies {
 				if r.err != nil {
-					return engine.RewrapResult{}, r.err
+					return contracts.RewrapResult{}, r.err
 				}
 				switch str(r.values, 0) {
 				case "ok":
 				case "retry":
 					pending = append(pending, writes[i])
 				default:
-					return engine.RewrapResult{}, interpretError(errMalformedReply)
+					return contracts.RewrapResult{}, interpretError(errMalformedReply)
 				}
 			}
 		}
 		if len(pending) == 0 {
-			var res engine.RewrapResult
+			var res contracts.RewrapResult
 			for _, pl := range plans {
-				res.Add(pl.rewrapped, pl.unchanged)
+				driver.AddRewrapped(&res, pl.rewrapped, pl.unchanged)
 			}
 			return res, nil
 		}
 	}
-	return engine.RewrapResult{}, errRetriesExhausted("rewrap")
+	return contracts.RewrapResult{}, errRetriesExhausted("rewrap")
 }

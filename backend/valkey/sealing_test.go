@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/driver"
 	"github.com/flowfabric/flowfabric-go/kek"
 )
 
@@ -80,7 +81,7 @@ func scopeOf(t testing.TB, p, parts int) string {
 	t.Helper()
 	for i := range 10000 {
 		sc := "scope-" + itoa(i)
-		if contracts.PartitionOf(sc, parts) == p {
+		if driver.PartitionOf(sc, parts) == p {
 			return sc
 		}
 	}
@@ -192,7 +193,7 @@ func TestRewrapIsCompareAndSet(t *testing.T) {
 		mustSeed(t, b, "kid-a", secret(1))
 		now := storedHex(t, b, 3, "kid-a")
 		stale := sealHex(kek.NewKeyring(kekB), "kid-a", 3, secret(9))
-		v, err := b.run(bg, scriptRewrap, 3, contracts.NewID(), "1", "kid-a", stale, sealHex(kek.NewKeyring(kekB), "kid-a", 3, secret(1)))
+		v, err := b.run(bg, scriptRewrap, 3, driver.NewID(), "1", "kid-a", stale, sealHex(kek.NewKeyring(kekB), "kid-a", 3, secret(1)))
 		if err != nil || str(v, 0) != "retry" {
 			t.Fatalf("rewrap with a stale read: %v, %v; want retry", v, err)
 		}
@@ -200,7 +201,7 @@ func TestRewrapIsCompareAndSet(t *testing.T) {
 			t.Fatal("a refused rewrap wrote")
 		}
 		// A re-sent call (same operation id) that already wrote answers ok.
-		op, to := contracts.NewID(), sealHex(kek.NewKeyring(kekB), "kid-a", 3, secret(1))
+		op, to := driver.NewID(), sealHex(kek.NewKeyring(kekB), "kid-a", 3, secret(1))
 		for i := range 2 {
 			v, err := b.run(bg, scriptRewrap, 3, op, "1", "kid-a", now, to)
 			if err != nil || str(v, 0) != "ok" {

@@ -3,11 +3,11 @@ package valkey
 import (
 	"context"
 
-	"github.com/flowfabric/flowfabric-go/engine"
+	"github.com/flowfabric/flowfabric-go/driver"
 	"github.com/redis/go-redis/v9"
 )
 
-var _ engine.KeystoreSnapshotter = (*Backend)(nil)
+var _ driver.KeystoreSnapshotter = (*Backend)(nil)
 
 // keysSnapshotLua reads one partition's whole keystore, every kid's secret
 // included, and the server clock, atomically and without writing. Its reply
@@ -47,19 +47,19 @@ var scriptKeysSnapshot = func() *redis.Script {
 // KeystoreSnapshot reads partition's keystore and the server's clock (TIME)
 // in one script call, for the Engine's keystore cache, which adds the
 // monotonic time elapsed since to decide expiry at the server's clock.
-func (b *Backend) KeystoreSnapshot(ctx context.Context, partition int) (engine.KeystoreSnapshot, error) {
+func (b *Backend) KeystoreSnapshot(ctx context.Context, partition int) (driver.KeystoreSnapshot, error) {
 	v, err := b.run(ctx, scriptKeysSnapshot, partition)
 	if err != nil {
-		return engine.KeystoreSnapshot{}, err
+		return driver.KeystoreSnapshot{}, err
 	}
 	lk, err := parseKeys(v)
 	if err != nil {
-		return engine.KeystoreSnapshot{}, interpretError(err)
+		return driver.KeystoreSnapshot{}, interpretError(err)
 	}
 	// Kids already past their grace keep no secret: their tokens are
 	// token_expired, and they may be sealed under a KEK dropped since.
 	if err := openKeys(b.keyring(), partition, &lk.keys, lk.nowMs); err != nil {
-		return engine.KeystoreSnapshot{}, err
+		return driver.KeystoreSnapshot{}, err
 	}
-	return engine.KeystoreSnapshot{Keys: lk.keys, NowMs: lk.nowMs, Partitions: b.parts}, nil
+	return driver.KeystoreSnapshot{Keys: lk.keys, NowMs: lk.nowMs, Partitions: b.parts}, nil
 }

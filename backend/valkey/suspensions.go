@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/driver"
 )
 
 // maxAttempts bounds the optimistic retries of suspend and deliver_signal
@@ -40,7 +41,7 @@ func member(ms int64, id string) string {
 // The clock is read once, in the first step: created_at_ms is signed into
 // the tokens.
 func (b *Backend) Suspend(ctx context.Context, args contracts.SuspendArgs) (contracts.SuspendOutcome, error) {
-	p := contracts.PartitionOf(args.ExecutionID, b.parts)
+	p := driver.PartitionOf(args.ExecutionID, b.parts)
 	fp := args.Fingerprint()
 	for range maxAttempts {
 		v, err := b.run(ctx, scriptSuspendRead, p, args.ExecutionID, args.IdempotencyKey)
@@ -53,7 +54,7 @@ func (b *Backend) Suspend(ctx context.Context, args contracts.SuspendArgs) (cont
 		}
 		kid, secretHex, rec := str(v, 1), str(v, 2), str(v, 3)
 		if kid == "" {
-			return contracts.SuspendOutcome{}, contracts.NotInitialized()
+			return contracts.SuspendOutcome{}, driver.NotInitialized()
 		}
 		if rec != "" {
 			return replaySuspend(rec, args)
@@ -66,7 +67,7 @@ func (b *Backend) Suspend(ctx context.Context, args contracts.SuspendArgs) (cont
 		if err != nil {
 			return contracts.SuspendOutcome{}, err
 		}
-		out, argv, err := newSuspension(args, fp, now, contracts.KidRecord{Kid: kid, Secret: secret})
+		out, argv, err := newSuspension(args, fp, now, driver.KidRecord{Kid: kid, Secret: secret})
 		if err != nil {
 			return contracts.SuspendOutcome{}, err
 		}
@@ -90,14 +91,14 @@ func (b *Backend) Suspend(ctx context.Context, args contracts.SuspendArgs) (cont
 }
 
 // replaySuspend answers a suspend whose idempotency record exists
-// (contracts.CheckSuspendReplay): the stored outcome for the same
+// (driver.CheckSuspendReplay): the stored outcome for the same
 // fingerprint, else idempotency_mismatch.
 func replaySuspend(rec string, args contracts.SuspendArgs) (contracts.SuspendOutcome, error) {
 	fp := args.Fingerprint()
 	if len(rec) < len(fp) {
 		return contracts.SuspendOutcome{}, interpretError(errMalformedReply)
 	}
-	if err := contracts.CheckSuspendReplay(rec[:len(fp)], args); err != nil {
+	if err := driver.CheckSuspendReplay(rec[:len(fp)], args); err != nil {
 		return contracts.SuspendOutcome{}, err
 	}
 	var o contracts.SuspendOutcome
@@ -107,10 +108,10 @@ func replaySuspend(rec string, args contracts.SuspendArgs) (contracts.SuspendOut
 	return o, nil
 }
 
-// newSuspension plans the suspension at now with contracts.NewSuspension
+// newSuspension plans the suspension at now with driver.NewSuspension
 // and returns its outcome and the ARGV of suspend_write.
-func newSuspension(args contracts.SuspendArgs, fp string, now int64, current contracts.KidRecord) (contracts.SuspendOutcome, []any, error) {
-	out := contracts.NewSuspension(args, current, now)
+func newSuspension(args contracts.SuspendArgs, fp string, now int64, current driver.KidRecord) (contracts.SuspendOutcome, []any, error) {
+	out := driver.NewSuspension(args, current, now)
 	outJSON, err := json.Marshal(out)
 	if err != nil {
 		return out, nil, contracts.AsError(err)
@@ -144,7 +145,7 @@ func tokenHash(token string) string {
 // the waitpoint, and the kid still verifies). Any other token takes the
 // slow path: deliver_read fetches the token kid's record, the waitpoint and
 // the clock, the token is checked here (steps 1–2 of docs/spec.md §5, with
-// contracts.CheckToken in constant time), and deliver_write re-checks the
+// driver.CheckToken in constant time), and deliver_write re-checks the
 // kid and the waitpoint and decides steps 3–5 atomically at its own clock.
 // Concurrent deliveries with one idempotency key: exactly one is accepted,
 // the others are duplicates naming its signal_id.
@@ -153,8 +154,8 @@ func (b *Backend) DeliverSignal(ctx context.Context, args contracts.DeliverSigna
 	if err != nil {
 		return contracts.DeliverSignalOutcome{}, err
 	}
-	p := contracts.PartitionOf(args.ExecutionID, b.parts)
-	signalID := contracts.NewID()
+	p := driver.PartitionOf(args.ExecutionID, b.parts)
+	signalID := driver.NewID()
 	head := encodeFields(signalID, args.WaitpointID)
 	tail := encodeFields(args.Name, string(args.Payload), args.IdempotencyKey)
 	limit := strconv.Itoa(contracts.SignalLimit)
@@ -205,9 +206,9 @@ func (b *Backend) authorize(ctx context.Context, p int, t contracts.Token, args 
 	if err != nil {
 		return interpretError(err)
 	}
-	var rec *contracts.KidRecord
+	var rec *driver.KidRecord
 	if str(v, 2) == "1" {
-		rec = &contracts.KidRecord{Kid: t.Kid}
+		rec = &driver.KidRecord{Kid: t.Kid}
 		if rec.Secret, err = hex.DecodeString(str(v, 4)); err != nil {
 			return interpretError(errMalformedReply)
 		}
@@ -222,26 +223,26 @@ func (b *Backend) authorize(ctx context.Context, p int, t contracts.Token, args 
 			return err
 		}
 	}
-	var w *contracts.WaitpointRef
+	var w *driver.WaitpointRef
 	if str(v, 5) == "1" {
 		created, err := num(v, 7)
 		if err != nil {
 			return interpretError(err)
 		}
-		w = &contracts.WaitpointRef{ExecutionID: args.ExecutionID, WaitpointID: args.WaitpointID, WaitpointKey: str(v, 6), CreatedAtMs: created}
+		w = &driver.WaitpointRef{ExecutionID: args.ExecutionID, WaitpointID: args.WaitpointID, WaitpointKey: str(v, 6), CreatedAtMs: created}
 	}
-	return contracts.AuthorizeToken(t, args.ExecutionID, str(v, 1) != "", rec, w, now)
+	return driver.AuthorizeToken(t, args.ExecutionID, str(v, 1) != "", rec, w, now)
 }
 
 // ObserveSignals returns the signals of the execution's latest suspension
 // in delivery order, in one script call.
 func (b *Backend) ObserveSignals(ctx context.Context, args contracts.ObserveSignalsArgs) (contracts.ObserveSignalsResult, error) {
-	v, err := b.run(ctx, scriptObserve, contracts.PartitionOf(args.ExecutionID, b.parts), args.ExecutionID)
+	v, err := b.run(ctx, scriptObserve, driver.PartitionOf(args.ExecutionID, b.parts), args.ExecutionID)
 	if err != nil {
 		return contracts.ObserveSignalsResult{}, err
 	}
 	if len(v) == 0 {
-		return contracts.ObserveSignalsResult{}, contracts.ExecutionNotFound(args.ExecutionID)
+		return contracts.ObserveSignalsResult{}, driver.ExecutionNotFound(args.ExecutionID)
 	}
 	signals, err := decodeSignals(v[1:])
 	if err != nil {
@@ -281,7 +282,7 @@ func (b *Backend) ListSuspended(ctx context.Context, args contracts.ListSuspende
 	sort.Slice(rows, func(i, j int) bool {
 		return member(rows[i].SuspendedAtMs, rows[i].ExecutionID) < member(rows[j].SuspendedAtMs, rows[j].ExecutionID)
 	})
-	return contracts.PageSuspended(rows, args.Limit), nil
+	return driver.PageSuspended(rows, args.Limit), nil
 }
 
 // parseListPage decodes a list_page reply.
@@ -338,7 +339,7 @@ func (b *Backend) ClaimResumedExecution(ctx context.Context, args contracts.Clai
 			return contracts.ClaimOutcome{Outcome: contracts.OutcomeNone}, err
 		}
 		for _, p := range candidates {
-			leaseID := contracts.NewID()
+			leaseID := driver.NewID()
 			v, err := b.run(ctx, scriptClaim, p, leaseID, formatInt(args.LeaseMs))
 			if err != nil {
 				return contracts.ClaimOutcome{}, err
@@ -358,7 +359,7 @@ func (b *Backend) ClaimResumedExecution(ctx context.Context, args contracts.Clai
 // otherwise it returns the candidates to claim from, oldest first: those
 // the hint named, or every partition's when the hint was not complete.
 func (b *Backend) claimHinted(ctx context.Context, args contracts.ClaimArgs) (out contracts.ClaimOutcome, candidates []int, done bool, err error) {
-	leaseID := contracts.NewID()
+	leaseID := driver.NewID()
 	v, err := scriptClaimHinted.Run(ctx, b.client, []string{b.hint}, strconv.Itoa(b.parts), leaseID, formatInt(args.LeaseMs)).Slice()
 	if err != nil {
 		return out, nil, false, interpretError(err)
@@ -456,7 +457,7 @@ func parseClaim(v []any, leaseID string) (contracts.ClaimOutcome, error) {
 // CompleteExecution forgets a claimed execution and everything recorded for
 // it, in one script call.
 func (b *Backend) CompleteExecution(ctx context.Context, args contracts.CompleteArgs) (contracts.CompleteOutcome, error) {
-	_, err := b.run(ctx, scriptComplete, contracts.PartitionOf(args.ExecutionID, b.parts), args.ExecutionID, args.LeaseID, contracts.NewID())
+	_, err := b.run(ctx, scriptComplete, driver.PartitionOf(args.ExecutionID, b.parts), args.ExecutionID, args.LeaseID, driver.NewID())
 	if err != nil {
 		return contracts.CompleteOutcome{}, err
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/flowfabric/flowfabric-go/backend/memory"
 	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/driver"
 	"github.com/flowfabric/flowfabric-go/engine"
 	"github.com/flowfabric/flowfabric-go/internal/testenv"
 )
@@ -35,7 +36,8 @@ func seededEngine(t *testing.T, s server, partitions int, rt *roundTrips) (*engi
 // Backend directly, so that nothing of the Engine's (its keystore cache)
 // adds commands.
 type ops interface {
-	engine.Suspensions
+	driver.Suspensions
+
 	Sign(ctx context.Context, args contracts.SignArgs) (contracts.SignResult, error)
 }
 
@@ -213,14 +215,14 @@ func TestClaimHint(t *testing.T) {
 	// resumed execution of the same partition (so that the hint names one
 	// partition and claim_hinted claims) stays claimable.
 	r2 := "hint-r2"
-	for i := 0; contracts.PartitionOf(r2, 256) != contracts.PartitionOf("hint-r1", 256); i++ {
+	for i := 0; driver.PartitionOf(r2, 256) != driver.PartitionOf("hint-r1", 256); i++ {
 		r2 = fmt.Sprintf("hint-r2-%d", i)
 	}
 	for _, id := range []string{"hint-r1", r2} {
 		deliver(t, e, suspend(t, e, id, "a"), 0, contracts.DeliverSignalArgs{})
 		time.Sleep(2 * time.Millisecond)
 	}
-	lease := contracts.NewID()
+	lease := driver.NewID()
 	var replies [2][]any
 	for i := range replies {
 		v, err := scriptClaimHinted.Run(bg, b.client, []string{b.hint}, "256", lease, "60000").Slice()
@@ -239,7 +241,7 @@ func TestClaimHint(t *testing.T) {
 	used := map[int]bool{}
 	for i := 0; len(ids) < 40; i++ {
 		id := fmt.Sprintf("hint-many-%d", i)
-		if p := contracts.PartitionOf(id, 256); !used[p] {
+		if p := driver.PartitionOf(id, 256); !used[p] {
 			used[p] = true
 			ids = append(ids, id)
 			deliver(t, e, suspend(t, e, id, "a"), 0, contracts.DeliverSignalArgs{})
@@ -279,7 +281,7 @@ func TestClaimOldestFirstAcrossPartitions(t *testing.T) {
 		partitions := map[int]bool{}
 		for i := range 12 {
 			id := fmt.Sprintf("oldest-%02d", i)
-			partitions[contracts.PartitionOf(id, b.parts)] = true
+			partitions[driver.PartitionOf(id, b.parts)] = true
 			sus = append(sus, suspend(t, e, id, "a"))
 			time.Sleep(3 * time.Millisecond) // distinct suspended_at_ms
 		}
@@ -374,7 +376,7 @@ func TestWaitpointTokenVerifiesElsewhere(t *testing.T) {
 	mustSeed(t, m, "kid-a", secret(1))
 	sus := suspend(t, e, "cross-1", "approve")
 	w := sus.Waitpoints[0]
-	msg := contracts.WaitpointMessage(sus.ExecutionID, w.WaitpointID, w.WaitpointKey, w.CreatedAtMs)
+	msg := driver.WaitpointMessage(sus.ExecutionID, w.WaitpointID, w.WaitpointKey, w.CreatedAtMs)
 	if _, err := m.Verify(bg, contracts.VerifyArgs{Scope: sus.ExecutionID, Message: msg, Token: w.Token}); err != nil {
 		t.Fatalf("memory verify of a Valkey waitpoint token: %v", err)
 	}
@@ -455,9 +457,9 @@ func TestDeliverSlowPath(t *testing.T) {
 		sus := suspend(t, e, "slow-1", "a")
 		mustRotate(t, b, "kid-b", secret(2), 600000)
 		w := sus.Waitpoints[0]
-		msg := contracts.WaitpointMessage(sus.ExecutionID, w.WaitpointID, w.WaitpointKey, w.CreatedAtMs)
-		resigned := contracts.SignToken("kid-b", secret(2), msg)
-		wrong := contracts.SignToken("kid-b", secret(3), msg)
+		msg := driver.WaitpointMessage(sus.ExecutionID, w.WaitpointID, w.WaitpointKey, w.CreatedAtMs)
+		resigned := driver.SignToken("kid-b", secret(2), msg)
+		wrong := driver.SignToken("kid-b", secret(3), msg)
 		a := contracts.DeliverSignalArgs{ExecutionID: sus.ExecutionID, WaitpointID: w.WaitpointID, Name: "go"}
 		a.Token = wrong
 		if _, err := e.DeliverSignal(bg, a); !errors.Is(err, contracts.ErrSignatureMismatch) {

@@ -25,7 +25,7 @@
 // Keys of partition N (every one under the tag {p:N}): keys (the keystore
 // hash: current kid, s:<kid> stored secret as lowercase hex, x:<kid> expiry
 // of a verifying kid, partitions), and for an execution E of that partition
-// (N = contracts.PartitionOf(E, P)): x:E (its state), xi:E (suspend
+// (N = driver.PartitionOf(E, P)): x:E (its state), xi:E (suspend
 // idempotency records), xw:E and xs:E (its waitpoint and suspension ids),
 // w:<waitpoint_id> (with the SHA-256 of its token), wi:<waitpoint_id> (delivery idempotency records) and
 // sig:<suspension_id> (signals in delivery order); and three indexes:
@@ -65,7 +65,7 @@
 //
 // # Secrets at rest
 //
-// Backend implements engine.SecretSealer. With a keyring installed (the
+// Backend implements driver.SecretSealer. With a keyring installed (the
 // URL's kek_file, read by the engine), s:<kid> of partition N holds the
 // secret sealed for kid and N (kek.Keyring.Seal), so every partition holds
 // its own form; without one it holds the secret itself, as before KEKs.
@@ -95,13 +95,14 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/driver"
 	"github.com/flowfabric/flowfabric-go/engine"
 	"github.com/flowfabric/flowfabric-go/kek"
 )
 
 func init() {
 	for _, s := range Schemes {
-		engine.Register(s, func(ctx context.Context, u *url.URL) (engine.Backend, error) {
+		engine.Register(s, func(ctx context.Context, u *url.URL) (driver.Backend, error) {
 			b, err := Open(ctx, u)
 			if err != nil {
 				return nil, err
@@ -111,7 +112,7 @@ func init() {
 	}
 }
 
-var _ engine.Backend = (*Backend)(nil)
+var _ driver.Backend = (*Backend)(nil)
 
 // Backend is a Valkey store. It is safe for concurrent use and may be shared
 // with other processes opening the same URL.
@@ -177,8 +178,8 @@ func (b *Backend) checkPartitions(ctx context.Context) error {
 }
 
 // Capabilities declares P partitions, persistent and shared state.
-func (b *Backend) Capabilities() engine.Capabilities {
-	return engine.Capabilities{Partitions: b.parts, Persistent: true, SharedAcrossProcesses: true}
+func (b *Backend) Capabilities() driver.Capabilities {
+	return driver.Capabilities{Partitions: b.parts, Persistent: true, SharedAcrossProcesses: true}
 }
 
 // Partitions returns the partition count P.

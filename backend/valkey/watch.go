@@ -7,10 +7,10 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/flowfabric/flowfabric-go/engine"
+	"github.com/flowfabric/flowfabric-go/driver"
 )
 
-var _ engine.KeystoreWatcher = (*Backend)(nil)
+var _ driver.KeystoreWatcher = (*Backend)(nil)
 
 // keystoreChannelSuffix follows the prefix in the name of the channel that
 // the keystore write scripts publish to: <prefix>ff:keystore. Pub/Sub is

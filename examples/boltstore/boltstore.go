@@ -38,6 +38,7 @@ import (
 	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/driver"
 	"github.com/flowfabric/flowfabric-go/engine"
 	"github.com/flowfabric/flowfabric-go/kek"
 )
@@ -51,7 +52,7 @@ const DefaultLockTimeout = 5 * time.Second
 
 func init() { engine.Register(Scheme, openURL) }
 
-var _ engine.Backend = (*Backend)(nil)
+var _ driver.Backend = (*Backend)(nil)
 
 // Backend is the bbolt driver. It is safe for concurrent use within one
 // process; the zero value is not usable, call Open.
@@ -130,8 +131,8 @@ func (b *Backend) Path() string { return b.path }
 
 // Capabilities declares one partition, persistence, and no sharing between
 // processes (bbolt locks the file exclusively).
-func (b *Backend) Capabilities() engine.Capabilities {
-	return engine.Capabilities{Partitions: partitions, Persistent: true}
+func (b *Backend) Capabilities() driver.Capabilities {
+	return driver.Capabilities{Partitions: partitions, Persistent: true}
 }
 
 // Ping succeeds while the backend is open.
@@ -250,7 +251,7 @@ func OptionsFromURL(u *url.URL) ([]Option, error) {
 	return opts, nil
 }
 
-func openURL(ctx context.Context, u *url.URL) (engine.Backend, error) {
+func openURL(ctx context.Context, u *url.URL) (driver.Backend, error) {
 	p, err := PathFromURL(u)
 	if err != nil {
 		return nil, err

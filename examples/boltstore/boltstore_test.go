@@ -11,6 +11,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/driver"
 	"github.com/flowfabric/flowfabric-go/engine"
 	"github.com/flowfabric/flowfabric-go/examples/boltstore"
 )
@@ -34,7 +35,7 @@ func TestOpenThroughRegistryPersists(t *testing.T) {
 	if err != nil {
 		t.Fatalf("engine.Open(%s): %v", u, err)
 	}
-	if caps := e.Capabilities(); caps != (engine.Capabilities{Partitions: 1, Persistent: true}) {
+	if caps := e.Capabilities(); caps != (driver.Capabilities{Partitions: 1, Persistent: true}) {
 		t.Fatalf("capabilities %+v", caps)
 	}
 	if _, err := e.Seed(ctx, fx); err != nil {

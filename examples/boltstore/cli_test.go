@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/driver"
 	"github.com/flowfabric/flowfabric-go/engine"
 	"github.com/flowfabric/flowfabric-go/examples/boltstore"
 )
@@ -163,7 +164,7 @@ func TestCLI(t *testing.T) {
 	}
 	var sig contracts.SignResult
 	ff.ok(&sig, "sign", "--scope", "s", "--message", "hello")
-	if want := contracts.SignToken("k1", secret1, []byte("hello")); sig.Kid != "k1" || sig.Token != want {
+	if want := driver.SignToken("k1", secret1, []byte("hello")); sig.Kid != "k1" || sig.Token != want {
 		t.Fatalf("sign: %+v, want token %s", sig, want)
 	}
 	var ver contracts.VerifyResult
@@ -199,8 +200,8 @@ func TestCLI(t *testing.T) {
 		t.Fatalf("suspend: %+v", susp)
 	}
 	for _, w := range susp.Waitpoints {
-		msg := contracts.WaitpointMessage("order-1", w.WaitpointID, w.WaitpointKey, w.CreatedAtMs)
-		if w.Token != contracts.SignToken("k2", secret2, msg) {
+		msg := driver.WaitpointMessage("order-1", w.WaitpointID, w.WaitpointKey, w.CreatedAtMs)
+		if w.Token != driver.SignToken("k2", secret2, msg) {
 			t.Fatalf("suspend: waitpoint %s's token is not signed by k2 over its message", w.WaitpointKey)
 		}
 	}
@@ -251,7 +252,7 @@ func TestCLI(t *testing.T) {
 	if out, code := ff.run("claim", "--worker", "w2"); code != 0 || out != `{"outcome":"none"}`+"\n" {
 		t.Fatalf("claim with nothing claimable: exit %d, %q", code, out)
 	}
-	ff.fails(contracts.ErrLeaseMismatch, "complete", "--execution", "order-1", "--lease-id", contracts.NewID())
+	ff.fails(contracts.ErrLeaseMismatch, "complete", "--execution", "order-1", "--lease-id", driver.NewID())
 	var done contracts.CompleteOutcome
 	ff.ok(&done, "complete", "--execution", "order-1", "--lease-id", claim.LeaseID)
 	if done.Outcome != contracts.OutcomeCompleted || done.ExecutionID != "order-1" {
@@ -289,7 +290,8 @@ func TestCLIWhileAnotherProcessHoldsTheFile(t *testing.T) {
 
 // rewrapEnvelope is ff rewrap's output.
 type rewrapEnvelope struct {
-	engine.RewrapResult
+	contracts.RewrapResult
+
 	KEKFingerprint *string `json:"kek_fingerprint"`
 }
 
@@ -306,7 +308,7 @@ func TestCLISecretsAtRest(t *testing.T) {
 	underA := ffRun{t: t, bin: bin, url: plain.url, env: []string{"FF_KEK_FILE=" + fileA}}
 	underB := ffRun{t: t, bin: bin, url: plain.url + "?" + url.Values{engine.ParamKEKFile: {fileB}}.Encode()}
 	hex1, secret1 := secretHex(0x5c)
-	want := contracts.SignToken("k1", secret1, []byte("hello"))
+	want := driver.SignToken("k1", secret1, []byte("hello"))
 
 	var seed contracts.SeedOutcome
 	underA.ok(&seed, "seed", "--kid", "k1", "--secret-hex", hex1)
@@ -330,7 +332,7 @@ func TestCLISecretsAtRest(t *testing.T) {
 
 	var r rewrapEnvelope
 	underA.ok(&r, "rewrap", "--new-kek-file", fileB)
-	if fpB := testKey(t, kekBytesB).Fingerprint(); r.RewrapResult != (engine.RewrapResult{Partitions: 1, Rewrapped: 1}) ||
+	if fpB := testKey(t, kekBytesB).Fingerprint(); r.RewrapResult != (contracts.RewrapResult{Partitions: 1, Rewrapped: 1}) ||
 		r.KEKFingerprint == nil || *r.KEKFingerprint != fpB {
 		t.Fatalf("rewrap to B: %+v", r)
 	}
@@ -341,7 +343,7 @@ func TestCLISecretsAtRest(t *testing.T) {
 	}
 
 	underB.ok(&r, "rewrap", "--to-plain")
-	if r.RewrapResult != (engine.RewrapResult{Partitions: 1, Rewrapped: 1}) || r.KEKFingerprint != nil {
+	if r.RewrapResult != (contracts.RewrapResult{Partitions: 1, Rewrapped: 1}) || r.KEKFingerprint != nil {
 		t.Fatalf("rewrap to plain: %+v", r)
 	}
 	plain.ok(&sig, "sign", "--scope", "s", "--message", "hello")

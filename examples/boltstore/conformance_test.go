@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/flowfabric/flowfabric-go/conformance"
-	"github.com/flowfabric/flowfabric-go/engine"
+	"github.com/flowfabric/flowfabric-go/driver"
 	"github.com/flowfabric/flowfabric-go/examples/boltstore"
 )
 
@@ -21,18 +21,18 @@ func TestConformance(t *testing.T) {
 }
 
 // TestConformanceKeystoreUncached runs the keystore scenarios once more with
-// the driver's engine.KeystoreSnapshotter hidden, so that sign and verify go
+// the driver's driver.KeystoreSnapshotter hidden, so that sign and verify go
 // through the driver's own Sign and Verify instead of the Engine's cache.
 func TestConformanceKeystoreUncached(t *testing.T) {
 	h := harness()
 	open, reopen := h.Open, h.Reopen
-	h.Open = func(t testing.TB, clock *conformance.Clock) engine.Backend { return uncached{open(t, clock)} }
-	h.Reopen = func(t testing.TB, b engine.Backend) engine.Backend { return uncached{reopen(t, b.(uncached).Backend)} }
+	h.Open = func(t testing.TB, clock *conformance.Clock) driver.Backend { return uncached{open(t, clock)} }
+	h.Reopen = func(t testing.TB, b driver.Backend) driver.Backend { return uncached{reopen(t, b.(uncached).Backend)} }
 	conformance.RunKeystore(t, h)
 }
 
 // uncached hides every optional interface of the backend it wraps.
-type uncached struct{ engine.Backend }
+type uncached struct{ driver.Backend }
 
 // harness opens each scenario's store in its own temporary directory.
 //
@@ -43,7 +43,7 @@ type uncached struct{ engine.Backend }
 func harness() conformance.Harness {
 	var mu sync.Mutex
 	clocks := map[*boltstore.Backend]*conformance.Clock{}
-	open := func(t testing.TB, path string, clock *conformance.Clock) engine.Backend {
+	open := func(t testing.TB, path string, clock *conformance.Clock) driver.Backend {
 		t.Helper()
 		// Without fsync: SignalLimit alone commits 10,000 deliveries. What the
 		// suite checks (atomicity, isolation, envelopes) does not depend on
@@ -63,12 +63,12 @@ func harness() conformance.Harness {
 		return b
 	}
 	return conformance.Harness{
-		Open: func(t testing.TB, clock *conformance.Clock) engine.Backend {
+		Open: func(t testing.TB, clock *conformance.Clock) driver.Backend {
 			return open(t, filepath.Join(t.TempDir(), "ff.bolt"), clock)
 		},
 		ClockControl: true,
 		Raw:          rawFile,
-		Reopen: func(t testing.TB, b engine.Backend) engine.Backend {
+		Reopen: func(t testing.TB, b driver.Backend) driver.Backend {
 			bb := b.(*boltstore.Backend)
 			mu.Lock()
 			clock := clocks[bb]
@@ -82,7 +82,7 @@ func harness() conformance.Harness {
 // page, free pages included. bbolt's lock is advisory and its commits are
 // written to the file (fsync or not), so the read sees every committed
 // transaction.
-func rawFile(t testing.TB, b engine.Backend) []byte {
+func rawFile(t testing.TB, b driver.Backend) []byte {
 	t.Helper()
 	data, err := os.ReadFile(b.(*boltstore.Backend).Path())
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/driver"
 )
 
 // The keystore holds one partition as one document; each operation loads
@@ -22,12 +23,12 @@ func (b *Backend) Seed(ctx context.Context, args contracts.SeedArgs) (contracts.
 		if err != nil {
 			return contracts.SeedOutcome{}, err
 		}
-		keys, err := ring.OpenKid(partition, k, args.Kid) // same_secret compares the opened secret
+		keys, err := driver.OpenKid(ring, partition, k, args.Kid) // same_secret compares the opened secret
 		if err != nil {
 			return contracts.SeedOutcome{}, err
 		}
-		next, out, changed := contracts.PlanSeed(keys, args)
-		return out, saveKeysIf(tx, changed, ring.SealNew(partition, k, next))
+		next, out, changed := driver.PlanSeed(keys, args)
+		return out, saveKeysIf(tx, changed, driver.SealNew(ring, partition, k, next))
 	})
 }
 
@@ -42,12 +43,12 @@ func (b *Backend) RotateAll(ctx context.Context, args contracts.RotateArgs) (con
 		}
 		keys := k
 		if k.Current != nil && k.Current.Kid == args.NewKid { // noop or rotation_conflict compares the opened secret
-			if keys, err = ring.OpenKid(partition, k, args.NewKid); err != nil {
+			if keys, err = driver.OpenKid(ring, partition, k, args.NewKid); err != nil {
 				return contracts.RotateAllResult{}, err
 			}
 		}
-		entry, next, changed := contracts.RotatePartition(partition, keys, args, nowMs)
-		return contracts.RotateAllResult{Entries: []contracts.RotateEntry{entry}}, saveKeysIf(tx, changed, ring.SealNew(partition, k, next))
+		entry, next, changed := driver.RotatePartition(partition, keys, args, nowMs)
+		return contracts.RotateAllResult{Entries: []contracts.RotateEntry{entry}}, saveKeysIf(tx, changed, driver.SealNew(ring, partition, k, next))
 	})
 }
 
@@ -57,7 +58,7 @@ func (b *Backend) RotateAll(ctx context.Context, args contracts.RotateArgs) (con
 func (b *Backend) ListKids(ctx context.Context, _ contracts.ListKidsArgs) (contracts.ListKidsResult, error) {
 	return read(ctx, b, func(tx *bolt.Tx, nowMs int64) (contracts.ListKidsResult, error) {
 		k, err := loadKeys(tx)
-		return contracts.ListKidsResult{Partitions: []contracts.PartitionKids{contracts.ListPartition(partition, k, nowMs)}}, err
+		return contracts.ListKidsResult{Partitions: []contracts.PartitionKids{driver.ListPartition(partition, k, nowMs)}}, err
 	})
 }
 
@@ -69,11 +70,11 @@ func (b *Backend) Sign(ctx context.Context, args contracts.SignArgs) (contracts.
 		if err != nil {
 			return contracts.SignResult{}, err
 		}
-		current, err := b.ring.Load().OpenRecord(partition, k.Current)
+		current, err := driver.OpenRecord(b.ring.Load(), partition, k.Current)
 		if err != nil {
 			return contracts.SignResult{}, err
 		}
-		return contracts.SignWith(contracts.PartitionKeys{Current: current}, args)
+		return driver.SignWith(driver.PartitionKeys{Current: current}, args)
 	})
 }
 
@@ -90,11 +91,11 @@ func (b *Backend) Verify(ctx context.Context, args contracts.VerifyArgs) (contra
 			return contracts.VerifyResult{}, err
 		}
 		initialized := k.Current != nil
-		rec, err := b.ring.Load().OpenForCheck(partition, initialized, k.Find(t.Kid), nowMs)
+		rec, err := driver.OpenForCheck(b.ring.Load(), partition, initialized, k.Find(t.Kid), nowMs)
 		if err != nil {
 			return contracts.VerifyResult{}, err
 		}
-		if err := contracts.CheckToken(t, args.Message, initialized, rec, nowMs); err != nil {
+		if err := driver.CheckToken(t, args.Message, initialized, rec, nowMs); err != nil {
 			return contracts.VerifyResult{}, err
 		}
 		return contracts.VerifyResult{Valid: true, Kid: t.Kid}, nil
@@ -102,7 +103,7 @@ func (b *Backend) Verify(ctx context.Context, args contracts.VerifyArgs) (contra
 }
 
 // saveKeysIf writes the keystore when a plan changed it.
-func saveKeysIf(tx *bolt.Tx, changed bool, k contracts.PartitionKeys) error {
+func saveKeysIf(tx *bolt.Tx, changed bool, k driver.PartitionKeys) error {
 	if !changed {
 		return nil
 	}

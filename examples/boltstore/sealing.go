@@ -5,7 +5,8 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/flowfabric/flowfabric-go/engine"
+	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/driver"
 	"github.com/flowfabric/flowfabric-go/kek"
 )
 
@@ -20,7 +21,7 @@ import (
 // the calls that need a secret, with kek_mismatch, and list_kids still
 // answers. Writes seal only the kids they insert: a kid's stored form
 // changes only through RewrapSecrets.
-var _ engine.SecretSealer = (*Backend)(nil)
+var _ driver.SecretSealer = (*Backend)(nil)
 
 // SetKeyring installs the keyring every later call of this Backend seals
 // and opens with; nil stores secrets in plain. It is safe to call at any
@@ -39,18 +40,18 @@ func (b *Backend) SetKeyring(r *kek.Keyring) { b.ring.Store(r) }
 // store that held secrets in plain (or under a KEK being retired), the old
 // forms stay in the file's free pages until bbolt reuses them. Compact the
 // file (`bbolt compact`) to drop them.
-func (b *Backend) RewrapSecrets(ctx context.Context, to *kek.Keyring) (engine.RewrapResult, error) {
-	return write(ctx, b, func(tx *bolt.Tx, _ int64) (engine.RewrapResult, error) {
-		var res engine.RewrapResult
+func (b *Backend) RewrapSecrets(ctx context.Context, to *kek.Keyring) (contracts.RewrapResult, error) {
+	return write(ctx, b, func(tx *bolt.Tx, _ int64) (contracts.RewrapResult, error) {
+		var res contracts.RewrapResult
 		k, err := loadKeys(tx)
 		if err != nil {
 			return res, err
 		}
-		next, rewrapped, unchanged, err := b.ring.Load().RewrapKeys(to, partition, k)
+		next, rewrapped, unchanged, err := driver.RewrapKeys(b.ring.Load(), to, partition, k)
 		if err != nil {
 			return res, err
 		}
-		res.Add(rewrapped, unchanged)
+		driver.AddRewrapped(&res, rewrapped, unchanged)
 		return res, saveKeysIf(tx, rewrapped > 0, next)
 	})
 }

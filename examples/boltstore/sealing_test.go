@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/driver"
 	"github.com/flowfabric/flowfabric-go/engine"
 	"github.com/flowfabric/flowfabric-go/examples/boltstore"
 	"github.com/flowfabric/flowfabric-go/kek"
@@ -81,8 +82,8 @@ func TestKEKFileThroughURL(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "ff.bolt")
 	fileA, fileB := kekFile(t, "a.kek", kekBytesA), kekFile(t, "b.kek", kekBytesB)
 	msg := []byte("m")
-	tok1 := contracts.SignToken(fx.Kid, fx.Secret, msg)
-	tok2 := contracts.SignToken(fx2.NewKid, fx2.NewSecret, msg)
+	tok1 := driver.SignToken(fx.Kid, fx.Secret, msg)
+	tok2 := driver.SignToken(fx2.NewKid, fx2.NewSecret, msg)
 
 	e := openURL(t, path, url.Values{"lock_timeout": {"1s"}, engine.ParamKEKFile: {fileA}})
 	if _, err := e.Seed(ctx, fx); err != nil {
@@ -122,7 +123,7 @@ func TestKEKFileThroughURL(t *testing.T) {
 		t.Fatalf("verify under B with A previous: %v", err)
 	}
 	r, err := e.RewrapSecrets(ctx, kek.NewKeyring(testKey(t, kekBytesB)))
-	if want := (engine.RewrapResult{Partitions: 1, Rewrapped: 2}); err != nil || r != want {
+	if want := (contracts.RewrapResult{Partitions: 1, Rewrapped: 2}); err != nil || r != want {
 		t.Fatalf("rewrap to B: %+v, %v; want %+v", r, err, want)
 	}
 	_ = e.Close()
@@ -171,7 +172,7 @@ func TestRewrapIsOneTransaction(t *testing.T) {
 
 	b.SetKeyring(kek.NewKeyring(keyB, keyA))
 	r, err := b.RewrapSecrets(ctx, kek.NewKeyring(keyB))
-	if want := (engine.RewrapResult{Partitions: 1, Rewrapped: 1, Unchanged: 1}); err != nil || r != want {
+	if want := (contracts.RewrapResult{Partitions: 1, Rewrapped: 1, Unchanged: 1}); err != nil || r != want {
 		t.Fatalf("rewrap of a mixed store: %+v, %v; want %+v", r, err, want)
 	}
 }
@@ -184,7 +185,7 @@ func TestRewrapEmptyAndClosed(t *testing.T) {
 		t.Fatal(err)
 	}
 	r, err := b.RewrapSecrets(ctx, kek.NewKeyring(testKey(t, kekBytesA)))
-	if want := (engine.RewrapResult{Partitions: 1}); err != nil || r != want {
+	if want := (contracts.RewrapResult{Partitions: 1}); err != nil || r != want {
 		t.Fatalf("rewrap of an empty store: %+v, %v; want %+v", r, err, want)
 	}
 	_ = b.Close()

@@ -10,6 +10,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/driver"
 )
 
 // partitions is the store's keystore partition count P. It is recorded in
@@ -64,7 +65,7 @@ func initStore(tx *bolt.Tx) error {
 	}
 	meta := tx.Bucket(bucketMeta)
 	if err := recordOrCheck(meta, keyLayout, layout, func(got []byte) error {
-		return contracts.SchemaMismatch(fmt.Errorf("the bolt file has layout %q, this driver reads layout %q", got, layout))
+		return driver.SchemaMismatch(fmt.Errorf("the bolt file has layout %q, this driver reads layout %q", got, layout))
 	}); err != nil {
 		return err
 	}
@@ -99,14 +100,14 @@ type kidDoc struct {
 	ExpiresAtMs *int64 `json:"expires_at_ms,omitempty"`
 }
 
-// keysDoc stores a partition's keystore: contracts.PartitionKeys as JSON.
+// keysDoc stores a partition's keystore: driver.PartitionKeys as JSON.
 type keysDoc struct {
 	Current   *kidDoc  `json:"current"`
 	Verifying []kidDoc `json:"verifying"`
 }
 
-func loadKeys(tx *bolt.Tx) (contracts.PartitionKeys, error) {
-	var k contracts.PartitionKeys
+func loadKeys(tx *bolt.Tx) (driver.PartitionKeys, error) {
+	var k driver.PartitionKeys
 	raw := tx.Bucket(bucketKeys).Get(keyPartition0)
 	if raw == nil {
 		return k, nil
@@ -125,7 +126,7 @@ func loadKeys(tx *bolt.Tx) (contracts.PartitionKeys, error) {
 	return k, nil
 }
 
-func saveKeys(tx *bolt.Tx, k contracts.PartitionKeys) error {
+func saveKeys(tx *bolt.Tx, k driver.PartitionKeys) error {
 	var d keysDoc
 	if k.Current != nil {
 		c := docOf(*k.Current)
@@ -137,11 +138,11 @@ func saveKeys(tx *bolt.Tx, k contracts.PartitionKeys) error {
 	return putJSON(tx.Bucket(bucketKeys), keyPartition0, d)
 }
 
-func (d kidDoc) record() contracts.KidRecord {
-	return contracts.KidRecord{Kid: d.Kid, Secret: contracts.Secret(d.Secret), ExpiresAtMs: d.ExpiresAtMs}
+func (d kidDoc) record() driver.KidRecord {
+	return driver.KidRecord{Kid: d.Kid, Secret: contracts.Secret(d.Secret), ExpiresAtMs: d.ExpiresAtMs}
 }
 
-func docOf(r contracts.KidRecord) kidDoc {
+func docOf(r driver.KidRecord) kidDoc {
 	return kidDoc{Kid: r.Kid, Secret: []byte(r.Secret), ExpiresAtMs: r.ExpiresAtMs}
 }
 
@@ -177,11 +178,11 @@ type suspDoc struct {
 }
 
 // decisionState is what contracts' decisions read of e; nil for state none.
-func (e *execDoc) decisionState() *contracts.ExecutionState {
+func (e *execDoc) decisionState() *driver.ExecutionState {
 	if e == nil {
 		return nil
 	}
-	return &contracts.ExecutionState{
+	return &driver.ExecutionState{
 		ID: e.ID, State: e.State, TimeoutAtMs: e.Suspension.TimeoutAtMs,
 		LeaseID: e.LeaseID, LeaseExpiresAtMs: e.LeaseExpiresAtMs, Reason: e.Reason,
 	}
@@ -224,8 +225,8 @@ type waitpointDoc struct {
 	Signals      int    `json:"signals"`
 }
 
-func (w *waitpointDoc) ref(id string) contracts.WaitpointRef {
-	return contracts.WaitpointRef{ExecutionID: w.ExecutionID, WaitpointID: id, WaitpointKey: w.Key, CreatedAtMs: w.CreatedAtMs}
+func (w *waitpointDoc) ref(id string) driver.WaitpointRef {
+	return driver.WaitpointRef{ExecutionID: w.ExecutionID, WaitpointID: id, WaitpointKey: w.Key, CreatedAtMs: w.CreatedAtMs}
 }
 
 // loadWaitpoint returns the waitpoint, or nil when it is not remembered.

@@ -7,6 +7,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/driver"
 	"github.com/flowfabric/flowfabric-go/kek"
 )
 
@@ -31,14 +32,14 @@ func suspend(tx *bolt.Tx, ring *kek.Keyring, args contracts.SuspendArgs, nowMs i
 		return out, err
 	}
 	if k.Current == nil {
-		return out, contracts.NotInitialized()
+		return out, driver.NotInitialized()
 	}
 	if args.IdempotencyKey != "" {
 		var rec suspendRecord
 		found, err := getJSON(tx.Bucket(bucketIdempotency), suspendRecordKey(args.ExecutionID, args.IdempotencyKey), &rec)
 		if found || err != nil {
 			if err == nil {
-				err = contracts.CheckSuspendReplay(rec.Fingerprint, args)
+				err = driver.CheckSuspendReplay(rec.Fingerprint, args)
 			}
 			return rec.Outcome, err
 		}
@@ -47,14 +48,14 @@ func suspend(tx *bolt.Tx, ring *kek.Keyring, args contracts.SuspendArgs, nowMs i
 	if err != nil {
 		return out, err
 	}
-	if err := contracts.CheckSuspend(e.decisionState(), args.LeaseID); err != nil {
+	if err := driver.CheckSuspend(e.decisionState(), args.LeaseID); err != nil {
 		return out, err
 	}
-	current, err := ring.OpenRecord(partition, k.Current) // signs the tokens
+	current, err := driver.OpenRecord(ring, partition, k.Current) // signs the tokens
 	if err != nil {
 		return out, err
 	}
-	out = contracts.NewSuspension(args, *current, nowMs)
+	out = driver.NewSuspension(args, *current, nowMs)
 	return out, storeSuspension(tx, e, args, out)
 }
 
@@ -118,10 +119,10 @@ func deliver(tx *bolt.Tx, ring *kek.Keyring, args contracts.DeliverSignalArgs, n
 	}
 	s := &e.Suspension
 	closed := w.SuspensionID != s.ID || s.Closed // earlier suspensions are all closed
-	if err := contracts.CheckDeliverable(closed, s.TimeoutAtMs, s.Signals, nowMs); err != nil {
+	if err := driver.CheckDeliverable(closed, s.TimeoutAtMs, s.Signals, nowMs); err != nil {
 		return out, err
 	}
-	sig := contracts.NewSignal(w.ref(args.WaitpointID), args, nowMs)
+	sig := driver.NewSignal(w.ref(args.WaitpointID), args, nowMs)
 	if err := recordSignal(tx, e, w, sig); err != nil {
 		return out, err
 	}
@@ -130,7 +131,7 @@ func deliver(tx *bolt.Tx, ring *kek.Keyring, args contracts.DeliverSignalArgs, n
 			return out, err
 		}
 	}
-	resumed := contracts.ConditionHolds(s.Condition, s.Signaled, s.Waitpoints)
+	resumed := driver.ConditionHolds(s.Condition, s.Signaled, s.Waitpoints)
 	if resumed {
 		s.Closed, e.State = true, contracts.StateResumed
 	}
@@ -150,7 +151,7 @@ func authorize(tx *bolt.Tx, ring *kek.Keyring, args contracts.DeliverSignalArgs,
 		return nil, err
 	}
 	initialized := k.Current != nil
-	rec, err := ring.OpenForCheck(partition, initialized, k.Find(t.Kid), nowMs)
+	rec, err := driver.OpenForCheck(ring, partition, initialized, k.Find(t.Kid), nowMs)
 	if err != nil {
 		return nil, err
 	}
@@ -158,12 +159,12 @@ func authorize(tx *bolt.Tx, ring *kek.Keyring, args contracts.DeliverSignalArgs,
 	if err != nil {
 		return nil, err
 	}
-	var ref *contracts.WaitpointRef
+	var ref *driver.WaitpointRef
 	if w != nil {
 		r := w.ref(args.WaitpointID)
 		ref = &r
 	}
-	return w, contracts.AuthorizeToken(t, args.ExecutionID, initialized, rec, ref, nowMs)
+	return w, driver.AuthorizeToken(t, args.ExecutionID, initialized, rec, ref, nowMs)
 }
 
 // recordSignal stores sig as the execution's next signal and counts it on
@@ -190,7 +191,7 @@ func (b *Backend) ObserveSignals(ctx context.Context, args contracts.ObserveSign
 		case err != nil:
 			return contracts.ObserveSignalsResult{}, err
 		case e == nil:
-			return contracts.ObserveSignalsResult{}, contracts.ExecutionNotFound(args.ExecutionID)
+			return contracts.ObserveSignalsResult{}, driver.ExecutionNotFound(args.ExecutionID)
 		}
 		signals, err := signalsOf(tx, e.ID, e.Suspension.ID)
 		return contracts.ObserveSignalsResult{ExecutionID: e.ID, SuspensionID: e.Suspension.ID, Signals: signals}, err
@@ -228,7 +229,7 @@ func (b *Backend) ListSuspended(ctx context.Context, args contracts.ListSuspende
 				ExecutionID: e.ID, SuspensionID: s.ID, SuspendedAtMs: s.SuspendedAtMs, TimeoutAtMs: s.TimeoutAtMs, Waitpoints: s.Waitpoints,
 			})
 		}
-		return contracts.PageSuspended(rows, args.Limit), nil
+		return driver.PageSuspended(rows, args.Limit), nil
 	})
 }
 
@@ -241,7 +242,7 @@ func (b *Backend) ClaimResumedExecution(ctx context.Context, args contracts.Clai
 			return contracts.ClaimOutcome{Outcome: contracts.OutcomeNone}, err
 		}
 		e.State, e.Reason = contracts.StateClaimed, reason
-		e.LeaseID, e.LeaseExpiresAtMs = contracts.NewID(), nowMs+args.LeaseMs
+		e.LeaseID, e.LeaseExpiresAtMs = driver.NewID(), nowMs+args.LeaseMs
 		e.Suspension.Closed = true // a timeout claim closes the waitpoints here
 		signals, err := signalsOf(tx, e.ID, e.Suspension.ID)
 		if err != nil {
@@ -276,7 +277,7 @@ func (b *Backend) CompleteExecution(ctx context.Context, args contracts.Complete
 	return write(ctx, b, func(tx *bolt.Tx, _ int64) (contracts.CompleteOutcome, error) {
 		e, err := loadExec(tx, args.ExecutionID)
 		if err == nil {
-			err = contracts.CheckComplete(e.decisionState(), args)
+			err = driver.CheckComplete(e.decisionState(), args)
 		}
 		if err == nil {
 			err = forget(tx, e)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/driver"
 )
 
 func testDeliverAnyResumesOnFirstSignal(t *testing.T, h Harness) {
@@ -64,20 +65,20 @@ func testDeliverTokenChecks(t *testing.T, h Harness) {
 		want   *contracts.Error
 	}{
 		{"UnknownKidBeforeWaitpointLookup", func(a *contracts.DeliverSignalArgs) {
-			a.WaitpointID = contracts.NewID()
-			a.Token = contracts.SignToken("k9", Secret('z'), []byte("x"))
+			a.WaitpointID = driver.NewID()
+			a.Token = driver.SignToken("k9", Secret('z'), []byte("x"))
 		}, contracts.ErrUnknownKid},
-		{"MissingWaitpoint", func(a *contracts.DeliverSignalArgs) { a.WaitpointID = contracts.NewID() }, contracts.ErrSignatureMismatch},
+		{"MissingWaitpoint", func(a *contracts.DeliverSignalArgs) { a.WaitpointID = driver.NewID() }, contracts.ErrSignatureMismatch},
 		{"MissingWaitpointWithTokenOverEmptyMessage", func(a *contracts.DeliverSignalArgs) {
-			a.WaitpointID = contracts.NewID()
-			a.Token = contracts.SignToken("k2", Secret('b'), nil)
+			a.WaitpointID = driver.NewID()
+			a.Token = driver.SignToken("k2", Secret('b'), nil)
 		}, contracts.ErrSignatureMismatch},
 		{"OtherExecutionsWaitpointWithItsToken", func(a *contracts.DeliverSignalArgs) {
 			a.WaitpointID, a.Token = s2.Waitpoints[0].WaitpointID, s2.Waitpoints[0].Token
 		}, contracts.ErrSignatureMismatch},
 		{"TokenOfAnotherWaitpoint", func(a *contracts.DeliverSignalArgs) { a.Token = s2.Waitpoints[0].Token }, contracts.ErrSignatureMismatch},
 		{"WrongSecret", func(a *contracts.DeliverSignalArgs) {
-			a.Token = contracts.SignToken("k1", Secret('q'), contracts.WaitpointMessage("e1", w1.WaitpointID, "a", startMs))
+			a.Token = driver.SignToken("k1", Secret('q'), driver.WaitpointMessage("e1", w1.WaitpointID, "a", startMs))
 		}, contracts.ErrSignatureMismatch},
 		{"ReplayedUnderAnotherKid", func(a *contracts.DeliverSignalArgs) { a.Token = "k2" + w1.Token[2:] }, contracts.ErrSignatureMismatch},
 	}

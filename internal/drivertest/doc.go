@@ -14,8 +14,8 @@
 //
 //	func TestSuspensions(t *testing.T) {
 //		drivertest.RunSuspensionTests(t, drivertest.Harness{
-//			Open:     func(t testing.TB, clock *conformance.Clock) engine.Backend { ... },
-//			Leftover: func(t testing.TB, b engine.Backend, executionID string) int { ... },
+//			Open:     func(t testing.TB, clock *conformance.Clock) driver.Backend { ... },
+//			Leftover: func(t testing.TB, b driver.Backend, executionID string) int { ... },
 //		})
 //	}
 package drivertest

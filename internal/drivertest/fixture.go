@@ -10,6 +10,7 @@ import (
 
 	"github.com/flowfabric/flowfabric-go/conformance"
 	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/driver"
 	"github.com/flowfabric/flowfabric-go/engine"
 )
 
@@ -23,7 +24,7 @@ type Fixture struct {
 	T     testing.TB
 	Ctx   context.Context
 	Clock *conformance.Clock // starts at conformance.ClockStartMs
-	B     engine.Backend     // as Harness.Open returned it
+	B     driver.Backend     // as Harness.Open returned it
 	Eng   *engine.Engine     // engine.New(B)
 }
 

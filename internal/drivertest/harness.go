@@ -4,7 +4,7 @@ import (
 	"testing"
 
 	"github.com/flowfabric/flowfabric-go/conformance"
-	"github.com/flowfabric/flowfabric-go/engine"
+	"github.com/flowfabric/flowfabric-go/driver"
 )
 
 // Harness tells the scenarios how to make and inspect backends of the driver
@@ -13,13 +13,13 @@ type Harness struct {
 	// Open returns a fresh, isolated, empty backend for one test that reads
 	// its time from clock. The fixture closes it when the test ends, so Close
 	// must also accept a second call from a test that closed it itself.
-	Open func(t testing.TB, clock *conformance.Clock) engine.Backend
+	Open func(t testing.TB, clock *conformance.Clock) driver.Backend
 
 	// Leftover counts what b still stores of executionID (rows, map entries,
 	// keys): the scenario that completes an execution requires zero. b is a
 	// backend Open returned, so the driver may type-assert it and look
 	// inside.
-	Leftover func(t testing.TB, b engine.Backend, executionID string) int
+	Leftover func(t testing.TB, b driver.Backend, executionID string) int
 
 	// Slow reports that the driver writes slowly enough (a file, a server)
 	// that the long scenarios, such as filling a suspension with

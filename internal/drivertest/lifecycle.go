@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/driver"
 )
 
 func testObserveSignals(t *testing.T, h Harness) {
@@ -259,13 +260,13 @@ func testClaim(t *testing.T, h Harness) {
 func testComplete(t *testing.T, h Harness) {
 	t.Run("Unknown", func(t *testing.T) {
 		f := h.Seeded(t)
-		_, err := f.Eng.CompleteExecution(f.Ctx, contracts.CompleteArgs{ExecutionID: "e1", LeaseID: contracts.NewID()})
+		_, err := f.Eng.CompleteExecution(f.Ctx, contracts.CompleteArgs{ExecutionID: "e1", LeaseID: driver.NewID()})
 		WantErr(t, err, contracts.ErrExecutionNotFound)
 	})
 	t.Run("NotClaimed", func(t *testing.T) {
 		f := h.Seeded(t)
 		f.Deliver(f.Suspend(SuspendArgs("e1", "a")), 0, "")
-		_, err := f.Eng.CompleteExecution(f.Ctx, contracts.CompleteArgs{ExecutionID: "e1", LeaseID: contracts.NewID()})
+		_, err := f.Eng.CompleteExecution(f.Ctx, contracts.CompleteArgs{ExecutionID: "e1", LeaseID: driver.NewID()})
 		WantErr(t, err, contracts.ErrLeaseMismatch)
 	})
 	t.Run("ExpiredLeaseNobodyReclaimed", func(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/driver"
 )
 
 func testSuspendOutcome(t *testing.T, h Harness) {
@@ -25,7 +26,7 @@ func testSuspendOutcome(t *testing.T, h Harness) {
 		if w.WaitpointKey != a.Waitpoints[i].Key || w.CreatedAtMs != startMs {
 			t.Fatalf("waitpoint %d = %+v", i, w)
 		}
-		want := contracts.SignToken("k1", Secret('a'), contracts.WaitpointMessage("e1", w.WaitpointID, w.WaitpointKey, startMs))
+		want := driver.SignToken("k1", Secret('a'), driver.WaitpointMessage("e1", w.WaitpointID, w.WaitpointKey, startMs))
 		if w.Token != want {
 			t.Fatalf("waitpoint %d token is not the contract token", i)
 		}
@@ -39,7 +40,7 @@ func testSuspendSignsWithTheCurrentKid(t *testing.T, h Harness) {
 	f := h.Seeded(t)
 	f.Rotate("k2", time.Hour)
 	w := f.Suspend(SuspendArgs("e1", "a")).Waitpoints[0]
-	if w.Token != contracts.SignToken("k2", Secret('b'), contracts.WaitpointMessage("e1", w.WaitpointID, "a", startMs)) {
+	if w.Token != driver.SignToken("k2", Secret('b'), driver.WaitpointMessage("e1", w.WaitpointID, "a", startMs)) {
 		t.Fatal("token not signed by the current kid k2")
 	}
 }
@@ -52,15 +53,15 @@ func testSuspendChecks(t *testing.T, h Harness) {
 		want  *contracts.Error // nil: suspended
 	}{
 		{"NewExecution", func(*Fixture) string { return "" }, nil},
-		{"NewExecutionWithLease", func(*Fixture) string { return contracts.NewID() }, contracts.ErrLeaseMismatch},
+		{"NewExecutionWithLease", func(*Fixture) string { return driver.NewID() }, contracts.ErrLeaseMismatch},
 		{"Suspended", func(f *Fixture) string { f.Suspend(SuspendArgs("e1", "a")); return "" }, contracts.ErrAlreadySuspended},
-		{"SuspendedWithLease", func(f *Fixture) string { f.Suspend(SuspendArgs("e1", "a")); return contracts.NewID() }, contracts.ErrAlreadySuspended},
+		{"SuspendedWithLease", func(f *Fixture) string { f.Suspend(SuspendArgs("e1", "a")); return driver.NewID() }, contracts.ErrAlreadySuspended},
 		{"ResumedNotClaimed", func(f *Fixture) string {
 			f.Deliver(f.Suspend(SuspendArgs("e1", "a")), 0, "")
 			return ""
 		}, contracts.ErrAlreadySuspended},
 		{"ClaimedWithoutLease", func(f *Fixture) string { f.ClaimedExecution("e1", time.Minute); return "" }, contracts.ErrLeaseMismatch},
-		{"ClaimedWithOtherLease", func(f *Fixture) string { f.ClaimedExecution("e1", time.Minute); return contracts.NewID() }, contracts.ErrLeaseMismatch},
+		{"ClaimedWithOtherLease", func(f *Fixture) string { f.ClaimedExecution("e1", time.Minute); return driver.NewID() }, contracts.ErrLeaseMismatch},
 		{"ClaimedWithItsLease", func(f *Fixture) string { return f.ClaimedExecution("e1", time.Minute).LeaseID }, nil},
 		{"LeaseExpiredNobodyReclaimed", func(f *Fixture) string {
 			c := f.ClaimedExecution("e1", time.Second)
@@ -168,7 +169,7 @@ func testSuspendIdempotency(t *testing.T, h Harness) {
 			"Keys":      WithIdem(SuspendArgs("e1", "b"), "i1"),
 			"Condition": func() contracts.SuspendArgs { b := a; b.Condition = contracts.ConditionAll; return b }(),
 			"Timeout":   WithTimeout(a, time.Second),
-			"Lease":     WithLease(a, contracts.NewID()),
+			"Lease":     WithLease(a, driver.NewID()),
 		}
 		for name, o := range others {
 			t.Run(name, func(t *testing.T) {

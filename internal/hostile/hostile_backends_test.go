@@ -23,6 +23,7 @@ import (
 	"github.com/flowfabric/flowfabric-go/backend/sqlite"
 	"github.com/flowfabric/flowfabric-go/backend/valkey"
 	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/driver"
 	"github.com/flowfabric/flowfabric-go/engine"
 	"github.com/flowfabric/flowfabric-go/internal/testenv"
 )
@@ -34,19 +35,19 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 // backend is closed when t ends.
 type backendKind struct {
 	name string
-	open func(t testing.TB) engine.Backend
+	open func(t testing.TB) driver.Backend
 }
 
 var backendKinds = []backendKind{
-	{"memory", func(testing.TB) engine.Backend { return memory.New() }},
-	{"sqlite", func(t testing.TB) engine.Backend {
+	{"memory", func(testing.TB) driver.Backend { return memory.New() }},
+	{"sqlite", func(t testing.TB) driver.Backend {
 		b, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "ff.db"))
 		if err != nil {
 			t.Fatalf("sqlite.Open: %v", err)
 		}
 		return b
 	}},
-	{"postgres", func(t testing.TB) engine.Backend {
+	{"postgres", func(t testing.TB) driver.Backend {
 		u, err := url.Parse(testenv.NewPostgresSchema(t, testenv.PackageDatabase(t)))
 		if err != nil {
 			t.Fatal(err)
@@ -56,7 +57,7 @@ var backendKinds = []backendKind{
 		u.RawQuery = q.Encode()
 		return openURL(t, u.String())
 	}},
-	{"valkey", func(t testing.TB) engine.Backend {
+	{"valkey", func(t testing.TB) driver.Backend {
 		u, err := url.Parse(testenv.ValkeyURL(t))
 		if err != nil {
 			t.Fatal(err)
@@ -69,7 +70,7 @@ var backendKinds = []backendKind{
 	}},
 }
 
-func openURL(t testing.TB, raw string) engine.Backend {
+func openURL(t testing.TB, raw string) driver.Backend {
 	t.Helper()
 	b, err := engine.OpenBackend(context.Background(), raw)
 	if err != nil {
@@ -141,7 +142,7 @@ func TestHostileScopeAndMessage(t *testing.T) {
 				if err != nil {
 					t.Fatalf("sign(scope %q, message %q): %v", scope, msg, err)
 				}
-				if s.Token != contracts.SignToken("k1", hostileSecret, []byte(msg)) {
+				if s.Token != driver.SignToken("k1", hostileSecret, []byte(msg)) {
 					t.Fatalf("sign(scope %q, message %q) did not sign the exact bytes", scope, msg)
 				}
 				v, err := e.Verify(ctx, contracts.VerifyArgs{Scope: scope, Message: []byte(msg), Token: s.Token})
@@ -338,7 +339,7 @@ func TestHostileIdentifiersRejected(t *testing.T) {
 		seed(t, e)
 		sus := suspend(t, e, "ok-exec", "", "approve")
 		wp := sus.Waitpoints[0]
-		lease := contracts.NewID()
+		lease := driver.NewID()
 		n := 0
 		for _, inj := range injections {
 			if !outsideCharset(inj) {

@@ -114,7 +114,7 @@ func TestConstantTimeComparisons(t *testing.T) {
 		t.Errorf("engine/cache.go: cached verification does not use hmac.Equal (%v)", err)
 	}
 	// Every driver decides tokens through contracts (CheckToken or VerifyWith)
-	// and compares secrets through Secret.Equal (in contracts.PlanSeed,
+	// and compares secrets through Secret.Equal (in driver.PlanSeed,
 	// PlanRotate or directly), never by itself.
 	for _, d := range []string{"memory", "sqlite", "postgres", "valkey"} {
 		dir := filepath.Join(root, "backend", d)
@@ -128,8 +128,8 @@ func TestConstantTimeComparisons(t *testing.T) {
 			all.Write(b)
 		}
 		text := all.String()
-		if !strings.Contains(text, "contracts.CheckToken(") && !strings.Contains(text, "contracts.VerifyWith(") {
-			t.Errorf("backend/%s decides tokens without contracts.CheckToken or contracts.VerifyWith", d)
+		if !strings.Contains(text, "driver.CheckToken(") && !strings.Contains(text, "driver.VerifyWith(") {
+			t.Errorf("backend/%s decides tokens without driver.CheckToken or driver.VerifyWith", d)
 		}
 		for _, bad := range []string{"bytes.Equal(", "subtle.ConstantTimeCompare(", "hmac.Equal("} {
 			if strings.Contains(text, bad) {

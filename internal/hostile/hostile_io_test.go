@@ -10,13 +10,15 @@ import (
 
 	"github.com/flowfabric/flowfabric-go/backend/memory"
 	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/driver"
 	"github.com/flowfabric/flowfabric-go/engine"
 )
 
 // countingBackend counts every call that reaches the driver: any call is
 // I/O as far as the Engine can tell.
 type countingBackend struct {
-	engine.Backend
+	driver.Backend
+
 	calls atomic.Int64
 }
 
@@ -84,8 +86,8 @@ type oversizedCall struct {
 
 func oversizedCalls() []oversizedCall {
 	over := func(n int) string { return strings.Repeat("a", n+1) }
-	tok := contracts.SignToken("k1", hostileSecret, []byte("m"))
-	wp := contracts.NewID()
+	tok := driver.SignToken("k1", hostileSecret, []byte("m"))
+	wp := driver.NewID()
 	bigPayload, _ := json.Marshal(strings.Repeat("p", contracts.MaxPayloadLen))
 	var many []contracts.WaitpointSpec
 	for i := range contracts.MaxWaitpoints + 1 {

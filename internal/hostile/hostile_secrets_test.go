@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/driver"
 	"github.com/flowfabric/flowfabric-go/engine"
 	"github.com/flowfabric/flowfabric-go/httpapi"
 )
@@ -160,7 +161,7 @@ func runScanFlow(t *testing.T, c *scanClient, e *engine.Engine) {
 	_, claimed := c.do("POST", "/v1/admin/claim", scanAdmin, `{"worker_id":"w","lease_ms":60000}`)
 	var co contracts.ClaimOutcome
 	_ = json.Unmarshal([]byte(claimed), &co)
-	c.do("POST", "/v1/admin/executions/run-1/complete", scanAdmin, `{"lease_id":"`+contracts.NewID()+`"}`)
+	c.do("POST", "/v1/admin/executions/run-1/complete", scanAdmin, `{"lease_id":"`+driver.NewID()+`"}`)
 	c.do("POST", "/v1/admin/executions/run-1/complete", scanAdmin, `{"lease_id":"`+co.LeaseID+`"}`)
 	c.do("GET", "/metrics", "", "")
 	// Errors returned by the Go API directly, on the same secrets.

@@ -1,4 +1,4 @@
--- rewrap re-seals stored secrets of one partition (engine.SecretSealer's
+-- rewrap re-seals stored secrets of one partition (driver.SecretSealer's
 -- RewrapSecrets): ARGV[2] is the call's operation id, ARGV[3] n, then n
 -- triples (kid, its s:<kid> value as the caller read it, the new value).
 -- Atomically: when every s:<kid> still holds the value read, all n are

@@ -1,9 +1,12 @@
-package kek
+package driver
 
-import "github.com/flowfabric/flowfabric-go/contracts"
+import (
+	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/kek"
+)
 
 // Helpers for drivers that keep a partition's keystore as a
-// contracts.PartitionKeys whose secrets are in stored form (sealed, or in
+// PartitionKeys whose secrets are in stored form (sealed, or in
 // plain without a keyring): open only what a decision reads, seal only what
 // a write inserts, re-seal in a rewrap. Every result is a copy; the
 // arguments are never modified.
@@ -12,7 +15,7 @@ import "github.com/flowfabric/flowfabric-go/contracts"
 // r. changed is false, and next is stored itself, when stored is already in
 // to's form (see SealedUnderPrimary); a rewrap counts such secrets as
 // unchanged and writes nothing for them.
-func (r *Keyring) Rewrap(to *Keyring, kid string, partition int, stored []byte) (next []byte, changed bool, err error) {
+func RewrapSecret(r, to *kek.Keyring, kid string, partition int, stored []byte) (next []byte, changed bool, err error) {
 	if to.SealedUnderPrimary(stored) {
 		return stored, false, nil
 	}
@@ -27,7 +30,7 @@ func (r *Keyring) Rewrap(to *Keyring, kid string, partition int, stored []byte) 
 
 // OpenRecord returns a copy of rec (nil: nil) holding the secret its stored
 // form holds.
-func (r *Keyring) OpenRecord(partition int, rec *contracts.KidRecord) (*contracts.KidRecord, error) {
+func OpenRecord(r *kek.Keyring, partition int, rec *KidRecord) (*KidRecord, error) {
 	if rec == nil {
 		return nil, nil
 	}
@@ -45,29 +48,29 @@ func (r *Keyring) OpenRecord(partition int, rec *contracts.KidRecord) (*contract
 }
 
 // OpenForCheck is OpenRecord for a token check at nowMs
-// (contracts.CheckToken) that reaches the MAC only for a known kid that is
+// (driver.CheckToken) that reaches the MAC only for a known kid that is
 // usable at nowMs: an uninitialized keystore, an unknown kid and an expired
 // kid are answered without a secret, so without a KEK, and rec is returned
 // as it is.
-func (r *Keyring) OpenForCheck(partition int, initialized bool, rec *contracts.KidRecord, nowMs int64) (*contracts.KidRecord, error) {
+func OpenForCheck(r *kek.Keyring, partition int, initialized bool, rec *KidRecord, nowMs int64) (*KidRecord, error) {
 	if !initialized || rec == nil || !rec.Usable(nowMs) {
 		return rec, nil
 	}
-	return r.OpenRecord(partition, rec)
+	return OpenRecord(r, partition, rec)
 }
 
 // OpenKeys returns a copy of k with every secret opened (for a keystore
 // snapshot); the first secret that does not open fails it.
-func (r *Keyring) OpenKeys(partition int, k contracts.PartitionKeys) (contracts.PartitionKeys, error) {
-	var out contracts.PartitionKeys
+func OpenKeys(r *kek.Keyring, partition int, k PartitionKeys) (PartitionKeys, error) {
+	var out PartitionKeys
 	var err error
-	if out.Current, err = r.OpenRecord(partition, k.Current); err != nil {
-		return contracts.PartitionKeys{}, err
+	if out.Current, err = OpenRecord(r, partition, k.Current); err != nil {
+		return PartitionKeys{}, err
 	}
 	for i := range k.Verifying {
-		v, err := r.OpenRecord(partition, &k.Verifying[i])
+		v, err := OpenRecord(r, partition, &k.Verifying[i])
 		if err != nil {
-			return contracts.PartitionKeys{}, err
+			return PartitionKeys{}, err
 		}
 		out.Verifying = append(out.Verifying, *v)
 	}
@@ -75,14 +78,14 @@ func (r *Keyring) OpenKeys(partition int, k contracts.PartitionKeys) (contracts.
 }
 
 // OpenKid returns k with the record of kid (if any) replaced by an opened
-// copy, for the plans that compare that kid's secret (contracts.PlanSeed,
-// contracts.PlanRotate); the other records keep their stored forms.
-func (r *Keyring) OpenKid(partition int, k contracts.PartitionKeys, kid string) (contracts.PartitionKeys, error) {
+// copy, for the plans that compare that kid's secret (driver.PlanSeed,
+// driver.PlanRotate); the other records keep their stored forms.
+func OpenKid(r *kek.Keyring, partition int, k PartitionKeys, kid string) (PartitionKeys, error) {
 	rec := k.Find(kid)
 	if rec == nil {
 		return k, nil
 	}
-	o, err := r.OpenRecord(partition, rec)
+	o, err := OpenRecord(r, partition, rec)
 	if err != nil {
 		return k, err
 	}
@@ -90,7 +93,7 @@ func (r *Keyring) OpenKid(partition int, k contracts.PartitionKeys, kid string) 
 		k.Current = o
 		return k, nil
 	}
-	out := contracts.PartitionKeys{Current: k.Current}
+	out := PartitionKeys{Current: k.Current}
 	for _, v := range k.Verifying {
 		if v.Kid == kid {
 			v = *o
@@ -104,8 +107,8 @@ func (r *Keyring) OpenKid(partition int, k contracts.PartitionKeys, kid string) 
 // that prev (as stored) holds keeps its stored secret, and every kid the
 // plan inserts is sealed with r (a copy in plain for a nil keyring), so no
 // caller's slice is kept. A kid's stored form thus changes only in a rewrap.
-func (r *Keyring) SealNew(partition int, prev, next contracts.PartitionKeys) contracts.PartitionKeys {
-	keep := func(rec contracts.KidRecord) contracts.KidRecord {
+func SealNew(r *kek.Keyring, partition int, prev, next PartitionKeys) PartitionKeys {
+	keep := func(rec KidRecord) KidRecord {
 		if old := prev.Find(rec.Kid); old != nil {
 			rec.Secret = old.Secret
 		} else {
@@ -113,7 +116,7 @@ func (r *Keyring) SealNew(partition int, prev, next contracts.PartitionKeys) con
 		}
 		return rec
 	}
-	var out contracts.PartitionKeys
+	var out PartitionKeys
 	if next.Current != nil {
 		c := keep(*next.Current)
 		out.Current = &c
@@ -127,9 +130,9 @@ func (r *Keyring) SealNew(partition int, prev, next contracts.PartitionKeys) con
 // RewrapKeys returns k with every secret re-sealed under to (see Rewrap),
 // and how many were rewrapped and already in to's form; the first secret
 // that does not open fails it.
-func (r *Keyring) RewrapKeys(to *Keyring, partition int, k contracts.PartitionKeys) (next contracts.PartitionKeys, rewrapped, unchanged int, err error) {
-	one := func(rec contracts.KidRecord) (contracts.KidRecord, error) {
-		s, changed, err := r.Rewrap(to, rec.Kid, partition, rec.Secret)
+func RewrapKeys(r, to *kek.Keyring, partition int, k PartitionKeys) (next PartitionKeys, rewrapped, unchanged int, err error) {
+	one := func(rec KidRecord) (KidRecord, error) {
+		s, changed, err := RewrapSecret(r, to, rec.Kid, partition, rec.Secret)
 		if err != nil {
 			return rec, err
 		}
@@ -144,16 +147,23 @@ func (r *Keyring) RewrapKeys(to *Keyring, partition int, k contracts.PartitionKe
 	if k.Current != nil {
 		c, err := one(*k.Current)
 		if err != nil {
-			return contracts.PartitionKeys{}, 0, 0, err
+			return PartitionKeys{}, 0, 0, err
 		}
 		next.Current = &c
 	}
 	for _, v := range k.Verifying {
 		v, err := one(v)
 		if err != nil {
-			return contracts.PartitionKeys{}, 0, 0, err
+			return PartitionKeys{}, 0, 0, err
 		}
 		next.Verifying = append(next.Verifying, v)
 	}
 	return next, rewrapped, unchanged, nil
+}
+
+// AddRewrapped adds one partition's counts to a RewrapSecrets result.
+func AddRewrapped(r *contracts.RewrapResult, rewrapped, unchanged int) {
+	r.Partitions++
+	r.Rewrapped += rewrapped
+	r.Unchanged += unchanged
 }

@@ -1,6 +1,10 @@
-package contracts
+package driver
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/flowfabric/flowfabric-go/contracts"
+)
 
 // ExecutionState is what the suspension decisions read of one remembered
 // execution (one in state suspended, resumed or claimed). A nil
@@ -17,7 +21,7 @@ type ExecutionState struct {
 // CheckSuspendReplay decides check 2 of suspend once a driver found an
 // idempotency record for (execution_id, idempotency_key): nil means replay
 // the stored outcome byte for byte; otherwise conflict / idempotency_mismatch.
-func CheckSuspendReplay(storedFingerprint string, args SuspendArgs) error {
+func CheckSuspendReplay(storedFingerprint string, args contracts.SuspendArgs) error {
 	if storedFingerprint != args.Fingerprint() {
 		return IdempotencyMismatch()
 	}
@@ -32,7 +36,7 @@ func CheckSuspend(e *ExecutionState, leaseID *string) error {
 		return LeaseNotHeld()
 	case e == nil:
 		return nil
-	case e.State == StateSuspended || e.State == StateResumed:
+	case e.State == contracts.StateSuspended || e.State == contracts.StateResumed:
 		return AlreadySuspended(e.ID, e.State)
 	case leaseID == nil || *leaseID != e.LeaseID:
 		return SuspendLeaseMismatch(e.ID)
@@ -44,11 +48,11 @@ func CheckSuspend(e *ExecutionState, leaseID *string) error {
 // waitpoint ids, created_at_ms = suspended_at_ms = nowMs, timeout_at_ms and
 // each waitpoint's token signed with the partition's current kid. The driver
 // stores what it returns.
-func NewSuspension(args SuspendArgs, current KidRecord, nowMs int64) SuspendOutcome {
-	out := SuspendOutcome{
-		Outcome: OutcomeSuspended, ExecutionID: args.ExecutionID, SuspensionID: NewID(),
+func NewSuspension(args contracts.SuspendArgs, current KidRecord, nowMs int64) contracts.SuspendOutcome {
+	out := contracts.SuspendOutcome{
+		Outcome: contracts.OutcomeSuspended, ExecutionID: args.ExecutionID, SuspensionID: NewID(),
 		SuspendedAtMs: nowMs, Condition: args.Condition,
-		Waitpoints: make([]WaitpointOutcome, 0, len(args.Waitpoints)),
+		Waitpoints: make([]contracts.WaitpointOutcome, 0, len(args.Waitpoints)),
 	}
 	if args.TimeoutMs != nil {
 		t := nowMs + *args.TimeoutMs
@@ -57,7 +61,7 @@ func NewSuspension(args SuspendArgs, current KidRecord, nowMs int64) SuspendOutc
 	for _, spec := range args.Waitpoints {
 		id := NewID()
 		msg := WaitpointMessage(args.ExecutionID, id, spec.Key, nowMs)
-		out.Waitpoints = append(out.Waitpoints, WaitpointOutcome{
+		out.Waitpoints = append(out.Waitpoints, contracts.WaitpointOutcome{
 			WaitpointID: id, WaitpointKey: spec.Key, CreatedAtMs: nowMs,
 			Token: SignToken(current.Kid, current.Secret, msg),
 		})
@@ -78,8 +82,8 @@ type WaitpointRef struct {
 // exists, belongs to args.ExecutionID and matches the token's MAC. A missing
 // waitpoint, another execution's waitpoint and a wrong MAC all answer
 // SignatureMismatch.
-func AuthorizeSignal(args DeliverSignalArgs, keys PartitionKeys, w *WaitpointRef, nowMs int64) error {
-	t, err := ParseToken("token", args.Token)
+func AuthorizeSignal(args contracts.DeliverSignalArgs, keys PartitionKeys, w *WaitpointRef, nowMs int64) error {
+	t, err := contracts.ParseToken("token", args.Token)
 	if err != nil {
 		return err
 	}
@@ -89,11 +93,11 @@ func AuthorizeSignal(args DeliverSignalArgs, keys PartitionKeys, w *WaitpointRef
 // AuthorizeToken is AuthorizeSignal for drivers that look up only the
 // token's kid: initialized reports whether the partition has a current kid,
 // rec is the token kid's record (nil: unknown).
-func AuthorizeToken(t Token, executionID string, initialized bool, rec *KidRecord, w *WaitpointRef, nowMs int64) error {
+func AuthorizeToken(t contracts.Token, executionID string, initialized bool, rec *KidRecord, w *WaitpointRef, nowMs int64) error {
 	if w == nil || w.ExecutionID != executionID {
 		// Check the kid first (step 1), then answer as a wrong MAC would.
 		err := CheckToken(t, nil, initialized, rec, nowMs)
-		if err == nil || errors.Is(err, ErrSignatureMismatch) {
+		if err == nil || errors.Is(err, contracts.ErrSignatureMismatch) {
 			return SignatureMismatch()
 		}
 		return err
@@ -117,15 +121,15 @@ func CheckDeliverable(closed bool, timeoutAtMs *int64, signals int, nowMs int64)
 		return WaitpointClosed()
 	case TimedOut(timeoutAtMs, nowMs):
 		return SuspensionTimedOut()
-	case signals >= SignalLimit:
+	case signals >= contracts.SignalLimit:
 		return SignalLimitExceeded()
 	}
 	return nil
 }
 
 // NewSignal plans step 5 of deliver_signal: the signal to record on w at nowMs.
-func NewSignal(w WaitpointRef, args DeliverSignalArgs, nowMs int64) Signal {
-	return Signal{
+func NewSignal(w WaitpointRef, args contracts.DeliverSignalArgs, nowMs int64) contracts.Signal {
+	return contracts.Signal{
 		SignalID: NewID(), WaitpointID: w.WaitpointID, WaitpointKey: w.WaitpointKey, Name: args.Name,
 		Payload: args.Payload, IdempotencyKey: args.IdempotencyKey, DeliveredAtMs: nowMs,
 	}
@@ -134,7 +138,7 @@ func NewSignal(w WaitpointRef, args DeliverSignalArgs, nowMs int64) Signal {
 // ConditionHolds reports whether a suspension with condition resumes once
 // signaled of its waitpoints waitpoints hold at least one signal.
 func ConditionHolds(condition string, signaled, waitpoints int) bool {
-	return condition == ConditionAny || signaled == waitpoints
+	return condition == contracts.ConditionAny || signaled == waitpoints
 }
 
 // Claimable reports whether a claim at nowMs may take e, and with which
@@ -142,11 +146,11 @@ func ConditionHolds(condition string, signaled, waitpoints int) bool {
 // with an expired lease (the reason it was first claimed with).
 func (e ExecutionState) Claimable(nowMs int64) (reason string, ok bool) {
 	switch e.State {
-	case StateResumed:
-		return ReasonSignal, true
-	case StateSuspended:
-		return ReasonTimeout, TimedOut(e.TimeoutAtMs, nowMs)
-	case StateClaimed:
+	case contracts.StateResumed:
+		return contracts.ReasonSignal, true
+	case contracts.StateSuspended:
+		return contracts.ReasonTimeout, TimedOut(e.TimeoutAtMs, nowMs)
+	case contracts.StateClaimed:
 		return e.Reason, nowMs > e.LeaseExpiresAtMs
 	}
 	return "", false
@@ -155,11 +159,11 @@ func (e ExecutionState) Claimable(nowMs int64) (reason string, ok bool) {
 // CheckComplete decides complete_execution for e (nil: not remembered):
 // execution_not_found, lease_mismatch, or nil to delete everything recorded
 // for it. An expired lease that nobody re-claimed still completes.
-func CheckComplete(e *ExecutionState, args CompleteArgs) error {
+func CheckComplete(e *ExecutionState, args contracts.CompleteArgs) error {
 	switch {
 	case e == nil:
 		return ExecutionNotFound(args.ExecutionID)
-	case e.State != StateClaimed || e.LeaseID != args.LeaseID:
+	case e.State != contracts.StateClaimed || e.LeaseID != args.LeaseID:
 		return CompleteLeaseMismatch(e.ID)
 	}
 	return nil
@@ -169,11 +173,11 @@ func CheckComplete(e *ExecutionState, args CompleteArgs) error {
 // (suspended_at_ms, execution_id), all strictly after the cursor, of which
 // drivers fetch limit+1: the first limit rows, and next_cursor exactly when
 // more follow.
-func PageSuspended(rows []SuspendedExecution, limit int) ListSuspendedResult {
-	res := ListSuspendedResult{Executions: []SuspendedExecution{}}
+func PageSuspended(rows []contracts.SuspendedExecution, limit int) contracts.ListSuspendedResult {
+	res := contracts.ListSuspendedResult{Executions: []contracts.SuspendedExecution{}}
 	if len(rows) > limit {
 		last := rows[limit-1]
-		c := EncodeCursor(Cursor{SuspendedAtMs: last.SuspendedAtMs, ExecutionID: last.ExecutionID})
+		c := contracts.EncodeCursor(contracts.Cursor{SuspendedAtMs: last.SuspendedAtMs, ExecutionID: last.ExecutionID})
 		res.NextCursor = &c
 		rows = rows[:limit]
 	}
@@ -183,34 +187,34 @@ func PageSuspended(rows []SuspendedExecution, limit int) ListSuspendedResult {
 
 // SignWith decides sign for a partition's keystore k: the token of
 // args.Message under the current kid, or NotInitialized.
-func SignWith(k PartitionKeys, args SignArgs) (SignResult, error) {
+func SignWith(k PartitionKeys, args contracts.SignArgs) (contracts.SignResult, error) {
 	if k.Current == nil {
-		return SignResult{}, NotInitialized()
+		return contracts.SignResult{}, NotInitialized()
 	}
-	return SignResult{Kid: k.Current.Kid, Token: SignToken(k.Current.Kid, k.Current.Secret, args.Message)}, nil
+	return contracts.SignResult{Kid: k.Current.Kid, Token: SignToken(k.Current.Kid, k.Current.Secret, args.Message)}, nil
 }
 
 // VerifyWith decides verify for a partition's keystore k at nowMs
 // (docs/spec.md §3).
-func VerifyWith(k PartitionKeys, args VerifyArgs, nowMs int64) (VerifyResult, error) {
-	t, err := ParseToken("token", args.Token)
+func VerifyWith(k PartitionKeys, args contracts.VerifyArgs, nowMs int64) (contracts.VerifyResult, error) {
+	t, err := contracts.ParseToken("token", args.Token)
 	if err != nil {
-		return VerifyResult{}, err
+		return contracts.VerifyResult{}, err
 	}
 	if err := CheckToken(t, args.Message, k.Current != nil, k.Find(t.Kid), nowMs); err != nil {
-		return VerifyResult{}, err
+		return contracts.VerifyResult{}, err
 	}
-	return VerifyResult{Valid: true, Kid: t.Kid}, nil
+	return contracts.VerifyResult{Valid: true, Kid: t.Kid}, nil
 }
 
 // RotatePartition is PlanRotate as the entry rotate_all reports for
 // partition: the outcome, or the rotation_conflict in the entry's error.
 // changed reports whether next must be written.
-func RotatePartition(partition int, k PartitionKeys, args RotateArgs, nowMs int64) (entry RotateEntry, next PartitionKeys, changed bool) {
+func RotatePartition(partition int, k PartitionKeys, args contracts.RotateArgs, nowMs int64) (entry contracts.RotateEntry, next PartitionKeys, changed bool) {
 	entry.Partition = partition
 	next, out, changed, err := PlanRotate(k, args, nowMs)
 	if err != nil {
-		entry.Error = AsError(err)
+		entry.Error = contracts.AsError(err)
 		return entry, k, false
 	}
 	entry.Outcome = &out

@@ -1,9 +1,7 @@
-package engine
+package driver
 
 import (
 	"context"
-
-	"github.com/flowfabric/flowfabric-go/contracts"
 )
 
 // KeystoreSnapshotter is an optional driver interface, found by type
@@ -29,7 +27,7 @@ type KeystoreSnapshotter interface {
 type KeystoreSnapshot struct {
 	// Keys is the partition's keystore: its current kid (nil when the
 	// partition has none) and its verifying kids, expired or not.
-	Keys contracts.PartitionKeys
+	Keys PartitionKeys
 	// NowMs is the backend's clock when Keys was read (milliseconds since
 	// the Unix epoch). The cache adds the monotonic time elapsed since the
 	// read, so expiry decisions follow the backend's clock, not the

@@ -1,0 +1,80 @@
+package driver
+
+import "github.com/flowfabric/flowfabric-go/contracts"
+
+// Errors that drivers raise after validation. Their Detail text appears in
+// the conformance goldens, so every driver builds them here and none words
+// its own.
+
+// NotInitialized is state / hmac_secret_not_initialized: the partition has
+// no current kid.
+func NotInitialized() *contracts.Error {
+	return contracts.ErrHMACSecretNotInitialized.With("the keystore has no current kid: seed it first")
+}
+
+// SignatureMismatch is the single answer for a wrong MAC, a missing waitpoint
+// and another execution's waitpoint, so a caller without a valid token
+// learns nothing.
+func SignatureMismatch() *contracts.Error {
+	return contracts.ErrSignatureMismatch.With("token: signature does not match")
+}
+
+// ExecutionNotFound answers observe_signals or complete_execution on an
+// execution that is not remembered.
+func ExecutionNotFound(executionID string) *contracts.Error {
+	return contracts.ErrExecutionNotFound.With("execution_id: %q is not known", executionID)
+}
+
+// AlreadySuspended answers suspend while the execution is suspended or
+// resumed and not yet claimed.
+func AlreadySuspended(executionID, state string) *contracts.Error {
+	return contracts.ErrAlreadySuspended.With("execution_id: %q is %s and not yet claimed", executionID, state)
+}
+
+// LeaseNotHeld answers suspend with a lease_id while the execution is in
+// state none (unknown or completed).
+func LeaseNotHeld() *contracts.Error {
+	return contracts.ErrLeaseMismatch.With("lease_id: the execution holds no lease (it is not claimed)")
+}
+
+// SuspendLeaseMismatch answers suspend of a claimed execution without its
+// current lease.
+func SuspendLeaseMismatch(executionID string) *contracts.Error {
+	return contracts.ErrLeaseMismatch.With("lease_id: not the current lease of claimed execution %q", executionID)
+}
+
+// CompleteLeaseMismatch answers complete_execution of an execution that is
+// not claimed under lease_id.
+func CompleteLeaseMismatch(executionID string) *contracts.Error {
+	return contracts.ErrLeaseMismatch.With("lease_id: not the current lease of execution %q", executionID)
+}
+
+// IdempotencyMismatch answers a suspend whose idempotency key was used for
+// the execution with other arguments.
+func IdempotencyMismatch() *contracts.Error {
+	return contracts.ErrIdempotencyMismatch.With("idempotency_key: already used for this execution with other arguments")
+}
+
+// WaitpointClosed answers a delivery to a waitpoint whose suspension resumed
+// or was claimed.
+func WaitpointClosed() *contracts.Error {
+	return contracts.ErrWaitpointClosed.With("waitpoint_id: the waitpoint is closed (its suspension resumed or was claimed)")
+}
+
+// SuspensionTimedOut answers a delivery after the suspension's timeout_at_ms.
+func SuspensionTimedOut() *contracts.Error {
+	return contracts.ErrSuspensionTimedOut.With("waitpoint_id: the suspension passed its timeout_at_ms")
+}
+
+// SignalLimitExceeded answers a delivery to a suspension that already holds
+// SignalLimit signals.
+func SignalLimitExceeded() *contracts.Error {
+	return contracts.ErrSignalLimitExceeded.With("waitpoint_id: the suspension already holds %d signals", contracts.SignalLimit)
+}
+
+// SchemaMismatch wraps a refusal of migrations.Pending (or a pending
+// migration the caller must apply) as unavailable / schema_mismatch. The
+// cause names versions and checksums only, never data.
+func SchemaMismatch(cause error) *contracts.Error {
+	return contracts.ErrSchemaMismatch.With("schema: %v", cause).Wrapping(cause)
+}
