@@ -37,7 +37,8 @@ func goTool() (string, error) {
 	return exec.LookPath("go")
 }
 
-// ffBinary builds ./cmd/ff into a temporary directory, once per package run.
+// ffBinary builds cmd/ff (the ff binary with every in-repo driver) into a
+// temporary directory, once per package run.
 func ffBinary(t *testing.T) string {
 	t.Helper()
 	build.once.Do(func() {
@@ -51,8 +52,8 @@ func ffBinary(t *testing.T) string {
 			return
 		}
 		build.path = filepath.Join(build.dir, "ff")
-		cmd := exec.Command(gotool, "build", "-o", build.path, "./cmd/ff")
-		cmd.Dir = ".." // the module root
+		cmd := exec.Command(gotool, "build", "-o", build.path, ".")
+		cmd.Dir = filepath.Join("..", "cmd", "ff") // its own module, every driver linked
 		out, err := cmd.CombinedOutput()
 		build.err, build.out = err, string(out)
 	})

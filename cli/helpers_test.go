@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/flowfabric/flowfabric-go/backend/memory"
+	_ "github.com/flowfabric/flowfabric-go/backend/sqlite" // sqlite://, the default backend
 	"github.com/flowfabric/flowfabric-go/cli"
 	"github.com/flowfabric/flowfabric-go/contracts"
 	"github.com/flowfabric/flowfabric-go/driver"

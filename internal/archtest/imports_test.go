@@ -2,25 +2,35 @@ package archtest
 
 import (
 	"encoding/json"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"io"
 	"os/exec"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
 
 const module = "github.com/flowfabric/flowfabric-go"
 
+// moduleDirs are the repository's Go modules, relative to the root.
+var moduleDirs = []string{".", "backend/postgres", "backend/valkey", "cmd/ff", "internal/testenv", "internal/integration", "examples/boltstore"}
+
 type pkg struct {
 	ImportPath string
+	Dir        string
+	GoFiles    []string
 	Imports    []string
 }
 
-// listPackages returns the module's packages with their direct imports,
-// from `go list`, for the module in dir.
+// listPackages returns the packages of the module in dir with their direct
+// (non-test) imports, from `go list`.
 func listPackages(t *testing.T, dir string) []pkg {
 	t.Helper()
 	cmd := exec.Command("go", "list", "-json", "./...")
-	cmd.Dir = dir
+	cmd.Dir = filepath.Join("..", "..", dir)
 	out, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("go list in %s: %v", dir, err)
@@ -52,35 +62,117 @@ func local(imports []string) []string {
 	return out
 }
 
-// TestImportRules checks the dependency rules of the package layout.
+// allowed lists, per library package (or prefix ending in "/"), the
+// packages of the module it may import.
+var allowed = map[string][]string{
+	"contracts":   {},
+	"migrations":  {},
+	"kek":         {"contracts"},
+	"driver":      {"contracts", "kek"},
+	"engine":      {"contracts", "driver", "kek"},
+	"backend/":    {"contracts", "driver", "kek", "migrations", "engine"},
+	"httpapi":     {"contracts", "engine", "kek"},
+	"cli":         {"contracts", "engine", "kek", "httpapi", "cli/bench"},
+	"cli/":        {"contracts", "engine", "kek"},
+	"conformance": {"contracts", "driver", "engine", "kek"},
+}
+
+func rulesFor(name string) ([]string, bool) {
+	if r, ok := allowed[name]; ok {
+		return r, true
+	}
+	for prefix, r := range allowed {
+		if strings.HasSuffix(prefix, "/") && strings.HasPrefix(name, prefix) {
+			return r, true
+		}
+	}
+	return nil, false
+}
+
+// TestImportRules checks the dependency rules of the package layout (see
+// the package doc) over every module of the repository.
 func TestImportRules(t *testing.T) {
-	for _, p := range listPackages(t, "../..") {
-		name := strings.TrimPrefix(p.ImportPath, module+"/")
-		for _, imp := range local(p.Imports) {
-			switch {
-			case strings.HasPrefix(imp, "cmd/"):
-				t.Errorf("%s imports %s: nothing imports cmd/", name, imp)
-			case name == "contracts":
-				t.Errorf("contracts imports %s: contracts imports nothing of the module", imp)
-			case name == "kek" && imp != "contracts":
-				t.Errorf("kek imports %s: kek imports only contracts", imp)
-			case name == "engine" && imp != "contracts" && imp != "kek":
-				t.Errorf("engine imports %s: engine imports only contracts and kek", imp)
-			case strings.HasPrefix(name, "backend/") && strings.HasPrefix(imp, "backend/"):
-				t.Errorf("%s imports %s: drivers do not import each other", name, imp)
-			case (name == "cli" || name == "httpapi") && imp != "engine" && imp != "contracts" && imp != "kek" && imp != "httpapi" && !strings.HasPrefix(imp, "backend/"):
-				t.Errorf("%s imports %s: cli and httpapi import only engine, contracts, kek and drivers", name, imp)
-			case name == "httpapi" && strings.HasPrefix(imp, "backend/"):
-				t.Errorf("httpapi imports %s: the gateway works over any engine", imp)
+	for _, dir := range moduleDirs {
+		for _, p := range listPackages(t, dir) {
+			name := strings.TrimPrefix(p.ImportPath, module+"/")
+			for _, imp := range local(p.Imports) {
+				if strings.HasPrefix(imp, "cmd/") {
+					t.Errorf("%s imports %s: nothing imports cmd/", name, imp)
+				}
+			}
+			rules, ok := rulesFor(name)
+			if !ok {
+				continue
+			}
+			for _, imp := range local(p.Imports) {
+				if !slices.Contains(rules, imp) {
+					t.Errorf("%s imports %s; it may import only %v of this module", name, imp, rules)
+				}
 			}
 		}
 	}
 }
 
+// TestBackendsUseEngineOnlyToRegister checks that a driver calls nothing of
+// engine but Register and RegisterMigrator: the Engine sits above drivers.
+func TestBackendsUseEngineOnlyToRegister(t *testing.T) {
+	checked := 0
+	for _, dir := range moduleDirs {
+		for _, p := range listPackages(t, dir) {
+			name := strings.TrimPrefix(p.ImportPath, module+"/")
+			if !strings.HasPrefix(name, "backend/") && !strings.HasPrefix(name, "examples/boltstore") {
+				continue
+			}
+			for _, f := range p.GoFiles {
+				checked++
+				for _, sel := range engineSelectors(t, filepath.Join(p.Dir, f)) {
+					if sel != "Register" && sel != "RegisterMigrator" {
+						t.Errorf("%s/%s uses engine.%s: a backend uses engine only to register its scheme", name, f, sel)
+					}
+				}
+			}
+		}
+	}
+	if checked == 0 {
+		t.Fatal("no backend file checked")
+	}
+}
+
+// engineSelectors returns the names the file selects from its engine import.
+func engineSelectors(t *testing.T, path string) []string {
+	t.Helper()
+	f, err := parser.ParseFile(token.NewFileSet(), path, nil, parser.SkipObjectResolution)
+	if err != nil {
+		t.Fatal(err)
+	}
+	local := ""
+	for _, im := range f.Imports {
+		if strings.Trim(im.Path.Value, `"`) == module+"/engine" {
+			local = "engine"
+			if im.Name != nil {
+				local = im.Name.Name
+			}
+		}
+	}
+	if local == "" {
+		return nil
+	}
+	var out []string
+	ast.Inspect(f, func(n ast.Node) bool {
+		if s, ok := n.(*ast.SelectorExpr); ok {
+			if id, ok := s.X.(*ast.Ident); ok && id.Name == local {
+				out = append(out, s.Sel.Name)
+			}
+		}
+		return true
+	})
+	return out
+}
+
 // TestExampleUsesOnlyExportedAPI checks that the third-party example driver
-// imports no internal package of this module.
+// imports neither an internal package nor the in-repo drivers.
 func TestExampleUsesOnlyExportedAPI(t *testing.T) {
-	for _, p := range listPackages(t, "../../examples/boltstore") {
+	for _, p := range listPackages(t, "examples/boltstore") {
 		for _, imp := range p.Imports {
 			if strings.HasPrefix(imp, module+"/internal/") {
 				t.Errorf("%s imports %s: a third-party driver can only use exported packages", p.ImportPath, imp)
