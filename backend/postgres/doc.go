@@ -1,0 +1,73 @@
+// Package postgres is the PostgreSQL driver of FlowFabric-Go, on pgx/v5's
+// connection pool.
+//
+// Importing the package registers the schemes "postgres" and "postgresql"
+// with engine.Register and engine.RegisterMigrator:
+//
+//	import _ "github.com/flowfabric/flowfabric-go/backend/postgres"
+//
+//	eng, err := engine.Open(ctx, "postgres://app@db:5432/app?pool_max_conns=20")
+//
+// The URL is handed to pgxpool.ParseConfig, so every connection and pool
+// setting pgx understands applies (pool_max_conns, sslmode, search_path,
+// application_name, ...). Parameters of FlowFabric itself start with "ff_"
+// and are removed first:
+//
+//   - ff_migrate=auto applies pending schema migrations at Open. Without it,
+//     Open refuses a database whose schema is behind the binary and names
+//     `ff migrate`, which applies them (engine.Migrate).
+//
+// The schema lives in migrations/postgres (embedded). Tables are created in
+// the first schema of the connection's search_path.
+//
+// Guarantees: every operation that writes is one SERIALIZABLE transaction,
+// retried up to 3 attempts in all on serialization failures and deadlocks
+// (SQLSTATE 40001, 40P01), after which it fails with contention /
+// serialization_retry_exhausted (retryable). Reads (sign, verify,
+// list_kids, observe_signals, list_suspended) are single statements, so
+// they see one snapshot. Time is the server's clock_timestamp(), read once
+// per operation inside the deciding transaction or statement, never the
+// process clock. The one-current-kid invariant and one signal per
+// (waitpoint_id, idempotency_key) are unique indexes of the database. The
+// backend has one keystore partition.
+//
+// Concurrency: SERIALIZABLE alone would make contended operations fail
+// (and, because its predicate locks cover whole index pages, even
+// operations on different executions), so the driver also queues the
+// operations that would conflict, with locks taken before the
+// transaction's snapshot so that a waiter reads what its predecessor
+// committed:
+//
+//   - seed and rotate_all lock ff_keys (LOCK TABLE ... SHARE ROW EXCLUSIVE,
+//     sent with BEGIN): keystore writers of all processes run one at a time;
+//   - suspend, deliver_signal and complete_execution hold a session
+//     advisory lock of their execution_id around the transaction, so
+//     operations on one execution run one at a time;
+//   - claims lock the gate table ff_claim_lock EXCLUSIVE, operations on an
+//     execution lock it ROW EXCLUSIVE: claims run one at a time and never
+//     alongside an execution writer, while writers of different executions
+//     run in parallel; a writer's retry takes the gate EXCLUSIVE, alone, so
+//     it cannot fail again for the same reason;
+//   - suspend and deliver_signal decide "new execution" and "duplicate
+//     signal" by INSERT ... ON CONFLICT DO NOTHING rather than by reading
+//     that a row is absent, which SSI would record as a read of an index
+//     range that other executions insert into.
+//
+// Secrets at rest: the Backend is a driver.SecretSealer. With a keyring
+// installed (SetKeyring; engine.OpenBackend installs the one the URL's
+// kek_file names) ff_keys.secret holds each secret sealed for its kid and
+// partition 0 instead of in plain, and RewrapSecrets re-seals the stored
+// secrets under another keyring. The column is bytea, so the longer sealed
+// form needs no schema change. A rewrap does not scrub the previous forms:
+// dead row versions of ff_keys (until VACUUM reuses their space), the WAL
+// and backups still hold them, so a store that held secrets in plain keeps
+// them there until those are gone.
+//
+// Push invalidation: the Backend is a driver.KeystoreWatcher. Migration
+// 0003 adds a statement trigger on ff_keys that NOTIFYs channel ff_keystore
+// (payload: the schema) at the commit of every keystore write, by any
+// process; an Engine with its keystore cache on LISTENs on one dedicated
+// connection outside the pool (so pool_max_conns does not count it), which
+// reconnects with backoff, and drops its cached snapshots on each
+// notification.
+package postgres
