@@ -167,7 +167,7 @@ func (c *fzCLI) checkStored(t *testing.T, exec string, withPayload bool, payload
 		t.Fatalf("ff signals: exit %d %s", code, stdout)
 	}
 	// The Go API keeps every byte; the JSON envelope can only carry valid
-	// UTF-8 (RELIABILITY.md, "Findings"), so compare through the engine.
+	// UTF-8 (docs/reliability.md, "Findings"), so compare through the engine.
 	got, err := c.e.ObserveSignals(context.Background(), contracts.ObserveSignalsArgs{ExecutionID: exec})
 	if err != nil || len(got.Signals) != 1 {
 		t.Fatalf("observe: %v %+v", err, got)

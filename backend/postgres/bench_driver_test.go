@@ -22,7 +22,7 @@ import (
 // clients over pools of the same size (pool_max_conns = clients):
 //
 //	BenchmarkVerifyUncached/clients=N  vs  BenchmarkSelect1/clients=N   (target ≥ 0.7×)
-//	BenchmarkDeliverSignal/clients=16  vs  pgbench -b simple-update -c 16 (BENCHMARKS.md; ≥ 0.5×)
+//	BenchmarkDeliverSignal/clients=16  vs  pgbench -b simple-update -c 16 (docs/benchmarks.md; ≥ 0.5×)
 //
 // ns/op is wall time per operation over all clients, so throughput is
 // 1e9 / ns/op.

@@ -1,4 +1,4 @@
-// Package hostile holds the hostile-input tests of issue 9 (RELIABILITY.md,
+// Package hostile holds the hostile-input tests (docs/reliability.md,
 // "Hostile input"): SQL, Lua and redis-protocol injection attempts through
 // every string field, on every backend; oversized input rejected before any
 // I/O; no secret in any log line, error or envelope; constant-time
@@ -285,7 +285,7 @@ func deliverAndRead(t *testing.T, e *engine.Engine, exec, key string, payload js
 
 // checkEnvelope decodes the observe_signals envelope as a JSON client (CLI,
 // HTTP) would: a key and payload of valid UTF-8 come back exactly; invalid
-// UTF-8 cannot travel in JSON (RELIABILITY.md, "Findings"), so for it the
+// UTF-8 cannot travel in JSON (docs/reliability.md, "Findings"), so for it the
 // envelope must still be valid JSON.
 func checkEnvelope(obs contracts.ObserveSignalsResult, key string, payload []byte) error {
 	env, err := json.Marshal(obs)

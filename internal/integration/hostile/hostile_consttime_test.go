@@ -86,7 +86,7 @@ func exprText(src []byte, fset *token.FileSet, e ast.Expr) string {
 }
 
 // TestConstantTimeComparisons pins where MACs, secrets and the admin token
-// are compared (RELIABILITY.md, "Constant-time comparisons"): each site
+// are compared (docs/reliability.md, "Constant-time comparisons"): each site
 // calls crypto/hmac.Equal or crypto/subtle.ConstantTimeCompare and compares
 // nothing secret with == or !=. A timing test cannot prove constant time on
 // a shared machine; the guarantee is the standard library's, so the test

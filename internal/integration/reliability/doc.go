@@ -13,5 +13,5 @@
 //
 // Sizes are bounded for `make test` (CI). With FF_RELIABILITY=long (what
 // `make reliability` sets) they grow to several thousand operations per
-// backend and a 60 s soak. RELIABILITY.md records the figures.
+// backend and a 60 s soak. docs/reliability.md records the figures.
 package reliability
