@@ -13,8 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/flowfabric/flowfabric-go/contracts"
 	"github.com/flowfabric/flowfabric-go/engine"
 )
@@ -30,9 +28,11 @@ type Options struct {
 	AdminToken string
 	// Logger receives one structured line per request. Nil: slog.Default().
 	Logger *slog.Logger
-	// Registry receives the handler's metrics and is served on /metrics.
-	// Nil: a fresh registry of its own.
-	Registry *prometheus.Registry
+	// DisableMetricsRoute turns GET /metrics off: it answers 404
+	// route_not_found like any unknown path. The metrics are still kept;
+	// serve them elsewhere with Handler.Metrics, e.g. on a private listener
+	// when this handler faces the internet.
+	DisableMetricsRoute bool
 	// MaxBodyBytes caps request bodies. Zero: DefaultMaxBodyBytes.
 	MaxBodyBytes int64
 }
@@ -50,13 +50,10 @@ func New(e *engine.Engine, opts Options) *Handler {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	if opts.Registry == nil {
-		opts.Registry = prometheus.NewRegistry()
-	}
 	if opts.MaxBodyBytes == 0 {
 		opts.MaxBodyBytes = DefaultMaxBodyBytes
 	}
-	h := &Handler{e: e, opts: opts, mux: http.NewServeMux(), metrics: newMetrics(opts.Registry)}
+	h := &Handler{e: e, opts: opts, mux: http.NewServeMux(), metrics: newMetrics()}
 	h.routes()
 	return h
 }

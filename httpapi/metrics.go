@@ -1,54 +1,61 @@
 package httpapi
 
 import (
+	"bytes"
 	"errors"
+	"io"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
 )
 
-// metrics are the handler's Prometheus collectors. Labels are bounded sets
-// (route names, error codes, reasons, outcomes): never ids or tokens.
+// metrics are the handler's metrics. Labels are bounded sets (route names,
+// error codes, reasons, outcomes): never ids, tokens or other caller input.
+// Label names are given sorted (see newVec), and values in that order.
 type metrics struct {
-	requests     *prometheus.CounterVec
-	latency      *prometheus.HistogramVec
-	tokenFailure *prometheus.CounterVec
-	rotations    *prometheus.CounterVec
+	requests     *counterVec   // outcome, route
+	latency      *histogramVec // outcome, route
+	tokenFailure *counterVec   // reason
+	rotations    *counterVec   // outcome
+	families     []family      // sorted by name
 }
 
-func newMetrics(reg prometheus.Registerer) *metrics {
+// latencyBuckets are the upper bounds of ff_http_request_duration_seconds:
+// 100µs × 2.5^i for i in 0..11, up to about 2.4s.
+var latencyBuckets = exponentialBuckets(0.0001, 2.5, 12)
+
+func newMetrics() *metrics {
 	m := &metrics{
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "ff_http_requests_total", Help: "HTTP requests by route and outcome (ok or the error code).",
-		}, []string{"route", "outcome"}),
-		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "ff_http_request_duration_seconds", Help: "HTTP request latency by route and outcome.",
-			Buckets: prometheus.ExponentialBuckets(0.0001, 2.5, 12),
-		}, []string{"route", "outcome"}),
-		tokenFailure: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "ff_token_verification_failures_total", Help: "Rejected tokens by reason (malformed, unknown_kid, signature_mismatch, token_expired).",
-		}, []string{"reason"}),
-		rotations: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "ff_rotations_total", Help: "Per-partition rotation outcomes (rotated, noop, or the error code).",
-		}, []string{"outcome"}),
+		requests: newCounterVec("ff_http_requests_total",
+			"HTTP requests by route and outcome (ok or the error code).", "outcome", "route"),
+		latency: newHistogramVec("ff_http_request_duration_seconds",
+			"HTTP request latency by route and outcome.", latencyBuckets, "outcome", "route"),
+		tokenFailure: newCounterVec("ff_token_verification_failures_total",
+			"Rejected tokens by reason (malformed, unknown_kid, signature_mismatch, token_expired).", "reason"),
+		rotations: newCounterVec("ff_rotations_total",
+			"Per-partition rotation outcomes (rotated, noop, or the error code).", "outcome"),
 	}
-	reg.MustRegister(m.requests, m.latency, m.tokenFailure, m.rotations)
+	m.families = []family{m.requests, m.latency, m.tokenFailure, m.rotations}
+	// Sorted by name, as the exposition lists them.
+	slices.SortFunc(m.families, func(a, b family) int { return strings.Compare(a.metricName(), b.metricName()) })
 	return m
 }
 
 func (m *metrics) observeRequest(route, outcome string, d time.Duration) {
-	m.requests.WithLabelValues(route, outcome).Inc()
-	m.latency.WithLabelValues(route, outcome).Observe(d.Seconds())
+	m.requests.inc(outcome, route)
+	m.latency.observe(d.Seconds(), outcome, route)
 }
 
 func (m *metrics) observeError(e *contracts.Error) {
 	switch {
 	case errors.Is(e, contracts.ErrTokenExpired):
-		m.tokenFailure.WithLabelValues(contracts.CodeTokenExpired).Inc()
+		m.tokenFailure.inc(contracts.CodeTokenExpired)
 	case errors.Is(e, contracts.ErrInvalidToken) && e.Reason != "":
-		m.tokenFailure.WithLabelValues(e.Reason).Inc()
+		m.tokenFailure.inc(e.Reason)
 	}
 }
 
@@ -56,9 +63,50 @@ func (m *metrics) observeRotation(r contracts.RotateAllResult) {
 	for _, e := range r.Entries {
 		switch {
 		case e.Error != nil:
-			m.rotations.WithLabelValues(e.Error.Code).Inc()
+			m.rotations.inc(e.Error.Code)
 		case e.Outcome != nil:
-			m.rotations.WithLabelValues(e.Outcome.Outcome).Inc()
+			m.rotations.inc(e.Outcome.Outcome)
 		}
+	}
+}
+
+// exposition returns the metrics in the Prometheus text format 0.0.4.
+func (m *metrics) exposition() []byte {
+	var b bytes.Buffer
+	for _, f := range m.families {
+		f.writeTo(&b)
+	}
+	return b.Bytes()
+}
+
+// WriteMetrics writes the handler's metrics to w in the Prometheus text
+// exposition format, version 0.0.4: the body /metrics serves. An
+// application with a metrics endpoint of its own can append it there.
+func (h *Handler) WriteMetrics(w io.Writer) error {
+	_, err := w.Write(h.metrics.exposition())
+	return err
+}
+
+// Metrics returns an http.Handler serving the handler's metrics in the
+// Prometheus text exposition format, version 0.0.4 (Content-Type
+// text/plain; version=0.0.4; charset=utf-8), to GET and HEAD; other methods
+// answer 405 method_not_allowed. It serves what /metrics does, for an
+// application that exposes metrics on another listener or path (see
+// Options.DisableMetricsRoute).
+func (h *Handler) Metrics() http.Handler {
+	return http.HandlerFunc(h.serveMetrics)
+}
+
+func (h *Handler) serveMetrics(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		h.handle405(w, r, []string{http.MethodGet})
+		return
+	}
+	body := h.metrics.exposition()
+	w.Header().Set("Content-Type", metricsContentType)
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(body)
 	}
 }

@@ -7,8 +7,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
 	"github.com/flowfabric/flowfabric-go/contracts"
 )
 
@@ -35,14 +33,10 @@ func (h *Handler) routes() {
 		return map[string]string{"status": "ok"}, nil
 	}})
 	h.handle("/readyz", endpoint{http.MethodGet, "readyz", false, h.ready})
-	metricsHandler := promhttp.HandlerFor(h.opts.Registry, promhttp.HandlerOpts{})
-	h.mux.HandleFunc("/metrics", func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodGet || r.Method == http.MethodHead {
-			metricsHandler.ServeHTTP(w, r)
-			return
-		}
-		h.handle405(w, r, []string{http.MethodGet})
-	})
+	if !h.opts.DisableMetricsRoute {
+		// Not an endpoint: a scrape is not counted in the request metrics.
+		h.mux.HandleFunc("/metrics", h.serveMetrics)
+	}
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		h.serve(w, r, endpoint{name: "not_found", op: func(*http.Request) (any, error) {
 			return nil, errRouteNotFound.With("path: no route for %s %s", r.Method, r.URL.Path)
