@@ -8,11 +8,17 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/flowfabric/flowfabric-go/cli/bench"
 	"github.com/flowfabric/flowfabric-go/contracts"
 	"github.com/flowfabric/flowfabric-go/engine"
 )
+
+// benchCycleSteps are the keys of steps_us in the JSON report of a cycle.
+var benchCycleSteps = []string{"suspend", "deliver_http", "claim", "complete"}
+
+// benchForeignSecret is the secret of a keystore seeded by someone else.
+var benchForeignSecret = contracts.Secret(bytes.Repeat([]byte{0x5a}, GeneratedSecretBytes))
 
 // runBench runs `ff --backend url bench args...` in-process (through the
 // command itself, so the test does not depend on the command table).
@@ -24,13 +30,13 @@ func runBench(t *testing.T, url string, args ...string) (int, string, string) {
 	return code, out.String(), errb.String()
 }
 
-func benchJSON(t *testing.T, url string, args ...string) benchReport {
+func benchJSON(t *testing.T, url string, args ...string) bench.Report {
 	t.Helper()
 	code, out, errs := runBench(t, url, append(args, "--json")...)
 	if code != ExitOK {
 		t.Fatalf("ff bench %v: exit %d\nstdout: %s\nstderr: %s", args, code, out, errs)
 	}
-	var rep benchReport
+	var rep bench.Report
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatalf("ff bench %v: not JSON: %v\n%s", args, err, out)
 	}
@@ -38,7 +44,7 @@ func benchJSON(t *testing.T, url string, args ...string) benchReport {
 }
 
 // wantSane checks a report of a successful run.
-func wantSane(t *testing.T, rep benchReport, op string) {
+func wantSane(t *testing.T, rep bench.Report, op string) {
 	t.Helper()
 	l := rep.LatencyUs
 	switch {
@@ -52,21 +58,21 @@ func wantSane(t *testing.T, rep benchReport, op string) {
 // Every operation runs against memory:// and reports throughput and
 // ordered percentiles with no error; bench seeds the empty store.
 func TestBenchMemoryEveryOp(t *testing.T) {
-	for _, op := range benchOps {
+	for _, op := range bench.Ops() {
 		t.Run(op, func(t *testing.T) {
 			rep := benchJSON(t, "memory://", "--op", op, "--concurrency", "3", "--duration", "150ms")
 			wantSane(t, rep, op)
 			if !rep.SeededByBench || rep.Backend != "memory://" || rep.Concurrency != 3 {
 				t.Fatalf("report %+v", rep)
 			}
-			if op != benchCycle {
+			if op != bench.OpCycle {
 				if rep.StepsUs != nil {
 					t.Fatalf("%s: steps %+v, want none", op, rep.StepsUs)
 				}
 				return
 			}
 			// A cycle is timed step by step too.
-			for _, step := range cycleSteps {
+			for _, step := range benchCycleSteps {
 				l, ok := rep.StepsUs[step]
 				if !ok || !(0 < l.P50 && l.P50 <= l.P90 && l.P90 <= l.P99 && l.P99 <= l.Max) {
 					t.Fatalf("cycle step %s: %+v (present %v)", step, l, ok)
@@ -80,7 +86,7 @@ func TestBenchMemoryEveryOp(t *testing.T) {
 // names every column.
 func TestBenchSQLite(t *testing.T) {
 	url := "sqlite://" + filepath.Join(t.TempDir(), "bench.db")
-	for _, op := range []string{benchVerify, benchDeliver, benchCycle} {
+	for _, op := range []string{bench.OpVerify, bench.OpDeliver, bench.OpCycle} {
 		wantSane(t, benchJSON(t, url, "--op", op, "--concurrency", "4", "--duration", "200ms"), op)
 	}
 	prof := filepath.Join(t.TempDir(), "cpu.prof")
@@ -107,7 +113,7 @@ func TestBenchRefusesToChangeAKeystoreItDidNotSeed(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer e.Close()
-	if _, err := e.Seed(context.Background(), contracts.SeedArgs{Kid: "prod", Secret: benchSecret()}); err != nil {
+	if _, err := e.Seed(context.Background(), contracts.SeedArgs{Kid: "prod", Secret: benchForeignSecret}); err != nil {
 		t.Fatal(err)
 	}
 	current := func() string {
@@ -117,7 +123,7 @@ func TestBenchRefusesToChangeAKeystoreItDidNotSeed(t *testing.T) {
 		}
 		return *l.Partitions[0].CurrentKid
 	}
-	for _, op := range []string{benchRotate, benchCycle} {
+	for _, op := range []string{bench.OpRotate, bench.OpCycle} {
 		code, _, errs := runBench(t, url, "--op", op, "--duration", "50ms")
 		if code != ExitUsage || !strings.Contains(errs, "--force") {
 			t.Fatalf("%s without --force: exit %d, stderr %q", op, code, errs)
@@ -127,7 +133,7 @@ func TestBenchRefusesToChangeAKeystoreItDidNotSeed(t *testing.T) {
 		t.Fatalf("current kid %q after refused runs, want prod", got)
 	}
 	rep := benchJSON(t, url, "--op", "rotate", "--duration", "100ms", "--concurrency", "1", "--force", "--grace", "1h")
-	wantSane(t, rep, benchRotate)
+	wantSane(t, rep, bench.OpRotate)
 	if rep.SeededByBench || current() == "prod" {
 		t.Fatalf("with --force: report %+v, current %q", rep, current())
 	}
@@ -141,11 +147,11 @@ func TestBenchReadsAForeignKeystore(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer e.Close()
-	if _, err := e.Seed(context.Background(), contracts.SeedArgs{Kid: "prod", Secret: benchSecret()}); err != nil {
+	if _, err := e.Seed(context.Background(), contracts.SeedArgs{Kid: "prod", Secret: benchForeignSecret}); err != nil {
 		t.Fatal(err)
 	}
 	rep := benchJSON(t, url, "--op", "verify", "--duration", "100ms", "--concurrency", "2")
-	wantSane(t, rep, benchVerify)
+	wantSane(t, rep, bench.OpVerify)
 	if rep.SeededByBench {
 		t.Fatal("reports seeding a seeded keystore")
 	}
@@ -158,32 +164,12 @@ func TestBenchUsageErrors(t *testing.T) {
 		{"--op", "sign", "--concurrency", "0"},
 		{"--op", "sign", "--duration", "0s"},
 		{"--op", "sign", "--keystore-cache", "-1s"},
+		{"--op", "sign", "--grace", "-1s"},
+		{"--op", "sign", "--concurrency", "4097"},
+		{"--op", "sign", "--duration", "10ms", "--cpuprofile", filepath.Join(t.TempDir(), "no", "such", "dir", "cpu.prof")},
 	} {
 		if code, _, _ := runBench(t, "memory://", args...); code != ExitUsage {
 			t.Errorf("ff bench %v: exit %d, want %d", args, code, ExitUsage)
-		}
-	}
-}
-
-// The histogram's quantiles are within its relative error of the truth.
-func TestBenchHistogram(t *testing.T) {
-	var h histogram
-	for i := 1; i <= 100_000; i++ {
-		h.add(time.Duration(i) * time.Microsecond)
-	}
-	for _, c := range []struct {
-		q    float64
-		want time.Duration
-	}{{0.5, 50 * time.Millisecond}, {0.9, 90 * time.Millisecond}, {0.99, 99 * time.Millisecond}, {1, 100 * time.Millisecond}} {
-		got := h.quantile(c.q)
-		if d := float64(got-c.want) / float64(c.want); d < -0.01 || d > 0.01 {
-			t.Errorf("q%.2f = %v, want %v ±1%%", c.q, got, c.want)
-		}
-	}
-	for _, ns := range []uint64{0, 1, 127, 128, 129, 1000, 1 << 40, 1<<63 - 1} {
-		i := bucketOf(ns)
-		if top := bucketTop(i); top < ns || (i > 0 && bucketTop(i-1) >= ns) {
-			t.Errorf("value %d in bucket %d (top %d, previous top %d)", ns, i, top, bucketTop(i-1))
 		}
 	}
 }

@@ -1,0 +1,129 @@
+// Package bench is the load generator behind `ff bench`. It calls one
+// operation of an engine.Engine from concurrent workers for a fixed duration
+// and measures throughput (operations per second), latency percentiles
+// (p50, p90, p99, max) and, for a full cycle, the latency of each step.
+// Failed operations are counted by error code.
+//
+// Bench writes to the store of the engine it is given: it seeds a keystore
+// that has no current kid; suspend and deliver leave the executions they
+// suspend behind, suspended; rotate installs kids and leaves the last one
+// current; cycle claims and completes executions. Because rotate and cycle
+// change what other users of the store see (the current kid; a claim takes
+// the oldest claimable execution), Run refuses them on a keystore bench did
+// not seed unless Config.Force is set. Point it at a scratch store.
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/engine"
+)
+
+// The operations Run measures.
+const (
+	OpSign    = "sign"    // sign an 80-byte message
+	OpVerify  = "verify"  // verify a token signed once per worker
+	OpRotate  = "rotate"  // rotate every partition to a new kid
+	OpSuspend = "suspend" // suspend a new execution on one waitpoint
+	OpDeliver = "deliver" // deliver an accepted signal to a suspended execution
+	OpCycle   = "cycle"   // suspend, deliver over HTTP, claim, complete
+)
+
+// Ops returns the operations in the order ff bench lists them.
+func Ops() []string {
+	return []string{OpSign, OpVerify, OpRotate, OpSuspend, OpDeliver, OpCycle}
+}
+
+// Config is the settings of one run.
+type Config struct {
+	Op          string        // one of Ops
+	Concurrency int           // concurrent workers, at least 1
+	Duration    time.Duration // how long workers start operations; positive
+	Grace       time.Duration // OpRotate: the grace of each rotation
+
+	// Force runs OpRotate and OpCycle on a keystore whose current kids
+	// bench did not install (see the package doc).
+	Force bool
+
+	// CPUProfile, unless "", is the file Run writes a Go CPU profile of
+	// the measured run to.
+	CPUProfile string
+
+	// Handler is the HTTP API over the same engine (httpapi.New). OpCycle
+	// serves it on a loopback port and delivers its signals through it, as
+	// a client of ff serve does. Required for OpCycle, unused otherwise.
+	Handler http.Handler
+}
+
+// ErrForeignKeystore is returned by Run for OpRotate or OpCycle without
+// Config.Force when the current kids of the keystore are not bench's own.
+var ErrForeignKeystore = errors.New("bench: the keystore was not seeded by bench")
+
+// A ProfileError reports that Run could not start the CPU profile of
+// Config.CPUProfile.
+type ProfileError struct{ Err error }
+
+// Error describes the failure.
+func (e *ProfileError) Error() string { return "bench: cpu profile: " + e.Err.Error() }
+
+// Unwrap returns the error of creating the file or starting the profile.
+func (e *ProfileError) Unwrap() error { return e.Err }
+
+// Run seeds the keystore of e when no partition has a current kid,
+// prepares cfg.Op and calls it from cfg.Concurrency workers until
+// cfg.Duration has passed; an operation in flight at the deadline
+// completes and counts. Cancelling ctx stops the workers early.
+//
+// A failed operation is counted in the report, not returned. Run returns
+// an error only when the run could not start: an invalid Config
+// (contracts.ErrInvalidInput), ErrForeignKeystore, a backend error while
+// preparing, or a *ProfileError. Report.Backend and Report.KeystoreCacheMs
+// describe how the caller opened e, which Run cannot see: it leaves them
+// for the caller to fill.
+func Run(ctx context.Context, e *engine.Engine, cfg Config) (Report, error) {
+	if err := cfg.validate(); err != nil {
+		return Report{}, err
+	}
+	seeded, err := ensureKeystore(ctx, e)
+	if err != nil {
+		return Report{}, err
+	}
+	if (cfg.Op == OpRotate || cfg.Op == OpCycle) && !seeded && !cfg.Force {
+		return Report{}, fmt.Errorf("%w (op %s changes state other users of the store see)", ErrForeignKeystore, cfg.Op)
+	}
+	r := &runner{cfg: cfg, e: e, id: runID(), seeded: seeded}
+	op, cleanup, err := r.prepare(ctx)
+	if err != nil {
+		return Report{}, err
+	}
+	defer cleanup()
+	stop, err := startCPUProfile(cfg.CPUProfile)
+	if err != nil {
+		return Report{}, &ProfileError{Err: err}
+	}
+	rep := r.run(ctx, op)
+	stop()
+	return rep, nil
+}
+
+func (c Config) validate() error {
+	switch {
+	case !slices.Contains(Ops(), c.Op):
+		return contracts.ErrInvalidInput.With("bench: op %q: want one of %v", c.Op, Ops())
+	case c.Concurrency < 1:
+		return contracts.ErrInvalidInput.With("bench: concurrency: must be at least 1")
+	case c.Duration <= 0:
+		return contracts.ErrInvalidInput.With("bench: duration: must be positive")
+	case c.Grace < 0:
+		return contracts.ErrInvalidInput.With("bench: grace: must not be negative")
+	case c.Op == OpCycle && c.Handler == nil:
+		return contracts.ErrInvalidInput.With("bench: cycle needs Config.Handler, the HTTP API over the engine")
+	}
+	return nil
+}
