@@ -5,9 +5,17 @@ GO ?= go
 
 .PHONY: test build demo bench fuzz reliability servers-start servers-stop
 
-# Format check, go vet, then every test with -race against ephemeral
-# PostgreSQL / Valkey servers (started only for FF_TEST_* URLs left unset,
-# always stopped afterwards). See scripts/test.sh.
+# Every module of the repository (each go.mod but bench/'s; go.work links
+# them): gofmt over the tree; per module `go mod tidy -diff` (GOWORK=off)
+# and go vet; then, against ephemeral PostgreSQL, Valkey 8 and Redis 7
+# servers (standalone and 3-master clusters, started only for the FF_TEST_*
+# URLs left unset, always stopped afterwards), per module
+# `go test -race -count=1 ./...`; backend/valkey's tests once more on Redis 7;
+# every fuzz target for 5 s. The output is condensed by
+# internal/cmd/testsummary: a line per package, the output of what failed,
+# each stage's seconds, and last "N passed, N failed, N skipped".
+# FF_TEST_PKGS='./engine ./backend/valkey/...' limits the run to some
+# packages; FF_TEST_FUZZTIME=0 skips fuzzing. See scripts/test.sh.
 test:
 	bash scripts/test.sh
 
@@ -20,9 +28,10 @@ demo:
 bench:
 	$(GO) test -run '^$$' -bench . ./...
 
-# Every fuzz target (go test -fuzz) for 60 s each; FUZZTIME=10m make fuzz
-# for longer. Failing inputs land in <pkg>/testdata/fuzz/<Target>/.
-# See RELIABILITY.md, "Fuzzing". `make test` runs each for 5 s.
+# Every fuzz target (go test -fuzz) of every module for 60 s each;
+# FUZZTIME=10m make fuzz for longer. Failing inputs land in
+# <pkg>/testdata/fuzz/<Target>/. See docs/reliability.md, "Fuzzing" and
+# scripts/fuzz.sh. `make test` runs each for 5 s.
 FUZZTIME ?= 60s
 fuzz:
 	bash scripts/fuzz.sh $(FUZZTIME)
@@ -30,12 +39,17 @@ fuzz:
 # Long reliability runs (FF_RELIABILITY=long): porcupine histories of
 # several thousand operations per backend, connection kills, server
 # restarts, proxy faults and a 60 s soak per backend; the bounded
-# versions run in `make test`. Log: reliability.log. See RELIABILITY.md.
+# versions run in `make test`. Package internal/integration/reliability;
+# log: reliability.log. See docs/reliability.md and scripts/reliability.sh.
 reliability:
 	bash scripts/reliability.sh
 
-# Start servers for manual runs; prints export lines to eval:
+# Start servers for manual runs (PostgreSQL, Valkey 8 and Redis 7, each
+# standalone and as a 3-master cluster, for every FF_TEST_* URL unset);
+# prints the export lines of FF_TEST_POSTGRES_URL, FF_TEST_VALKEY_URL,
+# FF_TEST_VALKEY_CLUSTER_URL, FF_TEST_REDIS_URL and FF_TEST_REDIS_CLUSTER_URL:
 #   eval "$$(make -s servers-start)"   ...   make servers-stop
+# See scripts/test-servers.sh.
 servers-start:
 	@bash scripts/test-servers.sh start
 

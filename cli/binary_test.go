@@ -121,8 +121,8 @@ func TestBinaryRotationGrace(t *testing.T) {
 		`{"outcome":"seeded","kid":"k1","current_kid":"k1","same_secret":null}`)
 	signed := p.run("", "--backend", db, "sign", "--scope", "tenant-1", "--message", "hello").ok(t)
 	old := str(t, signed, "token")
-	if old != driver.SignToken("k1", mustSecret(t, secretA), []byte("hello")) {
-		t.Fatalf("token %q is not HMAC(k1, hello)", old)
+	if old != driver.SignToken("k1", mustSecret(t, secretA), driver.SignatureInput("k1", "tenant-1", []byte("hello"))) {
+		t.Fatalf("token %q is not the signature of hello in scope tenant-1", old)
 	}
 
 	r := p.run(secretB+"\n", "--backend", db, "rotate", "--kid", "k2", "--secret-file", "-", "--grace-ms", "1500")

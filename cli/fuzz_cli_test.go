@@ -219,7 +219,7 @@ func FuzzCLIMessageInput(f *testing.F) {
 		if err := json.Unmarshal([]byte(stdout), &signed); err != nil {
 			t.Fatal(err)
 		}
-		if signed.Token != driver.SignToken("k1", c.secret, message) {
+		if signed.Token != driver.SignToken("k1", c.secret, driver.SignatureInput("k1", scope, message)) {
 			t.Fatalf("ff sign did not sign the exact message bytes")
 		}
 		if how%3 == 1 {

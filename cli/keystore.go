@@ -9,9 +9,6 @@ import (
 	"github.com/flowfabric/flowfabric-go/engine"
 )
 
-// DefaultGrace is how long rotate keeps the outgoing kid verifying.
-const DefaultGrace = 24 * time.Hour
-
 var seedCommand = command{
 	name:     "seed",
 	summary:  "install the first signing secret (idempotent: safe on every start)",
@@ -43,7 +40,7 @@ var rotateCommand = command{
 		kid := fs.String("kid", "", "the new key id `K` (1-64 bytes of [A-Za-z0-9._-]; never reused)")
 		var secret secretFlags
 		secret.define(fs)
-		grace := fs.Duration("grace", DefaultGrace, "how long tokens of the outgoing kid keep verifying")
+		grace := fs.Duration("grace", contracts.DefaultGraceMs*time.Millisecond, "how long tokens of the outgoing kid keep verifying")
 		graceMs := fs.Int64("grace-ms", 0, "the grace window in milliseconds `N` (instead of --grace)")
 		return func(inv *invocation) int {
 			if m := missing(fs, "kid"); m != "" {

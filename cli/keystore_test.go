@@ -282,7 +282,7 @@ func TestSignVerify(t *testing.T) {
 		run(t, "", "--backend", b, "seed", "--kid", "k1", "--secret-hex", secretA).ok(t)
 		signed := run(t, "", "--backend", b, "sign", "--scope", "tenant-1", "--message", "hello").ok(t)
 		token := str(t, signed, "token")
-		want := driver.SignToken("k1", mustSecret(t, secretA), []byte("hello"))
+		want := driver.SignToken("k1", mustSecret(t, secretA), driver.SignatureInput("k1", "tenant-1", []byte("hello")))
 		if token != want || str(t, signed, "kid") != "k1" {
 			t.Fatalf("token %q; want %q", token, want)
 		}
@@ -299,7 +299,7 @@ func TestSignVerify(t *testing.T) {
 		run(t, "", "--backend", b, "seed", "--kid", "k1", "--secret-hex", secretA).ok(t)
 		msg := "line one\nline two\n"
 		signed := run(t, "", "--backend", b, "sign", "--message-file", writeFile(t, msg)).ok(t)
-		if str(t, signed, "token") != driver.SignToken("k1", mustSecret(t, secretA), []byte(msg)) {
+		if str(t, signed, "token") != driver.SignToken("k1", mustSecret(t, secretA), driver.SignatureInput("k1", "", []byte(msg))) {
 			t.Fatal("--message-file did not sign the file's exact bytes")
 		}
 		r := run(t, msg, "--backend", b, "verify", "--message-file", "-", "--token", str(t, signed, "token"))

@@ -9,9 +9,6 @@ import (
 	"github.com/flowfabric/flowfabric-go/engine"
 )
 
-// DefaultLeaseMs is the lease `ff claim` asks for when --lease-ms is not given.
-const DefaultLeaseMs = 30000
-
 var suspendCommand = command{
 	name:     "suspend",
 	summary:  "suspend an execution on 1-16 waitpoints and print their tokens",
@@ -116,7 +113,7 @@ var claimCommand = command{
 	synopsis: "--worker W [--lease-ms N]",
 	setup: func(fs *flag.FlagSet) func(*invocation) int {
 		worker := fs.String("worker", "", "the worker id `W`")
-		leaseMs := fs.Int64("lease-ms", DefaultLeaseMs, "lease length `N` in ms")
+		leaseMs := fs.Int64("lease-ms", contracts.DefaultLeaseMs, "lease length `N` in ms")
 		return func(inv *invocation) int {
 			if m := missing(fs, "worker"); m != "" {
 				return inv.usagef("missing %s", m)

@@ -219,7 +219,7 @@ func TestClaimAndComplete(t *testing.T) {
 		b, _ := seeded(t)
 		run(t, "", "--backend", b, "complete", "--execution", "e", "--lease-id", driver.NewID()).
 			contractErr(t, contracts.KindNotFound, contracts.CodeExecutionNotFound)
-		run(t, "", "--backend", b, "claim", "--worker", "w", "--lease-ms", "0").
+		run(t, "", "--backend", b, "claim", "--worker", "w", "--lease-ms", "-1").
 			contractErr(t, contracts.KindValidation, contracts.CodeInvalidInput)
 		run(t, "", "claim").usage(t, "missing --worker")
 		run(t, "", "complete", "--execution", "e").usage(t, "missing --lease-id")

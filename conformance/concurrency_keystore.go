@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/flowfabric/flowfabric-go/contracts"
 )
 
@@ -74,25 +76,21 @@ func concurrentRotations(t *testing.T, k *keystoreEnv) {
 	for i := range racers {
 		kid := racerFixture("kid-r", i).Kid
 		if errs[i] != nil {
-			if !retryableContention(errs[i]) {
-				t.Fatalf("rotate to %s: %v; want rotated or retryable contention", kid, errs[i])
-			}
+			require.True(t, retryableContention(errs[i]), "rotate to %s: %v; want rotated or retryable contention", kid, errs[i])
 			continue
 		}
 		k.checkEntries(results[i])
 		for _, e := range results[i].Entries {
-			switch {
-			case e.Error != nil && !retryableContention(e.Error):
-				t.Fatalf("rotate to %s: partition %d: %v; want rotated or retryable contention", kid, e.Partition, e.Error)
-			case e.Error != nil:
-			case e.Outcome.Outcome != contracts.RotateRotated || e.Outcome.NewKid != kid || e.Outcome.GCCount != 0:
-				t.Fatalf("rotate to %s: partition %d: %s; want rotated to %s with gc_count 0", kid, e.Partition, ksJSON(e.Outcome), kid)
-			case e.Outcome.PreviousKid == nil:
-				t.Fatalf("rotate to %s: partition %d: previous_kid null on a seeded keystore", kid, e.Partition)
-			default:
-				installed[e.Partition] = append(installed[e.Partition], kid)
-				prevs[e.Partition] = append(prevs[e.Partition], *e.Outcome.PreviousKid)
+			if e.Error != nil {
+				require.True(t, retryableContention(e.Error), "rotate to %s: partition %d: %v; want rotated or retryable contention", kid, e.Partition, e.Error)
+				continue
 			}
+			require.Equal(t, contracts.RotateRotated, e.Outcome.Outcome, "rotate to %s: partition %d: outcome", kid, e.Partition)
+			require.Equal(t, kid, e.Outcome.NewKid, "rotate to %s: partition %d: new_kid", kid, e.Partition)
+			require.Zero(t, e.Outcome.GCCount, "rotate to %s: partition %d: gc_count", kid, e.Partition)
+			require.NotNil(t, e.Outcome.PreviousKid, "rotate to %s: partition %d: previous_kid null on a seeded keystore", kid, e.Partition)
+			installed[e.Partition] = append(installed[e.Partition], kid)
+			prevs[e.Partition] = append(prevs[e.Partition], *e.Outcome.PreviousKid)
 		}
 	}
 	l := k.list()
@@ -109,25 +107,19 @@ func concurrentRotations(t *testing.T, k *keystoreEnv) {
 // and {previous kids} ∪ {current} = {kid-a} ∪ installed, without repeats.
 func checkRotationChain(t *testing.T, p contracts.PartitionKids, installed, prevs []string) {
 	t.Helper()
-	if p.CurrentKid == nil {
-		t.Fatalf("partition %d: no current kid after concurrent rotations", p.Partition)
-	}
+	require.NotNil(t, p.CurrentKid, "partition %d: no current kid after concurrent rotations", p.Partition)
 	present := map[string]int{*p.CurrentKid: 1}
 	for _, v := range p.Verifying {
 		present[v.Kid]++
 	}
 	for _, kid := range installed {
-		if present[kid] != 1 {
-			t.Fatalf("partition %d: installed kid %s is listed %d times, want once as current or verifying", p.Partition, kid, present[kid])
-		}
+		require.Equal(t, 1, present[kid], "partition %d: installed kid %s: want it listed once as current or verifying", p.Partition, kid)
 	}
 	chain := append(slices.Clone(prevs), *p.CurrentKid)
 	want := append([]string{fxA.Kid}, installed...)
 	slices.Sort(chain)
 	slices.Sort(want)
-	if !slices.Equal(chain, want) {
-		t.Fatalf("partition %d: previous kids plus current %v, want kid-a plus installed kids %v: rotations did not serialize", p.Partition, chain, want)
-	}
+	require.Equal(t, want, chain, "partition %d: previous kids plus current, want kid-a plus installed kids: rotations did not serialize", p.Partition)
 }
 
 // seedRetrying seeds, retrying retryable contention as an application does.
@@ -151,20 +143,16 @@ func concurrentSeedsOneKid(t *testing.T, k *keystoreEnv) {
 	race(func(i int) { outs[i], errs[i] = seedRetrying(hs[i%len(hs)], fxA) })
 	seeded := 0
 	for i := range racers {
-		if errs[i] != nil {
-			t.Fatalf("concurrent seed: %v", errs[i])
-		}
-		switch o := outs[i]; {
-		case o.Outcome == contracts.SeedSeeded && o.Kid == fxA.Kid && o.CurrentKid == fxA.Kid && o.SameSecret == nil:
+		require.NoError(t, errs[i], "concurrent seed")
+		switch o := outs[i]; o.Outcome {
+		case contracts.SeedSeeded:
 			seeded++
-		case o.Outcome == contracts.SeedAlreadySeeded && o.Kid == fxA.Kid && o.CurrentKid == fxA.Kid && o.SameSecret != nil && *o.SameSecret:
+			require.JSONEq(t, ksJSON(contracts.SeedOutcome{Outcome: contracts.SeedSeeded, Kid: fxA.Kid, CurrentKid: fxA.Kid}), ksJSON(o), "concurrent seed")
 		default:
-			t.Fatalf("concurrent seed: got %s; want seeded or already_seeded with same_secret true", ksJSON(o))
+			require.JSONEq(t, ksJSON(seedAlready(fxA, fxA, true)), ksJSON(o), "concurrent seed: want seeded or already_seeded with same_secret true")
 		}
 	}
-	if seeded != 1 {
-		t.Fatalf("%d seeds answered seeded, want exactly 1", seeded)
-	}
+	require.Equal(t, 1, seeded, "want exactly 1 seed answering seeded")
 	k.wantCurrent("after concurrent seeds", k.list(), kidOf(fxA))
 }
 
@@ -182,27 +170,21 @@ func concurrentSeedsDistinctKids(t *testing.T, k *keystoreEnv) {
 	})
 	var winner string
 	for i := range racers {
-		if errs[i] != nil {
-			t.Fatalf("concurrent seed: %v", errs[i])
-		}
+		require.NoError(t, errs[i], "concurrent seed")
 		if outs[i].Outcome == contracts.SeedSeeded {
-			if winner != "" {
-				t.Fatalf("both %s and %s answered seeded", winner, outs[i].Kid)
-			}
+			require.Empty(t, winner, "both %s and %s answered seeded", winner, outs[i].Kid)
 			winner = outs[i].Kid
 		}
 	}
-	if winner == "" {
-		t.Fatalf("no seed answered seeded")
-	}
+	require.NotEmpty(t, winner, "no seed answered seeded")
 	for i := range racers {
 		o := outs[i]
 		if o.Outcome == contracts.SeedSeeded {
 			continue
 		}
-		if o.Outcome != contracts.SeedAlreadyInitialized || o.CurrentKid != winner || o.SameSecret != nil || o.Kid != racerFixture("kid-s", i).Kid {
-			t.Fatalf("concurrent seed of %s: got %s; want already_initialized naming %s, same_secret null", racerFixture("kid-s", i).Kid, ksJSON(o), winner)
-		}
+		kid := racerFixture("kid-s", i).Kid
+		want := contracts.SeedOutcome{Outcome: contracts.SeedAlreadyInitialized, Kid: kid, CurrentKid: winner}
+		require.JSONEq(t, ksJSON(want), ksJSON(o), "concurrent seed of %s: want already_initialized naming %s, same_secret null", kid, winner)
 	}
 	k.wantCurrent("after concurrent seeds", k.list(), &winner)
 }

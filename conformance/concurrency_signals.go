@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/flowfabric/flowfabric-go/contracts"
 	"github.com/flowfabric/flowfabric-go/engine"
 )
@@ -63,29 +65,25 @@ func raceSameKey(t *testing.T, suite sigSuite) {
 	var accepted []contracts.DeliverSignalOutcome
 	var dups []contracts.DeliverSignalOutcome
 	for i, out := range outs {
-		switch {
-		case errs[i] != nil:
-			t.Fatalf("delivery %d: %v", i, errs[i])
-		case out.Outcome == contracts.OutcomeAccepted:
+		require.NoError(t, errs[i], "delivery %d", i)
+		switch out.Outcome {
+		case contracts.OutcomeAccepted:
 			accepted = append(accepted, out)
-		case out.Outcome == contracts.OutcomeDuplicate:
+		case contracts.OutcomeDuplicate:
 			dups = append(dups, out)
 		}
 	}
-	if len(accepted) != 1 || len(dups) != racingDeliveries-1 {
-		t.Fatalf("want 1 accepted and %d duplicates, got %d and %d", racingDeliveries-1, len(accepted), len(dups))
-	}
+	require.Len(t, accepted, 1, "want exactly 1 delivery accepted")
+	require.Len(t, dups, racingDeliveries-1, "want every other delivery a duplicate")
 	for _, d := range dups {
-		if d.SignalID != accepted[0].SignalID {
-			t.Fatalf("duplicate names %s, want the accepted %s", d.SignalID, accepted[0].SignalID)
-		}
+		require.Equal(t, accepted[0].SignalID, d.SignalID, "a duplicate must name the accepted signal_id")
 	}
 	w.record("accepted", accepted[0], nil)
 	w.record("a_duplicate", dups[0], nil)
 	w.note("duplicates", len(dups))
-	if o := w.mustObserve("observe", "race-1"); len(o.Signals) != 1 || o.Signals[0].SignalID != accepted[0].SignalID {
-		t.Fatalf("observe: want the one accepted signal, got %+v", o.Signals)
-	}
+	o := w.mustObserve("observe", "race-1")
+	require.Len(t, o.Signals, 1, "observe: want the one accepted signal")
+	require.Equal(t, accepted[0].SignalID, o.Signals[0].SignalID, "observe: want the one accepted signal")
 	w.golden("signals_concurrency_same_key")
 }
 
@@ -98,12 +96,9 @@ func raceClaims(t *testing.T, suite sigSuite) {
 	for i := range claimExecutions {
 		id := fmt.Sprintf("claim-%03d", i)
 		s, err := w.e.Suspend(ctx(), suspendArgs(id, contracts.ConditionAny, "a"))
-		if err != nil {
-			t.Fatalf("given: suspend %s: %v", id, err)
-		}
-		if _, err := w.e.DeliverSignal(ctx(), signalTo(s, "a", "go", "")); err != nil {
-			t.Fatalf("given: deliver to %s: %v", id, err)
-		}
+		require.NoError(t, err, "given: suspend %s", id)
+		_, err = w.e.DeliverSignal(ctx(), signalTo(s, "a", "go", ""))
+		require.NoError(t, err, "given: deliver to %s", id)
 	}
 
 	// when 8 workers claim until none is left
@@ -137,29 +132,27 @@ func raceClaims(t *testing.T, suite sigSuite) {
 	wg.Wait()
 	close(errs)
 	for err := range errs {
-		t.Fatal(err)
+		require.NoError(t, err)
 	}
 
 	// then every execution went to exactly one worker
-	if len(claimedBy) != claimExecutions || len(leases) != claimExecutions {
-		t.Fatalf("want %d executions claimed with distinct leases, got %d executions, %d leases", claimExecutions, len(claimedBy), len(leases))
-	}
+	require.Len(t, claimedBy, claimExecutions, "want every execution claimed")
+	require.Len(t, leases, claimExecutions, "want distinct leases")
 	for id, workers := range claimedBy {
-		if len(workers) != 1 {
-			t.Fatalf("%s claimed %d times (by %v)", id, len(workers), workers)
-		}
+		require.Len(t, workers, 1, "%s claimed more than once (by %v)", id, workers)
 	}
 	w.note("claimed_executions", len(claimedBy))
-	if out, _ := w.claim("claim_after_all", "worker-x", 600_000); out.Outcome != contracts.OutcomeNone {
-		t.Fatalf("claim_after_all: want none, got %+v", out)
-	}
+	out, _ := w.claim("claim_after_all", "worker-x", 600_000)
+	require.Equal(t, contracts.OutcomeNone, out.Outcome, "claim_after_all: want none, got %+v", out)
 	w.golden("signals_concurrency_claim_each_once")
 }
 
 // raceSignalLimit: 10,100 signals with distinct keys go to a suspension that
 // does not resume, the last 300 from 16 goroutines at once: exactly 10,000
-// are accepted, the rest are signal_limit_exceeded, a duplicate still answers duplicate, and the
-// suspension holds 10,000 signals. Skipped with -short.
+// are accepted, the rest are signal_limit_exceeded (also on the other
+// waitpoint, with or without a new idempotency key), a duplicate still
+// answers duplicate, and the suspension holds 10,000 signals. Skipped with
+// -short.
 func raceSignalLimit(t *testing.T, suite sigSuite) {
 	if testing.Short() {
 		t.Skip("10,100 deliveries; skipped with -short")
@@ -180,25 +173,28 @@ func raceSignalLimit(t *testing.T, suite sigSuite) {
 	t.Logf("%d deliveries by %d goroutines in %v, then %d by %d goroutines in %v",
 		contracts.SignalLimit-limitRace, fillWorkers, filled.Sub(start).Round(time.Millisecond),
 		limitRace+limitOverflow, limitWorkers, time.Since(filled).Round(time.Millisecond))
-	if n, m := syncMapLen(&accepted), syncMapLen(&exceeded); n != contracts.SignalLimit || m != limitOverflow {
-		t.Fatalf("want %d accepted and %d signal_limit_exceeded, got %d and %d", contracts.SignalLimit, limitOverflow, n, m)
-	}
+	require.Equal(t, contracts.SignalLimit, syncMapLen(&accepted), "accepted deliveries")
+	require.Equal(t, limitOverflow, syncMapLen(&exceeded), "signal_limit_exceeded deliveries")
 	w.note("accepted", contracts.SignalLimit)
 	w.note("signal_limit_exceeded", limitOverflow)
 
 	// then the other waitpoint cannot resume it, a recorded key is still a duplicate
 	_, err := w.deliver("deliver_other_waitpoint", signalTo(s, "b", "tick", ""))
 	sigWantErr(t, "deliver_other_waitpoint", err, contracts.ErrSignalLimitExceeded)
+	w.aside(func() {
+		_, err := w.deliver("deliver_other_waitpoint_new_key", signalTo(s, "b", "tick", "new-key"))
+		sigWantErr(t, "deliver_other_waitpoint_new_key", err, contracts.ErrSignalLimitExceeded)
+	})
 	var some int
 	var someID string
 	accepted.Range(func(k, v any) bool { some, someID = k.(int), v.(string); return false })
-	if d, err := w.deliver("redeliver_recorded_key", signalTo(s, "a", "tick", fmt.Sprintf("tick-%05d", some))); err != nil || d.Outcome != contracts.OutcomeDuplicate || d.SignalID != someID {
-		t.Fatalf("redeliver_recorded_key: want duplicate of %s, got %+v %v", someID, d, err)
-	}
+	d, err := w.deliver("redeliver_recorded_key", signalTo(s, "a", "tick", fmt.Sprintf("tick-%05d", some)))
+	require.NoError(t, err, "redeliver_recorded_key")
+	require.Equal(t, contracts.OutcomeDuplicate, d.Outcome, "redeliver_recorded_key: outcome")
+	require.Equal(t, someID, d.SignalID, "redeliver_recorded_key: want the recorded signal_id")
 	o, err := w.e.ObserveSignals(ctx(), contracts.ObserveSignalsArgs{ExecutionID: "limit-1"})
-	if err != nil || len(o.Signals) != contracts.SignalLimit {
-		t.Fatalf("observe: want %d signals, got %d %v", contracts.SignalLimit, len(o.Signals), err)
-	}
+	require.NoError(t, err, "observe")
+	require.Len(t, o.Signals, contracts.SignalLimit, "observe: want the signal limit's signals")
 	w.note("observed_signals", len(o.Signals))
 	w.golden("signals_concurrency_signal_limit")
 }
@@ -244,22 +240,19 @@ func raceAllWaitpoints(t *testing.T, suite sigSuite) {
 	})
 	resumed := 0
 	for i, out := range outs {
-		if errs[i] != nil || out.Outcome != contracts.OutcomeAccepted {
-			t.Fatalf("delivery to %s: want accepted, got %+v %v", a.Waitpoints[i].Key, out, errs[i])
-		}
+		require.NoError(t, errs[i], "delivery to %s", a.Waitpoints[i].Key)
+		require.Equal(t, contracts.OutcomeAccepted, out.Outcome, "delivery to %s: outcome", a.Waitpoints[i].Key)
 		if out.Resumed {
 			resumed++
 		}
 	}
-	if resumed != 1 {
-		t.Fatalf("want exactly one delivery answering resumed true, got %d", resumed)
-	}
+	require.Equal(t, 1, resumed, "want exactly one delivery answering resumed true")
 	w.note("resumed_true", resumed)
 	// the delivery order varies, so the claim is checked, not kept in the golden file
 	c, err := w.e.ClaimResumedExecution(ctx(), contracts.ClaimArgs{WorkerID: "worker-1", LeaseMs: 60_000})
-	if err != nil || c.Outcome != contracts.OutcomeClaimed || len(c.Signals) != contracts.MaxWaitpoints {
-		t.Fatalf("claim: want the execution with %d signals, got %+v %v", contracts.MaxWaitpoints, c, err)
-	}
+	require.NoError(t, err, "claim")
+	require.Equal(t, contracts.OutcomeClaimed, c.Outcome, "claim: outcome")
+	require.Len(t, c.Signals, contracts.MaxWaitpoints, "claim: want one signal per waitpoint")
 	w.note("claimed_signals", len(c.Signals))
 	w.golden("signals_concurrency_all_resumes_once")
 }
@@ -288,17 +281,15 @@ func raceAnyWaitpoints(t *testing.T, suite sigSuite) {
 		case errors.Is(errs[i], contracts.ErrWaitpointClosed):
 			closed++
 		default:
-			t.Fatalf("delivery to %s: want accepted and resumed, or waitpoint_closed; got %+v %v", a.Waitpoints[i].Key, out, errs[i])
+			require.Failf(t, "unexpected delivery outcome", "delivery to %s: want accepted and resumed, or waitpoint_closed; got %+v %v", a.Waitpoints[i].Key, out, errs[i])
 		}
 	}
-	if accepted != 1 || closed != contracts.MaxWaitpoints-1 {
-		t.Fatalf("want 1 accepted and %d waitpoint_closed, got %d and %d", contracts.MaxWaitpoints-1, accepted, closed)
-	}
+	require.Equal(t, 1, accepted, "want exactly 1 delivery accepted")
+	require.Equal(t, contracts.MaxWaitpoints-1, closed, "want every other delivery waitpoint_closed")
 	w.note("accepted", accepted)
 	w.note("waitpoint_closed", closed)
-	if o := w.mustObserve("observe_count", "race-any"); len(o.Signals) != 1 {
-		t.Fatalf("observe: want one signal, got %d", len(o.Signals))
-	}
+	o := w.mustObserve("observe_count", "race-any")
+	require.Len(t, o.Signals, 1, "observe: want one signal")
 	w.steps = w.steps[:len(w.steps)-1] // which waitpoint won varies; keep the count only
 	w.golden("signals_concurrency_any_resumes_once")
 }
@@ -316,9 +307,8 @@ func raceSuspend(t *testing.T, suite sigSuite) {
 		return retryContention(w, func() (contracts.SuspendOutcome, error) { return hs[i%len(hs)].Suspend(ctx(), same) })
 	})
 	for i := range outs {
-		if errs[i] != nil || sigMarshal(t, outs[i]) != sigMarshal(t, outs[0]) {
-			t.Fatalf("suspend %d with the shared key: want the one envelope, got %s %v", i, sigMarshal(t, outs[i]), errs[i])
-		}
+		require.NoError(t, errs[i], "suspend %d with the shared key", i)
+		require.Equal(t, sigMarshal(t, outs[0]), sigMarshal(t, outs[i]), "suspend %d with the shared key: want the one envelope", i)
 	}
 	w.record("suspend_same_key", outs[0], nil)
 
@@ -335,17 +325,15 @@ func raceSuspend(t *testing.T, suite sigSuite) {
 		case errors.Is(errs[i], contracts.ErrAlreadySuspended):
 			lost++
 		default:
-			t.Fatalf("suspend %d with its own key: %v", i, errs[i])
+			require.ErrorIs(t, errs[i], contracts.ErrAlreadySuspended, "suspend %d with its own key", i)
 		}
 	}
-	if won != 1 || lost != n-1 {
-		t.Fatalf("want 1 suspended and %d already_suspended, got %d and %d", n-1, won, lost)
-	}
+	require.Equal(t, 1, won, "want exactly 1 suspend to succeed")
+	require.Equal(t, n-1, lost, "want every other suspend already_suspended")
 	w.note("suspended", won)
 	w.note("already_suspended", lost)
-	if l := w.mustList("list", contracts.ListSuspendedArgs{}); len(l.Executions) != 2 {
-		t.Fatalf("list: want two suspended executions, got %+v", l.Executions)
-	}
+	l := w.mustList("list", contracts.ListSuspendedArgs{})
+	require.Len(t, l.Executions, 2, "list: want two suspended executions")
 	w.golden("signals_concurrency_suspend_race")
 }
 
@@ -404,6 +392,6 @@ func deliverTicks(t *testing.T, w *sigWorld, hs []*engine.Engine, s contracts.Su
 	wg.Wait()
 	close(errs)
 	for err := range errs {
-		t.Fatal(err)
+		require.NoError(t, err)
 	}
 }

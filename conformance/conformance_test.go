@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/flowfabric/flowfabric-go/backend/memory"
 	"github.com/flowfabric/flowfabric-go/contracts"
 	"github.com/flowfabric/flowfabric-go/driver"
@@ -35,13 +37,11 @@ func TestGoldenPartitionMismatch(t *testing.T) {
 		{Partition: 0, Outcome: &contracts.RotateOutcome{Outcome: "rotated", PreviousKid: &prev, NewKid: "kid-b"}},
 		{Partition: 1, Outcome: &contracts.RotateOutcome{Outcome: "noop", Kid: "kid-b"}},
 	}}
-	if _, err := goldenText(r); err == nil || !strings.Contains(err.Error(), "partition 1 differs") {
-		t.Fatalf("want a partition 1 difference, got %v", err)
-	}
+	_, err := goldenText(r)
+	require.ErrorContains(t, err, "partition 1 differs", "want a partition 1 difference")
 	r.Entries[1].Partition = 2
-	if _, err := goldenText(r); err == nil || !strings.Contains(err.Error(), "partitions 0..P-1") {
-		t.Fatalf("want a partition order error, got %v", err)
-	}
+	_, err = goldenText(r)
+	require.ErrorContains(t, err, "partitions 0..P-1", "want a partition order error")
 }
 
 // memoryHarness opens reference memory backends on the suite's clock.

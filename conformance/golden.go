@@ -16,6 +16,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/flowfabric/flowfabric-go/contracts"
 )
 
@@ -72,24 +74,22 @@ func keepTokens() goldenOption { return func(c *goldenConfig) { c.keepTokens = t
 // array.
 //
 // With -conformance.update the normalized value is written to the file instead.
+// A difference fails through require with the differing lines and three
+// lines of context around them (- the golden file, + this backend), not the
+// two whole texts: golden files run to hundreds of lines.
 func checkGolden(t testing.TB, name string, v any, opts ...goldenOption) {
 	t.Helper()
 	got, err := goldenText(v, opts...)
-	if err != nil {
-		t.Fatalf("golden %s: %v", name, err)
-	}
+	require.NoError(t, err, "golden %s", name)
 	if *update {
-		if err := writeGolden(name, got); err != nil {
-			t.Fatalf("golden %s: %v", name, err)
-		}
+		require.NoError(t, writeGolden(name, got), "golden %s", name)
 		return
 	}
 	want, err := goldenFS.ReadFile("testdata/" + name + ".json")
-	if err != nil {
-		t.Fatalf("golden %s: missing testdata/%s.json (run with -conformance.update against the memory backend, then review it): %v", name, name, err)
-	}
+	require.NoError(t, err, "golden %s: missing testdata/%s.json (run with -conformance.update against the memory backend, then review it)", name, name)
 	if d := lineDiff(string(want), got); d != "" {
-		t.Errorf("golden %s differs (- want, + got):\n%s", name, d)
+		require.Failf(t, "golden "+name+" differs",
+			"the envelopes differ from testdata/%s.json\n--- golden\n+++ backend\n%s", name, diffContext(d, 3))
 	}
 }
 
@@ -500,6 +500,30 @@ func lineDiff(a, b string) string {
 		default:
 			out.WriteString("- " + al[i] + "\n")
 			i++
+		}
+	}
+	return out.String()
+}
+
+// diffContext keeps the lines of a lineDiff that differ ("- ", "+ ") and n
+// lines on either side, and replaces each run of other lines by "@@".
+func diffContext(d string, n int) string {
+	lines := strings.Split(strings.TrimSuffix(d, "\n"), "\n")
+	keep := make([]bool, len(lines))
+	for i, l := range lines {
+		if strings.HasPrefix(l, "- ") || strings.HasPrefix(l, "+ ") {
+			for j := max(0, i-n); j <= min(len(lines)-1, i+n); j++ {
+				keep[j] = true
+			}
+		}
+	}
+	var out strings.Builder
+	for i, l := range lines {
+		switch {
+		case keep[i]:
+			out.WriteString(l + "\n")
+		case i == 0 || keep[i-1]:
+			out.WriteString("@@\n")
 		}
 	}
 	return out.String()

@@ -11,7 +11,14 @@
 // Every scenario goes through engine.Engine, so validation, error mapping and
 // envelope encoding are exercised for every driver, and compares envelopes
 // with the golden files in testdata/, shared by all drivers, after volatile
-// values (ids, timestamps, tokens) are replaced by placeholders.
+// values (ids, timestamps, tokens) are replaced by placeholders. Assertions
+// use testify's require, so a failing driver reads the usual expected/actual
+// diffs.
+//
+// A group of suspension scenarios pins details that need the manual clock
+// (several calls within one millisecond, exact time placement) or a look
+// inside the store (Harness.Leftover); they run with Harness.ClockControl
+// and skip, naming what is missing, without it.
 package conformance
 
 import (
@@ -31,8 +38,9 @@ type Harness struct {
 	Open func(t testing.TB, clock *Clock) driver.Backend
 
 	// ClockControl reports that Open honours the clock. Scenarios that need
-	// exact time boundaries (expires_at_ms == now) run only with it; the
-	// others wait on real time with margins.
+	// exact time boundaries (expires_at_ms == now) or several calls within
+	// one millisecond run only with it, and skip without it; the others wait
+	// on real time with margins.
 	ClockControl bool
 
 	// Reopen, when set, opens another live backend on the same store as b,
@@ -47,6 +55,15 @@ type Harness struct {
 	// it for the secrets they stored, in every encoding, with and without
 	// a KEK. Nil skips those checks (the other sealing scenarios still run).
 	Raw func(t testing.TB, b driver.Backend) []byte
+
+	// Leftover, when set, counts what the store behind b still holds that
+	// names executionID (rows, map entries, keys), read around the driver;
+	// b is a backend Open returned, so the driver may type-assert it and
+	// look inside. complete forgets an execution and everything recorded for
+	// it (docs/spec.md §5.6): the scenario Lifecycle/CompleteForgetsEverything
+	// requires a positive count before complete and zero after it. Nil skips
+	// that scenario.
+	Leftover func(t testing.TB, b driver.Backend, executionID string) int
 }
 
 // Clock is a manual clock, safe for concurrent use, that tests move forward.

@@ -4,6 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/flowfabric/flowfabric-go/contracts"
 )
 
@@ -33,18 +35,13 @@ func listSortedByExpiryThenKid(t *testing.T, k *keystoreEnv) {
 	k.mustRotate(fxE, hourMs)   // kid-b verifying
 	l := k.list()
 	for _, p := range l.Partitions {
-		if len(p.Verifying) != 4 {
-			t.Fatalf("partition %d: %d verifying kids, want 4", p.Partition, len(p.Verifying))
-		}
+		require.Len(t, p.Verifying, 4, "partition %d: verifying kids", p.Partition)
 		for i := 1; i < len(p.Verifying); i++ {
 			a, b := p.Verifying[i-1], p.Verifying[i]
-			if a.ExpiresAtMs > b.ExpiresAtMs || a.ExpiresAtMs == b.ExpiresAtMs && a.Kid >= b.Kid {
-				t.Fatalf("partition %d: verifying %s is not sorted by (expires_at_ms, kid)", p.Partition, ksJSON(p.Verifying))
-			}
+			require.True(t, a.ExpiresAtMs < b.ExpiresAtMs || a.ExpiresAtMs == b.ExpiresAtMs && a.Kid < b.Kid,
+				"partition %d: verifying %s is not sorted by (expires_at_ms, kid)", p.Partition, ksJSON(p.Verifying))
 		}
-		if last := p.Verifying[3].Kid; last != fxA.Kid {
-			t.Fatalf("partition %d: last verifying kid %s, want kid-a (longest grace)", p.Partition, last)
-		}
+		require.Equal(t, fxA.Kid, p.Verifying[3].Kid, "partition %d: last verifying kid, want kid-a (longest grace)", p.Partition)
 	}
 	if k.clock == nil {
 		return // real time: the order of equal-grace kids depends on the ms they rotated in

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/flowfabric/flowfabric-go/contracts"
 )
 
@@ -43,9 +45,7 @@ func rotateBootstrap(t *testing.T, k *keystoreEnv) {
 	r, err := k.rotate(fxA, 1000)
 	s.add("rotate kid-a on an empty keystore", r, err)
 	k.wantOutcome("bootstrap rotate", r, err, rotated(nil, fxA.Kid, 0))
-	if !strings.Contains(ksJSON(r), `"previous_kid":null`) {
-		t.Fatalf("bootstrap envelope %s: previous_kid must be present and null", ksJSON(r))
-	}
+	require.Contains(t, ksJSON(r), `"previous_kid":null`, "bootstrap envelope: previous_kid must be present and null")
 	l := k.list()
 	s.add("list_kids", l, nil)
 	k.wantCurrent("after bootstrap", l, kidOf(fxA))
@@ -68,9 +68,7 @@ func rotateRotated(t *testing.T, k *keystoreEnv) {
 	k.wantCurrent("after rotate", l, kidOf(fxB), fxA.Kid)
 	if k.clock != nil {
 		for _, p := range l.Partitions {
-			if got, want := p.Verifying[0].ExpiresAtMs, ClockStartMs+60_000; got != int64(want) {
-				t.Fatalf("partition %d: kid-a expires_at_ms %d, want now + grace = %d", p.Partition, got, want)
-			}
+			require.Equal(t, int64(ClockStartMs+60_000), p.Verifying[0].ExpiresAtMs, "partition %d: kid-a expires_at_ms, want now + grace", p.Partition)
 		}
 	}
 	checkGolden(t, "keystore_rotate_rotated", s)
@@ -98,13 +96,9 @@ func rotateNoopOnReplay(t *testing.T, k *keystoreEnv) {
 func rotateNoopSecretLetterCase(t *testing.T, k *keystoreEnv) {
 	var s steps
 	lower, err := contracts.ParseSecretHex("new_secret_hex", strings.ToLower(fxE.Hex))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	upper, err := contracts.ParseSecretHex("new_secret_hex", strings.ToUpper(fxE.Hex))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	k.mustSeed(fxA)
 	r, err := k.rotateArgs(contracts.RotateArgs{NewKid: fxE.Kid, NewSecret: lower, GraceMs: 60_000})
 	s.add("rotate to kid-e, lower-case hex", r, err)
@@ -128,9 +122,7 @@ func rotateConflictCurrentOtherSecret(t *testing.T, k *keystoreEnv) {
 	k.wantEntryErr("rotate current kid, other secret", r, err, contracts.ErrRotationConflict)
 	k.sameKids("a conflicting rotation", before, k.list())
 	msg := []byte("m")
-	if k.mustSign("s", msg).Token != expectedToken(fxA, msg) {
-		t.Fatalf("after a conflicting rotation the current secret changed")
-	}
+	require.Equal(t, expectedToken(fxA, "s", msg), k.mustSign("s", msg).Token, "after a conflicting rotation the current secret changed")
 	checkGolden(t, "keystore_rotate_conflict_current_other_secret", s)
 }
 
@@ -224,9 +216,7 @@ func rotateChainWithinGrace(t *testing.T, k *keystoreEnv) {
 		f   fixture
 		tok string
 	}{{fxA, tokA}, {fxB, tokB}, {fxC, tokC}} {
-		if c.tok != expectedToken(c.f, msg) {
-			t.Fatalf("sign while %s was current: token is not HMAC-SHA256 under %s", c.f.Kid, c.f.Kid)
-		}
+		require.Equal(t, expectedToken(c.f, "s", msg), c.tok, "sign while %s was current: token is not the signature under %s", c.f.Kid, c.f.Kid)
 		out := k.mustVerify("s", msg, c.tok, c.f.Kid)
 		s.add("verify token of "+c.f.Kid, out, nil)
 	}
@@ -243,9 +233,7 @@ func rotateGraceBoundary(t *testing.T, k *keystoreEnv) {
 	s, msg, tok := graceSetup(k, 1000)
 	k.clock.Advance(1000 * time.Millisecond)
 	l := graceAtBoundary(k, &s, msg, tok)
-	if got := l.Partitions[0].Verifying[0].ExpiresAtMs; got != k.clock.NowMs() {
-		t.Fatalf("kid-a expires_at_ms %d, want now %d", got, k.clock.NowMs())
-	}
+	require.Equal(t, k.clock.NowMs(), l.Partitions[0].Verifying[0].ExpiresAtMs, "kid-a expires_at_ms, want now")
 	k.clock.Advance(time.Millisecond)
 	graceAfter(k, &s, msg, tok)
 	checkGolden(t, "keystore_rotate_grace_boundary", s)
@@ -278,13 +266,9 @@ func graceRealTimeAttempt(t *testing.T, k *keystoreEnv, grace time.Duration) boo
 	if time.Since(start) >= grace {
 		return false
 	}
-	if verr != nil {
-		t.Fatalf("verify kid-a token within grace: %v", verr)
-	}
+	require.NoError(t, verr, "verify kid-a token within grace")
 	s.add("verify kid-a token within grace", out, nil)
-	if lerr != nil {
-		t.Fatalf("list_kids: %v", lerr)
-	}
+	require.NoError(t, lerr, "list_kids")
 	s.add("list_kids within grace", l, nil)
 	k.wantCurrent("within grace", l, kidOf(fxB), fxA.Kid)
 	time.Sleep(2 * grace)
@@ -333,12 +317,8 @@ func rotateOneEntryPerPartition(t *testing.T, k *keystoreEnv) {
 	s.add("conflicting rotation", r, err)
 	k.wantEntryErr("conflict", r, err, contracts.ErrRotationConflict)
 	for i, e := range r.Entries {
-		if !strings.Contains(ksJSON(e), `"outcome":null`) {
-			t.Fatalf("entry %d of a failed partition: %s must carry \"outcome\":null", i, ksJSON(e))
-		}
+		require.Contains(t, ksJSON(e), `"outcome":null`, "entry %d of a failed partition must carry \"outcome\":null", i)
 	}
-	if len(r.Entries) != k.e.Capabilities().Partitions {
-		t.Fatalf("%d entries, want Capabilities().Partitions = %d", len(r.Entries), k.e.Capabilities().Partitions)
-	}
+	require.Len(t, r.Entries, k.e.Capabilities().Partitions, "want Capabilities().Partitions entries")
 	checkGolden(t, "keystore_rotate_one_entry_per_partition", s)
 }

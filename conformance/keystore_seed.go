@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/flowfabric/flowfabric-go/contracts"
 )
 
@@ -21,12 +23,8 @@ var seedScenarios = []keystoreScenario{
 // wantSeed checks a seed outcome field by field (as its envelope).
 func (k *keystoreEnv) wantSeed(what string, out contracts.SeedOutcome, err error, want contracts.SeedOutcome) {
 	k.t.Helper()
-	if err != nil {
-		k.t.Fatalf("%s: %v; want %s", what, err, ksJSON(want))
-	}
-	if got := ksJSON(out); got != ksJSON(want) {
-		k.t.Fatalf("%s: got %s, want %s", what, got, ksJSON(want))
-	}
+	require.NoError(k.t, err, "%s: want %s", what, ksJSON(want))
+	require.JSONEq(k.t, ksJSON(want), ksJSON(out), what)
 }
 
 // seedAlready is the already_seeded outcome of seeding f while cur is current.
@@ -39,16 +37,12 @@ func seedAlready(f, cur fixture, same bool) contracts.SeedOutcome {
 func (k *keystoreEnv) wantCurrent(what string, r contracts.ListKidsResult, kid *string, verifying ...string) {
 	k.t.Helper()
 	for _, p := range r.Partitions {
-		if (p.CurrentKid == nil) != (kid == nil) || (kid != nil && *p.CurrentKid != *kid) {
-			k.t.Fatalf("%s: partition %d: current_kid %s, want %s", what, p.Partition, ksJSON(p.CurrentKid), ksJSON(kid))
-		}
-		var got []string
+		require.Equal(k.t, kid, p.CurrentKid, "%s: partition %d: current_kid", what, p.Partition)
+		got := []string{}
 		for _, v := range p.Verifying {
 			got = append(got, v.Kid)
 		}
-		if strings.Join(got, ",") != strings.Join(verifying, ",") {
-			k.t.Fatalf("%s: partition %d: verifying %v, want %v", what, p.Partition, got, verifying)
-		}
+		require.Equal(k.t, append([]string{}, verifying...), got, "%s: partition %d: verifying kids", what, p.Partition)
 	}
 }
 
@@ -68,9 +62,8 @@ func seedSeeded(t *testing.T, k *keystoreEnv) {
 	l := k.list()
 	s.add("list_kids", l, nil)
 	k.wantCurrent("after seed", l, kidOf(fxA))
-	if got := k.mustSign("any-scope", []byte("m")); got.Kid != fxA.Kid {
-		k.t.Fatalf("sign after seed: kid %s, want %s", got.Kid, fxA.Kid)
-	}
+	got := k.mustSign("any-scope", []byte("m"))
+	require.Equal(t, fxA.Kid, got.Kid, "sign after seed: kid")
 	checkGolden(t, "keystore_seed_seeded", s)
 }
 
@@ -86,9 +79,7 @@ func seedAlreadySeededSameSecret(t *testing.T, k *keystoreEnv) {
 	k.wantSeed("second seed", out, err, want)
 
 	upper, err := contracts.ParseSecretHex("secret_hex", strings.ToUpper(fxE.Hex))
-	if err != nil {
-		t.Fatalf("ParseSecretHex(upper-case hex): %v", err)
-	}
+	require.NoError(t, err, "ParseSecretHex(upper-case hex)")
 	out, err = k.seedArgs(contracts.SeedArgs{Kid: fxE.Kid, Secret: upper})
 	s.add("seed kid-e again, secret as upper-case hex", out, err)
 	k.wantSeed("seed with upper-case hex", out, err, want)
@@ -107,9 +98,8 @@ func seedAlreadySeededOtherSecret(t *testing.T, k *keystoreEnv) {
 	k.wantSeed("seed other secret", out, err, contracts.SeedOutcome{Outcome: contracts.SeedAlreadySeeded, Kid: fxA.Kid, CurrentKid: fxA.Kid, SameSecret: boolPtr(false)})
 	k.sameKids("an already_seeded seed", before, k.list())
 	msg := []byte("still the first secret")
-	if got, want := k.mustSign("s", msg).Token, expectedToken(fxA, msg); got != want {
-		t.Fatalf("sign after a mismatched seed: the stored secret changed (token differs from HMAC under the first secret)")
-	}
+	require.Equal(t, expectedToken(fxA, "s", msg), k.mustSign("s", msg).Token,
+		"sign after a mismatched seed: the stored secret changed (token differs from HMAC under the first secret)")
 	checkGolden(t, "keystore_seed_already_seeded_other_secret", s)
 }
 
@@ -155,18 +145,14 @@ func seedAlreadyInitializedAfterCollection(t *testing.T, k *keystoreEnv) {
 	r := k.mustRotate(fxC, 3_600_000)
 	s.add("rotate to kid-c after kid-a expired", r, nil)
 	for _, e := range r.Entries {
-		if e.Outcome.GCCount != 1 {
-			t.Fatalf("rotate to kid-c: partition %d: gc_count %d, want 1 (kid-a expired)", e.Partition, e.Outcome.GCCount)
-		}
+		require.Equal(t, 1, e.Outcome.GCCount, "rotate to kid-c: partition %d: gc_count (kid-a expired)", e.Partition)
 	}
 	before := k.list()
 	k.wantCurrent("after collection", before, kidOf(fxC), fxB.Kid)
 	out, err := k.seed(fxA)
 	s.add("seed collected kid-a", out, err)
 	k.wantSeed("seed collected kid", out, err, contracts.SeedOutcome{Outcome: contracts.SeedAlreadyInitialized, Kid: fxA.Kid, CurrentKid: fxC.Kid})
-	if !strings.Contains(ksJSON(out), `"same_secret":null`) {
-		t.Fatalf("already_initialized envelope %s: same_secret must be present and null", ksJSON(out))
-	}
+	require.Contains(t, ksJSON(out), `"same_secret":null`, "already_initialized envelope: same_secret must be present and null")
 	k.sameKids("an already_initialized seed", before, k.list())
 	checkGolden(t, "keystore_seed_already_initialized_after_collection", s)
 }

@@ -3,6 +3,8 @@ package conformance
 import (
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/flowfabric/flowfabric-go/engine"
 )
 
@@ -29,9 +31,7 @@ func (k *keystoreEnv) reopen() *keystoreEnv {
 		k.t.Skip("needs Harness.Reopen (a store shared between handles)")
 	}
 	b := k.h.Reopen(k.t, k.e.Backend())
-	if b == nil {
-		k.t.Fatal("conformance: Harness.Reopen returned a nil backend")
-	}
+	require.NotNil(k.t, b, "conformance: Harness.Reopen returned a nil backend")
 	e := engine.New(b)
 	k.t.Cleanup(func() { _ = e.Close() })
 	return &keystoreEnv{t: k.t, h: k.h, e: e, clock: k.clock, rec: k.rec, parts: e.Capabilities().Partitions}
@@ -42,18 +42,14 @@ func (k *keystoreEnv) reopen() *keystoreEnv {
 // second handle is seen by the first.
 func sharedSeenThroughReopen(t *testing.T, k *keystoreEnv) {
 	k2 := k.reopen()
-	if k2.parts != k.parts {
-		t.Fatalf("reopened handle declares %d partitions, the first %d", k2.parts, k.parts)
-	}
+	require.Equal(t, k.parts, k2.parts, "the reopened handle declares another partition count")
 	k.mustSeed(fxA)
 	out, err := k2.seed(fxA)
 	k2.wantSeed("seed through the second handle", out, err, seedAlready(fxA, fxA, true))
 	msg := []byte("shared")
-	if got := k2.mustSign("s", msg).Token; got != expectedToken(fxA, msg) {
-		t.Fatalf("second handle signs with another secret")
-	}
+	require.Equal(t, expectedToken(fxA, "s", msg), k2.mustSign("s", msg).Token, "second handle signs with another secret")
 	k2.mustRotate(fxB, hourMs)
 	k.wantCurrent("first handle after a rotation through the second", k.list(), kidOf(fxB), fxA.Kid)
-	k.mustVerify("s", msg, expectedToken(fxA, msg), fxA.Kid)
+	k.mustVerify("s", msg, expectedToken(fxA, "s", msg), fxA.Kid)
 	k.sameKids("the two handles' views", k.list(), k2.list())
 }

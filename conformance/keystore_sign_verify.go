@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/flowfabric/flowfabric-go/contracts"
 	"github.com/flowfabric/flowfabric-go/driver"
 )
@@ -17,6 +19,7 @@ import (
 // token, every rejection code, and routing by scope.
 var signVerifyScenarios = []keystoreScenario{
 	{name: "KnownToken", run: signKnownToken},
+	{name: "PublishedVectors", run: signPublishedVectors},
 	{name: "SameTokenAcrossBackends", run: signSameTokenAcrossBackends},
 	{name: "Malformed", run: verifyMalformed},
 	{name: "UnknownKid", run: verifyUnknownKid},
@@ -28,30 +31,21 @@ var signVerifyScenarios = []keystoreScenario{
 	{name: "ScopeRoutesToEveryPartition", run: signScopeRouting},
 }
 
-// expectedToken computes the token of docs/spec.md §3 independently of the
-// contracts package: kid ":" hex(HMAC-SHA256(secret, kid ":" message)).
-func expectedToken(f fixture, msg []byte) string {
-	m := hmac.New(sha256.New, f.Secret)
-	m.Write([]byte(f.Kid + ":"))
-	m.Write(msg)
-	return f.Kid + ":" + hex.EncodeToString(m.Sum(nil))
-}
-
 // knownMessage is the message of the known-token golden file.
 var knownMessage = []byte("conformance|known-token|message")
 
 // Given kid-a seeded, when signing a fixed message (and the empty message),
-// then the token is exactly HMAC-SHA256(secret, kid ":" message) as
-// computed here and as recorded literally in the golden file, and verifies.
+// then the token is exactly the signature of docs/spec.md §3 as computed
+// here (tokens.go) and as recorded literally in the golden file, and
+// verifies.
 func signKnownToken(t *testing.T, k *keystoreEnv) {
 	var s steps
 	k.mustSeed(fxA)
 	for _, msg := range [][]byte{knownMessage, {}} {
 		out := k.mustSign("tenant-1", msg)
 		s.add(fmt.Sprintf("sign %q", msg), out, nil)
-		if want := expectedToken(fxA, msg); out.Kid != fxA.Kid || out.Token != want {
-			t.Fatalf("sign %q: got kid %s and a token that is not HMAC-SHA256(secret, kid:message)", msg, out.Kid)
-		}
+		require.Equal(t, fxA.Kid, out.Kid, "sign %q: kid", msg)
+		require.Equal(t, expectedToken(fxA, "tenant-1", msg), out.Token, "sign %q: token is not the signature of docs/spec.md §3", msg)
 		v := k.mustVerify("tenant-1", msg, out.Token, fxA.Kid)
 		s.add(fmt.Sprintf("verify %q", msg), v, nil)
 	}
@@ -68,12 +62,8 @@ func signSameTokenAcrossBackends(t *testing.T, k *keystoreEnv) {
 	other.mustSeed(fxLong)
 	out := k.mustSign("tenant-2", knownMessage)
 	s.add("sign on backend 1", out, nil)
-	if out.Token != expectedToken(fxLong, knownMessage) {
-		t.Fatalf("sign: token is not HMAC-SHA256(secret, kid:message)")
-	}
-	if got := other.mustSign("tenant-2", knownMessage); got != out {
-		t.Fatalf("two backends with one keystore signed differently")
-	}
+	require.Equal(t, expectedToken(fxLong, "tenant-2", knownMessage), out.Token, "sign: token is not the signature of docs/spec.md §3")
+	require.Equal(t, out, other.mustSign("tenant-2", knownMessage), "two backends with one keystore signed differently")
 	v := other.mustVerify("tenant-2", knownMessage, out.Token, fxLong.Kid)
 	s.add("verify on backend 2", v, nil)
 	checkGolden(t, "keystore_sign_same_token_across_backends", s, keepTokens())
@@ -121,7 +111,7 @@ func verifyUnknownKid(t *testing.T, k *keystoreEnv) {
 	var s steps
 	msg := []byte("m")
 	k.mustSeed(fxA)
-	_, err := k.verify("s", msg, expectedToken(fxB, msg))
+	_, err := k.verify("s", msg, expectedToken(fxB, "s", msg))
 	s.add("verify a correctly signed token of unknown kid-b", nil, err)
 	ksWantErr(t, "unknown kid", err, contracts.ErrUnknownKid)
 	checkGolden(t, "keystore_verify_unknown_kid", s)
@@ -211,7 +201,7 @@ func signVerifyNotInitialized(t *testing.T, k *keystoreEnv) {
 	_, err := k.sign("s", msg)
 	s.add("sign on an empty keystore", nil, err)
 	ksWantErr(t, "sign", err, contracts.ErrHMACSecretNotInitialized)
-	_, err = k.verify("s", msg, expectedToken(fxA, msg))
+	_, err = k.verify("s", msg, expectedToken(fxA, "s", msg))
 	s.add("verify on an empty keystore", nil, err)
 	ksWantErr(t, "verify", err, contracts.ErrHMACSecretNotInitialized)
 	checkGolden(t, "keystore_sign_verify_not_initialized", s)
@@ -242,14 +232,13 @@ func signScopeRouting(t *testing.T, k *keystoreEnv) {
 	k.mustSeed(fxA)
 	k.mustRotate(fxB, hourMs)
 	for _, f := range []fixture{fxA, fxB} {
-		tok := expectedToken(f, msg)
 		for _, sc := range scopes {
-			k.mustVerify(sc, msg, tok, f.Kid)
+			k.mustVerify(sc, msg, expectedToken(f, sc, msg), f.Kid)
 		}
 	}
 	for _, sc := range scopes {
-		if got := k.mustSign(sc, msg); got.Kid != fxB.Kid || got.Token != expectedToken(fxB, msg) {
-			t.Fatalf("sign with scope %q (partition %d): kid %s, want current kid-b and its token", sc, driver.PartitionOf(sc, k.parts), got.Kid)
-		}
+		got := k.mustSign(sc, msg)
+		require.Equal(t, fxB.Kid, got.Kid, "sign with scope %q (partition %d): want current kid-b", sc, driver.PartitionOf(sc, k.parts))
+		require.Equal(t, expectedToken(fxB, sc, msg), got.Token, "sign with scope %q (partition %d): want kid-b's token", sc, driver.PartitionOf(sc, k.parts))
 	}
 }

@@ -1,9 +1,13 @@
 package conformance
 
 import (
-	"errors"
+	"bytes"
+	"encoding/json"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
 	"github.com/flowfabric/flowfabric-go/engine"
@@ -74,9 +78,7 @@ func openKeystore(t *testing.T, h Harness, rec *recorder) *keystoreEnv {
 	t.Helper()
 	e, clock := newEngine(t, h)
 	k := &keystoreEnv{t: t, h: h, e: e, clock: clock, rec: rec, parts: e.Capabilities().Partitions}
-	if k.parts < 1 {
-		t.Fatalf("Capabilities().Partitions = %d, want >= 1", k.parts)
-	}
+	require.GreaterOrEqual(t, k.parts, 1, "Capabilities().Partitions")
 	return k
 }
 
@@ -100,9 +102,8 @@ func (k *keystoreEnv) seed(f fixture) (contracts.SeedOutcome, error) {
 func (k *keystoreEnv) mustSeed(f fixture) {
 	k.t.Helper()
 	out, err := k.seed(f)
-	if err != nil || out.Outcome != contracts.SeedSeeded {
-		k.t.Fatalf("given: seed %s: got %+v, %v; want outcome seeded", f.Kid, out, err)
-	}
+	require.NoError(k.t, err, "given: seed %s", f.Kid)
+	require.Equal(k.t, contracts.SeedSeeded, out.Outcome, "given: seed %s: outcome", f.Kid)
 }
 
 func (k *keystoreEnv) rotateArgs(a contracts.RotateArgs) (contracts.RotateAllResult, error) {
@@ -121,14 +122,11 @@ func (k *keystoreEnv) rotate(f fixture, graceMs int64) (contracts.RotateAllResul
 func (k *keystoreEnv) mustRotate(f fixture, graceMs int64) contracts.RotateAllResult {
 	k.t.Helper()
 	r, err := k.rotate(f, graceMs)
-	if err != nil {
-		k.t.Fatalf("given: rotate to %s: %v", f.Kid, err)
-	}
+	require.NoError(k.t, err, "given: rotate to %s", f.Kid)
 	k.checkEntries(r)
 	for _, e := range r.Entries {
-		if e.Outcome == nil || e.Outcome.Outcome != contracts.RotateRotated {
-			k.t.Fatalf("given: rotate to %s: partition %d: got %s, want rotated", f.Kid, e.Partition, ksJSON(e))
-		}
+		require.NotNil(k.t, e.Outcome, "given: rotate to %s: partition %d: got %s, want rotated", f.Kid, e.Partition, ksJSON(e))
+		require.Equal(k.t, contracts.RotateRotated, e.Outcome.Outcome, "given: rotate to %s: partition %d: outcome", f.Kid, e.Partition)
 	}
 	return r
 }
@@ -137,16 +135,10 @@ func (k *keystoreEnv) mustRotate(f fixture, graceMs int64) contracts.RotateAllRe
 // entry per partition, in partition order, exactly one of outcome and error.
 func (k *keystoreEnv) checkEntries(r contracts.RotateAllResult) {
 	k.t.Helper()
-	if len(r.Entries) != k.parts {
-		k.t.Fatalf("rotate_all: %d entries, want one per partition (%d)", len(r.Entries), k.parts)
-	}
+	require.Len(k.t, r.Entries, k.parts, "rotate_all: want one entry per partition")
 	for i, e := range r.Entries {
-		if e.Partition != i {
-			k.t.Errorf("rotate_all: entry %d names partition %d: entries must be in partition order", i, e.Partition)
-		}
-		if (e.Outcome == nil) == (e.Error == nil) {
-			k.t.Errorf("rotate_all: entry %d: exactly one of outcome and error must be set: %s", i, ksJSON(e))
-		}
+		assert.Equal(k.t, i, e.Partition, "rotate_all: entry %d: entries must be in partition order", i)
+		assert.True(k.t, (e.Outcome == nil) != (e.Error == nil), "rotate_all: entry %d: exactly one of outcome and error must be set: %s", i, ksJSON(e))
 	}
 }
 
@@ -155,19 +147,11 @@ func (k *keystoreEnv) list() contracts.ListKidsResult {
 	k.t.Helper()
 	r, err := k.e.ListKids(ctx())
 	k.rec.call(r, err)
-	if err != nil {
-		k.t.Fatalf("list_kids: %v", err)
-	}
-	if len(r.Partitions) != k.parts {
-		k.t.Fatalf("list_kids: %d partitions, want %d", len(r.Partitions), k.parts)
-	}
+	require.NoError(k.t, err, "list_kids")
+	require.Len(k.t, r.Partitions, k.parts, "list_kids: want one entry per partition")
 	for i, p := range r.Partitions {
-		if p.Partition != i {
-			k.t.Errorf("list_kids: entry %d names partition %d", i, p.Partition)
-		}
-		if p.Verifying == nil {
-			k.t.Errorf("list_kids: partition %d: verifying is nil, want [] (arrays are never null)", i)
-		}
+		assert.Equal(k.t, i, p.Partition, "list_kids: entry %d: entries must be in partition order", i)
+		assert.NotNil(k.t, p.Verifying, "list_kids: partition %d: verifying is nil, want [] (arrays are never null)", i)
 	}
 	return r
 }
@@ -182,9 +166,7 @@ func (k *keystoreEnv) sign(scope string, msg []byte) (contracts.SignResult, erro
 func (k *keystoreEnv) mustSign(scope string, msg []byte) contracts.SignResult {
 	k.t.Helper()
 	out, err := k.sign(scope, msg)
-	if err != nil {
-		k.t.Fatalf("sign(%q): %v", scope, err)
-	}
+	require.NoError(k.t, err, "sign(%q)", scope)
 	return out
 }
 
@@ -199,12 +181,9 @@ func (k *keystoreEnv) verify(scope string, msg []byte, token string) (contracts.
 func (k *keystoreEnv) mustVerify(scope string, msg []byte, token, kid string) contracts.VerifyResult {
 	k.t.Helper()
 	out, err := k.verify(scope, msg, token)
-	if err != nil {
-		k.t.Fatalf("verify token of %s: %v; want valid", kid, err)
-	}
-	if !out.Valid || out.Kid != kid {
-		k.t.Fatalf("verify: got %+v, want valid with kid %s", out, kid)
-	}
+	require.NoError(k.t, err, "verify token of %s: want valid", kid)
+	require.True(k.t, out.Valid, "verify token of %s: want valid", kid)
+	require.Equal(k.t, kid, out.Kid, "verify: kid")
 	return out
 }
 
@@ -220,45 +199,25 @@ func (k *keystoreEnv) pass(d time.Duration) {
 
 // ksWantErr checks err against a contract sentinel with errors.Is and
 // errors.As, and returns the *contracts.Error.
-func ksWantErr(t *testing.T, what string, err, sentinel error) *contracts.Error {
+func ksWantErr(t *testing.T, what string, err error, sentinel contracts.Sentinel) *contracts.Error {
 	t.Helper()
-	if err == nil {
-		t.Fatalf("%s: got success, want %v", what, sentinel)
-	}
-	if !errors.Is(err, sentinel) {
-		t.Fatalf("%s: got %v, want %v", what, err, sentinel)
-	}
+	require.ErrorIs(t, err, sentinel, what)
 	var ce *contracts.Error
-	if !errors.As(err, &ce) {
-		t.Fatalf("%s: %T is not a *contracts.Error", what, err)
-	}
-	s := sentinel.(*contracts.Error)
-	if ce.Retryable != s.Retryable {
-		t.Errorf("%s: retryable = %v, want %v", what, ce.Retryable, s.Retryable)
-	}
-	if ce.Reason != s.Reason {
-		t.Errorf("%s: reason = %q, want %q", what, ce.Reason, s.Reason)
-	}
+	require.ErrorAs(t, err, &ce, "%s: %T is not a *contracts.Error", what, err)
+	assert.Equal(t, sentinel.Retryable(), ce.Retryable, "%s: retryable", what)
+	assert.Equal(t, sentinel.Reason(), ce.Reason, "%s: reason", what)
 	return ce
 }
 
 // wantEntryErr checks that every entry of a rotate_all result failed with sentinel.
-func (k *keystoreEnv) wantEntryErr(what string, r contracts.RotateAllResult, err, sentinel error) {
+func (k *keystoreEnv) wantEntryErr(what string, r contracts.RotateAllResult, err error, sentinel contracts.Sentinel) {
 	k.t.Helper()
-	if err != nil {
-		k.t.Fatalf("%s: whole call failed with %v; want per-partition errors %v", what, err, sentinel)
-	}
+	require.NoError(k.t, err, "%s: the whole call failed; want per-partition errors %v", what, sentinel)
 	k.checkEntries(r)
-	if !r.Failed() {
-		k.t.Fatalf("%s: result %s reports no failure", what, ksJSON(r))
-	}
+	require.True(k.t, r.Failed(), "%s: result %s reports no failure", what, ksJSON(r))
 	for _, e := range r.Entries {
-		if e.Outcome != nil {
-			k.t.Fatalf("%s: partition %d: outcome %s, want error %v and outcome null", what, e.Partition, ksJSON(e.Outcome), sentinel)
-		}
-		if e.Error == nil {
-			k.t.Fatalf("%s: partition %d: no error, want %v", what, e.Partition, sentinel)
-		}
+		require.Nil(k.t, e.Outcome, "%s: partition %d: want error %v and outcome null", what, e.Partition, sentinel)
+		require.NotNil(k.t, e.Error, "%s: partition %d: no error, want %v", what, e.Partition, sentinel)
 		ksWantErr(k.t, what, e.Error, sentinel)
 	}
 }
@@ -266,23 +225,18 @@ func (k *keystoreEnv) wantEntryErr(what string, r contracts.RotateAllResult, err
 // wantOutcome checks that every entry carries the outcome want (compared as JSON).
 func (k *keystoreEnv) wantOutcome(what string, r contracts.RotateAllResult, err error, want contracts.RotateOutcome) {
 	k.t.Helper()
-	if err != nil {
-		k.t.Fatalf("%s: %v", what, err)
-	}
+	require.NoError(k.t, err, what)
 	k.checkEntries(r)
 	for _, e := range r.Entries {
-		if e.Error != nil || ksJSON(e.Outcome) != ksJSON(want) {
-			k.t.Fatalf("%s: partition %d: got %s, want outcome %s", what, e.Partition, ksJSON(e), ksJSON(want))
-		}
+		require.Nil(k.t, e.Error, "%s: partition %d: want outcome %s", what, e.Partition, ksJSON(want))
+		require.JSONEq(k.t, ksJSON(want), ksJSON(e.Outcome), "%s: partition %d: outcome", what, e.Partition)
 	}
 }
 
 // sameKids requires two list_kids results to be identical.
 func (k *keystoreEnv) sameKids(what string, before, after contracts.ListKidsResult) {
 	k.t.Helper()
-	if b, a := ksJSON(before), ksJSON(after); b != a {
-		k.t.Fatalf("%s changed the keystore:\nbefore %s\nafter  %s", what, b, a)
-	}
+	require.JSONEq(k.t, ksJSON(before), ksJSON(after), "%s changed the keystore", what)
 }
 
 // ksJSON is the compact envelope of v (for messages and comparisons).
@@ -304,12 +258,16 @@ type ksStep struct {
 // steps accumulates a scenario's golden steps.
 type steps []ksStep
 
-// add appends the envelope of (v, err) under name.
+// add appends the envelope of (v, err) under name, encoded now: the golden
+// file shows what the call answered even when the scenario later changes
+// the value it was given (as the aliasing checks do).
 func (s *steps) add(name string, v any, err error) {
 	if err != nil {
-		*s = append(*s, ksStep{name, errorEnvelope(err)})
-		return
+		v = errorEnvelope(err)
 	}
+	if raw, encErr := encodeEnvelope(v); encErr == nil {
+		v = json.RawMessage(bytes.TrimSuffix(raw, []byte("\n")))
+	} // else goldenText reports the encoding error
 	*s = append(*s, ksStep{name, v})
 }
 
@@ -323,9 +281,7 @@ func withLongerGrace(t *testing.T, k *keystoreEnv, grace time.Duration, what str
 		if attempt(k, grace) {
 			return
 		}
-		if grace > 10*time.Second {
-			t.Fatalf("%s take longer than a %v grace: cannot test it in real time", what, grace)
-		}
+		require.LessOrEqual(t, grace, 10*time.Second, "%s take longer than a %v grace: cannot test it in real time", what, grace)
 		t.Logf("%s took longer than the %v grace; retrying with a longer grace", what, grace)
 		k = k.other()
 	}

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/flowfabric/flowfabric-go/contracts"
 )
 
@@ -24,12 +26,8 @@ var validationScenarios = []keystoreScenario{
 func wantInvalidField(t *testing.T, what string, err error, field string) {
 	t.Helper()
 	ce := ksWantErr(t, what, err, contracts.ErrInvalidInput)
-	if !strings.HasPrefix(ce.Detail, field+":") {
-		t.Fatalf("%s: detail %q does not name the field %q", what, ce.Detail, field)
-	}
-	if ce.Reason != "" {
-		t.Fatalf("%s: reason %q, want none", what, ce.Reason)
-	}
+	require.True(t, strings.HasPrefix(ce.Detail, field+":"), "%s: detail %q does not name the field %q", what, ce.Detail, field)
+	require.Empty(t, ce.Reason, "%s: want no reason", what)
 }
 
 // badKids are kids that break the kid rule, by what is wrong.
@@ -127,9 +125,8 @@ func validationSecretHex(t *testing.T, k *keystoreEnv) {
 		wantInvalidField(t, "secret_hex "+c[0], err, "secret_hex")
 	}
 	for _, h := range []string{fxA.Hex, strings.ToUpper(fxE.Hex), fxLong.Hex} {
-		if _, err := contracts.ParseSecretHex("secret_hex", h); err != nil {
-			t.Fatalf("a valid secret was rejected: %v", err)
-		}
+		_, err := contracts.ParseSecretHex("secret_hex", h)
+		require.NoError(t, err, "a valid secret was rejected")
 	}
 	checkGolden(t, "keystore_validation_secret_hex", s)
 }
@@ -141,7 +138,7 @@ func validationSignVerify(t *testing.T, k *keystoreEnv) {
 	var s steps
 	longScope := strings.Repeat("s", contracts.MaxScopeLen+1)
 	longMsg := make([]byte, contracts.MaxMessageLen+1)
-	tok := expectedToken(fxA, []byte("m"))
+	tok := expectedToken(fxA, "", []byte("m"))
 	for _, seeded := range []bool{false, true} {
 		if seeded {
 			k.mustSeed(fxA)
@@ -180,9 +177,7 @@ func errOf[T any](_ T, err error) error { return err }
 // 64 KiB message, empty scope and message), then every call succeeds.
 func validationBoundaries(t *testing.T, k *keystoreEnv) {
 	kid64 := strings.Repeat("Az09._-", 9) + "x"
-	if len(kid64) != contracts.MaxKidLen {
-		t.Fatalf("test bug: kid of %d bytes", len(kid64))
-	}
+	require.Len(t, kid64, contracts.MaxKidLen, "test bug: the kid at the limit")
 	f := fxLong.withKid(kid64)
 	scope := strings.Repeat("s", contracts.MaxScopeLen)
 	msg := make([]byte, contracts.MaxMessageLen)
@@ -193,9 +188,7 @@ func validationBoundaries(t *testing.T, k *keystoreEnv) {
 			msg   []byte
 		}{{scope, msg}, {"", nil}, {"", []byte{}}} {
 			out := k.mustSign(c.scope, c.msg)
-			if out.Token != expectedToken(cur, c.msg) {
-				t.Fatalf("sign at the limits under %.8s…: unexpected token", cur.Kid)
-			}
+			require.Equal(t, expectedToken(cur, c.scope, c.msg), out.Token, "sign at the limits under %.8s…: unexpected token", cur.Kid)
 			k.mustVerify(c.scope, c.msg, out.Token, cur.Kid)
 		}
 	}
@@ -208,8 +201,7 @@ func validationBoundaries(t *testing.T, k *keystoreEnv) {
 	}
 	for _, p := range k.list().Partitions {
 		last := p.Verifying[len(p.Verifying)-1]
-		if last.Kid != fxA.Kid || last.ExpiresAtMs != k.clock.NowMs()+contracts.MaxGraceMs {
-			t.Fatalf("partition %d: %s, want kid-a expiring at now + 2^53-1", p.Partition, ksJSON(p.Verifying))
-		}
+		require.Equal(t, fxA.Kid, last.Kid, "partition %d: %s, want kid-a last", p.Partition, ksJSON(p.Verifying))
+		require.Equal(t, k.clock.NowMs()+contracts.MaxGraceMs, last.ExpiresAtMs, "partition %d: want kid-a expiring at now + 2^53-1", p.Partition)
 	}
 }

@@ -4,9 +4,10 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/hex"
-	"errors"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
 	"github.com/flowfabric/flowfabric-go/driver"
@@ -55,7 +56,7 @@ func mustKEK(fill byte) *kek.Key {
 	return k
 }
 
-// sealer returns k's backend as an driver.SecretSealer, or skips.
+// sealer returns k's backend as a driver.SecretSealer, or skips.
 func (k *keystoreEnv) sealer() driver.SecretSealer {
 	k.t.Helper()
 	s, ok := k.e.Backend().(driver.SecretSealer)
@@ -90,13 +91,9 @@ func (k *keystoreEnv) rewrap(to *kek.Keyring, rewrapped, unchanged int) {
 	k.t.Helper()
 	r, err := k.sealer().RewrapSecrets(ctx(), to)
 	k.rec.call(r, err)
-	if err != nil {
-		k.t.Fatalf("RewrapSecrets(%v): %v", to, err)
-	}
+	require.NoError(k.t, err, "RewrapSecrets(%v)", to)
 	want := contracts.RewrapResult{Partitions: k.parts, Rewrapped: rewrapped * k.parts, Unchanged: unchanged * k.parts}
-	if r != want {
-		k.t.Fatalf("RewrapSecrets(%v) = %+v, want %+v", to, r, want)
-	}
+	require.Equal(k.t, want, r, "RewrapSecrets(%v)", to)
 }
 
 // wantKEKMismatch requires err to be kek_mismatch whose detail mentions
@@ -105,9 +102,7 @@ func wantKEKMismatch(t *testing.T, what string, err error, fragments ...string) 
 	t.Helper()
 	ce := ksWantErr(t, what, err, contracts.ErrKEKMismatch)
 	for _, f := range fragments {
-		if !strings.Contains(ce.Detail, f) {
-			t.Fatalf("%s: detail %q does not mention %q", what, ce.Detail, f)
-		}
+		require.Contains(t, ce.Detail, f, "%s: the detail must mention %q", what, f)
 	}
 }
 
@@ -152,9 +147,7 @@ func (k *keystoreEnv) wantRawWithout(what string, fs ...fixture) {
 		return
 	}
 	for _, f := range fs {
-		if rawHolds(raw, f) {
-			k.t.Fatalf("%s: the raw store (%d bytes) holds %s's secret", what, len(raw), f.Kid)
-		}
+		require.False(k.t, rawHolds(raw, f), "%s: the raw store (%d bytes) holds %s's secret", what, len(raw), f.Kid)
 	}
 }
 
@@ -167,9 +160,7 @@ func (k *keystoreEnv) wantRawWith(what string, fs ...fixture) {
 		return
 	}
 	for _, f := range fs {
-		if !rawHolds(raw, f) {
-			k.t.Fatalf("%s: the raw store (%d bytes) does not hold %s's secret stored in plain: Harness.Raw does not see the stored secrets", what, len(raw), f.Kid)
-		}
+		require.True(k.t, rawHolds(raw, f), "%s: the raw store (%d bytes) does not hold %s's secret stored in plain: Harness.Raw does not see the stored secrets", what, len(raw), f.Kid)
 	}
 }
 
@@ -180,14 +171,12 @@ func (k *keystoreEnv) suspendAndDeliver(exec string) {
 	k.t.Helper()
 	s, err := k.e.Suspend(ctx(), contracts.SuspendArgs{ExecutionID: exec, Waitpoints: []contracts.WaitpointSpec{{Key: "wp"}}})
 	k.rec.call(s, err)
-	if err != nil {
-		k.t.Fatalf("suspend %s: %v", exec, err)
-	}
+	require.NoError(k.t, err, "suspend %s", exec)
 	d, err := k.e.DeliverSignal(ctx(), contracts.DeliverSignalArgs{ExecutionID: exec, WaitpointID: s.Waitpoints[0].WaitpointID, Token: s.Waitpoints[0].Token, Name: "go"})
 	k.rec.call(d, err)
-	if err != nil || d.Outcome != contracts.OutcomeAccepted || !d.Resumed {
-		k.t.Fatalf("deliver to %s: %+v, %v; want accepted and resumed", exec, d, err)
-	}
+	require.NoError(k.t, err, "deliver to %s", exec)
+	require.Equal(k.t, contracts.OutcomeAccepted, d.Outcome, "deliver to %s: outcome", exec)
+	require.True(k.t, d.Resumed, "deliver to %s: want resumed", exec)
 }
 
 // Given a store sealed under a KEK, then seed, rotate, list, sign, verify,
@@ -198,18 +187,14 @@ func sealedEveryOperationWorks(t *testing.T, k *keystoreEnv) {
 	s.mustSeed(fxA)
 	msg := []byte("sealed")
 	tokA := s.mustSign("scope", msg).Token
-	if tokA != expectedToken(fxA, msg) {
-		t.Fatalf("sign under a KEK: token differs from the plain HMAC of the secret")
-	}
+	require.Equal(t, expectedToken(fxA, "scope", msg), tokA, "sign under a KEK: token differs from the plain HMAC of the secret")
 	s.mustRotate(fxB, hourMs)
 	s.wantCurrent("list_kids under a KEK", s.list(), kidOf(fxB), fxA.Kid)
 	for _, e := range []*keystoreEnv{s, s.cached()} {
-		if got := e.mustSign("scope", msg).Token; got != expectedToken(fxB, msg) {
-			t.Fatalf("sign after rotation under a KEK: not the new kid's token")
-		}
+		require.Equal(t, expectedToken(fxB, "scope", msg), e.mustSign("scope", msg).Token, "sign after rotation under a KEK: not the new kid's token")
 		e.mustVerify("scope", msg, tokA, fxA.Kid)
-		e.mustVerify("scope", msg, expectedToken(fxB, msg), fxB.Kid)
-		_, err := e.verify("scope", msg, expectedToken(fxC.withKid(fxB.Kid), msg))
+		e.mustVerify("scope", msg, expectedToken(fxB, "scope", msg), fxB.Kid)
+		_, err := e.verify("scope", msg, expectedToken(fxC.withKid(fxB.Kid), "scope", msg))
 		ksWantErr(t, "verify a forged token under a KEK", err, contracts.ErrSignatureMismatch)
 	}
 	s.suspendAndDeliver("exec-sealed")
@@ -307,7 +292,7 @@ func sealedRewrapMovesEverySecret(t *testing.T, k *keystoreEnv) {
 	s.mustSeed(fxA)
 	s.mustRotate(fxB, hourMs)
 	msg := []byte("rewrap")
-	tokA, tokB := expectedToken(fxA, msg), expectedToken(fxB, msg)
+	tokA, tokB := expectedToken(fxA, "scope", msg), expectedToken(fxB, "scope", msg)
 	before := s.list()
 
 	s.rewrap(kek.NewKeyring(kekB), 2, 0)
@@ -317,9 +302,7 @@ func sealedRewrapMovesEverySecret(t *testing.T, k *keystoreEnv) {
 	s = k.sealWith(kek.NewKeyring(kekB))
 	s.mustVerify("scope", msg, tokA, fxA.Kid)
 	s.mustVerify("scope", msg, tokB, fxB.Kid)
-	if got := s.mustSign("scope", msg).Token; got != tokB {
-		t.Fatal("sign after the rewrap: another token")
-	}
+	require.Equal(t, tokB, s.mustSign("scope", msg).Token, "sign after the rewrap: another token")
 	s.sameKids("the rewrap", before, s.list())
 	s.wantRawWithout("store rewrapped from A to B", fxA, fxB)
 	s.rewrap(kek.NewKeyring(kekB), 0, 2) // re-run: nothing to do
@@ -339,15 +322,14 @@ func sealedRewrapSealsPlainStore(t *testing.T, k *keystoreEnv) {
 	k.mustSeed(fxA)
 	s := k.sealWith(kek.NewKeyring(kekA))
 	msg := []byte("plain")
-	s.mustVerify("scope", msg, expectedToken(fxA, msg), fxA.Kid)
+	s.mustVerify("scope", msg, expectedToken(fxA, "scope", msg), fxA.Kid)
 	s.mustRotate(fxB, hourMs)
 	r, err := s.e.RewrapSecrets(ctx(), kek.NewKeyring(kekA))
 	s.rec.call(r, err)
-	if want := (contracts.RewrapResult{Partitions: s.parts, Rewrapped: s.parts, Unchanged: s.parts}); err != nil || r != want {
-		t.Fatalf("Engine.RewrapSecrets of a half-plain store = %+v, %v; want %+v", r, err, want)
-	}
-	s.mustVerify("scope", msg, expectedToken(fxA, msg), fxA.Kid)
-	s.mustVerify("scope", msg, expectedToken(fxB, msg), fxB.Kid)
+	require.NoError(t, err, "Engine.RewrapSecrets of a half-plain store")
+	require.Equal(t, contracts.RewrapResult{Partitions: s.parts, Rewrapped: s.parts, Unchanged: s.parts}, r, "Engine.RewrapSecrets of a half-plain store")
+	s.mustVerify("scope", msg, expectedToken(fxA, "scope", msg), fxA.Kid)
+	s.mustVerify("scope", msg, expectedToken(fxB, "scope", msg), fxB.Kid)
 	_, err = k.sealWith(nil).sign("scope", msg)
 	wantKEKMismatch(t, "sign without a KEK after sealing", err, kekA.Fingerprint(), "no kek_file")
 }
@@ -360,14 +342,10 @@ func sealedPreviousKEKOpens(t *testing.T, k *keystoreEnv) {
 	s.mustSeed(fxA)
 	s = k.sealWith(kek.NewKeyring(kekB, kekA))
 	msg := []byte("previous")
-	s.mustVerify("scope", msg, expectedToken(fxA, msg), fxA.Kid)
+	s.mustVerify("scope", msg, expectedToken(fxA, "scope", msg), fxA.Kid)
 	s.mustRotate(fxC, hourMs)
 	s = k.sealWith(kek.NewKeyring(kekB))
-	if got := s.mustSign("scope", msg).Token; got != expectedToken(fxC, msg) {
-		t.Fatal("sign under B with the kid sealed under B: another token")
-	}
-	_, err := s.verify("scope", msg, expectedToken(fxA, msg))
-	if !errors.Is(err, contracts.ErrKEKMismatch) {
-		t.Fatalf("verify a token of the kid sealed under A, under B alone: %v; want kek_mismatch", err)
-	}
+	require.Equal(t, expectedToken(fxC, "scope", msg), s.mustSign("scope", msg).Token, "sign under B with the kid sealed under B: another token")
+	_, err := s.verify("scope", msg, expectedToken(fxA, "scope", msg))
+	require.ErrorIs(t, err, contracts.ErrKEKMismatch, "verify a token of the kid sealed under A, under B alone")
 }

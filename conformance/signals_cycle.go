@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/flowfabric/flowfabric-go/contracts"
 )
 
@@ -30,12 +32,14 @@ func fullCycle(t *testing.T, suite sigSuite) {
 	for _, wp := range s1.Waitpoints {
 		checkWaitpointToken(t, "suspend", fxA, exec, wp)
 	}
-	if s1.Condition != contracts.ConditionAny || s1.TimeoutAtMs != nil {
-		t.Fatalf("suspend: want condition any and timeout_at_ms null, got %q %v", s1.Condition, s1.TimeoutAtMs)
+	require.Equal(t, contracts.ConditionAny, s1.Condition, "suspend: condition")
+	require.Nil(t, s1.TimeoutAtMs, "suspend: timeout_at_ms")
+	if w.manual() {
+		require.Equal(t, w.nowMs(), s1.SuspendedAtMs, "suspend: suspended_at_ms is the backend's now")
 	}
-	if l := w.mustList("list_while_suspended", contracts.ListSuspendedArgs{}); len(l.Executions) != 1 || l.Executions[0].Waitpoints != 2 {
-		t.Fatalf("list_while_suspended: want the execution with 2 waitpoints, got %+v", l.Executions)
-	}
+	l := w.mustList("list_while_suspended", contracts.ListSuspendedArgs{})
+	require.Len(t, l.Executions, 1, "list_while_suspended: want the execution")
+	require.Equal(t, 2, l.Executions[0].Waitpoints, "list_while_suspended: waitpoints")
 
 	// when a signal arrives on one waitpoint
 	approve := signalTo(s1, "approve", "approved", "webhook-1")
@@ -43,53 +47,57 @@ func fullCycle(t *testing.T, suite sigSuite) {
 	d1 := w.mustDeliver("deliver_approve", approve)
 
 	// then the execution resumes and the other waitpoint is closed
-	if !d1.Resumed {
-		t.Fatalf("deliver_approve: want resumed true under condition any")
-	}
+	require.True(t, d1.Resumed, "deliver_approve: want resumed true under condition any")
 	_, err := w.deliver("deliver_reject_after_resume", signalTo(s1, "reject", "rejected", ""))
 	sigWantErr(t, "deliver_reject_after_resume", err, contracts.ErrWaitpointClosed)
-	if l := w.mustList("list_while_resumed", contracts.ListSuspendedArgs{}); len(l.Executions) != 0 {
-		t.Fatalf("list_while_resumed: a resumed execution is not suspended, got %+v", l.Executions)
-	}
+	l = w.mustList("list_while_resumed", contracts.ListSuspendedArgs{})
+	require.Empty(t, l.Executions, "list_while_resumed: a resumed execution is not suspended")
 
 	// when a worker claims it
 	c1 := w.mustClaim("claim_after_signal", "worker-1", 60_000)
 
 	// then the claim names reason signal and carries the signal
-	if c1.ExecutionID != exec || c1.SuspensionID != s1.SuspensionID || c1.Reason != contracts.ReasonSignal {
-		t.Fatalf("claim_after_signal: want %s/%s reason signal, got %+v", exec, s1.SuspensionID, c1)
-	}
-	if len(c1.Signals) != 1 || c1.Signals[0].SignalID != d1.SignalID || string(c1.Signals[0].Payload) != `{"by":"alice","note":"<ok> & done"}` {
-		t.Fatalf("claim_after_signal: want the one signal %s with its compact payload, got %+v", d1.SignalID, c1.Signals)
-	}
-	if out, _ := w.claim("claim_while_leased", "worker-2", 60_000); out.Outcome != contracts.OutcomeNone {
-		t.Fatalf("claim_while_leased: a leased execution is not claimable, got %+v", out)
-	}
+	require.Equal(t, exec, c1.ExecutionID, "claim_after_signal: execution_id")
+	require.Equal(t, s1.SuspensionID, c1.SuspensionID, "claim_after_signal: suspension_id")
+	require.Equal(t, contracts.ReasonSignal, c1.Reason, "claim_after_signal: reason")
+	require.Len(t, c1.Signals, 1, "claim_after_signal: want the one signal")
+	require.Equal(t, d1.SignalID, c1.Signals[0].SignalID, "claim_after_signal: signal_id")
+	require.Equal(t, `{"by":"alice","note":"<ok> & done"}`, string(c1.Signals[0].Payload), "claim_after_signal: the compact payload")
+	out, _ := w.claim("claim_while_leased", "worker-2", 60_000)
+	require.Equal(t, contracts.OutcomeNone, out.Outcome, "claim_while_leased: a leased execution is not claimable, got %+v", out)
 
 	// when the worker suspends it again with its lease, a signal resumes it
 	again := suspendArgs(exec, contracts.ConditionAny, "next-step")
 	again.LeaseID = &c1.LeaseID
 	s2 := w.mustSuspend("suspend_again_with_lease", again)
-	if s2.SuspensionID == s1.SuspensionID {
-		t.Fatalf("suspend_again_with_lease: want a new suspension_id")
-	}
+	require.NotEqual(t, s1.SuspensionID, s2.SuspensionID, "suspend_again_with_lease: want a new suspension_id")
+	w.aside(func() {
+		// the suspension dropped the lease: it no longer completes, and only
+		// the new suspension is listed
+		_, err := w.complete("complete_with_the_dropped_lease", exec, c1.LeaseID)
+		sigWantErr(t, "complete_with_the_dropped_lease", err, contracts.ErrLeaseMismatch)
+		l := w.mustList("list_after_suspend_again", contracts.ListSuspendedArgs{})
+		require.Len(t, l.Executions, 1, "list_after_suspend_again: want the execution once")
+		require.Equal(t, s2.SuspensionID, l.Executions[0].SuspensionID, "list_after_suspend_again: want the new suspension")
+	})
 	d2 := w.mustDeliver("deliver_next_step", signalTo(s2, "next-step", "done", ""))
 	c2 := w.mustClaim("claim_second_suspension", "worker-1", 60_000)
-	if c2.SuspensionID != s2.SuspensionID || c2.LeaseID == c1.LeaseID || len(c2.Signals) != 1 || c2.Signals[0].SignalID != d2.SignalID {
-		t.Fatalf("claim_second_suspension: want a new lease and only the second suspension's signal, got %+v", c2)
-	}
+	require.Equal(t, s2.SuspensionID, c2.SuspensionID, "claim_second_suspension: suspension_id")
+	require.NotEqual(t, c1.LeaseID, c2.LeaseID, "claim_second_suspension: want a new lease")
+	require.Len(t, c2.Signals, 1, "claim_second_suspension: want only the second suspension's signal")
+	require.Equal(t, d2.SignalID, c2.Signals[0].SignalID, "claim_second_suspension: signal_id")
 
 	// then completing forgets the execution
-	if out, err := w.complete("complete", exec, c2.LeaseID); err != nil || out.Outcome != contracts.OutcomeCompleted || out.ExecutionID != exec {
-		t.Fatalf("complete: want completed, got %+v %v", out, err)
-	}
+	done, err := w.complete("complete", exec, c2.LeaseID)
+	require.NoError(t, err, "complete")
+	require.Equal(t, contracts.OutcomeCompleted, done.Outcome, "complete: outcome")
+	require.Equal(t, exec, done.ExecutionID, "complete: execution_id")
 	_, err = w.observe("observe_after_complete", exec)
 	sigWantErr(t, "observe_after_complete", err, contracts.ErrExecutionNotFound)
 	_, err = w.complete("complete_again", exec, c2.LeaseID)
 	sigWantErr(t, "complete_again", err, contracts.ErrExecutionNotFound)
-	if out, _ := w.claim("claim_after_complete", "worker-1", 60_000); out.Outcome != contracts.OutcomeNone {
-		t.Fatalf("claim_after_complete: want none, got %+v", out)
-	}
+	out, _ = w.claim("claim_after_complete", "worker-1", 60_000)
+	require.Equal(t, contracts.OutcomeNone, out.Outcome, "claim_after_complete: want none, got %+v", out)
 	w.golden("signals_full_cycle")
 }
 
@@ -108,35 +116,30 @@ func allCondition(t *testing.T, suite sigSuite) {
 	d2 := w.mustDeliver("deliver_flight_again", signalTo(s, "flight", "rebooked", "f-2"))
 
 	// then nothing resumes: one waitpoint of three holds signals
-	if d1.Resumed || d2.Resumed || d1.SignalID == d2.SignalID {
-		t.Fatalf("want two distinct signals and no resume, got %+v %+v", d1, d2)
-	}
-	if out, _ := w.claim("claim_before_all", "worker-1", 60_000); out.Outcome != contracts.OutcomeNone {
-		t.Fatalf("claim_before_all: want none, got %+v", out)
-	}
-	if d := w.mustDeliver("deliver_hotel", signalTo(s, "hotel", "booked", "")); d.Resumed {
-		t.Fatalf("deliver_hotel: two of three waitpoints must not resume")
-	}
-	if l := w.mustList("list_before_all", contracts.ListSuspendedArgs{}); len(l.Executions) != 1 {
-		t.Fatalf("list_before_all: want the execution still suspended, got %+v", l.Executions)
-	}
+	require.False(t, d1.Resumed, "deliver_flight: one waitpoint of three must not resume")
+	require.False(t, d2.Resumed, "deliver_flight_again: one waitpoint of three must not resume")
+	require.NotEqual(t, d1.SignalID, d2.SignalID, "deliver_flight_again: want two distinct signals")
+	out, _ := w.claim("claim_before_all", "worker-1", 60_000)
+	require.Equal(t, contracts.OutcomeNone, out.Outcome, "claim_before_all: want none, got %+v", out)
+	d := w.mustDeliver("deliver_hotel", signalTo(s, "hotel", "booked", ""))
+	require.False(t, d.Resumed, "deliver_hotel: two of three waitpoints must not resume")
+	l := w.mustList("list_before_all", contracts.ListSuspendedArgs{})
+	require.Len(t, l.Executions, 1, "list_before_all: want the execution still suspended")
 
 	// when the last waitpoint gets its signal, it resumes
-	if d := w.mustDeliver("deliver_car", signalTo(s, "car", "booked", "")); !d.Resumed {
-		t.Fatalf("deliver_car: want resumed true once every waitpoint holds a signal")
-	}
+	d = w.mustDeliver("deliver_car", signalTo(s, "car", "booked", ""))
+	require.True(t, d.Resumed, "deliver_car: want resumed true once every waitpoint holds a signal")
 	_, err := w.deliver("deliver_flight_after_resume", signalTo(s, "flight", "late", "f-3"))
 	sigWantErr(t, "deliver_flight_after_resume", err, contracts.ErrWaitpointClosed)
 
 	// then the claim carries all four signals in delivery order
 	c := w.mustClaim("claim", "worker-1", 60_000)
+	require.Equal(t, contracts.ReasonSignal, c.Reason, "claim: reason")
 	names := []string{}
 	for _, sg := range c.Signals {
 		names = append(names, sg.WaitpointKey+"/"+sg.Name)
 	}
-	if sigMarshal(t, names) != `["flight/booked","flight/rebooked","hotel/booked","car/booked"]` {
-		t.Fatalf("claim: want the four signals in delivery order, got %v", names)
-	}
+	require.Equal(t, []string{"flight/booked", "flight/rebooked", "hotel/booked", "car/booked"}, names, "claim: want the four signals in delivery order")
 	w.golden("signals_all_condition")
 }
 
@@ -155,9 +158,8 @@ func claimOldestFirst(t *testing.T, suite sigSuite) {
 	s2 := w.mustSuspend("suspend_b_second", suspendArgs("b-exec", contracts.ConditionAny, "go"))
 	w.pass(5 * oneMs)
 	s1 := w.mustSuspend("suspend_a_third", suspendArgs("a-exec", contracts.ConditionAny, "go"))
-	if !(s3.SuspendedAtMs < s2.SuspendedAtMs && s2.SuspendedAtMs < s1.SuspendedAtMs) {
-		t.Fatalf("given: suspended_at_ms must increase, got %d %d %d", s3.SuspendedAtMs, s2.SuspendedAtMs, s1.SuspendedAtMs)
-	}
+	require.Less(t, s3.SuspendedAtMs, s2.SuspendedAtMs, "given: suspended_at_ms must increase")
+	require.Less(t, s2.SuspendedAtMs, s1.SuspendedAtMs, "given: suspended_at_ms must increase")
 
 	// when the newest resumes first and the oldest times out
 	w.mustDeliver("deliver_a", signalTo(s1, "go", "go", ""))
@@ -169,13 +171,11 @@ func claimOldestFirst(t *testing.T, suite sigSuite) {
 	reasons := []string{contracts.ReasonTimeout, contracts.ReasonSignal, contracts.ReasonSignal}
 	for i, exec := range want {
 		c := w.mustClaim("claim_"+exec, "worker-1", 60_000)
-		if c.ExecutionID != exec || c.Reason != reasons[i] {
-			t.Fatalf("claim %d: want %s (%s), got %s (%s)", i, exec, reasons[i], c.ExecutionID, c.Reason)
-		}
+		require.Equal(t, exec, c.ExecutionID, "claim %d: execution_id", i)
+		require.Equal(t, reasons[i], c.Reason, "claim %d (%s): reason", i, exec)
 	}
-	if out, _ := w.claim("claim_none_left", "worker-1", 60_000); out.Outcome != contracts.OutcomeNone {
-		t.Fatalf("claim_none_left: want none, got %+v", out)
-	}
+	out, _ := w.claim("claim_none_left", "worker-1", 60_000)
+	require.Equal(t, contracts.OutcomeNone, out.Outcome, "claim_none_left: want none, got %+v", out)
 	w.golden("signals_claim_oldest_first")
 }
 
@@ -195,9 +195,8 @@ func claimTiesByExecutionID(t *testing.T, suite sigSuite) {
 		w.mustDeliver("deliver_"+ss[i].ExecutionID, signalTo(ss[i], "go", "go", ""))
 	}
 	for _, want := range []string{"exec-a", "exec-b", "exec-c"} {
-		if c := w.mustClaim("claim", "worker-1", 60_000); c.ExecutionID != want {
-			t.Fatalf("claim: want %s (same suspended_at_ms, lowest id), got %s", want, c.ExecutionID)
-		}
+		c := w.mustClaim("claim", "worker-1", 60_000)
+		require.Equal(t, want, c.ExecutionID, "claim: want the lowest execution_id among the same suspended_at_ms")
 	}
 	w.golden("signals_claim_ties_by_execution_id")
 }
@@ -212,24 +211,29 @@ func observeInEveryState(t *testing.T, suite sigSuite) {
 	sigWantErr(t, "observe_unknown", err, contracts.ErrExecutionNotFound)
 
 	s1 := w.mustSuspend("suspend", suspendArgs(exec, contracts.ConditionAny, "k"))
-	if o := w.mustObserve("observe_suspended", exec); o.SuspensionID != s1.SuspensionID || len(o.Signals) != 0 {
-		t.Fatalf("observe_suspended: want no signals of %s, got %+v", s1.SuspensionID, o)
-	}
+	o := w.mustObserve("observe_suspended", exec)
+	require.Equal(t, s1.SuspensionID, o.SuspensionID, "observe_suspended: suspension_id")
+	require.NotNil(t, o.Signals, "observe_suspended: signals is [], never null")
+	require.Empty(t, o.Signals, "observe_suspended: want no signals")
 	d := w.mustDeliver("deliver", signalTo(s1, "k", "ping", "p-1"))
-	if o := w.mustObserve("observe_resumed", exec); len(o.Signals) != 1 || o.Signals[0].SignalID != d.SignalID ||
-		o.Signals[0].IdempotencyKey != "p-1" || o.Signals[0].WaitpointID != s1.Waitpoints[0].WaitpointID {
-		t.Fatalf("observe_resumed: want the signal, got %+v", o)
+	o = w.mustObserve("observe_resumed", exec)
+	require.Len(t, o.Signals, 1, "observe_resumed: want the signal")
+	require.Equal(t, d.SignalID, o.Signals[0].SignalID, "observe_resumed: signal_id")
+	require.Equal(t, "p-1", o.Signals[0].IdempotencyKey, "observe_resumed: idempotency_key")
+	require.Equal(t, s1.Waitpoints[0].WaitpointID, o.Signals[0].WaitpointID, "observe_resumed: waitpoint_id")
+	if w.manual() {
+		require.Equal(t, w.nowMs(), o.Signals[0].DeliveredAtMs, "observe_resumed: delivered_at_ms is the backend's now")
 	}
 	c := w.mustClaim("claim", "worker-1", 60_000)
-	if o := w.mustObserve("observe_claimed", exec); len(o.Signals) != 1 {
-		t.Fatalf("observe_claimed: want the signal, got %+v", o)
-	}
+	o = w.mustObserve("observe_claimed", exec)
+	require.Len(t, o.Signals, 1, "observe_claimed: want the signal")
 	again := suspendArgs(exec, contracts.ConditionAny, "k")
 	again.LeaseID = &c.LeaseID
 	s2 := w.mustSuspend("suspend_again", again)
-	if o := w.mustObserve("observe_latest_suspension", exec); o.SuspensionID != s2.SuspensionID || len(o.Signals) != 0 {
-		t.Fatalf("observe_latest_suspension: want the new suspension without signals, got %+v", o)
-	}
+	o = w.mustObserve("observe_latest_suspension", exec)
+	require.Equal(t, s2.SuspensionID, o.SuspensionID, "observe_latest_suspension: want the new suspension")
+	require.NotNil(t, o.Signals, "observe_latest_suspension: signals is [], never null")
+	require.Empty(t, o.Signals, "observe_latest_suspension: want no signals")
 	w.golden("signals_observe_every_state")
 }
 
@@ -244,22 +248,24 @@ func acrossHandles(t *testing.T, suite sigSuite) {
 	s := w.mustSuspend("suspend", suspendArgs("shared-1", contracts.ConditionAll, "a", "b"))
 
 	d1, err := other.DeliverSignal(ctx(), signalTo(s, "a", "from-other", "k-1"))
-	if err != nil || d1.Outcome != contracts.OutcomeAccepted || d1.Resumed {
-		t.Fatalf("deliver through the second handle: want accepted, not resumed; got %+v %v", d1, err)
-	}
-	if d, err := w.e.DeliverSignal(ctx(), signalTo(s, "a", "from-first", "k-1")); err != nil || d.Outcome != contracts.OutcomeDuplicate || d.SignalID != d1.SignalID {
-		t.Fatalf("redeliver through the first handle: want duplicate of %s, got %+v %v", d1.SignalID, d, err)
-	}
-	if d, err := w.e.DeliverSignal(ctx(), signalTo(s, "b", "from-first", "")); err != nil || !d.Resumed {
-		t.Fatalf("deliver through the first handle: want resumed, got %+v %v", d, err)
-	}
+	require.NoError(t, err, "deliver through the second handle")
+	require.Equal(t, contracts.OutcomeAccepted, d1.Outcome, "deliver through the second handle: outcome")
+	require.False(t, d1.Resumed, "deliver through the second handle: one of two waitpoints must not resume")
+	d, err := w.e.DeliverSignal(ctx(), signalTo(s, "a", "from-first", "k-1"))
+	require.NoError(t, err, "redeliver through the first handle")
+	require.Equal(t, contracts.OutcomeDuplicate, d.Outcome, "redeliver through the first handle: outcome")
+	require.Equal(t, d1.SignalID, d.SignalID, "redeliver through the first handle: want the duplicate's signal_id")
+	d, err = w.e.DeliverSignal(ctx(), signalTo(s, "b", "from-first", ""))
+	require.NoError(t, err, "deliver through the first handle")
+	require.True(t, d.Resumed, "deliver through the first handle: want resumed, got %+v", d)
 	c, err := other.ClaimResumedExecution(ctx(), contracts.ClaimArgs{WorkerID: "worker-2", LeaseMs: 60_000})
-	if err != nil || c.ExecutionID != "shared-1" || len(c.Signals) != 2 || c.Signals[0].SignalID != d1.SignalID {
-		t.Fatalf("claim through the second handle: want shared-1 with both signals, got %+v %v", c, err)
-	}
-	if out, err := w.e.CompleteExecution(ctx(), contracts.CompleteArgs{ExecutionID: "shared-1", LeaseID: c.LeaseID}); err != nil || out.Outcome != contracts.OutcomeCompleted {
-		t.Fatalf("complete through the first handle: got %+v %v", out, err)
-	}
+	require.NoError(t, err, "claim through the second handle")
+	require.Equal(t, "shared-1", c.ExecutionID, "claim through the second handle: execution_id")
+	require.Len(t, c.Signals, 2, "claim through the second handle: want both signals")
+	require.Equal(t, d1.SignalID, c.Signals[0].SignalID, "claim through the second handle: first signal")
+	out, err := w.e.CompleteExecution(ctx(), contracts.CompleteArgs{ExecutionID: "shared-1", LeaseID: c.LeaseID})
+	require.NoError(t, err, "complete through the first handle")
+	require.Equal(t, contracts.OutcomeCompleted, out.Outcome, "complete through the first handle: outcome")
 	_, err = other.ObserveSignals(ctx(), contracts.ObserveSignalsArgs{ExecutionID: "shared-1"})
 	sigWantErr(t, "observe through the second handle", err, contracts.ErrExecutionNotFound)
 }

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/flowfabric/flowfabric-go/contracts"
 	"github.com/flowfabric/flowfabric-go/driver"
 )
@@ -14,6 +16,7 @@ import (
 // token, waitpoint ownership and MAC, duplicates, closed or timed out.
 func sigDeliverScenarios(t *testing.T, s sigSuite) {
 	s.scenario(t, "ForeignUnknownTamperedAlike", deliverRejectsAlike)
+	s.scenario(t, "SignaturesNeverOpenWaitpoints", deliverRefusesSignatures)
 	s.scenario(t, "RotatedKidGrace", deliverRotatedKid)
 	s.scenario(t, "DuplicateAfterClose", deliverDuplicate)
 	s.scenario(t, "EmptyKeyNeverDedups", deliverEmptyKey)
@@ -21,8 +24,10 @@ func sigDeliverScenarios(t *testing.T, s sigSuite) {
 }
 
 // deliverRejectsAlike: another execution's waitpoint, another waitpoint's
-// token, an unknown waitpoint and a tampered MAC all answer the same
-// invalid_token / signature_mismatch envelope, and record nothing.
+// token, an unknown waitpoint (also with a token of the current kid over
+// the empty message) and a tampered MAC all answer the same invalid_token /
+// signature_mismatch envelope, and record nothing; an unknown kid is
+// reported before the waitpoint is looked up.
 func deliverRejectsAlike(t *testing.T, suite sigSuite) {
 	w := suite.open(t)
 
@@ -49,7 +54,7 @@ func deliverRejectsAlike(t *testing.T, suite sigSuite) {
 		{"waitpoint_id_not_a_uuid", contracts.DeliverSignalArgs{ExecutionID: "exec-a", WaitpointID: "not-a-uuid", Token: wpA.Token}},
 		{"tampered_mac", contracts.DeliverSignalArgs{ExecutionID: "exec-a", WaitpointID: wpA.WaitpointID, Token: string(tampered)}},
 		{"mac_of_another_kid_name", contracts.DeliverSignalArgs{ExecutionID: "exec-a", WaitpointID: wpA.WaitpointID,
-			Token: driver.SignToken(fxA.Kid, fxB.Secret, driver.WaitpointMessage("exec-a", wpA.WaitpointID, wpA.WaitpointKey, wpA.CreatedAtMs))}},
+			Token: refToken(fxA.Kid, fxB.Secret, refWaitpointInput(fxA.Kid, "exec-a", wpA.WaitpointID, wpA.WaitpointKey, wpA.CreatedAtMs))}},
 	}
 
 	// when each is delivered, then each is the same signature_mismatch
@@ -61,13 +66,23 @@ func deliverRejectsAlike(t *testing.T, suite sigSuite) {
 		got := errorBytes(t, err)
 		if first == "" {
 			first = got
-		} else if got != first {
-			t.Fatalf("%s: want the identical error envelope\nfirst: %s\ngot:   %s", c.step, first, got)
 		}
-		if strings.Contains(got, wpA.Token[len(wpA.Token)-64:]) || strings.Contains(got, wpA.WaitpointID) {
-			t.Fatalf("%s: the error envelope quotes the token's MAC or the waitpoint id", c.step)
-		}
+		require.Equal(t, first, got, "%s: want the identical error envelope", c.step)
+		require.NotContains(t, got, wpA.Token[len(wpA.Token)-64:], "%s: the error envelope quotes the token's MAC", c.step)
+		require.NotContains(t, got, wpA.WaitpointID, "%s: the error envelope quotes the waitpoint id", c.step)
 	}
+	w.aside(func() {
+		// a token of the current kid over the empty message, for a waitpoint
+		// that does not exist: the same envelope
+		_, err := w.deliver("unknown_waitpoint_token_over_nothing", contracts.DeliverSignalArgs{ExecutionID: "exec-a", WaitpointID: driver.NewID(),
+			Token: refToken(fxA.Kid, fxA.Secret, nil), Name: "probe"})
+		sigWantErr(t, "unknown_waitpoint_token_over_nothing", err, contracts.ErrSignatureMismatch)
+		require.Equal(t, first, errorBytes(t, err), "unknown_waitpoint_token_over_nothing: want the identical error envelope")
+		// an unknown kid is reported before the waitpoint is looked up
+		_, err = w.deliver("unknown_kid_unknown_waitpoint", contracts.DeliverSignalArgs{ExecutionID: "exec-a", WaitpointID: driver.NewID(),
+			Token: refToken("kid-nobody", fxC.Secret, []byte("x")), Name: "probe"})
+		sigWantErr(t, "unknown_kid_unknown_waitpoint", err, contracts.ErrUnknownKid)
+	})
 
 	// and unknown kids and malformed tokens have their own reasons
 	_, err := w.deliver("unknown_kid", contracts.DeliverSignalArgs{ExecutionID: "exec-a", WaitpointID: wpA.WaitpointID,
@@ -79,19 +94,18 @@ func deliverRejectsAlike(t *testing.T, suite sigSuite) {
 
 	// and nothing was recorded
 	for _, exec := range []string{"exec-a", "exec-b"} {
-		if o := w.mustObserve("observe_"+exec, exec); len(o.Signals) != 0 {
-			t.Fatalf("observe %s: want no signals, got %+v", exec, o.Signals)
-		}
+		o := w.mustObserve("observe_"+exec, exec)
+		require.Empty(t, o.Signals, "observe %s: want no signals", exec)
 	}
-	if l := w.mustList("list", contracts.ListSuspendedArgs{}); len(l.Executions) != 2 {
-		t.Fatalf("list: want both executions still suspended, got %+v", l.Executions)
-	}
+	l := w.mustList("list", contracts.ListSuspendedArgs{})
+	require.Len(t, l.Executions, 2, "list: want both executions still suspended")
 	w.golden("signals_deliver_rejections_alike")
 }
 
 // deliverRotatedKid: after rotate_all a waitpoint token of the outgoing kid
 // works within the grace window and is token_expired past it; suspensions
-// made after the rotation sign with the new kid. On the manual clock the
+// made after the rotation sign with the new kid, and a MAC of the outgoing
+// kid relabeled as the current kid is signature_mismatch. On the manual clock the
 // window is exact (expires_at_ms == now still verifies). In real time the
 // within-grace delivery is conclusive only if it finishes within the grace
 // of the rotation's start; on a backend whose rotate_all takes longer (many
@@ -102,9 +116,7 @@ func deliverRotatedKid(t *testing.T, suite sigSuite) {
 		if rotatedKidAttempt(t, suite.open(t), grace) {
 			return
 		}
-		if grace > 10*time.Second {
-			t.Fatalf("rotate_all plus one delivery take longer than a %v grace: cannot test the grace window in real time", grace)
-		}
+		require.LessOrEqual(t, grace, 10*time.Second, "rotate_all plus one delivery take longer than a %v grace: cannot test the grace window in real time", grace)
 		t.Logf("rotate_all and a delivery took longer than the %v grace; retrying with a longer grace", grace)
 	}
 }
@@ -121,9 +133,9 @@ func rotatedKidAttempt(t *testing.T, w *sigWorld, grace time.Duration) bool {
 
 	// when the keystore rotates to kid-b with a grace window
 	start := time.Now()
-	if r, err := w.e.RotateAll(ctx(), contracts.RotateArgs{NewKid: fxB.Kid, NewSecret: fxB.Secret, GraceMs: grace.Milliseconds()}); err != nil || r.Failed() {
-		t.Fatalf("rotate_all: %v %+v", err, r)
-	}
+	r, err := w.e.RotateAll(ctx(), contracts.RotateArgs{NewKid: fxB.Kid, NewSecret: fxB.Secret, GraceMs: grace.Milliseconds()})
+	require.NoError(t, err, "rotate_all")
+	require.False(t, r.Failed(), "rotate_all: a partition failed: %+v", r)
 	rotated := time.Now()
 
 	// then the kid-a token still opens its waitpoint within the grace
@@ -134,9 +146,9 @@ func rotatedKidAttempt(t *testing.T, w *sigWorld, grace time.Duration) bool {
 	if !w.manual() && time.Since(start) >= grace {
 		return false
 	}
-	if err != nil || d.Outcome != contracts.OutcomeAccepted || d.Resumed {
-		t.Fatalf("deliver_within_grace: want accepted, not resumed (one of two waitpoints); got %+v %v", d, err)
-	}
+	require.NoError(t, err, "deliver_within_grace")
+	require.Equal(t, contracts.OutcomeAccepted, d.Outcome, "deliver_within_grace: outcome")
+	require.False(t, d.Resumed, "deliver_within_grace: one of two waitpoints must not resume")
 	fresh := w.mustSuspend("suspend_under_kid_b", suspendArgs("rotated-2", contracts.ConditionAny, "x"))
 	checkWaitpointToken(t, "suspend_under_kid_b", fxB, "rotated-2", fresh.Waitpoints[0])
 
@@ -148,10 +160,16 @@ func rotatedKidAttempt(t *testing.T, w *sigWorld, grace time.Duration) bool {
 	}
 	_, err = w.deliver("deliver_past_grace", signalTo(s, "two", "late", ""))
 	sigWantErr(t, "deliver_past_grace", err, contracts.ErrTokenExpired)
-	if o := w.mustObserve("observe", "rotated-1"); len(o.Signals) != 1 {
-		t.Fatalf("observe: want only the signal within grace, got %+v", o.Signals)
-	}
+	o := w.mustObserve("observe", "rotated-1")
+	require.Len(t, o.Signals, 1, "observe: want only the signal within grace")
 	w.mustDeliver("deliver_kid_b_token", signalTo(fresh, "x", "ok", ""))
+	w.aside(func() {
+		// the outgoing kid's MAC relabeled as the current kid
+		relabeled := signalTo(s, "two", "late", "")
+		relabeled.Token = fxB.Kid + relabeled.Token[len(fxA.Kid):]
+		_, err := w.deliver("deliver_relabeled_as_kid_b", relabeled)
+		sigWantErr(t, "deliver_relabeled_as_kid_b", err, contracts.ErrSignatureMismatch)
+	})
 	w.golden("signals_deliver_rotated_kid_grace")
 	return true
 }
@@ -168,17 +186,21 @@ func deliverDuplicate(t *testing.T, suite sigSuite) {
 	dupOf := func(step string, args contracts.DeliverSignalArgs) {
 		t.Helper()
 		out, err := w.deliver(step, args)
-		if err != nil || out.Outcome != contracts.OutcomeDuplicate || out.SignalID != first.SignalID {
-			t.Fatalf("%s: want duplicate of %s, got %+v %v", step, first.SignalID, out, err)
-		}
+		require.NoError(t, err, step)
+		require.Equal(t, contracts.OutcomeDuplicate, out.Outcome, "%s: outcome", step)
+		require.Equal(t, first.SignalID, out.SignalID, "%s: want the first signal_id", step)
 	}
 	dupOf("redeliver_a", signalTo(s, "a", "hello", "delivery-7"))
 	dupOf("redeliver_a_other_name", signalTo(s, "a", "other-name", "delivery-7"))
+	w.aside(func() {
+		o := w.mustObserve("observe_after_duplicates", "dup-1")
+		require.Len(t, o.Signals, 1, "observe_after_duplicates: a duplicate records nothing")
+	})
 
 	// the same key on the other waitpoint is its own signal and resumes
-	if d := w.mustDeliver("deliver_b_same_key", signalTo(s, "b", "hello", "delivery-7")); !d.Resumed || d.SignalID == first.SignalID {
-		t.Fatalf("deliver_b_same_key: want a new signal that resumes, got %+v", d)
-	}
+	d := w.mustDeliver("deliver_b_same_key", signalTo(s, "b", "hello", "delivery-7"))
+	require.True(t, d.Resumed, "deliver_b_same_key: want the new signal to resume")
+	require.NotEqual(t, first.SignalID, d.SignalID, "deliver_b_same_key: want a new signal")
 	dupOf("redeliver_a_after_resume", signalTo(s, "a", "hello", "delivery-7"))
 	_, err := w.deliver("deliver_a_new_key_after_resume", signalTo(s, "a", "hello", "delivery-8"))
 	sigWantErr(t, "deliver_a_new_key_after_resume", err, contracts.ErrWaitpointClosed)
@@ -191,16 +213,14 @@ func deliverDuplicate(t *testing.T, suite sigSuite) {
 	dupOf("redeliver_a_old_suspension", signalTo(s, "a", "hello", "delivery-7"))
 	_, err = w.deliver("deliver_a_old_suspension_new_key", signalTo(s, "a", "hello", "delivery-9"))
 	sigWantErr(t, "deliver_a_old_suspension_new_key", err, contracts.ErrWaitpointClosed)
-	if o := w.mustObserve("observe_new_suspension", "dup-1"); len(o.Signals) != 0 {
-		t.Fatalf("observe_new_suspension: a duplicate on an old waitpoint records nothing, got %+v", o.Signals)
-	}
+	o := w.mustObserve("observe_new_suspension", "dup-1")
+	require.Empty(t, o.Signals, "observe_new_suspension: a duplicate on an old waitpoint records nothing")
 
 	// once completed, the old waitpoint is forgotten: signature_mismatch
 	w.mustDeliver("deliver_new_suspension", signalTo(s2, "a", "hello", "delivery-7"))
 	c2 := w.mustClaim("claim_again", "worker-1", 60_000)
-	if _, err := w.complete("complete", "dup-1", c2.LeaseID); err != nil {
-		t.Fatalf("complete: %v", err)
-	}
+	_, err = w.complete("complete", "dup-1", c2.LeaseID)
+	require.NoError(t, err, "complete")
 	_, err = w.deliver("redeliver_after_complete", signalTo(s, "a", "hello", "delivery-7"))
 	sigWantErr(t, "redeliver_after_complete", err, contracts.ErrSignatureMismatch)
 	w.golden("signals_deliver_duplicate")
@@ -213,16 +233,13 @@ func deliverEmptyKey(t *testing.T, suite sigSuite) {
 	s := w.mustSuspend("suspend", suspendArgs("nokey-1", contracts.ConditionAll, "a", "b"))
 	d1 := w.mustDeliver("deliver_1", signalTo(s, "a", "tick", ""))
 	d2 := w.mustDeliver("deliver_2", signalTo(s, "a", "tick", ""))
-	if d1.SignalID == d2.SignalID {
-		t.Fatalf("deliver_2: want a new signal_id without an idempotency key")
-	}
+	require.NotEqual(t, d1.SignalID, d2.SignalID, "deliver_2: want a new signal_id without an idempotency key")
 	o := w.mustObserve("observe", "nokey-1")
-	if len(o.Signals) != 2 || o.Signals[0].SignalID != d1.SignalID || o.Signals[1].SignalID != d2.SignalID {
-		t.Fatalf("observe: want both signals in delivery order, got %+v", o.Signals)
-	}
-	if !strings.Contains(sigMarshal(t, o), `"idempotency_key":null`) || !strings.Contains(sigMarshal(t, o), `"payload":null`) {
-		t.Fatalf("observe: want idempotency_key and payload null, got %s", sigMarshal(t, o))
-	}
+	require.Len(t, o.Signals, 2, "observe: want both signals")
+	require.Equal(t, d1.SignalID, o.Signals[0].SignalID, "observe: signals in delivery order")
+	require.Equal(t, d2.SignalID, o.Signals[1].SignalID, "observe: signals in delivery order")
+	require.Contains(t, sigMarshal(t, o), `"idempotency_key":null`, "observe: want idempotency_key null")
+	require.Contains(t, sigMarshal(t, o), `"payload":null`, "observe: want payload null")
 	w.golden("signals_deliver_empty_key")
 }
 
@@ -254,17 +271,14 @@ func deliverPayloadPreserved(t *testing.T, suite sigSuite) {
 	}
 	check := func(step string, signals []contracts.Signal) {
 		t.Helper()
-		if len(signals) != len(payloadCases) {
-			t.Fatalf("%s: want %d signals, got %d", step, len(payloadCases), len(signals))
-		}
+		require.Len(t, signals, len(payloadCases), "%s: want one signal per payload", step)
 		for i, c := range payloadCases {
 			got := string(signals[i].Payload)
 			if got == "" {
 				got = "null" // no payload encodes as null
 			}
-			if signals[i].Name != c.name || got != c.want {
-				t.Fatalf("%s: signal %d (%s): want payload %s, got %s", step, i, c.name, c.want, got)
-			}
+			require.Equal(t, c.name, signals[i].Name, "%s: signal %d: signals in delivery order", step, i)
+			require.Equal(t, c.want, got, "%s: signal %d (%s): payload", step, i, c.name)
 		}
 	}
 	check("observe", w.mustObserve("observe", "payloads-1").Signals)

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/flowfabric/flowfabric-go/contracts"
 )
 
@@ -31,9 +33,7 @@ func listPaging(t *testing.T, suite sigSuite) {
 			a.TimeoutMs = sigPtr[int64](86_400_000)
 		}
 		out, err := w.e.Suspend(ctx(), a)
-		if err != nil {
-			t.Fatalf("given: suspend %s: %v", id, err)
-		}
+		require.NoError(t, err, "given: suspend %s", id)
 		susp[id], order = out, append(order, id)
 		if w.manual() && i%3 == 2 {
 			w.pass(oneMs)
@@ -56,12 +56,8 @@ func listPaging(t *testing.T, suite sigSuite) {
 		if out.NextCursor == nil {
 			break
 		}
-		if len(out.Executions) != 7 {
-			t.Fatalf("page %d: a page with next_cursor must be full (7), got %d", page, len(out.Executions))
-		}
-		if page > 10 {
-			t.Fatalf("page %d: paging does not end", page)
-		}
+		require.Len(t, out.Executions, 7, "page %d: a page with next_cursor must be full", page)
+		require.LessOrEqual(t, page, 10, "page %d: paging does not end", page)
 		// the page's last row (the cursor's own row) and one further on
 		cursorRow := out.Executions[len(out.Executions)-1].ExecutionID
 		for _, id := range []string{cursorRow, order[min(page*7+10, 49)]} {
@@ -76,33 +72,29 @@ func listPaging(t *testing.T, suite sigSuite) {
 	// then no execution appears twice, and every one that stayed suspended appears
 	for i := 1; i < len(listed); i++ {
 		p, c := listed[i-1], listed[i]
-		if !(p.SuspendedAtMs < c.SuspendedAtMs || p.SuspendedAtMs == c.SuspendedAtMs && p.ExecutionID < c.ExecutionID) {
-			t.Fatalf("listing is not ascending by (suspended_at_ms, execution_id): %+v then %+v", p, c)
-		}
+		require.True(t, p.SuspendedAtMs < c.SuspendedAtMs || p.SuspendedAtMs == c.SuspendedAtMs && p.ExecutionID < c.ExecutionID,
+			"listing is not ascending by (suspended_at_ms, execution_id): %+v then %+v", p, c)
 	}
 	for _, id := range order {
-		if seen[id] > 1 {
-			t.Fatalf("%s listed %d times", id, seen[id])
-		}
-		if !resumed[id] && seen[id] != 1 {
-			t.Fatalf("%s stayed suspended but was not listed", id)
+		require.LessOrEqual(t, seen[id], 1, "%s listed more than once", id)
+		if !resumed[id] {
+			require.Equal(t, 1, seen[id], "%s stayed suspended but was not listed", id)
 		}
 	}
 	w.note("resumed_between_pages", len(resumed))
 	all := w.mustList("list_default_limit", contracts.ListSuspendedArgs{})
-	if len(all.Executions) != 50-len(resumed) || all.NextCursor != nil {
-		t.Fatalf("list_default_limit: want %d executions and next_cursor null, got %d", 50-len(resumed), len(all.Executions))
-	}
+	require.Len(t, all.Executions, 50-len(resumed), "list_default_limit: want every execution still suspended")
+	require.Nil(t, all.NextCursor, "list_default_limit: want next_cursor null")
 	w.golden("signals_list_paging")
 }
 
 // checkListed checks one list entry against the suspend outcome.
 func checkListed(t testing.TB, e contracts.SuspendedExecution, s contracts.SuspendOutcome) {
 	t.Helper()
-	if e.SuspensionID != s.SuspensionID || e.SuspendedAtMs != s.SuspendedAtMs || e.Waitpoints != len(s.Waitpoints) ||
-		sigMarshal(t, e.TimeoutAtMs) != sigMarshal(t, s.TimeoutAtMs) {
-		t.Fatalf("list entry %+v does not match its suspension %s", e, sigMarshal(t, s))
-	}
+	require.Equal(t, s.SuspensionID, e.SuspensionID, "list entry of %s: suspension_id", e.ExecutionID)
+	require.Equal(t, s.SuspendedAtMs, e.SuspendedAtMs, "list entry of %s: suspended_at_ms", e.ExecutionID)
+	require.Len(t, s.Waitpoints, e.Waitpoints, "list entry of %s: waitpoints", e.ExecutionID)
+	require.Equal(t, s.TimeoutAtMs, e.TimeoutAtMs, "list entry of %s: timeout_at_ms", e.ExecutionID)
 }
 
 // listMalformedCursor: anything but a cursor list_suspended returned is
@@ -124,8 +116,8 @@ func listMalformedCursor(t *testing.T, suite sigSuite) {
 	}
 	// a well-formed cursor past the end is an empty last page
 	end := contracts.EncodeCursor(contracts.Cursor{SuspendedAtMs: 1<<53 - 1, ExecutionID: "zzz"})
-	if out := w.mustList("cursor_past_the_end", contracts.ListSuspendedArgs{Cursor: end}); len(out.Executions) != 0 || out.NextCursor != nil {
-		t.Fatalf("cursor_past_the_end: want an empty last page, got %+v", out)
-	}
+	out := w.mustList("cursor_past_the_end", contracts.ListSuspendedArgs{Cursor: end})
+	require.Empty(t, out.Executions, "cursor_past_the_end: want an empty last page")
+	require.Nil(t, out.NextCursor, "cursor_past_the_end: want an empty last page")
 	w.golden("signals_list_malformed_cursor")
 }

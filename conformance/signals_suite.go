@@ -11,14 +11,29 @@ import "testing"
 // history of envelopes with testdata/signals_<scenario>.json. Scenarios that
 // need exact time boundaries skip without Harness.ClockControl; the others
 // wait on real time with margins.
+//
+// The clock-controlled group (the *_clock.go files, run through
+// clockScenario) pins details on the manual clock: replays a second apart,
+// several deliveries and suspensions within one millisecond, list pages at
+// exact boundaries, and what the store keeps after complete
+// (Harness.Leftover). Without Harness.ClockControl each of them skips,
+// naming the missing capability.
 func suspensionScenarios(t *testing.T, h Harness) {
 	s := sigSuite{h: h, rec: newRecorder()}
 	t.Run("Cycle", func(t *testing.T) { sigCycleScenarios(t, s) })
-	t.Run("Suspend", func(t *testing.T) { sigSuspendScenarios(t, s) })
+	t.Run("Suspend", func(t *testing.T) {
+		sigSuspendScenarios(t, s)
+		sigSuspendClockScenarios(t, s)
+	})
 	t.Run("Deliver", func(t *testing.T) { sigDeliverScenarios(t, s) })
+	t.Run("Observe", func(t *testing.T) { sigObserveClockScenarios(t, s) })
 	t.Run("Lease", func(t *testing.T) { sigLeaseScenarios(t, s) })
-	t.Run("List", func(t *testing.T) { sigListScenarios(t, s) })
+	t.Run("List", func(t *testing.T) {
+		sigListScenarios(t, s)
+		sigListClockScenarios(t, s)
+	})
 	t.Run("Timeout", func(t *testing.T) { sigTimeoutScenarios(t, s) })
+	t.Run("Lifecycle", func(t *testing.T) { sigLifecycleClockScenarios(t, s) })
 	t.Run("Validation", func(t *testing.T) { sigValidationScenarios(t, s) })
 	t.Run("Limits", func(t *testing.T) { s.scenario(t, "LargestValuesAccepted", limitsAccepted) })
 	t.Run("SecretHygiene", func(t *testing.T) { s.rec.check(t) })
@@ -43,6 +58,19 @@ func (s sigSuite) clock() bool { return s.h.ClockControl }
 // scenario runs one scenario as a parallel subtest.
 func (s sigSuite) scenario(t *testing.T, name string, run func(t *testing.T, s sigSuite)) {
 	t.Run(name, func(t *testing.T) {
+		t.Parallel()
+		run(t, s)
+	})
+}
+
+// clockScenario runs one scenario of the clock-controlled group as a parallel
+// subtest; without Harness.ClockControl it skips, saying what the scenario
+// needs the manual clock for.
+func (s sigSuite) clockScenario(t *testing.T, name, needs string, run func(t *testing.T, s sigSuite)) {
+	t.Run(name, func(t *testing.T) {
+		if !s.clock() {
+			t.Skip("needs Harness.ClockControl (the manual clock): " + needs)
+		}
 		t.Parallel()
 		run(t, s)
 	})

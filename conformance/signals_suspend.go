@@ -4,6 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/flowfabric/flowfabric-go/contracts"
 	"github.com/flowfabric/flowfabric-go/driver"
 )
@@ -35,7 +37,7 @@ func sigSuspendScenarios(t *testing.T, s sigSuite) {
 // suspendReplay: the same (execution_id, idempotency_key) with the same
 // arguments answers the first outcome byte for byte, also after the
 // execution moved on, and writes nothing; completing the execution forgets
-// the record, so the key then suspends afresh.
+// the record, so the key then suspends afresh; keys are scoped by execution.
 func suspendReplay(t *testing.T, suite sigSuite) {
 	w := suite.open(t)
 	args := suspendArgs("replay-1", contracts.ConditionAll, "a", "b")
@@ -48,41 +50,39 @@ func suspendReplay(t *testing.T, suite sigSuite) {
 
 	// when the same call is replayed, then the outcome is identical
 	replay, err := w.suspend("suspend_replay", args)
-	if err != nil {
-		t.Fatalf("suspend_replay: %v", err)
-	}
-	if a, b := sigMarshal(t, first), sigMarshal(t, replay); a != b {
-		t.Fatalf("suspend_replay: want the first envelope byte for byte\nfirst:  %s\nreplay: %s", a, b)
-	}
-	if l := w.mustList("list_after_replay", contracts.ListSuspendedArgs{}); len(l.Executions) != 1 || l.Executions[0].SuspensionID != first.SuspensionID {
-		t.Fatalf("list_after_replay: want only the first suspension, got %+v", l.Executions)
-	}
+	require.NoError(t, err, "suspend_replay")
+	require.Equal(t, sigMarshal(t, first), sigMarshal(t, replay), "suspend_replay: want the first envelope byte for byte")
+	l := w.mustList("list_after_replay", contracts.ListSuspendedArgs{})
+	require.Len(t, l.Executions, 1, "list_after_replay: want only the first suspension")
+	require.Equal(t, first.SuspensionID, l.Executions[0].SuspensionID, "list_after_replay: suspension_id")
+	require.Equal(t, first.SuspendedAtMs, l.Executions[0].SuspendedAtMs, "list_after_replay: a replay writes nothing (suspended_at_ms)")
 
 	// and it stays identical once the execution resumed and was claimed
 	w.mustDeliver("deliver_a", signalTo(first, "a", "x", ""))
 	w.mustDeliver("deliver_b", signalTo(first, "b", "x", ""))
 	late, err := w.suspend("suspend_replay_after_resume", args)
-	if err != nil || sigMarshal(t, late) != sigMarshal(t, first) {
-		t.Fatalf("suspend_replay_after_resume: want the first envelope, got %s %v", sigMarshal(t, late), err)
-	}
+	require.NoError(t, err, "suspend_replay_after_resume")
+	require.Equal(t, sigMarshal(t, first), sigMarshal(t, late), "suspend_replay_after_resume: want the first envelope byte for byte")
 	claim := w.mustClaim("claim", "worker-1", 60_000)
 	late, err = w.suspend("suspend_replay_after_claim", args)
-	if err != nil || sigMarshal(t, late) != sigMarshal(t, first) {
-		t.Fatalf("suspend_replay_after_claim: want the first envelope, got %s %v", sigMarshal(t, late), err)
-	}
+	require.NoError(t, err, "suspend_replay_after_claim")
+	require.Equal(t, sigMarshal(t, first), sigMarshal(t, late), "suspend_replay_after_claim: want the first envelope byte for byte")
 
 	// and once completed the execution is forgotten: the key is free again
 	o, err := w.e.ObserveSignals(ctx(), contracts.ObserveSignalsArgs{ExecutionID: "replay-1"})
-	if err != nil || len(o.Signals) != 2 {
-		t.Fatalf("observe: want the two signals, got %+v %v", o, err)
-	}
-	if _, err := w.complete("complete", "replay-1", claim.LeaseID); err != nil {
-		t.Fatalf("complete: %v", err)
-	}
+	require.NoError(t, err, "observe")
+	require.Len(t, o.Signals, 2, "observe: want the two signals")
+	_, err = w.complete("complete", "replay-1", claim.LeaseID)
+	require.NoError(t, err, "complete")
 	fresh := w.mustSuspend("suspend_same_key_after_complete", args)
-	if fresh.SuspensionID == first.SuspensionID {
-		t.Fatalf("suspend_same_key_after_complete: a completed execution's idempotency record must be gone")
-	}
+	require.NotEqual(t, first.SuspensionID, fresh.SuspensionID, "suspend_same_key_after_complete: a completed execution's idempotency record must be gone")
+	w.aside(func() {
+		// the same key on another execution is another suspension
+		other := args
+		other.ExecutionID = "replay-1b"
+		s := w.mustSuspend("suspend_same_key_other_execution", other)
+		require.NotEqual(t, fresh.SuspensionID, s.SuspensionID, "suspend_same_key_other_execution: the key of replay-1 answered for replay-1b")
+	})
 	w.golden("signals_suspend_replay")
 }
 
@@ -112,12 +112,11 @@ func suspendReplayMismatch(t *testing.T, suite sigSuite) {
 		sigWantErr(t, v.step, err, contracts.ErrIdempotencyMismatch)
 	}
 	// an unchanged replay still answers the first outcome
-	if again, err := w.suspend("replay_same", args); err != nil || sigMarshal(t, again) != sigMarshal(t, first) {
-		t.Fatalf("replay_same: want the first envelope, got %v", err)
-	}
-	if o := w.mustObserve("observe", "replay-2"); o.SuspensionID != first.SuspensionID {
-		t.Fatalf("observe: want the first suspension, got %s", o.SuspensionID)
-	}
+	again, err := w.suspend("replay_same", args)
+	require.NoError(t, err, "replay_same")
+	require.Equal(t, sigMarshal(t, first), sigMarshal(t, again), "replay_same: want the first envelope byte for byte")
+	o := w.mustObserve("observe", "replay-2")
+	require.Equal(t, first.SuspensionID, o.SuspensionID, "observe: want the first suspension")
 	w.golden("signals_suspend_replay_mismatch")
 }
 
@@ -139,9 +138,8 @@ func suspendAlreadySuspended(t *testing.T, suite sigSuite) {
 	_, err = w.suspend("suspend_with_a_lease", second)
 	sigWantErr(t, "suspend_with_a_lease", err, contracts.ErrAlreadySuspended)
 
-	if o := w.mustObserve("observe", "twice"); o.SuspensionID != s.SuspensionID {
-		t.Fatalf("observe: want the first suspension, got %s", o.SuspensionID)
-	}
+	o := w.mustObserve("observe", "twice")
+	require.Equal(t, s.SuspensionID, o.SuspensionID, "observe: want the first suspension")
 	w.golden("signals_suspend_already_suspended")
 }
 
@@ -153,9 +151,8 @@ func suspendWhileResumed(t *testing.T, suite sigSuite) {
 	w.mustDeliver("deliver", signalTo(s, "a", "go", ""))
 	_, err := w.suspend("suspend_while_resumed", suspendArgs("resumed-1", contracts.ConditionAny, "b"))
 	sigWantErr(t, "suspend_while_resumed", err, contracts.ErrAlreadySuspended)
-	if c := w.mustClaim("claim", "worker-1", 60_000); c.SuspensionID != s.SuspensionID {
-		t.Fatalf("claim: want the first suspension, got %s", c.SuspensionID)
-	}
+	c := w.mustClaim("claim", "worker-1", 60_000)
+	require.Equal(t, s.SuspensionID, c.SuspensionID, "claim: want the first suspension")
 	w.golden("signals_suspend_while_resumed")
 }
 
@@ -183,9 +180,8 @@ func suspendLeaseRules(t *testing.T, suite sigSuite) {
 	_, err = w.observe("observe_unknown", "never-seen")
 	sigWantErr(t, "observe_unknown", err, contracts.ErrExecutionNotFound)
 
-	if _, err := w.complete("complete", "leased-1", c.LeaseID); err != nil {
-		t.Fatalf("complete: %v", err)
-	}
+	_, err = w.complete("complete", "leased-1", c.LeaseID)
+	require.NoError(t, err, "complete")
 	stale := suspendArgs("leased-1", contracts.ConditionAny, "a")
 	stale.LeaseID = &c.LeaseID
 	_, err = w.suspend("suspend_completed_with_old_lease", stale)
@@ -203,12 +199,11 @@ func suspendNoKeystore(t *testing.T, suite sigSuite) {
 	sigWantErr(t, "suspend", err, contracts.ErrHMACSecretNotInitialized)
 	_, err = w.deliver("deliver", contracts.DeliverSignalArgs{
 		ExecutionID: "no-keys", WaitpointID: driver.NewID(), Name: "x",
-		Token: driver.SignToken(fxA.Kid, fxA.Secret, []byte("anything")),
+		Token: refToken(fxA.Kid, fxA.Secret, []byte("anything")),
 	})
 	sigWantErr(t, "deliver", err, contracts.ErrHMACSecretNotInitialized)
-	if l := w.mustList("list", contracts.ListSuspendedArgs{}); len(l.Executions) != 0 {
-		t.Fatalf("list: want nothing suspended, got %+v", l.Executions)
-	}
+	l := w.mustList("list", contracts.ListSuspendedArgs{})
+	require.Empty(t, l.Executions, "list: want nothing suspended")
 	_, err = w.observe("observe", "no-keys")
 	sigWantErr(t, "observe", err, contracts.ErrExecutionNotFound)
 	w.golden("signals_suspend_no_keystore")

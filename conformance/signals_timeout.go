@@ -4,6 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/flowfabric/flowfabric-go/contracts"
 )
 
@@ -24,9 +26,7 @@ func timeoutClaim(t *testing.T, suite sigSuite) {
 		if timeoutClaimAttempt(t, suite.open(t), timeout) {
 			return
 		}
-		if timeout > 10_000 {
-			t.Fatalf("suspend plus one delivery take longer than timeout_ms %d: cannot test timeouts in real time", timeout)
-		}
+		require.LessOrEqual(t, timeout, int64(10_000), "suspend plus one delivery take longer than timeout_ms %d: cannot test timeouts in real time", timeout)
 		t.Logf("suspend and a delivery took longer than timeout_ms %d; retrying with a longer timeout", timeout)
 	}
 }
@@ -43,9 +43,8 @@ func timeoutClaimAttempt(t *testing.T, w *sigWorld, timeout int64) bool {
 	if !w.manual() && time.Since(start) >= time.Duration(timeout)*oneMs {
 		return false
 	}
-	if err != nil || early.Outcome != contracts.OutcomeAccepted {
-		t.Fatalf("deliver_before_timeout: want accepted, got %+v %v", early, err)
-	}
+	require.NoError(t, err, "deliver_before_timeout")
+	require.Equal(t, contracts.OutcomeAccepted, early.Outcome, "deliver_before_timeout: outcome")
 
 	// when the timeout passes
 	w.pass(timeoutWait(w, timeout))
@@ -53,23 +52,23 @@ func timeoutClaimAttempt(t *testing.T, w *sigWorld, timeout int64) bool {
 	// then signals are refused, duplicates still answer duplicate
 	_, err = w.deliver("deliver_after_timeout", signalTo(s, "b", "late", ""))
 	sigWantErr(t, "deliver_after_timeout", err, contracts.ErrSuspensionTimedOut)
-	if d, err := w.deliver("redeliver_after_timeout", signalTo(s, "a", "early", "e-1")); err != nil || d.Outcome != contracts.OutcomeDuplicate || d.SignalID != early.SignalID {
-		t.Fatalf("redeliver_after_timeout: want duplicate of %s, got %+v %v", early.SignalID, d, err)
-	}
-	if l := w.mustList("list_after_timeout", contracts.ListSuspendedArgs{}); len(l.Executions) != 1 {
-		t.Fatalf("list_after_timeout: a timed-out suspension nobody claimed is still listed, got %+v", l.Executions)
-	}
+	d, err := w.deliver("redeliver_after_timeout", signalTo(s, "a", "early", "e-1"))
+	require.NoError(t, err, "redeliver_after_timeout")
+	require.Equal(t, contracts.OutcomeDuplicate, d.Outcome, "redeliver_after_timeout: outcome")
+	require.Equal(t, early.SignalID, d.SignalID, "redeliver_after_timeout: want the early signal_id")
+	l := w.mustList("list_after_timeout", contracts.ListSuspendedArgs{})
+	require.Len(t, l.Executions, 1, "list_after_timeout: a timed-out suspension nobody claimed is still listed")
 
 	// and a worker claims it with reason timeout and the early signal
 	c := w.mustClaim("claim", "worker-1", 60_000)
-	if c.ExecutionID != "slow-1" || c.Reason != contracts.ReasonTimeout || len(c.Signals) != 1 || c.Signals[0].SignalID != early.SignalID {
-		t.Fatalf("claim: want slow-1 with reason timeout and the early signal, got %+v", c)
-	}
+	require.Equal(t, "slow-1", c.ExecutionID, "claim: execution_id")
+	require.Equal(t, contracts.ReasonTimeout, c.Reason, "claim: reason")
+	require.Len(t, c.Signals, 1, "claim: want the early signal")
+	require.Equal(t, early.SignalID, c.Signals[0].SignalID, "claim: want the early signal")
 	_, err = w.deliver("deliver_after_claim", signalTo(s, "b", "late", ""))
 	sigWantErr(t, "deliver_after_claim", err, contracts.ErrWaitpointClosed)
-	if l := w.mustList("list_after_claim", contracts.ListSuspendedArgs{}); len(l.Executions) != 0 {
-		t.Fatalf("list_after_claim: want nothing suspended, got %+v", l.Executions)
-	}
+	l = w.mustList("list_after_claim", contracts.ListSuspendedArgs{})
+	require.Empty(t, l.Executions, "list_after_claim: want nothing suspended")
 
 	// and the worker may suspend it again
 	again := suspendArgs("slow-1", contracts.ConditionAny, "a")
@@ -90,25 +89,21 @@ func timeoutBoundary(t *testing.T, suite sigSuite) {
 	a := suspendArgs("edge-1", contracts.ConditionAll, "a", "b")
 	a.TimeoutMs = sigPtr[int64](200)
 	s := w.mustSuspend("suspend", a)
-	if *s.TimeoutAtMs != w.nowMs()+200 {
-		t.Fatalf("suspend: want timeout_at_ms = now + 200, got %d", *s.TimeoutAtMs)
-	}
+	require.Equal(t, w.nowMs()+200, *s.TimeoutAtMs, "suspend: want timeout_at_ms = now + 200")
 	w.pass(200 * oneMs)
-	if out, _ := w.claim("claim_at_timeout", "worker-1", 60_000); out.Outcome != contracts.OutcomeNone {
-		t.Fatalf("claim_at_timeout: timeout_at_ms == now has not timed out, got %+v", out)
-	}
+	out, _ := w.claim("claim_at_timeout", "worker-1", 60_000)
+	require.Equal(t, contracts.OutcomeNone, out.Outcome, "claim_at_timeout: timeout_at_ms == now has not timed out, got %+v", out)
 	w.mustDeliver("deliver_at_timeout", signalTo(s, "a", "x", ""))
 	w.pass(oneMs)
 	_, err := w.deliver("deliver_past_timeout", signalTo(s, "b", "x", ""))
 	sigWantErr(t, "deliver_past_timeout", err, contracts.ErrSuspensionTimedOut)
 	c := w.mustClaim("claim_past_timeout", "worker-1", 60_000)
-	if c.Reason != contracts.ReasonTimeout {
-		t.Fatalf("claim_past_timeout: want reason timeout, got %s", c.Reason)
-	}
+	require.Equal(t, contracts.ReasonTimeout, c.Reason, "claim_past_timeout: reason")
+	require.Len(t, c.Signals, 1, "claim_past_timeout: want the signal delivered at timeout_at_ms")
 	// a re-claim after the lease expired keeps the reason
 	w.pass(60_001 * oneMs)
-	if c2 := w.mustClaim("reclaim_after_lease_expiry", "worker-2", 60_000); c2.Reason != contracts.ReasonTimeout || c2.LeaseID == c.LeaseID {
-		t.Fatalf("reclaim_after_lease_expiry: want reason timeout and a new lease, got %+v", c2)
-	}
+	c2 := w.mustClaim("reclaim_after_lease_expiry", "worker-2", 60_000)
+	require.Equal(t, contracts.ReasonTimeout, c2.Reason, "reclaim_after_lease_expiry: reason")
+	require.NotEqual(t, c.LeaseID, c2.LeaseID, "reclaim_after_lease_expiry: want a new lease")
 	w.golden("signals_timeout_boundary")
 }

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/flowfabric/flowfabric-go/contracts"
 	"github.com/flowfabric/flowfabric-go/driver"
 )
@@ -33,40 +35,34 @@ func sigValidationScenarios(t *testing.T, suite sigSuite) {
 			err := c.call(w)
 			w.record(c.step, nil, err)
 			sigWantInvalid(t, c.step, err, c.field)
-			if ce := sigWantErr(t, c.step, err, contracts.ErrInvalidInput); ce.Retryable || ce.Reason != "" {
-				t.Fatalf("%s: want retryable false and reason null, got %+v", c.step, ce)
-			}
+			ce := sigWantErr(t, c.step, err, contracts.ErrInvalidInput)
+			require.False(t, ce.Retryable, "%s: retryable", c.step)
+			require.Empty(t, ce.Reason, "%s: want reason null", c.step)
 		})
 	}
 
 	// then nothing changed
-	if after := sigSnapshot(w, "valid-1"); after != before {
-		t.Fatalf("rejected calls changed the state:\nbefore: %s\nafter:  %s", before, after)
-	}
+	require.JSONEq(t, before, sigSnapshot(w, "valid-1"), "rejected calls changed the state")
 	for _, id := range []string{"fresh-1", "fresh-2"} {
-		if _, err := w.e.ObserveSignals(ctx(), contracts.ObserveSignalsArgs{ExecutionID: id}); err == nil {
-			t.Fatalf("a rejected suspend created %s", id)
-		}
+		_, err := w.e.ObserveSignals(ctx(), contracts.ObserveSignalsArgs{ExecutionID: id})
+		require.Error(t, err, "a rejected suspend created %s", id)
 	}
 	// and a zero limit is the default, not an error
-	if out, err := w.e.ListSuspended(ctx(), contracts.ListSuspendedArgs{Limit: 0}); err != nil || len(out.Executions) != 1 {
-		t.Fatalf("limit 0: want the default limit, got %+v %v", out, err)
-	}
+	out, err := w.e.ListSuspended(ctx(), contracts.ListSuspendedArgs{Limit: 0})
+	require.NoError(t, err, "limit 0: want the default limit")
+	require.Len(t, out.Executions, 1, "limit 0: want the default limit")
 	w.golden("signals_validation")
 }
 
-// sigSnapshot is list_suspended and observe_signals of exec as JSON.
+// sigSnapshot is list_suspended and observe_signals of exec as one JSON
+// array.
 func sigSnapshot(w *sigWorld, exec string) string {
 	w.t.Helper()
 	l, err := w.e.ListSuspended(ctx(), contracts.ListSuspendedArgs{})
-	if err != nil {
-		w.t.Fatalf("snapshot: list_suspended: %v", err)
-	}
+	require.NoError(w.t, err, "snapshot: list_suspended")
 	o, err := w.e.ObserveSignals(ctx(), contracts.ObserveSignalsArgs{ExecutionID: exec})
-	if err != nil {
-		w.t.Fatalf("snapshot: observe_signals: %v", err)
-	}
-	return sigMarshal(w.t, l) + sigMarshal(w.t, o)
+	require.NoError(w.t, err, "snapshot: observe_signals")
+	return "[" + sigMarshal(w.t, l) + "," + sigMarshal(w.t, o) + "]"
 }
 
 // sigValidationCases lists the rejected calls against the suspension s.
@@ -184,7 +180,6 @@ func otherValidationCases() []sigValidationCase {
 		claim("claim_worker_id_empty", "worker_id", "", 1000),
 		claim("claim_worker_id_bad", "worker_id", "worker 1", 1000),
 		claim("claim_worker_id_129_bytes", "worker_id", strings.Repeat("w", 129), 1000),
-		claim("claim_lease_ms_0", "lease_ms", "worker-1", 0),
 		claim("claim_lease_ms_negative", "lease_ms", "worker-1", -5),
 		complete("complete_execution_id_bad", "execution_id", "valid 1", driver.NewID()),
 		complete("complete_lease_id_bad", "lease_id", "valid-1", "not-a-lease"),
@@ -210,23 +205,24 @@ func limitsAccepted(t *testing.T, suite sigSuite) {
 	d := signalTo(s, a.Waitpoints[15].Key, strings.Repeat("n", 128), strings.Repeat("d", 256))
 	d.Payload = payload
 	w.mustDeliver("deliver_largest", d)
-	if l := w.mustList("list_limit_1000", contracts.ListSuspendedArgs{Limit: contracts.MaxListLimit}); len(l.Executions) != 1 || l.Executions[0].Waitpoints != 16 {
-		t.Fatalf("list_limit_1000: want the execution with 16 waitpoints, got %+v", l.Executions)
-	}
+	l := w.mustList("list_limit_1000", contracts.ListSuspendedArgs{Limit: contracts.MaxListLimit})
+	require.Len(t, l.Executions, 1, "list_limit_1000: want the execution")
+	require.Equal(t, 16, l.Executions[0].Waitpoints, "list_limit_1000: want 16 waitpoints")
 	// the 64 KiB payload is checked here, not spelled out in the golden file
 	o, err := w.e.ObserveSignals(ctx(), contracts.ObserveSignalsArgs{ExecutionID: exec})
-	if err != nil || len(o.Signals) != 1 || string(o.Signals[0].Payload) != string(payload) || o.Signals[0].IdempotencyKey != d.IdempotencyKey {
-		t.Fatalf("observe: want the 64 KiB payload and the 256-byte key back unchanged (%v)", err)
-	}
+	require.NoError(t, err, "observe")
+	require.Len(t, o.Signals, 1, "observe: want the signal")
+	require.True(t, string(o.Signals[0].Payload) == string(payload), "observe: want the 64 KiB payload back unchanged")
+	require.Equal(t, d.IdempotencyKey, o.Signals[0].IdempotencyKey, "observe: want the 256-byte key back unchanged")
 	for _, wp := range a.Waitpoints[:15] {
 		w.mustDeliver("deliver_"+wp.Key[:2], signalTo(s, wp.Key, "n", ""))
 	}
 	c, err := w.e.ClaimResumedExecution(ctx(), contracts.ClaimArgs{WorkerID: strings.Repeat("w", 128), LeaseMs: contracts.MaxLeaseMs})
-	if err != nil || c.ExecutionID != exec || len(c.Signals) != 16 {
-		t.Fatalf("claim with the largest lease: want %s with 16 signals, got %v", exec, err)
-	}
-	if w.manual() && c.LeaseExpiresAtMs != w.nowMs()+contracts.MaxLeaseMs {
-		t.Fatalf("claim: lease_expires_at_ms = %d, want now + lease_ms = %d", c.LeaseExpiresAtMs, w.nowMs()+contracts.MaxLeaseMs)
+	require.NoError(t, err, "claim with the largest lease")
+	require.Equal(t, exec, c.ExecutionID, "claim with the largest lease: execution_id")
+	require.Len(t, c.Signals, 16, "claim with the largest lease: want 16 signals")
+	if w.manual() {
+		require.Equal(t, w.nowMs()+contracts.MaxLeaseMs, c.LeaseExpiresAtMs, "claim: want lease_expires_at_ms = now + lease_ms")
 	}
 	w.note("claimed_signals", len(c.Signals))
 	w.golden("signals_limits_accepted")

@@ -2,14 +2,14 @@ package conformance
 
 import (
 	"encoding/json"
-	"errors"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/flowfabric/flowfabric-go/contracts"
-	"github.com/flowfabric/flowfabric-go/driver"
 	"github.com/flowfabric/flowfabric-go/engine"
 )
 
@@ -35,9 +35,8 @@ type sigWorld struct {
 func newSigWorld(t testing.TB, h Harness, rec *recorder) *sigWorld {
 	t.Helper()
 	w := newUnseededSigWorld(t, h, rec)
-	if _, err := w.e.Seed(ctx(), contracts.SeedArgs{Kid: fxA.Kid, Secret: fxA.Secret}); err != nil {
-		t.Fatalf("given a seeded keystore: seed %s: %v", fxA.Kid, err)
-	}
+	_, err := w.e.Seed(ctx(), contracts.SeedArgs{Kid: fxA.Kid, Secret: fxA.Secret})
+	require.NoError(t, err, "given a seeded keystore: seed %s", fxA.Kid)
 	return w
 }
 
@@ -72,9 +71,7 @@ func (w *sigWorld) reopen() *engine.Engine {
 		w.t.Skip("needs Harness.Reopen (a store shared between handles)")
 	}
 	b := w.h.Reopen(w.t, w.e.Backend())
-	if b == nil {
-		w.t.Fatal("conformance: Harness.Reopen returned a nil backend")
-	}
+	require.NotNil(w.t, b, "conformance: Harness.Reopen returned a nil backend")
 	e := engine.New(b)
 	w.t.Cleanup(func() { _ = e.Close() })
 	return e
@@ -90,6 +87,15 @@ func (w *sigWorld) record(step string, v any, err error) {
 // note appends a step computed by the scenario rather than returned by a call
 // (a count), so the golden file shows it too.
 func (w *sigWorld) note(step string, v any) { w.steps.add(step, v, nil) }
+
+// aside runs checks that are not part of the scenario's golden history: the
+// calls f makes through w still reach the secret hygiene recorder, but the
+// steps they record are dropped.
+func (w *sigWorld) aside(f func()) {
+	n := len(w.steps)
+	f()
+	w.steps = w.steps[:n]
+}
 
 // golden compares the recorded steps with testdata/<name>.json.
 func (w *sigWorld) golden(name string) {
@@ -138,9 +144,7 @@ func (w *sigWorld) complete(step, executionID, leaseID string) (contracts.Comple
 func (w *sigWorld) mustSuspend(step string, a contracts.SuspendArgs) contracts.SuspendOutcome {
 	w.t.Helper()
 	out, err := w.suspend(step, a)
-	if err != nil {
-		w.t.Fatalf("%s: suspend %s: %v", step, a.ExecutionID, err)
-	}
+	require.NoError(w.t, err, "%s: suspend %s", step, a.ExecutionID)
 	checkSuspended(w.t, step, a, out)
 	return out
 }
@@ -149,12 +153,9 @@ func (w *sigWorld) mustSuspend(step string, a contracts.SuspendArgs) contracts.S
 func (w *sigWorld) mustDeliver(step string, a contracts.DeliverSignalArgs) contracts.DeliverSignalOutcome {
 	w.t.Helper()
 	out, err := w.deliver(step, a)
-	if err != nil {
-		w.t.Fatalf("%s: deliver to %s: %v", step, a.ExecutionID, err)
-	}
-	if out.Outcome != contracts.OutcomeAccepted || contracts.ValidateUUID("signal_id", out.SignalID) != nil {
-		w.t.Fatalf("%s: want an accepted signal with a UUID signal_id, got %+v", step, out)
-	}
+	require.NoError(w.t, err, "%s: deliver to %s", step, a.ExecutionID)
+	require.Equal(w.t, contracts.OutcomeAccepted, out.Outcome, "%s: want an accepted signal, got %+v", step, out)
+	require.NoError(w.t, contracts.ValidateUUID("signal_id", out.SignalID), "%s: signal_id", step)
 	return out
 }
 
@@ -162,15 +163,9 @@ func (w *sigWorld) mustDeliver(step string, a contracts.DeliverSignalArgs) contr
 func (w *sigWorld) mustClaim(step, worker string, leaseMs int64) contracts.ClaimOutcome {
 	w.t.Helper()
 	out, err := w.claim(step, worker, leaseMs)
-	if err != nil {
-		w.t.Fatalf("%s: claim: %v", step, err)
-	}
-	if out.Outcome != contracts.OutcomeClaimed {
-		w.t.Fatalf("%s: want outcome claimed, got %q", step, out.Outcome)
-	}
-	if contracts.ValidateUUID("lease_id", out.LeaseID) != nil {
-		w.t.Fatalf("%s: lease_id %q is not a UUID", step, out.LeaseID)
-	}
+	require.NoError(w.t, err, "%s: claim", step)
+	require.Equal(w.t, contracts.OutcomeClaimed, out.Outcome, "%s: outcome", step)
+	require.NoError(w.t, contracts.ValidateUUID("lease_id", out.LeaseID), "%s: lease_id", step)
 	return out
 }
 
@@ -178,9 +173,7 @@ func (w *sigWorld) mustClaim(step, worker string, leaseMs int64) contracts.Claim
 func (w *sigWorld) mustObserve(step, executionID string) contracts.ObserveSignalsResult {
 	w.t.Helper()
 	out, err := w.observe(step, executionID)
-	if err != nil {
-		w.t.Fatalf("%s: observe %s: %v", step, executionID, err)
-	}
+	require.NoError(w.t, err, "%s: observe %s", step, executionID)
 	return out
 }
 
@@ -188,9 +181,7 @@ func (w *sigWorld) mustObserve(step, executionID string) contracts.ObserveSignal
 func (w *sigWorld) mustList(step string, a contracts.ListSuspendedArgs) contracts.ListSuspendedResult {
 	w.t.Helper()
 	out, err := w.list(step, a)
-	if err != nil {
-		w.t.Fatalf("%s: list_suspended: %v", step, err)
-	}
+	require.NoError(w.t, err, "%s: list_suspended", step)
 	return out
 }
 
@@ -247,18 +238,11 @@ func sigPtr[T any](v T) *T { return &v }
 
 // sigWantErr fails unless err matches the sentinel with errors.Is and is a
 // *contracts.Error (errors.As), returning it.
-func sigWantErr(t testing.TB, step string, err error, sentinel *contracts.Error) *contracts.Error {
+func sigWantErr(t testing.TB, step string, err error, sentinel contracts.Sentinel) *contracts.Error {
 	t.Helper()
-	if err == nil {
-		t.Fatalf("%s: want %v, got success", step, sentinel)
-	}
-	if !errors.Is(err, sentinel) {
-		t.Fatalf("%s: want %v, got %v", step, sentinel, err)
-	}
+	require.ErrorIs(t, err, sentinel, step)
 	var ce *contracts.Error
-	if !errors.As(err, &ce) {
-		t.Fatalf("%s: error %T is not a *contracts.Error", step, err)
-	}
+	require.ErrorAs(t, err, &ce, "%s: error %T is not a *contracts.Error", step, err)
 	return ce
 }
 
@@ -267,45 +251,40 @@ func sigWantErr(t testing.TB, step string, err error, sentinel *contracts.Error)
 func sigWantInvalid(t testing.TB, step string, err error, field string) {
 	t.Helper()
 	ce := sigWantErr(t, step, err, contracts.ErrInvalidInput)
-	if !strings.HasPrefix(ce.Detail, field+":") {
-		t.Fatalf("%s: detail %q does not name field %q", step, ce.Detail, field)
-	}
+	require.True(t, strings.HasPrefix(ce.Detail, field+":"), "%s: detail %q does not name field %q", step, ce.Detail, field)
 }
 
 // checkSuspended checks the shape of a suspend outcome against its
 // arguments (docs/spec.md §5) beyond what the golden file fixes: fresh UUIDs,
-// created_at_ms == suspended_at_ms, timeout_at_ms = suspended_at_ms +
-// timeout_ms, and tokens signed by some kid.
+// one per waitpoint, the condition (any when none was given), created_at_ms
+// == suspended_at_ms, timeout_at_ms = suspended_at_ms + timeout_ms, and
+// tokens signed by some kid.
 func checkSuspended(t testing.TB, step string, a contracts.SuspendArgs, out contracts.SuspendOutcome) {
 	t.Helper()
-	if out.Outcome != contracts.OutcomeSuspended || out.ExecutionID != a.ExecutionID {
-		t.Fatalf("%s: want outcome suspended for %s, got %q for %s", step, a.ExecutionID, out.Outcome, out.ExecutionID)
+	require.Equal(t, contracts.OutcomeSuspended, out.Outcome, "%s: outcome", step)
+	require.Equal(t, a.ExecutionID, out.ExecutionID, "%s: execution_id", step)
+	cond := a.Condition
+	if cond == "" {
+		cond = contracts.ConditionAny
 	}
-	if contracts.ValidateUUID("suspension_id", out.SuspensionID) != nil {
-		t.Fatalf("%s: suspension_id %q is not a UUID", step, out.SuspensionID)
+	require.Equal(t, cond, out.Condition, "%s: condition", step)
+	require.NoError(t, contracts.ValidateUUID("suspension_id", out.SuspensionID), "%s: suspension_id", step)
+	if a.TimeoutMs == nil {
+		require.Nil(t, out.TimeoutAtMs, "%s: timeout_at_ms without timeout_ms", step)
+	} else {
+		require.NotNil(t, out.TimeoutAtMs, "%s: timeout_at_ms missing with timeout_ms %d", step, *a.TimeoutMs)
+		require.Equal(t, out.SuspendedAtMs+*a.TimeoutMs, *out.TimeoutAtMs, "%s: timeout_at_ms must be suspended_at_ms + timeout_ms", step)
 	}
-	switch {
-	case a.TimeoutMs == nil && out.TimeoutAtMs != nil:
-		t.Fatalf("%s: timeout_at_ms %d without timeout_ms", step, *out.TimeoutAtMs)
-	case a.TimeoutMs != nil && (out.TimeoutAtMs == nil || *out.TimeoutAtMs != out.SuspendedAtMs+*a.TimeoutMs):
-		t.Fatalf("%s: timeout_at_ms must be suspended_at_ms %d + timeout_ms %d, got %v", step, out.SuspendedAtMs, *a.TimeoutMs, out.TimeoutAtMs)
-	}
-	if len(out.Waitpoints) != len(a.Waitpoints) {
-		t.Fatalf("%s: want %d waitpoints, got %d", step, len(a.Waitpoints), len(out.Waitpoints))
-	}
+	require.Len(t, out.Waitpoints, len(a.Waitpoints), "%s: waitpoints", step)
+	ids := map[string]bool{}
 	for i, wp := range out.Waitpoints {
-		if wp.WaitpointKey != a.Waitpoints[i].Key {
-			t.Fatalf("%s: waitpoint %d: want key %q in argument order, got %q", step, i, a.Waitpoints[i].Key, wp.WaitpointKey)
-		}
-		if contracts.ValidateUUID("waitpoint_id", wp.WaitpointID) != nil {
-			t.Fatalf("%s: waitpoint_id %q is not a UUID", step, wp.WaitpointID)
-		}
-		if wp.CreatedAtMs != out.SuspendedAtMs {
-			t.Fatalf("%s: created_at_ms %d != suspended_at_ms %d", step, wp.CreatedAtMs, out.SuspendedAtMs)
-		}
-		if _, err := contracts.ParseToken("token", wp.Token); err != nil {
-			t.Fatalf("%s: waitpoint %s: %v", step, wp.WaitpointKey, err)
-		}
+		require.Equal(t, a.Waitpoints[i].Key, wp.WaitpointKey, "%s: waitpoint %d: keys in argument order", step, i)
+		require.NoError(t, contracts.ValidateUUID("waitpoint_id", wp.WaitpointID), "%s: waitpoint %d", step, i)
+		require.False(t, ids[wp.WaitpointID], "%s: waitpoint %d: waitpoint_id %s given twice", step, i, wp.WaitpointID)
+		ids[wp.WaitpointID] = true
+		require.Equal(t, out.SuspendedAtMs, wp.CreatedAtMs, "%s: waitpoint %d: created_at_ms == suspended_at_ms", step, i)
+		_, err := contracts.ParseToken("token", wp.Token)
+		require.NoError(t, err, "%s: waitpoint %s", step, wp.WaitpointKey)
 	}
 }
 
@@ -313,19 +292,15 @@ func checkSuspended(t testing.TB, step string, a contracts.SuspendArgs, out cont
 // it: the same secret, kid and message give the same token on every backend.
 func checkWaitpointToken(t testing.TB, step string, f fixture, executionID string, wp contracts.WaitpointOutcome) {
 	t.Helper()
-	want := driver.SignToken(f.Kid, f.Secret, driver.WaitpointMessage(executionID, wp.WaitpointID, wp.WaitpointKey, wp.CreatedAtMs))
-	if wp.Token != want {
-		t.Fatalf("%s: waitpoint %s: token is not HMAC(%s, waitpoint message)", step, wp.WaitpointKey, f.Kid)
-	}
+	want := expectedWaitpointToken(f, executionID, wp)
+	require.Equal(t, want, wp.Token, "%s: waitpoint %s: token is not the waitpoint token of docs/spec.md §3 under %s", step, wp.WaitpointKey, f.Kid)
 }
 
 // sigMarshal is json.Marshal that fails the test on error.
 func sigMarshal(t testing.TB, v any) string {
 	t.Helper()
 	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatalf("marshal %T: %v", v, err)
-	}
+	require.NoError(t, err, "marshal %T", v)
 	return string(b)
 }
 

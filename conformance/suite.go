@@ -6,14 +6,19 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/flowfabric/flowfabric-go/contracts"
 	"github.com/flowfabric/flowfabric-go/engine"
 )
 
 // Run runs the whole conformance suite against the driver h makes: the
-// keystore scenarios, the suspension and signal scenarios, the concurrency
-// scenarios, and the secrets-at-rest scenarios (for drivers implementing
-// driver.SecretSealer). A driver that passes Run is a FlowFabric-Go backend.
+// keystore scenarios, the suspension and signal scenarios (with their
+// clock-controlled group, skipped without Harness.ClockControl), the
+// concurrency scenarios, and the secrets-at-rest scenarios (for drivers
+// implementing driver.SecretSealer). A driver that passes Run is a
+// FlowFabric-Go backend.
 func Run(t *testing.T, h Harness) {
 	t.Helper()
 	RunKeystore(t, h)
@@ -22,7 +27,8 @@ func Run(t *testing.T, h Harness) {
 	RunSecretsAtRest(t, h)
 }
 
-// RunSuspensions runs the suspension and signal scenarios (docs/spec.md §5).
+// RunSuspensions runs the suspension and signal scenarios (docs/spec.md §5),
+// the clock-controlled group among them.
 func RunSuspensions(t *testing.T, h Harness) {
 	t.Helper()
 	t.Run("Suspensions", func(t *testing.T) { suspensionScenarios(t, h) })
@@ -50,14 +56,10 @@ func newEngine(t testing.TB, h Harness) (*engine.Engine, *Clock) {
 		clock = NewClock(ClockStartMs)
 	}
 	b := h.Open(t, clock)
-	if b == nil {
-		t.Fatal("conformance: Harness.Open returned a nil backend")
-	}
+	require.NotNil(t, b, "conformance: Harness.Open returned a nil backend")
 	e := engine.New(b)
 	t.Cleanup(func() {
-		if err := e.Close(); err != nil {
-			t.Errorf("conformance: closing the backend: %v", err)
-		}
+		assert.NoError(t, e.Close(), "conformance: closing the backend")
 	})
 	return e, clock
 }

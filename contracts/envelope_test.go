@@ -101,8 +101,26 @@ func TestErrorIs(t *testing.T) {
 	if !errors.Is(wrapped, native) || !wrapped.Retryable {
 		t.Fatal("Wrapping keeps the native error reachable and the sentinel's retryability")
 	}
-	if ErrBackendUnreachable.Err != nil || ErrBackendUnreachable.Detail != "" {
-		t.Fatal("With/Wrapping must not mutate the sentinel")
+	if ErrBackendUnreachable.Error() != "transport/backend_unreachable" {
+		t.Fatalf("With/Wrapping changed the sentinel: %q", ErrBackendUnreachable.Error())
+	}
+}
+
+// TestSentinelsCannotBeChanged: a sentinel is a value whose fields are
+// unexported, so an *Error built from it is a copy; changing that copy
+// changes nothing for other callers.
+func TestSentinelsCannotBeChanged(t *testing.T) {
+	e := ErrInternal.With("first")
+	e.Detail, e.Code, e.Kind = "changed", "other", KindValidation
+	again := ErrInternal.With("second")
+	if again.Code != CodeInternal || again.Kind != KindUnavailable || again.Detail != "second" {
+		t.Fatalf("a sentinel changed after a caller modified an error built from it: %+v", again)
+	}
+	if !errors.Is(again, ErrInternal) || errors.Is(e, ErrInternal) {
+		t.Fatal("errors.Is must compare kind and code")
+	}
+	if ErrInternal.Kind() != KindUnavailable || ErrInternal.Code() != CodeInternal || ErrInternal.Retryable() {
+		t.Fatal("sentinel accessors")
 	}
 }
 

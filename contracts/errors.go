@@ -71,40 +71,88 @@ type Error struct {
 	Err       error
 }
 
-// Sentinels for errors.Is. Compare with errors.Is(err, contracts.ErrX), never ==.
+// Sentinels for errors.Is: errors.Is(err, contracts.ErrLeaseMismatch). They
+// are values of type Sentinel, which has no exported fields, so no caller
+// can change what a sentinel means for everyone else.
 var (
-	ErrInvalidInput                = &Error{Kind: KindValidation, Code: CodeInvalidInput}
-	ErrInvalidToken                = &Error{Kind: KindValidation, Code: CodeInvalidToken}
-	ErrTokenMalformed              = &Error{Kind: KindValidation, Code: CodeInvalidToken, Reason: ReasonMalformed}
-	ErrUnknownKid                  = &Error{Kind: KindValidation, Code: CodeInvalidToken, Reason: ReasonUnknownKid}
-	ErrSignatureMismatch           = &Error{Kind: KindValidation, Code: CodeInvalidToken, Reason: ReasonSignatureMismatch}
-	ErrTokenExpired                = &Error{Kind: KindValidation, Code: CodeTokenExpired}
-	ErrHMACSecretNotInitialized    = &Error{Kind: KindState, Code: CodeHMACSecretNotInitialized}
-	ErrRotationConflict            = &Error{Kind: KindConflict, Code: CodeRotationConflict}
-	ErrPartitionCountMismatch      = &Error{Kind: KindConflict, Code: CodePartitionCountMismatch}
-	ErrAlreadySuspended            = &Error{Kind: KindConflict, Code: CodeAlreadySuspended}
-	ErrLeaseMismatch               = &Error{Kind: KindConflict, Code: CodeLeaseMismatch}
-	ErrIdempotencyMismatch         = &Error{Kind: KindConflict, Code: CodeIdempotencyMismatch}
-	ErrWaitpointClosed             = &Error{Kind: KindState, Code: CodeWaitpointClosed}
-	ErrSuspensionTimedOut          = &Error{Kind: KindState, Code: CodeSuspensionTimedOut}
-	ErrSignalLimitExceeded         = &Error{Kind: KindState, Code: CodeSignalLimitExceeded}
-	ErrExecutionNotFound           = &Error{Kind: KindNotFound, Code: CodeExecutionNotFound}
-	ErrSerializationRetryExhausted = &Error{Kind: KindContention, Code: CodeSerializationRetryExhausted, Retryable: true}
-	ErrBackendUnreachable          = &Error{Kind: KindTransport, Code: CodeBackendUnreachable, Retryable: true}
-	ErrDeadlineExceeded            = &Error{Kind: KindTransport, Code: CodeDeadlineExceeded, Retryable: true}
-	ErrCanceled                    = &Error{Kind: KindTransport, Code: CodeCanceled}
-	ErrBackendClosed               = &Error{Kind: KindUnavailable, Code: CodeBackendClosed}
-	ErrInternal                    = &Error{Kind: KindUnavailable, Code: CodeInternal}
+	ErrInvalidInput                = Sentinel{kind: KindValidation, code: CodeInvalidInput}
+	ErrInvalidToken                = Sentinel{kind: KindValidation, code: CodeInvalidToken}
+	ErrTokenMalformed              = Sentinel{kind: KindValidation, code: CodeInvalidToken, reason: ReasonMalformed}
+	ErrUnknownKid                  = Sentinel{kind: KindValidation, code: CodeInvalidToken, reason: ReasonUnknownKid}
+	ErrSignatureMismatch           = Sentinel{kind: KindValidation, code: CodeInvalidToken, reason: ReasonSignatureMismatch}
+	ErrTokenExpired                = Sentinel{kind: KindValidation, code: CodeTokenExpired}
+	ErrHMACSecretNotInitialized    = Sentinel{kind: KindState, code: CodeHMACSecretNotInitialized}
+	ErrRotationConflict            = Sentinel{kind: KindConflict, code: CodeRotationConflict}
+	ErrPartitionCountMismatch      = Sentinel{kind: KindConflict, code: CodePartitionCountMismatch}
+	ErrAlreadySuspended            = Sentinel{kind: KindConflict, code: CodeAlreadySuspended}
+	ErrLeaseMismatch               = Sentinel{kind: KindConflict, code: CodeLeaseMismatch}
+	ErrIdempotencyMismatch         = Sentinel{kind: KindConflict, code: CodeIdempotencyMismatch}
+	ErrWaitpointClosed             = Sentinel{kind: KindState, code: CodeWaitpointClosed}
+	ErrSuspensionTimedOut          = Sentinel{kind: KindState, code: CodeSuspensionTimedOut}
+	ErrSignalLimitExceeded         = Sentinel{kind: KindState, code: CodeSignalLimitExceeded}
+	ErrExecutionNotFound           = Sentinel{kind: KindNotFound, code: CodeExecutionNotFound}
+	ErrSerializationRetryExhausted = Sentinel{kind: KindContention, code: CodeSerializationRetryExhausted, retryable: true}
+	ErrBackendUnreachable          = Sentinel{kind: KindTransport, code: CodeBackendUnreachable, retryable: true}
+	ErrDeadlineExceeded            = Sentinel{kind: KindTransport, code: CodeDeadlineExceeded, retryable: true}
+	ErrCanceled                    = Sentinel{kind: KindTransport, code: CodeCanceled}
+	ErrBackendClosed               = Sentinel{kind: KindUnavailable, code: CodeBackendClosed}
+	ErrInternal                    = Sentinel{kind: KindUnavailable, code: CodeInternal}
 	// ErrSchemaMismatch: the store's schema is behind the binary (run
 	// `ff migrate`), newer than the binary, or was changed after it was
 	// applied. Not retryable.
-	ErrSchemaMismatch = &Error{Kind: KindUnavailable, Code: CodeSchemaMismatch}
+	ErrSchemaMismatch = Sentinel{kind: KindUnavailable, code: CodeSchemaMismatch}
 	// ErrKEKMismatch: a stored secret cannot be opened with the configured
 	// key-encryption keys (none is configured, the one that sealed it is
 	// missing, or the stored form was altered). Not retryable: the
 	// deployment's kek_file must change. See package kek.
-	ErrKEKMismatch = &Error{Kind: KindUnavailable, Code: CodeKEKMismatch}
+	ErrKEKMismatch = Sentinel{kind: KindUnavailable, code: CodeKEKMismatch}
 )
+
+// Sentinel names one error of the taxonomy (a kind, a code and, for token
+// failures, a reason) for errors.Is. It is a value without exported fields,
+// so it cannot be modified; build an *Error from it with With or Wrapping.
+type Sentinel struct {
+	kind      Kind
+	code      string
+	reason    string
+	retryable bool
+}
+
+// Kind returns the sentinel's error kind.
+func (s Sentinel) Kind() Kind { return s.kind }
+
+// Code returns the sentinel's error code.
+func (s Sentinel) Code() string { return s.code }
+
+// Reason returns the sentinel's reason, empty when it has none.
+func (s Sentinel) Reason() string { return s.reason }
+
+// Retryable reports whether errors of this sentinel are retryable.
+func (s Sentinel) Retryable() bool { return s.retryable }
+
+// Error implements error: "kind/code[/reason]".
+func (s Sentinel) Error() string { return s.error().Error() }
+
+// error returns the sentinel as an *Error without detail.
+func (s Sentinel) error() *Error {
+	return &Error{Kind: s.kind, Code: s.code, Reason: s.reason, Retryable: s.retryable}
+}
+
+// With returns an *Error of this sentinel carrying detail, formatted like
+// fmt.Sprintf: contracts.ErrLeaseMismatch.With("lease_id: ...").
+func (s Sentinel) With(format string, args ...any) *Error {
+	e := s.error()
+	e.Detail = fmt.Sprintf(format, args...)
+	return e
+}
+
+// Wrapping returns an *Error of this sentinel, without detail, that wraps
+// the native error cause (see Error.Wrapping).
+func (s Sentinel) Wrapping(cause error) *Error {
+	e := s.error()
+	e.Err = cause
+	return e
+}
 
 // Error implements error: "kind/code[/reason]: detail".
 func (e *Error) Error() string {
@@ -121,19 +169,21 @@ func (e *Error) Error() string {
 // Unwrap returns the native error the driver interpreted, if any.
 func (e *Error) Unwrap() error { return e.Err }
 
-// Is reports whether target is an *Error of the same Kind and Code and, when
-// target carries a Reason, the same Reason. It makes the sentinels work with
-// errors.Is whatever the Detail.
+// Is reports whether target is a Sentinel (or an *Error) of the same Kind
+// and Code and, when target carries a Reason, the same Reason. It makes the
+// sentinels work with errors.Is whatever the Detail.
 func (e *Error) Is(target error) bool {
-	t, ok := target.(*Error)
-	if !ok {
-		return false
+	switch t := target.(type) {
+	case Sentinel:
+		return e.Kind == t.kind && e.Code == t.code && (t.reason == "" || e.Reason == t.reason)
+	case *Error:
+		return e.Kind == t.Kind && e.Code == t.Code && (t.Reason == "" || e.Reason == t.Reason)
 	}
-	return e.Kind == t.Kind && e.Code == t.Code && (t.Reason == "" || e.Reason == t.Reason)
+	return false
 }
 
-// With returns a copy of the sentinel e carrying detail, formatted like
-// fmt.Sprintf. Use it to build errors: contracts.ErrLeaseMismatch.With("lease_id: ...").
+// With returns a copy of e carrying another detail, formatted like
+// fmt.Sprintf, and no wrapped cause.
 func (e *Error) With(format string, args ...any) *Error {
 	c := *e
 	c.Detail = fmt.Sprintf(format, args...)

@@ -348,7 +348,7 @@ func DecodeCursor(s string) (Cursor, error) {
 // ClaimArgs are the arguments of claim_resumed_execution.
 type ClaimArgs struct {
 	WorkerID string
-	LeaseMs  int64
+	LeaseMs  int64 // 1 to 2^53-1; the Engine defaults 0 to DefaultLeaseMs
 }
 
 // Validate checks the arguments.

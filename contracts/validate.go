@@ -28,6 +28,15 @@ const (
 	MaxTimeoutMs         = 1<<53 - 1
 )
 
+// Defaults, in one place for every front end. The Engine fills a zero
+// ListSuspendedArgs.Limit and a zero ClaimArgs.LeaseMs with them; a grace
+// of 0 is a valid grace (the outgoing kid expires at once), so front ends
+// apply DefaultGraceMs when the caller gives none.
+const (
+	DefaultLeaseMs = 30_000              // claim_resumed_execution: 30 s
+	DefaultGraceMs = 24 * 60 * 60 * 1000 // rotate_all: 24 h
+)
+
 // Rule texts, shared so that every error names its rule the same way.
 const (
 	ruleKid        = "must be 1-64 bytes of [A-Za-z0-9._-]"

@@ -60,10 +60,10 @@ func NewSuspension(args contracts.SuspendArgs, current KidRecord, nowMs int64) c
 	}
 	for _, spec := range args.Waitpoints {
 		id := NewID()
-		msg := WaitpointMessage(args.ExecutionID, id, spec.Key, nowMs)
+		in := WaitpointInput(current.Kid, args.ExecutionID, id, spec.Key, nowMs)
 		out.Waitpoints = append(out.Waitpoints, contracts.WaitpointOutcome{
 			WaitpointID: id, WaitpointKey: spec.Key, CreatedAtMs: nowMs,
-			Token: SignToken(current.Kid, current.Secret, msg),
+			Token: SignToken(current.Kid, current.Secret, in),
 		})
 	}
 	return out
@@ -102,8 +102,7 @@ func AuthorizeToken(t contracts.Token, executionID string, initialized bool, rec
 		}
 		return err
 	}
-	msg := WaitpointMessage(w.ExecutionID, w.WaitpointID, w.WaitpointKey, w.CreatedAtMs)
-	return CheckToken(t, msg, initialized, rec, nowMs)
+	return CheckToken(t, WaitpointInput(t.Kid, w.ExecutionID, w.WaitpointID, w.WaitpointKey, w.CreatedAtMs), initialized, rec, nowMs)
 }
 
 // TimedOut reports whether a suspension with timeoutAtMs (nil: none) is past
@@ -191,7 +190,8 @@ func SignWith(k PartitionKeys, args contracts.SignArgs) (contracts.SignResult, e
 	if k.Current == nil {
 		return contracts.SignResult{}, NotInitialized()
 	}
-	return contracts.SignResult{Kid: k.Current.Kid, Token: SignToken(k.Current.Kid, k.Current.Secret, args.Message)}, nil
+	kid := k.Current.Kid
+	return contracts.SignResult{Kid: kid, Token: SignToken(kid, k.Current.Secret, SignatureInput(kid, args.Scope, args.Message))}, nil
 }
 
 // VerifyWith decides verify for a partition's keystore k at nowMs
@@ -201,7 +201,7 @@ func VerifyWith(k PartitionKeys, args contracts.VerifyArgs, nowMs int64) (contra
 	if err != nil {
 		return contracts.VerifyResult{}, err
 	}
-	if err := CheckToken(t, args.Message, k.Current != nil, k.Find(t.Kid), nowMs); err != nil {
+	if err := CheckToken(t, SignatureInput(t.Kid, args.Scope, args.Message), k.Current != nil, k.Find(t.Kid), nowMs); err != nil {
 		return contracts.VerifyResult{}, err
 	}
 	return contracts.VerifyResult{Valid: true, Kid: t.Kid}, nil

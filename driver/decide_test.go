@@ -73,7 +73,7 @@ func TestAuthorizeSignalAnswersAlikeForEveryForgery(t *testing.T) {
 	secret := secretOf(7)
 	keys := PartitionKeys{Current: &KidRecord{Kid: "k1", Secret: secret}}
 	w := &WaitpointRef{ExecutionID: "e1", WaitpointID: NewID(), WaitpointKey: "a", CreatedAtMs: 5}
-	token := SignToken("k1", secret, WaitpointMessage(w.ExecutionID, w.WaitpointID, w.WaitpointKey, w.CreatedAtMs))
+	token := SignToken("k1", secret, WaitpointInput("k1", w.ExecutionID, w.WaitpointID, w.WaitpointKey, w.CreatedAtMs))
 	args := contracts.DeliverSignalArgs{ExecutionID: "e1", WaitpointID: w.WaitpointID, Token: token, Name: "n"}
 	if err := AuthorizeSignal(args, keys, w, 0); err != nil {
 		t.Fatalf("valid token: %v", err)

@@ -20,7 +20,7 @@
 //   - suspensions: CheckSuspendReplay, CheckSuspend, NewSuspension,
 //     AuthorizeSignal, CheckDeliverable, NewSignal, ConditionHolds,
 //     ExecutionState.Claimable, PageSuspended, CheckComplete;
-//   - tokens and routing: SignToken, CheckToken, WaitpointMessage,
+//   - tokens and routing: WaitpointInput, SignatureInput, SignToken, CheckToken, TokenFingerprint,
 //     PartitionOf, CRC16, NewID;
 //   - errors whose detail text the goldens fix: NotInitialized,
 //     SignatureMismatch, AlreadySuspended, and the others in errors.go;

@@ -4,33 +4,106 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
-	"strconv"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
 )
 
-// ComputeMAC returns HMAC-SHA256(secret, kid || ":" || message). Binding the
-// kid stops a token from being replayed under another kid.
-func ComputeMAC(kid string, secret, message []byte) [sha256.Size]byte {
+// Domain tags of the two token purposes (docs/spec.md §3). Each MAC input
+// starts with one of them, NUL-terminated, so no input of one purpose is an
+// input of the other, whatever the fields: a signature of the sign API is
+// never a waitpoint token, and a waitpoint token never verifies.
+const (
+	waitpointTag = "flowfabric/v2/waitpoint-token\x00"
+	signatureTag = "flowfabric/v2/signature\x00"
+)
+
+// WaitpointInput is the MAC input of a waitpoint token (docs/spec.md §3):
+//
+//	"flowfabric/v2/waitpoint-token" 0x00
+//	u8 len | kid | u8 len | execution_id | u8 len | waitpoint_id |
+//	u8 len | waitpoint_key | created_at_ms as 8 bytes, big-endian two's complement
+//
+// Every field is length-prefixed, so the encoding is injective: a token
+// opens exactly one waitpoint of exactly one execution. The fields'
+// validated lengths (kid ≤ 64, ids and keys ≤ 128 bytes) fit one byte.
+func WaitpointInput(kid, executionID, waitpointID, waitpointKey string, createdAtMs int64) []byte {
+	b := make([]byte, 0, len(waitpointTag)+4+len(kid)+len(executionID)+len(waitpointID)+len(waitpointKey)+8)
+	b = append(b, waitpointTag...)
+	b = appendU8String(b, kid)
+	b = appendU8String(b, executionID)
+	b = appendU8String(b, waitpointID)
+	b = appendU8String(b, waitpointKey)
+	return binary.BigEndian.AppendUint64(b, uint64(createdAtMs))
+}
+
+// SignatureInput is the MAC input of a signature of the sign API
+// (docs/spec.md §3):
+//
+//	"flowfabric/v2/signature" 0x00
+//	u8 len | kid | u16 len (big-endian) | scope | u32 len (big-endian) | message
+//
+// The scope is bound in, so a signature made for one scope never verifies
+// under another.
+func SignatureInput(kid, scope string, message []byte) []byte {
+	return AppendSignatureInput(make([]byte, 0, len(signatureTag)+7+len(kid)+len(scope)+len(message)), kid, scope, message)
+}
+
+// AppendSignatureInput appends SignatureInput(kid, scope, message) to b, for
+// callers that reuse a buffer on a hot path.
+func AppendSignatureInput(b []byte, kid, scope string, message []byte) []byte {
+	return append(AppendSignatureHeader(b, kid, scope, len(message)), message...)
+}
+
+// AppendSignatureHeader appends the part of SignatureInput that precedes the
+// message (at most 351 bytes for valid arguments), for callers that write
+// the message to the MAC separately.
+func AppendSignatureHeader(b []byte, kid, scope string, messageLen int) []byte {
+	b = append(b, signatureTag...)
+	b = appendU8String(b, kid)
+	b = binary.BigEndian.AppendUint16(b, uint16(len(scope)))
+	b = append(b, scope...)
+	return binary.BigEndian.AppendUint32(b, uint32(messageLen))
+}
+
+// appendU8String appends s with a one-byte length prefix. Callers pass
+// validated fields of at most 255 bytes.
+func appendU8String(b []byte, s string) []byte {
+	if len(s) > 255 {
+		panic("driver: token field longer than 255 bytes (arguments must be validated first)")
+	}
+	return append(append(b, byte(len(s))), s...)
+}
+
+// ComputeMAC returns HMAC-SHA256(secret, input), where input is a
+// WaitpointInput or a SignatureInput.
+func ComputeMAC(secret, input []byte) [sha256.Size]byte {
 	m := hmac.New(sha256.New, secret)
-	m.Write([]byte(kid))
-	m.Write([]byte{':'})
-	m.Write(message)
+	m.Write(input)
 	var out [sha256.Size]byte
 	m.Sum(out[:0])
 	return out
 }
 
-// SignToken returns the token "<kid>:<hex MAC>" for message under secret.
-// Every backend produces the same token for the same kid, secret and message.
-func SignToken(kid string, secret, message []byte) string {
-	mac := ComputeMAC(kid, secret, message)
+// SignToken returns the token "<kid>:<hex MAC>" of input under secret; input
+// must have been built for the same kid (WaitpointInput, SignatureInput).
+// Every backend produces the same token for the same kid, secret and input.
+func SignToken(kid string, secret, input []byte) string {
+	mac := ComputeMAC(secret, input)
 	buf := make([]byte, 0, len(kid)+1+2*sha256.Size)
 	buf = append(buf, kid...)
 	buf = append(buf, ':')
 	buf = hex.AppendEncode(buf, mac[:])
 	return string(buf)
+}
+
+// TokenFingerprint is the only form of a token that introspection and logs
+// show: the first 16 hex digits of SHA-256 of the token string
+// (docs/spec.md §3). It cannot be turned back into the token.
+func TokenFingerprint(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:8])
 }
 
 // KidRecord is what a keystore holds for one kid. ExpiresAtMs is nil for the
@@ -51,7 +124,11 @@ func (r KidRecord) Usable(nowMs int64) bool {
 // up the token's kid. initialized reports whether the partition has any
 // keystore at all; rec is the kid's record, nil when the kid is unknown.
 // The MAC is compared in constant time.
-func CheckToken(t contracts.Token, message []byte, initialized bool, rec *KidRecord, nowMs int64) error {
+//
+// input is the MAC input the token must sign, built with t.Kid
+// (WaitpointInput or SignatureInput); it is not read unless the kid is
+// known and usable.
+func CheckToken(t contracts.Token, input []byte, initialized bool, rec *KidRecord, nowMs int64) error {
 	switch {
 	case !initialized:
 		return NotInitialized()
@@ -60,24 +137,11 @@ func CheckToken(t contracts.Token, message []byte, initialized bool, rec *KidRec
 	case !rec.Usable(nowMs):
 		return contracts.ErrTokenExpired.With("token: kid %q is past its grace window", t.Kid)
 	}
-	want := ComputeMAC(t.Kid, rec.Secret, message)
+	want := ComputeMAC(rec.Secret, input)
 	if !hmac.Equal(want[:], t.MAC[:]) {
 		return SignatureMismatch()
 	}
 	return nil
-}
-
-// WaitpointMessage is the signed message of a waitpoint token:
-// execution_id "|" waitpoint_id "|" waitpoint_key "|" created_at_ms (decimal).
-func WaitpointMessage(executionID, waitpointID, waitpointKey string, createdAtMs int64) []byte {
-	b := make([]byte, 0, len(executionID)+len(waitpointID)+len(waitpointKey)+24)
-	b = append(b, executionID...)
-	b = append(b, '|')
-	b = append(b, waitpointID...)
-	b = append(b, '|')
-	b = append(b, waitpointKey...)
-	b = append(b, '|')
-	return strconv.AppendInt(b, createdAtMs, 10)
 }
 
 // NewID returns a random (version 4) UUID in canonical lowercase form, for

@@ -1,8 +1,10 @@
 package driver
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"strings"
@@ -33,12 +35,13 @@ func TestPartitionOf(t *testing.T) {
 	}
 }
 
-func TestSignTokenIsHMACOverKidAndMessage(t *testing.T) {
+func TestSignTokenIsHMACOverItsInput(t *testing.T) {
 	secret := []byte(strings.Repeat("k", 32))
+	in := SignatureInput("kid-1", "scope", []byte("hello"))
 	m := hmac.New(sha256.New, secret)
-	m.Write([]byte("kid-1:hello"))
+	m.Write(in)
 	want := "kid-1:" + hex.EncodeToString(m.Sum(nil))
-	if got := SignToken("kid-1", secret, []byte("hello")); got != want {
+	if got := SignToken("kid-1", secret, in); got != want {
 		t.Fatalf("SignToken = %s, want %s", got, want)
 	}
 }
@@ -46,7 +49,7 @@ func TestSignTokenIsHMACOverKidAndMessage(t *testing.T) {
 func TestCheckToken(t *testing.T) {
 	secret := contracts.Secret(strings.Repeat("s", 32))
 	msg := []byte("message")
-	tok, _ := contracts.ParseToken("token", SignToken("k1", secret, msg))
+	tok, _ := contracts.ParseToken("token", SignToken("k1", secret, msg)) // any input: CheckToken compares MACs
 	exp := int64(1000)
 	current := &KidRecord{Kid: "k1", Secret: secret}
 	verifying := &KidRecord{Kid: "k1", Secret: secret, ExpiresAtMs: &exp}
@@ -74,10 +77,28 @@ func TestCheckToken(t *testing.T) {
 	}
 }
 
-func TestWaitpointMessage(t *testing.T) {
-	got := string(WaitpointMessage("exec-1", "wp", "approve", 1767225600000))
-	if got != "exec-1|wp|approve|1767225600000" {
-		t.Fatalf("WaitpointMessage = %q", got)
+func TestInputLayout(t *testing.T) {
+	got := WaitpointInput("k1", "exec-1", "wp", "approve", 1767225600000)
+	want := "flowfabric/v2/waitpoint-token\x00" + "\x02k1" + "\x06exec-1" + "\x02wp" + "\x07approve" +
+		string(binary.BigEndian.AppendUint64(nil, 1767225600000))
+	if string(got) != want {
+		t.Fatalf("WaitpointInput = %q, want %q", got, want)
+	}
+	got = SignatureInput("k1", "s", []byte("hello"))
+	want = "flowfabric/v2/signature\x00" + "\x02k1" + "\x00\x01s" + "\x00\x00\x00\x05hello"
+	if string(got) != want {
+		t.Fatalf("SignatureInput = %q, want %q", got, want)
+	}
+	if !bytes.Equal(AppendSignatureInput([]byte("x"), "k1", "s", []byte("hello"))[1:], got) {
+		t.Fatal("AppendSignatureInput differs from SignatureInput")
+	}
+}
+
+func TestTokenFingerprint(t *testing.T) {
+	tok := "k1:" + strings.Repeat("ab", 32)
+	sum := sha256.Sum256([]byte(tok))
+	if got := TokenFingerprint(tok); got != hex.EncodeToString(sum[:])[:16] || len(got) != 16 {
+		t.Fatalf("TokenFingerprint = %q", got)
 	}
 }
 

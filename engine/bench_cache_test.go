@@ -14,7 +14,7 @@ import (
 )
 
 // benchMessage is a waitpoint message as suspend signs it (about 80 bytes).
-var benchMessage = driver.WaitpointMessage("exec-0001", "6f1c2b8e-4a5d-4c3e-9f70-1b2a3c4d5e6f", "approve", startMs)
+var benchMessage = []byte("exec-0001|6f1c2b8e-4a5d-4c3e-9f70-1b2a3c4d5e6f|approve|1767225600000")
 
 // The pair of the first target: a cached Engine.Verify of a valid
 // token against one raw HMAC-SHA256 over the same message with a keyed,
@@ -26,7 +26,7 @@ func BenchmarkVerifyCached(b *testing.B) {
 	if _, err := e.Seed(bg, contracts.SeedArgs{Kid: "kid-a", Secret: secret('a')}); err != nil {
 		b.Fatal(err)
 	}
-	a := contracts.VerifyArgs{Scope: "exec-0001", Message: benchMessage, Token: driver.SignToken("kid-a", secret('a'), benchMessage)}
+	a := contracts.VerifyArgs{Scope: "exec-0001", Message: benchMessage, Token: driver.SignToken("kid-a", secret('a'), driver.SignatureInput("kid-a", "exec-0001", benchMessage))}
 	if _, err := e.Verify(bg, a); err != nil {
 		b.Fatal(err)
 	}
@@ -41,15 +41,14 @@ func BenchmarkVerifyCached(b *testing.B) {
 
 func BenchmarkRawHMACSHA256(b *testing.B) {
 	h := hmac.New(sha256.New, secret('a'))
-	want := driver.ComputeMAC("kid-a", secret('a'), benchMessage)
-	prefix := []byte("kid-a:")
+	input := driver.SignatureInput("kid-a", "exec-0001", benchMessage)
+	want := driver.ComputeMAC(secret('a'), input)
 	var sum [sha256.Size]byte
 	b.ReportAllocs()
 	b.SetBytes(int64(len(benchMessage)))
 	for b.Loop() {
 		h.Reset()
-		h.Write(prefix)
-		h.Write(benchMessage)
+		h.Write(input)
 		h.Sum(sum[:0])
 		if !hmac.Equal(sum[:], want[:]) {
 			b.Fatal("mac differs")
@@ -64,7 +63,7 @@ func BenchmarkVerifyUncachedMemory(b *testing.B) {
 	if _, err := e.Seed(bg, contracts.SeedArgs{Kid: "kid-a", Secret: secret('a')}); err != nil {
 		b.Fatal(err)
 	}
-	a := contracts.VerifyArgs{Scope: "exec-0001", Message: benchMessage, Token: driver.SignToken("kid-a", secret('a'), benchMessage)}
+	a := contracts.VerifyArgs{Scope: "exec-0001", Message: benchMessage, Token: driver.SignToken("kid-a", secret('a'), driver.SignatureInput("kid-a", "exec-0001", benchMessage))}
 	b.ReportAllocs()
 	b.SetBytes(int64(len(benchMessage)))
 	for b.Loop() {
@@ -81,7 +80,7 @@ func BenchmarkVerifyCachedParallel(b *testing.B) {
 	if _, err := e.Seed(bg, contracts.SeedArgs{Kid: "kid-a", Secret: secret('a')}); err != nil {
 		b.Fatal(err)
 	}
-	a := contracts.VerifyArgs{Scope: "exec-0001", Message: benchMessage, Token: driver.SignToken("kid-a", secret('a'), benchMessage)}
+	a := contracts.VerifyArgs{Scope: "exec-0001", Message: benchMessage, Token: driver.SignToken("kid-a", secret('a'), driver.SignatureInput("kid-a", "exec-0001", benchMessage))}
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
@@ -103,15 +102,14 @@ func BenchmarkVerifyCachedVsRaw(b *testing.B) {
 	if _, err := e.Seed(bg, contracts.SeedArgs{Kid: "kid-a", Secret: secret('a')}); err != nil {
 		b.Fatal(err)
 	}
-	a := contracts.VerifyArgs{Scope: "exec-0001", Message: benchMessage, Token: driver.SignToken("kid-a", secret('a'), benchMessage)}
+	input := driver.SignatureInput("kid-a", "exec-0001", benchMessage)
+	a := contracts.VerifyArgs{Scope: "exec-0001", Message: benchMessage, Token: driver.SignToken("kid-a", secret('a'), input)}
 	h := hmac.New(sha256.New, secret('a'))
-	prefix := []byte("kid-a:")
-	want := driver.ComputeMAC("kid-a", secret('a'), benchMessage)
+	want := driver.ComputeMAC(secret('a'), input)
 	var sum [sha256.Size]byte
 	raw := func() {
 		h.Reset()
-		h.Write(prefix)
-		h.Write(benchMessage)
+		h.Write(input)
 		h.Sum(sum[:0])
 		if !hmac.Equal(sum[:], want[:]) {
 			b.Fatal("mac differs")

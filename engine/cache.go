@@ -309,28 +309,30 @@ func buildSnapshot(ks driver.KeystoreSnapshot, gen uint64, fetched, returned tim
 // contracts.ComputeMAC defines them, from a pool of keyed HMAC states, so a
 // verification costs one HMAC and allocates nothing.
 type kidMAC struct {
-	prefix []byte // kid ":"
-	pool   sync.Pool
+	kid  string
+	pool sync.Pool
 }
 
 // macState is a keyed HMAC and the buffer its sum is written to.
 type macState struct {
 	h   hash.Hash
+	hdr [512]byte // the MAC input's header (driver.AppendSignatureHeader)
 	sum [sha256.Size]byte
 }
 
 func newKidMAC(kid string, secret []byte) *kidMAC {
 	key := append([]byte(nil), secret...)
-	m := &kidMAC{prefix: append([]byte(kid), ':')}
+	m := &kidMAC{kid: kid}
 	m.pool.New = func() any { return &macState{h: hmac.New(sha256.New, key)} }
 	return m
 }
 
-// equal reports, in constant time, whether mac is the token MAC of message.
-func (m *kidMAC) equal(message []byte, mac *[sha256.Size]byte) bool {
+// equal reports, in constant time, whether mac is the MAC of the signature
+// of message for scope (driver.SignatureInput).
+func (m *kidMAC) equal(scope string, message []byte, mac *[sha256.Size]byte) bool {
 	st := m.pool.Get().(*macState)
 	st.h.Reset()
-	st.h.Write(m.prefix)
+	st.h.Write(driver.AppendSignatureHeader(st.hdr[:0], m.kid, scope, len(message)))
 	st.h.Write(message)
 	st.h.Sum(st.sum[:0])
 	ok := hmac.Equal(st.sum[:], mac[:])
@@ -365,7 +367,7 @@ func (c *keystoreCache) verify(ctx context.Context, a contracts.VerifyArgs, t co
 	if err != nil {
 		return contracts.VerifyResult{}, err
 	}
-	ok, certain := c.accepts(s, a.Message, &t)
+	ok, certain := c.accepts(s, a.Scope, a.Message, &t)
 	if ok {
 		return contracts.VerifyResult{Valid: true, Kid: t.Kid}, nil
 	}
@@ -373,14 +375,14 @@ func (c *keystoreCache) verify(ctx context.Context, a contracts.VerifyArgs, t co
 		if s, err = c.refresh(ctx, p, true); err != nil {
 			return contracts.VerifyResult{}, err
 		}
-		if ok, certain = c.accepts(s, a.Message, &t); ok {
+		if ok, certain = c.accepts(s, a.Scope, a.Message, &t); ok {
 			return contracts.VerifyResult{Valid: true, Kid: t.Kid}, nil
 		}
 	}
 	if !certain {
 		return contracts.VerifyResult{}, errCacheUnusable // the expiry is within a round trip of now
 	}
-	if err := c.reject(s, a.Message, t); err != nil {
+	if err := c.reject(s, a.Scope, a.Message, t); err != nil {
 		return contracts.VerifyResult{}, err
 	}
 	return contracts.VerifyResult{Valid: true, Kid: t.Kid}, nil
@@ -389,7 +391,7 @@ func (c *keystoreCache) verify(ctx context.Context, a contracts.VerifyArgs, t co
 // accepts reports whether s accepts token t for message: its kid is known
 // and usable at the backend's clock and the MAC matches. certain is false
 // when the kid's expiry is too close to now for the snapshot to decide.
-func (c *keystoreCache) accepts(s *keySnapshot, message []byte, t *contracts.Token) (ok, certain bool) {
+func (c *keystoreCache) accepts(s *keySnapshot, scope string, message []byte, t *contracts.Token) (ok, certain bool) {
 	if s == nil || s.current == nil {
 		return false, true
 	}
@@ -404,15 +406,16 @@ func (c *keystoreCache) accepts(s *keySnapshot, message []byte, t *contracts.Tok
 			return false, sure
 		}
 	}
-	return k.macs.equal(message, &t.MAC), true
+	return k.macs.equal(scope, message, &t.MAC), true
 }
 
 // reject decides a token s did not accept with driver.CheckToken, so
 // cached and uncached rejections are the same error. (It accepts only if an
 // injected clock moved back in between.)
-func (c *keystoreCache) reject(s *keySnapshot, message []byte, t contracts.Token) error {
+func (c *keystoreCache) reject(s *keySnapshot, scope string, message []byte, t contracts.Token) error {
+	in := driver.SignatureInput(t.Kid, scope, message)
 	if s == nil || s.current == nil {
-		return driver.CheckToken(t, message, false, nil, 0)
+		return driver.CheckToken(t, in, false, nil, 0)
 	}
-	return driver.CheckToken(t, message, true, s.find(t.Kid).record(), s.now(c.mono()))
+	return driver.CheckToken(t, in, true, s.find(t.Kid).record(), s.now(c.mono()))
 }

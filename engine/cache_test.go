@@ -237,7 +237,7 @@ func TestKeystoreCacheExpiryAtTheBoundary(t *testing.T) {
 func TestKeystoreCacheNeverCachesNotInitialized(t *testing.T) {
 	s := newStore(t)
 	a, _ := cached(t, s, time.Hour)
-	tok := driver.SignToken("kid-a", secret('a'), []byte("m"))
+	tok := driver.SignToken("kid-a", secret('a'), driver.SignatureInput("kid-a", "s", []byte("m")))
 	for i := range 3 {
 		if _, err := a.Sign(bg, contracts.SignArgs{Scope: "s"}); !errors.Is(err, contracts.ErrHMACSecretNotInitialized) {
 			t.Fatalf("sign: %v", err)
@@ -298,22 +298,22 @@ func TestKeystoreCacheAnswersLikeTheDriver(t *testing.T) {
 		uv, uerr := u.Verify(bg, a)
 		same("verify "+what, cv, cerr, uv, uerr)
 	}
-	tokA := driver.SignToken("kid-a", secret('a'), []byte("m"))
+	tokA := driver.SignToken("kid-a", secret('a'), driver.SignatureInput("kid-a", "s", []byte("m")))
 	sign("not initialized", "s", "m")
 	check("not initialized", "s", "m", tokA)
 	mustSeed(t, c, "kid-a", 'a')
 	sign("current", "s", "m")
 	check("current", "s", "m", tokA)
 	mustRotate(t, c, "kid-b", 'b', 1000)
-	tokB := driver.SignToken("kid-b", secret('b'), []byte("m"))
+	tokB := driver.SignToken("kid-b", secret('b'), driver.SignatureInput("kid-b", "s", []byte("m")))
 	sign("after rotation", "s", "m")
 	check("new current", "s", "m", tokB)
 	check("verifying", "s", "m", tokA)
 	check("other message", "s", "other", tokB)
 	check("other scope", "t", "m", tokB)
 	check("wrong MAC", "s", "m", "kid-b:"+strings.Repeat("ab", 32))
-	check("unknown kid", "s", "m", driver.SignToken("kid-z", secret('b'), []byte("m")))
-	check("kid bound into the MAC", "s", "m", driver.SignToken("kid-b", secret('a'), []byte("m")))
+	check("unknown kid", "s", "m", driver.SignToken("kid-z", secret('b'), driver.SignatureInput("kid-z", "s", []byte("m"))))
+	check("kid bound into the MAC", "s", "m", driver.SignToken("kid-b", secret('a'), driver.SignatureInput("kid-b", "s", []byte("m"))))
 	check("malformed", "s", "m", "kid-b:XYZ")
 	check("uppercase hex", "s", "m", strings.ToUpper(tokB))
 	check("empty token", "s", "m", "")
@@ -393,8 +393,8 @@ func TestKeystoreCacheVerifyAllocations(t *testing.T) {
 	s := newStore(t)
 	e, _ := cached(t, s, time.Hour)
 	mustSeed(t, e, "kid-a", 'a')
-	msg := driver.WaitpointMessage("exec-1", driver.NewID(), "approve", startMs)
-	tok := driver.SignToken("kid-a", secret('a'), msg)
+	msg := []byte("exec-1|" + driver.NewID() + "|approve|1767225600000")
+	tok := driver.SignToken("kid-a", secret('a'), driver.SignatureInput("kid-a", "exec-1", msg))
 	a := contracts.VerifyArgs{Scope: "exec-1", Message: msg, Token: tok}
 	if _, err := e.Verify(bg, a); err != nil {
 		t.Fatal(err)
@@ -438,7 +438,7 @@ func TestKeystoreCacheSharesOneRead(t *testing.T) {
 	s := newStore(t)
 	mustSeed(t, engine.New(s.Backend), "kid-a", 'a')
 	e := engine.New(slowStore{s}, engine.WithKeystoreCache(time.Hour))
-	tok := driver.SignToken("kid-a", secret('a'), []byte("m"))
+	tok := driver.SignToken("kid-a", secret('a'), driver.SignatureInput("kid-a", "s", []byte("m")))
 	var wg sync.WaitGroup
 	for range 16 {
 		wg.Add(1)

@@ -206,6 +206,9 @@ func (e *Engine) ListSuspended(ctx context.Context, a contracts.ListSuspendedArg
 // ClaimResumedExecution leases the oldest claimable execution to a worker, or
 // answers outcome "none".
 func (e *Engine) ClaimResumedExecution(ctx context.Context, a contracts.ClaimArgs) (contracts.ClaimOutcome, error) {
+	if a.LeaseMs == 0 {
+		a.LeaseMs = contracts.DefaultLeaseMs
+	}
 	return call(ctx, a.Validate, e.b.ClaimResumedExecution, a)
 }
 

@@ -57,10 +57,10 @@ func FuzzEngineVerifyForgery(f *testing.F) {
 	engines := fuzzForgeryEngines(f)
 	for kid, s := range fuzzForgerySecrets {
 		for _, m := range []string{"", "m", "exec-1|wp|approve|1", "'); DROP TABLE ff_keys; --"} {
-			f.Add("scope", []byte(m), driver.SignToken(kid, s, []byte(m)))
+			f.Add("scope", []byte(m), driver.SignToken(kid, s, driver.SignatureInput(kid, "scope", []byte(m))))
 		}
 	}
-	cur := driver.SignToken("k-current", fuzzForgerySecrets["k-current"], []byte("m"))
+	cur := driver.SignToken("k-current", fuzzForgerySecrets["k-current"], driver.SignatureInput("k-current", "scope", []byte("m")))
 	f.Add("scope", []byte("m"), "k-old"+cur[len("k-current"):])
 	f.Add("other-scope", []byte("m2"), cur)
 	f.Fuzz(func(t *testing.T, scope string, message []byte, token string) {
@@ -69,12 +69,12 @@ func FuzzEngineVerifyForgery(f *testing.F) {
 			res, err := e.Verify(context.Background(), a)
 			if err == nil {
 				s, known := fuzzForgerySecrets[res.Kid]
-				if !res.Valid || !known || res.Kid == "k-expired" || token != driver.SignToken(res.Kid, s, message) {
+				if !res.Valid || !known || res.Kid == "k-expired" || token != driver.SignToken(res.Kid, s, driver.SignatureInput(res.Kid, scope, message)) {
 					t.Fatalf("engine %d: FORGERY accepted: token %q message %q -> %+v", i, token, message, res)
 				}
 				continue
 			}
-			if signedInGrace(token, message) && len(scope) <= contracts.MaxScopeLen && len(message) <= contracts.MaxMessageLen {
+			if signedInGrace(token, scope, message) && len(scope) <= contracts.MaxScopeLen && len(message) <= contracts.MaxMessageLen {
 				t.Fatalf("engine %d: the signed pair %q is rejected: %v", i, token, err)
 			}
 			var ce *contracts.Error
@@ -90,11 +90,11 @@ func FuzzEngineVerifyForgery(f *testing.F) {
 	})
 }
 
-// signedInGrace reports whether token is the token of message under a kid
-// that is still in grace (k-old or k-current).
-func signedInGrace(token string, message []byte) bool {
+// signedInGrace reports whether token is the signature of message in scope
+// under a kid that is still in grace (k-old or k-current).
+func signedInGrace(token, scope string, message []byte) bool {
 	for _, kid := range []string{"k-old", "k-current"} {
-		if token == driver.SignToken(kid, fuzzForgerySecrets[kid], message) {
+		if len(scope) <= contracts.MaxScopeLen && token == driver.SignToken(kid, fuzzForgerySecrets[kid], driver.SignatureInput(kid, scope, message)) {
 			return true
 		}
 	}

@@ -311,7 +311,7 @@ func TestMetricsConcurrent(t *testing.T) {
 		wg.Go(func() {
 			for i := range each {
 				h.metrics.observeRequest(fmt.Sprint("route", i%3), fmt.Sprint("outcome", g%2), time.Duration(i)*time.Microsecond)
-				h.metrics.observeError(contracts.ErrTokenMalformed)
+				h.metrics.observeError(contracts.ErrTokenMalformed.With("x"))
 			}
 		})
 	}

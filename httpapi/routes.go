@@ -10,12 +10,6 @@ import (
 	"github.com/flowfabric/flowfabric-go/contracts"
 )
 
-// DefaultGraceMs is the grace of a rotation whose body omits grace_ms: 24h.
-const DefaultGraceMs = 24 * 60 * 60 * 1000
-
-// DefaultLeaseMs is the lease of a claim whose body omits lease_ms: 30s.
-const DefaultLeaseMs = 30_000
-
 func (h *Handler) routes() {
 	h.handle("/v1/executions/{execution_id}/waitpoints/{waitpoint_id}/signals",
 		endpoint{http.MethodPost, "deliver_signal", false, h.deliverSignal})
@@ -99,7 +93,7 @@ func (h *Handler) rotate(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	grace := int64(DefaultGraceMs)
+	grace := int64(contracts.DefaultGraceMs) // a grace of 0 is valid: only an absent one defaults
 	if b.GraceMs != nil {
 		grace = *b.GraceMs
 	}
@@ -181,16 +175,12 @@ func (h *Handler) listSuspended(r *http.Request) (any, error) {
 func (h *Handler) claim(r *http.Request) (any, error) {
 	var b struct {
 		WorkerID string `json:"worker_id"`
-		LeaseMs  *int64 `json:"lease_ms"`
+		LeaseMs  int64  `json:"lease_ms"` // 0 or absent: the Engine's default
 	}
 	if err := decodeBody(r, &b); err != nil {
 		return nil, err
 	}
-	lease := int64(DefaultLeaseMs)
-	if b.LeaseMs != nil {
-		lease = *b.LeaseMs
-	}
-	return h.e.ClaimResumedExecution(r.Context(), contracts.ClaimArgs{WorkerID: b.WorkerID, LeaseMs: lease})
+	return h.e.ClaimResumedExecution(r.Context(), contracts.ClaimArgs{WorkerID: b.WorkerID, LeaseMs: b.LeaseMs})
 }
 
 func (h *Handler) ready(r *http.Request) (any, error) {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make reliability`: the long versions of the reliability tests (package
-# ./reliability) against real servers: linearizability histories of several
+# ./internal/integration/reliability, run from the module that holds it)
+# against real servers: linearizability histories of several
 # thousand operations per backend, connection kills, server restarts and
 # proxy faults with more rounds, and a 60 s soak per backend.
 #
@@ -38,9 +39,12 @@ bash scripts/test-servers.sh start >/dev/null
 source "$FF_TEST_STATE_DIR/env"
 
 export FF_RELIABILITY=long
-step "go test -count=1 -timeout 90m -v ./reliability (FF_RELIABILITY=long; log: $LOG)"
+# shellcheck source=scripts/modules.sh
+source scripts/modules.sh
+read -r mod pkg <<<"$(ff_split_pattern ./internal/integration/reliability)"
+step "go test -count=1 -timeout 90m -v $pkg in module $mod (FF_RELIABILITY=long; log: $LOG)"
 rc=0
-go test -count=1 -timeout 90m -v -run "${FF_RELIABILITY_RUN:-.}" ./reliability >"$LOG" 2>&1 || rc=$?
+(cd "$mod" && go test -count=1 -timeout 90m -v -run "${FF_RELIABILITY_RUN:-.}" "$pkg") >"$LOG" 2>&1 || rc=$?
 
 step "figures"
 grep -E '^\s+(---|[a-z_]+_test\.go:[0-9]+: )' "$LOG" | grep -v 'KNOWN ISSUE:' || true

@@ -4,17 +4,30 @@
 #   scripts/test-servers.sh start   # prints `export FF_TEST_...=...` lines
 #   scripts/test-servers.sh stop    # stops exactly what `start` started
 #
-# For each of FF_TEST_POSTGRES_URL, FF_TEST_VALKEY_URL and
-# FF_TEST_VALKEY_CLUSTER_URL that is unset, `start` starts a throw-away server
-# on a free port of 127.0.0.1, in a temporary directory:
-#   - PostgreSQL: initdb + pg_ctl, run as the unprivileged `postgres` user when
-#     invoked as root (initdb and postgres refuse root), trust auth, fsync and
-#     synchronous_commit on, max_connections=200;
-#   - Valkey standalone: redis-server (or valkey-server), no persistence;
-#   - Valkey cluster: 3 masters, no replicas, created with `--cluster create`.
-# Servers already named by a variable are left alone, and so are the system
-# servers on 5432/6379. Missing packages are installed with apt-get when run
-# as root (without starting Debian's own services).
+# For each of these variables that is unset, `start` starts a throw-away
+# server on a free port of 127.0.0.1, in a temporary directory:
+#   FF_TEST_POSTGRES_URL        PostgreSQL: initdb + pg_ctl, run as the
+#                               unprivileged `postgres` user when invoked as
+#                               root (initdb and postgres refuse root), trust
+#                               auth, fsync and synchronous_commit on,
+#                               max_connections=200;
+#   FF_TEST_VALKEY_URL          valkey-server (Valkey 8) standalone;
+#   FF_TEST_VALKEY_CLUSTER_URL  valkey-server cluster, 3 masters, no replicas;
+#   FF_TEST_REDIS_URL           redis-server (Redis 7) standalone;
+#   FF_TEST_REDIS_CLUSTER_URL   redis-server cluster, 3 masters, no replicas.
+# Key-value servers run without persistence; clusters are created with
+# `--cluster create` and their URLs are valkey+cluster://h:p,h:p,h:p. The
+# binary and version of each server are logged on stderr. Servers already
+# named by a variable are left alone, and so are the system servers on
+# 5432/6379. The Valkey driver's tests read FF_TEST_VALKEY_*; scripts/test.sh
+# runs them a second time with those pointing at the FF_TEST_REDIS_* servers.
+#
+# Missing packages are installed with apt-get when run as root, without
+# starting Debian's own services (a policy-rc.d that forbids it): postgresql,
+# redis-server, and valkey-server + valkey-tools — on Debian 12 (bookworm)
+# from bookworm-backports (Valkey 8), whose source is then added as
+# /etc/apt/sources.list.d/flowfabric-bookworm-backports.list with the
+# archive URL of the machine's bookworm entry.
 #
 # State lives in $FF_TEST_STATE_DIR (default: $TMPDIR/flowfabric-test-servers):
 # `env` holds the exports of the servers started, `state` what `stop` must stop.
@@ -64,40 +77,159 @@ find_pg_bin() {
 	return 1
 }
 
-find_redis_server() {
-	command -v redis-server 2>/dev/null || command -v valkey-server 2>/dev/null
+# find_bin NAME...: prints the path of the first NAME found in PATH or in
+# /usr/bin, where the Debian packages install them.
+find_bin() {
+	local n
+	for n in "$@"; do
+		command -v "$n" 2>/dev/null && return 0
+		[[ -x "/usr/bin/$n" ]] && { echo "/usr/bin/$n"; return 0; }
+	done
+	return 1
 }
 
-find_redis_cli() {
-	command -v redis-cli 2>/dev/null || command -v valkey-cli 2>/dev/null
+# server_version BIN: prints e.g. "Valkey 8.0.2" or "Redis 7.0.15".
+server_version() {
+	local out
+	out="$("$1" --version 2>/dev/null | head -n 1)" || true
+	if [[ "$out" =~ ^([A-Za-z]+)\ server\ v=([0-9][0-9.]*) ]]; then
+		echo "${BASH_REMATCH[1]} ${BASH_REMATCH[2]}"
+	else
+		echo "unknown version (${out:-no output})"
+	fi
 }
 
-# apt_install PKG...: installs Debian packages without starting their services.
-apt_install() {
-	is_root || die "missing $* and not root: install them (apt-get install $*) or set the FF_TEST_* URLs"
-	command -v apt-get >/dev/null || die "missing $* and no apt-get: install them or set the FF_TEST_* URLs"
-	log "installing $* with apt-get"
-	local policy=/usr/sbin/policy-rc.d placed=0
+need_valkey() { [[ -z "${FF_TEST_VALKEY_URL:-}" || -z "${FF_TEST_VALKEY_CLUSTER_URL:-}" ]]; }
+need_redis() { [[ -z "${FF_TEST_REDIS_URL:-}" || -z "${FF_TEST_REDIS_CLUSTER_URL:-}" ]]; }
+
+# with_policy CMD...: runs CMD with a policy-rc.d in place that keeps
+# Debian's maintainer scripts from starting the packaged services.
+with_policy() {
+	local policy=/usr/sbin/policy-rc.d placed=0 rc=0
 	if [[ ! -e "$policy" ]]; then
-		# Keep Debian from starting the packaged services (exit 101 = forbidden).
-		printf '#!/bin/sh\nexit 101\n' >"$policy"
+		printf '#!/bin/sh\nexit 101\n' >"$policy" # 101 = action forbidden
 		chmod 755 "$policy"
 		placed=1
 	fi
-	local rc=0
-	{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"; } >&2 || rc=$?
+	"$@" || rc=$?
 	if ((placed)); then rm -f "$policy"; fi
-	((rc == 0)) || die "apt-get install $* failed"
+	return "$rc"
+}
+
+can_apt() {
+	is_root || die "missing $* and not root: install them (apt-get install $*) or set the FF_TEST_* URLs"
+	command -v apt-get >/dev/null || die "missing $* and no apt-get: install them or set the FF_TEST_* URLs"
+}
+
+APT_UPDATED=0
+apt_update() {
+	((APT_UPDATED)) && return 0
+	apt-get update -qq >&2 || return 1
+	APT_UPDATED=1
+}
+
+# apt_install [-t SUITE] PKG...: installs Debian packages without starting
+# their services.
+apt_install() {
+	APT_TARGET=()
+	if [[ "$1" == -t ]]; then APT_TARGET=(-t "$2"); shift 2; fi
+	APT_PKGS=("$@")
+	can_apt "$@"
+	log "installing $* with apt-get${APT_TARGET[*]:+ ${APT_TARGET[*]}}"
+	with_policy apt_run || die "apt-get install ${APT_TARGET[*]} $* failed"
+}
+apt_run() {
+	apt_update && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${APT_TARGET[@]}" "${APT_PKGS[@]}" >&2
+}
+
+os_codename() { (. /etc/os-release 2>/dev/null && echo "${VERSION_CODENAME:-}"); }
+
+# bookworm_source: prints "URI [SIGNED-BY]" of the first enabled `deb` entry
+# for suite bookworm, from /etc/apt/sources.list{,.d/*.list} (one-line format)
+# or /etc/apt/sources.list.d/*.sources (deb822).
+bookworm_source() {
+	local f
+	for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+		[[ -f "$f" ]] || continue
+		awk '
+			$1 != "deb" { next }
+			{
+				i = 2; signed = ""
+				if ($2 ~ /^\[/) {
+					for (; i <= NF; i++) {
+						if ($i ~ /signed-by=/) { signed = $i; sub(/.*signed-by=/, "", signed); sub(/\]$/, "", signed) }
+						if ($i ~ /\]$/) { i++; break }
+					}
+				}
+				if ($(i + 1) == "bookworm") { print $i, signed; found = 1; exit }
+			}
+			END { exit !found }' "$f" && return 0
+	done
+	for f in /etc/apt/sources.list.d/*.sources; do
+		[[ -f "$f" ]] || continue
+		awk '
+			function flush() {
+				if (types ~ /(^| )deb( |$)/ && (" " suites " ") ~ / bookworm / && enabled != "no" && uri != "") {
+					print uri, signed; found = 1; exit
+				}
+				types = suites = uri = signed = enabled = ""
+			}
+			/^[ \t]*#/ { next }
+			/^[ \t]*$/ { flush(); next }
+			/^[A-Za-z-]+:/ {
+				key = tolower($1); sub(/:$/, "", key)
+				val = $0; sub(/^[^:]*:[ \t]*/, "", val)
+				if (key == "types") types = val
+				else if (key == "suites") suites = val
+				else if (key == "uris") { split(val, u, /[ \t]+/); uri = u[1] }
+				else if (key == "signed-by" && val ~ /^\//) signed = val
+				else if (key == "enabled") enabled = tolower(val)
+			}
+			END { if (!found) flush(); exit !found }' "$f" && return 0
+	done
+	return 1
+}
+
+BACKPORTS_LIST=/etc/apt/sources.list.d/flowfabric-bookworm-backports.list
+
+# add_bookworm_backports: makes bookworm-backports available to apt, with the
+# archive URL of the existing bookworm entry (deb.debian.org by default).
+add_bookworm_backports() {
+	if grep -rqsE '^[^#]*bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+		return 0
+	fi
+	local uri="" signed=""
+	read -r uri signed < <(bookworm_source || true) || true
+	uri="${uri:-http://deb.debian.org/debian}"
+	log "adding bookworm-backports ($uri) as $BACKPORTS_LIST"
+	if [[ -n "$signed" ]]; then
+		echo "deb [signed-by=$signed] $uri bookworm-backports main" >"$BACKPORTS_LIST"
+	else
+		echo "deb $uri bookworm-backports main" >"$BACKPORTS_LIST"
+	fi
+	APT_UPDATED=0
 }
 
 ensure_packages() {
-	local need=()
+	local need=() valkey=0
 	if [[ -z "${FF_TEST_POSTGRES_URL:-}" ]] && ! find_pg_bin >/dev/null; then need+=(postgresql); fi
-	if [[ -z "${FF_TEST_VALKEY_URL:-}" || -z "${FF_TEST_VALKEY_CLUSTER_URL:-}" ]] &&
-		! { find_redis_server >/dev/null && find_redis_cli >/dev/null; }; then
-		need+=(redis-server)
+	if need_redis && ! { find_bin redis-server >/dev/null && find_bin redis-cli >/dev/null; }; then
+		need+=(redis-server redis-tools)
+	fi
+	if need_valkey && ! { find_bin valkey-server >/dev/null && find_bin valkey-cli >/dev/null; }; then
+		can_apt valkey-server valkey-tools
+		valkey=1
+		# Before the first apt-get update, so that one update does.
+		if [[ "$(os_codename)" == bookworm ]]; then add_bookworm_backports; fi
 	fi
 	if ((${#need[@]})); then apt_install "${need[@]}"; fi
+	if ((valkey)); then
+		if [[ "$(os_codename)" == bookworm ]]; then
+			apt_install -t bookworm-backports valkey-server valkey-tools
+		else
+			apt_install valkey-server valkey-tools
+		fi
+	fi
 	if [[ -z "${FF_TEST_POSTGRES_URL:-}" ]] && is_root && ! id -u postgres >/dev/null 2>&1; then
 		die "user postgres is missing: initdb refuses to run as root"
 	fi
@@ -129,6 +261,7 @@ not_running() { ! running "$1"; }
 start_postgres() {
 	local bin dir port attempt
 	bin="$(find_pg_bin)" || die "PostgreSQL binaries not found"
+	log "PostgreSQL server: $bin/postgres ($("$bin/postgres" --version 2>/dev/null || echo unknown version))"
 	dir="$WORK_DIR/postgres"
 	mkdir -p "$dir"
 	if is_root; then chown postgres: "$dir"; fi
@@ -155,20 +288,44 @@ start_postgres() {
 	die "PostgreSQL did not start"
 }
 
-# ------------------------------------------------------------------ valkey --
+# ------------------------------------------------------- valkey and redis --
 
-# start_redis PORT NAME [ARGS...]: starts one daemonized server; fails if it
+# The server binary, its CLI and a label ("Valkey", "Redis") of the family
+# being started: set by use_family.
+SERVER="" CLI="" FAMILY=""
+
+# use_family valkey|redis: selects the binaries and logs their version.
+use_family() {
+	case "$1" in
+	valkey)
+		FAMILY=Valkey
+		SERVER="$(find_bin valkey-server)" || die "valkey-server not found (install valkey-server 8 or set FF_TEST_VALKEY_URL and FF_TEST_VALKEY_CLUSTER_URL)"
+		CLI="$(find_bin valkey-cli redis-cli)" || die "valkey-cli not found"
+		;;
+	redis)
+		FAMILY=Redis
+		SERVER="$(find_bin redis-server)" || die "redis-server not found (install redis-server 7 or set FF_TEST_REDIS_URL and FF_TEST_REDIS_CLUSTER_URL)"
+		CLI="$(find_bin redis-cli valkey-cli)" || die "redis-cli not found"
+		;;
+	esac
+	local version want
+	version="$(server_version "$SERVER")"
+	log "$FAMILY servers: $SERVER ($version), cli $CLI"
+	case "$1" in valkey) want="Valkey 8." ;; redis) want="Redis 7." ;; esac
+	[[ "$version" == "$want"* ]] || log "warning: expected ${want}x from $SERVER, got $version"
+}
+
+# start_kv PORT NAME [ARGS...]: starts one daemonized $SERVER; fails if it
 # does not answer PING.
-start_redis() {
+start_kv() {
 	local port="$1" name="$2"
 	shift 2
 	local dir="$WORK_DIR/$name"
 	mkdir -p "$dir"
-	"$REDIS_SERVER" --port "$port" --bind 127.0.0.1 --dir "$dir" --save "" --appendonly no \
+	"$SERVER" --port "$port" --bind 127.0.0.1 --dir "$dir" --save "" --appendonly no \
 		--daemonize yes --pidfile "$dir/server.pid" --logfile "$dir/server.log" "$@" >/dev/null 2>&1 || return 1
-	if wait_for 10 "$REDIS_CLI" -h 127.0.0.1 -p "$port" ping; then
-		record "REDIS_PORT=$port"
-		record "REDIS_PIDFILE=$dir/server.pid"
+	if wait_for 10 "$CLI" -h 127.0.0.1 -p "$port" ping; then
+		record "KV_NODE=$port $dir/server.pid $CLI"
 		return 0
 	fi
 	[[ -f "$dir/server.pid" ]] && kill "$(cat "$dir/server.pid")" 2>/dev/null || true
@@ -176,49 +333,53 @@ start_redis() {
 	return 1
 }
 
-start_valkey() {
-	local port attempt
+# start_standalone VAR: starts one standalone server, exports VAR.
+start_standalone() {
+	local var="$1" port attempt name
+	name="$(tr '[:upper:]' '[:lower:]' <<<"$FAMILY")"
 	for attempt in 1 2 3 4 5; do
 		port="$(free_port)"
-		if start_redis "$port" "valkey-$port"; then
-			echo "export FF_TEST_VALKEY_URL='redis://127.0.0.1:$port/0'" >>"$ENV_FILE"
-			log "Valkey on 127.0.0.1:$port"
+		if start_kv "$port" "$name-$port"; then
+			echo "export $var='redis://127.0.0.1:$port/0'" >>"$ENV_FILE"
+			log "$FAMILY on 127.0.0.1:$port ($var)"
 			return 0
 		fi
-		log "Valkey failed to start on port $port (attempt $attempt)"
+		log "$FAMILY failed to start on port $port (attempt $attempt)"
 	done
-	die "Valkey did not start"
+	die "$FAMILY did not start"
 }
 
 cluster_ok() {
 	local info
-	info="$("$REDIS_CLI" -h 127.0.0.1 -p "$1" cluster info)" || return 1
+	info="$("$CLI" -h 127.0.0.1 -p "$1" cluster info)" || return 1
 	grep -q '^cluster_state:ok' <<<"$info" && grep -q '^cluster_known_nodes:3' <<<"$info"
 }
 
-start_valkey_cluster() {
-	local ports=() port attempt n
+# start_cluster VAR: starts a 3-master cluster, exports VAR.
+start_cluster() {
+	local var="$1" ports=() port attempt n name
+	name="$(tr '[:upper:]' '[:lower:]' <<<"$FAMILY")-cluster"
 	for n in 1 2 3; do
 		for attempt in 1 2 3 4 5; do
 			port="$(free_port)"
-			if start_redis "$port" "cluster-$port" --cluster-enabled yes \
+			if start_kv "$port" "$name-$port" --cluster-enabled yes \
 				--cluster-config-file nodes.conf --cluster-node-timeout 5000; then
 				ports+=("$port")
 				break
 			fi
-			log "cluster node failed to start on port $port (attempt $attempt)"
-			((attempt < 5)) || die "cluster node did not start"
+			log "$FAMILY cluster node failed to start on port $port (attempt $attempt)"
+			((attempt < 5)) || die "$FAMILY cluster node did not start"
 		done
 	done
-	"$REDIS_CLI" --cluster create "${ports[@]/#/127.0.0.1:}" --cluster-replicas 0 --cluster-yes \
-		>"$WORK_DIR/cluster-create.log" 2>&1 ||
-		{ cat "$WORK_DIR/cluster-create.log" >&2; die "redis-cli --cluster create failed"; }
+	"$CLI" --cluster create "${ports[@]/#/127.0.0.1:}" --cluster-replicas 0 --cluster-yes \
+		>"$WORK_DIR/$name-create.log" 2>&1 ||
+		{ cat "$WORK_DIR/$name-create.log" >&2; die "$CLI --cluster create failed"; }
 	for port in "${ports[@]}"; do
-		wait_for 30 cluster_ok "$port" || die "cluster node $port never reached cluster_state:ok"
+		wait_for 30 cluster_ok "$port" || die "$FAMILY cluster node $port never reached cluster_state:ok"
 	done
 	local IFS=,
-	echo "export FF_TEST_VALKEY_CLUSTER_URL='valkey+cluster://${ports[*]/#/127.0.0.1:}'" >>"$ENV_FILE"
-	log "Valkey cluster on ${ports[*]}"
+	echo "export $var='valkey+cluster://${ports[*]/#/127.0.0.1:}'" >>"$ENV_FILE"
+	log "$FAMILY cluster on ${ports[*]} ($var)"
 }
 
 # ------------------------------------------------------------------ start --
@@ -237,12 +398,15 @@ cmd_start() {
 	trap 'rc=$?; if ((rc != 0)); then log "start failed; stopping what was started"; cmd_stop || true; fi' EXIT
 
 	if [[ -z "${FF_TEST_POSTGRES_URL:-}" ]]; then start_postgres; fi
-	if [[ -z "${FF_TEST_VALKEY_URL:-}" || -z "${FF_TEST_VALKEY_CLUSTER_URL:-}" ]]; then
-		REDIS_SERVER="$(find_redis_server)" || die "redis-server not found"
-		REDIS_CLI="$(find_redis_cli)" || die "redis-cli not found"
-		record "REDIS_CLI=$REDIS_CLI"
-		if [[ -z "${FF_TEST_VALKEY_URL:-}" ]]; then start_valkey; fi
-		if [[ -z "${FF_TEST_VALKEY_CLUSTER_URL:-}" ]]; then start_valkey_cluster; fi
+	if need_valkey; then
+		use_family valkey
+		if [[ -z "${FF_TEST_VALKEY_URL:-}" ]]; then start_standalone FF_TEST_VALKEY_URL; fi
+		if [[ -z "${FF_TEST_VALKEY_CLUSTER_URL:-}" ]]; then start_cluster FF_TEST_VALKEY_CLUSTER_URL; fi
+	fi
+	if need_redis; then
+		use_family redis
+		if [[ -z "${FF_TEST_REDIS_URL:-}" ]]; then start_standalone FF_TEST_REDIS_URL; fi
+		if [[ -z "${FF_TEST_REDIS_CLUSTER_URL:-}" ]]; then start_cluster FF_TEST_REDIS_CLUSTER_URL; fi
 	fi
 	trap - EXIT
 	cat "$ENV_FILE"
@@ -255,34 +419,34 @@ cmd_stop() {
 		log "nothing to stop ($STATE_FILE not found)"
 		return 0
 	fi
-	local line key value pg_bin="" pg_data="" redis_cli="" work_dir="" ports=() pidfiles=()
+	local line key value pg_bin="" pg_data="" work_dir="" nodes=()
 	while IFS= read -r line; do
 		key="${line%%=*}" value="${line#*=}"
 		case "$key" in
 		WORK_DIR) work_dir="$value" ;;
 		PG_BIN) pg_bin="$value" ;;
 		PG_DATA) pg_data="$value" ;;
-		REDIS_CLI) redis_cli="$value" ;;
-		REDIS_PORT) ports+=("$value") ;;
-		REDIS_PIDFILE) pidfiles+=("$value") ;;
+		KV_NODE) nodes+=("$value") ;;
 		esac
 	done <"$STATE_FILE"
 
-	local rc=0 i pid
+	local rc=0 node port pidfile cli pid
 	if [[ -n "$pg_data" ]]; then
 		as_pg "$pg_bin/pg_ctl" -D "$pg_data" -m fast -w -t 60 stop >/dev/null 2>&1 ||
 			{ log "pg_ctl stop failed for $pg_data"; rc=1; }
 	fi
-	for i in "${!ports[@]}"; do
-		pid="$(cat "${pidfiles[$i]}" 2>/dev/null || true)"
-		"$redis_cli" -h 127.0.0.1 -p "${ports[$i]}" shutdown nosave >/dev/null 2>&1 || true
-		if [[ -n "$pid" ]]; then
-			# Make sure the process we started is gone, whatever SHUTDOWN said.
-			if ! wait_for 10 not_running "$pid"; then
-				log "redis-server $pid on ${ports[$i]} ignored SHUTDOWN; killing it"
-				kill -9 "$pid" 2>/dev/null || true
-				rc=1
-			fi
+	for node in "${nodes[@]}"; do
+		read -r port pidfile cli <<<"$node"
+		pid="$(cat "$pidfile" 2>/dev/null || true)"
+		# Only a server still running from our pidfile: the port may be
+		# someone else's by now.
+		if [[ -z "$pid" ]] || ! running "$pid"; then continue; fi
+		"$cli" -h 127.0.0.1 -p "$port" shutdown nosave >/dev/null 2>&1 || true
+		# Make sure the process we started is gone, whatever SHUTDOWN said.
+		if ! wait_for 10 not_running "$pid"; then
+			log "server $pid on $port ignored SHUTDOWN; killing it"
+			kill -9 "$pid" 2>/dev/null || true
+			rc=1
 		fi
 	done
 	if [[ -n "$work_dir" && "$work_dir" == */ff-test-servers.* ]]; then rm -rf "$work_dir"; fi

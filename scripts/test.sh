@@ -1,55 +1,239 @@
 #!/usr/bin/env bash
-# `make test`: format check, vet, then the tests against real servers.
+# `make test` (and CI, through .ci/run): every check and test of every module.
 #
-# Servers whose FF_TEST_* URL is unset are started by scripts/test-servers.sh
-# in a private state directory and stopped on exit, whether the tests pass,
-# fail or are interrupted. The exit code is the tests' (or the first failing
-# check's). CI=true, when set, flows through to the tests: there a missing
-# server fails instead of skipping.
+# Modules: every go.mod of the repository (tracked or not yet added), except
+# under bench/ and testdata/ — see scripts/modules.sh. A go.work at the root,
+# when present, applies as usual. Stages, each timed:
+#   1. build internal/cmd/testsummary (the summarizer below);
+#   2. gofmt -l over the whole tree;
+#   3. per module: `go mod tidy -diff` (with GOWORK=off: each module must be
+#      tidy on its own) and `go vet ./...`; a failure stops the run here,
+#      before any server starts (FF_TEST_KEEP_GOING=1 goes on to the tests);
+#   4. scripts/test-servers.sh starts throw-away servers for the FF_TEST_*
+#      URLs left unset: PostgreSQL, Valkey 8 standalone and 3-master cluster,
+#      Redis 7 standalone and 3-master cluster (installed with apt-get when
+#      missing and root); they are stopped on exit, whether the tests pass,
+#      fail or are interrupted;
+#   5. per module: go test -race -count=1 -json ./...;
+#   6. the packages of backend/valkey again with FF_TEST_VALKEY_URL and
+#      FF_TEST_VALKEY_CLUSTER_URL pointing at the Redis 7 servers (package
+#      names shown as redis7:...), so that the driver is tested on both;
+#   7. scripts/fuzz.sh -json: every fuzz target of every module for 5 s.
+# Every `go test -json` stream goes through internal/cmd/testsummary, which
+# prints a line per package, the full output of whatever failed, and, as the
+# very last line of the run (after the servers are stopped and the stage
+# timings are printed), "N passed, N failed, N skipped" over all streams
+# (tests and subtests; each fuzz target is one test), preceded by the list
+# of failures. The exit code is non-zero when anything failed: a check, a
+# test, a package that does not build or dies outside a test, a fuzz target.
+# CI=true, when set, flows through to the tests: there a missing server
+# fails instead of skipping.
+#
+# Environment, all optional:
+#   FF_TEST_PKGS        package patterns relative to the root (e.g.
+#                       "./engine ./backend/valkey/..."): only their modules
+#                       are checked and only these packages tested and fuzzed
+#                       (each pattern runs in the module that holds it);
+#   FF_TEST_REDIS_PKGS  patterns rerun against Redis 7 (default
+#                       ./backend/valkey/..., or none when FF_TEST_PKGS is
+#                       set); empty: no rerun;
+#   FF_TEST_FUZZTIME    time per fuzz target (default 5s); 0: no fuzzing;
+#   FF_TEST_KEEP_GOING  1: run the tests even when gofmt, tidy or vet failed;
+#   FF_TEST_*_URL       servers to use instead of starting them
+#                       (see scripts/test-servers.sh).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT="$PWD"
+# shellcheck source=scripts/modules.sh
+source scripts/modules.sh
 
 step() { echo "==> $*" >&2; }
 
-step "gofmt"
+# ----------------------------------------------------------- bookkeeping --
+
+T0=$SECONDS
+TIMINGS=()
+STAGE_OPEN=0
+stage() { STAGE="$1" STAGE_T0=$SECONDS STAGE_OPEN=1; step "$1"; }
+stage_done() {
+	local d=$((SECONDS - STAGE_T0))
+	TIMINGS+=("$(printf '%6ds  %s%s' "$d" "$STAGE" "${1:-}")")
+	STAGE_OPEN=0
+	step "$STAGE: ${d}s${1:-}"
+}
+
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/ff-test.XXXXXX")"
+TS="$WORK/testsummary"
+STATE="$WORK/summary"
+RC=0
+FAILURES=0
+
+# fail MESSAGE: records a failure that no test stream reports.
+fail() {
+	echo "FAIL: $1" >&2
+	RC=1 FAILURES=$((FAILURES + 1))
+	[[ -x "$TS" ]] && "$TS" -state "$STATE" -fail "$1"
+	return 0
+}
+
+# stream DESCRIPTION DIR [SUMMARIZER-FLAGS...] -- CMD...: runs CMD (a
+# `go test -json`) in DIR, through the summarizer.
+stream() {
+	local desc="$1" dir="$2" flags=() st
+	shift 2
+	while [[ "$1" != -- ]]; do flags+=("$1"); shift; done
+	shift
+	set +e
+	(cd "$dir" && "$@" 2>&1) | "$TS" -state "$STATE" "${flags[@]}"
+	st=("${PIPESTATUS[@]}")
+	set -e
+	if ((st[1] == 1)); then
+		RC=1 FAILURES=$((FAILURES + 1))
+	elif ((st[1] != 0)); then
+		fail "$desc: the summarizer failed (exit ${st[1]})"
+	elif ((st[0] != 0)); then
+		fail "$desc: exited ${st[0]} with no failing test or package (see the output above)"
+	fi
+}
+
+SERVERS=0
+SIGNAL=""
+finish() {
+	local rc=$? t
+	trap - EXIT INT TERM
+	if ((STAGE_OPEN)); then stage_done " (cut short)"; fi
+	if [[ -n "$SIGNAL" ]]; then
+		fail "interrupted by SIG$SIGNAL"
+	elif ((rc != 0 && FAILURES == 0)); then
+		fail "scripts/test.sh stopped (exit $rc) before the end: see the output above"
+	fi
+	if ((SERVERS)); then
+		stage "stopping test servers"
+		bash "$ROOT/scripts/test-servers.sh" stop || echo "warning: stopping the test servers failed" >&2
+		rmdir "$FF_TEST_STATE_DIR" 2>/dev/null || true
+		stage_done
+	fi
+	{
+		echo "==> stage timings (total $((SECONDS - T0))s):"
+		for t in "${TIMINGS[@]}"; do echo "$t"; done
+	} >&2
+	if [[ -x "$TS" ]]; then
+		"$TS" -state "$STATE" -final || { ((rc != 0)) || rc=1; }
+	else
+		echo "internal/cmd/testsummary did not build: no totals"
+		rc=1
+	fi
+	rm -rf "$WORK"
+	exit "$rc"
+}
+trap finish EXIT
+trap 'SIGNAL=INT; exit 130' INT
+trap 'SIGNAL=TERM; exit 143' TERM
+
+# ------------------------------------------------------------ what to run --
+
+# MODS: module directories; PKGS[mod]: the patterns to test in each.
+declare -A PKGS=()
+MODS=()
+if [[ -n "${FF_TEST_PKGS:-}" ]]; then
+	read -r -a patterns <<<"$FF_TEST_PKGS"
+	for p in "${patterns[@]}"; do
+		read -r mod rel <<<"$(ff_split_pattern "$p")"
+		[[ -n "${PKGS[$mod]+x}" ]] || MODS+=("$mod")
+		PKGS[$mod]+=" $rel"
+	done
+	REDIS_PATTERNS="${FF_TEST_REDIS_PKGS-}"
+else
+	while IFS= read -r mod; do
+		MODS+=("$mod")
+		PKGS[$mod]=" ./..."
+	done < <(ff_modules)
+	REDIS_PATTERNS="${FF_TEST_REDIS_PKGS-./backend/valkey/...}"
+fi
+FUZZTIME="${FF_TEST_FUZZTIME:-5s}"
+
+# --------------------------------------------------------------- stages --
+
+stage "build internal/cmd/testsummary"
+go build -o "$TS" ./internal/cmd/testsummary
+stage_done
+step "modules: ${MODS[*]}${FF_TEST_PKGS:+ (FF_TEST_PKGS=$FF_TEST_PKGS)}"
+
+stage "gofmt"
 unformatted="$(gofmt -l .)"
 if [[ -n "$unformatted" ]]; then
 	echo "These files are not gofmt-formatted (run gofmt -w on them):" >&2
 	echo "$unformatted" >&2
-	exit 1
+	fail "gofmt: $(wc -l <<<"$unformatted") file(s) not formatted"
+fi
+stage_done
+
+stage "go mod tidy -diff (GOWORK=off) and go vet, per module"
+for mod in "${MODS[@]}"; do
+	read -r -a pats <<<"${PKGS[$mod]}"
+	step "module $mod"
+	if ! out="$(cd "$mod" && GOWORK=off go mod tidy -diff 2>&1)"; then
+		head -n 60 <<<"$out" >&2
+		echo "module $mod is not tidy: run (cd $mod && GOWORK=off go mod tidy)" >&2
+		fail "go mod tidy -diff: module $mod is not tidy (cd $mod && GOWORK=off go mod tidy)"
+	fi
+	(cd "$mod" && go vet "${pats[@]}") || fail "go vet: module $mod"
+done
+stage_done
+
+if ((RC != 0)) && [[ "${FF_TEST_KEEP_GOING:-}" != 1 ]]; then
+	step "checks failed: no tests run (FF_TEST_KEEP_GOING=1 runs them anyway)"
+	exit "$RC"
 fi
 
-step "go vet ./..."
-go vet ./...
-
-step "starting test servers"
+stage "starting test servers"
 FF_TEST_STATE_DIR="$(mktemp -d "${TMPDIR:-/tmp}/ff-test-state.XXXXXX")"
 export FF_TEST_STATE_DIR
-stop_servers() {
-	step "stopping test servers"
-	bash "$ROOT/scripts/test-servers.sh" stop || echo "warning: stopping the test servers failed" >&2
-	rmdir "$FF_TEST_STATE_DIR" 2>/dev/null || true
-}
-trap stop_servers EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+SERVERS=1
 bash scripts/test-servers.sh start >/dev/null
 # The env file holds `export FF_TEST_...=...` lines for the servers started.
 # shellcheck source=/dev/null
 source "$FF_TEST_STATE_DIR/env"
+stage_done
 
-rc=0
-step "go test -race -count=1 ./..."
-go test -race -count=1 ./... || rc=$?
+for mod in "${MODS[@]}"; do
+	read -r -a pats <<<"${PKGS[$mod]}"
+	stage "go test -race -count=1 ${pats[*]} (module $mod)"
+	stream "go test in module $mod" "$mod" -- go test -race -count=1 -json "${pats[@]}"
+	stage_done
+done
 
-step "fuzz: every target for 5s"
-bash scripts/fuzz.sh 5s || rc=$?
-
-if [[ -d examples/boltstore ]]; then
-	step "examples/boltstore: go test -race ./..."
-	(cd examples/boltstore && go test -race ./...) || rc=$?
+if [[ -n "$REDIS_PATTERNS" ]]; then
+	read -r -a patterns <<<"$REDIS_PATTERNS"
+	declare -A RPKGS=()
+	RMODS=()
+	for p in "${patterns[@]}"; do
+		d="${p#./}" d="${d%/...}"
+		if [[ ! -d "$d" ]]; then
+			step "Redis 7 rerun: $p not found, skipped"
+			continue
+		fi
+		read -r mod rel <<<"$(ff_split_pattern "$p")"
+		[[ -n "${RPKGS[$mod]+x}" ]] || RMODS+=("$mod")
+		RPKGS[$mod]+=" $rel"
+	done
+	for mod in "${RMODS[@]}"; do
+		read -r -a pats <<<"${RPKGS[$mod]}"
+		stage "Redis 7: go test -race -count=1 ${pats[*]} (module $mod, FF_TEST_VALKEY_*=FF_TEST_REDIS_*)"
+		stream "Redis 7 rerun in module $mod" "$mod" -prefix redis7: -- \
+			env FF_TEST_VALKEY_URL="${FF_TEST_REDIS_URL:-}" FF_TEST_VALKEY_CLUSTER_URL="${FF_TEST_REDIS_CLUSTER_URL:-}" \
+			go test -race -count=1 -json "${pats[@]}"
+		stage_done
+	done
 fi
 
-exit "$rc"
+if [[ "$FUZZTIME" != 0 ]]; then
+	fuzzpkgs=()
+	if [[ -n "${FF_TEST_PKGS:-}" ]]; then read -r -a fuzzpkgs <<<"$FF_TEST_PKGS"; fi
+	stage "fuzz: every target for $FUZZTIME"
+	stream "scripts/fuzz.sh" . -prefix fuzz: -show-tests -- bash scripts/fuzz.sh -json "$FUZZTIME" "${fuzzpkgs[@]}"
+	stage_done
+fi
+
+exit "$RC"

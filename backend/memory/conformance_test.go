@@ -10,7 +10,8 @@ import (
 
 // TestConformance runs the shared suite against the reference driver on the
 // suite's manual clock; the secrets-at-rest scenarios read the store around
-// the driver through memory.Raw (export_test.go).
+// the driver through memory.Raw, and the lifecycle scenarios count what a
+// completed execution left through memory.Leftover (export_test.go).
 func TestConformance(t *testing.T) {
 	conformance.Run(t, conformance.Harness{
 		Open: func(_ testing.TB, clock *conformance.Clock) driver.Backend {
@@ -18,5 +19,6 @@ func TestConformance(t *testing.T) {
 		},
 		ClockControl: true,
 		Raw:          memory.Raw,
+		Leftover:     memory.Leftover,
 	})
 }

@@ -75,3 +75,26 @@ func fmtPtr(p *int64) string {
 	}
 	return fmt.Sprint(*p)
 }
+
+// Leftover counts the map entries of the memory backend b that still name
+// executionID, for conformance.Harness.Leftover: its execution and its
+// remembered waitpoints.
+func Leftover(t testing.TB, eb driver.Backend, executionID string) int {
+	t.Helper()
+	b, ok := eb.(*Backend)
+	if !ok {
+		t.Fatalf("memory.Leftover: %T is not a *memory.Backend", eb)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := 0
+	if _, ok := b.execs[executionID]; ok {
+		n++
+	}
+	for _, w := range b.wps {
+		if w.exec.id == executionID {
+			n++
+		}
+	}
+	return n
+}

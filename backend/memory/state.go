@@ -69,11 +69,6 @@ type waitpoint struct {
 	delivered   map[string]string // signal_id by idempotency_key
 }
 
-// message is the waitpoint's signed message (docs/spec.md §3).
-func (w *waitpoint) message() []byte {
-	return driver.WaitpointMessage(w.exec.id, w.id, w.key, w.createdAtMs)
-}
-
 // storedSignal is a recorded signal with its place in the execution's
 // delivery sequence.
 type storedSignal struct {

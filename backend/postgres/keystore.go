@@ -184,7 +184,7 @@ func (b *Backend) Verify(ctx context.Context, args contracts.VerifyArgs) (contra
 			return contracts.VerifyResult{}, err
 		}
 	}
-	if err := driver.CheckToken(t, args.Message, initialized, found, nowMs); err != nil {
+	if err := driver.CheckToken(t, driver.SignatureInput(t.Kid, args.Scope, args.Message), initialized, found, nowMs); err != nil {
 		return contracts.VerifyResult{}, err
 	}
 	return contracts.VerifyResult{Valid: true, Kid: t.Kid}, nil

@@ -51,10 +51,10 @@ func sealedEngine(t testing.TB, r *kek.Keyring) (*engine.Engine, *postgres.Backe
 
 // wantCode requires err to be the contract error want, and its text to
 // quote no byte of any of secrets (raw or hex).
-func wantCode(t testing.TB, what string, err error, want *contracts.Error, secrets ...contracts.Secret) {
+func wantCode(t testing.TB, what string, err error, want contracts.Sentinel, secrets ...contracts.Secret) {
 	t.Helper()
 	if !errors.Is(err, want) {
-		t.Fatalf("%s: %v; want %s", what, err, want.Code)
+		t.Fatalf("%s: %v; want %s", what, err, want.Code())
 	}
 	for _, s := range secrets {
 		if strings.Contains(err.Error(), string(s)) || strings.Contains(err.Error(), hex.EncodeToString(s)) {
@@ -88,7 +88,7 @@ func TestSealedSecretIsStoredSealed(t *testing.T) {
 
 	msg := []byte("m")
 	got, err := e.Sign(context.Background(), contracts.SignArgs{Message: msg})
-	if err != nil || got.Token != driver.SignToken("kid-1", secret(0x11), msg) {
+	if err != nil || got.Token != driver.SignToken("kid-1", secret(0x11), driver.SignatureInput("kid-1", "", msg)) {
 		t.Fatalf("sign under a KEK: %+v, %v; want the plain secret's token", got, err)
 	}
 
@@ -113,7 +113,7 @@ func TestSealedStoreNeedsItsKEK(t *testing.T) {
 	e, b, _ := sealedEngine(t, kek.NewKeyring(kA))
 	seed(t, e, "kid-1", 0x11)
 	msg := []byte("m")
-	tok := driver.SignToken("kid-1", secret(0x11), msg)
+	tok := driver.SignToken("kid-1", secret(0x11), driver.SignatureInput("kid-1", "", msg))
 	ctx := context.Background()
 	for _, r := range []*kek.Keyring{nil, kek.NewKeyring(kB)} {
 		b.SetKeyring(r)
@@ -153,7 +153,7 @@ func TestExpiredKidNeedsNoKEK(t *testing.T) {
 	time.Sleep(20 * time.Millisecond)
 	b.SetKeyring(kek.NewKeyring(kB))
 	msg := []byte("m")
-	_, err := e.Verify(ctx, contracts.VerifyArgs{Message: msg, Token: driver.SignToken("kid-1", secret(0x11), msg)})
+	_, err := e.Verify(ctx, contracts.VerifyArgs{Message: msg, Token: driver.SignToken("kid-1", secret(0x11), driver.SignatureInput("kid-1", "", msg))})
 	wantCode(t, "verify an expired kid's token", err, contracts.ErrTokenExpired)
 }
 

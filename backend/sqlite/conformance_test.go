@@ -20,7 +20,9 @@ import (
 var clocks sync.Map // *sqlite.Backend -> *conformance.Clock
 
 // TestConformance runs the shared suite against a fresh database file per
-// test on the suite's manual clock; Reopen opens the same file again.
+// test on the suite's manual clock; Reopen opens the same file again, Raw
+// reads the file, and Leftover counts the rows a completed execution left
+// (sqlite.RowsLeft, export_test.go).
 func TestConformance(t *testing.T) {
 	conformance.Run(t, conformance.Harness{
 		Open: func(t testing.TB, clock *conformance.Clock) driver.Backend {
@@ -32,7 +34,8 @@ func TestConformance(t *testing.T) {
 			c, _ := clocks.Load(first)
 			return open(t, first.Path(), c.(*conformance.Clock))
 		},
-		Raw: rawFile,
+		Raw:      rawFile,
+		Leftover: sqlite.RowsLeft,
 	})
 }
 
@@ -46,6 +49,7 @@ func TestConformanceInMemory(t *testing.T) {
 			return open(t, sqlite.MemoryPath, clock)
 		},
 		ClockControl: true,
+		Leftover:     sqlite.RowsLeft,
 	})
 }
 

@@ -5,8 +5,7 @@ import (
 	"database/sql"
 	"errors"
 
-	msqlite "modernc.org/sqlite"
-	sqlite3 "modernc.org/sqlite/lib"
+	"github.com/ncruces/go-sqlite3"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
 )
@@ -19,7 +18,8 @@ import (
 //     become the retryable contention error serialization_retry_exhausted,
 //     so "database is locked" never reaches a caller;
 //   - a closed handle becomes unavailable / backend_closed;
-//   - anything else is unavailable / internal_error naming the SQLite code.
+//   - anything else is unavailable / internal_error naming the SQLite
+//     (extended) result code.
 //
 // Details never quote the native error's text, which may echo arguments.
 func interpretError(err error) error {
@@ -38,23 +38,22 @@ func interpretError(err error) error {
 	case errors.Is(err, sql.ErrConnDone) || err.Error() == "sql: database is closed":
 		return contracts.ErrBackendClosed.With("the sqlite backend is closed").Wrapping(err)
 	}
-	var se *msqlite.Error
-	if errors.As(err, &se) {
-		return contracts.ErrInternal.With("sqlite: unexpected error (code %d)", se.Code()).Wrapping(err)
+	var code sqlite3.ExtendedErrorCode // from *sqlite3.Error or a bare code
+	if errors.As(err, &code) {
+		return contracts.ErrInternal.With("sqlite: unexpected error (code %d)", int(code)).Wrapping(err)
 	}
 	return contracts.ErrInternal.With("sqlite: unexpected error").Wrapping(err)
 }
 
 // isBusy reports whether err is SQLITE_BUSY or SQLITE_LOCKED, with any
 // extended code (BUSY_SNAPSHOT, BUSY_RECOVERY, LOCKED_SHAREDCACHE, ...).
+// The driver returns a *sqlite3.Error or, for some calls, a bare
+// sqlite3.ErrorCode / ExtendedErrorCode; errors.As reduces each to the
+// primary code.
 func isBusy(err error) bool {
-	var se *msqlite.Error
-	if !errors.As(err, &se) {
+	var code sqlite3.ErrorCode
+	if !errors.As(err, &code) {
 		return false
 	}
-	switch se.Code() & 0xff {
-	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
-		return true
-	}
-	return false
+	return code == sqlite3.BUSY || code == sqlite3.LOCKED
 }

@@ -53,6 +53,9 @@ func (b *Backend) migrate(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	if !b.memory {
+		matchFileModes(b.path)
+	}
 	if applied == nil {
 		applied = []string{}
 	}

@@ -80,7 +80,7 @@ func TestOpenRefusesNewerSchema(t *testing.T) {
 		t.Fatalf("Open of a newer schema: err = %v", err)
 	}
 	// The refused Open wrote nothing.
-	db, err := sql.Open("sqlite", path)
+	db, err := sql.Open("sqlite3", path)
 	if err != nil {
 		t.Fatal(err)
 	}

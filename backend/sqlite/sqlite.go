@@ -1,5 +1,6 @@
 // Package sqlite is the embedded, persistent default backend of FlowFabric-Go,
-// built on modernc.org/sqlite (pure Go, no cgo). Importing it registers the
+// built on github.com/ncruces/go-sqlite3 (pure Go, no cgo: SQLite translated
+// from WebAssembly to Go). Importing it registers the
 // scheme "sqlite" with engine.Register and its schema migrator with
 // engine.RegisterMigrator:
 //
@@ -45,7 +46,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	_ "modernc.org/sqlite" // registers the database/sql driver "sqlite"
+	sqlitedriver "github.com/ncruces/go-sqlite3/driver" // also registers the database/sql driver "sqlite3"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
 	"github.com/flowfabric/flowfabric-go/driver"
@@ -160,6 +161,9 @@ func (b *Backend) prepare(ctx context.Context) error {
 // openBackend opens the writer and reader handles without touching the
 // schema.
 func openBackend(path string, cfg config) (*Backend, error) {
+	if path != MemoryPath {
+		prepareFiles(path)
+	}
 	db, err := openDB(path, cfg.busyTimeout)
 	if err != nil {
 		return nil, interpretError(err)
@@ -189,17 +193,22 @@ func openBackend(path string, cfg config) (*Backend, error) {
 func openDB(path string, busyTimeout time.Duration) (*sql.DB, error) {
 	q := url.Values{}
 	q.Set("_txlock", "immediate")
-	q.Set("_busy_timeout", fmt.Sprint(busyTimeout.Milliseconds()))
+	// The busy timeout comes first (the driver's advice); without any
+	// _pragma the driver would set one of a minute.
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()))
+	// This build of SQLite enforces foreign keys by default; SQLite's own
+	// default (and the schema's assumption) is not to.
+	q.Add("_pragma", "foreign_keys(OFF)")
 	if path != MemoryPath {
-		q.Set("_journal_mode", "WAL")
-		q.Set("_synchronous", "FULL")
+		q.Add("_pragma", "journal_mode(WAL)")
+		q.Add("_pragma", "synchronous(FULL)")
 		// Freed space is zeroed, so a rewrapped (or deleted) secret's
 		// previous form does not linger in the file's free space: measured
 		// by TestRewrapLeavesNoPreviousForm, without it 1 secret in 10 is
 		// still readable after a rewrap and a checkpoint.
 		q.Add("_pragma", "secure_delete(ON)")
 	}
-	db, err := sql.Open("sqlite", fileDSN(path)+"?"+q.Encode())
+	db, err := sqlitedriver.Open(fileDSN(path) + "?" + q.Encode())
 	if err != nil {
 		return nil, err
 	}
@@ -212,17 +221,32 @@ func openDB(path string, busyTimeout time.Duration) (*sql.DB, error) {
 	return db, nil
 }
 
-// fileDSN turns a path into a SQLite URI ("file:" form), escaping the
-// characters a URI gives meaning to, so that any file name works.
+// fileDSN turns a path into a SQLite URI ("file:" form), percent-encoding
+// every byte but unreserved ones and "/", so that any file name works (SQLite
+// decodes the escapes; the driver parses the URI with net/url, which must
+// not fail on it, or the pragmas would be lost).
 func fileDSN(path string) string {
 	if path == MemoryPath {
-		return path
+		return "file::memory:"
 	}
-	r := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23")
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	b.WriteString("file:")
 	if strings.HasPrefix(path, "/") {
-		return "file://" + r.Replace(path) // empty authority: "//x" stays a path
+		b.WriteString("//") // empty authority: "//x" stays a path
 	}
-	return "file:" + r.Replace(path)
+	for i := 0; i < len(path); i++ {
+		switch c := path[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9',
+			c == '-', c == '.', c == '_', c == '~', c == '/':
+			b.WriteByte(c)
+		default:
+			b.WriteByte('%')
+			b.WriteByte(hex[c>>4])
+			b.WriteByte(hex[c&15])
+		}
+	}
+	return b.String()
 }
 
 // PathFromURL returns the database path a sqlite:// URL names:

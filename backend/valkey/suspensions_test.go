@@ -368,17 +368,21 @@ func TestSignalBytesRoundTrip(t *testing.T) {
 	})
 }
 
-// A waitpoint token issued by Valkey's suspend verifies through the memory
-// backend holding the same keystore, for the waitpoint's message.
-func TestWaitpointTokenVerifiesElsewhere(t *testing.T) {
+// A waitpoint token issued by Valkey's suspend is the token of docs/spec.md
+// §3 that any backend holding the same keystore computes, and it is a
+// waitpoint token only: the memory backend's verify refuses it.
+func TestWaitpointTokenIsTheSameElsewhere(t *testing.T) {
 	e, _ := seededEngine(t, servers[0], 256, nil)
 	m := memory.New()
 	mustSeed(t, m, "kid-a", secret(1))
 	sus := suspend(t, e, "cross-1", "approve")
 	w := sus.Waitpoints[0]
-	msg := driver.WaitpointMessage(sus.ExecutionID, w.WaitpointID, w.WaitpointKey, w.CreatedAtMs)
-	if _, err := m.Verify(bg, contracts.VerifyArgs{Scope: sus.ExecutionID, Message: msg, Token: w.Token}); err != nil {
-		t.Fatalf("memory verify of a Valkey waitpoint token: %v", err)
+	in := driver.WaitpointInput("kid-a", sus.ExecutionID, w.WaitpointID, w.WaitpointKey, w.CreatedAtMs)
+	if want := driver.SignToken("kid-a", secret(1), in); w.Token != want {
+		t.Fatalf("Valkey waitpoint token %q, want %q", w.Token, want)
+	}
+	if _, err := m.Verify(bg, contracts.VerifyArgs{Scope: sus.ExecutionID, Message: in, Token: w.Token}); !errors.Is(err, contracts.ErrSignatureMismatch) {
+		t.Fatalf("memory verify of a Valkey waitpoint token: %v, want signature_mismatch", err)
 	}
 }
 
@@ -457,9 +461,9 @@ func TestDeliverSlowPath(t *testing.T) {
 		sus := suspend(t, e, "slow-1", "a")
 		mustRotate(t, b, "kid-b", secret(2), 600000)
 		w := sus.Waitpoints[0]
-		msg := driver.WaitpointMessage(sus.ExecutionID, w.WaitpointID, w.WaitpointKey, w.CreatedAtMs)
-		resigned := driver.SignToken("kid-b", secret(2), msg)
-		wrong := driver.SignToken("kid-b", secret(3), msg)
+		in := driver.WaitpointInput("kid-b", sus.ExecutionID, w.WaitpointID, w.WaitpointKey, w.CreatedAtMs)
+		resigned := driver.SignToken("kid-b", secret(2), in)
+		wrong := driver.SignToken("kid-b", secret(3), in)
 		a := contracts.DeliverSignalArgs{ExecutionID: sus.ExecutionID, WaitpointID: w.WaitpointID, Name: "go"}
 		a.Token = wrong
 		if _, err := e.DeliverSignal(bg, a); !errors.Is(err, contracts.ErrSignatureMismatch) {

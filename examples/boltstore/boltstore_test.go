@@ -18,10 +18,10 @@ import (
 
 var ctx = context.Background()
 
-func wantErr(t *testing.T, what string, err error, want *contracts.Error) {
+func wantErr(t *testing.T, what string, err error, want contracts.Sentinel) {
 	t.Helper()
 	if !errors.Is(err, want) {
-		t.Fatalf("%s: err = %v, want %s/%s", what, err, want.Kind, want.Code)
+		t.Fatalf("%s: err = %v, want %v", what, err, want)
 	}
 }
 
@@ -84,7 +84,7 @@ func TestCloseReleasesOnlyItsHandle(t *testing.T) {
 // Given a file that records another partition count or another layout,
 // Open refuses it.
 func TestOpenRefusesAnotherPartitionCountOrLayout(t *testing.T) {
-	for key, want := range map[string]*contracts.Error{
+	for key, want := range map[string]contracts.Sentinel{
 		"partitions": contracts.ErrPartitionCountMismatch,
 		"layout":     contracts.ErrSchemaMismatch,
 	} {

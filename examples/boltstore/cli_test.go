@@ -106,7 +106,7 @@ func (r ffRun) ok(v any, args ...string) {
 
 // fails runs ff, wants exit 1 with an error envelope, and checks its error
 // against want (errors.Is: kind, code and, where want has one, reason).
-func (r ffRun) fails(want *contracts.Error, args ...string) {
+func (r ffRun) fails(want contracts.Sentinel, args ...string) {
 	r.t.Helper()
 	out, code := r.run(args...)
 	if code != 1 {
@@ -115,7 +115,7 @@ func (r ffRun) fails(want *contracts.Error, args ...string) {
 	var env contracts.ErrorEnvelope
 	decodeEnvelope(r.t, args[0], out, &env)
 	if env.Error == nil || !errors.Is(env.Error, want) {
-		r.t.Fatalf("ff %s: got %s, want %s/%s", args[0], strings.TrimSpace(out), want.Kind, want.Code)
+		r.t.Fatalf("ff %s: got %s, want %v", args[0], strings.TrimSpace(out), want)
 	}
 }
 
@@ -164,7 +164,7 @@ func TestCLI(t *testing.T) {
 	}
 	var sig contracts.SignResult
 	ff.ok(&sig, "sign", "--scope", "s", "--message", "hello")
-	if want := driver.SignToken("k1", secret1, []byte("hello")); sig.Kid != "k1" || sig.Token != want {
+	if want := driver.SignToken("k1", secret1, driver.SignatureInput("k1", "s", []byte("hello"))); sig.Kid != "k1" || sig.Token != want {
 		t.Fatalf("sign: %+v, want token %s", sig, want)
 	}
 	var ver contracts.VerifyResult
@@ -200,8 +200,8 @@ func TestCLI(t *testing.T) {
 		t.Fatalf("suspend: %+v", susp)
 	}
 	for _, w := range susp.Waitpoints {
-		msg := driver.WaitpointMessage("order-1", w.WaitpointID, w.WaitpointKey, w.CreatedAtMs)
-		if w.Token != driver.SignToken("k2", secret2, msg) {
+		in := driver.WaitpointInput("k2", "order-1", w.WaitpointID, w.WaitpointKey, w.CreatedAtMs)
+		if w.Token != driver.SignToken("k2", secret2, in) {
 			t.Fatalf("suspend: waitpoint %s's token is not signed by k2 over its message", w.WaitpointKey)
 		}
 	}
@@ -308,7 +308,7 @@ func TestCLISecretsAtRest(t *testing.T) {
 	underA := ffRun{t: t, bin: bin, url: plain.url, env: []string{"FF_KEK_FILE=" + fileA}}
 	underB := ffRun{t: t, bin: bin, url: plain.url + "?" + url.Values{engine.ParamKEKFile: {fileB}}.Encode()}
 	hex1, secret1 := secretHex(0x5c)
-	want := driver.SignToken("k1", secret1, []byte("hello"))
+	want := driver.SignToken("k1", secret1, driver.SignatureInput("k1", "s", []byte("hello")))
 
 	var seed contracts.SeedOutcome
 	underA.ok(&seed, "seed", "--kid", "k1", "--secret-hex", hex1)

@@ -15,7 +15,9 @@ import (
 // TestConformance runs the whole shared suite — keystore, suspension,
 // concurrency and secrets-at-rest scenarios — against a fresh bolt file per
 // scenario, on the suite's manual clock. The secrets-at-rest scenarios scan
-// the file's bytes (rawFile) for the secrets they stored.
+// the file's bytes (rawFile) for the secrets they stored; the lifecycle
+// scenarios count the keys a completed execution left (boltstore.Leftover,
+// conformance_leftover_test.go).
 func TestConformance(t *testing.T) {
 	conformance.Run(t, harness())
 }
@@ -68,6 +70,7 @@ func harness() conformance.Harness {
 		},
 		ClockControl: true,
 		Raw:          rawFile,
+		Leftover:     boltstore.Leftover,
 		Reopen: func(t testing.TB, b driver.Backend) driver.Backend {
 			bb := b.(*boltstore.Backend)
 			mu.Lock()

@@ -82,8 +82,8 @@ func TestKEKFileThroughURL(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "ff.bolt")
 	fileA, fileB := kekFile(t, "a.kek", kekBytesA), kekFile(t, "b.kek", kekBytesB)
 	msg := []byte("m")
-	tok1 := driver.SignToken(fx.Kid, fx.Secret, msg)
-	tok2 := driver.SignToken(fx2.NewKid, fx2.NewSecret, msg)
+	tok1 := driver.SignToken(fx.Kid, fx.Secret, driver.SignatureInput(fx.Kid, "", msg))
+	tok2 := driver.SignToken(fx2.NewKid, fx2.NewSecret, driver.SignatureInput(fx2.NewKid, "", msg))
 
 	e := openURL(t, path, url.Values{"lock_timeout": {"1s"}, engine.ParamKEKFile: {fileA}})
 	if _, err := e.Seed(ctx, fx); err != nil {

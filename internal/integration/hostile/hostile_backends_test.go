@@ -142,7 +142,7 @@ func TestHostileScopeAndMessage(t *testing.T) {
 				if err != nil {
 					t.Fatalf("sign(scope %q, message %q): %v", scope, msg, err)
 				}
-				if s.Token != driver.SignToken("k1", hostileSecret, []byte(msg)) {
+				if s.Token != driver.SignToken("k1", hostileSecret, driver.SignatureInput("k1", scope, []byte(msg))) {
 					t.Fatalf("sign(scope %q, message %q) did not sign the exact bytes", scope, msg)
 				}
 				v, err := e.Verify(ctx, contracts.VerifyArgs{Scope: scope, Message: []byte(msg), Token: s.Token})

@@ -86,7 +86,7 @@ type oversizedCall struct {
 
 func oversizedCalls() []oversizedCall {
 	over := func(n int) string { return strings.Repeat("a", n+1) }
-	tok := driver.SignToken("k1", hostileSecret, []byte("m"))
+	tok := driver.SignToken("k1", hostileSecret, driver.SignatureInput("k1", "", []byte("m")))
 	wp := driver.NewID()
 	bigPayload, _ := json.Marshal(strings.Repeat("p", contracts.MaxPayloadLen))
 	var many []contracts.WaitpointSpec

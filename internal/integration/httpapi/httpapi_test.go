@@ -230,7 +230,7 @@ func TestRetryableErrorsCarryRetryAfter(t *testing.T) {
 		t.Fatal("a non-retryable error must not carry Retry-After")
 	}
 	for _, c := range []struct {
-		err    *contracts.Error
+		err    contracts.Sentinel
 		status int
 	}{
 		{contracts.ErrSerializationRetryExhausted, 429},
@@ -241,8 +241,8 @@ func TestRetryableErrorsCarryRetryAfter(t *testing.T) {
 		{contracts.ErrExecutionNotFound, 404},
 		{contracts.ErrInvalidInput, 400},
 	} {
-		if got := httpapi.StatusOf(c.err); got != c.status {
-			t.Errorf("StatusOf(%s) = %d, want %d", c.err.Code, got, c.status)
+		if got := httpapi.StatusOf(c.err.With("x")); got != c.status {
+			t.Errorf("StatusOf(%s) = %d, want %d", c.err.Code(), got, c.status)
 		}
 	}
 }

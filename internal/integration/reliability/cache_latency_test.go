@@ -27,7 +27,7 @@ func TestCacheKeepsGraceUnderLatency(t *testing.T) {
 			e := openEngine(t, raw) // keystore cache on, as by default
 			seedOnce(t, e, "k0")
 			msg := []byte("latency")
-			token := driver.SignToken("k0", secretOf("k0", 0), msg)
+			token := driver.SignToken("k0", secretOf("k0", 0), driver.SignatureInput("k0", "s", msg))
 			start := time.Now() // the grace ends no earlier than start + grace
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()

@@ -263,7 +263,7 @@ func checkKeystore(t testing.TB, e *engine.Engine, partitions int, want, maybe m
 				present[kid] = true
 			}
 			msg := []byte("check")
-			if _, err := e.Verify(ctx, contracts.VerifyArgs{Scope: scope, Message: msg, Token: driver.SignToken(kid, secretOf(kid, 0), msg)}); err != nil {
+			if _, err := e.Verify(ctx, contracts.VerifyArgs{Scope: scope, Message: msg, Token: driver.SignToken(kid, secretOf(kid, 0), driver.SignatureInput(kid, scope, msg))}); err != nil {
 				t.Errorf("partition %d: kid %s is listed but its secret does not verify: %v", p.Partition, kid, err)
 			}
 		}

@@ -77,7 +77,7 @@ func allCalls(e *engine.Engine, wp contracts.WaitpointOutcome, exec string, next
 			return err
 		}},
 		{"verify", func(ctx context.Context) error {
-			_, err := e.Verify(ctx, contracts.VerifyArgs{Scope: "s", Message: msg, Token: driver.SignToken("k0", secretOf("k0", 0), msg)})
+			_, err := e.Verify(ctx, contracts.VerifyArgs{Scope: "s", Message: msg, Token: driver.SignToken("k0", secretOf("k0", 0), driver.SignatureInput("k0", "s", msg))})
 			return err
 		}},
 		{"suspend", func(ctx context.Context) error {

@@ -157,7 +157,7 @@ func (k *ksClients) sign(client int, r *rand.Rand, i int) {
 	}
 	out := KeystoreOutput{Err: errCode(err), Kid: res.Kid, SignedWith: -1}
 	for v := range 2 {
-		if err == nil && res.Token == driver.SignToken(res.Kid, secretOf(res.Kid, v), msg) {
+		if err == nil && res.Token == driver.SignToken(res.Kid, secretOf(res.Kid, v), driver.SignatureInput(res.Kid, scope, msg)) {
 			out.SignedWith = v
 		}
 	}
@@ -177,7 +177,7 @@ func (k *ksClients) verify(client int, r *rand.Rand, i int) {
 	}
 	p := r.IntN(k.parts)
 	scope, msg := scopeFor(p, k.parts, r.IntN(20)), []byte(fmt.Sprintf("v-%d-%d", client, i))
-	token := driver.SignToken(kid, secretOf(kid, variant), msg)
+	token := driver.SignToken(kid, secretOf(kid, variant), driver.SignatureInput(kid, scope, msg))
 	ctx, cancel := callCtx()
 	defer cancel()
 	call := k.h.now()

@@ -435,4 +435,4 @@ func (s *soak) report(t *testing.T) {
 	}
 }
 
-func errorsIs(err error, target *contracts.Error) bool { return err != nil && errors.Is(err, target) }
+func errorsIs(err error, target contracts.Sentinel) bool { return err != nil && errors.Is(err, target) }
