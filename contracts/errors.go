@@ -44,6 +44,8 @@ const (
 	CodeInternal                    = "internal_error"
 	CodeSchemaMismatch              = "schema_mismatch"
 	CodeKEKMismatch                 = "kek_mismatch"
+	CodeSuspendReplayExpired        = "suspend_replay_expired"
+	CodeStorageFull                 = "storage_full"
 )
 
 // Token failure reasons (docs/spec.md §3), carried in Error.Reason.
@@ -106,6 +108,13 @@ var (
 	// missing, or the stored form was altered). Not retryable: the
 	// deployment's kek_file must change. See package kek.
 	ErrKEKMismatch = Sentinel{kind: KindUnavailable, code: CodeKEKMismatch}
+	// ErrSuspendReplayExpired: a suspend replay whose tokens were signed by
+	// a kid that is no longer usable (collected, or past its grace): the
+	// tokens cannot be recomputed into anything that verifies.
+	ErrSuspendReplayExpired = Sentinel{kind: KindState, code: CodeSuspendReplayExpired}
+	// ErrStorageFull: the store cannot write (disk full, quota); retryable
+	// once space is freed.
+	ErrStorageFull = Sentinel{kind: KindUnavailable, code: CodeStorageFull, retryable: true}
 )
 
 // Sentinel names one error of the taxonomy (a kind, a code and, for token

@@ -247,8 +247,9 @@ func FuzzOtherArgsValidate(f *testing.F) {
 		if want := reIdentifier.MatchString(exec) && reUUID.MatchString(leaseID); want != (err == nil) {
 			t.Fatalf("CompleteArgs.Validate = %v, rule holds: %v", err, want)
 		}
-		err = contracts.ObserveSignalsArgs{ExecutionID: exec}.Validate()
-		if want := reIdentifier.MatchString(exec); want != (err == nil) {
+		err = contracts.ObserveSignalsArgs{ExecutionID: exec, Limit: limit, Cursor: cursor}.Validate()
+		_, sigCurErr := contracts.DecodeSignalCursor(cursor)
+		if want := reIdentifier.MatchString(exec) && limit >= 1 && limit <= 1000 && (cursor == "" || sigCurErr == nil); want != (err == nil) {
 			t.Fatalf("ObserveSignalsArgs.Validate = %v, rule holds: %v", err, want)
 		}
 		err = contracts.ListSuspendedArgs{Limit: limit, Cursor: cursor}.Validate()

@@ -142,6 +142,53 @@ type DeliverSignalArgs struct {
 	Name           string
 	Payload        json.RawMessage // empty: no payload (null)
 	IdempotencyKey string          // empty: none
+	// Limits are the budgets a delivery is checked against (docs/spec.md
+	// §8.3). The Engine sets them from its options; drivers read them with
+	// Limits.OrDefaults, so a zero value means the defaults.
+	Limits SignalLimits
+}
+
+// SignalLimits are the budgets of one suspension's token holders
+// (docs/spec.md §8.3): signals per waitpoint, signals per suspension and
+// payload bytes per suspension. Zero fields mean the defaults.
+type SignalLimits struct {
+	PerWaitpoint  int
+	PerSuspension int
+	PayloadBytes  int64
+}
+
+// DefaultSignalLimits are the budgets of docs/spec.md §8.3.
+func DefaultSignalLimits() SignalLimits {
+	return SignalLimits{PerWaitpoint: WaitpointSignalLimit, PerSuspension: SignalLimit, PayloadBytes: PayloadBudgetBytes}
+}
+
+// OrDefaults returns l with every zero field set to its default.
+func (l SignalLimits) OrDefaults() SignalLimits {
+	d := DefaultSignalLimits()
+	if l.PerWaitpoint == 0 {
+		l.PerWaitpoint = d.PerWaitpoint
+	}
+	if l.PerSuspension == 0 {
+		l.PerSuspension = d.PerSuspension
+	}
+	if l.PayloadBytes == 0 {
+		l.PayloadBytes = d.PayloadBytes
+	}
+	return l
+}
+
+// Validate checks that every limit is zero (the default) or from 1 to ten
+// times its default: an Engine may lower the budgets, and raise them only
+// that far.
+func (l SignalLimits) Validate() error {
+	d := DefaultSignalLimits()
+	if err := ValidateRange("limits.per_waitpoint", int64(l.PerWaitpoint), 0, 10*int64(d.PerWaitpoint)); err != nil {
+		return err
+	}
+	if err := ValidateRange("limits.per_suspension", int64(l.PerSuspension), 0, 10*int64(d.PerSuspension)); err != nil {
+		return err
+	}
+	return ValidateRange("limits.payload_bytes", l.PayloadBytes, 0, 10*d.PayloadBytes)
 }
 
 // Validate checks the arguments, the token's format included. A waitpoint_id
@@ -256,19 +303,67 @@ func (s *Signal) UnmarshalJSON(b []byte) error {
 // ObserveSignalsArgs are the arguments of observe_signals.
 type ObserveSignalsArgs struct {
 	ExecutionID string
+	Limit       int    // 1-1000; the Engine defaults 0 to 1000
+	Cursor      string // empty: from the first signal; else a next_cursor
 }
 
 // Validate checks the arguments.
 func (a ObserveSignalsArgs) Validate() error {
-	return ValidateIdentifier("execution_id", a.ExecutionID)
+	if err := ValidateIdentifier("execution_id", a.ExecutionID); err != nil {
+		return err
+	}
+	if err := ValidateRange("limit", int64(a.Limit), 1, MaxObserveLimit); err != nil {
+		return err
+	}
+	if a.Cursor != "" {
+		if _, err := DecodeSignalCursor(a.Cursor); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
-// ObserveSignalsResult is the observe_signals envelope: the signals of the
-// execution's latest suspension in delivery order.
+// ObserveSignalsResult is the observe_signals envelope: a page of the
+// signals of the execution's latest suspension in delivery order, and the
+// cursor of the next page (null on the last).
 type ObserveSignalsResult struct {
 	ExecutionID  string   `json:"execution_id"`
 	SuspensionID string   `json:"suspension_id"`
 	Signals      []Signal `json:"signals"`
+	NextCursor   *string  `json:"next_cursor"`
+}
+
+// SignalCursor is the position after a signal in a suspension's delivery
+// order: its suspension and its place (0-based) in that order. A cursor of
+// another suspension than the latest starts from the beginning of nothing:
+// the driver answers an empty last page.
+type SignalCursor struct {
+	SuspensionID string
+	Position     int64 // signals of the suspension before the next page
+}
+
+// EncodeSignalCursor returns the opaque form of c.
+func EncodeSignalCursor(c SignalCursor) string {
+	return base64.RawURLEncoding.EncodeToString([]byte("s1:" + strconv.FormatInt(c.Position, 10) + ":" + c.SuspensionID))
+}
+
+// DecodeSignalCursor parses an opaque cursor made by EncodeSignalCursor; any
+// other string is validation / invalid_input.
+func DecodeSignalCursor(s string) (SignalCursor, error) {
+	bad := Invalid("cursor", "must be a next_cursor returned by observe_signals")
+	raw, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || !strings.HasPrefix(string(raw), "s1:") {
+		return SignalCursor{}, bad
+	}
+	pos, id, ok := strings.Cut(string(raw[3:]), ":")
+	if !ok {
+		return SignalCursor{}, bad
+	}
+	n, err := strconv.ParseInt(pos, 10, 64)
+	if err != nil || n < 1 || strconv.FormatInt(n, 10) != pos || ValidateUUID("cursor", id) != nil {
+		return SignalCursor{}, bad
+	}
+	return SignalCursor{SuspensionID: id, Position: n}, nil
 }
 
 // ListSuspendedArgs are the arguments of list_suspended.

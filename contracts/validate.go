@@ -21,7 +21,11 @@ const (
 	MaxIdempotencyKeyLen = 256
 	MinWaitpoints        = 1
 	MaxWaitpoints        = 16
-	SignalLimit          = 10000
+	SignalLimit          = 10000   // signals per suspension (§8.3)
+	WaitpointSignalLimit = 1000    // signals per waitpoint (§8.3)
+	PayloadBudgetBytes   = 1 << 20 // payload bytes per suspension (§8.3)
+	DefaultObserveLimit  = 1000
+	MaxObserveLimit      = 1000
 	DefaultListLimit     = 100
 	MaxListLimit         = 1000
 	MaxLeaseMs           = 1<<53 - 1

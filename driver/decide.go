@@ -111,17 +111,33 @@ func TimedOut(timeoutAtMs *int64, nowMs int64) bool {
 	return timeoutAtMs != nil && nowMs > *timeoutAtMs
 }
 
+// SignalBudget is what a suspension's token holders have used so far
+// (docs/spec.md §8.3): signals recorded on the waitpoint being delivered
+// to, signals recorded on the whole suspension, and the payload bytes of
+// those signals.
+type SignalBudget struct {
+	WaitpointSignals  int
+	SuspensionSignals int
+	PayloadBytes      int64
+}
+
 // CheckDeliverable decides check 4 of deliver_signal for a waitpoint whose
-// suspension is closed or not, times out at timeoutAtMs and already holds
-// signals signals.
-func CheckDeliverable(closed bool, timeoutAtMs *int64, signals int, nowMs int64) error {
+// suspension is closed or not and times out at timeoutAtMs, given the
+// budget used so far and the payload of the new signal (its length in
+// bytes, 0 for none), against args' limits (Limits.OrDefaults).
+func CheckDeliverable(closed bool, timeoutAtMs *int64, used SignalBudget, args contracts.DeliverSignalArgs, nowMs int64) error {
+	l := args.Limits.OrDefaults()
 	switch {
 	case closed:
 		return WaitpointClosed()
 	case TimedOut(timeoutAtMs, nowMs):
 		return SuspensionTimedOut()
-	case signals >= contracts.SignalLimit:
-		return SignalLimitExceeded()
+	case used.WaitpointSignals >= l.PerWaitpoint:
+		return SignalLimitExceeded("the waitpoint already holds %d signals, its limit", int64(l.PerWaitpoint))
+	case used.SuspensionSignals >= l.PerSuspension:
+		return SignalLimitExceeded("the suspension already holds %d signals, its limit", int64(l.PerSuspension))
+	case used.PayloadBytes+int64(len(args.Payload)) > l.PayloadBytes:
+		return SignalLimitExceeded("the suspension's payloads would exceed %d bytes, its limit", l.PayloadBytes)
 	}
 	return nil
 }

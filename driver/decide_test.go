@@ -2,6 +2,7 @@ package driver
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
@@ -33,17 +34,50 @@ func TestCheckSuspend(t *testing.T) {
 
 func TestCheckDeliverableOrderAndBoundaries(t *testing.T) {
 	at := int64(100)
-	if err := CheckDeliverable(true, &at, contracts.SignalLimit, 500); !errors.Is(err, contracts.ErrWaitpointClosed) {
+	full := SignalBudget{SuspensionSignals: contracts.SignalLimit}
+	none := contracts.DeliverSignalArgs{}
+	if err := CheckDeliverable(true, &at, full, none, 500); !errors.Is(err, contracts.ErrWaitpointClosed) {
 		t.Fatalf("closed first: %v", err)
 	}
-	if err := CheckDeliverable(false, &at, contracts.SignalLimit, 101); !errors.Is(err, contracts.ErrSuspensionTimedOut) {
+	if err := CheckDeliverable(false, &at, full, none, 101); !errors.Is(err, contracts.ErrSuspensionTimedOut) {
 		t.Fatalf("timeout before limit: %v", err)
 	}
-	if err := CheckDeliverable(false, &at, contracts.SignalLimit, 100); !errors.Is(err, contracts.ErrSignalLimitExceeded) {
+	if err := CheckDeliverable(false, &at, full, none, 100); !errors.Is(err, contracts.ErrSignalLimitExceeded) {
 		t.Fatalf("limit at the timeout boundary: %v", err)
 	}
-	if err := CheckDeliverable(false, &at, contracts.SignalLimit-1, 100); err != nil {
+	if err := CheckDeliverable(false, &at, SignalBudget{SuspensionSignals: contracts.SignalLimit - 1}, none, 100); err != nil {
 		t.Fatalf("deliverable: %v", err)
+	}
+}
+
+// Each budget of docs/spec.md §8.3 is checked on its own, at its boundary,
+// with the default limits and with lowered ones; the detail names the limit.
+func TestCheckDeliverableBudgets(t *testing.T) {
+	payload := func(n int) contracts.DeliverSignalArgs {
+		return contracts.DeliverSignalArgs{Payload: []byte(strings.Repeat("1", n))}
+	}
+	cases := []struct {
+		name   string
+		used   SignalBudget
+		args   contracts.DeliverSignalArgs
+		detail string // "" when deliverable
+	}{
+		{"waitpoint below", SignalBudget{WaitpointSignals: contracts.WaitpointSignalLimit - 1}, payload(0), ""},
+		{"waitpoint at", SignalBudget{WaitpointSignals: contracts.WaitpointSignalLimit}, payload(0), "the waitpoint already holds 1000 signals"},
+		{"suspension at", SignalBudget{SuspensionSignals: contracts.SignalLimit}, payload(0), "the suspension already holds 10000 signals"},
+		{"bytes exactly at", SignalBudget{PayloadBytes: contracts.PayloadBudgetBytes - 10}, payload(10), ""},
+		{"bytes one over", SignalBudget{PayloadBytes: contracts.PayloadBudgetBytes - 10}, payload(11), "would exceed 1048576 bytes"},
+		{"lowered waitpoint", SignalBudget{WaitpointSignals: 2}, contracts.DeliverSignalArgs{Limits: contracts.SignalLimits{PerWaitpoint: 2}}, "holds 2 signals"},
+		{"lowered bytes", SignalBudget{}, contracts.DeliverSignalArgs{Payload: []byte("123"), Limits: contracts.SignalLimits{PayloadBytes: 2}}, "exceed 2 bytes"},
+	}
+	for _, c := range cases {
+		err := CheckDeliverable(false, nil, c.used, c.args, 0)
+		switch {
+		case c.detail == "" && err != nil:
+			t.Errorf("%s: %v, want deliverable", c.name, err)
+		case c.detail != "" && (!errors.Is(err, contracts.ErrSignalLimitExceeded) || !strings.Contains(err.Error(), c.detail)):
+			t.Errorf("%s: %v, want signal_limit_exceeded naming %q", c.name, err, c.detail)
+		}
 	}
 }
 

@@ -66,10 +66,10 @@ func SuspensionTimedOut() *contracts.Error {
 	return contracts.ErrSuspensionTimedOut.With("waitpoint_id: the suspension passed its timeout_at_ms")
 }
 
-// SignalLimitExceeded answers a delivery to a suspension that already holds
-// SignalLimit signals.
-func SignalLimitExceeded() *contracts.Error {
-	return contracts.ErrSignalLimitExceeded.With("waitpoint_id: the suspension already holds %d signals", contracts.SignalLimit)
+// SignalLimitExceeded answers a delivery past one of the budgets of
+// docs/spec.md §8.3; limit names it, with one %d for its value.
+func SignalLimitExceeded(limit string, n int64) *contracts.Error {
+	return contracts.ErrSignalLimitExceeded.With("waitpoint_id: "+limit, n)
 }
 
 // SchemaMismatch wraps a refusal of migrations.Pending (or a pending

@@ -19,10 +19,25 @@ type Engine struct {
 	cacheTTL time.Duration
 	ks       *keystoreCache // nil when the keystore cache is off
 	watch    *watcher       // nil unless the cache is on and b is a KeystoreWatcher
+	limits   contracts.SignalLimits
 }
 
 // Option configures an Engine.
 type Option func(*Engine)
+
+// WithSignalLimits sets the budgets every delivery is checked against
+// (docs/spec.md §8.3): signals per waitpoint, signals per suspension and
+// payload bytes per suspension. Zero fields keep the defaults
+// (contracts.DefaultSignalLimits). A limit may be lowered at will and raised
+// to at most ten times its default; WithSignalLimits panics on any other
+// value, as a programming error. All Engines on one store should use the
+// same limits: the budgets are checked where the signal is recorded.
+func WithSignalLimits(l contracts.SignalLimits) Option {
+	if err := l.Validate(); err != nil {
+		panic("engine: WithSignalLimits: " + err.Error())
+	}
+	return func(e *Engine) { e.limits = l.OrDefaults() }
+}
 
 // New returns an Engine over an already opened backend, bypassing the scheme
 // registry. The keystore cache (WithKeystoreCache) is on with
@@ -31,7 +46,7 @@ type Option func(*Engine)
 // store in the background (until Close) and the cache sees keystore changes
 // made elsewhere as soon as they are pushed.
 func New(b driver.Backend, opts ...Option) *Engine {
-	e := &Engine{b: b, cacheTTL: DefaultKeystoreCacheTTL}
+	e := &Engine{b: b, cacheTTL: DefaultKeystoreCacheTTL, limits: contracts.DefaultSignalLimits()}
 	for _, o := range opts {
 		o(e)
 	}
@@ -186,11 +201,16 @@ func (e *Engine) DeliverSignal(ctx context.Context, a contracts.DeliverSignalArg
 	if err := validate(); err != nil {
 		return contracts.DeliverSignalOutcome{}, err
 	}
+	a.Limits = e.limits // the Engine's, whatever the caller set
 	return call(ctx, func() error { return nil }, e.b.DeliverSignal, a)
 }
 
-// ObserveSignals returns the signals of the execution's latest suspension.
+// ObserveSignals returns a page of the signals of the execution's latest
+// suspension, in delivery order. A zero Limit means 1000.
 func (e *Engine) ObserveSignals(ctx context.Context, a contracts.ObserveSignalsArgs) (contracts.ObserveSignalsResult, error) {
+	if a.Limit == 0 {
+		a.Limit = contracts.DefaultObserveLimit
+	}
 	return call(ctx, a.Validate, e.b.ObserveSignals, a)
 }
 
