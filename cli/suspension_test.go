@@ -72,7 +72,7 @@ func TestSuspendSignalClaimComplete(t *testing.T) {
 			`{"signal_id":"`+str(t, first, "signal_id")+`","waitpoint_id":"`+str(t, wps[0], "waitpoint_id")+
 			`","waitpoint_key":"approve","name":"done","payload":{"by":"alice"},"idempotency_key":"d1","delivered_at_ms":`+now+`},`+
 			`{"signal_id":"`+str(t, second, "signal_id")+`","waitpoint_id":"`+str(t, wps[1], "waitpoint_id")+
-			`","waitpoint_key":"pay","name":"done","payload":7,"idempotency_key":"d1","delivered_at_ms":`+now+`}]}`)
+			`","waitpoint_key":"pay","name":"done","payload":7,"idempotency_key":"d1","delivered_at_ms":`+now+`}],"next_cursor":null}`)
 	})
 
 	claim := run(t, "", "--backend", b, "claim", "--worker", "w1").ok(t)

@@ -92,7 +92,7 @@ func (b *Backend) DeliverSignal(ctx context.Context, args contracts.DeliverSigna
 		return contracts.DeliverSignalOutcome{Outcome: contracts.OutcomeDuplicate, SignalID: id}, nil
 	}
 	s := w.susp
-	if err := driver.CheckDeliverable(s.closed, s.timeoutAtMs, len(s.signals), nowMs); err != nil {
+	if err := driver.CheckDeliverable(s.closed, s.timeoutAtMs, driver.SignalBudget{SuspensionSignals: len(s.signals)}, args, nowMs); err != nil {
 		return contracts.DeliverSignalOutcome{}, err
 	}
 	id := record(w, args, nowMs)

@@ -369,7 +369,7 @@ func authorize(ring *kek.Keyring, t contracts.Token, args contracts.DeliverSigna
 // (duplicate); when it does not, a recorded key still answers duplicate
 // (check 3 comes before check 4).
 func recordSignal(ctx context.Context, tx pgx.Tx, args contracts.DeliverSignalArgs, d deliveryState) (contracts.DeliverSignalOutcome, error) {
-	if refusal := driver.CheckDeliverable(!d.open, d.timeoutAtMs, *d.signals, d.nowMs); refusal != nil {
+	if refusal := driver.CheckDeliverable(!d.open, d.timeoutAtMs, driver.SignalBudget{SuspensionSignals: *d.signals}, args, d.nowMs); refusal != nil {
 		if args.IdempotencyKey == "" {
 			return contracts.DeliverSignalOutcome{}, refusal
 		}

@@ -250,7 +250,7 @@ func deliver(q txn, args contracts.DeliverSignalArgs, nowMs int64) (contracts.De
 	// An open waitpoint belongs to the execution's latest suspension, which is
 	// suspended; the extra conditions only guard that invariant.
 	closed := w.closed || e.suspensionID != w.suspensionID || e.state != contracts.StateSuspended
-	if err := driver.CheckDeliverable(closed, e.timeoutAtMs, e.signalCount, nowMs); err != nil {
+	if err := driver.CheckDeliverable(closed, e.timeoutAtMs, driver.SignalBudget{SuspensionSignals: e.signalCount}, args, nowMs); err != nil {
 		return out, err
 	}
 	sig := driver.NewSignal(w.ref, args, nowMs)

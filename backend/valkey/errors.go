@@ -47,7 +47,7 @@ func scriptError(code string, args []string) (e *contracts.Error, ok bool) {
 	case contracts.CodeSuspensionTimedOut:
 		return driver.SuspensionTimedOut(), true
 	case contracts.CodeSignalLimitExceeded:
-		return driver.SignalLimitExceeded(), true
+		return driver.SignalLimitExceeded("the suspension already holds %d signals, its limit", contracts.SignalLimit), true
 	case contracts.CodeExecutionNotFound:
 		return driver.ExecutionNotFound(arg(0)), true
 	}

@@ -119,7 +119,7 @@ func deliver(tx *bolt.Tx, ring *kek.Keyring, args contracts.DeliverSignalArgs, n
 	}
 	s := &e.Suspension
 	closed := w.SuspensionID != s.ID || s.Closed // earlier suspensions are all closed
-	if err := driver.CheckDeliverable(closed, s.TimeoutAtMs, s.Signals, nowMs); err != nil {
+	if err := driver.CheckDeliverable(closed, s.TimeoutAtMs, driver.SignalBudget{SuspensionSignals: s.Signals}, args, nowMs); err != nil {
 		return out, err
 	}
 	sig := driver.NewSignal(w.ref(args.WaitpointID), args, nowMs)
