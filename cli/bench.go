@@ -19,7 +19,7 @@ import (
 // operations, the workers, the histogram and the report.
 var benchCommand = command{
 	name:    "bench",
-	summary: "load-generate one operation against the backend and print throughput and latency percentiles",
+	summary: "load-generate one operation against the backend and print throughput and latency percentiles (writes only to a store bench seeded, unless --force; removes the executions it suspended)",
 	synopsis: "--op sign|verify|rotate|suspend|deliver|cycle [--concurrency 16] [--duration 10s] [--json]\n" +
 		"       [--keystore-cache 1s] [--grace 0s] [--force] [--cpuprofile FILE]",
 	setup: func(fs *flag.FlagSet) func(*invocation) int {
@@ -32,9 +32,10 @@ var benchCommand = command{
 		fs.DurationVar(&f.cacheTTL, "keystore-cache", engine.DefaultKeystoreCacheTTL, "the engine's keystore cache TTL (0: off, every sign/verify reads the backend)")
 		fs.DurationVar(&f.Grace, "grace", 0, "rotate: the grace of each rotation")
 		fs.StringVar(&f.CPUProfile, "cpuprofile", "", "write a Go CPU profile of the measured run to `FILE` (read it with go tool pprof -top)")
-		fs.BoolVar(&f.Force, "force", false, "run rotate or cycle although the current kid is not one bench installed. This changes production state: "+
+		fs.BoolVar(&f.Force, "force", false, "run rotate, suspend, deliver or cycle although the current kid is not one bench installed. This changes production state: "+
 			"rotate leaves a bench kid current (its secret exists only in the backend; rotate back to your own kid afterwards), "+
-			"and cycle's claims may take other users' resumed executions, which bench leaves to their lease (30s)")
+			"suspend, deliver and cycle suspend executions (bench completes them afterwards), "+
+			"and the claims of cycle and of that cleanup may take other users' resumed executions, which bench leaves to their lease (30s)")
 		return func(inv *invocation) int {
 			if err := f.check(fs); err != "" {
 				return inv.usagef("%s", err)
@@ -72,12 +73,16 @@ func (f benchFlags) check(fs *flag.FlagSet) string {
 // benchmark opens the backend, runs the benchmark and prints the report.
 // It exits 1 when any operation failed.
 func (inv *invocation) benchmark(f benchFlags) int {
-	e, err := engine.Open(inv.ctx, inv.backendURL, engine.WithKeystoreCache(f.cacheTTL))
+	e, err := inv.open(engine.WithKeystoreCache(f.cacheTTL))
 	if err != nil {
 		return inv.print(nil, err)
 	}
 	defer e.Close()
 	cfg := f.Config
+	// A store that is neither persistent nor shared (memory://) ends with
+	// this process: removing the run's executions from it is wasted time.
+	caps := e.Capabilities()
+	cfg.SkipCleanup = !caps.Persistent && !caps.SharedAcrossProcesses
 	if cfg.Op == bench.OpCycle {
 		quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 		cfg.Handler = httpapi.New(e, httpapi.Options{Logger: quiet})
@@ -86,7 +91,8 @@ func (inv *invocation) benchmark(f benchFlags) int {
 	var profErr *bench.ProfileError
 	switch {
 	case errors.Is(err, bench.ErrForeignKeystore):
-		return inv.usagef("--op %s changes state other users of this store see (rotate: the current kid; cycle: claims take the oldest claimable execution), and this keystore was not seeded by bench: pass --force to run it anyway", cfg.Op)
+		return inv.usagef("--op %s changes state other users of this store see (rotate: the current kid; suspend, deliver, cycle: executions, "+
+			"and claims take the oldest claimable execution), and this keystore was not seeded by bench: point bench at a scratch store, or pass --force to run it anyway", cfg.Op)
 	case errors.As(err, &profErr):
 		return inv.usagef("--cpuprofile: %v", profErr.Err)
 	case err != nil:
@@ -105,11 +111,5 @@ func (inv *invocation) benchmark(f benchFlags) int {
 	return ExitOK
 }
 
-// benchBackendName is the URL for the report, without a password.
-func benchBackendName(rawURL string) string {
-	name := redacted(rawURL)
-	if strings.HasSuffix(name, ":") && strings.HasPrefix(rawURL, name+"//") && !strings.Contains(rawURL, "@") {
-		return rawURL // memory:// (Redacted drops the empty authority)
-	}
-	return name
-}
+// benchBackendName is the URL for the report, without its secrets.
+func benchBackendName(rawURL string) string { return engine.RedactURL(rawURL) }

@@ -104,8 +104,9 @@ func TestBenchSQLite(t *testing.T) {
 	}
 }
 
-// Given a keystore seeded by someone else, then rotate and cycle refuse
-// without --force and leave the current kid alone; with --force rotate runs.
+// Given a keystore seeded by someone else, then every op that writes
+// (rotate, suspend, deliver, cycle) refuses without --force and leaves the
+// store alone; with --force rotate runs.
 func TestBenchRefusesToChangeAKeystoreItDidNotSeed(t *testing.T) {
 	url := "sqlite://" + filepath.Join(t.TempDir(), "prod.db")
 	e, err := engine.Open(context.Background(), url)
@@ -123,7 +124,7 @@ func TestBenchRefusesToChangeAKeystoreItDidNotSeed(t *testing.T) {
 		}
 		return *l.Partitions[0].CurrentKid
 	}
-	for _, op := range []string{bench.OpRotate, bench.OpCycle} {
+	for _, op := range []string{bench.OpRotate, bench.OpSuspend, bench.OpDeliver, bench.OpCycle} {
 		code, _, errs := runBench(t, url, "--op", op, "--duration", "50ms")
 		if code != ExitUsage || !strings.Contains(errs, "--force") {
 			t.Fatalf("%s without --force: exit %d, stderr %q", op, code, errs)
@@ -131,6 +132,9 @@ func TestBenchRefusesToChangeAKeystoreItDidNotSeed(t *testing.T) {
 	}
 	if got := current(); got != "prod" {
 		t.Fatalf("current kid %q after refused runs, want prod", got)
+	}
+	if l, err := e.ListSuspended(context.Background(), contracts.ListSuspendedArgs{Limit: 10}); err != nil || len(l.Executions) != 0 {
+		t.Fatalf("suspended executions after refused runs: %+v, %v", l.Executions, err)
 	}
 	rep := benchJSON(t, url, "--op", "rotate", "--duration", "100ms", "--concurrency", "1", "--force", "--grace", "1h")
 	wantSane(t, rep, bench.OpRotate)
@@ -171,5 +175,36 @@ func TestBenchUsageErrors(t *testing.T) {
 		if code, _, _ := runBench(t, "memory://", args...); code != ExitUsage {
 			t.Errorf("ff bench %v: exit %d, want %d", args, code, ExitUsage)
 		}
+	}
+}
+
+// On a store it seeded, bench removes the executions it suspended once the
+// run is over: none is left suspended or claimable, and the report counts
+// them.
+func TestBenchRemovesWhatItCreated(t *testing.T) {
+	url := "sqlite://" + filepath.Join(t.TempDir(), "scratch.db")
+	for _, op := range []string{bench.OpSuspend, bench.OpDeliver, bench.OpCycle} {
+		rep := benchJSON(t, url, "--op", op, "--concurrency", "3", "--duration", "150ms")
+		wantSane(t, rep, op)
+		if rep.LeftBehind != 0 || op != bench.OpCycle && rep.RemovedExecutions < 1 {
+			t.Fatalf("%s: report %+v; want executions removed and none left", op, rep)
+		}
+	}
+	e, err := engine.Open(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	l, err := e.ListSuspended(context.Background(), contracts.ListSuspendedArgs{Limit: 10})
+	if err != nil || len(l.Executions) != 0 {
+		t.Fatalf("suspended executions left: %+v, %v", l.Executions, err)
+	}
+	c, err := e.ClaimResumedExecution(context.Background(), contracts.ClaimArgs{WorkerID: "test"})
+	if err != nil || c.Outcome != contracts.OutcomeNone {
+		t.Fatalf("claimable execution left: %+v, %v", c, err)
+	}
+	_, out, _ := runBench(t, url, "--op", "suspend", "--concurrency", "1", "--duration", "50ms")
+	if !strings.Contains(out, "executions removed after the run:") {
+		t.Fatalf("the table does not report the cleanup:\n%s", out)
 	}
 }

@@ -43,7 +43,17 @@
 // A signing secret is never printed, logged or quoted in any error, usage
 // errors included. --secret-file PATH (or - for stdin) is the recommended
 // source; --secret-hex shows in the process list; --generate draws 32 random
-// bytes that nobody sees (add --generate-to PATH to keep a copy).
+// bytes that nobody sees (add --generate-to PATH to keep a copy: the file is
+// kept only when the generated secret was installed). ff signal and ff verify
+// take the token from --token-file PATH (or - for stdin) as well as --token.
+//
+// Nothing that may be a secret is echoed: a setting that names a secret's
+// file (--secret-file, --token-file, --new-kek-file, --generate-to,
+// FF_KEK_FILE, FF_WAITPOINT_HMAC_SECRET_FILE) is reported by its name and the
+// OS's reason, never by its value; usage errors, package flag's included,
+// quote no token- or secret-like value (a run of 16 hex digits, a
+// <kid>:<hex> shape); and backend URLs are shown through engine.RedactURL,
+// in logs and in error envelopes alike (engine.RedactError).
 package cli
 
 import (
@@ -54,6 +64,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"regexp"
 	"sort"
 	"strings"
 	"syscall"
@@ -90,7 +101,7 @@ func Main() {
 func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	inv := &invocation{ctx: ctx, stdin: stdin, stdout: stdout, stderr: stderr}
 	global := flag.NewFlagSet("ff", flag.ContinueOnError)
-	global.SetOutput(stderr)
+	global.SetOutput(redactingWriter{stderr})
 	global.StringVar(&inv.backendURL, "backend", "", "backend URL (default $"+BackendEnv+", else "+DefaultBackendURL+")")
 	global.Usage = func() { printUsage(stderr, global) }
 	if err := global.Parse(args); err != nil {
@@ -103,10 +114,11 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if inv.backendURL == "" {
 		inv.backendURL = os.Getenv(BackendEnv)
 	}
+	inv.backendNamed = inv.backendURL != ""
 	if inv.backendURL == "" {
 		inv.backendURL = DefaultBackendURL
 	}
-	inv.backendURL = withKEKFromEnv(inv.backendURL)
+	inv.backendURL, inv.kekErr = withKEKFromEnv(inv.backendURL)
 	name, rest := global.Arg(0), global.Args()[1:]
 	if name == "help" {
 		return runHelp(stderr, global, rest)
@@ -168,15 +180,79 @@ func printCommands(w io.Writer) {
 	}
 }
 
-// printable shortens an argument echoed in a usage error and hides anything
-// that looks like key material (long hex), so that a secret pasted in the
-// wrong place is not printed back.
+// printable shortens an argument echoed in a usage error and hides it
+// whole when it looks like a token or key material (secretLike), so that a
+// secret pasted in the wrong place is not printed back, not even in part.
 func printable(s string) string {
 	if len(s) >= 16 && strings.Trim(strings.ToLower(s), "0123456789abcdef") == "" {
 		return "<hex redacted>"
+	}
+	if secretLike(s) {
+		return "<redacted: looks like a token or secret>"
 	}
 	if len(s) > 40 {
 		return s[:40] + "…"
 	}
 	return s
+}
+
+// Shapes of secret material that no usage error quotes.
+var (
+	// hexRun is a run of 16 or more hex digits: a secret, a KEK, a token's MAC
+	// or a part of one.
+	hexRun = regexp.MustCompile(`[0-9A-Fa-f]{16,}`)
+	// kidHex is a token's shape, <kid>:<hex>, also cut short (8 hex digits
+	// or more after the colon).
+	kidHex = regexp.MustCompile(`[A-Za-z0-9._-]*:[0-9A-Fa-f]{8,}`)
+	// opaqueRun is a run of 24 or more base64 or base64url characters:
+	// checked only on a whole argument (see secretLike).
+	opaqueRun = regexp.MustCompile(`[A-Za-z0-9+=_-]{24,}`)
+	// quoted is a double-quoted value in a message of package flag
+	// ("invalid value \"...\" for flag -limit").
+	quoted = regexp.MustCompile(`"[^"\n]*"`)
+)
+
+// secretLike reports whether s, an argument the user typed, looks like a
+// token or a secret: it holds a run of 16 hex digits, a <kid>:<hex> shape,
+// or a run of 24 base64 characters mixing letters and digits (an admin
+// token, say).
+func secretLike(s string) bool {
+	if hexRun.MatchString(s) || kidHex.MatchString(s) {
+		return true
+	}
+	for _, run := range opaqueRun.FindAllString(s, -1) {
+		if strings.ContainsAny(run, "0123456789") && strings.IndexFunc(run, func(r rune) bool {
+			return 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z'
+		}) >= 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// redactSecretLike replaces every token- or secret-shaped part of a message
+// (a run of 16 hex digits, a <kid>:<hex> shape) with a placeholder, and
+// every double-quoted value that looks like a secret as a whole. Every usage
+// error and every message of package flag goes through it, whatever built
+// the message.
+func redactSecretLike(msg string) string {
+	msg = quoted.ReplaceAllStringFunc(msg, func(q string) string {
+		if secretLike(q[1 : len(q)-1]) {
+			return `"<redacted>"`
+		}
+		return q
+	})
+	msg = kidHex.ReplaceAllString(msg, "<redacted>")
+	return hexRun.ReplaceAllString(msg, "<redacted>")
+}
+
+// redactingWriter passes what package flag prints (errors that quote a
+// flag's value, and usage) through redactSecretLike.
+type redactingWriter struct{ w io.Writer }
+
+func (r redactingWriter) Write(p []byte) (int, error) {
+	if _, err := io.WriteString(r.w, redactSecretLike(string(p))); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }

@@ -55,12 +55,14 @@ func commandsByName() map[string]command {
 // invocation is one run of a command: the streams, the context and the
 // backend URL chosen by the global flags.
 type invocation struct {
-	ctx        context.Context
-	stdin      io.Reader
-	stdout     io.Writer
-	stderr     io.Writer
-	backendURL string
-	cmd        string // the command's name, for usage errors
+	ctx          context.Context
+	stdin        io.Reader
+	stdout       io.Writer
+	stderr       io.Writer
+	backendURL   string
+	backendNamed bool   // --backend or FF_BACKEND_URL named the backend (else DefaultBackendURL)
+	kekErr       error  // FF_KEK_FILE names a file that cannot be read (withKEKFromEnv)
+	cmd          string // the command's name, for usage errors
 }
 
 // flagSet returns the command's flag set, printing errors and usage on the
@@ -72,7 +74,9 @@ func (c command) flagSet(inv *invocation) *flag.FlagSet {
 
 func (c command) bind(inv *invocation) (*flag.FlagSet, func(*invocation) int) {
 	fs := flag.NewFlagSet("ff "+c.name, flag.ContinueOnError)
-	fs.SetOutput(inv.stderr)
+	// Package flag quotes a value it cannot parse: a token or a secret
+	// given to the wrong flag is not printed back.
+	fs.SetOutput(redactingWriter{inv.stderr})
 	run := c.setup(fs)
 	fs.Usage = func() {
 		fmt.Fprintf(inv.stderr, "usage: ff [--backend URL] %s %s\n\n%s\n", c.name, c.synopsis, c.summary)
@@ -104,9 +108,11 @@ func (c command) execute(inv *invocation, args []string) int {
 }
 
 // usagef reports a usage error on stderr and returns ExitUsage. Callers
-// never pass secret material.
+// never pass secret material, and as a second line of defence the message
+// is passed through redactSecretLike: no usage error quotes a run of 16 hex
+// digits or a <kid>:<hex> shape, whoever built it.
 func (inv *invocation) usagef(format string, args ...any) int {
-	fmt.Fprintf(inv.stderr, "ff %s: %s\n", inv.cmd, fmt.Sprintf(format, args...))
+	fmt.Fprintf(inv.stderr, "ff %s: %s\n", inv.cmd, redactSecretLike(fmt.Sprintf(format, args...)))
 	return ExitUsage
 }
 
@@ -118,7 +124,9 @@ type failed interface{ Failed() bool }
 // returns the exit code.
 func (inv *invocation) print(v any, err error) int {
 	if err != nil {
-		inv.write(contracts.ErrorEnvelope{Error: contracts.AsError(err)})
+		// The backend URL's secrets never reach an error envelope, whoever
+		// wrote the message (a driver, the engine, a KEK file's loader).
+		inv.write(contracts.ErrorEnvelope{Error: contracts.AsError(engine.RedactError(err, inv.backendURL))})
 		return ExitContract
 	}
 	inv.write(v)
@@ -137,9 +145,18 @@ func (inv *invocation) write(v any) {
 	}
 }
 
+// open opens the engine over the invocation's backend, failing first when
+// FF_KEK_FILE names a file that cannot be read.
+func (inv *invocation) open(opts ...engine.Option) (*engine.Engine, error) {
+	if inv.kekErr != nil {
+		return nil, inv.kekErr
+	}
+	return engine.Open(inv.ctx, inv.backendURL, opts...)
+}
+
 // withEngine opens the backend, runs op and prints its result or error.
 func (inv *invocation) withEngine(op func(ctx context.Context, e *engine.Engine) (any, error)) int {
-	e, err := engine.Open(inv.ctx, inv.backendURL)
+	e, err := inv.open()
 	if err != nil {
 		return inv.print(nil, err)
 	}

@@ -42,22 +42,23 @@ var demoCommand = command{
 // demo runs the story. It refuses a backend whose keystore is already
 // seeded: the story rotates the signing secret.
 func (inv *invocation) demo(grace time.Duration) int {
-	backendURL := inv.backendURL
-	if backendURL == DefaultBackendURL && os.Getenv(BackendEnv) == "" {
+	backendURL, open := inv.backendURL, inv.open
+	if !inv.backendNamed {
 		dir, err := os.MkdirTemp("", "ff-demo-")
 		if err != nil {
 			return inv.usagef("temporary directory: %v", err)
 		}
 		defer os.RemoveAll(dir)
 		backendURL = "sqlite://" + filepath.Join(dir, "demo.db")
+		open = func(...engine.Option) (*engine.Engine, error) { return engine.Open(inv.ctx, backendURL) }
 	}
-	e, err := engine.Open(inv.ctx, backendURL)
+	e, err := open()
 	if err != nil {
 		return inv.print(nil, err)
 	}
 	defer e.Close()
 	d := &demoRun{inv: inv, e: e, grace: grace, exec: "order-" + randomHex(4)}
-	fmt.Fprintf(inv.stdout, "FlowFabric-Go demo on %s\n", redacted(backendURL))
+	fmt.Fprintf(inv.stdout, "FlowFabric-Go demo on %s\n", engine.RedactURL(backendURL))
 	if err := d.run(); err != nil {
 		fmt.Fprintf(inv.stdout, "\n✗ demo failed: %v\n", err)
 		return ExitContract

@@ -146,8 +146,11 @@ func FuzzCLISignalInput(f *testing.F) {
 		p := []byte(payload)
 		// The idempotency key: at most 256 bytes of valid UTF-8 without NUL.
 		idemOK := len(idem) <= contracts.MaxIdempotencyKeyLen && utf8.ValidString(idem) && !strings.Contains(idem, "\x00")
+		// The payload: absent, or one I-JSON value of at most 64 KiB (its
+		// own fuzz target, in contracts, checks that rule); a payload that
+		// is valid implies an argument of valid UTF-8.
 		valid := contracts.ValidateIdentifier("name", name) == nil && idemOK &&
-			(!withPayload || len(p) <= contracts.MaxPayloadLen && (len(p) == 0 || json.Valid(p)))
+			(!withPayload || contracts.ValidatePayload("payload", p) == nil)
 		if valid != (code == cli.ExitOK) {
 			t.Fatalf("ff signal (valid input: %v) exit %d: %s", valid, code, stdout)
 		}
@@ -208,7 +211,9 @@ func FuzzCLIMessageInput(f *testing.F) {
 			src = []string{"--message", string(message)}
 		}
 		code, stdout := c.run(t, stdin, append([]string{"sign", "--scope", scope}, src...)...)
-		valid := len(scope) <= contracts.MaxScopeLen && len(message) <= contracts.MaxMessageLen
+		// Arguments are text (valid UTF-8); a message file is bytes.
+		valid := len(scope) <= contracts.MaxScopeLen && len(message) <= contracts.MaxMessageLen &&
+			utf8.ValidString(scope) && (how%3 != 2 || utf8.Valid(message))
 		if valid != (code == cli.ExitOK) {
 			t.Fatalf("ff sign (valid input: %v) exit %d: %s", valid, code, stdout)
 		}

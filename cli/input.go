@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
 )
@@ -106,6 +107,9 @@ func readSecretFile(path string, stdin io.Reader) (string, error) {
 	if err != nil {
 		return "", usageError("--secret-file: reading failed")
 	}
+	if !utf8.Valid(b) {
+		return "", usageError("--secret-file: %s", ruleText)
+	}
 	return strings.TrimRight(string(b), " \t\r\n"), nil
 }
 
@@ -162,6 +166,51 @@ func (l *stringList) String() string { return strings.Join(*l, ",") }
 func (l *stringList) Set(v string) error {
 	*l = append(*l, v)
 	return nil
+}
+
+// ruleText is the rule of every text the CLI reads, from the command line
+// or from a file that becomes a text field (docs/spec.md §2): bytes that are
+// not valid UTF-8 are refused, never replaced. The usage error does not
+// show the value: it may be a secret pasted in the wrong place, and its
+// bytes would not print anyway. (A message file is bytes, not text:
+// sign --message-file signs whatever it holds.)
+const ruleText = "must be valid UTF-8 (the value is not shown)"
+
+// The commands refuse flag values that are not valid UTF-8 before they
+// run: every entry of the command table is wrapped by refuseInvalidText
+// once, here, so that a new command is covered without a line of its own.
+func init() {
+	for i := range commands {
+		commands[i].setup = refuseInvalidText(commands[i].setup)
+	}
+}
+
+// refuseInvalidText wraps a command's setup: its runner first checks every
+// flag given on the command line and reports the first whose value is not
+// valid UTF-8 (a repeated flag, like --waitpoint, is checked in every
+// value) as a usage error naming the flag.
+func refuseInvalidText(setup func(*flag.FlagSet) func(*invocation) int) func(*flag.FlagSet) func(*invocation) int {
+	return func(fs *flag.FlagSet) func(*invocation) int {
+		run := setup(fs)
+		return func(inv *invocation) int {
+			if name := invalidTextFlag(fs); name != "" {
+				return inv.usagef("--%s: %s", name, ruleText)
+			}
+			return run(inv)
+		}
+	}
+}
+
+// invalidTextFlag returns the name of the first flag given (in name order)
+// whose value is not valid UTF-8, or "".
+func invalidTextFlag(fs *flag.FlagSet) string {
+	bad := ""
+	fs.Visit(func(f *flag.Flag) {
+		if bad == "" && !utf8.ValidString(f.Value.String()) {
+			bad = f.Name
+		}
+	})
+	return bad
 }
 
 // inputExit reports an input error: a usage error on stderr (exit 2) or a

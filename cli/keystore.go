@@ -2,7 +2,12 @@ package cli
 
 import (
 	"context"
+	"encoding/hex"
+	"errors"
 	"flag"
+	"fmt"
+	"io"
+	"os"
 	"time"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
@@ -21,13 +26,19 @@ var seedCommand = command{
 			if m := missing(fs, "kid"); m != "" {
 				return inv.usagef("missing %s", m)
 			}
-			s, err := secret.load(fs, inv.stdin, "secret_hex")
+			s, kept, err := loadSecret(fs, secret, inv.stdin, "secret_hex")
 			if err != nil {
 				return inv.inputExit(err)
 			}
-			return inv.withEngine(func(ctx context.Context, e *engine.Engine) (any, error) {
-				return e.Seed(ctx, contracts.SeedArgs{Kid: *kid, Secret: s})
+			var installed, unknown bool
+			code := inv.withEngine(func(ctx context.Context, e *engine.Engine) (any, error) {
+				out, err := e.Seed(ctx, contracts.SeedArgs{Kid: *kid, Secret: s})
+				installed = err == nil && out.Outcome == contracts.SeedSeeded
+				unknown = outcomeUnknown(err)
+				return out, err
 			})
+			kept.settle(inv, installed, unknown)
+			return code
 		}
 	},
 }
@@ -53,13 +64,22 @@ var rotateCommand = command{
 			if setFlags(fs)["grace-ms"] {
 				ms = *graceMs
 			}
-			s, err := secret.load(fs, inv.stdin, "new_secret_hex")
+			s, kept, err := loadSecret(fs, secret, inv.stdin, "new_secret_hex")
 			if err != nil {
 				return inv.inputExit(err)
 			}
-			return inv.withEngine(func(ctx context.Context, e *engine.Engine) (any, error) {
-				return e.RotateAll(ctx, contracts.RotateArgs{NewKid: *kid, NewSecret: s, GraceMs: ms})
+			var installed, unknown bool
+			code := inv.withEngine(func(ctx context.Context, e *engine.Engine) (any, error) {
+				res, err := e.RotateAll(ctx, contracts.RotateArgs{NewKid: *kid, NewSecret: s, GraceMs: ms})
+				unknown = outcomeUnknown(err)
+				for _, entry := range res.Entries {
+					installed = installed || entry.Outcome != nil && entry.Outcome.Outcome == contracts.RotateRotated
+					unknown = unknown || entry.Error != nil && outcomeUnknown(entry.Error)
+				}
+				return res, err
 			})
+			kept.settle(inv, installed, unknown)
+			return code
 		}
 	},
 }
@@ -100,22 +120,27 @@ var signCommand = command{
 var verifyCommand = command{
 	name:     "verify",
 	summary:  "verify a token for a message (exit 1 with invalid_token or token_expired when rejected)",
-	synopsis: "[--scope S] (--message M | --message-file PATH|-) --token T",
+	synopsis: "[--scope S] (--message M | --message-file PATH|-) (--token-file PATH|- | --token T)",
 	setup: func(fs *flag.FlagSet) func(*invocation) int {
 		scope := fs.String("scope", "", "the scope `S` the token was signed for (default empty)")
-		token := fs.String("token", "", "the token `T` (<kid>:<64 hex>)")
+		var token tokenFlags
+		token.define(fs, "the token")
 		var msg messageFlags
 		msg.define(fs)
 		return func(inv *invocation) int {
-			if m := missing(fs, "token"); m != "" {
-				return inv.usagef("missing %s", m)
+			if setFlags(fs)["message-file"] && msg.file == "-" && setFlags(fs)["token-file"] && token.file == "-" {
+				return inv.usagef("--message-file and --token-file cannot both read stdin (-)")
+			}
+			tok, err := token.load(fs, inv.stdin)
+			if err != nil {
+				return inv.inputExit(err)
 			}
 			m, err := msg.load(fs, inv.stdin)
 			if err != nil {
 				return inv.inputExit(err)
 			}
 			return inv.withEngine(func(ctx context.Context, e *engine.Engine) (any, error) {
-				return e.Verify(ctx, contracts.VerifyArgs{Scope: *scope, Message: m, Token: *token})
+				return e.Verify(ctx, contracts.VerifyArgs{Scope: *scope, Message: m, Token: tok})
 			})
 		}
 	},
@@ -133,6 +158,9 @@ var migrateCommand = command{
 	synopsis: "",
 	setup: func(fs *flag.FlagSet) func(*invocation) int {
 		return func(inv *invocation) int {
+			if inv.kekErr != nil {
+				return inv.print(nil, inv.kekErr)
+			}
 			applied, err := engine.Migrate(inv.ctx, inv.backendURL)
 			if err != nil {
 				return inv.print(nil, err)
@@ -143,4 +171,88 @@ var migrateCommand = command{
 			return inv.print(MigrateResult{Applied: applied}, nil)
 		}
 	},
+}
+
+// loadSecret returns the secret of seed and rotate from exactly one of
+// their sources (secretFlags.load), with two differences:
+//
+//   - a --secret-file that cannot be read is reported by the OS's reason,
+//     never by its value, which may be a secret pasted in the wrong place;
+//   - with --generate --generate-to PATH, the file is written (0600, new)
+//     before the backend is called, so that a secret installed is never
+//     lost, and the returned *generatedFile removes it again unless the
+//     secret was installed (settle).
+func loadSecret(fs *flag.FlagSet, s secretFlags, stdin io.Reader, field string) (contracts.Secret, *generatedFile, error) {
+	set := setFlags(fs)
+	if set["secret-file"] && s.file != "-" && countSet(fs, "secret-file", "secret-hex", "generate") == 1 {
+		if problem := secretFileProblem(s.file); problem != "" {
+			return nil, nil, usageError("--secret-file: %s", problem)
+		}
+	}
+	to := s.generateTo
+	s.generateTo = "" // drawn here, written below
+	secret, err := s.load(fs, stdin, field)
+	if err != nil || !s.generate || to == "" {
+		return secret, nil, err
+	}
+	g, err := writeGenerated(to, secret)
+	if err != nil {
+		return nil, nil, err
+	}
+	return secret, g, nil
+}
+
+// generatedFile is the --generate-to file of one seed or rotate.
+type generatedFile struct{ path string }
+
+// writeGenerated writes the secret's hex and a newline to a new file at
+// path with mode 0600, synced to disk. Errors never name the path.
+func writeGenerated(path string, secret contracts.Secret) (*generatedFile, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, usageError("--generate-to: cannot create the file: %s (the file must not exist; the value is not shown)", osReason(err))
+	}
+	_, werr := f.WriteString(hex.EncodeToString(secret) + "\n")
+	serr := f.Sync()
+	cerr := f.Close()
+	if werr != nil || serr != nil || cerr != nil {
+		_ = os.Remove(path)
+		return nil, usageError("--generate-to: writing the file failed; nothing was installed")
+	}
+	return &generatedFile{path: path}, nil
+}
+
+// settle keeps the file when the generated secret was installed (seed
+// outcome seeded, or a partition rotated to it) or when the outcome is
+// unknown (the call failed in transport: it may have committed), and
+// removes it otherwise: a kid that was already seeded keeps its stored
+// secret, which the file does not hold. A note on stderr says what
+// happened to the file unless it was simply kept.
+func (g *generatedFile) settle(inv *invocation, installed, unknown bool) {
+	switch {
+	case g == nil || installed:
+	case unknown:
+		fmt.Fprintf(inv.stderr, "ff %s: --generate-to: the file was kept: the call failed before its outcome was known, so the generated secret may be installed; check with `ff %s --secret-file` naming it\n", inv.cmd, inv.cmd)
+	default:
+		if err := os.Remove(g.path); err != nil {
+			fmt.Fprintf(inv.stderr, "ff %s: --generate-to: the generated secret was not installed, and removing the file failed (%s); delete it: it is not the kid's secret\n", inv.cmd, osReason(err))
+			return
+		}
+		fmt.Fprintf(inv.stderr, "ff %s: --generate-to: no file written: the generated secret was not installed (the stored secret stays)\n", inv.cmd)
+	}
+}
+
+// outcomeUnknown reports whether err leaves it open whether the call
+// committed: a transport or unavailable error, other than a closed backend
+// or a schema the binary cannot use, which fail before anything is written.
+func outcomeUnknown(err error) bool {
+	if err == nil {
+		return false
+	}
+	e := contracts.AsError(err)
+	switch {
+	case errors.Is(e, contracts.ErrBackendClosed), errors.Is(e, contracts.ErrSchemaMismatch), errors.Is(e, contracts.ErrKEKMismatch):
+		return false
+	}
+	return e.Kind == contracts.KindTransport || e.Kind == contracts.KindUnavailable
 }

@@ -182,8 +182,11 @@ func TestSeed(t *testing.T) {
 		run(t, "", "seed", "--secret-hex", secretA).usage(t, "missing --kid")
 	})
 	t.Run("MissingSecretFile", func(t *testing.T) {
-		run(t, "", "--backend", "memory://", "seed", "--kid", "k1", "--secret-file", "/nonexistent/s").
-			usage(t, "open /nonexistent/s")
+		r := run(t, "", "--backend", "memory://", "seed", "--kid", "k1", "--secret-file", "/nonexistent/s")
+		r.usage(t, "--secret-file: cannot read the file it names: no such file or directory")
+		if strings.Contains(r.stderr, "/nonexistent/s") {
+			t.Fatalf("stderr %q quotes the value of --secret-file", r.stderr)
+		}
 	})
 	t.Run("MalformedSecretIsAValidationEnvelopeWithoutTheSecret", func(t *testing.T) {
 		for _, bad := range []string{secretA[:62], secretA + "0", secretA[:60] + "zzzz", secretA[:32]} {

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"time"
 
@@ -27,26 +26,44 @@ const (
 // SIGINT or SIGTERM.
 const ShutdownGrace = 10 * time.Second
 
+// MinAdminTokenBytes is the shortest FF_ADMIN_TOKEN ff serve accepts: the
+// admin routes hold every secret's power, and a short token can be guessed.
+// `openssl rand -hex 32` makes a good one.
+const MinAdminTokenBytes = 32
+
 var serveCommand = command{
-	name:     "serve",
-	summary:  "serve the HTTP signal gateway and admin API until SIGINT/SIGTERM (admin routes need $" + AdminTokenEnv + ")",
-	synopsis: "[--listen 127.0.0.1:8080]",
+	name: "serve",
+	summary: "serve the HTTP signal gateway and admin API until SIGINT/SIGTERM (admin routes need $" + AdminTokenEnv +
+		", at least 32 bytes)",
+	synopsis: "[--listen 127.0.0.1:8080] [--metrics-listen ADDR]",
 	setup: func(fs *flag.FlagSet) func(*invocation) int {
 		listen := fs.String("listen", "127.0.0.1:8080", "the `ADDR` to listen on (port 0 picks a free port; the log says which)")
-		return func(inv *invocation) int { return inv.serve(*listen) }
+		metrics := fs.String("metrics-listen", "", "serve GET /metrics on this `ADDR` only, and not on --listen (e.g. a private 127.0.0.1:9090 when --listen faces the internet)")
+		return func(inv *invocation) int {
+			if setFlags(fs)["metrics-listen"] && *metrics == "" {
+				return inv.usagef("--metrics-listen: give an address, or leave the flag out to serve /metrics on --listen")
+			}
+			return inv.serve(*listen, *metrics)
+		}
 	},
 }
 
 // serve opens the backend, seeds it from the environment when asked, and
 // serves HTTP until the invocation's context ends, then shuts down
-// gracefully. Logs are JSON lines on stderr.
-func (inv *invocation) serve(addr string) int {
+// gracefully. With metricsAddr, /metrics is served there only. Logs are
+// JSON lines on stderr.
+func (inv *invocation) serve(addr, metricsAddr string) int {
 	log := slog.New(slog.NewJSONHandler(inv.stderr, nil))
+	admin := os.Getenv(AdminTokenEnv)
+	if admin != "" && len(admin) < MinAdminTokenBytes {
+		return inv.usagef("$%s is %d bytes long; it must be at least %d bytes (e.g. from `openssl rand -hex 32`), or unset to turn the admin routes off. Its value is not shown",
+			AdminTokenEnv, len(admin), MinAdminTokenBytes)
+	}
 	seed, err := seedFromEnv(inv)
 	if err != nil {
 		return inv.inputExit(err)
 	}
-	e, err := engine.Open(inv.ctx, inv.backendURL)
+	e, err := inv.open()
 	if err != nil {
 		return inv.print(nil, err)
 	}
@@ -60,38 +77,65 @@ func (inv *invocation) serve(addr string) int {
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return inv.usagef("--listen %s: %v", addr, err)
+		return inv.usagef("--listen %s: %v", printable(addr), err)
 	}
-	admin := os.Getenv(AdminTokenEnv)
-	srv := httpapi.NewServer(addr, httpapi.New(e, httpapi.Options{AdminToken: admin, Logger: log}))
-	log.Info("listening", "addr", ln.Addr().String(), "backend", redacted(inv.backendURL), "admin_routes", admin != "")
-	return serveUntilDone(inv.ctx, srv, ln, log)
+	h := httpapi.New(e, httpapi.Options{AdminToken: admin, Logger: log, DisableMetricsRoute: metricsAddr != ""})
+	servers := []served{{httpapi.NewServer(addr, h), ln}}
+	attrs := []any{"addr", ln.Addr().String()}
+	if metricsAddr != "" {
+		mln, err := net.Listen("tcp", metricsAddr)
+		if err != nil {
+			ln.Close()
+			return inv.usagef("--metrics-listen %s: %v", printable(metricsAddr), err)
+		}
+		servers = append(servers, served{httpapi.NewServer(metricsAddr, h.MetricsOnly()), mln})
+		attrs = append(attrs, "metrics_addr", mln.Addr().String())
+	}
+	attrs = append(attrs, "backend", engine.RedactURL(inv.backendURL), "admin_routes", admin != "")
+	log.Info("listening", attrs...)
+	return serveUntilDone(inv.ctx, servers, log)
 }
 
-// serveUntilDone serves on ln until ctx ends, then lets in-flight requests
-// finish within ShutdownGrace.
-func serveUntilDone(ctx context.Context, srv *http.Server, ln net.Listener, log *slog.Logger) int {
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
+// served is one server and the listener it serves on.
+type served struct {
+	srv *http.Server
+	ln  net.Listener
+}
+
+// serveUntilDone serves every server on its listener until ctx ends (or
+// one of them fails), then lets in-flight requests finish within
+// ShutdownGrace.
+func serveUntilDone(ctx context.Context, servers []served, log *slog.Logger) int {
+	done := make(chan error, len(servers))
+	for _, s := range servers {
+		go func() { done <- s.srv.Serve(s.ln) }()
+	}
+	code, pending := ExitOK, len(servers)
 	select {
 	case err := <-done:
 		log.Error("server stopped", "error", err.Error())
-		return ExitContract
+		code, pending = ExitContract, pending-1
 	case <-ctx.Done():
 	}
 	log.Info("shutting down", "grace", ShutdownGrace.String())
 	sctx, cancel := context.WithTimeout(context.Background(), ShutdownGrace)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		log.Error("shutdown", "error", err.Error())
-		return ExitContract
+	for _, s := range servers {
+		if err := s.srv.Shutdown(sctx); err != nil {
+			log.Error("shutdown", "error", err.Error())
+			code = ExitContract
+		}
 	}
-	if err := <-done; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		log.Error("server stopped", "error", err.Error())
-		return ExitContract
+	for range pending {
+		if err := <-done; err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("server stopped", "error", err.Error())
+			code = ExitContract
+		}
 	}
-	log.Info("stopped")
-	return ExitOK
+	if code == ExitOK {
+		log.Info("stopped")
+	}
+	return code
 }
 
 // seedFromEnv returns the seed arguments named by FF_WAITPOINT_HMAC_KID and
@@ -103,6 +147,11 @@ func seedFromEnv(inv *invocation) (*contracts.SeedArgs, error) {
 	}
 	if kid == "" || file == "" {
 		return nil, usageError("set both %s and %s, or neither", SeedKidEnv, SeedSecretEnv)
+	}
+	if file != "-" {
+		if problem := secretFileProblem(file); problem != "" {
+			return nil, usageError("$%s: %s", SeedSecretEnv, problem)
+		}
 	}
 	text, err := readSecretFile(file, inv.stdin)
 	if err != nil {
@@ -122,13 +171,4 @@ func logSeed(log *slog.Logger, out contracts.SeedOutcome) {
 		return
 	}
 	log.Info("seed", attrs...)
-}
-
-// redacted returns rawURL with any password replaced, for logs.
-func redacted(rawURL string) string {
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	return u.Redacted()
 }

@@ -4,6 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"io"
+	"os"
+	"slices"
+	"strings"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
 	"github.com/flowfabric/flowfabric-go/engine"
@@ -46,19 +50,31 @@ var suspendCommand = command{
 var signalCommand = command{
 	name:     "signal",
 	summary:  "deliver a signal to a waitpoint, presenting its token",
-	synopsis: "--execution E --waitpoint-id W --token T --name N [--payload JSON] [--idempotency-key K]",
+	synopsis: "--execution E --waitpoint-id W (--token-file PATH|- | --token T) --name N [--payload JSON] [--idempotency-key K]",
 	setup: func(fs *flag.FlagSet) func(*invocation) int {
 		exec := fs.String("execution", "", "the execution id `E`")
 		wp := fs.String("waitpoint-id", "", "the waitpoint id `W` printed by suspend")
-		token := fs.String("token", "", "the waitpoint's token `T`")
+		var token tokenFlags
+		token.define(fs, "the waitpoint's token")
 		name := fs.String("name", "", "the signal name `N`")
 		payload := fs.String("payload", "", "a JSON value carried by the signal (default: none)")
 		idem := fs.String("idempotency-key", "", "a second delivery with the same key is a duplicate")
 		return func(inv *invocation) int {
-			if m := missing(fs, "execution", "waitpoint-id", "token", "name"); m != "" {
+			need := []string{"execution", "waitpoint-id", "token", "name"}
+			if setFlags(fs)["token-file"] {
+				need = slices.DeleteFunc(need, func(f string) bool { return f == "token" })
+			}
+			if m := missing(fs, need...); m != "" {
+				if strings.Contains(m, "--token") {
+					m += " (or --token-file PATH|-, which keeps the token out of the process list)"
+				}
 				return inv.usagef("missing %s", m)
 			}
-			a := contracts.DeliverSignalArgs{ExecutionID: *exec, WaitpointID: *wp, Token: *token, Name: *name, IdempotencyKey: *idem}
+			tok, err := token.load(fs, inv.stdin)
+			if err != nil {
+				return inv.inputExit(err)
+			}
+			a := contracts.DeliverSignalArgs{ExecutionID: *exec, WaitpointID: *wp, Token: tok, Name: *name, IdempotencyKey: *idem}
 			if setFlags(fs)["payload"] {
 				a.Payload = json.RawMessage(*payload)
 			}
@@ -141,4 +157,57 @@ var completeCommand = command{
 			})
 		}
 	},
+}
+
+// maxTokenFileBytes bounds what --token-file reads: far more than a token
+// (a kid of at most 64 bytes, a colon and 64 hex digits), so that an
+// oversized file is reported rather than read without limit.
+const maxTokenFileBytes = 4096
+
+// tokenFlags give signal and verify their token: from a file or stdin
+// (--token-file, which keeps it out of the process list and the shell's
+// history) or inline (--token).
+type tokenFlags struct {
+	token string
+	file  string
+}
+
+func (t *tokenFlags) define(fs *flag.FlagSet, what string) {
+	fs.StringVar(&t.file, "token-file", "", "read "+what+" from `PATH` (- for stdin); surrounding whitespace is trimmed")
+	fs.StringVar(&t.token, "token", "", what+" `T`, <kid>:<64 hex> (visible in the process list: prefer --token-file)")
+}
+
+// load returns the token from exactly one of --token-file and --token.
+// Errors never quote the token nor the value of --token-file, which may be
+// a token pasted in the wrong place.
+func (t *tokenFlags) load(fs *flag.FlagSet, stdin io.Reader) (string, error) {
+	switch countSet(fs, "token", "token-file") {
+	case 0:
+		return "", usageError("missing --token (or --token-file PATH|-)")
+	case 2:
+		return "", usageError("give exactly one of --token-file, --token")
+	}
+	if !setFlags(fs)["token-file"] {
+		return t.token, nil
+	}
+	var r io.Reader = stdin
+	if t.file != "-" {
+		if problem := secretFileProblem(t.file); problem != "" {
+			return "", usageError("--token-file: %s", problem)
+		}
+		f, err := os.Open(t.file)
+		if err != nil {
+			return "", usageError("--token-file: %s", cannotRead(err))
+		}
+		defer f.Close()
+		r = f
+	}
+	b, err := io.ReadAll(io.LimitReader(r, maxTokenFileBytes+1))
+	if err != nil {
+		return "", usageError("--token-file: reading failed")
+	}
+	if len(b) > maxTokenFileBytes {
+		return "", usageError("--token-file: the file holds more than %d bytes; a token is <kid>:<64 hex>", maxTokenFileBytes)
+	}
+	return strings.TrimSpace(string(b)), nil
 }

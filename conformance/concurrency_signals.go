@@ -10,7 +10,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
-	"github.com/flowfabric/flowfabric-go/engine"
 )
 
 // Sizes of the concurrent signal scenarios.
@@ -23,19 +22,6 @@ const (
 	limitRace        = 200 // accepted deliveries left for the race across the limit
 	limitOverflow    = 100 // deliveries beyond contracts.SignalLimit
 )
-
-// signalConcurrencyScenarios race many goroutines through one Engine
-// (docs/spec.md §5: exactly once delivery, exactly once claims, the signal
-// limit under contention).
-func signalConcurrencyScenarios(t *testing.T, h Harness) {
-	s := sigSuite{h: h, rec: newRecorder()}
-	s.scenario(t, "SameIdempotencyKey", raceSameKey)
-	s.scenario(t, "ClaimEachOnce", raceClaims)
-	s.scenario(t, "SignalLimit", raceSignalLimit)
-	s.scenario(t, "AllResumesOnce", raceAllWaitpoints)
-	s.scenario(t, "AnyResumesOnce", raceAnyWaitpoints)
-	s.scenario(t, "SuspendOnce", raceSuspend)
-}
 
 // raceSameKey: 64 goroutines deliver one (waitpoint_id, idempotency_key):
 // exactly one is accepted, 63 are duplicates naming its signal_id, and one
@@ -145,58 +131,6 @@ func raceClaims(t *testing.T, suite sigSuite) {
 	out, _ := w.claim("claim_after_all", "worker-x", 600_000)
 	require.Equal(t, contracts.OutcomeNone, out.Outcome, "claim_after_all: want none, got %+v", out)
 	w.golden("signals_concurrency_claim_each_once")
-}
-
-// raceSignalLimit: 10,100 signals with distinct keys go to a suspension that
-// does not resume, the last 300 from 16 goroutines at once: exactly 10,000
-// are accepted, the rest are signal_limit_exceeded (also on the other
-// waitpoint, with or without a new idempotency key), a duplicate still
-// answers duplicate, and the suspension holds 10,000 signals. Skipped with
-// -short.
-func raceSignalLimit(t *testing.T, suite sigSuite) {
-	if testing.Short() {
-		t.Skip("10,100 deliveries; skipped with -short")
-	}
-	w := suite.open(t)
-	s := w.mustSuspend("suspend", suspendArgs("limit-1", contracts.ConditionAll, "a", "b"))
-	hs := w.handles()
-
-	// fill up to limitRace below the limit with a few goroutines (a
-	// SERIALIZABLE backend spends its time on retries when many contend),
-	// then race 16 goroutines across the limit
-	var accepted, exceeded sync.Map
-	total := contracts.SignalLimit + limitOverflow
-	start := time.Now()
-	deliverTicks(t, w, hs, s, 0, contracts.SignalLimit-limitRace, fillWorkers, &accepted, &exceeded)
-	filled := time.Now()
-	deliverTicks(t, w, hs, s, contracts.SignalLimit-limitRace, total, limitWorkers, &accepted, &exceeded)
-	t.Logf("%d deliveries by %d goroutines in %v, then %d by %d goroutines in %v",
-		contracts.SignalLimit-limitRace, fillWorkers, filled.Sub(start).Round(time.Millisecond),
-		limitRace+limitOverflow, limitWorkers, time.Since(filled).Round(time.Millisecond))
-	require.Equal(t, contracts.SignalLimit, syncMapLen(&accepted), "accepted deliveries")
-	require.Equal(t, limitOverflow, syncMapLen(&exceeded), "signal_limit_exceeded deliveries")
-	w.note("accepted", contracts.SignalLimit)
-	w.note("signal_limit_exceeded", limitOverflow)
-
-	// then the other waitpoint cannot resume it, a recorded key is still a duplicate
-	_, err := w.deliver("deliver_other_waitpoint", signalTo(s, "b", "tick", ""))
-	sigWantErr(t, "deliver_other_waitpoint", err, contracts.ErrSignalLimitExceeded)
-	w.aside(func() {
-		_, err := w.deliver("deliver_other_waitpoint_new_key", signalTo(s, "b", "tick", "new-key"))
-		sigWantErr(t, "deliver_other_waitpoint_new_key", err, contracts.ErrSignalLimitExceeded)
-	})
-	var some int
-	var someID string
-	accepted.Range(func(k, v any) bool { some, someID = k.(int), v.(string); return false })
-	d, err := w.deliver("redeliver_recorded_key", signalTo(s, "a", "tick", fmt.Sprintf("tick-%05d", some)))
-	require.NoError(t, err, "redeliver_recorded_key")
-	require.Equal(t, contracts.OutcomeDuplicate, d.Outcome, "redeliver_recorded_key: outcome")
-	require.Equal(t, someID, d.SignalID, "redeliver_recorded_key: want the recorded signal_id")
-	o, err := w.e.ObserveSignals(ctx(), contracts.ObserveSignalsArgs{ExecutionID: "limit-1"})
-	require.NoError(t, err, "observe")
-	require.Len(t, o.Signals, contracts.SignalLimit, "observe: want the signal limit's signals")
-	w.note("observed_signals", len(o.Signals))
-	w.golden("signals_concurrency_signal_limit")
 }
 
 func syncMapLen(m *sync.Map) int {
@@ -356,42 +290,5 @@ func retryContention[R any](w *sigWorld, f func() (R, error)) (R, error) {
 		}
 		w.retries.Add(1)
 		time.Sleep(time.Duration(1+attempt) * time.Millisecond)
-	}
-}
-
-// deliverTicks delivers signals with idempotency keys tick-<i> for i in
-// [from, to) to waitpoint "a" of s from n goroutines spread over the
-// handles, recording accepted signal ids and signal_limit_exceeded answers.
-func deliverTicks(t *testing.T, w *sigWorld, hs []*engine.Engine, s contracts.SuspendOutcome, from, to, n int, accepted, exceeded *sync.Map) {
-	t.Helper()
-	next := make(chan int, to-from)
-	for i := from; i < to; i++ {
-		next <- i
-	}
-	close(next)
-	var wg sync.WaitGroup
-	errs := make(chan error, n)
-	for g := range n {
-		wg.Go(func() {
-			for i := range next {
-				out, err := retryContention(w, func() (contracts.DeliverSignalOutcome, error) {
-					return hs[g%len(hs)].DeliverSignal(ctx(), signalTo(s, "a", "tick", fmt.Sprintf("tick-%05d", i)))
-				})
-				switch {
-				case err == nil && out.Outcome == contracts.OutcomeAccepted && !out.Resumed:
-					accepted.Store(i, out.SignalID)
-				case errors.Is(err, contracts.ErrSignalLimitExceeded):
-					exceeded.Store(i, true)
-				default:
-					errs <- fmt.Errorf("delivery %d: %+v %v", i, out, err)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		require.NoError(t, err)
 	}
 }

@@ -21,7 +21,9 @@ import (
 // Harness.Raw is set), a missing or wrong KEK fails with kek_mismatch and
 // changes nothing, and RewrapSecrets moves every secret to another KEK
 // without changing a kid. Drivers without SecretSealer skip them: OpenBackend
-// refuses a kek_file for those.
+// refuses a kek_file for those. One scenario also runs without
+// SecretSealer: no store, plain or sealed, holds a waitpoint token or its
+// MAC (docs/spec.md §3, "Where tokens are kept").
 func RunSecretsAtRest(t *testing.T, h Harness) {
 	t.Helper()
 	rec := newRecorder()
@@ -34,6 +36,7 @@ func RunSecretsAtRest(t *testing.T, h Harness) {
 var sealingScenarios = []keystoreScenario{
 	{name: "EveryOperationWorks", run: sealedEveryOperationWorks},
 	{name: "StoreHoldsNoSecret", run: sealedStoreHoldsNoSecret},
+	{name: "StoreHoldsNoToken", run: storeHoldsNoToken},
 	{name: "PlainStoreControl", run: sealedPlainStoreControl},
 	{name: "ComparesOpenedSecrets", run: sealedComparesOpenedSecrets},
 	{name: "MissingOrWrongKEK", run: sealedMissingOrWrongKEK},
@@ -348,4 +351,84 @@ func sealedPreviousKEKOpens(t *testing.T, k *keystoreEnv) {
 	require.Equal(t, expectedToken(fxC, "scope", msg), s.mustSign("scope", msg).Token, "sign under B with the kid sealed under B: another token")
 	_, err := s.verify("scope", msg, expectedToken(fxA, "scope", msg))
 	require.ErrorIs(t, err, contracts.ErrKEKMismatch, "verify a token of the kid sealed under A, under B alone")
+}
+
+// tokenForms are the encodings a store might keep a waitpoint token in: the
+// token itself, and its MAC as raw bytes, hex in either case and base64
+// (rawForms of the 32 MAC bytes).
+func tokenForms(t testing.TB, token string) [][]byte {
+	t.Helper()
+	_, err := contracts.ParseToken("token", token)
+	require.NoError(t, err, "a token suspend issued")
+	mac, err := hex.DecodeString(macOf(token))
+	require.NoError(t, err, "the MAC of a token suspend issued")
+	return append([][]byte{[]byte(token)}, rawForms(contracts.Secret(mac))...)
+}
+
+// suspendTwice suspends exec on two waitpoints under an idempotency key,
+// replays the suspend (which must answer the same bytes), and delivers a
+// signal with the first waitpoint's token under a signal idempotency key;
+// it returns the outcome.
+func (k *keystoreEnv) suspendTwice(exec string) contracts.SuspendOutcome {
+	k.t.Helper()
+	a := contracts.SuspendArgs{ExecutionID: exec, Condition: contracts.ConditionAll, IdempotencyKey: "suspend-" + exec,
+		Waitpoints: []contracts.WaitpointSpec{{Key: "approve"}, {Key: "reject"}}}
+	first, err := k.e.Suspend(ctx(), a)
+	k.rec.call(first, err)
+	require.NoError(k.t, err, "suspend %s", exec)
+	replay, err := k.e.Suspend(ctx(), a)
+	k.rec.call(replay, err)
+	require.NoError(k.t, err, "replay the suspend of %s", exec)
+	require.Equal(k.t, ksJSON(first), ksJSON(replay), "replay the suspend of %s: want the first outcome byte for byte", exec)
+	wp := first.Waitpoints[0]
+	d, err := k.e.DeliverSignal(ctx(), contracts.DeliverSignalArgs{ExecutionID: exec, WaitpointID: wp.WaitpointID, Token: wp.Token, Name: "go", IdempotencyKey: "deliver-" + exec})
+	k.rec.call(d, err)
+	require.NoError(k.t, err, "deliver to %s", exec)
+	require.Equal(k.t, contracts.OutcomeAccepted, d.Outcome, "deliver to %s: outcome", exec)
+	return first
+}
+
+// wantRawWithoutTokens requires the raw store to hold none of the tokens
+// of outs, in any form, and (the control that Raw sees the suspensions)
+// every one of their waitpoint ids.
+func (k *keystoreEnv) wantRawWithoutTokens(what string, outs ...contracts.SuspendOutcome) {
+	k.t.Helper()
+	raw := k.raw()
+	for _, out := range outs {
+		for _, wp := range out.Waitpoints {
+			require.True(k.t, bytes.Contains(raw, []byte(wp.WaitpointID)), "%s: the raw store (%d bytes) does not hold waitpoint %s: Harness.Raw does not see the suspensions", what, len(raw), wp.WaitpointID)
+			for i, form := range tokenForms(k.t, wp.Token) {
+				require.False(k.t, bytes.Contains(raw, form), "%s: the raw store (%d bytes) holds the token of waitpoint %s of %s, or its MAC (form %d)", what, len(raw), wp.WaitpointKey, out.ExecutionID, i)
+			}
+		}
+	}
+}
+
+// Given suspends with idempotency keys (replayed, and a delivery with each
+// first token), on a store without a KEK and then under one, with a
+// rotation in between, then the raw store holds no waitpoint token and no
+// MAC in any encoding: suspend records keep each token's kid only, and a
+// replay signs the tokens again, byte for byte the same, also for a record
+// written before the KEK and the rotation.
+func storeHoldsNoToken(t *testing.T, k *keystoreEnv) {
+	if k.h.Raw == nil {
+		t.Skip("needs Harness.Raw")
+	}
+	k.mustSeed(fxA)
+	plain := k.suspendTwice("exec-token-plain")
+	k.wantRawWithoutTokens("plain store", plain)
+	if _, ok := k.e.Backend().(driver.SecretSealer); !ok {
+		return // the sealed half needs driver.SecretSealer
+	}
+	s := k.sealWith(kek.NewKeyring(kekA))
+	s.mustRotate(fxB, hourMs)
+	sealed := s.suspendTwice("exec-token-sealed")
+	require.Equal(t, fxB.Kid, sealed.Waitpoints[0].Token[:len(fxB.Kid)], "a suspend after the rotation signs with kid-b")
+	a := contracts.SuspendArgs{ExecutionID: plain.ExecutionID, Condition: contracts.ConditionAll, IdempotencyKey: "suspend-" + plain.ExecutionID,
+		Waitpoints: []contracts.WaitpointSpec{{Key: "approve"}, {Key: "reject"}}}
+	again, err := s.e.Suspend(ctx(), a)
+	s.rec.call(again, err)
+	require.NoError(t, err, "replay the plain store's suspend under a KEK, kid-a in its grace")
+	require.Equal(t, ksJSON(plain), ksJSON(again), "replay the plain store's suspend under a KEK: want the first outcome byte for byte")
+	s.wantRawWithoutTokens("sealed store", plain, sealed)
 }

@@ -1,6 +1,11 @@
 package conformance
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/engine"
+)
 
 // suspensionScenarios runs the suspension and signal scenarios
 // (docs/spec.md §5), then checks that no envelope or error
@@ -24,9 +29,14 @@ func suspensionScenarios(t *testing.T, h Harness) {
 	t.Run("Suspend", func(t *testing.T) {
 		sigSuspendScenarios(t, s)
 		sigSuspendClockScenarios(t, s)
+		sigSuspendReplayKidScenarios(t, s)
 	})
 	t.Run("Deliver", func(t *testing.T) { sigDeliverScenarios(t, s) })
-	t.Run("Observe", func(t *testing.T) { sigObserveClockScenarios(t, s) })
+	t.Run("Budget", func(t *testing.T) { sigBudgetScenarios(t, s) })
+	t.Run("Observe", func(t *testing.T) {
+		sigObserveClockScenarios(t, s)
+		sigObservePagingScenarios(t, s)
+	})
 	t.Run("Lease", func(t *testing.T) { sigLeaseScenarios(t, s) })
 	t.Run("List", func(t *testing.T) {
 		sigListScenarios(t, s)
@@ -48,6 +58,13 @@ type sigSuite struct {
 
 // open returns a fresh backend with the fixture keystore fxA seeded.
 func (s sigSuite) open(t testing.TB) *sigWorld { return newSigWorld(t, s.h, s.rec) }
+
+// openWithLimits is open with Engines whose deliveries are checked against
+// the budgets l (engine.WithSignalLimits, docs/spec.md §8.3), so that a
+// scenario reaches a lowered limit in a few calls.
+func (s sigSuite) openWithLimits(t testing.TB, l contracts.SignalLimits) *sigWorld {
+	return newSigWorld(t, s.h, s.rec, engine.WithSignalLimits(l))
+}
 
 // openUnseeded returns a fresh backend without a keystore.
 func (s sigSuite) openUnseeded(t testing.TB) *sigWorld { return newUnseededSigWorld(t, s.h, s.rec) }

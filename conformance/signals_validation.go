@@ -51,7 +51,39 @@ func sigValidationScenarios(t *testing.T, suite sigSuite) {
 	out, err := w.e.ListSuspended(ctx(), contracts.ListSuspendedArgs{Limit: 0})
 	require.NoError(t, err, "limit 0: want the default limit")
 	require.Len(t, out.Executions, 1, "limit 0: want the default limit")
+	sigValidationAccepted(t, w, s)
 	w.golden("signals_validation")
+}
+
+// nestedPayload is a payload of depth arrays nested in one another.
+func nestedPayload(depth int) json.RawMessage {
+	return json.RawMessage(strings.Repeat("[", depth) + strings.Repeat("]", depth))
+}
+
+// sigValidationAccepted: what the rules above must not refuse is accepted
+// and comes back unchanged. A payload nested 64 deep; a surrogate pair in
+// an escape; the same member name in different objects; identifiers made
+// of dots that are not "." or "..".
+func sigValidationAccepted(t *testing.T, w *sigWorld, s contracts.SuspendOutcome) {
+	payloads := []json.RawMessage{
+		nestedPayload(contracts.MaxPayloadDepth),
+		json.RawMessage(`{"memo":"\ud83d\ude00","a":{"a":1},"b":[{"a":1},{"a":2}]}`),
+	}
+	for i, p := range payloads {
+		d := signalTo(s, "a", "...", "")
+		d.Payload = p
+		w.mustDeliver([]string{"deliver_payload_depth_64", "deliver_payload_surrogate_pair_and_nested_names"}[i], d)
+	}
+	// checked here, not spelled out in the golden file
+	o, err := w.e.ObserveSignals(ctx(), contracts.ObserveSignalsArgs{ExecutionID: s.ExecutionID})
+	require.NoError(t, err, "observe")
+	require.Len(t, o.Signals, len(payloads), "observe: want the accepted signals")
+	for i, p := range payloads {
+		require.JSONEq(t, string(p), string(o.Signals[i].Payload), "observe: want payload %d back unchanged", i)
+		require.Equal(t, "...", o.Signals[i].Name, "observe: want the signal name ...")
+	}
+	dots := suspendArgs("...", contracts.ConditionAny, ".a", "a.", "a..b")
+	w.mustSuspend("suspend_dotted_identifiers", dots)
 }
 
 // sigSnapshot is list_suspended and observe_signals of exec as one JSON
@@ -96,6 +128,8 @@ func suspendValidationCases() []sigValidationCase {
 		suspendCase("suspend_execution_id_space", "execution_id", func(a *contracts.SuspendArgs) { a.ExecutionID = "fresh 1" }),
 		suspendCase("suspend_execution_id_non_ascii", "execution_id", func(a *contracts.SuspendArgs) { a.ExecutionID = "fresh-é" }),
 		suspendCase("suspend_execution_id_129_bytes", "execution_id", func(a *contracts.SuspendArgs) { a.ExecutionID = strings.Repeat("e", 129) }),
+		suspendCase("suspend_execution_id_dot", "execution_id", func(a *contracts.SuspendArgs) { a.ExecutionID = "." }),
+		suspendCase("suspend_execution_id_dot_dot", "execution_id", func(a *contracts.SuspendArgs) { a.ExecutionID = ".." }),
 		suspendCase("suspend_0_waitpoints", "waitpoints", func(a *contracts.SuspendArgs) { a.Waitpoints = nil }),
 		suspendCase("suspend_17_waitpoints", "waitpoints", func(a *contracts.SuspendArgs) { a.Waitpoints = waitpointKeys(17) }),
 		suspendCase("suspend_duplicate_keys", "waitpoints.key", func(a *contracts.SuspendArgs) {
@@ -105,6 +139,10 @@ func suspendValidationCases() []sigValidationCase {
 		suspendCase("suspend_key_slash", "waitpoints.key", func(a *contracts.SuspendArgs) { a.Waitpoints = []contracts.WaitpointSpec{{Key: "a/b"}} }),
 		suspendCase("suspend_key_129_bytes", "waitpoints.key", func(a *contracts.SuspendArgs) {
 			a.Waitpoints = []contracts.WaitpointSpec{{Key: strings.Repeat("k", 129)}}
+		}),
+		suspendCase("suspend_key_dot", "waitpoints.key", func(a *contracts.SuspendArgs) { a.Waitpoints = []contracts.WaitpointSpec{{Key: "."}} }),
+		suspendCase("suspend_key_dot_dot", "waitpoints.key", func(a *contracts.SuspendArgs) {
+			a.Waitpoints = []contracts.WaitpointSpec{{Key: "a"}, {Key: ".."}}
 		}),
 		suspendCase("suspend_condition_bad", "condition", func(a *contracts.SuspendArgs) { a.Condition = "most" }),
 		suspendCase("suspend_condition_upper", "condition", func(a *contracts.SuspendArgs) { a.Condition = "ANY" }),
@@ -140,6 +178,20 @@ func deliverValidationCases(s contracts.SuspendOutcome) []sigValidationCase {
 		deliverCase(s, "deliver_payload_over_64k", "payload", func(a *contracts.DeliverSignalArgs) { a.Payload = big }),
 		deliverCase(s, "deliver_payload_invalid_json", "payload", func(a *contracts.DeliverSignalArgs) { a.Payload = json.RawMessage(`{"ok":`) }),
 		deliverCase(s, "deliver_payload_two_values", "payload", func(a *contracts.DeliverSignalArgs) { a.Payload = json.RawMessage(`1 2`) }),
+		// I-JSON (RFC 7493): what a strict reader of the payload would refuse
+		deliverCase(s, "deliver_payload_invalid_utf8", "payload", func(a *contracts.DeliverSignalArgs) { a.Payload = json.RawMessage("\"pay-\xff\"") }),
+		deliverCase(s, "deliver_payload_lone_high_surrogate", "payload", func(a *contracts.DeliverSignalArgs) { a.Payload = json.RawMessage(`{"memo":"\ud800"}`) }),
+		deliverCase(s, "deliver_payload_lone_low_surrogate", "payload", func(a *contracts.DeliverSignalArgs) { a.Payload = json.RawMessage(`["\udc00"]`) }),
+		deliverCase(s, "deliver_payload_duplicate_key", "payload", func(a *contracts.DeliverSignalArgs) {
+			a.Payload = json.RawMessage(`{"amount":1,"amount":1000}`)
+		}),
+		deliverCase(s, "deliver_payload_duplicate_key_escaped", "payload", func(a *contracts.DeliverSignalArgs) {
+			a.Payload = json.RawMessage(`{"a":{"amount":1,"\u0061mount":1000}}`)
+		}),
+		deliverCase(s, "deliver_payload_depth_65", "payload", func(a *contracts.DeliverSignalArgs) { a.Payload = nestedPayload(65) }),
+		deliverCase(s, "deliver_execution_id_dot", "execution_id", func(a *contracts.DeliverSignalArgs) { a.ExecutionID = "." }),
+		deliverCase(s, "deliver_name_dot", "name", func(a *contracts.DeliverSignalArgs) { a.Name = "." }),
+		deliverCase(s, "deliver_name_dot_dot", "name", func(a *contracts.DeliverSignalArgs) { a.Name = ".." }),
 		deliverCase(s, "deliver_idempotency_key_257_bytes", "idempotency_key", func(a *contracts.DeliverSignalArgs) {
 			a.IdempotencyKey = strings.Repeat("i", 257)
 		}),
@@ -174,16 +226,20 @@ func otherValidationCases() []sigValidationCase {
 	return []sigValidationCase{
 		observe("observe_execution_id_empty", ""),
 		observe("observe_execution_id_bad", "a|b"),
+		observe("observe_execution_id_dot_dot", ".."),
 		list("list_limit_1001", contracts.ListSuspendedArgs{Limit: 1001}),
 		list("list_limit_negative", contracts.ListSuspendedArgs{Limit: -1}),
 		list("list_cursor_garbage", contracts.ListSuspendedArgs{Cursor: "%%%"}),
 		claim("claim_worker_id_empty", "worker_id", "", 1000),
 		claim("claim_worker_id_bad", "worker_id", "worker 1", 1000),
 		claim("claim_worker_id_129_bytes", "worker_id", strings.Repeat("w", 129), 1000),
+		claim("claim_worker_id_dot", "worker_id", ".", 1000),
+		claim("claim_worker_id_dot_dot", "worker_id", "..", 1000),
 		claim("claim_lease_ms_negative", "lease_ms", "worker-1", -5),
 		complete("complete_execution_id_bad", "execution_id", "valid 1", driver.NewID()),
 		complete("complete_lease_id_bad", "lease_id", "valid-1", "not-a-lease"),
 		complete("complete_lease_id_empty", "lease_id", "fresh-2", ""),
+		complete("complete_execution_id_dot", "execution_id", ".", driver.NewID()),
 	}
 }
 

@@ -21,6 +21,7 @@ import (
 type sigWorld struct {
 	t     testing.TB
 	h     Harness
+	opts  []engine.Option // of every Engine the scenario opens (signal limits)
 	e     *engine.Engine
 	clock *Clock
 	rec   *recorder
@@ -31,20 +32,21 @@ type sigWorld struct {
 }
 
 // newSigWorld opens a fresh backend with the fixture keystore fxA seeded, so
-// that every scenario starts from the state a deployment has after boot.
-func newSigWorld(t testing.TB, h Harness, rec *recorder) *sigWorld {
+// that every scenario starts from the state a deployment has after boot. The
+// scenario's Engines are opened with opts.
+func newSigWorld(t testing.TB, h Harness, rec *recorder, opts ...engine.Option) *sigWorld {
 	t.Helper()
-	w := newUnseededSigWorld(t, h, rec)
+	w := newUnseededSigWorld(t, h, rec, opts...)
 	_, err := w.e.Seed(ctx(), contracts.SeedArgs{Kid: fxA.Kid, Secret: fxA.Secret})
 	require.NoError(t, err, "given a seeded keystore: seed %s", fxA.Kid)
 	return w
 }
 
 // newUnseededSigWorld opens a fresh backend without a keystore.
-func newUnseededSigWorld(t testing.TB, h Harness, rec *recorder) *sigWorld {
+func newUnseededSigWorld(t testing.TB, h Harness, rec *recorder, opts ...engine.Option) *sigWorld {
 	t.Helper()
-	e, clock := newEngine(t, h)
-	w := &sigWorld{t: t, h: h, e: e, clock: clock, rec: rec}
+	e, clock := newEngine(t, h, opts...)
+	w := &sigWorld{t: t, h: h, opts: opts, e: e, clock: clock, rec: rec}
 	t.Cleanup(func() {
 		if n := w.retries.Load(); n > 0 {
 			t.Logf("repeated %d calls after retryable contention errors", n)
@@ -72,7 +74,7 @@ func (w *sigWorld) reopen() *engine.Engine {
 	}
 	b := w.h.Reopen(w.t, w.e.Backend())
 	require.NotNil(w.t, b, "conformance: Harness.Reopen returned a nil backend")
-	e := engine.New(b)
+	e := engine.New(b, w.opts...)
 	w.t.Cleanup(func() { _ = e.Close() })
 	return e
 }
@@ -117,7 +119,13 @@ func (w *sigWorld) deliver(step string, a contracts.DeliverSignalArgs) (contract
 }
 
 func (w *sigWorld) observe(step, executionID string) (contracts.ObserveSignalsResult, error) {
-	out, err := w.e.ObserveSignals(ctx(), contracts.ObserveSignalsArgs{ExecutionID: executionID})
+	return w.observePage(step, contracts.ObserveSignalsArgs{ExecutionID: executionID})
+}
+
+// observePage observes one page: a's Limit (0: the Engine's default) from
+// a's Cursor (empty: the first signal).
+func (w *sigWorld) observePage(step string, a contracts.ObserveSignalsArgs) (contracts.ObserveSignalsResult, error) {
+	out, err := w.e.ObserveSignals(ctx(), a)
 	w.record(step, out, err)
 	return out, err
 }

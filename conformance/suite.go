@@ -42,14 +42,15 @@ func RunConcurrency(t *testing.T, h Harness) {
 	t.Helper()
 	t.Run("Concurrency", func(t *testing.T) {
 		t.Run("Keystore", func(t *testing.T) { keystoreConcurrencyScenarios(t, h) })
-		t.Run("Signals", func(t *testing.T) { signalConcurrencyScenarios(t, h) })
+		t.Run("Signals", func(t *testing.T) { signalRaceScenarios(t, h) })
 	})
 }
 
 // newEngine opens a fresh, empty backend through h and wraps it in an
-// Engine; the backend is closed when t ends. The clock is non-nil exactly
-// when h.ClockControl, standing at ClockStartMs.
-func newEngine(t testing.TB, h Harness) (*engine.Engine, *Clock) {
+// Engine with opts (engine.WithSignalLimits, for one); the backend is closed
+// when t ends. The clock is non-nil exactly when h.ClockControl, standing at
+// ClockStartMs.
+func newEngine(t testing.TB, h Harness, opts ...engine.Option) (*engine.Engine, *Clock) {
 	t.Helper()
 	var clock *Clock
 	if h.ClockControl {
@@ -57,7 +58,7 @@ func newEngine(t testing.TB, h Harness) (*engine.Engine, *Clock) {
 	}
 	b := h.Open(t, clock)
 	require.NotNil(t, b, "conformance: Harness.Open returned a nil backend")
-	e := engine.New(b)
+	e := engine.New(b, opts...)
 	t.Cleanup(func() {
 		assert.NoError(t, e.Close(), "conformance: closing the backend")
 	})

@@ -13,13 +13,17 @@ package contracts_test
 // or all of them with scripts/fuzz.sh.
 
 import (
+	"bytes"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
+	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
@@ -34,6 +38,12 @@ var (
 	reToken      = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}:[0-9a-f]{64}$`)
 	reSecretHex  = regexp.MustCompile(`^(?:[0-9a-fA-F]{2}){32,64}$`)
 )
+
+// identRuleHolds restates the identifier rule: 1-128 bytes of
+// [A-Za-z0-9._:-], but not "." or ".." (they cannot be a URL path segment).
+func identRuleHolds(s string) bool {
+	return reIdentifier.MatchString(s) && s != "." && s != ".."
+}
 
 // fzValidUUID is a fixed well-formed lease or waitpoint id for seeds.
 const fzValidUUID = "0b8f6c1e-2f4a-4c3b-9d7e-5a6b7c8d9e0f"
@@ -75,12 +85,12 @@ func splitKeys(s string) []contracts.WaitpointSpec {
 }
 
 func suspendRuleHolds(a contracts.SuspendArgs) bool {
-	if !reIdentifier.MatchString(a.ExecutionID) || len(a.Waitpoints) < 1 || len(a.Waitpoints) > 16 {
+	if !identRuleHolds(a.ExecutionID) || len(a.Waitpoints) < 1 || len(a.Waitpoints) > 16 {
 		return false
 	}
 	seen := map[string]bool{}
 	for _, w := range a.Waitpoints {
-		if !reIdentifier.MatchString(w.Key) || seen[w.Key] {
+		if !identRuleHolds(w.Key) || seen[w.Key] {
 			return false
 		}
 		seen[w.Key] = true
@@ -147,8 +157,8 @@ func FuzzDeliverSignalArgsValidate(f *testing.F) {
 	f.Fuzz(func(t *testing.T, exec, wp, token, name string, payload []byte, idem string) {
 		a := contracts.DeliverSignalArgs{ExecutionID: exec, WaitpointID: wp, Token: token, Name: name, Payload: payload, IdempotencyKey: idem}
 		err := a.Validate()
-		fieldsOK := reIdentifier.MatchString(exec) && reToken.MatchString(token) && reIdentifier.MatchString(name) &&
-			len(payload) <= 64<<10 && (len(payload) == 0 || json.Valid(payload)) && idemRuleHolds(idem)
+		fieldsOK := identRuleHolds(exec) && reToken.MatchString(token) && identRuleHolds(name) &&
+			len(payload) <= 64<<10 && (len(payload) == 0 || len(refPayloadFaults(payload)) == 0) && idemRuleHolds(idem)
 		want := fieldsOK && reUUID.MatchString(wp)
 		if want != (err == nil) {
 			t.Fatalf("Validate(%+v) = %v, rule holds: %v", a, err, want)
@@ -240,16 +250,16 @@ func FuzzOtherArgsValidate(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, worker string, leaseMs int64, exec, leaseID string, limit int, cursor string) {
 		err := contracts.ClaimArgs{WorkerID: worker, LeaseMs: leaseMs}.Validate()
-		if want := reIdentifier.MatchString(worker) && leaseMs >= 1 && leaseMs <= 1<<53-1; want != (err == nil) {
+		if want := identRuleHolds(worker) && leaseMs >= 1 && leaseMs <= 1<<53-1; want != (err == nil) {
 			t.Fatalf("ClaimArgs.Validate = %v, rule holds: %v", err, want)
 		}
 		err = contracts.CompleteArgs{ExecutionID: exec, LeaseID: leaseID}.Validate()
-		if want := reIdentifier.MatchString(exec) && reUUID.MatchString(leaseID); want != (err == nil) {
+		if want := identRuleHolds(exec) && reUUID.MatchString(leaseID); want != (err == nil) {
 			t.Fatalf("CompleteArgs.Validate = %v, rule holds: %v", err, want)
 		}
 		err = contracts.ObserveSignalsArgs{ExecutionID: exec, Limit: limit, Cursor: cursor}.Validate()
 		_, sigCurErr := contracts.DecodeSignalCursor(cursor)
-		if want := reIdentifier.MatchString(exec) && limit >= 1 && limit <= 1000 && (cursor == "" || sigCurErr == nil); want != (err == nil) {
+		if want := identRuleHolds(exec) && limit >= 1 && limit <= 1000 && (cursor == "" || sigCurErr == nil); want != (err == nil) {
 			t.Fatalf("ObserveSignalsArgs.Validate = %v, rule holds: %v", err, want)
 		}
 		err = contracts.ListSuspendedArgs{Limit: limit, Cursor: cursor}.Validate()
@@ -275,7 +285,7 @@ func FuzzCursorRoundTrip(f *testing.F) {
 		c := contracts.Cursor{SuspendedAtMs: ms, ExecutionID: id}
 		enc := contracts.EncodeCursor(c)
 		got, err := contracts.DecodeCursor(enc)
-		valid := ms >= 0 && reIdentifier.MatchString(id)
+		valid := ms >= 0 && identRuleHolds(id)
 		if valid != (err == nil) {
 			t.Fatalf("DecodeCursor(EncodeCursor(%+v)) = %v, valid position: %v", c, err, valid)
 		}
@@ -284,6 +294,201 @@ func FuzzCursorRoundTrip(f *testing.F) {
 		}
 		if strings.ContainsAny(enc, "+/=") {
 			t.Fatalf("cursor %q is not raw URL-safe base64", enc)
+		}
+	})
+}
+
+// Fault classes of the payload rule, as refPayloadFaults names them.
+const (
+	refSyntax    = "syntax"
+	refUTF8      = "utf8"
+	refSurrogate = "surrogate"
+	refDuplicate = "duplicate"
+	refDepth     = "depth"
+)
+
+// refPayloadFaults is a slow restatement of the payload rule of
+// docs/spec.md §2 (one I-JSON value: valid UTF-8, no unpaired surrogate
+// escape, no member name twice in an object, nesting at most 64 deep),
+// built on encoding/json's token stream with checks of its own. It returns
+// the classes of the first fault it finds, empty when p is valid: those of
+// the first token that breaks a rule (or syntax, where the decoder stops),
+// and utf8 when an invalid UTF-8 sequence comes before that point.
+func refPayloadFaults(p []byte) map[string]bool {
+	found := map[string]bool{}
+	stop := len(p) // the end of the token at fault
+	type frame struct {
+		object, wantKey bool
+		names           map[string]bool
+	}
+	var stack []*frame
+	dec := json.NewDecoder(bytes.NewReader(p))
+	dec.UseNumber()
+	values := 0
+	for len(found) == 0 {
+		before := int(dec.InputOffset())
+		tok, err := dec.Token()
+		if err == io.EOF {
+			if values == 0 || len(stack) > 0 { // nothing, or an unclosed array or object
+				found[refSyntax] = true
+			}
+			break
+		}
+		if err != nil {
+			found[refSyntax] = true
+			var se *json.SyntaxError
+			if errors.As(err, &se) {
+				stop = int(se.Offset)
+			}
+			break
+		}
+		end := int(dec.InputOffset())
+		var top *frame
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		} else if values++; values > 1 {
+			found[refSyntax] = true // a second top-level value
+			stop = end
+			break
+		}
+		switch t := tok.(type) {
+		case json.Delim:
+			if t == '}' || t == ']' {
+				stack = stack[:len(stack)-1]
+				break
+			}
+			if top != nil && top.object {
+				top.wantKey = true // after this member's value, a name
+			}
+			if len(stack) == 64 {
+				found[refDepth] = true
+			}
+			stack = append(stack, &frame{object: t == '{', wantKey: true, names: map[string]bool{}})
+		case string:
+			start := before
+			for p[start] != '"' { // whitespace, ',' or ':' come first
+				start++
+			}
+			if refLoneSurrogate(p[start:end]) {
+				found[refSurrogate] = true
+			}
+			if top != nil && top.object && top.wantKey {
+				if top.names[t] {
+					found[refDuplicate] = true
+				}
+				top.names[t] = true
+				top.wantKey = false
+			} else if top != nil && top.object {
+				top.wantKey = true
+			}
+		default:
+			if top != nil && top.object {
+				top.wantKey = true
+			}
+		}
+		if len(found) > 0 {
+			stop = end
+		}
+	}
+	for i := 0; i < len(p) && i < stop; {
+		r, size := utf8.DecodeRune(p[i:])
+		if r == utf8.RuneError && size == 1 {
+			found[refUTF8] = true
+			break
+		}
+		i += size
+	}
+	return found
+}
+
+// refLoneSurrogate reports whether the JSON string raw (quotes included,
+// already found well-formed) has a \u escape of a surrogate that is not a
+// high one followed at once by a \u escape of a low one.
+func refLoneSurrogate(raw []byte) bool {
+	type escape struct {
+		at   int
+		unit rune
+	}
+	var units []escape
+	for i := 1; i < len(raw)-1; i++ {
+		if raw[i] != '\\' {
+			continue
+		}
+		if raw[i+1] != 'u' {
+			i++
+			continue
+		}
+		v, err := strconv.ParseUint(string(raw[i+2:i+6]), 16, 16)
+		if err == nil {
+			units = append(units, escape{i, rune(v)})
+		}
+		i += 5
+	}
+	for k := 0; k < len(units); k++ {
+		u := units[k]
+		if !utf16.IsSurrogate(u.unit) {
+			continue
+		}
+		if u.unit < 0xdc00 && k+1 < len(units) && units[k+1].at == u.at+6 && units[k+1].unit >= 0xdc00 && units[k+1].unit <= 0xdfff {
+			k++
+			continue
+		}
+		return true
+	}
+	return false
+}
+
+// payloadFaultClass names the class of a ValidatePayload error by its detail.
+func payloadFaultClass(detail string) string {
+	for _, c := range [][2]string{
+		{"must be a single JSON value", refSyntax}, {"valid UTF-8", refUTF8}, {"surrogate", refSurrogate},
+		{"member name twice", refDuplicate}, {"nested at most 64", refDepth},
+	} {
+		if strings.Contains(detail, c[0]) {
+			return c[1]
+		}
+	}
+	return "unknown: " + detail
+}
+
+// FuzzValidatePayload checks ValidatePayload's one-pass scanner against
+// refPayloadFaults: the same verdict, and when both refuse, a fault class
+// the reference also finds first. A payload it accepts is also accepted as
+// the member of a request body at field depth 1.
+func FuzzValidatePayload(f *testing.F) {
+	deep := func(n int, open, close string) string { return strings.Repeat(open, n) + strings.Repeat(close, n) }
+	for _, s := range []string{
+		`{"a":[1,2]}`, ` [true, false, null, -0.5e+10, 0, 1E-2, "s"] `, `"\ud83d\ude00"`, `"\uD83D\uDE00\uDBFF\uDFFF"`,
+		"\"\uFFFD\\ufffd\"", `{"a":{"a":1},"b":[{"a":1},{"a":2}]}`, `{"":1,"a":2}`, `{"a\/b":1,"a\\b":2}`,
+		deep(64, "[", "]"), deep(65, "[", "]"), strings.Repeat(`{"a":`, 64) + "{}" + strings.Repeat("}", 64),
+		"\"pay-\xff\"", "{\"\xfe\":1}", "\"\xed\xa0\x80\"", "\"\xc0\xaf\"", `"\ud800"`, `{"\ud800":1}`, `["\udc00"]`,
+		`"\ud800x"`, `"\ud800\ud800"`, `"\udbff\u0041"`, `"\ude00\ud83d"`, `"\ud800\n"`, `"\ud800\u12"`,
+		`{"a":1,"a":2}`, `{"a":1,"\u0061":2}`, `[{"a":1,"b":{"a":2},"a":3}]`, `{"😀":1,"\ud83d\ude00":2}`,
+		`{"m0":0,"m1":1,"m2":2,"m3":3,"m4":4,"m5":5,"m6":6,"m7":7,"m8":8,"m9":9,"m10":0,"m11":1,"m12":2,"m13":3,"m14":4,"m15":5,"m16":6,"m17":7,"m3":1}`,
+		`{"a":`, `1 2`, `[1,]`, `{"a":1,}`, `01`, `"\x"`, `"\u12"`, "\"a\x01\"", `"\ud800`, "\"\xff", "[1,\xff]",
+		`tru`, `nulls`, ` `, `[1}`, "\ufeff1", `1x`, `[1]]`, `{"a" 1}`, `-`, `1.`, `1e`, `-01`, `"\ud800"x`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, p []byte) {
+		if len(p) == 0 || len(p) > contracts.MaxPayloadLen {
+			return // absent, or refused by length before any scan
+		}
+		err := contracts.ValidatePayload("payload", p)
+		want := refPayloadFaults(p)
+		if (len(want) == 0) != (err == nil) {
+			t.Fatalf("ValidatePayload(%q) = %v; reference faults %v", p, err, want)
+		}
+		if err != nil {
+			checkInvalidInput(t, err, "payload: ")
+			if c := payloadFaultClass(err.(*contracts.Error).Detail); !want[c] {
+				t.Fatalf("ValidatePayload(%q) = %v (%s); reference faults %v", p, err, c, want)
+			}
+			return
+		}
+		body := append(append([]byte(`{"name":"n","payload":`), p...), '}')
+		if fault, bad := contracts.FindJSONFault(body, 1); bad {
+			t.Fatalf("payload %q accepted, but not as a body member: %+v", p, fault)
 		}
 	})
 }

@@ -13,8 +13,10 @@ import (
 )
 
 // Opener opens a backend for a parsed URL whose scheme it was registered for.
-// It must not keep a reference to u's password in logs or errors: use
-// u.Redacted().
+// It must not put u's secrets in logs or errors: not its password, nor a
+// query parameter such as ?password= or ?sslpassword=, which u.Redacted()
+// keeps; quote the scheme, host and path only. OpenBackend passes every
+// error an Opener returns through RedactError as a second line of defence.
 type Opener func(ctx context.Context, u *url.URL) (driver.Backend, error)
 
 var (
@@ -59,6 +61,16 @@ func Schemes() []string {
 // not the driver's: they are removed from the URL the opener sees and the
 // keyring they name is installed through SecretSealer.
 func OpenBackend(ctx context.Context, rawURL string) (driver.Backend, error) {
+	b, err := openBackend(ctx, rawURL)
+	if err != nil {
+		// Errors name the URL only redacted, and never quote its secrets
+		// (a password, a kek_file path), whoever wrote the message.
+		return nil, RedactError(err, rawURL)
+	}
+	return b, nil
+}
+
+func openBackend(ctx context.Context, rawURL string) (driver.Backend, error) {
 	u, err := parseURL(rawURL)
 	if err != nil {
 		return nil, err
@@ -97,9 +109,26 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*Engine, error) {
 }
 
 func unknownScheme(u *url.URL) error {
+	if u.Scheme == "" && u.Opaque == "" && u.Host == "" {
+		// A path or a key/value DSN ("host=db password=..."), which
+		// url.Parse takes for a path: show it as written, redacted.
+		raw := u.Path
+		if u.RawQuery != "" || u.ForceQuery {
+			raw += "?" + u.RawQuery
+		}
+		if u.Fragment != "" {
+			raw += "#" + u.Fragment
+		}
+		hint := "a URL with a scheme"
+		if isKeyValueDSN(raw) {
+			hint = "a URL, not a key/value DSN (postgres://user:password@host/db)"
+		}
+		return contracts.Invalid("backend_url", fmt.Sprintf(
+			"%s has no scheme: want %s; registered schemes: %s", RedactURL(raw), hint, strings.Join(Schemes(), ", ")))
+	}
 	return contracts.Invalid("backend_url", fmt.Sprintf(
 		"unknown scheme %q in %s; registered schemes: %s (is the driver's package blank-imported?)",
-		u.Scheme, u.Redacted(), strings.Join(Schemes(), ", ")))
+		u.Scheme, RedactURL(u.String()), strings.Join(Schemes(), ", ")))
 }
 
 func parseURL(rawURL string) (*url.URL, error) {

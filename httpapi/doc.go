@@ -17,7 +17,8 @@
 //	POST /v1/admin/claim                           {worker_id, lease_ms}
 //	POST /v1/admin/executions/{execution_id}/complete  {lease_id}
 //	GET  /healthz   always 200 while the process serves
-//	GET  /readyz    200 when the backend answers a ping, else 503
+//	GET  /readyz    200 when the backend answers a ping, else 503 with the error envelope
+//	                (SQLite's ping commits a tiny write, so a full disk answers 503 storage_full)
 //	GET  /metrics   metrics in the Prometheus text format (off with Options.DisableMetricsRoute)
 //
 // Admin routes require Authorization: Bearer <admin token>, compared in
@@ -49,7 +50,8 @@
 //
 // GET /metrics serves them next to the API. To serve them elsewhere, for
 // instance on a private listener when the API faces the internet, set
-// Options.DisableMetricsRoute and mount Handler.Metrics on another mux; an
-// application with a metrics endpoint of its own can append
-// Handler.WriteMetrics to it.
+// Options.DisableMetricsRoute and serve Handler.MetricsOnly on that
+// listener (ff serve --metrics-listen ADDR does), or mount Handler.Metrics
+// on a mux of your own; an application with a metrics endpoint of its own
+// can append Handler.WriteMetrics to it.
 package httpapi

@@ -18,6 +18,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/flowfabric/flowfabric-go/backend/memory"
 	"github.com/flowfabric/flowfabric-go/contracts"
@@ -144,6 +145,14 @@ func FuzzHTTPRequest(f *testing.F) {
 		{2, 1, "", "", 1, `{"kid":"k3","secret_hex":"` + fzSecretHex + `"} trailing`},
 		{2, 1, "", "", 1, `{"kid":"k3","secret_hex":1}`},
 		{2, 1, "", "", 1, `{"kid":"k3","extra":1}`},
+		{0, 1, "fz-exec", "", 2, "{\"name\":\"paid\",\"idempotency_key\":\"pay-\xff\"}"},
+		{0, 1, "fz-exec", "", 2, `{"name":"paid","idempotency_key":"pay-\ud800"}`},
+		{0, 1, "fz-exec", "", 2, `{"name":"paid","payload":{"a":1,"a":2}}`},
+		{0, 1, "fz-exec", "", 2, `{"name":"paid","payload":` + strings.Repeat("[", 65) + strings.Repeat("]", 65) + `}`},
+		{0, 1, "fz-exec", "", 2, `{"name":".."}`},
+		{0, 1, "%FF", "", 2, `{"name":"n"}`},
+		{10, 0, "", "cursor=%FF", 1, ``},
+		{5, 1, "", "", 1, "{\"scope\":\"\xfe\",\"message\":\"m\"}"},
 	}
 	for _, sd := range seeds {
 		f.Add(sd.route, sd.method, sd.seg, sd.query, sd.auth, "Bearer x", []byte(sd.body))
@@ -157,6 +166,11 @@ func FuzzHTTPRequest(f *testing.F) {
 		rec := httptest.NewRecorder()
 		s.h.ServeHTTP(rec, req)
 		s.check(t, req, rec)
+		// Every POST route decodes its body: one that is not valid UTF-8 is
+		// refused, never decoded with replacements (docs/spec.md §2).
+		if rec.Code == http.StatusOK && req.Method == http.MethodPost && !utf8.Valid(body) {
+			t.Fatalf("%s %s: a body that is not valid UTF-8 was accepted: %q", req.Method, req.URL, rec.Body.String())
+		}
 	})
 }
 

@@ -24,7 +24,8 @@ const DefaultMaxBodyBytes = contracts.MaxPayloadLen + 16<<10
 // route, health and metrics, with the admin routes off.
 type Options struct {
 	// AdminToken enables the admin routes for callers presenting it as a
-	// bearer token. Empty: admin routes answer 403 admin_disabled.
+	// bearer token. Empty: admin routes answer 403 admin_disabled. Use at
+	// least 32 random bytes (ff serve refuses a shorter FF_ADMIN_TOKEN).
 	AdminToken string
 	// Logger receives one structured line per request. Nil: slog.Default().
 	Logger *slog.Logger

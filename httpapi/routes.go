@@ -44,6 +44,17 @@ const readyTimeout = 2 * time.Second
 // deliverSignal is the public route: the waitpoint token is the caller's
 // only credential.
 func (h *Handler) deliverSignal(r *http.Request) (any, error) {
+	exec, err := pathText(r, "execution_id")
+	if err != nil {
+		return nil, err
+	}
+	wp, err := pathText(r, "waitpoint_id")
+	if err != nil {
+		return nil, err
+	}
+	if err := headerText(r, "Authorization", "authorization"); err != nil {
+		return nil, err
+	}
 	token, ok := bearer(r)
 	if !ok {
 		return nil, contracts.ErrTokenMalformed.With("authorization: must be Bearer <waitpoint token>")
@@ -53,15 +64,14 @@ func (h *Handler) deliverSignal(r *http.Request) (any, error) {
 		Payload        json.RawMessage `json:"payload"`
 		IdempotencyKey string          `json:"idempotency_key"`
 	}
-	if err := decodeBody(r, &b); err != nil {
+	if err := decodeText(r, &b); err != nil {
 		return nil, err
 	}
 	if string(b.Payload) == "null" {
 		b.Payload = nil
 	}
 	return h.e.DeliverSignal(r.Context(), contracts.DeliverSignalArgs{
-		ExecutionID: r.PathValue("execution_id"), WaitpointID: r.PathValue("waitpoint_id"),
-		Token: token, Name: b.Name, Payload: b.Payload, IdempotencyKey: b.IdempotencyKey,
+		ExecutionID: exec, WaitpointID: wp, Token: token, Name: b.Name, Payload: b.Payload, IdempotencyKey: b.IdempotencyKey,
 	})
 }
 
@@ -70,7 +80,7 @@ func (h *Handler) seed(r *http.Request) (any, error) {
 		Kid       string `json:"kid"`
 		SecretHex string `json:"secret_hex"`
 	}
-	if err := decodeBody(r, &b); err != nil {
+	if err := decodeText(r, &b); err != nil {
 		return nil, err
 	}
 	secret, err := contracts.ParseSecretHex("secret_hex", b.SecretHex)
@@ -86,7 +96,7 @@ func (h *Handler) rotate(r *http.Request) (any, error) {
 		NewSecretHex string `json:"new_secret_hex"`
 		GraceMs      *int64 `json:"grace_ms"`
 	}
-	if err := decodeBody(r, &b); err != nil {
+	if err := decodeText(r, &b); err != nil {
 		return nil, err
 	}
 	secret, err := contracts.ParseSecretHex("new_secret_hex", b.NewSecretHex)
@@ -111,7 +121,7 @@ func (h *Handler) sign(r *http.Request) (any, error) {
 		Scope   string `json:"scope"`
 		Message string `json:"message"`
 	}
-	if err := decodeBody(r, &b); err != nil {
+	if err := decodeText(r, &b); err != nil {
 		return nil, err
 	}
 	return h.e.Sign(r.Context(), contracts.SignArgs{Scope: b.Scope, Message: []byte(b.Message)})
@@ -123,13 +133,17 @@ func (h *Handler) verify(r *http.Request) (any, error) {
 		Message string `json:"message"`
 		Token   string `json:"token"`
 	}
-	if err := decodeBody(r, &b); err != nil {
+	if err := decodeText(r, &b); err != nil {
 		return nil, err
 	}
 	return h.e.Verify(r.Context(), contracts.VerifyArgs{Scope: b.Scope, Message: []byte(b.Message), Token: b.Token})
 }
 
 func (h *Handler) suspend(r *http.Request) (any, error) {
+	exec, err := pathText(r, "execution_id")
+	if err != nil {
+		return nil, err
+	}
 	var b struct {
 		Waitpoints     []contracts.WaitpointSpec `json:"waitpoints"`
 		Condition      string                    `json:"condition"`
@@ -137,33 +151,49 @@ func (h *Handler) suspend(r *http.Request) (any, error) {
 		IdempotencyKey string                    `json:"idempotency_key"`
 		LeaseID        *string                   `json:"lease_id"`
 	}
-	if err := decodeBody(r, &b); err != nil {
+	if err := decodeText(r, &b); err != nil {
 		return nil, err
 	}
 	return h.e.Suspend(r.Context(), contracts.SuspendArgs{
-		ExecutionID: r.PathValue("execution_id"), Waitpoints: b.Waitpoints, Condition: b.Condition,
+		ExecutionID: exec, Waitpoints: b.Waitpoints, Condition: b.Condition,
 		TimeoutMs: b.TimeoutMs, IdempotencyKey: b.IdempotencyKey, LeaseID: b.LeaseID,
 	})
 }
 
 func (h *Handler) observe(r *http.Request) (any, error) {
-	return h.e.ObserveSignals(r.Context(), contracts.ObserveSignalsArgs{ExecutionID: r.PathValue("execution_id")})
+	exec, err := pathText(r, "execution_id")
+	if err != nil {
+		return nil, err
+	}
+	return h.e.ObserveSignals(r.Context(), contracts.ObserveSignalsArgs{ExecutionID: exec})
 }
 
 func (h *Handler) complete(r *http.Request) (any, error) {
+	exec, err := pathText(r, "execution_id")
+	if err != nil {
+		return nil, err
+	}
 	var b struct {
 		LeaseID string `json:"lease_id"`
 	}
-	if err := decodeBody(r, &b); err != nil {
+	if err := decodeText(r, &b); err != nil {
 		return nil, err
 	}
-	return h.e.CompleteExecution(r.Context(), contracts.CompleteArgs{ExecutionID: r.PathValue("execution_id"), LeaseID: b.LeaseID})
+	return h.e.CompleteExecution(r.Context(), contracts.CompleteArgs{ExecutionID: exec, LeaseID: b.LeaseID})
 }
 
 func (h *Handler) listSuspended(r *http.Request) (any, error) {
-	a := contracts.ListSuspendedArgs{Cursor: r.URL.Query().Get("cursor")}
-	if s := r.URL.Query().Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
+	cursor, err := queryText(r, "cursor")
+	if err != nil {
+		return nil, err
+	}
+	limit, err := queryText(r, "limit")
+	if err != nil {
+		return nil, err
+	}
+	a := contracts.ListSuspendedArgs{Cursor: cursor}
+	if limit != "" {
+		n, err := strconv.Atoi(limit)
 		if err != nil || n < 1 {
 			return nil, contracts.Invalid("limit", "must be an integer from 1 to 1000")
 		}
@@ -177,7 +207,7 @@ func (h *Handler) claim(r *http.Request) (any, error) {
 		WorkerID string `json:"worker_id"`
 		LeaseMs  int64  `json:"lease_ms"` // 0 or absent: the Engine's default
 	}
-	if err := decodeBody(r, &b); err != nil {
+	if err := decodeText(r, &b); err != nil {
 		return nil, err
 	}
 	return h.e.ClaimResumedExecution(r.Context(), contracts.ClaimArgs{WorkerID: b.WorkerID, LeaseMs: b.LeaseMs})

@@ -26,3 +26,23 @@ func NewServer(addr string, h http.Handler) *http.Server {
 		MaxHeaderBytes:    16 << 10,
 	}
 }
+
+// MetricsOnly returns an http.Handler for a listener of its own that serves
+// h's metrics at GET /metrics, as Metrics does, and answers every other
+// path 404 route_not_found with an error envelope. Pair it with
+// Options.DisableMetricsRoute on h, so that the metrics are served only
+// there (ff serve --metrics-listen):
+//
+//	h := httpapi.New(e, httpapi.Options{DisableMetricsRoute: true})
+//	public := httpapi.NewServer(":8080", h)
+//	private := httpapi.NewServer("127.0.0.1:9090", h.MetricsOnly())
+func (h *Handler) MetricsOnly() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/metrics", h.serveMetrics)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		h.serve(w, r, endpoint{name: "not_found", op: func(*http.Request) (any, error) {
+			return nil, errRouteNotFound.With("path: this listener serves only GET /metrics")
+		}})
+	})
+	return mux
+}

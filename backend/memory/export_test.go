@@ -48,7 +48,7 @@ func Raw(t testing.TB, eb driver.Backend) []byte {
 		e := b.execs[id]
 		fmt.Fprintf(&buf, "execution %q %s lease %q %d reason %q seq %d\n", e.id, e.state, e.leaseID, e.leaseExpiresAtMs, e.reason, e.nextSeq)
 		for _, s := range e.suspensions {
-			fmt.Fprintf(&buf, " suspension %q at %d timeout %v %s closed %v signaled %d\n", s.id, s.suspendedAtMs, fmtPtr(s.timeoutAtMs), s.condition, s.closed, s.signaled)
+			fmt.Fprintf(&buf, " suspension %q at %d timeout %v %s closed %v signaled %d payload bytes %d\n", s.id, s.suspendedAtMs, fmtPtr(s.timeoutAtMs), s.condition, s.closed, s.signaled, s.payloadBytes)
 			for _, w := range s.waitpoints {
 				fmt.Fprintf(&buf, "  waitpoint %q key %q at %d signals %d delivered %v\n", w.id, w.key, w.createdAtMs, w.signals, w.delivered)
 			}
@@ -59,10 +59,8 @@ func Raw(t testing.TB, eb driver.Backend) []byte {
 			}
 		}
 		for key, rec := range e.suspend {
-			fmt.Fprintf(&buf, " suspend record %q %q:", key, rec.fingerprint)
-			for _, w := range rec.outcome.Waitpoints {
-				fmt.Fprintf(&buf, " %s %s", w.WaitpointID, w.Token)
-			}
+			fmt.Fprintf(&buf, " suspend record %q %q: ", key, rec.fingerprint)
+			buf.Write(rec.stored)
 			buf.WriteByte('\n')
 		}
 	}

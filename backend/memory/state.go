@@ -2,7 +2,6 @@ package memory
 
 import (
 	"bytes"
-	"slices"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
 	"github.com/flowfabric/flowfabric-go/driver"
@@ -27,10 +26,12 @@ type execution struct {
 }
 
 // suspendRecord is a suspend idempotency record: the arguments' fingerprint
-// and the outcome to replay.
+// and the outcome in its stored form (driver.StoredSuspendOutcome: every
+// token replaced by its kid), which a replay signs again. No token and no
+// MAC is ever kept (docs/spec.md §3).
 type suspendRecord struct {
 	fingerprint string
-	outcome     contracts.SuspendOutcome
+	stored      []byte
 }
 
 // suspension is one suspend of an execution with its waitpoints and signals.
@@ -40,7 +41,8 @@ type suspension struct {
 	timeoutAtMs   *int64
 	condition     string
 	waitpoints    []*waitpoint
-	signals       []storedSignal // in delivery order (ascending seq)
+	signals       []storedSignal // in delivery order (ascending seq); a signal's place is its cursor position
+	payloadBytes  int64          // len(payload) summed over signals: the payload budget used (docs/spec.md §8.3)
 	signaled      int            // waitpoints holding at least one signal, for "all"
 	closed        bool           // resumed, or claimed after its timeout
 }
@@ -48,10 +50,22 @@ type suspension struct {
 // signalList returns the suspension's signals in delivery order, as copies
 // the caller may change.
 func (s *suspension) signalList() []contracts.Signal {
-	out := make([]contracts.Signal, len(s.signals))
-	for i, st := range s.signals {
-		out[i] = st.Signal
-		out[i].Payload = bytes.Clone(st.Payload)
+	return s.signalRange(0, len(s.signals))
+}
+
+// signalRange returns copies of the signals at positions [from, to) of the
+// delivery order (to is clamped to the signals the suspension holds; an
+// empty range gives an empty list).
+func (s *suspension) signalRange(from, to int) []contracts.Signal {
+	to = min(to, len(s.signals))
+	if from < 0 || from >= to {
+		return []contracts.Signal{}
+	}
+	out := make([]contracts.Signal, 0, to-from)
+	for _, st := range s.signals[from:to] {
+		sig := st.Signal
+		sig.Payload = bytes.Clone(st.Payload)
+		out = append(out, sig)
 	}
 	return out
 }
@@ -65,7 +79,7 @@ type waitpoint struct {
 	createdAtMs int64
 	exec        *execution
 	susp        *suspension
-	signals     int               // signals recorded on this waitpoint
+	signals     int               // signals recorded on this waitpoint: its holder's budget used (docs/spec.md §8.3)
 	delivered   map[string]string // signal_id by idempotency_key
 }
 
@@ -94,15 +108,4 @@ func (e *execution) before(o *execution) bool {
 		return e.latest.suspendedAtMs < o.latest.suspendedAtMs
 	}
 	return e.id < o.id
-}
-
-// cloneSuspendOutcome deep-copies an outcome, so that neither the stored
-// record nor a caller's copy can change the other.
-func cloneSuspendOutcome(o contracts.SuspendOutcome) contracts.SuspendOutcome {
-	if o.TimeoutAtMs != nil {
-		t := *o.TimeoutAtMs
-		o.TimeoutAtMs = &t
-	}
-	o.Waitpoints = slices.Clone(o.Waitpoints)
-	return o
 }

@@ -7,12 +7,16 @@ import (
 
 	"github.com/flowfabric/flowfabric-go/contracts"
 	"github.com/flowfabric/flowfabric-go/driver"
+	"github.com/flowfabric/flowfabric-go/kek"
 )
 
 // Suspend opens 1–16 waitpoints for an execution and signs their tokens with
-// the current kid (docs/spec.md §5.1 gives the order of
-// checks). A replay with the same idempotency key returns the first outcome
-// byte for byte for as long as the execution is remembered.
+// the current kid (docs/spec.md §5.1 gives the order of checks). A replay
+// with the same idempotency key answers the first outcome byte for byte for
+// as long as the execution is remembered and the kid that signed its tokens
+// verifies: the record keeps no token (docs/spec.md §3), so the replay signs
+// them again; once that kid is collected or past its grace the replay
+// answers suspend_replay_expired and writes nothing.
 func (b *Backend) Suspend(ctx context.Context, args contracts.SuspendArgs) (contracts.SuspendOutcome, error) {
 	nowMs, unlock, err := b.begin(ctx)
 	if err != nil {
@@ -27,7 +31,7 @@ func (b *Backend) Suspend(ctx context.Context, args contracts.SuspendArgs) (cont
 		if err := driver.CheckSuspendReplay(rec.fingerprint, args); err != nil {
 			return contracts.SuspendOutcome{}, err
 		}
-		return cloneSuspendOutcome(rec.outcome), nil
+		return replayStored(b.ring.Load(), b.keys, rec.stored, nowMs)
 	}
 	if err := driver.CheckSuspend(e.view(), args.LeaseID); err != nil {
 		return contracts.SuspendOutcome{}, err
@@ -36,15 +40,40 @@ func (b *Backend) Suspend(ctx context.Context, args contracts.SuspendArgs) (cont
 	if err != nil {
 		return contracts.SuspendOutcome{}, err
 	}
+	out := driver.NewSuspension(args, *current, nowMs)
+	var stored []byte
+	if args.IdempotencyKey != "" {
+		if stored, err = driver.StoredSuspendOutcome(out); err != nil { // before any write
+			return contracts.SuspendOutcome{}, contracts.ErrInternal.With("suspend: the outcome does not encode").Wrapping(err)
+		}
+	}
 	if e == nil {
 		e = &execution{id: args.ExecutionID, suspend: map[string]suspendRecord{}}
 		b.execs[e.id] = e
 	}
-	out := b.openSuspension(e, args, *current, nowMs)
-	if args.IdempotencyKey != "" {
-		e.suspend[args.IdempotencyKey] = suspendRecord{args.Fingerprint(), cloneSuspendOutcome(out)}
+	b.openSuspension(e, out, nowMs)
+	if stored != nil {
+		e.suspend[args.IdempotencyKey] = suspendRecord{args.Fingerprint(), stored}
 	}
 	return out, nil
+}
+
+// replayStored rebuilds the outcome of a suspend record from its stored
+// form at nowMs (driver.ReplaySuspendOutcome): the secret of the kid that
+// signed its tokens is opened with ring only when that kid still verifies,
+// so a kid collected or past its grace answers suspend_replay_expired
+// whatever the keyring.
+func replayStored(ring *kek.Keyring, keys driver.PartitionKeys, stored []byte, nowMs int64) (contracts.SuspendOutcome, error) {
+	kid, err := driver.StoredOutcomeKid(stored)
+	if err != nil {
+		return contracts.SuspendOutcome{}, contracts.ErrInternal.With("suspend: the stored outcome does not decode").Wrapping(err)
+	}
+	if rec := keys.Find(kid); rec != nil && rec.Usable(nowMs) {
+		if keys, err = driver.OpenKid(ring, partition, keys, kid); err != nil {
+			return contracts.SuspendOutcome{}, err
+		}
+	}
+	return driver.ReplaySuspendOutcome(stored, keys, nowMs)
 }
 
 // idempotencyRecord returns the suspend record stored under key, if the
@@ -57,12 +86,11 @@ func (e *execution) idempotencyRecord(key string) (suspendRecord, bool) {
 	return rec, ok
 }
 
-// openSuspension writes a new suspension of e at nowMs, its tokens signed
-// with current (opened), and returns its outcome. The lease, if any, is
-// dropped; earlier suspensions stay, closed.
-func (b *Backend) openSuspension(e *execution, args contracts.SuspendArgs, current driver.KidRecord, nowMs int64) contracts.SuspendOutcome {
-	out := driver.NewSuspension(args, current, nowMs)
-	s := &suspension{id: out.SuspensionID, suspendedAtMs: nowMs, timeoutAtMs: clonePtr(out.TimeoutAtMs), condition: args.Condition}
+// openSuspension writes out, the new suspension of e planned at nowMs
+// (driver.NewSuspension). The lease, if any, is dropped; earlier
+// suspensions stay, closed.
+func (b *Backend) openSuspension(e *execution, out contracts.SuspendOutcome, nowMs int64) {
+	s := &suspension{id: out.SuspensionID, suspendedAtMs: nowMs, timeoutAtMs: clonePtr(out.TimeoutAtMs), condition: out.Condition}
 	for _, wo := range out.Waitpoints {
 		w := &waitpoint{id: wo.WaitpointID, key: wo.WaitpointKey, createdAtMs: nowMs, exec: e, susp: s, delivered: map[string]string{}}
 		s.waitpoints = append(s.waitpoints, w)
@@ -71,13 +99,14 @@ func (b *Backend) openSuspension(e *execution, args contracts.SuspendArgs, curre
 	e.state, e.latest = contracts.StateSuspended, s
 	e.suspensions = append(e.suspensions, s)
 	e.leaseID, e.leaseExpiresAtMs = "", 0
-	return cloneSuspendOutcome(out)
 }
 
 // DeliverSignal records a signal on a waitpoint exactly once per
 // (waitpoint_id, idempotency_key) and resumes the execution when its
 // condition holds, closing every waitpoint of the suspension in the same
-// step. Checks run in the order of docs/spec.md §5.
+// step. Checks run in the order of docs/spec.md §5; the budgets of §8.3
+// (the waitpoint's signals, the suspension's signals and payload bytes) are
+// counters kept with the waitpoint and the suspension, never a scan.
 func (b *Backend) DeliverSignal(ctx context.Context, args contracts.DeliverSignalArgs) (contracts.DeliverSignalOutcome, error) {
 	nowMs, unlock, err := b.begin(ctx)
 	if err != nil {
@@ -92,7 +121,8 @@ func (b *Backend) DeliverSignal(ctx context.Context, args contracts.DeliverSigna
 		return contracts.DeliverSignalOutcome{Outcome: contracts.OutcomeDuplicate, SignalID: id}, nil
 	}
 	s := w.susp
-	if err := driver.CheckDeliverable(s.closed, s.timeoutAtMs, driver.SignalBudget{SuspensionSignals: len(s.signals)}, args, nowMs); err != nil {
+	used := driver.SignalBudget{WaitpointSignals: w.signals, SuspensionSignals: len(s.signals), PayloadBytes: s.payloadBytes}
+	if err := driver.CheckDeliverable(s.closed, s.timeoutAtMs, used, args, nowMs); err != nil {
 		return contracts.DeliverSignalOutcome{}, err
 	}
 	id := record(w, args, nowMs)
@@ -135,6 +165,7 @@ func record(w *waitpoint, args contracts.DeliverSignalArgs, nowMs int64) string 
 	sig.Payload = bytes.Clone(args.Payload) // the caller keeps its slice
 	e.nextSeq++
 	s.signals = append(s.signals, storedSignal{seq: e.nextSeq, Signal: sig})
+	s.payloadBytes += int64(len(sig.Payload))
 	if w.signals == 0 {
 		s.signaled++
 	}
@@ -145,8 +176,12 @@ func record(w *waitpoint, args contracts.DeliverSignalArgs, nowMs int64) string 
 	return sig.SignalID
 }
 
-// ObserveSignals returns the signals of the execution's latest suspension in
-// delivery order, in any state while the execution is remembered.
+// ObserveSignals returns a page of the signals of the execution's latest
+// suspension in delivery order, in any state while the execution is
+// remembered: at most args.Limit signals from the cursor's position
+// (driver.ObserveStart), with the cursor of the next page when more follow
+// (driver.PageSignals). A cursor of an earlier suspension gives an empty
+// last page.
 func (b *Backend) ObserveSignals(ctx context.Context, args contracts.ObserveSignalsArgs) (contracts.ObserveSignalsResult, error) {
 	_, unlock, err := b.begin(ctx)
 	if err != nil {
@@ -157,7 +192,22 @@ func (b *Backend) ObserveSignals(ctx context.Context, args contracts.ObserveSign
 	if e == nil {
 		return contracts.ObserveSignalsResult{}, driver.ExecutionNotFound(args.ExecutionID)
 	}
-	return contracts.ObserveSignalsResult{ExecutionID: e.id, SuspensionID: e.latest.id, Signals: e.latest.signalList()}, nil
+	s, limit := e.latest, observeLimit(args)
+	start, ok := driver.ObserveStart(args, s.id)
+	var rows []contracts.Signal
+	if ok && start < int64(len(s.signals)) { // positions past the last signal give an empty page
+		rows = s.signalRange(int(start), int(start)+limit+1) // one more than the page: does another follow?
+	}
+	return driver.PageSignals(e.id, s.id, rows, start, limit), nil
+}
+
+// observeLimit is the page size of args: its Limit, or the default for a
+// caller that reached the driver without the Engine's defaults.
+func observeLimit(args contracts.ObserveSignalsArgs) int {
+	if args.Limit <= 0 {
+		return contracts.DefaultObserveLimit
+	}
+	return args.Limit
 }
 
 // ListSuspended pages through executions in state suspended, ordered by

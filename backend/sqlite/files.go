@@ -2,49 +2,120 @@ package sqlite
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/flowfabric/flowfabric-go/contracts"
 )
 
-// The driver's Go VFS creates files with mode 0666 less the umask. SQLite's
-// own unix VFS (the one of the C library, and of the driver this backend
-// used before) creates a new database file 0644 less the umask, and a -wal
-// or -shm file with exactly the database file's permission bits, whatever
-// the umask, and (in a process running as root) its owner. prepareFiles and
-// matchFileModes keep SQLite's modes, so that a database the operator
-// restricted to 0600 never gets a world-readable write-ahead log, which
-// holds page images with the stored secrets.
+// The database file holds the signing secrets (sealed or not), and its
+// -wal and -shm files hold page images of it. The backend creates a new
+// database file with mode 0600 (less the umask), and refuses to open an
+// existing one that the group or others may read or write (mode bits
+// 0o077, on systems with unix permissions), naming the file and the fix
+// (chmod 600). The driver's Go VFS would create files 0666 less the umask;
+// SQLite's own unix VFS gives a -wal or -shm file exactly the database
+// file's permission bits, whatever the umask, and (in a process running as
+// root) its owner. prepareFiles and matchFileModes do the same, so that a
+// private database never gets a world-readable write-ahead log.
+
+// DatabaseFileMode is the mode a new database file is created with (less
+// the umask); its -wal and -shm files get the database file's mode.
+const DatabaseFileMode fs.FileMode = 0o600
 
 // companions are the files SQLite keeps beside a database in WAL mode.
 var companions = []string{"-wal", "-shm"}
 
-// prepareFiles runs before the first connection: it creates each missing
-// file, empty, with SQLite's mode (an empty file is a new database, an empty
-// log, a shared-memory index to rebuild) and never touches an existing one,
-// which another connection may be using. SQLite deletes the -wal and -shm
-// files when the last connection to the database closes, so every Open
-// comes here again. It is best effort: a failure is left for SQLite to
-// report when it opens the file.
-func prepareFiles(path string) {
-	if f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644); err == nil {
+// prepareFiles runs before the first connection. It creates the database
+// file, empty, with DatabaseFileMode when it is missing (an empty file is a
+// new database), and refuses one the group or others can access
+// (checkPrivate). It creates each missing -wal and -shm file, empty, with
+// the database file's mode (an empty log, a shared-memory index to rebuild),
+// and takes from an existing one any permission the database file does not
+// have; it never changes their content, which another connection may be
+// using. SQLite deletes the -wal and -shm files when the last connection to
+// the database closes, so every Open comes here again.
+//
+// It fails, naming path and the cause, when the database file cannot be
+// created (its directory is missing, say) or is not private; other
+// failures are left for SQLite to report when it opens the file.
+func prepareFiles(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, DatabaseFileMode)
+	switch {
+	case err == nil:
 		_ = f.Close()
-	} else if !errors.Is(err, fs.ErrExist) {
-		return
+	case errors.Is(err, fs.ErrExist):
+	default:
+		return createError(path, err)
 	}
-	path, db, ok := resolve(path)
+	real, db, ok := resolve(path)
 	if !ok {
-		return
+		return nil
+	}
+	if err := checkPrivate(path, db); err != nil {
+		return err
 	}
 	for _, suffix := range companions {
-		f, err := os.OpenFile(path+suffix, os.O_RDWR|os.O_CREATE|os.O_EXCL, db.Mode().Perm())
+		f, err := os.OpenFile(real+suffix, os.O_RDWR|os.O_CREATE|os.O_EXCL, db.Mode().Perm())
 		if err != nil {
-			continue // exists already, or cannot be made
+			tighten(real+suffix, db) // exists already, or cannot be made
+			continue
 		}
 		_ = f.Chmod(db.Mode().Perm()) // the umask does not apply, as in SQLite
-		chownLike(path+suffix, db)
+		chownLike(real+suffix, db)
 		_ = f.Close()
 	}
+	return nil
+}
+
+// tighten removes from an existing companion file the permission bits the
+// database file does not have: a -wal left world-readable by an older
+// version, or by a database since restricted, holds page images of it.
+func tighten(path string, db fs.FileInfo) {
+	fi, err := os.Lstat(path)
+	if err != nil || !fi.Mode().IsRegular() {
+		return
+	}
+	if extra := fi.Mode().Perm() &^ db.Mode().Perm(); extra != 0 {
+		_ = os.Chmod(path, fi.Mode().Perm()&^extra)
+	}
+}
+
+// createError reports that the database file at path cannot be created,
+// naming the path and the cause: a missing directory, a permission, or the
+// OS's reason. It is transport / backend_unreachable, as a database server
+// that cannot be reached.
+func createError(path string, err error) error {
+	dir := filepath.Dir(path)
+	var cause string
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		cause = fmt.Sprintf("the directory %s does not exist (create it, or fix the path)", dir)
+	case errors.Is(err, fs.ErrPermission):
+		cause = fmt.Sprintf("permission denied: this process may not create files in %s", dir)
+	default:
+		cause = osReason(err)
+	}
+	return contracts.ErrBackendUnreachable.With("sqlite: cannot create the database file %s: %s", path, cause).Wrapping(err)
+}
+
+// osReason is the OS's reason of a file error ("no such file or
+// directory"), without the path the error repeats.
+func osReason(err error) string {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return err.Error()
+}
+
+// privateError reports a database file the group or others can access.
+func privateError(path string, perm fs.FileMode) error {
+	return contracts.Invalid("backend_url", fmt.Sprintf(
+		"sqlite: the database file %s has mode %04o: the group or others may read it, and it holds the signing secrets; "+
+			"run `chmod 600 %s` (the backend gives its -wal and -shm files the same mode) and open it again", path, perm, path))
 }
 
 // matchFileModes runs once the first connection has put the database in

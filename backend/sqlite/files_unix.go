@@ -3,10 +3,26 @@
 package sqlite
 
 import (
+	"errors"
 	"io/fs"
 	"os"
 	"syscall"
 )
+
+// isNoSpace reports whether err is caused by a full disk or an exhausted
+// quota.
+func isNoSpace(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
+}
+
+// checkPrivate refuses a database file that the group or others may read
+// or write (any of the mode bits 0o077): it holds the signing secrets.
+func checkPrivate(path string, db fs.FileInfo) error {
+	if perm := db.Mode().Perm(); perm&0o077 != 0 {
+		return privateError(path, perm)
+	}
+	return nil
+}
 
 // chownLike gives the file at path the owner of the database file db when
 // the process runs as root, as SQLite does for the files it creates beside a

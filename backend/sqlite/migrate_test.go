@@ -17,8 +17,8 @@ func TestMigrateRecordsAndIsIdempotent(t *testing.T) {
 	u := &url.URL{Scheme: "sqlite", Path: path}
 	ctx := context.Background()
 	first, err := migrateURL(ctx, u)
-	if err != nil || len(first) != 1 || first[0] != "0001_init" {
-		t.Fatalf("first migrate = %v, %v; want [0001_init]", first, err)
+	if err != nil || strings.Join(first, ",") != "0001_init,0002_signal_budgets" {
+		t.Fatalf("first migrate = %v, %v; want [0001_init 0002_signal_budgets]", first, err)
 	}
 	again, err := migrateURL(ctx, u)
 	if err != nil || again == nil || len(again) != 0 {
@@ -74,7 +74,7 @@ func TestOpenRefusesChangedChecksum(t *testing.T) {
 }
 
 func TestOpenRefusesNewerSchema(t *testing.T) {
-	path := tamper(t, `INSERT INTO schema_migrations (version, name, checksum, applied_at_ms) VALUES (2, 'future', 'x', 0)`)
+	path := tamper(t, `INSERT INTO schema_migrations (version, name, checksum, applied_at_ms) VALUES (99, 'future', 'x', 0)`)
 	_, err := Open(context.Background(), path)
 	if !errors.Is(err, contracts.ErrSchemaMismatch) || !strings.Contains(err.Error(), "newer than this binary") {
 		t.Fatalf("Open of a newer schema: err = %v", err)
@@ -86,8 +86,8 @@ func TestOpenRefusesNewerSchema(t *testing.T) {
 	}
 	defer db.Close()
 	var n int
-	if err := db.QueryRow(`SELECT count(*) FROM schema_migrations`).Scan(&n); err != nil || n != 2 {
-		t.Fatalf("schema_migrations rows = %d, %v; want 2", n, err)
+	if err := db.QueryRow(`SELECT count(*) FROM schema_migrations`).Scan(&n); err != nil || n != 3 {
+		t.Fatalf("schema_migrations rows = %d, %v; want 3", n, err)
 	}
 }
 

@@ -134,11 +134,11 @@ func Open(ctx context.Context, path string, opts ...Option) (*Backend, error) {
 	}
 	if _, err := b.migrate(ctx); err != nil {
 		_ = b.Close()
-		return nil, err
+		return nil, openError(path, err)
 	}
 	if err := b.prepare(ctx); err != nil {
 		_ = b.Close()
-		return nil, err
+		return nil, openError(path, err)
 	}
 	return b, nil
 }
@@ -162,11 +162,13 @@ func (b *Backend) prepare(ctx context.Context) error {
 // schema.
 func openBackend(path string, cfg config) (*Backend, error) {
 	if path != MemoryPath {
-		prepareFiles(path)
+		if err := prepareFiles(path); err != nil {
+			return nil, err
+		}
 	}
 	db, err := openDB(path, cfg.busyTimeout)
 	if err != nil {
-		return nil, interpretError(err)
+		return nil, openError(path, err)
 	}
 	b := &Backend{db: db, rdb: db, path: path, memory: path == MemoryPath, now: cfg.now}
 	if b.memory {
@@ -180,7 +182,7 @@ func openBackend(path string, cfg config) (*Backend, error) {
 	db.SetMaxIdleConns(1)
 	if b.rdb, err = openDB(path, cfg.busyTimeout); err != nil {
 		_ = db.Close()
-		return nil, interpretError(err)
+		return nil, openError(path, err)
 	}
 	b.rdb.SetMaxOpenConns(max(4, runtime.GOMAXPROCS(0)))
 	return b, nil
@@ -292,7 +294,8 @@ func migrateURL(ctx context.Context, u *url.URL) ([]string, error) {
 		return nil, err
 	}
 	defer b.Close()
-	return b.migrate(ctx)
+	applied, err := b.migrate(ctx)
+	return applied, openError(p, err)
 }
 
 // Capabilities declares one partition; a file is persistent and shared across
@@ -301,12 +304,46 @@ func (b *Backend) Capabilities() driver.Capabilities {
 	return driver.Capabilities{Partitions: 1, Persistent: !b.memory, SharedAcrossProcesses: !b.memory}
 }
 
-// Ping checks that the database answers.
+// Ping checks that the database answers and can write, so that a
+// readiness probe (GET /readyz) fails while writes would: it takes the write
+// lock (BEGIN IMMEDIATE) and commits a write of the database header's
+// user_version, set to the value it holds, which reaches the disk (the
+// write-ahead log, synced) as any write does. A full disk fails it with the
+// retryable unavailable / storage_full; a file that cannot be opened, with
+// transport / backend_unreachable. A write lock that another process holds
+// past the busy timeout is not a failure: that process writes. The probe
+// changes nothing any call reads.
 func (b *Backend) Ping(ctx context.Context) error {
 	if b.closed.Load() {
 		return errClosed()
 	}
-	return interpretError(b.db.PingContext(ctx))
+	err := b.probeWrite(ctx)
+	if isBusy(err) && ctx.Err() == nil {
+		return nil
+	}
+	if err = b.writeError(contextFirst(ctx, err)); errors.Is(err, contracts.ErrStorageFull) {
+		return err
+	}
+	return openError(b.path, err)
+}
+
+// probeWrite commits one write that changes nothing: user_version set to
+// its own value. The page it dirties is written to the log at commit.
+func (b *Backend) probeWrite(ctx context.Context) error {
+	tx, err := b.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	var v int64
+	if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", v)); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return tx.Commit()
 }
 
 // Close closes the database. Calls after Close fail with
@@ -349,7 +386,7 @@ func (b *Backend) write(ctx context.Context, fn func(q txn, nowMs int64) error) 
 			break
 		}
 	}
-	return interpretError(contextFirst(ctx, err))
+	return b.writeError(contextFirst(ctx, err))
 }
 
 // read runs fn in one deferred (read-only) transaction: a consistent snapshot.

@@ -53,7 +53,8 @@ func statements() []string {
 		selectKeys, deleteKey, updateKeyExpiry, insertKey,
 		selectExec, selectSuspendRecord, insertSuspendRecord, upsertSuspended, insertWaitpoint,
 		selectWaitpoint, selectDuplicate, insertSignal, countSignal, countExecSignal, countSignaled,
-		resumeExec, closeWaitpoints, selectSignals, selectSuspendedPage, selectClaimable, claimExec,
+		resumeExec, closeWaitpoints, selectSignals, selectFirstSequence, selectSignalPage,
+		selectSuspendedPage, selectClaimable, claimExec,
 	}
 	return append(s, forgetExecution...)
 }

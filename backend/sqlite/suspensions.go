@@ -8,6 +8,7 @@ import (
 
 	"github.com/flowfabric/flowfabric-go/contracts"
 	"github.com/flowfabric/flowfabric-go/driver"
+	"github.com/flowfabric/flowfabric-go/kek"
 )
 
 // execRow is the executions row of one execution.
@@ -19,7 +20,8 @@ type execRow struct {
 	suspendedAtMs    int64
 	timeoutAtMs      *int64
 	waitpointCount   int
-	signalCount      int
+	signalCount      int   // signals of the latest suspension
+	payloadBytes     int64 // their payload bytes (docs/spec.md §8.3)
 	signalSeq        int64
 	reason           sql.NullString
 	leaseID          sql.NullString
@@ -27,7 +29,7 @@ type execRow struct {
 }
 
 const execColumns = `execution_id, state, suspension_id, condition, suspended_at_ms, timeout_at_ms,
-    waitpoint_count, signal_count, signal_seq, reason, lease_id, lease_expires_at_ms`
+    waitpoint_count, signal_count, payload_bytes, signal_seq, reason, lease_id, lease_expires_at_ms`
 
 const selectExec = `SELECT ` + execColumns + ` FROM executions WHERE execution_id = ?`
 
@@ -35,7 +37,7 @@ func scanExec(row interface{ Scan(...any) error }) (*execRow, error) {
 	var e execRow
 	var timeout sql.NullInt64
 	err := row.Scan(&e.id, &e.state, &e.suspensionID, &e.condition, &e.suspendedAtMs, &timeout,
-		&e.waitpointCount, &e.signalCount, &e.signalSeq, &e.reason, &e.leaseID, &e.leaseExpiresAtMs)
+		&e.waitpointCount, &e.signalCount, &e.payloadBytes, &e.signalSeq, &e.reason, &e.leaseID, &e.leaseExpiresAtMs)
 	if err != nil {
 		return nil, err
 	}
@@ -75,15 +77,16 @@ const insertSuspendRecord = `INSERT INTO suspend_idempotency (execution_id, idem
     VALUES (?, ?, ?, ?)`
 
 // upsertSuspended makes the execution suspended on a new suspension: the
-// per-suspension fields are replaced, the lease and reason dropped, and
-// signal_seq (the execution's delivery order) kept.
+// per-suspension fields are replaced (its budget counters start at 0), the
+// lease and reason dropped, and signal_seq (the execution's delivery order)
+// kept.
 const upsertSuspended = `INSERT INTO executions (execution_id, state, suspension_id, condition,
-    suspended_at_ms, timeout_at_ms, waitpoint_count, signal_count, signal_seq, reason, lease_id, lease_expires_at_ms)
-VALUES (?, 'suspended', ?, ?, ?, ?, ?, 0, 0, NULL, NULL, NULL)
+    suspended_at_ms, timeout_at_ms, waitpoint_count, signal_count, payload_bytes, signal_seq, reason, lease_id, lease_expires_at_ms)
+VALUES (?, 'suspended', ?, ?, ?, ?, ?, 0, 0, 0, NULL, NULL, NULL)
 ON CONFLICT (execution_id) DO UPDATE SET
     state = 'suspended', suspension_id = excluded.suspension_id, condition = excluded.condition,
     suspended_at_ms = excluded.suspended_at_ms, timeout_at_ms = excluded.timeout_at_ms,
-    waitpoint_count = excluded.waitpoint_count, signal_count = 0,
+    waitpoint_count = excluded.waitpoint_count, signal_count = 0, payload_bytes = 0,
     reason = NULL, lease_id = NULL, lease_expires_at_ms = NULL`
 
 const insertWaitpoint = `INSERT INTO waitpoints (waitpoint_id, execution_id, suspension_id, waitpoint_key,
@@ -91,8 +94,12 @@ const insertWaitpoint = `INSERT INTO waitpoints (waitpoint_id, execution_id, sus
 
 // Suspend opens 1–16 waitpoints for an execution and signs their tokens with
 // the current kid, in one write transaction (docs/spec.md §5.1 gives the
-// order of checks). A replay with the same idempotency key returns the stored
-// JSON outcome, byte for byte, for as long as the execution is remembered.
+// order of checks). The idempotency record keeps the outcome with each token
+// replaced by its kid (driver.StoredSuspendOutcome; no token or MAC is
+// stored, docs/spec.md §3): a replay with the same idempotency key signs the
+// tokens again and answers the first outcome byte for byte, for as long as
+// the execution is remembered and that kid verifies; past it the replay is
+// suspend_replay_expired and writes nothing.
 func (b *Backend) Suspend(ctx context.Context, args contracts.SuspendArgs) (contracts.SuspendOutcome, error) {
 	var out contracts.SuspendOutcome
 	err := b.write(ctx, func(q txn, nowMs int64) error {
@@ -115,7 +122,7 @@ func suspend(q txn, args contracts.SuspendArgs, nowMs int64) (contracts.SuspendO
 	if k.Current == nil {
 		return out, driver.NotInitialized()
 	}
-	if replay, found, err := replaySuspend(q, args); found || err != nil {
+	if replay, found, err := replaySuspend(q, k, args, nowMs); found || err != nil {
 		return replay, err
 	}
 	e, err := loadExec(q, args.ExecutionID)
@@ -134,7 +141,7 @@ func suspend(q txn, args contracts.SuspendArgs, nowMs int64) (contracts.SuspendO
 	if err != nil || args.IdempotencyKey == "" {
 		return out, err
 	}
-	stored, err := json.Marshal(out)
+	stored, err := driver.StoredSuspendOutcome(out)
 	if err != nil {
 		return out, err
 	}
@@ -143,9 +150,10 @@ func suspend(q txn, args contracts.SuspendArgs, nowMs int64) (contracts.SuspendO
 }
 
 // replaySuspend looks up the suspend idempotency record: found with the same
-// fingerprint gives the stored outcome, another fingerprint
+// fingerprint gives the stored outcome with its tokens signed again at nowMs
+// from the keystore k (replayStored), another fingerprint
 // idempotency_mismatch.
-func replaySuspend(q txn, args contracts.SuspendArgs) (contracts.SuspendOutcome, bool, error) {
+func replaySuspend(q txn, k driver.PartitionKeys, args contracts.SuspendArgs, nowMs int64) (contracts.SuspendOutcome, bool, error) {
 	var out contracts.SuspendOutcome
 	if args.IdempotencyKey == "" {
 		return out, false, nil
@@ -162,7 +170,27 @@ func replaySuspend(q txn, args contracts.SuspendArgs) (contracts.SuspendOutcome,
 	if err := driver.CheckSuspendReplay(fingerprint, args); err != nil {
 		return out, true, err
 	}
-	return out, true, json.Unmarshal(stored, &out)
+	out, err = replayStored(q.ring, k, stored, nowMs)
+	return out, true, err
+}
+
+// replayStored rebuilds a stored suspend outcome at nowMs
+// (driver.ReplaySuspendOutcome), opening with ring the secret of the kid
+// that signed its tokens only when that kid still verifies: a kid collected
+// or past its grace answers suspend_replay_expired whatever the keyring.
+// Records written before tokens stopped being stored hold whole tokens and
+// replay the same way.
+func replayStored(ring *kek.Keyring, k driver.PartitionKeys, stored []byte, nowMs int64) (contracts.SuspendOutcome, error) {
+	kid, err := driver.StoredOutcomeKid(stored)
+	if err != nil {
+		return contracts.SuspendOutcome{}, contracts.ErrInternal.With("suspend: the stored outcome does not decode").Wrapping(err)
+	}
+	if rec := k.Find(kid); rec != nil && rec.Usable(nowMs) {
+		if k, err = driver.OpenKid(ring, keyPartition, k, kid); err != nil {
+			return contracts.SuspendOutcome{}, err
+		}
+	}
+	return driver.ReplaySuspendOutcome(stored, k, nowMs)
 }
 
 // storeSuspension writes a planned suspension: the execution becomes
@@ -188,9 +216,10 @@ type waitpointRow struct {
 	ref          driver.WaitpointRef
 	suspensionID string
 	closed       bool
+	signals      int // signals recorded on it: its holder's budget used
 }
 
-const selectWaitpoint = `SELECT execution_id, waitpoint_id, waitpoint_key, created_at_ms, suspension_id, closed
+const selectWaitpoint = `SELECT execution_id, waitpoint_id, waitpoint_key, created_at_ms, suspension_id, closed, signal_count
     FROM waitpoints WHERE waitpoint_id = ?`
 
 const selectDuplicate = `SELECT signal_id FROM signals WHERE waitpoint_id = ? AND idempotency_key = ?`
@@ -200,8 +229,8 @@ const insertSignal = `INSERT INTO signals (signal_id, execution_id, suspension_i
 
 const (
 	countSignal     = `UPDATE waitpoints SET signal_count = signal_count + 1 WHERE waitpoint_id = ?`
-	countExecSignal = `UPDATE executions SET signal_count = signal_count + 1, signal_seq = signal_seq + 1
-    WHERE execution_id = ?`
+	countExecSignal = `UPDATE executions SET signal_count = signal_count + 1, payload_bytes = payload_bytes + ?,
+    signal_seq = signal_seq + 1 WHERE execution_id = ?`
 	countSignaled   = `SELECT count(*) FROM waitpoints WHERE suspension_id = ? AND signal_count > 0`
 	resumeExec      = `UPDATE executions SET state = 'resumed', reason = 'signal' WHERE execution_id = ?`
 	closeWaitpoints = `UPDATE waitpoints SET closed = 1 WHERE suspension_id = ?`
@@ -210,7 +239,10 @@ const (
 // DeliverSignal records a signal exactly once per (waitpoint_id,
 // idempotency_key) and resumes the execution when its condition holds,
 // closing every waitpoint of the suspension, all in one write transaction.
-// Checks run in the order of docs/spec.md §5.
+// Checks run in the order of docs/spec.md §5; the budgets of §8.3 are read
+// from the counters of the waitpoint and execution rows
+// (waitpoints.signal_count, executions.signal_count and payload_bytes),
+// which the same transaction advances with the insert.
 func (b *Backend) DeliverSignal(ctx context.Context, args contracts.DeliverSignalArgs) (contracts.DeliverSignalOutcome, error) {
 	var out contracts.DeliverSignalOutcome
 	err := b.write(ctx, func(q txn, nowMs int64) error {
@@ -250,7 +282,8 @@ func deliver(q txn, args contracts.DeliverSignalArgs, nowMs int64) (contracts.De
 	// An open waitpoint belongs to the execution's latest suspension, which is
 	// suspended; the extra conditions only guard that invariant.
 	closed := w.closed || e.suspensionID != w.suspensionID || e.state != contracts.StateSuspended
-	if err := driver.CheckDeliverable(closed, e.timeoutAtMs, driver.SignalBudget{SuspensionSignals: e.signalCount}, args, nowMs); err != nil {
+	used := driver.SignalBudget{WaitpointSignals: w.signals, SuspensionSignals: e.signalCount, PayloadBytes: e.payloadBytes}
+	if err := driver.CheckDeliverable(closed, e.timeoutAtMs, used, args, nowMs); err != nil {
 		return out, err
 	}
 	sig := driver.NewSignal(w.ref, args, nowMs)
@@ -276,7 +309,7 @@ func authorize(q txn, args contracts.DeliverSignalArgs, nowMs int64) (*waitpoint
 	}
 	var w waitpointRow
 	err = q.queryRow(selectWaitpoint, args.WaitpointID).Scan(
-		&w.ref.ExecutionID, &w.ref.WaitpointID, &w.ref.WaitpointKey, &w.ref.CreatedAtMs, &w.suspensionID, &w.closed)
+		&w.ref.ExecutionID, &w.ref.WaitpointID, &w.ref.WaitpointKey, &w.ref.CreatedAtMs, &w.suspensionID, &w.closed, &w.signals)
 	ref := &w.ref
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
@@ -291,7 +324,7 @@ func authorize(q txn, args contracts.DeliverSignalArgs, nowMs int64) (*waitpoint
 }
 
 // recordSignal stores the signal with the execution's next sequence number
-// and counts it on the waitpoint and the suspension.
+// and counts it, and its payload bytes, on the waitpoint and the suspension.
 func recordSignal(q txn, sig contracts.Signal, e *execRow) error {
 	var payload, key any
 	if len(sig.Payload) > 0 {
@@ -308,7 +341,7 @@ func recordSignal(q txn, sig contracts.Signal, e *execRow) error {
 	if _, err := q.exec(countSignal, sig.WaitpointID); err != nil {
 		return err
 	}
-	_, err = q.exec(countExecSignal, e.id)
+	_, err = q.exec(countExecSignal, len(sig.Payload), e.id)
 	return err
 }
 
@@ -334,12 +367,27 @@ func resumeIfDue(q txn, e *execRow) (bool, error) {
 
 // --- observe_signals -------------------------------------------------------
 
+const signalColumns = `signal_id, waitpoint_id, waitpoint_key, name, payload, idempotency_key, delivered_at_ms`
+
 // selectSignals lists a suspension's signals in delivery order.
-const selectSignals = `SELECT signal_id, waitpoint_id, waitpoint_key, name, payload, idempotency_key, delivered_at_ms
-    FROM signals WHERE suspension_id = ? ORDER BY sequence`
+const selectSignals = `SELECT ` + signalColumns + ` FROM signals WHERE suspension_id = ? ORDER BY sequence`
+
+// A suspension's signals have consecutive sequence numbers: signal_seq
+// counts every signal of the execution, and only the latest suspension,
+// while it is suspended, records signals. So the signal at position p of a
+// suspension's delivery order has sequence first + p, and a page is one
+// range read of signals_by_suspension, however deep the cursor.
+const (
+	selectFirstSequence = `SELECT min(sequence) FROM signals WHERE suspension_id = ?`
+	selectSignalPage    = `SELECT ` + signalColumns + ` FROM signals
+    WHERE suspension_id = ? AND sequence >= ? ORDER BY sequence LIMIT ?`
+)
 
 func loadSignals(q txn, suspensionID string) ([]contracts.Signal, error) {
-	rows, err := q.query(selectSignals, suspensionID)
+	return scanSignals(q.query(selectSignals, suspensionID))
+}
+
+func scanSignals(rows *sql.Rows, err error) ([]contracts.Signal, error) {
 	if err != nil {
 		return nil, err
 	}
@@ -361,9 +409,31 @@ func loadSignals(q txn, suspensionID string) ([]contracts.Signal, error) {
 	return out, rows.Err()
 }
 
-// ObserveSignals returns the signals of the execution's latest suspension in
-// delivery order, from one read snapshot.
+// signalPage reads up to n signals of e's latest suspension from position
+// start of its delivery order; none when start is at or past its last
+// signal.
+func signalPage(q txn, e *execRow, start int64, n int) ([]contracts.Signal, error) {
+	if start >= int64(e.signalCount) {
+		return nil, nil
+	}
+	var first sql.NullInt64
+	if err := q.queryRow(selectFirstSequence, e.suspensionID).Scan(&first); err != nil || !first.Valid {
+		return nil, err
+	}
+	return scanSignals(q.query(selectSignalPage, e.suspensionID, first.Int64+start, n))
+}
+
+// ObserveSignals returns a page of the signals of the execution's latest
+// suspension in delivery order, from one read snapshot: at most args.Limit
+// signals from the cursor's position (driver.ObserveStart), with the cursor
+// of the next page when more follow (driver.PageSignals, reading one signal
+// more than the page). A cursor of an earlier suspension gives an empty last
+// page.
 func (b *Backend) ObserveSignals(ctx context.Context, args contracts.ObserveSignalsArgs) (contracts.ObserveSignalsResult, error) {
+	limit := args.Limit
+	if limit <= 0 { // a caller that reached the driver without the Engine's default
+		limit = contracts.DefaultObserveLimit
+	}
 	var res contracts.ObserveSignalsResult
 	err := b.read(ctx, func(q txn, _ int64) error {
 		e, err := loadExec(q, args.ExecutionID)
@@ -373,9 +443,15 @@ func (b *Backend) ObserveSignals(ctx context.Context, args contracts.ObserveSign
 		if e == nil {
 			return driver.ExecutionNotFound(args.ExecutionID)
 		}
-		signals, err := loadSignals(q, e.suspensionID)
-		res = contracts.ObserveSignalsResult{ExecutionID: e.id, SuspensionID: e.suspensionID, Signals: signals}
-		return err
+		start, ok := driver.ObserveStart(args, e.suspensionID)
+		var rows []contracts.Signal
+		if ok {
+			if rows, err = signalPage(q, e, start, limit+1); err != nil {
+				return err
+			}
+		}
+		res = driver.PageSignals(e.id, e.suspensionID, rows, start, limit)
+		return nil
 	})
 	if err != nil {
 		return contracts.ObserveSignalsResult{}, err

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
@@ -113,8 +114,8 @@ func TestEngineOpenAndMigrate(t *testing.T) {
 	t.Chdir(t.TempDir())
 	ctx := context.Background()
 	applied, err := engine.Migrate(ctx, "sqlite://./migrated.db")
-	if err != nil || len(applied) != 1 || applied[0] != "0001_init" {
-		t.Fatalf("engine.Migrate = %v, %v; want [0001_init]", applied, err)
+	if err != nil || strings.Join(applied, ",") != "0001_init,0002_signal_budgets" {
+		t.Fatalf("engine.Migrate = %v, %v; want [0001_init 0002_signal_budgets]", applied, err)
 	}
 	if again, err := engine.Migrate(ctx, "sqlite://./migrated.db"); err != nil || len(again) != 0 {
 		t.Fatalf("second engine.Migrate = %v, %v; want []", again, err)

@@ -5,12 +5,17 @@
 // Failed operations are counted by error code.
 //
 // Bench writes to the store of the engine it is given: it seeds a keystore
-// that has no current kid; suspend and deliver leave the executions they
-// suspend behind, suspended; rotate installs kids and leaves the last one
-// current; cycle claims and completes executions. Because rotate and cycle
-// change what other users of the store see (the current kid; a claim takes
-// the oldest claimable execution), Run refuses them on a keystore bench did
-// not seed unless Config.Force is set. Point it at a scratch store.
+// that has no current kid; rotate installs kids and leaves the last one
+// current; suspend, deliver and cycle suspend executions, and cycle claims
+// and completes them. After the measured run, Run removes what it created:
+// it signals, claims and completes every execution it suspended and did not
+// complete (Report.RemovedExecutions; Report.LeftBehind counts those it
+// could not). Because every operation that writes changes what other users
+// of the store see (the current kid; executions suspended; a claim takes the
+// oldest claimable execution, the cleanup's too), Run refuses rotate,
+// suspend, deliver and cycle on a keystore bench did not seed unless
+// Config.Force is set; sign and verify only read. Point it at a scratch
+// store.
 package bench
 
 import (
@@ -40,6 +45,11 @@ func Ops() []string {
 	return []string{OpSign, OpVerify, OpRotate, OpSuspend, OpDeliver, OpCycle}
 }
 
+// Writes reports whether op changes what other users of the store see, so
+// that Run refuses it on a keystore bench did not seed unless Config.Force
+// is set: every operation but sign and verify.
+func Writes(op string) bool { return op != OpSign && op != OpVerify }
+
 // Config is the settings of one run.
 type Config struct {
 	Op          string        // one of Ops
@@ -47,13 +57,19 @@ type Config struct {
 	Duration    time.Duration // how long workers start operations; positive
 	Grace       time.Duration // OpRotate: the grace of each rotation
 
-	// Force runs OpRotate and OpCycle on a keystore whose current kids
-	// bench did not install (see the package doc).
+	// Force runs the operations that write (OpRotate, OpSuspend,
+	// OpDeliver, OpCycle) on a keystore whose current kids bench did not
+	// install (see the package doc).
 	Force bool
 
 	// CPUProfile, unless "", is the file Run writes a Go CPU profile of
 	// the measured run to.
 	CPUProfile string
+
+	// SkipCleanup leaves the executions the run suspended in the store
+	// instead of removing them afterwards: for a store nobody else sees
+	// that ends with the process (ff bench on memory://).
+	SkipCleanup bool
 
 	// Handler is the HTTP API over the same engine (httpapi.New). OpCycle
 	// serves it on a loopback port and delivers its signals through it, as
@@ -61,8 +77,9 @@ type Config struct {
 	Handler http.Handler
 }
 
-// ErrForeignKeystore is returned by Run for OpRotate or OpCycle without
-// Config.Force when the current kids of the keystore are not bench's own.
+// ErrForeignKeystore is returned by Run for an operation that writes
+// (Writes) without Config.Force when the current kids of the keystore are
+// not bench's own.
 var ErrForeignKeystore = errors.New("bench: the keystore was not seeded by bench")
 
 // A ProfileError reports that Run could not start the CPU profile of
@@ -80,6 +97,9 @@ func (e *ProfileError) Unwrap() error { return e.Err }
 // cfg.Duration has passed; an operation in flight at the deadline
 // completes and counts. Cancelling ctx stops the workers early.
 //
+// Afterwards Run removes the executions the run suspended (see the package
+// doc), even when ctx was cancelled; the time it takes is not measured.
+//
 // A failed operation is counted in the report, not returned. Run returns
 // an error only when the run could not start: an invalid Config
 // (contracts.ErrInvalidInput), ErrForeignKeystore, a backend error while
@@ -94,21 +114,26 @@ func Run(ctx context.Context, e *engine.Engine, cfg Config) (Report, error) {
 	if err != nil {
 		return Report{}, err
 	}
-	if (cfg.Op == OpRotate || cfg.Op == OpCycle) && !seeded && !cfg.Force {
+	if Writes(cfg.Op) && !seeded && !cfg.Force {
 		return Report{}, fmt.Errorf("%w (op %s changes state other users of the store see)", ErrForeignKeystore, cfg.Op)
 	}
 	r := &runner{cfg: cfg, e: e, id: runID(), seeded: seeded}
-	op, cleanup, err := r.prepare(ctx)
+	op, stopServing, err := r.prepare(ctx)
 	if err != nil {
+		r.cleanup(ctx) // deliver's targets, suspended while preparing
 		return Report{}, err
 	}
-	defer cleanup()
 	stop, err := startCPUProfile(cfg.CPUProfile)
 	if err != nil {
+		stopServing()
+		r.cleanup(ctx)
 		return Report{}, &ProfileError{Err: err}
 	}
 	rep := r.run(ctx, op)
 	stop()
+	stopServing()
+	rep.RemovedExecutions, rep.LeftBehind = r.cleanup(ctx)
+	rep.ForeignClaims = r.foreign.Load()
 	return rep, nil
 }
 

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -15,6 +17,7 @@ import (
 	"github.com/flowfabric/flowfabric-go/backend/memory"
 	"github.com/flowfabric/flowfabric-go/contracts"
 	"github.com/flowfabric/flowfabric-go/engine"
+	"github.com/flowfabric/flowfabric-go/httpapi"
 )
 
 func newEngine(t *testing.T) *engine.Engine {
@@ -98,16 +101,20 @@ func TestRunRejectsInvalidConfig(t *testing.T) {
 	}
 }
 
-// Given a keystore seeded by someone else, rotate and cycle are refused
-// without Force and leave the current kid alone; sign needs no Force; with
-// Force rotate runs and leaves a bench kid current.
+// Given a keystore seeded by someone else, every operation that writes
+// (rotate, suspend, deliver, cycle) is refused without Force and leaves
+// the store alone; sign needs no Force; with Force rotate runs and leaves a
+// bench kid current.
 func TestRunRefusesAForeignKeystore(t *testing.T) {
 	e := newEngine(t)
 	ctx := context.Background()
 	if _, err := e.Seed(ctx, contracts.SeedArgs{Kid: "prod", Secret: newSecret()}); err != nil {
 		t.Fatal(err)
 	}
-	for _, op := range []string{OpRotate, OpCycle} {
+	for _, op := range []string{OpRotate, OpSuspend, OpDeliver, OpCycle} {
+		if !Writes(op) {
+			t.Fatalf("Writes(%s) = false", op)
+		}
 		cfg := Config{Op: op, Concurrency: 1, Duration: time.Millisecond, Handler: http.NotFoundHandler()}
 		if _, err := Run(ctx, e, cfg); !errors.Is(err, ErrForeignKeystore) {
 			t.Fatalf("%s without Force: error %v", op, err)
@@ -116,6 +123,7 @@ func TestRunRefusesAForeignKeystore(t *testing.T) {
 	if kid := currentKid(t, e); kid != "prod" {
 		t.Fatalf("current kid %q after refused runs, want prod", kid)
 	}
+	wantNoExecutions(t, e, "after refused runs")
 	cfg := Config{Op: OpSign, Concurrency: 1, Duration: 20 * time.Millisecond}
 	rep, err := Run(ctx, e, cfg)
 	if err != nil || rep.SeededByBench {
@@ -181,4 +189,87 @@ func TestCycleCountsHTTPErrors(t *testing.T) {
 	if rep.StepsUs["suspend"].Max <= 0 || rep.StepsUs["deliver_http"] != (Latency{}) || rep.StepsUs["claim"] != (Latency{}) {
 		t.Fatalf("steps %+v, want only suspend timed", rep.StepsUs)
 	}
+}
+
+// wantNoExecutions checks that the store holds no suspended execution and
+// none to claim.
+func wantNoExecutions(t *testing.T, e *engine.Engine, when string) {
+	t.Helper()
+	ctx := context.Background()
+	l, err := e.ListSuspended(ctx, contracts.ListSuspendedArgs{Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(l.Executions) != 0 {
+		t.Fatalf("%s: %d suspended executions left, e.g. %+v", when, len(l.Executions), l.Executions[0])
+	}
+	c, err := e.ClaimResumedExecution(ctx, contracts.ClaimArgs{WorkerID: "test", LeaseMs: 1000})
+	if err != nil || c.Outcome != contracts.OutcomeNone {
+		t.Fatalf("%s: claim %+v, %v; want none left", when, c, err)
+	}
+}
+
+// suspend, deliver and cycle remove the executions they suspended once the
+// run is over, also when the run's context was cancelled; the report says
+// how many.
+func TestRunRemovesWhatItCreated(t *testing.T) {
+	for _, op := range []string{OpSuspend, OpDeliver, OpCycle} {
+		t.Run(op, func(t *testing.T) {
+			e := newEngine(t)
+			cfg := Config{Op: op, Concurrency: 3, Duration: 60 * time.Millisecond}
+			if op == OpCycle {
+				cfg.Handler = httpapi.New(e, httpapi.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+			}
+			rep, err := Run(context.Background(), e, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.Errors != 0 || rep.LeftBehind != 0 || op != OpCycle && rep.RemovedExecutions < 1 {
+				t.Fatalf("report %+v: want executions removed, none left behind", rep)
+			}
+			wantNoExecutions(t, e, op)
+		})
+	}
+	t.Run("cancelled", func(t *testing.T) {
+		e := newEngine(t)
+		ctx, cancel := context.WithTimeout(context.Background(), 40*time.Millisecond)
+		defer cancel()
+		rep, err := Run(ctx, e, Config{Op: OpSuspend, Concurrency: 2, Duration: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.RemovedExecutions < 1 || rep.LeftBehind != 0 {
+			t.Fatalf("report %+v", rep)
+		}
+		wantNoExecutions(t, e, "after a cancelled run")
+	})
+}
+
+// A deliver run moves to a fresh suspension before a waitpoint's signal
+// budget (1000 by default), so every delivery is accepted.
+func TestDeliverStaysWithinTheWaitpointBudget(t *testing.T) {
+	e := newEngine(t)
+	cfg := Config{Op: OpDeliver, Concurrency: 1, Duration: time.Hour}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan struct{})
+	var rep Report
+	var err error
+	go func() {
+		defer close(done)
+		rep, err = Run(ctx, e, cfg)
+	}()
+	// Stop once well past one waitpoint's budget.
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		l, lerr := e.ListSuspended(context.Background(), contracts.ListSuspendedArgs{Limit: 10})
+		if lerr == nil && len(l.Executions) >= 3 {
+			break
+		}
+	}
+	cancel()
+	<-done
+	if err != nil || rep.Errors != 0 || rep.Ops < int64(contracts.WaitpointSignalLimit) {
+		t.Fatalf("report %+v, %v: want more than %d deliveries, all accepted", rep, err, contracts.WaitpointSignalLimit)
+	}
+	wantNoExecutions(t, e, "after deliver")
 }

@@ -53,6 +53,7 @@ func (r *runner) cycleOp() (opFunc, func(), error) {
 		if err := deliverHTTP(ctx, client, base, id, out.Waitpoints[0]); err != nil {
 			return err
 		}
+		r.created.resumed(id)
 		return r.claimAndComplete(ctx, w, r.step(1, t))
 	}
 	return op, cleanup, nil
@@ -113,6 +114,7 @@ func (r *runner) claimAndComplete(ctx context.Context, w int, t0 time.Time) erro
 			_, err := r.e.CompleteExecution(ctx, contracts.CompleteArgs{ExecutionID: out.ExecutionID, LeaseID: out.LeaseID})
 			if err == nil {
 				r.step(3, t)
+				r.created.done(out.ExecutionID)
 			}
 			return err
 		case out.Outcome == contracts.OutcomeClaimed:

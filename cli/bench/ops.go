@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -29,7 +30,8 @@ type runner struct {
 	id     string // unique per run: kids and execution ids carry it
 	seeded bool
 
-	foreign atomic.Int64 // cycle: claims that returned another user's execution
+	foreign atomic.Int64 // cycle and cleanup: claims that returned another user's execution
+	created ledger       // the executions suspended and not yet completed, for the cleanup
 	stepsMu sync.Mutex
 	steps   []histogram // cycle: the latency of each of cycleSteps, all workers
 }
@@ -104,7 +106,8 @@ func (r *runner) execID(w, i int) string {
 }
 
 // suspendOp suspends a new execution on one waitpoint, without timeout, so
-// that it never becomes claimable: it stays suspended after the run.
+// that it never becomes claimable during the run; the cleanup resumes,
+// claims and completes it afterwards.
 func (r *runner) suspendOp() opFunc {
 	return func(ctx context.Context, w, i int) error {
 		_, err := r.suspend(ctx, r.execID(w, i), contracts.ConditionAny, "a")
@@ -112,12 +115,18 @@ func (r *runner) suspendOp() opFunc {
 	}
 }
 
+// suspend suspends execID on the waitpoints keys and records it for the
+// cleanup.
 func (r *runner) suspend(ctx context.Context, execID, condition string, keys ...string) (contracts.SuspendOutcome, error) {
 	wps := make([]contracts.WaitpointSpec, len(keys))
 	for i, k := range keys {
 		wps[i] = contracts.WaitpointSpec{Key: k}
 	}
-	return r.e.Suspend(ctx, contracts.SuspendArgs{ExecutionID: execID, Waitpoints: wps, Condition: condition})
+	out, err := r.e.Suspend(ctx, contracts.SuspendArgs{ExecutionID: execID, Waitpoints: wps, Condition: condition})
+	if err == nil {
+		r.created.add(execID, out.Waitpoints)
+	}
+	return out, err
 }
 
 // deliverTarget is a waitpoint a worker delivers to: the first of an "all"
@@ -129,8 +138,16 @@ type deliverTarget struct {
 	count  int
 }
 
+// deliverBudget is how many signals a worker delivers to one waitpoint
+// before it moves to a fresh suspension: one less than the default budgets
+// of a waitpoint and of a suspension (docs/spec.md §8.3), so that every
+// delivery is accepted.
+var deliverBudget = min(contracts.DefaultSignalLimits().PerWaitpoint, contracts.DefaultSignalLimits().PerSuspension) - 1
+
 // deliverOp delivers accepted signals, each with its own idempotency key,
-// moving a worker to a fresh suspension before the signal limit.
+// moving a worker to a fresh suspension before the signal budget. A
+// delivery refused with signal_limit_exceeded (an Engine with lower
+// budgets) moves the worker too, and is retried there once.
 func (r *runner) deliverOp(ctx context.Context) (opFunc, error) {
 	targets := make([]deliverTarget, r.cfg.Concurrency)
 	for w := range targets {
@@ -140,17 +157,22 @@ func (r *runner) deliverOp(ctx context.Context) (opFunc, error) {
 	}
 	return func(ctx context.Context, w, i int) error {
 		t := &targets[w]
-		if t.count == contracts.SignalLimit-1 {
-			if err := r.newTarget(ctx, t, w, i); err != nil {
-				return err
+		for attempt := 0; ; attempt++ {
+			if t.count >= deliverBudget || attempt > 0 {
+				if err := r.newTarget(ctx, t, w, i); err != nil {
+					return err
+				}
 			}
+			t.count++
+			_, err := r.e.DeliverSignal(ctx, contracts.DeliverSignalArgs{
+				ExecutionID: t.execID, WaitpointID: t.wp.WaitpointID, Token: t.wp.Token,
+				Name: "bench", IdempotencyKey: strconv.Itoa(i),
+			})
+			if attempt == 0 && t.count > 1 && errors.Is(err, contracts.ErrSignalLimitExceeded) {
+				continue
+			}
+			return err
 		}
-		t.count++
-		_, err := r.e.DeliverSignal(ctx, contracts.DeliverSignalArgs{
-			ExecutionID: t.execID, WaitpointID: t.wp.WaitpointID, Token: t.wp.Token,
-			Name: "bench", IdempotencyKey: strconv.Itoa(i),
-		})
-		return err
 	}, nil
 }
 

@@ -28,6 +28,12 @@ type Report struct {
 	// StepsUs (cycle only) times each step of a cycle apart: suspend,
 	// deliver_http, claim (until one of this run's), complete.
 	StepsUs map[string]Latency `json:"steps_us,omitempty"`
+	// RemovedExecutions counts the executions the run suspended and the
+	// cleanup after it completed (suspend, deliver; cycle's unfinished ones).
+	RemovedExecutions int64 `json:"removed_executions,omitempty"`
+	// LeftBehind counts the executions the run suspended that the cleanup
+	// could not complete (they did not resume, or it ran out of time).
+	LeftBehind int64 `json:"left_behind,omitempty"`
 }
 
 // Latency holds latency percentiles in microseconds.
@@ -68,6 +74,16 @@ func (r Report) WriteText(w io.Writer) error {
 	}
 	if r.ForeignClaims > 0 {
 		if _, err := fmt.Fprintf(w, "claims of other users' executions (left to their lease): %d\n", r.ForeignClaims); err != nil {
+			return err
+		}
+	}
+	if r.RemovedExecutions > 0 {
+		if _, err := fmt.Fprintf(w, "executions removed after the run: %d\n", r.RemovedExecutions); err != nil {
+			return err
+		}
+	}
+	if r.LeftBehind > 0 {
+		if _, err := fmt.Fprintf(w, "executions left behind (the cleanup could not complete them): %d\n", r.LeftBehind); err != nil {
 			return err
 		}
 	}

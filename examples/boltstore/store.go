@@ -173,8 +173,12 @@ type suspDoc struct {
 	Condition     string `json:"condition"`
 	Waitpoints    int    `json:"waitpoints"` // how many it opened
 	Signaled      int    `json:"signaled"`   // waitpoints holding at least one signal
-	Signals       int    `json:"signals"`    // signals recorded, for the signal limit
-	Closed        bool   `json:"closed"`     // resumed, or claimed after its timeout
+	Signals       int    `json:"signals"`    // signals recorded, for the per-suspension budget
+	// PayloadBytes sums len(payload) of the recorded signals, for the
+	// payload budget (docs/spec.md §8.3). Documents written before it
+	// existed read 0.
+	PayloadBytes int64 `json:"payload_bytes"`
+	Closed       bool  `json:"closed"` // resumed, or claimed after its timeout
 }
 
 // decisionState is what contracts' decisions read of e; nil for state none.
@@ -222,7 +226,7 @@ type waitpointDoc struct {
 	SuspensionID string `json:"suspension_id"`
 	Key          string `json:"waitpoint_key"`
 	CreatedAtMs  int64  `json:"created_at_ms"`
-	Signals      int    `json:"signals"`
+	Signals      int    `json:"signals"` // signals recorded on it, for the per-waitpoint budget
 }
 
 func (w *waitpointDoc) ref(id string) driver.WaitpointRef {
@@ -268,10 +272,28 @@ func putSignal(tx *bolt.Tx, key []byte, s contracts.Signal) error {
 
 // signalsOf returns the signals of one suspension in delivery order.
 func signalsOf(tx *bolt.Tx, executionID, suspensionID string) ([]contracts.Signal, error) {
+	return signalRange(tx, executionID, suspensionID, 0, -1)
+}
+
+// signalRange returns up to n signals (n < 0: all) of one suspension from
+// position start of its delivery order. A suspension's signals have
+// consecutive sequence numbers (only the latest suspension, while
+// suspended, records signals, and Seq counts every signal of the
+// execution), so the signal at position p has the first signal's sequence
+// plus p: a page is two seeks and n reads, however deep the cursor.
+func signalRange(tx *bolt.Tx, executionID, suspensionID string, start int64, n int) ([]contracts.Signal, error) {
 	out := []contracts.Signal{}
 	prefix := suspensionPrefix(executionID, suspensionID)
 	c := tx.Bucket(bucketSignals).Cursor()
-	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+	k, v := c.Seek(prefix)
+	if k == nil || !bytes.HasPrefix(k, prefix) {
+		return out, nil
+	}
+	if start > 0 {
+		first := int64(binary.BigEndian.Uint64(k[len(prefix):]))
+		k, v = c.Seek(signalKey(executionID, suspensionID, first+start))
+	}
+	for ; k != nil && bytes.HasPrefix(k, prefix) && (n < 0 || len(out) < n); k, v = c.Next() {
 		var d signalDoc
 		if err := json.Unmarshal(v, &d); err != nil {
 			return nil, err
@@ -285,10 +307,13 @@ func signalsOf(tx *bolt.Tx, executionID, suspensionID string) ([]contracts.Signa
 }
 
 // suspendRecord is a suspend idempotency record: the arguments' fingerprint
-// and the outcome to replay.
+// and the outcome to replay, in the form driver.StoredSuspendOutcome gives
+// (each token replaced by its kid; no token or MAC is stored, docs/spec.md
+// §3). Records written before that hold whole tokens; both replay through
+// driver.ReplaySuspendOutcome.
 type suspendRecord struct {
-	Fingerprint string                   `json:"fingerprint"`
-	Outcome     contracts.SuspendOutcome `json:"outcome"`
+	Fingerprint string          `json:"fingerprint"`
+	Outcome     json.RawMessage `json:"outcome"`
 }
 
 func suspendRecordKey(executionID, idempotencyKey string) []byte {

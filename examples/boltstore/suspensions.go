@@ -17,8 +17,10 @@ import (
 // contracts' (decide.go, driver_errors.go); this file only loads and stores.
 
 // Suspend opens 1–16 waitpoints for an execution and signs their tokens with
-// the current kid (docs/spec.md §5.1 gives the order of checks). A
-// replay with the same idempotency key returns the stored outcome.
+// the current kid (docs/spec.md §5.1 gives the order of checks). A replay
+// with the same idempotency key signs the stored outcome's tokens again
+// and answers the first outcome byte for byte while their kid verifies,
+// suspend_replay_expired after that.
 func (b *Backend) Suspend(ctx context.Context, args contracts.SuspendArgs) (contracts.SuspendOutcome, error) {
 	return write(ctx, b, func(tx *bolt.Tx, nowMs int64) (contracts.SuspendOutcome, error) {
 		return suspend(tx, b.ring.Load(), args, nowMs)
@@ -41,7 +43,10 @@ func suspend(tx *bolt.Tx, ring *kek.Keyring, args contracts.SuspendArgs, nowMs i
 			if err == nil {
 				err = driver.CheckSuspendReplay(rec.Fingerprint, args)
 			}
-			return rec.Outcome, err
+			if err != nil {
+				return out, err
+			}
+			return replayStored(ring, k, rec.Outcome, nowMs)
 		}
 	}
 	e, err := loadExec(tx, args.ExecutionID)
@@ -57,6 +62,23 @@ func suspend(tx *bolt.Tx, ring *kek.Keyring, args contracts.SuspendArgs, nowMs i
 	}
 	out = driver.NewSuspension(args, *current, nowMs)
 	return out, storeSuspension(tx, e, args, out)
+}
+
+// replayStored rebuilds a stored suspend outcome at nowMs
+// (driver.ReplaySuspendOutcome), opening the secret of the kid that signed
+// its tokens only while that kid verifies: a kid collected or past its
+// grace answers suspend_replay_expired whatever the keyring.
+func replayStored(ring *kek.Keyring, k driver.PartitionKeys, stored []byte, nowMs int64) (contracts.SuspendOutcome, error) {
+	kid, err := driver.StoredOutcomeKid(stored)
+	if err != nil {
+		return contracts.SuspendOutcome{}, err
+	}
+	if rec := k.Find(kid); rec != nil && rec.Usable(nowMs) {
+		if k, err = driver.OpenKid(ring, partition, k, kid); err != nil {
+			return contracts.SuspendOutcome{}, err
+		}
+	}
+	return driver.ReplaySuspendOutcome(stored, k, nowMs)
 }
 
 // storeSuspension writes the new suspension out of e (nil: a new execution):
@@ -87,7 +109,11 @@ func storeSuspension(tx *bolt.Tx, e *execDoc, args contracts.SuspendArgs, out co
 	if args.IdempotencyKey == "" {
 		return nil
 	}
-	rec := suspendRecord{Fingerprint: args.Fingerprint(), Outcome: out}
+	stored, err := driver.StoredSuspendOutcome(out)
+	if err != nil {
+		return err
+	}
+	rec := suspendRecord{Fingerprint: args.Fingerprint(), Outcome: stored}
 	return putJSON(tx.Bucket(bucketIdempotency), suspendRecordKey(e.ID, args.IdempotencyKey), rec)
 }
 
@@ -119,7 +145,8 @@ func deliver(tx *bolt.Tx, ring *kek.Keyring, args contracts.DeliverSignalArgs, n
 	}
 	s := &e.Suspension
 	closed := w.SuspensionID != s.ID || s.Closed // earlier suspensions are all closed
-	if err := driver.CheckDeliverable(closed, s.TimeoutAtMs, driver.SignalBudget{SuspensionSignals: s.Signals}, args, nowMs); err != nil {
+	used := driver.SignalBudget{WaitpointSignals: w.Signals, SuspensionSignals: s.Signals, PayloadBytes: s.PayloadBytes}
+	if err := driver.CheckDeliverable(closed, s.TimeoutAtMs, used, args, nowMs); err != nil {
 		return out, err
 	}
 	sig := driver.NewSignal(w.ref(args.WaitpointID), args, nowMs)
@@ -167,8 +194,9 @@ func authorize(tx *bolt.Tx, ring *kek.Keyring, args contracts.DeliverSignalArgs,
 	return w, driver.AuthorizeToken(t, args.ExecutionID, initialized, rec, ref, nowMs)
 }
 
-// recordSignal stores sig as the execution's next signal and counts it on
-// the waitpoint and the suspension. The caller saves e.
+// recordSignal stores sig as the execution's next signal and counts it, and
+// its payload bytes, on the waitpoint and the suspension (the budgets of
+// docs/spec.md §8.3 are these counters, never a scan). The caller saves e.
 func recordSignal(tx *bolt.Tx, e *execDoc, w *waitpointDoc, sig contracts.Signal) error {
 	e.Seq++
 	if err := putSignal(tx, signalKey(e.ID, e.Suspension.ID, e.Seq), sig); err != nil {
@@ -178,13 +206,22 @@ func recordSignal(tx *bolt.Tx, e *execDoc, w *waitpointDoc, sig contracts.Signal
 		e.Suspension.Signaled++
 	}
 	e.Suspension.Signals++
+	e.Suspension.PayloadBytes += int64(len(sig.Payload))
 	w.Signals++
 	return putJSON(tx.Bucket(bucketWaitpoints), []byte(sig.WaitpointID), w)
 }
 
-// ObserveSignals returns the signals of the execution's latest suspension in
-// delivery order, in any state while the execution is remembered.
+// ObserveSignals returns a page of the signals of the execution's latest
+// suspension in delivery order, in any state while the execution is
+// remembered: at most args.Limit signals from the cursor's position
+// (driver.ObserveStart), reading one more to learn whether another page
+// follows (driver.PageSignals). A cursor of an earlier suspension gives an
+// empty last page.
 func (b *Backend) ObserveSignals(ctx context.Context, args contracts.ObserveSignalsArgs) (contracts.ObserveSignalsResult, error) {
+	limit := args.Limit
+	if limit <= 0 { // a caller that reached the driver without the Engine's default
+		limit = contracts.DefaultObserveLimit
+	}
 	return read(ctx, b, func(tx *bolt.Tx, _ int64) (contracts.ObserveSignalsResult, error) {
 		e, err := loadExec(tx, args.ExecutionID)
 		switch {
@@ -193,8 +230,15 @@ func (b *Backend) ObserveSignals(ctx context.Context, args contracts.ObserveSign
 		case e == nil:
 			return contracts.ObserveSignalsResult{}, driver.ExecutionNotFound(args.ExecutionID)
 		}
-		signals, err := signalsOf(tx, e.ID, e.Suspension.ID)
-		return contracts.ObserveSignalsResult{ExecutionID: e.ID, SuspensionID: e.Suspension.ID, Signals: signals}, err
+		s := e.Suspension
+		start, ok := driver.ObserveStart(args, s.ID)
+		var rows []contracts.Signal
+		if ok && start < int64(s.Signals) { // positions past the last signal give an empty page
+			if rows, err = signalRange(tx, e.ID, s.ID, start, limit+1); err != nil {
+				return contracts.ObserveSignalsResult{}, err
+			}
+		}
+		return driver.PageSignals(e.ID, s.ID, rows, start, limit), nil
 	})
 }
 

@@ -73,7 +73,7 @@ func DeliverSignals(b *testing.B, e *engine.Engine, clients int) {
 	}
 	Run(b, clients, func(ctx context.Context, c, i int) error {
 		t := &targets[c]
-		if t.count == contracts.SignalLimit-1 {
+		if t.count == contracts.WaitpointSignalLimit-1 { // the waitpoint's budget (docs/spec.md §8.3)
 			if err := fresh(c, i); err != nil {
 				return err
 			}

@@ -108,13 +108,14 @@ var injections = []string{
 }
 
 // validJSONStrings are payloads that are one JSON string holding a hostile
-// value, escaped (json.Marshal) or raw where JSON allows raw bytes.
+// value, escaped (json.Marshal) or raw where the payload rule allows raw
+// bytes: valid UTF-8 (docs/spec.md §2, payloads are I-JSON).
 func hostilePayloads() []json.RawMessage {
 	var out []json.RawMessage
 	for _, s := range injections {
 		b, _ := json.Marshal(s)
 		out = append(out, b)
-		if raw := `"` + s + `"`; json.Valid([]byte(raw)) {
+		if raw := `"` + s + `"`; json.Valid([]byte(raw)) && utf8.ValidString(raw) {
 			out = append(out, json.RawMessage(raw))
 		}
 	}
