@@ -68,6 +68,7 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+	"unicode/utf8"
 )
 
 // DefaultBackendURL is the backend used when neither --backend nor
@@ -100,6 +101,14 @@ func Main() {
 // from the environment and never calls os.Exit, so tests run it in-process.
 func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	inv := &invocation{ctx: ctx, stdin: stdin, stdout: stdout, stderr: stderr}
+	// Every argument is text: refuse bytes that are not UTF-8 before any
+	// parsing, so that no flag package message or lookup ever sees them.
+	for i, a := range args {
+		if !utf8.ValidString(a) {
+			fmt.Fprintf(stderr, "ff: %s: %s\n", argumentName(args, i), ruleText)
+			return ExitUsage
+		}
+	}
 	global := flag.NewFlagSet("ff", flag.ContinueOnError)
 	global.SetOutput(redactingWriter{stderr})
 	global.StringVar(&inv.backendURL, "backend", "", "backend URL (default $"+BackendEnv+", else "+DefaultBackendURL+")")
@@ -255,4 +264,16 @@ func (r redactingWriter) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	return len(p), nil
+}
+
+// argumentName names args[i] in an error without quoting it: the flag it
+// is the value of ("--name" for "--name=V" or "--name V"), else its place.
+func argumentName(args []string, i int) string {
+	if name, _, ok := strings.Cut(args[i], "="); ok && strings.HasPrefix(name, "-") && utf8.ValidString(name) {
+		return "--" + strings.TrimLeft(name, "-")
+	}
+	if i > 0 && strings.HasPrefix(args[i-1], "-") && !strings.Contains(args[i-1], "=") && utf8.ValidString(args[i-1]) {
+		return "--" + strings.TrimLeft(args[i-1], "-")
+	}
+	return fmt.Sprintf("argument %d", i+1)
 }

@@ -176,43 +176,6 @@ func (l *stringList) Set(v string) error {
 // sign --message-file signs whatever it holds.)
 const ruleText = "must be valid UTF-8 (the value is not shown)"
 
-// The commands refuse flag values that are not valid UTF-8 before they
-// run: every entry of the command table is wrapped by refuseInvalidText
-// once, here, so that a new command is covered without a line of its own.
-func init() {
-	for i := range commands {
-		commands[i].setup = refuseInvalidText(commands[i].setup)
-	}
-}
-
-// refuseInvalidText wraps a command's setup: its runner first checks every
-// flag given on the command line and reports the first whose value is not
-// valid UTF-8 (a repeated flag, like --waitpoint, is checked in every
-// value) as a usage error naming the flag.
-func refuseInvalidText(setup func(*flag.FlagSet) func(*invocation) int) func(*flag.FlagSet) func(*invocation) int {
-	return func(fs *flag.FlagSet) func(*invocation) int {
-		run := setup(fs)
-		return func(inv *invocation) int {
-			if name := invalidTextFlag(fs); name != "" {
-				return inv.usagef("--%s: %s", name, ruleText)
-			}
-			return run(inv)
-		}
-	}
-}
-
-// invalidTextFlag returns the name of the first flag given (in name order)
-// whose value is not valid UTF-8, or "".
-func invalidTextFlag(fs *flag.FlagSet) string {
-	bad := ""
-	fs.Visit(func(f *flag.Flag) {
-		if bad == "" && !utf8.ValidString(f.Value.String()) {
-			bad = f.Name
-		}
-	})
-	return bad
-}
-
 // inputExit reports an input error: a usage error on stderr (exit 2) or a
 // contract error as an envelope (exit 1).
 func (inv *invocation) inputExit(err error) int {

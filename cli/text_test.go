@@ -136,3 +136,19 @@ func TestPayloadAndDotRulesFromTheCLI(t *testing.T) {
 		t.Fatalf("a payload nested 64 deep: %v", ok)
 	}
 }
+
+// Bytes that are not UTF-8 anywhere on the command line (a global flag, the
+// command name, a stray argument) are refused before parsing, unquoted.
+func TestEveryArgumentIsText(t *testing.T) {
+	for _, args := range [][]string{
+		{"--backend", "sqlite://./x\xff.db", "kids"},
+		{"kids\xfe"},
+		{"kids", "extra\xff"},
+		{"--unknown\xff", "kids"},
+	} {
+		r := run(t, "", args...)
+		if r.code != 2 || !strings.Contains(r.stderr, "must be valid UTF-8") || strings.ContainsAny(r.stderr, "\xff\xfe") {
+			t.Errorf("ff %q: exit %d, stderr %q; want a usage error that quotes nothing", args, r.code, r.stderr)
+		}
+	}
+}
