@@ -15,6 +15,7 @@ import (
 
 	"github.com/flowfabric/flowfabric-go/contracts"
 	"github.com/flowfabric/flowfabric-go/engine"
+	"github.com/flowfabric/flowfabric-go/internal/drivertest"
 	"github.com/flowfabric/flowfabric-go/kek"
 )
 
@@ -35,28 +36,28 @@ func TestSuspendReplayOpensOnlyAUsableKid(t *testing.T) {
 	b := f.B.(*Backend)
 	b.SetKeyring(kek.NewKeyring(testKEKA))
 	f.Eng = engine.New(b, engine.WithKeystoreCache(0))
-	f.Must(f.Eng.Seed(f.Ctx, contracts.SeedArgs{Kid: "k1", Secret: Secret('a')}))
-	a := SuspendArgs("e1", "a", "b")
+	f.Must(f.Eng.Seed(f.Ctx, contracts.SeedArgs{Kid: "k1", Secret: drivertest.Secret('a')}))
+	a := drivertest.SuspendArgs("e1", "a", "b")
 	a.IdempotencyKey = "boot-1"
 	first := f.Suspend(a)
 	f.Rotate("k2", time.Hour)
 
 	// when replayed under KEK A, then it answers the first outcome
-	require.Equal(t, JSONOf(t, first), JSONOf(t, f.Suspend(a)))
+	require.Equal(t, drivertest.JSONOf(t, first), drivertest.JSONOf(t, f.Suspend(a)))
 
 	// when replayed without a KEK, then k1's secret does not open
 	b.SetKeyring(nil)
 	_, err := f.Eng.Suspend(f.Ctx, a)
-	WantErr(t, err, contracts.ErrKEKMismatch)
+	drivertest.WantErr(t, err, contracts.ErrKEKMismatch)
 
 	// when k1's grace has passed, then the replay expired, with or without the KEK
 	f.Clock.Advance(time.Hour + time.Millisecond)
 	for _, ring := range []*kek.Keyring{nil, kek.NewKeyring(testKEKA)} {
 		b.SetKeyring(ring)
 		_, err = f.Eng.Suspend(f.Ctx, a)
-		WantErr(t, err, contracts.ErrSuspendReplayExpired)
+		drivertest.WantErr(t, err, contracts.ErrSuspendReplayExpired)
 	}
-	o := Try(f.Eng.ObserveSignals(f.Ctx, contracts.ObserveSignalsArgs{ExecutionID: "e1"})).Must(t)
+	o := drivertest.Try(f.Eng.ObserveSignals(f.Ctx, contracts.ObserveSignalsArgs{ExecutionID: "e1"})).Must(t)
 	require.Equal(t, first.SuspensionID, o.SuspensionID, "an expired replay writes nothing")
 }
 
@@ -68,14 +69,14 @@ func TestBudgetCountersFollowDeliveries(t *testing.T) {
 	s := f.Suspend(contracts.SuspendArgs{ExecutionID: "e1", Condition: contracts.ConditionAll,
 		Waitpoints: []contracts.WaitpointSpec{{Key: "a"}, {Key: "b"}}})
 	for i, p := range []json.RawMessage{payloadOf(10), nil, payloadOf(7)} {
-		d := DeliverArgs(s, 0, fmt.Sprintf("k%d", i))
+		d := drivertest.DeliverArgs(s, 0, fmt.Sprintf("k%d", i))
 		d.Payload = p
-		Try(f.Eng.DeliverSignal(f.Ctx, d)).Must(t)
+		drivertest.Try(f.Eng.DeliverSignal(f.Ctx, d)).Must(t)
 	}
 	f.Deliver(s, 0, "k0")
 	lowered := engine.New(b, engine.WithSignalLimits(contracts.SignalLimits{PerWaitpoint: 3}))
-	_, err := lowered.DeliverSignal(f.Ctx, DeliverArgs(s, 0, ""))
-	WantErr(t, err, contracts.ErrSignalLimitExceeded)
+	_, err := lowered.DeliverSignal(f.Ctx, drivertest.DeliverArgs(s, 0, ""))
+	drivertest.WantErr(t, err, contracts.ErrSignalLimitExceeded)
 
 	counters := func() (int, int64, []int) {
 		b.mu.Lock()
@@ -93,7 +94,7 @@ func TestBudgetCountersFollowDeliveries(t *testing.T) {
 	require.Equal(t, []int{3, 0}, per)
 
 	f.Deliver(s, 1, "")
-	c := Try(f.Eng.ClaimResumedExecution(f.Ctx, contracts.ClaimArgs{WorkerID: "w", LeaseMs: 60_000})).Must(t)
+	c := drivertest.Try(f.Eng.ClaimResumedExecution(f.Ctx, contracts.ClaimArgs{WorkerID: "w", LeaseMs: 60_000})).Must(t)
 	f.Suspend(contracts.SuspendArgs{ExecutionID: "e1", Condition: contracts.ConditionAny, LeaseID: &c.LeaseID,
 		Waitpoints: []contracts.WaitpointSpec{{Key: "a"}}})
 	n, bytes, per = counters()
@@ -132,17 +133,17 @@ func TestConcurrentReadsOfAFullSuspensionStayBounded(t *testing.T) {
 	a.Waitpoints = append(a.Waitpoints, contracts.WaitpointSpec{Key: "go"})
 	s := f.Suspend(a)
 	for i := range boundSignals - 1 {
-		d := DeliverArgs(s, i%boundHolders, "")
+		d := drivertest.DeliverArgs(s, i%boundHolders, "")
 		if i < boundPayloads {
 			d.Payload = payloadOf(contracts.MaxPayloadLen)
 		}
-		Try(e.DeliverSignal(ctx, d)).Must(t)
+		drivertest.Try(e.DeliverSignal(ctx, d)).Must(t)
 	}
-	over := DeliverArgs(s, 0, "")
+	over := drivertest.DeliverArgs(s, 0, "")
 	over.Payload = payloadOf(2)
 	_, err := e.DeliverSignal(ctx, over)
-	WantErr(t, err, contracts.ErrSignalLimitExceeded)
-	require.True(t, Try(e.DeliverSignal(ctx, DeliverArgs(s, boundHolders, ""))).Must(t).Resumed)
+	drivertest.WantErr(t, err, contracts.ErrSignalLimitExceeded)
+	require.True(t, drivertest.Try(e.DeliverSignal(ctx, drivertest.DeliverArgs(s, boundHolders, ""))).Must(t).Resumed)
 	observeAll := func() (int, error) {
 		n := 0
 		a := contracts.ObserveSignalsArgs{ExecutionID: "full"}

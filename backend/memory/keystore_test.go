@@ -8,6 +8,7 @@ import (
 	"github.com/flowfabric/flowfabric-go/contracts"
 	"github.com/flowfabric/flowfabric-go/driver"
 	"github.com/flowfabric/flowfabric-go/engine"
+	"github.com/flowfabric/flowfabric-go/internal/drivertest"
 )
 
 func TestRegisteredScheme(t *testing.T) {
@@ -31,37 +32,37 @@ func TestCapabilities(t *testing.T) {
 func TestSeed(t *testing.T) {
 	tests := []struct {
 		name  string
-		given func(f *Fixture)
+		given func(f *drivertest.Fixture)
 		args  contracts.SeedArgs
 		want  string
 	}{
-		{"EmptyKeystoreIsSeeded", func(*Fixture) {},
-			contracts.SeedArgs{Kid: "k1", Secret: Secret('a')},
+		{"EmptyKeystoreIsSeeded", func(*drivertest.Fixture) {},
+			contracts.SeedArgs{Kid: "k1", Secret: drivertest.Secret('a')},
 			`{"outcome":"seeded","kid":"k1","current_kid":"k1","same_secret":null}`},
 		{"SameKidSameSecretIsAlreadySeeded", seedK1,
-			contracts.SeedArgs{Kid: "k1", Secret: Secret('a')},
+			contracts.SeedArgs{Kid: "k1", Secret: drivertest.Secret('a')},
 			`{"outcome":"already_seeded","kid":"k1","current_kid":"k1","same_secret":true}`},
 		{"SameKidOtherSecretReportsIt", seedK1,
-			contracts.SeedArgs{Kid: "k1", Secret: Secret('b')},
+			contracts.SeedArgs{Kid: "k1", Secret: drivertest.Secret('b')},
 			`{"outcome":"already_seeded","kid":"k1","current_kid":"k1","same_secret":false}`},
-		{"VerifyingKidIsAlreadySeeded", func(f *Fixture) { seedK1(f); f.Rotate("k2", time.Hour) },
-			contracts.SeedArgs{Kid: "k1", Secret: Secret('a')},
+		{"VerifyingKidIsAlreadySeeded", func(f *drivertest.Fixture) { seedK1(f); f.Rotate("k2", time.Hour) },
+			contracts.SeedArgs{Kid: "k1", Secret: drivertest.Secret('a')},
 			`{"outcome":"already_seeded","kid":"k1","current_kid":"k2","same_secret":true}`},
-		{"CollectedKidIsAlreadyInitialized", func(f *Fixture) {
+		{"CollectedKidIsAlreadyInitialized", func(f *drivertest.Fixture) {
 			seedK1(f)
 			f.Rotate("k2", 0)
 			f.Clock.Advance(time.Millisecond)
 			f.Rotate("k3", 0) // collects k1
 		},
-			contracts.SeedArgs{Kid: "k1", Secret: Secret('a')},
+			contracts.SeedArgs{Kid: "k1", Secret: drivertest.Secret('a')},
 			`{"outcome":"already_initialized","kid":"k1","current_kid":"k3","same_secret":null}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := harness.NewFixture(t)
 			tt.given(f)
-			got := Try(f.Eng.Seed(f.Ctx, tt.args)).Must(t)
-			if s := JSONOf(t, got); s != tt.want {
+			got := drivertest.Try(f.Eng.Seed(f.Ctx, tt.args)).Must(t)
+			if s := drivertest.JSONOf(t, got); s != tt.want {
 				t.Fatalf("seed = %s\nwant   %s", s, tt.want)
 			}
 		})
@@ -70,11 +71,11 @@ func TestSeed(t *testing.T) {
 
 func TestSeedDoesNotAliasCallerSecret(t *testing.T) {
 	f := harness.NewFixture(t)
-	s := Secret('a')
+	s := drivertest.Secret('a')
 	f.Must(f.Eng.Seed(f.Ctx, contracts.SeedArgs{Kid: "k1", Secret: s}))
 	s[0] = 'z'
-	got := Try(f.Eng.Sign(f.Ctx, contracts.SignArgs{Message: []byte("m")})).Must(t)
-	if want := driver.SignToken("k1", Secret('a'), driver.SignatureInput("k1", "", []byte("m"))); got.Token != want {
+	got := drivertest.Try(f.Eng.Sign(f.Ctx, contracts.SignArgs{Message: []byte("m")})).Must(t)
+	if want := driver.SignToken("k1", drivertest.Secret('a'), driver.SignatureInput("k1", "", []byte("m"))); got.Token != want {
 		t.Fatal("the stored secret changed when the caller changed its slice")
 	}
 }
@@ -82,62 +83,62 @@ func TestSeedDoesNotAliasCallerSecret(t *testing.T) {
 func TestRotateAll(t *testing.T) {
 	tests := []struct {
 		name    string
-		given   func(f *Fixture)
+		given   func(f *drivertest.Fixture)
 		args    contracts.RotateArgs
 		want    string
 		wantErr error
 	}{
-		{"EmptyKeystoreBootstraps", func(*Fixture) {},
-			contracts.RotateArgs{NewKid: "k1", NewSecret: Secret('a'), GraceMs: 1000},
+		{"EmptyKeystoreBootstraps", func(*drivertest.Fixture) {},
+			contracts.RotateArgs{NewKid: "k1", NewSecret: drivertest.Secret('a'), GraceMs: 1000},
 			`{"outcome":"rotated","previous_kid":null,"new_kid":"k1","gc_count":0}`, nil},
 		{"CurrentBecomesVerifying", seedK1,
-			contracts.RotateArgs{NewKid: "k2", NewSecret: Secret('b'), GraceMs: 1000},
+			contracts.RotateArgs{NewKid: "k2", NewSecret: drivertest.Secret('b'), GraceMs: 1000},
 			`{"outcome":"rotated","previous_kid":"k1","new_kid":"k2","gc_count":0}`, nil},
-		{"ReplayIsNoop", func(f *Fixture) { seedK1(f); f.Rotate("k2", time.Second) },
-			contracts.RotateArgs{NewKid: "k2", NewSecret: Secret('b'), GraceMs: 1000},
+		{"ReplayIsNoop", func(f *drivertest.Fixture) { seedK1(f); f.Rotate("k2", time.Second) },
+			contracts.RotateArgs{NewKid: "k2", NewSecret: drivertest.Secret('b'), GraceMs: 1000},
 			`{"outcome":"noop","kid":"k2"}`, nil},
 		{"CurrentWithOtherSecretConflicts", seedK1,
-			contracts.RotateArgs{NewKid: "k1", NewSecret: Secret('b'), GraceMs: 1000},
+			contracts.RotateArgs{NewKid: "k1", NewSecret: drivertest.Secret('b'), GraceMs: 1000},
 			"", contracts.ErrRotationConflict},
-		{"VerifyingKidIsNeverReused", func(f *Fixture) { seedK1(f); f.Rotate("k2", time.Hour) },
-			contracts.RotateArgs{NewKid: "k1", NewSecret: Secret('a'), GraceMs: 1000},
+		{"VerifyingKidIsNeverReused", func(f *drivertest.Fixture) { seedK1(f); f.Rotate("k2", time.Hour) },
+			contracts.RotateArgs{NewKid: "k1", NewSecret: drivertest.Secret('a'), GraceMs: 1000},
 			"", contracts.ErrRotationConflict},
-		{"ExpiredVerifyingKidsAreCollected", func(f *Fixture) {
+		{"ExpiredVerifyingKidsAreCollected", func(f *drivertest.Fixture) {
 			seedK1(f)
 			f.Rotate("k2", time.Second)
 			f.Rotate("k3", time.Hour)
 			f.Clock.Advance(time.Second + time.Millisecond) // k1 expired, k2 not
 		},
-			contracts.RotateArgs{NewKid: "k4", NewSecret: Secret('d'), GraceMs: 0},
+			contracts.RotateArgs{NewKid: "k4", NewSecret: drivertest.Secret('d'), GraceMs: 0},
 			`{"outcome":"rotated","previous_kid":"k3","new_kid":"k4","gc_count":1}`, nil},
-		{"KidExpiringNowIsKept", func(f *Fixture) {
+		{"KidExpiringNowIsKept", func(f *drivertest.Fixture) {
 			seedK1(f)
 			f.Rotate("k2", time.Second)
 			f.Clock.Advance(time.Second) // k1 expires exactly now
 		},
-			contracts.RotateArgs{NewKid: "k3", NewSecret: Secret('c'), GraceMs: 0},
+			contracts.RotateArgs{NewKid: "k3", NewSecret: drivertest.Secret('c'), GraceMs: 0},
 			`{"outcome":"rotated","previous_kid":"k2","new_kid":"k3","gc_count":0}`, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := harness.NewFixture(t)
 			tt.given(f)
-			res := Try(f.Eng.RotateAll(f.Ctx, tt.args)).Must(t)
+			res := drivertest.Try(f.Eng.RotateAll(f.Ctx, tt.args)).Must(t)
 			if len(res.Entries) != 1 || res.Entries[0].Partition != 0 {
-				t.Fatalf("entries = %s, want one for partition 0", JSONOf(t, res))
+				t.Fatalf("entries = %s, want one for partition 0", drivertest.JSONOf(t, res))
 			}
 			e := res.Entries[0]
 			if tt.wantErr != nil {
-				WantErr(t, e.Error, tt.wantErr)
+				drivertest.WantErr(t, e.Error, tt.wantErr)
 				if e.Outcome != nil || !res.Failed() {
-					t.Fatalf("failed entry = %s, want outcome null", JSONOf(t, e))
+					t.Fatalf("failed entry = %s, want outcome null", drivertest.JSONOf(t, e))
 				}
 				return
 			}
 			if e.Error != nil {
 				t.Fatalf("entry error = %v", e.Error)
 			}
-			if s := JSONOf(t, e.Outcome); s != tt.want {
+			if s := drivertest.JSONOf(t, e.Outcome); s != tt.want {
 				t.Fatalf("outcome = %s\nwant      %s", s, tt.want)
 			}
 		})
@@ -147,17 +148,17 @@ func TestRotateAll(t *testing.T) {
 func TestRotateConflictWritesNothing(t *testing.T) {
 	f := harness.Seeded(t)
 	f.Rotate("k2", time.Hour)
-	before := JSONOf(t, Try(f.Eng.ListKids(f.Ctx)).Must(t))
-	res := Try(f.Eng.RotateAll(f.Ctx, contracts.RotateArgs{NewKid: "k2", NewSecret: Secret('x')})).Must(t)
-	WantErr(t, res.Entries[0].Error, contracts.ErrRotationConflict)
-	if after := JSONOf(t, Try(f.Eng.ListKids(f.Ctx)).Must(t)); after != before {
+	before := drivertest.JSONOf(t, drivertest.Try(f.Eng.ListKids(f.Ctx)).Must(t))
+	res := drivertest.Try(f.Eng.RotateAll(f.Ctx, contracts.RotateArgs{NewKid: "k2", NewSecret: drivertest.Secret('x')})).Must(t)
+	drivertest.WantErr(t, res.Entries[0].Error, contracts.ErrRotationConflict)
+	if after := drivertest.JSONOf(t, drivertest.Try(f.Eng.ListKids(f.Ctx)).Must(t)); after != before {
 		t.Fatalf("keystore changed by a conflicting rotation:\n%s\n%s", before, after)
 	}
 }
 
 func TestListKids(t *testing.T) {
 	f := harness.NewFixture(t)
-	if s := JSONOf(t, Try(f.Eng.ListKids(f.Ctx)).Must(t)); s != `{"partitions":[{"partition":0,"current_kid":null,"verifying":[]}]}` {
+	if s := drivertest.JSONOf(t, drivertest.Try(f.Eng.ListKids(f.Ctx)).Must(t)); s != `{"partitions":[{"partition":0,"current_kid":null,"verifying":[]}]}` {
 		t.Fatalf("empty list_kids = %s", s)
 	}
 	seedK1(f)
@@ -169,7 +170,7 @@ func TestListKids(t *testing.T) {
 		want := `{"partitions":[{"partition":0,"current_kid":"k4","verifying":[` +
 			`{"kid":"k2","expires_at_ms":1767225601000},{"kid":"k1","expires_at_ms":1767225602000},` +
 			`{"kid":"k3","expires_at_ms":1767225605000}]}]}`
-		if s := JSONOf(t, Try(f.Eng.ListKids(f.Ctx)).Must(t)); s != want {
+		if s := drivertest.JSONOf(t, drivertest.Try(f.Eng.ListKids(f.Ctx)).Must(t)); s != want {
 			t.Fatalf("list_kids = %s\nwant        %s", s, want)
 		}
 	})
@@ -177,7 +178,7 @@ func TestListKids(t *testing.T) {
 		f.Clock.Advance(2 * time.Second) // k2 expired, k1 expires exactly now
 		want := `{"partitions":[{"partition":0,"current_kid":"k4","verifying":[` +
 			`{"kid":"k1","expires_at_ms":1767225602000},{"kid":"k3","expires_at_ms":1767225605000}]}]}`
-		if s := JSONOf(t, Try(f.Eng.ListKids(f.Ctx)).Must(t)); s != want {
+		if s := drivertest.JSONOf(t, drivertest.Try(f.Eng.ListKids(f.Ctx)).Must(t)); s != want {
 			t.Fatalf("list_kids = %s\nwant        %s", s, want)
 		}
 	})
@@ -188,28 +189,28 @@ func TestSignAndVerify(t *testing.T) {
 	t.Run("NoKeystore", func(t *testing.T) {
 		f := harness.NewFixture(t)
 		_, err := f.Eng.Sign(f.Ctx, contracts.SignArgs{Scope: "s", Message: msg})
-		WantErr(t, err, contracts.ErrHMACSecretNotInitialized)
-		_, err = f.Eng.Verify(f.Ctx, contracts.VerifyArgs{Scope: "s", Message: msg, Token: driver.SignToken("k1", Secret('a'), driver.SignatureInput("k1", "s", msg))})
-		WantErr(t, err, contracts.ErrHMACSecretNotInitialized)
+		drivertest.WantErr(t, err, contracts.ErrHMACSecretNotInitialized)
+		_, err = f.Eng.Verify(f.Ctx, contracts.VerifyArgs{Scope: "s", Message: msg, Token: driver.SignToken("k1", drivertest.Secret('a'), driver.SignatureInput("k1", "s", msg))})
+		drivertest.WantErr(t, err, contracts.ErrHMACSecretNotInitialized)
 	})
 	t.Run("TokenIsTheContractToken", func(t *testing.T) {
 		f := harness.Seeded(t)
-		got := Try(f.Eng.Sign(f.Ctx, contracts.SignArgs{Scope: "any scope", Message: msg})).Must(t)
-		if got.Kid != "k1" || got.Token != driver.SignToken("k1", Secret('a'), driver.SignatureInput("k1", "any scope", msg)) {
+		got := drivertest.Try(f.Eng.Sign(f.Ctx, contracts.SignArgs{Scope: "any scope", Message: msg})).Must(t)
+		if got.Kid != "k1" || got.Token != driver.SignToken("k1", drivertest.Secret('a'), driver.SignatureInput("k1", "any scope", msg)) {
 			t.Fatalf("sign = %+v, want the token driver.SignToken makes", got)
 		}
-		v := Try(f.Eng.Verify(f.Ctx, contracts.VerifyArgs{Scope: "any scope", Message: msg, Token: got.Token})).Must(t)
-		if s := JSONOf(t, v); s != `{"valid":true,"kid":"k1"}` {
+		v := drivertest.Try(f.Eng.Verify(f.Ctx, contracts.VerifyArgs{Scope: "any scope", Message: msg, Token: got.Token})).Must(t)
+		if s := drivertest.JSONOf(t, v); s != `{"valid":true,"kid":"k1"}` {
 			t.Fatalf("verify = %s", s)
 		}
 		// The scope is bound into the signature: another scope does not verify it.
 		_, err := f.Eng.Verify(f.Ctx, contracts.VerifyArgs{Scope: "other", Message: msg, Token: got.Token})
-		WantErr(t, err, contracts.ErrSignatureMismatch)
+		drivertest.WantErr(t, err, contracts.ErrSignatureMismatch)
 	})
 
 	// Given k1 rotated out with 1s grace and k2 current.
 	f := harness.Seeded(t)
-	old := Try(f.Eng.Sign(f.Ctx, contracts.SignArgs{Message: msg})).Must(t).Token
+	old := drivertest.Try(f.Eng.Sign(f.Ctx, contracts.SignArgs{Message: msg})).Must(t).Token
 	f.Rotate("k2", time.Second)
 	verify := func(token string) error {
 		_, err := f.Eng.Verify(f.Ctx, contracts.VerifyArgs{Message: msg, Token: token})
@@ -224,9 +225,9 @@ func TestSignAndVerify(t *testing.T) {
 		{"VerifyingKidInGrace", old, 0, nil},
 		{"VerifyingKidExpiringNow", old, time.Second, nil},
 		{"VerifyingKidPastGrace", old, time.Millisecond, contracts.ErrTokenExpired},
-		{"CurrentKidNeverExpires", driver.SignToken("k2", Secret('b'), driver.SignatureInput("k2", "", msg)), 0, nil},
-		{"UnknownKid", driver.SignToken("k9", Secret('b'), driver.SignatureInput("k9", "", msg)), 0, contracts.ErrUnknownKid},
-		{"WrongSecret", driver.SignToken("k2", Secret('c'), driver.SignatureInput("k2", "", msg)), 0, contracts.ErrSignatureMismatch},
+		{"CurrentKidNeverExpires", driver.SignToken("k2", drivertest.Secret('b'), driver.SignatureInput("k2", "", msg)), 0, nil},
+		{"UnknownKid", driver.SignToken("k9", drivertest.Secret('b'), driver.SignatureInput("k9", "", msg)), 0, contracts.ErrUnknownKid},
+		{"WrongSecret", driver.SignToken("k2", drivertest.Secret('c'), driver.SignatureInput("k2", "", msg)), 0, contracts.ErrSignatureMismatch},
 		{"KidSwapped", "k2" + old[2:], 0, contracts.ErrSignatureMismatch},
 		{"Malformed", "k2:ABC", 0, contracts.ErrTokenMalformed},
 	}
@@ -240,7 +241,7 @@ func TestSignAndVerify(t *testing.T) {
 				}
 				return
 			}
-			WantErr(t, err, tt.want)
+			drivertest.WantErr(t, err, tt.want)
 		})
 	}
 }
@@ -257,17 +258,17 @@ func TestClosedBackendRefusesEveryOperation(t *testing.T) {
 	ops := map[string]func() error{
 		"Ping": func() error { return f.B.Ping(ctx) },
 		"Seed": func() error {
-			_, err := f.B.Seed(ctx, contracts.SeedArgs{Kid: "k1", Secret: Secret('a')})
+			_, err := f.B.Seed(ctx, contracts.SeedArgs{Kid: "k1", Secret: drivertest.Secret('a')})
 			return err
 		},
 		"Rotate": func() error {
-			_, err := f.B.RotateAll(ctx, contracts.RotateArgs{NewKid: "k2", NewSecret: Secret('b')})
+			_, err := f.B.RotateAll(ctx, contracts.RotateArgs{NewKid: "k2", NewSecret: drivertest.Secret('b')})
 			return err
 		},
 		"ListKids": func() error { _, err := f.B.ListKids(ctx, contracts.ListKidsArgs{}); return err },
 		"Sign":     func() error { _, err := f.B.Sign(ctx, contracts.SignArgs{}); return err },
 		"Verify":   func() error { _, err := f.B.Verify(ctx, contracts.VerifyArgs{Token: "k1:" + zeros64}); return err },
-		"Suspend":  func() error { _, err := f.B.Suspend(ctx, SuspendArgs("e1", "a")); return err },
+		"Suspend":  func() error { _, err := f.B.Suspend(ctx, drivertest.SuspendArgs("e1", "a")); return err },
 		"Deliver": func() error {
 			_, err := f.B.DeliverSignal(ctx, contracts.DeliverSignalArgs{ExecutionID: "e1", WaitpointID: driver.NewID(), Token: "k1:" + zeros64, Name: "n"})
 			return err
@@ -287,7 +288,7 @@ func TestClosedBackendRefusesEveryOperation(t *testing.T) {
 		},
 	}
 	for name, op := range ops {
-		t.Run(name, func(t *testing.T) { WantErr(t, op(), contracts.ErrBackendClosed) })
+		t.Run(name, func(t *testing.T) { drivertest.WantErr(t, op(), contracts.ErrBackendClosed) })
 	}
 }
 
@@ -296,25 +297,25 @@ func TestCanceledContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	_, err := f.B.Sign(ctx, contracts.SignArgs{})
-	WantErr(t, err, contracts.ErrCanceled)
+	drivertest.WantErr(t, err, contracts.ErrCanceled)
 }
 
 const zeros64 = "0000000000000000000000000000000000000000000000000000000000000000"
 
-func seedK1(f *Fixture) {
+func seedK1(f *drivertest.Fixture) {
 	f.T.Helper()
-	f.Must(f.Eng.Seed(f.Ctx, contracts.SeedArgs{Kid: "k1", Secret: Secret('a')}))
+	f.Must(f.Eng.Seed(f.Ctx, contracts.SeedArgs{Kid: "k1", Secret: drivertest.Secret('a')}))
 }
 
 func TestOpenThroughRegistryGivesFreshStores(t *testing.T) {
 	ctx := context.Background()
-	first := Try(engine.Open(ctx, "memory://")).Must(t)
+	first := drivertest.Try(engine.Open(ctx, "memory://")).Must(t)
 	defer first.Close()
-	second := Try(engine.Open(ctx, "memory://")).Must(t)
+	second := drivertest.Try(engine.Open(ctx, "memory://")).Must(t)
 	defer second.Close()
-	Try(first.Seed(ctx, contracts.SeedArgs{Kid: "k1", Secret: Secret('a')})).Must(t)
-	got := Try(second.Seed(ctx, contracts.SeedArgs{Kid: "k2", Secret: Secret('b')})).Must(t)
+	drivertest.Try(first.Seed(ctx, contracts.SeedArgs{Kid: "k1", Secret: drivertest.Secret('a')})).Must(t)
+	got := drivertest.Try(second.Seed(ctx, contracts.SeedArgs{Kid: "k2", Secret: drivertest.Secret('b')})).Must(t)
 	if got.Outcome != contracts.SeedSeeded {
-		t.Fatalf("second store seed = %s, want seeded: stores are shared", JSONOf(t, got))
+		t.Fatalf("second store seed = %s, want seeded: stores are shared", drivertest.JSONOf(t, got))
 	}
 }

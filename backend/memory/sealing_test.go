@@ -11,6 +11,7 @@ import (
 	"github.com/flowfabric/flowfabric-go/contracts"
 	"github.com/flowfabric/flowfabric-go/driver"
 	"github.com/flowfabric/flowfabric-go/engine"
+	"github.com/flowfabric/flowfabric-go/internal/drivertest"
 	"github.com/flowfabric/flowfabric-go/kek"
 )
 
@@ -59,7 +60,7 @@ func sameStored(t *testing.T, what string, before, after map[string][]byte) {
 // wantKEKMismatch requires err to be kek_mismatch that quotes no secret.
 func wantKEKMismatch(t *testing.T, what string, err error, secrets ...contracts.Secret) {
 	t.Helper()
-	WantErr(t, err, contracts.ErrKEKMismatch)
+	drivertest.WantErr(t, err, contracts.ErrKEKMismatch)
 	for _, s := range secrets {
 		if strings.Contains(err.Error(), string(s)) || strings.Contains(err.Error(), hex.EncodeToString(s)) {
 			t.Fatalf("%s: the error quotes a secret", what)
@@ -69,12 +70,12 @@ func wantKEKMismatch(t *testing.T, what string, err error, secrets ...contracts.
 
 // sealedFixture is a fixture whose backend seals under ring, with k1
 // (Secret('a')) rotated out for an hour and k2 (Secret('b')) current.
-func sealedFixture(t *testing.T, ring *kek.Keyring) (*Fixture, *Backend) {
+func sealedFixture(t *testing.T, ring *kek.Keyring) (*drivertest.Fixture, *Backend) {
 	f := harness.NewFixture(t)
 	b := f.B.(*Backend)
 	b.SetKeyring(ring)
 	f.Eng = engine.New(b, engine.WithKeystoreCache(0))
-	f.Must(f.Eng.Seed(f.Ctx, contracts.SeedArgs{Kid: "k1", Secret: Secret('a')}))
+	f.Must(f.Eng.Seed(f.Ctx, contracts.SeedArgs{Kid: "k1", Secret: drivertest.Secret('a')}))
 	f.Rotate("k2", time.Hour)
 	return f, b
 }
@@ -85,7 +86,7 @@ func TestSealedStoreHoldsSealedForms(t *testing.T) {
 		if !kek.IsSealed(s) || kek.SealedFingerprint(s) != testKEKA.Fingerprint() {
 			t.Fatalf("%s is not stored sealed under KEK A", kid)
 		}
-		for _, secret := range []contracts.Secret{Secret('a'), Secret('b')} {
+		for _, secret := range []contracts.Secret{drivertest.Secret('a'), drivertest.Secret('b')} {
 			if bytes.Contains(s, secret) {
 				t.Fatalf("%s's stored form holds a secret", kid)
 			}
@@ -96,7 +97,7 @@ func TestSealedStoreHoldsSealedForms(t *testing.T) {
 func TestPlainStoreHoldsSecretsAsBefore(t *testing.T) {
 	_, b := sealedFixture(t, nil)
 	got := storedSecrets(b)
-	if !bytes.Equal(got["k1"], Secret('a')) || !bytes.Equal(got["k2"], Secret('b')) {
+	if !bytes.Equal(got["k1"], drivertest.Secret('a')) || !bytes.Equal(got["k2"], drivertest.Secret('b')) {
 		t.Fatal("without a keyring the stored secrets are not the secrets themselves")
 	}
 }
@@ -120,10 +121,10 @@ func TestRotationKeepsStoredFormsOfKeptKids(t *testing.T) {
 func TestWrongKEKFailsOnlyCallsThatNeedASecret(t *testing.T) {
 	f, b := sealedFixture(t, kek.NewKeyring(testKEKA))
 	msg := []byte("m")
-	tokK1 := driver.SignToken("k1", Secret('a'), driver.SignatureInput("k1", "", msg))
-	sus := f.Suspend(SuspendArgs("exec-1", "wp"))
+	tokK1 := driver.SignToken("k1", drivertest.Secret('a'), driver.SignatureInput("k1", "", msg))
+	sus := f.Suspend(drivertest.SuspendArgs("exec-1", "wp"))
 	before := storedSecrets(b)
-	secrets := []contracts.Secret{Secret('a'), Secret('b')}
+	secrets := []contracts.Secret{drivertest.Secret('a'), drivertest.Secret('b')}
 
 	b.SetKeyring(kek.NewKeyring(testKEKB))
 	_, err := b.Sign(f.Ctx, contracts.SignArgs{Message: msg})
@@ -132,36 +133,36 @@ func TestWrongKEKFailsOnlyCallsThatNeedASecret(t *testing.T) {
 	wantKEKMismatch(t, "verify", err, secrets...)
 	_, err = b.KeystoreSnapshot(f.Ctx, 0)
 	wantKEKMismatch(t, "keystore snapshot", err, secrets...)
-	_, err = b.Suspend(f.Ctx, SuspendArgs("exec-2", "wp"))
+	_, err = b.Suspend(f.Ctx, drivertest.SuspendArgs("exec-2", "wp"))
 	wantKEKMismatch(t, "suspend", err, secrets...)
 	if n := Leftover(t, b, "exec-2"); n != 0 {
 		t.Fatalf("a refused suspend left %d entries", n)
 	}
-	_, err = b.DeliverSignal(f.Ctx, DeliverArgs(sus, 0, "once"))
+	_, err = b.DeliverSignal(f.Ctx, drivertest.DeliverArgs(sus, 0, "once"))
 	wantKEKMismatch(t, "deliver", err, secrets...)
-	_, err = b.Seed(f.Ctx, contracts.SeedArgs{Kid: "k1", Secret: Secret('a')})
+	_, err = b.Seed(f.Ctx, contracts.SeedArgs{Kid: "k1", Secret: drivertest.Secret('a')})
 	wantKEKMismatch(t, "re-seed (same_secret needs the secret)", err, secrets...)
-	r, err := b.RotateAll(f.Ctx, contracts.RotateArgs{NewKid: "k2", NewSecret: Secret('b'), GraceMs: 1})
+	r, err := b.RotateAll(f.Ctx, contracts.RotateArgs{NewKid: "k2", NewSecret: drivertest.Secret('b'), GraceMs: 1})
 	wantKEKMismatch(t, "re-run rotation (noop needs the secret)", err, secrets...)
 	if len(r.Entries) != 0 {
-		t.Fatalf("a refused rotation reported entries: %s", JSONOf(t, r))
+		t.Fatalf("a refused rotation reported entries: %s", drivertest.JSONOf(t, r))
 	}
 
 	// Calls that answer without a secret still answer.
 	if _, err := b.ListKids(f.Ctx, contracts.ListKidsArgs{}); err != nil {
 		t.Fatalf("list_kids reads no secret: %v", err)
 	}
-	_, err = b.Verify(f.Ctx, contracts.VerifyArgs{Message: msg, Token: driver.SignToken("k9", Secret('a'), driver.SignatureInput("k9", "", msg))})
-	WantErr(t, err, contracts.ErrUnknownKid)
+	_, err = b.Verify(f.Ctx, contracts.VerifyArgs{Message: msg, Token: driver.SignToken("k9", drivertest.Secret('a'), driver.SignatureInput("k9", "", msg))})
+	drivertest.WantErr(t, err, contracts.ErrUnknownKid)
 	f.Clock.Advance(time.Hour + time.Millisecond)
 	_, err = b.Verify(f.Ctx, contracts.VerifyArgs{Message: msg, Token: tokK1})
-	WantErr(t, err, contracts.ErrTokenExpired)
+	drivertest.WantErr(t, err, contracts.ErrTokenExpired)
 	sameStored(t, "the refused calls", before, storedSecrets(b))
 
 	// Under A again, the waitpoint takes its signal: nothing was recorded.
 	b.SetKeyring(kek.NewKeyring(testKEKA))
 	if out := f.Deliver(sus, 0, "once"); out.Outcome != contracts.OutcomeAccepted {
-		t.Fatalf("deliver under A: %s", JSONOf(t, out))
+		t.Fatalf("deliver under A: %s", drivertest.JSONOf(t, out))
 	}
 }
 
@@ -186,12 +187,12 @@ func TestRewrapSecrets(t *testing.T) {
 	wantKEKMismatch(t, "sign under A after the rewrap to B", err)
 	b.SetKeyring(kek.NewKeyring(testKEKB))
 	rewrap(kek.NewKeyring(testKEKB), contracts.RewrapResult{Partitions: 1, Unchanged: 2})
-	if got := Try(b.Sign(f.Ctx, contracts.SignArgs{Message: msg})).Must(t); got.Token != driver.SignToken("k2", Secret('b'), driver.SignatureInput("k2", "", msg)) {
+	if got := drivertest.Try(b.Sign(f.Ctx, contracts.SignArgs{Message: msg})).Must(t); got.Token != driver.SignToken("k2", drivertest.Secret('b'), driver.SignatureInput("k2", "", msg)) {
 		t.Fatal("sign after the rewrap: another token")
 	}
 	rewrap(nil, contracts.RewrapResult{Partitions: 1, Rewrapped: 2})
 	got := storedSecrets(b)
-	if !bytes.Equal(got["k1"], Secret('a')) || !bytes.Equal(got["k2"], Secret('b')) {
+	if !bytes.Equal(got["k1"], drivertest.Secret('a')) || !bytes.Equal(got["k2"], drivertest.Secret('b')) {
 		t.Fatal("the rewrap to no KEK did not store the secrets in plain")
 	}
 }
@@ -202,13 +203,13 @@ func TestRewrapIsAllOrNothing(t *testing.T) {
 	f := harness.NewFixture(t)
 	b := f.B.(*Backend)
 	b.SetKeyring(kek.NewKeyring(testKEKA))
-	f.Must(b.Seed(f.Ctx, contracts.SeedArgs{Kid: "k1", Secret: Secret('a')}))
+	f.Must(b.Seed(f.Ctx, contracts.SeedArgs{Kid: "k1", Secret: drivertest.Secret('a')}))
 	b.SetKeyring(kek.NewKeyring(testKEKB, testKEKA))
-	f.Must(b.RotateAll(f.Ctx, contracts.RotateArgs{NewKid: "k2", NewSecret: Secret('b'), GraceMs: time.Hour.Milliseconds()}))
+	f.Must(b.RotateAll(f.Ctx, contracts.RotateArgs{NewKid: "k2", NewSecret: drivertest.Secret('b'), GraceMs: time.Hour.Milliseconds()}))
 	before := storedSecrets(b)
 	b.SetKeyring(kek.NewKeyring(testKEKB))
 	_, err := b.RewrapSecrets(f.Ctx, kek.NewKeyring(testKEKC))
-	wantKEKMismatch(t, "rewrap with a KEK missing", err, Secret('a'), Secret('b'))
+	wantKEKMismatch(t, "rewrap with a KEK missing", err, drivertest.Secret('a'), drivertest.Secret('b'))
 	sameStored(t, "the failed rewrap", before, storedSecrets(b))
 
 	b.SetKeyring(kek.NewKeyring(testKEKB, testKEKA))
@@ -226,5 +227,5 @@ func TestRewrapEmptyAndClosed(t *testing.T) {
 	}
 	_ = b.Close()
 	_, err = b.RewrapSecrets(context.Background(), kek.NewKeyring(testKEKA))
-	WantErr(t, err, contracts.ErrBackendClosed)
+	drivertest.WantErr(t, err, contracts.ErrBackendClosed)
 }

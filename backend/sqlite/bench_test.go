@@ -6,13 +6,14 @@ import (
 	"testing"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/internal/drivertest"
 )
 
 // benchFixture is a seeded file-backed Engine for benchmarks.
 func benchFixture(b *testing.B) (*Backend, context.Context) {
 	be, _ := openFile(b)
 	ctx := context.Background()
-	if _, err := eng(be).Seed(ctx, contracts.SeedArgs{Kid: "k1", Secret: Secret('a')}); err != nil {
+	if _, err := eng(be).Seed(ctx, contracts.SeedArgs{Kid: "k1", Secret: drivertest.Secret('a')}); err != nil {
 		b.Fatal(err)
 	}
 	return be, ctx
@@ -24,11 +25,11 @@ func BenchmarkSuspendDeliverClaimComplete(b *testing.B) {
 	be, ctx := benchFixture(b)
 	e := eng(be)
 	for i := 0; b.Loop(); i++ {
-		s, err := e.Suspend(ctx, SuspendArgs("e"+strconv.Itoa(i), "a"))
+		s, err := e.Suspend(ctx, drivertest.SuspendArgs("e"+strconv.Itoa(i), "a"))
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := e.DeliverSignal(ctx, DeliverArgs(s, 0, "d")); err != nil {
+		if _, err := e.DeliverSignal(ctx, drivertest.DeliverArgs(s, 0, "d")); err != nil {
 			b.Fatal(err)
 		}
 		c, err := e.ClaimResumedExecution(ctx, contracts.ClaimArgs{WorkerID: "w", LeaseMs: 60000})

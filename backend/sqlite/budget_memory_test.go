@@ -14,6 +14,7 @@ import (
 	"github.com/flowfabric/flowfabric-go/conformance"
 	"github.com/flowfabric/flowfabric-go/contracts"
 	"github.com/flowfabric/flowfabric-go/engine"
+	"github.com/flowfabric/flowfabric-go/internal/drivertest"
 )
 
 // Sizes of the memory bound test: a suspension filled to its payload budget
@@ -73,19 +74,19 @@ func fillToBudget(t *testing.T, e *engine.Engine) {
 		a.Waitpoints = append(a.Waitpoints, contracts.WaitpointSpec{Key: fmt.Sprintf("w%02d", i)})
 	}
 	a.Waitpoints = append(a.Waitpoints, contracts.WaitpointSpec{Key: "go"})
-	s := Try(e.Suspend(ctx, a)).Must(t)
+	s := drivertest.Try(e.Suspend(ctx, a)).Must(t)
 	for i := range boundSignals - 1 {
-		d := DeliverArgs(s, i%boundHolders, "")
+		d := drivertest.DeliverArgs(s, i%boundHolders, "")
 		if i < boundPayloads {
 			d.Payload = payloadOf(contracts.MaxPayloadLen)
 		}
-		Try(e.DeliverSignal(ctx, d)).Must(t)
+		drivertest.Try(e.DeliverSignal(ctx, d)).Must(t)
 	}
-	over := DeliverArgs(s, 0, "")
+	over := drivertest.DeliverArgs(s, 0, "")
 	over.Payload = payloadOf(2)
 	_, err := e.DeliverSignal(ctx, over)
-	WantErr(t, err, contracts.ErrSignalLimitExceeded)
-	require.True(t, Try(e.DeliverSignal(ctx, DeliverArgs(s, boundHolders, ""))).Must(t).Resumed)
+	drivertest.WantErr(t, err, contracts.ErrSignalLimitExceeded)
+	require.True(t, drivertest.Try(e.DeliverSignal(ctx, drivertest.DeliverArgs(s, boundHolders, ""))).Must(t).Resumed)
 }
 
 // observeAll pages through the signals of "full" at the default limit and
@@ -123,7 +124,7 @@ func TestConcurrentReadsOfAFullSuspensionStayBounded(t *testing.T) {
 	require.NoError(t, err)
 	e := eng(b)
 	ctx := context.Background()
-	Try(e.Seed(ctx, contracts.SeedArgs{Kid: "k1", Secret: Secret('a')})).Must(t)
+	drivertest.Try(e.Seed(ctx, contracts.SeedArgs{Kid: "k1", Secret: drivertest.Secret('a')})).Must(t)
 	start := time.Now()
 	fillToBudget(t, e)
 	t.Logf("filled in %v", time.Since(start).Round(time.Millisecond))

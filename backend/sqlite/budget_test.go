@@ -13,6 +13,7 @@ import (
 	"github.com/flowfabric/flowfabric-go/conformance"
 	"github.com/flowfabric/flowfabric-go/contracts"
 	"github.com/flowfabric/flowfabric-go/engine"
+	"github.com/flowfabric/flowfabric-go/internal/drivertest"
 )
 
 // payloadOf returns a JSON string of exactly n bytes (n >= 2).
@@ -53,14 +54,14 @@ func TestBudgetCountersFollowDeliveries(t *testing.T) {
 	// when a gets two signals with payloads and one without, and a
 	// duplicate and a refused delivery change nothing
 	for i, p := range []json.RawMessage{payloadOf(10), nil, payloadOf(7)} {
-		a := DeliverArgs(s, 0, fmt.Sprintf("k%d", i))
+		a := drivertest.DeliverArgs(s, 0, fmt.Sprintf("k%d", i))
 		a.Payload = p
-		Try(f.Eng.DeliverSignal(f.Ctx, a)).Must(t)
+		drivertest.Try(f.Eng.DeliverSignal(f.Ctx, a)).Must(t)
 	}
 	f.Deliver(s, 0, "k0")
 	lowered := engine.New(b, engine.WithSignalLimits(contracts.SignalLimits{PerWaitpoint: 3}))
-	_, err := lowered.DeliverSignal(f.Ctx, DeliverArgs(s, 0, ""))
-	WantErr(t, err, contracts.ErrSignalLimitExceeded)
+	_, err := lowered.DeliverSignal(f.Ctx, drivertest.DeliverArgs(s, 0, ""))
+	drivertest.WantErr(t, err, contracts.ErrSignalLimitExceeded)
 
 	// then the counters hold what was recorded
 	signals, bytes, per := storedCounters(t, b, "e1")
@@ -89,13 +90,13 @@ func TestMigrationCountsPayloadsOfOpenSuspensions(t *testing.T) {
 	b, path := openFile(t, WithClock(clock.Now))
 	e := eng(b)
 	ctx := context.Background()
-	Try(e.Seed(ctx, contracts.SeedArgs{Kid: "k1", Secret: Secret('a')})).Must(t)
-	s := Try(e.Suspend(ctx, contracts.SuspendArgs{ExecutionID: "e1", Condition: contracts.ConditionAll,
+	drivertest.Try(e.Seed(ctx, contracts.SeedArgs{Kid: "k1", Secret: drivertest.Secret('a')})).Must(t)
+	s := drivertest.Try(e.Suspend(ctx, contracts.SuspendArgs{ExecutionID: "e1", Condition: contracts.ConditionAll,
 		Waitpoints: []contracts.WaitpointSpec{{Key: "a"}, {Key: "b"}}})).Must(t)
 	for range 2 {
-		a := DeliverArgs(s, 0, "")
+		a := drivertest.DeliverArgs(s, 0, "")
 		a.Payload = payloadOf(10)
-		Try(e.DeliverSignal(ctx, a)).Must(t)
+		drivertest.Try(e.DeliverSignal(ctx, a)).Must(t)
 	}
 	// and the schema taken back to version 1
 	_, err := b.db.Exec(`ALTER TABLE executions DROP COLUMN payload_bytes`)
@@ -113,12 +114,12 @@ func TestMigrationCountsPayloadsOfOpenSuspensions(t *testing.T) {
 	_, bytes, _ := storedCounters(t, b2, "e1")
 	require.Equal(t, int64(20), bytes)
 	lowered := engine.New(b2, engine.WithSignalLimits(contracts.SignalLimits{PayloadBytes: 25}))
-	a := DeliverArgs(s, 0, "")
+	a := drivertest.DeliverArgs(s, 0, "")
 	a.Payload = payloadOf(6)
 	_, err = lowered.DeliverSignal(ctx, a)
-	WantErr(t, err, contracts.ErrSignalLimitExceeded)
+	drivertest.WantErr(t, err, contracts.ErrSignalLimitExceeded)
 	a.Payload = payloadOf(5)
-	Try(lowered.DeliverSignal(ctx, a)).Must(t)
+	drivertest.Try(lowered.DeliverSignal(ctx, a)).Must(t)
 }
 
 // A suspend idempotency record keeps no token and no MAC (docs/spec.md §3),
@@ -128,7 +129,7 @@ func TestSuspendRecordsHoldNoTokenAndOldRecordsReplay(t *testing.T) {
 	// given a suspend under an idempotency key
 	f := harness.Seeded(t)
 	b := f.B.(*Backend)
-	a := WithIdem(SuspendArgs("e1", "a", "b"), "boot-1")
+	a := drivertest.WithIdem(drivertest.SuspendArgs("e1", "a", "b"), "boot-1")
 	first := f.Suspend(a)
 
 	// then its record holds the kid, not the tokens
@@ -148,7 +149,7 @@ func TestSuspendRecordsHoldNoTokenAndOldRecordsReplay(t *testing.T) {
 
 	// then a replay still answers the first outcome byte for byte
 	f.Clock.Advance(1000)
-	require.Equal(t, JSONOf(t, first), JSONOf(t, f.Suspend(a)))
+	require.Equal(t, drivertest.JSONOf(t, first), drivertest.JSONOf(t, f.Suspend(a)))
 }
 
 // A page of observe_signals is one range read of signals_by_suspension,

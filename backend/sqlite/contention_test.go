@@ -10,6 +10,7 @@ import (
 	"github.com/ncruces/go-sqlite3"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/internal/drivertest"
 )
 
 // TestLockedPastBusyTimeoutIsRetryableContention holds the write lock from one
@@ -34,7 +35,7 @@ func TestLockedPastBusyTimeoutIsRetryableContention(t *testing.T) {
 	start := time.Now()
 	_, err = eng(waiter).Seed(ctx, contracts.SeedArgs{Kid: "k1", Secret: newSecret(t)})
 	waited := time.Since(start)
-	WantErr(t, err, contracts.ErrSerializationRetryExhausted)
+	drivertest.WantErr(t, err, contracts.ErrSerializationRetryExhausted)
 	var ce *contracts.Error
 	if !errors.As(err, &ce) || !ce.Retryable || ce.Kind != contracts.KindContention {
 		t.Fatalf("err = %#v, want retryable contention", err)
@@ -74,5 +75,5 @@ func TestCanceledContextIsTransport(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	_, err = eng(waiter).Seed(ctx, contracts.SeedArgs{Kid: "k1", Secret: newSecret(t)})
-	WantErr(t, err, contracts.ErrDeadlineExceeded)
+	drivertest.WantErr(t, err, contracts.ErrDeadlineExceeded)
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/internal/drivertest"
 )
 
 // crashChildEnv names the database a crash child writes to until killed.
@@ -81,11 +82,11 @@ func runCrashChild(t *testing.T, path string) {
 	pid := os.Getpid()
 	for i := 0; ; i++ {
 		_, _ = e.RotateAll(ctx, contracts.RotateArgs{NewKid: fmt.Sprintf("k%d-%d", pid, i), NewSecret: newSecret(t), GraceMs: 1000})
-		s, err := e.Suspend(ctx, SuspendArgs(fmt.Sprintf("e%d-%d", pid, i), "a", "b", "c", "d"))
+		s, err := e.Suspend(ctx, drivertest.SuspendArgs(fmt.Sprintf("e%d-%d", pid, i), "a", "b", "c", "d"))
 		if err != nil {
 			continue
 		}
-		_, _ = e.DeliverSignal(ctx, DeliverArgs(s, 0, "d"))
+		_, _ = e.DeliverSignal(ctx, drivertest.DeliverArgs(s, 0, "d"))
 		if c, err := e.ClaimResumedExecution(ctx, contracts.ClaimArgs{WorkerID: "w", LeaseMs: 60000}); err == nil && i%2 == 0 {
 			_, _ = e.CompleteExecution(ctx, contracts.CompleteArgs{ExecutionID: c.ExecutionID, LeaseID: c.LeaseID})
 		}

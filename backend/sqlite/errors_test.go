@@ -8,6 +8,7 @@ import (
 	"github.com/ncruces/go-sqlite3"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/internal/drivertest"
 )
 
 // TestInterpretErrorCodes checks the classification of the driver's native
@@ -15,7 +16,7 @@ import (
 func TestInterpretErrorCodes(t *testing.T) {
 	for _, native := range []error{sqlite3.BUSY, sqlite3.BUSY_SNAPSHOT, sqlite3.BUSY_TIMEOUT, sqlite3.LOCKED, sqlite3.LOCKED_SHAREDCACHE} {
 		err := interpretError(native)
-		WantErr(t, err, contracts.ErrSerializationRetryExhausted)
+		drivertest.WantErr(t, err, contracts.ErrSerializationRetryExhausted)
 		if !errors.Is(err, native) {
 			t.Errorf("%v: native error not reachable from %v", native, err)
 		}
@@ -32,7 +33,7 @@ func TestInterpretErrorCodes(t *testing.T) {
 		t.Fatalf("duplicate key: %#v, want SQLITE_CONSTRAINT_PRIMARYKEY", native)
 	}
 	err := interpretError(native)
-	WantErr(t, err, contracts.ErrInternal)
+	drivertest.WantErr(t, err, contracts.ErrInternal)
 	if !strings.Contains(err.Error(), "(code 1555)") || strings.Contains(err.Error(), "secret-value") {
 		t.Fatalf("err = %v; want the extended code 1555 and no native text", err)
 	}

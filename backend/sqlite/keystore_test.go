@@ -10,6 +10,7 @@ import (
 
 	"github.com/flowfabric/flowfabric-go/conformance"
 	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/internal/drivertest"
 )
 
 func TestSeedRotateListSignVerify(t *testing.T) {
@@ -19,31 +20,31 @@ func TestSeedRotateListSignVerify(t *testing.T) {
 	s1, s2 := newSecret(t), newSecret(t)
 
 	_, err := e.Sign(ctx, contracts.SignArgs{Scope: "x", Message: []byte("m")})
-	WantErr(t, err, contracts.ErrHMACSecretNotInitialized)
+	drivertest.WantErr(t, err, contracts.ErrHMACSecretNotInitialized)
 
-	seed := Try(e.Seed(ctx, contracts.SeedArgs{Kid: "k1", Secret: s1})).Must(t)
+	seed := drivertest.Try(e.Seed(ctx, contracts.SeedArgs{Kid: "k1", Secret: s1})).Must(t)
 	if seed.Outcome != contracts.SeedSeeded || seed.CurrentKid != "k1" {
 		t.Fatalf("seed = %+v", seed)
 	}
-	again := Try(e.Seed(ctx, contracts.SeedArgs{Kid: "k1", Secret: s2})).Must(t)
+	again := drivertest.Try(e.Seed(ctx, contracts.SeedArgs{Kid: "k1", Secret: s2})).Must(t)
 	if again.Outcome != contracts.SeedAlreadySeeded || *again.SameSecret {
 		t.Fatalf("seed again with another secret = %+v", again)
 	}
-	signed := Try(e.Sign(ctx, contracts.SignArgs{Scope: "x", Message: []byte("m")})).Must(t)
+	signed := drivertest.Try(e.Sign(ctx, contracts.SignArgs{Scope: "x", Message: []byte("m")})).Must(t)
 
-	rot := Try(e.RotateAll(ctx, contracts.RotateArgs{NewKid: "k2", NewSecret: s2, GraceMs: 1000})).Must(t)
+	rot := drivertest.Try(e.RotateAll(ctx, contracts.RotateArgs{NewKid: "k2", NewSecret: s2, GraceMs: 1000})).Must(t)
 	got, _ := json.Marshal(rot)
 	if want := `{"entries":[{"partition":0,"outcome":{"outcome":"rotated","previous_kid":"k1","new_kid":"k2","gc_count":0},"error":null}]}`; string(got) != want {
 		t.Fatalf("rotate = %s, want %s", got, want)
 	}
-	noop := Try(e.RotateAll(ctx, contracts.RotateArgs{NewKid: "k2", NewSecret: s2, GraceMs: 1000})).Must(t)
+	noop := drivertest.Try(e.RotateAll(ctx, contracts.RotateArgs{NewKid: "k2", NewSecret: s2, GraceMs: 1000})).Must(t)
 	if noop.Entries[0].Outcome.Outcome != contracts.RotateNoop {
 		t.Fatalf("replayed rotation = %+v", noop.Entries[0])
 	}
-	conflict := Try(e.RotateAll(ctx, contracts.RotateArgs{NewKid: "k1", NewSecret: s1, GraceMs: 1000})).Must(t)
-	WantErr(t, conflict.Entries[0].Error, contracts.ErrRotationConflict)
+	conflict := drivertest.Try(e.RotateAll(ctx, contracts.RotateArgs{NewKid: "k1", NewSecret: s1, GraceMs: 1000})).Must(t)
+	drivertest.WantErr(t, conflict.Entries[0].Error, contracts.ErrRotationConflict)
 
-	list := Try(e.ListKids(ctx)).Must(t)
+	list := drivertest.Try(e.ListKids(ctx)).Must(t)
 	got, _ = json.Marshal(list)
 	if want := `{"partitions":[{"partition":0,"current_kid":"k2","verifying":[{"kid":"k1","expires_at_ms":1767225601000}]}]}`; string(got) != want {
 		t.Fatalf("list = %s, want %s", got, want)
@@ -58,33 +59,33 @@ func TestSeedRotateListSignVerify(t *testing.T) {
 		t.Fatalf("verify at the end of grace: %v", err)
 	}
 	clock.Advance(time.Millisecond)
-	WantErr(t, verify(), contracts.ErrTokenExpired)
+	drivertest.WantErr(t, verify(), contracts.ErrTokenExpired)
 
-	rot = Try(e.RotateAll(ctx, contracts.RotateArgs{NewKid: "k3", NewSecret: newSecret(t), GraceMs: 0})).Must(t)
+	rot = drivertest.Try(e.RotateAll(ctx, contracts.RotateArgs{NewKid: "k3", NewSecret: newSecret(t), GraceMs: 0})).Must(t)
 	if o := rot.Entries[0].Outcome; o.GCCount != 1 || *o.PreviousKid != "k2" {
 		t.Fatalf("rotation collecting k1 = %+v", o)
 	}
-	WantErr(t, verify(), contracts.ErrUnknownKid)
+	drivertest.WantErr(t, verify(), contracts.ErrUnknownKid)
 }
 
 func TestStateSurvivesReopen(t *testing.T) {
 	b, path := openFile(t)
 	ctx := context.Background()
 	s := newSecret(t)
-	Try(eng(b).Seed(ctx, contracts.SeedArgs{Kid: "k1", Secret: s})).Must(t)
-	signed := Try(eng(b).Sign(ctx, contracts.SignArgs{Message: []byte("m")})).Must(t)
+	drivertest.Try(eng(b).Seed(ctx, contracts.SeedArgs{Kid: "k1", Secret: s})).Must(t)
+	signed := drivertest.Try(eng(b).Sign(ctx, contracts.SignArgs{Message: []byte("m")})).Must(t)
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}
 	_, err := eng(b).ListKids(ctx)
-	WantErr(t, err, contracts.ErrBackendClosed)
+	drivertest.WantErr(t, err, contracts.ErrBackendClosed)
 
 	b2, err := Open(ctx, path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer b2.Close()
-	seed := Try(eng(b2).Seed(ctx, contracts.SeedArgs{Kid: "k1", Secret: s})).Must(t)
+	seed := drivertest.Try(eng(b2).Seed(ctx, contracts.SeedArgs{Kid: "k1", Secret: s})).Must(t)
 	if seed.Outcome != contracts.SeedAlreadySeeded || !*seed.SameSecret {
 		t.Fatalf("seed after reopen = %+v", seed)
 	}
@@ -135,7 +136,7 @@ func TestMemoryIsOneSharedDatabase(t *testing.T) {
 func TestOneCurrentKidIsEnforcedBySchema(t *testing.T) {
 	b, _ := openFile(t)
 	ctx := context.Background()
-	Try(eng(b).Seed(ctx, contracts.SeedArgs{Kid: "k1", Secret: newSecret(t)})).Must(t)
+	drivertest.Try(eng(b).Seed(ctx, contracts.SeedArgs{Kid: "k1", Secret: newSecret(t)})).Must(t)
 	_, err := b.db.ExecContext(ctx, insertKey, "k2", []byte(newSecret(t)), 0, sql.NullInt64{})
 	if err == nil {
 		t.Fatal("a second current kid was inserted")

@@ -18,6 +18,7 @@ import (
 	"github.com/flowfabric/flowfabric-go/contracts"
 	"github.com/flowfabric/flowfabric-go/driver"
 	"github.com/flowfabric/flowfabric-go/engine"
+	"github.com/flowfabric/flowfabric-go/internal/drivertest"
 	"github.com/flowfabric/flowfabric-go/kek"
 )
 
@@ -146,12 +147,12 @@ func TestSealedFileHoldsNoSecret(t *testing.T) {
 			}
 			e, ctx := engine.New(b, engine.WithKeystoreCache(0)), context.Background()
 			secrets := seedKids(t, e, 4)
-			s := Try(e.Suspend(ctx, SuspendArgs("e1", "a"))).Must(t)
-			d := Try(e.DeliverSignal(ctx, DeliverArgs(s, 0, ""))).Must(t)
+			s := drivertest.Try(e.Suspend(ctx, drivertest.SuspendArgs("e1", "a"))).Must(t)
+			d := drivertest.Try(e.DeliverSignal(ctx, drivertest.DeliverArgs(s, 0, ""))).Must(t)
 			if !d.Resumed {
 				t.Fatalf("deliver = %+v", d)
 			}
-			snap := Try(b.KeystoreSnapshot(ctx, 0)).Must(t)
+			snap := drivertest.Try(b.KeystoreSnapshot(ctx, 0)).Must(t)
 			if !snap.Keys.Current.Secret.Equal(secrets[3]) || len(snap.Keys.Verifying) != 3 {
 				t.Fatal("snapshot: not the opened secrets")
 			}
@@ -183,8 +184,8 @@ func TestKEKMismatch(t *testing.T) {
 	e, ctx := engine.New(b, engine.WithKeystoreCache(0)), context.Background()
 	secrets := seedKids(t, e, 2)
 	msg := []byte("m")
-	tok := Try(e.Sign(ctx, contracts.SignArgs{Scope: "x", Message: msg})).Must(t).Token
-	s := Try(e.Suspend(ctx, SuspendArgs("e1", "a"))).Must(t)
+	tok := drivertest.Try(e.Sign(ctx, contracts.SignArgs{Scope: "x", Message: msg})).Must(t).Token
+	s := drivertest.Try(e.Suspend(ctx, drivertest.SuspendArgs("e1", "a"))).Must(t)
 	before := storedKeys(t, b)
 
 	for name, ring := range map[string]*kek.Keyring{"no KEK": nil, "KEK B": kek.NewKeyring(testKEK(t, 0x22))} {
@@ -204,9 +205,9 @@ func TestKEKMismatch(t *testing.T) {
 		mismatch("sign", err)
 		_, err = e.Verify(ctx, contracts.VerifyArgs{Scope: "x", Message: msg, Token: tok})
 		mismatch("verify", err)
-		_, err = e.Suspend(ctx, SuspendArgs("e2", "a"))
+		_, err = e.Suspend(ctx, drivertest.SuspendArgs("e2", "a"))
 		mismatch("suspend", err)
-		_, err = e.DeliverSignal(ctx, DeliverArgs(s, 0, ""))
+		_, err = e.DeliverSignal(ctx, drivertest.DeliverArgs(s, 0, ""))
 		mismatch("deliver", err)
 		_, err = b.KeystoreSnapshot(ctx, 0)
 		mismatch("snapshot", err)
@@ -216,15 +217,15 @@ func TestKEKMismatch(t *testing.T) {
 			t.Fatalf("%s: list_kids: %v", name, err)
 		}
 		_, err = e.Verify(ctx, contracts.VerifyArgs{Scope: "x", Message: msg, Token: driver.SignToken("nope", secrets[0], driver.SignatureInput("nope", "x", msg))})
-		WantErr(t, err, contracts.ErrUnknownKid)
+		drivertest.WantErr(t, err, contracts.ErrUnknownKid)
 		sameKeyRows(t, name, before, storedKeys(t, b))
 	}
 	clock.Advance(2 * time.Hour) // k0 is past its grace: no secret needed to refuse its token
 	_, err := e.Verify(ctx, contracts.VerifyArgs{Scope: "x", Message: msg, Token: driver.SignToken("k0", secrets[0], driver.SignatureInput("k0", "x", msg))})
-	WantErr(t, err, contracts.ErrTokenExpired)
+	drivertest.WantErr(t, err, contracts.ErrTokenExpired)
 
 	b.SetKeyring(ringA)
-	Try(e.DeliverSignal(ctx, DeliverArgs(s, 0, ""))).Must(t)
+	drivertest.Try(e.DeliverSignal(ctx, drivertest.DeliverArgs(s, 0, ""))).Must(t)
 	if !bytes.Equal(storedKeys(t, b)[1].secret, before[1].secret) {
 		t.Fatal("the refused calls changed a stored secret")
 	}
@@ -279,11 +280,11 @@ func TestRewrapCounts(t *testing.T) {
 	b.SetKeyring(ringA)
 	rewrap(ringB, 10, 0)
 	b.SetKeyring(kek.NewKeyring(ringB.Primary(), ringA.Primary()))
-	seed := Try(e.Seed(ctx, contracts.SeedArgs{Kid: "k0", Secret: secrets[0]})).Must(t)
+	seed := drivertest.Try(e.Seed(ctx, contracts.SeedArgs{Kid: "k0", Secret: secrets[0]})).Must(t)
 	if seed.SameSecret == nil || !*seed.SameSecret {
 		t.Fatalf("re-seed under another keyring = %+v, want same_secret true", seed)
 	}
-	rot := Try(e.RotateAll(ctx, contracts.RotateArgs{NewKid: "k9", NewSecret: secrets[9], GraceMs: 1})).Must(t)
+	rot := drivertest.Try(e.RotateAll(ctx, contracts.RotateArgs{NewKid: "k9", NewSecret: secrets[9], GraceMs: 1})).Must(t)
 	if rot.Entries[0].Outcome == nil || rot.Entries[0].Outcome.Outcome != contracts.RotateNoop {
 		t.Fatalf("re-run rotation under another keyring = %+v, want noop", rot.Entries[0])
 	}
@@ -314,7 +315,7 @@ func TestRewrapLeavesNoPreviousForm(t *testing.T) {
 			if got := holding(rawStore(t, path), secrets); got != len(secrets) {
 				t.Fatalf("control: the plain file holds %d of %d secrets", got, len(secrets))
 			}
-			Try(b.RewrapSecrets(context.Background(), kek.NewKeyring(testKEK(t, 0x11)))).Must(t)
+			drivertest.Try(b.RewrapSecrets(context.Background(), kek.NewKeyring(testKEK(t, 0x11)))).Must(t)
 			got := holding(rawStore(t, path), secrets)
 			if !secureDelete {
 				t.Logf("without secure_delete, %d of %d plain secrets survive the rewrap and the WAL truncation", got, len(secrets))
@@ -345,9 +346,9 @@ func TestRewrapWithReaderRetries(t *testing.T) {
 	}
 	ring := kek.NewKeyring(testKEK(t, 0x11))
 	_, err = b.RewrapSecrets(ctx, ring)
-	WantErr(t, err, contracts.ErrSerializationRetryExhausted)
+	drivertest.WantErr(t, err, contracts.ErrSerializationRetryExhausted)
 	_ = tx.Rollback()
-	r := Try(b.RewrapSecrets(ctx, ring)).Must(t)
+	r := drivertest.Try(b.RewrapSecrets(ctx, ring)).Must(t)
 	if r != (contracts.RewrapResult{Partitions: 1, Rewrapped: 0, Unchanged: 3}) {
 		t.Fatalf("re-run = %+v", r)
 	}
@@ -371,7 +372,7 @@ func TestSetKeyringConcurrent(t *testing.T) {
 		}
 	})
 	for range 50 {
-		Try(e.Sign(ctx, contracts.SignArgs{Scope: "x", Message: []byte("m")})).Must(t)
+		drivertest.Try(e.Sign(ctx, contracts.SignArgs{Scope: "x", Message: []byte("m")})).Must(t)
 	}
 	wg.Wait()
 }
@@ -391,7 +392,7 @@ func TestURLKEKFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer e.Close()
-	Try(e.Seed(ctx, contracts.SeedArgs{Kid: "k0", Secret: newSecret(t)})).Must(t)
+	drivertest.Try(e.Seed(ctx, contracts.SeedArgs{Kid: "k0", Secret: newSecret(t)})).Must(t)
 	rows := storedKeys(t, e.Backend().(*Backend))
 	if fp := kek.SealedFingerprint(rows[0].secret); fp != testKEK(t, 0x11).Fingerprint() {
 		t.Fatalf("stored under kek %q, want the kek_file's %s", fp, testKEK(t, 0x11).Fingerprint())

@@ -9,13 +9,14 @@ import (
 
 	"github.com/flowfabric/flowfabric-go/contracts"
 	"github.com/flowfabric/flowfabric-go/engine"
+	"github.com/flowfabric/flowfabric-go/internal/drivertest"
 )
 
 // TestSuspensionSurvivesReopen suspends, closes, reopens the file, and
 // delivers, claims and completes through the new backend.
 func TestSuspensionSurvivesReopen(t *testing.T) {
 	f := harness.Seeded(t)
-	s := f.Suspend(WithIdem(SuspendArgs("e1", "a", "b"), "i1"))
+	s := f.Suspend(drivertest.WithIdem(drivertest.SuspendArgs("e1", "a", "b"), "i1"))
 	if err := f.B.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -26,16 +27,16 @@ func TestSuspensionSurvivesReopen(t *testing.T) {
 	defer b2.Close()
 	f.B, f.Eng = b2, engine.New(b2)
 
-	if replay := f.Suspend(WithIdem(SuspendArgs("e1", "a", "b"), "i1")); JSONOf(t, replay) != JSONOf(t, s) {
-		t.Fatalf("replay after reopen = %s, want %s", JSONOf(t, replay), JSONOf(t, s))
+	if replay := f.Suspend(drivertest.WithIdem(drivertest.SuspendArgs("e1", "a", "b"), "i1")); drivertest.JSONOf(t, replay) != drivertest.JSONOf(t, s) {
+		t.Fatalf("replay after reopen = %s, want %s", drivertest.JSONOf(t, replay), drivertest.JSONOf(t, s))
 	}
 	if got := f.List(10, ""); len(got.Executions) != 1 {
-		t.Fatalf("list after reopen = %s", JSONOf(t, got))
+		t.Fatalf("list after reopen = %s", drivertest.JSONOf(t, got))
 	}
 	f.Deliver(s, 1, "d1")
 	c := f.Claim(time.Minute)
 	if c.ExecutionID != "e1" || len(c.Signals) != 1 {
-		t.Fatalf("claim after reopen = %s", JSONOf(t, c))
+		t.Fatalf("claim after reopen = %s", drivertest.JSONOf(t, c))
 	}
 	f.Must(f.Eng.CompleteExecution(f.Ctx, contracts.CompleteArgs{ExecutionID: "e1", LeaseID: c.LeaseID}))
 }
@@ -47,7 +48,7 @@ func TestClaimsAcrossBackendsOnOneFile(t *testing.T) {
 	f := harness.Seeded(t)
 	const n = 40
 	for i := range n {
-		f.Deliver(f.Suspend(SuspendArgs("e"+strconv.Itoa(i), "a")), 0, "")
+		f.Deliver(f.Suspend(drivertest.SuspendArgs("e"+strconv.Itoa(i), "a")), 0, "")
 	}
 	other, err := Open(context.Background(), f.B.(*Backend).Path(), WithClock(f.Clock.Now))
 	if err != nil {
