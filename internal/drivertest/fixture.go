@@ -19,7 +19,6 @@ import (
 	"github.com/flowfabric/flowfabric-go/engine"
 )
 
-
 // Harness opens the backends of this package's tests; each test gets
 // a Fixture on a manual clock (conformance.Clock) and goes through
 // engine.Engine, so that validation and envelope encoding are the ones users
