@@ -121,6 +121,38 @@ func BenchmarkDeliverSignal(b *testing.B) {
 	})
 }
 
+// BenchmarkCycle runs whole cycles from 1 and 16 clients: each client
+// suspends an execution of its own on one waitpoint, delivers a signal with
+// a small payload (which resumes it), claims the oldest resumed execution
+// and completes it: five round trips on the standalone server (suspend
+// takes two).
+func BenchmarkCycle(b *testing.B) {
+	for _, n := range benchClients {
+		b.Run(fmt.Sprintf("clients=%d", n), func(b *testing.B) {
+			e := benchEngine(b, valkey.DefaultPartitions)
+			payload := []byte(`{"approved":true,"by":"bench"}`)
+			benchutil.Run(b, n, func(ctx context.Context, _, i int) error {
+				s, err := e.Suspend(ctx, contracts.SuspendArgs{ExecutionID: "cycle-" + strconv.Itoa(i),
+					Waitpoints: []contracts.WaitpointSpec{{Key: "approve"}}})
+				if err != nil {
+					return err
+				}
+				w := s.Waitpoints[0]
+				if _, err := e.DeliverSignal(ctx, contracts.DeliverSignalArgs{ExecutionID: s.ExecutionID, WaitpointID: w.WaitpointID,
+					Token: w.Token, Name: "approved", Payload: payload}); err != nil {
+					return err
+				}
+				c, err := e.ClaimResumedExecution(ctx, contracts.ClaimArgs{WorkerID: "w", LeaseMs: 60000})
+				if err != nil || c.Outcome != contracts.OutcomeClaimed {
+					return err // another client took the last one: nothing to complete
+				}
+				_, err = e.CompleteExecution(ctx, contracts.CompleteArgs{ExecutionID: c.ExecutionID, LeaseID: c.LeaseID})
+				return err
+			})
+		})
+	}
+}
+
 // BenchmarkRotateAll measures one rotate_all (a pipeline of one script
 // call per partition) from one client, with P = 1 and P = 256; grace 0, so
 // each rotation collects the previous one's kid and the keystore stays small.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -47,11 +48,34 @@ func scriptError(code string, args []string) (e *contracts.Error, ok bool) {
 	case contracts.CodeSuspensionTimedOut:
 		return driver.SuspensionTimedOut(), true
 	case contracts.CodeSignalLimitExceeded:
-		return driver.SignalLimitExceeded("the suspension already holds %d signals, its limit", contracts.SignalLimit), true
+		return signalLimitExceeded(arg(0), arg(1)), true
 	case contracts.CodeExecutionNotFound:
 		return driver.ExecutionNotFound(arg(0)), true
 	}
 	return nil, false
+}
+
+// signalLimitExceeded is the signal_limit_exceeded that
+// driver.CheckDeliverable raises when the budget named by which
+// ("waitpoint", "suspension" or "payload", as ff_record reports it) with
+// limit n is used up, obtained from CheckDeliverable itself so that the
+// wording is the contract's.
+func signalLimitExceeded(which, limit string) *contracts.Error {
+	n, err := strconv.ParseInt(limit, 10, 64)
+	if err != nil || n < 1 {
+		which, n = "suspension", contracts.SignalLimit
+	}
+	var used driver.SignalBudget
+	var l contracts.SignalLimits
+	switch which {
+	case "waitpoint":
+		used.WaitpointSignals, l.PerWaitpoint = int(n), int(n)
+	case "payload":
+		used.PayloadBytes, l.PayloadBytes = n+1, n
+	default:
+		used.SuspensionSignals, l.PerSuspension = int(n), int(n)
+	}
+	return contracts.AsError(driver.CheckDeliverable(false, nil, used, contracts.DeliverSignalArgs{Limits: l}, 0))
 }
 
 // rotationConflict is the rotation_conflict that driver.PlanRotate

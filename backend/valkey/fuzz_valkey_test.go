@@ -106,8 +106,10 @@ func FuzzParseReplies(f *testing.F) {
 		}
 		_, err = decodeSignals(v)
 		checkErr("decodeSignals", err)
-		_, err = replaySuspend(s, contracts.SuspendArgs{ExecutionID: kid})
-		if err != nil && !errors.Is(err, contracts.ErrIdempotencyMismatch) {
+		rk, err := replayKeys(nil, 0, 0, kid, v)
+		checkErr("replayKeys", err)
+		if err == nil {
+			_, err = replaySuspend(s, contracts.SuspendArgs{ExecutionID: kid}, rk, 0)
 			checkErr("replaySuspend", err)
 		}
 	})

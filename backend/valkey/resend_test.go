@@ -46,8 +46,8 @@ func TestWriteScriptsAnswerAReSentCall(t *testing.T) {
 		// deliver: one signal for one signal_id.
 		w := sus.Waitpoints[0]
 		sid := driver.NewID()
-		dargv := []any{lk.keys.Current.Kid, sus.ExecutionID, w.WaitpointID, "", sid,
-			encodeFields(sid, w.WaitpointID), encodeFields("go", "", ""), "10000", tokenHash(w.Token)}
+		da := contracts.DeliverSignalArgs{ExecutionID: sus.ExecutionID, WaitpointID: w.WaitpointID, Token: w.Token, Name: "go"}
+		dargv := append(deliverArgv(lk.keys.Current.Kid, sid, da), tokenHash(w.Token))
 		first, _ := twice("deliver", p, dargv...)
 		if str(first, 0) != contracts.OutcomeAccepted {
 			t.Fatalf("deliver: %v", first)

@@ -10,11 +10,13 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
 	"github.com/flowfabric/flowfabric-go/driver"
+	"github.com/flowfabric/flowfabric-go/kek"
 )
 
 // maxAttempts bounds the optimistic retries of suspend and deliver_signal
@@ -39,7 +41,9 @@ func member(ms int64, id string) string {
 // are signed here; suspend_write re-checks every state rule and writes
 // atomically, provided the kid is still current (else both steps run again).
 // The clock is read once, in the first step: created_at_ms is signed into
-// the tokens.
+// the tokens. Tokens are never stored (docs/spec.md §3): the idempotency
+// record keeps driver.StoredSuspendOutcome, and a replay (one call,
+// suspend_read, which also reads the record's kid) signs them again.
 func (b *Backend) Suspend(ctx context.Context, args contracts.SuspendArgs) (contracts.SuspendOutcome, error) {
 	p := driver.PartitionOf(args.ExecutionID, b.parts)
 	fp := args.Fingerprint()
@@ -57,7 +61,11 @@ func (b *Backend) Suspend(ctx context.Context, args contracts.SuspendArgs) (cont
 			return contracts.SuspendOutcome{}, driver.NotInitialized()
 		}
 		if rec != "" {
-			return replaySuspend(rec, args)
+			keys, err := replayKeys(b.keyring(), p, now, kid, v)
+			if err != nil {
+				return contracts.SuspendOutcome{}, err
+			}
+			return replaySuspend(rec, args, keys, now)
 		}
 		stored, err := hex.DecodeString(secretHex)
 		if err != nil {
@@ -75,25 +83,65 @@ func (b *Backend) Suspend(ctx context.Context, args contracts.SuspendArgs) (cont
 		if err != nil {
 			return contracts.SuspendOutcome{}, err
 		}
-		switch str(w, 0) {
-		case "ok":
+		if str(w, 0) == "ok" {
 			return out, nil
-		case "replay":
-			var o contracts.SuspendOutcome
-			if err := json.Unmarshal([]byte(str(w, 1)), &o); err != nil {
-				return contracts.SuspendOutcome{}, interpretError(errMalformedReply)
-			}
-			return o, nil
 		}
-		// "retry": the current kid changed between the two steps.
+		// "retry": the current kid changed between the two steps, or a
+		// concurrent suspend with the same key wrote its record (the next
+		// suspend_read replays it).
 	}
 	return contracts.SuspendOutcome{}, errRetriesExhausted("suspend")
 }
 
+// replayKeys decodes what suspend_read read of the kid that signed a
+// record's tokens (v[4] the kid, v[5] its stored secret, empty when
+// unknown, v[6] its expires_at_ms, empty when current) into a keystore
+// holding that kid alone, its secret opened with r unless it is past its
+// grace at now (docs/spec.md §3: a replay opens the kid only while it
+// verifies).
+func replayKeys(r *kek.Keyring, p int, now int64, current string, v []any) (replayKids, error) {
+	kid, secretHex, exp := str(v, 4), str(v, 5), str(v, 6)
+	rk := replayKids{kid: kid}
+	if secretHex == "" {
+		return rk, nil // collected (or a record without waitpoints)
+	}
+	rec := driver.KidRecord{Kid: kid}
+	var err error
+	if rec.Secret, err = hex.DecodeString(secretHex); err != nil {
+		return rk, interpretError(errMalformedReply)
+	}
+	if kid != current || exp != "" {
+		x, err := strconv.ParseInt(exp, 10, 64)
+		if err != nil {
+			return rk, interpretError(errMalformedReply)
+		}
+		rec.ExpiresAtMs = &x
+	}
+	if err := openRecord(r, p, &rec, now); err != nil {
+		return rk, err
+	}
+	if rec.ExpiresAtMs == nil {
+		rk.keys.Current = &rec
+	} else {
+		rk.keys.Verifying = []driver.KidRecord{rec}
+	}
+	return rk, nil
+}
+
+// replayKids is the keystore a replay signs with: the record's kid as
+// suspend_read found it, and its record (if still known) in keys.
+type replayKids struct {
+	kid  string
+	keys driver.PartitionKeys
+}
+
 // replaySuspend answers a suspend whose idempotency record exists
-// (driver.CheckSuspendReplay): the stored outcome for the same
-// fingerprint, else idempotency_mismatch.
-func replaySuspend(rec string, args contracts.SuspendArgs) (contracts.SuspendOutcome, error) {
+// (driver.CheckSuspendReplay): for the same fingerprint, the stored
+// outcome with its tokens signed again (driver.ReplaySuspendOutcome: the
+// same bytes as the first answer, or suspend_replay_expired once their kid
+// no longer verifies at now), else idempotency_mismatch. A record written
+// before tokens stopped being stored holds whole tokens and replays alike.
+func replaySuspend(rec string, args contracts.SuspendArgs, rk replayKids, now int64) (contracts.SuspendOutcome, error) {
 	fp := args.Fingerprint()
 	if len(rec) < len(fp) {
 		return contracts.SuspendOutcome{}, interpretError(errMalformedReply)
@@ -101,18 +149,19 @@ func replaySuspend(rec string, args contracts.SuspendArgs) (contracts.SuspendOut
 	if err := driver.CheckSuspendReplay(rec[:len(fp)], args); err != nil {
 		return contracts.SuspendOutcome{}, err
 	}
-	var o contracts.SuspendOutcome
-	if err := json.Unmarshal([]byte(rec[len(fp):]), &o); err != nil {
+	stored := []byte(rec[len(fp):])
+	if kid, err := driver.StoredOutcomeKid(stored); err != nil || kid != rk.kid {
+		// suspend_read looked up another kid than the record's: not a record of this driver.
 		return contracts.SuspendOutcome{}, interpretError(errMalformedReply)
 	}
-	return o, nil
+	return driver.ReplaySuspendOutcome(stored, rk.keys, now)
 }
 
 // newSuspension plans the suspension at now with driver.NewSuspension
 // and returns its outcome and the ARGV of suspend_write.
 func newSuspension(args contracts.SuspendArgs, fp string, now int64, current driver.KidRecord) (contracts.SuspendOutcome, []any, error) {
 	out := driver.NewSuspension(args, current, now)
-	outJSON, err := json.Marshal(out)
+	stored, err := driver.StoredSuspendOutcome(out)
 	if err != nil {
 		return out, nil, contracts.AsError(err)
 	}
@@ -123,7 +172,7 @@ func newSuspension(args contracts.SuspendArgs, fp string, now int64, current dri
 	if args.LeaseID != nil {
 		lease = *args.LeaseID
 	}
-	argv := []any{args.ExecutionID, current.Kid, args.IdempotencyKey, fp, string(outJSON), lease,
+	argv := []any{args.ExecutionID, current.Kid, args.IdempotencyKey, fp, string(stored), lease,
 		formatInt(now), timeout, args.Condition, out.SuspensionID, strconv.Itoa(len(out.Waitpoints))}
 	for _, w := range out.Waitpoints {
 		argv = append(argv, w.WaitpointID, w.WaitpointKey, tokenHash(w.Token))
@@ -156,10 +205,7 @@ func (b *Backend) DeliverSignal(ctx context.Context, args contracts.DeliverSigna
 	}
 	p := driver.PartitionOf(args.ExecutionID, b.parts)
 	signalID := driver.NewID()
-	head := encodeFields(signalID, args.WaitpointID)
-	tail := encodeFields(args.Name, string(args.Payload), args.IdempotencyKey)
-	limit := strconv.Itoa(contracts.SignalLimit)
-	argv := []any{t.Kid, args.ExecutionID, args.WaitpointID, args.IdempotencyKey, signalID, head, tail, limit}
+	argv := deliverArgv(t.Kid, signalID, args)
 	v, err := b.run(ctx, scriptDeliver, p, append(argv, tokenHash(args.Token))...)
 	if err != nil {
 		return contracts.DeliverSignalOutcome{}, err
@@ -182,6 +228,48 @@ func (b *Backend) DeliverSignal(ctx context.Context, args contracts.DeliverSigna
 	}
 	return contracts.DeliverSignalOutcome{}, errRetriesExhausted("deliver_signal")
 }
+
+// deliverArgv is the ARGV of deliver_write, with room for the token's
+// SHA-256 that deliver adds: the signal's record around its waitpoint_key,
+// which the script reads, and the budgets args.Limits.OrDefaults() with
+// the payload's length, which ff_record checks (docs/spec.md §8.3).
+func deliverArgv(kid, signalID string, args contracts.DeliverSignalArgs) []any {
+	budgets := defaultBudgetArgs.args
+	if l := args.Limits.OrDefaults(); l != defaultBudgetArgs.limits {
+		last := lastBudgetArgs.Load()
+		if last == nil || last.limits != l {
+			last = newBudgetArgs(l)
+			lastBudgetArgs.Store(last)
+		}
+		budgets = last.args
+	}
+	var size any = "0"
+	if len(args.Payload) > 0 {
+		size = strconv.Itoa(len(args.Payload))
+	}
+	argv := make([]any, 0, 12)
+	return append(argv, kid, args.ExecutionID, args.WaitpointID, args.IdempotencyKey, signalID,
+		encodeFields(signalID, args.WaitpointID), encodeFields(args.Name, string(args.Payload), args.IdempotencyKey),
+		budgets[0], budgets[1], budgets[2], size)
+}
+
+// budgetArgs are the ARGV of the budgets limits, formatted once: signals
+// per waitpoint, signals per suspension and payload bytes per suspension.
+type budgetArgs struct {
+	limits contracts.SignalLimits
+	args   [3]any
+}
+
+func newBudgetArgs(l contracts.SignalLimits) *budgetArgs {
+	return &budgetArgs{l, [3]any{strconv.Itoa(l.PerWaitpoint), strconv.Itoa(l.PerSuspension), formatInt(l.PayloadBytes)}}
+}
+
+// The default budgets' ARGV, and the last other budgets' (an Engine
+// always passes the same ones).
+var (
+	defaultBudgetArgs = newBudgetArgs(contracts.DefaultSignalLimits())
+	lastBudgetArgs    atomic.Pointer[budgetArgs]
+)
 
 // parseDeliver decodes an accepted or duplicate reply; ok is false for
 // "slow" and "retry".
@@ -234,21 +322,45 @@ func (b *Backend) authorize(ctx context.Context, p int, t contracts.Token, args 
 	return driver.AuthorizeToken(t, args.ExecutionID, str(v, 1) != "", rec, w, now)
 }
 
-// ObserveSignals returns the signals of the execution's latest suspension
-// in delivery order, in one script call.
+// ObserveSignals returns a page of at most args.Limit signals of the
+// execution's latest suspension in delivery order, from the position
+// driver.ObserveStart gives (a cursor of another suspension: an empty last
+// page), in one script call that reads limit+1 signals by position
+// (LRANGE), never the whole list (driver.PageSignals).
 func (b *Backend) ObserveSignals(ctx context.Context, args contracts.ObserveSignalsArgs) (contracts.ObserveSignalsResult, error) {
-	v, err := b.run(ctx, scriptObserve, driver.PartitionOf(args.ExecutionID, b.parts), args.ExecutionID)
+	limit := args.Limit
+	if limit <= 0 || limit > contracts.MaxObserveLimit {
+		limit = contracts.MaxObserveLimit // the Engine always sets it
+	}
+	var c contracts.SignalCursor
+	if args.Cursor != "" {
+		var err error
+		if c, err = contracts.DecodeSignalCursor(args.Cursor); err != nil {
+			return contracts.ObserveSignalsResult{}, err
+		}
+	}
+	stop := c.Position + int64(limit) // limit+1 signals: whether another page follows
+	if stop < c.Position {
+		stop = math.MaxInt64
+	}
+	v, err := b.run(ctx, scriptObserve, driver.PartitionOf(args.ExecutionID, b.parts), args.ExecutionID,
+		c.SuspensionID, formatInt(c.Position), formatInt(stop))
 	if err != nil {
 		return contracts.ObserveSignalsResult{}, err
 	}
 	if len(v) == 0 {
 		return contracts.ObserveSignalsResult{}, driver.ExecutionNotFound(args.ExecutionID)
 	}
+	sid := str(v, 0)
+	start, ok := driver.ObserveStart(args, sid)
+	if !ok {
+		return driver.PageSignals(args.ExecutionID, sid, nil, 0, limit), nil
+	}
 	signals, err := decodeSignals(v[1:])
 	if err != nil {
 		return contracts.ObserveSignalsResult{}, err
 	}
-	return contracts.ObserveSignalsResult{ExecutionID: args.ExecutionID, SuspensionID: str(v, 0), Signals: signals}, nil
+	return driver.PageSignals(args.ExecutionID, sid, signals, start, limit), nil
 }
 
 // ListSuspended asks every partition, in one pipeline (one round trip per

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/require"
 
 	"github.com/flowfabric/flowfabric-go/backend/memory"
 	"github.com/flowfabric/flowfabric-go/contracts"
@@ -115,10 +116,12 @@ func TestIdleClaimAndListRoundTrips(t *testing.T) {
 	})
 }
 
-// Round trips of the single-execution operations: suspend two script calls,
-// deliver (of the token suspend issued), observe and complete one, claim one pipeline per node
-// plus one script call (standalone: one script call, claim_hinted, the
-// claim hint naming the one partition with a resumed execution).
+// Round trips of the single-execution operations: suspend two script calls
+// (its replay one), deliver (of the token suspend issued; accepted,
+// duplicate or past a budget), a page of observe and complete one, claim
+// one pipeline per node plus one script call (standalone: one script call,
+// claim_hinted, the claim hint naming the one partition with a resumed
+// execution).
 func TestOperationRoundTrips(t *testing.T) {
 	forEachServer(t, func(t *testing.T, s server) {
 		rt := newRoundTrips()
@@ -139,6 +142,42 @@ func TestOperationRoundTrips(t *testing.T) {
 		}
 		var sus contracts.SuspendOutcome
 		count("suspend", 2, 0, func() { sus = suspend(t, e, "rt-1", "a") })
+
+		// budgets and pages on a suspension that does not resume
+		limits := contracts.SignalLimits{PerWaitpoint: 3, PerSuspension: 5, PayloadBytes: 64}
+		keyed := contracts.SuspendArgs{ExecutionID: "rt-3", Condition: contracts.ConditionAll, IdempotencyKey: "k",
+			Waitpoints: []contracts.WaitpointSpec{{Key: "a"}, {Key: "b"}, {Key: "never"}}}
+		var all contracts.SuspendOutcome
+		var err error
+		count("suspend with an idempotency key", 2, 0, func() { all, err = e.Suspend(bg, keyed); require.NoError(t, err) })
+		count("suspend replay", 1, 0, func() { _, err = e.Suspend(bg, keyed); require.NoError(t, err) })
+		for i := range 3 {
+			count("deliver_signal with a payload", 1, 0, func() {
+				_, err := deliverTo(e, all, "a", `{"n":1}`, fmt.Sprint(i), limits)
+				require.NoError(t, err)
+			})
+		}
+		count("deliver_signal duplicate", 1, 0, func() {
+			d, err := deliverTo(e, all, "a", `{"n":1}`, "0", limits)
+			require.NoError(t, err)
+			require.Equal(t, contracts.OutcomeDuplicate, d.Outcome)
+		})
+		count("deliver_signal past a budget", 1, 0, func() {
+			_, err := deliverTo(e, all, "a", "", "", limits)
+			require.ErrorIs(t, err, contracts.ErrSignalLimitExceeded)
+		})
+		var page contracts.ObserveSignalsResult
+		count("observe_signals first page", 1, 0, func() {
+			page, err = e.ObserveSignals(bg, contracts.ObserveSignalsArgs{ExecutionID: "rt-3", Limit: 2})
+			require.NoError(t, err)
+			require.NotNil(t, page.NextCursor)
+		})
+		count("observe_signals next page", 1, 0, func() {
+			page, err = e.ObserveSignals(bg, contracts.ObserveSignalsArgs{ExecutionID: "rt-3", Limit: 2, Cursor: *page.NextCursor})
+			require.NoError(t, err)
+			require.Len(t, page.Signals, 1)
+		})
+
 		count("deliver_signal", 1, 0, func() { deliver(t, e, sus, 0, contracts.DeliverSignalArgs{}) })
 		count("observe_signals", 1, 0, func() { _, _ = e.ObserveSignals(bg, contracts.ObserveSignalsArgs{ExecutionID: "rt-1"}) })
 		var c contracts.ClaimOutcome

@@ -49,7 +49,7 @@ type config struct {
 // parseConfig reads a valkey:// (or redis://, TLS, cluster) URL. Errors are
 // validation / invalid_input naming the option, and show the URL redacted.
 func parseConfig(u *url.URL) (config, error) {
-	c := config{partitions: DefaultPartitions, redacted: u.Redacted()}
+	c := config{partitions: DefaultPartitions, redacted: redactedURL(u)}
 	scheme := strings.ToLower(u.Scheme)
 	base, cluster := strings.CutSuffix(scheme, "+cluster")
 	var tls bool
@@ -121,10 +121,49 @@ func (c *config) clientOptions(u *url.URL, tls bool, hosts []string, q url.Value
 	if err != nil {
 		// go-redis errors may quote the URL; say only what is safe.
 		msg := err.Error()
-		if pw, ok := u.User.Password(); ok && pw != "" && strings.Contains(msg, pw) {
+		if quotesURLValue(msg, u) {
 			msg = "malformed URL"
 		}
 		return contracts.Invalid("backend_url", fmt.Sprintf("%s: %s", c.redacted, msg))
 	}
 	return nil
+}
+
+// redactedURL names u in messages: scheme, user name, hosts and path,
+// without the password, the query or the fragment. u.Redacted() would keep
+// the query, where a secret may be too (?password=, ?token=). (A driver uses
+// engine only to register, so it cannot call engine.RedactURL;
+// engine.OpenBackend also redacts every error an opener returns.)
+func redactedURL(u *url.URL) string {
+	c := url.URL{Scheme: u.Scheme, Opaque: u.Opaque, Host: u.Host, Path: u.Path, RawPath: u.RawPath}
+	if u.User != nil {
+		c.User = url.User(u.User.Username())
+	}
+	if strings.Contains(c.Opaque, "@") {
+		c.Opaque = "xxxxx" + c.Opaque[strings.LastIndex(c.Opaque, "@"):]
+	}
+	return c.String()
+}
+
+// quotesURLValue reports whether msg quotes u's password or the value of
+// any of its query parameters (at least 4 bytes, raw or decoded), which may
+// be secrets.
+func quotesURLValue(msg string, u *url.URL) bool {
+	var values []string
+	if pw, ok := u.User.Password(); ok {
+		values = append(values, pw)
+	}
+	for _, part := range strings.Split(u.RawQuery, "&") {
+		_, v, _ := strings.Cut(part, "=")
+		values = append(values, v)
+		if dv, err := url.QueryUnescape(v); err == nil {
+			values = append(values, dv)
+		}
+	}
+	for _, v := range values {
+		if len(v) >= 4 && strings.Contains(msg, v) {
+			return true
+		}
+	}
+	return false
 }

@@ -25,10 +25,14 @@
 // Keys of partition N (every one under the tag {p:N}): keys (the keystore
 // hash: current kid, s:<kid> stored secret as lowercase hex, x:<kid> expiry
 // of a verifying kid, partitions), and for an execution E of that partition
-// (N = driver.PartitionOf(E, P)): x:E (its state), xi:E (suspend
-// idempotency records), xw:E and xs:E (its waitpoint and suspension ids),
-// w:<waitpoint_id> (with the SHA-256 of its token), wi:<waitpoint_id> (delivery idempotency records) and
-// sig:<suspension_id> (signals in delivery order); and three indexes:
+// (N = driver.PartitionOf(E, P)): x:E (its state, with the latest
+// suspension's budget counters nsig and nbytes, docs/spec.md §8.3), xi:E
+// (suspend idempotency records: the fingerprint and the outcome with each
+// token replaced by its kid, driver.StoredSuspendOutcome), xw:E and xs:E
+// (its waitpoint and suspension ids), w:<waitpoint_id> (with the SHA-256
+// of its token, h, and its signal count, n), wi:<waitpoint_id> (delivery
+// idempotency records) and sig:<suspension_id> (signals in delivery
+// order). No key holds a token or a MAC. And three indexes:
 // idx:suspended and idx:ready (sorted sets of "<20-digit
 // suspended_at_ms>:<execution_id>", score 0, so byte order is the contract's
 // (suspended_at_ms, execution_id) order) and idx:timers (the same members
@@ -39,12 +43,15 @@
 // does not ask all P partitions; a cluster has no key outside the
 // partitions' slots, so there a claim asks every partition.
 //
-// Round trips: sign, verify, observe_signals, complete_execution: one script
-// call. suspend: two (read the clock and the current kid, sign in Go, then
-// an atomic write that re-checks the kid and starts over if it changed).
-// deliver_signal: one for the token suspend issued (its SHA-256 is stored
-// with the waitpoint); any other token takes two more (read, MAC check in
-// Go, atomic write re-checking what the read saw).
+// Round trips: sign, verify, a page of observe_signals (a range read of
+// limit+1 signals from the cursor's position), complete_execution: one
+// script call. suspend: two (read the clock and the current kid, sign in
+// Go, then an atomic write that re-checks the kid and starts over if it
+// changed); a replay one (the read also fetches the record's kid, and the
+// tokens are signed again in Go). deliver_signal: one for the token suspend
+// issued (its SHA-256 is stored with the waitpoint), budgets checked and
+// counters advanced in the same script; any other token takes two more
+// (read, MAC check in Go, atomic write re-checking what the read saw).
 // seed: three pipelines at most. rotate_all, list_kids, list_suspended: one
 // pipeline, that is one round trip per node. claim_resumed_execution: one
 // pipeline asking every partition for its oldest candidate, then one script

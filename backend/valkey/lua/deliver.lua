@@ -1,6 +1,6 @@
 -- deliver is deliver_signal in one round trip, for the token suspend issued:
 -- suspend stored SHA-256(token) (lowercase hex) with each waitpoint, and a
--- presented token whose SHA-256 (ARGV[10], computed by the caller) equals
+-- presented token whose SHA-256 (ARGV[13], computed by the caller) equals
 -- it is that token, so its MAC is right for this waitpoint's message. If
 -- the hashes match, the waitpoint belongs to the execution and the token's
 -- kid (ARGV[2]) still verifies at the server clock, ff_record decides and
@@ -8,7 +8,7 @@
 -- the caller takes the two-step path (deliver_read, MAC check in Go,
 -- deliver_write), which also words every token error.
 --
--- ARGV as deliver_write's, plus [10] SHA-256 of the presented token.
+-- ARGV as deliver_write's, plus [13] SHA-256 of the presented token.
 local replayed = ff_record_replayed()
 if replayed then return replayed end
 local now = ff_now()
@@ -17,8 +17,8 @@ if err then return err end
 if not usable then
   return {'slow'}
 end
-local wf = redis.call('HMGET', BASE .. 'w:' .. ARGV[4], 'e', 'closed', 's', 'k', 'h')
-if wf[1] ~= ARGV[3] or not wf[5] or wf[5] ~= ARGV[10] then
+local wf = redis.call('HMGET', BASE .. 'w:' .. ARGV[4], 'e', 'closed', 's', 'k', 'n', 'h')
+if wf[1] ~= ARGV[3] or not wf[6] or wf[6] ~= ARGV[13] then
   return {'slow'}
 end
 return ff_record(now, wf)

@@ -6,7 +6,8 @@
 --
 -- ARGV: [2] kid, [3] execution_id, [4] waitpoint_id, [5] idempotency_key,
 -- [6] signal_id, [7] and [8] the signal record around its waitpoint_key,
--- [9] signal limit.
+-- [9] signals per waitpoint, [10] signals per suspension, [11] payload
+-- bytes per suspension, [12] the payload's length (see ff_record).
 local replayed = ff_record_replayed()
 if replayed then return replayed end
 local now = ff_now()
@@ -15,7 +16,7 @@ if err then return err end
 if not usable then
   return {'retry'}
 end
-local wf = redis.call('HMGET', BASE .. 'w:' .. ARGV[4], 'e', 'closed', 's', 'k')
+local wf = redis.call('HMGET', BASE .. 'w:' .. ARGV[4], 'e', 'closed', 's', 'k', 'n')
 if wf[1] ~= ARGV[3] then
   return {'retry'}
 end

@@ -213,18 +213,48 @@ local function ff_record_replayed()
   return nil
 end
 
+-- ff_payload_bytes sums the payload lengths of the signal records in list
+-- ("<ms>|" then six "<len>:<bytes>" fields, the payload fifth). Only
+-- ff_record calls it, once per suspension opened before the driver kept
+-- the nbytes counter, which it then stores.
+local function ff_payload_bytes(list)
+  local total = 0
+  for _, rec in ipairs(redis.call('LRANGE', list, 0, -1)) do
+    local pos = string.find(rec, '|', 1, true) + 1
+    for field = 1, 5 do
+      local colon = string.find(rec, ':', pos, true)
+      local len = tonumber(string.sub(rec, pos, colon - 1))
+      if field == 5 then
+        total = total + len
+      end
+      pos = colon + 1 + len
+    end
+  end
+  return total
+end
+
 -- ff_record decides steps 3-5 of deliver_signal (docs/spec.md §5) at now,
 -- once the token was accepted for the waitpoint, and records the signal.
--- wf is the waitpoint's HMGET of e, closed, s, k. ARGV: [3] execution_id,
--- [4] waitpoint_id, [5] idempotency_key, [6] signal_id, [7] and [8] the
--- signal record before and after its waitpoint_key field, [9] signal limit.
+-- wf is the waitpoint's HMGET of e, closed, s, k, n. ARGV: [3]
+-- execution_id, [4] waitpoint_id, [5] idempotency_key, [6] signal_id, [7]
+-- and [8] the signal record before and after its waitpoint_key field, [9]
+-- signals per waitpoint, [10] signals per suspension, [11] payload bytes
+-- per suspension (the budgets of docs/spec.md §8.3), [12] the payload's
+-- length in bytes.
 -- Duplicate (waitpoint_id, idempotency_key) → {'duplicate', signal_id};
 -- waitpoint closed → waitpoint_closed; past the suspension's timeout →
--- suspension_timed_out; limit reached → signal_limit_exceeded. Otherwise
--- appends "<now>|<record>" to the suspension's signals, records the
--- idempotency key and, when the condition holds, resumes: state resumed,
--- every waitpoint of the suspension closed, the execution moved from the
--- suspended and timers indexes to the ready index. {'accepted', '1'|'0'}.
+-- suspension_timed_out; a budget used up → signal_limit_exceeded naming it
+-- (waitpoint, suspension or payload) and its limit, in the order of
+-- driver.CheckDeliverable. The budgets are counters kept with the writes:
+-- n in the waitpoint's hash, nsig and nbytes in the execution's (reset by
+-- each suspend; for a suspension opened before nbytes existed, the first
+-- delivery sums the stored payloads once, ff_payload_bytes, and an
+-- accepted one stores the sum).
+-- Otherwise appends "<now>|<record>" to the suspension's signals, records
+-- the idempotency key and, when the condition holds, resumes: state
+-- resumed, every waitpoint of the suspension closed, the execution moved
+-- from the suspended and timers indexes to the ready index.
+-- {'accepted', '1'|'0'}.
 local function ff_record(now, wf)
   local id, wid, ikey = ARGV[3], ARGV[4], ARGV[5]
   local w = BASE .. 'w:' .. wid
@@ -239,16 +269,32 @@ local function ff_record(now, wf)
     return ff_error('waitpoint_closed')
   end
   local exec = BASE .. 'x:' .. id
-  local ef = redis.call('HMGET', exec, 'tat', 'nsig', 'cond', 'member')
+  local ef = redis.call('HMGET', exec, 'tat', 'nsig', 'cond', 'member', 'nbytes')
   if ef[1] ~= '' and ff_cmp(now, ef[1]) > 0 then
     return ff_error('suspension_timed_out')
   end
-  if tonumber(ef[2]) >= tonumber(ARGV[9]) then
-    return ff_error('signal_limit_exceeded')
+  if (tonumber(wf[5]) or 0) >= tonumber(ARGV[9]) then
+    return ff_error('signal_limit_exceeded', 'waitpoint', ARGV[9])
+  end
+  if tonumber(ef[2]) >= tonumber(ARGV[10]) then
+    return ff_error('signal_limit_exceeded', 'suspension', ARGV[10])
+  end
+  local size, used = tonumber(ARGV[12]), tonumber(ef[5])
+  local list = BASE .. 'sig:' .. wf[3]
+  if not used then
+    used = ff_payload_bytes(list)
+  end
+  if used + size > tonumber(ARGV[11]) then
+    return ff_error('signal_limit_exceeded', 'payload', ARGV[11])
   end
   local key = wf[4]
-  redis.call('RPUSH', BASE .. 'sig:' .. wf[3], now .. '|' .. ARGV[7] .. #key .. ':' .. key .. ARGV[8])
+  redis.call('RPUSH', list, now .. '|' .. ARGV[7] .. #key .. ':' .. key .. ARGV[8])
   redis.call('HINCRBY', exec, 'nsig', 1)
+  if not ef[5] then
+    redis.call('HSET', exec, 'nbytes', used + size)
+  elseif size > 0 then
+    redis.call('HINCRBY', exec, 'nbytes', size)
+  end
   if ikey ~= '' then
     redis.call('HSET', widem, ikey, ARGV[6])
   end

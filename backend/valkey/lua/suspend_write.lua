@@ -4,17 +4,22 @@
 -- (optimistic check: {'retry'} otherwise, nothing written).
 --
 -- ARGV: [2] execution_id, [3] kid, [4] idempotency_key, [5] fingerprint,
--- [6] outcome JSON, [7] lease_id or '', [8] now (suspended_at_ms),
+-- [6] the outcome JSON to store (driver.StoredSuspendOutcome: each token
+-- replaced by its kid), [7] lease_id or '', [8] now (suspended_at_ms),
 -- [9] timeout_at_ms or '', [10] condition, [11] suspension_id,
 -- [12] n, then n triples (waitpoint_id, waitpoint_key, SHA-256 of the
 -- waitpoint's token as lowercase hex, which deliver compares).
 --
 -- Checks (docs/spec.md §5.1): an idempotency record with the same
--- fingerprint answers {'replay', outcome JSON}, another fingerprint is
+-- fingerprint (written since the caller's suspend_read) answers {'retry'}:
+-- the caller's next suspend_read replays it; another fingerprint is
 -- idempotency_mismatch; suspended or resumed is already_suspended; claimed
 -- needs the current lease; none with a lease is lease_mismatch. Writes the
--- execution hash, its waitpoints, its index entries and the idempotency
--- record, dropping the lease and any earlier index entry: {'ok'}.
+-- execution hash (with the suspension's budget counters nsig and nbytes at
+-- 0), its waitpoints (n: their signal counts), its index entries and the
+-- idempotency record, dropping the lease and any earlier index entry:
+-- {'ok'}. No token and no MAC is written: a waitpoint keeps the SHA-256 of
+-- its token (h), the record only kids.
 local err = ff_partitions()
 if err then return err end
 local id, kid, ikey, fp = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
@@ -31,7 +36,7 @@ if ikey ~= '' then
   local rec = redis.call('HGET', idem, ikey)
   if rec then
     if string.sub(rec, 1, 64) == fp then
-      return {'replay', string.sub(rec, 65)}
+      return {'retry'}
     end
     return ff_error('idempotency_mismatch')
   end
@@ -65,7 +70,7 @@ end
 local member = ff_member(now, id)
 redis.call('HDEL', exec, 'lease', 'lexp', 'reason')
 redis.call('HSET', exec, 'state', 'suspended', 'sid', sid, 'sat', now, 'tat', tat, 'cond', ARGV[10],
-  'wps', table.concat(ids, ' '), 'nwp', n, 'pending', n, 'nsig', 0, 'member', member)
+  'wps', table.concat(ids, ' '), 'nwp', n, 'pending', n, 'nsig', 0, 'nbytes', 0, 'member', member)
 redis.call('SADD', BASE .. 'xs:' .. id, sid)
 redis.call('ZADD', IDX_SUSPENDED, 0, member)
 if tat ~= '' then
