@@ -1,13 +1,9 @@
 package memory
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
-	"runtime"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -103,129 +99,9 @@ func TestBudgetCountersFollowDeliveries(t *testing.T) {
 	require.Equal(t, []int{0}, per)
 }
 
-// Sizes of the memory bound test: a suspension filled to its payload budget
-// (16 payloads of 64 KiB, 1 MiB) and to 2,000 signals, read by 4 observers
-// and 4 claimers at once.
-const (
-	boundPayloads  = 16
-	boundHolders   = contracts.MaxWaitpoints - 1 // waitpoints holding the signals; one more resumes
-	boundSignals   = 2000
-	boundReaders   = 4
-	boundRounds    = 4
-	boundMaxGrowth = 64 << 20
-)
-
 // The budgets bound what one suspension costs its readers (docs/spec.md
-// §8.3): with a suspension at its 1 MiB payload budget, 4 goroutines paging
-// through observe_signals and 4 claiming it again and again (each claim
-// returns every signal) grow the process by less than 64 MiB: the peak
-// HeapInuse during the calls (sampled every millisecond), the HeapInuse
-// left after a GC, and the memory obtained from the OS, each against the
-// HeapInuse and Sys measured after a GC before the calls.
+// §8.3): see drivertest.ReadsStayBounded.
 func TestConcurrentReadsOfAFullSuspensionStayBounded(t *testing.T) {
-	// given a suspension filled to its payload budget, resumed
 	f := harness.Seeded(t)
-	e, ctx := f.Eng, f.Ctx
-	a := contracts.SuspendArgs{ExecutionID: "full", Condition: contracts.ConditionAll}
-	for i := range boundHolders {
-		a.Waitpoints = append(a.Waitpoints, contracts.WaitpointSpec{Key: fmt.Sprintf("w%02d", i)})
-	}
-	a.Waitpoints = append(a.Waitpoints, contracts.WaitpointSpec{Key: "go"})
-	s := f.Suspend(a)
-	for i := range boundSignals - 1 {
-		d := drivertest.DeliverArgs(s, i%boundHolders, "")
-		if i < boundPayloads {
-			d.Payload = payloadOf(contracts.MaxPayloadLen)
-		}
-		drivertest.Try(e.DeliverSignal(ctx, d)).Must(t)
-	}
-	over := drivertest.DeliverArgs(s, 0, "")
-	over.Payload = payloadOf(2)
-	_, err := e.DeliverSignal(ctx, over)
-	drivertest.WantErr(t, err, contracts.ErrSignalLimitExceeded)
-	require.True(t, drivertest.Try(e.DeliverSignal(ctx, drivertest.DeliverArgs(s, boundHolders, ""))).Must(t).Resumed)
-	observeAll := func() (int, error) {
-		n := 0
-		a := contracts.ObserveSignalsArgs{ExecutionID: "full"}
-		for {
-			p, err := e.ObserveSignals(ctx, a)
-			if err != nil {
-				return n, err
-			}
-			n += len(p.Signals)
-			if p.NextCursor == nil {
-				return n, nil
-			}
-			a.Cursor = *p.NextCursor
-		}
-	}
-
-	// when 4 observers and 4 claimers read it at once
-	runtime.GC()
-	var before runtime.MemStats
-	runtime.ReadMemStats(&before)
-	var peak atomic.Uint64
-	stop, sampled := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(sampled)
-		var m runtime.MemStats
-		for {
-			runtime.ReadMemStats(&m)
-			peak.Store(max(peak.Load(), m.HeapInuse))
-			select {
-			case <-stop:
-				return
-			case <-time.After(time.Millisecond):
-			}
-		}
-	}()
-	var claimed atomic.Int64
-	var wg sync.WaitGroup
-	errs := make(chan error, 2*boundReaders)
-	for range boundReaders {
-		wg.Go(func() {
-			for range boundRounds {
-				if n, err := observeAll(); err != nil || n != boundSignals {
-					errs <- fmt.Errorf("observe: %d signals, %v", n, err)
-					return
-				}
-			}
-		})
-		wg.Go(func() {
-			for range boundRounds {
-				f.Clock.Advance(2 * time.Millisecond) // past the last claim's lease
-				c, err := e.ClaimResumedExecution(context.Background(), contracts.ClaimArgs{WorkerID: "w", LeaseMs: 1})
-				switch {
-				case err != nil:
-					errs <- fmt.Errorf("claim: %w", err)
-					return
-				case c.Outcome == contracts.OutcomeClaimed && len(c.Signals) != boundSignals:
-					errs <- fmt.Errorf("claim: %d signals", len(c.Signals))
-					return
-				case c.Outcome == contracts.OutcomeClaimed:
-					claimed.Add(1)
-				}
-			}
-		})
-	}
-	wg.Wait()
-	close(stop)
-	<-sampled
-	close(errs)
-	for err := range errs {
-		require.NoError(t, err)
-	}
-	runtime.GC()
-	var after runtime.MemStats
-	runtime.ReadMemStats(&after)
-
-	// then the process grew by less than the bound
-	require.Positive(t, claimed.Load(), "no claim returned the suspension")
-	growth := func(to, from uint64) uint64 { return max(to, from) - from }
-	mib := func(n uint64) float64 { return float64(n) / (1 << 20) }
-	t.Logf("%d claims of %d signals; peak HeapInuse +%.1f MiB, HeapInuse after GC +%.1f MiB, Sys +%.1f MiB",
-		claimed.Load(), boundSignals, mib(growth(peak.Load(), before.HeapInuse)), mib(growth(after.HeapInuse, before.HeapInuse)), mib(growth(after.Sys, before.Sys)))
-	require.Less(t, growth(peak.Load(), before.HeapInuse), uint64(boundMaxGrowth), "peak HeapInuse growth")
-	require.Less(t, growth(after.HeapInuse, before.HeapInuse), uint64(boundMaxGrowth), "HeapInuse growth after GC")
-	require.Less(t, growth(after.Sys, before.Sys), uint64(boundMaxGrowth), "Sys growth")
+	drivertest.ReadsStayBounded(t, f.Eng, "full", f.Clock.Advance)
 }

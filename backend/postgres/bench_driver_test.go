@@ -48,9 +48,9 @@ func benchSchemaURL(b *testing.B, n int, migrate bool) string {
 }
 
 // benchEngine opens an uncached Engine on a fresh schema seeded with kid-a.
-func benchEngine(b *testing.B, n int) *engine.Engine {
+func benchEngine(b *testing.B, n int, opts ...engine.Option) *engine.Engine {
 	b.Helper()
-	e, err := engine.Open(context.Background(), benchSchemaURL(b, n, true), engine.WithKeystoreCache(0))
+	e, err := engine.Open(context.Background(), benchSchemaURL(b, n, true), append([]engine.Option{engine.WithKeystoreCache(0)}, opts...)...)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -98,10 +98,45 @@ func BenchmarkSelect1(b *testing.B) {
 }
 
 // BenchmarkDeliverSignal delivers accepted signals from 16 clients
-// (benchutil.DeliverSignals).
+// (benchutil.DeliverSignals). benchutil delivers up to the suspension's
+// signal limit to one waitpoint, so the Engine allows that many signals
+// per waitpoint (ten times the default, the most it may): every delivery
+// is checked against the budgets all the same.
 func BenchmarkDeliverSignal(b *testing.B) {
 	const n = 16
 	b.Run(fmt.Sprintf("clients=%d", n), func(b *testing.B) {
-		benchutil.DeliverSignals(b, benchEngine(b, n), n)
+		limits := contracts.SignalLimits{PerWaitpoint: 10 * contracts.WaitpointSignalLimit}
+		benchutil.DeliverSignals(b, benchEngine(b, n, engine.WithSignalLimits(limits)), n)
 	})
+}
+
+// BenchmarkCycle runs whole cycles from 1 and 16 clients: each client
+// suspends an execution of its own on one waitpoint, delivers a signal with
+// a small payload (which resumes it), claims the oldest resumed execution
+// and completes it.
+func BenchmarkCycle(b *testing.B) {
+	for _, n := range benchClients {
+		b.Run(fmt.Sprintf("clients=%d", n), func(b *testing.B) {
+			e := benchEngine(b, n)
+			payload := []byte(`{"approved":true,"by":"bench"}`)
+			benchutil.Run(b, n, func(ctx context.Context, _, i int) error {
+				s, err := e.Suspend(ctx, contracts.SuspendArgs{ExecutionID: "cycle-" + strconv.Itoa(i),
+					Waitpoints: []contracts.WaitpointSpec{{Key: "approve"}}})
+				if err != nil {
+					return err
+				}
+				w := s.Waitpoints[0]
+				if _, err := e.DeliverSignal(ctx, contracts.DeliverSignalArgs{ExecutionID: s.ExecutionID, WaitpointID: w.WaitpointID,
+					Token: w.Token, Name: "approved", Payload: payload}); err != nil {
+					return err
+				}
+				c, err := e.ClaimResumedExecution(ctx, contracts.ClaimArgs{WorkerID: "w", LeaseMs: 60000})
+				if err != nil || c.Outcome != contracts.OutcomeClaimed {
+					return err // another client took the last one: nothing to complete
+				}
+				_, err = e.CompleteExecution(ctx, contracts.CompleteArgs{ExecutionID: c.ExecutionID, LeaseID: c.LeaseID})
+				return err
+			})
+		})
+	}
 }

@@ -53,6 +53,27 @@
 //     that a row is absent, which SSI would record as a read of an index
 //     range that other executions insert into.
 //
+// Bounded cost (docs/spec.md §8.3): a delivery reads the budget its
+// suspension has used from counters kept in rows (ff_waitpoints.signal_count,
+// and ff_executions.signal_count and payload_bytes for the latest
+// suspension), in the statement that loads everything else it decides on,
+// and the statement that records the signal updates them; it never scans
+// signals. The execution's lock makes the read and the update of one
+// delivery follow those of the previous one. Each signal carries its
+// ordinal in its suspension's delivery order, the position an
+// observe_signals cursor names, so a page is one range of the unique index
+// on (suspension_id, ordinal), read limit+1 entries at a time.
+//
+// Tokens at rest: no table holds a waitpoint token or its MAC. A suspend
+// idempotency record keeps the outcome with each token replaced by its kid
+// (driver.StoredSuspendOutcome); a replay signs the tokens again with that
+// kid (driver.ReplaySuspendOutcome), opening its secret only while the kid
+// verifies, and answers suspend_replay_expired, writing nothing, once it no
+// longer does. Migration 0004 strips the MACs from records written before;
+// records with whole tokens (from a process of the previous version) still
+// replay. As with secrets, the dead row versions, the WAL and backups keep
+// the previous forms until they are gone.
+//
 // Secrets at rest: the Backend is a driver.SecretSealer. With a keyring
 // installed (SetKeyring; engine.OpenBackend installs the one the URL's
 // kek_file names) ff_keys.secret holds each secret sealed for its kid and

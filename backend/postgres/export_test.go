@@ -2,3 +2,13 @@ package postgres
 
 // ClaimSQL exposes the claim statement to the plan test.
 const ClaimSQL = claimSQL
+
+// ObserveSQL exposes the observe_signals statement to the plan test.
+const ObserveSQL = observeSQL
+
+// CreateMigrationsTableSQL and RecordMigrationSQL let the upgrade test
+// migrate a schema part of the way, as an older binary did.
+const (
+	CreateMigrationsTableSQL = createMigrationsTableSQL
+	RecordMigrationSQL       = recordSQL
+)

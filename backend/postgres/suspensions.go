@@ -36,12 +36,18 @@ FROM ff_executions e
 LEFT JOIN ff_suspend_requests r ON r.execution_id = e.execution_id AND r.idempotency_key = $2
 WHERE e.execution_id = $1`
 
+// kidSQL reads one kid's stored secret and expiry (no row: unknown or
+// collected), for the replay of a suspend whose tokens another kid than
+// the current one signed.
+const kidSQL = `SELECT secret, expires_at_ms FROM ff_keys WHERE kid = $1`
+
 // resuspendSQL suspends an existing execution on a new latest suspension,
-// resetting the suspension columns and dropping the lease; next_seq
-// continues, so delivery order spans suspensions.
+// resetting the suspension columns (its budget counters included) and
+// dropping the lease; next_seq continues, so delivery order spans
+// suspensions.
 const resuspendSQL = `UPDATE ff_executions SET
     state = 'suspended', suspension_id = $2, suspended_at_ms = $3, timeout_at_ms = $4,
-    condition = $5, waitpoint_count = $6, signal_count = 0, signaled_count = 0,
+    condition = $5, waitpoint_count = $6, signal_count = 0, signaled_count = 0, payload_bytes = 0,
     lease_id = NULL, lease_expires_at_ms = NULL, reason = NULL
 WHERE execution_id = $1`
 
@@ -50,7 +56,9 @@ WHERE execution_id = $1`
 const insertWaitpointsSQL = `INSERT INTO ff_waitpoints (waitpoint_id, waitpoint_key, execution_id, suspension_id, created_at_ms)
 SELECT w.id, w.key, $3, $4, $5 FROM unnest($1::text[], $2::text[]) AS w(id, key)`
 
-// insertSuspendRequestSQL stores a suspend outcome under its idempotency key.
+// insertSuspendRequestSQL stores a suspend outcome under its idempotency
+// key, in the form driver.StoredSuspendOutcome gives: each token replaced
+// by its kid, so that no table holds a token or a MAC.
 const insertSuspendRequestSQL = `INSERT INTO ff_suspend_requests (execution_id, idempotency_key, fingerprint, outcome)
 VALUES ($1, $2, $3, $4)`
 
@@ -59,23 +67,27 @@ VALUES ($1, $2, $3, $4)`
 // exists and the token's kid; the waitpoint if it belongs to the execution
 // and its signal count; whether it is open (its suspension is the latest
 // and not yet resumed) with the suspension's timeout, condition and
-// counters, and the execution's delivery sequence. The execution's lock
-// keeps these stable until commit.
+// counters (signals, waitpoints holding one, payload bytes: with the
+// waitpoint's count, the budget of docs/spec.md §8.3), and the execution's
+// delivery sequence. The execution's lock keeps these stable until commit.
 const deliverLoadSQL = `SELECT n.now_ms,
        EXISTS (SELECT 1 FROM ff_keys WHERE expires_at_ms IS NULL),
        k.kid IS NOT NULL, k.secret, k.expires_at_ms,
        w.waitpoint_id IS NOT NULL, w.waitpoint_key, w.created_at_ms, w.suspension_id, w.signal_count,
        coalesce(e.suspension_id = w.suspension_id AND e.state = 'suspended', false),
-       e.timeout_at_ms, e.condition, e.waitpoint_count, e.signal_count, e.signaled_count, e.next_seq
+       e.timeout_at_ms, e.condition, e.waitpoint_count, e.signal_count, e.signaled_count, e.payload_bytes,
+       e.next_seq
 FROM (SELECT ` + nowMsExpr + ` AS now_ms) n
 LEFT JOIN ff_keys k ON k.kid = $1
 LEFT JOIN ff_waitpoints w ON w.waitpoint_id = $2 AND w.execution_id = $3
 LEFT JOIN ff_executions e ON e.execution_id = w.execution_id`
 
 // recordSignalSQL records an accepted signal in one statement: it inserts
-// the signal and, only if it was inserted, counts it on the execution ($11
-// = 1 when it is its waitpoint's first), advances the delivery sequence to
-// $6, resumes the execution when $12, and counts it on the waitpoint. With
+// the signal at place $13 of its suspension's delivery order and, only if
+// it was inserted, counts it and its $14 payload bytes on the execution
+// ($11 = 1 when it is its waitpoint's first), advances the delivery
+// sequence to $6, resumes the execution when $12, and counts it on the
+// waitpoint. The counters are the budget the next delivery reads. With
 // an idempotency key the insert is also the duplicate check: the unique
 // index on (waitpoint_id, idempotency_key) admits one signal per key
 // whatever the isolation level, and DO NOTHING returns no row for a key
@@ -84,13 +96,14 @@ LEFT JOIN ff_executions e ON e.execution_id = w.execution_id`
 // another.
 const recordSignalSQL = `WITH ins AS (
     INSERT INTO ff_signals (signal_id, execution_id, suspension_id, waitpoint_id, waitpoint_key, seq,
-                            name, payload, idempotency_key, delivered_at_ms)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                            name, payload, idempotency_key, delivered_at_ms, ordinal)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $13)
     ON CONFLICT (waitpoint_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
     RETURNING signal_id
 ), e AS (
     UPDATE ff_executions
     SET next_seq = $6, signal_count = signal_count + 1, signaled_count = signaled_count + $11,
+        payload_bytes = payload_bytes + $14,
         state = CASE WHEN $12 THEN 'resumed' ELSE state END
     WHERE execution_id = $2 AND EXISTS (SELECT 1 FROM ins)
 ), w AS (
@@ -103,14 +116,23 @@ SELECT signal_id FROM ins`
 // idempotency_key).
 const recordedSignalSQL = `SELECT signal_id FROM ff_signals WHERE waitpoint_id = $1 AND idempotency_key = $2`
 
-// observeSQL reads the latest suspension of an execution and its signals in
-// delivery order, in one statement (one snapshot); no row: unknown.
+// observeSQL reads the latest suspension of an execution and at most $4 of
+// its signals in delivery order from place $3 on, in one statement (one
+// snapshot): a range of the index on (suspension_id, ordinal). $2 is the
+// cursor's suspension (NULL: no cursor); another one than the latest
+// selects no signal. No row: unknown.
 const observeSQL = `SELECT e.suspension_id, s.signal_id, s.waitpoint_id, s.waitpoint_key, s.name,
        s.payload, s.idempotency_key, s.delivered_at_ms
 FROM ff_executions e
-LEFT JOIN ff_signals s ON s.suspension_id = e.suspension_id
+LEFT JOIN LATERAL (
+    SELECT signal_id, waitpoint_id, waitpoint_key, name, payload, idempotency_key, delivered_at_ms, ordinal
+    FROM ff_signals
+    WHERE suspension_id = e.suspension_id AND ordinal >= $3 AND ($2::text IS NULL OR $2::text = e.suspension_id)
+    ORDER BY ordinal
+    LIMIT $4
+) s ON true
 WHERE e.execution_id = $1
-ORDER BY s.seq`
+ORDER BY s.ordinal`
 
 // listSuspendedSQL reads one page of suspended executions strictly after
 // the cursor ($1, $2), oldest first; the caller asks for one row more than
@@ -165,7 +187,7 @@ RETURNING e.execution_id, e.suspension_id, e.reason, e.lease_expires_at_ms`
 
 // suspensionSignalsSQL lists a suspension's signals in delivery order.
 const suspensionSignalsSQL = `SELECT signal_id, waitpoint_id, waitpoint_key, name, payload, idempotency_key, delivered_at_ms
-FROM ff_signals WHERE suspension_id = $1 ORDER BY seq`
+FROM ff_signals WHERE suspension_id = $1 ORDER BY ordinal`
 
 // leaseSQL reads the state and lease of an execution; no row: unknown.
 const leaseSQL = `SELECT state, lease_id FROM ff_executions WHERE execution_id = $1`
@@ -188,7 +210,10 @@ func nullIfEmpty(s string) *string {
 // Suspend opens 1–16 waitpoints for an execution and signs their tokens with
 // the current kid (docs/spec.md §5.1 gives the order of
 // checks). One SERIALIZABLE transaction under the execution's lock. A replay
-// with the same idempotency key returns the stored outcome byte for byte.
+// with the same idempotency key returns the first outcome, its tokens signed
+// again by their kid (the record holds no token); when that kid no longer
+// verifies (collected, or past its grace) it fails with state /
+// suspend_replay_expired and writes nothing.
 func (b *Backend) Suspend(ctx context.Context, args contracts.SuspendArgs) (contracts.SuspendOutcome, error) {
 	var out contracts.SuspendOutcome
 	ring := b.keyring.Load()
@@ -221,7 +246,7 @@ func (b *Backend) Suspend(ctx context.Context, args contracts.SuspendArgs) (cont
 			}
 			return writeSuspension(ctx, tx, args, out)
 		}
-		replay, err := resuspend(ctx, tx, args, out)
+		replay, err := resuspend(ctx, tx, ring, current, nowMs, args, out)
 		if replay != nil {
 			out = *replay
 		}
@@ -244,8 +269,10 @@ func createExecution(ctx context.Context, tx pgx.Tx, args contracts.SuspendArgs,
 
 // resuspend suspends an execution that exists: it replays the outcome
 // stored under the idempotency key (returned), or checks the state and
-// lease and writes the new suspension out.
-func resuspend(ctx context.Context, tx pgx.Tx, args contracts.SuspendArgs, out contracts.SuspendOutcome) (*contracts.SuspendOutcome, error) {
+// lease and writes the new suspension out. current is the current kid,
+// opened.
+func resuspend(ctx context.Context, tx pgx.Tx, ring *kek.Keyring, current driver.KidRecord, nowMs int64,
+	args contracts.SuspendArgs, out contracts.SuspendOutcome) (*contracts.SuspendOutcome, error) {
 	var (
 		state         string
 		lease, fprint *string
@@ -259,8 +286,8 @@ func resuspend(ctx context.Context, tx pgx.Tx, args contracts.SuspendArgs, out c
 		if err := driver.CheckSuspendReplay(*fprint, args); err != nil {
 			return nil, err
 		}
-		var replay contracts.SuspendOutcome
-		if err := json.Unmarshal(stored, &replay); err != nil {
+		replay, err := replaySuspend(ctx, tx, ring, current, stored, nowMs)
+		if err != nil {
 			return nil, err
 		}
 		return &replay, nil
@@ -279,8 +306,44 @@ func resuspend(ctx context.Context, tx pgx.Tx, args contracts.SuspendArgs, out c
 	return nil, writeSuspension(ctx, tx, args, out)
 }
 
+// replaySuspend rebuilds the outcome of a stored suspend record at nowMs
+// (driver.ReplaySuspendOutcome): its tokens are signed again by their kid,
+// the current one (already opened) or a verifying one read and, when it
+// still verifies, opened with ring. Records written before tokens stopped
+// being stored hold whole tokens and replay the same way.
+func replaySuspend(ctx context.Context, tx pgx.Tx, ring *kek.Keyring, current driver.KidRecord, stored []byte, nowMs int64) (contracts.SuspendOutcome, error) {
+	kid, err := driver.StoredOutcomeKid(stored)
+	if err != nil {
+		return contracts.SuspendOutcome{}, contracts.ErrInternal.With("suspend: the stored outcome does not decode").Wrapping(err)
+	}
+	var keys driver.PartitionKeys
+	switch {
+	case kid == current.Kid:
+		keys.Current = &current
+	case kid != "":
+		rec := driver.KidRecord{Kid: kid}
+		err := tx.QueryRow(ctx, kidSQL, kid).Scan((*[]byte)(&rec.Secret), &rec.ExpiresAtMs)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows): // collected: the replay has expired
+		case err != nil:
+			return contracts.SuspendOutcome{}, err
+		case !rec.Usable(nowMs):
+			// Past its grace: the replay has expired, and answers so
+			// without opening the secret (so without a KEK).
+			keys.Verifying = []driver.KidRecord{rec}
+		default:
+			keys.Verifying = []driver.KidRecord{rec}
+			if keys, err = driver.OpenKid(ring, keyPartition, keys, kid); err != nil {
+				return contracts.SuspendOutcome{}, err
+			}
+		}
+	}
+	return driver.ReplaySuspendOutcome(stored, keys, nowMs)
+}
+
 // writeSuspension writes the waitpoints of a new suspension and its
-// idempotency record, in one round trip.
+// idempotency record (driver.StoredSuspendOutcome: no token), in one round
+// trip.
 func writeSuspension(ctx context.Context, tx pgx.Tx, args contracts.SuspendArgs, out contracts.SuspendOutcome) error {
 	ids := make([]string, len(out.Waitpoints))
 	keys := make([]string, len(out.Waitpoints))
@@ -290,7 +353,7 @@ func writeSuspension(ctx context.Context, tx pgx.Tx, args contracts.SuspendArgs,
 	var batch pgx.Batch
 	batch.Queue(insertWaitpointsSQL, ids, keys, args.ExecutionID, out.SuspensionID, out.SuspendedAtMs)
 	if args.IdempotencyKey != "" {
-		stored, err := json.Marshal(out)
+		stored, err := driver.StoredSuspendOutcome(out)
 		if err != nil {
 			return err
 		}
@@ -312,6 +375,7 @@ type deliveryState struct {
 	timeoutAtMs                *int64
 	condition                  *string
 	waitpoints, signals, fired *int
+	payloadBytes               *int64
 	nextSeq                    *int64
 }
 
@@ -333,7 +397,7 @@ func (b *Backend) DeliverSignal(ctx context.Context, args contracts.DeliverSigna
 		err := tx.QueryRow(ctx, deliverLoadSQL, t.Kid, args.WaitpointID, args.ExecutionID).Scan(
 			&d.nowMs, &d.initialized, &d.known, (*[]byte)(&d.rec.Secret), &d.rec.ExpiresAtMs,
 			&d.found, &d.key, &d.createdAtMs, &d.suspensionID, &d.waitpointSignals,
-			&d.open, &d.timeoutAtMs, &d.condition, &d.waitpoints, &d.signals, &d.fired, &d.nextSeq)
+			&d.open, &d.timeoutAtMs, &d.condition, &d.waitpoints, &d.signals, &d.fired, &d.payloadBytes, &d.nextSeq)
 		if err != nil {
 			return err
 		}
@@ -365,11 +429,16 @@ func authorize(ring *kek.Keyring, t contracts.Token, args contracts.DeliverSigna
 }
 
 // recordSignal runs checks 3 to 5 of deliver_signal. When the waitpoint
-// accepts a signal, one statement records it or finds the key recorded
-// (duplicate); when it does not, a recorded key still answers duplicate
-// (check 3 comes before check 4).
+// accepts a signal (open, not timed out, within the budget its counters
+// give), one statement records it or finds the key recorded (duplicate);
+// when it does not, a recorded key still answers duplicate (check 3 comes
+// before check 4).
 func recordSignal(ctx context.Context, tx pgx.Tx, args contracts.DeliverSignalArgs, d deliveryState) (contracts.DeliverSignalOutcome, error) {
-	if refusal := driver.CheckDeliverable(!d.open, d.timeoutAtMs, driver.SignalBudget{SuspensionSignals: *d.signals}, args, d.nowMs); refusal != nil {
+	var used driver.SignalBudget
+	if d.open { // else the counters are another suspension's, and unused
+		used = driver.SignalBudget{WaitpointSignals: *d.waitpointSignals, SuspensionSignals: *d.signals, PayloadBytes: *d.payloadBytes}
+	}
+	if refusal := driver.CheckDeliverable(!d.open, d.timeoutAtMs, used, args, d.nowMs); refusal != nil {
 		if args.IdempotencyKey == "" {
 			return contracts.DeliverSignalOutcome{}, refusal
 		}
@@ -388,7 +457,8 @@ func recordSignal(ctx context.Context, tx pgx.Tx, args contracts.DeliverSignalAr
 	resumes := driver.ConditionHolds(*d.condition, *d.fired+first, *d.waitpoints)
 	var id string
 	err := tx.QueryRow(ctx, recordSignalSQL, sig.SignalID, args.ExecutionID, *d.suspensionID, args.WaitpointID,
-		sig.WaitpointKey, *d.nextSeq+1, sig.Name, payload, nullIfEmpty(sig.IdempotencyKey), sig.DeliveredAtMs, first, resumes).Scan(&id)
+		sig.WaitpointKey, *d.nextSeq+1, sig.Name, payload, nullIfEmpty(sig.IdempotencyKey), sig.DeliveredAtMs, first, resumes,
+		*d.signals, int64(len(payload))).Scan(&id)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return duplicateOr(ctx, tx, args, nil)
 	}
@@ -412,27 +482,49 @@ func duplicateOr(ctx context.Context, tx pgx.Tx, args contracts.DeliverSignalArg
 	return contracts.DeliverSignalOutcome{Outcome: contracts.OutcomeDuplicate, SignalID: id}, nil
 }
 
-// ObserveSignals returns the signals of the execution's latest suspension in
-// delivery order, from one statement.
+// ObserveSignals returns one page of the signals of the execution's latest
+// suspension in delivery order: at most args.Limit from the cursor's
+// position (driver.ObserveStart), and next_cursor when more follow
+// (driver.PageSignals). A cursor of another suspension than the latest
+// gives an empty last page. One statement, reading limit+1 entries of an
+// index range.
 func (b *Backend) ObserveSignals(ctx context.Context, args contracts.ObserveSignalsArgs) (contracts.ObserveSignalsResult, error) {
 	if err := b.usable(); err != nil {
 		return contracts.ObserveSignalsResult{}, err
 	}
-	rows, err := b.pool.Query(ctx, observeSQL, args.ExecutionID)
+	limit := args.Limit
+	if limit < 1 { // the Engine fills the default; direct callers may not
+		limit = contracts.DefaultObserveLimit
+	}
+	var (
+		cursorSuspension *string
+		from             int64
+	)
+	if args.Cursor != "" {
+		c, err := contracts.DecodeSignalCursor(args.Cursor)
+		if err != nil {
+			return contracts.ObserveSignalsResult{}, err
+		}
+		cursorSuspension, from = &c.SuspensionID, c.Position
+	}
+	rows, err := b.pool.Query(ctx, observeSQL, args.ExecutionID, cursorSuspension, from, limit+1)
 	if err != nil {
 		return contracts.ObserveSignalsResult{}, interpretError(err)
 	}
-	res := contracts.ObserveSignalsResult{ExecutionID: args.ExecutionID, Signals: []contracts.Signal{}}
-	seen := false
+	var (
+		suspensionID string
+		sigs         []contracts.Signal
+		seen         bool
+	)
 	for rows.Next() {
 		seen = true
 		var sig nullableSignal
-		if err := rows.Scan(&res.SuspensionID, &sig.id, &sig.waitpointID, &sig.key, &sig.name, &sig.payload, &sig.idem, &sig.at); err != nil {
+		if err := rows.Scan(&suspensionID, &sig.id, &sig.waitpointID, &sig.key, &sig.name, &sig.payload, &sig.idem, &sig.at); err != nil {
 			rows.Close()
 			return contracts.ObserveSignalsResult{}, interpretError(err)
 		}
 		if sig.id != nil {
-			res.Signals = append(res.Signals, sig.signal())
+			sigs = append(sigs, sig.signal())
 		}
 	}
 	if err := rows.Err(); err != nil {
@@ -441,7 +533,11 @@ func (b *Backend) ObserveSignals(ctx context.Context, args contracts.ObserveSign
 	if !seen {
 		return contracts.ObserveSignalsResult{}, driver.ExecutionNotFound(args.ExecutionID)
 	}
-	return res, nil
+	start, ok := driver.ObserveStart(args, suspensionID)
+	if !ok {
+		sigs = nil // observeSQL selected none; the cursor is stale
+	}
+	return driver.PageSignals(args.ExecutionID, suspensionID, sigs, start, limit), nil
 }
 
 // nullableSignal is a signal row of a LEFT JOIN.
