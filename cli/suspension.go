@@ -88,15 +88,17 @@ var signalCommand = command{
 var signalsCommand = command{
 	name:     "signals",
 	summary:  "list the signals of an execution's latest suspension, in delivery order",
-	synopsis: "--execution E",
+	synopsis: "--execution E [--limit N] [--cursor C]",
 	setup: func(fs *flag.FlagSet) func(*invocation) int {
 		exec := fs.String("execution", "", "the execution id `E`")
+		limit := fs.Int("limit", contracts.DefaultObserveLimit, "signals per page, `N` from 1 to 1000")
+		cursor := fs.String("cursor", "", "continue after the page whose next_cursor is `C`")
 		return func(inv *invocation) int {
 			if m := missing(fs, "execution"); m != "" {
 				return inv.usagef("missing %s", m)
 			}
 			return inv.withEngine(func(ctx context.Context, e *engine.Engine) (any, error) {
-				return e.ObserveSignals(ctx, contracts.ObserveSignalsArgs{ExecutionID: *exec})
+				return e.ObserveSignals(ctx, contracts.ObserveSignalsArgs{ExecutionID: *exec, Limit: *limit, Cursor: *cursor})
 			})
 		}
 	},

@@ -165,7 +165,28 @@ func (h *Handler) observe(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return h.e.ObserveSignals(r.Context(), contracts.ObserveSignalsArgs{ExecutionID: exec})
+	cursor, limit, err := pageQuery(r)
+	if err != nil {
+		return nil, err
+	}
+	return h.e.ObserveSignals(r.Context(), contracts.ObserveSignalsArgs{ExecutionID: exec, Limit: limit, Cursor: cursor})
+}
+
+// pageQuery reads the cursor and limit query parameters of a paged route;
+// an absent limit is 0, the Engine's default.
+func pageQuery(r *http.Request) (cursor string, limit int, err error) {
+	if cursor, err = queryText(r, "cursor"); err != nil {
+		return "", 0, err
+	}
+	text, err := queryText(r, "limit")
+	if err != nil || text == "" {
+		return cursor, 0, err
+	}
+	n, err := strconv.Atoi(text)
+	if err != nil || n < 1 {
+		return "", 0, contracts.Invalid("limit", "must be an integer from 1 to 1000")
+	}
+	return cursor, n, nil
 }
 
 func (h *Handler) complete(r *http.Request) (any, error) {
@@ -183,23 +204,11 @@ func (h *Handler) complete(r *http.Request) (any, error) {
 }
 
 func (h *Handler) listSuspended(r *http.Request) (any, error) {
-	cursor, err := queryText(r, "cursor")
+	cursor, limit, err := pageQuery(r)
 	if err != nil {
 		return nil, err
 	}
-	limit, err := queryText(r, "limit")
-	if err != nil {
-		return nil, err
-	}
-	a := contracts.ListSuspendedArgs{Cursor: cursor}
-	if limit != "" {
-		n, err := strconv.Atoi(limit)
-		if err != nil || n < 1 {
-			return nil, contracts.Invalid("limit", "must be an integer from 1 to 1000")
-		}
-		a.Limit = n
-	}
-	return h.e.ListSuspended(r.Context(), a)
+	return h.e.ListSuspended(r.Context(), contracts.ListSuspendedArgs{Cursor: cursor, Limit: limit})
 }
 
 func (h *Handler) claim(r *http.Request) (any, error) {

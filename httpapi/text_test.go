@@ -260,3 +260,38 @@ func TestDotIdentifiersOverHTTP(t *testing.T) {
 		t.Fatalf("list_suspended: %v %+v, want exec-1 alone", err, l)
 	}
 }
+
+// GET .../signals pages with ?limit and ?cursor (docs/spec.md §5.3): two
+// signals at one per page, the second page the last (next_cursor null).
+func TestObserveSignalsPagesOverHTTP(t *testing.T) {
+	s := newTextServer(t)
+	for i, key := range []string{"k1", "k2"} {
+		wp := s.sus.Waitpoints[0]
+		status, cerr, body := s.do("POST", "/v1/executions/exec-1/waitpoints/"+wp.WaitpointID+"/signals", "Bearer "+wp.Token,
+			[]byte(`{"name":"n","idempotency_key":"`+key+`"}`))
+		if status != http.StatusOK {
+			t.Fatalf("deliver %d: %d %v %s", i, status, cerr, body)
+		}
+	}
+	path := "/v1/admin/executions/exec-1/signals?limit=1"
+	var seen int
+	for page := 0; page < 3; page++ {
+		status, cerr, body := s.do("GET", path, "Bearer "+textAdmin, nil)
+		if status != http.StatusOK {
+			t.Fatalf("page %d: %d %v %s", page, status, cerr, body)
+		}
+		var p contracts.ObserveSignalsResult
+		if err := json.Unmarshal([]byte(body), &p); err != nil {
+			t.Fatal(err)
+		}
+		seen += len(p.Signals)
+		if p.NextCursor == nil {
+			if seen != 2 || page != 1 {
+				t.Fatalf("saw %d signals in %d pages, want 2 in 2", seen, page+1)
+			}
+			return
+		}
+		path = "/v1/admin/executions/exec-1/signals?limit=1&cursor=" + *p.NextCursor
+	}
+	t.Fatal("no last page")
+}

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -57,7 +58,17 @@ func prepareFiles(path string) error {
 	if err := checkPrivate(path, db); err != nil {
 		return err
 	}
+	// A database not yet in WAL mode (a new one) deletes an empty -wal at
+	// its first open, racing any other process that opens it too: then no
+	// companion is made here, and matchFileModes narrows the files SQLite
+	// creates right after the first connection, before anything but the
+	// schema is written to them.
+	create := inWALMode(real)
 	for _, suffix := range companions {
+		if !create {
+			tighten(real+suffix, db)
+			continue
+		}
 		f, err := os.OpenFile(real+suffix, os.O_RDWR|os.O_CREATE|os.O_EXCL, db.Mode().Perm())
 		if err != nil {
 			tighten(real+suffix, db) // exists already, or cannot be made
@@ -119,10 +130,9 @@ func privateError(path string, perm fs.FileMode) error {
 }
 
 // matchFileModes runs once the first connection has put the database in
-// WAL mode (after the migrations): on a new database SQLite deletes the
-// empty -wal that prepareFiles made, since the file is not yet in WAL mode,
-// and the driver creates it again with its own mode, before anything but
-// the schema is written. It gives each companion file the database file's
+// WAL mode (after the migrations): on a new database, where prepareFiles
+// makes no companion file, the driver creates them with its own mode, and
+// this narrows them before anything but the schema is written. It gives each companion file the database file's
 // permission bits (and owner, as root) where they differ; best effort.
 func matchFileModes(path string) {
 	path, db, ok := resolve(path)
@@ -153,4 +163,19 @@ func resolve(path string) (string, fs.FileInfo, bool) {
 		return "", nil, false
 	}
 	return real, db, true
+}
+
+// inWALMode reports whether the database file at path is in WAL mode: its
+// header's read and write versions (bytes 18 and 19) are 2.
+func inWALMode(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	var h [20]byte
+	if _, err := io.ReadFull(f, h[:]); err != nil {
+		return false
+	}
+	return h[18] == 2 && h[19] == 2
 }
