@@ -117,26 +117,7 @@ func BenchmarkDeliverSignal(b *testing.B) {
 func BenchmarkCycle(b *testing.B) {
 	for _, n := range benchClients {
 		b.Run(fmt.Sprintf("clients=%d", n), func(b *testing.B) {
-			e := benchEngine(b, n)
-			payload := []byte(`{"approved":true,"by":"bench"}`)
-			benchutil.Run(b, n, func(ctx context.Context, _, i int) error {
-				s, err := e.Suspend(ctx, contracts.SuspendArgs{ExecutionID: "cycle-" + strconv.Itoa(i),
-					Waitpoints: []contracts.WaitpointSpec{{Key: "approve"}}})
-				if err != nil {
-					return err
-				}
-				w := s.Waitpoints[0]
-				if _, err := e.DeliverSignal(ctx, contracts.DeliverSignalArgs{ExecutionID: s.ExecutionID, WaitpointID: w.WaitpointID,
-					Token: w.Token, Name: "approved", Payload: payload}); err != nil {
-					return err
-				}
-				c, err := e.ClaimResumedExecution(ctx, contracts.ClaimArgs{WorkerID: "w", LeaseMs: 60000})
-				if err != nil || c.Outcome != contracts.OutcomeClaimed {
-					return err // another client took the last one: nothing to complete
-				}
-				_, err = e.CompleteExecution(ctx, contracts.CompleteArgs{ExecutionID: c.ExecutionID, LeaseID: c.LeaseID})
-				return err
-			})
+			benchutil.Cycles(b, benchEngine(b, n), n)
 		})
 	}
 }

@@ -98,7 +98,7 @@ func Open(ctx context.Context, u *url.URL) (*Backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Backend{pool: pool, url: redactedURL(u)}
+	b := &Backend{pool: pool, url: driver.RedactedURL(u)}
 	if o.autoMigrate {
 		_, err = migrate(ctx, pool)
 	} else {
@@ -165,23 +165,6 @@ func newPool(ctx context.Context, u *url.URL) (*pgxpool.Pool, error) {
 		return nil, interpretError(err)
 	}
 	return pool, nil
-}
-
-// redactedURL names the database of u in messages: scheme, user name, host
-// and path, without the password, the query or the fragment. u.Redacted()
-// would keep the query, where a password may be too (?password=,
-// ?sslpassword=). (A driver uses engine only to register, so it cannot call
-// engine.RedactURL; engine.OpenBackend also redacts every error an opener
-// returns.)
-func redactedURL(u *url.URL) string {
-	c := url.URL{Scheme: u.Scheme, Opaque: u.Opaque, Host: u.Host, Path: u.Path, RawPath: u.RawPath}
-	if u.User != nil {
-		c.User = url.User(u.User.Username())
-	}
-	if strings.Contains(c.Opaque, "@") {
-		c.Opaque = "xxxxx" + c.Opaque[strings.LastIndex(c.Opaque, "@"):]
-	}
-	return c.String()
 }
 
 // pgxURL returns u as a string without the ff_* query parameters.

@@ -9,6 +9,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/driver"
 )
 
 // Schemes are the URL schemes this driver registers. The "s" forms use TLS;
@@ -49,7 +50,7 @@ type config struct {
 // parseConfig reads a valkey:// (or redis://, TLS, cluster) URL. Errors are
 // validation / invalid_input naming the option, and show the URL redacted.
 func parseConfig(u *url.URL) (config, error) {
-	c := config{partitions: DefaultPartitions, redacted: redactedURL(u)}
+	c := config{partitions: DefaultPartitions, redacted: driver.RedactedURL(u)}
 	scheme := strings.ToLower(u.Scheme)
 	base, cluster := strings.CutSuffix(scheme, "+cluster")
 	var tls bool
@@ -127,22 +128,6 @@ func (c *config) clientOptions(u *url.URL, tls bool, hosts []string, q url.Value
 		return contracts.Invalid("backend_url", fmt.Sprintf("%s: %s", c.redacted, msg))
 	}
 	return nil
-}
-
-// redactedURL names u in messages: scheme, user name, hosts and path,
-// without the password, the query or the fragment. u.Redacted() would keep
-// the query, where a secret may be too (?password=, ?token=). (A driver uses
-// engine only to register, so it cannot call engine.RedactURL;
-// engine.OpenBackend also redacts every error an opener returns.)
-func redactedURL(u *url.URL) string {
-	c := url.URL{Scheme: u.Scheme, Opaque: u.Opaque, Host: u.Host, Path: u.Path, RawPath: u.RawPath}
-	if u.User != nil {
-		c.User = url.User(u.User.Username())
-	}
-	if strings.Contains(c.Opaque, "@") {
-		c.Opaque = "xxxxx" + c.Opaque[strings.LastIndex(c.Opaque, "@"):]
-	}
-	return c.String()
 }
 
 // quotesURLValue reports whether msg quotes u's password or the value of

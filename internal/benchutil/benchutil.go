@@ -84,3 +84,29 @@ func DeliverSignals(b *testing.B, e *engine.Engine, clients int) {
 		return err
 	})
 }
+
+// Cycles runs whole cycles from clients goroutines until b.N: each suspends
+// an execution of its own on one waitpoint, delivers a signal with a small
+// payload (which resumes it), claims the oldest resumed execution and
+// completes it.
+func Cycles(b *testing.B, e *engine.Engine, clients int) {
+	payload := []byte(`{"approved":true,"by":"bench"}`)
+	Run(b, clients, func(ctx context.Context, _, i int) error {
+		s, err := e.Suspend(ctx, contracts.SuspendArgs{ExecutionID: "cycle-" + strconv.Itoa(i),
+			Waitpoints: []contracts.WaitpointSpec{{Key: "approve"}}})
+		if err != nil {
+			return err
+		}
+		w := s.Waitpoints[0]
+		if _, err := e.DeliverSignal(ctx, contracts.DeliverSignalArgs{ExecutionID: s.ExecutionID, WaitpointID: w.WaitpointID,
+			Token: w.Token, Name: "approved", Payload: payload}); err != nil {
+			return err
+		}
+		c, err := e.ClaimResumedExecution(ctx, contracts.ClaimArgs{WorkerID: "w", LeaseMs: 60000})
+		if err != nil || c.Outcome != contracts.OutcomeClaimed {
+			return err // another client took the last one: nothing to complete
+		}
+		_, err = e.CompleteExecution(ctx, contracts.CompleteArgs{ExecutionID: c.ExecutionID, LeaseID: c.LeaseID})
+		return err
+	})
+}
