@@ -10,7 +10,7 @@ func TestRedactedURL(t *testing.T) {
 	for raw, want := range map[string]string{
 		"postgres://app:s3cret@db:5432/app?sslpassword=s3cret&sslmode=require#s3cret": "postgres://app@db:5432/app",
 		"valkey+cluster://:s3cret@h1:6379,h2:6379/0?password=s3cret":                  "valkey+cluster://@h1:6379,h2:6379/0",
-		"sqlite:app:s3cret@host":                                                        "sqlite:xxxxx@host",
+		"sqlite:app:s3cret@host": "sqlite:xxxxx@host",
 	} {
 		u, err := url.Parse(raw)
 		if err != nil {
