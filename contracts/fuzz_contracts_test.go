@@ -338,7 +338,8 @@ func refPayloadFaults(p []byte) map[string]bool {
 			found[refSyntax] = true
 			var se *json.SyntaxError
 			if errors.As(err, &se) {
-				stop = int(se.Offset)
+				// Token's offset counts from where this token's scan began.
+				stop = min(before+int(se.Offset), len(p))
 			}
 			break
 		}
