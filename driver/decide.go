@@ -133,11 +133,11 @@ func CheckDeliverable(closed bool, timeoutAtMs *int64, used SignalBudget, args c
 	case TimedOut(timeoutAtMs, nowMs):
 		return SuspensionTimedOut()
 	case used.WaitpointSignals >= l.PerWaitpoint:
-		return SignalLimitExceeded("the waitpoint already holds %d signals, its limit", int64(l.PerWaitpoint))
+		return SignalLimitExceeded(BudgetWaitpointSignals, int64(l.PerWaitpoint))
 	case used.SuspensionSignals >= l.PerSuspension:
-		return SignalLimitExceeded("the suspension already holds %d signals, its limit", int64(l.PerSuspension))
+		return SignalLimitExceeded(BudgetSuspensionSignals, int64(l.PerSuspension))
 	case used.PayloadBytes+int64(len(args.Payload)) > l.PayloadBytes:
-		return SignalLimitExceeded("the suspension's payloads would exceed %d bytes, its limit", l.PayloadBytes)
+		return SignalLimitExceeded(BudgetPayloadBytes, l.PayloadBytes)
 	}
 	return nil
 }

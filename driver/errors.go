@@ -66,9 +66,27 @@ func SuspensionTimedOut() *contracts.Error {
 	return contracts.ErrSuspensionTimedOut.With("waitpoint_id: the suspension passed its timeout_at_ms")
 }
 
-// SignalLimitExceeded answers a delivery past one of the budgets of
-// docs/spec.md §8.3; limit names it, with one %d for its value.
-func SignalLimitExceeded(limit string, n int64) *contracts.Error {
+// Budget names one of the budgets of docs/spec.md §8.3.
+type Budget int
+
+// The budgets of docs/spec.md §8.3.
+const (
+	BudgetWaitpointSignals  Budget = iota // signals recorded on one waitpoint
+	BudgetSuspensionSignals               // signals recorded on one suspension
+	BudgetPayloadBytes                    // payload bytes of one suspension's signals
+)
+
+// SignalLimitExceeded answers a delivery past budget b, whose limit is n.
+func SignalLimitExceeded(b Budget, n int64) *contracts.Error {
+	var limit string
+	switch b {
+	case BudgetWaitpointSignals:
+		limit = "the waitpoint already holds %d signals, its limit"
+	case BudgetPayloadBytes:
+		limit = "the suspension's payloads would exceed %d bytes, its limit"
+	default:
+		limit = "the suspension already holds %d signals, its limit"
+	}
 	return contracts.ErrSignalLimitExceeded.With("waitpoint_id: "+limit, n)
 }
 

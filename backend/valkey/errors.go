@@ -55,27 +55,22 @@ func scriptError(code string, args []string) (e *contracts.Error, ok bool) {
 	return nil, false
 }
 
-// signalLimitExceeded is the signal_limit_exceeded that
-// driver.CheckDeliverable raises when the budget named by which
-// ("waitpoint", "suspension" or "payload", as ff_record reports it) with
-// limit n is used up, obtained from CheckDeliverable itself so that the
-// wording is the contract's.
+// signalLimitExceeded is the signal_limit_exceeded of the budget named by
+// which ("waitpoint", "suspension" or "payload", as ff_record reports it)
+// with limit n, worded by the driver kit as on every backend.
 func signalLimitExceeded(which, limit string) *contracts.Error {
 	n, err := strconv.ParseInt(limit, 10, 64)
 	if err != nil || n < 1 {
 		which, n = "suspension", contracts.SignalLimit
 	}
-	var used driver.SignalBudget
-	var l contracts.SignalLimits
+	b := driver.BudgetSuspensionSignals
 	switch which {
 	case "waitpoint":
-		used.WaitpointSignals, l.PerWaitpoint = int(n), int(n)
+		b = driver.BudgetWaitpointSignals
 	case "payload":
-		used.PayloadBytes, l.PayloadBytes = n+1, n
-	default:
-		used.SuspensionSignals, l.PerSuspension = int(n), int(n)
+		b = driver.BudgetPayloadBytes
 	}
-	return contracts.AsError(driver.CheckDeliverable(false, nil, used, contracts.DeliverSignalArgs{Limits: l}, 0))
+	return driver.SignalLimitExceeded(b, n)
 }
 
 // rotationConflict is the rotation_conflict that driver.PlanRotate
