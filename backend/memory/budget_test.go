@@ -3,7 +3,6 @@ package memory
 import (
 	"encoding/json"
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
@@ -14,11 +13,6 @@ import (
 	"github.com/flowfabric/flowfabric-go/internal/drivertest"
 	"github.com/flowfabric/flowfabric-go/kek"
 )
-
-// payloadOf returns a JSON string of exactly n bytes (n >= 2).
-func payloadOf(n int) json.RawMessage {
-	return json.RawMessage(`"` + strings.Repeat("x", n-2) + `"`)
-}
 
 // A suspend replay opens the secret of the kid that signed its tokens only
 // while that kid verifies (docs/spec.md §3): under a KEK it replays byte for
@@ -64,7 +58,7 @@ func TestBudgetCountersFollowDeliveries(t *testing.T) {
 	b := f.B.(*Backend)
 	s := f.Suspend(contracts.SuspendArgs{ExecutionID: "e1", Condition: contracts.ConditionAll,
 		Waitpoints: []contracts.WaitpointSpec{{Key: "a"}, {Key: "b"}}})
-	for i, p := range []json.RawMessage{payloadOf(10), nil, payloadOf(7)} {
+	for i, p := range []json.RawMessage{drivertest.PayloadOf(10), nil, drivertest.PayloadOf(7)} {
 		d := drivertest.DeliverArgs(s, 0, fmt.Sprintf("k%d", i))
 		d.Payload = p
 		drivertest.Try(f.Eng.DeliverSignal(f.Ctx, d)).Must(t)

@@ -16,11 +16,6 @@ import (
 	"github.com/flowfabric/flowfabric-go/internal/drivertest"
 )
 
-// payloadOf returns a JSON string of exactly n bytes (n >= 2).
-func payloadOf(n int) json.RawMessage {
-	return json.RawMessage(`"` + strings.Repeat("x", n-2) + `"`)
-}
-
 // storedCounters reads the budget counters of an execution around the
 // driver: the latest suspension's signals and payload bytes, and each of
 // its waitpoints' signals by key.
@@ -53,7 +48,7 @@ func TestBudgetCountersFollowDeliveries(t *testing.T) {
 
 	// when a gets two signals with payloads and one without, and a
 	// duplicate and a refused delivery change nothing
-	for i, p := range []json.RawMessage{payloadOf(10), nil, payloadOf(7)} {
+	for i, p := range []json.RawMessage{drivertest.PayloadOf(10), nil, drivertest.PayloadOf(7)} {
 		a := drivertest.DeliverArgs(s, 0, fmt.Sprintf("k%d", i))
 		a.Payload = p
 		drivertest.Try(f.Eng.DeliverSignal(f.Ctx, a)).Must(t)
@@ -95,7 +90,7 @@ func TestMigrationCountsPayloadsOfOpenSuspensions(t *testing.T) {
 		Waitpoints: []contracts.WaitpointSpec{{Key: "a"}, {Key: "b"}}})).Must(t)
 	for range 2 {
 		a := drivertest.DeliverArgs(s, 0, "")
-		a.Payload = payloadOf(10)
+		a.Payload = drivertest.PayloadOf(10)
 		drivertest.Try(e.DeliverSignal(ctx, a)).Must(t)
 	}
 	// and the schema taken back to version 1
@@ -115,10 +110,10 @@ func TestMigrationCountsPayloadsOfOpenSuspensions(t *testing.T) {
 	require.Equal(t, int64(20), bytes)
 	lowered := engine.New(b2, engine.WithSignalLimits(contracts.SignalLimits{PayloadBytes: 25}))
 	a := drivertest.DeliverArgs(s, 0, "")
-	a.Payload = payloadOf(6)
+	a.Payload = drivertest.PayloadOf(6)
 	_, err = lowered.DeliverSignal(ctx, a)
 	drivertest.WantErr(t, err, contracts.ErrSignalLimitExceeded)
-	a.Payload = payloadOf(5)
+	a.Payload = drivertest.PayloadOf(5)
 	drivertest.Try(lowered.DeliverSignal(ctx, a)).Must(t)
 }
 
