@@ -2,7 +2,6 @@ package cli
 
 import (
 	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -59,7 +58,7 @@ func (s *secretFlags) load(fs *flag.FlagSet, stdin io.Reader, field string) (con
 	case s.generate:
 		return s.draw()
 	case setFlags(fs)["secret-file"]:
-		text, err := readSecretFile(s.file, stdin)
+		text, err := readSecretFile("--secret-file", s.file, stdin)
 		if err != nil {
 			return nil, err
 		}
@@ -69,48 +68,53 @@ func (s *secretFlags) load(fs *flag.FlagSet, stdin io.Reader, field string) (con
 	}
 }
 
-// draw generates a secret and, with --generate-to, saves its hex first, so
-// that a secret is never installed that its operator asked to keep but lost.
+// draw generates a secret. loadSecret writes it to --generate-to, and
+// removes the file again unless the secret was installed.
 func (s *secretFlags) draw() (contracts.Secret, error) {
 	b := make([]byte, GeneratedSecretBytes)
 	if _, err := rand.Read(b); err != nil {
 		return nil, usageError("drawing a random secret failed")
 	}
-	if s.generateTo != "" {
-		f, err := os.OpenFile(s.generateTo, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if err != nil {
-			return nil, usageError("--generate-to: %v (the file must not exist)", pathError(err))
-		}
-		_, werr := f.WriteString(hex.EncodeToString(b) + "\n")
-		cerr := f.Close()
-		if werr != nil || cerr != nil {
-			_ = os.Remove(s.generateTo)
-			return nil, usageError("--generate-to: writing %s failed", s.generateTo)
-		}
-	}
 	return contracts.Secret(b), nil
 }
 
 // readSecretFile reads a secret's hex from path, or stdin for "-", with
-// trailing whitespace and newlines trimmed.
-func readSecretFile(path string, stdin io.Reader) (string, error) {
-	var r io.Reader = stdin
+// trailing whitespace and newlines trimmed. name is the flag or variable
+// that gave path, for errors, which never quote path (readSecretInput).
+func readSecretFile(name, path string, stdin io.Reader) (string, error) {
+	b, err := readSecretInput(name, path, stdin, maxSecretFileBytes)
+	if err != nil {
+		return "", err
+	}
+	b = b[:min(len(b), maxSecretFileBytes)] // an oversized file fails validation
+	if !utf8.Valid(b) {
+		return "", usageError("%s: %s", name, ruleText)
+	}
+	return strings.TrimRight(string(b), " \t\r\n"), nil
+}
+
+// readSecretInput reads up to max+1 bytes from the file at path, or from
+// stdin for "-", for a setting (name) that names where a secret or a token
+// is. Its errors give the OS's reason only, never path: a secret pasted in
+// the wrong place would be printed.
+func readSecretInput(name, path string, stdin io.Reader, max int) ([]byte, error) {
+	r := stdin
 	if path != "-" {
+		if problem := secretFileProblem(path); problem != "" {
+			return nil, usageError("%s: %s", name, problem)
+		}
 		f, err := os.Open(path)
 		if err != nil {
-			return "", usageError("--secret-file: %v", pathError(err))
+			return nil, usageError("%s: %s", name, cannotRead(err))
 		}
 		defer f.Close()
 		r = f
 	}
-	b, err := io.ReadAll(io.LimitReader(r, maxSecretFileBytes))
+	b, err := io.ReadAll(io.LimitReader(r, int64(max)+1))
 	if err != nil {
-		return "", usageError("--secret-file: reading failed")
+		return nil, usageError("%s: reading failed", name)
 	}
-	if !utf8.Valid(b) {
-		return "", usageError("--secret-file: %s", ruleText)
-	}
-	return strings.TrimRight(string(b), " \t\r\n"), nil
+	return b, nil
 }
 
 // pathError describes a file error by its operation, path and cause only.

@@ -183,14 +183,7 @@ var migrateCommand = command{
 //     lost, and the returned *generatedFile removes it again unless the
 //     secret was installed (settle).
 func loadSecret(fs *flag.FlagSet, s secretFlags, stdin io.Reader, field string) (contracts.Secret, *generatedFile, error) {
-	set := setFlags(fs)
-	if set["secret-file"] && s.file != "-" && countSet(fs, "secret-file", "secret-hex", "generate") == 1 {
-		if problem := secretFileProblem(s.file); problem != "" {
-			return nil, nil, usageError("--secret-file: %s", problem)
-		}
-	}
 	to := s.generateTo
-	s.generateTo = "" // drawn here, written below
 	secret, err := s.load(fs, stdin, field)
 	if err != nil || !s.generate || to == "" {
 		return secret, nil, err

@@ -148,12 +148,7 @@ func seedFromEnv(inv *invocation) (*contracts.SeedArgs, error) {
 	if kid == "" || file == "" {
 		return nil, usageError("set both %s and %s, or neither", SeedKidEnv, SeedSecretEnv)
 	}
-	if file != "-" {
-		if problem := secretFileProblem(file); problem != "" {
-			return nil, usageError("$%s: %s", SeedSecretEnv, problem)
-		}
-	}
-	text, err := readSecretFile(file, inv.stdin)
+	text, err := readSecretFile("$"+SeedSecretEnv, file, inv.stdin)
 	if err != nil {
 		return nil, err
 	}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"flag"
 	"io"
-	"os"
 	"slices"
 	"strings"
 
@@ -192,21 +191,9 @@ func (t *tokenFlags) load(fs *flag.FlagSet, stdin io.Reader) (string, error) {
 	if !setFlags(fs)["token-file"] {
 		return t.token, nil
 	}
-	var r io.Reader = stdin
-	if t.file != "-" {
-		if problem := secretFileProblem(t.file); problem != "" {
-			return "", usageError("--token-file: %s", problem)
-		}
-		f, err := os.Open(t.file)
-		if err != nil {
-			return "", usageError("--token-file: %s", cannotRead(err))
-		}
-		defer f.Close()
-		r = f
-	}
-	b, err := io.ReadAll(io.LimitReader(r, maxTokenFileBytes+1))
+	b, err := readSecretInput("--token-file", t.file, stdin, maxTokenFileBytes)
 	if err != nil {
-		return "", usageError("--token-file: reading failed")
+		return "", err
 	}
 	if len(b) > maxTokenFileBytes {
 		return "", usageError("--token-file: the file holds more than %d bytes; a token is <kid>:<64 hex>", maxTokenFileBytes)
