@@ -46,6 +46,12 @@ const (
 	CodeKEKMismatch                 = "kek_mismatch"
 	CodeSuspendReplayExpired        = "suspend_replay_expired"
 	CodeStorageFull                 = "storage_full"
+	// Version 2 of the waitpoint lifecycle (docs/spec.md §8).
+	CodePendingWaitpointUnavailable = "pending_waitpoint_unavailable"
+	CodeWaitpointLimitExceeded      = "waitpoint_limit_exceeded"
+	CodeNotSuspended                = "not_suspended"
+	CodeWaitpointNotFound           = "waitpoint_not_found"
+	CodeUnsupported                 = "unsupported"
 )
 
 // Token failure reasons (docs/spec.md §3), carried in Error.Reason.
@@ -115,6 +121,20 @@ var (
 	// ErrStorageFull: the store cannot write (disk full, quota); retryable
 	// once space is freed.
 	ErrStorageFull = Sentinel{kind: KindUnavailable, code: CodeStorageFull, retryable: true}
+	// ErrPendingWaitpointUnavailable: a suspend names a pending waitpoint
+	// that is unknown, of another execution, expired or already used.
+	ErrPendingWaitpointUnavailable = Sentinel{kind: KindConflict, code: CodePendingWaitpointUnavailable}
+	// ErrWaitpointLimitExceeded: create_waitpoint on an execution that
+	// already holds the most pending waitpoints allowed.
+	ErrWaitpointLimitExceeded = Sentinel{kind: KindState, code: CodeWaitpointLimitExceeded}
+	// ErrNotSuspended: cancel_suspension of an execution that is not suspended.
+	ErrNotSuspended = Sentinel{kind: KindConflict, code: CodeNotSuspended}
+	// ErrWaitpointNotFound: get_waitpoint of a waitpoint the execution does
+	// not have.
+	ErrWaitpointNotFound = Sentinel{kind: KindNotFound, code: CodeWaitpointNotFound}
+	// ErrUnsupported: the backend does not implement the operation (a
+	// driver written before it joined the SPI). Not retryable.
+	ErrUnsupported = Sentinel{kind: KindUnavailable, code: CodeUnsupported}
 )
 
 // Sentinel names one error of the taxonomy (a kind, a code and, for token

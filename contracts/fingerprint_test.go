@@ -5,13 +5,13 @@ import "testing"
 func TestFingerprintDistinguishesArguments(t *testing.T) {
 	ten, eleven := int64(10), int64(11)
 	lease := "0b8f6c1e-2f4a-4c3b-9d7e-5a6b7c8d9e0f"
-	base := SuspendArgs{ExecutionID: "e", Waitpoints: []WaitpointSpec{{"a"}, {"b"}}, Condition: "any", IdempotencyKey: "i"}
+	base := SuspendArgs{ExecutionID: "e", Waitpoints: []WaitpointSpec{{Key: "a"}, {Key: "b"}}, Condition: "any", IdempotencyKey: "i"}
 	variants := []SuspendArgs{
-		{ExecutionID: "e", Waitpoints: []WaitpointSpec{{"a"}}, Condition: "any", IdempotencyKey: "i"},
-		{ExecutionID: "e", Waitpoints: []WaitpointSpec{{"ab"}}, Condition: "any", IdempotencyKey: "i"},
-		{ExecutionID: "e", Waitpoints: []WaitpointSpec{{"a"}, {"b"}}, Condition: "all", IdempotencyKey: "i"},
-		{ExecutionID: "e", Waitpoints: []WaitpointSpec{{"a"}, {"b"}}, Condition: "any", IdempotencyKey: "i", TimeoutMs: &ten},
-		{ExecutionID: "e", Waitpoints: []WaitpointSpec{{"a"}, {"b"}}, Condition: "any", IdempotencyKey: "i", LeaseID: &lease},
+		{ExecutionID: "e", Waitpoints: []WaitpointSpec{{Key: "a"}}, Condition: "any", IdempotencyKey: "i"},
+		{ExecutionID: "e", Waitpoints: []WaitpointSpec{{Key: "ab"}}, Condition: "any", IdempotencyKey: "i"},
+		{ExecutionID: "e", Waitpoints: []WaitpointSpec{{Key: "a"}, {Key: "b"}}, Condition: "all", IdempotencyKey: "i"},
+		{ExecutionID: "e", Waitpoints: []WaitpointSpec{{Key: "a"}, {Key: "b"}}, Condition: "any", IdempotencyKey: "i", TimeoutMs: &ten},
+		{ExecutionID: "e", Waitpoints: []WaitpointSpec{{Key: "a"}, {Key: "b"}}, Condition: "any", IdempotencyKey: "i", LeaseID: &lease},
 	}
 	seen := map[string]int{base.Fingerprint(): -1}
 	for i, v := range variants {

@@ -9,7 +9,8 @@ import (
 	"strings"
 )
 
-// Resume conditions of a suspension.
+// Resume conditions of a suspension. A quorum "n of the waitpoints" is
+// written CountCondition(n) (docs/spec.md §8.2).
 const (
 	ConditionAny = "any"
 	ConditionAll = "all"
@@ -23,12 +24,19 @@ const (
 	OutcomeClaimed   = "claimed"
 	OutcomeNone      = "none"
 	OutcomeCompleted = "completed"
+	// Version 2 of the waitpoint lifecycle (docs/spec.md §8).
+	OutcomeCreated          = "created"
+	OutcomeAlreadySatisfied = "already_satisfied"
+	OutcomeExtended         = "extended"
+	OutcomeReleased         = "released"
+	OutcomeCancelled        = "cancelled"
 )
 
 // Claim reasons.
 const (
-	ReasonSignal  = "signal"
-	ReasonTimeout = "timeout"
+	ReasonSignal    = "signal"
+	ReasonTimeout   = "timeout"
+	ReasonCancelled = "cancelled" // cancel_suspension (docs/spec.md §8.5)
 )
 
 // Execution states as drivers store them. An execution in no state is not
@@ -39,19 +47,38 @@ const (
 	StateClaimed   = "claimed"
 )
 
-// WaitpointSpec names one waitpoint to open.
+// WaitpointSpec names one waitpoint of a suspension: a new one by its Key,
+// or a pending waitpoint made by create_waitpoint by its id (Pending,
+// docs/spec.md §8.1). Exactly one of the two is set.
 type WaitpointSpec struct {
-	Key string `json:"key"`
+	Key     string `json:"key,omitempty"`
+	Pending string `json:"pending,omitempty"`
 }
 
 // SuspendArgs are the arguments of suspend.
 type SuspendArgs struct {
 	ExecutionID    string
 	Waitpoints     []WaitpointSpec
-	Condition      string // "any" or "all"; the Engine defaults "" to "any"
+	Condition      string // "any", "all" or CountCondition(n); the Engine defaults "" to "any"
 	TimeoutMs      *int64 // nil: never times out
 	IdempotencyKey string // empty: none
 	LeaseID        *string
+	Tags           []string // 0-10 distinct tags (docs/spec.md §8.6)
+}
+
+// UsesVersion2 reports whether the arguments use an addition of
+// docs/spec.md §8 (a pending waitpoint, a count condition, tags), which a
+// backend without driver.Lifecycle cannot honour.
+func (a SuspendArgs) UsesVersion2() bool {
+	if len(a.Tags) > 0 || strings.HasPrefix(a.Condition, countPrefix) {
+		return true
+	}
+	for _, w := range a.Waitpoints {
+		if w.Pending != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // Validate checks the arguments (docs/spec.md §2, §5).
@@ -64,16 +91,23 @@ func (a SuspendArgs) Validate() error {
 	}
 	seen := make(map[string]bool, len(a.Waitpoints))
 	for _, w := range a.Waitpoints {
-		if err := ValidateIdentifier("waitpoints.key", w.Key); err != nil {
+		if err := w.validate(); err != nil {
 			return err
 		}
-		if seen[w.Key] {
-			return Invalid("waitpoints.key", "must be unique within one suspension")
+		id := "k:" + w.Key
+		if w.Pending != "" {
+			id = "p:" + w.Pending
 		}
-		seen[w.Key] = true
+		if seen[id] {
+			if w.Pending != "" {
+				return Invalid("waitpoints.pending", "must name each pending waitpoint once")
+			}
+			return Invalid("waitpoints.key", ruleUniqueKey)
+		}
+		seen[id] = true
 	}
-	if a.Condition != ConditionAny && a.Condition != ConditionAll {
-		return Invalid("condition", `must be "any" or "all"`)
+	if err := ValidateCondition("condition", a.Condition, len(a.Waitpoints)); err != nil {
+		return err
 	}
 	if a.TimeoutMs != nil {
 		if err := ValidateRange("timeout_ms", *a.TimeoutMs, 1, MaxTimeoutMs); err != nil {
@@ -84,10 +118,27 @@ func (a SuspendArgs) Validate() error {
 		return err
 	}
 	if a.LeaseID != nil {
-		return ValidateUUID("lease_id", *a.LeaseID)
+		if err := ValidateUUID("lease_id", *a.LeaseID); err != nil {
+			return err
+		}
 	}
-	return nil
+	return ValidateTags("tags", a.Tags)
 }
+
+// validate checks that exactly one of Key and Pending is set, and well formed.
+func (w WaitpointSpec) validate() error {
+	switch {
+	case w.Key != "" && w.Pending != "":
+		return Invalid("waitpoints", `each item must hold "key" or "pending", not both`)
+	case w.Pending != "":
+		return ValidateUUID("waitpoints.pending", w.Pending)
+	}
+	return ValidateIdentifier("waitpoints.key", w.Key)
+}
+
+// ruleUniqueKey is the rule a repeated waitpoint key breaks, whether both
+// are new keys or one is a pending waitpoint's (docs/spec.md §8.1).
+const ruleUniqueKey = "must be unique within one suspension"
 
 // Fingerprint is a stable digest of the arguments, stored with a suspend
 // idempotency record so that a replay with other arguments is recognised
@@ -98,6 +149,11 @@ func (a SuspendArgs) Fingerprint() string {
 	field(a.ExecutionID)
 	field(a.Condition)
 	for _, w := range a.Waitpoints {
+		if w.Pending != "" {
+			field("") // no key is empty: the pending id that follows cannot be read as one
+			field(w.Pending)
+			continue
+		}
 		field(w.Key)
 	}
 	field("|")
@@ -112,6 +168,12 @@ func (a SuspendArgs) Fingerprint() string {
 		field("-")
 	}
 	field(a.IdempotencyKey)
+	if len(a.Tags) > 0 { // appended, so fingerprints stored before tags existed still match
+		field("#tags")
+		for _, t := range a.Tags {
+			field(t)
+		}
+	}
 	return hex.EncodeToString(h.Sum(nil))
 }
 
@@ -123,15 +185,71 @@ type WaitpointOutcome struct {
 	Token        string `json:"token"`
 }
 
-// SuspendOutcome is the suspend envelope.
+// SuspendOutcome is the suspend envelope: the suspension with its
+// waitpoints (outcome suspended), or, when the signals already buffered on
+// the pending waitpoints it uses satisfy its condition, outcome
+// already_satisfied with those signals in delivery order (docs/spec.md §8.1).
 type SuspendOutcome struct {
+	Outcome       string
+	ExecutionID   string
+	SuspensionID  string
+	SuspendedAtMs int64
+	TimeoutAtMs   *int64
+	Condition     string
+	Waitpoints    []WaitpointOutcome
+	Tags          []string
+	Signals       []Signal // already_satisfied only
+}
+
+type suspendedJSON struct {
 	Outcome       string             `json:"outcome"`
 	ExecutionID   string             `json:"execution_id"`
 	SuspensionID  string             `json:"suspension_id"`
 	SuspendedAtMs int64              `json:"suspended_at_ms"`
 	TimeoutAtMs   *int64             `json:"timeout_at_ms"`
-	Condition     string             `json:"condition"`
+	Condition     conditionJSON      `json:"condition"`
 	Waitpoints    []WaitpointOutcome `json:"waitpoints"`
+	Tags          []string           `json:"tags"`
+}
+
+type satisfiedJSON struct {
+	Outcome      string   `json:"outcome"`
+	ExecutionID  string   `json:"execution_id"`
+	SuspensionID string   `json:"suspension_id"`
+	Signals      []Signal `json:"signals"`
+}
+
+// MarshalJSON encodes the shape of the outcome.
+func (o SuspendOutcome) MarshalJSON() ([]byte, error) {
+	if o.Outcome == OutcomeAlreadySatisfied {
+		return marshal(satisfiedJSON{o.Outcome, o.ExecutionID, o.SuspensionID, nonNil(o.Signals)})
+	}
+	return marshal(suspendedJSON{o.Outcome, o.ExecutionID, o.SuspensionID, o.SuspendedAtMs, o.TimeoutAtMs,
+		conditionJSON(o.Condition), nonNil(o.Waitpoints), nonNil(o.Tags)})
+}
+
+// UnmarshalJSON decodes either shape.
+func (o *SuspendOutcome) UnmarshalJSON(b []byte) error {
+	var w struct {
+		suspendedJSON
+		Signals []Signal `json:"signals"`
+	}
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	s := w.suspendedJSON
+	*o = SuspendOutcome{s.Outcome, s.ExecutionID, s.SuspensionID, s.SuspendedAtMs, s.TimeoutAtMs,
+		string(s.Condition), s.Waitpoints, s.Tags, w.Signals}
+	return nil
+}
+
+// nonNil returns s, or an empty slice for nil: envelopes show [] rather
+// than null.
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
 }
 
 // DeliverSignalArgs are the arguments of deliver_signal.
@@ -370,12 +488,18 @@ func DecodeSignalCursor(s string) (SignalCursor, error) {
 type ListSuspendedArgs struct {
 	Limit  int    // 1-1000; the Engine defaults 0 to 100
 	Cursor string // empty: first page
+	Tag    string // empty: every suspended execution; else those whose suspension carries it (docs/spec.md §8.6)
 }
 
 // Validate checks the arguments, decoding the cursor.
 func (a ListSuspendedArgs) Validate() error {
 	if err := ValidateRange("limit", int64(a.Limit), 1, MaxListLimit); err != nil {
 		return err
+	}
+	if a.Tag != "" {
+		if err := ValidateTags("tag", []string{a.Tag}); err != nil {
+			return err
+		}
 	}
 	if a.Cursor != "" {
 		_, err := DecodeCursor(a.Cursor)
@@ -386,11 +510,20 @@ func (a ListSuspendedArgs) Validate() error {
 
 // SuspendedExecution is one entry of list_suspended.
 type SuspendedExecution struct {
-	ExecutionID   string `json:"execution_id"`
-	SuspensionID  string `json:"suspension_id"`
-	SuspendedAtMs int64  `json:"suspended_at_ms"`
-	TimeoutAtMs   *int64 `json:"timeout_at_ms"`
-	Waitpoints    int    `json:"waitpoints"`
+	ExecutionID   string   `json:"execution_id"`
+	SuspensionID  string   `json:"suspension_id"`
+	SuspendedAtMs int64    `json:"suspended_at_ms"`
+	TimeoutAtMs   *int64   `json:"timeout_at_ms"`
+	Waitpoints    int      `json:"waitpoints"`
+	Tags          []string `json:"tags"`
+}
+
+// MarshalJSON encodes the entry with [] for no tags.
+func (x SuspendedExecution) MarshalJSON() ([]byte, error) {
+	type plain SuspendedExecution
+	p := plain(x)
+	p.Tags = nonNil(p.Tags)
+	return marshal(p)
 }
 
 // ListSuspendedResult is the list_suspended envelope. NextCursor is set

@@ -113,16 +113,16 @@ func TestArgsValidateNamesField(t *testing.T) {
 		"grace max": {RotateArgs{NewKid: "k", NewSecret: secret, GraceMs: MaxGraceMs + 1}.Validate(), "grace_ms"},
 		"scope":     {SignArgs{Scope: strings.Repeat("s", 257)}.Validate(), "scope"},
 		"message":   {SignArgs{Message: make([]byte, MaxMessageLen+1)}.Validate(), "message"},
-		"timeout":   {SuspendArgs{ExecutionID: "e", Waitpoints: []WaitpointSpec{{"a"}}, Condition: "any", TimeoutMs: &neg}.Validate(), "timeout_ms"},
+		"timeout":   {SuspendArgs{ExecutionID: "e", Waitpoints: []WaitpointSpec{{Key: "a"}}, Condition: "any", TimeoutMs: &neg}.Validate(), "timeout_ms"},
 		"no wps":    {SuspendArgs{ExecutionID: "e", Condition: "any"}.Validate(), "waitpoints"},
-		"dup wps":   {SuspendArgs{ExecutionID: "e", Waitpoints: []WaitpointSpec{{"a"}, {"a"}}, Condition: "any"}.Validate(), "waitpoints.key"},
-		"condition": {SuspendArgs{ExecutionID: "e", Waitpoints: []WaitpointSpec{{"a"}}, Condition: "some"}.Validate(), "condition"},
+		"dup wps":   {SuspendArgs{ExecutionID: "e", Waitpoints: []WaitpointSpec{{Key: "a"}, {Key: "a"}}, Condition: "any"}.Validate(), "waitpoints.key"},
+		"condition": {SuspendArgs{ExecutionID: "e", Waitpoints: []WaitpointSpec{{Key: "a"}}, Condition: "some"}.Validate(), "condition"},
 		"limit":     {ListSuspendedArgs{Limit: 1001}.Validate(), "limit"},
 		"cursor":    {ListSuspendedArgs{Limit: 1, Cursor: "!!"}.Validate(), "cursor"},
 		"lease_ms":  {ClaimArgs{WorkerID: "w", LeaseMs: 0}.Validate(), "lease_ms"},
 		"lease_id":  {CompleteArgs{ExecutionID: "e", LeaseID: "x"}.Validate(), "lease_id"},
 		"worker":    {ClaimArgs{WorkerID: "", LeaseMs: 1}.Validate(), "worker_id"},
-		"idem":      {SuspendArgs{ExecutionID: "e", Waitpoints: []WaitpointSpec{{"a"}}, Condition: "any", IdempotencyKey: strings.Repeat("i", 257)}.Validate(), "idempotency_key"},
+		"idem":      {SuspendArgs{ExecutionID: "e", Waitpoints: []WaitpointSpec{{Key: "a"}}, Condition: "any", IdempotencyKey: strings.Repeat("i", 257)}.Validate(), "idempotency_key"},
 		"signal":    {DeliverSignalArgs{ExecutionID: "e", Token: wellFormedToken, Name: "", WaitpointID: "0b8f6c1e-2f4a-4c3b-9d7e-5a6b7c8d9e0f"}.Validate(), "name"},
 	}
 	for name, c := range cases {
@@ -189,8 +189,8 @@ func TestValidateIdentifierRefusesDotSegments(t *testing.T) {
 	// Every operation that takes an identifier refuses them.
 	tok, wp := wellFormedToken, "0b8f6c1e-2f4a-4c3b-9d7e-5a6b7c8d9e0f"
 	for name, err := range map[string]error{
-		"suspend execution": SuspendArgs{ExecutionID: ".", Waitpoints: []WaitpointSpec{{"a"}}, Condition: "any"}.Validate(),
-		"suspend key":       SuspendArgs{ExecutionID: "e", Waitpoints: []WaitpointSpec{{".."}}, Condition: "any"}.Validate(),
+		"suspend execution": SuspendArgs{ExecutionID: ".", Waitpoints: []WaitpointSpec{{Key: "a"}}, Condition: "any"}.Validate(),
+		"suspend key":       SuspendArgs{ExecutionID: "e", Waitpoints: []WaitpointSpec{{Key: ".."}}, Condition: "any"}.Validate(),
 		"deliver name":      DeliverSignalArgs{ExecutionID: "e", WaitpointID: wp, Token: tok, Name: ".."}.Validate(),
 		"deliver execution": DeliverSignalArgs{ExecutionID: "..", WaitpointID: wp, Token: tok, Name: "n"}.Validate(),
 		"observe":           ObserveSignalsArgs{ExecutionID: ".", Limit: 1}.Validate(),

@@ -2,6 +2,7 @@ package driver
 
 import (
 	"errors"
+	"slices"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
 )
@@ -9,13 +10,20 @@ import (
 // ExecutionState is what the suspension decisions read of one remembered
 // execution (one in state suspended, resumed or claimed). A nil
 // *ExecutionState stands for state none: unknown or completed.
+//
+// State "" is an execution that is remembered in state none: one that has
+// pending waitpoints, or a suspension that answered already_satisfied
+// (docs/spec.md §8.1). Decisions treat it as state none.
 type ExecutionState struct {
 	ID               string
-	State            string // StateSuspended, StateResumed or StateClaimed
+	State            string // StateSuspended, StateResumed, StateClaimed, or "" (none)
 	TimeoutAtMs      *int64 // of the latest suspension; nil: never times out
 	LeaseID          string // while claimed
 	LeaseExpiresAtMs int64  // while claimed
-	Reason           string // while claimed: the claim reason, kept across re-claims
+	// Reason is, while claimed, the claim reason, kept across re-claims;
+	// while resumed, ReasonCancelled after cancel_suspension and otherwise
+	// "" (a signal resumed it). Suspend clears it.
+	Reason string
 }
 
 // CheckSuspendReplay decides check 2 of suspend once a driver found an
@@ -31,10 +39,11 @@ func CheckSuspendReplay(storedFingerprint string, args contracts.SuspendArgs) er
 // CheckSuspend decides check 3 of suspend: whether e (nil: state none) may
 // suspend, presenting leaseID.
 func CheckSuspend(e *ExecutionState, leaseID *string) error {
+	none := e == nil || e.State == ""
 	switch {
-	case e == nil && leaseID != nil:
+	case none && leaseID != nil:
 		return LeaseNotHeld()
-	case e == nil:
+	case none:
 		return nil
 	case e.State == contracts.StateSuspended || e.State == contracts.StateResumed:
 		return AlreadySuspended(e.ID, e.State)
@@ -49,20 +58,34 @@ func CheckSuspend(e *ExecutionState, leaseID *string) error {
 // each waitpoint's token signed with the partition's current kid. The driver
 // stores what it returns.
 func NewSuspension(args contracts.SuspendArgs, current KidRecord, nowMs int64) contracts.SuspendOutcome {
+	return NewSuspensionUsing(args, current, nil, nowMs)
+}
+
+// NewSuspensionUsing is NewSuspension for a suspend that may use pending
+// waitpoints, found by id (CheckPendingUse passed): they keep their ids,
+// keys and created_at_ms, and their tokens are signed again with the
+// current kid, which gives the token create_waitpoint answered unless a
+// rotation came between (docs/spec.md §8.1). Waitpoints are listed in the
+// order of args.Waitpoints.
+func NewSuspensionUsing(args contracts.SuspendArgs, current KidRecord, pending map[string]*PendingWaitpoint, nowMs int64) contracts.SuspendOutcome {
 	out := contracts.SuspendOutcome{
 		Outcome: contracts.OutcomeSuspended, ExecutionID: args.ExecutionID, SuspensionID: NewID(),
 		SuspendedAtMs: nowMs, Condition: args.Condition,
 		Waitpoints: make([]contracts.WaitpointOutcome, 0, len(args.Waitpoints)),
+		Tags:       slices.Clone(nonNilTags(args.Tags)),
 	}
 	if args.TimeoutMs != nil {
 		t := nowMs + *args.TimeoutMs
 		out.TimeoutAtMs = &t
 	}
 	for _, spec := range args.Waitpoints {
-		id := NewID()
-		in := WaitpointInput(current.Kid, args.ExecutionID, id, spec.Key, nowMs)
+		id, key, created := NewID(), spec.Key, nowMs
+		if p := pending[spec.Pending]; spec.Pending != "" && p != nil {
+			id, key, created = p.ID, p.Key, p.CreatedAtMs
+		}
+		in := WaitpointInput(current.Kid, args.ExecutionID, id, key, created)
 		out.Waitpoints = append(out.Waitpoints, contracts.WaitpointOutcome{
-			WaitpointID: id, WaitpointKey: spec.Key, CreatedAtMs: nowMs,
+			WaitpointID: id, WaitpointKey: key, CreatedAtMs: created,
 			Token: SignToken(current.Kid, current.Secret, in),
 		})
 	}
@@ -150,10 +173,12 @@ func NewSignal(w WaitpointRef, args contracts.DeliverSignalArgs, nowMs int64) co
 	}
 }
 
-// ConditionHolds reports whether a suspension with condition resumes once
-// signaled of its waitpoints waitpoints hold at least one signal.
+// ConditionHolds reports whether a suspension with condition ("any", "all"
+// or a count, docs/spec.md §8.2) resumes once signaled of its waitpoints
+// waitpoints hold at least one signal.
 func ConditionHolds(condition string, signaled, waitpoints int) bool {
-	return condition == contracts.ConditionAny || signaled == waitpoints
+	n := contracts.ConditionCount(condition, waitpoints)
+	return n > 0 && signaled >= n
 }
 
 // Claimable reports whether a claim at nowMs may take e, and with which
@@ -162,6 +187,9 @@ func ConditionHolds(condition string, signaled, waitpoints int) bool {
 func (e ExecutionState) Claimable(nowMs int64) (reason string, ok bool) {
 	switch e.State {
 	case contracts.StateResumed:
+		if e.Reason != "" {
+			return e.Reason, true // cancelled
+		}
 		return contracts.ReasonSignal, true
 	case contracts.StateSuspended:
 		return contracts.ReasonTimeout, TimedOut(e.TimeoutAtMs, nowMs)
@@ -175,13 +203,7 @@ func (e ExecutionState) Claimable(nowMs int64) (reason string, ok bool) {
 // execution_not_found, lease_mismatch, or nil to delete everything recorded
 // for it. An expired lease that nobody re-claimed still completes.
 func CheckComplete(e *ExecutionState, args contracts.CompleteArgs) error {
-	switch {
-	case e == nil:
-		return ExecutionNotFound(args.ExecutionID)
-	case e.State != contracts.StateClaimed || e.LeaseID != args.LeaseID:
-		return CompleteLeaseMismatch(e.ID)
-	}
-	return nil
+	return CheckLeaseHolder(e, args.ExecutionID, args.LeaseID)
 }
 
 // PageSuspended renders a list_suspended page from rows sorted by
@@ -190,6 +212,9 @@ func CheckComplete(e *ExecutionState, args contracts.CompleteArgs) error {
 // more follow.
 func PageSuspended(rows []contracts.SuspendedExecution, limit int) contracts.ListSuspendedResult {
 	res := contracts.ListSuspendedResult{Executions: []contracts.SuspendedExecution{}}
+	for i := range rows {
+		rows[i].Tags = nonNilTags(rows[i].Tags)
+	}
 	if len(rows) > limit {
 		last := rows[limit-1]
 		c := contracts.EncodeCursor(contracts.Cursor{SuspendedAtMs: last.SuspendedAtMs, ExecutionID: last.ExecutionID})

@@ -96,3 +96,43 @@ func SignalLimitExceeded(b Budget, n int64) *contracts.Error {
 func SchemaMismatch(cause error) *contracts.Error {
 	return contracts.ErrSchemaMismatch.With("schema: %v", cause).Wrapping(cause)
 }
+
+// Causes of pending_waitpoint_unavailable (docs/spec.md §8.1).
+const (
+	pendingUnknown = "is not a pending waitpoint of this execution"
+	pendingExpired = "expired before this suspend"
+	pendingUsed    = "is already used by a suspension"
+)
+
+// pendingWaitpointUnavailable answers a suspend naming a pending waitpoint
+// that is unknown or of another execution (one answer for both), expired,
+// or already used; cause is one of the texts above.
+func pendingWaitpointUnavailable(waitpointID, cause string) *contracts.Error {
+	return contracts.ErrPendingWaitpointUnavailable.With("waitpoints.pending: %q %s", waitpointID, cause)
+}
+
+// WaitpointLimitExceeded answers create_waitpoint on an execution that
+// already holds MaxPendingWaitpoints live pending waitpoints.
+func WaitpointLimitExceeded(executionID string) *contracts.Error {
+	return contracts.ErrWaitpointLimitExceeded.With("execution_id: %q already holds %d pending waitpoints, its limit",
+		executionID, contracts.MaxPendingWaitpoints)
+}
+
+// NotSuspended answers cancel_suspension of an execution that is remembered
+// but not suspended.
+func NotSuspended(executionID string) *contracts.Error {
+	return contracts.ErrNotSuspended.With("execution_id: %q is not suspended", executionID)
+}
+
+// WaitpointNotFound answers get_waitpoint of a waitpoint that is unknown or
+// of another execution (one answer for both).
+func WaitpointNotFound(executionID, waitpointID string) *contracts.Error {
+	return contracts.ErrWaitpointNotFound.With("waitpoint_id: %q is not a waitpoint of execution %q", waitpointID, executionID)
+}
+
+// DuplicateWaitpointKey answers a suspend whose new key equals the key of a
+// pending waitpoint it uses, or two pending waitpoints with one key: keys
+// are unique across both kinds (docs/spec.md §8.1).
+func DuplicateWaitpointKey() *contracts.Error {
+	return contracts.Invalid("waitpoints.key", "must be unique within one suspension")
+}

@@ -176,11 +176,26 @@ func (e *Engine) Verify(ctx context.Context, a contracts.VerifyArgs) (contracts.
 
 // Suspend suspends an execution on 1–16 waitpoints and returns their tokens.
 // An empty Condition means "any".
+//
+// Waitpoints may be new ({Key}) or pending ones made by CreateWaitpoint
+// ({Pending}); when the signals those already hold satisfy the condition,
+// the outcome is already_satisfied and the execution does not wait
+// (docs/spec.md §8.1). Pending items, count conditions and tags need a
+// backend implementing driver.Lifecycle.
 func (e *Engine) Suspend(ctx context.Context, a contracts.SuspendArgs) (contracts.SuspendOutcome, error) {
 	if a.Condition == "" {
 		a.Condition = contracts.ConditionAny
 	}
-	return call(ctx, a.Validate, e.b.Suspend, a)
+	validate := func() error {
+		if err := a.Validate(); err != nil {
+			return err
+		}
+		if _, ok := e.b.(driver.Lifecycle); !ok && a.UsesVersion2() {
+			return unsupported("suspend with pending waitpoints, a count condition or tags")
+		}
+		return nil
+	}
+	return call(ctx, validate, e.b.Suspend, a)
 }
 
 // DeliverSignal records a signal on a waitpoint, exactly once per
@@ -216,11 +231,21 @@ func (e *Engine) ObserveSignals(ctx context.Context, a contracts.ObserveSignalsA
 
 // ListSuspended pages through suspended executions ordered by
 // (suspended_at_ms, execution_id). A zero Limit means 100.
+// A non-empty Tag lists only executions whose suspension carries it.
 func (e *Engine) ListSuspended(ctx context.Context, a contracts.ListSuspendedArgs) (contracts.ListSuspendedResult, error) {
 	if a.Limit == 0 {
 		a.Limit = contracts.DefaultListLimit
 	}
-	return call(ctx, a.Validate, e.b.ListSuspended, a)
+	validate := func() error {
+		if err := a.Validate(); err != nil {
+			return err
+		}
+		if _, ok := e.b.(driver.Lifecycle); !ok && a.Tag != "" {
+			return unsupported("list_suspended by tag")
+		}
+		return nil
+	}
+	return call(ctx, validate, e.b.ListSuspended, a)
 }
 
 // ClaimResumedExecution leases the oldest claimable execution to a worker, or
@@ -235,4 +260,76 @@ func (e *Engine) ClaimResumedExecution(ctx context.Context, a contracts.ClaimArg
 // CompleteExecution forgets a claimed execution and everything recorded for it.
 func (e *Engine) CompleteExecution(ctx context.Context, a contracts.CompleteArgs) (contracts.CompleteOutcome, error) {
 	return call(ctx, a.Validate, e.b.CompleteExecution, a)
+}
+
+// CreateWaitpoint opens a pending waitpoint for an execution that is not
+// suspended yet and returns its token, so that a signal delivered before
+// the execution suspends is kept (docs/spec.md §8.1). A later Suspend uses
+// it with a WaitpointSpec{Pending: waitpoint_id}.
+func (e *Engine) CreateWaitpoint(ctx context.Context, a contracts.CreateWaitpointArgs) (contracts.CreateWaitpointOutcome, error) {
+	l, err := e.lifecycle("create_waitpoint")
+	if err != nil {
+		return contracts.CreateWaitpointOutcome{}, err
+	}
+	return call(ctx, a.Validate, l.CreateWaitpoint, a)
+}
+
+// GetWaitpoint describes one waitpoint of an execution: its status, signal
+// count, tags and token fingerprint, never its token (docs/spec.md §8.6).
+// It is an operator's call: the signal route keeps no existence oracle.
+func (e *Engine) GetWaitpoint(ctx context.Context, a contracts.GetWaitpointArgs) (contracts.WaitpointInfo, error) {
+	l, err := e.lifecycle("get_waitpoint")
+	if err != nil {
+		return contracts.WaitpointInfo{}, err
+	}
+	return call(ctx, a.Validate, l.GetWaitpoint, a)
+}
+
+// ExtendLease moves a claimed execution's lease to expire LeaseMs from now:
+// a worker's heartbeat (docs/spec.md §8.4). A zero LeaseMs means
+// contracts.DefaultLeaseMs.
+func (e *Engine) ExtendLease(ctx context.Context, a contracts.ExtendLeaseArgs) (contracts.ExtendLeaseOutcome, error) {
+	if a.LeaseMs == 0 {
+		a.LeaseMs = contracts.DefaultLeaseMs
+	}
+	l, err := e.lifecycle("extend_lease")
+	if err != nil {
+		return contracts.ExtendLeaseOutcome{}, err
+	}
+	return call(ctx, a.Validate, l.ExtendLease, a)
+}
+
+// ReleaseExecution gives a claimed execution back so another worker may
+// claim it at once, with the same claim reason (docs/spec.md §8.4): what a
+// worker shutting down does with work it will not finish.
+func (e *Engine) ReleaseExecution(ctx context.Context, a contracts.ReleaseArgs) (contracts.ReleaseOutcome, error) {
+	l, err := e.lifecycle("release_execution")
+	if err != nil {
+		return contracts.ReleaseOutcome{}, err
+	}
+	return call(ctx, a.Validate, l.ReleaseExecution, a)
+}
+
+// CancelSuspension stops a suspended execution's wait: its waitpoints close
+// and it becomes claimable with reason "cancelled" (docs/spec.md §8.5).
+func (e *Engine) CancelSuspension(ctx context.Context, a contracts.CancelArgs) (contracts.CancelOutcome, error) {
+	l, err := e.lifecycle("cancel_suspension")
+	if err != nil {
+		return contracts.CancelOutcome{}, err
+	}
+	return call(ctx, a.Validate, l.CancelSuspension, a)
+}
+
+// lifecycle returns the backend's driver.Lifecycle, or unsupported naming op.
+func (e *Engine) lifecycle(op string) (driver.Lifecycle, error) {
+	if l, ok := e.b.(driver.Lifecycle); ok {
+		return l, nil
+	}
+	return nil, unsupported(op)
+}
+
+// unsupported answers an operation or argument the backend does not
+// implement: a driver written before docs/spec.md §8.
+func unsupported(what string) *contracts.Error {
+	return contracts.ErrUnsupported.With("%s: this backend does not implement version 2 of the waitpoint lifecycle", what)
 }

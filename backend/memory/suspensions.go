@@ -2,6 +2,7 @@ package memory
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"slices"
 
@@ -26,7 +27,7 @@ func (b *Backend) Suspend(ctx context.Context, args contracts.SuspendArgs) (cont
 	if b.keys.Current == nil {
 		return contracts.SuspendOutcome{}, driver.NotInitialized()
 	}
-	e := b.execs[args.ExecutionID]
+	e := b.forgetExpiredPending(b.execs[args.ExecutionID], nowMs)
 	if rec, ok := e.idempotencyRecord(args.IdempotencyKey); ok {
 		if err := driver.CheckSuspendReplay(rec.fingerprint, args); err != nil {
 			return contracts.SuspendOutcome{}, err
@@ -36,26 +37,101 @@ func (b *Backend) Suspend(ctx context.Context, args contracts.SuspendArgs) (cont
 	if err := driver.CheckSuspend(e.view(), args.LeaseID); err != nil {
 		return contracts.SuspendOutcome{}, err
 	}
+	found := b.pendingFound(args)
+	if err := driver.CheckPendingUse(args, found, nowMs); err != nil {
+		return contracts.SuspendOutcome{}, err
+	}
 	current, err := driver.OpenRecord(b.ring.Load(), partition, b.keys.Current) // signs the tokens; before any write
 	if err != nil {
 		return contracts.SuspendOutcome{}, err
 	}
-	out := driver.NewSuspension(args, *current, nowMs)
+	out := driver.NewSuspensionUsing(args, *current, found, nowMs)
+	satisfied := driver.PendingSatisfied(args, found)
+	result := out
+	if satisfied {
+		result = driver.AlreadySatisfied(out, b.bufferedSignals(args))
+	}
 	var stored []byte
 	if args.IdempotencyKey != "" {
-		if stored, err = driver.StoredSuspendOutcome(out); err != nil { // before any write
+		if stored, err = driver.StoredSuspendOutcome(result); err != nil { // before any write
 			return contracts.SuspendOutcome{}, contracts.ErrInternal.With("suspend: the outcome does not encode").Wrapping(err)
 		}
 	}
 	if e == nil {
-		e = &execution{id: args.ExecutionID, suspend: map[string]suspendRecord{}}
-		b.execs[e.id] = e
+		e = b.remember(args.ExecutionID)
 	}
-	b.openSuspension(e, out, nowMs)
+	b.openSuspension(e, out, satisfied, nowMs)
 	if stored != nil {
 		e.suspend[args.IdempotencyKey] = suspendRecord{args.Fingerprint(), stored}
 	}
-	return out, nil
+	return result, nil
+}
+
+// remember starts remembering execution id, in state none.
+func (b *Backend) remember(id string) *execution {
+	e := &execution{id: id, suspend: map[string]suspendRecord{}}
+	b.execs[id] = e
+	return e
+}
+
+// pendingFound looks up the pending waitpoints args names: a waitpoint
+// that a suspend opened is not a pending one.
+func (b *Backend) pendingFound(args contracts.SuspendArgs) map[string]*driver.PendingWaitpoint {
+	found := map[string]*driver.PendingWaitpoint{}
+	for _, id := range driver.PendingIDs(args) {
+		if w := b.wps[id]; w != nil && w.pending {
+			found[id] = w.pendingView()
+		}
+	}
+	return found
+}
+
+// bufferedSignals returns the signals recorded on the pending waitpoints
+// args names, in delivery order.
+func (b *Backend) bufferedSignals(args contracts.SuspendArgs) []contracts.Signal {
+	var all []storedSignal
+	for _, id := range driver.PendingIDs(args) {
+		all = append(all, b.wps[id].buffered...)
+	}
+	slices.SortFunc(all, func(x, y storedSignal) int { return cmp.Compare(x.seq, y.seq) })
+	out := make([]contracts.Signal, 0, len(all))
+	for _, st := range all {
+		sig := st.Signal
+		sig.Payload = bytes.Clone(st.Payload)
+		out = append(out, sig)
+	}
+	return out
+}
+
+// forgetExpiredPending forgets e when it is in state none and every
+// pending waitpoint it made has expired (driver.ForgetsExpiredPending),
+// and returns what is left of it: nil when forgotten.
+func (b *Backend) forgetExpiredPending(e *execution, nowMs int64) *execution {
+	if e == nil || e.state != "" {
+		return e
+	}
+	var last int64
+	for _, w := range e.pending {
+		last = max(last, w.expiresAtMs)
+	}
+	if !driver.ForgetsExpiredPending(e.state, last, nowMs) {
+		return e
+	}
+	b.forget(e)
+	return nil
+}
+
+// forget deletes e and everything recorded for it.
+func (b *Backend) forget(e *execution) {
+	for _, s := range e.suspensions {
+		for _, w := range s.waitpoints {
+			delete(b.wps, w.id)
+		}
+	}
+	for _, w := range e.pending {
+		delete(b.wps, w.id)
+	}
+	delete(b.execs, e.id)
 }
 
 // replayStored rebuilds the outcome of a suspend record from its stored
@@ -87,17 +163,35 @@ func (e *execution) idempotencyRecord(key string) (suspendRecord, bool) {
 }
 
 // openSuspension writes out, the new suspension of e planned at nowMs
-// (driver.NewSuspension). The lease, if any, is dropped; earlier
-// suspensions stay, closed.
-func (b *Backend) openSuspension(e *execution, out contracts.SuspendOutcome, nowMs int64) {
-	s := &suspension{id: out.SuspensionID, suspendedAtMs: nowMs, timeoutAtMs: clonePtr(out.TimeoutAtMs), condition: out.Condition}
+// (driver.NewSuspensionUsing): pending waitpoints it uses join it with
+// their signals and counters. The lease, if any, is dropped; earlier
+// suspensions stay, closed. An already satisfied suspension is recorded
+// closed and leaves the execution's state and lease as they were.
+func (b *Backend) openSuspension(e *execution, out contracts.SuspendOutcome, satisfied bool, nowMs int64) {
+	s := &suspension{id: out.SuspensionID, suspendedAtMs: nowMs, timeoutAtMs: clonePtr(out.TimeoutAtMs),
+		condition: out.Condition, tags: slices.Clone(out.Tags), closed: satisfied}
 	for _, wo := range out.Waitpoints {
-		w := &waitpoint{id: wo.WaitpointID, key: wo.WaitpointKey, createdAtMs: nowMs, exec: e, susp: s, delivered: map[string]string{}}
+		w := b.wps[wo.WaitpointID]
+		if w == nil { // a new key
+			w = &waitpoint{id: wo.WaitpointID, key: wo.WaitpointKey, createdAtMs: nowMs, exec: e, tags: slices.Clone(out.Tags), delivered: map[string]string{}}
+			b.wps[w.id] = w
+		}
+		w.susp, w.fingerprint = s, driver.TokenFingerprint(wo.Token)
+		s.signals = append(s.signals, w.buffered...)
+		w.buffered = nil
+		s.payloadBytes += w.payloadBytes
+		if w.signals > 0 {
+			s.signaled++
+		}
 		s.waitpoints = append(s.waitpoints, w)
-		b.wps[w.id] = w
 	}
-	e.state, e.latest = contracts.StateSuspended, s
+	slices.SortFunc(s.signals, func(x, y storedSignal) int { return cmp.Compare(x.seq, y.seq) })
+	e.latest = s
 	e.suspensions = append(e.suspensions, s)
+	if satisfied {
+		return
+	}
+	e.state, e.reason = contracts.StateSuspended, ""
 	e.leaseID, e.leaseExpiresAtMs = "", 0
 }
 
@@ -120,6 +214,12 @@ func (b *Backend) DeliverSignal(ctx context.Context, args contracts.DeliverSigna
 	if id, ok := w.delivered[args.IdempotencyKey]; args.IdempotencyKey != "" && ok {
 		return contracts.DeliverSignalOutcome{Outcome: contracts.OutcomeDuplicate, SignalID: id}, nil
 	}
+	if w.susp == nil { // pending: buffered until a suspend uses it (docs/spec.md §8.1)
+		if err := driver.CheckPendingDeliverable(*w.pendingView(), w.exec.pendingPool(nowMs), args, nowMs); err != nil {
+			return contracts.DeliverSignalOutcome{}, err
+		}
+		return contracts.DeliverSignalOutcome{Outcome: contracts.OutcomeAccepted, SignalID: record(w, args, nowMs)}, nil
+	}
 	s := w.susp
 	used := driver.SignalBudget{WaitpointSignals: w.signals, SuspensionSignals: len(s.signals), PayloadBytes: s.payloadBytes}
 	if err := driver.CheckDeliverable(s.closed, s.timeoutAtMs, used, args, nowMs); err != nil {
@@ -129,7 +229,7 @@ func (b *Backend) DeliverSignal(ctx context.Context, args contracts.DeliverSigna
 	resumed := driver.ConditionHolds(s.condition, s.signaled, len(s.waitpoints))
 	if resumed {
 		s.closed = true
-		w.exec.state = contracts.StateResumed
+		w.exec.state, w.exec.reason = contracts.StateResumed, ""
 	}
 	return contracts.DeliverSignalOutcome{Outcome: contracts.OutcomeAccepted, SignalID: id, Resumed: resumed}, nil
 }
@@ -158,17 +258,37 @@ func (b *Backend) authorize(args contracts.DeliverSignalArgs, nowMs int64) (*wai
 	return w, nil
 }
 
-// record stores an accepted signal on w and returns its signal_id.
+// pendingPool is what the live pending waitpoints of e hold: the budget of
+// the suspension they will join (driver.CheckPendingDeliverable).
+func (e *execution) pendingPool(nowMs int64) driver.SignalBudget {
+	var pool driver.SignalBudget
+	for _, w := range e.pending {
+		if w.pendingView().Live(nowMs) {
+			pool.SuspensionSignals += w.signals
+			pool.PayloadBytes += w.payloadBytes
+		}
+	}
+	return pool
+}
+
+// record stores an accepted signal on w (in its suspension, or buffered
+// while it is pending and unused) and returns its signal_id.
 func record(w *waitpoint, args contracts.DeliverSignalArgs, nowMs int64) string {
 	e, s := w.exec, w.susp
 	sig := driver.NewSignal(driver.WaitpointRef{ExecutionID: e.id, WaitpointID: w.id, WaitpointKey: w.key, CreatedAtMs: w.createdAtMs}, args, nowMs)
 	sig.Payload = bytes.Clone(args.Payload) // the caller keeps its slice
 	e.nextSeq++
-	s.signals = append(s.signals, storedSignal{seq: e.nextSeq, Signal: sig})
-	s.payloadBytes += int64(len(sig.Payload))
-	if w.signals == 0 {
-		s.signaled++
+	st := storedSignal{seq: e.nextSeq, Signal: sig}
+	if s == nil {
+		w.buffered = append(w.buffered, st)
+	} else {
+		s.signals = append(s.signals, st)
+		s.payloadBytes += int64(len(sig.Payload))
+		if w.signals == 0 {
+			s.signaled++
+		}
 	}
+	w.payloadBytes += int64(len(sig.Payload))
 	w.signals++
 	if args.IdempotencyKey != "" {
 		w.delivered[args.IdempotencyKey] = sig.SignalID
@@ -189,7 +309,7 @@ func (b *Backend) ObserveSignals(ctx context.Context, args contracts.ObserveSign
 	}
 	defer unlock()
 	e := b.execs[args.ExecutionID]
-	if e == nil {
+	if e == nil || e.latest == nil { // pending waitpoints alone are no suspension to observe
 		return contracts.ObserveSignalsResult{}, driver.ExecutionNotFound(args.ExecutionID)
 	}
 	s, limit := e.latest, observeLimit(args)
@@ -228,7 +348,7 @@ func (b *Backend) ListSuspended(ctx context.Context, args contracts.ListSuspende
 	}
 	var rows []*execution
 	for _, e := range b.execs {
-		if e.state == contracts.StateSuspended && after(e) {
+		if e.state == contracts.StateSuspended && after(e) && (args.Tag == "" || slices.Contains(e.latest.tags, args.Tag)) {
 			rows = append(rows, e)
 		}
 	}
@@ -238,7 +358,7 @@ func (b *Backend) ListSuspended(ctx context.Context, args contracts.ListSuspende
 		s := e.latest
 		page = append(page, contracts.SuspendedExecution{
 			ExecutionID: e.id, SuspensionID: s.id, SuspendedAtMs: s.suspendedAtMs,
-			TimeoutAtMs: clonePtr(s.timeoutAtMs), Waitpoints: len(s.waitpoints),
+			TimeoutAtMs: clonePtr(s.timeoutAtMs), Waitpoints: len(s.waitpoints), Tags: slices.Clone(s.tags),
 		})
 	}
 	return driver.PageSuspended(page, args.Limit), nil
@@ -285,12 +405,7 @@ func (b *Backend) CompleteExecution(ctx context.Context, args contracts.Complete
 	if err := driver.CheckComplete(e.view(), args); err != nil {
 		return contracts.CompleteOutcome{}, err
 	}
-	for _, s := range e.suspensions {
-		for _, w := range s.waitpoints {
-			delete(b.wps, w.id)
-		}
-	}
-	delete(b.execs, e.id)
+	b.forget(e)
 	return contracts.CompleteOutcome{Outcome: contracts.OutcomeCompleted, ExecutionID: e.id}, nil
 }
 
