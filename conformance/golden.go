@@ -63,7 +63,8 @@ func keepTokens() goldenOption { return func(c *goldenConfig) { c.keepTokens = t
 //     first appearance, so equal ids stay equal;
 //   - a non-null value of a key ending in "_at_ms" becomes "<ms>";
 //   - a token "<kid>:<64 hex>" becomes "<kid>:<mac>" (unless keepTokens);
-//   - a non-null "cursor"/"next_cursor" becomes "<cursor:N>".
+//   - a non-null "cursor"/"next_cursor" becomes "<cursor:N>";
+//   - a non-null "token_fingerprint" becomes "<fingerprint:N>".
 //
 // An error v (or an error inside a slice or map) is compared as its envelope
 // {"error":{...}}. Arrays of per-partition objects (rotate_all "entries",
@@ -403,13 +404,14 @@ func collapseEntries(arr []any, cfg goldenConfig) (any, error) {
 // normalizer replaces volatile values, numbering ids and cursors by first
 // appearance in document order.
 type normalizer struct {
-	cfg     goldenConfig
-	ids     map[string]string
-	cursors map[string]string
+	cfg          goldenConfig
+	ids          map[string]string
+	cursors      map[string]string
+	fingerprints map[string]string
 }
 
 func newNormalizer(cfg goldenConfig) *normalizer {
-	return &normalizer{cfg: cfg, ids: map[string]string{}, cursors: map[string]string{}}
+	return &normalizer{cfg: cfg, ids: map[string]string{}, cursors: map[string]string{}, fingerprints: map[string]string{}}
 }
 
 func (n *normalizer) walk(v any, key string) any {
@@ -439,6 +441,10 @@ func (n *normalizer) str(s, key string) string {
 	switch {
 	case key == "cursor" || key == "next_cursor":
 		return n.number(n.cursors, s, "cursor")
+	case key == "token_fingerprint":
+		// Derived from a token over fresh ids; scenarios check it against
+		// the token they were handed (checkFingerprint).
+		return n.number(n.fingerprints, s, "fingerprint")
 	case strings.HasSuffix(key, "_at_ms"):
 		return placeholderMs
 	}

@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/driver"
 )
 
 // sigLifecycleClockScenarios are the execution lifecycle scenarios of the
@@ -46,6 +47,15 @@ func completeForgetsEverything(t *testing.T, suite sigSuite) {
 	s2 := w.mustSuspend("suspend_again", second)
 	w.mustDeliver("deliver_again", signalTo(s2, "a", "go", "d1"))
 	c2 := w.mustClaim("claim_again", "worker-1", 60_000)
+	var pending *contracts.CreateWaitpointOutcome
+	if _, ok := w.e.Backend().(driver.Lifecycle); ok {
+		// and a pending waitpoint with a buffered signal (docs/spec.md §8.1)
+		ca := pendingArgs(exec, "later", hour, "t")
+		ca.LeaseID = &c2.LeaseID
+		p := w.mustCreate("create_waitpoint", ca)
+		w.mustDeliver("deliver_pending", signalPending(p, "early", "d1"))
+		pending = &p
+	}
 	require.Positive(t, leftover(), "Harness.Leftover counts nothing of an execution the store holds: it does not see the driver's records")
 
 	// when it is completed an hour after the lease expired
@@ -67,6 +77,10 @@ func completeForgetsEverything(t *testing.T, suite sigSuite) {
 	none, err := w.claim("claim_after_complete", "worker-1", 60_000)
 	require.NoError(t, err, "claim_after_complete")
 	require.Equal(t, contracts.OutcomeNone, none.Outcome, "claim_after_complete: want none, got %+v", none)
+	if pending != nil {
+		_, err = w.deliver("redeliver_pending", signalPending(*pending, "early", "d1"))
+		sigWantErr(t, "redeliver_pending", err, contracts.ErrSignatureMismatch)
+	}
 	require.Zero(t, leftover(), "the calls after complete stored something of %s", exec)
 
 	// and the execution starts afresh, its old idempotency keys free

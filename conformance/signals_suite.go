@@ -45,6 +45,7 @@ func suspensionScenarios(t *testing.T, h Harness) {
 	t.Run("Timeout", func(t *testing.T) { sigTimeoutScenarios(t, s) })
 	t.Run("Lifecycle", func(t *testing.T) { sigLifecycleClockScenarios(t, s) })
 	t.Run("Validation", func(t *testing.T) { sigValidationScenarios(t, s) })
+	t.Run("V2", func(t *testing.T) { lifecycleScenarios(t, s) })
 	t.Run("Limits", func(t *testing.T) { s.scenario(t, "LargestValuesAccepted", limitsAccepted) })
 	t.Run("SecretHygiene", func(t *testing.T) { s.rec.check(t) })
 }

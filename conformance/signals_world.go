@@ -276,6 +276,11 @@ func checkSuspended(t testing.TB, step string, a contracts.SuspendArgs, out cont
 		cond = contracts.ConditionAny
 	}
 	require.Equal(t, cond, out.Condition, "%s: condition", step)
+	tags := a.Tags
+	if tags == nil {
+		tags = []string{}
+	}
+	require.Equal(t, tags, out.Tags, "%s: tags echoed", step)
 	require.NoError(t, contracts.ValidateUUID("suspension_id", out.SuspensionID), "%s: suspension_id", step)
 	if a.TimeoutMs == nil {
 		require.Nil(t, out.TimeoutAtMs, "%s: timeout_at_ms without timeout_ms", step)
@@ -286,11 +291,17 @@ func checkSuspended(t testing.TB, step string, a contracts.SuspendArgs, out cont
 	require.Len(t, out.Waitpoints, len(a.Waitpoints), "%s: waitpoints", step)
 	ids := map[string]bool{}
 	for i, wp := range out.Waitpoints {
-		require.Equal(t, a.Waitpoints[i].Key, wp.WaitpointKey, "%s: waitpoint %d: keys in argument order", step, i)
+		if pending := a.Waitpoints[i].Pending; pending != "" {
+			// A pending waitpoint keeps its id, key and created_at_ms (docs/spec.md §8.1).
+			require.Equal(t, pending, wp.WaitpointID, "%s: waitpoint %d: the pending waitpoint's id, in argument order", step, i)
+			require.LessOrEqual(t, wp.CreatedAtMs, out.SuspendedAtMs, "%s: waitpoint %d: created before the suspend", step, i)
+		} else {
+			require.Equal(t, a.Waitpoints[i].Key, wp.WaitpointKey, "%s: waitpoint %d: keys in argument order", step, i)
+			require.Equal(t, out.SuspendedAtMs, wp.CreatedAtMs, "%s: waitpoint %d: created_at_ms == suspended_at_ms", step, i)
+		}
 		require.NoError(t, contracts.ValidateUUID("waitpoint_id", wp.WaitpointID), "%s: waitpoint %d", step, i)
 		require.False(t, ids[wp.WaitpointID], "%s: waitpoint %d: waitpoint_id %s given twice", step, i, wp.WaitpointID)
 		ids[wp.WaitpointID] = true
-		require.Equal(t, out.SuspendedAtMs, wp.CreatedAtMs, "%s: waitpoint %d: created_at_ms == suspended_at_ms", step, i)
 		_, err := contracts.ParseToken("token", wp.Token)
 		require.NoError(t, err, "%s: waitpoint %s", step, wp.WaitpointKey)
 	}

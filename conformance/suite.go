@@ -43,6 +43,7 @@ func RunConcurrency(t *testing.T, h Harness) {
 	t.Run("Concurrency", func(t *testing.T) {
 		t.Run("Keystore", func(t *testing.T) { keystoreConcurrencyScenarios(t, h) })
 		t.Run("Signals", func(t *testing.T) { signalRaceScenarios(t, h) })
+		t.Run("Lifecycle", func(t *testing.T) { lifecycleRaceScenarios(t, h) })
 	})
 }
 

@@ -55,10 +55,16 @@ func IdempotencyMismatch() *contracts.Error {
 	return contracts.ErrIdempotencyMismatch.With("idempotency_key: already used for this execution with other arguments")
 }
 
-// WaitpointClosed answers a delivery to a waitpoint whose suspension resumed
-// or was claimed.
+// WaitpointClosed answers a delivery to a waitpoint whose suspension
+// resumed, was cancelled or was claimed.
 func WaitpointClosed() *contracts.Error {
-	return contracts.ErrWaitpointClosed.With("waitpoint_id: the waitpoint is closed (its suspension resumed or was claimed)")
+	return contracts.ErrWaitpointClosed.With("waitpoint_id: the waitpoint is closed (its suspension resumed, was cancelled or was claimed)")
+}
+
+// PendingWaitpointExpired answers a delivery to a pending waitpoint past
+// its expires_at_ms that no suspend used (docs/spec.md §8.1).
+func PendingWaitpointExpired() *contracts.Error {
+	return contracts.ErrWaitpointClosed.With("waitpoint_id: the pending waitpoint expired before a suspend used it")
 }
 
 // SuspensionTimedOut answers a delivery after the suspension's timeout_at_ms.

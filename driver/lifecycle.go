@@ -192,8 +192,11 @@ func AlreadySatisfied(out contracts.SuspendOutcome, signals []contracts.Signal) 
 // signals and payload bytes of the execution's live pending waitpoints (p
 // included), stands for the suspension they will join.
 func CheckPendingDeliverable(p PendingWaitpoint, pool SignalBudget, args contracts.DeliverSignalArgs, nowMs int64) error {
+	if nowMs > p.ExpiresAtMs {
+		return PendingWaitpointExpired()
+	}
 	used := SignalBudget{WaitpointSignals: p.Signals, SuspensionSignals: pool.SuspensionSignals, PayloadBytes: pool.PayloadBytes}
-	return CheckDeliverable(nowMs > p.ExpiresAtMs, nil, used, args, nowMs)
+	return CheckDeliverable(false, nil, used, args, nowMs)
 }
 
 // CheckLeaseHolder decides the lease rules of complete_execution,
