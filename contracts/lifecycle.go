@@ -114,15 +114,14 @@ func ParseConditionJSON(field string, raw json.RawMessage) (string, error) {
 		return s, nil
 	}
 	var w struct {
-		Count *json.Number `json:"count"`
+		Count json.RawMessage `json:"count"`
 	}
 	dec := json.NewDecoder(strings.NewReader(t))
 	dec.DisallowUnknownFields()
-	dec.UseNumber()
-	if err := dec.Decode(&w); err != nil || w.Count == nil {
+	if err := dec.Decode(&w); err != nil || len(w.Count) == 0 || w.Count[0] == '"' || string(w.Count) == "null" {
 		return "", Invalid(field, `must be "any", "all" or {"count": n}`)
 	}
-	n, err := strconv.ParseInt(w.Count.String(), 10, 32)
+	n, err := strconv.ParseInt(string(w.Count), 10, 32)
 	if err != nil || n < 1 {
 		return "", Invalid(field+".count", "must be from 1 to the number of waitpoints")
 	}

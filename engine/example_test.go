@@ -90,3 +90,60 @@ func ExampleEngine_DeliverSignal_wrongToken() {
 	// true
 	// validation invalid_token signature_mismatch false
 }
+
+// The approval mail: the execution opens a pending waitpoint and mails its
+// token before it suspends. The approver answers at once; the suspend that
+// uses the waitpoint then finds the condition met and does not wait.
+func ExampleEngine_CreateWaitpoint() {
+	ctx := context.Background()
+	eng := engine.New(memory.New())
+	defer eng.Close()
+	secret, _ := contracts.ParseSecretHex("secret", strings.Repeat("5e", 32))
+	_, _ = eng.Seed(ctx, contracts.SeedArgs{Kid: "k1", Secret: secret})
+
+	wp, err := eng.CreateWaitpoint(ctx, contracts.CreateWaitpointArgs{
+		ExecutionID: "order-9", Key: "approve", ExpiresInMs: 24 * 60 * 60 * 1000, Tags: []string{"mail"},
+	})
+	if err != nil {
+		panic(err)
+	}
+	// ... wp.Token goes out in the mail; the reply comes before the suspend:
+	_, _ = eng.DeliverSignal(ctx, contracts.DeliverSignalArgs{
+		ExecutionID: "order-9", WaitpointID: wp.WaitpointID, Token: wp.Token, Name: "approved",
+	})
+
+	sus, err := eng.Suspend(ctx, contracts.SuspendArgs{
+		ExecutionID: "order-9",
+		Waitpoints:  []contracts.WaitpointSpec{{Pending: wp.WaitpointID}},
+	})
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(sus.Outcome, len(sus.Signals), sus.Signals[0].Name)
+	// Output:
+	// already_satisfied 1 approved
+}
+
+// Two of three approvers suffice: a count condition (docs/spec.md §8.2).
+func ExampleEngine_Suspend_quorum() {
+	ctx := context.Background()
+	eng := engine.New(memory.New())
+	defer eng.Close()
+	secret, _ := contracts.ParseSecretHex("secret", strings.Repeat("5e", 32))
+	_, _ = eng.Seed(ctx, contracts.SeedArgs{Kid: "k1", Secret: secret})
+
+	sus, _ := eng.Suspend(ctx, contracts.SuspendArgs{
+		ExecutionID: "budget-3",
+		Waitpoints:  []contracts.WaitpointSpec{{Key: "ana"}, {Key: "bo"}, {Key: "cy"}},
+		Condition:   contracts.CountCondition(2),
+	})
+	for _, wp := range sus.Waitpoints[:2] {
+		sig, _ := eng.DeliverSignal(ctx, contracts.DeliverSignalArgs{
+			ExecutionID: "budget-3", WaitpointID: wp.WaitpointID, Token: wp.Token, Name: "approve",
+		})
+		fmt.Println(wp.WaitpointKey, "resumed:", sig.Resumed)
+	}
+	// Output:
+	// ana resumed: false
+	// bo resumed: true
+}
