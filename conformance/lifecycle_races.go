@@ -45,7 +45,8 @@ func raceQuorum(t *testing.T, suite sigSuite) {
 		}
 	}
 	require.Equal(t, 1, resumed, "exactly one delivery resumes the suspension")
-	c := w.mustClaim("claim", "worker-1", 60_000)
+	var c contracts.ClaimOutcome
+	w.aside(func() { c = w.mustClaim("claim", "worker-1", 60_000) }) // how many were accepted varies
 	got := map[string]bool{}
 	for _, sig := range c.Signals {
 		got[sig.SignalID] = true
