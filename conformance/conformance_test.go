@@ -150,6 +150,20 @@ func (b *partitioned) RotateAll(ctx context.Context, a contracts.RotateArgs) (co
 	return r, nil
 }
 
+func (b *partitioned) RevokeKid(ctx context.Context, a contracts.RevokeKidArgs) (contracts.RevokeKidResult, error) {
+	var r contracts.RevokeKidResult
+	for i, p := range b.parts {
+		pr, err := p.RevokeKid(ctx, a)
+		if err != nil {
+			return r, err
+		}
+		e := pr.Entries[0]
+		e.Partition = i
+		r.Entries = append(r.Entries, e)
+	}
+	return r, nil
+}
+
 func (b *partitioned) ListKids(ctx context.Context, a contracts.ListKidsArgs) (contracts.ListKidsResult, error) {
 	var r contracts.ListKidsResult
 	for i, p := range b.parts {

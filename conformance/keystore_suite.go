@@ -22,6 +22,7 @@ func RunKeystore(t *testing.T, h Harness) {
 	t.Run("Keystore", func(t *testing.T) {
 		runKeystoreScenarios(t, h, rec, "Seed", seedScenarios)
 		runKeystoreScenarios(t, h, rec, "Rotate", rotateScenarios)
+		runKeystoreScenarios(t, h, rec, "Revoke", revokeScenarios)
 		runKeystoreScenarios(t, h, rec, "List", listScenarios)
 		runKeystoreScenarios(t, h, rec, "SignVerify", signVerifyScenarios)
 		runKeystoreScenarios(t, h, rec, "Validation", validationScenarios)

@@ -52,6 +52,7 @@ const (
 	CodeNotSuspended                = "not_suspended"
 	CodeWaitpointNotFound           = "waitpoint_not_found"
 	CodeUnsupported                 = "unsupported"
+	CodeKidIsCurrent                = "kid_is_current" // revoke_kid of the current kid (§8.7)
 )
 
 // Token failure reasons (docs/spec.md §3), carried in Error.Reason.
@@ -135,6 +136,9 @@ var (
 	// ErrUnsupported: the backend does not implement the operation (a
 	// driver written before it joined the SPI). Not retryable.
 	ErrUnsupported = Sentinel{kind: KindUnavailable, code: CodeUnsupported}
+	// ErrKidIsCurrent: revoke_kid of a partition's current kid; rotate
+	// first, then revoke the outgoing kid.
+	ErrKidIsCurrent = Sentinel{kind: KindConflict, code: CodeKidIsCurrent}
 )
 
 // Sentinel names one error of the taxonomy (a kind, a code and, for token

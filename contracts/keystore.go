@@ -195,3 +195,47 @@ type RewrapResult struct {
 	Rewrapped  int `json:"rewrapped"`
 	Unchanged  int `json:"unchanged"`
 }
+
+// Outcome words of revoke_kid (docs/spec.md §8.7).
+const (
+	RevokeRevoked = "revoked"
+	RevokeNoop    = "noop"
+)
+
+// RevokeKidArgs are the arguments of revoke_kid: the verifying kid that
+// must stop verifying at once (a leaked secret).
+type RevokeKidArgs struct {
+	Kid string
+}
+
+// Validate checks the arguments.
+func (a RevokeKidArgs) Validate() error { return ValidateKid("kid", a.Kid) }
+
+// RevokeOutcome is one partition's revocation: {"outcome":"revoked"|"noop","kid":K}.
+type RevokeOutcome struct {
+	Outcome string `json:"outcome"`
+	Kid     string `json:"kid"`
+}
+
+// RevokeEntry is one partition's result: exactly one of Outcome and Error is set.
+type RevokeEntry struct {
+	Partition int            `json:"partition"`
+	Outcome   *RevokeOutcome `json:"outcome"`
+	Error     *Error         `json:"error"`
+}
+
+// RevokeKidResult is the revoke_kid envelope: one entry per partition, in
+// partition order.
+type RevokeKidResult struct {
+	Entries []RevokeEntry `json:"entries"`
+}
+
+// Failed reports whether any partition's entry carries an error.
+func (r RevokeKidResult) Failed() bool {
+	for _, e := range r.Entries {
+		if e.Error != nil {
+			return true
+		}
+	}
+	return false
+}

@@ -42,6 +42,21 @@ type Keystore interface {
 	Verify(ctx context.Context, args contracts.VerifyArgs) (contracts.VerifyResult, error)
 }
 
+// KidRevoker is the optional part of a driver for revoke_kid (docs/spec.md
+// §8.7); the Engine answers unavailable / unsupported without it.
+type KidRevoker interface {
+	// RevokeKid revokes args.Kid on every partition, each in one atomic
+	// step, and answers one entry per partition in partition order
+	// (RevokePartition decides): a verifying kid that still verifies stops
+	// verifying at once (its tokens answer token_expired), its secret is
+	// deleted and its name kept for good, so rotate never reuses it;
+	// unknown, expired and revoked kids are noop; the current kid is
+	// kid_is_current in its entry. Idempotent: re-running it repairs a
+	// partial revocation. Drivers that push keystore changes
+	// (KeystoreWatcher) push a revocation like a rotation.
+	RevokeKid(ctx context.Context, args contracts.RevokeKidArgs) (contracts.RevokeKidResult, error)
+}
+
 // Suspensions is the suspension and signal part of a driver (docs/spec.md
 // §5). Every method is one atomic step of the backend (one transaction, or
 // one script call per partition), reads the backend's clock once and uses

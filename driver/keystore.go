@@ -56,12 +56,14 @@ func PlanRotate(k PartitionKeys, a contracts.RotateArgs, nowMs int64) (next Part
 		}
 		return k, contracts.RotateOutcome{Outcome: contracts.RotateNoop, Kid: a.NewKid}, false, nil
 	}
-	if k.Find(a.NewKid) != nil {
+	if rec := k.Find(a.NewKid); rec != nil && rec.Revoked {
+		return k, out, false, contracts.ErrRotationConflict.With("new_kid: %q was revoked; kid names are never reused", a.NewKid)
+	} else if rec != nil {
 		return k, out, false, contracts.ErrRotationConflict.With("new_kid: %q is a verifying kid; kid names are never reused", a.NewKid)
 	}
 	out = contracts.RotateOutcome{Outcome: contracts.RotateRotated, NewKid: a.NewKid}
 	for _, v := range k.Verifying {
-		if v.Usable(nowMs) {
+		if v.Usable(nowMs) || v.Revoked { // revoked kids are remembered for good
 			next.Verifying = append(next.Verifying, v)
 		} else {
 			out.GCCount++
@@ -76,6 +78,45 @@ func PlanRotate(k PartitionKeys, a contracts.RotateArgs, nowMs int64) (next Part
 	}
 	next.Current = &KidRecord{Kid: a.NewKid, Secret: a.NewSecret}
 	return next, out, true, nil
+}
+
+// PlanRevoke decides one partition's revoke_kid at nowMs (docs/spec.md
+// §8.7): a verifying kid that still verifies becomes revoked (its secret
+// dropped, its name kept for good); an unknown, expired or already revoked
+// kid is a noop; the current kid is conflict / kid_is_current. changed
+// reports whether next must be written.
+func PlanRevoke(k PartitionKeys, a contracts.RevokeKidArgs, nowMs int64) (next PartitionKeys, out contracts.RevokeOutcome, changed bool, err error) {
+	if k.Current != nil && k.Current.Kid == a.Kid {
+		return k, out, false, contracts.ErrKidIsCurrent.With("kid: %q is the current kid; rotate to a new kid first, then revoke it", a.Kid)
+	}
+	out = contracts.RevokeOutcome{Outcome: contracts.RevokeNoop, Kid: a.Kid}
+	rec := k.Find(a.Kid)
+	if rec == nil || !rec.Usable(nowMs) {
+		return k, out, false, nil
+	}
+	next = PartitionKeys{Current: k.Current}
+	for _, v := range k.Verifying {
+		if v.Kid == a.Kid {
+			revokedAt := nowMs - 1 // expired since just before the revocation: no token verifies from now on
+			v = KidRecord{Kid: v.Kid, ExpiresAtMs: &revokedAt, Revoked: true}
+		}
+		next.Verifying = append(next.Verifying, v)
+	}
+	out.Outcome = contracts.RevokeRevoked
+	return next, out, true, nil
+}
+
+// RevokePartition is PlanRevoke as the entry revoke_kid reports for
+// partition: the outcome, or kid_is_current in the entry's error.
+func RevokePartition(partition int, k PartitionKeys, a contracts.RevokeKidArgs, nowMs int64) (entry contracts.RevokeEntry, next PartitionKeys, changed bool) {
+	entry.Partition = partition
+	next, out, changed, err := PlanRevoke(k, a, nowMs)
+	if err != nil {
+		entry.Error = contracts.AsError(err)
+		return entry, k, false
+	}
+	entry.Outcome = &out
+	return entry, next, changed
 }
 
 // ListPartition renders one partition for list_kids at nowMs: expired kids
@@ -105,13 +146,16 @@ func SortVerifying(v []contracts.VerifyingKid) {
 }
 
 // KeysChange is what a driver storing one row per kid must write to turn a
-// partition's keystore prev into next (as PlanSeed or PlanRotate returned
-// it): delete Deleted, then set the expiry of Expiry, then insert Inserted.
-// In that order a one-current-kid unique index holds after every statement.
-// A kid's secret never changes once installed. Every list is sorted by kid.
+// partition's keystore prev into next (as PlanSeed, PlanRotate or
+// PlanRevoke returned it): delete Deleted, then set the expiry of Expiry,
+// then mark Revoked (its expiry set, its secret destroyed), then insert
+// Inserted. In that order a one-current-kid unique index holds after every
+// statement. A kid's secret never changes once installed, except that
+// revocation drops it. Every list is sorted by kid.
 type KeysChange struct {
 	Deleted  []string
 	Expiry   []KidRecord
+	Revoked  []KidRecord
 	Inserted []KidRecord
 }
 
@@ -130,6 +174,8 @@ func DiffKeys(prev, next PartitionKeys) KeysChange {
 		switch {
 		case !ok:
 			c.Inserted = append(c.Inserted, rec)
+		case rec.Revoked && !old.Revoked:
+			c.Revoked = append(c.Revoked, rec)
 		case !sameExpiry(old.ExpiresAtMs, rec.ExpiresAtMs):
 			c.Expiry = append(c.Expiry, rec)
 		}

@@ -34,6 +34,11 @@ func OpenRecord(r *kek.Keyring, partition int, rec *KidRecord) (*KidRecord, erro
 	if rec == nil {
 		return nil, nil
 	}
+	if rec.Revoked { // no secret to open
+		c := *rec
+		c.Secret = nil
+		return &c, nil
+	}
 	secret, err := r.Open(rec.Kid, partition, rec.Secret)
 	if err != nil {
 		return nil, err
@@ -109,6 +114,10 @@ func OpenKid(r *kek.Keyring, partition int, k PartitionKeys, kid string) (Partit
 // caller's slice is kept. A kid's stored form thus changes only in a rewrap.
 func SealNew(r *kek.Keyring, partition int, prev, next PartitionKeys) PartitionKeys {
 	keep := func(rec KidRecord) KidRecord {
+		if rec.Revoked {
+			rec.Secret = nil // destroyed with the revocation
+			return rec
+		}
 		if old := prev.Find(rec.Kid); old != nil {
 			rec.Secret = old.Secret
 		} else {
@@ -132,6 +141,9 @@ func SealNew(r *kek.Keyring, partition int, prev, next PartitionKeys) PartitionK
 // that does not open fails it.
 func RewrapKeys(r, to *kek.Keyring, partition int, k PartitionKeys) (next PartitionKeys, rewrapped, unchanged int, err error) {
 	one := func(rec KidRecord) (KidRecord, error) {
+		if rec.Revoked {
+			return rec, nil // no secret
+		}
 		s, changed, err := RewrapSecret(r, to, rec.Kid, partition, rec.Secret)
 		if err != nil {
 			return rec, err

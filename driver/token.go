@@ -107,17 +107,20 @@ func TokenFingerprint(token string) string {
 }
 
 // KidRecord is what a keystore holds for one kid. ExpiresAtMs is nil for the
-// current kid and set for a verifying kid.
+// current kid and set for a verifying kid. A revoked kid (docs/spec.md
+// §8.7) keeps its record, without its secret, for as long as the keystore
+// lives: it never verifies again and its name is never reused.
 type KidRecord struct {
 	Kid         string
 	Secret      contracts.Secret
 	ExpiresAtMs *int64
+	Revoked     bool
 }
 
 // Usable reports whether a token signed by this kid is accepted at nowMs:
 // the kid is current, or verifying with expires_at_ms >= now_ms.
 func (r KidRecord) Usable(nowMs int64) bool {
-	return r.ExpiresAtMs == nil || *r.ExpiresAtMs >= nowMs
+	return !r.Revoked && (r.ExpiresAtMs == nil || *r.ExpiresAtMs >= nowMs)
 }
 
 // CheckToken decides verification (docs/spec.md §3) once a driver has looked
@@ -134,6 +137,8 @@ func CheckToken(t contracts.Token, input []byte, initialized bool, rec *KidRecor
 		return NotInitialized()
 	case rec == nil:
 		return contracts.ErrUnknownKid.With("token: kid %q is not known", t.Kid)
+	case rec.Revoked:
+		return contracts.ErrTokenExpired.With("token: kid %q was revoked", t.Kid)
 	case !rec.Usable(nowMs):
 		return contracts.ErrTokenExpired.With("token: kid %q is past its grace window", t.Kid)
 	}

@@ -140,6 +140,9 @@ func (s *keySnapshot) now(mono time.Duration) int64 {
 // answer depends on the unknown latency and certain is false: ask the
 // backend.
 func (s *keySnapshot) usable(rec driver.KidRecord, mono time.Duration) (ok, certain bool) {
+	if rec.Revoked {
+		return false, true
+	}
 	if s.clock != nil || rec.ExpiresAtMs == nil {
 		return rec.Usable(s.now(mono)), true
 	}

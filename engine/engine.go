@@ -129,6 +129,23 @@ func (e *Engine) RotateAll(ctx context.Context, a contracts.RotateArgs) (contrac
 	return call(ctx, a.Validate, e.b.RotateAll, a)
 }
 
+// RevokeKid makes a verifying kid stop verifying at once on every
+// partition, for a leaked secret (docs/spec.md §8.7): its tokens answer
+// token_expired through this Engine at once and through other Engines
+// within the keystore cache's push latency (its TTL where the backend
+// pushes nothing). The current kid cannot be revoked (kid_is_current in
+// the entries): rotate first.
+func (e *Engine) RevokeKid(ctx context.Context, a contracts.RevokeKidArgs) (contracts.RevokeKidResult, error) {
+	r, ok := e.b.(driver.KidRevoker)
+	if !ok {
+		return contracts.RevokeKidResult{}, unsupported("revoke_kid")
+	}
+	if e.ks != nil {
+		defer e.ks.invalidate()
+	}
+	return call(ctx, a.Validate, r.RevokeKid, a)
+}
+
 // ListKids lists every partition's current kid and unexpired verifying kids.
 func (e *Engine) ListKids(ctx context.Context) (contracts.ListKidsResult, error) {
 	return call(ctx, func() error { return nil }, e.b.ListKids, contracts.ListKidsArgs{})
@@ -331,5 +348,5 @@ func (e *Engine) lifecycle(op string) (driver.Lifecycle, error) {
 // unsupported answers an operation or argument the backend does not
 // implement: a driver written before docs/spec.md §8.
 func unsupported(what string) *contracts.Error {
-	return contracts.ErrUnsupported.With("%s: this backend does not implement version 2 of the waitpoint lifecycle", what)
+	return contracts.ErrUnsupported.With("%s: this backend does not implement it (a driver written before docs/spec.md §8)", what)
 }

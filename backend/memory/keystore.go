@@ -104,3 +104,21 @@ func (b *Backend) Verify(ctx context.Context, args contracts.VerifyArgs) (contra
 	}
 	return contracts.VerifyResult{Valid: true, Kid: t.Kid}, nil
 }
+
+var _ driver.KidRevoker = (*Backend)(nil)
+
+// RevokeKid revokes a verifying kid of the single partition atomically
+// (docs/spec.md §8.7): its secret is dropped and its name kept for good. A
+// kid_is_current is reported in the partition's entry, not as the error.
+func (b *Backend) RevokeKid(ctx context.Context, args contracts.RevokeKidArgs) (contracts.RevokeKidResult, error) {
+	nowMs, unlock, err := b.begin(ctx)
+	if err != nil {
+		return contracts.RevokeKidResult{}, err
+	}
+	defer unlock()
+	entry, next, changed := driver.RevokePartition(partition, b.keys, args, nowMs)
+	if changed {
+		b.keys = driver.SealNew(b.ring.Load(), partition, b.keys, next)
+	}
+	return contracts.RevokeKidResult{Entries: []contracts.RevokeEntry{entry}}, nil
+}
