@@ -290,10 +290,13 @@ func pendingExpiryRealTime(t *testing.T, suite sigSuite) {
 }
 
 // pendingExpiryBoundary: a delivery at expires_at_ms is accepted and one a
-// millisecond later is waitpoint_closed; a suspend then finds it expired.
-// An execution in state none whose pending waitpoints all expired is
-// forgotten by its next create_waitpoint: the old waitpoint is then
-// waitpoint_not_found, and its token signature_mismatch.
+// millisecond later is waitpoint_closed. An execution in state none whose
+// pending waitpoints all expired is forgotten by its next successful
+// create_waitpoint or suspend: calls treat it as unknown (a suspend naming
+// the old waitpoint finds no pending waitpoint), failed calls forget
+// nothing (get_waitpoint still answers expired), and after the next
+// create_waitpoint the old waitpoint is waitpoint_not_found and its token
+// signature_mismatch.
 func pendingExpiryBoundary(t *testing.T, suite sigSuite) {
 	w := suite.open(t)
 	const exec = "expiry-2"
@@ -306,8 +309,15 @@ func pendingExpiryBoundary(t *testing.T, suite sigSuite) {
 	_, err := w.deliver("deliver_past_expiry", signalPending(p, "late", ""))
 	sigWantErr(t, "deliver_past_expiry", err, contracts.ErrWaitpointClosed)
 	w.mustGet("get_past_expiry", exec, p.WaitpointID, contracts.WaitpointExpired)
+	// a suspend already treats the execution as forgotten, but a failed
+	// call forgets nothing
 	_, err = w.suspend("suspend_past_expiry", usingPending(exec, contracts.ConditionAny, p))
 	sigWantErr(t, "suspend_past_expiry", err, contracts.ErrPendingWaitpointUnavailable)
+	held := pendingArgs(exec, "other", 1_000)
+	held.LeaseID = sigPtr(driver.NewID())
+	_, err = w.create("create_with_a_lease_past_expiry", held)
+	sigWantErr(t, "create_with_a_lease_past_expiry", err, contracts.ErrLeaseMismatch)
+	w.mustGet("get_after_failed_calls", exec, p.WaitpointID, contracts.WaitpointExpired)
 
 	w.mustCreate("create_after_expiry", pendingArgs(exec, "approve", 1_000))
 	_, err = w.get("get_forgotten", exec, p.WaitpointID)

@@ -1,6 +1,7 @@
 package driver
 
 import (
+	"bytes"
 	"encoding/json"
 	"strings"
 
@@ -22,7 +23,15 @@ func StoredSuspendOutcome(out contracts.SuspendOutcome) ([]byte, error) {
 		w.Token = kid
 		c.Waitpoints[i] = w
 	}
-	return json.Marshal(c)
+	// Without HTML escaping, as envelopes are written: an already_satisfied
+	// outcome holds payloads, which a replay must answer byte for byte.
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(c); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 // StoredOutcomeKid returns the kid that signed the tokens of a stored

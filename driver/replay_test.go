@@ -78,3 +78,25 @@ func mustJSON(t *testing.T, v any) string {
 	}
 	return string(b)
 }
+
+// An already_satisfied outcome keeps its payloads as they were delivered:
+// its stored form is not HTML-escaped, so a replay answers the same bytes.
+func TestStoredSatisfiedOutcomeKeepsPayloadBytes(t *testing.T) {
+	payload := `{"a":"<b>&"}`
+	out := contracts.SuspendOutcome{Outcome: contracts.OutcomeAlreadySatisfied, ExecutionID: "e", SuspensionID: "s",
+		Signals: []contracts.Signal{{SignalID: "x", Name: "n", Payload: json.RawMessage(payload), DeliveredAtMs: 1}}}
+	stored, err := StoredSuspendOutcome(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(stored), payload) {
+		t.Fatalf("stored form escapes the payload: %s", stored)
+	}
+	back, err := ReplaySuspendOutcome(stored, PartitionKeys{}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(back.Signals) != 1 || string(back.Signals[0].Payload) != payload {
+		t.Fatalf("replayed payload %s, want %s", back.Signals[0].Payload, payload)
+	}
+}

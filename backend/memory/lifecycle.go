@@ -22,7 +22,7 @@ func (b *Backend) CreateWaitpoint(ctx context.Context, args contracts.CreateWait
 	if b.keys.Current == nil {
 		return contracts.CreateWaitpointOutcome{}, driver.NotInitialized()
 	}
-	e := b.forgetExpiredPending(b.execs[args.ExecutionID], nowMs)
+	e, stale := expiredPending(b.execs[args.ExecutionID], nowMs)
 	live := 0
 	if e != nil {
 		for _, w := range e.pending {
@@ -39,6 +39,9 @@ func (b *Backend) CreateWaitpoint(ctx context.Context, args contracts.CreateWait
 		return contracts.CreateWaitpointOutcome{}, err
 	}
 	out := driver.NewPendingWaitpoint(args, *current, nowMs)
+	if stale != nil {
+		b.forget(stale)
+	}
 	if e == nil {
 		e = b.remember(args.ExecutionID)
 	}

@@ -27,7 +27,7 @@ func (b *Backend) Suspend(ctx context.Context, args contracts.SuspendArgs) (cont
 	if b.keys.Current == nil {
 		return contracts.SuspendOutcome{}, driver.NotInitialized()
 	}
-	e := b.forgetExpiredPending(b.execs[args.ExecutionID], nowMs)
+	e, stale := expiredPending(b.execs[args.ExecutionID], nowMs)
 	if rec, ok := e.idempotencyRecord(args.IdempotencyKey); ok {
 		if err := driver.CheckSuspendReplay(rec.fingerprint, args); err != nil {
 			return contracts.SuspendOutcome{}, err
@@ -37,7 +37,7 @@ func (b *Backend) Suspend(ctx context.Context, args contracts.SuspendArgs) (cont
 	if err := driver.CheckSuspend(e.view(), args.LeaseID); err != nil {
 		return contracts.SuspendOutcome{}, err
 	}
-	found := b.pendingFound(args)
+	found := b.pendingFound(args, stale)
 	if err := driver.CheckPendingUse(args, found, nowMs); err != nil {
 		return contracts.SuspendOutcome{}, err
 	}
@@ -57,6 +57,9 @@ func (b *Backend) Suspend(ctx context.Context, args contracts.SuspendArgs) (cont
 			return contracts.SuspendOutcome{}, contracts.ErrInternal.With("suspend: the outcome does not encode").Wrapping(err)
 		}
 	}
+	if stale != nil {
+		b.forget(stale)
+	}
 	if e == nil {
 		e = b.remember(args.ExecutionID)
 	}
@@ -75,11 +78,12 @@ func (b *Backend) remember(id string) *execution {
 }
 
 // pendingFound looks up the pending waitpoints args names: a waitpoint
-// that a suspend opened is not a pending one.
-func (b *Backend) pendingFound(args contracts.SuspendArgs) map[string]*driver.PendingWaitpoint {
+// that a suspend opened is not a pending one, and neither is one of stale,
+// an execution about to be forgotten.
+func (b *Backend) pendingFound(args contracts.SuspendArgs, stale *execution) map[string]*driver.PendingWaitpoint {
 	found := map[string]*driver.PendingWaitpoint{}
 	for _, id := range driver.PendingIDs(args) {
-		if w := b.wps[id]; w != nil && w.pending {
+		if w := b.wps[id]; w != nil && w.pending && (stale == nil || w.exec != stale) {
 			found[id] = w.pendingView()
 		}
 	}
@@ -103,22 +107,23 @@ func (b *Backend) bufferedSignals(args contracts.SuspendArgs) []contracts.Signal
 	return out
 }
 
-// forgetExpiredPending forgets e when it is in state none and every
-// pending waitpoint it made has expired (driver.ForgetsExpiredPending),
-// and returns what is left of it: nil when forgotten.
-func (b *Backend) forgetExpiredPending(e *execution, nowMs int64) *execution {
+// expiredPending splits e for create_waitpoint and suspend: when e is in
+// state none and every pending waitpoint it made has expired
+// (driver.ForgetsExpiredPending), the call treats it as unknown and, once
+// its checks passed, forgets it (stale) before writing; otherwise e is as
+// it is. Nothing is forgotten by a call that fails.
+func expiredPending(e *execution, nowMs int64) (live, stale *execution) {
 	if e == nil || e.state != "" {
-		return e
+		return e, nil
 	}
 	var last int64
 	for _, w := range e.pending {
 		last = max(last, w.expiresAtMs)
 	}
 	if !driver.ForgetsExpiredPending(e.state, last, nowMs) {
-		return e
+		return e, nil
 	}
-	b.forget(e)
-	return nil
+	return nil, e
 }
 
 // forget deletes e and everything recorded for it.
