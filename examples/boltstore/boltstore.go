@@ -1,5 +1,6 @@
 // Package boltstore is a third-party FlowFabric-Go driver that keeps the
-// whole contract (docs/spec.md §3–§5) in one go.etcd.io/bbolt file. It lives
+// whole contract (docs/spec.md §3–§5, and version 2 of the waitpoint
+// lifecycle, §8) in one go.etcd.io/bbolt file. It lives
 // in its own Go module and uses only the exported API of
 // github.com/flowfabric/flowfabric-go: engine for the SPI and the scheme
 // registry, contracts for every decision and envelope.

@@ -12,8 +12,9 @@ import (
 
 // Leftover counts the keys of the store behind b that still name
 // executionID, for conformance.Harness.Leftover (conformance_test.go): its
-// execution document, its entry in the order bucket, the waitpoints that
-// name it, and its signals and idempotency records (keys under
+// execution document, its entry in the order bucket, its entries in the
+// tags bucket, the waitpoints that name it (pending ones included), and its
+// signals (buffered ones included) and idempotency records (keys under
 // executionID + NUL). It reads in a transaction of its own, around the
 // driver's methods; b must be a *Backend.
 func Leftover(t testing.TB, b driver.Backend, executionID string) int {
@@ -29,6 +30,14 @@ func Leftover(t testing.TB, b driver.Backend, executionID string) int {
 		}
 		if err := tx.Bucket(bucketOrder).ForEach(func(k, _ []byte) error {
 			if orderID(k) == executionID {
+				n++
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketTags).ForEach(func(k, _ []byte) error {
+			if i := bytes.IndexByte(k, 0); i >= 0 && orderID(k[i+1:]) == executionID {
 				n++
 			}
 			return nil

@@ -37,18 +37,34 @@ var (
 	// execution_id \0 "d" \0 waitpoint_id \0 idempotency_key → signal_id.
 	bucketIdempotency = []byte("idempotency")
 	// bucketOrder: suspended_at_ms (8 bytes, big endian) execution_id →
-	// state, one entry per remembered execution, so a cursor walks
-	// executions in (suspended_at_ms, execution_id) order for list and claim.
+	// state, one entry per execution in state suspended, resumed or claimed,
+	// so a cursor walks executions in (suspended_at_ms, execution_id) order
+	// for list and claim.
 	bucketOrder = []byte("order")
+	// bucketTags: tag \0 suspended_at_ms (8 bytes, big endian) execution_id
+	// → state, one entry per tag of the suspension of each execution in
+	// state suspended, so list_suspended by tag (docs/spec.md §8.6) walks
+	// only the executions that carry the tag, in the order of bucketOrder.
+	bucketTags = []byte("tags")
 )
 
-var allBuckets = [][]byte{bucketMeta, bucketKeys, bucketExecutions, bucketWaitpoints, bucketSignals, bucketIdempotency, bucketOrder}
+var allBuckets = [][]byte{bucketMeta, bucketKeys, bucketExecutions, bucketWaitpoints, bucketSignals, bucketIdempotency, bucketOrder, bucketTags}
 
 // layout is the version of the buckets, keys and documents below. A file
 // records it when created; a file recording another layout is refused with
 // unavailable / schema_mismatch rather than misread. (bbolt has no schema:
-// a later layout would be reached by a migration written for it.)
-const layout = "1"
+// a later layout is reached by an upgrade written for it, upgradeLayout.)
+//
+// Layout 2 (docs/spec.md §8) adds bucketTags, executions remembered in
+// state none (state "", possibly without a suspension), pending waitpoints
+// and the signals buffered on them; every field it adds to a document is
+// optional, so a layout 1 file reads as layout 2 once bucketTags exists.
+const layout = "2"
+
+// upgradeLayout maps a layout this driver upgrades in place to the layout
+// it becomes. Layout 1 needs only bucketTags, which initStore creates: it
+// has no tagged suspension to index.
+var upgradeLayout = map[string]string{"1": layout}
 
 var (
 	keyPartitions = []byte("partitions")
@@ -64,6 +80,11 @@ func initStore(tx *bolt.Tx) error {
 		}
 	}
 	meta := tx.Bucket(bucketMeta)
+	if upgradeLayout[string(meta.Get(keyLayout))] == layout {
+		if err := meta.Put(keyLayout, []byte(layout)); err != nil {
+			return err
+		}
+	}
 	if err := recordOrCheck(meta, keyLayout, layout, func(got []byte) error {
 		return driver.SchemaMismatch(fmt.Errorf("the bolt file has layout %q, this driver reads layout %q", got, layout))
 	}); err != nil {
@@ -148,21 +169,44 @@ func docOf(r driver.KidRecord) kidDoc {
 
 // --- executions -------------------------------------------------------------
 
-// execDoc is a remembered execution (state suspended, resumed or claimed)
-// with its latest suspension. Earlier suspensions are closed; what remains
-// of them (waitpoints, signals, idempotency records) is found through
-// Waitpoints and the execution's key prefix, and deleted on complete.
+// execDoc is a remembered execution (state suspended, resumed or claimed,
+// or "": remembered in state none, docs/spec.md §8.1) with its latest
+// suspension (Suspension.ID "": it never suspended, it only holds pending
+// waitpoints). Earlier suspensions are closed; what remains of them
+// (waitpoints, signals, idempotency records) is found through Waitpoints
+// and the execution's key prefix, and deleted on complete.
 type execDoc struct {
 	ID               string  `json:"execution_id"`
 	State            string  `json:"state"`
 	Suspension       suspDoc `json:"suspension"`
 	LeaseID          string  `json:"lease_id,omitempty"`
 	LeaseExpiresAtMs int64   `json:"lease_expires_at_ms,omitempty"`
-	Reason           string  `json:"reason,omitempty"`
-	// Seq numbers the execution's signals in delivery order.
+	// Reason is the claim reason while claimed (kept across re-claims) and
+	// contracts.ReasonCancelled while resumed by cancel_suspension.
+	Reason string `json:"reason,omitempty"`
+	// Seq numbers the signals of the execution's suspensions in delivery
+	// order. Only the latest suspension records signals, so one
+	// suspension's signals have consecutive numbers (signalRange).
 	Seq int64 `json:"seq"`
-	// Waitpoints lists every remembered waitpoint id, of every suspension.
+	// PendingSeq numbers the signals buffered on pending waitpoints in
+	// delivery order; a suspend that uses them renumbers them with Seq.
+	PendingSeq int64 `json:"pending_seq,omitempty"`
+	// Waitpoints lists every remembered waitpoint id, of every suspension,
+	// and every pending waitpoint.
 	Waitpoints []string `json:"waitpoints"`
+	// Unused lists the pending waitpoints no suspend used yet, except those
+	// a create_waitpoint found expired (they can never be used nor count
+	// again): at most MaxPendingWaitpoints are live.
+	Unused []pendingRef `json:"unused,omitempty"`
+	// PendingExpiresAtMs is the latest expires_at_ms of the pending
+	// waitpoints the execution made, used or not (ForgetsExpiredPending).
+	PendingExpiresAtMs int64 `json:"pending_expires_at_ms,omitempty"`
+}
+
+// pendingRef names an unused pending waitpoint and when it expires.
+type pendingRef struct {
+	ID          string `json:"waitpoint_id"`
+	ExpiresAtMs int64  `json:"expires_at_ms"`
 }
 
 // suspDoc is the latest suspension of an execution.
@@ -178,7 +222,10 @@ type suspDoc struct {
 	// payload budget (docs/spec.md §8.3). Documents written before it
 	// existed read 0.
 	PayloadBytes int64 `json:"payload_bytes"`
-	Closed       bool  `json:"closed"` // resumed, or claimed after its timeout
+	// Closed: resumed, cancelled, answered already_satisfied, or claimed
+	// after its timeout.
+	Closed bool     `json:"closed"`
+	Tags   []string `json:"tags,omitempty"` // docs/spec.md §8.6
 }
 
 // decisionState is what contracts' decisions read of e; nil for state none.
@@ -197,12 +244,51 @@ func loadExec(tx *bolt.Tx, id string) (*execDoc, error) {
 	return loadDoc[execDoc](tx.Bucket(bucketExecutions), id)
 }
 
-// saveExec writes the execution and its entry in the order bucket.
+// saveExec writes the execution and its index entries (index).
 func saveExec(tx *bolt.Tx, e *execDoc) error {
-	if err := tx.Bucket(bucketOrder).Put(orderKey(e), []byte(e.State)); err != nil {
+	if err := index(tx, e); err != nil {
 		return err
 	}
 	return putJSON(tx.Bucket(bucketExecutions), []byte(e.ID), e)
+}
+
+// index keeps e's entries in the order and tags buckets as its state
+// requires: an order entry unless it is in state none (claim and list walk
+// it), and one entry per tag of its suspension while it is suspended. The
+// keys hold the suspension's suspended_at_ms: a caller replacing the
+// suspension removes the old entries first (unindex).
+func index(tx *bolt.Tx, e *execDoc) error {
+	if e.State != "" {
+		if err := tx.Bucket(bucketOrder).Put(orderKey(e), []byte(e.State)); err != nil {
+			return err
+		}
+	}
+	tags := tx.Bucket(bucketTags)
+	for _, t := range e.Suspension.Tags {
+		var err error
+		if e.State == contracts.StateSuspended {
+			err = tags.Put(tagKey(t, e.Suspension.SuspendedAtMs, e.ID), []byte(e.State))
+		} else {
+			err = tags.Delete(tagKey(t, e.Suspension.SuspendedAtMs, e.ID))
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// unindex removes e's entries from the order and tags buckets.
+func unindex(tx *bolt.Tx, e *execDoc) error {
+	if err := tx.Bucket(bucketOrder).Delete(orderKey(e)); err != nil {
+		return err
+	}
+	for _, t := range e.Suspension.Tags {
+		if err := tx.Bucket(bucketTags).Delete(tagKey(t, e.Suspension.SuspendedAtMs, e.ID)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // orderKey is the execution's key in the order bucket.
@@ -218,19 +304,56 @@ func orderKeyOf(ms int64, id string) []byte {
 // orderID returns the execution id of an order bucket key.
 func orderID(k []byte) string { return string(k[8:]) }
 
+// tagPrefix selects the tags bucket's entries of one tag. No tag contains
+// a NUL byte (docs/spec.md §8.6).
+func tagPrefix(tag string) []byte { return append([]byte(tag), 0) }
+
+// tagKey is an execution's entry under tag: the tag's prefix and its order
+// key, so the entries of one tag sort as bucketOrder does.
+func tagKey(tag string, ms int64, id string) []byte {
+	return append(tagPrefix(tag), orderKeyOf(ms, id)...)
+}
+
 // --- waitpoints -------------------------------------------------------------
 
-// waitpointDoc is a remembered waitpoint.
+// waitpointDoc is a remembered waitpoint: one a suspend opened, or a
+// pending one create_waitpoint made (docs/spec.md §8.1), which belongs to
+// no suspension (SuspensionID "") until a suspend uses it.
 type waitpointDoc struct {
 	ExecutionID  string `json:"execution_id"`
 	SuspensionID string `json:"suspension_id"`
 	Key          string `json:"waitpoint_key"`
 	CreatedAtMs  int64  `json:"created_at_ms"`
 	Signals      int    `json:"signals"` // signals recorded on it, for the per-waitpoint budget
+	// PayloadBytes sums len(payload) of its signals: what a suspension
+	// using it while pending starts with (driver.PendingBudget).
+	PayloadBytes int64 `json:"payload_bytes,omitempty"`
+	Pending      bool  `json:"pending,omitempty"`       // made by create_waitpoint
+	ExpiresAtMs  int64 `json:"expires_at_ms,omitempty"` // pending: closed past it while unused
+	// TimeoutAtMs is its suspension's, kept for get_waitpoint once a later
+	// suspension replaced that one.
+	TimeoutAtMs *int64 `json:"timeout_at_ms,omitempty"`
+	// Fingerprint is driver.TokenFingerprint of the token last handed out
+	// for it, never the token; "" for waitpoints of layout 1.
+	Fingerprint string   `json:"token_fingerprint,omitempty"`
+	Tags        []string `json:"tags,omitempty"`
 }
 
 func (w *waitpointDoc) ref(id string) driver.WaitpointRef {
 	return driver.WaitpointRef{ExecutionID: w.ExecutionID, WaitpointID: id, WaitpointKey: w.Key, CreatedAtMs: w.CreatedAtMs}
+}
+
+// pendingView is what the decisions of docs/spec.md §8.1 read of w, whose
+// id is id.
+func (w *waitpointDoc) pendingView(id string) *driver.PendingWaitpoint {
+	return &driver.PendingWaitpoint{
+		ID: id, ExecutionID: w.ExecutionID, Key: w.Key, CreatedAtMs: w.CreatedAtMs, ExpiresAtMs: w.ExpiresAtMs,
+		Used: w.SuspensionID != "", Signals: w.Signals, PayloadBytes: w.PayloadBytes,
+	}
+}
+
+func saveWaitpoint(tx *bolt.Tx, id string, w *waitpointDoc) error {
+	return putJSON(tx.Bucket(bucketWaitpoints), []byte(id), w)
 }
 
 // loadWaitpoint returns the waitpoint, or nil when it is not remembered.
@@ -252,6 +375,19 @@ func signalKey(executionID, suspensionID string, seq int64) []byte {
 	return binary.BigEndian.AppendUint64(suspensionPrefix(executionID, suspensionID), uint64(seq))
 }
 
+// bufferPrefix selects the signals buffered on one pending waitpoint that
+// no suspend used yet: execution_id \0 \0 waitpoint_id \0, which no
+// suspension's prefix starts with (no suspension id is empty).
+func bufferPrefix(executionID, waitpointID string) []byte {
+	return append(append(append(execPrefix(executionID), 0), waitpointID...), 0)
+}
+
+// bufferKey is a buffered signal's key: its waitpoint's prefix and its
+// number in the execution's PendingSeq (8 bytes, big endian).
+func bufferKey(executionID, waitpointID string, pendingSeq int64) []byte {
+	return binary.BigEndian.AppendUint64(bufferPrefix(executionID, waitpointID), uint64(pendingSeq))
+}
+
 // signalDoc stores a recorded signal. The payload is kept as bytes (base64
 // in the document), so it comes back exactly as delivered: a JSON encoding
 // of contracts.Signal would HTML-escape it.
@@ -270,6 +406,18 @@ func putSignal(tx *bolt.Tx, key []byte, s contracts.Signal) error {
 	return putJSON(tx.Bucket(bucketSignals), key, d)
 }
 
+// decodeSignal decodes a stored signalDoc.
+func decodeSignal(v []byte) (contracts.Signal, error) {
+	var d signalDoc
+	if err := json.Unmarshal(v, &d); err != nil {
+		return contracts.Signal{}, err
+	}
+	return contracts.Signal{
+		SignalID: d.SignalID, WaitpointID: d.WaitpointID, WaitpointKey: d.WaitpointKey, Name: d.Name,
+		Payload: d.Payload, IdempotencyKey: d.IdempotencyKey, DeliveredAtMs: d.DeliveredAtMs,
+	}, nil
+}
+
 // signalsOf returns the signals of one suspension in delivery order.
 func signalsOf(tx *bolt.Tx, executionID, suspensionID string) ([]contracts.Signal, error) {
 	return signalRange(tx, executionID, suspensionID, 0, -1)
@@ -278,9 +426,10 @@ func signalsOf(tx *bolt.Tx, executionID, suspensionID string) ([]contracts.Signa
 // signalRange returns up to n signals (n < 0: all) of one suspension from
 // position start of its delivery order. A suspension's signals have
 // consecutive sequence numbers (only the latest suspension, while
-// suspended, records signals, and Seq counts every signal of the
-// execution), so the signal at position p has the first signal's sequence
-// plus p: a page is two seeks and n reads, however deep the cursor.
+// suspended, records signals; the signals its pending waitpoints buffered
+// are numbered when it opens; and Seq counts nothing else), so the signal
+// at position p has the first signal's sequence plus p: a page is two
+// seeks and n reads, however deep the cursor.
 func signalRange(tx *bolt.Tx, executionID, suspensionID string, start int64, n int) ([]contracts.Signal, error) {
 	out := []contracts.Signal{}
 	prefix := suspensionPrefix(executionID, suspensionID)
@@ -294,14 +443,11 @@ func signalRange(tx *bolt.Tx, executionID, suspensionID string, start int64, n i
 		k, v = c.Seek(signalKey(executionID, suspensionID, first+start))
 	}
 	for ; k != nil && bytes.HasPrefix(k, prefix) && (n < 0 || len(out) < n); k, v = c.Next() {
-		var d signalDoc
-		if err := json.Unmarshal(v, &d); err != nil {
+		s, err := decodeSignal(v)
+		if err != nil {
 			return nil, err
 		}
-		out = append(out, contracts.Signal{
-			SignalID: d.SignalID, WaitpointID: d.WaitpointID, WaitpointKey: d.WaitpointKey, Name: d.Name,
-			Payload: d.Payload, IdempotencyKey: d.IdempotencyKey, DeliveredAtMs: d.DeliveredAtMs,
-		})
+		out = append(out, s)
 	}
 	return out, nil
 }

@@ -2,7 +2,10 @@ package boltstore
 
 import (
 	"bytes"
+	"cmp"
 	"context"
+	"encoding/binary"
+	"slices"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -13,14 +16,19 @@ import (
 
 // Every operation below is one bbolt transaction. The decisions (which
 // check fails with which error, what a new suspension or signal looks like,
-// when a condition holds, what is claimable, how a page ends) are
-// contracts' (decide.go, driver_errors.go); this file only loads and stores.
+// when a condition holds, what is claimable, how a page ends) are the
+// driver kit's (driver/decide.go, driver/lifecycle.go, driver/errors.go);
+// this file only loads and stores.
 
-// Suspend opens 1–16 waitpoints for an execution and signs their tokens with
-// the current kid (docs/spec.md §5.1 gives the order of checks). A replay
-// with the same idempotency key signs the stored outcome's tokens again
-// and answers the first outcome byte for byte while their kid verifies,
-// suspend_replay_expired after that.
+// Suspend opens 1–16 waitpoints for an execution, new ones and pending
+// ones made by create_waitpoint, and signs their tokens with the current
+// kid (docs/spec.md §5.1 and §8.1 give the order of checks). When the
+// signals its pending waitpoints buffered satisfy the condition, the
+// suspension is recorded closed and the outcome is already_satisfied. A
+// replay with the same idempotency key signs the stored outcome's tokens
+// again and answers the first outcome byte for byte while their kid
+// verifies, suspend_replay_expired after that. One transaction: an error
+// rolls back everything, the forgetting of an expired execution included.
 func (b *Backend) Suspend(ctx context.Context, args contracts.SuspendArgs) (contracts.SuspendOutcome, error) {
 	return write(ctx, b, func(tx *bolt.Tx, nowMs int64) (contracts.SuspendOutcome, error) {
 		return suspend(tx, b.ring.Load(), args, nowMs)
@@ -36,6 +44,13 @@ func suspend(tx *bolt.Tx, ring *kek.Keyring, args contracts.SuspendArgs, nowMs i
 	if k.Current == nil {
 		return out, driver.NotInitialized()
 	}
+	e, err := loadExec(tx, args.ExecutionID)
+	if err == nil {
+		e, err = forgetExpiredPending(tx, e, nowMs)
+	}
+	if err != nil {
+		return out, err
+	}
 	if args.IdempotencyKey != "" {
 		var rec suspendRecord
 		found, err := getJSON(tx.Bucket(bucketIdempotency), suspendRecordKey(args.ExecutionID, args.IdempotencyKey), &rec)
@@ -49,19 +64,48 @@ func suspend(tx *bolt.Tx, ring *kek.Keyring, args contracts.SuspendArgs, nowMs i
 			return replayStored(ring, k, rec.Outcome, nowMs)
 		}
 	}
-	e, err := loadExec(tx, args.ExecutionID)
+	if err := driver.CheckSuspend(e.decisionState(), args.LeaseID); err != nil {
+		return out, err
+	}
+	docs, found, err := loadPending(tx, args)
 	if err != nil {
 		return out, err
 	}
-	if err := driver.CheckSuspend(e.decisionState(), args.LeaseID); err != nil {
+	if err := driver.CheckPendingUse(args, found, nowMs); err != nil {
 		return out, err
 	}
 	current, err := driver.OpenRecord(ring, partition, k.Current) // signs the tokens
 	if err != nil {
 		return out, err
 	}
-	out = driver.NewSuspension(args, *current, nowMs)
-	return out, storeSuspension(tx, e, args, out)
+	out = driver.NewSuspensionUsing(args, *current, found, nowMs)
+	satisfied := driver.PendingSatisfied(args, found)
+	buffered, err := storeSuspension(tx, e, args, out, docs, found, satisfied)
+	if err != nil {
+		return out, err
+	}
+	if satisfied {
+		out = driver.AlreadySatisfied(out, buffered)
+	}
+	return out, storeSuspendRecord(tx, args, out)
+}
+
+// loadPending loads the pending waitpoints args names (docs/spec.md §8.1):
+// their documents and what the decisions read of them, by id. An id of no
+// waitpoint, or of one a suspend opened, is absent from both.
+func loadPending(tx *bolt.Tx, args contracts.SuspendArgs) (map[string]*waitpointDoc, map[string]*driver.PendingWaitpoint, error) {
+	docs := map[string]*waitpointDoc{}
+	found := map[string]*driver.PendingWaitpoint{}
+	for _, id := range driver.PendingIDs(args) {
+		w, err := loadWaitpoint(tx, id)
+		if err != nil {
+			return nil, nil, err
+		}
+		if w != nil && w.Pending {
+			docs[id], found[id] = w, w.pendingView(id)
+		}
+	}
+	return docs, found, nil
 }
 
 // replayStored rebuilds a stored suspend outcome at nowMs
@@ -81,31 +125,93 @@ func replayStored(ring *kek.Keyring, k driver.PartitionKeys, stored []byte, nowM
 	return driver.ReplaySuspendOutcome(stored, k, nowMs)
 }
 
-// storeSuspension writes the new suspension out of e (nil: a new execution):
-// its waitpoints, the execution (state suspended, lease dropped, earlier
-// waitpoints kept) and the idempotency record.
-func storeSuspension(tx *bolt.Tx, e *execDoc, args contracts.SuspendArgs, out contracts.SuspendOutcome) error {
+// storeSuspension writes the new suspension out of e (nil: a new
+// execution), planned by driver.NewSuspensionUsing with the pending
+// waitpoints docs (found: their decision views): the new waitpoints, the
+// pending ones joining it with their signals and counters
+// (driver.PendingBudget), and the execution, whose earlier waitpoints stay.
+// The execution becomes suspended with no lease and no reason, unless the
+// suspension is already satisfied: then it is recorded closed and the
+// execution keeps its state and lease. It returns the buffered signals the
+// suspension starts with, in delivery order.
+func storeSuspension(tx *bolt.Tx, e *execDoc, args contracts.SuspendArgs, out contracts.SuspendOutcome,
+	docs map[string]*waitpointDoc, found map[string]*driver.PendingWaitpoint, satisfied bool,
+) ([]contracts.Signal, error) {
 	if e == nil {
 		e = &execDoc{ID: args.ExecutionID}
-	} else if err := tx.Bucket(bucketOrder).Delete(orderKey(e)); err != nil {
-		return err
+	} else if err := unindex(tx, e); err != nil {
+		return nil, err
+	}
+	buffered, err := joinBuffered(tx, e, driver.PendingIDs(args), out.SuspensionID)
+	if err != nil {
+		return nil, err
 	}
 	for _, w := range out.Waitpoints {
-		doc := waitpointDoc{ExecutionID: e.ID, SuspensionID: out.SuspensionID, Key: w.WaitpointKey, CreatedAtMs: w.CreatedAtMs}
-		if err := putJSON(tx.Bucket(bucketWaitpoints), []byte(w.WaitpointID), doc); err != nil {
-			return err
+		doc := docs[w.WaitpointID]
+		if doc == nil { // a new key
+			doc = &waitpointDoc{ExecutionID: e.ID, Key: w.WaitpointKey, CreatedAtMs: w.CreatedAtMs, Tags: out.Tags}
+			e.Waitpoints = append(e.Waitpoints, w.WaitpointID)
 		}
-		e.Waitpoints = append(e.Waitpoints, w.WaitpointID)
+		doc.SuspensionID, doc.TimeoutAtMs, doc.Fingerprint = out.SuspensionID, out.TimeoutAtMs, driver.TokenFingerprint(w.Token)
+		if err := saveWaitpoint(tx, w.WaitpointID, doc); err != nil {
+			return nil, err
+		}
 	}
-	e.State = contracts.StateSuspended
-	e.LeaseID, e.LeaseExpiresAtMs, e.Reason = "", 0, ""
+	e.Unused = slices.DeleteFunc(e.Unused, func(p pendingRef) bool { return docs[p.ID] != nil })
+	signals, payloadBytes, signaled := driver.PendingBudget(args, found)
 	e.Suspension = suspDoc{
 		ID: out.SuspensionID, SuspendedAtMs: out.SuspendedAtMs, TimeoutAtMs: out.TimeoutAtMs,
 		Condition: out.Condition, Waitpoints: len(out.Waitpoints),
+		Signaled: signaled, Signals: signals, PayloadBytes: payloadBytes, Closed: satisfied, Tags: out.Tags,
 	}
-	if err := saveExec(tx, e); err != nil {
-		return err
+	if !satisfied {
+		e.State = contracts.StateSuspended
+		e.LeaseID, e.LeaseExpiresAtMs, e.Reason = "", 0, ""
 	}
+	return buffered, saveExec(tx, e)
+}
+
+// joinBuffered moves the signals buffered on the pending waitpoints ids
+// into suspension suspensionID of e: in delivery order (PendingSeq), each
+// numbered with e's next Seq, so that the suspension's signals stay
+// consecutive (signalRange). It returns them in that order. The caller
+// saves e.
+func joinBuffered(tx *bolt.Tx, e *execDoc, ids []string, suspensionID string) ([]contracts.Signal, error) {
+	type entry struct {
+		seq        uint64
+		key, value []byte
+	}
+	var all []entry
+	c := tx.Bucket(bucketSignals).Cursor()
+	for _, id := range ids {
+		prefix := bufferPrefix(e.ID, id)
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			all = append(all, entry{binary.BigEndian.Uint64(k[len(prefix):]), bytes.Clone(k), bytes.Clone(v)})
+		}
+	}
+	slices.SortFunc(all, func(x, y entry) int { return cmp.Compare(x.seq, y.seq) })
+	out := make([]contracts.Signal, 0, len(all))
+	for _, en := range all {
+		s, err := decodeSignal(en.value)
+		if err != nil {
+			return nil, err
+		}
+		e.Seq++
+		if err := tx.Bucket(bucketSignals).Put(signalKey(e.ID, suspensionID, e.Seq), en.value); err != nil {
+			return nil, err
+		}
+		if err := tx.Bucket(bucketSignals).Delete(en.key); err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// storeSuspendRecord stores the idempotency record of a suspend that
+// answered out, when args name a key: the fingerprint of args and out
+// without its tokens (driver.StoredSuspendOutcome).
+func storeSuspendRecord(tx *bolt.Tx, args contracts.SuspendArgs, out contracts.SuspendOutcome) error {
 	if args.IdempotencyKey == "" {
 		return nil
 	}
@@ -114,7 +220,7 @@ func storeSuspension(tx *bolt.Tx, e *execDoc, args contracts.SuspendArgs, out co
 		return err
 	}
 	rec := suspendRecord{Fingerprint: args.Fingerprint(), Outcome: stored}
-	return putJSON(tx.Bucket(bucketIdempotency), suspendRecordKey(e.ID, args.IdempotencyKey), rec)
+	return putJSON(tx.Bucket(bucketIdempotency), suspendRecordKey(args.ExecutionID, args.IdempotencyKey), rec)
 }
 
 // DeliverSignal records a signal on a waitpoint exactly once per
@@ -143,14 +249,14 @@ func deliver(tx *bolt.Tx, ring *kek.Keyring, args contracts.DeliverSignalArgs, n
 	if err != nil {
 		return out, err
 	}
-	s := &e.Suspension
-	closed := w.SuspensionID != s.ID || s.Closed // earlier suspensions are all closed
-	used := driver.SignalBudget{WaitpointSignals: w.Signals, SuspensionSignals: s.Signals, PayloadBytes: s.PayloadBytes}
-	if err := driver.CheckDeliverable(closed, s.TimeoutAtMs, used, args, nowMs); err != nil {
-		return out, err
-	}
 	sig := driver.NewSignal(w.ref(args.WaitpointID), args, nowMs)
-	if err := recordSignal(tx, e, w, sig); err != nil {
+	resumed := false
+	if w.SuspensionID == "" { // pending: buffered until a suspend uses it (docs/spec.md §8.1)
+		err = deliverPending(tx, e, w, sig, args, nowMs)
+	} else {
+		resumed, err = deliverToSuspension(tx, e, w, sig, args, nowMs)
+	}
+	if err != nil {
 		return out, err
 	}
 	if args.IdempotencyKey != "" {
@@ -158,11 +264,71 @@ func deliver(tx *bolt.Tx, ring *kek.Keyring, args contracts.DeliverSignalArgs, n
 			return out, err
 		}
 	}
+	return contracts.DeliverSignalOutcome{Outcome: contracts.OutcomeAccepted, SignalID: sig.SignalID, Resumed: resumed}, saveExec(tx, e)
+}
+
+// deliverToSuspension decides check 4 of deliver_signal for w, a waitpoint
+// of a suspension of e (driver.CheckDeliverable), records sig and resumes e
+// when its condition holds (driver.ConditionHolds): state resumed, no
+// reason, the suspension closed. The caller saves e.
+func deliverToSuspension(tx *bolt.Tx, e *execDoc, w *waitpointDoc, sig contracts.Signal, args contracts.DeliverSignalArgs, nowMs int64) (bool, error) {
+	s := &e.Suspension
+	closed := w.SuspensionID != s.ID || s.Closed // earlier suspensions are all closed
+	used := driver.SignalBudget{WaitpointSignals: w.Signals, SuspensionSignals: s.Signals, PayloadBytes: s.PayloadBytes}
+	if err := driver.CheckDeliverable(closed, s.TimeoutAtMs, used, args, nowMs); err != nil {
+		return false, err
+	}
+	if err := recordSignal(tx, e, w, sig); err != nil {
+		return false, err
+	}
 	resumed := driver.ConditionHolds(s.Condition, s.Signaled, s.Waitpoints)
 	if resumed {
-		s.Closed, e.State = true, contracts.StateResumed
+		s.Closed = true
+		e.State, e.Reason = contracts.StateResumed, ""
 	}
-	return contracts.DeliverSignalOutcome{Outcome: contracts.OutcomeAccepted, SignalID: sig.SignalID, Resumed: resumed}, saveExec(tx, e)
+	return resumed, nil
+}
+
+// deliverPending decides check 4 of deliver_signal for w, a pending
+// waitpoint of e that no suspend used (driver.CheckPendingDeliverable,
+// against the pool of e's live pending waitpoints), and buffers sig on it,
+// numbered with e's next PendingSeq. The caller saves e.
+func deliverPending(tx *bolt.Tx, e *execDoc, w *waitpointDoc, sig contracts.Signal, args contracts.DeliverSignalArgs, nowMs int64) error {
+	pool, err := pendingPool(tx, e, nowMs)
+	if err != nil {
+		return err
+	}
+	if err := driver.CheckPendingDeliverable(*w.pendingView(sig.WaitpointID), pool, args, nowMs); err != nil {
+		return err
+	}
+	e.PendingSeq++
+	if err := putSignal(tx, bufferKey(e.ID, sig.WaitpointID, e.PendingSeq), sig); err != nil {
+		return err
+	}
+	w.Signals++
+	w.PayloadBytes += int64(len(sig.Payload))
+	return saveWaitpoint(tx, sig.WaitpointID, w)
+}
+
+// pendingPool sums what e's live pending waitpoints hold: the budget of
+// the suspension they will join (driver.CheckPendingDeliverable). It reads
+// at most MaxPendingWaitpoints waitpoints.
+func pendingPool(tx *bolt.Tx, e *execDoc, nowMs int64) (driver.SignalBudget, error) {
+	var pool driver.SignalBudget
+	for _, p := range e.Unused {
+		if nowMs > p.ExpiresAtMs {
+			continue
+		}
+		w, err := loadWaitpoint(tx, p.ID)
+		if err != nil {
+			return pool, err
+		}
+		if w != nil && w.pendingView(p.ID).Live(nowMs) {
+			pool.SuspensionSignals += w.Signals
+			pool.PayloadBytes += w.PayloadBytes
+		}
+	}
+	return pool, nil
 }
 
 // authorize runs checks 1 and 2 of deliver_signal (contracts.AuthorizeToken)
@@ -208,7 +374,8 @@ func recordSignal(tx *bolt.Tx, e *execDoc, w *waitpointDoc, sig contracts.Signal
 	e.Suspension.Signals++
 	e.Suspension.PayloadBytes += int64(len(sig.Payload))
 	w.Signals++
-	return putJSON(tx.Bucket(bucketWaitpoints), []byte(sig.WaitpointID), w)
+	w.PayloadBytes += int64(len(sig.Payload))
+	return saveWaitpoint(tx, sig.WaitpointID, w)
 }
 
 // ObserveSignals returns a page of the signals of the execution's latest
@@ -227,7 +394,7 @@ func (b *Backend) ObserveSignals(ctx context.Context, args contracts.ObserveSign
 		switch {
 		case err != nil:
 			return contracts.ObserveSignalsResult{}, err
-		case e == nil:
+		case e == nil || e.Suspension.ID == "": // pending waitpoints alone are no suspension to observe
 			return contracts.ObserveSignalsResult{}, driver.ExecutionNotFound(args.ExecutionID)
 		}
 		s := e.Suspension
@@ -242,35 +409,42 @@ func (b *Backend) ObserveSignals(ctx context.Context, args contracts.ObserveSign
 	})
 }
 
-// ListSuspended walks the order bucket strictly after the cursor and returns
-// up to args.Limit executions in state suspended.
+// ListSuspended walks the executions in state suspended in
+// (suspended_at_ms, execution_id) order strictly after the cursor and
+// returns up to args.Limit of them, reading one more to learn whether
+// another page follows (driver.PageSuspended). Without a tag it walks the
+// order bucket, skipping executions in other states; with args.Tag it walks
+// that tag's entries of the tags bucket, which name only suspended
+// executions carrying it (docs/spec.md §8.6).
 func (b *Backend) ListSuspended(ctx context.Context, args contracts.ListSuspendedArgs) (contracts.ListSuspendedResult, error) {
-	var start []byte
+	var after []byte
 	if args.Cursor != "" {
 		c, err := contracts.DecodeCursor(args.Cursor)
 		if err != nil {
 			return contracts.ListSuspendedResult{}, err
 		}
-		start = orderKeyOf(c.SuspendedAtMs, c.ExecutionID)
+		after = orderKeyOf(c.SuspendedAtMs, c.ExecutionID)
+	}
+	bucket, prefix := bucketOrder, []byte(nil)
+	if args.Tag != "" {
+		bucket, prefix = bucketTags, tagPrefix(args.Tag)
 	}
 	return read(ctx, b, func(tx *bolt.Tx, _ int64) (contracts.ListSuspendedResult, error) {
 		var rows []contracts.SuspendedExecution
-		c := tx.Bucket(bucketOrder).Cursor()
-		k, state := c.First()
-		if start != nil {
-			k, state = c.Seek(start)
-		}
-		for ; k != nil && len(rows) <= args.Limit; k, state = c.Next() {
-			if string(state) != contracts.StateSuspended || bytes.Equal(k, start) {
+		c := tx.Bucket(bucket).Cursor()
+		start := append(bytes.Clone(prefix), after...)
+		for k, state := c.Seek(start); k != nil && bytes.HasPrefix(k, prefix) && len(rows) <= args.Limit; k, state = c.Next() {
+			if string(state) != contracts.StateSuspended || after != nil && bytes.Equal(k, start) {
 				continue
 			}
-			e, err := loadExec(tx, orderID(k))
+			e, err := loadExec(tx, orderID(k[len(prefix):]))
 			if err != nil {
 				return contracts.ListSuspendedResult{}, err
 			}
 			s := e.Suspension
 			rows = append(rows, contracts.SuspendedExecution{
-				ExecutionID: e.ID, SuspensionID: s.ID, SuspendedAtMs: s.SuspendedAtMs, TimeoutAtMs: s.TimeoutAtMs, Waitpoints: s.Waitpoints,
+				ExecutionID: e.ID, SuspensionID: s.ID, SuspendedAtMs: s.SuspendedAtMs, TimeoutAtMs: s.TimeoutAtMs,
+				Waitpoints: s.Waitpoints, Tags: slices.Clone(s.Tags),
 			})
 		}
 		return driver.PageSuspended(rows, args.Limit), nil
@@ -330,6 +504,10 @@ func (b *Backend) CompleteExecution(ctx context.Context, args contracts.Complete
 	})
 }
 
+// forget deletes e and everything recorded for it: its waitpoints (of
+// every suspension, and pending ones), its signals (buffered ones
+// included) and idempotency records under its key prefix, and its index
+// entries.
 func forget(tx *bolt.Tx, e *execDoc) error {
 	for _, id := range e.Waitpoints {
 		if err := tx.Bucket(bucketWaitpoints).Delete([]byte(id)); err != nil {
@@ -342,8 +520,19 @@ func forget(tx *bolt.Tx, e *execDoc) error {
 	if err := deletePrefix(tx.Bucket(bucketIdempotency), execPrefix(e.ID)); err != nil {
 		return err
 	}
-	if err := tx.Bucket(bucketOrder).Delete(orderKey(e)); err != nil {
+	if err := unindex(tx, e); err != nil {
 		return err
 	}
 	return tx.Bucket(bucketExecutions).Delete([]byte(e.ID))
+}
+
+// forgetExpiredPending forgets e when it is remembered in state none and
+// every pending waitpoint it made has expired (driver.ForgetsExpiredPending),
+// as create_waitpoint and suspend do before their checks (docs/spec.md
+// §8.1). It returns what is left of e: nil when forgotten.
+func forgetExpiredPending(tx *bolt.Tx, e *execDoc, nowMs int64) (*execDoc, error) {
+	if e == nil || !driver.ForgetsExpiredPending(e.State, e.PendingExpiresAtMs, nowMs) {
+		return e, nil
+	}
+	return nil, forget(tx, e)
 }
