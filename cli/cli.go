@@ -17,9 +17,9 @@
 //
 // # Drivers
 //
-// The package blank-imports the drivers it registers by default (see
-// drivers.go). A custom binary adds its own by blank-importing them before
-// calling Main, and every command then accepts their URL scheme:
+// The package registers no driver: cmd/ff blank-imports the four in-repo
+// drivers before calling Main. A custom binary blank-imports the drivers it
+// wants, its own included, and every command then accepts their URL scheme:
 //
 //	package main
 //
@@ -150,7 +150,8 @@ func flagExit(err error) int {
 	return ExitUsage
 }
 
-// runHelp prints the general usage, or one command's with `ff help <cmd>`.
+// runHelp prints the general usage, or one command's with `ff help <cmd>`
+// (`ff help <cmd> <subcommand>` for a subcommand's).
 func runHelp(stderr io.Writer, global *flag.FlagSet, rest []string) int {
 	if len(rest) == 0 {
 		printUsage(stderr, global)
@@ -161,6 +162,19 @@ func runHelp(stderr io.Writer, global *flag.FlagSet, rest []string) int {
 		fmt.Fprintf(stderr, "ff help: unknown command %q\n\n", printable(rest[0]))
 		printCommands(stderr)
 		return ExitUsage
+	}
+	if len(cmd.subcommands) > 0 {
+		if len(rest) < 2 {
+			cmd.usage(stderr)
+			return ExitOK
+		}
+		sub, ok := cmd.subcommand(rest[1])
+		if !ok {
+			fmt.Fprintf(stderr, "ff help: unknown subcommand %q of %s\n\n", printable(rest[1]), cmd.name)
+			cmd.usage(stderr)
+			return ExitUsage
+		}
+		cmd = sub
 	}
 	fs := cmd.flagSet(&invocation{stderr: stderr})
 	fs.Usage()

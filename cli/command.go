@@ -15,12 +15,15 @@ import (
 // command is one entry of the command table: its name, a one-line summary
 // for `ff help`, the synopsis of its flags, and setup, which defines the
 // command's flags on fs and returns the function that runs it once the
-// flags are parsed.
+// flags are parsed. A command with subcommands (`ff waitpoint create`) has
+// no flags and no setup of its own: its first argument names the
+// subcommand, which runs as a command named "waitpoint create".
 type command struct {
-	name     string
-	summary  string
-	synopsis string
-	setup    func(fs *flag.FlagSet) func(inv *invocation) int
+	name        string
+	summary     string
+	synopsis    string
+	setup       func(fs *flag.FlagSet) func(inv *invocation) int
+	subcommands []command
 }
 
 // commands is the command table; `ff help` lists it sorted by name. A new
@@ -38,6 +41,10 @@ var commands = []command{
 	suspendedCommand,
 	claimCommand,
 	completeCommand,
+	waitpointCommand,
+	extendCommand,
+	releaseCommand,
+	cancelCommand,
 	serveCommand,
 	demoCommand,
 	benchCommand,
@@ -94,8 +101,12 @@ func hasFlags(fs *flag.FlagSet) bool {
 	return n > 0
 }
 
-// execute parses the command's flags and runs it.
+// execute parses the command's flags and runs it, or, for a command with
+// subcommands, runs the one its first argument names.
 func (c command) execute(inv *invocation, args []string) int {
+	if len(c.subcommands) > 0 {
+		return c.dispatch(inv, args)
+	}
 	inv.cmd = c.name
 	fs, run := c.bind(inv)
 	if err := fs.Parse(args); err != nil {
@@ -194,4 +205,48 @@ func countSet(fs *flag.FlagSet, names ...string) int {
 		}
 	}
 	return n
+}
+
+// dispatch runs the subcommand args[0] with the rest of args. No
+// subcommand, or an unknown one, is a usage error listing them; -h, -help
+// and --help list them and exit 0.
+func (c command) dispatch(inv *invocation, args []string) int {
+	inv.cmd = c.name
+	if len(args) == 0 {
+		c.usage(inv.stderr)
+		return ExitUsage
+	}
+	switch args[0] {
+	case "-h", "-help", "--help":
+		c.usage(inv.stderr)
+		return ExitOK
+	}
+	sub, ok := c.subcommand(args[0])
+	if !ok {
+		code := inv.usagef("unknown subcommand %q", printable(args[0]))
+		c.usage(inv.stderr)
+		return code
+	}
+	return sub.execute(inv, args[1:])
+}
+
+// subcommand returns the subcommand called name, named in full ("waitpoint
+// create") for its usage and errors.
+func (c command) subcommand(name string) (command, bool) {
+	for _, sub := range c.subcommands {
+		if sub.name == name {
+			sub.name = c.name + " " + sub.name
+			return sub, true
+		}
+	}
+	return command{}, false
+}
+
+// usage prints the usage of a command with subcommands: one line each.
+func (c command) usage(w io.Writer) {
+	fmt.Fprintf(w, "usage: ff [--backend URL] %s <subcommand> [flags]\n\n%s\n\nsubcommands:\n", c.name, c.summary)
+	for _, sub := range c.subcommands {
+		fmt.Fprintf(w, "  %-8s %s\n", sub.name, sub.summary)
+	}
+	fmt.Fprintf(w, "\nRun `ff %s <subcommand> -h` for its flags.\n", c.name)
 }

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
@@ -13,26 +14,41 @@ import (
 )
 
 var suspendCommand = command{
-	name:     "suspend",
-	summary:  "suspend an execution on 1-16 waitpoints and print their tokens",
-	synopsis: "--execution E --waitpoint KEY [--waitpoint KEY ...] [--condition any|all] [--timeout-ms N] [--idempotency-key K] [--lease-id L]",
+	name:    "suspend",
+	summary: "suspend an execution on 1-16 waitpoints and print their tokens",
+	synopsis: "--execution E (--waitpoint KEY | --pending W) [--waitpoint KEY | --pending W ...]\n" +
+		"        [--condition any|all | --count N] [--timeout-ms N] [--idempotency-key K] [--lease-id L] [--tag T ...]",
 	setup: func(fs *flag.FlagSet) func(*invocation) int {
 		exec := fs.String("execution", "", "the execution id `E`")
-		var keys stringList
-		fs.Var(&keys, "waitpoint", "a waitpoint `KEY` (repeat for several)")
+		var wps waitpointList
+		fs.Var(wps.flag(false), "waitpoint", "a new waitpoint `KEY` (repeat for several)")
+		fs.Var(wps.flag(true), "pending", "use the pending waitpoint `W` made by ff waitpoint create (repeatable; in order with --waitpoint)")
 		cond := fs.String("condition", contracts.ConditionAny, "resume on `any` signal or once all waitpoints hold one")
+		count := fs.Int("count", 0, "resume once `N` distinct waitpoints hold a signal (instead of --condition)")
 		timeout := fs.Int64("timeout-ms", 0, "time out after `N` ms (default: never)")
 		idem := fs.String("idempotency-key", "", "replaying the same key returns the first outcome")
 		lease := fs.String("lease-id", "", "the current lease `L`, when re-suspending a claimed execution")
+		var tags stringList
+		fs.Var(&tags, "tag", "tag the suspension with `T`, shown by ff suspended and filtered by --tag there (repeat for several)")
 		return func(inv *invocation) int {
-			if m := missing(fs, "execution", "waitpoint"); m != "" {
+			if m := missing(fs, "execution"); m != "" {
 				return inv.usagef("missing %s", m)
 			}
-			a := contracts.SuspendArgs{ExecutionID: *exec, Condition: *cond, IdempotencyKey: *idem}
-			for _, k := range keys {
-				a.Waitpoints = append(a.Waitpoints, contracts.WaitpointSpec{Key: k})
+			if len(wps) == 0 {
+				return inv.usagef("missing --waitpoint (or --pending)")
 			}
+			if countSet(fs, "condition", "count") > 1 {
+				return inv.usagef("give at most one of --condition, --count")
+			}
+			a := contracts.SuspendArgs{ExecutionID: *exec, Waitpoints: wps, Condition: *cond, IdempotencyKey: *idem, Tags: tags}
 			set := setFlags(fs)
+			if set["count"] {
+				c, err := countCondition(*count)
+				if err != nil {
+					return inv.print(nil, err)
+				}
+				a.Condition = c
+			}
 			if set["timeout-ms"] {
 				a.TimeoutMs = timeout
 			}
@@ -46,13 +62,54 @@ var suspendCommand = command{
 	},
 }
 
+// countCondition is --count N as the HTTP API reads {"count": N}
+// (contracts.ParseConditionJSON), so that both refuse the same values with
+// the same detail (condition.count).
+func countCondition(n int) (string, error) {
+	return contracts.ParseConditionJSON("condition", json.RawMessage(`{"count":`+strconv.Itoa(n)+`}`))
+}
+
+// waitpointList holds suspend's waitpoints in command-line order: --waitpoint
+// adds a new one by key, --pending a pending one by id (docs/spec.md §8.1).
+type waitpointList []contracts.WaitpointSpec
+
+// flag returns the flag.Value of --pending (pending) or --waitpoint.
+func (l *waitpointList) flag(pending bool) flag.Value { return waitpointFlag{l, pending} }
+
+type waitpointFlag struct {
+	l       *waitpointList
+	pending bool
+}
+
+func (f waitpointFlag) String() string {
+	if f.l == nil {
+		return ""
+	}
+	var out []string
+	for _, w := range *f.l {
+		if f.pending == (w.Pending != "") {
+			out = append(out, w.Key+w.Pending)
+		}
+	}
+	return strings.Join(out, ",")
+}
+
+func (f waitpointFlag) Set(v string) error {
+	if f.pending {
+		*f.l = append(*f.l, contracts.WaitpointSpec{Pending: v})
+	} else {
+		*f.l = append(*f.l, contracts.WaitpointSpec{Key: v})
+	}
+	return nil
+}
+
 var signalCommand = command{
 	name:     "signal",
 	summary:  "deliver a signal to a waitpoint, presenting its token",
 	synopsis: "--execution E --waitpoint-id W (--token-file PATH|- | --token T) --name N [--payload JSON] [--idempotency-key K]",
 	setup: func(fs *flag.FlagSet) func(*invocation) int {
 		exec := fs.String("execution", "", "the execution id `E`")
-		wp := fs.String("waitpoint-id", "", "the waitpoint id `W` printed by suspend")
+		wp := fs.String("waitpoint-id", "", "the waitpoint id `W` printed by suspend or waitpoint create")
 		var token tokenFlags
 		token.define(fs, "the waitpoint's token")
 		name := fs.String("name", "", "the signal name `N`")
@@ -106,12 +163,13 @@ var signalsCommand = command{
 var suspendedCommand = command{
 	name:     "suspended",
 	summary:  "page through suspended executions, oldest first",
-	synopsis: "[--limit N] [--cursor C]",
+	synopsis: "[--limit N] [--cursor C] [--tag T]",
 	setup: func(fs *flag.FlagSet) func(*invocation) int {
 		limit := fs.Int("limit", contracts.DefaultListLimit, "page size `N` (1-1000)")
 		cursor := fs.String("cursor", "", "the next_cursor `C` of the previous page")
+		tag := fs.String("tag", "", "list only executions whose suspension carries tag `T`")
 		return func(inv *invocation) int {
-			a := contracts.ListSuspendedArgs{Limit: *limit, Cursor: *cursor}
+			a := contracts.ListSuspendedArgs{Limit: *limit, Cursor: *cursor, Tag: *tag}
 			// The Engine reads a zero limit as "default"; on the command line
 			// --limit 0 is an explicit value outside 1-1000.
 			if err := a.Validate(); err != nil {

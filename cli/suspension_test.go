@@ -42,7 +42,7 @@ func TestSuspendSignalClaimComplete(t *testing.T) {
 	t.Run("ListedAsSuspended", func(t *testing.T) {
 		r := run(t, "", "--backend", b, "suspended")
 		wantStdout(t, r, `{"executions":[{"execution_id":"order-7","suspension_id":"`+str(t, sus, "suspension_id")+
-			`","suspended_at_ms":`+now+`,"timeout_at_ms":`+itoa(clock.NowMs()+60000)+`,"waitpoints":2}],"next_cursor":null}`)
+			`","suspended_at_ms":`+now+`,"timeout_at_ms":`+itoa(clock.NowMs()+60000)+`,"waitpoints":2,"tags":[]}],"next_cursor":null}`)
 	})
 	t.Run("NothingToClaimYet", func(t *testing.T) {
 		wantStdout(t, run(t, "", "--backend", b, "claim", "--worker", "w1"), `{"outcome":"none"}`)

@@ -28,7 +28,16 @@ const ruleUTF8 = "must be valid UTF-8"
 // Either fault is validation / invalid_input naming the top-level member
 // that holds it ("body" when there is none, or its name is not a plain
 // field name). The error never quotes the body.
-func decodeText(r *http.Request, dst any) error {
+func decodeText(r *http.Request, dst any) error { return decodeTextOr(r, dst, false) }
+
+// decodeOptionalText is decodeText for a route whose body may be left out
+// (cancel_suspension's): an empty body, or one of whitespace only, leaves
+// dst as it is, like {}; any other body is held to decodeText's rules.
+func decodeOptionalText(r *http.Request, dst any) error { return decodeTextOr(r, dst, true) }
+
+// decodeTextOr is decodeText; with emptyOK, a body of whitespace only
+// decodes to nothing.
+func decodeTextOr(r *http.Request, dst any, emptyOK bool) error {
 	b, err := io.ReadAll(r.Body)
 	if err != nil {
 		var tooLarge *http.MaxBytesError
@@ -36,6 +45,9 @@ func decodeText(r *http.Request, dst any) error {
 			return errBodyTooLarge.With("body: must be at most %d bytes", tooLarge.Limit)
 		}
 		return contracts.Invalid("body", "must be one JSON object")
+	}
+	if emptyOK && len(bytes.TrimSpace(b)) == 0 {
+		return nil
 	}
 	if i := invalidUTF8(b); i >= 0 {
 		return contracts.Invalid(memberAt(b, i), ruleUTF8)

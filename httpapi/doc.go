@@ -11,24 +11,80 @@
 //	GET  /v1/admin/keystore/kids
 //	POST /v1/admin/sign                            {scope, message}
 //	POST /v1/admin/verify                          {scope, message, token}
-//	POST /v1/admin/executions/{execution_id}/suspend   {waitpoints, condition, timeout_ms, idempotency_key, lease_id}
-//	GET  /v1/admin/executions/{execution_id}/signals
-//	GET  /v1/admin/suspended?limit=N&cursor=C
+//	POST /v1/admin/executions/{execution_id}/suspend   {waitpoints, condition, timeout_ms, idempotency_key, lease_id, tags}
+//	GET  /v1/admin/executions/{execution_id}/signals?limit=N&cursor=C
+//	GET  /v1/admin/suspended?limit=N&cursor=C&tag=T
 //	POST /v1/admin/claim                           {worker_id, lease_ms}
 //	POST /v1/admin/executions/{execution_id}/complete  {lease_id}
+//	POST /v1/admin/executions/{execution_id}/waitpoints {key, expires_in_ms, lease_id, tags}
+//	GET  /v1/admin/executions/{execution_id}/waitpoints/{waitpoint_id}
+//	POST /v1/admin/executions/{execution_id}/extend    {lease_id, lease_ms}
+//	POST /v1/admin/executions/{execution_id}/release   {lease_id}
+//	POST /v1/admin/executions/{execution_id}/cancel    no body, or {}
 //	GET  /healthz   always 200 while the process serves
 //	GET  /readyz    200 when the backend answers a ping, else 503 with the error envelope
 //	                (SQLite's ping commits a tiny write, so a full disk answers 503 storage_full)
 //	GET  /metrics   metrics in the Prometheus text format (off with Options.DisableMetricsRoute)
 //
+// Every body is one JSON object; a member the route does not know is
+// refused (400 invalid_input naming the body), and so is text that is not
+// valid UTF-8 or not I-JSON, naming the member (docs/spec.md §2). Optional
+// members may be left out or null. Defaults: grace_ms 24 h; lease_ms (claim,
+// extend) 30 s when absent or 0; condition "any" when absent, null or "";
+// limit 100 (suspended) or 1000 (signals).
+//
+// # Version 2 of the waitpoint lifecycle
+//
+// The routes of docs/spec.md §8 and the version 2 members of suspend and
+// list_suspended (each answers the operation's envelope with 200, as
+// suspend does; every error keeps the status of its kind, below):
+//
+//   - create_waitpoint, POST .../{execution_id}/waitpoints: a pending
+//     waitpoint and its token, for an execution that is not suspended yet
+//     (§8.1). expires_in_ms is required (1 to 2^53-1); lease_id is the
+//     current lease when the execution is claimed, else absent or null.
+//     Not idempotent: every call opens another waitpoint. Errors:
+//     409 already_suspended, lease_mismatch (conflict) and
+//     waitpoint_limit_exceeded (state: 16 live pending waitpoints).
+//   - get_waitpoint, GET .../{execution_id}/waitpoints/{waitpoint_id}:
+//     status (pending, open, closed, expired), signal count, tags and
+//     token_fingerprint, never the token (§8.6); 404 waitpoint_not_found
+//     for an unknown waitpoint or one of another execution. It is an admin
+//     route, so that the public signal route stays free of existence oracles.
+//   - extend_lease, POST .../{execution_id}/extend: a worker's heartbeat,
+//     lease_expires_at_ms = now + lease_ms (§8.4). release_execution, POST
+//     .../{execution_id}/release: the execution is claimable again at once,
+//     with its claim reason. Both: 404 execution_not_found, 409
+//     lease_mismatch.
+//   - cancel_suspension, POST .../{execution_id}/cancel: the waitpoints close
+//     and the execution is claimable with reason "cancelled" (§8.5); 404
+//     execution_not_found, 409 not_suspended.
+//   - suspend: waitpoints items are {"key": K} (a new waitpoint) or
+//     {"pending": waitpoint_id} (one create_waitpoint made), never both;
+//     condition is "any", "all" or {"count": n} (contracts.ParseConditionJSON,
+//     §8.2); tags are 0-10 distinct tags of 1-64 bytes of [A-Za-z0-9._:-].
+//     When the signals already on the pending waitpoints satisfy the
+//     condition the answer is 200 with outcome already_satisfied and those
+//     signals. 409 pending_waitpoint_unavailable for a pending id that is
+//     unknown, of another execution, used or expired.
+//   - list_suspended: ?tag=T lists only executions whose suspension
+//     carries tag T.
+//
+// On a backend whose driver does not implement driver.Lifecycle these
+// routes, and suspend and list_suspended with a version 2 member, answer
+// 501 unavailable / unsupported, before any I/O.
+//
+// # Authorization and status codes
+//
 // Admin routes require Authorization: Bearer <admin token>, compared in
 // constant time; with no admin token configured they answer 403
 // admin_disabled. Status codes: 200 success; 400 validation; 401 invalid or
 // expired token and missing or wrong admin token; 403 admin routes off; 404
-// not found; 405 wrong method; 409 conflict and state; 413 body over the
-// limit; 429 contention and 503 transport or unavailable, both with
-// Retry-After. A rotate_all whose entries carry errors still answers 200:
-// the body says which partitions failed.
+// not found (execution_not_found, waitpoint_not_found, route_not_found); 405
+// wrong method; 409 conflict and state; 413 body over the limit; 429
+// contention and 503 transport or unavailable, with Retry-After when the
+// error is retryable; 501 unsupported (StatusOf). A rotate_all whose entries
+// carry errors still answers 200: the body says which partitions failed.
 //
 // # Metrics
 //
@@ -41,8 +97,9 @@
 //	ff_token_verification_failures_total{reason}           counter
 //	ff_rotations_total{outcome}                            counter
 //
-// route is the operation's name (deliver_signal, seed, ..., not_found,
-// method_not_allowed); outcome is ok or the error code (for rotations, one
+// route is the operation's name (deliver_signal, seed, ..., create_waitpoint,
+// get_waitpoint, extend_lease, release_execution, cancel_suspension,
+// not_found, method_not_allowed); outcome is ok or the error code (for rotations, one
 // per partition: rotated, noop or the error code); reason is malformed,
 // unknown_kid, signature_mismatch or token_expired. Label values never carry
 // ids, tokens or other caller input. A family is listed once it has a

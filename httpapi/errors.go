@@ -25,9 +25,16 @@ var (
 	errBodyTooLarge  = &contracts.Error{Kind: contracts.KindValidation, Code: CodeBodyTooLarge}
 )
 
-// StatusOf maps a contract error onto its HTTP status code.
+// StatusOf maps a contract error onto its HTTP status code: 400
+// validation, 401 invalid_token, token_expired and unauthorized, 403
+// admin_disabled, 404 not_found, 405 method_not_allowed, 409 conflict and
+// state, 413 body_too_large, 429 contention, 501 unsupported (an operation
+// of docs/spec.md §8 on a backend without it: asking again will not help),
+// and 503 any other unavailable and transport error.
 func StatusOf(e *contracts.Error) int {
 	switch {
+	case errors.Is(e, contracts.ErrUnsupported):
+		return http.StatusNotImplemented
 	case e.Code == CodeUnauthorized,
 		errors.Is(e, contracts.ErrInvalidToken), errors.Is(e, contracts.ErrTokenExpired):
 		return http.StatusUnauthorized

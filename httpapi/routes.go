@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -21,6 +22,11 @@ func (h *Handler) routes() {
 	h.handle("/v1/admin/executions/{execution_id}/suspend", endpoint{http.MethodPost, "suspend", true, h.suspend})
 	h.handle("/v1/admin/executions/{execution_id}/signals", endpoint{http.MethodGet, "observe_signals", true, h.observe})
 	h.handle("/v1/admin/executions/{execution_id}/complete", endpoint{http.MethodPost, "complete_execution", true, h.complete})
+	h.handle("/v1/admin/executions/{execution_id}/waitpoints", endpoint{http.MethodPost, "create_waitpoint", true, h.createWaitpoint})
+	h.handle("/v1/admin/executions/{execution_id}/waitpoints/{waitpoint_id}", endpoint{http.MethodGet, "get_waitpoint", true, h.getWaitpoint})
+	h.handle("/v1/admin/executions/{execution_id}/extend", endpoint{http.MethodPost, "extend_lease", true, h.extendLease})
+	h.handle("/v1/admin/executions/{execution_id}/release", endpoint{http.MethodPost, "release_execution", true, h.release})
+	h.handle("/v1/admin/executions/{execution_id}/cancel", endpoint{http.MethodPost, "cancel_suspension", true, h.cancel})
 	h.handle("/v1/admin/suspended", endpoint{http.MethodGet, "list_suspended", true, h.listSuspended})
 	h.handle("/v1/admin/claim", endpoint{http.MethodPost, "claim_resumed_execution", true, h.claim})
 	h.handle("/healthz", endpoint{http.MethodGet, "healthz", false, func(*http.Request) (any, error) {
@@ -145,19 +151,35 @@ func (h *Handler) suspend(r *http.Request) (any, error) {
 		return nil, err
 	}
 	var b struct {
-		Waitpoints     []contracts.WaitpointSpec `json:"waitpoints"`
-		Condition      string                    `json:"condition"`
+		Waitpoints     []contracts.WaitpointSpec `json:"waitpoints"` // {"key":K} or {"pending":ID}
+		Condition      json.RawMessage           `json:"condition"`  // "any", "all" or {"count":n}
 		TimeoutMs      *int64                    `json:"timeout_ms"`
 		IdempotencyKey string                    `json:"idempotency_key"`
 		LeaseID        *string                   `json:"lease_id"`
+		Tags           []string                  `json:"tags"`
 	}
 	if err := decodeText(r, &b); err != nil {
 		return nil, err
 	}
+	cond, err := condition(b.Condition)
+	if err != nil {
+		return nil, err
+	}
 	return h.e.Suspend(r.Context(), contracts.SuspendArgs{
-		ExecutionID: exec, Waitpoints: b.Waitpoints, Condition: b.Condition,
-		TimeoutMs: b.TimeoutMs, IdempotencyKey: b.IdempotencyKey, LeaseID: b.LeaseID,
+		ExecutionID: exec, Waitpoints: b.Waitpoints, Condition: cond,
+		TimeoutMs: b.TimeoutMs, IdempotencyKey: b.IdempotencyKey, LeaseID: b.LeaseID, Tags: b.Tags,
 	})
+}
+
+// condition reads suspend's condition member with
+// contracts.ParseConditionJSON: "any", "all" or {"count":n} (docs/spec.md
+// §8.2). Absent, null and "" give "", which the Engine reads as "any" ("" was
+// accepted before count conditions existed, and still is).
+func condition(raw json.RawMessage) (string, error) {
+	if string(bytes.TrimSpace(raw)) == `""` {
+		return "", nil
+	}
+	return contracts.ParseConditionJSON("condition", raw)
 }
 
 func (h *Handler) observe(r *http.Request) (any, error) {
@@ -208,7 +230,11 @@ func (h *Handler) listSuspended(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return h.e.ListSuspended(r.Context(), contracts.ListSuspendedArgs{Cursor: cursor, Limit: limit})
+	tag, err := queryText(r, "tag") // empty: every suspended execution (docs/spec.md §8.6)
+	if err != nil {
+		return nil, err
+	}
+	return h.e.ListSuspended(r.Context(), contracts.ListSuspendedArgs{Cursor: cursor, Limit: limit, Tag: tag})
 }
 
 func (h *Handler) claim(r *http.Request) (any, error) {
