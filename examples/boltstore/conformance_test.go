@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/flowfabric/flowfabric-go/conformance"
+	"github.com/flowfabric/flowfabric-go/contracts"
 	"github.com/flowfabric/flowfabric-go/driver"
 	"github.com/flowfabric/flowfabric-go/examples/boltstore"
 )
@@ -33,8 +34,15 @@ func TestConformanceKeystoreUncached(t *testing.T) {
 	conformance.RunKeystore(t, h)
 }
 
-// uncached hides every optional interface of the backend it wraps.
+// uncached hides every optional interface of the backend it wraps but
+// driver.KidRevoker, so that the Keystore/Revoke scenarios run here too and
+// check the driver's own Verify against revoked kids.
 type uncached struct{ driver.Backend }
+
+// RevokeKid is the wrapped backend's.
+func (u uncached) RevokeKid(ctx context.Context, a contracts.RevokeKidArgs) (contracts.RevokeKidResult, error) {
+	return u.Backend.(driver.KidRevoker).RevokeKid(ctx, a)
+}
 
 // harness opens each scenario's store in its own temporary directory.
 //

@@ -52,6 +52,30 @@ func (b *Backend) RotateAll(ctx context.Context, args contracts.RotateArgs) (con
 	})
 }
 
+// The optional part of the keystore for revoke_kid (docs/spec.md §8.7).
+var _ driver.KidRevoker = (*Backend)(nil)
+
+// RevokeKid revokes args.Kid on the single partition in one transaction, as
+// RotateAll rotates it (docs/spec.md §8.7): a verifying kid that still
+// verifies keeps its name and an expiry of now − 1, is marked revoked and
+// loses its secret (the document rewritten without it, so its tokens answer
+// token_expired from the commit on); an unknown, expired or already revoked
+// kid is noop and writes nothing. A kid_is_current is reported in the
+// partition's entry, not as the error. It opens no secret, so it answers
+// whatever the keyring. bbolt does not erase the page the previous document
+// occupied: compact the file (`bbolt compact`) to drop the revoked secret's
+// stored form from the free pages.
+func (b *Backend) RevokeKid(ctx context.Context, args contracts.RevokeKidArgs) (contracts.RevokeKidResult, error) {
+	return write(ctx, b, func(tx *bolt.Tx, nowMs int64) (contracts.RevokeKidResult, error) {
+		k, err := loadKeys(tx)
+		if err != nil {
+			return contracts.RevokeKidResult{}, err
+		}
+		entry, next, changed := driver.RevokePartition(partition, k, args, nowMs)
+		return contracts.RevokeKidResult{Entries: []contracts.RevokeEntry{entry}}, saveKeysIf(tx, changed, driver.SealNew(b.ring.Load(), partition, k, next))
+	})
+}
+
 // ListKids lists the current kid and the verifying kids that have not
 // expired at the backend's clock. It opens no secret, so it answers
 // whatever the keyring.

@@ -190,7 +190,8 @@ func TestBufferedSignalsJoinInDeliveryOrder(t *testing.T) {
 }
 
 // Given a file of layout 1, when it is opened, then it is upgraded in place
-// to layout 2 (its documents read as they are; the tags bucket is added).
+// to the current layout (its documents read as they are; the tags bucket is
+// added).
 func TestLayoutOneUpgrades(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "ff.bolt")
 	db, err := bolt.Open(path, 0o600, nil)

@@ -59,12 +59,18 @@ var allBuckets = [][]byte{bucketMeta, bucketKeys, bucketExecutions, bucketWaitpo
 // state none (state "", possibly without a suspension), pending waitpoints
 // and the signals buffered on them; every field it adds to a document is
 // optional, so a layout 1 file reads as layout 2 once bucketTags exists.
-const layout = "2"
+//
+// Layout 3 (docs/spec.md §8.7) adds revoked kids to the keystore document:
+// a kid with "revoked" and no secret. A layout 2 driver would misread one
+// (it would fail to open its missing secret, and a rotation would collect
+// it and let its name be reused), so it must refuse the file. A layout 2
+// file holds no revoked kid and reads as layout 3 as it is.
+const layout = "3"
 
 // upgradeLayout maps a layout this driver upgrades in place to the layout
 // it becomes. Layout 1 needs only bucketTags, which initStore creates: it
-// has no tagged suspension to index.
-var upgradeLayout = map[string]string{"1": layout}
+// has no tagged suspension to index; layout 2 needs nothing.
+var upgradeLayout = map[string]string{"1": layout, "2": layout}
 
 var (
 	keyPartitions = []byte("partitions")
@@ -114,11 +120,15 @@ func recordOrCheck(meta *bolt.Bucket, key []byte, want string, mismatch func(got
 var keyPartition0 = []byte("0")
 
 // kidDoc stores one kid. Secret is encoded as base64 by encoding/json; it is
-// never logged (contracts.Secret redacts it everywhere else).
+// never logged (contracts.Secret redacts it everywhere else). A revoked kid
+// (layout 3, docs/spec.md §8.7) is stored as its name, Revoked and its
+// expiry, with no secret. Every other kid's document is byte for byte as in
+// layout 2: Revoked is left out, and a stored secret is never empty.
 type kidDoc struct {
 	Kid         string `json:"kid"`
-	Secret      []byte `json:"secret"`
+	Secret      []byte `json:"secret,omitempty"`
 	ExpiresAtMs *int64 `json:"expires_at_ms,omitempty"`
+	Revoked     bool   `json:"revoked,omitempty"`
 }
 
 // keysDoc stores a partition's keystore: driver.PartitionKeys as JSON.
@@ -159,11 +169,21 @@ func saveKeys(tx *bolt.Tx, k driver.PartitionKeys) error {
 	return putJSON(tx.Bucket(bucketKeys), keyPartition0, d)
 }
 
+// record reads a stored kid; a revoked kid has no secret, whatever the
+// document holds.
 func (d kidDoc) record() driver.KidRecord {
+	if d.Revoked {
+		return driver.KidRecord{Kid: d.Kid, ExpiresAtMs: d.ExpiresAtMs, Revoked: true}
+	}
 	return driver.KidRecord{Kid: d.Kid, Secret: contracts.Secret(d.Secret), ExpiresAtMs: d.ExpiresAtMs}
 }
 
+// docOf stores a kid; a revoked kid is stored without its secret, so the
+// document written by a revocation no longer holds it.
 func docOf(r driver.KidRecord) kidDoc {
+	if r.Revoked {
+		return kidDoc{Kid: r.Kid, ExpiresAtMs: r.ExpiresAtMs, Revoked: true}
+	}
 	return kidDoc{Kid: r.Kid, Secret: []byte(r.Secret), ExpiresAtMs: r.ExpiresAtMs}
 }
 
