@@ -32,7 +32,6 @@ func lifecycleRaceScenarios(t *testing.T, h Harness) {
 	s.v2scenario(t, "ExtendOrReclaim", raceExtendReclaim)
 	s.v2scenario(t, "ReleaseOrReclaim", raceReleaseReclaim)
 	s.v2scenario(t, "PendingSuspendOrDeliver", racePendingSuspendDeliver)
-	t.Run("SecretHygiene", func(t *testing.T) { s.rec.check(t) })
 }
 
 // v2scenario is scenario for a version 2 scenario: it skips when the
