@@ -147,7 +147,7 @@ func TestSuspendRecordsHoldNoTokenAndOldRecordsReplay(t *testing.T) {
 	require.Equal(t, drivertest.JSONOf(t, first), drivertest.JSONOf(t, f.Suspend(a)))
 }
 
-// A page of observe_signals is one range read of signals_by_suspension,
+// A page of observe_signals is one range read of signals_by_position,
 // whatever the cursor's position: no scan of the suspension's signals.
 func TestObservePageIsARangeRead(t *testing.T) {
 	b, _ := openFile(t)
@@ -163,5 +163,5 @@ func TestObservePageIsARangeRead(t *testing.T) {
 	}
 	require.NoError(t, rows.Err())
 	require.Len(t, plan, 1, "plan %q", plan)
-	require.Contains(t, plan[0], "USING INDEX signals_by_suspension (suspension_id=? AND sequence>?)")
+	require.Contains(t, plan[0], "USING INDEX signals_by_position (suspension_id=? AND position>?)")
 }

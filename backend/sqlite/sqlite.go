@@ -29,6 +29,12 @@
 // re-sealing, so a secret's previous form is not left in free pages or in
 // old WAL frames.
 //
+// Version 2 of the waitpoint lifecycle (docs/spec.md §8): the backend
+// implements driver.Lifecycle (lifecycle.go) and the version 2 arguments of
+// suspend and list_suspended, on schema version 3
+// (migrations/sqlite/0003_lifecycle_v2.up.sql), which upgrades a version 2
+// file in place when it is opened.
+//
 // Time is the process clock (time.Now unless WithClock replaces it): several
 // processes sharing one file must have synchronized clocks, since grace
 // windows, timeouts and leases are compared against whichever process runs

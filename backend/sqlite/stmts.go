@@ -51,10 +51,12 @@ func (q txn) queryRow(query string, args ...any) *sql.Row {
 func statements() []string {
 	s := []string{
 		selectKeys, deleteKey, updateKeyExpiry, insertKey,
-		selectExec, selectSuspendRecord, insertSuspendRecord, upsertSuspended, insertWaitpoint,
-		selectWaitpoint, selectDuplicate, insertSignal, countSignal, countExecSignal, countSignaled,
-		resumeExec, closeWaitpoints, selectSignals, selectFirstSequence, selectSignalPage,
-		selectSuspendedPage, selectClaimable, claimExec,
+		selectExec, selectSuspendRecord, insertSuspendRecord, upsertSuspended, recordSatisfied,
+		insertWaitpoint, useWaitpoint, joinBuffered, insertSuspensionTags,
+		selectWaitpoint, selectDuplicate, insertSignal, selectPendingPool, countSignal, countExecSignal,
+		countBufferedSignal, countSignaled, resumeExec, closeWaitpoints, selectSignals, selectSignalPage,
+		selectSuspendedPage, selectTaggedPage, selectClaimable, claimExec,
+		rememberPending, insertPendingWaitpoint, selectWaitpointInfo, setLease, cancelExec,
 	}
 	return append(s, forgetExecution...)
 }

@@ -11,36 +11,50 @@ import (
 	"github.com/flowfabric/flowfabric-go/kek"
 )
 
+// stateNone is how the executions table stores state none for an execution
+// that is remembered in it (docs/spec.md §8.1): one with pending waitpoints,
+// or whose latest suspension answered already_satisfied. Decisions read it
+// as "" (driver.ExecutionState).
+const stateNone = "none"
+
 // execRow is the executions row of one execution.
 type execRow struct {
-	id               string
-	state            string
-	suspensionID     string
-	condition        string
-	suspendedAtMs    int64
-	timeoutAtMs      *int64
-	waitpointCount   int
-	signalCount      int   // signals of the latest suspension
-	payloadBytes     int64 // their payload bytes (docs/spec.md §8.3)
-	signalSeq        int64
-	reason           sql.NullString
-	leaseID          sql.NullString
-	leaseExpiresAtMs sql.NullInt64
+	id                 string
+	state              string // "" (none), or a contracts.State*
+	suspensionID       string // of the latest suspension; "" before the first
+	condition          string
+	suspendedAtMs      int64
+	timeoutAtMs        *int64
+	waitpointCount     int
+	signalCount        int   // signals of the latest suspension
+	payloadBytes       int64 // their payload bytes (docs/spec.md §8.3)
+	signalSeq          int64
+	pendingExpiresAtMs int64 // latest expires_at_ms of the pending waitpoints made; 0: none
+	reason             sql.NullString
+	leaseID            sql.NullString
+	leaseExpiresAtMs   sql.NullInt64
 }
 
 const execColumns = `execution_id, state, suspension_id, condition, suspended_at_ms, timeout_at_ms,
-    waitpoint_count, signal_count, payload_bytes, signal_seq, reason, lease_id, lease_expires_at_ms`
+    waitpoint_count, signal_count, payload_bytes, signal_seq, pending_expires_at_ms, reason, lease_id, lease_expires_at_ms`
 
 const selectExec = `SELECT ` + execColumns + ` FROM executions WHERE execution_id = ?`
 
 func scanExec(row interface{ Scan(...any) error }) (*execRow, error) {
 	var e execRow
-	var timeout sql.NullInt64
-	err := row.Scan(&e.id, &e.state, &e.suspensionID, &e.condition, &e.suspendedAtMs, &timeout,
-		&e.waitpointCount, &e.signalCount, &e.payloadBytes, &e.signalSeq, &e.reason, &e.leaseID, &e.leaseExpiresAtMs)
+	var suspension, condition sql.NullString
+	var suspendedAt, timeout, pendingExpires sql.NullInt64
+	err := row.Scan(&e.id, &e.state, &suspension, &condition, &suspendedAt, &timeout,
+		&e.waitpointCount, &e.signalCount, &e.payloadBytes, &e.signalSeq, &pendingExpires,
+		&e.reason, &e.leaseID, &e.leaseExpiresAtMs)
 	if err != nil {
 		return nil, err
 	}
+	if e.state == stateNone {
+		e.state = ""
+	}
+	e.suspensionID, e.condition = suspension.String, condition.String
+	e.suspendedAtMs, e.pendingExpiresAtMs = suspendedAt.Int64, pendingExpires.Int64
 	if timeout.Valid {
 		e.timeoutAtMs = &timeout.Int64
 	}
@@ -56,6 +70,20 @@ func loadExec(q txn, id string) (*execRow, error) {
 	return e, err
 }
 
+// loadLiveExec is loadExec for create_waitpoint and suspend at nowMs: an
+// execution remembered in state none whose pending waitpoints have all
+// expired is forgotten first, with everything recorded for it
+// (driver.ForgetsExpiredPending, docs/spec.md §8.1), and reads as nil. The
+// forgetting belongs to the caller's transaction: it is undone with
+// everything else when the call fails.
+func loadLiveExec(q txn, id string, nowMs int64) (*execRow, error) {
+	e, err := loadExec(q, id)
+	if err != nil || e == nil || !driver.ForgetsExpiredPending(e.state, e.pendingExpiresAtMs, nowMs) {
+		return e, err
+	}
+	return nil, forget(q, id)
+}
+
 // decision returns what the contract's decisions read of the execution; nil
 // (state none) for a nil row.
 func (e *execRow) decision() *driver.ExecutionState {
@@ -68,6 +96,27 @@ func (e *execRow) decision() *driver.ExecutionState {
 	}
 }
 
+// tagsJSON is the stored form of tags: a JSON array, or NULL for none.
+func tagsJSON(tags []string) any {
+	if len(tags) == 0 {
+		return nil
+	}
+	b, _ := json.Marshal(tags) // strings always encode
+	return string(b)
+}
+
+// scanTags reads tags in their stored form (tagsJSON); nil for NULL.
+func scanTags(stored sql.NullString) ([]string, error) {
+	if !stored.Valid {
+		return nil, nil
+	}
+	var tags []string
+	if err := json.Unmarshal([]byte(stored.String), &tags); err != nil {
+		return nil, contracts.ErrInternal.With("sqlite: stored tags do not decode").Wrapping(err)
+	}
+	return tags, nil
+}
+
 // --- suspend ---------------------------------------------------------------
 
 const selectSuspendRecord = `SELECT fingerprint, outcome FROM suspend_idempotency
@@ -77,28 +126,70 @@ const insertSuspendRecord = `INSERT INTO suspend_idempotency (execution_id, idem
     VALUES (?, ?, ?, ?)`
 
 // upsertSuspended makes the execution suspended on a new suspension: the
-// per-suspension fields are replaced (its budget counters start at 0), the
-// lease and reason dropped, and signal_seq (the execution's delivery order)
-// kept.
+// per-suspension fields are replaced (its budget counters start from what
+// its pending waitpoints bring, docs/spec.md §8.3), the lease and reason
+// dropped, and signal_seq (the execution's delivery order) and
+// pending_expires_at_ms kept.
 const upsertSuspended = `INSERT INTO executions (execution_id, state, suspension_id, condition,
-    suspended_at_ms, timeout_at_ms, waitpoint_count, signal_count, payload_bytes, signal_seq, reason, lease_id, lease_expires_at_ms)
-VALUES (?, 'suspended', ?, ?, ?, ?, ?, 0, 0, 0, NULL, NULL, NULL)
+    suspended_at_ms, timeout_at_ms, waitpoint_count, signal_count, payload_bytes, tags)
+VALUES (?, 'suspended', ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (execution_id) DO UPDATE SET
     state = 'suspended', suspension_id = excluded.suspension_id, condition = excluded.condition,
     suspended_at_ms = excluded.suspended_at_ms, timeout_at_ms = excluded.timeout_at_ms,
-    waitpoint_count = excluded.waitpoint_count, signal_count = 0, payload_bytes = 0,
+    waitpoint_count = excluded.waitpoint_count, signal_count = excluded.signal_count,
+    payload_bytes = excluded.payload_bytes, tags = excluded.tags,
     reason = NULL, lease_id = NULL, lease_expires_at_ms = NULL`
 
-const insertWaitpoint = `INSERT INTO waitpoints (waitpoint_id, execution_id, suspension_id, waitpoint_key,
-    position, created_at_ms) VALUES (?, ?, ?, ?, ?, ?)`
+// recordSatisfied makes an already satisfied suspension the execution's
+// latest (observe_signals shows it) and leaves its state, lease and reason
+// as they were (docs/spec.md §8.1). The row exists: the execution made the
+// pending waitpoints the suspension uses.
+const recordSatisfied = `UPDATE executions SET suspension_id = ?, condition = ?, suspended_at_ms = ?,
+    timeout_at_ms = ?, waitpoint_count = ?, signal_count = ?, payload_bytes = ?, tags = ?
+    WHERE execution_id = ?`
 
-// Suspend opens 1–16 waitpoints for an execution and signs their tokens with
-// the current kid, in one write transaction (docs/spec.md §5.1 gives the
-// order of checks). The idempotency record keeps the outcome with each token
-// replaced by its kid (driver.StoredSuspendOutcome; no token or MAC is
-// stored, docs/spec.md §3): a replay with the same idempotency key signs the
-// tokens again and answers the first outcome byte for byte, for as long as
-// the execution is remembered and that kid verifies; past it the replay is
+// insertWaitpoint opens a waitpoint of a suspension under a new key, with
+// the suspension's tags and the fingerprint of its token.
+const insertWaitpoint = `INSERT INTO waitpoints (waitpoint_id, execution_id, suspension_id, waitpoint_key,
+    position, created_at_ms, timeout_at_ms, closed, token_fingerprint, tags) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+// useWaitpoint makes a pending waitpoint one of a suspension's: it keeps its
+// id, key, created_at_ms, counters and tags, and stores the fingerprint of
+// the token the suspend hands out for it.
+const useWaitpoint = `UPDATE waitpoints SET suspension_id = ?, position = ?, timeout_at_ms = ?, closed = ?,
+    token_fingerprint = ? WHERE waitpoint_id = ?`
+
+// joinBuffered moves the signals waiting on the pending waitpoints a suspend
+// uses (a JSON array of ids) into its suspension, numbering their positions
+// in delivery order (sequence) from 0. It reads only those signals: the
+// planner, without statistics, would otherwise walk every waiting signal of
+// the store in signals_by_position (suspension_id IS NULL).
+const joinBuffered = `UPDATE signals SET suspension_id = ?1, position = joined.position
+    FROM (SELECT signal_id, row_number() OVER (ORDER BY sequence) - 1 AS position
+          FROM signals INDEXED BY signals_buffered
+          WHERE suspension_id IS NULL AND waitpoint_id IN (SELECT value FROM json_each(?2))) AS joined
+    WHERE signals.signal_id = joined.signal_id`
+
+// insertSuspensionTags indexes a suspended execution under each tag of its
+// suspension (a JSON array) for list_suspended; deleteSuspensionTags drops
+// them when it leaves state suspended.
+const (
+	insertSuspensionTags = `INSERT INTO suspension_tags (tag, suspended_at_ms, execution_id)
+    SELECT value, ?, ? FROM json_each(?)`
+	deleteSuspensionTags = `DELETE FROM suspension_tags WHERE execution_id = ?`
+)
+
+// Suspend opens 1–16 waitpoints for an execution, new ones or pending ones
+// made by create_waitpoint, and signs their tokens with the current kid, in
+// one write transaction (docs/spec.md §5.1 and §8.1 give the order of
+// checks). When the signals already held by the pending waitpoints it uses
+// satisfy the condition, the suspension is recorded closed and the outcome
+// is already_satisfied; the execution keeps its state and lease. The
+// idempotency record keeps the outcome with each token replaced by its kid
+// (driver.StoredSuspendOutcome; no token or MAC is stored, docs/spec.md
+// §3): a replay with the same idempotency key signs the tokens again and
+// answers the first outcome byte for byte, for as long as the execution is
+// remembered and that kid verifies; past it the replay is
 // suspend_replay_expired and writes nothing.
 func (b *Backend) Suspend(ctx context.Context, args contracts.SuspendArgs) (contracts.SuspendOutcome, error) {
 	var out contracts.SuspendOutcome
@@ -122,23 +213,29 @@ func suspend(q txn, args contracts.SuspendArgs, nowMs int64) (contracts.SuspendO
 	if k.Current == nil {
 		return out, driver.NotInitialized()
 	}
-	if replay, found, err := replaySuspend(q, k, args, nowMs); found || err != nil {
-		return replay, err
-	}
-	e, err := loadExec(q, args.ExecutionID)
+	e, err := loadLiveExec(q, args.ExecutionID, nowMs)
 	if err != nil {
 		return out, err
 	}
+	if replay, found, err := replaySuspend(q, k, args, nowMs); found || err != nil {
+		return replay, err
+	}
 	if err := driver.CheckSuspend(e.decision(), args.LeaseID); err != nil {
+		return out, err
+	}
+	found, err := loadPending(q, args)
+	if err != nil {
+		return out, err
+	}
+	if err := driver.CheckPendingUse(args, found, nowMs); err != nil {
 		return out, err
 	}
 	// Opened only now: a replay returns the stored outcome without a secret.
 	if k.Current, err = driver.OpenRecord(q.ring, keyPartition, k.Current); err != nil {
 		return out, err
 	}
-	out = driver.NewSuspension(args, *k.Current, nowMs)
-	err = storeSuspension(q, out)
-	if err != nil || args.IdempotencyKey == "" {
+	planned := driver.NewSuspensionUsing(args, *k.Current, found, nowMs)
+	if out, err = storeSuspension(q, args, planned, found); err != nil || args.IdempotencyKey == "" {
 		return out, err
 	}
 	stored, err := driver.StoredSuspendOutcome(out)
@@ -147,6 +244,23 @@ func suspend(q txn, args contracts.SuspendArgs, nowMs int64) (contracts.SuspendO
 	}
 	_, err = q.exec(insertSuspendRecord, args.ExecutionID, args.IdempotencyKey, args.Fingerprint(), stored)
 	return out, err
+}
+
+// loadPending looks up the pending waitpoints a suspend names, by id
+// (driver.CheckPendingUse decides on them): a waitpoint that a suspend
+// opened is not a pending one and is left out, as is an unknown id.
+func loadPending(q txn, args contracts.SuspendArgs) (map[string]*driver.PendingWaitpoint, error) {
+	found := map[string]*driver.PendingWaitpoint{}
+	for _, id := range driver.PendingIDs(args) {
+		w, err := loadWaitpoint(q, id)
+		if err != nil {
+			return nil, err
+		}
+		if w != nil && w.expiresAtMs.Valid {
+			found[id] = w.pending()
+		}
+	}
+	return found, nil
 }
 
 // replaySuspend looks up the suspend idempotency record: found with the same
@@ -193,47 +307,132 @@ func replayStored(ring *kek.Keyring, k driver.PartitionKeys, stored []byte, nowM
 	return driver.ReplaySuspendOutcome(stored, k, nowMs)
 }
 
-// storeSuspension writes a planned suspension: the execution becomes
-// suspended on it, and its waitpoints are inserted in order.
-func storeSuspension(q txn, out contracts.SuspendOutcome) error {
-	_, err := q.exec(upsertSuspended, out.ExecutionID, out.SuspensionID, out.Condition,
-		out.SuspendedAtMs, nullInt(out.TimeoutAtMs), len(out.Waitpoints))
-	if err != nil {
-		return err
+// storeSuspension writes planned, the suspension of args planned by
+// driver.NewSuspensionUsing with the pending waitpoints found, and returns
+// the outcome to answer. Its waitpoints are inserted (new keys) or taken
+// over (pending ones, with the signals waiting on them) in order, each with
+// the fingerprint of the token handed out. When those signals satisfy the
+// condition (driver.PendingSatisfied) the suspension is recorded closed as
+// the execution's latest and the outcome is already_satisfied with them in
+// delivery order; otherwise the execution becomes suspended and is indexed
+// under its tags.
+func storeSuspension(q txn, args contracts.SuspendArgs, planned contracts.SuspendOutcome, found map[string]*driver.PendingWaitpoint) (contracts.SuspendOutcome, error) {
+	satisfied := driver.PendingSatisfied(args, found)
+	signals, payloadBytes, _ := driver.PendingBudget(args, found)
+	p, tags := planned, tagsJSON(planned.Tags)
+	var err error
+	if satisfied {
+		_, err = q.exec(recordSatisfied, p.SuspensionID, p.Condition, p.SuspendedAtMs, nullInt(p.TimeoutAtMs),
+			len(p.Waitpoints), signals, payloadBytes, tags, p.ExecutionID)
+	} else {
+		_, err = q.exec(upsertSuspended, p.ExecutionID, p.SuspensionID, p.Condition, p.SuspendedAtMs,
+			nullInt(p.TimeoutAtMs), len(p.Waitpoints), signals, payloadBytes, tags)
 	}
-	for i, w := range out.Waitpoints {
-		if _, err := q.exec(insertWaitpoint, w.WaitpointID, out.ExecutionID, out.SuspensionID, w.WaitpointKey, i, w.CreatedAtMs); err != nil {
+	if err != nil {
+		return p, err
+	}
+	if err := storeWaitpoints(q, args, p, satisfied); err != nil {
+		return p, err
+	}
+	if !satisfied {
+		if tags != nil {
+			_, err = q.exec(insertSuspensionTags, p.SuspendedAtMs, p.ExecutionID, tags)
+		}
+		return p, err
+	}
+	sigs, err := loadSignals(q, p.SuspensionID)
+	return driver.AlreadySatisfied(p, sigs), err
+}
+
+// storeWaitpoints writes the waitpoints of the planned suspension p, closed
+// when it is already satisfied: new keys are inserted with the suspension's
+// tags, pending waitpoints are taken over with the signals waiting on them.
+func storeWaitpoints(q txn, args contracts.SuspendArgs, p contracts.SuspendOutcome, closed bool) error {
+	timeout := nullInt(p.TimeoutAtMs)
+	for i, w := range p.Waitpoints {
+		fingerprint := driver.TokenFingerprint(w.Token)
+		var err error
+		if args.Waitpoints[i].Pending != "" {
+			_, err = q.exec(useWaitpoint, p.SuspensionID, i, timeout, closed, fingerprint, w.WaitpointID)
+		} else {
+			_, err = q.exec(insertWaitpoint, w.WaitpointID, p.ExecutionID, p.SuspensionID, w.WaitpointKey, i,
+				w.CreatedAtMs, timeout, closed, fingerprint, tagsJSON(p.Tags))
+		}
+		if err != nil {
 			return err
 		}
 	}
-	return nil
+	ids := driver.PendingIDs(args)
+	if len(ids) == 0 {
+		return nil
+	}
+	b, _ := json.Marshal(ids) // strings always encode
+	_, err := q.exec(joinBuffered, p.SuspensionID, string(b))
+	return err
 }
 
 // --- deliver_signal --------------------------------------------------------
 
-// waitpointRow is what delivery needs of a waitpoint.
+// waitpointRow is what delivery and suspend read of a waitpoint.
 type waitpointRow struct {
 	ref          driver.WaitpointRef
-	suspensionID string
+	suspensionID sql.NullString // NULL: pending, used by no suspension yet
+	expiresAtMs  sql.NullInt64  // set when create_waitpoint made it
 	closed       bool
-	signals      int // signals recorded on it: its holder's budget used
+	signals      int   // signals recorded on it: its holder's budget used
+	payloadBytes int64 // their payload bytes
 }
 
-const selectWaitpoint = `SELECT execution_id, waitpoint_id, waitpoint_key, created_at_ms, suspension_id, closed, signal_count
-    FROM waitpoints WHERE waitpoint_id = ?`
+const selectWaitpoint = `SELECT execution_id, waitpoint_id, waitpoint_key, created_at_ms, suspension_id,
+    expires_at_ms, closed, signal_count, payload_bytes FROM waitpoints WHERE waitpoint_id = ?`
+
+// loadWaitpoint returns the waitpoint's row, or nil when there is none.
+func loadWaitpoint(q txn, id string) (*waitpointRow, error) {
+	var w waitpointRow
+	err := q.queryRow(selectWaitpoint, id).Scan(&w.ref.ExecutionID, &w.ref.WaitpointID, &w.ref.WaitpointKey,
+		&w.ref.CreatedAtMs, &w.suspensionID, &w.expiresAtMs, &w.closed, &w.signals, &w.payloadBytes)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &w, nil
+}
+
+// pending returns what the decisions of docs/spec.md §8.1 read of w, a
+// waitpoint made by create_waitpoint.
+func (w *waitpointRow) pending() *driver.PendingWaitpoint {
+	return &driver.PendingWaitpoint{
+		ID: w.ref.WaitpointID, ExecutionID: w.ref.ExecutionID, Key: w.ref.WaitpointKey,
+		CreatedAtMs: w.ref.CreatedAtMs, ExpiresAtMs: w.expiresAtMs.Int64, Used: w.suspensionID.Valid,
+		Signals: w.signals, PayloadBytes: w.payloadBytes,
+	}
+}
 
 const selectDuplicate = `SELECT signal_id FROM signals WHERE waitpoint_id = ? AND idempotency_key = ?`
 
+// insertSignal records a signal; its suspension_id and position are NULL
+// while it waits on a pending waitpoint.
 const insertSignal = `INSERT INTO signals (signal_id, execution_id, suspension_id, waitpoint_id, waitpoint_key,
-    name, payload, idempotency_key, delivered_at_ms, sequence) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+    name, payload, idempotency_key, delivered_at_ms, sequence, position) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+// selectPendingPool counts the live pending waitpoints of an execution at
+// a time (unused, not past expires_at_ms) and sums their signals and
+// payload bytes: what the suspension they will join would start with
+// (driver.CheckPendingDeliverable). At most 16 rows of waitpoints_pending.
+const selectPendingPool = `SELECT count(*), coalesce(sum(signal_count), 0), coalesce(sum(payload_bytes), 0)
+    FROM waitpoints WHERE execution_id = ? AND suspension_id IS NULL AND expires_at_ms >= ?`
 
 const (
-	countSignal     = `UPDATE waitpoints SET signal_count = signal_count + 1 WHERE waitpoint_id = ?`
+	countSignal = `UPDATE waitpoints SET signal_count = signal_count + 1, payload_bytes = payload_bytes + ?
+    WHERE waitpoint_id = ?`
 	countExecSignal = `UPDATE executions SET signal_count = signal_count + 1, payload_bytes = payload_bytes + ?,
     signal_seq = signal_seq + 1 WHERE execution_id = ?`
-	countSignaled   = `SELECT count(*) FROM waitpoints WHERE suspension_id = ? AND signal_count > 0`
-	resumeExec      = `UPDATE executions SET state = 'resumed', reason = 'signal' WHERE execution_id = ?`
-	closeWaitpoints = `UPDATE waitpoints SET closed = 1 WHERE suspension_id = ?`
+	countBufferedSignal = `UPDATE executions SET signal_seq = signal_seq + 1 WHERE execution_id = ?`
+	countSignaled       = `SELECT count(*) FROM waitpoints WHERE suspension_id = ? AND signal_count > 0`
+	resumeExec          = `UPDATE executions SET state = 'resumed', reason = 'signal' WHERE execution_id = ?`
+	closeWaitpoints     = `UPDATE waitpoints SET closed = 1 WHERE suspension_id = ?`
 )
 
 // DeliverSignal records a signal exactly once per (waitpoint_id,
@@ -242,7 +441,9 @@ const (
 // Checks run in the order of docs/spec.md §5; the budgets of §8.3 are read
 // from the counters of the waitpoint and execution rows
 // (waitpoints.signal_count, executions.signal_count and payload_bytes),
-// which the same transaction advances with the insert.
+// which the same transaction advances with the insert. A signal to a
+// pending waitpoint no suspend used yet is kept on it, against the budgets
+// of its live pending waitpoints (docs/spec.md §8.1), and resumes nothing.
 func (b *Backend) DeliverSignal(ctx context.Context, args contracts.DeliverSignalArgs) (contracts.DeliverSignalOutcome, error) {
 	var out contracts.DeliverSignalOutcome
 	err := b.write(ctx, func(q txn, nowMs int64) error {
@@ -279,15 +480,18 @@ func deliver(q txn, args contracts.DeliverSignalArgs, nowMs int64) (contracts.De
 	if e == nil { // cannot happen: waitpoints are deleted with their execution
 		return out, driver.WaitpointClosed()
 	}
+	if !w.suspensionID.Valid {
+		return deliverPending(q, w, e, args, nowMs)
+	}
 	// An open waitpoint belongs to the execution's latest suspension, which is
 	// suspended; the extra conditions only guard that invariant.
-	closed := w.closed || e.suspensionID != w.suspensionID || e.state != contracts.StateSuspended
+	closed := w.closed || e.suspensionID != w.suspensionID.String || e.state != contracts.StateSuspended
 	used := driver.SignalBudget{WaitpointSignals: w.signals, SuspensionSignals: e.signalCount, PayloadBytes: e.payloadBytes}
 	if err := driver.CheckDeliverable(closed, e.timeoutAtMs, used, args, nowMs); err != nil {
 		return out, err
 	}
 	sig := driver.NewSignal(w.ref, args, nowMs)
-	if err := recordSignal(q, sig, e); err != nil {
+	if err := recordSignal(q, sig, e, true); err != nil {
 		return out, err
 	}
 	resumed, err := resumeIfDue(q, e)
@@ -295,6 +499,27 @@ func deliver(q txn, args contracts.DeliverSignalArgs, nowMs int64) (contracts.De
 		return out, err
 	}
 	return contracts.DeliverSignalOutcome{Outcome: contracts.OutcomeAccepted, SignalID: sig.SignalID, Resumed: resumed}, nil
+}
+
+// deliverPending runs check 4 of deliver_signal for w, a pending waitpoint
+// of e that no suspend used yet (driver.CheckPendingDeliverable: expired,
+// then the budgets against the execution's live pending waitpoints), and
+// keeps the signal on it until a suspend uses it.
+func deliverPending(q txn, w *waitpointRow, e *execRow, args contracts.DeliverSignalArgs, nowMs int64) (contracts.DeliverSignalOutcome, error) {
+	var out contracts.DeliverSignalOutcome
+	var live int
+	var pool driver.SignalBudget
+	if err := q.queryRow(selectPendingPool, e.id, nowMs).Scan(&live, &pool.SuspensionSignals, &pool.PayloadBytes); err != nil {
+		return out, err
+	}
+	if err := driver.CheckPendingDeliverable(*w.pending(), pool, args, nowMs); err != nil {
+		return out, err
+	}
+	sig := driver.NewSignal(w.ref, args, nowMs)
+	if err := recordSignal(q, sig, e, false); err != nil {
+		return out, err
+	}
+	return contracts.DeliverSignalOutcome{Outcome: contracts.OutcomeAccepted, SignalID: sig.SignalID}, nil
 }
 
 // authorize runs checks 1 and 2 of deliver_signal (driver.AuthorizeSignal)
@@ -307,38 +532,46 @@ func authorize(q txn, args contracts.DeliverSignalArgs, nowMs int64) (*waitpoint
 	if k, err = openVerifying(q, k, args.Token, nowMs); err != nil {
 		return nil, err
 	}
-	var w waitpointRow
-	err = q.queryRow(selectWaitpoint, args.WaitpointID).Scan(
-		&w.ref.ExecutionID, &w.ref.WaitpointID, &w.ref.WaitpointKey, &w.ref.CreatedAtMs, &w.suspensionID, &w.closed, &w.signals)
-	ref := &w.ref
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		ref = nil
-	case err != nil:
+	w, err := loadWaitpoint(q, args.WaitpointID)
+	if err != nil {
 		return nil, err
+	}
+	var ref *driver.WaitpointRef
+	if w != nil {
+		ref = &w.ref
 	}
 	if err := driver.AuthorizeSignal(args, k, ref, nowMs); err != nil {
 		return nil, err
 	}
-	return &w, nil
+	return w, nil
 }
 
 // recordSignal stores the signal with the execution's next sequence number
-// and counts it, and its payload bytes, on the waitpoint and the suspension.
-func recordSignal(q txn, sig contracts.Signal, e *execRow) error {
-	var payload, key any
+// and counts it, and its payload bytes, on the waitpoint. In a suspension
+// (e's latest) it takes the next position of its delivery order and counts
+// on the suspension too; on a pending waitpoint it waits without a
+// suspension (joinBuffered moves it).
+func recordSignal(q txn, sig contracts.Signal, e *execRow, inSuspension bool) error {
+	var payload, key, suspension, position any
 	if len(sig.Payload) > 0 {
 		payload = []byte(sig.Payload)
 	}
 	if sig.IdempotencyKey != "" {
 		key = sig.IdempotencyKey
 	}
-	_, err := q.exec(insertSignal, sig.SignalID, e.id, e.suspensionID, sig.WaitpointID, sig.WaitpointKey,
-		sig.Name, payload, key, sig.DeliveredAtMs, e.signalSeq+1)
+	if inSuspension {
+		suspension, position = e.suspensionID, e.signalCount
+	}
+	_, err := q.exec(insertSignal, sig.SignalID, e.id, suspension, sig.WaitpointID, sig.WaitpointKey,
+		sig.Name, payload, key, sig.DeliveredAtMs, e.signalSeq+1, position)
 	if err != nil {
 		return err
 	}
-	if _, err := q.exec(countSignal, sig.WaitpointID); err != nil {
+	if _, err := q.exec(countSignal, len(sig.Payload), sig.WaitpointID); err != nil {
+		return err
+	}
+	if !inSuspension {
+		_, err = q.exec(countBufferedSignal, e.id)
 		return err
 	}
 	_, err = q.exec(countExecSignal, len(sig.Payload), e.id)
@@ -346,14 +579,13 @@ func recordSignal(q txn, sig contracts.Signal, e *execRow) error {
 }
 
 // resumeIfDue resumes the execution when its condition holds after a signal
-// (driver.ConditionHolds over the waitpoints holding a signal). Resuming
-// closes every waitpoint of the suspension.
+// (driver.ConditionHolds over the waitpoints of the suspension holding a
+// signal, at most 16). Resuming closes every waitpoint of the suspension and
+// takes the execution out of list_suspended's tag index.
 func resumeIfDue(q txn, e *execRow) (bool, error) {
-	signaled := e.waitpointCount // "any" counts nothing
-	if e.condition == contracts.ConditionAll {
-		if err := q.queryRow(countSignaled, e.suspensionID).Scan(&signaled); err != nil {
-			return false, err
-		}
+	var signaled int
+	if err := q.queryRow(countSignaled, e.suspensionID).Scan(&signaled); err != nil {
+		return false, err
 	}
 	if !driver.ConditionHolds(e.condition, signaled, e.waitpointCount) {
 		return false, nil
@@ -361,8 +593,19 @@ func resumeIfDue(q txn, e *execRow) (bool, error) {
 	if _, err := q.exec(resumeExec, e.id); err != nil {
 		return false, err
 	}
-	_, err := q.exec(closeWaitpoints, e.suspensionID)
+	err := closeSuspension(q, e)
 	return err == nil, err
+}
+
+// closeSuspension closes every waitpoint of e's latest suspension and drops
+// e from the tag index, for a step that takes e out of state suspended
+// (resume, cancel, claim).
+func closeSuspension(q txn, e *execRow) error {
+	if _, err := q.exec(closeWaitpoints, e.suspensionID); err != nil {
+		return err
+	}
+	_, err := q.exec(deleteSuspensionTags, e.id)
+	return err
 }
 
 // --- observe_signals -------------------------------------------------------
@@ -370,18 +613,15 @@ func resumeIfDue(q txn, e *execRow) (bool, error) {
 const signalColumns = `signal_id, waitpoint_id, waitpoint_key, name, payload, idempotency_key, delivered_at_ms`
 
 // selectSignals lists a suspension's signals in delivery order.
-const selectSignals = `SELECT ` + signalColumns + ` FROM signals WHERE suspension_id = ? ORDER BY sequence`
+const selectSignals = `SELECT ` + signalColumns + ` FROM signals WHERE suspension_id = ? ORDER BY position`
 
-// A suspension's signals have consecutive sequence numbers: signal_seq
-// counts every signal of the execution, and only the latest suspension,
-// while it is suspended, records signals. So the signal at position p of a
-// suspension's delivery order has sequence first + p, and a page is one
-// range read of signals_by_suspension, however deep the cursor.
-const (
-	selectFirstSequence = `SELECT min(sequence) FROM signals WHERE suspension_id = ?`
-	selectSignalPage    = `SELECT ` + signalColumns + ` FROM signals
-    WHERE suspension_id = ? AND sequence >= ? ORDER BY sequence LIMIT ?`
-)
+// A signal's position is its place (from 0) in its suspension's delivery
+// order: signals delivered to the suspension take the next one, and those
+// that waited on its pending waitpoints take the first ones, in delivery
+// order, when the suspend moves them (joinBuffered). So a page is one range
+// read of signals_by_position, however deep the cursor.
+const selectSignalPage = `SELECT ` + signalColumns + ` FROM signals
+    WHERE suspension_id = ? AND position >= ? ORDER BY position LIMIT ?`
 
 func loadSignals(q txn, suspensionID string) ([]contracts.Signal, error) {
 	return scanSignals(q.query(selectSignals, suspensionID))
@@ -416,11 +656,7 @@ func signalPage(q txn, e *execRow, start int64, n int) ([]contracts.Signal, erro
 	if start >= int64(e.signalCount) {
 		return nil, nil
 	}
-	var first sql.NullInt64
-	if err := q.queryRow(selectFirstSequence, e.suspensionID).Scan(&first); err != nil || !first.Valid {
-		return nil, err
-	}
-	return scanSignals(q.query(selectSignalPage, e.suspensionID, first.Int64+start, n))
+	return scanSignals(q.query(selectSignalPage, e.suspensionID, start, n))
 }
 
 // ObserveSignals returns a page of the signals of the execution's latest
@@ -428,7 +664,8 @@ func signalPage(q txn, e *execRow, start int64, n int) ([]contracts.Signal, erro
 // signals from the cursor's position (driver.ObserveStart), with the cursor
 // of the next page when more follow (driver.PageSignals, reading one signal
 // more than the page). A cursor of an earlier suspension gives an empty last
-// page.
+// page. An execution that never suspended (pending waitpoints only) has no
+// suspension to observe: execution_not_found.
 func (b *Backend) ObserveSignals(ctx context.Context, args contracts.ObserveSignalsArgs) (contracts.ObserveSignalsResult, error) {
 	limit := args.Limit
 	if limit <= 0 { // a caller that reached the driver without the Engine's default
@@ -440,7 +677,7 @@ func (b *Backend) ObserveSignals(ctx context.Context, args contracts.ObserveSign
 		if err != nil {
 			return err
 		}
-		if e == nil {
+		if e == nil || e.suspensionID == "" {
 			return driver.ExecutionNotFound(args.ExecutionID)
 		}
 		start, ok := driver.ObserveStart(args, e.suspensionID)
@@ -461,16 +698,30 @@ func (b *Backend) ObserveSignals(ctx context.Context, args contracts.ObserveSign
 
 // --- list_suspended --------------------------------------------------------
 
+const suspendedColumns = `e.execution_id, e.suspension_id, e.suspended_at_ms, e.timeout_at_ms, e.waitpoint_count, e.tags`
+
 // selectSuspendedPage reads limit+1 suspended executions strictly after the
 // cursor (row-value comparison, served by executions_by_state).
-const selectSuspendedPage = `SELECT execution_id, suspension_id, suspended_at_ms, timeout_at_ms, waitpoint_count
-    FROM executions
-    WHERE state = 'suspended' AND (suspended_at_ms, execution_id) > (?, ?)
-    ORDER BY suspended_at_ms, execution_id
+const selectSuspendedPage = `SELECT ` + suspendedColumns + `
+    FROM executions AS e
+    WHERE e.state = 'suspended' AND (e.suspended_at_ms, e.execution_id) > (?, ?)
+    ORDER BY e.suspended_at_ms, e.execution_id
+    LIMIT ?`
+
+// selectTaggedPage is selectSuspendedPage for the executions whose
+// suspension carries a tag: one range read of suspension_tags' primary key
+// (which holds suspended executions only) in page order, and the
+// executions row of each match (CROSS JOIN keeps suspension_tags the outer
+// loop), so a page reads only matching rows.
+const selectTaggedPage = `SELECT ` + suspendedColumns + `
+    FROM suspension_tags AS t CROSS JOIN executions AS e ON e.execution_id = t.execution_id
+    WHERE t.tag = ? AND (t.suspended_at_ms, t.execution_id) > (?, ?)
+    ORDER BY t.suspended_at_ms, t.execution_id
     LIMIT ?`
 
 // ListSuspended pages through executions in state suspended, ordered by
-// (suspended_at_ms, execution_id), strictly after the cursor.
+// (suspended_at_ms, execution_id), strictly after the cursor; with a tag,
+// only those whose suspension carries it (docs/spec.md §8.6).
 func (b *Backend) ListSuspended(ctx context.Context, args contracts.ListSuspendedArgs) (contracts.ListSuspendedResult, error) {
 	after := contracts.Cursor{SuspendedAtMs: -1}
 	if args.Cursor != "" {
@@ -483,7 +734,11 @@ func (b *Backend) ListSuspended(ctx context.Context, args contracts.ListSuspende
 	var rows []contracts.SuspendedExecution
 	err := b.read(ctx, func(q txn, _ int64) error {
 		var err error
-		rows, err = suspendedPage(q, after, args.Limit+1)
+		if args.Tag == "" {
+			rows, err = scanSuspended(q.query(selectSuspendedPage, after.SuspendedAtMs, after.ExecutionID, args.Limit+1))
+		} else {
+			rows, err = scanSuspended(q.query(selectTaggedPage, args.Tag, after.SuspendedAtMs, after.ExecutionID, args.Limit+1))
+		}
 		return err
 	})
 	if err != nil {
@@ -492,8 +747,7 @@ func (b *Backend) ListSuspended(ctx context.Context, args contracts.ListSuspende
 	return driver.PageSuspended(rows, args.Limit), nil
 }
 
-func suspendedPage(q txn, after contracts.Cursor, n int) ([]contracts.SuspendedExecution, error) {
-	rows, err := q.query(selectSuspendedPage, after.SuspendedAtMs, after.ExecutionID, n)
+func scanSuspended(rows *sql.Rows, err error) ([]contracts.SuspendedExecution, error) {
 	if err != nil {
 		return nil, err
 	}
@@ -502,11 +756,15 @@ func suspendedPage(q txn, after contracts.Cursor, n int) ([]contracts.SuspendedE
 	for rows.Next() {
 		var s contracts.SuspendedExecution
 		var timeout sql.NullInt64
-		if err := rows.Scan(&s.ExecutionID, &s.SuspensionID, &s.SuspendedAtMs, &timeout, &s.Waitpoints); err != nil {
+		var tags sql.NullString
+		if err := rows.Scan(&s.ExecutionID, &s.SuspensionID, &s.SuspendedAtMs, &timeout, &s.Waitpoints, &tags); err != nil {
 			return nil, err
 		}
 		if timeout.Valid {
 			s.TimeoutAtMs = &timeout.Int64
+		}
+		if s.Tags, err = scanTags(tags); err != nil {
+			return nil, err
 		}
 		out = append(out, s)
 	}
@@ -568,7 +826,7 @@ func claim(q txn, args contracts.ClaimArgs, nowMs int64) (contracts.ClaimOutcome
 	if _, err := q.exec(claimExec, reason, out.LeaseID, out.LeaseExpiresAtMs, e.id); err != nil {
 		return out, err
 	}
-	if _, err := q.exec(closeWaitpoints, e.suspensionID); err != nil {
+	if err := closeSuspension(q, e); err != nil { // a timeout claim closes the waitpoints here
 		return out, err
 	}
 	out.Signals, err = loadSignals(q, e.suspensionID)
@@ -582,12 +840,24 @@ var forgetExecution = []string{
 	`DELETE FROM signals WHERE execution_id = ?`,
 	`DELETE FROM waitpoints WHERE execution_id = ?`,
 	`DELETE FROM suspend_idempotency WHERE execution_id = ?`,
+	deleteSuspensionTags,
 	`DELETE FROM executions WHERE execution_id = ?`,
 }
 
+// forget deletes the execution id and everything recorded for it:
+// suspensions, waitpoints (pending ones too), signals, idempotency records.
+func forget(q txn, id string) error {
+	for _, stmt := range forgetExecution {
+		if _, err := q.exec(stmt, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // CompleteExecution forgets a claimed execution and everything recorded for
-// it, in one write transaction. An expired lease that nobody re-claimed still
-// completes.
+// it, pending waitpoints included, in one write transaction. An expired
+// lease that nobody re-claimed still completes.
 func (b *Backend) CompleteExecution(ctx context.Context, args contracts.CompleteArgs) (contracts.CompleteOutcome, error) {
 	err := b.write(ctx, func(q txn, _ int64) error {
 		e, err := loadExec(q, args.ExecutionID)
@@ -597,12 +867,7 @@ func (b *Backend) CompleteExecution(ctx context.Context, args contracts.Complete
 		if err := driver.CheckComplete(e.decision(), args); err != nil {
 			return err
 		}
-		for _, stmt := range forgetExecution {
-			if _, err := q.exec(stmt, args.ExecutionID); err != nil {
-				return err
-			}
-		}
-		return nil
+		return forget(q, args.ExecutionID)
 	})
 	if err != nil {
 		return contracts.CompleteOutcome{}, err
