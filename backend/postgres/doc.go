@@ -40,18 +40,44 @@
 //
 //   - seed and rotate_all lock ff_keys (LOCK TABLE ... SHARE ROW EXCLUSIVE,
 //     sent with BEGIN): keystore writers of all processes run one at a time;
-//   - suspend, deliver_signal and complete_execution hold a session
+//   - suspend, deliver_signal, complete_execution, create_waitpoint,
+//     extend_lease, release_execution and cancel_suspension hold a session
 //     advisory lock of their execution_id around the transaction, so
-//     operations on one execution run one at a time;
+//     operations on one execution run one at a time: of concurrent
+//     deliveries that would each satisfy a count condition exactly one
+//     resumes, and a cancel racing a delivery either wins (the delivery
+//     answers waitpoint_closed) or finds the execution resumed
+//     (not_suspended);
 //   - claims lock the gate table ff_claim_lock EXCLUSIVE, operations on an
 //     execution lock it ROW EXCLUSIVE: claims run one at a time and never
-//     alongside an execution writer, while writers of different executions
-//     run in parallel; a writer's retry takes the gate EXCLUSIVE, alone, so
-//     it cannot fail again for the same reason;
-//   - suspend and deliver_signal decide "new execution" and "duplicate
-//     signal" by INSERT ... ON CONFLICT DO NOTHING rather than by reading
-//     that a row is absent, which SSI would record as a read of an index
-//     range that other executions insert into.
+//     alongside an execution writer (so an extend or release racing a
+//     re-claim of the same lease is decided by whichever comes first),
+//     while writers of different executions run in parallel; a writer's
+//     retry takes the gate EXCLUSIVE, alone, so it cannot fail again for
+//     the same reason;
+//   - suspend, create_waitpoint and deliver_signal decide "new execution"
+//     and "duplicate signal" by INSERT ... ON CONFLICT DO NOTHING rather
+//     than by reading that a row is absent, which SSI would record as a
+//     read of an index range that other executions insert into.
+//
+// Version 2 of the waitpoint lifecycle (docs/spec.md §8.1, §8.2, §8.4–§8.6;
+// migration 0005; the Backend is a driver.Lifecycle). An execution
+// remembered in state none has an ff_executions row whose state is the
+// empty string (no suspension columns until its first suspend, or the
+// closed suspension of an already_satisfied suspend). A pending waitpoint is an ff_waitpoints
+// row with expires_at_ms and no suspension; signals delivered to it are
+// ff_signals rows without suspension and ordinal, which the suspend that
+// uses it hands to its suspension in delivery order (seq), with the
+// waitpoints' counters as the suspension's starting budget. Each waitpoint
+// keeps driver.TokenFingerprint of the token last handed out (at
+// create_waitpoint and again at suspend), its tags, and its suspension's
+// timeout, which get_waitpoint reads; rows from before 0005 have no
+// fingerprint (null) and no tags. Count conditions are stored as
+// "count:n" and decided by driver.ConditionHolds. list_suspended by tag
+// reads ff_suspension_tags, which lists a suspended execution under each
+// tag of its suspension (index (tag, suspended_at_ms, execution_id)) and
+// which suspend fills and the resuming delivery, cancel, claim and
+// complete empty, so a filtered page reads only matching rows.
 //
 // Bounded cost (docs/spec.md §8.3): a delivery reads the budget its
 // suspension has used from counters kept in rows (ff_waitpoints.signal_count,

@@ -12,3 +12,7 @@ const (
 	CreateMigrationsTableSQL = createMigrationsTableSQL
 	RecordMigrationSQL       = recordSQL
 )
+
+// ListByTagSQL exposes the tag-filtered list_suspended statement to the
+// plan test.
+const ListByTagSQL = listByTagSQL

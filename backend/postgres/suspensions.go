@@ -24,17 +24,28 @@ LEFT JOIN ff_keys k ON k.expires_at_ms IS NULL`
 // index range, so suspends of new executions never fail to serialize
 // against one another.
 const createExecutionSQL = `INSERT INTO ff_executions
-    (execution_id, state, suspension_id, suspended_at_ms, timeout_at_ms, condition, waitpoint_count)
-VALUES ($1, 'suspended', $2, $3, $4, $5, $6)
+    (execution_id, state, suspension_id, suspended_at_ms, timeout_at_ms, condition, waitpoint_count, tags)
+VALUES ($1, 'suspended', $2, $3, $4, $5, $6, $7)
 ON CONFLICT (execution_id) DO NOTHING
 RETURNING true`
 
-// suspendStateSQL reads an existing execution's state and lease and the
-// idempotency record of (execution_id, idempotency_key) ($2 NULL: none).
-const suspendStateSQL = `SELECT e.state, e.lease_id, r.fingerprint, r.outcome
+// suspendStateSQL reads an existing execution's state and lease, the
+// idempotency record of (execution_id, idempotency_key) ($2 NULL: none)
+// and, for an execution in state none (the empty state), the latest expires_at_ms of
+// its pending waitpoints, used or not (0 without any), which decides
+// whether it is forgotten first (driver.ForgetsExpiredPending). The CASE
+// reads ff_waitpoints only in state none.
+const suspendStateSQL = `SELECT e.state, e.lease_id, r.fingerprint, r.outcome,
+       CASE WHEN e.state = '' THEN ` + lastPendingExpirySQL + ` END
 FROM ff_executions e
 LEFT JOIN ff_suspend_requests r ON r.execution_id = e.execution_id AND r.idempotency_key = $2
 WHERE e.execution_id = $1`
+
+// lastPendingExpirySQL is the latest expires_at_ms of the pending
+// waitpoints, used or not, of execution e (0 without any): the top of one
+// range of ff_waitpoints_pending.
+const lastPendingExpirySQL = `(SELECT coalesce(max(expires_at_ms), 0) FROM ff_waitpoints
+       WHERE execution_id = e.execution_id AND expires_at_ms IS NOT NULL)`
 
 // kidSQL reads one kid's stored secret and expiry (no row: unknown or
 // collected), for the replay of a suspend whose tokens another kid than
@@ -42,19 +53,61 @@ WHERE e.execution_id = $1`
 const kidSQL = `SELECT secret, expires_at_ms FROM ff_keys WHERE kid = $1`
 
 // resuspendSQL suspends an existing execution on a new latest suspension,
-// resetting the suspension columns (its budget counters included) and
-// dropping the lease; next_seq continues, so delivery order spans
-// suspensions.
+// setting the suspension columns (its budget counters to what its pending
+// waitpoints bring: $8 signals, $9 signaled waitpoints, $10 payload bytes)
+// and, unless $11 (already satisfied: the state, lease and reason stay),
+// the state suspended without lease or reason; next_seq continues, so
+// delivery order spans suspensions.
 const resuspendSQL = `UPDATE ff_executions SET
-    state = 'suspended', suspension_id = $2, suspended_at_ms = $3, timeout_at_ms = $4,
-    condition = $5, waitpoint_count = $6, signal_count = 0, signaled_count = 0, payload_bytes = 0,
-    lease_id = NULL, lease_expires_at_ms = NULL, reason = NULL
+    suspension_id = $2, suspended_at_ms = $3, timeout_at_ms = $4,
+    condition = $5, waitpoint_count = $6, tags = $7,
+    signal_count = $8, signaled_count = $9, payload_bytes = $10,
+    state = CASE WHEN $11 THEN state ELSE 'suspended' END,
+    lease_id = CASE WHEN $11 THEN lease_id END,
+    lease_expires_at_ms = CASE WHEN $11 THEN lease_expires_at_ms END,
+    reason = CASE WHEN $11 THEN reason END
 WHERE execution_id = $1`
 
-// insertWaitpointsSQL opens the suspension's waitpoints ($1 ids, $2 keys,
-// in the same order).
-const insertWaitpointsSQL = `INSERT INTO ff_waitpoints (waitpoint_id, waitpoint_key, execution_id, suspension_id, created_at_ms)
-SELECT w.id, w.key, $3, $4, $5 FROM unnest($1::text[], $2::text[]) AS w(id, key)`
+// insertWaitpointsSQL opens the suspension's new waitpoints ($1 ids, $2
+// keys, $3 token fingerprints, in the same order), each with the
+// suspension's timeout ($7) and tags ($8).
+const insertWaitpointsSQL = `INSERT INTO ff_waitpoints (waitpoint_id, waitpoint_key, token_fingerprint, execution_id, suspension_id,
+                           created_at_ms, timeout_at_ms, tags)
+SELECT w.id, w.key, w.fp, $4, $5, $6, $7, $8 FROM unnest($1::text[], $2::text[], $3::text[]) AS w(id, key, fp)`
+
+// usePendingSQL hands the pending waitpoints a suspend uses ($1 ids, $2
+// fingerprints of the tokens the outcome holds) to suspension $3, timing
+// out at $4. Their pending expiry stays: it only decides forgetting from
+// now on (driver.ForgetsExpiredPending).
+const usePendingSQL = `UPDATE ff_waitpoints w SET suspension_id = $3, timeout_at_ms = $4, token_fingerprint = u.fp
+FROM unnest($1::text[], $2::text[]) AS u(id, fp)
+WHERE w.waitpoint_id = u.id`
+
+// joinBufferedSQL moves the signals kept on the pending waitpoints $3 of
+// execution $2 into suspension $1, numbering them in delivery order (seq)
+// from 0: they are the first signals of the suspension. It reads the
+// partial index ff_signals_buffered.
+const joinBufferedSQL = `UPDATE ff_signals s SET suspension_id = $1, ordinal = o.ordinal
+FROM (SELECT signal_id, row_number() OVER (ORDER BY seq) - 1 AS ordinal
+      FROM ff_signals WHERE execution_id = $2 AND suspension_id IS NULL AND waitpoint_id = ANY($3::text[])) o
+WHERE s.signal_id = o.signal_id`
+
+// insertTagsSQL lists suspended execution $1 under each of its
+// suspension's tags $3, for list_suspended by tag; the rows go when the
+// execution leaves state suspended (untagSQL).
+const insertTagsSQL = `INSERT INTO ff_suspension_tags (execution_id, tag, suspended_at_ms)
+SELECT $1, t, $2 FROM unnest($3::text[]) AS t`
+
+// untagSQL delists execution $1 from list_suspended by tag: it leaves
+// state suspended.
+const untagSQL = `DELETE FROM ff_suspension_tags WHERE execution_id = $1`
+
+// pendingSQL reads the pending waitpoints (made by create_waitpoint,
+// expires_at_ms set) among ids $1, by primary key: what
+// driver.CheckPendingUse decides on.
+const pendingSQL = `SELECT waitpoint_id, execution_id, waitpoint_key, created_at_ms, expires_at_ms,
+       suspension_id IS NOT NULL, signal_count, payload_bytes
+FROM ff_waitpoints WHERE waitpoint_id = ANY($1::text[]) AND expires_at_ms IS NOT NULL`
 
 // insertSuspendRequestSQL stores a suspend outcome under its idempotency
 // key, in the form driver.StoredSuspendOutcome gives: each token replaced
@@ -68,15 +121,25 @@ VALUES ($1, $2, $3, $4)`
 // and its signal count; whether it is open (its suspension is the latest
 // and not yet resumed) with the suspension's timeout, condition and
 // counters (signals, waitpoints holding one, payload bytes: with the
-// waitpoint's count, the budget of docs/spec.md §8.3), and the execution's
-// delivery sequence. The execution's lock keeps these stable until commit.
+// waitpoint's count, the budget of docs/spec.md §8.3), the execution's
+// delivery sequence and whether its suspension has tags. For a pending
+// waitpoint no suspend used (suspension_id NULL) it also reads its expiry
+// and the signals and payload bytes of the execution's live pending
+// waitpoints, the budget of the suspension they will join (docs/spec.md
+// §8.1): counters of at most a few waitpoints, never signals. The
+// execution's lock keeps these stable until commit.
 const deliverLoadSQL = `SELECT n.now_ms,
        EXISTS (SELECT 1 FROM ff_keys WHERE expires_at_ms IS NULL),
        k.kid IS NOT NULL, k.secret, k.expires_at_ms,
        w.waitpoint_id IS NOT NULL, w.waitpoint_key, w.created_at_ms, w.suspension_id, w.signal_count,
        coalesce(e.suspension_id = w.suspension_id AND e.state = 'suspended', false),
        e.timeout_at_ms, e.condition, e.waitpoint_count, e.signal_count, e.signaled_count, e.payload_bytes,
-       e.next_seq
+       e.next_seq, coalesce(cardinality(e.tags) > 0, false), w.expires_at_ms,
+       CASE WHEN w.waitpoint_id IS NOT NULL AND w.suspension_id IS NULL THEN
+           (SELECT ARRAY[coalesce(sum(p.signal_count), 0), coalesce(sum(p.payload_bytes), 0)]::bigint[]
+            FROM ff_waitpoints p
+            WHERE p.execution_id = w.execution_id AND p.expires_at_ms >= n.now_ms AND p.suspension_id IS NULL)
+       END
 FROM (SELECT ` + nowMsExpr + ` AS now_ms) n
 LEFT JOIN ff_keys k ON k.kid = $1
 LEFT JOIN ff_waitpoints w ON w.waitpoint_id = $2 AND w.execution_id = $3
@@ -86,8 +149,10 @@ LEFT JOIN ff_executions e ON e.execution_id = w.execution_id`
 // the signal at place $13 of its suspension's delivery order and, only if
 // it was inserted, counts it and its $14 payload bytes on the execution
 // ($11 = 1 when it is its waitpoint's first), advances the delivery
-// sequence to $6, resumes the execution when $12, and counts it on the
-// waitpoint. The counters are the budget the next delivery reads. With
+// sequence to $6, resumes the execution when $12 (state resumed, reason
+// none: a signal resumed it; delisted from list_suspended by tag when $15,
+// its suspension has tags), and counts it and its bytes on the waitpoint.
+// The counters are the budget the next delivery reads. With
 // an idempotency key the insert is also the duplicate check: the unique
 // index on (waitpoint_id, idempotency_key) admits one signal per key
 // whatever the isolation level, and DO NOTHING returns no row for a key
@@ -104,11 +169,38 @@ const recordSignalSQL = `WITH ins AS (
     UPDATE ff_executions
     SET next_seq = $6, signal_count = signal_count + 1, signaled_count = signaled_count + $11,
         payload_bytes = payload_bytes + $14,
-        state = CASE WHEN $12 THEN 'resumed' ELSE state END
+        state = CASE WHEN $12 THEN 'resumed' ELSE state END,
+        reason = CASE WHEN $12 THEN NULL ELSE reason END
     WHERE execution_id = $2 AND EXISTS (SELECT 1 FROM ins)
 ), w AS (
-    UPDATE ff_waitpoints SET signal_count = signal_count + 1
+    UPDATE ff_waitpoints SET signal_count = signal_count + 1, payload_bytes = payload_bytes + $14
     WHERE waitpoint_id = $4 AND EXISTS (SELECT 1 FROM ins)
+), t AS (
+    DELETE FROM ff_suspension_tags
+    WHERE $12 AND $15 AND execution_id = $2 AND EXISTS (SELECT 1 FROM ins)
+)
+SELECT signal_id FROM ins`
+
+// recordPendingSQL records an accepted signal on a pending waitpoint no
+// suspend used yet (docs/spec.md §8.1), in one statement as
+// recordSignalSQL does: the signal without suspension or ordinal (it joins
+// the suspension that uses the waitpoint, in delivery order), the delivery
+// sequence advanced to $5, and the waitpoint's signal count and payload
+// bytes ($10), which stand for its share of that suspension's budget. It
+// resumes nothing. The unique index on (waitpoint_id, idempotency_key)
+// makes it the duplicate check too (no row: the key is recorded).
+const recordPendingSQL = `WITH ins AS (
+    INSERT INTO ff_signals (signal_id, execution_id, suspension_id, waitpoint_id, waitpoint_key, seq,
+                            name, payload, idempotency_key, delivered_at_ms, ordinal)
+    VALUES ($1, $2, NULL, $3, $4, $5, $6, $7, $8, $9, NULL)
+    ON CONFLICT (waitpoint_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+    RETURNING signal_id
+), e AS (
+    UPDATE ff_executions SET next_seq = $5
+    WHERE execution_id = $2 AND EXISTS (SELECT 1 FROM ins)
+), w AS (
+    UPDATE ff_waitpoints SET signal_count = signal_count + 1, payload_bytes = payload_bytes + $10
+    WHERE waitpoint_id = $3 AND EXISTS (SELECT 1 FROM ins)
 )
 SELECT signal_id FROM ins`
 
@@ -120,7 +212,8 @@ const recordedSignalSQL = `SELECT signal_id FROM ff_signals WHERE waitpoint_id =
 // its signals in delivery order from place $3 on, in one statement (one
 // snapshot): a range of the index on (suspension_id, ordinal). $2 is the
 // cursor's suspension (NULL: no cursor); another one than the latest
-// selects no signal. No row: unknown.
+// selects no signal. No row: unknown, or remembered without a suspension
+// (only pending waitpoints: nothing to observe, docs/spec.md §8.1).
 const observeSQL = `SELECT e.suspension_id, s.signal_id, s.waitpoint_id, s.waitpoint_key, s.name,
        s.payload, s.idempotency_key, s.delivered_at_ms
 FROM ff_executions e
@@ -131,16 +224,28 @@ LEFT JOIN LATERAL (
     ORDER BY ordinal
     LIMIT $4
 ) s ON true
-WHERE e.execution_id = $1
+WHERE e.execution_id = $1 AND e.suspension_id IS NOT NULL
 ORDER BY s.ordinal`
 
 // listSuspendedSQL reads one page of suspended executions strictly after
 // the cursor ($1, $2), oldest first; the caller asks for one row more than
 // the page to know whether another page follows.
-const listSuspendedSQL = `SELECT execution_id, suspension_id, suspended_at_ms, timeout_at_ms, waitpoint_count
+const listSuspendedSQL = `SELECT execution_id, suspension_id, suspended_at_ms, timeout_at_ms, waitpoint_count, tags
 FROM ff_executions
 WHERE state = 'suspended' AND (suspended_at_ms, execution_id) > ($1, $2)
 ORDER BY suspended_at_ms, execution_id
+LIMIT $3`
+
+// listByTagSQL is listSuspendedSQL for the executions whose suspension
+// carries tag $4 (docs/spec.md §8.6): a range of ff_suspension_tags_page in
+// list order, which holds the suspended executions only, so a page reads
+// $3 matching rows and their executions by primary key, never the
+// executions without the tag.
+const listByTagSQL = `SELECT e.execution_id, e.suspension_id, e.suspended_at_ms, e.timeout_at_ms, e.waitpoint_count, e.tags
+FROM ff_suspension_tags t
+JOIN ff_executions e ON e.execution_id = t.execution_id
+WHERE t.tag = $4 AND (t.suspended_at_ms, t.execution_id) > ($1, $2) AND e.state = 'suspended'
+ORDER BY t.suspended_at_ms, t.execution_id
 LIMIT $3`
 
 // claimLockSQL queues a claim behind every other claim and every operation
@@ -159,14 +264,16 @@ const (
 // claimSQL leases the oldest claimable execution in one statement, at one
 // reading of the clock. The candidates are the oldest execution of each
 // claimable kind, each found through its partial index: resumed (reason
-// signal), suspended past its timeout (reason timeout), claimed with an
-// expired lease (reason kept); the oldest of them by (suspended_at_ms,
-// execution_id) is taken. No row: nothing claimable. Claims run behind
+// signal, or cancelled after cancel_suspension), suspended past its
+// timeout (reason timeout), claimed with an expired lease (reason kept:
+// driver.ExecutionState.Claimable); the oldest of them by (suspended_at_ms,
+// execution_id) is taken, and delisted from list_suspended by tag (only a
+// timed-out one was listed). No row: nothing claimable. Claims run behind
 // claimLockSQL, alone among execution writers, so the rows read cannot
 // change before the update.
 const claimSQL = `WITH n AS (SELECT ` + nowMsExpr + ` AS now_ms),
 candidates AS (
-    (SELECT execution_id, suspended_at_ms, 'signal' AS reason FROM ff_executions
+    (SELECT execution_id, suspended_at_ms, coalesce(reason, 'signal') AS reason FROM ff_executions
      WHERE state = 'resumed'
      ORDER BY suspended_at_ms, execution_id LIMIT 1)
     UNION ALL
@@ -178,7 +285,8 @@ candidates AS (
      WHERE state = 'claimed' AND lease_expires_at_ms < (SELECT now_ms FROM n)
      ORDER BY suspended_at_ms, execution_id LIMIT 1)
 ),
-pick AS (SELECT execution_id, reason FROM candidates ORDER BY suspended_at_ms, execution_id LIMIT 1)
+pick AS (SELECT execution_id, reason FROM candidates ORDER BY suspended_at_ms, execution_id LIMIT 1),
+untag AS (DELETE FROM ff_suspension_tags t USING pick WHERE t.execution_id = pick.execution_id)
 UPDATE ff_executions e
 SET state = 'claimed', reason = pick.reason, lease_id = $1, lease_expires_at_ms = n.now_ms + $2
 FROM pick, n
@@ -189,14 +297,18 @@ RETURNING e.execution_id, e.suspension_id, e.reason, e.lease_expires_at_ms`
 const suspensionSignalsSQL = `SELECT signal_id, waitpoint_id, waitpoint_key, name, payload, idempotency_key, delivered_at_ms
 FROM ff_signals WHERE suspension_id = $1 ORDER BY ordinal`
 
-// leaseSQL reads the state and lease of an execution; no row: unknown.
-const leaseSQL = `SELECT state, lease_id FROM ff_executions WHERE execution_id = $1`
+// leaseSQL reads the clock, and the state, lease, reason and latest
+// suspension of an execution (NULLs: unknown), in one statement.
+const leaseSQL = `SELECT n.now_ms, e.execution_id IS NOT NULL, e.state, e.lease_id, e.reason, e.suspension_id
+FROM (SELECT ` + nowMsExpr + ` AS now_ms) n
+LEFT JOIN ff_executions e ON e.execution_id = $1`
 
-// forgetExecutionSQL deletes an execution and everything recorded for it,
-// in one statement.
+// forgetExecutionSQL deletes an execution and everything recorded for it
+// (pending waitpoints and their signals included), in one statement.
 const forgetExecutionSQL = `WITH s AS (DELETE FROM ff_signals WHERE execution_id = $1),
 w AS (DELETE FROM ff_waitpoints WHERE execution_id = $1),
-r AS (DELETE FROM ff_suspend_requests WHERE execution_id = $1)
+r AS (DELETE FROM ff_suspend_requests WHERE execution_id = $1),
+t AS (DELETE FROM ff_suspension_tags WHERE execution_id = $1)
 DELETE FROM ff_executions WHERE execution_id = $1`
 
 // nullIfEmpty maps the contract's "empty means none" to SQL NULL.
@@ -205,161 +317,6 @@ func nullIfEmpty(s string) *string {
 		return nil
 	}
 	return &s
-}
-
-// Suspend opens 1–16 waitpoints for an execution and signs their tokens with
-// the current kid (docs/spec.md §5.1 gives the order of
-// checks). One SERIALIZABLE transaction under the execution's lock. A replay
-// with the same idempotency key returns the first outcome, its tokens signed
-// again by their kid (the record holds no token); when that kid no longer
-// verifies (collected, or past its grace) it fails with state /
-// suspend_replay_expired and writes nothing.
-func (b *Backend) Suspend(ctx context.Context, args contracts.SuspendArgs) (contracts.SuspendOutcome, error) {
-	var out contracts.SuspendOutcome
-	ring := b.keyring.Load()
-	err := b.inExecTx(ctx, args.ExecutionID, func(tx pgx.Tx) error {
-		var (
-			nowMs  int64
-			kid    *string
-			secret []byte
-		)
-		if err := tx.QueryRow(ctx, currentKeySQL).Scan(&nowMs, &kid, &secret); err != nil {
-			return err
-		}
-		if kid == nil {
-			return driver.NotInitialized()
-		}
-		current := driver.KidRecord{Kid: *kid, Secret: secret}
-		if err := openRecord(ring, &current); err != nil {
-			return err
-		}
-		out = driver.NewSuspension(args, current, nowMs)
-		created, err := createExecution(ctx, tx, args, out)
-		switch {
-		case err != nil:
-			return err
-		case created:
-			// State none: CheckSuspend refuses a lease_id, and the error
-			// rolls the creation back.
-			if err := driver.CheckSuspend(nil, args.LeaseID); err != nil {
-				return err
-			}
-			return writeSuspension(ctx, tx, args, out)
-		}
-		replay, err := resuspend(ctx, tx, ring, current, nowMs, args, out)
-		if replay != nil {
-			out = *replay
-		}
-		return err
-	})
-	return out, interpretError(err)
-}
-
-// createExecution creates the execution on its first suspension and
-// reports whether it did (false: it exists).
-func createExecution(ctx context.Context, tx pgx.Tx, args contracts.SuspendArgs, out contracts.SuspendOutcome) (bool, error) {
-	var created bool
-	err := tx.QueryRow(ctx, createExecutionSQL, args.ExecutionID, out.SuspensionID, out.SuspendedAtMs,
-		out.TimeoutAtMs, out.Condition, len(out.Waitpoints)).Scan(&created)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return false, nil
-	}
-	return created, err
-}
-
-// resuspend suspends an execution that exists: it replays the outcome
-// stored under the idempotency key (returned), or checks the state and
-// lease and writes the new suspension out. current is the current kid,
-// opened.
-func resuspend(ctx context.Context, tx pgx.Tx, ring *kek.Keyring, current driver.KidRecord, nowMs int64,
-	args contracts.SuspendArgs, out contracts.SuspendOutcome) (*contracts.SuspendOutcome, error) {
-	var (
-		state         string
-		lease, fprint *string
-		stored        []byte
-	)
-	err := tx.QueryRow(ctx, suspendStateSQL, args.ExecutionID, nullIfEmpty(args.IdempotencyKey)).Scan(&state, &lease, &fprint, &stored)
-	if err != nil {
-		return nil, err
-	}
-	if fprint != nil {
-		if err := driver.CheckSuspendReplay(*fprint, args); err != nil {
-			return nil, err
-		}
-		replay, err := replaySuspend(ctx, tx, ring, current, stored, nowMs)
-		if err != nil {
-			return nil, err
-		}
-		return &replay, nil
-	}
-	e := driver.ExecutionState{ID: args.ExecutionID, State: state}
-	if lease != nil {
-		e.LeaseID = *lease
-	}
-	if err := driver.CheckSuspend(&e, args.LeaseID); err != nil {
-		return nil, err
-	}
-	if _, err := tx.Exec(ctx, resuspendSQL, args.ExecutionID, out.SuspensionID, out.SuspendedAtMs,
-		out.TimeoutAtMs, out.Condition, len(out.Waitpoints)); err != nil {
-		return nil, err
-	}
-	return nil, writeSuspension(ctx, tx, args, out)
-}
-
-// replaySuspend rebuilds the outcome of a stored suspend record at nowMs
-// (driver.ReplaySuspendOutcome): its tokens are signed again by their kid,
-// the current one (already opened) or a verifying one read and, when it
-// still verifies, opened with ring. Records written before tokens stopped
-// being stored hold whole tokens and replay the same way.
-func replaySuspend(ctx context.Context, tx pgx.Tx, ring *kek.Keyring, current driver.KidRecord, stored []byte, nowMs int64) (contracts.SuspendOutcome, error) {
-	kid, err := driver.StoredOutcomeKid(stored)
-	if err != nil {
-		return contracts.SuspendOutcome{}, contracts.ErrInternal.With("suspend: the stored outcome does not decode").Wrapping(err)
-	}
-	var keys driver.PartitionKeys
-	switch {
-	case kid == current.Kid:
-		keys.Current = &current
-	case kid != "":
-		rec := driver.KidRecord{Kid: kid}
-		err := tx.QueryRow(ctx, kidSQL, kid).Scan((*[]byte)(&rec.Secret), &rec.ExpiresAtMs)
-		switch {
-		case errors.Is(err, pgx.ErrNoRows): // collected: the replay has expired
-		case err != nil:
-			return contracts.SuspendOutcome{}, err
-		case !rec.Usable(nowMs):
-			// Past its grace: the replay has expired, and answers so
-			// without opening the secret (so without a KEK).
-			keys.Verifying = []driver.KidRecord{rec}
-		default:
-			keys.Verifying = []driver.KidRecord{rec}
-			if keys, err = driver.OpenKid(ring, keyPartition, keys, kid); err != nil {
-				return contracts.SuspendOutcome{}, err
-			}
-		}
-	}
-	return driver.ReplaySuspendOutcome(stored, keys, nowMs)
-}
-
-// writeSuspension writes the waitpoints of a new suspension and its
-// idempotency record (driver.StoredSuspendOutcome: no token), in one round
-// trip.
-func writeSuspension(ctx context.Context, tx pgx.Tx, args contracts.SuspendArgs, out contracts.SuspendOutcome) error {
-	ids := make([]string, len(out.Waitpoints))
-	keys := make([]string, len(out.Waitpoints))
-	for i, w := range out.Waitpoints {
-		ids[i], keys[i] = w.WaitpointID, w.WaitpointKey
-	}
-	var batch pgx.Batch
-	batch.Queue(insertWaitpointsSQL, ids, keys, args.ExecutionID, out.SuspensionID, out.SuspendedAtMs)
-	if args.IdempotencyKey != "" {
-		stored, err := driver.StoredSuspendOutcome(out)
-		if err != nil {
-			return err
-		}
-		batch.Queue(insertSuspendRequestSQL, args.ExecutionID, args.IdempotencyKey, args.Fingerprint(), stored)
-	}
-	return tx.SendBatch(ctx, &batch).Close()
 }
 
 // deliveryState is what deliverLoadSQL returns.
@@ -377,13 +334,24 @@ type deliveryState struct {
 	waitpoints, signals, fired *int
 	payloadBytes               *int64
 	nextSeq                    *int64
+	tagged                     bool
+	// A pending waitpoint no suspend used (suspensionID nil): its expiry,
+	// and [signals, payload bytes] of the execution's live pending
+	// waitpoints.
+	pendingExpiresAtMs *int64
+	pendingPool        []int64
 }
 
 // DeliverSignal records a signal on a waitpoint exactly once per
 // (waitpoint_id, idempotency_key) and resumes the execution when its
-// condition holds, closing every waitpoint of the suspension in the same
-// transaction. Checks run in the order of docs/spec.md §5. One SERIALIZABLE
-// transaction under the execution's lock.
+// condition holds (driver.ConditionHolds: any, all, or a count), closing
+// every waitpoint of the suspension in the same transaction. A signal to a
+// pending waitpoint no suspend used yet is kept on it and resumes nothing
+// (docs/spec.md §8.1). Checks run in the order of docs/spec.md §5. One
+// SERIALIZABLE transaction under the execution's lock, so of concurrent
+// deliveries that would each satisfy the condition exactly one resumes,
+// and a cancel either comes first (waitpoint_closed) or finds the
+// execution resumed (not_suspended).
 func (b *Backend) DeliverSignal(ctx context.Context, args contracts.DeliverSignalArgs) (contracts.DeliverSignalOutcome, error) {
 	t, err := contracts.ParseToken("token", args.Token)
 	if err != nil {
@@ -397,11 +365,16 @@ func (b *Backend) DeliverSignal(ctx context.Context, args contracts.DeliverSigna
 		err := tx.QueryRow(ctx, deliverLoadSQL, t.Kid, args.WaitpointID, args.ExecutionID).Scan(
 			&d.nowMs, &d.initialized, &d.known, (*[]byte)(&d.rec.Secret), &d.rec.ExpiresAtMs,
 			&d.found, &d.key, &d.createdAtMs, &d.suspensionID, &d.waitpointSignals,
-			&d.open, &d.timeoutAtMs, &d.condition, &d.waitpoints, &d.signals, &d.fired, &d.payloadBytes, &d.nextSeq)
+			&d.open, &d.timeoutAtMs, &d.condition, &d.waitpoints, &d.signals, &d.fired, &d.payloadBytes, &d.nextSeq,
+			&d.tagged, &d.pendingExpiresAtMs, &d.pendingPool)
 		if err != nil {
 			return err
 		}
 		if err := authorize(ring, t, args, d); err != nil {
+			return err
+		}
+		if d.suspensionID == nil {
+			out, err = recordPending(ctx, tx, args, d)
 			return err
 		}
 		out, err = recordSignal(ctx, tx, args, d)
@@ -458,7 +431,7 @@ func recordSignal(ctx context.Context, tx pgx.Tx, args contracts.DeliverSignalAr
 	var id string
 	err := tx.QueryRow(ctx, recordSignalSQL, sig.SignalID, args.ExecutionID, *d.suspensionID, args.WaitpointID,
 		sig.WaitpointKey, *d.nextSeq+1, sig.Name, payload, nullIfEmpty(sig.IdempotencyKey), sig.DeliveredAtMs, first, resumes,
-		*d.signals, int64(len(payload))).Scan(&id)
+		*d.signals, int64(len(payload)), d.tagged).Scan(&id)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return duplicateOr(ctx, tx, args, nil)
 	}
@@ -466,6 +439,45 @@ func recordSignal(ctx context.Context, tx pgx.Tx, args contracts.DeliverSignalAr
 		return contracts.DeliverSignalOutcome{}, err
 	}
 	return contracts.DeliverSignalOutcome{Outcome: contracts.OutcomeAccepted, SignalID: id, Resumed: resumes}, nil
+}
+
+// recordPending runs checks 3 to 5 of deliver_signal for a pending
+// waitpoint no suspend used yet (docs/spec.md §8.1): past its expiry it is
+// closed, else the budgets are its own count and those of the execution's
+// live pending waitpoints (driver.CheckPendingDeliverable); an accepted
+// signal is kept on it (recordPendingSQL) and resumes nothing. As in
+// recordSignal, a recorded idempotency key answers duplicate first.
+func recordPending(ctx context.Context, tx pgx.Tx, args contracts.DeliverSignalArgs, d deliveryState) (contracts.DeliverSignalOutcome, error) {
+	p := driver.PendingWaitpoint{
+		ID: args.WaitpointID, ExecutionID: args.ExecutionID, Key: *d.key, CreatedAtMs: *d.createdAtMs,
+		ExpiresAtMs: *d.pendingExpiresAtMs, Signals: *d.waitpointSignals,
+	}
+	var pool driver.SignalBudget
+	if len(d.pendingPool) == 2 {
+		pool = driver.SignalBudget{SuspensionSignals: int(d.pendingPool[0]), PayloadBytes: d.pendingPool[1]}
+	}
+	if refusal := driver.CheckPendingDeliverable(p, pool, args, d.nowMs); refusal != nil {
+		if args.IdempotencyKey == "" {
+			return contracts.DeliverSignalOutcome{}, refusal
+		}
+		return duplicateOr(ctx, tx, args, refusal)
+	}
+	w := driver.WaitpointRef{ExecutionID: args.ExecutionID, WaitpointID: args.WaitpointID, WaitpointKey: *d.key, CreatedAtMs: *d.createdAtMs}
+	sig := driver.NewSignal(w, args, d.nowMs)
+	var payload []byte
+	if len(sig.Payload) > 0 {
+		payload = sig.Payload
+	}
+	var id string
+	err := tx.QueryRow(ctx, recordPendingSQL, sig.SignalID, args.ExecutionID, args.WaitpointID, sig.WaitpointKey,
+		*d.nextSeq+1, sig.Name, payload, nullIfEmpty(sig.IdempotencyKey), sig.DeliveredAtMs, int64(len(payload))).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return duplicateOr(ctx, tx, args, nil)
+	}
+	if err != nil {
+		return contracts.DeliverSignalOutcome{}, err
+	}
+	return contracts.DeliverSignalOutcome{Outcome: contracts.OutcomeAccepted, SignalID: id}, nil
 }
 
 // duplicateOr answers duplicate when the delivery's idempotency key is
@@ -559,7 +571,9 @@ func (s nullableSignal) signal() contracts.Signal {
 }
 
 // ListSuspended pages through executions in state suspended, ordered by
-// (suspended_at_ms, execution_id), strictly after the cursor; one statement.
+// (suspended_at_ms, execution_id), strictly after the cursor, each with its
+// suspension's tags; with args.Tag, only those whose suspension carries it,
+// read through the tag index (docs/spec.md §8.6). One statement.
 func (b *Backend) ListSuspended(ctx context.Context, args contracts.ListSuspendedArgs) (contracts.ListSuspendedResult, error) {
 	if err := b.usable(); err != nil {
 		return contracts.ListSuspendedResult{}, err
@@ -572,13 +586,21 @@ func (b *Backend) ListSuspended(ctx context.Context, args contracts.ListSuspende
 		}
 		after = c
 	}
-	rows, err := b.pool.Query(ctx, listSuspendedSQL, after.SuspendedAtMs, after.ExecutionID, args.Limit+1)
+	var (
+		rows pgx.Rows
+		err  error
+	)
+	if args.Tag != "" {
+		rows, err = b.pool.Query(ctx, listByTagSQL, after.SuspendedAtMs, after.ExecutionID, args.Limit+1, args.Tag)
+	} else {
+		rows, err = b.pool.Query(ctx, listSuspendedSQL, after.SuspendedAtMs, after.ExecutionID, args.Limit+1)
+	}
 	if err != nil {
 		return contracts.ListSuspendedResult{}, interpretError(err)
 	}
 	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (contracts.SuspendedExecution, error) {
 		var e contracts.SuspendedExecution
-		err := r.Scan(&e.ExecutionID, &e.SuspensionID, &e.SuspendedAtMs, &e.TimeoutAtMs, &e.Waitpoints)
+		err := r.Scan(&e.ExecutionID, &e.SuspensionID, &e.SuspendedAtMs, &e.TimeoutAtMs, &e.Waitpoints, &e.Tags)
 		return e, err
 	})
 	if err != nil {
@@ -633,22 +655,15 @@ func suspensionSignals(ctx context.Context, tx pgx.Tx, suspensionID string) ([]c
 }
 
 // CompleteExecution forgets a claimed execution and everything recorded for
-// it. An expired lease that nobody re-claimed still completes. One
-// SERIALIZABLE transaction under the execution's lock.
+// it, pending waitpoints included. An expired lease that nobody re-claimed
+// still completes. One SERIALIZABLE transaction under the execution's lock.
 func (b *Backend) CompleteExecution(ctx context.Context, args contracts.CompleteArgs) (contracts.CompleteOutcome, error) {
 	err := b.inExecTx(ctx, args.ExecutionID, func(tx pgx.Tx) error {
-		e := &driver.ExecutionState{ID: args.ExecutionID}
-		var lease *string
-		err := tx.QueryRow(ctx, leaseSQL, args.ExecutionID).Scan(&e.State, &lease)
-		switch {
-		case errors.Is(err, pgx.ErrNoRows):
-			e = nil
-		case err != nil:
+		l, err := readLease(ctx, tx, args.ExecutionID)
+		if err != nil {
 			return err
-		case lease != nil:
-			e.LeaseID = *lease
 		}
-		if err := driver.CheckComplete(e, args); err != nil {
+		if err := driver.CheckComplete(l.state(), args); err != nil {
 			return err
 		}
 		_, err = tx.Exec(ctx, forgetExecutionSQL, args.ExecutionID)

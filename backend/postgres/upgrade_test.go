@@ -124,7 +124,7 @@ func TestMigration0004UpgradesDataAt0003(t *testing.T) {
 	// when
 	applied, err := engine.Migrate(ctx, plain)
 	require.NoError(t, err)
-	require.Equal(t, []string{"0004_signal_budgets"}, applied)
+	require.Equal(t, []string{"0004_signal_budgets", "0005_lifecycle_v2"}, applied)
 
 	// then the counters and ordinals are those of the rows
 	b := readBudget(t, plain, "exec-1")
@@ -197,6 +197,145 @@ func TestMigration0004UpgradesDataAt0003(t *testing.T) {
 	again2, err := e.Suspend(ctx, args2)
 	require.NoError(t, err)
 	require.Equal(t, out2, again2)
+}
+
+// signal4 records a signal on w as the driver at schema 0004 did: at the
+// next place of its suspension's delivery order, counted with its payload
+// bytes on the execution and on the waitpoint. payload "" is none.
+func signal4(t *testing.T, c *pgx.Conn, out contracts.SuspendOutcome, w contracts.WaitpointOutcome, payload string, nowMs int64) string {
+	t.Helper()
+	var p []byte
+	if payload != "" {
+		p = []byte(payload)
+	}
+	id := driver.NewID()
+	_, err := c.Exec(context.Background(), `WITH e AS (
+		UPDATE ff_executions SET next_seq = next_seq + 1, signal_count = signal_count + 1,
+		    payload_bytes = payload_bytes + coalesce(octet_length($6::bytea), 0),
+		    signaled_count = signaled_count + (SELECT CASE WHEN signal_count = 0 THEN 1 ELSE 0 END FROM ff_waitpoints WHERE waitpoint_id = $4)
+		WHERE execution_id = $2 RETURNING next_seq, signal_count - 1 AS ordinal
+	), w AS (UPDATE ff_waitpoints SET signal_count = signal_count + 1 WHERE waitpoint_id = $4)
+	INSERT INTO ff_signals (signal_id, execution_id, suspension_id, waitpoint_id, waitpoint_key, seq, name, payload, delivered_at_ms, ordinal)
+	SELECT $1, $2, $3, $4, $5, e.next_seq, 'old', $6, $7, e.ordinal FROM e`,
+		id, out.ExecutionID, out.SuspensionID, w.WaitpointID, w.WaitpointKey, p, nowMs)
+	require.NoError(t, err)
+	return id
+}
+
+// Given a schema at version 0004 holding an execution with an earlier
+// suspension (timing out, with an idempotency record) and a latest one
+// (condition all, timing out, one signal), and a claimed execution, when
+// 0005 is applied, then the rows from before read as version 2 describes
+// them: get_waitpoint shows no token fingerprint and no tags, the timeout
+// of the latest suspension and of the earlier one (from its record) as
+// expires_at_ms, and the signals counted; per-waitpoint payload bytes are
+// those of the signals; list_suspended shows no tags; the old suspension
+// resumes and is claimed as before; and the claimed execution takes a
+// pending waitpoint under its lease, keeps a signal on it, and suspends on
+// it with a count condition and a tag, listed by that tag.
+func TestMigration0005UpgradesDataAt0004(t *testing.T) {
+	ctx := context.Background()
+	plain := schemaURL(t)
+	c := connect(t, plain)
+	migrateTo(t, c, 4)
+	_, err := c.Exec(ctx, `INSERT INTO ff_keys (kid, secret, installed_at_ms, expires_at_ms) VALUES ('kid-a', $1, 0, NULL)`, []byte(secret(1)))
+	require.NoError(t, err)
+	nowMs := time.Now().UnixMilli()
+	hour := int64(3_600_000)
+
+	// exec-1: an earlier suspension timing out, with a record and a signal,
+	// claimed; then the latest ("all" of a and b) with one signal on a.
+	earlierTimeout := int64(5000)
+	earlier := oldSuspension(t, c, contracts.SuspendArgs{ExecutionID: "exec-1", Condition: contracts.ConditionAny,
+		Waitpoints: []contracts.WaitpointSpec{{Key: "x"}}, TimeoutMs: &earlierTimeout, IdempotencyKey: "idem-0"}, nowMs-1000, true)
+	signal4(t, c, earlier, earlier.Waitpoints[0], `{"old":1}`, nowMs-900)
+	_, err = c.Exec(ctx, `UPDATE ff_executions SET state = 'claimed', lease_id = 'l', lease_expires_at_ms = 0, reason = 'signal'
+		WHERE execution_id = 'exec-1'`)
+	require.NoError(t, err)
+	args1 := contracts.SuspendArgs{ExecutionID: "exec-1", Condition: contracts.ConditionAll, Waitpoints: twoWaitpoints, TimeoutMs: &hour}
+	out1 := oldSuspension(t, c, args1, nowMs, false)
+	_, err = c.Exec(ctx, `UPDATE ff_executions SET payload_bytes = 0 WHERE execution_id = 'exec-1'`) // oldSuspension predates the column
+	require.NoError(t, err)
+	signal4(t, c, out1, out1.Waitpoints[0], `"abc"`, nowMs)
+	// exec-2: claimed under lease2.
+	out2 := oldSuspension(t, c, contracts.SuspendArgs{ExecutionID: "exec-2", Condition: contracts.ConditionAny,
+		Waitpoints: []contracts.WaitpointSpec{{Key: "y"}}}, nowMs, false)
+	lease2 := driver.NewID()
+	_, err = c.Exec(ctx, `UPDATE ff_executions SET state = 'claimed', lease_id = $1, lease_expires_at_ms = $2, reason = 'signal'
+		WHERE execution_id = 'exec-2'`, lease2, nowMs+hour)
+	require.NoError(t, err)
+
+	// when
+	applied, err := engine.Migrate(ctx, plain)
+	require.NoError(t, err)
+	require.Equal(t, []string{"0005_lifecycle_v2"}, applied)
+
+	// then get_waitpoint describes the waitpoints from before
+	e := engine.New(openURL(t, plain))
+	x, err := e.GetWaitpoint(ctx, contracts.GetWaitpointArgs{ExecutionID: "exec-1", WaitpointID: earlier.Waitpoints[0].WaitpointID})
+	require.NoError(t, err)
+	require.Equal(t, contracts.WaitpointClosed, x.Status)
+	require.Equal(t, earlier.TimeoutAtMs, x.ExpiresAtMs, "the earlier suspension's timeout, from its idempotency record")
+	require.Nil(t, x.TokenFingerprint, "no fingerprint was kept before 0005")
+	require.Equal(t, []string{}, x.Tags)
+	require.Equal(t, 1, x.Signals)
+	a, err := e.GetWaitpoint(ctx, contracts.GetWaitpointArgs{ExecutionID: "exec-1", WaitpointID: out1.Waitpoints[0].WaitpointID})
+	require.NoError(t, err)
+	require.Equal(t, contracts.WaitpointInfo{
+		ExecutionID: "exec-1", WaitpointID: out1.Waitpoints[0].WaitpointID, WaitpointKey: "a", Status: contracts.WaitpointOpen,
+		CreatedAtMs: nowMs, ExpiresAtMs: out1.TimeoutAtMs, Signals: 1, Tags: []string{},
+	}, a)
+	var bytes []int64
+	require.NoError(t, c.QueryRow(ctx, `SELECT array_agg(payload_bytes ORDER BY waitpoint_key) FROM ff_waitpoints WHERE execution_id = 'exec-1'`).Scan(&bytes))
+	require.Equal(t, []int64{5, 0, 9}, bytes, "payload bytes of a, b and x")
+
+	// and list_suspended shows the old suspension without tags
+	list, err := e.ListSuspended(ctx, contracts.ListSuspendedArgs{Limit: 10})
+	require.NoError(t, err)
+	require.Len(t, list.Executions, 1)
+	require.Equal(t, "exec-1", list.Executions[0].ExecutionID)
+	require.Equal(t, []string{}, list.Executions[0].Tags)
+
+	// and the old suspension resumes and is claimed as before
+	bw := out1.Waitpoints[1]
+	d, err := e.DeliverSignal(ctx, contracts.DeliverSignalArgs{ExecutionID: "exec-1", WaitpointID: bw.WaitpointID, Token: bw.Token, Name: "new"})
+	require.NoError(t, err)
+	require.True(t, d.Resumed)
+	requireExactCounters(t, readBudget(t, plain, "exec-1"))
+	claim, err := e.ClaimResumedExecution(ctx, contracts.ClaimArgs{WorkerID: "w", LeaseMs: 60_000})
+	require.NoError(t, err)
+	require.Equal(t, "exec-1", claim.ExecutionID)
+	require.Equal(t, contracts.ReasonSignal, claim.Reason)
+	require.Len(t, claim.Signals, 2)
+
+	// and the claimed execution takes a pending waitpoint under its lease
+	p, err := e.CreateWaitpoint(ctx, contracts.CreateWaitpointArgs{ExecutionID: "exec-2", Key: "mail", ExpiresInMs: hour, LeaseID: &lease2, Tags: []string{"mail"}})
+	require.NoError(t, err)
+	sig, err := e.DeliverSignal(ctx, contracts.DeliverSignalArgs{ExecutionID: "exec-2", WaitpointID: p.WaitpointID, Token: p.Token, Name: "early"})
+	require.NoError(t, err)
+	require.False(t, sig.Resumed)
+	s2, err := e.Suspend(ctx, contracts.SuspendArgs{ExecutionID: "exec-2", LeaseID: &lease2, Condition: contracts.CountCondition(2),
+		Waitpoints: []contracts.WaitpointSpec{{Pending: p.WaitpointID}, {Key: "y"}}, Tags: []string{"vip"}})
+	require.NoError(t, err)
+	require.Equal(t, contracts.OutcomeSuspended, s2.Outcome)
+	require.Equal(t, p.Token, s2.Waitpoints[0].Token, "no rotation came between: the same token")
+	require.NotEqual(t, out2.SuspensionID, s2.SuspensionID)
+	byTag, err := e.ListSuspended(ctx, contracts.ListSuspendedArgs{Limit: 10, Tag: "vip"})
+	require.NoError(t, err)
+	require.Len(t, byTag.Executions, 1)
+	require.Equal(t, "exec-2", byTag.Executions[0].ExecutionID)
+	require.Equal(t, []string{"vip"}, byTag.Executions[0].Tags)
+	info, err := e.GetWaitpoint(ctx, contracts.GetWaitpointArgs{ExecutionID: "exec-2", WaitpointID: p.WaitpointID})
+	require.NoError(t, err)
+	require.Equal(t, contracts.WaitpointOpen, info.Status)
+	require.Equal(t, []string{"mail"}, info.Tags)
+	require.NotNil(t, info.TokenFingerprint)
+	require.Equal(t, driver.TokenFingerprint(p.Token), *info.TokenFingerprint)
+	obs, err := e.ObserveSignals(ctx, contracts.ObserveSignalsArgs{ExecutionID: "exec-2", Limit: 10})
+	require.NoError(t, err)
+	require.Len(t, obs.Signals, 1, "the signal kept on the pending waitpoint joined the suspension")
+	require.Equal(t, sig.SignalID, obs.Signals[0].SignalID)
+	requireExactCounters(t, readBudget(t, plain, "exec-2"))
 }
 
 // Given one suspension holding 20,000 signals, an observe_signals page

@@ -1,0 +1,325 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/driver"
+	"github.com/flowfabric/flowfabric-go/kek"
+)
+
+// Suspend opens 1–16 waitpoints for an execution, new ones and pending
+// ones it names, and signs their tokens with the current kid (docs/spec.md
+// §5.1 and §8.1 give the order of checks). One SERIALIZABLE transaction
+// under the execution's lock. An execution in state none whose pending
+// waitpoints all expired is forgotten first. When the signals already kept
+// on the pending waitpoints satisfy the condition, the suspension is
+// recorded closed and the outcome is already_satisfied, the execution
+// keeping its state and lease. A replay with the same idempotency key
+// returns the first outcome, its tokens signed again by their kid (the
+// record holds no token); when that kid no longer verifies (collected, or
+// past its grace) it fails with state / suspend_replay_expired and writes
+// nothing.
+func (b *Backend) Suspend(ctx context.Context, args contracts.SuspendArgs) (contracts.SuspendOutcome, error) {
+	var out contracts.SuspendOutcome
+	ring := b.keyring.Load()
+	err := b.inExecTx(ctx, args.ExecutionID, func(tx pgx.Tx) error {
+		nowMs, current, err := currentKey(ctx, tx, ring)
+		if err != nil {
+			return err
+		}
+		s := suspendStep{ctx: ctx, tx: tx, args: args, current: current, nowMs: nowMs}
+		out, err = s.run(ring)
+		return err
+	})
+	if err != nil {
+		return contracts.SuspendOutcome{}, interpretError(err)
+	}
+	return out, nil
+}
+
+// currentKey reads the clock and the current kid, its secret opened with
+// ring; hmac_secret_not_initialized when the keystore has none.
+func currentKey(ctx context.Context, tx pgx.Tx, ring *kek.Keyring) (int64, driver.KidRecord, error) {
+	var (
+		nowMs  int64
+		kid    *string
+		secret []byte
+	)
+	if err := tx.QueryRow(ctx, currentKeySQL).Scan(&nowMs, &kid, &secret); err != nil {
+		return 0, driver.KidRecord{}, err
+	}
+	if kid == nil {
+		return 0, driver.KidRecord{}, driver.NotInitialized()
+	}
+	current := driver.KidRecord{Kid: *kid, Secret: secret}
+	if err := openRecord(ring, &current); err != nil {
+		return 0, driver.KidRecord{}, err
+	}
+	return nowMs, current, nil
+}
+
+// suspendStep is one attempt of suspend inside its transaction; current is
+// the current kid, opened.
+type suspendStep struct {
+	ctx     context.Context
+	tx      pgx.Tx
+	args    contracts.SuspendArgs
+	current driver.KidRecord
+	nowMs   int64
+}
+
+// suspendState is what suspendStateSQL reads of an existing execution.
+type suspendState struct {
+	driver.ExecutionState
+	fingerprint       *string
+	stored            []byte
+	lastPendingExpiry *int64 // state none only
+}
+
+// run decides and writes the suspend: a new execution is created by its
+// first statement (createExecutionSQL); an existing one is read, forgotten
+// when ForgetsExpiredPending says so (and then created afresh), replayed
+// from its idempotency record, or checked (CheckSuspend, then
+// CheckPendingUse) and suspended.
+func (s suspendStep) run(ring *kek.Keyring) (contracts.SuspendOutcome, error) {
+	plan := driver.NewSuspension(s.args, s.current, s.nowMs) // for an execution not remembered
+	created, err := createExecution(s.ctx, s.tx, s.args, plan)
+	switch {
+	case err != nil:
+		return contracts.SuspendOutcome{}, err
+	case created:
+		return plan, s.fresh(plan)
+	}
+	st, err := s.loadState()
+	if err != nil {
+		return contracts.SuspendOutcome{}, err
+	}
+	if st.lastPendingExpiry != nil && driver.ForgetsExpiredPending(st.State, *st.lastPendingExpiry, s.nowMs) {
+		if _, err := s.tx.Exec(s.ctx, forgetExecutionSQL, s.args.ExecutionID); err != nil {
+			return contracts.SuspendOutcome{}, err
+		}
+		if _, err := createExecution(s.ctx, s.tx, s.args, plan); err != nil {
+			return contracts.SuspendOutcome{}, err
+		}
+		return plan, s.fresh(plan)
+	}
+	if st.fingerprint != nil {
+		if err := driver.CheckSuspendReplay(*st.fingerprint, s.args); err != nil {
+			return contracts.SuspendOutcome{}, err
+		}
+		return replaySuspend(s.ctx, s.tx, ring, s.current, st.stored, s.nowMs)
+	}
+	if err := driver.CheckSuspend(&st.ExecutionState, s.args.LeaseID); err != nil {
+		return contracts.SuspendOutcome{}, err
+	}
+	found, err := s.pendingFound()
+	if err != nil {
+		return contracts.SuspendOutcome{}, err
+	}
+	if err := driver.CheckPendingUse(s.args, found, s.nowMs); err != nil {
+		return contracts.SuspendOutcome{}, err
+	}
+	out := driver.NewSuspensionUsing(s.args, s.current, found, s.nowMs)
+	return s.resuspend(out, found, driver.PendingSatisfied(s.args, found))
+}
+
+// fresh finishes the suspend of an execution that was not remembered (the
+// row createExecutionSQL just made, which an error rolls back): state none
+// refuses a lease_id (CheckSuspend) and holds no pending waitpoint
+// (CheckPendingUse refuses every one named), then plan's waitpoints, tags
+// and idempotency record are written.
+func (s suspendStep) fresh(plan contracts.SuspendOutcome) error {
+	if err := driver.CheckSuspend(nil, s.args.LeaseID); err != nil {
+		return err
+	}
+	if err := driver.CheckPendingUse(s.args, nil, s.nowMs); err != nil {
+		return err
+	}
+	var batch pgx.Batch
+	s.queueWaitpoints(&batch, plan, nil)
+	if err := s.queueRecord(&batch, plan, plan); err != nil {
+		return err
+	}
+	queueTags(&batch, s.args.ExecutionID, plan)
+	return s.tx.SendBatch(s.ctx, &batch).Close()
+}
+
+// loadState reads the existing execution's state, lease, idempotency record
+// and, in state none, the expiry of its last pending waitpoint.
+func (s suspendStep) loadState() (suspendState, error) {
+	st := suspendState{ExecutionState: driver.ExecutionState{ID: s.args.ExecutionID}}
+	var lease *string
+	err := s.tx.QueryRow(s.ctx, suspendStateSQL, s.args.ExecutionID, nullIfEmpty(s.args.IdempotencyKey)).Scan(
+		&st.State, &lease, &st.fingerprint, &st.stored, &st.lastPendingExpiry)
+	if lease != nil {
+		st.LeaseID = *lease
+	}
+	return st, err
+}
+
+// pendingFound reads the pending waitpoints the suspend names, by id
+// (pendingSQL); ids that are not pending waitpoints are absent.
+func (s suspendStep) pendingFound() (map[string]*driver.PendingWaitpoint, error) {
+	ids := driver.PendingIDs(s.args)
+	found := make(map[string]*driver.PendingWaitpoint, len(ids))
+	if len(ids) == 0 {
+		return found, nil
+	}
+	rows, err := s.tx.Query(s.ctx, pendingSQL, ids)
+	if err != nil {
+		return nil, err
+	}
+	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*driver.PendingWaitpoint, error) {
+		var p driver.PendingWaitpoint
+		err := r.Scan(&p.ID, &p.ExecutionID, &p.Key, &p.CreatedAtMs, &p.ExpiresAtMs, &p.Used, &p.Signals, &p.PayloadBytes)
+		return &p, err
+	})
+	for _, p := range list {
+		found[p.ID] = p
+	}
+	return found, err
+}
+
+// resuspend writes out, the new suspension of an existing execution
+// planned with the pending waitpoints found: the execution's suspension
+// columns, with the counters its pending waitpoints bring (PendingBudget);
+// its new waitpoints; the pending ones handed to it with the signals kept
+// on them; its tags; its idempotency record. When satisfied, the
+// execution keeps its state and lease (resuspendSQL), the suspension is
+// closed (it is not the open one of a suspended execution) and listed
+// under no tag, and the outcome is already_satisfied with the signals the
+// suspension now holds, in delivery order.
+func (s suspendStep) resuspend(out contracts.SuspendOutcome, found map[string]*driver.PendingWaitpoint, satisfied bool) (contracts.SuspendOutcome, error) {
+	signals, payloadBytes, signaled := driver.PendingBudget(s.args, found)
+	var batch pgx.Batch
+	batch.Queue(resuspendSQL, s.args.ExecutionID, out.SuspensionID, out.SuspendedAtMs, out.TimeoutAtMs,
+		out.Condition, len(out.Waitpoints), tagsParam(out.Tags), signals, signaled, payloadBytes, satisfied)
+	s.queueWaitpoints(&batch, out, found)
+	if ids := driver.PendingIDs(s.args); len(ids) > 0 {
+		batch.Queue(joinBufferedSQL, out.SuspensionID, s.args.ExecutionID, ids)
+	}
+	result := out
+	if satisfied {
+		if err := s.tx.SendBatch(s.ctx, &batch).Close(); err != nil {
+			return contracts.SuspendOutcome{}, err
+		}
+		batch = pgx.Batch{}
+		sigs, err := suspensionSignals(s.ctx, s.tx, out.SuspensionID)
+		if err != nil {
+			return contracts.SuspendOutcome{}, err
+		}
+		result = driver.AlreadySatisfied(out, sigs)
+	} else {
+		queueTags(&batch, s.args.ExecutionID, out)
+	}
+	if err := s.queueRecord(&batch, out, result); err != nil {
+		return contracts.SuspendOutcome{}, err
+	}
+	return result, s.tx.SendBatch(s.ctx, &batch).Close()
+}
+
+// queueWaitpoints queues the writes of out's waitpoints: new keys are
+// inserted, pending waitpoints (those of found that the suspend names) are
+// handed to the suspension; each stores the fingerprint of the token out
+// holds for it (driver.TokenFingerprint), never the token.
+func (s suspendStep) queueWaitpoints(batch *pgx.Batch, out contracts.SuspendOutcome, found map[string]*driver.PendingWaitpoint) {
+	var newIDs, newKeys, newFps, usedIDs, usedFps []string
+	for i, w := range out.Waitpoints {
+		fp := driver.TokenFingerprint(w.Token)
+		if spec := s.args.Waitpoints[i]; spec.Pending != "" && found[spec.Pending] != nil {
+			usedIDs, usedFps = append(usedIDs, w.WaitpointID), append(usedFps, fp)
+			continue
+		}
+		newIDs, newKeys, newFps = append(newIDs, w.WaitpointID), append(newKeys, w.WaitpointKey), append(newFps, fp)
+	}
+	if len(newIDs) > 0 {
+		batch.Queue(insertWaitpointsSQL, newIDs, newKeys, newFps, s.args.ExecutionID, out.SuspensionID,
+			out.SuspendedAtMs, out.TimeoutAtMs, tagsParam(out.Tags))
+	}
+	if len(usedIDs) > 0 {
+		batch.Queue(usePendingSQL, usedIDs, usedFps, out.SuspensionID, out.TimeoutAtMs)
+	}
+}
+
+// queueRecord queues the idempotency record of the suspend, if it has a
+// key: result (out, or its already_satisfied form) as
+// driver.StoredSuspendOutcome stores it, without tokens.
+func (s suspendStep) queueRecord(batch *pgx.Batch, out, result contracts.SuspendOutcome) error {
+	if s.args.IdempotencyKey == "" {
+		return nil
+	}
+	stored, err := driver.StoredSuspendOutcome(result)
+	if err != nil {
+		return contracts.ErrInternal.With("suspend: the outcome does not encode").Wrapping(err)
+	}
+	batch.Queue(insertSuspendRequestSQL, out.ExecutionID, s.args.IdempotencyKey, s.args.Fingerprint(), stored)
+	return nil
+}
+
+// queueTags lists the execution, suspended by out, under each of out's
+// tags for list_suspended by tag.
+func queueTags(batch *pgx.Batch, executionID string, out contracts.SuspendOutcome) {
+	if len(out.Tags) > 0 {
+		batch.Queue(insertTagsSQL, executionID, out.SuspendedAtMs, out.Tags)
+	}
+}
+
+// tagsParam is tags as a text[] parameter: never NULL, the columns are NOT
+// NULL.
+func tagsParam(tags []string) []string {
+	if tags == nil {
+		return []string{}
+	}
+	return tags
+}
+
+// createExecution creates the execution on its first suspension, planned
+// as out, and reports whether it did (false: it exists).
+func createExecution(ctx context.Context, tx pgx.Tx, args contracts.SuspendArgs, out contracts.SuspendOutcome) (bool, error) {
+	var created bool
+	err := tx.QueryRow(ctx, createExecutionSQL, args.ExecutionID, out.SuspensionID, out.SuspendedAtMs,
+		out.TimeoutAtMs, out.Condition, len(out.Waitpoints), tagsParam(out.Tags)).Scan(&created)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
+	return created, err
+}
+
+// replaySuspend rebuilds the outcome of a stored suspend record at nowMs
+// (driver.ReplaySuspendOutcome): its tokens are signed again by their kid,
+// the current one (already opened) or a verifying one read and, when it
+// still verifies, opened with ring. Records written before tokens stopped
+// being stored hold whole tokens and replay the same way.
+func replaySuspend(ctx context.Context, tx pgx.Tx, ring *kek.Keyring, current driver.KidRecord, stored []byte, nowMs int64) (contracts.SuspendOutcome, error) {
+	kid, err := driver.StoredOutcomeKid(stored)
+	if err != nil {
+		return contracts.SuspendOutcome{}, contracts.ErrInternal.With("suspend: the stored outcome does not decode").Wrapping(err)
+	}
+	var keys driver.PartitionKeys
+	switch {
+	case kid == current.Kid:
+		keys.Current = &current
+	case kid != "":
+		rec := driver.KidRecord{Kid: kid}
+		err := tx.QueryRow(ctx, kidSQL, kid).Scan((*[]byte)(&rec.Secret), &rec.ExpiresAtMs)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows): // collected: the replay has expired
+		case err != nil:
+			return contracts.SuspendOutcome{}, err
+		case !rec.Usable(nowMs):
+			// Past its grace: the replay has expired, and answers so
+			// without opening the secret (so without a KEK).
+			keys.Verifying = []driver.KidRecord{rec}
+		default:
+			keys.Verifying = []driver.KidRecord{rec}
+			if keys, err = driver.OpenKid(ring, keyPartition, keys, kid); err != nil {
+				return contracts.SuspendOutcome{}, err
+			}
+		}
+	}
+	return driver.ReplaySuspendOutcome(stored, keys, nowMs)
+}
