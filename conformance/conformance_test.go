@@ -137,31 +137,35 @@ func (b *partitioned) Seed(ctx context.Context, a contracts.SeedArgs) (contracts
 }
 
 func (b *partitioned) RotateAll(ctx context.Context, a contracts.RotateArgs) (contracts.RotateAllResult, error) {
-	var r contracts.RotateAllResult
-	for i, p := range b.parts {
-		pr, err := p.RotateAll(ctx, a)
-		if err != nil {
-			return r, err
-		}
-		e := pr.Entries[0]
-		e.Partition = i
-		r.Entries = append(r.Entries, e)
-	}
-	return r, nil
+	entries, err := eachPartition(b, func(p *memory.Backend) ([]contracts.RotateEntry, error) {
+		r, err := p.RotateAll(ctx, a)
+		return r.Entries, err
+	}, func(e *contracts.RotateEntry, i int) { e.Partition = i })
+	return contracts.RotateAllResult{Entries: entries}, err
 }
 
 func (b *partitioned) RevokeKid(ctx context.Context, a contracts.RevokeKidArgs) (contracts.RevokeKidResult, error) {
-	var r contracts.RevokeKidResult
+	entries, err := eachPartition(b, func(p *memory.Backend) ([]contracts.RevokeEntry, error) {
+		r, err := p.RevokeKid(ctx, a)
+		return r.Entries, err
+	}, func(e *contracts.RevokeEntry, i int) { e.Partition = i })
+	return contracts.RevokeKidResult{Entries: entries}, err
+}
+
+// eachPartition runs a one-partition operation on every partition and
+// renumbers each one's single entry with its partition.
+func eachPartition[E any](b *partitioned, call func(*memory.Backend) ([]E, error), renumber func(*E, int)) ([]E, error) {
+	var out []E
 	for i, p := range b.parts {
-		pr, err := p.RevokeKid(ctx, a)
+		entries, err := call(p)
 		if err != nil {
-			return r, err
+			return out, err
 		}
-		e := pr.Entries[0]
-		e.Partition = i
-		r.Entries = append(r.Entries, e)
+		e := entries[0]
+		renumber(&e, i)
+		out = append(out, e)
 	}
-	return r, nil
+	return out, nil
 }
 
 func (b *partitioned) ListKids(ctx context.Context, a contracts.ListKidsArgs) (contracts.ListKidsResult, error) {

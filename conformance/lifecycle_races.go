@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/engine"
 )
 
 // Sizes of the version 2 races.
@@ -116,30 +117,10 @@ func raceCancelDeliver(t *testing.T, suite sigSuite) {
 func raceExtendReclaim(t *testing.T, suite sigSuite) {
 	w := suite.open(t)
 	leases := expiredLeases(t, w, "er")
-	hs := w.handles()
-	extended := make([]error, raceExecutions)
-	claimed := make([]contracts.ClaimOutcome, raceExecutions)
-	claimErrs := make([]error, raceExecutions)
-	raceEach(2*raceExecutions, func(i int) {
-		x, e := i/2, hs[i%len(hs)]
-		if i%2 == 0 {
-			_, extended[x] = retryContention(w, func() (contracts.ExtendLeaseOutcome, error) {
-				return e.ExtendLease(ctx(), contracts.ExtendLeaseArgs{ExecutionID: leases[x].ExecutionID, LeaseID: leases[x].LeaseID, LeaseMs: 60_000})
-			})
-			return
-		}
-		claimed[x], claimErrs[x] = retryContention(w, func() (contracts.ClaimOutcome, error) {
-			return e.ClaimResumedExecution(ctx(), contracts.ClaimArgs{WorkerID: "worker-2", LeaseMs: 60_000})
-		})
+	extended, reclaimed := raceAgainstReclaim(t, w, leases, func(e *engine.Engine, l contracts.ClaimOutcome) error {
+		_, err := e.ExtendLease(ctx(), contracts.ExtendLeaseArgs{ExecutionID: l.ExecutionID, LeaseID: l.LeaseID, LeaseMs: 60_000})
+		return err
 	})
-	reclaimed := map[string]bool{}
-	for x := range claimed {
-		require.NoError(t, claimErrs[x], "claim %d", x)
-		if claimed[x].Outcome == contracts.OutcomeClaimed {
-			require.False(t, reclaimed[claimed[x].ExecutionID], "%s claimed twice", claimed[x].ExecutionID)
-			reclaimed[claimed[x].ExecutionID] = true
-		}
-	}
 	for x, l := range leases {
 		if reclaimed[l.ExecutionID] {
 			sigWantErr(t, l.ExecutionID+": extend after the re-claim", extended[x], contracts.ErrLeaseMismatch)
@@ -158,29 +139,11 @@ func raceExtendReclaim(t *testing.T, suite sigSuite) {
 func raceReleaseReclaim(t *testing.T, suite sigSuite) {
 	w := suite.open(t)
 	leases := expiredLeases(t, w, "rr")
-	hs := w.handles()
-	released := make([]error, raceExecutions)
-	claimed := make([]contracts.ClaimOutcome, raceExecutions)
-	claimErrs := make([]error, raceExecutions)
-	raceEach(2*raceExecutions, func(i int) {
-		x, e := i/2, hs[i%len(hs)]
-		if i%2 == 0 {
-			_, released[x] = retryContention(w, func() (contracts.ReleaseOutcome, error) {
-				return e.ReleaseExecution(ctx(), contracts.ReleaseArgs{ExecutionID: leases[x].ExecutionID, LeaseID: leases[x].LeaseID})
-			})
-			return
-		}
-		claimed[x], claimErrs[x] = retryContention(w, func() (contracts.ClaimOutcome, error) {
-			return e.ClaimResumedExecution(ctx(), contracts.ClaimArgs{WorkerID: "worker-2", LeaseMs: 60_000})
-		})
+	released, reclaimed := raceAgainstReclaim(t, w, leases, func(e *engine.Engine, l contracts.ClaimOutcome) error {
+		_, err := e.ReleaseExecution(ctx(), contracts.ReleaseArgs{ExecutionID: l.ExecutionID, LeaseID: l.LeaseID})
+		return err
 	})
-	reclaimed := map[string]bool{}
-	for x := range claimed {
-		require.NoError(t, claimErrs[x], "claim %d", x)
-		require.Equal(t, contracts.OutcomeClaimed, claimed[x].Outcome, "claim %d: every lease had expired", x)
-		require.False(t, reclaimed[claimed[x].ExecutionID], "%s claimed twice", claimed[x].ExecutionID)
-		reclaimed[claimed[x].ExecutionID] = true
-	}
+	require.Len(t, reclaimed, len(leases), "every lease had expired: each execution is re-claimed")
 	for x, l := range leases {
 		if released[x] != nil {
 			sigWantErr(t, l.ExecutionID+": release after the re-claim", released[x], contracts.ErrLeaseMismatch)
@@ -190,6 +153,36 @@ func raceReleaseReclaim(t *testing.T, suite sigSuite) {
 	}
 	w.note("reclaimed", len(reclaimed))
 	w.golden("lifecycle_race_release_reclaim")
+}
+
+// raceAgainstReclaim races op by worker-1 on each expired lease against as
+// many claims by worker-2, across handles, and returns op's errors (in
+// lease order) and the executions worker-2 claimed, each at most once.
+func raceAgainstReclaim(t *testing.T, w *sigWorld, leases []contracts.ClaimOutcome, op func(*engine.Engine, contracts.ClaimOutcome) error) ([]error, map[string]bool) {
+	t.Helper()
+	hs := w.handles()
+	opErrs := make([]error, len(leases))
+	claimed := make([]contracts.ClaimOutcome, len(leases))
+	claimErrs := make([]error, len(leases))
+	raceEach(2*len(leases), func(i int) {
+		x, e := i/2, hs[i%len(hs)]
+		if i%2 == 0 {
+			_, opErrs[x] = retryContention(w, func() (struct{}, error) { return struct{}{}, op(e, leases[x]) })
+			return
+		}
+		claimed[x], claimErrs[x] = retryContention(w, func() (contracts.ClaimOutcome, error) {
+			return e.ClaimResumedExecution(ctx(), contracts.ClaimArgs{WorkerID: "worker-2", LeaseMs: 60_000})
+		})
+	})
+	reclaimed := map[string]bool{}
+	for x := range claimed {
+		require.NoError(t, claimErrs[x], "claim %d", x)
+		if claimed[x].Outcome == contracts.OutcomeClaimed {
+			require.False(t, reclaimed[claimed[x].ExecutionID], "%s claimed twice", claimed[x].ExecutionID)
+			reclaimed[claimed[x].ExecutionID] = true
+		}
+	}
+	return opErrs, reclaimed
 }
 
 // racePendingSuspendDeliver: on each of 24 executions a delivery to a
