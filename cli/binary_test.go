@@ -101,9 +101,7 @@ func (p proc) run(stdin string, args ...string) result {
 	if err != nil && !errors.As(err, &exit) {
 		p.t.Fatalf("running ff %v: %v", args, err)
 	}
-	r := result{code: cmd.ProcessState.ExitCode(), stdout: out.String(), stderr: errOut.String()}
-	record(r.stdout, r.stderr)
-	return r
+	return newResult(p.t, cmd.ProcessState.ExitCode(), out.String(), errOut.String())
 }
 
 // TestBinaryRotationGrace is the acceptance test: seed k1, sign,

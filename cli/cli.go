@@ -15,6 +15,20 @@
 // (sqlite://./ff.db), so that `ff seed` and a later `ff sign` in another
 // process share state on a fresh machine.
 //
+// # Keystore audit and scheduled rotation
+//
+// ff seed, ff rotate and ff revoke also log exactly one JSON line on stderr
+// (ff demo one for its seed and one for its rotation),
+// the keystore audit line (httpapi.KeystoreAudit: op, kid, outcome, the
+// partition counts, the command and the operating-system user; never a
+// secret), whatever their outcome once the backend was reached; ff serve
+// logs the same line for its seed at start-up, for every admin route that
+// changes the keystore and for every scheduled rotation, and counts them in
+// ff_keystore_changes_total on /metrics. ff serve --rotate-every D and ff
+// rotate --auto --every D rotate to a generated secret under a kid named
+// after the period (auto-<period start, UTC>), so that several servers or
+// cron jobs on one store install one kid per period (docs/spec.md §8.7).
+//
 // # Drivers
 //
 // The package registers no driver: cmd/ff blank-imports the four in-repo

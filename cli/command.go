@@ -6,10 +6,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
+	"os"
+	"os/user"
 	"strings"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
 	"github.com/flowfabric/flowfabric-go/engine"
+	"github.com/flowfabric/flowfabric-go/httpapi"
 )
 
 // command is one entry of the command table: its name, a one-line summary
@@ -31,6 +35,7 @@ type command struct {
 var commands = []command{
 	seedCommand,
 	rotateCommand,
+	revokeCommand,
 	kidsCommand,
 	signCommand,
 	verifyCommand,
@@ -173,6 +178,25 @@ func (inv *invocation) withEngine(op func(ctx context.Context, e *engine.Engine)
 	}
 	defer e.Close()
 	return inv.print(op(inv.ctx, e))
+}
+
+// audit returns the keystore audit of a one-shot command: one JSON line
+// on stderr per seed, rotation or revocation (httpapi.KeystoreAudit).
+func (inv *invocation) audit() *httpapi.KeystoreAudit {
+	return httpapi.NewKeystoreAudit(slog.New(slog.NewJSONHandler(inv.stderr, nil)))
+}
+
+// caller names the command and the operating-system user in audit lines.
+func (inv *invocation) caller() httpapi.Caller {
+	return httpapi.Caller{Via: "cli", Command: inv.cmd, User: osUser()}
+}
+
+// osUser returns the name of the user running ff, or "" when unknown.
+func osUser() string {
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	return os.Getenv("USER")
 }
 
 // missing returns the names of required flags that were not given, as

@@ -84,6 +84,7 @@ func (d *demoRun) run() error {
 		return err
 	}
 	seeded, err := d.e.Seed(ctx, contracts.SeedArgs{Kid: "demo-k1", Secret: secret})
+	d.inv.audit().Seed(ctx, d.inv.caller(), "demo-k1", seeded, err)
 	d.show("seed the signing secret: kid demo-k1, 32 random bytes nobody sees", seeded, err)
 	if err != nil {
 		return err
@@ -137,6 +138,7 @@ func (d *demoRun) run() error {
 		return err
 	}
 	rot, err := d.e.RotateAll(ctx, contracts.RotateArgs{NewKid: "demo-k2", NewSecret: next, GraceMs: d.grace.Milliseconds()})
+	d.inv.audit().RotateAll(ctx, d.inv.caller(), "demo-k2", d.grace.Milliseconds(), rot, err)
 	d.show(fmt.Sprintf("rotate the secret to demo-k2; demo-k1 keeps verifying for a %s grace window", d.grace), rot, err)
 	if err != nil || rot.Failed() {
 		return errors.New("the rotation failed")

@@ -81,10 +81,41 @@ func leakedSecrets() []string {
 	return leaked
 }
 
-// result is what one CLI run produced.
+// result is what one CLI run produced. The keystore audit lines that seed,
+// rotate and revoke log on stderr are kept apart in audits (decoded), so
+// that stderr holds everything else.
 type result struct {
 	code           int
 	stdout, stderr string
+	audits         []map[string]any
+}
+
+// newResult records what a run printed, then splits its audit lines off.
+func newResult(t *testing.T, code int, stdout, stderr string) result {
+	t.Helper()
+	record(stdout, stderr)
+	r := result{code: code, stdout: stdout}
+	var rest strings.Builder
+	for _, line := range strings.SplitAfter(stderr, "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) == nil && m["msg"] == "keystore audit" {
+			r.audits = append(r.audits, m)
+			continue
+		}
+		rest.WriteString(line)
+	}
+	r.stderr = rest.String()
+	return r
+}
+
+// audit asserts that the run logged exactly one keystore audit line and
+// returns it.
+func (r result) audit(t *testing.T) map[string]any {
+	t.Helper()
+	if len(r.audits) != 1 {
+		t.Fatalf("%d keystore audit lines, want 1; stdout %q stderr %q", len(r.audits), r.stdout, r.stderr)
+	}
+	return r.audits[0]
 }
 
 // run executes the CLI in-process with stdin and args.
@@ -97,9 +128,7 @@ func runCtx(t *testing.T, ctx context.Context, stdin string, args ...string) res
 	t.Helper()
 	var out, errOut bytes.Buffer
 	code := cli.Run(ctx, args, strings.NewReader(stdin), &out, &errOut)
-	r := result{code, out.String(), errOut.String()}
-	record(r.stdout, r.stderr)
-	return r
+	return newResult(t, code, out.String(), errOut.String())
 }
 
 // ok asserts exit 0 with one envelope line and nothing on stderr, and

@@ -33,6 +33,7 @@ var seedCommand = command{
 			var installed, unknown bool
 			code := inv.withEngine(func(ctx context.Context, e *engine.Engine) (any, error) {
 				out, err := e.Seed(ctx, contracts.SeedArgs{Kid: *kid, Secret: s})
+				inv.audit().Seed(ctx, inv.caller(), *kid, out, err)
 				installed = err == nil && out.Outcome == contracts.SeedSeeded
 				unknown = outcomeUnknown(err)
 				return out, err
@@ -44,25 +45,36 @@ var seedCommand = command{
 }
 
 var rotateCommand = command{
-	name:     "rotate",
-	summary:  "make a new kid current on every partition; the outgoing kid verifies for the grace window (exit 1 if any partition failed)",
-	synopsis: "--kid K (--secret-file PATH|- | --generate [--generate-to PATH] | --secret-hex HEX) [--grace 24h | --grace-ms N]",
+	name: "rotate",
+	summary: "make a new kid current on every partition; the outgoing kid verifies for the grace window (exit 1 if any partition failed); " +
+		"--auto: rotate to the current period's kid with a generated secret, for a cron job",
+	synopsis: "(--kid K (--secret-file PATH|- | --generate [--generate-to PATH] | --secret-hex HEX) | --auto --every D) [--grace 24h | --grace-ms N]",
 	setup: func(fs *flag.FlagSet) func(*invocation) int {
 		kid := fs.String("kid", "", "the new key id `K` (1-64 bytes of [A-Za-z0-9._-]; never reused)")
 		var secret secretFlags
 		secret.define(fs)
 		grace := fs.Duration("grace", contracts.DefaultGraceMs*time.Millisecond, "how long tokens of the outgoing kid keep verifying")
 		graceMs := fs.Int64("grace-ms", 0, "the grace window in milliseconds `N` (instead of --grace)")
+		auto := fs.Bool("auto", false, "rotate to the kid of the current period (auto-<period start, UTC>) with a generated secret, unless it or a later one is current: "+
+			"idempotent and safe concurrently, for a cron job run every --every (no --kid, no secret flags)")
+		every := fs.Duration("every", 0, "with --auto: the rotation period `D` (whole seconds, at least 1s; the grace must be at least D)")
 		return func(inv *invocation) int {
-			if m := missing(fs, "kid"); m != "" {
-				return inv.usagef("missing %s", m)
-			}
+			set := setFlags(fs)
 			if countSet(fs, "grace", "grace-ms") > 1 {
 				return inv.usagef("give at most one of --grace, --grace-ms")
 			}
 			ms := grace.Milliseconds()
-			if setFlags(fs)["grace-ms"] {
+			if set["grace-ms"] {
 				ms = *graceMs
+			}
+			if *auto {
+				return inv.rotateAuto(fs, *every, ms)
+			}
+			if set["every"] {
+				return inv.usagef("--every goes with --auto")
+			}
+			if m := missing(fs, "kid"); m != "" {
+				return inv.usagef("missing %s (or --auto)", m)
 			}
 			s, kept, err := loadSecret(fs, secret, inv.stdin, "new_secret_hex")
 			if err != nil {
@@ -71,6 +83,7 @@ var rotateCommand = command{
 			var installed, unknown bool
 			code := inv.withEngine(func(ctx context.Context, e *engine.Engine) (any, error) {
 				res, err := e.RotateAll(ctx, contracts.RotateArgs{NewKid: *kid, NewSecret: s, GraceMs: ms})
+				inv.audit().RotateAll(ctx, inv.caller(), *kid, ms, res, err)
 				unknown = outcomeUnknown(err)
 				for _, entry := range res.Entries {
 					installed = installed || entry.Outcome != nil && entry.Outcome.Outcome == contracts.RotateRotated
@@ -80,6 +93,63 @@ var rotateCommand = command{
 			})
 			kept.settle(inv, installed, unknown)
 			return code
+		}
+	},
+}
+
+// rotateAuto is `ff rotate --auto --every D`: one scheduled rotation for
+// the current period (rotationSchedule.rotate), printing the rotate_all
+// envelope. It exits 0 when the period's kid was installed now or before,
+// also by another caller; 1 on an error, a failed partition included.
+func (inv *invocation) rotateAuto(fs *flag.FlagSet, every time.Duration, graceMs int64) int {
+	if countSet(fs, "kid", "secret-file", "secret-hex", "generate", "generate-to") > 0 {
+		return inv.usagef("--auto names its kid after the period and generates its secret: drop --kid and the secret flags")
+	}
+	if !setFlags(fs)["every"] {
+		return inv.usagef("--auto needs --every D, the period the cron job runs at")
+	}
+	sched, err := newRotationSchedule("--every", every, graceFlag(fs), graceMs)
+	if err != nil {
+		return inv.inputExit(err)
+	}
+	secret, err := drawSecret()
+	if err != nil {
+		return inv.usagef("%v", err)
+	}
+	defer clear(secret)
+	return inv.withEngine(func(ctx context.Context, e *engine.Engine) (any, error) {
+		kid, res, err := sched.rotate(ctx, e, sched.periodStart(time.Now()), secret)
+		c := inv.caller()
+		c.Command = "rotate --auto"
+		inv.audit().RotateAll(ctx, c, kid, sched.graceMs, res, err)
+		return res, err
+	})
+}
+
+// graceFlag names the grace flag the user gave, for usage errors.
+func graceFlag(fs *flag.FlagSet) string {
+	if setFlags(fs)["grace-ms"] {
+		return "--grace-ms"
+	}
+	return "--grace"
+}
+
+var revokeCommand = command{
+	name: "revoke",
+	summary: "revoke a verifying kid on every partition, for a leaked secret: its tokens answer token_expired at once, " +
+		"its secret is deleted and its name never reused (exit 1 if any partition failed, e.g. kid_is_current: rotate first)",
+	synopsis: "--kid K",
+	setup: func(fs *flag.FlagSet) func(*invocation) int {
+		kid := fs.String("kid", "", "the verifying key id `K` to revoke (not the current one: rotate first)")
+		return func(inv *invocation) int {
+			if m := missing(fs, "kid"); m != "" {
+				return inv.usagef("missing %s", m)
+			}
+			return inv.withEngine(func(ctx context.Context, e *engine.Engine) (any, error) {
+				res, err := e.RevokeKid(ctx, contracts.RevokeKidArgs{Kid: *kid})
+				inv.audit().RevokeKid(ctx, inv.caller(), *kid, res, err)
+				return res, err
+			})
 		}
 	},
 }

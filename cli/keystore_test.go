@@ -24,7 +24,7 @@ func TestHelpAndUsage(t *testing.T) {
 		if r.code != 0 || r.stdout != "" {
 			t.Fatalf("exit %d stdout %q", r.code, r.stdout)
 		}
-		for _, c := range []string{"seed", "rotate", "kids", "sign", "verify", "migrate", "suspend", "signal", "signals", "suspended", "claim", "complete", "serve", "demo", "bench", "rewrap",
+		for _, c := range []string{"seed", "rotate", "revoke", "kids", "sign", "verify", "migrate", "suspend", "signal", "signals", "suspended", "claim", "complete", "serve", "demo", "bench", "rewrap",
 			"waitpoint", "extend", "release", "cancel"} {
 			if !strings.Contains(r.stderr, "\n  "+c+" ") {
 				t.Errorf("help does not list %s:\n%s", c, r.stderr)

@@ -44,6 +44,9 @@ func TestDemo(t *testing.T) {
 	if _, err := os.Stat("ff.db"); err == nil {
 		t.Fatal("the demo wrote ./ff.db; it should use a temporary store")
 	}
+	if len(r.audits) != 2 || r.audits[0]["op"] != "seed" || r.audits[1]["op"] != "rotate_all" || r.audits[1]["outcome"] != "rotated" {
+		t.Fatalf("the demo's seed and rotation should log one audit line each: %v", r.audits)
+	}
 	run(t, "", "demo", "--grace-ms", "0").usage(t, "--grace-ms must be from 1 to 60000")
 }
 

@@ -8,6 +8,7 @@
 //	     public: Authorization: Bearer <waitpoint token>; body {name, payload, idempotency_key}
 //	POST /v1/admin/keystore/seed                   {kid, secret_hex}
 //	POST /v1/admin/keystore/rotate                 {new_kid, new_secret_hex, grace_ms}
+//	POST /v1/admin/keystore/revoke                 {kid}
 //	GET  /v1/admin/keystore/kids
 //	POST /v1/admin/sign                            {scope, message}
 //	POST /v1/admin/verify                          {scope, message, token}
@@ -74,6 +75,43 @@
 // routes, and suspend and list_suspended with a version 2 member, answer
 // 501 unavailable / unsupported, before any I/O.
 //
+// # Revoking a kid
+//
+// revoke_kid, POST /v1/admin/keystore/revoke {kid}, answers for a leaked
+// secret (docs/spec.md §8.7) with the revoke_kid envelope, one entry per
+// partition in partition order, as rotate_all:
+//
+//	{"entries":[{"partition":0,"outcome":{"outcome":"revoked","kid":"k1"},"error":null}]}
+//
+// A verifying kid still in its grace is revoked: its tokens and signatures
+// answer 401 token_expired (detail `token: kid "K" was revoked`) through
+// this handler's Engine at once, and through other Engines on the store
+// within the backend's push latency, or the keystore cache's TTL (1 s by
+// default) where the backend pushes nothing. Its secret is deleted and its
+// name is never reused (a later rotate_all to it answers
+// rotation_conflict). An unknown, expired or already revoked kid is noop.
+// The current kid cannot be revoked: its partition's entry carries 409's
+// conflict / kid_is_current, and, as for rotate_all, the answer is still
+// 200, the body telling which partitions failed (rotate first, then revoke
+// the outgoing kid). A malformed or missing kid answers 400 invalid_input;
+// a backend whose driver lacks driver.KidRevoker answers 501 unsupported.
+//
+// # Keystore audit
+//
+// Every seed, rotate_all and revoke_kid that reaches the Engine, whatever
+// its outcome, logs exactly one line with the message "keystore audit"
+// (KeystoreAudit) before the request line: op, kid, outcome (the seed
+// outcome; for rotate_all and revoke_kid the first failed entry's code,
+// else rotated or revoked when a partition changed, else noop), the
+// partition counts, the error codes met, and the caller (caller "http",
+// command = the route name, remote_addr, request_id as on the request
+// line). It is WARN when something failed or a seed found another secret
+// under its kid, else INFO. It never holds a secret, a token or an error's
+// detail. Handler.KeystoreAudit gives the same audit to changes made next
+// to the API (ff serve's seed at start-up and its scheduled rotation), so
+// that they log and count alike; NewKeystoreAudit gives one that only logs
+// (ff seed, ff rotate and ff revoke log it on stderr).
+//
 // # Authorization and status codes
 //
 // Admin routes require Authorization: Bearer <admin token>, compared in
@@ -83,12 +121,13 @@
 // not found (execution_not_found, waitpoint_not_found, route_not_found); 405
 // wrong method; 409 conflict and state; 413 body over the limit; 429
 // contention and 503 transport or unavailable, with Retry-After when the
-// error is retryable; 501 unsupported (StatusOf). A rotate_all whose entries
-// carry errors still answers 200: the body says which partitions failed.
+// error is retryable; 501 unsupported (StatusOf). A rotate_all or
+// revoke_kid whose entries carry errors still answers 200: the body says
+// which partitions failed.
 //
 // # Metrics
 //
-// The handler keeps four metrics and serves them in the Prometheus text
+// The handler keeps five metrics and serves them in the Prometheus text
 // exposition format, version 0.0.4 (Content-Type text/plain; version=0.0.4;
 // charset=utf-8), without depending on a Prometheus client library:
 //
@@ -96,11 +135,16 @@
 //	ff_http_request_duration_seconds{outcome,route}        histogram, buckets 100µs × 2.5^i, i < 12
 //	ff_token_verification_failures_total{reason}           counter
 //	ff_rotations_total{outcome}                            counter
+//	ff_keystore_changes_total{op,outcome}                  counter
 //
 // route is the operation's name (deliver_signal, seed, ..., create_waitpoint,
 // get_waitpoint, extend_lease, release_execution, cancel_suspension,
-// not_found, method_not_allowed); outcome is ok or the error code (for rotations, one
-// per partition: rotated, noop or the error code); reason is malformed,
+// revoke_kid, not_found, method_not_allowed); outcome is ok or the error code
+// (for rotations, one per partition: rotated, noop or the error code; for
+// keystore changes, one per call: the audit line's outcome, with op seed,
+// rotate_all or revoke_kid; they count the admin routes and whatever else
+// uses Handler.KeystoreAudit, as ff serve's scheduled rotation does, whose
+// partitions also count in ff_rotations_total); reason is malformed,
 // unknown_kid, signature_mismatch or token_expired. Label values never carry
 // ids, tokens or other caller input. A family is listed once it has a
 // series; scrapes are not counted.

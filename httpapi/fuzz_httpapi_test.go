@@ -58,6 +58,7 @@ var fzRoutes = []string{
 	"/healthz",
 	"/readyz",
 	"/{id}",
+	"/v1/admin/keystore/revoke", // last: the indexes above are the seeds' and the corpus's
 }
 
 var fzMethods = []string{"GET", "POST", "PUT", "DELETE", "HEAD", "PATCH", "OPTIONS"}
@@ -153,6 +154,9 @@ func FuzzHTTPRequest(f *testing.F) {
 		{0, 1, "%FF", "", 2, `{"name":"n"}`},
 		{10, 0, "", "cursor=%FF", 1, ``},
 		{5, 1, "", "", 1, "{\"scope\":\"\xfe\",\"message\":\"m\"}"},
+		{15, 1, "", "", 1, `{"kid":"k1"}`},
+		{15, 1, "", "", 1, `{"kid":"nope"}`},
+		{15, 1, "", "", 1, `{"kid":"k\u00ff"}`},
 	}
 	for _, sd := range seeds {
 		f.Add(sd.route, sd.method, sd.seg, sd.query, sd.auth, "Bearer x", []byte(sd.body))
@@ -196,8 +200,35 @@ func (s *fzServer) check(t *testing.T, req *http.Request, rec *httptest.Response
 			t.Fatalf("%s %s: log reveals a secret or MAC: %q", req.Method, req.URL, logs)
 		}
 	}
-	if strings.Count(logs, "\n") != 1 || !json.Valid([]byte(logs)) {
-		t.Fatalf("%s %s: want one JSON log line, got %q", req.Method, req.URL, logs)
+	s.checkLogLines(t, req, logs)
+}
+
+// fzKeystoreRoutes are the routes that log a keystore audit line when the
+// call reaches the Engine.
+var fzKeystoreRoutes = map[string]bool{"/v1/admin/keystore/seed": true, "/v1/admin/keystore/rotate": true, "/v1/admin/keystore/revoke": true}
+
+// checkLogLines asserts one JSON request line, preceded on the keystore
+// routes by at most one keystore audit line.
+func (s *fzServer) checkLogLines(t *testing.T, req *http.Request, logs string) {
+	t.Helper()
+	lines := strings.SplitAfter(strings.TrimSuffix(logs, "\n"), "\n")
+	requests, audits := 0, 0
+	for _, line := range lines {
+		var m struct {
+			Msg string `json:"msg"`
+		}
+		if json.Unmarshal([]byte(line), &m) != nil {
+			t.Fatalf("%s %s: a log line is not JSON: %q", req.Method, req.URL, logs)
+		}
+		switch m.Msg {
+		case "request":
+			requests++
+		case httpapi.AuditMessage:
+			audits++
+		}
+	}
+	if requests != 1 || len(lines) != 1+audits || audits > 1 || audits == 1 && !fzKeystoreRoutes[req.URL.Path] {
+		t.Fatalf("%s %s: want one JSON request line (and one audit line on a keystore route), got %q", req.Method, req.URL, logs)
 	}
 }
 

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/hex"
@@ -44,6 +45,7 @@ type Handler struct {
 	opts    Options
 	mux     *http.ServeMux
 	metrics *metrics
+	audit   *KeystoreAudit // logs with opts.Logger, counts in metrics
 }
 
 // New returns the HTTP API over e.
@@ -55,6 +57,7 @@ func New(e *engine.Engine, opts Options) *Handler {
 		opts.MaxBodyBytes = DefaultMaxBodyBytes
 	}
 	h := &Handler{e: e, opts: opts, mux: http.NewServeMux(), metrics: newMetrics()}
+	h.audit = &KeystoreAudit{log: opts.Logger, metrics: h.metrics}
 	h.routes()
 	return h
 }
@@ -122,6 +125,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, ep endpoint) {
 	start := time.Now()
 	reqID := requestID(r)
 	w.Header().Set("X-Request-Id", reqID)
+	r = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, reqID))
 	var (
 		body any
 		err  error

@@ -21,7 +21,10 @@ type metrics struct {
 	latency      *histogramVec // outcome, route
 	tokenFailure *counterVec   // reason
 	rotations    *counterVec   // outcome
-	families     []family      // sorted by name
+	// keystoreChanges counts the calls KeystoreAudit records: every seed,
+	// rotate_all and revoke_kid, from any front end sharing the handler.
+	keystoreChanges *counterVec // op, outcome
+	families        []family    // sorted by name
 }
 
 // latencyBuckets are the upper bounds of ff_http_request_duration_seconds:
@@ -38,8 +41,10 @@ func newMetrics() *metrics {
 			"Rejected tokens by reason (malformed, unknown_kid, signature_mismatch, token_expired).", "reason"),
 		rotations: newCounterVec("ff_rotations_total",
 			"Per-partition rotation outcomes (rotated, noop, or the error code).", "outcome"),
+		keystoreChanges: newCounterVec("ff_keystore_changes_total",
+			"Keystore changes by operation (seed, rotate_all, revoke_kid) and outcome, one per call, from the admin routes and the rotation schedule.", "op", "outcome"),
 	}
-	m.families = []family{m.requests, m.latency, m.tokenFailure, m.rotations}
+	m.families = []family{m.requests, m.latency, m.tokenFailure, m.rotations, m.keystoreChanges}
 	// Sorted by name, as the exposition lists them.
 	slices.SortFunc(m.families, func(a, b family) int { return strings.Compare(a.metricName(), b.metricName()) })
 	return m

@@ -115,6 +115,7 @@ func TestMetricsScrape(t *testing.T) {
 		"ff_http_request_duration_seconds":     "histogram",
 		"ff_token_verification_failures_total": "counter",
 		"ff_rotations_total":                   "counter",
+		"ff_keystore_changes_total":            "counter",
 	} {
 		f := x.families[name]
 		if f == nil || f.typ != typ || f.help == "" {
@@ -124,7 +125,7 @@ func TestMetricsScrape(t *testing.T) {
 	if got := x.families["ff_http_requests_total"].help; got != "HTTP requests by route and outcome (ok or the error code)." {
 		t.Errorf("help = %q", got)
 	}
-	if got := x.order; fmt.Sprint(got) != "[ff_http_request_duration_seconds ff_http_requests_total ff_rotations_total ff_token_verification_failures_total]" {
+	if got := x.order; fmt.Sprint(got) != "[ff_http_request_duration_seconds ff_http_requests_total ff_keystore_changes_total ff_rotations_total ff_token_verification_failures_total]" {
 		t.Errorf("families in order %v, want sorted by name", got)
 	}
 
@@ -148,6 +149,18 @@ func TestMetricsScrape(t *testing.T) {
 	}
 	if got := x.value(t, "ff_rotations_total", "outcome", contracts.CodeRotationConflict); got != float64(partitions) {
 		t.Errorf("rotations{rotation_conflict} = %v, want %d", got, partitions)
+	}
+	// Keystore changes: one per call that reached the Engine (the
+	// unauthorized seed did not).
+	for _, c := range []struct{ op, outcome string }{
+		{"seed", contracts.SeedSeeded}, {"rotate_all", contracts.RotateRotated}, {"rotate_all", contracts.CodeRotationConflict},
+	} {
+		if got := x.value(t, "ff_keystore_changes_total", "op", c.op, "outcome", c.outcome); got != 1 {
+			t.Errorf("keystore_changes{%s,%s} = %v, want 1", c.op, c.outcome, got)
+		}
+	}
+	if got := len(x.samples("ff_keystore_changes_total")); got != 3 {
+		t.Errorf("%d keystore change series, want 3", got)
 	}
 
 	// Histogram: the fixed buckets, cumulative, ending in +Inf; _count is

@@ -16,6 +16,7 @@ func (h *Handler) routes() {
 		endpoint{http.MethodPost, "deliver_signal", false, h.deliverSignal})
 	h.handle("/v1/admin/keystore/seed", endpoint{http.MethodPost, "seed", true, h.seed})
 	h.handle("/v1/admin/keystore/rotate", endpoint{http.MethodPost, "rotate_all", true, h.rotate})
+	h.handle("/v1/admin/keystore/revoke", endpoint{http.MethodPost, "revoke_kid", true, h.revoke})
 	h.handle("/v1/admin/keystore/kids", endpoint{http.MethodGet, "list_kids", true, h.kids})
 	h.handle("/v1/admin/sign", endpoint{http.MethodPost, "sign", true, h.sign})
 	h.handle("/v1/admin/verify", endpoint{http.MethodPost, "verify", true, h.verify})
@@ -93,7 +94,9 @@ func (h *Handler) seed(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return h.e.Seed(r.Context(), contracts.SeedArgs{Kid: b.Kid, Secret: secret})
+	out, err := h.e.Seed(r.Context(), contracts.SeedArgs{Kid: b.Kid, Secret: secret})
+	h.audit.Seed(r.Context(), httpCaller(r, "seed"), b.Kid, out, err)
+	return out, err
 }
 
 func (h *Handler) rotate(r *http.Request) (any, error) {
@@ -114,9 +117,23 @@ func (h *Handler) rotate(r *http.Request) (any, error) {
 		grace = *b.GraceMs
 	}
 	res, err := h.e.RotateAll(r.Context(), contracts.RotateArgs{NewKid: b.NewKid, NewSecret: secret, GraceMs: grace})
-	if err == nil {
-		h.metrics.observeRotation(res)
+	h.audit.RotateAll(r.Context(), httpCaller(r, "rotate_all"), b.NewKid, grace, res, err)
+	return res, err
+}
+
+// revoke makes a verifying kid stop verifying on every partition, for a
+// leaked secret: POST /v1/admin/keystore/revoke {kid} → the revoke_kid
+// envelope (docs/spec.md §8.7). As for rotate, a partition's failure (the
+// current kid: kid_is_current) is an entry of a 200 answer.
+func (h *Handler) revoke(r *http.Request) (any, error) {
+	var b struct {
+		Kid string `json:"kid"`
 	}
+	if err := decodeText(r, &b); err != nil {
+		return nil, err
+	}
+	res, err := h.e.RevokeKid(r.Context(), contracts.RevokeKidArgs{Kid: b.Kid})
+	h.audit.RevokeKid(r.Context(), httpCaller(r, "revoke_kid"), b.Kid, res, err)
 	return res, err
 }
 

@@ -20,10 +20,36 @@ const (
 	secretB = "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100"
 )
 
-// result is what one in-process ff run produced.
+// result is what one ff run produced. The keystore audit lines that seed,
+// rotate and revoke log on stderr are kept apart in audits, so that stderr
+// holds everything else.
 type result struct {
 	code           int
 	stdout, stderr string
+	audits         []string
+}
+
+// newResult checks that the output quotes no secret, then splits the
+// audit lines off stderr.
+func newResult(t *testing.T, code int, stdout, stderr string) result {
+	t.Helper()
+	for _, s := range []string{secretA, secretB} {
+		require.NotContains(t, stdout+stderr, s, "ff output quotes a secret")
+	}
+	r := result{code: code, stdout: stdout}
+	var rest strings.Builder
+	for _, line := range strings.SplitAfter(stderr, "\n") {
+		var m struct {
+			Msg string `json:"msg"`
+		}
+		if json.Unmarshal([]byte(line), &m) == nil && m.Msg == "keystore audit" {
+			r.audits = append(r.audits, line)
+			continue
+		}
+		rest.WriteString(line)
+	}
+	r.stderr = rest.String()
+	return r
 }
 
 // run executes ff in-process with stdin and args, and checks that its
@@ -32,11 +58,7 @@ func run(t *testing.T, stdin string, args ...string) result {
 	t.Helper()
 	var out, errOut bytes.Buffer
 	code := cli.Run(context.Background(), args, strings.NewReader(stdin), &out, &errOut)
-	r := result{code, out.String(), errOut.String()}
-	for _, s := range []string{secretA, secretB} {
-		require.NotContains(t, r.stdout+r.stderr, s, "ff output quotes a secret")
-	}
-	return r
+	return newResult(t, code, out.String(), errOut.String())
 }
 
 // ok asserts exit 0, one envelope line and an empty stderr, and decodes it.

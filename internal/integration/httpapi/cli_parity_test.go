@@ -128,6 +128,8 @@ func TestEnvelopesEqualTheCLIs(t *testing.T) {
 				20: `"cancelled"`, 21: `"not_suspended"`, 22: `"reason":"cancelled"`, 23: `"extended"`, 24: `"released"`,
 				25: `"lease_mismatch"`, 26: `"waitpoint_not_found"`, 27: `"condition.count: must be from 1`,
 				28: `"tags: must hold at most 10 tags"`, 29: `"waitpoints.pending: must be a lowercase canonical UUID"`,
+				30: `"kid_is_current"`, 31: `"outcome":"rotated"`, 32: `"outcome":{"outcome":"revoked","kid":"k1"}`,
+				33: `"outcome":{"outcome":"noop","kid":"k1"}`, 34: `"token: kid \"k1\" was revoked"`, 35: `"rotation_conflict"`,
 			} {
 				if !strings.Contains(h[i], want) {
 					t.Errorf("step %d: %s lacks %s", i, h[i], want)
@@ -150,8 +152,8 @@ func historyViaCLI(t *testing.T, url string) []string {
 	ff := func(args ...string) string {
 		var out, errOut bytes.Buffer
 		cli.Run(ctx, append([]string{"--backend", url}, args...), strings.NewReader(""), &out, &errOut)
-		if errOut.Len() > 0 {
-			t.Fatalf("ff %v: stderr %s", args, errOut.String())
+		if rest := withoutAuditLines(errOut.String()); rest != "" {
+			t.Fatalf("ff %v: stderr %s", args, rest)
 		}
 		return strings.TrimSpace(out.String())
 	}
@@ -201,7 +203,34 @@ func historyViaCLI(t *testing.T, url string) []string {
 		ff(append([]string{"waitpoint", "create", "--execution", "x", "--key", "k", "--expires-in-ms", "1000"}, tagFlags(elevenTags)...)...),
 		ff("suspend", "--execution", "x", "--pending", "nope"),
 	)
+
+	// Revocation (docs/spec.md §8.7).
+	var signed contracts.SignResult
+	mustDecode(t, h[9], &signed)
+	h = append(h,
+		ff("revoke", "--kid", "k1"),
+		ff("rotate", "--kid", "k2", "--secret-hex", secondSecretHex, "--grace-ms", "600000"),
+		ff("revoke", "--kid", "k1"),
+		ff("revoke", "--kid", "k1"),
+		ff("verify", "--scope", "s", "--message", "hello", "--token", signed.Token),
+		ff("rotate", "--kid", "k1", "--secret-hex", secretHex),
+	)
 	return h
+}
+
+// secondSecretHex is the secret of the rotation before the revocation.
+var secondSecretHex = strings.Repeat("c3", 32)
+
+// withoutAuditLines drops the keystore audit lines (one per seed,
+// rotation and revocation) from ff's stderr.
+func withoutAuditLines(stderr string) string {
+	var rest strings.Builder
+	for _, line := range strings.SplitAfter(stderr, "\n") {
+		if !strings.Contains(line, `"msg":"keystore audit"`) {
+			rest.WriteString(line)
+		}
+	}
+	return rest.String()
 }
 
 func tagFlags(tags []string) []string {
@@ -266,6 +295,17 @@ func historyViaHTTP(t *testing.T, a *api) []string {
 		body("POST", "/v1/admin/executions/x/suspend", adminToken, `{"waitpoints":[{"key":"a"}],"condition":{"count":2}}`),
 		body("POST", "/v1/admin/executions/x/waitpoints", adminToken, `{"key":"k","expires_in_ms":1000,"tags":`+string(tags)+`}`),
 		body("POST", "/v1/admin/executions/x/suspend", adminToken, `{"waitpoints":[{"pending":"nope"}]}`),
+	)
+
+	var signed contracts.SignResult
+	mustDecode(t, h[9], &signed)
+	h = append(h,
+		body("POST", "/v1/admin/keystore/revoke", adminToken, `{"kid":"k1"}`),
+		body("POST", "/v1/admin/keystore/rotate", adminToken, `{"new_kid":"k2","new_secret_hex":"`+secondSecretHex+`","grace_ms":600000}`),
+		body("POST", "/v1/admin/keystore/revoke", adminToken, `{"kid":"k1"}`),
+		body("POST", "/v1/admin/keystore/revoke", adminToken, `{"kid":"k1"}`),
+		body("POST", "/v1/admin/verify", adminToken, `{"scope":"s","message":"hello","token":"`+signed.Token+`"}`),
+		body("POST", "/v1/admin/keystore/rotate", adminToken, `{"new_kid":"k1","new_secret_hex":"`+secretHex+`"}`),
 	)
 	return h
 }
