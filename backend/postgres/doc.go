@@ -38,8 +38,9 @@
 // transaction's snapshot so that a waiter reads what its predecessor
 // committed:
 //
-//   - seed and rotate_all lock ff_keys (LOCK TABLE ... SHARE ROW EXCLUSIVE,
-//     sent with BEGIN): keystore writers of all processes run one at a time;
+//   - seed, rotate_all, revoke_kid and rewrap lock ff_keys (LOCK TABLE ...
+//     SHARE ROW EXCLUSIVE, sent with BEGIN): keystore writers of all
+//     processes run one at a time;
 //   - suspend, deliver_signal, complete_execution, create_waitpoint,
 //     extend_lease, release_execution and cancel_suspension hold a session
 //     advisory lock of their execution_id around the transaction, so
@@ -117,4 +118,12 @@
 // connection outside the pool (so pool_max_conns does not count it), which
 // reconnects with backoff, and drops its cached snapshots on each
 // notification.
+//
+// Revocation (docs/spec.md §8.7): the Backend is a driver.KidRevoker.
+// revoke_kid is one SERIALIZABLE transaction that keeps the kid's row,
+// marked revoked (migration 0006) with the expiry now - 1, and sets its
+// secret to NULL, so the name is never reused and no form of the secret is
+// left in the row; dead row versions, the WAL and backups keep the earlier
+// form until they are gone, as after a rewrap. Being a write of ff_keys,
+// it is pushed to every keystore cache like a rotation.
 package postgres

@@ -16,19 +16,20 @@ const keyPartition = 0
 
 // loadKeysSQL reads the backend clock and the whole keystore in one
 // statement: one row per kid, or a single row of NULLs when the keystore is
-// empty, each carrying the same now_ms. Run inside the SERIALIZABLE
-// transaction of seed or rotate, it is the read their plan depends on, so a
-// concurrent change of any kid makes one of the transactions retry.
-const loadKeysSQL = `SELECT n.now_ms, k.kid, k.secret, k.expires_at_ms
+// empty, each carrying the same now_ms. A revoked kid's row has no secret
+// (NULL). Run inside the SERIALIZABLE transaction of seed, rotate or
+// revoke, it is the read their plan depends on, so a concurrent change of
+// any kid makes one of the transactions retry.
+const loadKeysSQL = `SELECT n.now_ms, k.kid, k.secret, k.expires_at_ms, coalesce(k.revoked, false)
 FROM (SELECT ` + nowMsExpr + ` AS now_ms) n
 LEFT JOIN ff_keys k ON true
 ORDER BY k.kid`
 
-// lockKeysSQL queues the keystore writers (seed, rotate) of every process
-// behind one another. It is the first statement of their transaction (sent
-// with BEGIN): LOCK TABLE takes no snapshot, so a writer that waited here
-// reads what the previous writer committed instead of failing to
-// serialize against it.
+// lockKeysSQL queues the keystore writers (seed, rotate, revoke, rewrap)
+// of every process behind one another. It is the first statement of their
+// transaction (sent with BEGIN): LOCK TABLE takes no snapshot, so a writer
+// that waited here reads what the previous writer committed instead of
+// failing to serialize against it.
 // SHARE ROW EXCLUSIVE conflicts with itself and with row writers, not with
 // the plain reads of sign, verify and list_kids.
 const lockKeysSQL = `LOCK TABLE ff_keys IN SHARE ROW EXCLUSIVE MODE`
@@ -40,6 +41,14 @@ const deleteKidsSQL = `DELETE FROM ff_keys WHERE kid = ANY($1)`
 // current kid of a rotation). It runs before insertKidSQL, so the one-current
 // index never sees two current rows.
 const setExpirySQL = `UPDATE ff_keys SET expires_at_ms = $2 WHERE kid = $1`
+
+// revokeKidSQL revokes a kid (docs/spec.md §8.7): it keeps the row, so the
+// name is never reused, marks it revoked with the expiry $2 (now - 1) and
+// deletes its secret, so that no stored form of it remains in the row
+// (ff_keys_revoked_check requires exactly this). Like every write of
+// ff_keys, it makes the trigger of migration 0003 notify the keystore
+// caches at commit.
+const revokeKidSQL = `UPDATE ff_keys SET revoked = true, secret = NULL, expires_at_ms = $2 WHERE kid = $1`
 
 // insertKidSQL installs a kid; expires_at_ms NULL makes it current, which
 // ff_keys_one_current allows for one row only.
@@ -53,10 +62,10 @@ LEFT JOIN ff_keys k ON k.expires_at_ms IS NULL`
 
 // verifySQL is everything verify decides on, in one round trip and one
 // snapshot: the backend clock, whether a current kid exists, and the
-// token's kid (NULL columns when unknown).
+// token's kid (NULL columns when unknown; no secret when revoked).
 const verifySQL = `SELECT n.now_ms,
        EXISTS (SELECT 1 FROM ff_keys WHERE expires_at_ms IS NULL),
-       k.kid IS NOT NULL, k.secret, k.expires_at_ms
+       k.kid IS NOT NULL, k.secret, k.expires_at_ms, coalesce(k.revoked, false)
 FROM (SELECT ` + nowMsExpr + ` AS now_ms) n
 LEFT JOIN ff_keys k ON k.kid = $1`
 
@@ -125,6 +134,39 @@ func (b *Backend) RotateAll(ctx context.Context, args contracts.RotateArgs) (con
 	return contracts.RotateAllResult{Entries: []contracts.RotateEntry{entry}}, nil
 }
 
+var _ driver.KidRevoker = (*Backend)(nil)
+
+// RevokeKid revokes a verifying kid of the single partition in one
+// SERIALIZABLE transaction behind lockKeysSQL, as RotateAll
+// (docs/spec.md §8.7; driver.RevokePartition decides): the kid's row keeps
+// its name, marked revoked with the expiry now - 1, and loses its secret.
+// Unknown, expired and revoked kids are noop and write nothing; the current
+// kid is kid_is_current in the partition's entry, not the call's error. It
+// opens no secret, so it answers whatever the keyring. The write makes the
+// trigger of migration 0003 notify every process's keystore cache at
+// commit (WatchKeystore), as a rotation does.
+func (b *Backend) RevokeKid(ctx context.Context, args contracts.RevokeKidArgs) (contracts.RevokeKidResult, error) {
+	var entry contracts.RevokeEntry
+	ring := b.keyring.Load()
+	err := b.inTx(ctx, lockKeysSQL, func(tx pgx.Tx) error {
+		nowMs, keys, err := loadKeys(ctx, tx)
+		if err != nil {
+			return err
+		}
+		var next driver.PartitionKeys
+		var changed bool
+		entry, next, changed = driver.RevokePartition(keyPartition, keys, args, nowMs)
+		if changed {
+			return writeKeys(ctx, tx, ring, keys, next, nowMs)
+		}
+		return nil
+	})
+	if err != nil {
+		return contracts.RevokeKidResult{}, interpretError(err)
+	}
+	return contracts.RevokeKidResult{Entries: []contracts.RevokeEntry{entry}}, nil
+}
+
 // ListKids lists the current kid and the verifying kids not expired at the
 // backend's clock, from one statement. It opens no secret, so it answers
 // whatever the keyring.
@@ -174,7 +216,7 @@ func (b *Backend) Verify(ctx context.Context, args contracts.VerifyArgs) (contra
 		initialized, known bool
 		rec                = driver.KidRecord{Kid: t.Kid}
 	)
-	err = b.pool.QueryRow(ctx, verifySQL, t.Kid).Scan(&nowMs, &initialized, &known, (*[]byte)(&rec.Secret), &rec.ExpiresAtMs)
+	err = b.pool.QueryRow(ctx, verifySQL, t.Kid).Scan(&nowMs, &initialized, &known, (*[]byte)(&rec.Secret), &rec.ExpiresAtMs, &rec.Revoked)
 	if err != nil {
 		return contracts.VerifyResult{}, interpretError(err)
 	}
@@ -191,9 +233,14 @@ func (b *Backend) Verify(ctx context.Context, args contracts.VerifyArgs) (contra
 }
 
 // openRecord replaces rec's stored secret with the secret it holds, opened
-// with ring. Errors are kek_mismatch or internal_error, returned as they
-// are; they never quote secret bytes.
+// with ring; a revoked kid has none and stays without one. Errors are
+// kek_mismatch or internal_error, returned as they are; they never quote
+// secret bytes.
 func openRecord(ring *kek.Keyring, rec *driver.KidRecord) error {
+	if rec.Revoked {
+		rec.Secret = nil
+		return nil
+	}
 	secret, err := ring.Open(rec.Kid, keyPartition, rec.Secret)
 	if err != nil {
 		return err
@@ -203,8 +250,8 @@ func openRecord(ring *kek.Keyring, rec *driver.KidRecord) error {
 }
 
 // loadKeys runs loadKeysSQL and returns the clock and the keystore, each
-// secret in its stored form (sealed or plain): openRecord opens those an
-// operation uses.
+// secret in its stored form (sealed or plain; none for a revoked kid):
+// openRecord opens those an operation uses.
 func loadKeys(ctx context.Context, q querier) (int64, driver.PartitionKeys, error) {
 	rows, err := q.Query(ctx, loadKeysSQL)
 	if err != nil {
@@ -218,7 +265,7 @@ func loadKeys(ctx context.Context, q querier) (int64, driver.PartitionKeys, erro
 	for rows.Next() {
 		var kid *string
 		rec := driver.KidRecord{}
-		if err := rows.Scan(&nowMs, &kid, (*[]byte)(&rec.Secret), &rec.ExpiresAtMs); err != nil {
+		if err := rows.Scan(&nowMs, &kid, (*[]byte)(&rec.Secret), &rec.ExpiresAtMs, &rec.Revoked); err != nil {
 			return 0, keys, err
 		}
 		if kid == nil {
@@ -235,10 +282,11 @@ func loadKeys(ctx context.Context, q querier) (int64, driver.PartitionKeys, erro
 }
 
 // writeKeys writes the difference between the keystore as loaded (prev) and
-// as planned (next) in one round trip: deletions, then expiry changes, then
-// insertions, so the one-current index holds after every statement. A kid's
-// secret never changes once installed: only inserted kids write one, sealed
-// with ring (in plain for a nil ring).
+// as planned (next) in one round trip, in the order of driver.KeysChange:
+// deletions, then expiry changes, then revocations, then insertions, so the
+// one-current index holds after every statement. A kid's secret never
+// changes once installed: only inserted kids write one, sealed with ring (in
+// plain for a nil ring), and a revocation deletes it.
 func writeKeys(ctx context.Context, tx pgx.Tx, ring *kek.Keyring, prev, next driver.PartitionKeys, nowMs int64) error {
 	c := driver.DiffKeys(prev, next)
 	var batch pgx.Batch
@@ -247,6 +295,9 @@ func writeKeys(ctx context.Context, tx pgx.Tx, ring *kek.Keyring, prev, next dri
 	}
 	for _, rec := range c.Expiry {
 		batch.Queue(setExpirySQL, rec.Kid, rec.ExpiresAtMs)
+	}
+	for _, rec := range c.Revoked {
+		batch.Queue(revokeKidSQL, rec.Kid, rec.ExpiresAtMs)
 	}
 	for _, rec := range c.Inserted {
 		batch.Queue(insertKidSQL, rec.Kid, ring.Seal(rec.Kid, keyPartition, rec.Secret), nowMs, rec.ExpiresAtMs)

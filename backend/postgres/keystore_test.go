@@ -148,12 +148,14 @@ func TestRotationKilledMidwayLeavesKeystoreBefore(t *testing.T) {
 	}
 }
 
-// dumpKeys renders ff_keys of the schema at rawURL as text.
+// dumpKeys renders ff_keys of the schema at rawURL as text; a revoked kid
+// (no secret) renders as "revoked" in place of its secret's hash.
 func dumpKeys(t *testing.T, rawURL string) string {
 	t.Helper()
 	var s string
 	err := connect(t, rawURL).QueryRow(context.Background(), `SELECT coalesce(string_agg(
-		kid || '/' || encode(sha256(secret), 'hex') || '/' || installed_at_ms || '/' || coalesce(expires_at_ms::text, 'current'),
+		kid || '/' || CASE WHEN revoked THEN 'revoked' ELSE encode(sha256(secret), 'hex') END || '/' || installed_at_ms || '/' ||
+		coalesce(expires_at_ms::text, 'current'),
 		' ' ORDER BY kid), '') FROM ff_keys`).Scan(&s)
 	if err != nil {
 		t.Fatal(err)

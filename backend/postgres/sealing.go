@@ -12,8 +12,9 @@ import (
 
 var _ driver.SecretSealer = (*Backend)(nil)
 
-// storedSecretsSQL reads every kid's stored secret, for RewrapSecrets.
-const storedSecretsSQL = `SELECT kid, secret FROM ff_keys ORDER BY kid`
+// storedSecretsSQL reads every kid's stored secret, for RewrapSecrets;
+// revoked kids have none (docs/spec.md §8.7) and are left out.
+const storedSecretsSQL = `SELECT kid, secret FROM ff_keys WHERE NOT revoked ORDER BY kid`
 
 // rewrapSecretSQL replaces a kid's stored secret with another stored form of
 // the same secret; nothing else of the row changes.

@@ -305,13 +305,13 @@ func replaySuspend(ctx context.Context, tx pgx.Tx, ring *kek.Keyring, current dr
 		keys.Current = &current
 	case kid != "":
 		rec := driver.KidRecord{Kid: kid}
-		err := tx.QueryRow(ctx, kidSQL, kid).Scan((*[]byte)(&rec.Secret), &rec.ExpiresAtMs)
+		err := tx.QueryRow(ctx, kidSQL, kid).Scan((*[]byte)(&rec.Secret), &rec.ExpiresAtMs, &rec.Revoked)
 		switch {
 		case errors.Is(err, pgx.ErrNoRows): // collected: the replay has expired
 		case err != nil:
 			return contracts.SuspendOutcome{}, err
 		case !rec.Usable(nowMs):
-			// Past its grace: the replay has expired, and answers so
+			// Past its grace or revoked: the replay has expired, and answers so
 			// without opening the secret (so without a KEK).
 			keys.Verifying = []driver.KidRecord{rec}
 		default:

@@ -47,10 +47,10 @@ WHERE e.execution_id = $1`
 const lastPendingExpirySQL = `(SELECT coalesce(max(expires_at_ms), 0) FROM ff_waitpoints
        WHERE execution_id = e.execution_id AND expires_at_ms IS NOT NULL)`
 
-// kidSQL reads one kid's stored secret and expiry (no row: unknown or
-// collected), for the replay of a suspend whose tokens another kid than
-// the current one signed.
-const kidSQL = `SELECT secret, expires_at_ms FROM ff_keys WHERE kid = $1`
+// kidSQL reads one kid's stored secret, expiry and revoked flag (no row:
+// unknown or collected; no secret: revoked), for the replay of a suspend
+// whose tokens another kid than the current one signed.
+const kidSQL = `SELECT secret, expires_at_ms, revoked FROM ff_keys WHERE kid = $1`
 
 // resuspendSQL suspends an existing execution on a new latest suspension,
 // setting the suspension columns (its budget counters to what its pending
@@ -117,7 +117,7 @@ VALUES ($1, $2, $3, $4)`
 
 // deliverLoadSQL reads everything deliver_signal decides on but the
 // duplicate check, in one round trip: the clock; whether a current kid
-// exists and the token's kid; the waitpoint if it belongs to the execution
+// exists and the token's kid (no secret when revoked); the waitpoint if it belongs to the execution
 // and its signal count; whether it is open (its suspension is the latest
 // and not yet resumed) with the suspension's timeout, condition and
 // counters (signals, waitpoints holding one, payload bytes: with the
@@ -130,7 +130,7 @@ VALUES ($1, $2, $3, $4)`
 // execution's lock keeps these stable until commit.
 const deliverLoadSQL = `SELECT n.now_ms,
        EXISTS (SELECT 1 FROM ff_keys WHERE expires_at_ms IS NULL),
-       k.kid IS NOT NULL, k.secret, k.expires_at_ms,
+       k.kid IS NOT NULL, k.secret, k.expires_at_ms, coalesce(k.revoked, false),
        w.waitpoint_id IS NOT NULL, w.waitpoint_key, w.created_at_ms, w.suspension_id, w.signal_count,
        coalesce(e.suspension_id = w.suspension_id AND e.state = 'suspended', false),
        e.timeout_at_ms, e.condition, e.waitpoint_count, e.signal_count, e.signaled_count, e.payload_bytes,
@@ -363,7 +363,7 @@ func (b *Backend) DeliverSignal(ctx context.Context, args contracts.DeliverSigna
 		var d deliveryState
 		d.rec.Kid = t.Kid
 		err := tx.QueryRow(ctx, deliverLoadSQL, t.Kid, args.WaitpointID, args.ExecutionID).Scan(
-			&d.nowMs, &d.initialized, &d.known, (*[]byte)(&d.rec.Secret), &d.rec.ExpiresAtMs,
+			&d.nowMs, &d.initialized, &d.known, (*[]byte)(&d.rec.Secret), &d.rec.ExpiresAtMs, &d.rec.Revoked,
 			&d.found, &d.key, &d.createdAtMs, &d.suspensionID, &d.waitpointSignals,
 			&d.open, &d.timeoutAtMs, &d.condition, &d.waitpoints, &d.signals, &d.fired, &d.payloadBytes, &d.nextSeq,
 			&d.tagged, &d.pendingExpiresAtMs, &d.pendingPool)
