@@ -3,19 +3,25 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"fmt"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
 	"github.com/flowfabric/flowfabric-go/driver"
 )
 
-// The keystore's single partition, loaded whole: it holds one current kid and
-// the verifying kids not yet collected by a rotation.
-const selectKeys = `SELECT kid, secret, expires_at_ms FROM keystore ORDER BY kid`
+// The keystore's single partition, loaded whole: it holds one current kid,
+// the verifying kids not yet collected by a rotation and every revoked kid
+// (kept for good, with a NULL secret; schema version 4).
+const selectKeys = `SELECT kid, secret, expires_at_ms, revoked FROM keystore ORDER BY kid`
 
 const (
 	deleteKey       = `DELETE FROM keystore WHERE kid = ?`
 	updateKeyExpiry = `UPDATE keystore SET expires_at_ms = ? WHERE kid = ?`
 	insertKey       = `INSERT INTO keystore (kid, secret, installed_at_ms, expires_at_ms) VALUES (?, ?, ?, ?)`
+	// revokeKey marks a kid revoked and deletes its secret in the same row
+	// write; with secure_delete on, the page's freed space (the secret's
+	// old cell) is zeroed. It touches only a kid not yet revoked.
+	revokeKey = `UPDATE keystore SET secret = NULL, revoked = 1, expires_at_ms = ? WHERE kid = ? AND revoked = 0`
 )
 
 // keyPartition is the partition index the single keystore partition seals
@@ -36,9 +42,9 @@ func loadKeys(q txn) (driver.PartitionKeys, error) {
 	defer rows.Close()
 	for rows.Next() {
 		var rec driver.KidRecord
-		var secret []byte
+		var secret []byte // nil for a revoked kid
 		var exp sql.NullInt64
-		if err := rows.Scan(&rec.Kid, &secret, &exp); err != nil {
+		if err := rows.Scan(&rec.Kid, &secret, &exp, &rec.Revoked); err != nil {
 			return k, err
 		}
 		rec.Secret = contracts.Secret(secret)
@@ -54,9 +60,10 @@ func loadKeys(q txn) (driver.PartitionKeys, error) {
 }
 
 // storeKeys writes next over prev: kids that disappeared are deleted, kids
-// whose expiry changed (the outgoing current kid) are updated, new kids are
-// inserted with installed_at_ms = nowMs. Deletes and updates run before
-// inserts, so the one-current-kid index holds at every statement.
+// whose expiry changed (the outgoing current kid) are updated, newly revoked
+// kids lose their secret, new kids are inserted with installed_at_ms =
+// nowMs. Deletes and updates run before inserts, so the one-current-kid
+// index holds at every statement.
 func storeKeys(q txn, prev, next driver.PartitionKeys, nowMs int64) error {
 	c := driver.DiffKeys(prev, next)
 	for _, kid := range c.Deleted {
@@ -66,6 +73,11 @@ func storeKeys(q txn, prev, next driver.PartitionKeys, nowMs int64) error {
 	}
 	for _, rec := range c.Expiry {
 		if _, err := q.exec(updateKeyExpiry, nullInt(rec.ExpiresAtMs), rec.Kid); err != nil {
+			return err
+		}
+	}
+	for _, rec := range c.Revoked {
+		if err := storeRevoked(q, rec); err != nil {
 			return err
 		}
 	}
@@ -93,6 +105,19 @@ func openVerifying(q txn, k driver.PartitionKeys, token string, nowMs int64) (dr
 		return driver.OpenKid(q.ring, keyPartition, k, t.Kid)
 	}
 	return k, nil
+}
+
+// storeRevoked writes rec, a kid that PlanRevoke just revoked: revoked, its
+// expiry set, its secret deleted. Exactly one row must change.
+func storeRevoked(q txn, rec driver.KidRecord) error {
+	res, err := q.exec(revokeKey, nullInt(rec.ExpiresAtMs), rec.Kid)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		return fmt.Errorf("sqlite: revocation of kid %q updated %d rows (%v)", rec.Kid, n, err)
+	}
+	return nil
 }
 
 func nullInt(p *int64) any {

@@ -19,7 +19,8 @@ var _ driver.SecretSealer = (*Backend)(nil)
 func (b *Backend) SetKeyring(r *kek.Keyring) { b.ring.Store(r) }
 
 const (
-	selectSecrets   = `SELECT kid, secret FROM keystore ORDER BY kid`
+	// selectSecrets reads the secrets to rewrap: revoked kids have none.
+	selectSecrets   = `SELECT kid, secret FROM keystore WHERE revoked = 0 ORDER BY kid`
 	updateKeySecret = `UPDATE keystore SET secret = ? WHERE kid = ?`
 )
 
@@ -67,7 +68,7 @@ func (b *Backend) RewrapSecrets(ctx context.Context, to *kek.Keyring) (contracts
 	if err != nil {
 		return contracts.RewrapResult{}, err
 	}
-	if err := b.truncateWAL(ctx); err != nil {
+	if err := b.truncateWAL(ctx, "the secrets are rewrapped, but readers kept the write-ahead log, which may hold their previous form, from being truncated; re-run the rewrap"); err != nil {
 		return contracts.RewrapResult{}, err
 	}
 	driver.AddRewrapped(&res, rewrapped, unchanged) // the one partition
@@ -76,12 +77,13 @@ func (b *Backend) RewrapSecrets(ctx context.Context, to *kek.Keyring) (contracts
 
 // truncateWAL checkpoints the write-ahead log into the database file and
 // truncates it: until then the log holds the page images from before the
-// rewrap, with every secret in its previous form (plain, or sealed under
-// the KEK being retired). Readers (of any process) still using old frames
-// block it for up to the busy timeout; then the call fails with retryable
-// contention, and a re-run (which finds every secret unchanged) truncates
-// it again.
-func (b *Backend) truncateWAL(ctx context.Context) error {
+// rewrap (every secret in its previous form: plain, or sealed under the KEK
+// being retired) or the revocation (the revoked secret). Readers (of any
+// process) still using old frames block it for up to the busy timeout; then
+// the call fails with retryable contention whose detail is busyDetail
+// (which names no secret), and a re-run (which finds every secret unchanged,
+// or the kid already revoked) truncates it again.
+func (b *Backend) truncateWAL(ctx context.Context, busyDetail string) error {
 	if b.memory {
 		return nil
 	}
@@ -91,8 +93,7 @@ func (b *Backend) truncateWAL(ctx context.Context) error {
 		return interpretError(contextFirst(ctx, err))
 	}
 	if busy != 0 {
-		return contracts.ErrSerializationRetryExhausted.With(
-			"sqlite: the secrets are rewrapped, but readers kept the write-ahead log, which may hold their previous form, from being truncated; re-run the rewrap")
+		return contracts.ErrSerializationRetryExhausted.With("sqlite: %s", busyDetail)
 	}
 	return nil
 }

@@ -35,6 +35,13 @@
 // (migrations/sqlite/0003_lifecycle_v2.up.sql), which upgrades a version 2
 // file in place when it is opened.
 //
+// revoke_kid (docs/spec.md §8.7): the backend implements driver.KidRevoker
+// (revoke.go) on schema version 4 (migrations/sqlite/0004_revoke_kid.up.sql),
+// where a revoked kid's row keeps its name, a revoked flag and its expiry,
+// and no secret; the revocation truncates the write-ahead log as a rewrap
+// does. The backend pushes no keystore change: other Engines see a
+// revocation within their keystore cache's TTL.
+//
 // Time is the process clock (time.Now unless WithClock replaces it): several
 // processes sharing one file must have synchronized clocks, since grace
 // windows, timeouts and leases are compared against whichever process runs

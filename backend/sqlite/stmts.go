@@ -50,7 +50,7 @@ func (q txn) queryRow(query string, args ...any) *sql.Row {
 // reader handle. They need the schema, so they are prepared after migrating.
 func statements() []string {
 	s := []string{
-		selectKeys, deleteKey, updateKeyExpiry, insertKey,
+		selectKeys, deleteKey, updateKeyExpiry, insertKey, revokeKey,
 		selectExec, selectSuspendRecord, insertSuspendRecord, upsertSuspended, recordSatisfied,
 		insertWaitpoint, useWaitpoint, joinBuffered, insertSuspensionTags,
 		selectWaitpoint, selectDuplicate, insertSignal, selectPendingPool, countSignal, countExecSignal,
