@@ -44,6 +44,9 @@ func scriptError(code string, args []string) (e *contracts.Error, ok bool) {
 	case contracts.CodeIdempotencyMismatch:
 		return driver.IdempotencyMismatch(), true
 	case contracts.CodeWaitpointClosed:
+		if arg(0) == "pending" {
+			return driver.PendingWaitpointExpired(), true
+		}
 		return driver.WaitpointClosed(), true
 	case contracts.CodeSuspensionTimedOut:
 		return driver.SuspensionTimedOut(), true
@@ -51,6 +54,8 @@ func scriptError(code string, args []string) (e *contracts.Error, ok bool) {
 		return signalLimitExceeded(arg(0), arg(1)), true
 	case contracts.CodeExecutionNotFound:
 		return driver.ExecutionNotFound(arg(0)), true
+	case contracts.CodeNotSuspended:
+		return driver.NotSuspended(arg(0)), true
 	}
 	return nil, false
 }

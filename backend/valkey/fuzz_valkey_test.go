@@ -41,7 +41,12 @@ var fzReplySeeds = []string{
 	"1767225600000\x1ek2\x1e2\x1ek1\x1e1767225700000\x1e\x1ek2\x1e\x1e" + strings.Repeat("cd", 32),
 	"#1767225600000\x1e\x1e#0",
 	"rotated\x1ek1\x1e#3", "noop\x1ek1", "rotated\x1e\x1eX", "current\x1e" + strings.Repeat("ab", 32), "current",
-	"exec-1\x1esus-1\x1e1767225600000\x1e\x1e2\x1eexec-2\x1esus-2\x1e1767225600001\x1e1767225700000\x1e1",
+	"exec-1\x1esus-1\x1e1767225600000\x1e\x1e2\x1evip eu\x1eexec-2\x1esus-2\x1e1767225600001\x1e1767225700000\x1e1\x1e",
+	// suspend_read naming one pending waitpoint, found and signaled, with its signal
+	"1767225600000\x1ek1\x1eabab\x1e\x1e\x1e\x1e\x1e-\x1e\x1e\x1e\x1e1\x1e1\x1ek-new\x1ea\x1e1767225600000\x1e1767225700000\x1e0\x1e1\x1e2" +
+		"\x1e1767225600000|1:s1:w1:k1:n2:{}0:",
+	// get_waitpoint of a pending waitpoint
+	"1767225600000\x1ek-new\x1ea\x1e1767225600000\x1e\x1e0\x1e1\x1e" + strings.Repeat("ab", 32) + "\x1e1767225700000\x1e\x1email",
 	"claimed\x1eexec-1\x1esus-1\x1esignal\x1e1767225630000\x1e1767225600000|1:s1:w1:k1:n2:{}0:",
 	"1767225600000|36:0b8f6c1e-2f4a-4c3b-9d7e-5a6b7c8d9e0f1:w1:k1:n0:2:]]",
 	"1|1:a1:b1:c1:d1:e1:f", "1|99:a", "1|-1:a", "1|+1:a1:b1:c1:d1:e1:f",
@@ -97,7 +102,7 @@ func FuzzParseReplies(f *testing.F) {
 		}
 		page, err := parseListPage(v)
 		checkErr("parseListPage", err)
-		if err == nil && len(page)*5 != len(v) {
+		if err == nil && len(page)*listRowLen != len(v) {
 			t.Fatalf("parseListPage: %d rows from %d values", len(page), len(v))
 		}
 		if len(v) > 0 && str(v, 0) == contracts.OutcomeClaimed {
@@ -106,6 +111,11 @@ func FuzzParseReplies(f *testing.F) {
 		}
 		_, err = decodeSignals(v)
 		checkErr("decodeSignals", err)
+		pending := contracts.SuspendArgs{ExecutionID: kid, Waitpoints: []contracts.WaitpointSpec{{Pending: kid}, {Key: "k"}}}
+		_, err = parseSuspendRead(pending, v)
+		checkErr("parseSuspendRead", interpretError(err))
+		_, err = parseWaitpointRecord(contracts.GetWaitpointArgs{ExecutionID: kid, WaitpointID: kid}, v)
+		checkErr("parseWaitpointRecord", interpretError(err))
 		rk, err := replayKeys(nil, 0, 0, kid, v)
 		checkErr("replayKeys", err)
 		if err == nil {

@@ -19,22 +19,38 @@ import (
 // payload may compress values, hiding what the scan looks for.)
 func rawStore(t testing.TB, be driver.Backend) []byte {
 	t.Helper()
+	var out bytes.Buffer
+	scanStore(t, be, func(ctx context.Context, c *redis.Client, key string) ([]byte, error) {
+		var node bytes.Buffer
+		err := rawKey(ctx, c, key, &node)
+		return node.Bytes(), err
+	}, func(b []byte) { out.Write(b) })
+	return out.Bytes()
+}
+
+// storeKeys returns the name of every key the store behind be holds, in
+// any order, read around the driver as rawStore reads.
+func storeKeys(t testing.TB, be driver.Backend) []string {
+	t.Helper()
+	var keys []string
+	scanStore(t, be, func(_ context.Context, _ *redis.Client, key string) ([]byte, error) {
+		return []byte(key), nil
+	}, func(b []byte) { keys = append(keys, string(b)) })
+	return keys
+}
+
+// scanStore SCANs every master for be's key prefix with a client of its
+// own and hands read's result for each key to collect (called under a
+// lock: ForEachMaster reads the masters concurrently).
+func scanStore(t testing.TB, be driver.Backend, read func(ctx context.Context, c *redis.Client, key string) ([]byte, error), collect func([]byte)) {
+	t.Helper()
 	b, ok := be.(*Backend)
 	if !ok {
 		t.Fatalf("Raw: %T is not a *valkey.Backend", be)
 	}
 	ctx := context.Background()
-	var (
-		mu  sync.Mutex // ForEachMaster reads the masters concurrently
-		out bytes.Buffer
-	)
-	read := func(ctx context.Context, c *redis.Client) error {
-		var node bytes.Buffer
-		defer func() {
-			mu.Lock()
-			out.Write(node.Bytes())
-			mu.Unlock()
-		}()
+	var mu sync.Mutex
+	scan := func(ctx context.Context, c *redis.Client) error {
 		var cursor uint64
 		for {
 			keys, next, err := c.Scan(ctx, cursor, b.prefix+"*", 1000).Result()
@@ -42,9 +58,13 @@ func rawStore(t testing.TB, be driver.Backend) []byte {
 				return err
 			}
 			for _, k := range keys {
-				if err := rawKey(ctx, c, k, &node); err != nil {
+				v, err := read(ctx, c, k)
+				if err != nil {
 					return err
 				}
+				mu.Lock()
+				collect(v)
+				mu.Unlock()
 			}
 			if next == 0 {
 				return nil
@@ -57,18 +77,17 @@ func rawStore(t testing.TB, be driver.Backend) []byte {
 	case *redis.ClusterClient:
 		own := redis.NewClusterClient(c.Options())
 		defer own.Close()
-		err = own.ForEachMaster(ctx, read)
+		err = own.ForEachMaster(ctx, scan)
 	case *redis.Client:
 		own := redis.NewClient(c.Options())
 		defer own.Close()
-		err = read(ctx, own)
+		err = scan(ctx, own)
 	default:
 		err = fmt.Errorf("client %T", c)
 	}
 	if err != nil {
 		t.Fatalf("Raw: %v", err)
 	}
-	return out.Bytes()
 }
 
 // rawKey appends key and its values to out.

@@ -37,7 +37,7 @@ func TestWriteScriptsAnswerAReSentCall(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		sus, argv, err := newSuspension(args, args.Fingerprint(), lk.nowMs, *lk.keys.Current)
+		sus, argv, err := suspendPlan{args: args, now: lk.nowMs, ver: "-"}.write(*lk.keys.Current)
 		if err != nil {
 			t.Fatal(err)
 		}

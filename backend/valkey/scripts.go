@@ -42,6 +42,13 @@ var (
 	scriptComplete     = newScript("complete")
 	scriptRewrap       = newScript("rewrap")
 	scriptClaimHinted  = newScript("claim_hinted", "claim_lib")
+	// Version 2 of the waitpoint lifecycle (docs/spec.md §8).
+	scriptCreateRead   = newScript("create_read")
+	scriptCreateWrite  = newScript("create_write")
+	scriptGetWaitpoint = newScript("get_waitpoint")
+	scriptExtend       = newScript("extend")
+	scriptRelease      = newScript("release")
+	scriptCancel       = newScript("cancel")
 )
 
 // mustRead returns an embedded file.

@@ -2,7 +2,6 @@ package valkey
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -16,12 +15,12 @@ import (
 
 	"github.com/flowfabric/flowfabric-go/contracts"
 	"github.com/flowfabric/flowfabric-go/driver"
-	"github.com/flowfabric/flowfabric-go/kek"
 )
 
-// maxAttempts bounds the optimistic retries of suspend and deliver_signal
-// (the keystore or the waitpoint changed between their two steps) and of
-// claim (another worker took the candidate).
+// maxAttempts bounds the optimistic retries of suspend, create_waitpoint
+// and deliver_signal (the keystore, the execution or the waitpoint changed
+// between their two steps) and of claim (another worker took the
+// candidate).
 const maxAttempts = 16
 
 // errRetriesExhausted is contention / serialization_retry_exhausted.
@@ -33,160 +32,6 @@ func errRetriesExhausted(op string) error {
 func member(ms int64, id string) string {
 	s := strconv.FormatInt(ms, 10)
 	return strings.Repeat("0", 20-len(s)) + s + ":" + id
-}
-
-// Suspend opens 1–16 waitpoints for an execution in two script calls on its
-// partition (docs/spec.md §5.1): suspend_read reads the clock,
-// the current kid with its secret and the idempotency record; the tokens
-// are signed here; suspend_write re-checks every state rule and writes
-// atomically, provided the kid is still current (else both steps run again).
-// The clock is read once, in the first step: created_at_ms is signed into
-// the tokens. Tokens are never stored (docs/spec.md §3): the idempotency
-// record keeps driver.StoredSuspendOutcome, and a replay (one call,
-// suspend_read, which also reads the record's kid) signs them again.
-func (b *Backend) Suspend(ctx context.Context, args contracts.SuspendArgs) (contracts.SuspendOutcome, error) {
-	p := driver.PartitionOf(args.ExecutionID, b.parts)
-	fp := args.Fingerprint()
-	for range maxAttempts {
-		v, err := b.run(ctx, scriptSuspendRead, p, args.ExecutionID, args.IdempotencyKey)
-		if err != nil {
-			return contracts.SuspendOutcome{}, err
-		}
-		now, err := num(v, 0)
-		if err != nil {
-			return contracts.SuspendOutcome{}, interpretError(err)
-		}
-		kid, secretHex, rec := str(v, 1), str(v, 2), str(v, 3)
-		if kid == "" {
-			return contracts.SuspendOutcome{}, driver.NotInitialized()
-		}
-		if rec != "" {
-			keys, err := replayKeys(b.keyring(), p, now, kid, v)
-			if err != nil {
-				return contracts.SuspendOutcome{}, err
-			}
-			return replaySuspend(rec, args, keys, now)
-		}
-		stored, err := hex.DecodeString(secretHex)
-		if err != nil {
-			return contracts.SuspendOutcome{}, interpretError(errMalformedReply)
-		}
-		secret, err := b.keyring().Open(kid, p, stored)
-		if err != nil {
-			return contracts.SuspendOutcome{}, err
-		}
-		out, argv, err := newSuspension(args, fp, now, driver.KidRecord{Kid: kid, Secret: secret})
-		if err != nil {
-			return contracts.SuspendOutcome{}, err
-		}
-		w, err := b.run(ctx, scriptSuspendWrite, p, argv...)
-		if err != nil {
-			return contracts.SuspendOutcome{}, err
-		}
-		if str(w, 0) == "ok" {
-			return out, nil
-		}
-		// "retry": the current kid changed between the two steps, or a
-		// concurrent suspend with the same key wrote its record (the next
-		// suspend_read replays it).
-	}
-	return contracts.SuspendOutcome{}, errRetriesExhausted("suspend")
-}
-
-// replayKeys decodes what suspend_read read of the kid that signed a
-// record's tokens (v[4] the kid, v[5] its stored secret, empty when
-// unknown, v[6] its expires_at_ms, empty when current) into a keystore
-// holding that kid alone, its secret opened with r unless it is past its
-// grace at now (docs/spec.md §3: a replay opens the kid only while it
-// verifies).
-func replayKeys(r *kek.Keyring, p int, now int64, current string, v []any) (replayKids, error) {
-	kid, secretHex, exp := str(v, 4), str(v, 5), str(v, 6)
-	rk := replayKids{kid: kid}
-	if secretHex == "" {
-		return rk, nil // collected (or a record without waitpoints)
-	}
-	rec := driver.KidRecord{Kid: kid}
-	var err error
-	if rec.Secret, err = hex.DecodeString(secretHex); err != nil {
-		return rk, interpretError(errMalformedReply)
-	}
-	if kid != current || exp != "" {
-		x, err := strconv.ParseInt(exp, 10, 64)
-		if err != nil {
-			return rk, interpretError(errMalformedReply)
-		}
-		rec.ExpiresAtMs = &x
-	}
-	if err := openRecord(r, p, &rec, now); err != nil {
-		return rk, err
-	}
-	if rec.ExpiresAtMs == nil {
-		rk.keys.Current = &rec
-	} else {
-		rk.keys.Verifying = []driver.KidRecord{rec}
-	}
-	return rk, nil
-}
-
-// replayKids is the keystore a replay signs with: the record's kid as
-// suspend_read found it, and its record (if still known) in keys.
-type replayKids struct {
-	kid  string
-	keys driver.PartitionKeys
-}
-
-// replaySuspend answers a suspend whose idempotency record exists
-// (driver.CheckSuspendReplay): for the same fingerprint, the stored
-// outcome with its tokens signed again (driver.ReplaySuspendOutcome: the
-// same bytes as the first answer, or suspend_replay_expired once their kid
-// no longer verifies at now), else idempotency_mismatch. A record written
-// before tokens stopped being stored holds whole tokens and replays alike.
-func replaySuspend(rec string, args contracts.SuspendArgs, rk replayKids, now int64) (contracts.SuspendOutcome, error) {
-	fp := args.Fingerprint()
-	if len(rec) < len(fp) {
-		return contracts.SuspendOutcome{}, interpretError(errMalformedReply)
-	}
-	if err := driver.CheckSuspendReplay(rec[:len(fp)], args); err != nil {
-		return contracts.SuspendOutcome{}, err
-	}
-	stored := []byte(rec[len(fp):])
-	if kid, err := driver.StoredOutcomeKid(stored); err != nil || kid != rk.kid {
-		// suspend_read looked up another kid than the record's: not a record of this driver.
-		return contracts.SuspendOutcome{}, interpretError(errMalformedReply)
-	}
-	return driver.ReplaySuspendOutcome(stored, rk.keys, now)
-}
-
-// newSuspension plans the suspension at now with driver.NewSuspension
-// and returns its outcome and the ARGV of suspend_write.
-func newSuspension(args contracts.SuspendArgs, fp string, now int64, current driver.KidRecord) (contracts.SuspendOutcome, []any, error) {
-	out := driver.NewSuspension(args, current, now)
-	stored, err := driver.StoredSuspendOutcome(out)
-	if err != nil {
-		return out, nil, contracts.AsError(err)
-	}
-	timeout, lease := "", ""
-	if out.TimeoutAtMs != nil {
-		timeout = formatInt(*out.TimeoutAtMs)
-	}
-	if args.LeaseID != nil {
-		lease = *args.LeaseID
-	}
-	argv := []any{args.ExecutionID, current.Kid, args.IdempotencyKey, fp, string(stored), lease,
-		formatInt(now), timeout, args.Condition, out.SuspensionID, strconv.Itoa(len(out.Waitpoints))}
-	for _, w := range out.Waitpoints {
-		argv = append(argv, w.WaitpointID, w.WaitpointKey, tokenHash(w.Token))
-	}
-	return out, argv, nil
-}
-
-// tokenHash is SHA-256 of a token as lowercase hex. suspend stores it with
-// each waitpoint and deliver compares it with the presented token's, so
-// that the token suspend issued is accepted in one round trip; the store
-// never holds a token or its MAC.
-func tokenHash(token string) string {
-	h := sha256.Sum256([]byte(token))
-	return hex.EncodeToString(h[:])
 }
 
 // DeliverSignal records a signal. For the token suspend issued it takes one
@@ -365,7 +210,10 @@ func (b *Backend) ObserveSignals(ctx context.Context, args contracts.ObserveSign
 
 // ListSuspended asks every partition, in one pipeline (one round trip per
 // node), for its first limit+1 suspended executions after the cursor, and
-// merges them in (suspended_at_ms, execution_id) order.
+// merges them in (suspended_at_ms, execution_id) order. With a tag each
+// partition reads its index of that tag (docs/spec.md §8.6), kept by the
+// scripts that add and remove executions from the suspended index, so a
+// filtered page reads only executions that carry the tag.
 func (b *Backend) ListSuspended(ctx context.Context, args contracts.ListSuspendedArgs) (contracts.ListSuspendedResult, error) {
 	after := ""
 	if args.Cursor != "" {
@@ -376,7 +224,7 @@ func (b *Backend) ListSuspended(ctx context.Context, args contracts.ListSuspende
 		after = member(c.SuspendedAtMs, c.ExecutionID)
 	}
 	count := strconv.Itoa(args.Limit + 1)
-	replies, err := b.runAll(ctx, scriptListPage, b.allPartitions(), func(int) []any { return []any{after, count} })
+	replies, err := b.runAll(ctx, scriptListPage, b.allPartitions(), func(int) []any { return []any{after, count, args.Tag} })
 	if err != nil {
 		return contracts.ListSuspendedResult{}, err
 	}
@@ -397,19 +245,23 @@ func (b *Backend) ListSuspended(ctx context.Context, args contracts.ListSuspende
 	return driver.PageSuspended(rows, args.Limit), nil
 }
 
+// listRowLen is how many values each row of a list_page reply holds.
+const listRowLen = 6
+
 // parseListPage decodes a list_page reply.
 func parseListPage(v []any) ([]contracts.SuspendedExecution, error) {
-	if len(v)%5 != 0 {
+	if len(v)%listRowLen != 0 {
 		return nil, interpretError(errMalformedReply)
 	}
-	out := make([]contracts.SuspendedExecution, 0, len(v)/5)
-	for i := 0; i < len(v); i += 5 {
+	out := make([]contracts.SuspendedExecution, 0, len(v)/listRowLen)
+	for i := 0; i < len(v); i += listRowLen {
 		sat, err1 := num(v, i+2)
 		nwp, err2 := num(v, i+4)
 		if err := errors.Join(err1, err2); err != nil {
 			return nil, interpretError(err)
 		}
-		e := contracts.SuspendedExecution{ExecutionID: str(v, i), SuspensionID: str(v, i+1), SuspendedAtMs: sat, Waitpoints: int(nwp)}
+		e := contracts.SuspendedExecution{ExecutionID: str(v, i), SuspensionID: str(v, i+1), SuspendedAtMs: sat,
+			Waitpoints: int(nwp), Tags: strings.Fields(str(v, i+5))}
 		if str(v, i+3) != "" {
 			tat, err := num(v, i+3)
 			if err != nil {

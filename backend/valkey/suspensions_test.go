@@ -444,7 +444,8 @@ func loadAllScripts(t *testing.T, b *Backend) {
 	t.Helper()
 	for _, s := range []*redis.Script{scriptKeysLoad, scriptKeysKid, scriptSeedInstall, scriptRotate, scriptSuspendRead,
 		scriptSuspendWrite, scriptDeliver, scriptDeliverRead, scriptDeliverWrite, scriptObserve, scriptListPage,
-		scriptClaimPeek, scriptClaim, scriptComplete, scriptClaimHinted} {
+		scriptClaimPeek, scriptClaim, scriptComplete, scriptClaimHinted, scriptCreateRead, scriptCreateWrite,
+		scriptGetWaitpoint, scriptExtend, scriptRelease, scriptCancel} {
 		if err := b.loadEverywhere(bg, s); err != nil {
 			t.Fatalf("load scripts: %v", err)
 		}

@@ -25,18 +25,26 @@
 // Keys of partition N (every one under the tag {p:N}): keys (the keystore
 // hash: current kid, s:<kid> stored secret as lowercase hex, x:<kid> expiry
 // of a verifying kid, partitions), and for an execution E of that partition
-// (N = driver.PartitionOf(E, P)): x:E (its state, with the latest
-// suspension's budget counters nsig and nbytes, docs/spec.md §8.3), xi:E
-// (suspend idempotency records: the fingerprint and the outcome with each
-// token replaced by its kid, driver.StoredSuspendOutcome), xw:E and xs:E
-// (its waitpoint and suspension ids), w:<waitpoint_id> (with the SHA-256
-// of its token, h, and its signal count, n), wi:<waitpoint_id> (delivery
-// idempotency records) and sig:<suspension_id> (signals in delivery
-// order). No key holds a token or a MAC. And three indexes:
-// idx:suspended and idx:ready (sorted sets of "<20-digit
-// suspended_at_ms>:<execution_id>", score 0, so byte order is the contract's
-// (suspended_at_ms, execution_id) order) and idx:timers (the same members
-// scored by timeout or lease expiry, moved to idx:ready once past). On a
+// (N = driver.PartitionOf(E, P)): x:E (its state, "" while it is
+// remembered in state none, docs/spec.md §8.1, with the latest
+// suspension's budget counters nsig and nbytes, docs/spec.md §8.3, its
+// condition counter and tags, the per-execution delivery sequence and ver,
+// the id of the call that wrote it last), xi:E (suspend idempotency
+// records: the fingerprint and the outcome with each token replaced by its
+// kid, driver.StoredSuspendOutcome), xw:E and xs:E (its waitpoint and
+// suspension ids), xp:E (its pending waitpoints no suspend used yet, scored
+// by expires_at_ms), w:<waitpoint_id> (with the SHA-256 of the token last
+// handed out for it, h, whose first 16 hex digits are its
+// driver.TokenFingerprint, and its signal count, n), wi:<waitpoint_id>
+// (delivery idempotency records), pb:<waitpoint_id> (signals buffered on a
+// pending waitpoint until a suspend uses it) and sig:<suspension_id>
+// (signals in delivery order). No key holds a token or a MAC. And the
+// indexes: idx:suspended and idx:ready (sorted sets of "<20-digit
+// suspended_at_ms>:<execution_id>", score 0, so byte order is the
+// contract's (suspended_at_ms, execution_id) order), idx:tag:<tag> (the
+// members of idx:suspended whose suspension carries the tag, docs/spec.md
+// §8.6, kept by the same scripts) and idx:timers (the same members scored
+// by timeout or lease expiry, moved to idx:ready once past). On a
 // standalone server one more key, <prefix>ff:claim-hint, names the
 // partitions that may hold a claimable execution (a sorted set of partition
 // numbers scored by when; see ff_hint in lua/prelude.lua), so that a claim
@@ -44,21 +52,25 @@
 // partitions' slots, so there a claim asks every partition.
 //
 // Round trips: sign, verify, a page of observe_signals (a range read of
-// limit+1 signals from the cursor's position), complete_execution: one
-// script call. suspend: two (read the clock and the current kid, sign in
-// Go, then an atomic write that re-checks the kid and starts over if it
-// changed); a replay one (the read also fetches the record's kid, and the
-// tokens are signed again in Go). deliver_signal: one for the token suspend
-// issued (its SHA-256 is stored with the waitpoint), budgets checked and
-// counters advanced in the same script; any other token takes two more
-// (read, MAC check in Go, atomic write re-checking what the read saw).
-// seed: three pipelines at most. rotate_all, list_kids, list_suspended: one
-// pipeline, that is one round trip per node. claim_resumed_execution: one
-// pipeline asking every partition for its oldest candidate, then one script
-// call claiming on the winner's partition (one call in all with P = 1); on
-// a standalone server claim_hinted reads the claim hint, asks only the
-// partitions it names and claims, in one call (operation records of those
-// calls: <prefix>ff:claim-op:<lease_id>).
+// limit+1 signals from the cursor's position), complete_execution,
+// get_waitpoint, extend_lease, release_execution, cancel_suspension: one
+// script call. suspend and create_waitpoint: two (read the clock, the
+// current kid and the execution, decide with the driver kit and sign in
+// Go, then an atomic write that re-checks the kid and the execution's
+// version and starts over if either changed); a suspend replay one (the
+// read also fetches the record's kid, and the tokens are signed again in
+// Go). deliver_signal: one for the token suspend or create_waitpoint
+// issued last (its SHA-256 is stored with the waitpoint), budgets checked
+// and counters advanced in the same script; any other token takes two
+// more (read, MAC check in Go, atomic write re-checking what the read
+// saw). seed: three pipelines at most. rotate_all, list_kids,
+// list_suspended (with or without a tag): one pipeline, that is one round
+// trip per node. claim_resumed_execution: one pipeline asking every
+// partition for its oldest candidate, then one script call claiming on
+// the winner's partition (one call in all with P = 1); on a standalone
+// server claim_hinted reads the claim hint, asks only the partitions it
+// names and claims, in one call (operation records of those calls:
+// <prefix>ff:claim-op:<lease_id>).
 //
 // go-redis re-sends a command whose connection failed before the reply
 // arrived. Every write script is therefore idempotent on an id the driver
@@ -80,11 +92,12 @@
 // scripts compare stored forms only, and when the kid is already there in
 // another form they return it and the driver opens it and compares secrets
 // in constant time, so a re-run under a new KEK (the old one kept as
-// kek_previous_file) is still already_seeded / noop. sign, verify, suspend,
-// the slow path of deliver_signal and the keystore snapshot open what they
-// read; kids already past their grace are not opened (their tokens are
-// token_expired whatever the KEK); list_kids reads no secret. The one-trip
-// path of deliver_signal compares the SHA-256 of the token suspend issued
+// kek_previous_file) is still already_seeded / noop. sign, verify,
+// suspend, create_waitpoint, the slow path of deliver_signal and the
+// keystore snapshot open what they read; kids already past their grace are
+// not opened (their tokens are token_expired whatever the KEK); list_kids
+// reads no secret. The one-trip path of deliver_signal compares the
+// SHA-256 of the token suspend or create_waitpoint issued
 // and reads no secret, so it accepts such a token whatever the KEK.
 // RewrapSecrets: one pipeline reads every partition, one pipeline of
 // compare-and-set scripts (rewrap.lua) writes the new forms.

@@ -37,11 +37,12 @@ local function ff_claim(lease_id, lease_ms)
     redis.call('ZREM', IDX_READY, m)
     local id = string.sub(m, 22)
     local exec = BASE .. 'x:' .. id
-    local f = redis.call('HMGET', exec, 'state', 'tat', 'lexp', 'reason', 'sid', 'member')
+    local f = redis.call('HMGET', exec, 'state', 'tat', 'lexp', 'reason', 'sid', 'member', 'tags')
     local reason = nil
     if f[6] == m then
       if f[1] == 'resumed' then
-        reason = 'signal'
+        -- cancelled after cancel_suspension; a signal resumed it otherwise
+        reason = (f[4] and f[4] ~= '') and f[4] or 'signal'
       elseif f[1] == 'suspended' and f[2] ~= '' and ff_cmp(now, f[2]) > 0 then
         reason = 'timeout'
       elseif f[1] == 'claimed' and ff_cmp(now, f[3]) > 0 then
@@ -58,9 +59,9 @@ local function ff_claim(lease_id, lease_ms)
     end
     if reason then
       local lexp = ff_add(now, lease_ms)
-      redis.call('HSET', exec, 'state', 'claimed', 'lease', lease_id, 'lexp', lexp, 'reason', reason)
+      redis.call('HSET', exec, 'state', 'claimed', 'lease', lease_id, 'lexp', lexp, 'reason', reason, 'ver', lease_id)
       ff_close_waitpoints(exec)
-      redis.call('ZREM', IDX_SUSPENDED, m)
+      ff_unlist(m, f[7])
       redis.call('ZADD', IDX_TIMERS, lexp, m)
       ff_op_put(lease_id, id)
       ff_hint_refresh()

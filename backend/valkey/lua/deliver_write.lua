@@ -16,7 +16,7 @@ if err then return err end
 if not usable then
   return {'retry'}
 end
-local wf = redis.call('HMGET', BASE .. 'w:' .. ARGV[4], 'e', 'closed', 's', 'k', 'n')
+local wf = redis.call('HMGET', BASE .. 'w:' .. ARGV[4], unpack(WF))
 if wf[1] ~= ARGV[3] then
   return {'retry'}
 end

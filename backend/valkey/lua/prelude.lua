@@ -188,6 +188,101 @@ local function ff_close_waitpoints(exec)
   end
 end
 
+-- ff_tag_index is the partition's index of the suspended executions whose
+-- current suspension carries tag (docs/spec.md §8.6): the members of
+-- IDX_SUSPENDED, score 0, by lex. Tags are [A-Za-z0-9._:-] only, so the key
+-- keeps the partition's hash tag.
+local function ff_tag_index(tag)
+  return BASE .. 'idx:tag:' .. tag
+end
+
+-- ff_list adds member to the suspended index and to the index of each of
+-- tags (space-separated, as x:<id> keeps them); ff_unlist removes it from
+-- them. Every script that adds or removes an execution from the suspended
+-- index goes through these two, so a tag index holds exactly the suspended
+-- executions whose suspension carries the tag.
+local function ff_list(member, tags)
+  redis.call('ZADD', IDX_SUSPENDED, 0, member)
+  for t in string.gmatch(tags or '', '%S+') do
+    redis.call('ZADD', ff_tag_index(t), 0, member)
+  end
+end
+
+local function ff_unlist(member, tags)
+  redis.call('ZREM', IDX_SUSPENDED, member)
+  for t in string.gmatch(tags or '', '%S+') do
+    redis.call('ZREM', ff_tag_index(t), member)
+  end
+end
+
+-- ff_exec_view reads what suspend and create_waitpoint decide on of
+-- execution id: {version, state, lease, lease_expires_at_ms, plast}. The
+-- version names what the execution is now: '-' when it is not remembered,
+-- else its ver (every write script sets it to an id of its own call, never
+-- reused), state, lease and latest suspension_id, so that a write by a
+-- driver from before versions changes it too. A two-step write re-reads it
+-- and starts over when it changed: what the caller decided on is then what
+-- the write changes. state is '' for an execution remembered in state none
+-- (docs/spec.md §8.1); plast is the latest expires_at_ms of its pending
+-- waitpoints, '' when it has none.
+local function ff_exec_view(id)
+  local f = redis.call('HMGET', BASE .. 'x:' .. id, 'state', 'ver', 'lease', 'lexp', 'plast', 'sid')
+  if not f[1] then
+    return {'-', '', '', '', ''}
+  end
+  local version = table.concat({f[2] or '', f[1], f[3] or '', f[6] or ''}, '/')
+  return {version, f[1], f[3] or '', f[4] or '', f[5] or ''}
+end
+
+-- ff_push appends records to list, in chunks (unpack is bounded by the Lua
+-- stack).
+local function ff_push(list, records)
+  for i = 1, #records, 1000 do
+    redis.call('RPUSH', list, unpack(records, i, math.min(i + 999, #records)))
+  end
+end
+
+-- ff_buffered returns the signal records buffered on the pending waitpoints
+-- ids (pb:<id>, each "<seq> <record>") as "<record>"s merged in delivery
+-- order, by the execution's delivery sequence (docs/spec.md §8.1).
+local function ff_buffered(ids)
+  local all = {}
+  for _, w in ipairs(ids) do
+    for _, rec in ipairs(redis.call('LRANGE', BASE .. 'pb:' .. w, 0, -1)) do
+      local sp = string.find(rec, ' ', 1, true)
+      all[#all + 1] = {tonumber(string.sub(rec, 1, sp - 1)), string.sub(rec, sp + 1)}
+    end
+  end
+  table.sort(all, function(a, b) return a[1] < b[1] end)
+  local out = {}
+  for i, r in ipairs(all) do
+    out[i] = r[2]
+  end
+  return out
+end
+
+-- ff_forget deletes execution id and everything recorded for it: its hash,
+-- every waitpoint (of its suspensions and pending ones) with its delivery
+-- idempotency records and buffered signals, every suspension's signals,
+-- its suspend idempotency records and its index entries (docs/spec.md
+-- §5.6, §8.1).
+local function ff_forget(id)
+  local exec = BASE .. 'x:' .. id
+  for _, w in ipairs(redis.call('SMEMBERS', BASE .. 'xw:' .. id)) do
+    redis.call('DEL', BASE .. 'w:' .. w, BASE .. 'wi:' .. w, BASE .. 'pb:' .. w)
+  end
+  for _, s in ipairs(redis.call('SMEMBERS', BASE .. 'xs:' .. id)) do
+    redis.call('DEL', BASE .. 'sig:' .. s)
+  end
+  local f = redis.call('HMGET', exec, 'member', 'tags')
+  if f[1] then
+    redis.call('ZREM', IDX_READY, f[1])
+    redis.call('ZREM', IDX_TIMERS, f[1])
+    ff_unlist(f[1], f[2])
+  end
+  redis.call('DEL', exec, BASE .. 'xi:' .. id, BASE .. 'xw:' .. id, BASE .. 'xs:' .. id, BASE .. 'xp:' .. id)
+end
+
 -- ff_kid_usable reports whether tokens of kid verify at now: kid is the
 -- current kid, or a verifying kid with expires_at_ms >= now. It reads the
 -- keystore with one HMGET and returns, as second value, an error reply when
@@ -233,27 +328,93 @@ local function ff_payload_bytes(list)
   return total
 end
 
+-- The waitpoint fields deliver and deliver_write read (HMGET, in this
+-- order) and pass to ff_record as wf: [1] e execution_id, [2] closed,
+-- [3] s suspension_id ('' while pending and unused), [4] k key, [5] n its
+-- signal count, [6] x expires_at_ms of a pending waitpoint (nil for one a
+-- suspend opened), [7] nb its payload bytes (pending waitpoints).
+local WF = {'e', 'closed', 's', 'k', 'n', 'x', 'nb'}
+
+-- ff_record_pending decides check 4 of deliver_signal for a pending
+-- waitpoint that no suspend used yet, as driver.CheckPendingDeliverable
+-- does (docs/spec.md §8.1), and buffers the signal on it. Past its
+-- expires_at_ms (strictly) → waitpoint_closed (the driver words it as
+-- driver.PendingWaitpointExpired); then the budgets of §8.3,
+-- where the waitpoint's own count n is its waitpoint budget and the
+-- signals and payload bytes (n, nb) of the execution's live pending
+-- waitpoints (xp:<execution_id>, scored by expires_at_ms: those not past
+-- now) stand for the suspension they will join. The record goes to
+-- pb:<waitpoint_id> behind the execution's next delivery sequence number,
+-- which orders it among the signals of the other pending waitpoints when a
+-- suspend uses them (ff_buffered). A pending waitpoint never resumes
+-- anything: {'accepted', '0'}. ARGV as ff_record's.
+local function ff_record_pending(now, wf)
+  local id, wid, ikey = ARGV[3], ARGV[4], ARGV[5]
+  if ff_cmp(now, wf[6]) > 0 then
+    return ff_error('waitpoint_closed', 'pending')
+  end
+  if (tonumber(wf[5]) or 0) >= tonumber(ARGV[9]) then
+    return ff_error('signal_limit_exceeded', 'waitpoint', ARGV[9])
+  end
+  local signals, bytes = 0, 0
+  for _, p in ipairs(redis.call('ZRANGEBYSCORE', BASE .. 'xp:' .. id, now, '+inf')) do
+    local f = redis.call('HMGET', BASE .. 'w:' .. p, 'n', 'nb')
+    signals = signals + (tonumber(f[1]) or 0)
+    bytes = bytes + (tonumber(f[2]) or 0)
+  end
+  if signals >= tonumber(ARGV[10]) then
+    return ff_error('signal_limit_exceeded', 'suspension', ARGV[10])
+  end
+  local size = tonumber(ARGV[12])
+  if bytes + size > tonumber(ARGV[11]) then
+    return ff_error('signal_limit_exceeded', 'payload', ARGV[11])
+  end
+  local exec = BASE .. 'x:' .. id
+  local w = BASE .. 'w:' .. wid
+  local seq = redis.call('HINCRBY', exec, 'seq', 1)
+  local key = wf[4]
+  redis.call('RPUSH', BASE .. 'pb:' .. wid, seq .. ' ' .. now .. '|' .. ARGV[7] .. #key .. ':' .. key .. ARGV[8])
+  redis.call('HINCRBY', w, 'n', 1)
+  if size > 0 then
+    redis.call('HINCRBY', w, 'nb', size)
+  end
+  if ikey ~= '' then
+    redis.call('HSET', BASE .. 'wi:' .. wid, ikey, ARGV[6])
+  end
+  redis.call('HSET', exec, 'ver', ARGV[6])
+  ff_op_put(ARGV[6], '0')
+  return {'accepted', '0'}
+end
+
 -- ff_record decides steps 3-5 of deliver_signal (docs/spec.md §5) at now,
 -- once the token was accepted for the waitpoint, and records the signal.
--- wf is the waitpoint's HMGET of e, closed, s, k, n. ARGV: [3]
--- execution_id, [4] waitpoint_id, [5] idempotency_key, [6] signal_id, [7]
--- and [8] the signal record before and after its waitpoint_key field, [9]
--- signals per waitpoint, [10] signals per suspension, [11] payload bytes
--- per suspension (the budgets of docs/spec.md §8.3), [12] the payload's
--- length in bytes.
--- Duplicate (waitpoint_id, idempotency_key) → {'duplicate', signal_id};
--- waitpoint closed → waitpoint_closed; past the suspension's timeout →
--- suspension_timed_out; a budget used up → signal_limit_exceeded naming it
--- (waitpoint, suspension or payload) and its limit, in the order of
--- driver.CheckDeliverable. The budgets are counters kept with the writes:
--- n in the waitpoint's hash, nsig and nbytes in the execution's (reset by
--- each suspend; for a suspension opened before nbytes existed, the first
--- delivery sums the stored payloads once, ff_payload_bytes, and an
--- accepted one stores the sum).
+-- wf is the waitpoint's HMGET of WF. ARGV: [3] execution_id, [4]
+-- waitpoint_id, [5] idempotency_key, [6] signal_id, [7] and [8] the signal
+-- record before and after its waitpoint_key field, [9] signals per
+-- waitpoint, [10] signals per suspension, [11] payload bytes per
+-- suspension (the budgets of docs/spec.md §8.3), [12] the payload's length
+-- in bytes.
+-- Duplicate (waitpoint_id, idempotency_key) → {'duplicate', signal_id}. A
+-- pending waitpoint no suspend used yet: ff_record_pending. Otherwise, in
+-- the order of driver.CheckDeliverable: waitpoint closed →
+-- waitpoint_closed; past the suspension's timeout → suspension_timed_out;
+-- a budget used up → signal_limit_exceeded naming it (waitpoint,
+-- suspension or payload) and its limit. The budgets are counters kept with
+-- the writes: n in the waitpoint's hash, nsig and nbytes in the
+-- execution's (set by each suspend, from what its pending waitpoints
+-- bring; for a suspension opened before nbytes existed, the first delivery
+-- sums the stored payloads once, ff_payload_bytes, and an accepted one
+-- stores the sum).
 -- Otherwise appends "<now>|<record>" to the suspension's signals, records
 -- the idempotency key and, when the condition holds, resumes: state
 -- resumed, every waitpoint of the suspension closed, the execution moved
--- from the suspended and timers indexes to the ready index.
+-- from the suspended (and tag) and timers indexes to the ready index. The
+-- condition: 'pending' counts the waitpoints that must still receive their
+-- first signal (suspend sets it from the threshold the driver kit gives,
+-- driver.ConditionHolds, docs/spec.md §8.2), and the suspension resumes
+-- when it reaches 0. (A suspension opened before thresholds were stored,
+-- without 'need', kept 'pending' = every waitpoint: there "any" resumes
+-- on the first signal.)
 -- {'accepted', '1'|'0'}.
 local function ff_record(now, wf)
   local id, wid, ikey = ARGV[3], ARGV[4], ARGV[5]
@@ -265,11 +426,14 @@ local function ff_record(now, wf)
       return {'duplicate', sig}
     end
   end
+  if wf[3] == '' and wf[6] then
+    return ff_record_pending(now, wf)
+  end
   if wf[2] == '1' then
     return ff_error('waitpoint_closed')
   end
   local exec = BASE .. 'x:' .. id
-  local ef = redis.call('HMGET', exec, 'tat', 'nsig', 'cond', 'member', 'nbytes')
+  local ef = redis.call('HMGET', exec, 'tat', 'nsig', 'cond', 'member', 'nbytes', 'need', 'tags')
   if ef[1] ~= '' and ff_cmp(now, ef[1]) > 0 then
     return ff_error('suspension_timed_out')
   end
@@ -298,15 +462,17 @@ local function ff_record(now, wf)
   if ikey ~= '' then
     redis.call('HSET', widem, ikey, ARGV[6])
   end
-  local pending = -1
+  local resumed = false
   if redis.call('HINCRBY', w, 'n', 1) == 1 then
-    pending = redis.call('HINCRBY', exec, 'pending', -1)
+    local left = redis.call('HINCRBY', exec, 'pending', -1)
+    resumed = left <= 0 or (not ef[6] and ef[3] == 'any')
   end
-  local resumed = ef[3] == 'any' or pending == 0
+  redis.call('HSET', exec, 'ver', ARGV[6])
   if resumed then
     redis.call('HSET', exec, 'state', 'resumed')
+    redis.call('HDEL', exec, 'reason')
     ff_close_waitpoints(exec)
-    redis.call('ZREM', IDX_SUSPENDED, ef[4])
+    ff_unlist(ef[4], ef[7])
     redis.call('ZREM', IDX_TIMERS, ef[4])
     redis.call('ZADD', IDX_READY, 0, ef[4])
     ff_hint(0)
