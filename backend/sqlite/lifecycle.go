@@ -38,16 +38,9 @@ const insertPendingWaitpoint = `INSERT INTO waitpoints (waitpoint_id, execution_
 // hmac_secret_not_initialized, already_suspended, lease_mismatch,
 // waitpoint_limit_exceeded.
 func (b *Backend) CreateWaitpoint(ctx context.Context, args contracts.CreateWaitpointArgs) (contracts.CreateWaitpointOutcome, error) {
-	var out contracts.CreateWaitpointOutcome
-	err := b.write(ctx, func(q txn, nowMs int64) error {
-		var err error
-		out, err = createWaitpoint(q, args, nowMs)
-		return err
+	return writing(ctx, b, func(q txn, nowMs int64) (contracts.CreateWaitpointOutcome, error) {
+		return createWaitpoint(q, args, nowMs)
 	})
-	if err != nil {
-		return contracts.CreateWaitpointOutcome{}, err
-	}
-	return out, nil
 }
 
 func createWaitpoint(q txn, args contracts.CreateWaitpointArgs, nowMs int64) (contracts.CreateWaitpointOutcome, error) {

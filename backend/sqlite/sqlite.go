@@ -435,3 +435,19 @@ func (b *Backend) runTx(ctx context.Context, db *sql.DB, stmts map[string]*sql.S
 	}
 	return tx.Commit()
 }
+
+// writing is write for an operation that answers a value: fn's result
+// once its transaction committed, the zero value with the error otherwise.
+func writing[T any](ctx context.Context, b *Backend, fn func(q txn, nowMs int64) (T, error)) (T, error) {
+	var out T
+	err := b.write(ctx, func(q txn, nowMs int64) error {
+		var err error
+		out, err = fn(q, nowMs)
+		return err
+	})
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	return out, nil
+}

@@ -192,16 +192,7 @@ const (
 // remembered and that kid verifies; past it the replay is
 // suspend_replay_expired and writes nothing.
 func (b *Backend) Suspend(ctx context.Context, args contracts.SuspendArgs) (contracts.SuspendOutcome, error) {
-	var out contracts.SuspendOutcome
-	err := b.write(ctx, func(q txn, nowMs int64) error {
-		var err error
-		out, err = suspend(q, args, nowMs)
-		return err
-	})
-	if err != nil {
-		return contracts.SuspendOutcome{}, err
-	}
-	return out, nil
+	return writing(ctx, b, func(q txn, nowMs int64) (contracts.SuspendOutcome, error) { return suspend(q, args, nowMs) })
 }
 
 func suspend(q txn, args contracts.SuspendArgs, nowMs int64) (contracts.SuspendOutcome, error) {
@@ -445,16 +436,7 @@ const (
 // pending waitpoint no suspend used yet is kept on it, against the budgets
 // of its live pending waitpoints (docs/spec.md §8.1), and resumes nothing.
 func (b *Backend) DeliverSignal(ctx context.Context, args contracts.DeliverSignalArgs) (contracts.DeliverSignalOutcome, error) {
-	var out contracts.DeliverSignalOutcome
-	err := b.write(ctx, func(q txn, nowMs int64) error {
-		var err error
-		out, err = deliver(q, args, nowMs)
-		return err
-	})
-	if err != nil {
-		return contracts.DeliverSignalOutcome{}, err
-	}
-	return out, nil
+	return writing(ctx, b, func(q txn, nowMs int64) (contracts.DeliverSignalOutcome, error) { return deliver(q, args, nowMs) })
 }
 
 func deliver(q txn, args contracts.DeliverSignalArgs, nowMs int64) (contracts.DeliverSignalOutcome, error) {
@@ -795,16 +777,7 @@ const claimExec = `UPDATE executions SET state = 'claimed', reason = ?, lease_id
 // timeout claim closes the waitpoints; a re-claim after an expired lease
 // keeps the reason.
 func (b *Backend) ClaimResumedExecution(ctx context.Context, args contracts.ClaimArgs) (contracts.ClaimOutcome, error) {
-	var out contracts.ClaimOutcome
-	err := b.write(ctx, func(q txn, nowMs int64) error {
-		var err error
-		out, err = claim(q, args, nowMs)
-		return err
-	})
-	if err != nil {
-		return contracts.ClaimOutcome{}, err
-	}
-	return out, nil
+	return writing(ctx, b, func(q txn, nowMs int64) (contracts.ClaimOutcome, error) { return claim(q, args, nowMs) })
 }
 
 func claim(q txn, args contracts.ClaimArgs, nowMs int64) (contracts.ClaimOutcome, error) {
