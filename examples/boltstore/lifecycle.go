@@ -36,17 +36,7 @@ func (b *Backend) CreateWaitpoint(ctx context.Context, args contracts.CreateWait
 
 func createWaitpoint(tx *bolt.Tx, ring *kek.Keyring, args contracts.CreateWaitpointArgs, nowMs int64) (contracts.CreateWaitpointOutcome, error) {
 	var out contracts.CreateWaitpointOutcome
-	k, err := loadKeys(tx)
-	if err != nil {
-		return out, err
-	}
-	if k.Current == nil {
-		return out, driver.NotInitialized()
-	}
-	e, err := loadExec(tx, args.ExecutionID)
-	if err == nil {
-		e, err = forgetExpiredPending(tx, e, nowMs)
-	}
+	k, e, err := loadSigning(tx, args.ExecutionID, nowMs)
 	if err != nil {
 		return out, err
 	}

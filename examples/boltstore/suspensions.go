@@ -37,17 +37,7 @@ func (b *Backend) Suspend(ctx context.Context, args contracts.SuspendArgs) (cont
 
 func suspend(tx *bolt.Tx, ring *kek.Keyring, args contracts.SuspendArgs, nowMs int64) (contracts.SuspendOutcome, error) {
 	var out contracts.SuspendOutcome
-	k, err := loadKeys(tx)
-	if err != nil {
-		return out, err
-	}
-	if k.Current == nil {
-		return out, driver.NotInitialized()
-	}
-	e, err := loadExec(tx, args.ExecutionID)
-	if err == nil {
-		e, err = forgetExpiredPending(tx, e, nowMs)
-	}
+	k, e, err := loadSigning(tx, args.ExecutionID, nowMs)
 	if err != nil {
 		return out, err
 	}
@@ -530,6 +520,25 @@ func forget(tx *bolt.Tx, e *execDoc) error {
 // every pending waitpoint it made has expired (driver.ForgetsExpiredPending),
 // as create_waitpoint and suspend do before their checks (docs/spec.md
 // §8.1). It returns what is left of e: nil when forgotten.
+// loadSigning is what create_waitpoint and suspend read first: the
+// keystore, which must have a current kid to sign with
+// (hmac_secret_not_initialized), and the execution, forgotten first when
+// it is in state none with every pending waitpoint expired (nil then).
+func loadSigning(tx *bolt.Tx, executionID string, nowMs int64) (driver.PartitionKeys, *execDoc, error) {
+	k, err := loadKeys(tx)
+	if err != nil {
+		return k, nil, err
+	}
+	if k.Current == nil {
+		return k, nil, driver.NotInitialized()
+	}
+	e, err := loadExec(tx, executionID)
+	if err == nil {
+		e, err = forgetExpiredPending(tx, e, nowMs)
+	}
+	return k, e, err
+}
+
 func forgetExpiredPending(tx *bolt.Tx, e *execDoc, nowMs int64) (*execDoc, error) {
 	if e == nil || !driver.ForgetsExpiredPending(e.State, e.PendingExpiresAtMs, nowMs) {
 		return e, nil
