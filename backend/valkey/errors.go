@@ -30,7 +30,7 @@ func scriptError(code string, args []string) (e *contracts.Error, ok bool) {
 		return contracts.ErrPartitionCountMismatch.With(
 			"partitions: the store was created with %s partitions, not %s", arg(0), arg(1)), true
 	case contracts.CodeRotationConflict:
-		return rotationConflict(arg(1), arg(0) == "current"), true
+		return rotationConflict(arg(1), arg(0)), true
 	case contracts.CodeAlreadySuspended:
 		return driver.AlreadySuspended(arg(1), arg(0)), true
 	case contracts.CodeLeaseMismatch:
@@ -79,12 +79,15 @@ func signalLimitExceeded(which, limit string) *contracts.Error {
 }
 
 // rotationConflict is the rotation_conflict that driver.PlanRotate
-// raises for kid (current with another secret, or remembered as verifying),
-// obtained from PlanRotate itself so that the wording is the contract's.
-func rotationConflict(kid string, current bool) *contracts.Error {
-	keys := driver.PartitionKeys{Verifying: []driver.KidRecord{{Kid: kid}}}
-	if current {
-		keys = driver.PartitionKeys{Current: &driver.KidRecord{Kid: kid}}
+// raises for kid, where why says what kid is: "current" (with another
+// secret), "revoked" (docs/spec.md §8.7) or else remembered as verifying;
+// it is obtained from PlanRotate itself so that the wording is the
+// contract's.
+func rotationConflict(kid string, why string) *contracts.Error {
+	rec := driver.KidRecord{Kid: kid, Revoked: why == "revoked"}
+	keys := driver.PartitionKeys{Verifying: []driver.KidRecord{rec}}
+	if why == "current" {
+		keys = driver.PartitionKeys{Current: &rec}
 	}
 	_, _, _, err := driver.PlanRotate(keys, contracts.RotateArgs{NewKid: kid, NewSecret: contracts.Secret{0}}, 0)
 	return contracts.AsError(err)

@@ -20,7 +20,12 @@ type loadedKeys struct {
 	keys  driver.PartitionKeys
 }
 
-// parseKeys decodes a keys_load reply.
+// keysStride is the number of reply elements per kid in a keys_load or
+// snapshot reply: kid, expires_at_ms, stored secret, revoked.
+const keysStride = 4
+
+// parseKeys decodes a keys_load (or snapshot) reply. A revoked kid
+// (docs/spec.md §8.7) comes without a secret, as the store holds it.
 func parseKeys(v []any) (loadedKeys, error) {
 	now, err := num(v, 0)
 	if err != nil {
@@ -30,37 +35,55 @@ func parseKeys(v []any) (loadedKeys, error) {
 	if err != nil {
 		return loadedKeys{}, err
 	}
-	if n < 0 || int64(len(v)) != 3+3*n {
+	if n < 0 || int64(len(v)) != 3+keysStride*n {
 		return loadedKeys{}, errMalformedReply
 	}
 	current := str(v, 1)
 	lk := loadedKeys{nowMs: now}
 	for i := range int(n) {
-		at := 3 + 3*i
-		rec := driver.KidRecord{Kid: str(v, at)}
-		if contracts.ValidateKid("kid", rec.Kid) != nil {
-			return loadedKeys{}, errMalformedReply
-		}
-		if s := str(v, at+2); s != "" {
-			if rec.Secret, err = hex.DecodeString(s); err != nil {
-				return loadedKeys{}, errMalformedReply
-			}
+		rec, err := parseKeyRecord(v, 3+keysStride*i, current)
+		if err != nil {
+			return loadedKeys{}, err
 		}
 		if rec.Kid == current {
 			lk.keys.Current = &rec
 			continue
 		}
-		exp, err := num(v, at+1)
-		if err != nil {
-			return loadedKeys{}, err
-		}
-		rec.ExpiresAtMs = &exp
 		lk.keys.Verifying = append(lk.keys.Verifying, rec)
 	}
 	if current != "" && lk.keys.Current == nil {
 		return loadedKeys{}, errMalformedReply
 	}
 	return lk, nil
+}
+
+// parseKeyRecord decodes the record at v[at:at+keysStride] of a keys_load
+// reply; a kid other than current must carry its expires_at_ms, and a
+// revoked kid is never current and holds no secret.
+func parseKeyRecord(v []any, at int, current string) (driver.KidRecord, error) {
+	rec := driver.KidRecord{Kid: str(v, at), Revoked: str(v, at+3) == "1"}
+	if contracts.ValidateKid("kid", rec.Kid) != nil {
+		return rec, errMalformedReply
+	}
+	s := str(v, at+2)
+	if rec.Revoked && (s != "" || rec.Kid == current) {
+		return rec, errMalformedReply
+	}
+	if s != "" {
+		var err error
+		if rec.Secret, err = hex.DecodeString(s); err != nil {
+			return rec, errMalformedReply
+		}
+	}
+	if rec.Kid == current {
+		return rec, nil
+	}
+	exp, err := num(v, at+1)
+	if err != nil {
+		return rec, err
+	}
+	rec.ExpiresAtMs = &exp
+	return rec, nil
 }
 
 // loadKeys reads one partition's keystore and the server clock in one
@@ -92,19 +115,28 @@ func (b *Backend) loadKid(ctx context.Context, partition int, kid string) (loade
 }
 
 // parseKid decodes a keys_kid reply into a keystore holding the current kid
-// (with its secret when it is the kid asked for) and the kid asked for.
+// (with its secret when it is the kid asked for) and the kid asked for; a
+// revoked kid (docs/spec.md §8.7) comes back revoked, without a secret, so
+// that its tokens answer token_expired.
 func parseKid(v []any) (loadedKeys, error) {
 	now, err := num(v, 0)
-	if err != nil || len(v) != 5 {
+	if err != nil || len(v) != 6 {
 		return loadedKeys{}, errMalformedReply
 	}
-	current, kid, secretHex, exp := str(v, 1), str(v, 2), str(v, 3), str(v, 4)
-	if current != "" && contracts.ValidateKid("kid", current) != nil || secretHex != "" && contracts.ValidateKid("kid", kid) != nil {
+	current, kid, secretHex, exp, revoked := str(v, 1), str(v, 2), str(v, 3), str(v, 4), str(v, 5) == "1"
+	known := secretHex != "" || revoked
+	if current != "" && contracts.ValidateKid("kid", current) != nil || known && contracts.ValidateKid("kid", kid) != nil {
 		return loadedKeys{}, errMalformedReply
 	}
 	lk := loadedKeys{nowMs: now}
 	var rec *driver.KidRecord
-	if secretHex != "" {
+	switch {
+	case revoked:
+		if secretHex != "" || kid == current {
+			return loadedKeys{}, errMalformedReply
+		}
+		rec = &driver.KidRecord{Kid: kid, Revoked: true}
+	case secretHex != "":
 		secret, err := hex.DecodeString(secretHex)
 		if err != nil {
 			return loadedKeys{}, errMalformedReply
@@ -333,7 +365,7 @@ func parseRotate(r partitionReply, newKid string, same func(storedHex string) (b
 			return contracts.RotateOutcome{}, err
 		}
 		if !ok {
-			return contracts.RotateOutcome{}, rotationConflict(newKid, true)
+			return contracts.RotateOutcome{}, rotationConflict(newKid, "current")
 		}
 		return contracts.RotateOutcome{Outcome: contracts.RotateNoop, Kid: newKid}, nil
 	case contracts.RotateRotated:
@@ -348,6 +380,54 @@ func parseRotate(r partitionReply, newKid string, same func(storedHex string) (b
 		return out, nil
 	}
 	return contracts.RotateOutcome{}, interpretError(errMalformedReply)
+}
+
+var _ driver.KidRevoker = (*Backend)(nil)
+
+// RevokeKid revokes args.Kid on every partition (docs/spec.md §8.7), each
+// atomically in one revoke.lua call, all in one pipeline, as RotateAll. The
+// script decides as driver.PlanRevoke: a verifying kid that still verifies
+// loses its secret (deleted from the store) and keeps its name, revoked,
+// with an expiry of now - 1; the change is published on the keystore
+// channel (watch.go) like a rotation. Each entry, in partition order, is
+// then worded by driver.RevokePartition (noop, revoked, or kid_is_current
+// in the entry), and a partition that failed (an unreachable node) carries
+// its error; re-running the revocation repairs a partial one.
+func (b *Backend) RevokeKid(ctx context.Context, args contracts.RevokeKidArgs) (contracts.RevokeKidResult, error) {
+	op := driver.NewID() // a re-sent partition call answers what it answered
+	replies, err := b.runAll(ctx, scriptRevoke, b.allPartitions(), func(int) []any {
+		return []any{args.Kid, op}
+	})
+	if err != nil {
+		return contracts.RevokeKidResult{}, err
+	}
+	res := contracts.RevokeKidResult{Entries: make([]contracts.RevokeEntry, len(replies))}
+	for p, r := range replies {
+		res.Entries[p] = revokeEntry(p, r, args)
+	}
+	return res, nil
+}
+
+// revokeEntry turns one partition's revoke.lua reply into its entry,
+// through driver.RevokePartition on the keystore the script's answer
+// stands for, so that outcomes and the kid_is_current detail are the
+// kit's.
+func revokeEntry(p int, r partitionReply, args contracts.RevokeKidArgs) contracts.RevokeEntry {
+	if r.err != nil {
+		return contracts.RevokeEntry{Partition: p, Error: contracts.AsError(r.err)}
+	}
+	var keys driver.PartitionKeys
+	switch str(r.values, 0) {
+	case "current":
+		keys.Current = &driver.KidRecord{Kid: args.Kid}
+	case contracts.RevokeRevoked:
+		keys.Verifying = []driver.KidRecord{{Kid: args.Kid}} // verifies at any instant
+	case contracts.RevokeNoop:
+	default:
+		return contracts.RevokeEntry{Partition: p, Error: contracts.AsError(interpretError(errMalformedReply))}
+	}
+	entry, _, _ := driver.RevokePartition(p, keys, args, 0)
+	return entry
 }
 
 // ListKids lists every partition's current kid and unexpired verifying kids,

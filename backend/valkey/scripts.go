@@ -41,6 +41,7 @@ var (
 	scriptClaim        = newScript("claim", "claim_lib")
 	scriptComplete     = newScript("complete")
 	scriptRewrap       = newScript("rewrap")
+	scriptRevoke       = newScript("revoke")
 	scriptClaimHinted  = newScript("claim_hinted", "claim_lib")
 	// Version 2 of the waitpoint lifecycle (docs/spec.md §8).
 	scriptCreateRead   = newScript("create_read")

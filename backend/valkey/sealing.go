@@ -104,6 +104,9 @@ func planRewrap(from, to *kek.Keyring, partition int, v []any) (rewrapPlan, erro
 		recs = append(recs, *lk.keys.Current)
 	}
 	for _, rec := range recs {
+		if rec.Revoked {
+			continue // no secret to rewrap (docs/spec.md §8.7)
+		}
 		if rec.Secret == nil {
 			return rewrapPlan{}, interpretError(errMalformedReply) // the snapshot reads every secret
 		}

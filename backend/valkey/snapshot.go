@@ -12,23 +12,31 @@ var _ driver.KeystoreSnapshotter = (*Backend)(nil)
 // keysSnapshotLua reads one partition's whole keystore, every kid's secret
 // included, and the server clock, atomically and without writing. Its reply
 // has keys_load's shape: {now, current kid (empty: none), n, kid_1, expires_1
-// (empty for the current kid), secret_1, ...}, so parseKeys decodes it.
+// (empty for the current kid), secret_1, revoked_1 ('1' or empty), ...}, so
+// parseKeys decodes it. A revoked kid (r:<kid>, docs/spec.md §8.7) is
+// listed without a secret, which the store no longer holds, so that a
+// cached Engine answers its tokens token_expired.
 const keysSnapshotLua = `
-local err = ff_partitions()
+local ks, err = ff_keystore()
 if err then return err end
 local now = ff_now()
-local current = redis.call('HGET', KS, 'current') or ''
+local current = ks.current or ''
 local out = {now, current, 0}
-local all = redis.call('HGETALL', KS)
-for i = 1, #all, 2 do
-  local f = all[i]
-  if string.sub(f, 1, 2) == 's:' then
+for f, v in pairs(ks) do
+  local tag = string.sub(f, 1, 2)
+  if (tag == 's:' and not ks['r:' .. string.sub(f, 3)]) or tag == 'r:' then
     local kid = string.sub(f, 3)
     local exp = ''
-    if kid ~= current then exp = redis.call('HGET', KS, 'x:' .. kid) or '' end
+    if kid ~= current then exp = ks['x:' .. kid] or '' end
     out[#out + 1] = kid
     out[#out + 1] = exp
-    out[#out + 1] = all[i + 1]
+    if tag == 'r:' then
+      out[#out + 1] = ''
+      out[#out + 1] = '1'
+    else
+      out[#out + 1] = v
+      out[#out + 1] = ''
+    end
     out[3] = out[3] + 1
   end
 end

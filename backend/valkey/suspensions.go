@@ -141,9 +141,12 @@ func (b *Backend) authorize(ctx context.Context, p int, t contracts.Token, args 
 	}
 	var rec *driver.KidRecord
 	if str(v, 2) == "1" {
-		rec = &driver.KidRecord{Kid: t.Kid}
-		if rec.Secret, err = hex.DecodeString(str(v, 4)); err != nil {
+		rec = &driver.KidRecord{Kid: t.Kid, Revoked: str(v, 8) == "1"} // revoked: no secret
+		if rec.Secret, err = hex.DecodeString(str(v, 4)); err != nil || rec.Revoked && len(rec.Secret) > 0 {
 			return interpretError(errMalformedReply)
+		}
+		if len(rec.Secret) == 0 {
+			rec.Secret = nil
 		}
 		if e := str(v, 3); e != "" {
 			exp, err := strconv.ParseInt(e, 10, 64)

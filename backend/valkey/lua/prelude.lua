@@ -284,18 +284,19 @@ local function ff_forget(id)
 end
 
 -- ff_kid_usable reports whether tokens of kid verify at now: kid is the
--- current kid, or a verifying kid with expires_at_ms >= now. It reads the
--- keystore with one HMGET and returns, as second value, an error reply when
--- the keystore records another partition count than ARGV[1].
+-- current kid, or a verifying kid with expires_at_ms >= now that is not
+-- revoked (r:<kid>, docs/spec.md §8.7). It reads the keystore with one
+-- HMGET and returns, as second value, an error reply when the keystore
+-- records another partition count than ARGV[1].
 local function ff_kid_usable(kid, now)
-  local f = redis.call('HMGET', KS, 'partitions', 'current', 'x:' .. kid)
+  local f = redis.call('HMGET', KS, 'partitions', 'current', 'x:' .. kid, 'r:' .. kid)
   if f[1] and f[1] ~= ARGV[1] then
     return false, ff_error('partition_count_mismatch', f[1], ARGV[1])
   end
   if f[2] == kid then
     return true, nil
   end
-  return f[3] and ff_cmp(f[3], now) >= 0, nil
+  return f[3] and not f[4] and ff_cmp(f[3], now) >= 0, nil
 end
 
 -- ff_record_replayed returns the reply of a delivery whose signal_id

@@ -4,8 +4,10 @@
 -- Kid current with the same stored form: {'noop', kid}. Kid current with
 -- another stored form: {'current', stored form}, nothing written; the
 -- caller opens it and answers noop (the same secret sealed under another
--- KEK) or rotation_conflict. Kid remembered as verifying: rotation_conflict.
--- Otherwise expired verifying kids are deleted, the current kid becomes
+-- KEK) or rotation_conflict. Kid revoked (r:<kid>, docs/spec.md §8.7) or
+-- remembered as verifying: rotation_conflict, naming which.
+-- Otherwise expired verifying kids are deleted (revoked kids are kept for
+-- good, so that their names are never reused), the current kid becomes
 -- verifying until now + grace_ms, and the new kid becomes current:
 -- {'rotated', previous kid or '', gc_count}. One HGETALL, at most one HDEL
 -- and one HSET, and a PUBLISH. ARGV[5] is the call's operation id: a
@@ -25,13 +27,16 @@ if current == kid then
   end
   return {'current', ks['s:' .. kid] or ''}
 end
+if ks['r:' .. kid] then
+  return ff_error('rotation_conflict', 'revoked', kid)
+end
 if ks['s:' .. kid] then
   return ff_error('rotation_conflict', 'verifying', kid)
 end
 local now = ff_now()
 local gone = {}
 for f, v in pairs(ks) do
-  if string.sub(f, 1, 2) == 'x:' and ff_cmp(v, now) < 0 then
+  if string.sub(f, 1, 2) == 'x:' and ff_cmp(v, now) < 0 and not ks['r:' .. string.sub(f, 3)] then
     gone[#gone + 1] = f
     gone[#gone + 1] = 's:' .. string.sub(f, 3)
   end
