@@ -231,17 +231,13 @@ func racePendingSuspendDeliver(t *testing.T, suite sigSuite) {
 	w.golden("lifecycle_race_pending_suspend_deliver")
 }
 
-// expiredLeases suspends, resumes and claims 24 executions with a lease
-// that then expires, and returns their claims (one per execution, in
-// execution order).
+// expiredLeases suspends, resumes and claims 24 executions, then lets their
+// leases expire, and returns their claims (one per execution, in execution
+// order). The claims take a long lease, which extend_lease then shortens
+// to 1 ms, so that however slowly 24 claims run no lease expires before
+// every execution is claimed once.
 func expiredLeases(t *testing.T, w *sigWorld, prefix string) []contracts.ClaimOutcome {
 	t.Helper()
-	// 24 claims in a row must all finish before the first lease expires,
-	// even on a loaded machine: 1.5 s in real time.
-	lease := int64(1_500)
-	if w.manual() {
-		lease = leaseWait(w)
-	}
 	byID := map[string]contracts.ClaimOutcome{}
 	w.aside(func() {
 		for i := range raceExecutions {
@@ -249,12 +245,16 @@ func expiredLeases(t *testing.T, w *sigWorld, prefix string) []contracts.ClaimOu
 			w.mustDeliver("deliver", signalTo(s, "a", "go", ""))
 		}
 		for range raceExecutions {
-			c := w.mustClaim("claim", "worker-1", lease)
+			c := w.mustClaim("claim", "worker-1", 600_000)
 			byID[c.ExecutionID] = c
+		}
+		for _, c := range byID {
+			_, err := w.extend("shorten", c.ExecutionID, c.LeaseID, 1)
+			require.NoError(t, err, "given: %s's lease shortened to 1 ms", c.ExecutionID)
 		}
 	})
 	require.Len(t, byID, raceExecutions, "given: every execution claimed once")
-	w.pass(timeoutWait(w, lease))
+	w.pass(timeoutWait(w, 1))
 	out := make([]contracts.ClaimOutcome, 0, raceExecutions)
 	for i := range raceExecutions {
 		out = append(out, byID[fmt.Sprintf("%s-%02d", prefix, i)])
