@@ -487,3 +487,24 @@ func TestSuspensionOfAnEarlierVersionResumes(t *testing.T) {
 		}
 	})
 }
+
+// A lease extended to expire sooner than it did is claimable once the new
+// expiry passed: the partitions' claim hint follows the extension (a hint
+// left at the old expiry made claims answer none for its whole length).
+func TestShortenedLeaseIsClaimable(t *testing.T) {
+	forEachServer(t, func(t *testing.T, s server) {
+		e, _ := seededEngine(t, s, 16, nil)
+		sus, err := e.Suspend(bg, contracts.SuspendArgs{ExecutionID: "short-1", Waitpoints: []contracts.WaitpointSpec{{Key: "a"}}, Condition: contracts.ConditionAny})
+		require.NoError(t, err)
+		deliver(t, e, sus, 0, contracts.DeliverSignalArgs{})
+		c, err := e.ClaimResumedExecution(bg, contracts.ClaimArgs{WorkerID: "w1", LeaseMs: 600_000})
+		require.NoError(t, err)
+		_, err = e.ExtendLease(bg, contracts.ExtendLeaseArgs{ExecutionID: "short-1", LeaseID: c.LeaseID, LeaseMs: 1})
+		require.NoError(t, err)
+		time.Sleep(20 * time.Millisecond)
+		again, err := e.ClaimResumedExecution(bg, contracts.ClaimArgs{WorkerID: "w2", LeaseMs: 60_000})
+		require.NoError(t, err)
+		require.Equal(t, contracts.OutcomeClaimed, again.Outcome, "the shortened lease expired: the execution is claimable")
+		require.Equal(t, "short-1", again.ExecutionID)
+	})
+}
