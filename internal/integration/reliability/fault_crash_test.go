@@ -19,6 +19,7 @@ import (
 const (
 	crashChildURL   = "FF_RELIABILITY_CRASH_URL"   // the store the child writes
 	crashChildRound = "FF_RELIABILITY_CRASH_ROUND" // makes its ids unique
+	crashChildMode  = "FF_RELIABILITY_CRASH_MODE"  // crashModeLifecycle: the writes of TestFaultProcessKilledLifecycle
 )
 
 // crashChild, when the test binary runs as the child of
@@ -40,6 +41,9 @@ func crashChild() bool {
 	}
 	e := engine.New(b)
 	fmt.Println("ready")
+	if os.Getenv(crashChildMode) == crashModeLifecycle {
+		crashLifecycleChild(e, round)
+	}
 	for i := 0; ; i++ {
 		if i%10 == 9 {
 			kid := fmt.Sprintf("c%s-%d", round, i)

@@ -65,6 +65,27 @@ func (k *sgKnown) get(r *rand.Rand) (lease string, wp *contracts.WaitpointOutcom
 	return k.lease, wp
 }
 
+// suspended learns the waitpoints of a new suspension, which dropped the lease.
+func (k *sgKnown) suspended(wps []contracts.WaitpointOutcome) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.lease = ""
+	k.wps = append(k.wps, wps)
+	if len(k.wps) > 2 {
+		k.wps = k.wps[1:]
+	}
+}
+
+// forget learns that lease no longer holds the execution (complete or
+// release answered): it is no longer presented.
+func (k *sgKnown) forget(lease string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.lease == lease {
+		k.lease = ""
+	}
+}
+
 // sgClients drives one suspension history.
 type sgClients struct {
 	e     *engine.Engine
@@ -118,17 +139,12 @@ func (s *sgClients) suspend(client int, r *rand.Rand, k *sgKnown) {
 	if s.h.unusable("suspend", err) {
 		return
 	}
-	out := SignalsOutput{Err: errCode(err), SuspensionID: res.SuspensionID}
+	out := SignalsOutput{Err: errCode(err), Outcome: res.Outcome, SuspensionID: res.SuspensionID}
 	for _, w := range res.Waitpoints {
 		out.Waitpoints = append(out.Waitpoints, w.WaitpointID)
 	}
 	if err == nil {
-		k.mu.Lock()
-		k.wps = append(k.wps, res.Waitpoints)
-		if len(k.wps) > 2 {
-			k.wps = k.wps[1:]
-		}
-		k.mu.Unlock()
+		k.suspended(res.Waitpoints)
 	}
 	s.h.add(client, call, ret, in, out)
 }
@@ -192,7 +208,9 @@ func (s *sgClients) claim(client int) {
 		SuspensionID: res.SuspensionID, Signals: signalIDs(res.Signals), Lease: res.LeaseID, Reason: res.Reason})
 }
 
-func (s *sgClients) complete(client int, r *rand.Rand, k *sgKnown) {
+// complete completes k with the lease last seen (or a random one) and
+// reports whether it was acknowledged.
+func (s *sgClients) complete(client int, r *rand.Rand, k *sgKnown) bool {
 	lease, _ := k.get(r)
 	if lease == "" || r.IntN(100) < 10 {
 		lease = driver.NewID()
@@ -203,9 +221,13 @@ func (s *sgClients) complete(client int, r *rand.Rand, k *sgKnown) {
 	_, err := s.e.CompleteExecution(ctx, contracts.CompleteArgs{ExecutionID: k.id, LeaseID: lease})
 	ret := s.h.now()
 	if s.h.unusable("complete", err) {
-		return
+		return false
+	}
+	if err == nil {
+		k.forget(lease)
 	}
 	s.h.add(client, call, ret, SignalsInput{Op: SgComplete, Exec: k.id, Lease: lease}, SignalsOutput{Err: errCode(err)})
+	return err == nil
 }
 
 // list reads one page of up to 1000 (every execution of the history) and
