@@ -18,6 +18,8 @@
 #   6. the packages of backend/valkey again with FF_TEST_VALKEY_URL and
 #      FF_TEST_VALKEY_CLUSTER_URL pointing at the Redis 7 servers (package
 #      names shown as redis7:...), so that the driver is tested on both;
+#      stages 5 and 6 run up to FF_TEST_JOBS (default 3) at a time, each
+#      into its own file, summarized in order once all have finished;
 #   7. scripts/fuzz.sh -json: every fuzz target of every module for 5 s.
 # Every `go test -json` stream goes through internal/cmd/testsummary, which
 # prints a line per package, the full output of whatever failed, and, as the
@@ -38,6 +40,7 @@
 #                       ./backend/valkey/..., or none when FF_TEST_PKGS is
 #                       set); empty: no rerun;
 #   FF_TEST_FUZZTIME    time per fuzz target (default 5s); 0: no fuzzing;
+#   FF_TEST_JOBS        test stages run at once (default 3; 1: one by one);
 #   FF_TEST_KEEP_GOING  1: run the tests even when gofmt, tidy or vet failed;
 #   FF_TEST_*_URL       servers to use instead of starting them
 #                       (see scripts/test-servers.sh).
@@ -197,11 +200,47 @@ bash scripts/test-servers.sh start >/dev/null
 source "$FF_TEST_STATE_DIR/env"
 stage_done
 
+# The test stages run up to FF_TEST_JOBS at a time (default 3): they are
+# isolated (a database per package, a key prefix per test) and spend much
+# of their time waiting on servers, fsync and real-time deadlines. Each
+# writes its -json stream to a file; the streams then go through the
+# summarizer one after another, in stage order.
+JOBS="${FF_TEST_JOBS:-3}"
+BG_DESC=() BG_DIR=() BG_FLAGS=()
+# background desc dir [summarizer flags...] -- command...: starts one stage.
+background() {
+	local i=${#BG_DESC[@]} desc="$1" dir="$2" flags=()
+	shift 2
+	while [[ "$1" != -- ]]; do flags+=("$1"); shift; done
+	shift
+	while (($(jobs -rp | wc -l) >= JOBS)); do wait -n || true; done
+	BG_DESC+=("$desc") BG_DIR+=("$dir") BG_FLAGS+=("${flags[*]}")
+	step "started: $desc"
+	(
+		t0=$SECONDS
+		cd "$dir"
+		set +e
+		"$@" >"$WORK/bg.$i.out" 2>&1
+		echo "$? $((SECONDS - t0))" >"$WORK/bg.$i.rc"
+	) &
+}
+# collect waits for every stage and summarizes each stream in order.
+collect() {
+	local i st secs
+	wait || true
+	for i in "${!BG_DESC[@]}"; do
+		read -r st secs <"$WORK/bg.$i.rc" || { st=1 secs=0; }
+		STAGE="${BG_DESC[$i]}" STAGE_T0=$((SECONDS - secs)) STAGE_OPEN=1
+		read -r -a flags <<<"${BG_FLAGS[$i]}"
+		stream "${BG_DESC[$i]}" . "${flags[@]}" -- bash -c 'cat "$1"; exit "$2"' _ "$WORK/bg.$i.out" "$st"
+		stage_done " (ran alongside others)"
+	done
+	BG_DESC=() BG_DIR=() BG_FLAGS=()
+}
+
 for mod in "${MODS[@]}"; do
 	read -r -a pats <<<"${PKGS[$mod]}"
-	stage "go test -race -count=1 ${pats[*]} (module $mod)"
-	stream "go test in module $mod" "$mod" -- go test -race -count=1 -json "${pats[@]}"
-	stage_done
+	background "go test -race -count=1 ${pats[*]} (module $mod)" "$mod" -- go test -race -count=1 -json "${pats[@]}"
 done
 
 if [[ -n "$REDIS_PATTERNS" ]]; then
@@ -220,13 +259,12 @@ if [[ -n "$REDIS_PATTERNS" ]]; then
 	done
 	for mod in "${RMODS[@]}"; do
 		read -r -a pats <<<"${RPKGS[$mod]}"
-		stage "Redis 7: go test -race -count=1 ${pats[*]} (module $mod, FF_TEST_VALKEY_*=FF_TEST_REDIS_*)"
-		stream "Redis 7 rerun in module $mod" "$mod" -prefix redis7: -- \
+		background "Redis 7: go test -race -count=1 ${pats[*]} (module $mod, FF_TEST_VALKEY_*=FF_TEST_REDIS_*)" "$mod" -prefix redis7: -- \
 			env FF_TEST_VALKEY_URL="${FF_TEST_REDIS_URL:-}" FF_TEST_VALKEY_CLUSTER_URL="${FF_TEST_REDIS_CLUSTER_URL:-}" \
 			go test -race -count=1 -json "${pats[@]}"
-		stage_done
 	done
 fi
+collect
 
 if [[ "$FUZZTIME" != 0 ]]; then
 	fuzzpkgs=()
