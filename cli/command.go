@@ -180,6 +180,16 @@ func (inv *invocation) withEngine(op func(ctx context.Context, e *engine.Engine)
 	return inv.print(op(inv.ctx, e))
 }
 
+// withFlags is withEngine for a command whose flags named required must be
+// given: without them it is a usage error naming every missing one, and no
+// store is opened.
+func (inv *invocation) withFlags(fs *flag.FlagSet, required []string, op func(ctx context.Context, e *engine.Engine) (any, error)) int {
+	if m := missing(fs, required...); m != "" {
+		return inv.usagef("missing %s", m)
+	}
+	return inv.withEngine(op)
+}
+
 // audit returns the keystore audit of a one-shot command: one JSON line
 // on stderr per seed, rotation or revocation (httpapi.KeystoreAudit).
 func (inv *invocation) audit() *httpapi.KeystoreAudit {

@@ -142,10 +142,7 @@ var revokeCommand = command{
 	setup: func(fs *flag.FlagSet) func(*invocation) int {
 		kid := fs.String("kid", "", "the verifying key id `K` to revoke (not the current one: rotate first)")
 		return func(inv *invocation) int {
-			if m := missing(fs, "kid"); m != "" {
-				return inv.usagef("missing %s", m)
-			}
-			return inv.withEngine(func(ctx context.Context, e *engine.Engine) (any, error) {
+			return inv.withFlags(fs, []string{"kid"}, func(ctx context.Context, e *engine.Engine) (any, error) {
 				res, err := e.RevokeKid(ctx, contracts.RevokeKidArgs{Kid: *kid})
 				inv.audit().RevokeKid(ctx, inv.caller(), *kid, res, err)
 				return res, err

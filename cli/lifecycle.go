@@ -68,10 +68,7 @@ var waitpointGetCommand = command{
 		exec := fs.String("execution", "", "the execution id `E`")
 		wp := fs.String("waitpoint-id", "", "the waitpoint id `W` printed by ff waitpoint create or ff suspend")
 		return func(inv *invocation) int {
-			if m := missing(fs, "execution", "waitpoint-id"); m != "" {
-				return inv.usagef("missing %s", m)
-			}
-			return inv.withEngine(func(ctx context.Context, e *engine.Engine) (any, error) {
+			return inv.withFlags(fs, []string{"execution", "waitpoint-id"}, func(ctx context.Context, e *engine.Engine) (any, error) {
 				return e.GetWaitpoint(ctx, contracts.GetWaitpointArgs{ExecutionID: *exec, WaitpointID: *wp})
 			})
 		}
@@ -87,10 +84,7 @@ var extendCommand = command{
 		lease := fs.String("lease-id", "", "the lease `L` printed by claim")
 		leaseMs := fs.Int64("lease-ms", contracts.DefaultLeaseMs, "the lease ends `N` ms from now")
 		return func(inv *invocation) int {
-			if m := missing(fs, "execution", "lease-id"); m != "" {
-				return inv.usagef("missing %s", m)
-			}
-			return inv.withEngine(func(ctx context.Context, e *engine.Engine) (any, error) {
+			return inv.withFlags(fs, []string{"execution", "lease-id"}, func(ctx context.Context, e *engine.Engine) (any, error) {
 				return e.ExtendLease(ctx, contracts.ExtendLeaseArgs{ExecutionID: *exec, LeaseID: *lease, LeaseMs: *leaseMs})
 			})
 		}
@@ -105,10 +99,7 @@ var releaseCommand = command{
 		exec := fs.String("execution", "", "the execution id `E`")
 		lease := fs.String("lease-id", "", "the lease `L` printed by claim")
 		return func(inv *invocation) int {
-			if m := missing(fs, "execution", "lease-id"); m != "" {
-				return inv.usagef("missing %s", m)
-			}
-			return inv.withEngine(func(ctx context.Context, e *engine.Engine) (any, error) {
+			return inv.withFlags(fs, []string{"execution", "lease-id"}, func(ctx context.Context, e *engine.Engine) (any, error) {
 				return e.ReleaseExecution(ctx, contracts.ReleaseArgs{ExecutionID: *exec, LeaseID: *lease})
 			})
 		}
@@ -122,10 +113,7 @@ var cancelCommand = command{
 	setup: func(fs *flag.FlagSet) func(*invocation) int {
 		exec := fs.String("execution", "", "the execution id `E`")
 		return func(inv *invocation) int {
-			if m := missing(fs, "execution"); m != "" {
-				return inv.usagef("missing %s", m)
-			}
-			return inv.withEngine(func(ctx context.Context, e *engine.Engine) (any, error) {
+			return inv.withFlags(fs, []string{"execution"}, func(ctx context.Context, e *engine.Engine) (any, error) {
 				return e.CancelSuspension(ctx, contracts.CancelArgs{ExecutionID: *exec})
 			})
 		}

@@ -150,10 +150,7 @@ var signalsCommand = command{
 		limit := fs.Int("limit", contracts.DefaultObserveLimit, "signals per page, `N` from 1 to 1000")
 		cursor := fs.String("cursor", "", "continue after the page whose next_cursor is `C`")
 		return func(inv *invocation) int {
-			if m := missing(fs, "execution"); m != "" {
-				return inv.usagef("missing %s", m)
-			}
-			return inv.withEngine(func(ctx context.Context, e *engine.Engine) (any, error) {
+			return inv.withFlags(fs, []string{"execution"}, func(ctx context.Context, e *engine.Engine) (any, error) {
 				return e.ObserveSignals(ctx, contracts.ObserveSignalsArgs{ExecutionID: *exec, Limit: *limit, Cursor: *cursor})
 			})
 		}
@@ -190,10 +187,7 @@ var claimCommand = command{
 		worker := fs.String("worker", "", "the worker id `W`")
 		leaseMs := fs.Int64("lease-ms", contracts.DefaultLeaseMs, "lease length `N` in ms")
 		return func(inv *invocation) int {
-			if m := missing(fs, "worker"); m != "" {
-				return inv.usagef("missing %s", m)
-			}
-			return inv.withEngine(func(ctx context.Context, e *engine.Engine) (any, error) {
+			return inv.withFlags(fs, []string{"worker"}, func(ctx context.Context, e *engine.Engine) (any, error) {
 				return e.ClaimResumedExecution(ctx, contracts.ClaimArgs{WorkerID: *worker, LeaseMs: *leaseMs})
 			})
 		}
@@ -208,10 +202,7 @@ var completeCommand = command{
 		exec := fs.String("execution", "", "the execution id `E`")
 		lease := fs.String("lease-id", "", "the lease `L` printed by claim")
 		return func(inv *invocation) int {
-			if m := missing(fs, "execution", "lease-id"); m != "" {
-				return inv.usagef("missing %s", m)
-			}
-			return inv.withEngine(func(ctx context.Context, e *engine.Engine) (any, error) {
+			return inv.withFlags(fs, []string{"execution", "lease-id"}, func(ctx context.Context, e *engine.Engine) (any, error) {
 				return e.CompleteExecution(ctx, contracts.CompleteArgs{ExecutionID: *exec, LeaseID: *lease})
 			})
 		}
