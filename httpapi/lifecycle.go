@@ -54,15 +54,11 @@ func (h *Handler) getWaitpoint(r *http.Request) (any, error) {
 // /v1/admin/executions/{execution_id}/extend {lease_id, lease_ms}; an
 // absent or 0 lease_ms is the claim default (30 s), as for claim.
 func (h *Handler) extendLease(r *http.Request) (any, error) {
-	exec, err := pathText(r, "execution_id")
-	if err != nil {
-		return nil, err
-	}
-	var b struct {
+	exec, b, err := executionBody[struct {
 		LeaseID string `json:"lease_id"`
 		LeaseMs int64  `json:"lease_ms"` // 0 or absent: the Engine's default
-	}
-	if err := decodeText(r, &b); err != nil {
+	}](r)
+	if err != nil {
 		return nil, err
 	}
 	return h.e.ExtendLease(r.Context(), contracts.ExtendLeaseArgs{ExecutionID: exec, LeaseID: b.LeaseID, LeaseMs: b.LeaseMs})
@@ -71,17 +67,26 @@ func (h *Handler) extendLease(r *http.Request) (any, error) {
 // release gives a claimed execution back: POST
 // /v1/admin/executions/{execution_id}/release {lease_id}.
 func (h *Handler) release(r *http.Request) (any, error) {
-	exec, err := pathText(r, "execution_id")
+	exec, b, err := executionBody[leaseBody](r)
 	if err != nil {
 		return nil, err
 	}
-	var b struct {
-		LeaseID string `json:"lease_id"`
-	}
-	if err := decodeText(r, &b); err != nil {
-		return nil, err
-	}
 	return h.e.ReleaseExecution(r.Context(), contracts.ReleaseArgs{ExecutionID: exec, LeaseID: b.LeaseID})
+}
+
+// leaseBody is the body of the routes that present a lease.
+type leaseBody struct {
+	LeaseID string `json:"lease_id"`
+}
+
+// executionBody reads the execution_id path segment and the JSON body B
+// (decodeText's rules) of an execution route.
+func executionBody[B any](r *http.Request) (exec string, b B, err error) {
+	if exec, err = pathText(r, "execution_id"); err != nil {
+		return "", b, err
+	}
+	err = decodeText(r, &b)
+	return exec, b, err
 }
 
 // cancel stops a suspended execution's wait: POST

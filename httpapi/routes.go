@@ -229,14 +229,8 @@ func pageQuery(r *http.Request) (cursor string, limit int, err error) {
 }
 
 func (h *Handler) complete(r *http.Request) (any, error) {
-	exec, err := pathText(r, "execution_id")
+	exec, b, err := executionBody[leaseBody](r)
 	if err != nil {
-		return nil, err
-	}
-	var b struct {
-		LeaseID string `json:"lease_id"`
-	}
-	if err := decodeText(r, &b); err != nil {
 		return nil, err
 	}
 	return h.e.CompleteExecution(r.Context(), contracts.CompleteArgs{ExecutionID: exec, LeaseID: b.LeaseID})
