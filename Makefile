@@ -15,7 +15,8 @@ GO ?= go
 # internal/cmd/testsummary: a line per package, the output of what failed,
 # each stage's seconds, and last "N passed, N failed, N skipped".
 # FF_TEST_PKGS='./engine ./backend/valkey/...' limits the run to some
-# packages; FF_TEST_FUZZTIME=0 skips fuzzing. See scripts/test.sh.
+# packages; FF_TEST_FUZZTIME=0 skips fuzzing; FF_TEST_JOBS (default 3) test
+# stages run at once. See scripts/test.sh.
 test:
 	bash scripts/test.sh
 
