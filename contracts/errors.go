@@ -53,6 +53,7 @@ const (
 	CodeWaitpointNotFound           = "waitpoint_not_found"
 	CodeUnsupported                 = "unsupported"
 	CodeKidIsCurrent                = "kid_is_current" // revoke_kid of the current kid (§8.7)
+	CodeAuthFailed                  = "auth_failed"
 )
 
 // Token failure reasons (docs/spec.md §3), carried in Error.Reason.
@@ -139,6 +140,9 @@ var (
 	// ErrKidIsCurrent: revoke_kid of a partition's current kid; rotate
 	// first, then revoke the outgoing kid.
 	ErrKidIsCurrent = Sentinel{kind: KindConflict, code: CodeKidIsCurrent}
+	// ErrAuthFailed: the store refused the credentials or the permission;
+	// fix the URL's user/password or the server's ACL. Not retryable.
+	ErrAuthFailed = Sentinel{kind: KindUnavailable, code: CodeAuthFailed}
 )
 
 // Sentinel names one error of the taxonomy (a kind, a code and, for token

@@ -187,7 +187,9 @@ var uniqueViolations = map[string]*contracts.Error{
 
 // interpretError maps any error of this driver onto the contract's
 // *contracts.Error, keeping the native error reachable through Unwrap.
-// Contract errors pass unchanged. It is applied on every return path.
+// Contract errors pass unchanged. It is applied on every return path. A
+// server error met while connecting (a *pgconn.PgError inside a
+// *pgconn.ConnectError, e.g. an unknown role) is mapped as the server error.
 func interpretError(err error) error {
 	if err == nil {
 		return nil
@@ -220,6 +222,13 @@ func interpretPgError(pe *pgconn.PgError, err error) error {
 	case pe.Code == sqlstateSerializationFailure || pe.Code == sqlstateDeadlockDetected:
 		return contracts.ErrSerializationRetryExhausted.With(
 			"postgres: serialization failure (SQLSTATE %s); retry the call", pe.Code).Wrapping(err)
+	case pe.Code == "28P01" || pe.Code == "28000" || pe.Code == "42501":
+		// invalid_password, invalid_authorization_specification (an unknown
+		// role, a pg_hba rejection), insufficient_privilege. The server's
+		// message names the role or the object, never the password; the
+		// URL is not echoed.
+		return contracts.ErrAuthFailed.With(
+			"postgres: the server refused the credentials or the permission: %s (SQLSTATE %s)", pe.Message, pe.Code).Wrapping(err)
 	case pe.Code == sqlstateUniqueViolation:
 		if ce, ok := uniqueViolations[pe.ConstraintName]; ok {
 			return ce.Wrapping(err)

@@ -102,8 +102,10 @@ var transientServerErrors = []string{"CLUSTERDOWN", "LOADING", "TRYAGAIN", "MAST
 // script errors carrying a contract code become that error; context errors
 // become transport deadline/canceled errors; network failures and redis.Nil
 // become transport / backend_unreachable (retryable); a closed client is
-// unavailable / backend_closed. The native error stays reachable through
-// errors.Unwrap; its text is never copied into the detail.
+// unavailable / backend_closed; WRONGPASS, NOAUTH and NOPERM replies are
+// unavailable / auth_failed, quoting the server's reply (which never holds
+// a password). The native error stays reachable through errors.Unwrap;
+// other native texts are never copied into the detail.
 func interpretError(err error) error {
 	if err == nil {
 		return nil
@@ -139,12 +141,32 @@ func interpretServerError(err error, msg string) error {
 			}
 		}
 	}
+	if isAuthReply(msg) {
+		// The server's reply never quotes the password; the URL is not
+		// echoed.
+		return contracts.ErrAuthFailed.With("the Valkey server refused the credentials or the permission: %s", msg).Wrapping(err)
+	}
 	for _, p := range transientServerErrors {
 		if strings.HasPrefix(msg, p) {
 			return contracts.ErrBackendUnreachable.With("the Valkey server is not ready (%s)", p).Wrapping(err)
 		}
 	}
 	return contracts.ErrInternal.With("unexpected Valkey error reply").Wrapping(err)
+}
+
+// authServerErrors are reply prefixes meaning the server refused the
+// connection's credentials or a command's permission.
+var authServerErrors = []string{"WRONGPASS", "NOAUTH", "NOPERM", "invalid password", "AUTH <password> called without any password configured"}
+
+// isAuthReply reports a reply (without its "ERR " prefix) that refuses
+// credentials or permissions.
+func isAuthReply(msg string) bool {
+	for _, p := range authServerErrors {
+		if strings.HasPrefix(msg, p) {
+			return true
+		}
+	}
+	return strings.Contains(msg, "called without any password configured")
 }
 
 // isNetworkError reports a failure to reach or talk to the server.

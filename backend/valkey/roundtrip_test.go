@@ -2,7 +2,10 @@ package valkey
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -111,6 +114,55 @@ func (h nodeHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Proc
 			h.r.piped += len(cmds)
 		}
 		h.r.mu.Unlock()
+		return next(ctx, cmds)
+	}
+}
+
+// coldScripts makes the shared test servers look as if their script cache
+// were empty, without touching it: until the client sends its first SCRIPT
+// LOAD, every EVALSHA it pipelines names the SHA1 of no script, so the
+// server answers NOSCRIPT. Attach it before the client's first command.
+type coldScripts struct {
+	loaded    atomic.Bool
+	rewritten atomic.Int64
+}
+
+// unknownSHA is the SHA1 of no script the driver loads.
+const unknownSHA = "ffffffffffffffffffffffffffffffffffffffff"
+
+func (cs *coldScripts) attach(c redis.UniversalClient) {
+	switch c := c.(type) {
+	case *redis.ClusterClient:
+		c.OnNewNode(func(n *redis.Client) { n.AddHook(coldHook{cs}) })
+	case *redis.Client:
+		c.AddHook(coldHook{cs})
+	}
+}
+
+type coldHook struct{ cs *coldScripts }
+
+func (h coldHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h coldHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if a := cmd.Args(); len(a) > 1 && strings.EqualFold(cmd.Name(), "script") &&
+			strings.EqualFold(fmt.Sprint(a[1]), "load") {
+			h.cs.loaded.Store(true)
+		}
+		return next(ctx, cmd)
+	}
+}
+
+func (h coldHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		if !h.cs.loaded.Load() {
+			for _, c := range cmds {
+				if a := c.Args(); len(a) > 1 && strings.EqualFold(c.Name(), "evalsha") {
+					a[1] = unknownSHA
+					h.cs.rewritten.Add(1)
+				}
+			}
+		}
 		return next(ctx, cmds)
 	}
 }
