@@ -138,8 +138,9 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, ep endpoint) {
 		body, err = ep.op(r)
 	}
 	status, outcome := http.StatusOK, "ok"
+	var ce *contracts.Error
 	if err != nil {
-		ce := contracts.AsError(err)
+		ce = contracts.AsError(err)
 		status, outcome = StatusOf(ce), ce.Code
 		h.metrics.observeError(ce)
 		if ce.Retryable {
@@ -151,10 +152,28 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, ep endpoint) {
 	elapsed := time.Since(start)
 	h.metrics.observeRequest(ep.name, outcome, elapsed)
 	// Never log headers or bodies: they carry tokens and secrets.
-	h.opts.Logger.LogAttrs(r.Context(), slog.LevelInfo, "request",
-		slog.String("request_id", reqID), slog.String("method", r.Method),
+	attrs := []slog.Attr{slog.String("request_id", reqID), slog.String("method", r.Method),
 		slog.String("route", ep.name), slog.Int("status", status),
-		slog.String("outcome", outcome), slog.Duration("duration", elapsed))
+		slog.String("outcome", outcome), slog.Duration("duration", elapsed)}
+	level := slog.LevelInfo
+	if status >= 500 {
+		level = failureLevel(ce)
+		// The contract's detail, which never holds a secret or a token
+		// (the native cause may: it is not logged).
+		attrs = append(attrs, slog.String("error", ce.Detail), slog.Bool("retryable", ce.Retryable))
+	}
+	h.opts.Logger.LogAttrs(r.Context(), level, "request", attrs...)
+}
+
+// failureLevel is the log level of a request that failed with a 5xx: WARN
+// for what a retry may fix (the store unreachable, a deadline), ERROR for
+// what needs an operator (internal errors, a schema or KEK mismatch, a
+// closed backend, refused credentials).
+func failureLevel(ce *contracts.Error) slog.Level {
+	if ce.Retryable {
+		return slog.LevelWarn
+	}
+	return slog.LevelError
 }
 
 func (h *Handler) authorizeAdmin(r *http.Request) error {
