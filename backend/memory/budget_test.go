@@ -1,8 +1,6 @@
 package memory
 
 import (
-	"encoding/json"
-	"fmt"
 	"testing"
 	"time"
 
@@ -56,41 +54,16 @@ func TestSuspendReplayOpensOnlyAUsableKid(t *testing.T) {
 func TestBudgetCountersFollowDeliveries(t *testing.T) {
 	f := harness.Seeded(t)
 	b := f.B.(*Backend)
-	s := f.Suspend(contracts.SuspendArgs{ExecutionID: "e1", Condition: contracts.ConditionAll,
-		Waitpoints: []contracts.WaitpointSpec{{Key: "a"}, {Key: "b"}}})
-	for i, p := range []json.RawMessage{drivertest.PayloadOf(10), nil, drivertest.PayloadOf(7)} {
-		d := drivertest.DeliverArgs(s, 0, fmt.Sprintf("k%d", i))
-		d.Payload = p
-		drivertest.Try(f.Eng.DeliverSignal(f.Ctx, d)).Must(t)
-	}
-	f.Deliver(s, 0, "k0")
-	lowered := engine.New(b, engine.WithSignalLimits(contracts.SignalLimits{PerWaitpoint: 3}))
-	_, err := lowered.DeliverSignal(f.Ctx, drivertest.DeliverArgs(s, 0, ""))
-	drivertest.WantErr(t, err, contracts.ErrSignalLimitExceeded)
-
-	counters := func() (int, int64, []int) {
+	drivertest.CheckBudgetCounters(t, f, func() (int, int64, map[string]int) {
 		b.mu.Lock()
 		defer b.mu.Unlock()
 		sp := b.execs["e1"].latest
-		per := []int{}
+		per := map[string]int{}
 		for _, w := range sp.waitpoints {
-			per = append(per, w.signals)
+			per[w.key] = w.signals
 		}
 		return len(sp.signals), sp.payloadBytes, per
-	}
-	n, bytes, per := counters()
-	require.Equal(t, 3, n)
-	require.Equal(t, int64(17), bytes)
-	require.Equal(t, []int{3, 0}, per)
-
-	f.Deliver(s, 1, "")
-	c := drivertest.Try(f.Eng.ClaimResumedExecution(f.Ctx, contracts.ClaimArgs{WorkerID: "w", LeaseMs: 60_000})).Must(t)
-	f.Suspend(contracts.SuspendArgs{ExecutionID: "e1", Condition: contracts.ConditionAny, LeaseID: &c.LeaseID,
-		Waitpoints: []contracts.WaitpointSpec{{Key: "a"}}})
-	n, bytes, per = counters()
-	require.Equal(t, 0, n)
-	require.Equal(t, int64(0), bytes)
-	require.Equal(t, []int{0}, per)
+	})
 }
 
 // The budgets bound what one suspension costs its readers (docs/spec.md

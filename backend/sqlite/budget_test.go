@@ -3,10 +3,8 @@ package sqlite
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -40,40 +38,9 @@ func storedCounters(t testing.TB, b *Backend, executionID string) (signals int, 
 // The budgets of docs/spec.md §8.3 are counters in the rows a delivery
 // reads, advanced in its transaction and reset by the next suspend.
 func TestBudgetCountersFollowDeliveries(t *testing.T) {
-	// given a suspension on two waitpoints
 	f := harness.Seeded(t)
 	b := f.B.(*Backend)
-	s := f.Suspend(contracts.SuspendArgs{ExecutionID: "e1", Condition: contracts.ConditionAll,
-		Waitpoints: []contracts.WaitpointSpec{{Key: "a"}, {Key: "b"}}})
-
-	// when a gets two signals with payloads and one without, and a
-	// duplicate and a refused delivery change nothing
-	for i, p := range []json.RawMessage{drivertest.PayloadOf(10), nil, drivertest.PayloadOf(7)} {
-		a := drivertest.DeliverArgs(s, 0, fmt.Sprintf("k%d", i))
-		a.Payload = p
-		drivertest.Try(f.Eng.DeliverSignal(f.Ctx, a)).Must(t)
-	}
-	f.Deliver(s, 0, "k0")
-	lowered := engine.New(b, engine.WithSignalLimits(contracts.SignalLimits{PerWaitpoint: 3}))
-	_, err := lowered.DeliverSignal(f.Ctx, drivertest.DeliverArgs(s, 0, ""))
-	drivertest.WantErr(t, err, contracts.ErrSignalLimitExceeded)
-
-	// then the counters hold what was recorded
-	signals, bytes, per := storedCounters(t, b, "e1")
-	require.Equal(t, 3, signals)
-	require.Equal(t, int64(17), bytes)
-	require.Equal(t, map[string]int{"a": 3, "b": 0}, per)
-
-	// and a new suspension starts from zero
-	f.Deliver(s, 1, "")
-	c := f.Claim(time.Minute)
-	again := contracts.SuspendArgs{ExecutionID: "e1", Condition: contracts.ConditionAny, LeaseID: &c.LeaseID,
-		Waitpoints: []contracts.WaitpointSpec{{Key: "a"}}}
-	f.Suspend(again)
-	signals, bytes, per = storedCounters(t, b, "e1")
-	require.Equal(t, 0, signals)
-	require.Equal(t, int64(0), bytes)
-	require.Equal(t, map[string]int{"a": 0}, per)
+	drivertest.CheckBudgetCounters(t, f, func() (int, int64, map[string]int) { return storedCounters(t, b, "e1") })
 }
 
 // A database migrated from version 1 counts the payloads its open
