@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -272,4 +273,30 @@ func TestDeliverStaysWithinTheWaitpointBudget(t *testing.T) {
 		t.Fatalf("report %+v, %v: want more than %d deliveries, all accepted", rep, err, contracts.WaitpointSignalLimit)
 	}
 	wantNoExecutions(t, e, "after deliver")
+}
+
+// An operation cut short by the caller's cancellation is neither counted nor
+// reported as an error; one that fails on its own still is.
+func TestCancelledOperationIsNotAnError(t *testing.T) {
+	r := &runner{cfg: Config{Concurrency: 2, Duration: time.Hour}}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var calls atomic.Int64
+	op := func(ctx context.Context, w, i int) error {
+		switch n := calls.Add(1); {
+		case n < 10:
+			return contracts.Invalid("field", "rule")
+		case n == 10:
+			cancel()
+		}
+		<-ctx.Done()
+		return contracts.ErrCanceled.Wrapping(ctx.Err())
+	}
+	rep := r.run(ctx, op)
+	if rep.ErrorCodes[contracts.CodeCanceled] != 0 {
+		t.Fatalf("report %+v: a cancelled operation counted as an error", rep)
+	}
+	if rep.Ops != 9 || rep.Errors != 9 || rep.ErrorCodes[contracts.CodeInvalidInput] != 9 {
+		t.Fatalf("report %+v: want the 9 calls that failed on their own, each an invalid_input error", rep)
+	}
 }

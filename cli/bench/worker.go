@@ -15,7 +15,8 @@ type worker struct {
 }
 
 // run calls op from Concurrency workers until the duration has passed; an
-// operation in flight at the deadline completes and counts.
+// operation in flight at the deadline completes and counts. One interrupted by
+// ctx's cancellation counts neither as an operation nor as an error.
 func (r *runner) run(ctx context.Context, op opFunc) Report {
 	workers := make([]worker, r.cfg.Concurrency)
 	start := time.Now()
@@ -40,6 +41,11 @@ func (r *runner) work(ctx context.Context, op opFunc, w int, wk *worker, deadlin
 			return
 		}
 		err := op(ctx, w, i)
+		if err != nil && ctx.Err() != nil {
+			// Cut short by the caller's cancellation: neither an
+			// operation nor a failure of the store, so it is not counted.
+			return
+		}
 		wk.hist.add(time.Since(t0))
 		if err != nil {
 			ce := contracts.AsError(err)
