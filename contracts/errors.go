@@ -54,6 +54,9 @@ const (
 	CodeUnsupported                 = "unsupported"
 	CodeKidIsCurrent                = "kid_is_current" // revoke_kid of the current kid (§8.7)
 	CodeAuthFailed                  = "auth_failed"
+	CodeTLSFailed                   = "tls_failed"
+	CodeStoreReset                  = "store_reset"
+	CodeReplicationUnconfirmed      = "replication_unconfirmed"
 )
 
 // Token failure reasons (docs/spec.md §3), carried in Error.Reason.
@@ -143,6 +146,22 @@ var (
 	// ErrAuthFailed: the store refused the credentials or the permission;
 	// fix the URL's user/password or the server's ACL. Not retryable.
 	ErrAuthFailed = Sentinel{kind: KindUnavailable, code: CodeAuthFailed}
+	// ErrTLSFailed: the TLS handshake with the store failed (a certificate
+	// that does not verify, a name that does not match, no common
+	// protocol); the detail names the problem. Not retryable: the
+	// deployment's certificates or URL must change.
+	ErrTLSFailed = Sentinel{kind: KindUnavailable, code: CodeTLSFailed}
+	// ErrStoreReset: the store lost its data under a running Engine (a
+	// server restarted without persistence, a database dropped): the
+	// marker the backend found at open is gone. Not retryable: every
+	// secret and wait went with it; an operator must look, then re-seed.
+	ErrStoreReset = Sentinel{kind: KindUnavailable, code: CodeStoreReset}
+	// ErrReplicationUnconfirmed: a write was applied on the primary, but
+	// fewer replicas than the backend was told to wait for confirmed it
+	// in time. Retryable: the operations are idempotent (a retried
+	// suspend or deliver_signal converges on the one effect), and a
+	// replica promoted meanwhile may not have it.
+	ErrReplicationUnconfirmed = Sentinel{kind: KindUnavailable, code: CodeReplicationUnconfirmed, retryable: true}
 )
 
 // Sentinel names one error of the taxonomy (a kind, a code and, for token
