@@ -14,7 +14,11 @@
 #   FF_TEST_VALKEY_URL          valkey-server (Valkey 8) standalone;
 #   FF_TEST_VALKEY_CLUSTER_URL  valkey-server cluster, 3 masters, no replicas;
 #   FF_TEST_REDIS_URL           redis-server (Redis 7) standalone;
-#   FF_TEST_REDIS_CLUSTER_URL   redis-server cluster, 3 masters, no replicas.
+#   FF_TEST_REDIS_CLUSTER_URL   redis-server cluster, 3 masters, no replicas;
+#   FF_TEST_POSTGRES_POOLER_URL PgBouncer in transaction mode in front of the
+#                               server of FF_TEST_POSTGRES_URL, forwarding
+#                               every database name (run as `postgres` when
+#                               invoked as root: pgbouncer refuses root).
 # Key-value servers run without persistence; clusters are created with
 # `--cluster create` and their URLs are valkey+cluster://h:p,h:p,h:p. The
 # binary and version of each server are logged on stderr. Servers already
@@ -24,7 +28,7 @@
 #
 # Missing packages are installed with apt-get when run as root, without
 # starting Debian's own services (a policy-rc.d that forbids it): postgresql,
-# redis-server, and valkey-server + valkey-tools — on Debian 12 (bookworm)
+# pgbouncer, redis-server, and valkey-server + valkey-tools — on Debian 12 (bookworm)
 # from bookworm-backports (Valkey 8), whose source is then added as
 # /etc/apt/sources.list.d/flowfabric-bookworm-backports.list with the
 # archive URL of the machine's bookworm entry.
@@ -213,6 +217,7 @@ add_bookworm_backports() {
 ensure_packages() {
 	local need=() valkey=0
 	if [[ -z "${FF_TEST_POSTGRES_URL:-}" ]] && ! find_pg_bin >/dev/null; then need+=(postgresql); fi
+	if [[ -z "${FF_TEST_POSTGRES_POOLER_URL:-}" ]] && ! find_bin pgbouncer >/dev/null; then need+=(pgbouncer); fi
 	if need_redis && ! { find_bin redis-server >/dev/null && find_bin redis-cli >/dev/null; }; then
 		need+=(redis-server redis-tools)
 	fi
@@ -230,8 +235,8 @@ ensure_packages() {
 			apt_install valkey-server valkey-tools
 		fi
 	fi
-	if [[ -z "${FF_TEST_POSTGRES_URL:-}" ]] && is_root && ! id -u postgres >/dev/null 2>&1; then
-		die "user postgres is missing: initdb refuses to run as root"
+	if [[ -z "${FF_TEST_POSTGRES_URL:-}${FF_TEST_POSTGRES_POOLER_URL:-}" ]] && is_root && ! id -u postgres >/dev/null 2>&1; then
+		die "user postgres is missing: initdb and pgbouncer refuse to run as root"
 	fi
 }
 
@@ -286,6 +291,57 @@ start_postgres() {
 		tail -n 5 "$dir/postgres.log" >&2 || true
 	done
 	die "PostgreSQL did not start"
+}
+
+# start_pgbouncer: starts a PgBouncer in transaction mode in front of the
+# server of FF_TEST_POSTGRES_URL (the one just started, or the one given),
+# forwarding every database name to it as that URL's user.
+start_pgbouncer() {
+	local bin dir port attempt pg_host pg_port pg_user rest
+	bin="$(find_bin pgbouncer)" || die "pgbouncer not found (install pgbouncer or set FF_TEST_POSTGRES_POOLER_URL)"
+	log "PgBouncer: $bin ($("$bin" --version 2>/dev/null | head -n 1 || echo unknown version))"
+	# postgres://user[:pw]@host:port/db?...: the pooler logs in as that user
+	# (trust auth on the servers this script starts).
+	rest="${FF_TEST_POSTGRES_URL#*://}"
+	[[ "$rest" == *@* ]] && pg_user="${rest%%@*}" && rest="${rest#*@}" || pg_user=postgres
+	pg_user="${pg_user%%:*}"
+	rest="${rest%%/*}"
+	pg_host="${rest%:*}" pg_port="${rest##*:}"
+	[[ "$pg_port" =~ ^[0-9]+$ ]] || pg_port=5432
+	dir="$WORK_DIR/pgbouncer"
+	mkdir -p "$dir"
+	if is_root; then chown postgres: "$dir"; fi
+	for attempt in 1 2 3 4 5; do
+		port="$(free_port)"
+		cat >"$dir/pgbouncer.ini" <<-INI
+			[databases]
+			* = host=$pg_host port=$pg_port user=$pg_user
+			[pgbouncer]
+			listen_addr = 127.0.0.1
+			listen_port = $port
+			unix_socket_dir =
+			auth_type = any
+			pool_mode = transaction
+			max_client_conn = 2000
+			default_pool_size = 10
+			max_user_connections = 60
+			server_idle_timeout = 30
+			logfile = $dir/pgbouncer.log
+			pidfile = $dir/pgbouncer.pid
+		INI
+		if is_root; then chown postgres: "$dir/pgbouncer.ini"; fi
+		if as_pg "$bin" -d -q "$dir/pgbouncer.ini" >/dev/null 2>&1 &&
+			wait_for 10 port_in_use "$port"; then
+			record "PGBOUNCER_PID=$dir/pgbouncer.pid"
+			echo "export FF_TEST_POSTGRES_POOLER_URL='postgres://$pg_user@127.0.0.1:$port/postgres?sslmode=disable'" >>"$ENV_FILE"
+			log "PgBouncer (transaction pooling) on 127.0.0.1:$port, in front of $pg_host:$pg_port"
+			return 0
+		fi
+		log "PgBouncer failed to start on port $port (attempt $attempt)"
+		tail -n 5 "$dir/pgbouncer.log" >&2 || true
+		[[ -f "$dir/pgbouncer.pid" ]] && kill "$(cat "$dir/pgbouncer.pid")" 2>/dev/null || true
+	done
+	die "PgBouncer did not start"
 }
 
 # ------------------------------------------------------- valkey and redis --
@@ -397,7 +453,11 @@ cmd_start() {
 	# Whatever happens next, a failed start leaves nothing running.
 	trap 'rc=$?; if ((rc != 0)); then log "start failed; stopping what was started"; cmd_stop || true; fi' EXIT
 
-	if [[ -z "${FF_TEST_POSTGRES_URL:-}" ]]; then start_postgres; fi
+	if [[ -z "${FF_TEST_POSTGRES_URL:-}" ]]; then
+		start_postgres
+		eval "$(grep FF_TEST_POSTGRES_URL "$ENV_FILE")"
+	fi
+	if [[ -z "${FF_TEST_POSTGRES_POOLER_URL:-}" ]]; then start_pgbouncer; fi
 	if need_valkey; then
 		use_family valkey
 		if [[ -z "${FF_TEST_VALKEY_URL:-}" ]]; then start_standalone FF_TEST_VALKEY_URL; fi
@@ -419,7 +479,7 @@ cmd_stop() {
 		log "nothing to stop ($STATE_FILE not found)"
 		return 0
 	fi
-	local line key value pg_bin="" pg_data="" work_dir="" nodes=()
+	local line key value pg_bin="" pg_data="" work_dir="" nodes=() pgbouncer_pid=""
 	while IFS= read -r line; do
 		key="${line%%=*}" value="${line#*=}"
 		case "$key" in
@@ -427,10 +487,18 @@ cmd_stop() {
 		PG_BIN) pg_bin="$value" ;;
 		PG_DATA) pg_data="$value" ;;
 		KV_NODE) nodes+=("$value") ;;
+		PGBOUNCER_PID) pgbouncer_pid="$value" ;;
 		esac
 	done <"$STATE_FILE"
 
 	local rc=0 node port pidfile cli pid
+	if [[ -n "$pgbouncer_pid" ]]; then
+		pid="$(cat "$pgbouncer_pid" 2>/dev/null || true)"
+		if [[ -n "$pid" ]] && running "$pid"; then
+			kill -INT "$pid" 2>/dev/null || true # immediate shutdown
+			wait_for 10 not_running "$pid" || { kill -9 "$pid" 2>/dev/null || true; rc=1; }
+		fi
+	fi
 	if [[ -n "$pg_data" ]]; then
 		as_pg "$pg_bin/pg_ctl" -D "$pg_data" -m fast -w -t 60 stop >/dev/null 2>&1 ||
 			{ log "pg_ctl stop failed for $pg_data"; rc=1; }

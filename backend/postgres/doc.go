@@ -16,6 +16,9 @@
 //   - ff_migrate=auto applies pending schema migrations at Open. Without it,
 //     Open refuses a database whose schema is behind the binary and names
 //     `ff migrate`, which applies them (engine.Migrate).
+//   - ff_pooler=transaction says a pooler in transaction mode (PgBouncer's
+//     pool_mode=transaction, or the like) stands in front of the server;
+//     see "Behind a pooler" below.
 //
 // The schema lives in migrations/postgres (embedded). Tables are created in
 // the first schema of the connection's search_path.
@@ -60,6 +63,32 @@
 //     and "duplicate signal" by INSERT ... ON CONFLICT DO NOTHING rather
 //     than by reading that a row is absent, which SSI would record as a
 //     read of an index range that other executions insert into.
+//
+// Behind a pooler: a transaction pooler gives each transaction a server
+// session of its own choosing, so nothing may outlive a transaction. With
+// ff_pooler=transaction the driver
+//
+//   - runs statements in pgx's exec mode (unnamed statements, one round
+//     trip each) unless the URL sets default_query_exec_mode: the
+//     statement cache's named prepared statements would be missing, or
+//     already exist, on the next transaction's session;
+//   - takes an execution's lock with pg_advisory_xact_lock inside the
+//     transaction, after the gate, instead of a session lock around it; the
+//     lock's SELECT takes the snapshot before it waits, so an operation that
+//     waited for another on the same execution fails to serialize and its
+//     retry (alone, through the gate) succeeds: contended operations on one
+//     execution cost a retry more than without a pooler;
+//   - does not LISTEN: WatchKeystore answers unsupported, and an Engine's
+//     keystore cache sees a change made elsewhere within its TTL
+//     (engine.DefaultKeystoreCacheTTL, 1 s) instead of within milliseconds.
+//
+// The lock keys are the same in both modes, so processes with and without
+// a pooler on one database exclude one another (their opposite orders of
+// gate and lock can deadlock, which the server detects and the retry
+// absorbs). A pooler does not pass search_path on: give each store a
+// database, or set the role's search_path (ALTER ROLE ... SET). Migrations
+// run in one transaction under a transaction-scoped lock and work through
+// the pooler too.
 //
 // Version 2 of the waitpoint lifecycle (docs/spec.md §8.1, §8.2, §8.4–§8.6;
 // migration 0005; the Backend is a driver.Lifecycle). An execution

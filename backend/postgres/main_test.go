@@ -101,17 +101,27 @@ func (o *opened) stats() postgres.Stats {
 // server's clock, so ClockControl is false; Reopen opens the same URL; Raw
 // reads every row of the schema around the driver.
 func harness() (conformance.Harness, *opened) {
+	return harnessOn(func(t testing.TB) (string, string) {
+		u := schemaURL(t)
+		return withParam(t, u, postgres.ParamMigrate, postgres.MigrateAuto), u
+	})
+}
+
+// harnessOn is harness with each store made by newStore, which returns the
+// URL the driver opens and a plain URL of the same store for Raw's own
+// connection.
+func harnessOn(newStore func(t testing.TB) (open, raw string)) (conformance.Harness, *opened) {
 	o := &opened{urls: map[driver.Backend]string{}}
-	mu, urls := &o.mu, o.urls
+	mu, urls, raws := &o.mu, o.urls, map[string]string{}
 	return conformance.Harness{
 		Open: func(t testing.TB, _ *conformance.Clock) driver.Backend {
-			u := withParam(t, schemaURL(t), postgres.ParamMigrate, postgres.MigrateAuto)
+			u, raw := newStore(t)
 			b, err := engine.OpenBackend(context.Background(), u)
 			if err != nil {
 				t.Fatalf("open: %v", err)
 			}
 			mu.Lock()
-			urls[b] = u
+			urls[b], raws[u] = u, raw
 			mu.Unlock()
 			return b
 		},
@@ -130,24 +140,11 @@ func harness() (conformance.Harness, *opened) {
 		},
 		Raw: func(t testing.TB, b driver.Backend) []byte {
 			mu.Lock()
-			u := urls[b]
+			raw := raws[urls[b]]
 			mu.Unlock()
-			return rawSchema(t, withoutParam(t, u, postgres.ParamMigrate))
+			return rawSchema(t, raw)
 		},
 	}, o
-}
-
-// withoutParam returns rawURL without query parameter key.
-func withoutParam(t testing.TB, rawURL, key string) string {
-	t.Helper()
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Del(key)
-	u.RawQuery = q.Encode()
-	return u.String()
 }
 
 // rawSchema returns every row of every table of the schema of rawURL (its

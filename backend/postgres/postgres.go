@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync/atomic"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
@@ -27,6 +28,16 @@ const ParamMigrate = "ff_migrate"
 
 // MigrateAuto is the value of ParamMigrate that applies migrations at Open.
 const MigrateAuto = "auto"
+
+// ParamPooler is the URL query parameter that, set to PoolerTransaction,
+// tells the driver that a pooler in transaction mode (PgBouncer's
+// pool_mode=transaction, and the like) stands between it and the server,
+// so a server session lasts one transaction: see the package
+// documentation, "Behind a pooler". It is removed before pgx sees the URL.
+const ParamPooler = "ff_pooler"
+
+// PoolerTransaction is the value of ParamPooler for a transaction pooler.
+const PoolerTransaction = "transaction"
 
 // defaultApplicationName is the application_name of the pool's sessions
 // when the URL does not set one, so operators can find them in
@@ -53,6 +64,7 @@ var _ driver.Backend = (*Backend)(nil)
 type Backend struct {
 	pool   *pgxpool.Pool
 	url    string // redacted, for messages
+	pooled bool   // behind a transaction pooler: no session state (ParamPooler)
 	closed atomic.Bool
 	stats  stats
 	// keyring seals the secrets written and opens those read; nil stores
@@ -94,11 +106,11 @@ func Open(ctx context.Context, u *url.URL) (*Backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	pool, err := newPool(ctx, u)
+	pool, err := newPool(ctx, u, o)
 	if err != nil {
 		return nil, err
 	}
-	b := &Backend{pool: pool, url: driver.RedactedURL(u)}
+	b := &Backend{pool: pool, url: driver.RedactedURL(u), pooled: o.pooled}
 	if o.autoMigrate {
 		_, err = migrate(ctx, pool)
 	} else {
@@ -117,10 +129,11 @@ func Open(ctx context.Context, u *url.URL) (*Backend, error) {
 // transaction under an advisory lock, and the second process finds nothing
 // left to do.
 func Migrate(ctx context.Context, u *url.URL) ([]string, error) {
-	if _, err := parseOptions(u); err != nil {
+	o, err := parseOptions(u)
+	if err != nil {
 		return nil, err
 	}
-	pool, err := newPool(ctx, u)
+	pool, err := newPool(ctx, u, o)
 	if err != nil {
 		return nil, err
 	}
@@ -132,6 +145,7 @@ func Migrate(ctx context.Context, u *url.URL) ([]string, error) {
 // options are FlowFabric's own URL parameters.
 type options struct {
 	autoMigrate bool
+	pooled      bool
 }
 
 func parseOptions(u *url.URL) (options, error) {
@@ -143,12 +157,23 @@ func parseOptions(u *url.URL) (options, error) {
 	default:
 		return o, contracts.Invalid("backend_url", ParamMigrate+` must be "auto" or absent`)
 	}
+	switch v := u.Query().Get(ParamPooler); v {
+	case "":
+	case PoolerTransaction:
+		o.pooled = true
+	default:
+		return o, contracts.Invalid("backend_url", ParamPooler+` must be "transaction" or absent`)
+	}
 	return o, nil
 }
 
 // newPool builds the pgx pool for u without FlowFabric's own parameters.
-// Connections are made lazily; nothing is dialled here.
-func newPool(ctx context.Context, u *url.URL) (*pgxpool.Pool, error) {
+// Connections are made lazily; nothing is dialled here. Behind a
+// transaction pooler, statements default to pgx's exec mode (one unnamed
+// statement per round trip) unless the URL chose a mode: the statement
+// cache's named prepared statements belong to a server session, which the
+// pooler hands to another client after each transaction.
+func newPool(ctx context.Context, u *url.URL, o options) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(pgxURL(u))
 	if err != nil {
 		// pgx redacts the password, but its message may quote other parts of
@@ -159,6 +184,9 @@ func newPool(ctx context.Context, u *url.URL) (*pgxpool.Pool, error) {
 	}
 	if _, ok := cfg.ConnConfig.RuntimeParams["application_name"]; !ok {
 		cfg.ConnConfig.RuntimeParams["application_name"] = defaultApplicationName
+	}
+	if o.pooled && !u.Query().Has("default_query_exec_mode") {
+		cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeExec
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

@@ -48,6 +48,10 @@ type beginner interface {
 const (
 	execLockSQL   = `SELECT pg_advisory_lock(hashtext('flowfabric.execution'), hashtext($1))`
 	execUnlockSQL = `SELECT pg_advisory_unlock(hashtext('flowfabric.execution'), hashtext($1))`
+	// execXactLockSQL is the same lock, held until the transaction ends:
+	// behind a transaction pooler a session lock would stay on a server
+	// connection the pooler hands to someone else.
+	execXactLockSQL = `SELECT pg_advisory_xact_lock(hashtext('flowfabric.execution'), hashtext($1))`
 )
 
 // inExecTx is inTx on one connection holding the advisory lock of
@@ -62,6 +66,9 @@ const (
 func (b *Backend) inExecTx(ctx context.Context, executionID string, fn func(pgx.Tx) error) error {
 	if err := b.usable(); err != nil {
 		return err
+	}
+	if b.pooled {
+		return b.inPooledExecTx(ctx, executionID, fn)
 	}
 	conn, err := b.pool.Acquire(ctx)
 	if err != nil {
@@ -84,6 +91,29 @@ func (b *Backend) inExecTx(ctx context.Context, executionID string, fn func(pgx.
 		return execGateSQL
 	}
 	return b.retry(ctx, conn, gate, fn)
+}
+
+// inPooledExecTx is inExecTx behind a transaction pooler, which leaves no
+// session state: each attempt passes the gate first, then takes the
+// execution's lock for the transaction (the same lock as execLockSQL, so
+// processes with and without a pooler exclude one another). The lock's
+// SELECT takes the snapshot before it waits, so an operation that waited
+// for another on the same execution fails to serialize against it and is
+// retried; the retry passes the gate alone, when no other writer holds the
+// lock, and reads what its predecessor committed.
+func (b *Backend) inPooledExecTx(ctx context.Context, executionID string, fn func(pgx.Tx) error) error {
+	gate := func(attempt int) string {
+		if attempt > 1 {
+			return execGateAloneSQL
+		}
+		return execGateSQL
+	}
+	return b.retry(ctx, b.pool, gate, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, execXactLockSQL, executionID); err != nil {
+			return err
+		}
+		return fn(tx)
+	})
 }
 
 // inTx runs fn in one SERIALIZABLE transaction and commits it; lockSQL,
@@ -170,10 +200,28 @@ func backoff(ctx context.Context, attempt int) error {
 }
 
 // isSerializationFailure reports whether err is a serialization failure or
-// a deadlock, the errors after which a SERIALIZABLE transaction is retried.
+// a deadlock, the errors after which a SERIALIZABLE transaction is retried,
+// or a violation of a constraint only a concurrent writer can violate.
 func isSerializationFailure(err error) bool {
 	var pe *pgconn.PgError
-	return errors.As(err, &pe) && (pe.Code == sqlstateSerializationFailure || pe.Code == sqlstateDeadlockDetected)
+	if !errors.As(err, &pe) {
+		return false
+	}
+	return pe.Code == sqlstateSerializationFailure || pe.Code == sqlstateDeadlockDetected ||
+		pe.Code == sqlstateUniqueViolation && concurrentWriterConstraints[pe.ConstraintName]
+}
+
+// concurrentWriterConstraints are the unique constraints on numbers a
+// transaction allocates from a counter it read (a signal's seq and its
+// ordinal in its suspension). Under the execution's lock the counter is
+// current; a violation means the snapshot predates a delivery to the same
+// execution that committed meanwhile — behind a transaction pooler the
+// lock is taken after the snapshot, and the server reports the duplicate
+// number before the conflicting update — so it is a serialization failure
+// in substance and is retried like one.
+var concurrentWriterConstraints = map[string]bool{
+	"ff_signals_execution_id_seq_key": true,
+	"ff_signals_suspension_ordinal":   true,
 }
 
 // uniqueViolations maps the unique constraints of the schema to the

@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/flowfabric/flowfabric-go/contracts"
 	"github.com/flowfabric/flowfabric-go/driver"
 )
 
@@ -44,6 +45,13 @@ var (
 func (b *Backend) WatchKeystore(ctx context.Context, changed func()) error {
 	if err := b.usable(); err != nil {
 		return err
+	}
+	if b.pooled {
+		// LISTEN is session state: behind a transaction pooler it would
+		// listen on a server connection that soon serves someone else, and
+		// notifications would stop without an error. The caches' TTL is the
+		// bound instead.
+		return contracts.ErrUnsupported.With("postgres: no keystore push behind a transaction pooler (%s=%s)", ParamPooler, PoolerTransaction)
 	}
 	cfg := b.pool.Config().ConnConfig
 	backoff := watchBackoffMin

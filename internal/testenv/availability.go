@@ -25,6 +25,11 @@ const (
 	// EnvValkeyClusterURL is the URL of a Valkey (or Redis) cluster, e.g.
 	// valkey+cluster://127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003.
 	EnvValkeyClusterURL = "FF_TEST_VALKEY_CLUSTER_URL"
+	// EnvPostgresPoolerURL is the base URL of a PgBouncer in transaction
+	// mode in front of the server of EnvPostgresURL that forwards every
+	// database name (a "*" entry), e.g.
+	// postgres://postgres@127.0.0.1:6433/postgres?sslmode=disable.
+	EnvPostgresPoolerURL = "FF_TEST_POSTGRES_POOLER_URL"
 )
 
 // dockerProbeTimeout bounds how long the search for a Docker engine may take,

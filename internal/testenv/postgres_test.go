@@ -146,3 +146,18 @@ func TestIdentifier(t *testing.T) {
 		t.Error("two identifiers for the same hint are equal")
 	}
 }
+
+func TestThroughPoolerKeepsTheDatabaseAndTakesThePooler(t *testing.T) {
+	got, err := throughPooler("postgres://app:secret@10.0.0.1:5432/fft_x_1?sslmode=disable&search_path=s",
+		"postgres://pgb:pw@127.0.0.1:6433/postgres?sslmode=disable")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "postgres://pgb:pw@127.0.0.1:6433/fft_x_1?ff_pooler=transaction&sslmode=disable"
+	if got != want {
+		t.Fatalf("got %s, want %s", got, want)
+	}
+	if _, err := throughPooler("postgres://a@h/db", "mysql://x"); err == nil {
+		t.Fatal("a pooler URL that is not postgres:// was accepted")
+	}
+}
