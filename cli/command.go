@@ -171,8 +171,12 @@ func (inv *invocation) open(opts ...engine.Option) (*engine.Engine, error) {
 }
 
 // withEngine opens the backend, runs op and prints its result or error.
+// A one-shot command makes a call or two: it opens the Engine without the
+// keystore cache, and so without the cache's listener (a PostgreSQL LISTEN
+// connection, a Valkey subscription) it would never use and would tear down
+// again at once.
 func (inv *invocation) withEngine(op func(ctx context.Context, e *engine.Engine) (any, error)) int {
-	e, err := inv.open()
+	e, err := inv.open(engine.WithKeystoreCache(0))
 	if err != nil {
 		return inv.print(nil, err)
 	}

@@ -245,3 +245,27 @@ type clock struct{ ms atomic.Int64 }
 func (c *clock) Now() time.Time          { return time.UnixMilli(c.ms.Load()) }
 func (c *clock) NowMs() int64            { return c.ms.Load() }
 func (c *clock) Advance(d time.Duration) { c.ms.Add(d.Milliseconds()) }
+
+// watchScheme opens the store of testScheme wrapped in a backend that is
+// also a driver.KeystoreWatcher and counts the listeners started.
+const watchScheme = "clitestwatch"
+
+var watchesStarted atomic.Int64
+
+type watchedStore struct{ sharedStore }
+
+func (watchedStore) WatchKeystore(ctx context.Context, _ func()) error {
+	watchesStarted.Add(1)
+	<-ctx.Done()
+	return nil
+}
+
+func init() {
+	engine.Register(watchScheme, func(_ context.Context, u *url.URL) (driver.Backend, error) {
+		b, ok := stores.Load(u.Host)
+		if !ok {
+			return nil, contracts.Invalid("backend_url", "no such test store")
+		}
+		return watchedStore{b.(sharedStore)}, nil
+	})
+}
