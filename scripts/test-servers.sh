@@ -10,7 +10,8 @@
 #                               unprivileged `postgres` user when invoked as
 #                               root (initdb and postgres refuse root), trust
 #                               auth, fsync and synchronous_commit on,
-#                               max_connections=200;
+#                               max_connections=200, TLS with a self-signed
+#                               certificate (clients use sslmode=disable);
 #   FF_TEST_VALKEY_URL          valkey-server (Valkey 8) standalone;
 #   FF_TEST_VALKEY_CLUSTER_URL  valkey-server cluster, 3 masters, no replicas;
 #   FF_TEST_REDIS_URL           redis-server (Redis 7) standalone;
@@ -217,6 +218,7 @@ add_bookworm_backports() {
 ensure_packages() {
 	local need=() valkey=0
 	if [[ -z "${FF_TEST_POSTGRES_URL:-}" ]] && ! find_pg_bin >/dev/null; then need+=(postgresql); fi
+	if [[ -z "${FF_TEST_POSTGRES_URL:-}" ]] && ! command -v openssl >/dev/null; then need+=(openssl); fi
 	if [[ -z "${FF_TEST_POSTGRES_POOLER_URL:-}" ]] && ! find_bin pgbouncer >/dev/null; then need+=(pgbouncer); fi
 	if need_redis && ! { find_bin redis-server >/dev/null && find_bin redis-cli >/dev/null; }; then
 		need+=(redis-server redis-tools)
@@ -273,9 +275,15 @@ start_postgres() {
 	as_pg "$bin/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 --locale=C \
 		--no-instructions >"$WORK_DIR/initdb.log" 2>&1 ||
 		{ cat "$WORK_DIR/initdb.log" >&2; die "initdb failed"; }
+	# A self-signed certificate, so that TLS failures can be tested for real.
+	openssl req -x509 -newkey rsa:2048 -nodes -days 7 -subj /CN=flowfabric-test -addext subjectAltName=IP:127.0.0.1 \
+		-keyout "$dir/server.key" -out "$dir/server.crt" >/dev/null 2>&1 || die "openssl req failed"
+	chmod 600 "$dir/server.key"
+	if is_root; then chown postgres: "$dir/server.key" "$dir/server.crt"; fi
 	# One line: pg_ctl hands these options to a shell.
 	local opts="-c listen_addresses=127.0.0.1 -c unix_socket_directories=$dir"
 	opts+=" -c fsync=on -c synchronous_commit=on -c max_connections=200"
+	opts+=" -c ssl=on -c ssl_cert_file=$dir/server.crt -c ssl_key_file=$dir/server.key"
 	for attempt in 1 2 3 4 5; do
 		port="$(free_port)"
 		if as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 60 start -o \

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/driver"
 )
 
 // maxAttempts is the retry budget of a SERIALIZABLE operation (docs/spec.md
@@ -255,6 +256,9 @@ func interpretError(err error) error {
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return contracts.AsError(err)
+	}
+	if ce, ok := driver.TLSFailure("postgres", err); ok {
+		return ce
 	}
 	if isNetworkError(err) {
 		return contracts.ErrBackendUnreachable.With("postgres: the connection failed or was lost").Wrapping(err)
