@@ -146,6 +146,26 @@ func (e *Engine) RevokeKid(ctx context.Context, a contracts.RevokeKidArgs) (cont
 	return call(ctx, a.Validate, r.RevokeKid, a)
 }
 
+// AdoptStore makes the Engine work on its store as it is now, after calls
+// answered unavailable / store_reset (docs/spec.md §6.1): the backend takes
+// the emptied (or re-created) store as its own again and the keystore cache
+// is dropped. Seed it next. It answers unavailable / unsupported when the
+// backend cannot detect a reset (driver.StoreAdopter). An operator's
+// decision: see driver.StoreAdopter.
+func (e *Engine) AdoptStore(ctx context.Context) error {
+	a, ok := e.b.(driver.StoreAdopter)
+	if !ok {
+		return unsupported("adopt_store")
+	}
+	if e.ks != nil {
+		defer e.ks.invalidate()
+	}
+	if err := ctx.Err(); err != nil {
+		return contracts.AsError(err)
+	}
+	return asErr(a.AdoptStore(ctx))
+}
+
 // ListKids lists every partition's current kid and unexpired verifying kids.
 func (e *Engine) ListKids(ctx context.Context) (contracts.ListKidsResult, error) {
 	return call(ctx, func() error { return nil }, e.b.ListKids, contracts.ListKidsArgs{})

@@ -214,12 +214,18 @@ func (b *Backend) Capabilities() driver.Capabilities {
 	return driver.Capabilities{Partitions: 1, Persistent: true, SharedAcrossProcesses: true}
 }
 
-// Ping checks that the database answers.
+// pingSQL reads a table of the schema, so that a ping fails with
+// store_reset once the tables are gone (docs/spec.md §6.1).
+const pingSQL = `SELECT 1 FROM ff_claim_lock LIMIT 1`
+
+// Ping checks that the database answers and still holds the store's tables:
+// after they were dropped it answers unavailable / store_reset.
 func (b *Backend) Ping(ctx context.Context) error {
 	if err := b.usable(); err != nil {
 		return err
 	}
-	return interpretError(b.pool.Ping(ctx))
+	_, err := b.pool.Exec(ctx, pingSQL)
+	return interpretError(err)
 }
 
 // Close closes the pool, waiting for connections in use to be returned.

@@ -281,6 +281,13 @@ func interpretPgError(pe *pgconn.PgError, err error) error {
 		// URL is not echoed.
 		return contracts.ErrAuthFailed.With(
 			"postgres: the server refused the credentials or the permission: %s (SQLSTATE %s)", pe.Message, pe.Code).Wrapping(err)
+	case pe.Code == "42P01" || pe.Code == "3F000":
+		// undefined_table, invalid_schema_name: the backend checked the
+		// schema at Open, so its tables were dropped since (docs/spec.md
+		// §6.1). The message names the table, never a value.
+		return contracts.ErrStoreReset.With(
+			"postgres: the store's tables are gone since this backend opened it: %s (SQLSTATE %s); "+
+				"nothing of it is left to serve: restore it, or migrate and seed it again, then restart", pe.Message, pe.Code).Wrapping(err)
 	case pe.Code == sqlstateUniqueViolation:
 		if ce, ok := uniqueViolations[pe.ConstraintName]; ok {
 			return ce.Wrapping(err)
