@@ -35,13 +35,15 @@ var serveCommand = command{
 	name: "serve",
 	summary: "serve the HTTP signal gateway and admin API until SIGINT/SIGTERM (admin routes need $" + AdminTokenEnv +
 		", at least 32 bytes); --rotate-every D rotates the signing secret every period",
-	synopsis: "[--listen 127.0.0.1:8080] [--metrics-listen ADDR] [--rotate-every D [--grace 24h]]",
+	synopsis: "[--listen 127.0.0.1:8080] [--metrics-listen ADDR] [--rotate-every D [--grace 24h]] [--reseed-on-reset]",
 	setup: func(fs *flag.FlagSet) func(*invocation) int {
 		listen := fs.String("listen", "127.0.0.1:8080", "the `ADDR` to listen on (port 0 picks a free port; the log says which)")
 		metrics := fs.String("metrics-listen", "", "serve GET /metrics on this `ADDR` only, and not on --listen (e.g. a private 127.0.0.1:9090 when --listen faces the internet)")
 		every := fs.Duration("rotate-every", 0, "rotate to a generated secret every period `D` (whole seconds, at least 1s), at start-up and at each period boundary, "+
 			"under the kid auto-<period start, UTC>; servers sharing the store agree on it. Never seeds an empty keystore")
 		grace := fs.Duration("grace", contracts.DefaultGraceMs*time.Millisecond, "with --rotate-every: how long the outgoing kid keeps verifying (at least D)")
+		reseed := fs.Bool("reseed-on-reset", false, "when the store lost its data (store_reset: a Valkey restarted without persistence), take the empty store and seed it again from $"+
+			SeedKidEnv+" and $"+SeedSecretEnv+"; without it, ff serve keeps answering store_reset and /readyz fails until an operator acts")
 		return func(inv *invocation) int {
 			set := setFlags(fs)
 			if set["metrics-listen"] && *metrics == "" {
@@ -58,7 +60,7 @@ var serveCommand = command{
 			case set["grace"]:
 				return inv.usagef("--grace goes with --rotate-every")
 			}
-			return inv.serve(*listen, *metrics, sched)
+			return inv.serve(*listen, *metrics, sched, *reseed)
 		}
 	},
 }
@@ -67,10 +69,15 @@ var serveCommand = command{
 // serves HTTP until the invocation's context ends, then shuts down
 // gracefully. With metricsAddr, /metrics is served there only. With sched,
 // a rotationScheduler rotates the keystore meanwhile. Logs are JSON lines
-// on stderr; the seed and every scheduled rotation log a keystore audit
-// line and count in the handler's metrics.
-func (inv *invocation) serve(addr, metricsAddr string, sched *rotationSchedule) int {
+// on stderr (the drivers' client libraries log through slog.Default, which
+// is set to the same handler); the seed and every scheduled rotation log a
+// keystore audit line and count in the handler's metrics. A store reset
+// (docs/spec.md §6.1) is logged at ERROR when the watch sees it and, with
+// reseed, answered by adopting the empty store and seeding it again.
+func (inv *invocation) serve(addr, metricsAddr string, sched *rotationSchedule, reseed bool) int {
 	log := slog.New(slog.NewJSONHandler(inv.stderr, nil))
+	defer slog.SetDefault(slog.Default())
+	slog.SetDefault(log)
 	admin := os.Getenv(AdminTokenEnv)
 	if admin != "" && len(admin) < MinAdminTokenBytes {
 		return inv.usagef("$%s is %d bytes long; it must be at least %d bytes (e.g. from `openssl rand -hex 32`), or unset to turn the admin routes off. Its value is not shown",
@@ -80,11 +87,18 @@ func (inv *invocation) serve(addr, metricsAddr string, sched *rotationSchedule) 
 	if err != nil {
 		return inv.inputExit(err)
 	}
+	if reseed && seed == nil {
+		return inv.usagef("--reseed-on-reset needs $%s and $%s: the secret it seeds again", SeedKidEnv, SeedSecretEnv)
+	}
 	e, err := inv.open()
 	if err != nil {
 		return inv.print(nil, err)
 	}
 	defer e.Close()
+	if !e.Capabilities().Persistent {
+		log.Warn("the store does not persist its data: a restart of the store (or of this process, for an in-memory one) loses every secret and wait; "+
+			"enable persistence (Valkey: appendonly yes, or RDB snapshots) for anything but a demo", "backend", engine.RedactURL(inv.backendURL))
+	}
 	h := httpapi.New(e, httpapi.Options{AdminToken: admin, Logger: log, DisableMetricsRoute: metricsAddr != ""})
 	if seed != nil {
 		out, err := e.Seed(inv.ctx, *seed)
@@ -116,7 +130,85 @@ func (inv *invocation) serve(addr, metricsAddr string, sched *rotationSchedule) 
 	log.Info("listening", attrs...)
 	stop := startScheduler(inv.ctx, sched, &rotationScheduler{e: e, audit: h.KeystoreAudit(), log: log, now: time.Now})
 	defer stop()
+	w := &resetWatch{e: e, log: log, every: ResetCheckInterval, audit: h.KeystoreAudit(), caller: inv.caller()}
+	if reseed {
+		w.seed = seed
+	}
+	stopWatch := w.start(inv.ctx)
+	defer stopWatch()
 	return serveUntilDone(inv.ctx, servers, log)
+}
+
+// ResetCheckInterval is how often ff serve pings its store to find a store
+// reset (docs/spec.md §6.1) that no request has met yet.
+const ResetCheckInterval = 5 * time.Second
+
+// resetWatch pings the store every interval and reports a store reset once
+// per reset; with seed set it adopts the emptied store and seeds it again.
+type resetWatch struct {
+	e      *engine.Engine
+	log    *slog.Logger
+	every  time.Duration
+	audit  *httpapi.KeystoreAudit
+	caller httpapi.Caller
+	seed   *contracts.SeedArgs // nil: report only
+	lost   bool                // a reset was reported and not yet answered
+}
+
+// start runs the watch until ctx ends and returns the function that stops
+// it and waits until it has stopped.
+func (w *resetWatch) start(ctx context.Context) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(w.every)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				w.check(ctx)
+			}
+		}
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
+}
+
+// check pings once and acts on a store reset.
+func (w *resetWatch) check(ctx context.Context) {
+	err := w.e.Ping(ctx)
+	if !errors.Is(err, contracts.ErrStoreReset) {
+		if err == nil && w.lost {
+			w.log.Info("store: answering again")
+			w.lost = false
+		}
+		return
+	}
+	if !w.lost {
+		w.log.Error("store: it lost its data under this server (every secret and wait is gone); every call answers store_reset and /readyz fails",
+			"error", contracts.AsError(err).Detail, "reseed_on_reset", w.seed != nil)
+		w.lost = true
+	}
+	if w.seed == nil {
+		return
+	}
+	if err := w.e.AdoptStore(ctx); err != nil {
+		w.log.Error("store: cannot take the emptied store", "error", contracts.AsError(err).Detail)
+		return
+	}
+	out, err := w.e.Seed(ctx, *w.seed)
+	w.audit.Seed(ctx, w.caller, w.seed.Kid, out, err)
+	if err != nil {
+		w.log.Error("store: took the emptied store but could not seed it", "error", contracts.AsError(err).Detail)
+		return
+	}
+	w.log.Warn("store: took the emptied store and seeded it again (--reseed-on-reset); waits and tokens from before the loss are gone", "kid", w.seed.Kid)
+	w.lost = false
 }
 
 // startScheduler runs r with sched in the background, when sched is set,

@@ -83,9 +83,40 @@ func TestServe(t *testing.T) {
 			t.Fatal("serve did not stop after cancellation")
 		}
 		record(out.String(), errOut.String())
+		if strings.Contains(errOut.String(), "does not persist") {
+			t.Fatalf("a SQLite store persists, yet serve warned: %s", errOut.String())
+		}
 		// The seed from the environment reached the store.
 		wantStdout(t, run(t, "", "--backend", db, "seed", "--kid", "k1", "--secret-hex", secretA),
 			`{"outcome":"already_seeded","kid":"k1","current_kid":"k1","same_secret":true}`)
+	})
+	t.Run("WarnsWhenTheStoreDoesNotPersist", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		var out, errOut syncBuffer
+		done := make(chan int, 1)
+		go func() {
+			done <- cli.Run(ctx, []string{"--backend", "memory://", "serve", "--listen", "127.0.0.1:0"}, strings.NewReader(""), &out, &errOut)
+		}()
+		waitListening(t, &errOut)
+		cancel()
+		<-done
+		record(out.String(), errOut.String())
+		var warned bool
+		for _, line := range strings.Split(errOut.String(), "\n") {
+			var l struct{ Level, Msg string }
+			if json.Unmarshal([]byte(line), &l) == nil && l.Level == "WARN" && strings.Contains(l.Msg, "does not persist") {
+				warned = true
+			}
+		}
+		if !warned {
+			t.Fatalf("no WARN line about persistence for memory://; stderr %s", errOut.String())
+		}
+	})
+	t.Run("ReseedOnResetNeedsTheSeed", func(t *testing.T) {
+		t.Setenv("FF_WAITPOINT_HMAC_KID", "")
+		t.Setenv("FF_WAITPOINT_HMAC_SECRET_FILE", "")
+		run(t, "", "--backend", "memory://", "serve", "--reseed-on-reset").usage(t, "--reseed-on-reset needs $FF_WAITPOINT_HMAC_KID")
 	})
 	t.Run("HalfSeedEnvironmentIsUsageError", func(t *testing.T) {
 		t.Setenv("FF_WAITPOINT_HMAC_KID", "k1")
