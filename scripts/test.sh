@@ -10,11 +10,15 @@
 #      tidy on its own) and `go vet ./...`; a failure stops the run here,
 #      before any server starts (FF_TEST_KEEP_GOING=1 goes on to the tests);
 #   4. scripts/test-servers.sh starts throw-away servers for the FF_TEST_*
-#      URLs left unset: PostgreSQL, Valkey 8 standalone and 3-master cluster,
+#      URLs left unset: PostgreSQL, PgBouncer in transaction mode in front
+#      of it, Valkey 8 standalone and 3-master cluster,
 #      Redis 7 standalone and 3-master cluster (installed with apt-get when
 #      missing and root); they are stopped on exit, whether the tests pass,
 #      fail or are interrupted;
-#   5. per module: go test -race -count=1 -json ./...;
+#   5. per module: go test -race -count=1 -json ./...; the tests of
+#      backend/postgres named TestPgBouncer* (the driver through PgBouncer in
+#      transaction mode, FF_TEST_POSTGRES_POOLER_URL) run as a stage of
+#      their own, package names shown as pgbouncer:...;
 #   6. the packages of backend/valkey again with FF_TEST_VALKEY_URL and
 #      FF_TEST_VALKEY_CLUSTER_URL pointing at the Redis 7 servers (package
 #      names shown as redis7:...), so that the driver is tested on both;
@@ -238,9 +242,15 @@ collect() {
 	BG_DESC=() BG_DIR=() BG_FLAGS=()
 }
 
+# The PostgreSQL driver's tests through PgBouncer (TestPgBouncer*) run as
+# a stage of their own, shown as pgbouncer:..., and not in the module's run.
 for mod in "${MODS[@]}"; do
 	read -r -a pats <<<"${PKGS[$mod]}"
-	background "go test -race -count=1 ${pats[*]} (module $mod)" "$mod" -- go test -race -count=1 -json "${pats[@]}"
+	background "go test -race -count=1 ${pats[*]} (module $mod)" "$mod" -- go test -race -count=1 -skip '^TestPgBouncer' -json "${pats[@]}"
+	if [[ "$mod" == backend/postgres ]]; then
+		background "PgBouncer: go test -race -count=1 -run '^TestPgBouncer' ${pats[*]} (module $mod, through PgBouncer in transaction mode)" "$mod" -prefix pgbouncer: -- \
+			go test -race -count=1 -run '^TestPgBouncer' -json "${pats[@]}"
+	fi
 done
 
 if [[ -n "$REDIS_PATTERNS" ]]; then

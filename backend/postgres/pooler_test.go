@@ -29,7 +29,7 @@ func pooledStore(t testing.TB) (string, string) {
 // The whole conformance suite through PgBouncer in transaction mode, one
 // database per scenario: with ff_pooler=transaction the driver keeps no
 // session state, so every rule holds there too.
-func TestConformanceThroughPooler(t *testing.T) {
+func TestPgBouncerConformance(t *testing.T) {
 	h, opened := harnessOn(pooledStore)
 	start := time.Now()
 	conformance.Run(t, h)
@@ -46,7 +46,7 @@ func TestConformanceThroughPooler(t *testing.T) {
 // no server connection holds an advisory lock: the execution locks are
 // transaction-scoped and end with their transaction instead of staying on a
 // pooled server connection.
-func TestPoolerLeavesNoAdvisoryLockBehind(t *testing.T) {
+func TestPgBouncerLeavesNoAdvisoryLockBehind(t *testing.T) {
 	u, direct := pooledStore(t)
 	e := engine.New(openURL(t, withParam(t, u, "pool_max_conns", "8")))
 	seed(t, e, "kid-a", 0x01)
@@ -113,7 +113,7 @@ func TestPoolerLeavesNoAdvisoryLockBehind(t *testing.T) {
 // (WatchKeystore answers unsupported at once, so an Engine keeps its TTL as
 // the bound), and a rotation through one Engine is seen by another within
 // the keystore cache's TTL.
-func TestPoolerHasNoPushAndTheTTLBoundsStaleness(t *testing.T) {
+func TestPgBouncerHasNoPushAndTheTTLBoundsStaleness(t *testing.T) {
 	u, _ := pooledStore(t)
 	b := openURL(t, u)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
