@@ -7,8 +7,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
+
+	"github.com/flowfabric/flowfabric-go/backend/postgres"
 	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/driver"
 	"github.com/flowfabric/flowfabric-go/engine"
+	"github.com/flowfabric/flowfabric-go/internal/testenv"
 )
 
 // Opening with a role the server does not know is refused with
@@ -45,4 +50,48 @@ func TestAuthFailedUnknownRole(t *testing.T) {
 		t.Fatalf("detail %q does not name SQLSTATE 28000", ce.Detail)
 	}
 	t.Logf("%v", ce)
+}
+
+// A role that is no superuser and owns one database (CREATE ROLE ... LOGIN;
+// CREATE DATABASE ... OWNER) is enough: it migrates the schema and runs a
+// whole cycle, as docs/operations.md promises. One it does not own answers
+// auth_failed naming the missing permission.
+func TestLeastPrivilegeRoleOwningOneDatabase(t *testing.T) {
+	ctx := context.Background()
+	admin := connect(t, testenv.PostgresURL(t))
+	role := "ff_lp_" + strings.ReplaceAll(driver.NewID()[:8], "-", "")
+	if _, err := admin.Exec(ctx, "CREATE ROLE "+role+" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if _, err := admin.Exec(context.Background(), "DROP ROLE IF EXISTS "+role); err != nil {
+			t.Errorf("drop role: %v", err)
+		}
+	})
+	db := testenv.NewPostgresDatabase(t) // dropped first: cleanups run last-in first-out
+	u, err := url.Parse(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := strings.TrimPrefix(u.Path, "/")
+	u.User = url.User(role)
+
+	// Not the owner yet: no permission to create the tables.
+	_, err = engine.OpenBackend(ctx, withParam(t, u.String(), postgres.ParamMigrate, postgres.MigrateAuto))
+	if !errors.Is(err, contracts.ErrAuthFailed) || !strings.Contains(contracts.AsError(err).Detail, "42501") {
+		t.Fatalf("migrate as a role without privileges: %v, want auth_failed (SQLSTATE 42501)", err)
+	}
+
+	if _, err := admin.Exec(ctx, "ALTER DATABASE "+pgx.Identifier{name}.Sanitize()+" OWNER TO "+role); err != nil {
+		t.Fatal(err)
+	}
+	e := engine.New(openURL(t, withParam(t, u.String(), postgres.ParamMigrate, postgres.MigrateAuto)))
+	seed(t, e, "kid-a", 0x01)
+	if err := suspendAndSignal(ctx, e, "e1"); err != nil {
+		t.Fatal(err)
+	}
+	id, err := claimAndComplete(ctx, e, "w")
+	if err != nil || id != "e1" {
+		t.Fatalf("claim and complete as the owning role: %q, %v", id, err)
+	}
 }
