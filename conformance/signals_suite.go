@@ -46,6 +46,7 @@ func suspensionScenarios(t *testing.T, h Harness) {
 	t.Run("Lifecycle", func(t *testing.T) { sigLifecycleClockScenarios(t, s) })
 	t.Run("Validation", func(t *testing.T) { sigValidationScenarios(t, s) })
 	t.Run("V2", func(t *testing.T) { lifecycleScenarios(t, s) })
+	t.Run("Worker", func(t *testing.T) { workerScenarios(t, s) })
 	t.Run("Limits", func(t *testing.T) { s.scenario(t, "LargestValuesAccepted", limitsAccepted) })
 	t.Run("SecretHygiene", func(t *testing.T) { s.rec.check(t) })
 }

@@ -19,6 +19,7 @@ type Engine struct {
 	cacheTTL time.Duration
 	ks       *keystoreCache // nil when the keystore cache is off
 	watch    *watcher       // nil unless the cache is on and b is a KeystoreWatcher
+	wake     wakers         // WatchClaimable's watchers
 	limits   contracts.SignalLimits
 }
 
@@ -254,7 +255,11 @@ func (e *Engine) DeliverSignal(ctx context.Context, a contracts.DeliverSignalArg
 		return contracts.DeliverSignalOutcome{}, err
 	}
 	a.Limits = e.limits // the Engine's, whatever the caller set
-	return call(ctx, func() error { return nil }, e.b.DeliverSignal, a)
+	out, err := call(ctx, func() error { return nil }, e.b.DeliverSignal, a)
+	if err == nil && out.Resumed {
+		e.wake.wake()
+	}
+	return out, err
 }
 
 // ObserveSignals returns a page of the signals of the execution's latest
@@ -344,7 +349,11 @@ func (e *Engine) ReleaseExecution(ctx context.Context, a contracts.ReleaseArgs) 
 	if err != nil {
 		return contracts.ReleaseOutcome{}, err
 	}
-	return call(ctx, a.Validate, l.ReleaseExecution, a)
+	out, err := call(ctx, a.Validate, l.ReleaseExecution, a)
+	if err == nil {
+		e.wake.wake()
+	}
+	return out, err
 }
 
 // CancelSuspension stops a suspended execution's wait: its waitpoints close
@@ -354,7 +363,11 @@ func (e *Engine) CancelSuspension(ctx context.Context, a contracts.CancelArgs) (
 	if err != nil {
 		return contracts.CancelOutcome{}, err
 	}
-	return call(ctx, a.Validate, l.CancelSuspension, a)
+	out, err := call(ctx, a.Validate, l.CancelSuspension, a)
+	if err == nil {
+		e.wake.wake()
+	}
+	return out, err
 }
 
 // lifecycle returns the backend's driver.Lifecycle, or unsupported naming op.
