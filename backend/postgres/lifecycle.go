@@ -257,8 +257,10 @@ func (b *Backend) ReleaseExecution(ctx context.Context, args contracts.ReleaseAr
 			return err
 		}
 		leaseID, expires := driver.ReleasedLease(l.nowMs)
-		_, err = tx.Exec(ctx, setLeaseSQL, args.ExecutionID, leaseID, expires)
-		return err
+		if _, err = tx.Exec(ctx, setLeaseSQL, args.ExecutionID, leaseID, expires); err != nil {
+			return err
+		}
+		return notifyClaimable(ctx, tx)
 	})
 	if err != nil {
 		return contracts.ReleaseOutcome{}, interpretError(err)
@@ -282,8 +284,10 @@ func (b *Backend) CancelSuspension(ctx context.Context, args contracts.CancelArg
 			return err
 		}
 		suspensionID = deref(l.suspensionID)
-		_, err = tx.Exec(ctx, cancelSQL, args.ExecutionID)
-		return err
+		if _, err = tx.Exec(ctx, cancelSQL, args.ExecutionID); err != nil {
+			return err
+		}
+		return notifyClaimable(ctx, tx)
 	})
 	if err != nil {
 		return contracts.CancelOutcome{}, interpretError(err)

@@ -438,6 +438,11 @@ func recordSignal(ctx context.Context, tx pgx.Tx, args contracts.DeliverSignalAr
 	if err != nil {
 		return contracts.DeliverSignalOutcome{}, err
 	}
+	if resumes {
+		if err := notifyClaimable(ctx, tx); err != nil {
+			return contracts.DeliverSignalOutcome{}, err
+		}
+	}
 	return contracts.DeliverSignalOutcome{Outcome: contracts.OutcomeAccepted, SignalID: id, Resumed: resumes}, nil
 }
 
@@ -616,22 +621,48 @@ func (b *Backend) ListSuspended(ctx context.Context, args contracts.ListSuspende
 func (b *Backend) ClaimResumedExecution(ctx context.Context, args contracts.ClaimArgs) (contracts.ClaimOutcome, error) {
 	var out contracts.ClaimOutcome
 	err := b.inTx(ctx, claimLockSQL, func(tx pgx.Tx) error {
-		out = contracts.ClaimOutcome{Outcome: contracts.OutcomeNone}
-		c := contracts.ClaimOutcome{Outcome: contracts.OutcomeClaimed, LeaseID: driver.NewID()}
-		err := tx.QueryRow(ctx, claimSQL, c.LeaseID, args.LeaseMs).Scan(&c.ExecutionID, &c.SuspensionID, &c.Reason, &c.LeaseExpiresAtMs)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return nil
+		var err error
+		out, err = claimOne(ctx, tx, args.LeaseMs)
+		return err
+	})
+	return out, interpretError(err)
+}
+
+// ClaimResumedExecutions claims up to args.Max executions, oldest first,
+// each as ClaimResumedExecution would (docs/spec.md §8.8), in one
+// SERIALIZABLE transaction behind the claim lock: all of them or, on an
+// error, none.
+func (b *Backend) ClaimResumedExecutions(ctx context.Context, args contracts.ClaimBatchArgs) (contracts.ClaimBatchOutcome, error) {
+	var out contracts.ClaimBatchOutcome
+	err := b.inTx(ctx, claimLockSQL, func(tx pgx.Tx) error {
+		out = contracts.ClaimBatchOutcome{Claims: []contracts.ClaimOutcome{}}
+		for len(out.Claims) < args.Max {
+			c, err := claimOne(ctx, tx, args.LeaseMs)
+			if err != nil || c.Outcome != contracts.OutcomeClaimed {
+				return err
+			}
+			out.Claims = append(out.Claims, c)
 		}
-		if err != nil {
-			return err
-		}
-		if c.Signals, err = suspensionSignals(ctx, tx, c.SuspensionID); err != nil {
-			return err
-		}
-		out = c
 		return nil
 	})
 	return out, interpretError(err)
+}
+
+// claimOne leases the oldest claimable execution in tx (claimSQL) and reads
+// its signals; outcome none when nothing is claimable.
+func claimOne(ctx context.Context, tx pgx.Tx, leaseMs int64) (contracts.ClaimOutcome, error) {
+	c := contracts.ClaimOutcome{Outcome: contracts.OutcomeClaimed, LeaseID: driver.NewID()}
+	err := tx.QueryRow(ctx, claimSQL, c.LeaseID, leaseMs).Scan(&c.ExecutionID, &c.SuspensionID, &c.Reason, &c.LeaseExpiresAtMs)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return contracts.ClaimOutcome{Outcome: contracts.OutcomeNone}, nil
+	}
+	if err != nil {
+		return contracts.ClaimOutcome{}, err
+	}
+	if c.Signals, err = suspensionSignals(ctx, tx, c.SuspensionID); err != nil {
+		return contracts.ClaimOutcome{}, err
+	}
+	return c, nil
 }
 
 // suspensionSignals lists a suspension's signals in delivery order.

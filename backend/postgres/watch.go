@@ -12,12 +12,31 @@ import (
 	"github.com/flowfabric/flowfabric-go/driver"
 )
 
-var _ driver.KeystoreWatcher = (*Backend)(nil)
+var (
+	_ driver.KeystoreWatcher  = (*Backend)(nil)
+	_ driver.ClaimableWatcher = (*Backend)(nil)
+	_ driver.BatchClaimer     = (*Backend)(nil)
+)
 
 // keystoreChannel is the channel on which the trigger of migration 0003
 // notifies every statement that writes ff_keys, with the table's schema as
 // payload.
 const keystoreChannel = "ff_keystore"
+
+// claimableChannel is the channel on which resuming deliveries, cancels
+// and releases notify, at their commit, that an execution became claimable,
+// with the schema as payload (docs/spec.md §8.8).
+const claimableChannel = "ff_claimable"
+
+// notifyClaimableSQL queues that notification in the transaction: NOTIFY
+// is transactional, sent at commit and dropped at rollback.
+const notifyClaimableSQL = `SELECT pg_notify('` + claimableChannel + `', current_schema())`
+
+// notifyClaimable queues the claimable notification in tx.
+func notifyClaimable(ctx context.Context, tx pgx.Tx) error {
+	_, err := tx.Exec(ctx, notifyClaimableSQL)
+	return err
+}
 
 // keystoreSchemaSQL names the schema of the ff_keys the connection's
 // search_path resolves to: the one whose notifications are ours.
@@ -43,20 +62,35 @@ var (
 // ends or the backend is closed, and backend_closed when called after
 // Close. The connection uses the URL's settings (application_name included).
 func (b *Backend) WatchKeystore(ctx context.Context, changed func()) error {
+	return b.watch(ctx, keystoreChannel, "keystore push", changed)
+}
+
+// WatchClaimable listens, on a connection of its own, for the notifications
+// that resuming deliveries, cancels and releases of every process send at
+// commit (docs/spec.md §8.8), and calls wake for each of this schema's and
+// once after each (re)connection. Like WatchKeystore: nil when ctx ends,
+// backend_closed after Close, unsupported behind a transaction pooler.
+func (b *Backend) WatchClaimable(ctx context.Context, wake func()) error {
+	return b.watch(ctx, claimableChannel, "claimable push", wake)
+}
+
+// watch runs a listener on channel until ctx ends or the backend closes,
+// reconnecting with backoff; what names it in errors.
+func (b *Backend) watch(ctx context.Context, channel, what string, notify func()) error {
 	if err := b.usable(); err != nil {
 		return err
 	}
 	if b.pooled {
 		// LISTEN is session state: behind a transaction pooler it would
 		// listen on a server connection that soon serves someone else, and
-		// notifications would stop without an error. The caches' TTL is the
-		// bound instead.
-		return contracts.ErrUnsupported.With("postgres: no keystore push behind a transaction pooler (%s=%s)", ParamPooler, PoolerTransaction)
+		// notifications would stop without an error. The caches' TTL and
+		// the workers' polling are the bound instead.
+		return contracts.ErrUnsupported.With("postgres: no %s behind a transaction pooler (%s=%s)", what, ParamPooler, PoolerTransaction)
 	}
 	cfg := b.pool.Config().ConnConfig
 	backoff := watchBackoffMin
 	for {
-		if up, _ := b.listen(ctx, cfg, changed); up {
+		if up, _ := b.listen(ctx, cfg, channel, notify); up {
 			backoff = watchBackoffMin
 		}
 		// The error is not reported: the connection comes back or the TTL
@@ -83,7 +117,7 @@ func (b *Backend) sleep(ctx context.Context, d time.Duration) bool {
 
 // listen connects, listens and delivers notifications until ctx ends, the
 // backend is closed or the connection fails. up reports that it listened.
-func (b *Backend) listen(ctx context.Context, cfg *pgx.ConnConfig, changed func()) (up bool, err error) {
+func (b *Backend) listen(ctx context.Context, cfg *pgx.ConnConfig, channel string, changed func()) (up bool, err error) {
 	if ctx.Err() != nil || b.closed.Load() {
 		return false, nil
 	}
@@ -102,7 +136,7 @@ func (b *Backend) listen(ctx context.Context, cfg *pgx.ConnConfig, changed func(
 	cctx, cancel = context.WithTimeout(ctx, watchConnectTimeout)
 	err = conn.QueryRow(cctx, keystoreSchemaSQL).Scan(&schema)
 	if err == nil {
-		_, err = conn.Exec(cctx, "LISTEN "+keystoreChannel)
+		_, err = conn.Exec(cctx, "LISTEN "+channel)
 	}
 	cancel()
 	if err != nil {
@@ -117,7 +151,7 @@ func (b *Backend) listen(ctx context.Context, cfg *pgx.ConnConfig, changed func(
 		cancel()
 		switch {
 		case err == nil:
-			if n.Channel == keystoreChannel && n.Payload == schema {
+			if n.Channel == channel && n.Payload == schema {
 				changed()
 			}
 		case ctx.Err() != nil || b.closed.Load():
