@@ -32,3 +32,18 @@ type BatchClaimer interface {
 type ClaimableWatcher interface {
 	WatchClaimable(ctx context.Context, wake func()) error
 }
+
+// TxSuspender is an optional driver interface, found by type assertion: it
+// runs suspend and create_waitpoint inside a transaction the application
+// already holds (tx is the driver's transaction type: a pgx.Tx for
+// PostgreSQL), so that the application's own writes and the suspension
+// commit or roll back together, as River's InsertTx does for jobs. The
+// outcome's tokens open their waitpoints only once tx commits; after a
+// rollback nothing of the call is left and its tokens open nothing. A
+// contract refusal leaves tx usable (the driver undoes its own writes, e.g.
+// with a savepoint). A tx of another type answers invalid_input naming tx.
+// The Engine validates and defaults args first, as for Suspend.
+type TxSuspender interface {
+	SuspendTx(ctx context.Context, tx any, args contracts.SuspendArgs) (contracts.SuspendOutcome, error)
+	CreateWaitpointTx(ctx context.Context, tx any, args contracts.CreateWaitpointArgs) (contracts.CreateWaitpointOutcome, error)
+}

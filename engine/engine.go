@@ -221,10 +221,35 @@ func (e *Engine) Verify(ctx context.Context, a contracts.VerifyArgs) (contracts.
 // (docs/spec.md §8.1). Pending items, count conditions and tags need a
 // backend implementing driver.Lifecycle.
 func (e *Engine) Suspend(ctx context.Context, a contracts.SuspendArgs) (contracts.SuspendOutcome, error) {
+	a, validate := e.suspendArgs(a)
+	return call(ctx, validate, e.b.Suspend, a)
+}
+
+// SuspendTx is Suspend inside tx, a transaction the application holds on
+// the same store (a pgx.Tx for PostgreSQL), so that its own writes and the
+// suspension commit or roll back together — River's InsertTx for waits.
+// The tokens returned open their waitpoints once tx commits; after a
+// rollback nothing of the call is left. A refusal leaves tx usable. It
+// answers unavailable / unsupported when the backend cannot join an
+// application's transaction (driver.TxSuspender), and invalid_input naming
+// tx for a transaction of another kind.
+func (e *Engine) SuspendTx(ctx context.Context, tx any, a contracts.SuspendArgs) (contracts.SuspendOutcome, error) {
+	ts, ok := e.b.(driver.TxSuspender)
+	if !ok {
+		return contracts.SuspendOutcome{}, unsupported("suspend in the application's transaction")
+	}
+	a, validate := e.suspendArgs(a)
+	return call(ctx, validate, func(ctx context.Context, a contracts.SuspendArgs) (contracts.SuspendOutcome, error) {
+		return ts.SuspendTx(ctx, tx, a)
+	}, a)
+}
+
+// suspendArgs defaults a's condition and returns its validation.
+func (e *Engine) suspendArgs(a contracts.SuspendArgs) (contracts.SuspendArgs, func() error) {
 	if a.Condition == "" {
 		a.Condition = contracts.ConditionAny
 	}
-	validate := func() error {
+	return a, func() error {
 		if err := a.Validate(); err != nil {
 			return err
 		}
@@ -233,7 +258,6 @@ func (e *Engine) Suspend(ctx context.Context, a contracts.SuspendArgs) (contract
 		}
 		return nil
 	}
-	return call(ctx, validate, e.b.Suspend, a)
 }
 
 // DeliverSignal records a signal on a waitpoint, exactly once per
@@ -314,6 +338,18 @@ func (e *Engine) CreateWaitpoint(ctx context.Context, a contracts.CreateWaitpoin
 		return contracts.CreateWaitpointOutcome{}, err
 	}
 	return call(ctx, a.Validate, l.CreateWaitpoint, a)
+}
+
+// CreateWaitpointTx is CreateWaitpoint inside tx, a transaction the
+// application holds on the same store; see SuspendTx.
+func (e *Engine) CreateWaitpointTx(ctx context.Context, tx any, a contracts.CreateWaitpointArgs) (contracts.CreateWaitpointOutcome, error) {
+	ts, ok := e.b.(driver.TxSuspender)
+	if !ok {
+		return contracts.CreateWaitpointOutcome{}, unsupported("create_waitpoint in the application's transaction")
+	}
+	return call(ctx, a.Validate, func(ctx context.Context, a contracts.CreateWaitpointArgs) (contracts.CreateWaitpointOutcome, error) {
+		return ts.CreateWaitpointTx(ctx, tx, a)
+	}, a)
 }
 
 // GetWaitpoint describes one waitpoint of an execution: its status, signal

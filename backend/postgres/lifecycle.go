@@ -8,6 +8,7 @@ import (
 
 	"github.com/flowfabric/flowfabric-go/contracts"
 	"github.com/flowfabric/flowfabric-go/driver"
+	"github.com/flowfabric/flowfabric-go/kek"
 )
 
 // Version 2 of the waitpoint lifecycle (docs/spec.md §8.1, §8.4–§8.6). Every
@@ -115,26 +116,33 @@ func (b *Backend) CreateWaitpoint(ctx context.Context, args contracts.CreateWait
 	var out contracts.CreateWaitpointOutcome
 	ring := b.keyring.Load()
 	err := b.inExecTx(ctx, args.ExecutionID, func(tx pgx.Tx) error {
-		nowMs, current, err := currentKey(ctx, tx, ring)
-		if err != nil {
-			return err
-		}
-		e, live, err := rememberForWaitpoint(ctx, tx, args.ExecutionID, nowMs)
-		if err != nil {
-			return err
-		}
-		if err := driver.CheckCreateWaitpoint(e, args, live); err != nil {
-			return err
-		}
-		out = driver.NewPendingWaitpoint(args, current, nowMs)
-		_, err = tx.Exec(ctx, insertPendingSQL, out.WaitpointID, out.WaitpointKey, args.ExecutionID, out.CreatedAtMs,
-			out.ExpiresAtMs, driver.TokenFingerprint(out.Token), tagsParam(out.Tags))
+		var err error
+		out, err = createWaitpoint(ctx, tx, ring, args)
 		return err
 	})
 	if err != nil {
 		return contracts.CreateWaitpointOutcome{}, interpretError(err)
 	}
 	return out, nil
+}
+
+// createWaitpoint is one attempt of create_waitpoint in tx.
+func createWaitpoint(ctx context.Context, tx pgx.Tx, ring *kek.Keyring, args contracts.CreateWaitpointArgs) (contracts.CreateWaitpointOutcome, error) {
+	nowMs, current, err := currentKey(ctx, tx, ring)
+	if err != nil {
+		return contracts.CreateWaitpointOutcome{}, err
+	}
+	e, live, err := rememberForWaitpoint(ctx, tx, args.ExecutionID, nowMs)
+	if err != nil {
+		return contracts.CreateWaitpointOutcome{}, err
+	}
+	if err := driver.CheckCreateWaitpoint(e, args, live); err != nil {
+		return contracts.CreateWaitpointOutcome{}, err
+	}
+	out := driver.NewPendingWaitpoint(args, current, nowMs)
+	_, err = tx.Exec(ctx, insertPendingSQL, out.WaitpointID, out.WaitpointKey, args.ExecutionID, out.CreatedAtMs,
+		out.ExpiresAtMs, driver.TokenFingerprint(out.Token), tagsParam(out.Tags))
+	return out, err
 }
 
 // rememberForWaitpoint makes sure the execution is remembered and returns

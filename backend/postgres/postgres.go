@@ -2,7 +2,9 @@ package postgres
 
 import (
 	"context"
+	"net"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync/atomic"
 
@@ -65,6 +67,7 @@ type Backend struct {
 	pool   *pgxpool.Pool
 	url    string // redacted, for messages
 	pooled bool   // behind a transaction pooler: no session state (ParamPooler)
+	shared bool   // the application's pool (New): Close leaves it open
 	closed atomic.Bool
 	stats  stats
 	// keyring seals the secrets written and opens those read; nil stores
@@ -121,6 +124,60 @@ func Open(ctx context.Context, u *url.URL) (*Backend, error) {
 		return nil, interpretError(err)
 	}
 	return b, nil
+}
+
+// Option configures New.
+type Option func(*options)
+
+// WithMigrate makes New apply pending schema migrations, as ff_migrate=auto
+// does for Open.
+func WithMigrate() Option { return func(o *options) { o.autoMigrate = true } }
+
+// WithTransactionPooler tells New that the pool reaches the server through
+// a pooler in transaction mode, as ff_pooler=transaction does for Open (see
+// the package documentation, "Behind a pooler"). The pool must then not use
+// pgx's statement cache: set its ConnConfig.DefaultQueryExecMode to
+// pgx.QueryExecModeExec or QueryExecModeSimpleProtocol.
+func WithTransactionPooler() Option { return func(o *options) { o.pooled = true } }
+
+// New returns a Backend over the application's own pool, so that the
+// store shares the application's connections, settings and credentials, and
+// its transactions can hold a suspension (engine.Engine.SuspendTx). It
+// checks the schema as Open does (or migrates it, WithMigrate). The Backend
+// never closes pool: its Close only stops its own use. The keystore and
+// claimable listeners open their own connections with pool's connection
+// settings. Install a keyring with SetKeyring to seal secrets at rest.
+func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Backend, error) {
+	if pool == nil {
+		return nil, contracts.Invalid("pool", "must not be nil")
+	}
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	cfg := pool.Config().ConnConfig
+	if o.pooled && (cfg.DefaultQueryExecMode == pgx.QueryExecModeCacheStatement || cfg.DefaultQueryExecMode == pgx.QueryExecModeCacheDescribe) {
+		return nil, contracts.Invalid("pool", "behind a transaction pooler the pool must not cache statements: "+
+			"set ConnConfig.DefaultQueryExecMode to pgx.QueryExecModeExec or QueryExecModeSimpleProtocol")
+	}
+	b := &Backend{pool: pool, url: redactedPoolURL(cfg), pooled: o.pooled, shared: true}
+	var err error
+	if o.autoMigrate {
+		_, err = migrate(ctx, pool)
+	} else {
+		err = checkSchema(ctx, pool, b.url)
+	}
+	if err != nil {
+		return nil, interpretError(err)
+	}
+	return b, nil
+}
+
+// redactedPoolURL names the pool's server for messages, without user
+// name or password: postgres://host:port/database.
+func redactedPoolURL(cfg *pgx.ConnConfig) string {
+	u := url.URL{Scheme: Scheme, Host: net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port))), Path: "/" + cfg.Database}
+	return u.String()
 }
 
 // Migrate applies the pending schema migrations of the database of u and
@@ -228,11 +285,11 @@ func (b *Backend) Ping(ctx context.Context) error {
 	return interpretError(err)
 }
 
-// Close closes the pool, waiting for connections in use to be returned.
-// Later calls fail with unavailable / backend_closed; closing twice is
-// harmless.
+// Close closes the pool, waiting for connections in use to be returned —
+// but not the application's pool of New, which stays open. Later calls
+// fail with unavailable / backend_closed; closing twice is harmless.
 func (b *Backend) Close() error {
-	if b.closed.Swap(true) {
+	if b.closed.Swap(true) || b.shared {
 		return nil
 	}
 	b.pool.Close()
