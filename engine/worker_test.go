@@ -7,6 +7,7 @@ import (
 
 	"github.com/flowfabric/flowfabric-go/backend/memory"
 	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/driver"
 	"github.com/flowfabric/flowfabric-go/engine"
 )
 
@@ -88,7 +89,15 @@ func TestWatchClaimableWakesOnTheEnginesOwnCalls(t *testing.T) {
 // first.
 func TestClaimResumedExecutionsWithoutBatchClaimer(t *testing.T) {
 	ctx := context.Background()
-	e := engine.New(memory.New())
+	// The memory backend is a BatchClaimer; this wrapper hides it.
+	m := memory.New()
+	e := engine.New(struct {
+		driver.Backend
+		driver.Lifecycle
+	}{m, m})
+	if _, ok := e.Backend().(driver.BatchClaimer); ok {
+		t.Fatal("the wrapper is a BatchClaimer")
+	}
 	if _, err := e.ClaimResumedExecutions(ctx, contracts.ClaimBatchArgs{WorkerID: "w", Max: 0}); err == nil {
 		t.Fatal("max 0 accepted")
 	}

@@ -38,7 +38,10 @@ func init() {
 	})
 }
 
-var _ driver.Backend = (*Backend)(nil)
+var (
+	_ driver.Backend      = (*Backend)(nil)
+	_ driver.BatchClaimer = (*Backend)(nil)
+)
 
 // Backend is an in-memory store with one keystore partition. It is safe for
 // concurrent use: one mutex guards the whole state, so every operation is a

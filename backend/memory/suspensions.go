@@ -377,6 +377,31 @@ func (b *Backend) ClaimResumedExecution(ctx context.Context, args contracts.Clai
 		return contracts.ClaimOutcome{}, err
 	}
 	defer unlock()
+	return b.claimOldest(nowMs, args.LeaseMs), nil
+}
+
+// ClaimResumedExecutions claims up to args.Max executions, oldest first,
+// each as ClaimResumedExecution would (docs/spec.md §8.8), under one lock.
+func (b *Backend) ClaimResumedExecutions(ctx context.Context, args contracts.ClaimBatchArgs) (contracts.ClaimBatchOutcome, error) {
+	nowMs, unlock, err := b.begin(ctx)
+	if err != nil {
+		return contracts.ClaimBatchOutcome{}, err
+	}
+	defer unlock()
+	out := contracts.ClaimBatchOutcome{Claims: []contracts.ClaimOutcome{}}
+	for len(out.Claims) < args.Max {
+		c := b.claimOldest(nowMs, args.LeaseMs)
+		if c.Outcome != contracts.OutcomeClaimed {
+			break
+		}
+		out.Claims = append(out.Claims, c)
+	}
+	return out, nil
+}
+
+// claimOldest leases the oldest claimable execution at nowMs, or answers
+// outcome none. The caller holds the lock.
+func (b *Backend) claimOldest(nowMs, leaseMs int64) contracts.ClaimOutcome {
 	var oldest *execution
 	var reason string
 	for _, e := range b.execs {
@@ -385,16 +410,16 @@ func (b *Backend) ClaimResumedExecution(ctx context.Context, args contracts.Clai
 		}
 	}
 	if oldest == nil {
-		return contracts.ClaimOutcome{Outcome: contracts.OutcomeNone}, nil
+		return contracts.ClaimOutcome{Outcome: contracts.OutcomeNone}
 	}
 	e := oldest
 	e.state, e.reason = contracts.StateClaimed, reason
-	e.leaseID, e.leaseExpiresAtMs = driver.NewID(), nowMs+args.LeaseMs
+	e.leaseID, e.leaseExpiresAtMs = driver.NewID(), nowMs+leaseMs
 	e.latest.closed = true // a timeout claim closes the waitpoints here
 	return contracts.ClaimOutcome{
 		Outcome: contracts.OutcomeClaimed, ExecutionID: e.id, SuspensionID: e.latest.id, Reason: reason,
 		LeaseID: e.leaseID, LeaseExpiresAtMs: e.leaseExpiresAtMs, Signals: e.latest.signalList(),
-	}, nil
+	}
 }
 
 // CompleteExecution forgets a claimed execution and everything recorded for

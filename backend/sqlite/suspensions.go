@@ -780,6 +780,25 @@ func (b *Backend) ClaimResumedExecution(ctx context.Context, args contracts.Clai
 	return writing(ctx, b, func(q txn, nowMs int64) (contracts.ClaimOutcome, error) { return claim(q, args, nowMs) })
 }
 
+var _ driver.BatchClaimer = (*Backend)(nil)
+
+// ClaimResumedExecutions claims up to args.Max executions, oldest first,
+// each as ClaimResumedExecution would (docs/spec.md §8.8), in one write
+// transaction: all of them or, on an error, none.
+func (b *Backend) ClaimResumedExecutions(ctx context.Context, args contracts.ClaimBatchArgs) (contracts.ClaimBatchOutcome, error) {
+	return writing(ctx, b, func(q txn, nowMs int64) (contracts.ClaimBatchOutcome, error) {
+		out := contracts.ClaimBatchOutcome{Claims: []contracts.ClaimOutcome{}}
+		for len(out.Claims) < args.Max {
+			c, err := claim(q, args.Claim(), nowMs)
+			if err != nil || c.Outcome != contracts.OutcomeClaimed {
+				return out, err
+			}
+			out.Claims = append(out.Claims, c)
+		}
+		return out, nil
+	})
+}
+
 func claim(q txn, args contracts.ClaimArgs, nowMs int64) (contracts.ClaimOutcome, error) {
 	e, err := scanExec(q.queryRow(selectClaimable, nowMs))
 	if errors.Is(err, sql.ErrNoRows) {

@@ -445,22 +445,47 @@ func (b *Backend) ListSuspended(ctx context.Context, args contracts.ListSuspende
 // bucket is walked oldest first and the first claimable one is taken.
 func (b *Backend) ClaimResumedExecution(ctx context.Context, args contracts.ClaimArgs) (contracts.ClaimOutcome, error) {
 	return write(ctx, b, func(tx *bolt.Tx, nowMs int64) (contracts.ClaimOutcome, error) {
-		e, reason, err := oldestClaimable(tx, nowMs)
-		if e == nil || err != nil {
-			return contracts.ClaimOutcome{Outcome: contracts.OutcomeNone}, err
-		}
-		e.State, e.Reason = contracts.StateClaimed, reason
-		e.LeaseID, e.LeaseExpiresAtMs = driver.NewID(), nowMs+args.LeaseMs
-		e.Suspension.Closed = true // a timeout claim closes the waitpoints here
-		signals, err := signalsOf(tx, e.ID, e.Suspension.ID)
-		if err != nil {
-			return contracts.ClaimOutcome{}, err
-		}
-		return contracts.ClaimOutcome{
-			Outcome: contracts.OutcomeClaimed, ExecutionID: e.ID, SuspensionID: e.Suspension.ID, Reason: reason,
-			LeaseID: e.LeaseID, LeaseExpiresAtMs: e.LeaseExpiresAtMs, Signals: signals,
-		}, saveExec(tx, e)
+		return claimOldest(tx, nowMs, args.LeaseMs)
 	})
+}
+
+var _ driver.BatchClaimer = (*Backend)(nil)
+
+// ClaimResumedExecutions claims up to args.Max executions, oldest first,
+// each as ClaimResumedExecution would (docs/spec.md §8.8), in one bbolt
+// write transaction.
+func (b *Backend) ClaimResumedExecutions(ctx context.Context, args contracts.ClaimBatchArgs) (contracts.ClaimBatchOutcome, error) {
+	return write(ctx, b, func(tx *bolt.Tx, nowMs int64) (contracts.ClaimBatchOutcome, error) {
+		out := contracts.ClaimBatchOutcome{Claims: []contracts.ClaimOutcome{}}
+		for len(out.Claims) < args.Max {
+			c, err := claimOldest(tx, nowMs, args.LeaseMs)
+			if err != nil || c.Outcome != contracts.OutcomeClaimed {
+				return out, err
+			}
+			out.Claims = append(out.Claims, c)
+		}
+		return out, nil
+	})
+}
+
+// claimOldest leases the oldest claimable execution in tx, or answers
+// outcome none.
+func claimOldest(tx *bolt.Tx, nowMs, leaseMs int64) (contracts.ClaimOutcome, error) {
+	e, reason, err := oldestClaimable(tx, nowMs)
+	if e == nil || err != nil {
+		return contracts.ClaimOutcome{Outcome: contracts.OutcomeNone}, err
+	}
+	e.State, e.Reason = contracts.StateClaimed, reason
+	e.LeaseID, e.LeaseExpiresAtMs = driver.NewID(), nowMs+leaseMs
+	e.Suspension.Closed = true // a timeout claim closes the waitpoints here
+	signals, err := signalsOf(tx, e.ID, e.Suspension.ID)
+	if err != nil {
+		return contracts.ClaimOutcome{}, err
+	}
+	return contracts.ClaimOutcome{
+		Outcome: contracts.OutcomeClaimed, ExecutionID: e.ID, SuspensionID: e.Suspension.ID, Reason: reason,
+		LeaseID: e.LeaseID, LeaseExpiresAtMs: e.LeaseExpiresAtMs, Signals: signals,
+	}, saveExec(tx, e)
 }
 
 // oldestClaimable returns the first claimable execution in (suspended_at_ms,
