@@ -94,8 +94,9 @@ func rotationConflict(kid string, why string) *contracts.Error {
 }
 
 // transientServerErrors are server replies that mean "not now": the cluster
-// is resharding or failing over, or the server is loading.
-var transientServerErrors = []string{"CLUSTERDOWN", "LOADING", "TRYAGAIN", "MASTERDOWN", "BUSY", "READONLY"}
+// is resharding or failing over (MOVED and ASK reach the driver only from
+// a call sent to one node, replication.go), or the server is loading.
+var transientServerErrors = []string{"CLUSTERDOWN", "LOADING", "TRYAGAIN", "MASTERDOWN", "BUSY", "READONLY", "MOVED", "ASK"}
 
 // interpretError maps a go-redis error onto the contract's taxonomy. It is
 // applied on every return path of the driver. Contract errors pass through;

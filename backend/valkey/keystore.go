@@ -212,6 +212,13 @@ func (b *Backend) Seed(ctx context.Context, args contracts.SeedArgs) (contracts.
 	}
 	out, targets := planSeedAll(parts, args)
 	if len(targets) == 0 {
+		if b.waitReplicas > 0 && out.Outcome == contracts.SeedAlreadySeeded {
+			// Answered from reads: the seed it acknowledges may not be on
+			// the replicas yet (replication.go).
+			if err := b.confirmAll(ctx); err != nil {
+				return contracts.SeedOutcome{}, err
+			}
+		}
 		return out, nil
 	}
 	op := driver.NewID() // a re-sent install answers "installed" again

@@ -81,8 +81,13 @@ func (b *Backend) scriptKeys(partition int) []string {
 
 // run calls a script on one partition: EVALSHA, falling back to EVAL (which
 // caches it) when the server does not know it. args follow ARGV[1] = P.
+// With wait_replicas, a write script waits for the replicas
+// (replication.go).
 func (b *Backend) run(ctx context.Context, s *redis.Script, partition int, args ...any) ([]any, error) {
 	argv := append([]any{strconv.Itoa(b.parts)}, args...)
+	if b.waits(s) {
+		return b.runWaiting(ctx, s, b.scriptKeys(partition), partition, argv)
+	}
 	res, err := s.Run(ctx, b.client, b.scriptKeys(partition), argv...).Slice()
 	if err != nil {
 		return nil, interpretError(err)
@@ -101,7 +106,10 @@ type partitionReply struct {
 // argsFor gives each partition's arguments after ARGV[1] = P. If a node
 // does not know the script (NOSCRIPT: a fresh or flushed server), the script
 // is loaded on every master and only the calls that did not run are sent
-// again. A failure of one partition is reported in its reply.
+// again. A failure of one partition is reported in its reply. With
+// wait_replicas, the nodes of a write script's partitions then wait for
+// their replicas (confirm), and a partition whose node did not confirm
+// reports that.
 func (b *Backend) runAll(ctx context.Context, s *redis.Script, partitions []int, argsFor func(p int) []any) ([]partitionReply, error) {
 	cmds := b.pipelineEvalSha(ctx, s, partitions, argsFor)
 	var again []int
@@ -134,6 +142,23 @@ func (b *Backend) runAll(ctx context.Context, s *redis.Script, partitions []int,
 	for i, c := range cmds {
 		v, err := c.Slice()
 		out[i] = partitionReply{values: v, err: interpretError(err)}
+	}
+	if b.waits(s) {
+		var ok []int // indexes of the partitions whose script acknowledged a write
+		for i, r := range out {
+			if r.err == nil && acknowledges(r.values) {
+				ok = append(ok, i)
+			}
+		}
+		written := make([]int, len(ok))
+		for j, i := range ok {
+			written[j] = partitions[i]
+		}
+		for j, err := range b.confirm(ctx, written) {
+			if err != nil {
+				out[ok[j]] = partitionReply{err: err}
+			}
+		}
 	}
 	return out, nil
 }

@@ -178,8 +178,21 @@ func (b *Backend) RewrapSecrets(ctx context.Context, to *kek.Keyring) (contracts
 		}
 		if len(pending) == 0 {
 			var res contracts.RewrapResult
-			for _, pl := range plans {
+			var read []int // partitions answered from the read alone
+			for p, pl := range plans {
 				driver.AddRewrapped(&res, pl.rewrapped, pl.unchanged)
+				if pl.rewrapped == 0 {
+					read = append(read, p)
+				}
+			}
+			if b.waitReplicas > 0 && len(read) > 0 {
+				// Their forms may have been written by an earlier call
+				// that the replicas did not confirm (replication.go).
+				for _, err := range b.confirm(ctx, read) {
+					if err != nil {
+						return contracts.RewrapResult{}, err
+					}
+				}
 			}
 			return res, nil
 		}

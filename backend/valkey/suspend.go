@@ -40,6 +40,13 @@ func (b *Backend) Suspend(ctx context.Context, args contracts.SuspendArgs) (cont
 		}
 		d := b.decideSuspend(args, p, v)
 		if d.argv == nil { // an error, or a replay
+			if d.err == nil && b.waitReplicas > 0 {
+				// A replay acknowledges the recorded suspend, which the
+				// replicas may not hold yet (replication.go).
+				if err := b.confirm(ctx, []int{p})[0]; err != nil {
+					return contracts.SuspendOutcome{}, err
+				}
+			}
 			return d.out, d.err
 		}
 		w, err := b.run(ctx, scriptSuspendWrite, p, d.argv...)

@@ -327,7 +327,13 @@ func (b *Backend) ClaimResumedExecution(ctx context.Context, args contracts.Clai
 // the hint named, or every partition's when the hint was not complete.
 func (b *Backend) claimHinted(ctx context.Context, args contracts.ClaimArgs) (out contracts.ClaimOutcome, candidates []int, done bool, err error) {
 	leaseID := driver.NewID()
-	v, err := scriptClaimHinted.Run(ctx, b.client, []string{b.hint}, strconv.Itoa(b.parts), leaseID, formatInt(args.LeaseMs)).Slice()
+	argv := []any{strconv.Itoa(b.parts), leaseID, formatInt(args.LeaseMs)}
+	var v []any
+	if b.waits(scriptClaimHinted) {
+		v, err = b.runWaiting(ctx, scriptClaimHinted, []string{b.hint}, 0, argv)
+	} else {
+		v, err = scriptClaimHinted.Run(ctx, b.client, []string{b.hint}, argv...).Slice()
+	}
 	if err != nil {
 		return out, nil, false, interpretError(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -29,6 +30,18 @@ const (
 	OptionPrefix = "prefix"
 	// OptionCluster set to true selects cluster mode on a plain scheme.
 	OptionCluster = "cluster"
+	// OptionWaitReplicas is how many replicas must confirm each write,
+	// 0-16 (default 0: none, writes are acknowledged by the primary
+	// alone). With N > 0 every mutating script call is followed on its
+	// node by WAIT N wait_timeout, and a call that fewer than N replicas
+	// confirmed in time answers unavailable / replication_unconfirmed
+	// (retryable; docs/spec.md §6.1).
+	OptionWaitReplicas = "wait_replicas"
+	// OptionWaitTimeout is how long a write waits for wait_replicas
+	// replicas, a Go duration from 1ms to 60s (default 1s), and at least
+	// 500ms shorter than go-redis' read_timeout (5s by default), which
+	// bounds the wait's reply.
+	OptionWaitTimeout = "wait_timeout"
 )
 
 // Partition limits and default (docs/spec.md §4).
@@ -37,20 +50,36 @@ const (
 	MaxPartitions     = 1024
 )
 
+// Limits and default of wait_replicas and wait_timeout.
+const (
+	MaxWaitReplicas    = 16
+	DefaultWaitTimeout = time.Second
+	MaxWaitTimeout     = 60 * time.Second
+	// waitReplyMargin is how much longer than wait_timeout the read
+	// timeout must be, so that WAIT's reply arrives before it.
+	waitReplyMargin = 500 * time.Millisecond
+	// defaultReadTimeout is go-redis' read timeout when the URL sets none.
+	defaultReadTimeout = 5 * time.Second
+)
+
 // config is a parsed backend URL.
 type config struct {
 	cluster    bool
 	partitions int
 	prefix     string
 	redacted   string // the URL without its password, for messages
-	standalone *redis.Options
-	clustered  *redis.ClusterOptions
+	// waitReplicas > 0: each write waits for that many replicas, up to
+	// waitTimeout.
+	waitReplicas int
+	waitTimeout  time.Duration
+	standalone   *redis.Options
+	clustered    *redis.ClusterOptions
 }
 
 // parseConfig reads a valkey:// (or redis://, TLS, cluster) URL. Errors are
 // validation / invalid_input naming the option, and show the URL redacted.
 func parseConfig(u *url.URL) (config, error) {
-	c := config{partitions: DefaultPartitions, redacted: driver.RedactedURL(u)}
+	c := config{partitions: DefaultPartitions, waitTimeout: DefaultWaitTimeout, redacted: driver.RedactedURL(u)}
 	scheme := strings.ToLower(u.Scheme)
 	base, cluster := strings.CutSuffix(scheme, "+cluster")
 	var tls bool
@@ -70,7 +99,10 @@ func parseConfig(u *url.URL) (config, error) {
 	if len(hosts) > 1 && !cluster {
 		return c, contracts.Invalid("backend_url", "several hosts need a +cluster scheme or cluster=true: "+c.redacted)
 	}
-	return c, c.clientOptions(u, tls, hosts, q)
+	if err := c.clientOptions(u, tls, hosts, q); err != nil {
+		return c, err
+	}
+	return c, c.checkWaitTimeout()
 }
 
 // readOptions takes this driver's options out of q.
@@ -95,10 +127,52 @@ func (c *config) readOptions(q url.Values, cluster *bool) error {
 		}
 		*cluster = *cluster || b
 	}
-	q.Del(OptionPartitions)
-	q.Del(OptionPrefix)
-	q.Del(OptionCluster)
+	if v, ok := q[OptionWaitReplicas]; ok {
+		n, err := strconv.Atoi(v[0])
+		if err != nil || n < 0 || n > MaxWaitReplicas || len(v) != 1 {
+			return contracts.Invalid(OptionWaitReplicas, fmt.Sprintf("must be one integer from 0 to %d", MaxWaitReplicas))
+		}
+		c.waitReplicas = n
+	}
+	if v, ok := q[OptionWaitTimeout]; ok {
+		d, err := time.ParseDuration(v[0])
+		if err != nil || d < time.Millisecond || d > MaxWaitTimeout || len(v) != 1 {
+			return contracts.Invalid(OptionWaitTimeout, fmt.Sprintf("must be one Go duration from 1ms to %v (such as 500ms or 2s)", MaxWaitTimeout))
+		}
+		c.waitTimeout = d
+	}
+	for _, o := range []string{OptionPartitions, OptionPrefix, OptionCluster, OptionWaitReplicas, OptionWaitTimeout} {
+		q.Del(o)
+	}
 	return nil
+}
+
+// checkWaitTimeout refuses a wait_timeout that go-redis' read timeout
+// would cut short: WAIT answers only when its timeout ends, and its reply
+// must arrive before the read timeout.
+func (c *config) checkWaitTimeout() error {
+	if c.waitReplicas == 0 {
+		return nil
+	}
+	read := c.readTimeout()
+	if read > 0 && c.waitTimeout+waitReplyMargin > read {
+		return contracts.Invalid(OptionWaitTimeout, fmt.Sprintf("%v must be at least %v shorter than read_timeout (%v)", c.waitTimeout, waitReplyMargin, read))
+	}
+	return nil
+}
+
+// readTimeout is go-redis' effective read timeout; 0 or less for none.
+func (c *config) readTimeout() time.Duration {
+	var read time.Duration
+	if c.cluster {
+		read = c.clustered.ReadTimeout
+	} else {
+		read = c.standalone.ReadTimeout
+	}
+	if read == 0 {
+		return defaultReadTimeout
+	}
+	return read
 }
 
 // clientOptions builds go-redis options from the URL: the first host is the

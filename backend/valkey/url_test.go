@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/flowfabric/flowfabric-go/contracts"
 	"github.com/flowfabric/flowfabric-go/engine"
 )
@@ -87,6 +89,17 @@ func TestParseConfigRejects(t *testing.T) {
 		{"valkey://h?partitions=x", OptionPartitions},
 		{"valkey://h?prefix=a{b}", OptionPrefix},
 		{"valkey://h?cluster=maybe", OptionCluster},
+		{"valkey://h?wait_replicas=17", OptionWaitReplicas},
+		{"valkey://h?wait_replicas=-1", OptionWaitReplicas},
+		{"valkey://h?wait_replicas=one", OptionWaitReplicas},
+		{"valkey://h?wait_replicas=1&wait_replicas=2", OptionWaitReplicas},
+		{"valkey://h?wait_timeout=0s", OptionWaitTimeout},
+		{"valkey://h?wait_timeout=500us", OptionWaitTimeout},
+		{"valkey://h?wait_timeout=61s", OptionWaitTimeout},
+		{"valkey://h?wait_timeout=100", OptionWaitTimeout},                                // a duration needs its unit
+		{"valkey://h?wait_replicas=1&wait_timeout=4600ms", OptionWaitTimeout},             // read_timeout is 5s by default
+		{"valkey://h?wait_replicas=1&wait_timeout=2s&read_timeout=2s", OptionWaitTimeout}, // WAIT's reply would come too late
+		{"valkey+cluster://a:1,b:2?wait_replicas=1&wait_timeout=1s&read_timeout=1s", OptionWaitTimeout},
 		{"valkey://:hunter2@a:1,b:2", "backend_url"},
 		{"valkey://:hunter2@a:1?bogus=1", "backend_url"},
 		{"memcache://h", "backend_url"},
@@ -100,6 +113,32 @@ func TestParseConfigRejects(t *testing.T) {
 			if strings.Contains(err.Error(), "hunter2") {
 				t.Fatalf("error %q shows the password", err)
 			}
+		})
+	}
+}
+
+// wait_replicas and wait_timeout are read by the driver (go-redis would
+// refuse them), with their defaults, and wait_timeout is checked against
+// read_timeout only when the driver waits.
+func TestParseWaitOptions(t *testing.T) {
+	for _, tc := range []struct {
+		raw      string
+		replicas int
+		timeout  time.Duration
+	}{
+		{"valkey://h", 0, DefaultWaitTimeout},
+		{"valkey://h?wait_replicas=0&wait_timeout=60s", 0, time.Minute},
+		{"valkey://h?wait_replicas=2&wait_timeout=250ms", 2, 250 * time.Millisecond},
+		{"valkey://h?wait_replicas=16&wait_timeout=4500ms", 16, 4500 * time.Millisecond},
+		{"valkey://h?wait_replicas=1&wait_timeout=10s&read_timeout=20s", 1, 10 * time.Second},
+		{"valkey://h?wait_replicas=1&wait_timeout=60s&read_timeout=-1", 1, time.Minute},
+		{"valkey+cluster://a:1,b:2?wait_replicas=1", 1, DefaultWaitTimeout},
+	} {
+		t.Run(tc.raw, func(t *testing.T) {
+			c, err := parseConfig(mustParse(t, tc.raw))
+			require.NoError(t, err)
+			require.Equal(t, tc.replicas, c.waitReplicas)
+			require.Equal(t, tc.timeout, c.waitTimeout)
 		})
 	}
 }

@@ -7,9 +7,13 @@
 //	valkey+cluster://host1:port,host2:port,...  a Redis Cluster (also valkeys+,
 //	redis+, rediss+cluster, or ?cluster=true)
 //
-// with the options partitions (P, default 256, 1–1024) and prefix (a key
-// namespace, so that tenants and tests can share one server); every other
-// query parameter goes to go-redis (dial_timeout, pool_size, ...).
+// with the options partitions (P, default 256, 1–1024), prefix (a key
+// namespace, so that tenants and tests can share one server),
+// wait_replicas (how many replicas must confirm each write, 0–16, default
+// 0: none) and wait_timeout (how long a write waits for them, a Go
+// duration from 1ms to 60s, default 1s, at least 500ms shorter than
+// read_timeout); every other query parameter goes to go-redis
+// (dial_timeout, read_timeout, pool_size, max_redirects, ...).
 //
 // # Layout and atomicity
 //
@@ -38,7 +42,8 @@
 // driver.TokenFingerprint, and its signal count, n), wi:<waitpoint_id>
 // (delivery idempotency records), pb:<waitpoint_id> (signals buffered on a
 // pending waitpoint until a suspend uses it) and sig:<suspension_id>
-// (signals in delivery order). No key holds a token or a MAC. And the
+// (signals in delivery order); with wait_replicas, wait (the partition's
+// wait mark, "1"). No key holds a token or a MAC. And the
 // indexes: idx:suspended and idx:ready (sorted sets of "<20-digit
 // suspended_at_ms>:<execution_id>", score 0, so byte order is the
 // contract's (suspended_at_ms, execution_id) order), idx:tag:<tag> (the
@@ -70,13 +75,39 @@
 // the winner's partition (one call in all with P = 1); on a standalone
 // server claim_hinted reads the claim hint, asks only the partitions it
 // names and claims, in one call (operation records of those calls:
-// <prefix>ff:claim-op:<lease_id>).
+// <prefix>ff:claim-op:<lease_id>). With wait_replicas, a write's WAIT
+// travels in the write's round trip (see Replicas and failover).
 //
 // go-redis re-sends a command whose connection failed before the reply
 // arrived. Every write script is therefore idempotent on an id the driver
 // generates for the call: it records its reply under op:<id> for a minute,
 // and a re-sent call answers that reply without writing again. Context
 // deadlines bound the socket I/O of every call (ContextTimeoutEnabled).
+//
+// # Replicas and failover
+//
+// Replication is asynchronous: a write the primary acknowledged may be
+// missing from a replica promoted in its place (docs/spec.md §6.1). With
+// wait_replicas=N every call of a write script is followed, in the same
+// round trip and on the same connection of the node serving its
+// partition, by a write of the partition's wait mark (<prefix>ff:{p:N}:wait,
+// so that a call that answers from a record still covers the write it
+// stands for) and WAIT N wait_timeout; fewer than N confirmations answer
+// unavailable / replication_unconfirmed (retryable; the write stays
+// applied on the primary). Read-only calls do not wait. Operations over
+// every partition wait once per node after their pipeline (one more round
+// trip per node), and so do a suspend replayed from the read step and a
+// seed answered from reads alone. WAITAOF is not sent: WAIT already means
+// that N replicas hold the write, which is what a failover needs, and Redis
+// 7.0 lacks WAITAOF (replication.go says more).
+//
+// On a cluster, a call that meets a refused or broken connection, a
+// timeout, MOVED, CLUSTERDOWN, TRYAGAIN or READONLY makes the client
+// reload the slot map (at most once every 250 ms), so that after a master
+// dies the calls reach its promoted replica as soon as the cluster has
+// elected it, instead of after go-redis' periodic reload (60 s); go-redis
+// re-sends the failed call itself (up to max_redirects times), and the
+// reload often lands in time for one of those attempts (topology.go).
 //
 // The partition count is recorded in every partition's keystore hash on its
 // first write; Open refuses another count (conflict / partition_count_mismatch)
@@ -111,6 +142,7 @@ import (
 	"net/url"
 	"strconv"
 	"sync/atomic"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -142,7 +174,12 @@ type Backend struct {
 	parts    int
 	prefix   string
 	redacted string
-	hint     string // the claim hint key; "" on a cluster
+	hint     string    // the claim hint key; "" on a cluster
+	topo     *topology // refreshes a cluster's slot map; nil when standalone
+	// waitReplicas > 0: every write waits for that many replicas, up to
+	// waitTimeout (replication.go).
+	waitReplicas int
+	waitTimeout  time.Duration
 }
 
 // Open connects to the server named by u, checks that it answers and that
@@ -159,12 +196,14 @@ func open(ctx context.Context, u *url.URL, configure func(redis.UniversalClient)
 	if err != nil {
 		return nil, err
 	}
-	b := &Backend{parts: cfg.partitions, prefix: cfg.prefix, redacted: cfg.redacted}
+	b := &Backend{parts: cfg.partitions, prefix: cfg.prefix, redacted: cfg.redacted,
+		waitReplicas: cfg.waitReplicas, waitTimeout: cfg.waitTimeout}
 	// A call's context deadline bounds its socket reads and writes too, not
 	// only go-redis' own read timeout.
 	if cfg.cluster {
 		cfg.clustered.ContextTimeoutEnabled = true
-		b.client = redis.NewClusterClient(cfg.clustered)
+		cc := redis.NewClusterClient(cfg.clustered)
+		b.client, b.topo = cc, watchTopology(cc)
 	} else {
 		cfg.standalone.ContextTimeoutEnabled = true
 		b.client = redis.NewClient(cfg.standalone)
