@@ -181,13 +181,18 @@ var suspendedCommand = command{
 
 var claimCommand = command{
 	name:     "claim",
-	summary:  `lease the oldest resumed (or timed-out) execution to a worker, or print {"outcome":"none"}`,
-	synopsis: "--worker W [--lease-ms N]",
+	summary:  `lease the oldest resumed (or timed-out) execution to a worker, or print {"outcome":"none"}; with --max N, up to N of them: {"claims":[…]}`,
+	synopsis: "--worker W [--lease-ms N] [--max N]",
 	setup: func(fs *flag.FlagSet) func(*invocation) int {
 		worker := fs.String("worker", "", "the worker id `W`")
 		leaseMs := fs.Int64("lease-ms", contracts.DefaultLeaseMs, "lease length `N` in ms")
+		max := fs.Int("max", 0, "claim up to `N` executions (1-100) in one call, oldest first, and print {\"claims\":[…]}")
 		return func(inv *invocation) int {
+			batch := setFlags(fs)["max"]
 			return inv.withFlags(fs, []string{"worker"}, func(ctx context.Context, e *engine.Engine) (any, error) {
+				if batch {
+					return e.ClaimResumedExecutions(ctx, contracts.ClaimBatchArgs{WorkerID: *worker, LeaseMs: *leaseMs, Max: *max})
+				}
 				return e.ClaimResumedExecution(ctx, contracts.ClaimArgs{WorkerID: *worker, LeaseMs: *leaseMs})
 			})
 		}

@@ -215,6 +215,24 @@ func TestClaimAndComplete(t *testing.T) {
 			t.Fatalf("re-suspend: %v", again)
 		}
 	})
+	t.Run("BatchWithMax", func(t *testing.T) {
+		b, clock := seeded(t)
+		for _, id := range []string{"e1", "e2", "e3"} {
+			run(t, "", "--backend", b, "suspend", "--execution", id, "--waitpoint", "w", "--timeout-ms", "10").ok(t)
+			clock.Advance(time.Millisecond)
+		}
+		clock.Advance(11 * time.Millisecond)
+		got := run(t, "", "--backend", b, "claim", "--worker", "w1", "--max", "2").ok(t)
+		claims, _ := got["claims"].([]any)
+		if len(claims) != 2 || claims[0].(map[string]any)["execution_id"] != "e1" || claims[1].(map[string]any)["execution_id"] != "e2" {
+			t.Fatalf("claim --max 2: %v", got)
+		}
+		if got := run(t, "", "--backend", b, "claim", "--worker", "w1", "--max", "2").ok(t); len(got["claims"].([]any)) != 1 {
+			t.Fatalf("claim --max 2 with one left: %v", got)
+		}
+		wantStdout(t, run(t, "", "--backend", b, "claim", "--worker", "w1", "--max", "2"), `{"claims":[]}`)
+		run(t, "", "--backend", b, "claim", "--worker", "w1", "--max", "0").contractErr(t, contracts.KindValidation, contracts.CodeInvalidInput)
+	})
 	t.Run("Errors", func(t *testing.T) {
 		b, _ := seeded(t)
 		run(t, "", "--backend", b, "complete", "--execution", "e", "--lease-id", driver.NewID()).
