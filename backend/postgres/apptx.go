@@ -16,7 +16,7 @@ var _ driver.TxSuspender = (*Backend)(nil)
 // on this backend's database), so that the application's writes and the
 // suspension commit or roll back together (engine.Engine.SuspendTx). It
 // takes the same locks as Suspend, held until tx ends: keep tx short, since
-// claims wait for it. It runs once, at tx's isolation level (READ COMMITTED
+// other writers of the execution, and writers' retries, wait for it. It runs once, at tx's isolation level (READ COMMITTED
 // serves: the locks order it after every other writer of the execution),
 // inside a savepoint, so that a refusal undoes its own writes and leaves tx
 // usable; a serialization failure of a SERIALIZABLE tx is the

@@ -52,13 +52,16 @@
 //     resumes, and a cancel racing a delivery either wins (the delivery
 //     answers waitpoint_closed) or finds the execution resumed
 //     (not_suspended);
-//   - claims lock the gate table ff_claim_lock EXCLUSIVE, operations on an
-//     execution lock it ROW EXCLUSIVE: claims run one at a time and never
-//     alongside an execution writer (so an extend or release racing a
-//     re-claim of the same lease is decided by whichever comes first),
-//     while writers of different executions run in parallel; a writer's
-//     retry takes the gate EXCLUSIVE, alone, so it cannot fail again for
-//     the same reason;
+//   - claims run at READ COMMITTED and take no table lock: each locks its
+//     candidate rows FOR UPDATE SKIP LOCKED, so concurrent claims take
+//     different executions without queueing and skip a row a writer holds
+//     (waiting for such rows only when they skipped everything). A writer
+//     updates its execution's row, so an extend or release racing a
+//     re-claim of the same lease is decided by whichever commits first: the
+//     other fails to serialize and its retry reads the winner's row;
+//   - operations on an execution pass the gate table ff_claim_lock ROW
+//     EXCLUSIVE, in parallel; a writer's retry takes it EXCLUSIVE, alone
+//     among writers, so it cannot fail again for the same reason;
 //   - suspend, create_waitpoint and deliver_signal decide "new execution"
 //     and "duplicate signal" by INSERT ... ON CONFLICT DO NOTHING rather
 //     than by reading that a row is absent, which SSI would record as a

@@ -248,17 +248,17 @@ WHERE t.tag = $4 AND (t.suspended_at_ms, t.execution_id) > ($1, $2) AND e.state 
 ORDER BY t.suspended_at_ms, t.execution_id
 LIMIT $3`
 
-// claimLockSQL queues a claim behind every other claim and every operation
-// on an execution in flight, in all processes; execGateSQL is the
-// operations' side of the gate (ROW EXCLUSIVE conflicts with EXCLUSIVE, not
-// with itself), and execGateAloneSQL the side of an operation's retry,
-// which runs alone like a claim. Each must be the first statement of its
-// transaction (sent with BEGIN): LOCK TABLE takes no snapshot, so whoever waited here sees
-// what the other side committed and does not fail to serialize against it.
+// execGateSQL and execGateAloneSQL are the two sides of the gate of
+// execution writers: a first attempt passes it ROW EXCLUSIVE, in parallel
+// with the others (ROW EXCLUSIVE does not conflict with itself), and a
+// retry passes it EXCLUSIVE, alone among execution writers, so that it
+// cannot fail to serialize against them again. Each must be the first
+// statement of its transaction (sent with BEGIN): LOCK TABLE takes no
+// snapshot, so whoever waited here sees what the other side committed.
+// Claims do not pass the gate (claimSQL).
 const (
-	claimLockSQL     = `LOCK TABLE ff_claim_lock IN EXCLUSIVE MODE`
 	execGateSQL      = `LOCK TABLE ff_claim_lock IN ROW EXCLUSIVE MODE`
-	execGateAloneSQL = claimLockSQL
+	execGateAloneSQL = `LOCK TABLE ff_claim_lock IN EXCLUSIVE MODE`
 )
 
 // claimSQL leases the oldest claimable execution in one statement, at one
@@ -268,30 +268,47 @@ const (
 // timeout (reason timeout), claimed with an expired lease (reason kept:
 // driver.ExecutionState.Claimable); the oldest of them by (suspended_at_ms,
 // execution_id) is taken, and delisted from list_suspended by tag (only a
-// timed-out one was listed). No row: nothing claimable. Claims run behind
-// claimLockSQL, alone among execution writers, so the rows read cannot
-// change before the update.
-const claimSQL = `WITH n AS (SELECT ` + nowMsExpr + ` AS now_ms),
-candidates AS (
-    (SELECT execution_id, suspended_at_ms, coalesce(reason, 'signal') AS reason FROM ff_executions
-     WHERE state = 'resumed'
-     ORDER BY suspended_at_ms, execution_id LIMIT 1)
-    UNION ALL
-    (SELECT execution_id, suspended_at_ms, 'timeout' FROM ff_executions
-     WHERE state = 'suspended' AND timeout_at_ms IS NOT NULL AND timeout_at_ms < (SELECT now_ms FROM n)
-     ORDER BY suspended_at_ms, execution_id LIMIT 1)
-    UNION ALL
-    (SELECT execution_id, suspended_at_ms, reason FROM ff_executions
-     WHERE state = 'claimed' AND lease_expires_at_ms < (SELECT now_ms FROM n)
-     ORDER BY suspended_at_ms, execution_id LIMIT 1)
-),
-pick AS (SELECT execution_id, reason FROM candidates ORDER BY suspended_at_ms, execution_id LIMIT 1),
+// timed-out one was listed). No row: nothing claimable.
+//
+// Claims run at READ COMMITTED without a table lock: each candidate is
+// locked FOR UPDATE SKIP LOCKED, so concurrent claims take different rows
+// without waiting for one another, and a row an execution writer holds is
+// skipped; a candidate changed by a transaction that committed meanwhile is
+// re-checked against its branch's WHERE by the server before it is locked.
+// Execution writers run SERIALIZABLE and update the execution's row, so one
+// that read a row a claim then changed fails to serialize and is retried,
+// and reads what the claim committed. claimWaitSQL is the same statement
+// with plain FOR UPDATE: after a pass that skipped everything, it waits for
+// the rows others hold, so a claim answers none only when nothing was
+// claimable or the candidate it waited for stopped being claimable.
+const claimSQL = claimSQLHead + `FOR UPDATE SKIP LOCKED` + claimSQLMid + `FOR UPDATE SKIP LOCKED` + claimSQLMid2 + `FOR UPDATE SKIP LOCKED` + claimSQLTail
+
+const claimWaitSQL = claimSQLHead + `FOR UPDATE` + claimSQLMid + `FOR UPDATE` + claimSQLMid2 + `FOR UPDATE` + claimSQLTail
+
+// The parts of claimSQL around its locking clauses.
+const (
+	claimSQLHead = `WITH n AS (SELECT ` + nowMsExpr + ` AS now_ms),
+r AS (SELECT execution_id, suspended_at_ms, coalesce(reason, 'signal') AS reason FROM ff_executions
+      WHERE state = 'resumed'
+      ORDER BY suspended_at_ms, execution_id LIMIT 1 `
+	claimSQLMid = `),
+t AS (SELECT execution_id, suspended_at_ms, 'timeout' AS reason FROM ff_executions
+      WHERE state = 'suspended' AND timeout_at_ms IS NOT NULL AND timeout_at_ms < (SELECT now_ms FROM n)
+      ORDER BY suspended_at_ms, execution_id LIMIT 1 `
+	claimSQLMid2 = `),
+l AS (SELECT execution_id, suspended_at_ms, reason FROM ff_executions
+      WHERE state = 'claimed' AND lease_expires_at_ms < (SELECT now_ms FROM n)
+      ORDER BY suspended_at_ms, execution_id LIMIT 1 `
+	claimSQLTail = `),
+pick AS (SELECT execution_id, reason FROM (SELECT * FROM r UNION ALL SELECT * FROM t UNION ALL SELECT * FROM l) c
+         ORDER BY suspended_at_ms, execution_id LIMIT 1),
 untag AS (DELETE FROM ff_suspension_tags t USING pick WHERE t.execution_id = pick.execution_id)
 UPDATE ff_executions e
 SET state = 'claimed', reason = pick.reason, lease_id = $1, lease_expires_at_ms = n.now_ms + $2
 FROM pick, n
 WHERE e.execution_id = pick.execution_id
 RETURNING e.execution_id, e.suspension_id, e.reason, e.lease_expires_at_ms`
+)
 
 // suspensionSignalsSQL lists a suspension's signals in delivery order.
 const suspensionSignalsSQL = `SELECT signal_id, waitpoint_id, waitpoint_key, name, payload, idempotency_key, delivered_at_ms
@@ -615,12 +632,12 @@ func (b *Backend) ListSuspended(ctx context.Context, args contracts.ListSuspende
 }
 
 // ClaimResumedExecution leases the oldest claimable execution: resumed,
-// suspended past its timeout, or claimed with an expired lease. One
-// SERIALIZABLE transaction behind claimLockSQL, so concurrent claims of all
-// processes each get another execution.
+// suspended past its timeout, or claimed with an expired lease. One READ
+// COMMITTED transaction without table lock (claimSQL), so concurrent claims
+// of all processes each get another execution without queueing.
 func (b *Backend) ClaimResumedExecution(ctx context.Context, args contracts.ClaimArgs) (contracts.ClaimOutcome, error) {
 	var out contracts.ClaimOutcome
-	err := b.inTx(ctx, claimLockSQL, func(tx pgx.Tx) error {
+	err := b.inClaimTx(ctx, func(tx pgx.Tx) error {
 		var err error
 		out, err = claimOne(ctx, tx, args.LeaseMs)
 		return err
@@ -630,11 +647,10 @@ func (b *Backend) ClaimResumedExecution(ctx context.Context, args contracts.Clai
 
 // ClaimResumedExecutions claims up to args.Max executions, oldest first,
 // each as ClaimResumedExecution would (docs/spec.md §8.8), in one
-// SERIALIZABLE transaction behind the claim lock: all of them or, on an
-// error, none.
+// transaction: all of them or, on an error, none.
 func (b *Backend) ClaimResumedExecutions(ctx context.Context, args contracts.ClaimBatchArgs) (contracts.ClaimBatchOutcome, error) {
 	var out contracts.ClaimBatchOutcome
-	err := b.inTx(ctx, claimLockSQL, func(tx pgx.Tx) error {
+	err := b.inClaimTx(ctx, func(tx pgx.Tx) error {
 		out = contracts.ClaimBatchOutcome{Claims: []contracts.ClaimOutcome{}}
 		for len(out.Claims) < args.Max {
 			c, err := claimOne(ctx, tx, args.LeaseMs)
@@ -648,11 +664,15 @@ func (b *Backend) ClaimResumedExecutions(ctx context.Context, args contracts.Cla
 	return out, interpretError(err)
 }
 
-// claimOne leases the oldest claimable execution in tx (claimSQL) and reads
-// its signals; outcome none when nothing is claimable.
+// claimOne leases the oldest claimable execution in tx (claimSQL, then
+// claimWaitSQL when it skipped everything) and reads its signals; outcome
+// none when nothing is claimable.
 func claimOne(ctx context.Context, tx pgx.Tx, leaseMs int64) (contracts.ClaimOutcome, error) {
 	c := contracts.ClaimOutcome{Outcome: contracts.OutcomeClaimed, LeaseID: driver.NewID()}
 	err := tx.QueryRow(ctx, claimSQL, c.LeaseID, leaseMs).Scan(&c.ExecutionID, &c.SuspensionID, &c.Reason, &c.LeaseExpiresAtMs)
+	if errors.Is(err, pgx.ErrNoRows) {
+		err = tx.QueryRow(ctx, claimWaitSQL, c.LeaseID, leaseMs).Scan(&c.ExecutionID, &c.SuspensionID, &c.Reason, &c.LeaseExpiresAtMs)
+	}
 	if errors.Is(err, pgx.ErrNoRows) {
 		return contracts.ClaimOutcome{Outcome: contracts.OutcomeNone}, nil
 	}

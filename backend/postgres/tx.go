@@ -117,6 +117,16 @@ func (b *Backend) inPooledExecTx(ctx context.Context, executionID string, fn fun
 	})
 }
 
+// inClaimTx runs fn in one READ COMMITTED transaction and commits it,
+// retrying a deadlock (which claims waiting in claimWaitSQL could meet) up
+// to maxAttempts in all, like inTx.
+func (b *Backend) inClaimTx(ctx context.Context, fn func(pgx.Tx) error) error {
+	if err := b.usable(); err != nil {
+		return err
+	}
+	return b.retryAt(ctx, b.pool, pgx.ReadCommitted, func(int) string { return "" }, fn)
+}
+
 // inTx runs fn in one SERIALIZABLE transaction and commits it; lockSQL,
 // if not empty, is a LOCK TABLE statement sent with BEGIN (see beginSQL). A
 // serialization failure or deadlock, from any statement or from COMMIT,
@@ -135,8 +145,13 @@ func (b *Backend) inTx(ctx context.Context, lockSQL string, fn func(pgx.Tx) erro
 // retry is the attempt loop of inTx and inExecTx; lockSQL gives the LOCK
 // TABLE statement (or "") of each attempt (1, 2, 3).
 func (b *Backend) retry(ctx context.Context, db beginner, lockSQL func(attempt int) string, fn func(pgx.Tx) error) error {
+	return b.retryAt(ctx, db, pgx.Serializable, lockSQL, fn)
+}
+
+// retryAt is retry at isolation level iso.
+func (b *Backend) retryAt(ctx context.Context, db beginner, iso pgx.TxIsoLevel, lockSQL func(attempt int) string, fn func(pgx.Tx) error) error {
 	for attempt := 1; ; attempt++ {
-		err := b.attempt(ctx, db, lockSQL(attempt), fn)
+		err := b.attempt(ctx, db, iso, lockSQL(attempt), fn)
 		if err == nil {
 			b.stats.committed.Add(1)
 			return nil
@@ -162,16 +177,16 @@ func (b *Backend) retry(ctx context.Context, db beginner, lockSQL func(attempt i
 // snapshot: the snapshot is taken by the first statement after it, so a
 // transaction that waited for the lock reads what its predecessor
 // committed.
-func beginSQL(lockSQL string) string {
+func beginSQL(iso pgx.TxIsoLevel, lockSQL string) string {
 	if lockSQL == "" {
 		return ""
 	}
-	return "BEGIN ISOLATION LEVEL SERIALIZABLE; " + lockSQL
+	return "BEGIN ISOLATION LEVEL " + string(iso) + "; " + lockSQL
 }
 
 // attempt is one try of inTx.
-func (b *Backend) attempt(ctx context.Context, db beginner, lockSQL string, fn func(pgx.Tx) error) error {
-	tx, err := db.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.Serializable, BeginQuery: beginSQL(lockSQL)})
+func (b *Backend) attempt(ctx context.Context, db beginner, iso pgx.TxIsoLevel, lockSQL string, fn func(pgx.Tx) error) error {
+	tx, err := db.BeginTx(ctx, pgx.TxOptions{IsoLevel: iso, BeginQuery: beginSQL(iso, lockSQL)})
 	if err != nil {
 		return err
 	}
