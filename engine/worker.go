@@ -81,11 +81,14 @@ func (w *wakers) wake() {
 // have become claimable at once (docs/spec.md §8.8), until ctx ends: after
 // this Engine's own resuming deliveries, cancels and releases, and, when the
 // backend is a driver.ClaimableWatcher, after those of every process sharing
-// the store. Wake-ups may be spurious or, across processes, lost: poll as
-// well. It returns nil when ctx ends.
+// the store. It also wakes once as soon as it is registered, so that a
+// change made while the caller was setting it up is not missed. Wake-ups
+// may be spurious or, across processes, lost: poll as well. It returns nil
+// when ctx ends.
 func (e *Engine) WatchClaimable(ctx context.Context, wake func()) error {
 	id, ch := e.wake.add()
 	defer e.wake.remove(id)
+	ch <- struct{}{} // the first wake-up: registered from here on
 	if cw, ok := e.b.(driver.ClaimableWatcher); ok {
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()

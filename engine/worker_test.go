@@ -24,8 +24,11 @@ func TestWatchClaimableWakesOnTheEnginesOwnCalls(t *testing.T) {
 	wctx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- e.WatchClaimable(wctx, func() { wakes <- struct{}{} }) }()
-	// The first expectation waits 200 ms for no wake-up: by then the
-	// watcher has registered.
+	select { // the wake-up that says it is registered
+	case <-wakes:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no first wake-up after registering")
+	}
 
 	expectWake := func(what string, want bool) {
 		t.Helper()

@@ -193,7 +193,7 @@ func (a *KeystoreAudit) record(ctx context.Context, level slog.Level, c Caller, 
 	line = append(line, c.attrs()...)
 	a.log.LogAttrs(ctx, level, AuditMessage, line...)
 	if a.metrics != nil {
-		a.metrics.keystoreChanges.inc(op, outcome)
+		a.metrics.keystoreChanges.Inc(op, outcome)
 	}
 }
 

@@ -1,66 +1,61 @@
 package httpapi
 
 import (
-	"bytes"
 	"errors"
 	"io"
 	"net/http"
-	"slices"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/internal/expo"
 )
 
 // metrics are the handler's metrics. Labels are bounded sets (route names,
 // error codes, reasons, outcomes): never ids, tokens or other caller input.
-// Label names are given sorted (see newVec), and values in that order.
+// Label names are given sorted (see package expo), and values in that order.
 type metrics struct {
-	requests     *counterVec   // outcome, route
-	latency      *histogramVec // outcome, route
-	tokenFailure *counterVec   // reason
-	rotations    *counterVec   // outcome
+	requests     *expo.CounterVec   // outcome, route
+	latency      *expo.HistogramVec // outcome, route
+	tokenFailure *expo.CounterVec   // reason
+	rotations    *expo.CounterVec   // outcome
 	// keystoreChanges counts the calls KeystoreAudit records: every seed,
 	// rotate_all and revoke_kid, from any front end sharing the handler.
-	keystoreChanges *counterVec // op, outcome
-	families        []family    // sorted by name
+	keystoreChanges *expo.CounterVec // op, outcome
+	registry        *expo.Registry
 }
 
 // latencyBuckets are the upper bounds of ff_http_request_duration_seconds:
 // 100µs × 2.5^i for i in 0..11, up to about 2.4s.
-var latencyBuckets = exponentialBuckets(0.0001, 2.5, 12)
+var latencyBuckets = expo.ExponentialBuckets(0.0001, 2.5, 12)
 
 func newMetrics() *metrics {
 	m := &metrics{
-		requests: newCounterVec("ff_http_requests_total",
+		requests: expo.NewCounterVec("ff_http_requests_total",
 			"HTTP requests by route and outcome (ok or the error code).", "outcome", "route"),
-		latency: newHistogramVec("ff_http_request_duration_seconds",
+		latency: expo.NewHistogramVec("ff_http_request_duration_seconds",
 			"HTTP request latency by route and outcome.", latencyBuckets, "outcome", "route"),
-		tokenFailure: newCounterVec("ff_token_verification_failures_total",
+		tokenFailure: expo.NewCounterVec("ff_token_verification_failures_total",
 			"Rejected tokens by reason (malformed, unknown_kid, signature_mismatch, token_expired).", "reason"),
-		rotations: newCounterVec("ff_rotations_total",
+		rotations: expo.NewCounterVec("ff_rotations_total",
 			"Per-partition rotation outcomes (rotated, noop, or the error code).", "outcome"),
-		keystoreChanges: newCounterVec("ff_keystore_changes_total",
+		keystoreChanges: expo.NewCounterVec("ff_keystore_changes_total",
 			"Keystore changes by operation (seed, rotate_all, revoke_kid) and outcome, one per call, from the admin routes and the rotation schedule.", "op", "outcome"),
 	}
-	m.families = []family{m.requests, m.latency, m.tokenFailure, m.rotations, m.keystoreChanges}
-	// Sorted by name, as the exposition lists them.
-	slices.SortFunc(m.families, func(a, b family) int { return strings.Compare(a.metricName(), b.metricName()) })
+	m.registry = expo.NewRegistry(m.requests, m.latency, m.tokenFailure, m.rotations, m.keystoreChanges)
 	return m
 }
 
 func (m *metrics) observeRequest(route, outcome string, d time.Duration) {
-	m.requests.inc(outcome, route)
-	m.latency.observe(d.Seconds(), outcome, route)
+	m.requests.Inc(outcome, route)
+	m.latency.Observe(d.Seconds(), outcome, route)
 }
 
 func (m *metrics) observeError(e *contracts.Error) {
 	switch {
 	case errors.Is(e, contracts.ErrTokenExpired):
-		m.tokenFailure.inc(contracts.CodeTokenExpired)
+		m.tokenFailure.Inc(contracts.CodeTokenExpired)
 	case errors.Is(e, contracts.ErrInvalidToken) && e.Reason != "":
-		m.tokenFailure.inc(e.Reason)
+		m.tokenFailure.Inc(e.Reason)
 	}
 }
 
@@ -68,21 +63,15 @@ func (m *metrics) observeRotation(r contracts.RotateAllResult) {
 	for _, e := range r.Entries {
 		switch {
 		case e.Error != nil:
-			m.rotations.inc(e.Error.Code)
+			m.rotations.Inc(e.Error.Code)
 		case e.Outcome != nil:
-			m.rotations.inc(e.Outcome.Outcome)
+			m.rotations.Inc(e.Outcome.Outcome)
 		}
 	}
 }
 
 // exposition returns the metrics in the Prometheus text format 0.0.4.
-func (m *metrics) exposition() []byte {
-	var b bytes.Buffer
-	for _, f := range m.families {
-		f.writeTo(&b)
-	}
-	return b.Bytes()
-}
+func (m *metrics) exposition() []byte { return m.registry.Exposition() }
 
 // WriteMetrics writes the handler's metrics to w in the Prometheus text
 // exposition format, version 0.0.4: the body /metrics serves. An
@@ -107,11 +96,5 @@ func (h *Handler) serveMetrics(w http.ResponseWriter, r *http.Request) {
 		h.handle405(w, r, []string{http.MethodGet})
 		return
 	}
-	body := h.metrics.exposition()
-	w.Header().Set("Content-Type", metricsContentType)
-	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(http.StatusOK)
-	if r.Method != http.MethodHead {
-		_, _ = w.Write(body)
-	}
+	expo.ServeExposition(w, r, h.metrics.exposition())
 }

@@ -5,7 +5,9 @@
 //
 // The layout, from the bottom: contracts (what applications see; imports
 // nothing of the module) ← kek (sealing) ← driver (the SPI and driver kit)
-// ← engine (the facade) ← front ends (cli, httpapi). Each backend imports
-// contracts, driver, kek and its own client library, and engine only to
-// register its URL scheme. Nothing imports cmd/.
+// ← engine (the facade) ← front ends (cli, httpapi, worker); the front ends
+// share internal/expo (the metrics exposition), which imports nothing of
+// the module. Each backend imports contracts, driver, kek and its own
+// client library, and engine only to register its URL scheme. Nothing
+// imports cmd/.
 package archtest
