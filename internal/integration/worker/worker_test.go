@@ -223,19 +223,19 @@ func (w *testWriter) Write(p []byte) (int, error) {
 // backend is one real store kind: a fresh, isolated store per call.
 type backend struct {
 	name string
-	url  func(t *testing.T) string
+	url  func(t testing.TB) string
 }
 
 var backends = []backend{
-	{"postgres", func(t *testing.T) string {
+	{"postgres", func(t testing.TB) string {
 		return withParams(t, testenv.NewPostgresSchema(t, testenv.PackageDatabase(t)), "ff_migrate", "auto")
 	}},
-	{"valkey", func(t *testing.T) string {
+	{"valkey", func(t testing.TB) string {
 		return withParams(t, testenv.ValkeyURL(t), "prefix", testenv.KeyPrefix(t), "partitions", "4")
 	}},
 }
 
-func withParams(t *testing.T, rawURL string, kv ...string) string {
+func withParams(t testing.TB, rawURL string, kv ...string) string {
 	t.Helper()
 	u, err := url.Parse(rawURL)
 	require.NoError(t, err)
@@ -248,7 +248,7 @@ func withParams(t *testing.T, rawURL string, kv ...string) string {
 }
 
 // open opens rawURL, seeded, closed when t ends.
-func open(t *testing.T, rawURL string) *engine.Engine {
+func open(t testing.TB, rawURL string) *engine.Engine {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 	defer cancel()
