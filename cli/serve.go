@@ -35,7 +35,7 @@ var serveCommand = command{
 	name: "serve",
 	summary: "serve the HTTP signal gateway and admin API until SIGINT/SIGTERM (admin routes need $" + AdminTokenEnv +
 		", at least 32 bytes); --rotate-every D rotates the signing secret every period",
-	synopsis: "[--listen 127.0.0.1:8080] [--metrics-listen ADDR] [--rotate-every D [--grace 24h]] [--reseed-on-reset]",
+	synopsis: "[--listen 127.0.0.1:8080] [--metrics-listen ADDR] [--rotate-every D [--grace 24h]] [--reseed-on-reset] [--callback-base-url URL]",
 	setup: func(fs *flag.FlagSet) func(*invocation) int {
 		listen := fs.String("listen", "127.0.0.1:8080", "the `ADDR` to listen on (port 0 picks a free port; the log says which)")
 		metrics := fs.String("metrics-listen", "", "serve GET /metrics on this `ADDR` only, and not on --listen (e.g. a private 127.0.0.1:9090 when --listen faces the internet)")
@@ -44,10 +44,18 @@ var serveCommand = command{
 		grace := fs.Duration("grace", contracts.DefaultGraceMs*time.Millisecond, "with --rotate-every: how long the outgoing kid keeps verifying (at least D)")
 		reseed := fs.Bool("reseed-on-reset", false, "when the store lost its data (store_reset: a Valkey restarted without persistence), take the empty store and seed it again from $"+
 			SeedKidEnv+" and $"+SeedSecretEnv+"; without it, ff serve keeps answering store_reset and /readyz fails until an operator acts")
+		callbacks := fs.String("callback-base-url", "", "turn callback URLs on: POST /v1/callbacks/{execution_id}/{waitpoint_id}/{token} delivers a signal without an Authorization header, "+
+			"and POST /v1/admin/callback-url answers such URLs under this `URL` (this server as senders reach it, e.g. https://hooks.example.com). "+
+			"A callback URL is a credential: proxies and browsers log URLs")
 		return func(inv *invocation) int {
 			set := setFlags(fs)
 			if set["metrics-listen"] && *metrics == "" {
 				return inv.usagef("--metrics-listen: give an address, or leave the flag out to serve /metrics on --listen")
+			}
+			if set["callback-base-url"] {
+				if err := httpapi.CheckCallbackBaseURL(*callbacks); err != nil {
+					return inv.usagef("--callback-base-url: must be an absolute http or https URL with a host and no user information, query or fragment")
+				}
 			}
 			var sched *rotationSchedule
 			switch {
@@ -60,7 +68,7 @@ var serveCommand = command{
 			case set["grace"]:
 				return inv.usagef("--grace goes with --rotate-every")
 			}
-			return inv.serve(*listen, *metrics, sched, *reseed)
+			return inv.serve(serveConfig{addr: *listen, metricsAddr: *metrics, sched: sched, reseed: *reseed, callbackBase: *callbacks})
 		}
 	},
 }
@@ -73,8 +81,10 @@ var serveCommand = command{
 // is set to the same handler); the seed and every scheduled rotation log a
 // keystore audit line and count in the handler's metrics. A store reset
 // (docs/spec.md §6.1) is logged at ERROR when the watch sees it and, with
-// reseed, answered by adopting the empty store and seeding it again.
-func (inv *invocation) serve(addr, metricsAddr string, sched *rotationSchedule, reseed bool) int {
+// reseed, answered by adopting the empty store and seeding it again. With
+// callbackBase, the callback routes are on.
+func (inv *invocation) serve(c serveConfig) int {
+	addr, metricsAddr, sched, reseed := c.addr, c.metricsAddr, c.sched, c.reseed
 	log := slog.New(slog.NewJSONHandler(inv.stderr, nil))
 	defer slog.SetDefault(slog.Default())
 	slog.SetDefault(log)
@@ -99,7 +109,8 @@ func (inv *invocation) serve(addr, metricsAddr string, sched *rotationSchedule, 
 		log.Warn("the store does not persist its data: a restart of the store (or of this process, for an in-memory one) loses every secret and wait; "+
 			"enable persistence (Valkey: appendonly yes, or RDB snapshots) for anything but a demo", "backend", engine.RedactURL(inv.backendURL))
 	}
-	h := httpapi.New(e, httpapi.Options{AdminToken: admin, Logger: log, DisableMetricsRoute: metricsAddr != ""})
+	h := httpapi.New(e, httpapi.Options{AdminToken: admin, Logger: log, DisableMetricsRoute: metricsAddr != "", CallbackBaseURL: c.callbackBase})
+	defer h.Close() // before e.Close: ends the long polls and the claimable watcher
 	if seed != nil {
 		out, err := e.Seed(inv.ctx, *seed)
 		h.KeystoreAudit().Seed(inv.ctx, inv.caller(), seed.Kid, out, err)
@@ -123,7 +134,7 @@ func (inv *invocation) serve(addr, metricsAddr string, sched *rotationSchedule, 
 		servers = append(servers, served{httpapi.NewServer(metricsAddr, h.MetricsOnly()), mln})
 		attrs = append(attrs, "metrics_addr", mln.Addr().String())
 	}
-	attrs = append(attrs, "backend", engine.RedactURL(inv.backendURL), "admin_routes", admin != "")
+	attrs = append(attrs, "backend", engine.RedactURL(inv.backendURL), "admin_routes", admin != "", "callback_urls", c.callbackBase != "")
 	if sched != nil {
 		attrs = append(attrs, "rotate_every", sched.every.String(), "grace", (time.Duration(sched.graceMs) * time.Millisecond).String())
 	}
@@ -137,6 +148,14 @@ func (inv *invocation) serve(addr, metricsAddr string, sched *rotationSchedule, 
 	stopWatch := w.start(inv.ctx)
 	defer stopWatch()
 	return serveUntilDone(inv.ctx, servers, log)
+}
+
+// serveConfig is what ff serve's flags ask for.
+type serveConfig struct {
+	addr, metricsAddr string
+	sched             *rotationSchedule // nil: no scheduled rotation
+	reseed            bool
+	callbackBase      string // empty: callback URLs off
 }
 
 // ResetCheckInterval is how often ff serve pings its store to find a store

@@ -2,10 +2,14 @@
 // as an http.Handler over an *engine.Engine, so applications can mount it in
 // their own server; `ff serve` is one user of it.
 //
-// Routes (bodies are exactly the envelopes of docs/spec.md §7):
+// Routes (bodies are exactly the envelopes of docs/spec.md §7; Routes lists
+// them, and GET /openapi.json describes them in OpenAPI 3.1):
 //
 //	POST /v1/executions/{execution_id}/waitpoints/{waitpoint_id}/signals
-//	     public: Authorization: Bearer <waitpoint token>; body {name, payload, idempotency_key}
+//	     public: Authorization: Bearer <waitpoint token>; body {name, payload, idempotency_key};
+//	     or the key in an Idempotency-Key header
+//	POST /v1/callbacks/{execution_id}/{waitpoint_id}/{token}?name=N
+//	     public, only with Options.CallbackBaseURL: no Authorization; the body is the payload
 //	POST /v1/admin/keystore/seed                   {kid, secret_hex}
 //	POST /v1/admin/keystore/rotate                 {new_kid, new_secret_hex, grace_ms}
 //	POST /v1/admin/keystore/revoke                 {kid}
@@ -15,24 +19,123 @@
 //	POST /v1/admin/executions/{execution_id}/suspend   {waitpoints, condition, timeout_ms, idempotency_key, lease_id, tags}
 //	GET  /v1/admin/executions/{execution_id}/signals?limit=N&cursor=C
 //	GET  /v1/admin/suspended?limit=N&cursor=C&tag=T
-//	POST /v1/admin/claim                           {worker_id, lease_ms}
+//	POST /v1/admin/claim                           {worker_id, lease_ms, wait_ms}
+//	POST /v1/admin/claims                          {worker_id, lease_ms, max, wait_ms}
 //	POST /v1/admin/executions/{execution_id}/complete  {lease_id}
 //	POST /v1/admin/executions/{execution_id}/waitpoints {key, expires_in_ms, lease_id, tags}
 //	GET  /v1/admin/executions/{execution_id}/waitpoints/{waitpoint_id}
 //	POST /v1/admin/executions/{execution_id}/extend    {lease_id, lease_ms}
 //	POST /v1/admin/executions/{execution_id}/release   {lease_id}
 //	POST /v1/admin/executions/{execution_id}/cancel    no body, or {}
+//	POST /v1/admin/callback-url                    {execution_id, waitpoint_id, token, name} (with Options.CallbackBaseURL)
 //	GET  /healthz   always 200 while the process serves
 //	GET  /readyz    200 when the backend answers a ping, else 503 with the error envelope
 //	                (SQLite's ping commits a tiny write, so a full disk answers 503 storage_full)
 //	GET  /metrics   metrics in the Prometheus text format (off with Options.DisableMetricsRoute)
+//	GET  /openapi.json  the OpenAPI 3.1 document of these routes, without authorization
 //
 // Every body is one JSON object; a member the route does not know is
 // refused (400 invalid_input naming the body), and so is text that is not
 // valid UTF-8 or not I-JSON, naming the member (docs/spec.md §2). Optional
 // members may be left out or null. Defaults: grace_ms 24 h; lease_ms (claim,
 // extend) 30 s when absent or 0; condition "any" when absent, null or "";
-// limit 100 (suspended) or 1000 (signals).
+// limit 100 (suspended) or 1000 (signals); wait_ms 0.
+//
+// # OpenAPI
+//
+// GET /openapi.json serves the API's OpenAPI 3.1 document (OpenAPI
+// returns it): every route of Routes with its parameters, request and
+// answer schemas (the envelopes, additionalProperties false where the
+// handler refuses unknown members), every status with the error
+// envelope's schema, and the security of each route (the admin token, the
+// waitpoint token, none). Routes is the list the router registers, and
+// the tests fail when a route is missing from the document, when an answer
+// of the handler breaks it, and when a status it lists is never produced
+// (internal/integration/openapi); scripts/test.sh lints it with redocly.
+// Package client is a typed Go client of these routes.
+//
+// # Long-poll claims
+//
+// The claim routes take wait_ms, 0 to 30000 (MaxClaimWaitMs; absent, null
+// or 0: answer at once, as before). When nothing is claimable, the request
+// waits up to wait_ms and answers as soon as it claims an execution, else
+// outcome none (or "claims":[]) at the deadline. A waiting claim tries
+// again on every wake-up of Engine.WatchClaimable (the Engine's own
+// resuming deliveries, cancels and releases; other processes' where the
+// driver pushes, as PostgreSQL's LISTEN/NOTIFY does) and every second
+// regardless (wake-ups may be lost, and timeouts and expired leases wake
+// nobody). One watcher per Handler serves every waiting request; it runs
+// while one waits and 30 s after (so that a worker's next long poll finds
+// it listening); each wake-up lets every waiting request try a
+// claim, and each execution goes to exactly one of them. A waiting request
+// costs a goroutine and a channel. It moves its connection's read and
+// write deadlines to wait_ms + WriteTimeout, so a server's shorter
+// timeouts neither cancel it nor drop its answer. A caller that goes away
+// ends its wait; a claim made just before is lost to it, and the
+// execution is claimable again when its lease_ms passes (keep lease_ms
+// short for long polls, and extend). Handler.Close ends every wait at once
+// (the answer is outcome none); NewServer's Shutdown calls it.
+//
+// POST /v1/admin/claims {worker_id, lease_ms, max, wait_ms} answers
+// claim_resumed_executions (docs/spec.md §8.8): {"claims":[...]}, up to max
+// (1-100) claims, oldest first; with wait_ms it waits for the first. When
+// the Engine fails after some claims, those are answered with 200 and the
+// failure is logged at WARN (their leases are the caller's).
+//
+// Long polls show in ff_http_request_duration_seconds with their wait
+// (its last bucket is about 2.4 s).
+//
+// # Idempotency-Key
+//
+// Both signal routes read an Idempotency-Key header
+// (draft-ietf-httpapi-idempotency-key-header) as the delivery's
+// idempotency_key: a Structured Field string ("mail-1") or a bare value.
+// It may be given once; on the signal route a body idempotency_key that
+// differs from it is 400 invalid_input naming idempotency_key, and the
+// same key in both is fine. An empty value, or a string that is not a
+// well-formed sf-string, is 400 naming idempotency-key.
+//
+// # Callback URLs
+//
+// Some senders can be given a URL and nothing else: a webhook setting, a
+// form's action, a SaaS integration. With Options.CallbackBaseURL (ff serve
+// --callback-base-url URL), POST
+// /v1/callbacks/{execution_id}/{waitpoint_id}/{token} delivers a signal
+// with the token taken from the path instead of an Authorization header;
+// without it the route answers 404 route_not_found. The request body is
+// the payload (any one I-JSON value; an empty body is a null payload,
+// whatever the Content-Type); the query parameter name is the signal name
+// (DefaultCallbackSignalName, "callback", when absent or empty); the
+// Idempotency-Key header is the idempotency key. The path names the
+// execution, the waitpoint and the whole token, so the route answers
+// exactly what the signal route answers for the same inputs, status and
+// envelope, and stays free of existence oracles: a wrong token, an
+// unknown waitpoint and one of another execution all answer 401
+// invalid_token / signature_mismatch with one detail.
+//
+// Build the URL as
+//
+//	<base>/v1/callbacks/<execution_id>/<waitpoint_id>/<token>[?name=<name>]
+//
+// from a suspend's or create_waitpoint's envelope (the envelopes do not
+// change: they carry the token, not a URL), or ask the server: POST
+// /v1/admin/callback-url {execution_id, waitpoint_id, token, name} answers
+// {"callback_url": URL} under the base URL, after checking the parts'
+// forms (Handler.CallbackURL does the same in Go). It does no I/O: whether
+// the token opens the waitpoint is the delivery's business.
+//
+// A callback URL is a credential in a URL, and URLs travel further than
+// headers: proxies, load balancers and CDNs log request lines, browsers
+// keep history and may send Referer headers, and the sender's own logs
+// and dashboards show the URLs they call. Whoever reads one of those logs
+// can deliver a signal to the waitpoint until its suspension closes. So:
+// turn callbacks on only for senders that cannot send a header; serve
+// them over HTTPS only; keep request logging of paths off on whatever
+// stands in front (or strip the last segment of /v1/callbacks/ paths);
+// prefer short suspensions (timeout_ms) and idempotency keys; and revoke
+// (rotate, then revoke_kid) when a URL leaked. This handler never logs a
+// request's path: its request line carries the route name, and the 404
+// detail of a callback path shows it without its token.
 //
 // # Version 2 of the waitpoint lifecycle
 //
@@ -139,7 +242,9 @@
 //
 // route is the operation's name (deliver_signal, seed, ..., create_waitpoint,
 // get_waitpoint, extend_lease, release_execution, cancel_suspension,
-// revoke_kid, not_found, method_not_allowed); outcome is ok or the error code
+// revoke_kid, claim_resumed_executions, deliver_signal_callback,
+// callback_url, openapi, not_found, method_not_allowed: Route.Name);
+// outcome is ok or the error code
 // (for rotations, one per partition: rotated, noop or the error code; for
 // keystore changes, one per call: the audit line's outcome, with op seed,
 // rotate_all or revoke_kid; they count the admin routes and whatever else

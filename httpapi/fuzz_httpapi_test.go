@@ -58,7 +58,8 @@ var fzRoutes = []string{
 	"/healthz",
 	"/readyz",
 	"/{id}",
-	"/v1/admin/keystore/revoke", // last: the indexes above are the seeds' and the corpus's
+	"/v1/admin/keystore/revoke", // the indexes up to here are the seeds' and the corpus's
+	"/v1/callbacks/fz-exec/{wp}/{id}",
 }
 
 var fzMethods = []string{"GET", "POST", "PUT", "DELETE", "HEAD", "PATCH", "OPTIONS"}
@@ -74,7 +75,8 @@ type fzServer struct {
 func newFzServer(f *testing.F) *fzServer {
 	var logs bytes.Buffer
 	e := engine.New(memory.New())
-	h := httpapi.New(e, httpapi.Options{AdminToken: fzAdminToken, Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+	h := httpapi.New(e, httpapi.Options{AdminToken: fzAdminToken, Logger: slog.New(slog.NewJSONHandler(&logs, nil)),
+		CallbackBaseURL: "https://hooks.example.com"})
 	ctx := context.Background()
 	secret, err := contracts.ParseSecretHex("secret_hex", fzSecretHex)
 	if err != nil {
@@ -157,6 +159,9 @@ func FuzzHTTPRequest(f *testing.F) {
 		{15, 1, "", "", 1, `{"kid":"k1"}`},
 		{15, 1, "", "", 1, `{"kid":"nope"}`},
 		{15, 1, "", "", 1, `{"kid":"k\u00ff"}`},
+		{16, 1, s.wp.Token, "name=approved", 0, `{"by":"ann"}`},
+		{16, 1, s.wp.Token[:len(s.wp.Token)-1] + "0", "", 0, ``},
+		{16, 0, s.wp.Token, "", 0, ``},
 	}
 	for _, sd := range seeds {
 		f.Add(sd.route, sd.method, sd.seg, sd.query, sd.auth, "Bearer x", []byte(sd.body))

@@ -10,7 +10,9 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"path"
+	"strconv"
 	"strings"
 	"time"
 
@@ -37,15 +39,28 @@ type Options struct {
 	DisableMetricsRoute bool
 	// MaxBodyBytes caps request bodies. Zero: DefaultMaxBodyBytes.
 	MaxBodyBytes int64
+	// CallbackBaseURL turns the callback routes on: POST
+	// /v1/callbacks/{execution_id}/{waitpoint_id}/{token}, which delivers
+	// a signal without an Authorization header, and the admin route POST
+	// /v1/admin/callback-url, which answers URLs under this base: the
+	// server's URL as senders reach it (https://hooks.example.com, a path
+	// prefix allowed; see CheckCallbackBaseURL). Empty: both answer 404
+	// route_not_found. New panics on a value CheckCallbackBaseURL refuses,
+	// as a programming error. A callback URL is a credential in a URL:
+	// read the package documentation's "Callback URLs" before turning
+	// them on.
+	CallbackBaseURL string
 }
 
 // Handler serves the gateway and admin API. Create it with New.
 type Handler struct {
-	e       *engine.Engine
-	opts    Options
-	mux     *http.ServeMux
-	metrics *metrics
-	audit   *KeystoreAudit // logs with opts.Logger, counts in metrics
+	e            *engine.Engine
+	opts         Options
+	mux          *http.ServeMux
+	metrics      *metrics
+	audit        *KeystoreAudit // logs with opts.Logger, counts in metrics
+	callbackBase *url.URL       // nil: callbacks off
+	claims       *claimWatch    // the long polls' shared watcher
 }
 
 // New returns the HTTP API over e.
@@ -56,8 +71,15 @@ func New(e *engine.Engine, opts Options) *Handler {
 	if opts.MaxBodyBytes == 0 {
 		opts.MaxBodyBytes = DefaultMaxBodyBytes
 	}
-	h := &Handler{e: e, opts: opts, mux: http.NewServeMux(), metrics: newMetrics()}
+	h := &Handler{e: e, opts: opts, mux: http.NewServeMux(), metrics: newMetrics(), claims: newClaimWatch(e, claimPollInterval)}
 	h.audit = &KeystoreAudit{log: opts.Logger, metrics: h.metrics}
+	if opts.CallbackBaseURL != "" {
+		base, err := parseCallbackBase(opts.CallbackBaseURL)
+		if err != nil {
+			panic("httpapi: Options.CallbackBaseURL: " + err.Error())
+		}
+		h.callbackBase = base
+	}
 	h.routes()
 	return h
 }
@@ -125,7 +147,9 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, ep endpoint) {
 	start := time.Now()
 	reqID := requestID(r)
 	w.Header().Set("X-Request-Id", reqID)
-	r = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, reqID))
+	ctx := context.WithValue(r.Context(), requestIDKey{}, reqID)
+	lp := &longPollConn{w: w}
+	r = r.WithContext(context.WithValue(ctx, longPollKey{}, lp))
 	var (
 		body any
 		err  error
@@ -149,6 +173,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, ep endpoint) {
 		body = contracts.ErrorEnvelope{Error: ce}
 	}
 	writeJSON(w, status, body)
+	lp.restore()
 	elapsed := time.Since(start)
 	h.metrics.observeRequest(ep.name, outcome, elapsed)
 	// Never log headers or bodies: they carry tokens and secrets.
@@ -218,6 +243,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 		_ = json.NewEncoder(&buf).Encode(contracts.ErrorEnvelope{Error: contracts.ErrInternal.With("response: could not encode the envelope")})
 	}
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())
 }

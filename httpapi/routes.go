@@ -12,36 +12,58 @@ import (
 )
 
 func (h *Handler) routes() {
-	h.handle("/v1/executions/{execution_id}/waitpoints/{waitpoint_id}/signals",
-		endpoint{http.MethodPost, "deliver_signal", false, h.deliverSignal})
-	h.handle("/v1/admin/keystore/seed", endpoint{http.MethodPost, "seed", true, h.seed})
-	h.handle("/v1/admin/keystore/rotate", endpoint{http.MethodPost, "rotate_all", true, h.rotate})
-	h.handle("/v1/admin/keystore/revoke", endpoint{http.MethodPost, "revoke_kid", true, h.revoke})
-	h.handle("/v1/admin/keystore/kids", endpoint{http.MethodGet, "list_kids", true, h.kids})
-	h.handle("/v1/admin/sign", endpoint{http.MethodPost, "sign", true, h.sign})
-	h.handle("/v1/admin/verify", endpoint{http.MethodPost, "verify", true, h.verify})
-	h.handle("/v1/admin/executions/{execution_id}/suspend", endpoint{http.MethodPost, "suspend", true, h.suspend})
-	h.handle("/v1/admin/executions/{execution_id}/signals", endpoint{http.MethodGet, "observe_signals", true, h.observe})
-	h.handle("/v1/admin/executions/{execution_id}/complete", endpoint{http.MethodPost, "complete_execution", true, h.complete})
-	h.handle("/v1/admin/executions/{execution_id}/waitpoints", endpoint{http.MethodPost, "create_waitpoint", true, h.createWaitpoint})
-	h.handle("/v1/admin/executions/{execution_id}/waitpoints/{waitpoint_id}", endpoint{http.MethodGet, "get_waitpoint", true, h.getWaitpoint})
-	h.handle("/v1/admin/executions/{execution_id}/extend", endpoint{http.MethodPost, "extend_lease", true, h.extendLease})
-	h.handle("/v1/admin/executions/{execution_id}/release", endpoint{http.MethodPost, "release_execution", true, h.release})
-	h.handle("/v1/admin/executions/{execution_id}/cancel", endpoint{http.MethodPost, "cancel_suspension", true, h.cancel})
-	h.handle("/v1/admin/suspended", endpoint{http.MethodGet, "list_suspended", true, h.listSuspended})
-	h.handle("/v1/admin/claim", endpoint{http.MethodPost, "claim_resumed_execution", true, h.claim})
-	h.handle("/healthz", endpoint{http.MethodGet, "healthz", false, func(*http.Request) (any, error) {
-		return map[string]string{"status": "ok"}, nil
-	}})
-	h.handle("/readyz", endpoint{http.MethodGet, "readyz", false, h.ready})
-	if !h.opts.DisableMetricsRoute {
-		// Not an endpoint: a scrape is not counted in the request metrics.
-		h.mux.HandleFunc("/metrics", h.serveMetrics)
+	ops := map[string]op{
+		"deliver_signal":           h.deliverSignal,
+		RouteCallback:              h.deliverCallback,
+		"seed":                     h.seed,
+		"rotate_all":               h.rotate,
+		"revoke_kid":               h.revoke,
+		"list_kids":                h.kids,
+		"sign":                     h.sign,
+		"verify":                   h.verify,
+		"suspend":                  h.suspend,
+		"observe_signals":          h.observe,
+		"complete_execution":       h.complete,
+		"create_waitpoint":         h.createWaitpoint,
+		"get_waitpoint":            h.getWaitpoint,
+		"extend_lease":             h.extendLease,
+		"release_execution":        h.release,
+		"cancel_suspension":        h.cancel,
+		"list_suspended":           h.listSuspended,
+		"claim_resumed_execution":  h.claim,
+		"claim_resumed_executions": h.claimBatch,
+		RouteCallbackURL:           h.callbackURL,
+		RouteHealthz: func(*http.Request) (any, error) {
+			return map[string]string{"status": "ok"}, nil
+		},
+		RouteReadyz:  h.ready,
+		RouteOpenAPI: h.openAPI,
+	}
+	var paths []string
+	byPath := map[string][]endpoint{}
+	for _, rt := range routeTable {
+		switch {
+		case !h.served(rt):
+			continue
+		case rt.Name == RouteMetrics:
+			// Not an endpoint: a scrape is not counted in the request metrics.
+			h.mux.HandleFunc(rt.Pattern, h.serveMetrics)
+			continue
+		}
+		o, ok := ops[rt.Name]
+		if !ok {
+			panic("httpapi: no operation serves route " + rt.Name)
+		}
+		if _, seen := byPath[rt.Pattern]; !seen {
+			paths = append(paths, rt.Pattern)
+		}
+		byPath[rt.Pattern] = append(byPath[rt.Pattern], endpoint{method: rt.Method, name: rt.Name, admin: rt.Auth == AuthAdmin, op: o})
+	}
+	for _, p := range paths {
+		h.handle(p, byPath[p]...)
 	}
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		h.serve(w, r, endpoint{name: "not_found", op: func(*http.Request) (any, error) {
-			return nil, errRouteNotFound.With("path: no route for %s %s", r.Method, r.URL.Path)
-		}})
+		h.serve(w, r, endpoint{name: "not_found", op: func(r *http.Request) (any, error) { return nil, h.notFound(r) }})
 	})
 }
 
@@ -74,11 +96,15 @@ func (h *Handler) deliverSignal(r *http.Request) (any, error) {
 	if err := decodeText(r, &b); err != nil {
 		return nil, err
 	}
+	key, err := idempotencyKey(r, b.IdempotencyKey)
+	if err != nil {
+		return nil, err
+	}
 	if string(b.Payload) == "null" {
 		b.Payload = nil
 	}
 	return h.e.DeliverSignal(r.Context(), contracts.DeliverSignalArgs{
-		ExecutionID: exec, WaitpointID: wp, Token: token, Name: b.Name, Payload: b.Payload, IdempotencyKey: b.IdempotencyKey,
+		ExecutionID: exec, WaitpointID: wp, Token: token, Name: b.Name, Payload: b.Payload, IdempotencyKey: key,
 	})
 }
 
@@ -246,17 +272,6 @@ func (h *Handler) listSuspended(r *http.Request) (any, error) {
 		return nil, err
 	}
 	return h.e.ListSuspended(r.Context(), contracts.ListSuspendedArgs{Cursor: cursor, Limit: limit, Tag: tag})
-}
-
-func (h *Handler) claim(r *http.Request) (any, error) {
-	var b struct {
-		WorkerID string `json:"worker_id"`
-		LeaseMs  int64  `json:"lease_ms"` // 0 or absent: the Engine's default
-	}
-	if err := decodeText(r, &b); err != nil {
-		return nil, err
-	}
-	return h.e.ClaimResumedExecution(r.Context(), contracts.ClaimArgs{WorkerID: b.WorkerID, LeaseMs: b.LeaseMs})
 }
 
 func (h *Handler) ready(r *http.Request) (any, error) {

@@ -15,8 +15,11 @@ const (
 
 // NewServer returns an http.Server for h on addr with read, write and idle
 // timeouts set. Shut it down with Shutdown to let in-flight requests finish.
+// A long-poll claim moves its own connection's deadlines past its wait_ms;
+// when h is a *Handler, Shutdown ends the long polls at once
+// (Handler.Close), so that they do not hold the shutdown for their wait.
 func NewServer(addr string, h http.Handler) *http.Server {
-	return &http.Server{
+	srv := &http.Server{
 		Addr:              addr,
 		Handler:           h,
 		ReadHeaderTimeout: ReadHeaderTimeout,
@@ -25,6 +28,10 @@ func NewServer(addr string, h http.Handler) *http.Server {
 		IdleTimeout:       IdleTimeout,
 		MaxHeaderBytes:    16 << 10,
 	}
+	if hh, ok := h.(*Handler); ok {
+		srv.RegisterOnShutdown(func() { _ = hh.Close() })
+	}
+	return srv
 }
 
 // MetricsOnly returns an http.Handler for a listener of its own that serves

@@ -17,7 +17,7 @@
 ff_modules() {
 	{
 		git ls-files -- '*go.mod' 2>/dev/null || true
-		find . -name go.mod -not -path './.git/*' -not -path '*/testdata/*' 2>/dev/null
+		find . -name go.mod -not -path './.git/*' -not -path './.cache/*' -not -path '*/node_modules/*' -not -path '*/testdata/*' 2>/dev/null
 	} | while IFS= read -r f; do
 		f="${f#./}"
 		[[ "$f" == go.mod || "$f" == */go.mod ]] || continue

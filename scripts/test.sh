@@ -5,7 +5,10 @@
 # under bench/ and testdata/ — see scripts/modules.sh. A go.work at the root,
 # when present, applies as usual. Stages, each timed:
 #   1. build internal/cmd/testsummary (the summarizer below);
-#   2. gofmt -l over the whole tree;
+#   2. gofmt -l over the whole tree; `redocly lint` (npm @redocly/cli,
+#      pinned, installed once into .cache/) of httpapi/openapi.json with
+#      httpapi/redocly.yaml: skipped with a message when npm is missing,
+#      a failure under CI=true;
 #   3. per module: `go mod tidy -diff` (with GOWORK=off: each module must be
 #      tidy on its own) and `go vet ./...`; a failure stops the run here,
 #      before any server starts (FF_TEST_KEEP_GOING=1 goes on to the tests);
@@ -173,6 +176,24 @@ if [[ -n "$unformatted" ]]; then
 	echo "These files are not gofmt-formatted (run gofmt -w on them):" >&2
 	echo "$unformatted" >&2
 	fail "gofmt: $(wc -l <<<"$unformatted") file(s) not formatted"
+fi
+stage_done
+
+REDOCLY_VERSION=2.77.0
+stage "openapi lint: redocly $REDOCLY_VERSION on httpapi/openapi.json"
+if command -v npm >/dev/null 2>&1; then
+	rdir="$ROOT/.cache/redocly-cli-$REDOCLY_VERSION"
+	if [[ ! -x "$rdir/node_modules/.bin/redocly" ]] &&
+		! npm install --prefix "$rdir" --no-audit --no-fund --loglevel=error "@redocly/cli@$REDOCLY_VERSION" >&2; then
+		fail "openapi lint: npm install @redocly/cli@$REDOCLY_VERSION into $rdir failed"
+	elif ! (cd httpapi && REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true \
+		"$rdir/node_modules/.bin/redocly" lint --config redocly.yaml openapi.json >&2); then
+		fail "openapi lint: httpapi/openapi.json has problems (see above)"
+	fi
+elif [[ "${CI:-}" == true ]]; then
+	fail "openapi lint: npm is not installed (CI=true: install Node.js 20+ and npm)"
+else
+	step "openapi lint: skipped, npm is not installed (install Node.js 20+ and npm to lint httpapi/openapi.json)"
 fi
 stage_done
 

@@ -77,6 +77,7 @@ var allowed = map[string][]string{
 	"cli":           {"contracts", "engine", "kek", "httpapi", "cli/bench"},
 	"cli/":          {"contracts", "engine", "kek"},
 	"conformance":   {"contracts", "driver", "engine", "kek"},
+	"client":        {"contracts"},
 }
 
 func rulesFor(name string) ([]string, bool) {

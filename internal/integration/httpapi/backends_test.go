@@ -46,7 +46,7 @@ var backends = []backendCase{
 
 var _ = postgres.Open // the postgres scheme is registered by this import
 
-func openURL(t *testing.T, raw string) *engine.Engine {
+func openURL(t testing.TB, raw string) *engine.Engine {
 	t.Helper()
 	e, err := engine.Open(context.Background(), raw)
 	if err != nil {
@@ -55,7 +55,7 @@ func openURL(t *testing.T, raw string) *engine.Engine {
 	return e
 }
 
-func withQuery(t *testing.T, raw, key, value string) string {
+func withQuery(t testing.TB, raw, key, value string) string {
 	t.Helper()
 	u, err := url.Parse(raw)
 	if err != nil {
