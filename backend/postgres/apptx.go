@@ -25,12 +25,8 @@ func (b *Backend) SuspendTx(ctx context.Context, tx any, args contracts.SuspendA
 	var out contracts.SuspendOutcome
 	ring := b.keyring.Load()
 	err := b.inAppTx(ctx, tx, args.ExecutionID, func(tx pgx.Tx) error {
-		nowMs, current, err := currentKey(ctx, tx, ring)
-		if err != nil {
-			return err
-		}
-		s := suspendStep{ctx: ctx, tx: tx, args: args, current: current, nowMs: nowMs}
-		out, err = s.run(ring)
+		var err error
+		out, err = suspendIn(ctx, tx, ring, args)
 		return err
 	})
 	if err != nil {

@@ -27,18 +27,24 @@ func (b *Backend) Suspend(ctx context.Context, args contracts.SuspendArgs) (cont
 	var out contracts.SuspendOutcome
 	ring := b.keyring.Load()
 	err := b.inExecTx(ctx, args.ExecutionID, func(tx pgx.Tx) error {
-		nowMs, current, err := currentKey(ctx, tx, ring)
-		if err != nil {
-			return err
-		}
-		s := suspendStep{ctx: ctx, tx: tx, args: args, current: current, nowMs: nowMs}
-		out, err = s.run(ring)
+		var err error
+		out, err = suspendIn(ctx, tx, ring, args)
 		return err
 	})
 	if err != nil {
 		return contracts.SuspendOutcome{}, interpretError(err)
 	}
 	return out, nil
+}
+
+// suspendIn is one attempt of suspend in tx.
+func suspendIn(ctx context.Context, tx pgx.Tx, ring *kek.Keyring, args contracts.SuspendArgs) (contracts.SuspendOutcome, error) {
+	nowMs, current, err := currentKey(ctx, tx, ring)
+	if err != nil {
+		return contracts.SuspendOutcome{}, err
+	}
+	s := suspendStep{ctx: ctx, tx: tx, args: args, current: current, nowMs: nowMs}
+	return s.run(ring)
 }
 
 // currentKey reads the clock and the current kid, its secret opened with
