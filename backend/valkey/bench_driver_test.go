@@ -81,7 +81,7 @@ func BenchmarkVerifyUncached(b *testing.B) {
 		b.Run(fmt.Sprintf("clients=%d", n), func(b *testing.B) {
 			e := benchEngine(b, valkey.DefaultPartitions)
 			msg := []byte("bench-verify-message")
-			a := contracts.VerifyArgs{Scope: "s", Message: msg, Token: driver.SignToken("kid-a", benchSecret, msg)}
+			a := contracts.VerifyArgs{Scope: "s", Message: msg, Token: driver.SignToken("kid-a", benchSecret, driver.SignatureInput("kid-a", "s", msg))}
 			benchutil.Run(b, n, func(ctx context.Context, _, _ int) error {
 				_, err := e.Verify(ctx, a)
 				return err

@@ -56,6 +56,8 @@ func scriptError(code string, args []string) (e *contracts.Error, ok bool) {
 		return driver.ExecutionNotFound(arg(0)), true
 	case contracts.CodeNotSuspended:
 		return driver.NotSuspended(arg(0)), true
+	case contracts.CodeStoreReset:
+		return scriptStoreReset(arg(0), arg(1)), true
 	}
 	return nil, false
 }
@@ -101,8 +103,12 @@ var transientServerErrors = []string{"CLUSTERDOWN", "LOADING", "TRYAGAIN", "MAST
 // interpretError maps a go-redis error onto the contract's taxonomy. It is
 // applied on every return path of the driver. Contract errors pass through;
 // script errors carrying a contract code become that error; context errors
-// become transport deadline/canceled errors; network failures and redis.Nil
-// become transport / backend_unreachable (retryable); a closed client is
+// become transport deadline/canceled errors; a failed TLS handshake (a
+// certificate that does not verify, a TLS alert, a port that does not speak
+// TLS) is unavailable / tls_failed naming the problem (driver.TLSFailure),
+// not retryable; other network failures and redis.Nil become transport /
+// backend_unreachable (retryable); a missing or changed store marker
+// (store.go) is unavailable / store_reset; a closed client is
 // unavailable / backend_closed; WRONGPASS, NOAUTH and NOPERM replies are
 // unavailable / auth_failed, quoting the server's reply (which never holds
 // a password). The native error stays reachable through errors.Unwrap;
@@ -124,6 +130,9 @@ func interpretError(err error) error {
 	var re redis.Error
 	if errors.As(err, &re) && !errors.Is(err, redis.Nil) {
 		return interpretServerError(err, re.Error())
+	}
+	if ce, ok := driver.TLSFailure("valkey", err); ok {
+		return ce // a certificate problem does not go away on retry
 	}
 	if isNetworkError(err) || errors.Is(err, redis.Nil) {
 		return contracts.ErrBackendUnreachable.With("the Valkey server did not answer").Wrapping(err)

@@ -174,7 +174,7 @@ func FuzzServerErrorReply(f *testing.F) {
 	for _, s := range []string{
 		"ERR FF already_suspended exec-1 suspended", "FF lease_mismatch suspend exec-1", "FF lease_mismatch none",
 		"FF rotation_conflict current k1", "FF partition_count_mismatch 256 1", "FF execution_not_found",
-		"FF bogus", "FF ", "LOADING Redis is loading", "NOSCRIPT No matching script", "ERR user_script:1: ']]' \x00",
+		"FF bogus", "FF ", "FF store_reset 3 gone", "FF store_reset x]] changed", "LOADING Redis is loading", "NOSCRIPT No matching script", "ERR user_script:1: ']]' \x00",
 	} {
 		f.Add(s)
 	}

@@ -20,7 +20,19 @@ func newScript(name string, libs ...string) *redis.Script {
 	for _, lib := range libs {
 		src += "\n" + mustRead("lua/"+lib+".lua")
 	}
-	return redis.NewScript(src + "\n" + mustRead("lua/"+name+".lua"))
+	return withPrelude(src + "\n" + mustRead("lua/"+name+".lua"))
+}
+
+// allScripts lists every script of the driver, in the order they were
+// made (tests call each of them).
+var allScripts []*redis.Script
+
+// withPrelude makes a script of src, which starts with the prelude, and
+// lists it in allScripts.
+func withPrelude(src string) *redis.Script {
+	s := redis.NewScript(src)
+	allScripts = append(allScripts, s)
+	return s
 }
 
 // The scripts. Each runs atomically on the one slot of its partition; what
@@ -70,21 +82,27 @@ func (b *Backend) key(partition int, suffix string) string {
 // keystoreKey is the partition's keystore hash, KEYS[1] of every script.
 func (b *Backend) keystoreKey(partition int) string { return b.key(partition, "keys") }
 
-// scriptKeys are the KEYS of a script on the partition: its keystore hash
-// and, on a standalone server, the claim hint (see ff_hint in prelude.lua).
-func (b *Backend) scriptKeys(partition int) []string {
-	if b.hint == "" {
-		return []string{b.keystoreKey(partition)}
-	}
-	return []string{b.keystoreKey(partition), b.hint}
+// scriptKeys are the KEYS of a script on the partition: its keystore hash,
+// its store marker (store.go) and, on a standalone server, the claim hint
+// (see ff_hint in prelude.lua). The slice is shared: never modify it.
+func (b *Backend) scriptKeys(partition int) []string { return b.keys[partition] }
+
+// scriptArgs are the ARGV of a script on the partition: P, then args, then
+// the value of the partition's store marker this backend expects, which
+// the prelude compares (store.go).
+func (b *Backend) scriptArgs(partition int, args []any) []any {
+	argv := make([]any, 0, len(args)+2)
+	argv = append(argv, strconv.Itoa(b.parts))
+	argv = append(argv, args...)
+	return append(argv, (*b.markers.Load())[partition])
 }
 
 // run calls a script on one partition: EVALSHA, falling back to EVAL (which
-// caches it) when the server does not know it. args follow ARGV[1] = P.
-// With wait_replicas, a write script waits for the replicas
-// (replication.go).
+// caches it) when the server does not know it. args follow ARGV[1] = P;
+// the store marker's value follows them (scriptArgs). With wait_replicas, a
+// write script waits for the replicas (replication.go).
 func (b *Backend) run(ctx context.Context, s *redis.Script, partition int, args ...any) ([]any, error) {
-	argv := append([]any{strconv.Itoa(b.parts)}, args...)
+	argv := b.scriptArgs(partition, args)
 	if b.waits(s) {
 		return b.runWaiting(ctx, s, b.scriptKeys(partition), partition, argv)
 	}
@@ -103,7 +121,8 @@ type partitionReply struct {
 
 // runAll calls a script once per partition in one pipeline, which costs
 // one round trip per node (go-redis groups a cluster pipeline by node).
-// argsFor gives each partition's arguments after ARGV[1] = P. If a node
+// argsFor gives each partition's arguments after ARGV[1] = P (and before
+// the store marker's value, scriptArgs). If a node
 // does not know the script (NOSCRIPT: a fresh or flushed server), the script
 // is loaded on every master and only the calls that did not run are sent
 // again. A failure of one partition is reported in its reply. With
@@ -168,8 +187,7 @@ func (b *Backend) pipelineEvalSha(ctx context.Context, s *redis.Script, partitio
 	pipe := b.client.Pipeline()
 	cmds := make([]*redis.Cmd, len(partitions))
 	for i, p := range partitions {
-		argv := append([]any{strconv.Itoa(b.parts)}, argsFor(p)...)
-		cmds[i] = s.EvalSha(ctx, pipe, b.scriptKeys(p), argv...)
+		cmds[i] = s.EvalSha(ctx, pipe, b.scriptKeys(p), b.scriptArgs(p, argsFor(p))...)
 	}
 	_, _ = pipe.Exec(ctx) // errors are read per command
 	return cmds

@@ -49,7 +49,7 @@ var scriptKeysSnapshot = func() *redis.Script {
 	if err != nil {
 		panic("valkey: missing lua/prelude.lua")
 	}
-	return redis.NewScript(string(prelude) + "\n" + keysSnapshotLua)
+	return withPrelude(string(prelude) + "\n" + keysSnapshotLua)
 }()
 
 // KeystoreSnapshot reads partition's keystore and the server's clock (TIME)

@@ -327,15 +327,11 @@ func (b *Backend) ClaimResumedExecution(ctx context.Context, args contracts.Clai
 // the hint named, or every partition's when the hint was not complete.
 func (b *Backend) claimHinted(ctx context.Context, args contracts.ClaimArgs) (out contracts.ClaimOutcome, candidates []int, done bool, err error) {
 	leaseID := driver.NewID()
-	argv := []any{strconv.Itoa(b.parts), leaseID, formatInt(args.LeaseMs)}
-	var v []any
-	if b.waits(scriptClaimHinted) {
-		v, err = b.runWaiting(ctx, scriptClaimHinted, []string{b.hint}, 0, argv)
-	} else {
-		v, err = scriptClaimHinted.Run(ctx, b.client, []string{b.hint}, argv...).Slice()
-	}
+	// Called on partition 0: its store marker is checked by value, and
+	// every partition the script asks must have one (claim_hinted.lua).
+	v, err := b.run(ctx, scriptClaimHinted, 0, leaseID, formatInt(args.LeaseMs))
 	if err != nil {
-		return out, nil, false, interpretError(err)
+		return out, nil, false, err
 	}
 	switch str(v, 0) {
 	case contracts.OutcomeClaimed:

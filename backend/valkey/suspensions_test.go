@@ -264,7 +264,7 @@ func TestClaimHint(t *testing.T) {
 	lease := driver.NewID()
 	var replies [2][]any
 	for i := range replies {
-		v, err := scriptClaimHinted.Run(bg, b.client, []string{b.hint}, "256", lease, "60000").Slice()
+		v, err := b.run(bg, scriptClaimHinted, 0, lease, "60000")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -28,7 +28,8 @@
 //
 // Keys of partition N (every one under the tag {p:N}): keys (the keystore
 // hash: current kid, s:<kid> stored secret as lowercase hex, x:<kid> expiry
-// of a verifying kid, partitions), and for an execution E of that partition
+// of a verifying kid, partitions), store (the store marker, a random id;
+// see A store that lost its data), and for an execution E of that partition
 // (N = driver.PartitionOf(E, P)): x:E (its state, "" while it is
 // remembered in state none, docs/spec.md §8.1, with the latest
 // suspension's budget counters nsig and nbytes, docs/spec.md §8.3, its
@@ -76,7 +77,10 @@
 // server claim_hinted reads the claim hint, asks only the partitions it
 // names and claims, in one call (operation records of those calls:
 // <prefix>ff:claim-op:<lease_id>). With wait_replicas, a write's WAIT
-// travels in the write's round trip (see Replicas and failover).
+// travels in the write's round trip (see Replicas and failover). Open:
+// three (the partition count; the store markers and the persistence
+// settings, one pipeline per node each); Ping and AdoptStore: one pipeline
+// per node (AdoptStore one round trip more).
 //
 // go-redis re-sends a command whose connection failed before the reply
 // arrived. Every write script is therefore idempotent on an id the driver
@@ -112,6 +116,55 @@
 // The partition count is recorded in every partition's keystore hash on its
 // first write; Open refuses another count (conflict / partition_count_mismatch)
 // by reading partition 0, and every script checks it again.
+//
+// # A store that lost its data
+//
+// A server restarted without persistence, or a cluster master replaced by
+// an empty node, comes back empty under a running process (docs/spec.md
+// §6.1). Each partition therefore holds a store marker,
+// <prefix>ff:{p:N}:store, a random id: Open creates the missing ones (SET
+// NX, one pipeline) and remembers every partition's value, and every
+// script call checks, before anything else and in the same call (one GET
+// in the script), that its partition's marker still holds that value. A
+// marker gone, or holding another value (the emptied store was taken by
+// another process since), answers unavailable / store_reset, not
+// retryable, and the call changes nothing; so does Ping, which reads every
+// marker (one pipeline), so /readyz fails. Backend implements
+// driver.StoreAdopter: AdoptStore (Engine.AdoptStore, ff serve
+// --reseed-on-reset) creates the missing markers again and takes every
+// partition's value as its own; the store then answers
+// hmac_secret_not_initialized until it is seeded. A process that opens the
+// emptied store sees a fresh one. On a standalone server claim_hinted,
+// which may touch several partitions in its call, checks partition 0's
+// marker by value and, before it writes, every other one's for presence
+// (a standalone server loses them all at once).
+//
+// Capabilities().Persistent is read from the servers at Open: true when
+// every master has the append-only file on or a non-empty RDB save
+// schedule (CONFIG GET appendonly, save); when CONFIG is refused (an ACL,
+// a renamed command, a managed service) INFO persistence is read instead,
+// and when that does not show persistence either the server is assumed to
+// persist (persistence.go). ff serve warns when the store does not persist.
+//
+// # TLS, logs
+//
+// The valkeys:// and rediss:// schemes connect with TLS 1.2 or later, the
+// system's roots verifying the server's certificate for the URL's host
+// (go-redis' skip_verify=true turns verification off). A handshake that
+// fails answers unavailable / tls_failed,
+// not retryable, naming the certificate problem (driver.TLSFailure):
+// "certificate signed by unknown authority", an expired certificate, a
+// name it does not cover, a TLS alert from the server. (A server without
+// TLS on that port may not answer the handshake at all: that ends as a
+// deadline.)
+//
+// go-redis logs its background failures (a pool that cannot dial, a
+// Pub/Sub message dropped) through one process-wide logger. Importing this
+// package replaces go-redis' default (lines on stderr) with one that
+// forwards each line to slog.Default() at WARN, message "valkey client",
+// the text in the attribute "text" (log.go: go-redis' texts hold no
+// password). An application that wants otherwise calls redis.SetLogger
+// (or go-redis' logging.Disable) in main.
 //
 // # Secrets at rest
 //
@@ -180,11 +233,22 @@ type Backend struct {
 	// waitTimeout (replication.go).
 	waitReplicas int
 	waitTimeout  time.Duration
+	// markers holds, per partition, the value of the store marker this
+	// backend expects, as an ARGV element (store.go); replaced whole by
+	// AdoptStore.
+	markers atomic.Pointer[[]any]
+	// keys holds, per partition, the KEYS of its script calls
+	// (scriptKeys), made once.
+	keys [][]string
+	// persistent: every master persists its data (persistence.go).
+	persistent bool
 }
 
 // Open connects to the server named by u, checks that it answers and that
-// the store was not created with another partition count. u's password never
-// appears in errors.
+// the store was not created with another partition count, creates the
+// store markers that are missing and remembers every partition's (store.go),
+// and reads whether the server persists its data (persistence.go): three
+// round trips, the last two per node. u's password never appears in errors.
 func Open(ctx context.Context, u *url.URL) (*Backend, error) {
 	return open(ctx, u, nil)
 }
@@ -212,11 +276,32 @@ func open(ctx context.Context, u *url.URL, configure func(redis.UniversalClient)
 	if configure != nil {
 		configure(b.client)
 	}
-	if err := b.checkPartitions(ctx); err != nil {
+	if err := b.start(ctx); err != nil {
 		_ = b.client.Close()
 		return nil, err
 	}
 	return b, nil
+}
+
+// start prepares a backend whose client is set: it checks the partition
+// count, creates and remembers the store markers, and reads the servers'
+// persistence settings.
+func (b *Backend) start(ctx context.Context) error {
+	b.keys = make([][]string, b.parts)
+	for p := range b.keys {
+		b.keys[p] = []string{b.keystoreKey(p), b.markerKey(p)}
+		if b.hint != "" {
+			b.keys[p] = append(b.keys[p], b.hint)
+		}
+	}
+	if err := b.checkPartitions(ctx); err != nil {
+		return err
+	}
+	if err := b.ensureMarkers(ctx); err != nil {
+		return err
+	}
+	b.persistent = b.readPersistence(ctx)
+	return nil
 }
 
 // checkPartitions reads the partition count recorded in partition 0 (which
@@ -236,22 +321,24 @@ func (b *Backend) checkPartitions(ctx context.Context) error {
 	return nil
 }
 
-// Capabilities declares P partitions, persistent and shared state.
+// Capabilities declares P partitions and shared state; Persistent is what
+// Open read from the servers' settings: true when every master has the
+// append-only file on or an RDB save schedule, or when the server would
+// not tell (persistence.go).
 func (b *Backend) Capabilities() driver.Capabilities {
-	return driver.Capabilities{Partitions: b.parts, Persistent: true, SharedAcrossProcesses: true}
+	return driver.Capabilities{Partitions: b.parts, Persistent: b.persistent, SharedAcrossProcesses: true}
 }
 
 // Partitions returns the partition count P.
 func (b *Backend) Partitions() int { return b.parts }
 
-// Ping checks that the server (every master, on a cluster) answers.
+// Ping checks that the server (every master serving a partition, on a
+// cluster) answers and that the store still holds the data this backend
+// opened: it reads every partition's store marker in one pipeline (one
+// round trip per node) and answers unavailable / store_reset when one is
+// missing or changed (docs/spec.md §6.1, store.go).
 func (b *Backend) Ping(ctx context.Context) error {
-	if cc, ok := b.client.(*redis.ClusterClient); ok {
-		return interpretError(cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
-			return c.Ping(ctx).Err()
-		}))
-	}
-	return interpretError(b.client.Ping(ctx).Err())
+	return b.checkMarkers(ctx)
 }
 
 // Close closes the connections. Later calls fail with unavailable /

@@ -1,6 +1,10 @@
 -- claim_hinted is claim_resumed_execution in one call on a standalone
--- server. KEYS[1] is the claim hint (see ff_hint in prelude.lua); ARGV:
--- [1] P, [2] lease_id, [3] lease_ms.
+-- server, called on partition 0 (whose store marker the prelude checks by
+-- value); HINT is the claim hint (see ff_hint in prelude.lua); ARGV: [1]
+-- P, [2] lease_id, [3] lease_ms. Before it writes anything, every other
+-- partition it will touch must still have its store marker (a standalone
+-- server loses every partition at once, so a marker present is the one
+-- partition 0's stands for); else it answers store_reset.
 --
 -- When the hint is not complete (no 'all' member: a store written before
 -- the hint existed, or the key was lost) it answers {'full'}: the caller
@@ -17,7 +21,7 @@
 -- claimed in (the operation record <prefix>ff:claim-op:<lease_id>), where
 -- claim's own record answers the execution it claimed.
 local HINTED_MAX = 32
-local hint = KEYS[1]
+local hint = HINT
 local base = string.sub(hint, 1, #hint - #'claim-hint') -- <prefix>ff:
 local opkey = base .. 'claim-op:' .. ARGV[2]
 
@@ -27,9 +31,14 @@ local function use(p)
   return ff_partitions()
 end
 
+-- marked returns store_reset when partition p's store marker is gone.
+local function marked(p)
+  return ff_store_check(base .. '{p:' .. p .. '}:store', nil)
+end
+
 local p = redis.call('GET', opkey)
 if p then
-  local err = use(p)
+  local err = marked(p) or use(p)
   if err then return err end
   return ff_claim(ARGV[2], ARGV[3])
 end
@@ -41,6 +50,10 @@ local ps = redis.call('ZRANGEBYSCORE', hint, '-inf', '(' .. now)
 if #ps > HINTED_MAX then
   table.insert(ps, 1, 'hint')
   return ps
+end
+for _, q in ipairs(ps) do
+  local err = marked(q)
+  if err then return err end
 end
 local candidates = {}
 if #ps == 1 then

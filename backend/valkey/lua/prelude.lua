@@ -1,10 +1,13 @@
 -- prelude.lua is prepended to every script of this driver.
 --
 -- Every script gets KEYS[1] = <prefix>ff:{p:N}:keys (the partition's keystore
--- hash) and ARGV[1] = the partition count P the caller opened with. Every
--- other key a script touches starts with BASE = <prefix>ff:{p:N}: and so
--- shares KEYS[1]'s hash tag: one script call touches one slot, which makes
--- it atomic and valid on a cluster.
+-- hash), KEYS[2] = <prefix>ff:{p:N}:store (the partition's store marker),
+-- on a standalone server KEYS[3] = the claim hint, ARGV[1] = the partition
+-- count P the caller opened with and, last, ARGV[#ARGV] = the value of the
+-- store marker the caller expects (see the check at the end of this file).
+-- Every other key a script touches starts with BASE = <prefix>ff:{p:N}: and
+-- so shares KEYS[1]'s hash tag: one script call touches one slot, which
+-- makes it atomic and valid on a cluster.
 --
 -- Times are decimal strings of milliseconds from the server's TIME, and
 -- arithmetic on them is done on decimal strings: Lua numbers are doubles,
@@ -116,7 +119,7 @@ local IDX_SUSPENDED = BASE .. 'idx:suspended' -- members of state suspended (sco
 local IDX_READY = BASE .. 'idx:ready'         -- members that may be claimable now (score 0, by lex)
 local IDX_TIMERS = BASE .. 'idx:timers'       -- members scored by timeout_at_ms / lease_expires_at_ms
 
--- The claim hint (standalone servers only; KEYS[2], absent on a cluster,
+-- The claim hint (standalone servers only; KEYS[3], absent on a cluster,
 -- where it would be another slot): a sorted set of partition numbers scored
 -- by when the partition may next hold a claimable execution, 0 when its
 -- ready index is not empty, else its earliest timer. A partition absent
@@ -124,13 +127,35 @@ local IDX_TIMERS = BASE .. 'idx:timers'       -- members scored by timeout_at_ms
 -- lowers the partition's score (ff_hint); claim scripts set it exactly
 -- (ff_hint_refresh), which also drops partitions left empty. A claim then
 -- peeks only the partitions scored before now instead of all P.
-local HINT = KEYS[2]
+local HINT = KEYS[3]
 local PNUM = string.match(KS, '{p:(%d+)}:keys$')
+
+-- The store marker (docs/spec.md §6.1): <prefix>ff:{p:N}:store holds a
+-- random id that the driver created at Open (SET NX) and remembered. A
+-- marker that is missing, or holds another id, means that the partition's
+-- data was lost since (a server restarted without persistence, a master
+-- replaced by an empty one) or that another process took the emptied
+-- store: the script answers store_reset and changes nothing.
+local STORE = KEYS[2]
+local STORE_ID = ARGV[#ARGV]
+
+-- ff_store_check returns an error reply naming the partition when the
+-- marker key (<prefix>ff:{p:N}:store) is missing or holds another value
+-- than want (nil: any value will do), else nil.
+local function ff_store_check(key, want)
+  local v = redis.call('GET', key)
+  if v and (not want or v == want) then
+    return nil
+  end
+  local p = string.match(key, '{p:(%d+)}:store$') or '-'
+  return ff_error('store_reset', p, v and 'changed' or 'gone')
+end
 
 -- ff_use_partition points KS, BASE, the index keys, HINT and PNUM, and so
 -- every helper here, at the partition whose keystore hash is ks. Only
 -- claim_hinted does, on a standalone server, where a script may touch keys
--- of any partition (a cluster would refuse them as another slot).
+-- of any partition (a cluster would refuse them as another slot); it
+-- checks their store markers first.
 local function ff_use_partition(ks, hint)
   KS = ks
   BASE = string.sub(ks, 1, #ks - 4)
@@ -481,4 +506,11 @@ local function ff_record(now, wf)
   local flag = resumed and '1' or '0'
   ff_op_put(ARGV[6], flag)
   return {'accepted', flag}
+end
+
+-- Before every script body: the partition's store marker must hold the
+-- value the caller remembered (one GET).
+do
+  local err = ff_store_check(STORE, STORE_ID)
+  if err then return err end
 end

@@ -10,7 +10,8 @@
 --     none) and that kid's secret and expiry;
 --   - the execution (ff_exec_view: its version, state, lease, latest
 --     pending expiry);
---   - each pending waitpoint the suspend names (ARGV[5...], in order): what
+--   - each pending waitpoint the suspend names (ARGV[5...], in order, up
+--     to the store marker's value, last): what
 --     driver.PendingWaitpoint holds of it, or not found (no such waitpoint,
 --     or one a suspend opened);
 --   - when at least ARGV[4] of those (the caller's threshold, from
@@ -47,7 +48,7 @@ local function push(...)
   for _, x in ipairs({...}) do out[#out + 1] = x end
 end
 local signaled, usable = 0, {}
-for i = 5, #ARGV do
+for i = 5, #ARGV - 1 do -- ARGV[#ARGV] is the store marker (prelude.lua)
   local f = redis.call('HMGET', BASE .. 'w:' .. ARGV[i], 'e', 'k', 'c', 'x', 's', 'n', 'nb')
   if f[1] and f[4] then
     local used = f[5] ~= ''
