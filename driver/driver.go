@@ -122,7 +122,10 @@ type Backend interface {
 type Capabilities struct {
 	// Partitions is the number of keystore partitions P (docs/spec.md §4), ≥ 1.
 	Partitions int
-	// Persistent reports that state survives Close and a new Open of the same URL.
+	// Persistent reports that state survives Close and a new Open of the
+	// same URL, and a restart of the store's server where it has one: false
+	// for in-process memory and for a Valkey server without AOF or RDB,
+	// where a restart loses everything (docs/spec.md §6.1; ff serve warns).
 	Persistent bool
 	// SharedAcrossProcesses reports that several processes may open the same
 	// store at once (SQLite file, Postgres, Valkey; not memory).
