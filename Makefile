@@ -3,7 +3,7 @@
 
 GO ?= go
 
-.PHONY: test build demo bench fuzz reliability servers-start servers-stop
+.PHONY: test build demo bench fuzz reliability servers-start servers-stop console-screenshots
 
 # Every module of the repository (each go.mod but bench/'s; go.work links
 # them): gofmt over the tree; per module `go mod tidy -diff` (GOWORK=off)
@@ -56,3 +56,8 @@ servers-start:
 
 servers-stop:
 	@bash scripts/test-servers.sh stop
+
+# Regenerate the console's screenshots, docs/console-*.png, in headless
+# Chromium (Debian's chromium package). See scripts/console-screenshots.sh.
+console-screenshots:
+	bash scripts/console-screenshots.sh

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -8,8 +9,10 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
+	"github.com/flowfabric/flowfabric-go/console"
 	"github.com/flowfabric/flowfabric-go/contracts"
 	"github.com/flowfabric/flowfabric-go/engine"
 	"github.com/flowfabric/flowfabric-go/httpapi"
@@ -35,7 +38,7 @@ var serveCommand = command{
 	name: "serve",
 	summary: "serve the HTTP signal gateway and admin API until SIGINT/SIGTERM (admin routes need $" + AdminTokenEnv +
 		", at least 32 bytes); --rotate-every D rotates the signing secret every period",
-	synopsis: "[--listen 127.0.0.1:8080] [--metrics-listen ADDR] [--rotate-every D [--grace 24h]] [--reseed-on-reset] [--callback-base-url URL]",
+	synopsis: "[--listen 127.0.0.1:8080] [--metrics-listen ADDR] [--rotate-every D [--grace 24h]] [--reseed-on-reset] [--callback-base-url URL] [--console]",
 	setup: func(fs *flag.FlagSet) func(*invocation) int {
 		listen := fs.String("listen", "127.0.0.1:8080", "the `ADDR` to listen on (port 0 picks a free port; the log says which)")
 		metrics := fs.String("metrics-listen", "", "serve GET /metrics on this `ADDR` only, and not on --listen (e.g. a private 127.0.0.1:9090 when --listen faces the internet)")
@@ -47,6 +50,8 @@ var serveCommand = command{
 		callbacks := fs.String("callback-base-url", "", "turn callback URLs on: POST /v1/callbacks/{execution_id}/{waitpoint_id}/{token} delivers a signal without an Authorization header, "+
 			"and POST /v1/admin/callback-url answers such URLs under this `URL` (this server as senders reach it, e.g. https://hooks.example.com). "+
 			"A callback URL is a credential: proxies and browsers log URLs")
+		consoleOn := fs.Bool("console", false, "serve the operator console under /console/ on --listen: pages for suspended executions, signals, cancel and key rotation, "+
+			"behind a login that asks for $"+AdminTokenEnv)
 		return func(inv *invocation) int {
 			set := setFlags(fs)
 			if set["metrics-listen"] && *metrics == "" {
@@ -68,7 +73,7 @@ var serveCommand = command{
 			case set["grace"]:
 				return inv.usagef("--grace goes with --rotate-every")
 			}
-			return inv.serve(serveConfig{addr: *listen, metricsAddr: *metrics, sched: sched, reseed: *reseed, callbackBase: *callbacks})
+			return inv.serve(serveConfig{addr: *listen, metricsAddr: *metrics, sched: sched, reseed: *reseed, callbackBase: *callbacks, console: *consoleOn})
 		}
 	},
 }
@@ -97,6 +102,9 @@ func (inv *invocation) serve(c serveConfig) int {
 	if err != nil {
 		return inv.inputExit(err)
 	}
+	if c.console && admin == "" {
+		return inv.usagef("--console needs $%s: its login form asks for that token", AdminTokenEnv)
+	}
 	if reseed && seed == nil {
 		return inv.usagef("--reseed-on-reset needs $%s and $%s: the secret it seeds again", SeedKidEnv, SeedSecretEnv)
 	}
@@ -123,7 +131,15 @@ func (inv *invocation) serve(c serveConfig) int {
 	if err != nil {
 		return inv.usagef("--listen %s: %v", printable(addr), err)
 	}
-	servers := []served{{httpapi.NewServer(addr, h), ln}}
+	var root http.Handler = h
+	if c.console {
+		con := newConsole(inv, e, h, admin, log, ln.Addr())
+		defer con.Close()
+		root = withConsole(con, h)
+	}
+	apiSrv := httpapi.NewServer(addr, root)
+	apiSrv.RegisterOnShutdown(func() { _ = h.Close() }) // NewServer does it only for a bare *httpapi.Handler
+	servers := []served{{apiSrv, ln}}
 	attrs := []any{"addr", ln.Addr().String()}
 	if metricsAddr != "" {
 		mln, err := net.Listen("tcp", metricsAddr)
@@ -134,7 +150,7 @@ func (inv *invocation) serve(c serveConfig) int {
 		servers = append(servers, served{httpapi.NewServer(metricsAddr, h.MetricsOnly()), mln})
 		attrs = append(attrs, "metrics_addr", mln.Addr().String())
 	}
-	attrs = append(attrs, "backend", engine.RedactURL(inv.backendURL), "admin_routes", admin != "", "callback_urls", c.callbackBase != "")
+	attrs = append(attrs, "backend", engine.RedactURL(inv.backendURL), "admin_routes", admin != "", "callback_urls", c.callbackBase != "", "console", c.console)
 	if sched != nil {
 		attrs = append(attrs, "rotate_every", sched.every.String(), "grace", (time.Duration(sched.graceMs) * time.Millisecond).String())
 	}
@@ -156,6 +172,44 @@ type serveConfig struct {
 	sched             *rotationSchedule // nil: no scheduled rotation
 	reseed            bool
 	callbackBase      string // empty: callback URLs off
+	console           bool   // serve the operator console under /console/
+}
+
+// newConsole returns the operator console over e (package console): its
+// login takes the admin token, its rates come from h's metrics, and each
+// rotation it makes is a keystore audit line counted in h's metrics. Its
+// session cookie goes without Secure only on plain HTTP to a loopback
+// listener (see console.Options.PlainHTTPLoopback).
+func newConsole(inv *invocation, e *engine.Engine, h *httpapi.Handler, admin string, log *slog.Logger, addr net.Addr) *console.Console {
+	tcp, ok := addr.(*net.TCPAddr)
+	return console.New(e, console.Options{
+		AdminToken:        admin,
+		Logger:            log,
+		PlainHTTPLoopback: ok && tcp.IP.IsLoopback(),
+		Metrics: func() []byte {
+			var b bytes.Buffer
+			_ = h.WriteMetrics(&b)
+			return b.Bytes()
+		},
+		OnRotate: func(ctx context.Context, r console.Rotation) {
+			c := inv.caller()
+			c.Via, c.Command, c.RemoteAddr = "console", "rotate", r.RemoteAddr
+			h.KeystoreAudit().RotateAll(ctx, c, r.NewKid, r.GraceMs, r.Result, r.Err)
+		},
+	})
+}
+
+// withConsole serves /console and /console/... with con and every other
+// path with api, untouched (so the API keeps answering non-canonical paths
+// with its own 404 envelope rather than http.ServeMux's redirect).
+func withConsole(con *console.Console, api http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/console" || strings.HasPrefix(r.URL.Path, "/console/") {
+			con.ServeHTTP(w, r)
+			return
+		}
+		api.ServeHTTP(w, r)
+	})
 }
 
 // ResetCheckInterval is how often ff serve pings its store to find a store

@@ -23,7 +23,7 @@ const AuditMessage = "keystore audit"
 // Caller says who asked for a keystore change, as far as the front end
 // knows. Empty fields are left out of the audit line.
 type Caller struct {
-	Via        string // "cli", "http" or "scheduler"
+	Via        string // "cli", "http", "scheduler" or "console"
 	Command    string // the ff command ("revoke", "rotate --auto", "serve") or the HTTP route name ("revoke_kid")
 	User       string // the operating-system user running ff, when known
 	RemoteAddr string // HTTP: the peer's address

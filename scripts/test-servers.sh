@@ -229,6 +229,9 @@ ensure_packages() {
 		# Before the first apt-get update, so that one update does.
 		if [[ "$(os_codename)" == bookworm ]]; then add_bookworm_backports; fi
 	fi
+	# The console's browser tests (internal/integration/console) drive
+	# Debian's chromium; without root they skip (and fail under CI=true).
+	if [[ -z "${FF_CHROMIUM:-}" ]] && ! command -v chromium >/dev/null && is_root; then need+=(chromium); fi
 	if ((${#need[@]})); then apt_install "${need[@]}"; fi
 	if ((valkey)); then
 		if [[ "$(os_codename)" == bookworm ]]; then

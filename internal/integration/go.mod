@@ -14,6 +14,8 @@ replace github.com/flowfabric/flowfabric-go/cmd/ff => ../../cmd/ff
 
 require (
 	github.com/anishathalye/porcupine v1.3.1
+	github.com/chromedp/cdproto v0.160.1
+	github.com/chromedp/chromedp v0.23.1
 	github.com/flowfabric/flowfabric-go v0.0.0-00010101000000-000000000000
 	github.com/flowfabric/flowfabric-go/backend/postgres v0.0.0-00010101000000-000000000000
 	github.com/flowfabric/flowfabric-go/backend/valkey v0.0.0-00010101000000-000000000000
@@ -40,6 +42,7 @@ require (
 	github.com/docker/go-units v0.5.0 // indirect
 	github.com/ebitengine/purego v0.10.1 // indirect
 	github.com/felixge/httpsnoop v1.1.0 // indirect
+	github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
 	github.com/go-logr/logr v1.4.3 // indirect
 	github.com/go-logr/stdr v1.2.2 // indirect
 	github.com/go-ole/go-ole v1.3.0 // indirect
