@@ -106,7 +106,7 @@ func FuzzParseReplies(f *testing.F) {
 			t.Fatalf("parseListPage: %d rows from %d values", len(page), len(v))
 		}
 		if len(v) > 0 && str(v, 0) == contracts.OutcomeClaimed {
-			_, err = parseClaim(v, "lease")
+			_, err = parseClaims(v)
 			checkErr("parseClaim", err)
 		}
 		_, err = decodeSignals(v)

@@ -102,6 +102,9 @@ func (b *Backend) scriptArgs(partition int, args []any) []any {
 // the store marker's value follows them (scriptArgs). With wait_replicas, a
 // write script waits for the replicas (replication.go).
 func (b *Backend) run(ctx context.Context, s *redis.Script, partition int, args ...any) ([]any, error) {
+	if err := b.usable(); err != nil {
+		return nil, err
+	}
 	argv := b.scriptArgs(partition, args)
 	if b.waits(s) {
 		return b.runWaiting(ctx, s, b.scriptKeys(partition), partition, argv)
@@ -130,6 +133,9 @@ type partitionReply struct {
 // their replicas (confirm), and a partition whose node did not confirm
 // reports that.
 func (b *Backend) runAll(ctx context.Context, s *redis.Script, partitions []int, argsFor func(p int) []any) ([]partitionReply, error) {
+	if err := b.usable(); err != nil {
+		return nil, err
+	}
 	cmds := b.pipelineEvalSha(ctx, s, partitions, argsFor)
 	var again []int
 	for i, c := range cmds {

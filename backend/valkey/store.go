@@ -56,6 +56,9 @@ func (b *Backend) marker(p int) string { return (*b.markers.Load())[p].(string) 
 // may lose them, and the promoted node then answers store_reset until the
 // store is adopted.
 func (b *Backend) ensureMarkers(ctx context.Context) error {
+	if err := b.usable(); err != nil {
+		return err
+	}
 	id := driver.NewID()
 	pipe := b.client.Pipeline()
 	cmds := make([]*redis.Cmd, b.parts)
@@ -83,6 +86,9 @@ func (b *Backend) ensureMarkers(ctx context.Context) error {
 // round trip per node) and answers store_reset for the first one that is
 // missing or holds another value than this backend remembered.
 func (b *Backend) checkMarkers(ctx context.Context) error {
+	if err := b.usable(); err != nil {
+		return err
+	}
 	pipe := b.client.Pipeline()
 	cmds := make([]*redis.StringCmd, b.parts)
 	for p := range cmds {

@@ -312,7 +312,8 @@ func (b *Backend) ClaimResumedExecution(ctx context.Context, args contracts.Clai
 				return contracts.ClaimOutcome{}, err
 			}
 			if str(v, 0) == contracts.OutcomeClaimed {
-				return parseClaim(v, leaseID)
+				c, err := parseClaim(v)
+				return c.out, err
 			}
 		}
 		if b.parts == 1 {
@@ -335,8 +336,8 @@ func (b *Backend) claimHinted(ctx context.Context, args contracts.ClaimArgs) (ou
 	}
 	switch str(v, 0) {
 	case contracts.OutcomeClaimed:
-		out, err = parseClaim(v, leaseID)
-		return out, nil, true, err
+		c, err := parseClaim(v)
+		return c.out, nil, true, err
 	case contracts.OutcomeNone:
 		return contracts.ClaimOutcome{Outcome: contracts.OutcomeNone}, nil, true, nil
 	case "hint":
@@ -371,9 +372,8 @@ func (b *Backend) claimCandidates(ctx context.Context, partitions []int, complet
 		}
 	}
 	if complete {
-		// Every partition has set its hint: from now on the hint is exact.
-		if err := b.client.ZAdd(ctx, b.hint, redis.Z{Score: math.Inf(1), Member: "all"}).Err(); err != nil {
-			return nil, interpretError(err)
+		if err := b.completeHint(ctx); err != nil {
+			return nil, err
 		}
 	}
 	type candidate struct {
@@ -394,6 +394,15 @@ func (b *Backend) claimCandidates(ctx context.Context, partitions []int, complet
 	return out, nil
 }
 
+// completeHint marks the claim hint complete, once every partition was
+// asked and claim_peek set each one's hint: from then on the hint is exact.
+func (b *Backend) completeHint(ctx context.Context) error {
+	if err := b.client.ZAdd(ctx, b.hint, redis.Z{Score: math.Inf(1), Member: "all"}).Err(); err != nil {
+		return interpretError(err)
+	}
+	return nil
+}
+
 // hintedPartitions decodes the partition numbers of a claim_hint reply.
 func hintedPartitions(v []any, parts int) ([]int, error) {
 	out := make([]int, len(v))
@@ -407,20 +416,35 @@ func hintedPartitions(v []any, parts int) ([]int, error) {
 	return out, nil
 }
 
+// claimed is one claim of a script reply with the execution's index
+// member, which orders the claims of several partitions.
+type claimed struct {
+	member string
+	out    contracts.ClaimOutcome
+}
+
+// claimReplyLen is how many values a claim reply holds before its signal
+// records: 'claimed', execution_id, suspension_id, reason,
+// lease_expires_at_ms, member, lease_id (claim_lib.lua).
+const claimReplyLen = 7
+
 // parseClaim decodes a claim reply.
-func parseClaim(v []any, leaseID string) (contracts.ClaimOutcome, error) {
+func parseClaim(v []any) (claimed, error) {
+	if len(v) < claimReplyLen || str(v, 0) != contracts.OutcomeClaimed {
+		return claimed{}, interpretError(errMalformedReply)
+	}
 	lexp, err := num(v, 4)
 	if err != nil {
-		return contracts.ClaimOutcome{}, interpretError(err)
+		return claimed{}, interpretError(err)
 	}
-	signals, err := decodeSignals(v[5:])
+	signals, err := decodeSignals(v[claimReplyLen:])
 	if err != nil {
-		return contracts.ClaimOutcome{}, err
+		return claimed{}, err
 	}
-	return contracts.ClaimOutcome{
+	return claimed{member: str(v, 5), out: contracts.ClaimOutcome{
 		Outcome: contracts.OutcomeClaimed, ExecutionID: str(v, 1), SuspensionID: str(v, 2), Reason: str(v, 3),
-		LeaseID: leaseID, LeaseExpiresAtMs: lexp, Signals: signals,
-	}, nil
+		LeaseID: str(v, 6), LeaseExpiresAtMs: lexp, Signals: signals,
+	}}, nil
 }
 
 // CompleteExecution forgets a claimed execution and everything recorded for

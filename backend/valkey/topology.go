@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -30,20 +31,48 @@ type topology struct {
 	cc      *redis.ClusterClient
 	last    atomic.Int64 // UnixNano of the last reload asked for
 	reloads atomic.Int64 // reloads asked for, for tests
+	hooked  sync.Map     // *redis.Client -> struct{}: node clients hooked
+	off     atomic.Bool  // the backend is closed: the hooks do nothing
 }
 
 // watchTopology installs the reload hooks on cc and on every node client
-// it creates; call it before cc's first command.
+// it creates from now on; Open calls it before cc's first command. New,
+// given a client that may already have node clients, then calls
+// hookNodes.
 func watchTopology(cc *redis.ClusterClient) *topology {
 	tp := &topology{cc: cc}
 	cc.AddHook(topologyHook{tp})
-	cc.OnNewNode(func(node *redis.Client) { node.AddHook(topologyHook{tp}) })
+	cc.OnNewNode(tp.hook)
 	return tp
+}
+
+// hook installs the reload hook on a node client, once.
+func (tp *topology) hook(node *redis.Client) {
+	if _, done := tp.hooked.LoadOrStore(node, struct{}{}); !done {
+		node.AddHook(topologyHook{tp})
+	}
+}
+
+// hookNodes installs the reload hook on the node clients cc already has
+// (those of its current slot map, which it loads when it has none). An
+// unreachable cluster is not reported here: the first command reports it.
+func (tp *topology) hookNodes(ctx context.Context) {
+	_ = tp.cc.ForEachShard(ctx, func(_ context.Context, node *redis.Client) error {
+		tp.hook(node)
+		return nil
+	})
+}
+
+// stop makes the hooks do nothing (go-redis cannot remove a hook).
+func (tp *topology) stop() {
+	if tp != nil {
+		tp.off.Store(true)
+	}
 }
 
 // noteError asks for a reload when err says the slot map may be stale.
 func (tp *topology) noteError(err error) {
-	if tp == nil || !staleTopology(err) {
+	if tp == nil || tp.off.Load() || !staleTopology(err) {
 		return
 	}
 	now := time.Now().UnixNano()

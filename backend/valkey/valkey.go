@@ -13,7 +13,9 @@
 // 0: none) and wait_timeout (how long a write waits for them, a Go
 // duration from 1ms to 60s, default 1s, at least 500ms shorter than
 // read_timeout); every other query parameter goes to go-redis
-// (dial_timeout, read_timeout, pool_size, max_redirects, ...).
+// (dial_timeout, read_timeout, pool_size, max_redirects, ...). New makes
+// a Backend on the application's own go-redis client instead, with the
+// same options as functional options (see The application's client).
 //
 // # Layout and atomicity
 //
@@ -76,7 +78,10 @@
 // the winner's partition (one call in all with P = 1); on a standalone
 // server claim_hinted reads the claim hint, asks only the partitions it
 // names and claims, in one call (operation records of those calls:
-// <prefix>ff:claim-op:<lease_id>). With wait_replicas, a write's WAIT
+// <prefix>ff:claim-op:<lease_id>, the partitions claimed in).
+// claim_resumed_executions (a batch of up to 100): one script call on a
+// standalone server or with P = 1, two pipelines on a cluster (see
+// Workers). With wait_replicas, a write's WAIT
 // travels in the write's round trip (see Replicas and failover). Open:
 // three (the partition count; the store markers and the persistence
 // settings, one pipeline per node each); Ping and AdoptStore: one pipeline
@@ -86,7 +91,8 @@
 // arrived. Every write script is therefore idempotent on an id the driver
 // generates for the call: it records its reply under op:<id> for a minute,
 // and a re-sent call answers that reply without writing again. Context
-// deadlines bound the socket I/O of every call (ContextTimeoutEnabled).
+// deadlines bound the socket I/O of every call (ContextTimeoutEnabled, set
+// by Open; on New's client, by the application).
 //
 // # Replicas and failover
 //
@@ -114,8 +120,9 @@
 // reload often lands in time for one of those attempts (topology.go).
 //
 // The partition count is recorded in every partition's keystore hash on its
-// first write; Open refuses another count (conflict / partition_count_mismatch)
-// by reading partition 0, and every script checks it again.
+// first write; Open and New refuse another count (conflict /
+// partition_count_mismatch) by reading partition 0, and every script checks
+// it again.
 //
 // # A store that lost its data
 //
@@ -139,12 +146,55 @@
 // marker by value and, before it writes, every other one's for presence
 // (a standalone server loses them all at once).
 //
-// Capabilities().Persistent is read from the servers at Open: true when
-// every master has the append-only file on or a non-empty RDB save
-// schedule (CONFIG GET appendonly, save); when CONFIG is refused (an ACL,
-// a renamed command, a managed service) INFO persistence is read instead,
+// Capabilities().Persistent is read from the servers at Open (and New):
+// true when every master has the append-only file on or a non-empty RDB
+// save schedule (CONFIG GET appendonly, save); when CONFIG is refused (an
+// ACL, a renamed command, a managed service) INFO persistence is read instead,
 // and when that does not show persistence either the server is assumed to
 // persist (persistence.go). ff serve warns when the store does not persist.
+//
+// # Workers: wake-ups and batch claims
+//
+// Backend implements driver.ClaimableWatcher (docs/spec.md §8.8): the
+// scripts that make an execution claimable at once (a delivery that
+// resumes it, cancel_suspension, release_execution) PUBLISH the
+// partition's number on <prefix>ff:claimable in the same script call, and
+// WatchClaimable subscribes to that channel on a connection of its own, so
+// that a worker of any process claims within a round trip or two of the
+// change instead of at its next poll. One channel for the store, not a
+// shard channel per partition: a watcher holds one subscription, and a
+// cluster relays each PUBLISH to every node (watch.go weighs the two).
+// Wake-ups are at most once (one published while the subscriber
+// reconnects is lost; the subscription's confirmation wakes the watcher
+// once, which covers it) and may be spurious (another database number with
+// the same prefix); a timeout or an expired lease wakes nobody. Workers
+// poll as well.
+//
+// Backend implements driver.BatchClaimer: claim_resumed_executions claims
+// up to Max, oldest first, each as claim_resumed_execution would answer it
+// (its own lease id, reason and signals). With P = 1 the claim script, given Max lease ids,
+// claims them all in one call; on a standalone server claim_hinted does,
+// at one clock, taking each claim from the partition whose oldest
+// candidate is the oldest of all. On a cluster (and when the hint names
+// more than 32 partitions) one pipeline asks every partition for its Max
+// oldest candidates, and one pipeline claims the Max oldest of all, each
+// partition's claim script with as many lease ids as it holds of them;
+// candidates another worker took meanwhile are replaced by the
+// partition's next oldest or by another round. A re-sent call answers the
+// claims it made (each lease id is an operation id).
+//
+// # The application's client
+//
+// New(ctx, client, opts...) builds a Backend on a *redis.Client or a
+// *redis.ClusterClient the application already has (its connections,
+// credentials, TLS, hooks), with WithPartitions, WithPrefix,
+// WithWaitReplicas and WithWaitTimeout for the URL's options; the type of
+// the client decides standalone or cluster. The Backend never closes the
+// client: Close stops its calls and watchers only. On a cluster client New
+// adds the topology hooks described above (to the client and to every node
+// client, present and future); they stay after Close, doing nothing. New
+// leaves the client's options alone: set ContextTimeoutEnabled, as Open
+// does, for context deadlines to bound socket I/O.
 //
 // # TLS, logs
 //
@@ -242,6 +292,20 @@ type Backend struct {
 	keys [][]string
 	// persistent: every master persists its data (persistence.go).
 	persistent bool
+	// shared: the application's client (New), which Close leaves open.
+	shared bool
+	// closed is set by Close; life ends then, which stops the watchers.
+	closed  atomic.Bool
+	life    context.Context
+	endLife context.CancelFunc
+}
+
+// newBackend returns a Backend with the settings of c, without a client.
+func newBackend(c config) *Backend {
+	b := &Backend{parts: c.partitions, prefix: c.prefix, redacted: c.redacted,
+		waitReplicas: c.waitReplicas, waitTimeout: c.waitTimeout}
+	b.life, b.endLife = context.WithCancel(context.Background())
+	return b
 }
 
 // Open connects to the server named by u, checks that it answers and that
@@ -260,8 +324,7 @@ func open(ctx context.Context, u *url.URL, configure func(redis.UniversalClient)
 	if err != nil {
 		return nil, err
 	}
-	b := &Backend{parts: cfg.partitions, prefix: cfg.prefix, redacted: cfg.redacted,
-		waitReplicas: cfg.waitReplicas, waitTimeout: cfg.waitTimeout}
+	b := newBackend(cfg)
 	// A call's context deadline bounds its socket reads and writes too, not
 	// only go-redis' own read timeout.
 	if cfg.cluster {
@@ -277,7 +340,7 @@ func open(ctx context.Context, u *url.URL, configure func(redis.UniversalClient)
 		configure(b.client)
 	}
 	if err := b.start(ctx); err != nil {
-		_ = b.client.Close()
+		_ = b.Close()
 		return nil, err
 	}
 	return b, nil
@@ -307,6 +370,9 @@ func (b *Backend) start(ctx context.Context) error {
 // checkPartitions reads the partition count recorded in partition 0 (which
 // every layout has) and refuses another one.
 func (b *Backend) checkPartitions(ctx context.Context) error {
+	if err := b.usable(); err != nil {
+		return err
+	}
 	rec, err := b.client.HGet(ctx, b.keystoreKey(0), "partitions").Result()
 	if err == redis.Nil {
 		return nil
@@ -341,12 +407,31 @@ func (b *Backend) Ping(ctx context.Context) error {
 	return b.checkMarkers(ctx)
 }
 
-// Close closes the connections. Later calls fail with unavailable /
-// backend_closed.
+// Close stops the backend's watchers and closes the connections of a
+// backend that Open made; the client given to New stays open (its
+// topology hooks then do nothing). Later calls fail with unavailable /
+// backend_closed; closing twice is harmless.
 func (b *Backend) Close() error {
+	if b.closed.Swap(true) {
+		return nil
+	}
+	b.endLife()
+	b.topo.stop()
+	if b.shared {
+		return nil
+	}
 	err := b.client.Close()
 	if err != nil && err != redis.ErrClosed {
 		return interpretError(err)
+	}
+	return nil
+}
+
+// usable answers backend_closed once Close was called: the client given
+// to New stays open, so its calls would otherwise still work.
+func (b *Backend) usable() error {
+	if b.closed.Load() {
+		return interpretError(redis.ErrClosed)
 	}
 	return nil
 }

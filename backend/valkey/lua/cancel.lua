@@ -4,10 +4,10 @@
 -- driver.CheckCancel decides. Then every waitpoint of the suspension
 -- closes, the state becomes resumed with reason cancelled (claim keeps it),
 -- and the execution leaves the suspended, tag and timers indexes for the
--- ready index. A suspension past its timeout that nobody claimed cancels
--- too. Cancel and a delivery that would resume are each one script on the
--- partition: whichever runs second answers not_suspended or
--- waitpoint_closed.
+-- ready index, and the workers are told (ff_claimable). A suspension past
+-- its timeout that nobody claimed cancels too. Cancel and a delivery that
+-- would resume are each one script on the partition: whichever runs second
+-- answers not_suspended or waitpoint_closed.
 -- ARGV: [2] execution_id, [3] the call's operation id (a re-sent call
 -- answers the first reply). Returns {'cancelled', suspension_id}.
 local err = ff_partitions()
@@ -31,5 +31,6 @@ ff_unlist(f[3], f[4])
 redis.call('ZREM', IDX_TIMERS, f[3])
 redis.call('ZADD', IDX_READY, 0, f[3])
 ff_hint(0)
+ff_claimable()
 ff_op_put(ARGV[3], f[2])
 return {'cancelled', f[2]}

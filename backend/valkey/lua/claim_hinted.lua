@@ -17,13 +17,24 @@
 -- claim.lua does from the partition of the oldest one (the next oldest
 -- when that one holds nothing claimable any more), answering like claim.
 --
--- A re-sent call (same lease_id) goes back to the partition the first call
--- claimed in (the operation record <prefix>ff:claim-op:<lease_id>), where
--- claim's own record answers the execution it claimed.
+-- A batch (claim_resumed_executions): ARGV[4] up to the one before the
+-- store marker's value are further lease ids. The call then claims, at one
+-- clock, up to one execution per lease id as successive calls would: each
+-- from the partition whose oldest candidate is the oldest of all, that
+-- partition's candidate then read again; and answers {'batch', ...}
+-- (ff_batch_reply in claim_lib.lua) or {'none'}, as well as {'full'} and
+-- {'hint', ...}.
+--
+-- A re-sent call (same first lease_id) goes back to the partitions the
+-- first call claimed in (the operation record
+-- <prefix>ff:claim-op:<lease_id>: the partition of each claim, in order),
+-- where claim's own records answer the executions it claimed.
 local HINTED_MAX = 32
 local hint = HINT
 local base = string.sub(hint, 1, #hint - #'claim-hint') -- <prefix>ff:
-local opkey = base .. 'claim-op:' .. ARGV[2]
+local leases = ff_claim_leases()
+local batch = #leases > 1
+local opkey = base .. 'claim-op:' .. leases[1]
 
 -- use points the helpers at partition p and checks its partition count.
 local function use(p)
@@ -36,11 +47,27 @@ local function marked(p)
   return ff_store_check(base .. '{p:' .. p .. '}:store', nil)
 end
 
-local p = redis.call('GET', opkey)
-if p then
-  local err = marked(p) or use(p)
-  if err then return err end
-  return ff_claim(ARGV[2], ARGV[3])
+-- answer renders the claims made.
+local function answer(claims)
+  if batch then
+    return ff_batch_reply(claims)
+  end
+  return claims[1] or {'none'}
+end
+
+local rec = redis.call('GET', opkey)
+if rec then
+  local claims, i = {}, 0
+  for p in string.gmatch(rec, '%S+') do
+    i = i + 1
+    local err = marked(p) or use(p)
+    if err then return err end
+    local out = ff_claim(leases[i], ARGV[3])
+    if out[1] == 'claimed' then
+      claims[#claims + 1] = out
+    end
+  end
+  return answer(claims)
 end
 if not redis.call('ZSCORE', hint, 'all') then
   return {'full'}
@@ -69,14 +96,31 @@ for _, q in ipairs(ps) do
     candidates[#candidates + 1] = {first[1], q}
   end
 end
-table.sort(candidates, function(a, b) return a[1] < b[1] end)
-for _, c in ipairs(candidates) do
+local claims, where = {}, {}
+while #claims < #leases and #candidates > 0 do
+  local best = 1
+  for i = 2, #candidates do
+    if candidates[i][1] < candidates[best][1] then
+      best = i
+    end
+  end
+  local c = candidates[best]
   local err = use(c[2])
   if err then return err end
-  local out = ff_claim(ARGV[2], ARGV[3])
+  local out = ff_claim(leases[#claims + 1], ARGV[3])
+  local after = nil
   if out[1] == 'claimed' then
-    redis.call('SET', opkey, c[2], 'PX', OP_TTL_MS)
-    return out
+    claims[#claims + 1] = out
+    where[#where + 1] = c[2]
+    after = redis.call('ZRANGE', IDX_READY, 0, 0)[1]
+  end
+  if after then
+    c[1] = after
+  else
+    table.remove(candidates, best)
   end
 end
-return {'none'}
+if #claims > 0 then
+  redis.call('SET', opkey, table.concat(where, ' '), 'PX', OP_TTL_MS)
+end
+return answer(claims)

@@ -1,9 +1,14 @@
 -- claim_lib.lua follows the prelude in claim and claim_hinted.
 
--- reply renders the claim of execution id, whose hash is exec.
+-- reply renders the claim of execution id, whose hash is exec:
+-- {'claimed', execution_id, suspension_id, reason, lease_expires_at_ms,
+-- member (its index member, which orders claims of several partitions),
+-- lease_id, signal record...}.
 local function reply(id, exec)
-  local f = redis.call('HMGET', exec, 'sid', 'reason', 'lexp')
+  local f = redis.call('HMGET', exec, 'sid', 'reason', 'lexp', 'member', 'lease')
   local out = redis.call('LRANGE', BASE .. 'sig:' .. f[1], 0, -1)
+  table.insert(out, 1, f[5])
+  table.insert(out, 1, f[4])
   table.insert(out, 1, f[3])
   table.insert(out, 1, f[2])
   table.insert(out, 1, f[1])
@@ -68,4 +73,54 @@ local function ff_claim(lease_id, lease_ms)
       return reply(id, exec)
     end
   end
+end
+
+-- Batches (claim_resumed_executions, docs/spec.md §8.8). A claim script
+-- called with more than one lease id (ARGV[2], then ARGV[4] up to the one
+-- before the store marker's value) claims up to one execution per lease id,
+-- oldest first, each exactly as a call with that lease id alone would, and
+-- answers ff_batch_reply.
+
+-- ff_claim_leases lists the call's lease ids.
+local function ff_claim_leases()
+  local leases = {ARGV[2]}
+  for i = 4, #ARGV - 1 do
+    leases[#leases + 1] = ARGV[i]
+  end
+  return leases
+end
+
+-- ff_batch_reply renders claims (claim replies) as {'batch', #c1, c1...,
+-- #c2, c2...}, or {'none'} when there is none.
+local function ff_batch_reply(claims)
+  if #claims == 0 then
+    return {'none'}
+  end
+  local out = {'batch'}
+  for _, c in ipairs(claims) do
+    out[#out + 1] = #c
+    for _, v in ipairs(c) do
+      out[#out + 1] = v
+    end
+  end
+  return out
+end
+
+-- ff_claim_each claims on the partition with each of leases in turn for
+-- lease_ms and returns the claim replies. It stops at the first lease id
+-- that finds nothing claimable; a lease id whose claim a first call of the
+-- same operation made answers that claim again (ff_claim), or nothing when
+-- the execution was taken from it since, and the next lease ids go on.
+local function ff_claim_each(leases, lease_ms)
+  local claims = {}
+  for _, lease in ipairs(leases) do
+    local replayed = ff_op_get(lease)
+    local out = ff_claim(lease, lease_ms)
+    if out[1] == 'claimed' then
+      claims[#claims + 1] = out
+    elseif not replayed then
+      break
+    end
+  end
+  return claims
 end

@@ -173,6 +173,16 @@ local function ff_hint(score)
   end
 end
 
+-- ff_claimable tells the workers of every process that an execution of
+-- the partition became claimable at once (docs/spec.md §8.8): a PUBLISH
+-- of the partition number on <prefix>ff:claimable (watch.go). PUBLISH has
+-- no key, so it is valid on a cluster, where it reaches the subscribers of
+-- every node. Resuming deliveries (ff_record), cancel and release call it;
+-- a replay answered from an operation record does not publish again.
+local function ff_claimable()
+  redis.call('PUBLISH', string.match(BASE, '^(.*){p:%d+}:$') .. 'claimable', PNUM)
+end
+
 -- ff_hint_refresh sets the partition's hint score from its indexes.
 local function ff_hint_refresh()
   if not HINT then
@@ -434,13 +444,13 @@ end
 -- Otherwise appends "<now>|<record>" to the suspension's signals, records
 -- the idempotency key and, when the condition holds, resumes: state
 -- resumed, every waitpoint of the suspension closed, the execution moved
--- from the suspended (and tag) and timers indexes to the ready index. The
--- condition: 'pending' counts the waitpoints that must still receive their
--- first signal (suspend sets it from the threshold the driver kit gives,
--- driver.ConditionHolds, docs/spec.md §8.2), and the suspension resumes
--- when it reaches 0. (A suspension opened before thresholds were stored,
--- without 'need', kept 'pending' = every waitpoint: there "any" resumes
--- on the first signal.)
+-- from the suspended (and tag) and timers indexes to the ready index, and
+-- the workers are told (ff_claimable). The condition: 'pending' counts the
+-- waitpoints that must still receive their first signal (suspend sets it
+-- from the threshold the driver kit gives, driver.ConditionHolds,
+-- docs/spec.md §8.2), and the suspension resumes when it reaches 0. (A
+-- suspension opened before thresholds were stored, without 'need', kept
+-- 'pending' = every waitpoint: there "any" resumes on the first signal.)
 -- {'accepted', '1'|'0'}.
 local function ff_record(now, wf)
   local id, wid, ikey = ARGV[3], ARGV[4], ARGV[5]
@@ -502,6 +512,7 @@ local function ff_record(now, wf)
     redis.call('ZREM', IDX_TIMERS, ef[4])
     redis.call('ZADD', IDX_READY, 0, ef[4])
     ff_hint(0)
+    ff_claimable()
   end
   local flag = resumed and '1' or '0'
   ff_op_put(ARGV[6], flag)
