@@ -44,7 +44,7 @@ func TestPersistentFromServerSettings(t *testing.T) {
 		} {
 			t.Run(c.name, func(t *testing.T) {
 				srv := startKV(t, fam, c.args...)
-				admin := srv.client()
+				admin := srv.Client()
 				defer admin.Close()
 				rules := append([]any{"ACL", "SETUSER", "ff", "on", ">ff-password", "~*", "&*", "+@all"}, toAny(strings.Fields(c.denied))...)
 				require.NoError(t, admin.Do(bg, rules...).Err())

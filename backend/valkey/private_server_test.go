@@ -1,16 +1,12 @@
 package valkey
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
 	"net"
 	"os/exec"
-	"path/filepath"
-	"strconv"
 	"testing"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -30,49 +26,16 @@ type privateServer struct {
 // requires a random password (s.password).
 func startPrivateServer(t testing.TB, requirePass bool) *privateServer {
 	t.Helper()
-	bin, err := exec.LookPath("valkey-server")
-	if err != nil {
-		if bin, err = exec.LookPath("redis-server"); err != nil {
-			msg := "valkey-server / redis-server not found: install it (scripts/test-servers.sh does when run as root)"
-			if testenv.InCI() {
-				t.Fatal(msg + "; CI=true, so this is a failure")
-			}
-			t.Skip(msg)
-		}
+	name := "valkey-server"
+	if _, err := exec.LookPath(name); err != nil {
+		name = "redis-server"
 	}
-	dir := t.TempDir()
-	port := freePort(t)
-	s := &privateServer{addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))}
-	args := []string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir,
-		"--save", "", "--appendonly", "no", "--daemonize", "no",
-		"--logfile", filepath.Join(dir, "server.log")}
+	o := testenv.KVServerOptions{Args: noPersistence}
 	if requirePass {
-		s.password = randomToken(t)
-		args = append(args, "--requirepass", s.password)
+		o.Password = randomToken(t)
 	}
-	cmd := exec.Command(bin, args...)
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", bin, err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	c := s.client()
-	defer c.Close()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		err := c.Ping(ctx).Err()
-		cancel()
-		if err == nil {
-			return s
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("private server on %s never answered: %v", s.addr, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	srv := testenv.StartKVServer(t, testenv.KVBinary(t, name), o)
+	return &privateServer{addr: srv.Addr(), password: srv.Password}
 }
 
 // client is an administrative client of s (authenticated as default).

@@ -4,10 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -27,32 +25,16 @@ import (
 // (SIGSTOP) and continued.
 type replicatedPair struct {
 	primary, replica string // addresses
-	replicaCmd       *exec.Cmd
-}
-
-// serverBinary returns the path of a server binary, or skips t (fails it
-// under CI=true) when it is missing.
-func serverBinary(t testing.TB, name string) string {
-	t.Helper()
-	bin, err := exec.LookPath(name)
-	if err != nil {
-		msg := name + " not found: install it (scripts/test-servers.sh does when run as root)"
-		if testenv.InCI() {
-			t.Fatal(msg + "; CI=true, so this is a failure")
-		}
-		t.Skip(msg)
-	}
-	return bin
+	replicaServer    *testenv.KVServer
 }
 
 // startReplicatedPair starts a primary and a replica of it (bin) and
 // waits until the replica is in sync.
 func startReplicatedPair(t testing.TB, bin string) *replicatedPair {
 	t.Helper()
-	p := &replicatedPair{}
-	var primaryPort int
-	p.primary, primaryPort, _ = startServerProcess(t, bin)
-	p.replica, _, p.replicaCmd = startServerProcess(t, bin, "--replicaof", "127.0.0.1", strconv.Itoa(primaryPort))
+	primary := startServerProcess(t, bin)
+	replica := startServerProcess(t, bin, "--replicaof", "127.0.0.1", strconv.Itoa(primary.Port))
+	p := &replicatedPair{primary: primary.Addr(), replica: replica.Addr(), replicaServer: replica}
 	if !replicaConfirms(p.primary, 30*time.Second) {
 		t.Fatalf("the replica on %s never confirmed a write", p.replica)
 	}
@@ -76,33 +58,12 @@ func replicaConfirms(addr string, within time.Duration) bool {
 	return false
 }
 
-// startServerProcess starts bin on a free port with args and returns its
-// address, port and process (killed when t ends).
-func startServerProcess(t testing.TB, bin string, args ...string) (string, int, *exec.Cmd) {
+// startServerProcess starts bin without persistence, its replicas syncing
+// at once, on a free port with args (killed when t ends).
+func startServerProcess(t testing.TB, bin string, args ...string) *testenv.KVServer {
 	t.Helper()
-	dir := t.TempDir()
-	port := freePort(t)
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	cmd := exec.Command(bin, append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir,
-		"--save", "", "--appendonly", "no", "--daemonize", "no", "--logfile", filepath.Join(dir, "server.log"),
-		"--repl-diskless-sync-delay", "0"}, args...)...)
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", bin, err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill() // SIGKILL ends a stopped process too
-		_ = cmd.Wait()
-	})
-	c := redis.NewClient(&redis.Options{Addr: addr})
-	defer c.Close()
-	deadline := time.Now().Add(30 * time.Second)
-	for c.Ping(context.Background()).Err() != nil {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s on %s never answered", bin, addr)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return addr, port, cmd
+	return testenv.StartKVServer(t, bin, testenv.KVServerOptions{
+		Args: append([]string{"--save", "", "--appendonly", "no", "--repl-diskless-sync-delay", "0"}, args...)})
 }
 
 // waitURL is a backend URL for addr with P partitions, a fresh prefix and
@@ -133,7 +94,7 @@ func TestWaitReplicas(t *testing.T) {
 	for _, name := range []string{"valkey-server", "redis-server"} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			testWaitReplicas(t, startReplicatedPair(t, serverBinary(t, name)))
+			testWaitReplicas(t, startReplicatedPair(t, testenv.KVBinary(t, name)))
 		})
 	}
 }
@@ -171,11 +132,11 @@ func testWaitReplicas(t *testing.T, pair *replicatedPair) {
 
 	t.Run("a stopped replica: unconfirmed, then confirmed on repeat", func(t *testing.T) {
 		// given the replica stopped
-		require.NoError(t, pair.replicaCmd.Process.Signal(syscall.SIGSTOP))
+		require.NoError(t, pair.replicaServer.Signal(syscall.SIGSTOP))
 		stopped := true
 		defer func() {
 			if stopped {
-				_ = pair.replicaCmd.Process.Signal(syscall.SIGCONT)
+				_ = pair.replicaServer.Signal(syscall.SIGCONT)
 			}
 		}()
 		args := contracts.SuspendArgs{ExecutionID: "e2", Condition: "any", IdempotencyKey: "ik",
@@ -205,7 +166,7 @@ func testWaitReplicas(t *testing.T, pair *replicatedPair) {
 		}
 
 		// when the replica is back, then repeating acknowledges the writes
-		require.NoError(t, pair.replicaCmd.Process.Signal(syscall.SIGCONT))
+		require.NoError(t, pair.replicaServer.Signal(syscall.SIGCONT))
 		stopped = false
 		s, err := b.Suspend(ctx, args)
 		require.NoError(t, err)
@@ -253,7 +214,7 @@ func BenchmarkWaitReplicasCycle(b *testing.B) {
 	if _, err := exec.LookPath(name); err != nil {
 		name = "redis-server"
 	}
-	pair := startReplicatedPair(b, serverBinary(b, name))
+	pair := startReplicatedPair(b, testenv.KVBinary(b, name))
 	for _, n := range []int{0, 1} {
 		b.Run("wait_replicas="+strconv.Itoa(n), func(b *testing.B) {
 			be := openURL(b, waitURL(b, pair.primary, 1, "wait_replicas="+strconv.Itoa(n)), nil)

@@ -199,8 +199,8 @@ func TestStoreResetOnServerRestart(t *testing.T) {
 		sus := suspend(t, b, "before-the-loss", "a")
 		require.NoError(t, e.Ping(bg))
 
-		srv.kill()
-		srv.restart(t)
+		srv.Kill()
+		srv.Restart(t)
 
 		_, err = e.ObserveSignals(bg, contracts.ObserveSignalsArgs{ExecutionID: sus.ExecutionID})
 		require.ErrorIs(t, err, contracts.ErrStoreReset, "the first call after the restart")

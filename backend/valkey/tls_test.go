@@ -81,11 +81,11 @@ func TestTLSFailures(t *testing.T) {
 		}
 
 		t.Run("UnknownAuthority", func(t *testing.T) {
-			_, err := open(fmt.Sprintf("valkeys://%s/0?partitions=2&dial_timeout=2s", srv.addr()))
+			_, err := open(fmt.Sprintf("valkeys://%s/0?partitions=2&dial_timeout=2s", srv.Addr()))
 			requireTLSFailed(t, err, "certificate signed by unknown authority")
 		})
 		t.Run("VerificationOff", func(t *testing.T) {
-			b, err := open(fmt.Sprintf("rediss://%s/0?partitions=2&skip_verify=true&prefix=tls:", srv.addr()))
+			b, err := open(fmt.Sprintf("rediss://%s/0?partitions=2&skip_verify=true&prefix=tls:", srv.Addr()))
 			require.NoError(t, err)
 			require.NoError(t, b.Ping(bg))
 			mustSeed(t, b, "kid-a", secret(1))

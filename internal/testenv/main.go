@@ -6,9 +6,9 @@ import (
 	"testing"
 )
 
-// Main runs the tests of a package and then drops the database that
-// PackageDatabase created and terminates the containers this process
-// started. Call it from the package's TestMain:
+// Main runs the tests of a package and then removes the binary FFBinary
+// built, drops the database that PackageDatabase created and terminates
+// the containers this process started. Call it from the package's TestMain:
 //
 //	func TestMain(m *testing.M) { testenv.Main(m) }
 //
@@ -17,6 +17,7 @@ import (
 func Main(m *testing.M) {
 	mainRunning.Store(true)
 	code := m.Run()
+	removeFFBinary()
 	if err := dropPackageDatabase(); err != nil {
 		fmt.Fprintf(os.Stderr, "testenv: %v\n", err)
 		if code == 0 {

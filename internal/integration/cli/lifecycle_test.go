@@ -14,7 +14,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -27,44 +26,10 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// TestMain removes the ff binary the tests built.
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if ff.dir != "" {
-		_ = os.RemoveAll(ff.dir)
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testenv.Main(m) }
 
-// ff is cmd/ff (every in-repo driver linked), built once per package run.
-var ff struct {
-	once     sync.Once
-	dir, bin string
-	err      error
-	out      string
-}
-
-func ffBinary(t *testing.T) string {
-	t.Helper()
-	ff.once.Do(func() {
-		gotool := filepath.Join(runtime.GOROOT(), "bin", "go")
-		if _, err := os.Stat(gotool); err != nil {
-			if gotool, ff.err = exec.LookPath("go"); ff.err != nil {
-				return
-			}
-		}
-		if ff.dir, ff.err = os.MkdirTemp("", "ff-integration-"); ff.err != nil {
-			return
-		}
-		ff.bin = filepath.Join(ff.dir, "ff")
-		cmd := exec.Command(gotool, "build", "-o", ff.bin, ".")
-		cmd.Dir = filepath.Join("..", "..", "..", "cmd", "ff")
-		out, err := cmd.CombinedOutput()
-		ff.err, ff.out = err, string(out)
-	})
-	require.NoError(t, ff.err, "go build ./cmd/ff: %s", ff.out)
-	return ff.bin
-}
+// ffBinary is cmd/ff, built once per package run.
+func ffBinary(t *testing.T) string { return testenv.FFBinary(t) }
 
 // runner runs one ff command line against one backend and returns what it
 // printed; a story is written once against it.

@@ -17,7 +17,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -123,7 +122,7 @@ var _ = sqlite.Open // the sqlite scheme is registered by this import
 // TestClientParity: the same history through the Engine and through the
 // client against ff serve answers the same envelopes, errors included.
 func TestClientParity(t *testing.T) {
-	bin := buildFF(t)
+	bin := testenv.FFBinary(t)
 	for _, bc := range backends {
 		t.Run(bc.name, func(t *testing.T) {
 			t.Parallel()
@@ -324,23 +323,6 @@ func normalize(envelopes []string) []string {
 		out[i] = macRE.ReplaceAllString(e, `:<mac>"`)
 	}
 	return out
-}
-
-// buildFF builds cmd/ff (every in-repo driver linked) into a directory
-// removed when t ends.
-func buildFF(t *testing.T) string {
-	t.Helper()
-	gotool := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(gotool); err != nil {
-		gotool, err = exec.LookPath("go")
-		require.NoError(t, err)
-	}
-	bin := filepath.Join(t.TempDir(), "ff")
-	cmd := exec.Command(gotool, "build", "-o", bin, ".")
-	cmd.Dir = filepath.Join("..", "..", "..", "cmd", "ff")
-	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, "go build ./cmd/ff: %s", out)
-	return bin
 }
 
 // served is a running ff serve.

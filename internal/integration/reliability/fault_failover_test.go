@@ -70,13 +70,13 @@ func TestFaultClusterFailover(t *testing.T) {
 					fence(t, victim, p)
 					break
 				}
-				victim.kill()
+				victim.Kill()
 				killed := time.Now()
 				promoted := awaitPromotion(t, replica, killed)
 				waitFor(90*time.Second, func() bool { return plain.recovered(killed, 2*time.Second) })
 				r := plain.recovery(killed)
 				logf(t, "kill %d of %s (%d of %d partitions): replica promoted %v after the kill; calls on its slots failed until %v after the kill (first success %v, %v after the promotion; %d failed, %s); other slots: %d failed",
-					round+1, victim.addr(), len(parts), failoverPartitions, promoted.Round(time.Millisecond),
+					round+1, victim.Addr(), len(parts), failoverPartitions, promoted.Round(time.Millisecond),
 					r.lastFail.Round(time.Millisecond), r.firstOK.Round(time.Millisecond), (r.firstOK - promoted).Round(time.Millisecond),
 					r.failed, r.codes, r.otherFailed)
 				if r.firstOK < 0 {
@@ -85,7 +85,7 @@ func TestFaultClusterFailover(t *testing.T) {
 					t.Errorf("kill %d: calls on the dead master's slots failed until %v after the kill, over %v", round+1, r.lastFail.Round(time.Millisecond), failoverBudget)
 				}
 				if round+1 < kills {
-					victim.restart(t) // it rejoins as a replica of its successor
+					victim.Restart(t) // it rejoins as a replica of its successor
 					if !waitFor(60*time.Second, func() bool { return c.healthy(3, 3) }) {
 						t.Fatalf("the cluster did not heal after the restart: %s", c.describe())
 					}
@@ -142,7 +142,7 @@ func failoverVictim(t testing.TB, c *kvCluster) (victim, replica *kvNode, parts 
 		}
 	}
 	if replica == nil {
-		t.Fatalf("master %s has no replica: %s", victim.addr(), c.describe())
+		t.Fatalf("master %s has no replica: %s", victim.Addr(), c.describe())
 	}
 	return victim, replica, by[victim]
 }
@@ -152,7 +152,7 @@ func failoverVictim(t testing.TB, c *kvCluster) (victim, replica *kvNode, parts 
 // before.
 func fence(t testing.TB, n *kvNode, p int) {
 	t.Helper()
-	c := n.client()
+	c := n.Client()
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -170,7 +170,7 @@ func fence(t testing.TB, n *kvNode, p int) {
 func awaitPromotion(t testing.TB, r *kvNode, killed time.Time) time.Duration {
 	t.Helper()
 	if !waitFor(60*time.Second, func() bool { return r.info("replication")["role"] == "master" }) {
-		t.Fatalf("replica %s was not promoted within 60 s", r.addr())
+		t.Fatalf("replica %s was not promoted within 60 s", r.Addr())
 	}
 	return time.Since(killed)
 }

@@ -112,7 +112,7 @@ func replicaLagRound(t *testing.T, fam kvFamily, wait int, stall time.Duration) 
 	}
 	var res replicaLagResult
 	res.behind = replOffset(pair.primary, "master_repl_offset") - replOffset(pair.primary, "slave0.offset")
-	pair.primary.kill()
+	pair.primary.Kill()
 	killed := time.Now()
 	close(stop)
 	wg.Wait()

@@ -3,16 +3,14 @@ package reliability
 import (
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
+	"github.com/flowfabric/flowfabric-go/internal/testenv"
 )
 
 // kvFamily is one key-value server family: its server binary and its CLI.
@@ -41,124 +39,32 @@ func (f kvFamily) binaries(t testing.TB) (server, cli string) {
 	return server, cli
 }
 
-// kvNode is one private valkey-server or redis-server run as a child
-// process of the test (never daemonized, so that the test can SIGKILL,
-// SIGSTOP and SIGCONT it), without persistence, on free ports of
-// 127.0.0.1, in its own temporary directory.
-type kvNode struct {
-	bin     string
-	dir     string
-	port    int
-	busPort int      // cluster bus port; 0 for a standalone node
-	args    []string // extra arguments, kept for restarts
-	cmd     *exec.Cmd
-	exited  chan struct{} // closed once cmd exited (its Wait returned)
-}
+// kvNode is one private valkey-server or redis-server (testenv.KVServer:
+// a child process of the test, so that it can be SIGKILLed, SIGSTOPped and
+// SIGCONTed) without persistence, on free ports of 127.0.0.1, in its own
+// temporary directory.
+type kvNode struct{ *testenv.KVServer }
 
 // startKVNode starts a node with extra arguments; cluster nodes get a bus
 // port of their own (--cluster-port). The node is killed when t ends.
 func startKVNode(t testing.TB, bin string, cluster bool, extra ...string) *kvNode {
 	t.Helper()
-	n := &kvNode{bin: bin, dir: t.TempDir(), args: extra}
-	t.Cleanup(func() { n.kill() })
-	var err error
-	for range 5 { // a port taken between freePort and the bind: try others
-		n.port = freePort(t)
-		if cluster {
-			n.busPort = freePort(t)
-		}
-		if err = n.start(); err == nil {
-			return n
-		}
-	}
-	t.Fatalf("start %s: %v", filepath.Base(bin), err)
-	return nil
-}
-
-func (n *kvNode) addr() string { return "127.0.0.1:" + strconv.Itoa(n.port) }
-
-// start starts the node process (again) on its ports and directory and
-// waits until it answers PING.
-func (n *kvNode) start() error {
-	args := []string{"--port", strconv.Itoa(n.port), "--bind", "127.0.0.1", "--dir", n.dir,
-		"--save", "", "--appendonly", "no", "--daemonize", "no",
-		"--logfile", filepath.Join(n.dir, "server.log"),
-		"--repl-diskless-sync-delay", "0"} // replicas sync at once
-	if n.busPort != 0 {
-		args = append(args, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-			"--cluster-port", strconv.Itoa(n.busPort))
-	}
-	n.cmd = exec.Command(n.bin, append(args, n.args...)...)
-	if err := n.cmd.Start(); err != nil {
-		n.cmd = nil
-		return err
-	}
-	exited := make(chan struct{})
-	n.exited = exited
-	go func(cmd *exec.Cmd) { _ = cmd.Wait(); close(exited) }(n.cmd)
-	c := n.client()
-	defer c.Close()
-	ok := waitFor(20*time.Second, func() bool {
-		select {
-		case <-exited:
-			return true
-		default:
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		return c.Ping(ctx).Err() == nil
-	})
-	select {
-	case <-exited:
-		n.cmd = nil
-		return fmt.Errorf("exited at start-up: %s", n.logTail())
-	default:
-	}
-	if !ok {
-		n.kill()
-		return fmt.Errorf("no answer on %d: %s", n.port, n.logTail())
-	}
-	return nil
-}
-
-// restart starts a killed node again on the same ports and directory.
-func (n *kvNode) restart(t testing.TB) {
-	t.Helper()
-	if err := n.start(); err != nil {
-		t.Fatalf("restart %s on %d: %v", filepath.Base(n.bin), n.port, err)
-	}
-}
-
-// kill stops the node with SIGKILL (nothing is flushed) and reaps it.
-func (n *kvNode) kill() {
-	if n.cmd == nil {
-		return
-	}
-	_ = n.cmd.Process.Kill() // SIGKILL ends a SIGSTOPped process too
-	<-n.exited
-	n.cmd = nil
+	args := append([]string{"--save", "", "--appendonly", "no",
+		"--repl-diskless-sync-delay", "0"}, extra...) // replicas sync at once
+	return &kvNode{testenv.StartKVServer(t, bin, testenv.KVServerOptions{Args: args, Cluster: cluster})}
 }
 
 // signal sends sig (SIGSTOP, SIGCONT) to the node.
 func (n *kvNode) signal(t testing.TB, sig syscall.Signal) {
 	t.Helper()
-	if n.cmd == nil {
-		t.Fatalf("signal %v: node %d is not running", sig, n.port)
+	if err := n.Signal(sig); err != nil {
+		t.Fatalf("signal %v to node %d: %v", sig, n.Port, err)
 	}
-	if err := n.cmd.Process.Signal(sig); err != nil {
-		t.Fatalf("signal %v to node %d: %v", sig, n.port, err)
-	}
-}
-
-// client is an administrative client of this node alone.
-func (n *kvNode) client() *redis.Client {
-	return redis.NewClient(&redis.Options{Addr: n.addr(), MaxRetries: -1, DialTimeout: time.Second,
-		ReadTimeout: 5 * time.Second, DisableIdentity: true})
 }
 
 // do runs one command on the node with a fresh connection.
 func (n *kvNode) do(args ...any) (any, error) {
-	c := n.client()
+	c := n.Client()
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -179,15 +85,6 @@ func (n *kvNode) info(section string) map[string]string {
 		}
 	}
 	return out
-}
-
-func (n *kvNode) logTail() string {
-	b, _ := os.ReadFile(filepath.Join(n.dir, "server.log"))
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	if len(lines) > 5 {
-		lines = lines[len(lines)-5:]
-	}
-	return strings.Join(lines, " | ")
 }
 
 // --------------------------------------------------------------- cluster --
@@ -212,7 +109,7 @@ func newKVCluster(t testing.TB, fam kvFamily, masters, replicas int) *kvCluster 
 	for range masters * (1 + replicas) {
 		n := startKVNode(t, bin, true, "--cluster-node-timeout", strconv.FormatInt(clusterNodeTimeout.Milliseconds(), 10))
 		c.nodes = append(c.nodes, n)
-		addrs = append(addrs, n.addr())
+		addrs = append(addrs, n.Addr())
 	}
 	args := append([]string{"--cluster", "create"}, addrs...)
 	args = append(args, "--cluster-replicas", strconv.Itoa(replicas), "--cluster-yes")
@@ -229,7 +126,7 @@ func newKVCluster(t testing.TB, fam kvFamily, masters, replicas int) *kvCluster 
 func (c *kvCluster) url(partitions int, prefix string) string {
 	var addrs []string
 	for _, n := range c.nodes {
-		addrs = append(addrs, n.addr())
+		addrs = append(addrs, n.Addr())
 	}
 	return fmt.Sprintf("valkey+cluster://%s?partitions=%d&prefix=%s", strings.Join(addrs, ","), partitions, prefix)
 }
@@ -246,7 +143,7 @@ type clusterNodeInfo struct {
 // answers, or nil.
 func (c *kvCluster) nodesView() []clusterNodeInfo {
 	for _, n := range c.nodes {
-		if n.cmd == nil {
+		if !n.Running() {
 			continue
 		}
 		v, err := n.do("CLUSTER", "NODES")
@@ -279,7 +176,7 @@ func (c *kvCluster) nodesView() []clusterNodeInfo {
 // sync with its master.
 func (c *kvCluster) healthy(masters, replicas int) bool {
 	for _, n := range c.nodes {
-		if n.cmd == nil {
+		if !n.Running() {
 			continue
 		}
 		if c.fieldOf(n, "CLUSTER", "INFO", "cluster_state") != "ok" {
@@ -321,7 +218,7 @@ func (c *kvCluster) fieldOf(n *kvNode, cmd, sub, field string) string {
 // node returns the node listening on addr.
 func (c *kvCluster) node(addr string) *kvNode {
 	for _, n := range c.nodes {
-		if n.addr() == addr {
+		if n.Addr() == addr {
 			return n
 		}
 	}
@@ -356,7 +253,7 @@ func (c *kvCluster) masterOfSlot(slot int) (*kvNode, clusterNodeInfo) {
 func (c *kvCluster) keySlot(t testing.TB, key string) int {
 	t.Helper()
 	for _, n := range c.nodes {
-		if n.cmd == nil {
+		if !n.Running() {
 			continue
 		}
 		v, err := n.do("CLUSTER", "KEYSLOT", key)
@@ -396,9 +293,9 @@ func newKVPair(t testing.TB, fam kvFamily, extra ...string) *kvPair {
 	t.Helper()
 	bin, _ := fam.binaries(t)
 	p := &kvPair{primary: startKVNode(t, bin, false, extra...)}
-	p.replica = startKVNode(t, bin, false, append([]string{"--replicaof", "127.0.0.1", strconv.Itoa(p.primary.port)}, extra...)...)
+	p.replica = startKVNode(t, bin, false, append([]string{"--replicaof", "127.0.0.1", strconv.Itoa(p.primary.Port)}, extra...)...)
 	if !waitFor(30*time.Second, p.primary.replicaConfirms) {
-		t.Fatalf("the %s replica never came in sync: %s", fam.name, p.replica.logTail())
+		t.Fatalf("the %s replica never came in sync: %s", fam.name, p.replica.LogTail())
 	}
 	return p
 }
@@ -408,7 +305,7 @@ func newKVPair(t testing.TB, fam kvFamily, extra ...string) *kvPair {
 // counted yet (Redis 7.0 starts counting it at its first acknowledgement,
 // up to a second later).
 func (n *kvNode) replicaConfirms() bool {
-	c := n.client()
+	c := n.Client()
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -422,5 +319,5 @@ func (n *kvNode) replicaConfirms() bool {
 
 // url is the backend URL of node n with P partitions under prefix.
 func kvURL(n *kvNode, partitions int, prefix string) string {
-	return fmt.Sprintf("redis://%s/0?partitions=%d&prefix=%s", n.addr(), partitions, prefix)
+	return fmt.Sprintf("redis://%s/0?partitions=%d&prefix=%s", n.Addr(), partitions, prefix)
 }

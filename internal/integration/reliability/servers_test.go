@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/flowfabric/flowfabric-go/internal/testenv"
 )
@@ -181,62 +180,27 @@ func (s *pgServer) crash(t testing.TB) {
 // ---------------------------------------------------------------- valkey --
 
 // redisServer is a private redis-server (or valkey-server) with
-// appendonly yes and appendfsync always, run as a child process.
-type redisServer struct {
-	bin, dir string
-	port     int
-	cmd      *exec.Cmd
-}
+// appendonly yes and appendfsync always (testenv.KVServer).
+type redisServer struct{ *testenv.KVServer }
 
 func newRedisServer(t testing.TB) *redisServer {
 	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		if bin, err = exec.LookPath("valkey-server"); err != nil {
-			missingBinary(t, "redis-server")
-		}
+	name := "redis-server"
+	if _, err := exec.LookPath(name); err != nil {
+		name = "valkey-server"
 	}
-	s := &redisServer{bin: bin, dir: t.TempDir(), port: freePort(t)}
-	t.Cleanup(func() {
-		if s.cmd != nil {
-			_ = s.cmd.Process.Kill()
-			_ = s.cmd.Wait()
-		}
-	})
-	s.start(t)
-	return s
+	return &redisServer{testenv.StartKVServer(t, testenv.KVBinary(t, name), testenv.KVServerOptions{
+		Args: []string{"--appendonly", "yes", "--appendfsync", "always", "--save", ""}})}
 }
 
 func (s *redisServer) url() string {
-	return fmt.Sprintf("redis://127.0.0.1:%d/0?partitions=%d&prefix=rel:", s.port, valkeyPartitions)
+	return fmt.Sprintf("redis://%s/0?partitions=%d&prefix=rel:", s.Addr(), valkeyPartitions)
 }
 
-func (s *redisServer) start(t testing.TB) {
-	t.Helper()
-	s.cmd = exec.Command(s.bin, "--port", strconv.Itoa(s.port), "--bind", "127.0.0.1", "--dir", s.dir,
-		"--appendonly", "yes", "--appendfsync", "always", "--save", "", "--daemonize", "no",
-		"--logfile", filepath.Join(s.dir, "server.log"))
-	if err := s.cmd.Start(); err != nil {
-		t.Fatalf("start redis-server: %v", err)
-	}
-	c := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", s.port)})
-	defer c.Close()
-	if !waitFor(30*time.Second, func() bool {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		return c.Ping(ctx).Err() == nil
-	}) {
-		t.Fatalf("redis-server on %d never answered", s.port)
-	}
-}
+// start starts the server again after a crash: it replays its
+// append-only file.
+func (s *redisServer) start(t testing.TB) { s.Restart(t) }
 
 // crash kills the server with SIGKILL; the append-only file, fsynced on
 // every write, is replayed at the next start.
-func (s *redisServer) crash(t testing.TB) {
-	t.Helper()
-	if err := s.cmd.Process.Kill(); err != nil {
-		t.Fatalf("kill redis-server: %v", err)
-	}
-	_ = s.cmd.Wait()
-	s.cmd = nil
-}
+func (s *redisServer) crash(testing.TB) { s.Kill() }
