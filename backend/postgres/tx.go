@@ -85,13 +85,16 @@ func (b *Backend) inExecTx(ctx context.Context, executionID string, fn func(pgx.
 			_ = conn.Conn().Close(context.WithoutCancel(ctx))
 		}
 	}()
-	gate := func(attempt int) string {
-		if attempt > 1 {
-			return execGateAloneSQL
-		}
-		return execGateSQL
+	return b.retry(ctx, conn, execGate, fn)
+}
+
+// execGate is the gate statement of an execution writer's attempt: the
+// first passes in parallel with other writers, a retry alone.
+func execGate(attempt int) string {
+	if attempt > 1 {
+		return execGateAloneSQL
 	}
-	return b.retry(ctx, conn, gate, fn)
+	return execGateSQL
 }
 
 // inPooledExecTx is inExecTx behind a transaction pooler, which leaves no
@@ -103,13 +106,7 @@ func (b *Backend) inExecTx(ctx context.Context, executionID string, fn func(pgx.
 // retried; the retry passes the gate alone, when no other writer holds the
 // lock, and reads what its predecessor committed.
 func (b *Backend) inPooledExecTx(ctx context.Context, executionID string, fn func(pgx.Tx) error) error {
-	gate := func(attempt int) string {
-		if attempt > 1 {
-			return execGateAloneSQL
-		}
-		return execGateSQL
-	}
-	return b.retry(ctx, b.pool, gate, func(tx pgx.Tx) error {
+	return b.retry(ctx, b.pool, execGate, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, execXactLockSQL, executionID); err != nil {
 			return err
 		}
