@@ -277,7 +277,11 @@ func TestFailureReleases(t *testing.T) {
 				var logs logBuffer
 				r := start(t, e, h, worker.Options{LeaseMs: 3_600_000, PollInterval: time.Hour, Logger: logs.logger()})
 				first, second := receive(t, jobs, "first run"), receive(t, jobs, "second run")
-				eventually(t, func() bool { return gone(t, e, "flaky") }, "the second run completed")
+				// The store forgets the execution when complete commits; the
+				// worker records the run's result just after.
+				eventually(t, func() bool {
+					return gone(t, e, "flaky") && metric(t, r.w, "ff_worker_handler_duration_seconds_count", "result", "complete") > 0
+				}, "the second run completed and was recorded")
 
 				require.Equal(t, first.ExecutionID, second.ExecutionID)
 				require.Equal(t, first.SuspensionID, second.SuspensionID)
