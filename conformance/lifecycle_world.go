@@ -20,6 +20,7 @@ func lifecycleScenarios(t *testing.T, s sigSuite) {
 	t.Run("Leases", func(t *testing.T) { leaseV2Scenarios(t, s) })
 	t.Run("Cancel", func(t *testing.T) { cancelScenarios(t, s) })
 	t.Run("Introspection", func(t *testing.T) { introspectionScenarios(t, s) })
+	t.Run("Inspect", func(t *testing.T) { inspectScenarios(t, s) })
 }
 
 // lifecycleRaceScenarios race the version 2 operations against each other

@@ -52,6 +52,10 @@ func TestEnvelopesKeepEveryField(t *testing.T) {
 			`{"outcome":"already_satisfied","execution_id":"e","suspension_id":"s","signals":[]}`},
 		{WaitpointInfo{ExecutionID: "e", Status: WaitpointPending},
 			`{"execution_id":"e","waitpoint_id":"","waitpoint_key":"","status":"pending","created_at_ms":0,"expires_at_ms":null,"signals":0,"token_fingerprint":null,"tags":null}`},
+		{ExecutionInfo{ExecutionID: "e", State: StateNone},
+			`{"execution_id":"e","state":"none","claimable":false,"reason":null,"suspension_id":null,"suspended_at_ms":null,"timeout_at_ms":null,"lease_expires_at_ms":null,"tags":[],"waitpoints":[]}`},
+		{ExecutionCounts{Suspended: 1, LeaseExpired: 2},
+			`{"suspended":1,"timed_out":0,"resumed":0,"claimed":0,"lease_expired":2}`},
 		{ErrorEnvelope{ErrUnknownKid.With("token: kid \"x\" is not known")},
 			`{"error":{"kind":"validation","code":"invalid_token","reason":"unknown_kid","detail":"token: kid \"x\" is not known","retryable":false}}`},
 	}

@@ -9,7 +9,8 @@ import (
 	"github.com/flowfabric/flowfabric-go/driver"
 )
 
-// A driver written before docs/spec.md §8 (no driver.Lifecycle) gets
+// A driver written before docs/spec.md §8 (no driver.Lifecycle, no
+// driver.Inspector) gets
 // unavailable / unsupported for the version 2 operations and arguments,
 // before any driver call: recordingBackend panics on any call it does not
 // count.
@@ -54,6 +55,14 @@ func TestVersion2NeedsLifecycle(t *testing.T) {
 		},
 		"list by tag": func() error {
 			_, err := e.ListSuspended(ctx, contracts.ListSuspendedArgs{Tag: "t"})
+			return err
+		},
+		"describe_execution": func() error {
+			_, err := e.DescribeExecution(ctx, contracts.DescribeExecutionArgs{ExecutionID: "e"})
+			return err
+		},
+		"count_executions": func() error {
+			_, err := e.CountExecutions(ctx, contracts.CountExecutionsArgs{})
 			return err
 		},
 	}

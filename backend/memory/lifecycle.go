@@ -66,6 +66,11 @@ func (b *Backend) GetWaitpoint(ctx context.Context, args contracts.GetWaitpointA
 	if w == nil || w.exec.id != args.ExecutionID {
 		return contracts.WaitpointInfo{}, driver.WaitpointNotFound(args.ExecutionID, args.WaitpointID)
 	}
+	return driver.DescribeWaitpoint(w.record(), nowMs), nil
+}
+
+// record returns what get_waitpoint reads of w.
+func (w *waitpoint) record() driver.WaitpointRecord {
 	rec := driver.WaitpointRecord{
 		WaitpointRef:     driver.WaitpointRef{ExecutionID: w.exec.id, WaitpointID: w.id, WaitpointKey: w.key, CreatedAtMs: w.createdAtMs},
 		Pending:          w.susp == nil,
@@ -78,7 +83,7 @@ func (b *Backend) GetWaitpoint(ctx context.Context, args contracts.GetWaitpointA
 	} else {
 		rec.SuspensionClosed, rec.TimeoutAtMs = w.susp.closed, w.susp.timeoutAtMs
 	}
-	return driver.DescribeWaitpoint(rec, nowMs), nil
+	return rec
 }
 
 // ExtendLease moves the lease of a claimed execution to now + lease_ms.
