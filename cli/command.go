@@ -50,6 +50,8 @@ var commands = []command{
 	extendCommand,
 	releaseCommand,
 	cancelCommand,
+	describeCommand,
+	countsCommand,
 	serveCommand,
 	demoCommand,
 	benchCommand,

@@ -154,6 +154,13 @@ func TestClientReachesEveryRoute(t *testing.T) {
 	canc, err := c.CancelSuspension(ctx, contracts.CancelArgs{ExecutionID: "run-2"})
 	require.NoError(t, err)
 	require.Equal(t, contracts.OutcomeCancelled, canc.Outcome)
+	desc, err := c.DescribeExecution(ctx, contracts.DescribeExecutionArgs{ExecutionID: "run-2"})
+	require.NoError(t, err)
+	require.Equal(t, contracts.StateResumed, desc.State)
+	require.Equal(t, contracts.ReasonCancelled, *desc.Reason)
+	counts, err := c.CountExecutions(ctx, contracts.CountExecutionsArgs{})
+	require.NoError(t, err)
+	require.Equal(t, int64(1), counts.Resumed, "run-2, cancelled")
 
 	signed, err := c.Sign(ctx, contracts.SignArgs{Scope: "s", Message: []byte("hello")})
 	require.NoError(t, err)

@@ -401,6 +401,30 @@ func (c *Client) GetWaitpoint(ctx context.Context, a contracts.GetWaitpointArgs)
 	return out, err
 }
 
+// DescribeExecution shows one execution: its state, claim reason, latest
+// suspension, lease expiry and waitpoints, never a token or a lease id
+// (docs/spec.md §8.9).
+func (c *Client) DescribeExecution(ctx context.Context, a contracts.DescribeExecutionArgs) (contracts.ExecutionInfo, error) {
+	var out contracts.ExecutionInfo
+	if err := a.Validate(); err != nil {
+		return out, err
+	}
+	err := c.do(ctx, call{route: "describe_execution", method: http.MethodGet, segments: admin("executions", a.ExecutionID),
+		bearer: c.admin, idempotent: true, out: &out})
+	return out, err
+}
+
+// CountExecutions counts the executions by state (docs/spec.md §8.9).
+func (c *Client) CountExecutions(ctx context.Context, a contracts.CountExecutionsArgs) (contracts.ExecutionCounts, error) {
+	var out contracts.ExecutionCounts
+	if err := a.Validate(); err != nil {
+		return out, err
+	}
+	err := c.do(ctx, call{route: "count_executions", method: http.MethodGet, segments: admin("counts"),
+		bearer: c.admin, idempotent: true, out: &out})
+	return out, err
+}
+
 // ExtendLease is a worker's heartbeat (docs/spec.md §8.4). A zero LeaseMs
 // is the server's default (30 s).
 func (c *Client) ExtendLease(ctx context.Context, a contracts.ExtendLeaseArgs) (contracts.ExtendLeaseOutcome, error) {

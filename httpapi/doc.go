@@ -19,6 +19,8 @@
 //	POST /v1/admin/executions/{execution_id}/suspend   {waitpoints, condition, timeout_ms, idempotency_key, lease_id, tags}
 //	GET  /v1/admin/executions/{execution_id}/signals?limit=N&cursor=C
 //	GET  /v1/admin/suspended?limit=N&cursor=C&tag=T
+//	GET  /v1/admin/executions/{execution_id}
+//	GET  /v1/admin/counts
 //	POST /v1/admin/claim                           {worker_id, lease_ms, wait_ms}
 //	POST /v1/admin/claims                          {worker_id, lease_ms, max, wait_ms}
 //	POST /v1/admin/executions/{execution_id}/complete  {lease_id}
@@ -173,6 +175,12 @@
 //     unknown, of another execution, used or expired.
 //   - list_suspended: ?tag=T lists only executions whose suspension
 //     carries tag T.
+//   - describe_execution, GET /v1/admin/executions/{execution_id}: state,
+//     claimable, reason, latest suspension, lease expiry and waitpoints,
+//     never a token or a lease id (§8.9); 404 execution_not_found.
+//     count_executions, GET /v1/admin/counts: suspended, timed_out,
+//     resumed, claimed and lease_expired; its cost grows with the store on
+//     the SQL backends (a dashboard's call, not a hot path's).
 //
 // On a backend whose driver does not implement driver.Lifecycle these
 // routes, and suspend and list_suspended with a version 2 member, answer
@@ -242,7 +250,8 @@
 //
 // route is the operation's name (deliver_signal, seed, ..., create_waitpoint,
 // get_waitpoint, extend_lease, release_execution, cancel_suspension,
-// revoke_kid, claim_resumed_executions, deliver_signal_callback,
+// revoke_kid, claim_resumed_executions, describe_execution,
+// count_executions, deliver_signal_callback,
 // callback_url, openapi, not_found, method_not_allowed: Route.Name);
 // outcome is ok or the error code
 // (for rotations, one per partition: rotated, noop or the error code; for

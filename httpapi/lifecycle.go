@@ -50,6 +50,23 @@ func (h *Handler) getWaitpoint(r *http.Request) (any, error) {
 	return h.e.GetWaitpoint(r.Context(), contracts.GetWaitpointArgs{ExecutionID: exec, WaitpointID: wp})
 }
 
+// describeExecution is an operator's view of one execution: GET
+// /v1/admin/executions/{execution_id} (docs/spec.md §8.9), never with a
+// token or a lease id.
+func (h *Handler) describeExecution(r *http.Request) (any, error) {
+	exec, err := pathText(r, "execution_id")
+	if err != nil {
+		return nil, err
+	}
+	return h.e.DescribeExecution(r.Context(), contracts.DescribeExecutionArgs{ExecutionID: exec})
+}
+
+// countExecutions counts the executions by state: GET /v1/admin/counts
+// (docs/spec.md §8.9).
+func (h *Handler) countExecutions(r *http.Request) (any, error) {
+	return h.e.CountExecutions(r.Context(), contracts.CountExecutionsArgs{})
+}
+
 // extendLease is a worker's heartbeat: POST
 // /v1/admin/executions/{execution_id}/extend {lease_id, lease_ms}; an
 // absent or 0 lease_ms is the claim default (30 s), as for claim.

@@ -62,6 +62,8 @@ var routeTable = []Route{
 	{http.MethodPost, "/v1/admin/executions/{execution_id}/extend", "extend_lease", AuthAdmin},
 	{http.MethodPost, "/v1/admin/executions/{execution_id}/release", "release_execution", AuthAdmin},
 	{http.MethodPost, "/v1/admin/executions/{execution_id}/cancel", "cancel_suspension", AuthAdmin},
+	{http.MethodGet, "/v1/admin/executions/{execution_id}", "describe_execution", AuthAdmin},
+	{http.MethodGet, "/v1/admin/counts", "count_executions", AuthAdmin},
 	{http.MethodGet, "/v1/admin/suspended", "list_suspended", AuthAdmin},
 	{http.MethodPost, "/v1/admin/claim", "claim_resumed_execution", AuthAdmin},
 	{http.MethodPost, "/v1/admin/claims", "claim_resumed_executions", AuthAdmin},

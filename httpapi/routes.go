@@ -29,6 +29,8 @@ func (h *Handler) routes() {
 		"extend_lease":             h.extendLease,
 		"release_execution":        h.release,
 		"cancel_suspension":        h.cancel,
+		"describe_execution":       h.describeExecution,
+		"count_executions":         h.countExecutions,
 		"list_suspended":           h.listSuspended,
 		"claim_resumed_execution":  h.claim,
 		"claim_resumed_executions": h.claimBatch,
