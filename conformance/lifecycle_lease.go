@@ -14,13 +14,16 @@ func leaseV2Scenarios(t *testing.T, s sigSuite) {
 	s.v2scenario(t, "Rules", leaseV2Rules)
 	s.v2scenario(t, "ReleaseKeepsReason", leaseReleaseKeepsReason)
 	s.v2scenario(t, "ExtendExpiredNotReclaimed", leaseExtendExpired)
+	s.v2scenario(t, "ReleaseExpiredNotReclaimed", leaseReleaseExpired)
 	s.v2clockScenario(t, "ExtendHeartbeat", "a lease extended just before it expires, at exact boundaries", leaseHeartbeat)
 }
 
 // leaseV2Rules: extend and release need the execution claimed under the
 // lease: unknown is execution_not_found; suspended, pending-only and
 // another lease are lease_mismatch; the holder extends and releases, after
-// which the released lease holds nothing.
+// which the released lease holds nothing. An execution holding only pending
+// waitpoints (state none, remembered) is lease_mismatch to complete too, and
+// has no suspension to observe: execution_not_found (docs/spec.md §8.1).
 func leaseV2Rules(t *testing.T, suite sigSuite) {
 	w := suite.open(t)
 	lease := driver.NewID()
@@ -31,6 +34,12 @@ func leaseV2Rules(t *testing.T, suite sigSuite) {
 	w.mustCreate("create_pending_only", pendingArgs("lease-p", "a", hour))
 	_, err = w.extend("extend_pending_only", "lease-p", lease, 1_000)
 	sigWantErr(t, "extend_pending_only", err, contracts.ErrLeaseMismatch)
+	_, err = w.release("release_pending_only", "lease-p", lease)
+	sigWantErr(t, "release_pending_only", err, contracts.ErrLeaseMismatch)
+	_, err = w.complete("complete_pending_only", "lease-p", lease)
+	sigWantErr(t, "complete_pending_only", err, contracts.ErrLeaseMismatch)
+	_, err = w.observe("observe_pending_only", "lease-p")
+	sigWantErr(t, "observe_pending_only", err, contracts.ErrExecutionNotFound)
 
 	s := w.mustSuspend("suspend", suspendArgs("lease-v2", contracts.ConditionAny, "a"))
 	_, err = w.extend("extend_suspended", "lease-v2", lease, 1_000)
@@ -100,6 +109,35 @@ func leaseExtendExpired(t *testing.T, suite sigSuite) {
 	_, err = w.complete("complete", "extend-1", c.LeaseID)
 	require.NoError(t, err, "complete")
 	w.golden("lifecycle_lease_extend_expired")
+}
+
+// leaseReleaseExpired: a lease that expired but that nobody re-claimed
+// still releases (the lease rules of complete_execution); the released
+// lease then holds nothing, and the execution is claimed at once with the
+// reason it was first claimed with: cancelled here.
+func leaseReleaseExpired(t *testing.T, suite sigSuite) {
+	w := suite.open(t)
+	const exec = "release-2"
+	lease := leaseWait(w)
+	w.mustSuspend("suspend", suspendArgs(exec, contracts.ConditionAny, "a"))
+	_, err := w.cancel("cancel", exec)
+	require.NoError(t, err, "cancel")
+	c := w.mustClaim("claim", "worker-1", lease)
+	require.Equal(t, contracts.ReasonCancelled, c.Reason, "claim: reason")
+	w.pass(timeoutWait(w, lease))
+	rel, err := w.release("release_expired", exec, c.LeaseID)
+	require.NoError(t, err, "release_expired: nobody re-claimed it")
+	require.Equal(t, contracts.OutcomeReleased, rel.Outcome, "release_expired: outcome")
+	require.Equal(t, exec, rel.ExecutionID, "release_expired: execution_id")
+	_, err = w.extend("extend_released", exec, c.LeaseID, 60_000)
+	sigWantErr(t, "extend_released", err, contracts.ErrLeaseMismatch)
+	c2 := w.mustClaim("claim_after_release", "worker-2", 60_000)
+	require.Equal(t, exec, c2.ExecutionID, "claim_after_release: execution_id")
+	require.Equal(t, contracts.ReasonCancelled, c2.Reason, "claim_after_release: the reason is kept")
+	require.NotEqual(t, c.LeaseID, c2.LeaseID, "claim_after_release: a new lease")
+	_, err = w.complete("complete", exec, c2.LeaseID)
+	require.NoError(t, err, "complete")
+	w.golden("lifecycle_lease_release_expired")
 }
 
 // leaseHeartbeat: a lease extended at its expiry runs lease_ms from then;

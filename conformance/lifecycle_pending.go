@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"strconv"
 	"testing"
 	"time"
 
@@ -22,6 +23,9 @@ func pendingScenarios(t *testing.T, s sigSuite) {
 	s.v2scenario(t, "WhileClaimed", pendingWhileClaimed)
 	s.v2scenario(t, "Budget", pendingBudget)
 	s.v2scenario(t, "ExpiryRealTime", pendingExpiryRealTime)
+	s.v2scenario(t, "RotationBeforeSuspend", pendingRotationBeforeSuspend)
+	s.v2scenario(t, "UsedOutlivesPendingExpiry", pendingUsedOutlivesExpiry)
+	s.v2scenario(t, "LimitCountsLivePending", pendingLimitCountsLive)
 	s.v2clockScenario(t, "ExpiryBoundary", "deliveries and a suspend at expires_at_ms and one millisecond later", pendingExpiryBoundary)
 }
 
@@ -325,4 +329,141 @@ func pendingExpiryBoundary(t *testing.T, suite sigSuite) {
 	_, err = w.deliver("deliver_forgotten", signalPending(p, "late", ""))
 	sigWantErr(t, "deliver_forgotten", err, contracts.ErrSignatureMismatch)
 	w.golden("lifecycle_pending_expiry_boundary")
+}
+
+// pendingRotationBeforeSuspend: a rotation between create_waitpoint and
+// the suspend that uses the pending waitpoint. The suspend outcome holds
+// the waitpoint's token signed again under the new current kid (the token
+// of docs/spec.md §3 under kid-b), get_waitpoint shows that token's
+// fingerprint, and the kid-a token create_waitpoint handed out keeps
+// verifying during kid-a's grace: deliveries with either token are
+// accepted.
+func pendingRotationBeforeSuspend(t *testing.T, suite sigSuite) {
+	w := suite.open(t)
+	const exec = "rotate-1"
+	p := w.mustCreate("create_under_kid_a", pendingArgs(exec, "approve", hour))
+
+	// given kid-b became current, kid-a verifying for an hour
+	w.rotateTo("rotate_to_kid_b", fxB, hourMs)
+
+	// when the suspend uses the pending waitpoint
+	s := w.mustSuspend("suspend_under_kid_b", usingPending(exec, contracts.ConditionAll, p, "ops"))
+	used := s.Waitpoints[0]
+	require.Equal(t, p.WaitpointID, used.WaitpointID, "suspend_under_kid_b: the pending waitpoint's id")
+	require.Equal(t, p.WaitpointKey, used.WaitpointKey, "suspend_under_kid_b: the pending waitpoint's key")
+	require.Equal(t, p.CreatedAtMs, used.CreatedAtMs, "suspend_under_kid_b: the pending waitpoint's created_at_ms")
+
+	// then its token is signed again under the current kid, kid-b
+	checkWaitpointToken(t, "suspend_under_kid_b", fxB, exec, used)
+	checkWaitpointToken(t, "suspend_under_kid_b", fxB, exec, s.Waitpoints[1])
+	require.NotEqual(t, p.Token, used.Token, "suspend_under_kid_b: a token under kid-b, not create_waitpoint's kid-a token")
+	info := w.mustGet("get_used", exec, p.WaitpointID, contracts.WaitpointOpen)
+	checkFingerprint(t, "get_used", info, used.Token)
+
+	// and both tokens deliver: the kid-a one within kid-a's grace
+	d1 := w.mustDeliver("deliver_with_kid_a_token", signalPending(p, "approved", "reply-kid-a"))
+	require.False(t, d1.Resumed, "deliver_with_kid_a_token: ops has no signal yet")
+	d2 := w.mustDeliver("deliver_with_kid_b_token", signalTo(s, "approve", "approved", "reply-kid-b"))
+	require.False(t, d2.Resumed, "deliver_with_kid_b_token: ops has no signal yet")
+	d3 := w.mustDeliver("deliver_ops", signalTo(s, "ops", "approved", ""))
+	require.True(t, d3.Resumed, "deliver_ops: every waitpoint holds a signal")
+	c := w.mustClaim("claim", "worker-1", 60_000)
+	ids := []string{}
+	for _, sig := range c.Signals {
+		ids = append(ids, sig.SignalID)
+	}
+	require.Equal(t, []string{d1.SignalID, d2.SignalID, d3.SignalID}, ids, "claim: the signals of both tokens and of ops, in delivery order")
+	w.golden("lifecycle_pending_rotation_before_suspend")
+}
+
+// pendingUsedOutlivesExpiry: a pending waitpoint used by a suspension
+// follows the suspension (its timeout: none here), not its pending expiry.
+// Past the pending expiry get_waitpoint shows it open, with the
+// suspension's timeout_at_ms (null) as expires_at_ms; a delivery to it is
+// accepted, and the next signal resumes the suspension (condition all),
+// closing it.
+func pendingUsedOutlivesExpiry(t *testing.T, suite sigSuite) {
+	w := suite.open(t)
+	const exec = "outlive-1"
+	const ttl = 200
+	p := w.mustCreate("create", pendingArgs(exec, "approve", ttl))
+	s := w.mustSuspend("suspend_before_expiry", usingPending(exec, contracts.ConditionAll, p, "ops"))
+
+	// when the pending expiry passes
+	w.pass(timeoutWait(w, ttl))
+
+	// then the used waitpoint is still open and takes signals
+	info := w.mustGet("get_past_pending_expiry", exec, p.WaitpointID, contracts.WaitpointOpen)
+	require.Nil(t, info.ExpiresAtMs, "get_past_pending_expiry: expires_at_ms is the suspension's timeout_at_ms (none)")
+	d1 := w.mustDeliver("deliver_past_pending_expiry", signalPending(p, "approved", ""))
+	require.False(t, d1.Resumed, "deliver_past_pending_expiry: ops has no signal yet")
+	info = w.mustGet("get_with_signal", exec, p.WaitpointID, contracts.WaitpointOpen)
+	require.Equal(t, 1, info.Signals, "get_with_signal: signals")
+	d2 := w.mustDeliver("deliver_ops", signalTo(s, "ops", "approved", ""))
+	require.True(t, d2.Resumed, "deliver_ops: every waitpoint holds a signal")
+	w.mustGet("get_resumed", exec, p.WaitpointID, contracts.WaitpointClosed)
+	c := w.mustClaim("claim", "worker-1", 60_000)
+	require.Equal(t, contracts.ReasonSignal, c.Reason, "claim: reason")
+	require.Len(t, c.Signals, 2, "claim: both signals")
+	require.Equal(t, d1.SignalID, c.Signals[0].SignalID, "claim: the signal delivered past the pending expiry first")
+	w.golden("lifecycle_pending_used_outlives_expiry")
+}
+
+// pendingLimitCountsLive: create_waitpoint's limit of 16 counts live
+// pending waitpoints only (unused and not expired). With 12 long-lived and
+// 4 short-lived pending waitpoints the next create is
+// waitpoint_limit_exceeded; once the short ones expired, creates succeed
+// again up to 16 live ones, and the next is refused. In real time the first
+// refusal is conclusive only if it comes before the short ones expire; on
+// a slower backend the scenario retries with a four times longer expiry.
+func pendingLimitCountsLive(t *testing.T, suite sigSuite) {
+	for short := int64(300); ; short *= 4 {
+		if pendingLimitAttempt(t, suite.open(t), short) {
+			return
+		}
+		require.LessOrEqual(t, short, int64(4_800), "16 create_waitpoint calls take longer than %d ms: cannot test the limit in real time", short)
+		t.Logf("the creates took longer than expires_in_ms %d; retrying with a longer expiry", short)
+	}
+}
+
+func pendingLimitAttempt(t *testing.T, w *sigWorld, short int64) bool {
+	const exec = "limit-1"
+	const expiring = 4
+	key := func(prefix string, i int) string { return prefix + strconv.Itoa(i) }
+	w.aside(func() {
+		for i := range contracts.MaxPendingWaitpoints - expiring {
+			w.mustCreate("create_long", pendingArgs(exec, key("long-", i), hour))
+		}
+	})
+	w.note("created_long", contracts.MaxPendingWaitpoints-expiring)
+	start := time.Now()
+	var shorts []contracts.CreateWaitpointOutcome
+	w.aside(func() {
+		for i := range expiring {
+			shorts = append(shorts, w.mustCreate("create_short", pendingArgs(exec, key("short-", i), short)))
+		}
+	})
+	w.note("created_short", expiring)
+
+	// given 16 live pending waitpoints, the next create is refused
+	_, err := w.create("create_past_the_limit", pendingArgs(exec, "more-0", hour))
+	if !w.manual() && time.Since(start) >= time.Duration(short)*oneMs {
+		return false
+	}
+	sigWantErr(t, "create_past_the_limit", err, contracts.ErrWaitpointLimitExceeded)
+
+	// when the short ones expire, they no longer count
+	w.pass(timeoutWait(w, short))
+	w.mustGet("get_short_expired", exec, shorts[0].WaitpointID, contracts.WaitpointExpired)
+	w.mustCreate("create_after_expiry", pendingArgs(exec, "more-1", hour))
+	w.aside(func() {
+		for i := range expiring - 1 {
+			w.mustCreate("create_up_to_the_limit_again", pendingArgs(exec, key("again-", i), hour))
+		}
+	})
+	w.note("created_up_to_the_limit_again", expiring-1)
+	_, err = w.create("create_past_the_limit_again", pendingArgs(exec, "more-2", hour))
+	sigWantErr(t, "create_past_the_limit_again", err, contracts.ErrWaitpointLimitExceeded)
+	w.golden("lifecycle_pending_limit_counts_live")
+	return true
 }
