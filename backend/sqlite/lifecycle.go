@@ -80,11 +80,14 @@ func createWaitpoint(q txn, args contracts.CreateWaitpointArgs, nowMs int64) (co
 
 // --- get_waitpoint ---------------------------------------------------------
 
-// selectWaitpointInfo reads what get_waitpoint shows of a waitpoint; a
-// waitpoint carries its suspension's timeout_at_ms, so no other row is read.
-const selectWaitpointInfo = `SELECT execution_id, waitpoint_id, waitpoint_key, created_at_ms,
-    suspension_id IS NULL, expires_at_ms, closed, timeout_at_ms, signal_count, token_fingerprint, tags
-    FROM waitpoints WHERE waitpoint_id = ?`
+// waitpointInfoColumns are what get_waitpoint shows of a waitpoint
+// (scanWaitpointRecord reads them); a waitpoint carries its suspension's
+// timeout_at_ms, so no other row is read.
+const waitpointInfoColumns = `execution_id, waitpoint_id, waitpoint_key, created_at_ms,
+    suspension_id IS NULL, expires_at_ms, closed, timeout_at_ms, signal_count, token_fingerprint, tags`
+
+// selectWaitpointInfo reads what get_waitpoint shows of one waitpoint.
+const selectWaitpointInfo = `SELECT ` + waitpointInfoColumns + ` FROM waitpoints WHERE waitpoint_id = ?`
 
 // GetWaitpoint describes a waitpoint of the execution from one read
 // snapshot (driver.DescribeWaitpoint), never with its token: the
@@ -113,14 +116,22 @@ func (b *Backend) GetWaitpoint(ctx context.Context, args contracts.GetWaitpointA
 // loadWaitpointRecord returns what get_waitpoint reads of a waitpoint, or
 // nil when there is none.
 func loadWaitpointRecord(q txn, id string) (*driver.WaitpointRecord, error) {
-	var rec driver.WaitpointRecord
-	var expires, timeout sql.NullInt64
-	var fingerprint, tags sql.NullString
-	err := q.queryRow(selectWaitpointInfo, id).Scan(&rec.ExecutionID, &rec.WaitpointID, &rec.WaitpointKey,
-		&rec.CreatedAtMs, &rec.Pending, &expires, &rec.SuspensionClosed, &timeout, &rec.Signals, &fingerprint, &tags)
+	rec, err := scanWaitpointRecord(q.queryRow(selectWaitpointInfo, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
+	return rec, err
+}
+
+// scanWaitpointRecord reads one row of waitpointInfoColumns as what
+// get_waitpoint reads of a waitpoint (describe_execution reads its
+// waitpoints the same way).
+func scanWaitpointRecord(row interface{ Scan(...any) error }) (*driver.WaitpointRecord, error) {
+	var rec driver.WaitpointRecord
+	var expires, timeout sql.NullInt64
+	var fingerprint, tags sql.NullString
+	err := row.Scan(&rec.ExecutionID, &rec.WaitpointID, &rec.WaitpointKey,
+		&rec.CreatedAtMs, &rec.Pending, &expires, &rec.SuspensionClosed, &timeout, &rec.Signals, &fingerprint, &tags)
 	if err != nil {
 		return nil, err
 	}

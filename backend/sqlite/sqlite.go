@@ -42,6 +42,10 @@
 // does. The backend pushes no keystore change: other Engines see a
 // revocation within their keystore cache's TTL.
 //
+// describe_execution and count_executions (docs/spec.md §8.9): the backend
+// implements driver.Inspector (inspect.go) without a schema change;
+// count_executions reads only the indexes of the executions table.
+//
 // Time is the process clock (time.Now unless WithClock replaces it): several
 // processes sharing one file must have synchronized clocks, since grace
 // windows, timeouts and leases are compared against whichever process runs

@@ -57,6 +57,7 @@ func statements() []string {
 		countBufferedSignal, countSignaled, resumeExec, closeWaitpoints, selectSignals, selectSignalPage,
 		selectSuspendedPage, selectTaggedPage, selectClaimable, claimExec,
 		rememberPending, insertPendingWaitpoint, selectWaitpointInfo, setLease, cancelExec,
+		selectDescribedExec, selectDescribedWaitpoints, countExecutions,
 	}
 	return append(s, forgetExecution...)
 }

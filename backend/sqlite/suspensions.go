@@ -40,13 +40,15 @@ const execColumns = `execution_id, state, suspension_id, condition, suspended_at
 
 const selectExec = `SELECT ` + execColumns + ` FROM executions WHERE execution_id = ?`
 
-func scanExec(row interface{ Scan(...any) error }) (*execRow, error) {
+// scanExec reads a row of execColumns, followed by the columns scanned
+// into extra when the query selects more.
+func scanExec(row interface{ Scan(...any) error }, extra ...any) (*execRow, error) {
 	var e execRow
 	var suspension, condition sql.NullString
 	var suspendedAt, timeout, pendingExpires sql.NullInt64
-	err := row.Scan(&e.id, &e.state, &suspension, &condition, &suspendedAt, &timeout,
+	err := row.Scan(append([]any{&e.id, &e.state, &suspension, &condition, &suspendedAt, &timeout,
 		&e.waitpointCount, &e.signalCount, &e.payloadBytes, &e.signalSeq, &pendingExpires,
-		&e.reason, &e.leaseID, &e.leaseExpiresAtMs)
+		&e.reason, &e.leaseID, &e.leaseExpiresAtMs}, extra...)...)
 	if err != nil {
 		return nil, err
 	}

@@ -88,22 +88,33 @@ func (b *Backend) GetWaitpoint(ctx context.Context, args contracts.GetWaitpointA
 		if w == nil || w.ExecutionID != args.ExecutionID {
 			return contracts.WaitpointInfo{}, driver.WaitpointNotFound(args.ExecutionID, args.WaitpointID)
 		}
-		rec := driver.WaitpointRecord{
-			WaitpointRef: w.ref(args.WaitpointID), Pending: w.SuspensionID == "",
-			PendingExpiresAtMs: w.ExpiresAtMs, Signals: w.Signals, TokenFingerprint: w.Fingerprint, Tags: w.Tags,
-		}
-		if !rec.Pending {
-			e, err := loadExec(tx, w.ExecutionID)
-			if err != nil {
+		var e *execDoc
+		if w.SuspensionID != "" { // its suspension's state is the execution's
+			if e, err = loadExec(tx, w.ExecutionID); err != nil {
 				return contracts.WaitpointInfo{}, err
 			}
-			rec.SuspensionClosed, rec.TimeoutAtMs = true, w.TimeoutAtMs // an earlier suspension: closed
-			if e != nil && e.Suspension.ID == w.SuspensionID {
-				rec.SuspensionClosed, rec.TimeoutAtMs = e.Suspension.Closed, e.Suspension.TimeoutAtMs
-			}
 		}
-		return driver.DescribeWaitpoint(rec, nowMs), nil
+		return driver.DescribeWaitpoint(w.record(args.WaitpointID, e), nowMs), nil
 	})
+}
+
+// record returns what get_waitpoint reads of w, whose id is id, given its
+// execution e (needed only once a suspension used w): pending while no
+// suspension used it; else open or closed with its suspension when that is
+// e's latest, and closed when it is an earlier one, with the suspension's
+// timeout_at_ms either way.
+func (w *waitpointDoc) record(id string, e *execDoc) driver.WaitpointRecord {
+	rec := driver.WaitpointRecord{
+		WaitpointRef: w.ref(id), Pending: w.SuspensionID == "",
+		PendingExpiresAtMs: w.ExpiresAtMs, Signals: w.Signals, TokenFingerprint: w.Fingerprint, Tags: w.Tags,
+	}
+	if !rec.Pending {
+		rec.SuspensionClosed, rec.TimeoutAtMs = true, w.TimeoutAtMs // an earlier suspension: closed
+		if e != nil && e.Suspension.ID == w.SuspensionID {
+			rec.SuspensionClosed, rec.TimeoutAtMs = e.Suspension.Closed, e.Suspension.TimeoutAtMs
+		}
+	}
+	return rec
 }
 
 // ExtendLease sets the lease of a claimed execution to expire at now +
