@@ -5,14 +5,17 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/flowfabric/flowfabric-go/backend/memory"
 	"github.com/flowfabric/flowfabric-go/console"
 	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/driver"
 )
 
 // pages are the console's pages, for checks that hold on each.
@@ -401,13 +404,47 @@ func TestExecutionPage(t *testing.T) {
 		require.Contains(t, a.body, "Cancel this suspension")
 	})
 
-	t.Run("a waitpoint without signals is found by id", func(t *testing.T) {
+	t.Run("every waitpoint of the suspension is listed, signals or not", func(t *testing.T) {
+		a := b.get("/console/executions/order-7")
+		require.Contains(t, a.body, s.Waitpoints[0].WaitpointID, "approve has no signal")
+		require.Contains(t, a.body, "status-open")
+		require.NotContains(t, a.body, `class="looked-up"`)
+	})
+
+	t.Run("a listed waitpoint looked up by id is marked", func(t *testing.T) {
 		a := b.get("/console/executions/order-7?waitpoint=" + s.Waitpoints[0].WaitpointID)
 		require.Equal(t, http.StatusOK, a.status)
-		require.Contains(t, a.body, s.Waitpoints[0].WaitpointID)
-		require.Contains(t, a.body, "status-open")
+		require.Regexp(t, `<tr class="looked-up">\s*<td>approve <strong class="badge">looked up</strong></td>\s*<td><code>`+s.Waitpoints[0].WaitpointID, a.body)
+		require.NotContains(t, a.body, "not listed")
 		a = b.get("/console/executions/order-7?waitpoint=not-a-uuid")
 		require.Contains(t, a.body, "waitpoint: must be")
+		a = b.get("/console/executions/order-7?waitpoint=00000000-0000-4000-8000-000000000000")
+		require.Contains(t, a.body, "waitpoint_not_found")
+	})
+
+	t.Run("a waitpoint of an earlier suspension is found by id", func(t *testing.T) {
+		first := f.suspend("order-again", 0, nil, "first")
+		f.signal(first, 0, "go", `1`, "")
+		c := f.claim(time.Hour)
+		require.Equal(t, "order-again", c.ExecutionID)
+		_, err := f.e.Suspend(context.Background(), contracts.SuspendArgs{ExecutionID: "order-again", LeaseID: &c.LeaseID,
+			Waitpoints: []contracts.WaitpointSpec{{Key: "second"}}, Condition: contracts.ConditionAll})
+		require.NoError(t, err)
+		a := b.get("/console/executions/order-again")
+		require.NotContains(t, a.body, first.Waitpoints[0].WaitpointID, "describe_execution lists the latest suspension's")
+		require.Contains(t, a.body, "<td>second</td>")
+		a = b.get("/console/executions/order-again?waitpoint=" + first.Waitpoints[0].WaitpointID)
+		require.Equal(t, http.StatusOK, a.status)
+		require.Contains(t, a.body, `<td>first <strong class="badge">looked up</strong> <span class="muted">not listed: of an earlier suspension, or expired</span></td>`)
+		require.Contains(t, a.body, first.Waitpoints[0].WaitpointID)
+		require.Contains(t, a.body, "status-closed")
+	})
+
+	t.Run("an old link's at= is ignored", func(t *testing.T) {
+		a := b.get("/console/executions/order-7?at=1")
+		require.Equal(t, http.StatusOK, a.status)
+		require.Contains(t, a.body, `<dd id="state">suspended</dd>`)
+		require.NotContains(t, a.body, `name="at"`)
 	})
 
 	t.Run("a large payload is capped", func(t *testing.T) {
@@ -447,8 +484,10 @@ func TestCancel(t *testing.T) {
 	require.Equal(t, http.StatusSeeOther, a.status)
 	page := b.get(a.header.Get("Location"))
 	require.Contains(t, page.body, "Cancelled order-1")
-	require.Contains(t, page.body, `<dd id="state">not suspended</dd>`)
+	require.Contains(t, page.body, `<dd id="state">resumed, waiting for a worker (reason cancelled)</dd>`)
+	require.Contains(t, page.body, `<dd id="claim">not claimed: a worker may claim it now (reason cancelled)</dd>`)
 	require.NotContains(t, page.body, "Cancel this suspension")
+	require.Contains(t, page.body, "status-closed")
 	list, err = f.e.ListSuspended(context.Background(), contracts.ListSuspendedArgs{})
 	require.NoError(t, err)
 	require.Empty(t, list.Executions)
@@ -459,6 +498,166 @@ func TestCancel(t *testing.T) {
 	again := b.post("/console/executions/order-1/cancel", url.Values{"csrf": {tok}, "confirm": {"yes"}})
 	require.Equal(t, http.StatusConflict, again.status)
 	require.Contains(t, again.body, "not_suspended")
+
+	ask := b.post("/console/executions/order-1/cancel", url.Values{"csrf": {tok}})
+	require.Equal(t, http.StatusConflict, ask.status, "no confirmation for what is not suspended")
+	require.Contains(t, ask.body, "is not suspended (it is resumed, waiting for a worker (reason cancelled))")
+	require.NotContains(t, ask.body, "Yes, cancel it")
+	require.Equal(t, http.StatusNotFound, b.post("/console/executions/nobody/cancel", url.Values{"csrf": {tok}}).status)
+
+	t.Run("a suspension past its timeout can be cancelled, and the page says so", func(t *testing.T) {
+		f.suspend("order-late", time.Minute, nil, "approve")
+		f.clock.Advance(2 * time.Minute)
+		a := b.post("/console/executions/order-late/cancel", url.Values{"csrf": {tok}})
+		require.Equal(t, http.StatusOK, a.status)
+		require.Contains(t, a.body, "It is past its timeout")
+		require.Contains(t, a.body, "on 1 waitpoint(s)")
+		require.Equal(t, http.StatusSeeOther, b.post("/console/executions/order-late/cancel", url.Values{"csrf": {tok}, "confirm": {"yes"}}).status)
+		info, err := f.e.DescribeExecution(context.Background(), contracts.DescribeExecutionArgs{ExecutionID: "order-late"})
+		require.NoError(t, err)
+		require.Equal(t, contracts.StateResumed, info.State)
+		require.Equal(t, contracts.ReasonCancelled, *info.Reason, "the reason timeout became cancelled")
+	})
+}
+
+// TestExecutionStates checks the state, claim and lease the execution page
+// shows for each state describe_execution answers.
+func TestExecutionStates(t *testing.T) {
+	state := regexp.MustCompile(`<dd id="state">([^<]*)</dd>`)
+	page := func(t *testing.T, b *browser, id string) string {
+		t.Helper()
+		a := b.get("/console/executions/" + id)
+		require.Equal(t, http.StatusOK, a.status, a.body)
+		return a.body
+	}
+	stateOf := func(t *testing.T, body string) string {
+		t.Helper()
+		m := state.FindStringSubmatch(body)
+		require.NotNil(t, m, "the page shows a state")
+		return m[1]
+	}
+
+	t.Run("suspended", func(t *testing.T) {
+		f := newFixture(t)
+		f.suspend("order-1", time.Hour, []string{"mail"}, "approve")
+		body := page(t, f.signedIn(), "order-1")
+		require.Equal(t, "suspended", stateOf(t, body))
+		require.Contains(t, body, `<dd id="claim">not claimed: it waits for its signals</dd>`)
+		require.Contains(t, body, ">in 1h 0m</time>")
+		require.Contains(t, body, `<a class="tag" href="/console/suspended?tag=mail">mail</a>`)
+		require.Contains(t, body, "Cancel this suspension")
+		require.Contains(t, body, "No signal yet on its latest suspension.")
+	})
+
+	t.Run("suspended past its timeout", func(t *testing.T) {
+		f := newFixture(t)
+		f.suspend("order-1", time.Minute, nil, "approve")
+		f.clock.Advance(90 * time.Second)
+		body := page(t, f.signedIn(), "order-1")
+		require.Equal(t, "suspended, past its timeout: a worker may claim it now (reason timeout)", stateOf(t, body))
+		require.Contains(t, body, `<dd id="claim">not claimed: a worker may claim it now (reason timeout)</dd>`)
+		require.Contains(t, body, `class="countdown past"`)
+		require.Contains(t, body, ">30s ago</time>")
+		require.Contains(t, body, "status-expired")
+		require.Contains(t, body, "Cancel this suspension", "a timed-out suspension still cancels")
+	})
+
+	t.Run("resumed by a signal", func(t *testing.T) {
+		f := newFixture(t)
+		s := f.suspend("order-1", 0, nil, "approve")
+		f.signal(s, 0, "approved", `{"ok":true}`, "")
+		body := page(t, f.signedIn(), "order-1")
+		require.Equal(t, "resumed, waiting for a worker (reason signal)", stateOf(t, body))
+		require.Contains(t, body, `<dd id="claim">not claimed: a worker may claim it now (reason signal)</dd>`)
+		require.NotContains(t, body, "Cancel this suspension")
+		require.Contains(t, body, `<span class="signal-name">approved</span>`)
+		require.Contains(t, body, "status-closed")
+	})
+
+	t.Run("resumed by a cancel", func(t *testing.T) {
+		f := newFixture(t)
+		f.suspend("order-1", 0, nil, "approve")
+		_, err := f.e.CancelSuspension(context.Background(), contracts.CancelArgs{ExecutionID: "order-1"})
+		require.NoError(t, err)
+		body := page(t, f.signedIn(), "order-1")
+		require.Equal(t, "resumed, waiting for a worker (reason cancelled)", stateOf(t, body))
+		require.NotContains(t, body, "Cancel this suspension")
+	})
+
+	t.Run("claimed: the lease's expiry and its countdown", func(t *testing.T) {
+		f := newFixture(t)
+		s := f.suspend("order-1", 0, nil, "approve")
+		f.signal(s, 0, "approved", `1`, "")
+		c := f.claim(30 * time.Second)
+		b := f.signedIn()
+		body := page(t, b, "order-1")
+		require.Equal(t, "claimed (reason signal)", stateOf(t, body))
+		exp := strconv.FormatInt(c.LeaseExpiresAtMs, 10)
+		require.Contains(t, body, `<dd id="claim">claimed with reason <code>signal</code>; its lease expires at `+
+			`<time datetime="2026-12-06T12:00:30Z">2026-12-06 12:00:30 UTC</time>, `+
+			`<time id="lease" class="countdown" datetime="2026-12-06T12:00:30Z" data-deadline-ms="`+exp+`">in 30s</time></dd>`)
+		require.NotContains(t, body, "Cancel this suspension")
+		require.NotContains(t, body, c.LeaseID, "never the lease id")
+		require.Contains(t, body, `<span class="signal-name">approved</span>`, "the claimed suspension's signals")
+		f.clock.Advance(10 * time.Second)
+		require.Contains(t, page(t, b, "order-1"), `>in 20s</time></dd>`)
+	})
+
+	t.Run("claimed with an expired lease", func(t *testing.T) {
+		f := newFixture(t)
+		f.suspend("order-1", time.Minute, nil, "approve")
+		f.clock.Advance(2 * time.Minute)
+		c := f.claim(30 * time.Second)
+		require.Equal(t, contracts.ReasonTimeout, c.Reason)
+		f.clock.Advance(45 * time.Second)
+		body := page(t, f.signedIn(), "order-1")
+		require.Equal(t, "claimed, lease expired: a worker may claim it again now (reason timeout)", stateOf(t, body))
+		require.Contains(t, body, `; its lease expired at <time datetime="2026-12-06T12:02:30Z">2026-12-06 12:02:30 UTC</time>, `)
+		require.Contains(t, body, `<time id="lease" class="countdown past"`)
+		require.Contains(t, body, `>15s ago</time>: nobody claimed it again, so a worker may claim it now</dd>`)
+	})
+
+	t.Run("none: pending waitpoints only", func(t *testing.T) {
+		f := newFixture(t)
+		wp, err := f.e.CreateWaitpoint(context.Background(), contracts.CreateWaitpointArgs{ExecutionID: "order-1", Key: "early", ExpiresInMs: time.Hour.Milliseconds(), Tags: []string{"pre"}})
+		require.NoError(t, err)
+		body := page(t, f.signedIn(), "order-1")
+		require.Equal(t, "none: not suspended, resumed or claimed; it holds pending waitpoints only", stateOf(t, body))
+		require.Contains(t, body, `<dd id="claim">not claimed</dd>`)
+		require.Contains(t, body, "<dd>none: it never suspended</dd>")
+		require.Contains(t, body, wp.WaitpointID)
+		require.Contains(t, body, "status-pending")
+		require.Contains(t, body, `<span class="tag">pre</span>`)
+		require.Contains(t, body, "It never suspended: there is no signal to show.")
+		require.NotContains(t, body, "No signal yet on its latest suspension.")
+		require.NotContains(t, body, "Cancel this suspension")
+		require.NotContains(t, body, wp.Token)
+	})
+}
+
+// TestUnsupported runs the console over a driver without driver.Inspector:
+// the execution page and the cancel confirmation say so, the overview
+// shows the message in place of the counts.
+func TestUnsupported(t *testing.T) {
+	f := newFixtureOn(t, func(m *memory.Backend) driver.Backend { return withoutInspector{m, m} })
+	f.suspend("order-1", 0, []string{"mail"}, "approve")
+	b := f.signedIn()
+
+	a := b.get("/console/executions/order-1")
+	require.Equal(t, http.StatusNotImplemented, a.status)
+	require.Contains(t, a.body, "This store&#39;s driver does not implement describe_execution (docs/spec.md §8.9)")
+	require.NotContains(t, a.body, `id="state"`)
+
+	a = b.post("/console/executions/order-1/cancel", url.Values{"csrf": {b.csrf()}})
+	require.Equal(t, http.StatusNotImplemented, a.status)
+	require.Contains(t, a.body, "does not implement describe_execution")
+
+	a = b.get("/console/")
+	require.Equal(t, http.StatusOK, a.status)
+	require.Contains(t, a.body, `id="counts-unsupported">This store&#39;s driver does not implement count_executions (docs/spec.md §8.9)`)
+	require.NotContains(t, a.body, `class="counts"`)
+	require.Contains(t, a.body, `Oldest wait: <a href="/console/executions/order-1">order-1</a>`)
+	require.Contains(t, a.body, `href="/console/suspended?tag=mail">mail</a></td><td class="num">1</td>`)
 }
 
 func TestRotate(t *testing.T) {
@@ -540,17 +739,39 @@ func fmtInt(n int) string {
 	return string(b)
 }
 
+// countsOf reads the overview's counts: label to number.
+func countsOf(body string) map[string]string {
+	got := map[string]string{}
+	for _, m := range regexp.MustCompile(`<dt>([^<]+)</dt><dd>(?:<a [^>]+>)?([^<]+)`).FindAllStringSubmatch(body, -1) {
+		got[m[1]] = m[2]
+	}
+	return got
+}
+
 func TestOverview(t *testing.T) {
 	var text string
 	f := newFixture(t, func(o *console.Options) {
 		o.Metrics = func() []byte { return []byte(text) }
 		o.MetricsEvery = time.Hour // samples are taken by the test
 	})
+	ctx := context.Background()
+	// Claimed, and claimed with a lease that expires below.
+	for id, lease := range map[string]time.Duration{"claimed-1": time.Hour, "expired-1": time.Minute} {
+		sus := f.suspend(id, 0, nil, "a")
+		f.signal(sus, 0, "go", "1", "")
+		require.Equal(t, id, f.claim(lease).ExecutionID)
+	}
 	f.suspend("order-1", time.Minute, []string{"mail"}, "a")
 	f.clock.Advance(time.Second)
 	f.suspend("order-2", time.Hour, []string{"mail", "eu"}, "a")
 	f.suspend("order-3", 0, nil, "a")
-	f.clock.Advance(2 * time.Minute) // order-1 is past its timeout
+	f.signal(f.suspend("resumed-1", 0, nil, "a"), 0, "go", "1", "")
+	f.suspend("cancelled-1", 0, nil, "a")
+	_, err := f.e.CancelSuspension(ctx, contracts.CancelArgs{ExecutionID: "cancelled-1"})
+	require.NoError(t, err)
+	_, err = f.e.CreateWaitpoint(ctx, contracts.CreateWaitpointArgs{ExecutionID: "pending-1", Key: "p", ExpiresInMs: time.Hour.Milliseconds()})
+	require.NoError(t, err)          // state none: counted nowhere
+	f.clock.Advance(2 * time.Minute) // order-1 is past its timeout, expired-1's lease too
 	text = metricsText(0, 0)
 	f.c.SampleMetrics()
 	f.clock.Advance(10 * time.Second)
@@ -560,30 +781,42 @@ func TestOverview(t *testing.T) {
 	b := f.signedIn()
 	a := b.get("/console/")
 	require.Equal(t, http.StatusOK, a.status)
-	counts := regexp.MustCompile(`<dt>([^<]+)</dt><dd>(?:<a [^>]+>)?([^<]+)`).FindAllStringSubmatch(a.body, -1)
-	got := map[string]string{}
-	for _, m := range counts {
-		got[m[1]] = m[2]
-	}
 	require.Equal(t, map[string]string{
 		"Suspended, waiting": "2", "Timed out, waiting for a worker": "1",
-		"Resumed, waiting for a worker": "not available", "Claimed": "not available",
-	}, got)
+		"Resumed, waiting for a worker": "2", "Claimed": "1", "Lease expired, claimable again": "1",
+	}, countsOf(a.body))
+	require.Contains(t, a.body, `<a href="/console/suspended">2</a>`)
+	require.Contains(t, a.body, `<span class="chart-now">7 in all</span>`)
+	require.Contains(t, a.body, `<desc id="counts-chart-d">Executions by state: suspended 2, timed out 1, resumed 2, claimed 1, lease expired 1 (7 in all).</desc>`)
+	require.Regexp(t, `<g class="bar-suspended">\s*<text[^>]*>Suspended</text>\s*<rect x="120" y="5" width="300" height="16" class="track"></rect>\s*<rect x="120" y="5" width="300" height="16" class="bar"></rect>\s*<text x="480" y="18" class="bar-count">2</text>`, a.body)
+	require.Regexp(t, `<g class="bar-timedout">\s*<text[^>]*>Timed out</text>\s*<rect [^>]*class="track"></rect>\s*<rect x="120" y="31" width="150" height="16" class="bar"></rect>`, a.body)
+	require.Contains(t, a.body, `role="img" aria-labelledby="counts-chart counts-chart-d"`)
 	require.Contains(t, a.body, `href="/console/suspended?tag=mail">mail</a></td><td class="num">2</td>`)
-	require.Contains(t, a.body, "Oldest wait: <a href=\"/console/executions/order-1?at=")
+	require.Contains(t, a.body, "Top tags among the oldest 3 suspended execution(s), which is all of them.")
+	require.Contains(t, a.body, `Oldest wait: <a href="/console/executions/order-1">order-1</a>`)
 	require.Contains(t, a.body, `<span class="chart-title">Signals delivered</span> <span class="chart-now">5.0 signals/s</span>`)
 	require.Contains(t, a.body, `<span class="chart-title">Errors</span> <span class="chart-now">0.50 answers/s</span>`)
 	require.Contains(t, a.body, "<polyline points=")
 	require.Contains(t, a.body, "current kid: <code>k1</code>")
 
-	t.Run("counting stops at the cap and says so", func(t *testing.T) {
+	t.Run("the tags are read up to the cap, which the page says; the counts are not capped", func(t *testing.T) {
 		f := newFixture(t, func(o *console.Options) { o.CountCap = 2 })
 		for _, id := range []string{"a", "b", "c"} {
-			f.suspend(id, 0, nil, "w")
+			f.suspend(id, 0, []string{"t-" + id}, "w")
 		}
 		a := f.signedIn().get("/console/")
-		require.Contains(t, a.body, "up to its first 2 rows")
-		require.Contains(t, a.body, ">2+</a>")
+		require.Contains(t, a.body, "Top tags among the oldest 2 suspended execution(s): list_suspended is read up to its first 2 rows")
+		require.Equal(t, "3", countsOf(a.body)["Suspended, waiting"])
+		require.Contains(t, a.body, ">t-a</a>")
+		require.NotContains(t, a.body, ">t-c</a>")
+	})
+
+	t.Run("an empty store counts zeros and draws no bar", func(t *testing.T) {
+		a := newFixture(t).signedIn().get("/console/")
+		require.Equal(t, "0", countsOf(a.body)["Claimed"])
+		require.Contains(t, a.body, "(0 in all)")
+		require.NotRegexp(t, `width="[1-9][0-9]*" height="16" class="bar"`, a.body)
+		require.NotContains(t, a.body, "Top tags among")
 	})
 
 	t.Run("without a metrics source the rates say so", func(t *testing.T) {

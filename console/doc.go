@@ -5,32 +5,39 @@
 //
 // # Pages
 //
-//   - Overview (/console/): how many executions are suspended and how many
-//     of them are past their timeout, counted by paging list_suspended up to
-//     Options.CountCap rows; the most common tags; the oldest wait; and the
-//     gateway's rates (signals, suspends, claims, completions, errors, token
-//     failures) as small charts drawn server-side from Options.Metrics.
+//   - Overview (/console/): how many executions are suspended, past their
+//     timeout, resumed and waiting for a worker, claimed, and claimed with an
+//     expired lease (count_executions), as numbers and a bar chart drawn
+//     server-side; the most common tags among the oldest suspended
+//     executions and the oldest wait, read by paging list_suspended up to
+//     Options.CountCap rows; and the gateway's rates (signals, suspends,
+//     claims, completions, errors, token failures) as small charts drawn
+//     server-side from Options.Metrics.
 //   - Suspended (/console/suspended): list_suspended, oldest first, a page
 //     at a time with its cursor, filtered by tag and by minimum age, with
 //     each wait's age, timeout countdown and waitpoint count.
-//   - Execution (/console/executions/{id}): the signals of its latest
-//     suspension (payloads pretty-printed, capped at MaxPayloadView bytes,
-//     escaped), its waitpoints with status and token fingerprint (never a
-//     token), and a cancel button with a confirmation step.
+//   - Execution (/console/executions/{id}): describe_execution's view: its
+//     state in words (suspended; past its timeout; resumed, waiting for a
+//     worker, with its reason; claimed, with the lease's expiry and a
+//     countdown; claimed with an expired lease; none), its latest
+//     suspension, its waitpoints with status and token fingerprint (never a
+//     token) plus any other looked up by id (get_waitpoint), the signals of
+//     its latest suspension (observe_signals; payloads pretty-printed,
+//     capped at MaxPayloadView bytes, escaped), and, while it is suspended,
+//     a cancel button with a confirmation step.
 //   - Keys (/console/keys): per partition (identical partitions grouped),
 //     the current kid and each verifying kid with a countdown to the end of
 //     its grace; a rotation form whose secret is generated with crypto/rand
 //     and is never shown, logged or kept.
 //
-// # What the Engine does not say
+// # Drivers without describe_execution and count_executions
 //
-// The Engine lists suspended executions only. Executions resumed and
-// waiting for a worker, claimed executions, their claim reason and lease
-// expiry are not readable through any Engine call, so the overview shows
-// those counts as not available and the execution page says "resumed or
-// claimed" for an execution that is remembered but no longer suspended.
-// Waitpoints are found by id: those named by the suspension's signals, and
-// any id the operator looks up.
+// The execution page and the cancel confirmation read describe_execution,
+// the overview's counts count_executions (docs/spec.md §8.9). A driver
+// that does not implement them answers unsupported: the execution page
+// then says so (501) instead of guessing the state from other calls, and
+// the overview shows the message in place of the counts, the rest of the
+// page as usual.
 //
 // # Security
 //

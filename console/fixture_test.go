@@ -21,6 +21,7 @@ import (
 	"github.com/flowfabric/flowfabric-go/backend/memory"
 	"github.com/flowfabric/flowfabric-go/console"
 	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/driver"
 	"github.com/flowfabric/flowfabric-go/engine"
 )
 
@@ -70,8 +71,27 @@ type fixture struct {
 
 func newFixture(t *testing.T, tweak ...func(*console.Options)) *fixture {
 	t.Helper()
+	return newFixtureOn(t, nil, tweak...)
+}
+
+// withoutInspector hides the memory backend's driver.Inspector, as a
+// third-party driver written before docs/spec.md §8.9 would.
+type withoutInspector struct {
+	driver.Backend
+	driver.Lifecycle
+}
+
+// newFixtureOn is newFixture over wrap(the memory backend); nil wrap: the
+// backend itself.
+func newFixtureOn(t *testing.T, wrap func(*memory.Backend) driver.Backend, tweak ...func(*console.Options)) *fixture {
+	t.Helper()
 	f := &fixture{t: t, clock: newClock(), logs: &lockedBuffer{}}
-	f.e = engine.New(memory.New(memory.WithClock(f.clock.Now)))
+	mem := memory.New(memory.WithClock(f.clock.Now))
+	var b driver.Backend = mem
+	if wrap != nil {
+		b = wrap(mem)
+	}
+	f.e = engine.New(b)
 	opts := console.Options{
 		AdminToken: adminToken, PlainHTTPLoopback: true, Now: f.clock.Now,
 		Logger: slog.New(slog.NewJSONHandler(f.logs, nil)),
@@ -127,6 +147,16 @@ func (f *fixture) signal(s contracts.SuspendOutcome, i int, name, payload, idem 
 		Name: name, Payload: []byte(payload), IdempotencyKey: idem,
 	})
 	require.NoError(f.t, err)
+}
+
+// claim claims one claimable execution with a lease of lease and returns
+// the claim; it fails the test when nothing is claimable.
+func (f *fixture) claim(lease time.Duration) contracts.ClaimOutcome {
+	f.t.Helper()
+	out, err := f.e.ClaimResumedExecution(context.Background(), contracts.ClaimArgs{WorkerID: "w1", LeaseMs: lease.Milliseconds()})
+	require.NoError(f.t, err)
+	require.NotEmpty(f.t, out.LeaseID, "something to claim")
+	return out
 }
 
 // browser is one client with its own cookies; it follows no redirect.

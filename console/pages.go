@@ -25,18 +25,13 @@ func (c *Console) row(x contracts.SuspendedExecution, nowMs int64) suspendedRow 
 	return suspendedRow{
 		SuspendedExecution: x,
 		TimedOut:           x.TimeoutAtMs != nil && nowMs > *x.TimeoutAtMs,
-		Link:               c.executionLink(x.ExecutionID, x.SuspendedAtMs),
+		Link:               c.executionLink(x.ExecutionID),
 	}
 }
 
-// executionLink is the execution page's path; at (the suspension's
-// suspended_at_ms, 0 when unknown) lets the page find the row at once.
-func (c *Console) executionLink(id string, at int64) string {
-	l := c.prefix + "executions/" + url.PathEscape(id)
-	if at > 0 {
-		l += "?at=" + strconv.FormatInt(at, 10)
-	}
-	return l
+// executionLink is the execution page's path.
+func (c *Console) executionLink(id string) string {
+	return c.prefix + "executions/" + url.PathEscape(id)
 }
 
 // ---- Overview ----
@@ -47,44 +42,112 @@ type tagCount struct {
 	Link  string
 }
 
-type overviewView struct {
-	Suspended, TimedOut int
-	Counted             int
-	Capped              bool
-	Cap                 int
-	Oldest              *suspendedRow
-	Tags                []tagCount
-	Err                 string
-	Partitions          int
-	CurrentKids         []string
-	Verifying           int
-	KeysErr             string
-	Rates               ratesView
+// countBar is one bar of the overview's chart of the counts, in SVG units.
+type countBar struct {
+	Label string
+	Count int64
+	Class string // the bar's CSS class
+	Y     int    // the bar's top
+	TextY int    // the baseline of its label and number
+	Width int    // at most barTrack
 }
 
-// overview counts what list_suspended shows, up to CountCap rows.
+type countsView struct {
+	contracts.ExecutionCounts
+	Total       int64
+	Bars        []countBar
+	Summary     string // the chart in words
+	Unsupported string // the driver lacks count_executions
+	Err         string
+	// The chart's geometry, in SVG units.
+	ChartW, ChartH, TrackX, TrackW, BarH int
+}
+
+type overviewView struct {
+	Counts      countsView
+	Listed      int // list_suspended rows read for the tags and the oldest wait
+	Capped      bool
+	Cap         int
+	Oldest      *suspendedRow
+	Tags        []tagCount
+	Err         string
+	Partitions  int
+	CurrentKids []string
+	Verifying   int
+	KeysErr     string
+	Rates       ratesView
+}
+
+// Geometry of the counts chart, in SVG user units: a row of barRow per
+// state, a label column of barLabel, a track of barTrack for the bars, then
+// the number, right-aligned at barChartW.
+const (
+	barRow    = 26
+	barH      = 16
+	barLabel  = 120
+	barTrack  = 300
+	barChartW = barLabel + barTrack + 60
+)
+
+// countsView reads count_executions and lays its chart out.
+func (c *Console) countsView(ctx context.Context) countsView {
+	n, err := c.e.CountExecutions(ctx, contracts.CountExecutionsArgs{})
+	switch {
+	case errors.Is(err, contracts.ErrUnsupported):
+		return countsView{Unsupported: unsupportedText("count_executions")}
+	case err != nil:
+		return countsView{Err: errorText(err)}
+	}
+	v := countsView{
+		ExecutionCounts: n, Total: n.Suspended + n.TimedOut + n.Resumed + n.Claimed + n.LeaseExpired,
+		ChartW: barChartW, TrackX: barLabel, TrackW: barTrack, BarH: barH,
+	}
+	bars := []countBar{
+		{Label: "Suspended", Count: n.Suspended, Class: "bar-suspended"},
+		{Label: "Timed out", Count: n.TimedOut, Class: "bar-timedout"},
+		{Label: "Resumed", Count: n.Resumed, Class: "bar-resumed"},
+		{Label: "Claimed", Count: n.Claimed, Class: "bar-claimed"},
+		{Label: "Lease expired", Count: n.LeaseExpired, Class: "bar-expired"},
+	}
+	peak := int64(0)
+	for _, b := range bars {
+		peak = max(peak, b.Count)
+	}
+	var words []string
+	for i := range bars {
+		b := &bars[i]
+		b.Y = i*barRow + (barRow-barH)/2
+		b.TextY = b.Y + barH - 3
+		if b.Count > 0 {
+			b.Width = max(2, int(float64(b.Count)/float64(peak)*barTrack))
+		}
+		words = append(words, strings.ToLower(b.Label)+" "+strconv.FormatInt(b.Count, 10))
+	}
+	v.Bars, v.ChartH = bars, len(bars)*barRow
+	v.Summary = "Executions by state: " + strings.Join(words, ", ") + " (" + strconv.FormatInt(v.Total, 10) + " in all)."
+	return v
+}
+
+// overview shows count_executions' counts, then the tags and the oldest
+// wait among the oldest suspended executions, read from list_suspended up
+// to CountCap rows.
 func (c *Console) overview(w http.ResponseWriter, r *http.Request, s *session) {
 	ctx := r.Context()
 	nowMs := c.opts.Now().UnixMilli()
-	v := overviewView{Cap: c.opts.CountCap}
+	v := overviewView{Cap: c.opts.CountCap, Counts: c.countsView(ctx)}
 	tags := map[string]int{}
 	cursor := ""
 	for {
-		res, err := c.e.ListSuspended(ctx, contracts.ListSuspendedArgs{Limit: min(contracts.MaxListLimit, c.opts.CountCap-v.Counted), Cursor: cursor})
+		res, err := c.e.ListSuspended(ctx, contracts.ListSuspendedArgs{Limit: min(contracts.MaxListLimit, c.opts.CountCap-v.Listed), Cursor: cursor})
 		if err != nil {
 			v.Err = errorText(err)
 			break
 		}
 		for _, x := range res.Executions {
-			v.Counted++
+			v.Listed++
 			if v.Oldest == nil {
 				row := c.row(x, nowMs)
 				v.Oldest = &row
-			}
-			if x.TimeoutAtMs != nil && nowMs > *x.TimeoutAtMs {
-				v.TimedOut++
-			} else {
-				v.Suspended++
 			}
 			for _, t := range x.Tags {
 				tags[t]++
@@ -93,7 +156,7 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request, s *session) {
 		if res.NextCursor == nil {
 			break
 		}
-		if v.Counted >= c.opts.CountCap {
+		if v.Listed >= c.opts.CountCap {
 			v.Capped = true
 			break
 		}
@@ -216,7 +279,7 @@ func (c *Console) findExecution(w http.ResponseWriter, r *http.Request, s *sessi
 		c.renderStatus(w, r, s, http.StatusBadRequest, "No such execution", errorText(err))
 		return
 	}
-	http.Redirect(w, r, c.executionLink(id, 0), http.StatusSeeOther)
+	http.Redirect(w, r, c.executionLink(id), http.StatusSeeOther)
 }
 
 // ---- Execution ----
@@ -229,33 +292,58 @@ type signalView struct {
 type waitpointView struct {
 	contracts.WaitpointInfo
 	Fingerprint string // "" when none is kept
+	LookedUp    bool   // the waitpoint the operator looked up
+	Extra       bool   // looked up, not among describe_execution's waitpoints
 }
 
 type executionView struct {
-	ID           string
-	Row          *suspendedRow // nil: not in list_suspended
-	Remembered   bool
-	State        string
-	Claim        string
-	SuspensionID string
-	Signals      []signalView
-	NextSignals  string
-	FirstSignals string
-	Waitpoints   []waitpointView
-	Lookup       string
-	LookupErr    string
-	CanCancel    bool
-	Err          string
-	ListCapped   bool
+	ID string
+	// State is the execution's state in words, Claim its claim in words
+	// when it holds no lease; Reason is the claim reason it holds or would
+	// be claimed with ("" for none).
+	State, Claim, Reason string
+	// LeaseExpiresAtMs is set while claimed; LeaseExpired: past it, nobody
+	// claimed it again.
+	LeaseExpiresAtMs *int64
+	LeaseExpired     bool
+	SuspensionID     string
+	SuspendedAtMs    *int64
+	TimeoutAtMs      *int64
+	TimedOut         bool
+	Tags             []string
+	Signals          []signalView
+	SignalsNote      string
+	NextSignals      string
+	FirstSignals     string
+	Waitpoints       []waitpointView
+	Lookup           string
+	LookupErr        string
+	CanCancel        bool
+	Err              string
 }
 
-// Claim texts of the execution page.
-const (
-	claimNone    = "not claimed: it is suspended"
-	claimUnknown = "resumed or claimed: the Engine has no call that says which, nor the lease's expiry"
-)
+// unsupportedText says that the store's driver lacks an operation of
+// docs/spec.md §8.9.
+func unsupportedText(op string) string {
+	return "This store's driver does not implement " + op + " (docs/spec.md §8.9): the console cannot show it. " +
+		"Every driver of this repository implements it; a third-party driver needs a version that does."
+}
 
-// execution shows one execution: its suspension, signals and waitpoints.
+// describeError is what the execution and cancel pages show of a
+// describe_execution error, with the status they answer.
+func describeError(id string, err error) (string, int) {
+	switch {
+	case errors.Is(err, contracts.ErrExecutionNotFound):
+		return "No execution " + strconv.Quote(id) + " is remembered: it never suspended, or it completed.", http.StatusNotFound
+	case errors.Is(err, contracts.ErrUnsupported):
+		return unsupportedText("describe_execution"), http.StatusNotImplemented
+	default:
+		return errorText(err), statusOf(err)
+	}
+}
+
+// execution shows one execution: its state, claim and lease, its
+// waitpoints and the signals of its latest suspension.
 func (c *Console) execution(w http.ResponseWriter, r *http.Request, s *session) {
 	v, status := c.executionView(r)
 	title := "Execution"
@@ -271,132 +359,137 @@ func (c *Console) executionView(r *http.Request) (executionView, int) {
 	if err := contracts.ValidateIdentifier("execution_id", id); err != nil {
 		return executionView{Err: errorText(err)}, http.StatusBadRequest
 	}
-	q := r.URL.Query()
+	q := r.URL.Query() // an "at" from older links is ignored
 	v := executionView{ID: id}
-	nowMs := c.opts.Now().UnixMilli()
-	at, _ := strconv.ParseInt(q.Get("at"), 10, 64)
-	row, capped, err := c.findSuspended(ctx, id, at)
+	info, err := c.e.DescribeExecution(ctx, contracts.DescribeExecutionArgs{ExecutionID: id})
 	if err != nil {
-		v.Err = errorText(err)
-		return v, statusOf(err)
+		var status int
+		v.Err, status = describeError(id, err)
+		return v, status
 	}
-	v.ListCapped = capped
-	if row != nil {
-		x := c.row(*row, nowMs)
-		v.Row = &x
+	describeState(&v, info)
+
+	// Waitpoints: describe_execution's, and the one looked up.
+	lookup := strings.TrimSpace(q.Get("waitpoint"))
+	if lookup != "" {
+		v.Lookup = lookup
+		if err := contracts.ValidateUUID("waitpoint", lookup); err != nil {
+			v.LookupErr, lookup = errorText(err), ""
+		}
+	}
+	for _, wp := range info.Waitpoints {
+		v.Waitpoints = append(v.Waitpoints, viewWaitpoint(wp, wp.WaitpointID == lookup, false))
+	}
+	if lookup != "" && !slices.ContainsFunc(info.Waitpoints, func(w contracts.WaitpointInfo) bool { return w.WaitpointID == lookup }) {
+		wp, err := c.e.GetWaitpoint(ctx, contracts.GetWaitpointArgs{ExecutionID: id, WaitpointID: lookup})
+		if err != nil {
+			v.LookupErr = errorText(err)
+		} else {
+			v.Waitpoints = append(v.Waitpoints, viewWaitpoint(wp, true, true))
+		}
+	}
+
+	// Signals: those of its latest suspension; none before the first.
+	if info.SuspensionID == nil {
+		v.SignalsNote = "It never suspended: there is no signal to show. Signals on its pending waitpoints show here once a suspension uses them."
+		return v, http.StatusOK
 	}
 	obs, err := c.e.ObserveSignals(ctx, contracts.ObserveSignalsArgs{ExecutionID: id, Limit: 50, Cursor: q.Get("signals")})
 	switch {
-	case errors.Is(err, contracts.ErrExecutionNotFound) && v.Row == nil:
-		v.Err = "No execution " + strconv.Quote(id) + " is remembered: it never suspended, or it completed."
-		return v, http.StatusNotFound
+	case errors.Is(err, contracts.ErrExecutionNotFound):
+		v.SignalsNote = "The execution was forgotten (it completed) while this page was read: reload it."
+		return v, http.StatusOK
 	case err != nil:
 		v.Err = errorText(err)
 		return v, statusOf(err)
 	}
-	v.Remembered = true
-	v.SuspensionID = obs.SuspensionID
+	if obs.SuspensionID != *info.SuspensionID {
+		v.SignalsNote = "A new suspension (" + obs.SuspensionID + ") started while this page was read: the signals below are its own, the state above is older. Reload the page."
+	}
 	if q.Get("signals") != "" {
-		v.FirstSignals = c.executionLink(id, at)
+		v.FirstSignals = c.executionLink(id)
 	}
 	if obs.NextCursor != nil {
-		v.NextSignals = c.executionLink(id, at)
-		sep := "?"
-		if at > 0 {
-			sep = "&"
-		}
-		v.NextSignals += sep + "signals=" + url.QueryEscape(*obs.NextCursor)
+		v.NextSignals = c.executionLink(id) + "?signals=" + url.QueryEscape(*obs.NextCursor)
 	}
-	var ids []string
 	for _, sig := range obs.Signals {
 		v.Signals = append(v.Signals, signalView{Signal: sig, Payload: viewPayload(sig.Payload)})
-		if !slices.Contains(ids, sig.WaitpointID) {
-			ids = append(ids, sig.WaitpointID)
-		}
 	}
-	switch {
-	case v.Row != nil && v.Row.TimedOut:
-		v.State, v.Claim = "suspended, past its timeout: a worker may claim it now (reason timeout)", claimNone
-	case v.Row != nil:
-		v.State, v.Claim = "suspended", claimNone
-	case obs.SuspensionID == "":
-		v.State, v.Claim = "not suspended: it holds pending waitpoints only", "not claimed"
-	default:
-		v.State, v.Claim = "not suspended", claimUnknown
-	}
-	v.CanCancel = v.Row != nil
-	if l := strings.TrimSpace(q.Get("waitpoint")); l != "" {
-		v.Lookup = l
-		if err := contracts.ValidateUUID("waitpoint", l); err != nil {
-			v.LookupErr = errorText(err)
-		} else if !slices.Contains(ids, l) {
-			ids = append(ids, l)
-		}
-	}
-	for _, wid := range ids[:min(len(ids), 32)] {
-		info, err := c.e.GetWaitpoint(ctx, contracts.GetWaitpointArgs{ExecutionID: id, WaitpointID: wid})
-		if err != nil {
-			if wid == v.Lookup {
-				v.LookupErr = errorText(err)
-			}
-			continue
-		}
-		wv := waitpointView{WaitpointInfo: info}
-		if info.TokenFingerprint != nil {
-			wv.Fingerprint = *info.TokenFingerprint
-		}
-		v.Waitpoints = append(v.Waitpoints, wv)
-	}
-	slices.SortStableFunc(v.Waitpoints, func(a, b waitpointView) int {
-		if a.CreatedAtMs != b.CreatedAtMs {
-			return int(a.CreatedAtMs - b.CreatedAtMs)
-		}
-		return strings.Compare(a.WaitpointKey, b.WaitpointKey)
-	})
 	return v, http.StatusOK
 }
 
-// maxID is the largest execution id in byte order: a cursor at (at-1,
-// maxID) starts a page at the first row suspended at at.
-var maxID = strings.Repeat("z", contracts.MaxIdentifierLen)
+// Claim texts of the execution page, for an execution without a lease.
+const (
+	claimWaiting = "not claimed: it waits for its signals"
+	claimNow     = "not claimed: a worker may claim it now"
+	claimNone    = "not claimed"
+)
 
-// findSuspended looks for id in list_suspended: from its suspended_at_ms
-// when at is known, else from the start, reading at most CountCap rows
-// (capped then reports that it stopped early).
-func (c *Console) findSuspended(ctx context.Context, id string, at int64) (row *contracts.SuspendedExecution, capped bool, err error) {
-	cursor := ""
-	if at > 0 {
-		cursor = contracts.EncodeCursor(contracts.Cursor{SuspendedAtMs: at - 1, ExecutionID: maxID})
+// describeState fills the state, claim, lease and suspension facts of v
+// from describe_execution's answer.
+func describeState(v *executionView, info contracts.ExecutionInfo) {
+	if info.Reason != nil {
+		v.Reason = *info.Reason
 	}
-	read := 0
-	for {
-		res, err := c.e.ListSuspended(ctx, contracts.ListSuspendedArgs{Limit: contracts.MaxListLimit, Cursor: cursor})
-		if err != nil {
-			return nil, false, err
+	reason := " (reason " + v.Reason + ")"
+	if v.Reason == "" {
+		reason = ""
+	}
+	if info.SuspensionID != nil {
+		v.SuspensionID = *info.SuspensionID
+	}
+	v.SuspendedAtMs, v.TimeoutAtMs, v.Tags = info.SuspendedAtMs, info.TimeoutAtMs, info.Tags
+	switch info.State {
+	case contracts.StateSuspended:
+		v.CanCancel = true
+		v.TimedOut = info.Claimable // suspended and claimable: past its timeout
+		if v.TimedOut {
+			v.State, v.Claim = "suspended, past its timeout: a worker may claim it now"+reason, claimNow+reason
+		} else {
+			v.State, v.Claim = "suspended", claimWaiting
 		}
-		for _, x := range res.Executions {
-			if x.ExecutionID == id {
-				return &x, false, nil
-			}
-			if at > 0 && x.SuspendedAtMs > at {
-				return nil, false, nil
-			}
+	case contracts.StateResumed:
+		v.State, v.Claim = "resumed, waiting for a worker"+reason, claimNow+reason
+	case contracts.StateClaimed:
+		v.LeaseExpiresAtMs = info.LeaseExpiresAtMs
+		v.LeaseExpired = info.Claimable // claimed and claimable: its lease expired
+		if v.LeaseExpired {
+			v.State = "claimed, lease expired: a worker may claim it again now" + reason
+		} else {
+			v.State = "claimed" + reason
 		}
-		read += len(res.Executions)
-		if res.NextCursor == nil {
-			return nil, false, nil
+		if v.LeaseExpiresAtMs == nil { // not what §8.9 answers; say what is known
+			v.Claim = "claimed; the store gave no lease expiry"
 		}
-		if read >= c.opts.CountCap {
-			return nil, true, nil
+	case contracts.StateNone:
+		v.Claim = claimNone
+		if info.SuspensionID == nil {
+			v.State = "none: not suspended, resumed or claimed; it holds pending waitpoints only"
+		} else {
+			v.State = "none: not suspended, resumed or claimed; its latest suspension was satisfied at once (already_satisfied)"
 		}
-		cursor = *res.NextCursor
+	default:
+		v.State = info.State + reason
+		if info.Claimable {
+			v.Claim = claimNow + reason
+		}
 	}
 }
 
+func viewWaitpoint(wp contracts.WaitpointInfo, lookedUp, extra bool) waitpointView {
+	v := waitpointView{WaitpointInfo: wp, LookedUp: lookedUp, Extra: extra}
+	if wp.TokenFingerprint != nil {
+		v.Fingerprint = *wp.TokenFingerprint
+	}
+	return v
+}
+
 type cancelView struct {
-	ID   string
-	Row  suspendedRow
-	Back string
+	ID            string
+	SuspendedAtMs int64
+	Waitpoints    int // the suspension's
+	TimedOut      bool
+	Back          string
 }
 
 // cancel asks for confirmation, then cancels the execution's suspension.
@@ -407,18 +500,28 @@ func (c *Console) cancel(w http.ResponseWriter, r *http.Request, s *session) {
 		return
 	}
 	if r.PostForm.Get("confirm") != "yes" {
-		at, _ := strconv.ParseInt(r.PostForm.Get("at"), 10, 64)
-		row, _, err := c.findSuspended(r.Context(), id, at)
+		info, err := c.e.DescribeExecution(r.Context(), contracts.DescribeExecutionArgs{ExecutionID: id})
 		if err != nil {
-			c.renderStatus(w, r, s, statusOf(err), "Not cancelled", errorText(err))
+			msg, status := describeError(id, err)
+			c.renderStatus(w, r, s, status, "Not cancelled", msg)
 			return
 		}
-		if row == nil {
+		if info.State != contracts.StateSuspended {
+			var v executionView
+			describeState(&v, info)
 			c.renderStatus(w, r, s, http.StatusConflict, "Not cancelled",
-				"Execution "+strconv.Quote(id)+" is not suspended: there is nothing to cancel.")
+				"Execution "+strconv.Quote(id)+" is not suspended (it is "+v.State+"): there is nothing to cancel.")
 			return
 		}
-		v := cancelView{ID: id, Row: c.row(*row, c.opts.Now().UnixMilli()), Back: c.executionLink(id, row.SuspendedAtMs)}
+		v := cancelView{ID: id, TimedOut: info.Claimable, Back: c.executionLink(id)}
+		if info.SuspendedAtMs != nil {
+			v.SuspendedAtMs = *info.SuspendedAtMs
+		}
+		for _, wp := range info.Waitpoints {
+			if wp.Status != contracts.WaitpointPending {
+				v.Waitpoints++
+			}
+		}
 		c.render(w, r, s, http.StatusOK, "cancel", page{Title: "Cancel " + id + "?", Nav: "suspended", Data: v})
 		return
 	}
@@ -430,7 +533,7 @@ func (c *Console) cancel(w http.ResponseWriter, r *http.Request, s *session) {
 	}
 	c.opts.Logger.Info("console: cancelled", "execution_id", id, "suspension_id", out.SuspensionID, "remote_addr", r.RemoteAddr)
 	c.sessions.setFlash(s, "Cancelled "+id+": its waitpoints are closed and a worker may claim it (reason cancelled).")
-	http.Redirect(w, r, c.executionLink(id, 0), http.StatusSeeOther)
+	http.Redirect(w, r, c.executionLink(id), http.StatusSeeOther)
 }
 
 // ---- Keys ----

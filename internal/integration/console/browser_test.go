@@ -69,8 +69,9 @@ func TestConsoleInBrowser(t *testing.T) {
 		b.do(t,
 			chromedp.WaitVisible(chromedp.ID("state")),
 		)
-		require.True(t, strings.HasPrefix(b.location(t), "/console/executions/order-vip?at="))
+		require.Equal(t, "/console/executions/order-vip", b.location(t))
 		require.Equal(t, "suspended", b.text(t, "#state"))
+		require.Equal(t, "not claimed: it waits for its signals", b.text(t, "#claim"))
 	})
 
 	t.Run("see a signal's payload and the waitpoint's fingerprint, never its token", func(t *testing.T) {
@@ -100,14 +101,35 @@ func TestConsoleInBrowser(t *testing.T) {
 			chromedp.WaitVisible(chromedp.CSS(".flash")),
 		)
 		require.Contains(t, b.text(t, ".flash"), "Cancelled order-vip")
-		require.Equal(t, "not suspended", b.text(t, "#state"))
+		require.Equal(t, "resumed, waiting for a worker (reason cancelled)", b.text(t, "#state"))
+		require.Equal(t, "not claimed: a worker may claim it now (reason cancelled)", b.text(t, "#claim"))
+		require.Zero(t, run(t, b, chromedp.Evaluate[int](`document.querySelectorAll("button.danger").length`)), "nothing left to cancel")
 		list, err = s.e.ListSuspended(context.Background(), contracts.ListSuspendedArgs{Tag: "vip"})
 		require.NoError(t, err)
 		require.Empty(t, list.Executions)
-		claim, err := s.e.ClaimResumedExecution(context.Background(), contracts.ClaimArgs{WorkerID: "w1"})
+	})
+
+	t.Run("a worker claims it: the page shows the claim and a moving lease countdown", func(t *testing.T) {
+		claim, err := s.e.ClaimResumedExecution(context.Background(), contracts.ClaimArgs{WorkerID: "w1", LeaseMs: (10 * time.Minute).Milliseconds()})
 		require.NoError(t, err)
 		require.Equal(t, "order-vip", claim.ExecutionID)
 		require.Equal(t, "cancelled", claim.Reason)
+		b.do(t,
+			chromedp.Navigate(base+"/console/executions/order-vip"),
+			chromedp.WaitVisible(chromedp.ID("lease")),
+		)
+		require.Equal(t, "claimed (reason cancelled)", b.text(t, "#state"))
+		require.Contains(t, b.text(t, "#claim"), "claimed with reason cancelled; its lease expires at ")
+		exp := b.js(t, `document.getElementById("lease").getAttribute("data-deadline-ms")`)
+		require.Equal(t, strconv.FormatInt(claim.LeaseExpiresAtMs, 10), exp)
+		first := secondsLeft(t, b.text(t, "#lease"))
+		require.InDelta(t, 600, first, 10)
+		time.Sleep(2500 * time.Millisecond)
+		later := secondsLeft(t, b.text(t, "#lease"))
+		require.Less(t, later, first, "the lease countdown moves without a reload")
+		require.GreaterOrEqual(t, later, first-5)
+		html := b.js(t, `document.documentElement.outerHTML`)
+		require.NotContains(t, html, claim.LeaseID, "never the lease id")
 	})
 
 	t.Run("rotate a key and watch the old kid's countdown", func(t *testing.T) {

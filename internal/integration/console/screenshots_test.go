@@ -64,6 +64,22 @@ func TestConsoleScreenshots(t *testing.T) {
 		time.Sleep(150 * time.Millisecond)
 	}
 
+	// One execution claimed for an hour, and one whose 1 s lease has run
+	// out by the time the pages are shot: the overview counts both. Nothing
+	// else is claimable here, so each claim takes the one just resumed.
+	for _, c := range []struct {
+		id      string
+		leaseMs int
+	}{{"order-7300", 3_600_000}, {"order-7301", 1000}} {
+		sus := s.adminSuspend(t, c.id)
+		s.signalRaw(t, c.id, sus, "done")
+		var got struct {
+			ExecutionID string `json:"execution_id"`
+		}
+		s.admin(t, "/v1/admin/claim", fmt.Sprintf(`{"worker_id":"w2","lease_ms":%d}`, c.leaseMs), &got)
+		require.Equal(t, c.id, got.ExecutionID)
+	}
+
 	// One wait past its timeout (the claims above would have taken it).
 	s.suspend("invoice-2291", time.Second, []string{"billing", "eu"}, "paid")
 
