@@ -3,6 +3,7 @@ package valkey
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"testing"
@@ -178,5 +179,47 @@ func TestKeystoreWritesPublish(t *testing.T) {
 			}
 			expect("rewrap", p)
 		})
+	}
+}
+
+// Given two Engines on one store with hour-long caches, and a token signed
+// under kid-0 that a verifies from its cache while kid-1 is current, a
+// revocation of kid-0 through b reaches a's cache at once: a's next
+// verifications of that token answer token_expired well before the TTL.
+func TestKeystoreWatchPushesRevocation(t *testing.T) {
+	for _, s := range servers {
+		for _, p := range []int{1, 256} {
+			t.Run(fmt.Sprintf("%s/P%d", s.name, p), func(t *testing.T) {
+				ctx := context.Background()
+				w := newWatchedPair(t, s, p)
+				sig, err := w.a.Sign(ctx, contracts.SignArgs{Scope: "s", Message: []byte("m")})
+				if err != nil {
+					t.Fatal(err)
+				}
+				w.seen(t, "kid-1", 2) // a's cache now holds kid-1, and kid-0 in grace
+				verify := func() error {
+					_, err := w.a.Verify(ctx, contracts.VerifyArgs{Scope: "s", Message: []byte("m"), Token: sig.Token})
+					return err
+				}
+				if err := verify(); err != nil {
+					t.Fatalf("before the revocation a refuses kid-0's token: %v", err)
+				}
+				r, err := w.b.RevokeKid(ctx, contracts.RevokeKidArgs{Kid: "kid-0"})
+				if err != nil || r.Failed() {
+					t.Fatalf("revoke kid-0: %+v %v", r, err)
+				}
+				start := time.Now()
+				for verify() == nil {
+					if time.Since(start) > pushDeadline {
+						t.Fatalf("engine a still accepts kid-0 %v after its revocation (cache TTL 1h)", pushDeadline)
+					}
+					time.Sleep(100 * time.Microsecond)
+				}
+				t.Logf("%s: push latency of a revocation: %.2f ms", t.Name(), ms(time.Since(start)))
+				if err := verify(); !errors.Is(err, contracts.ErrTokenExpired) {
+					t.Fatalf("after the revocation: %v, want token_expired", err)
+				}
+			})
+		}
 	}
 }
