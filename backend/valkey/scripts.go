@@ -58,10 +58,13 @@ var (
 	// Version 2 of the waitpoint lifecycle (docs/spec.md §8).
 	scriptCreateRead   = newScript("create_read")
 	scriptCreateWrite  = newScript("create_write")
-	scriptGetWaitpoint = newScript("get_waitpoint")
+	scriptGetWaitpoint = newScript("get_waitpoint", "waitpoint_lib")
 	scriptExtend       = newScript("extend")
 	scriptRelease      = newScript("release")
 	scriptCancel       = newScript("cancel")
+	// Operators' views (docs/spec.md §8.9), read-only.
+	scriptDescribe = newScript("describe", "waitpoint_lib")
+	scriptCount    = newScript("count")
 )
 
 // mustRead returns an embedded file.

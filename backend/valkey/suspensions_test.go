@@ -445,7 +445,7 @@ func loadAllScripts(t *testing.T, b *Backend) {
 	for _, s := range []*redis.Script{scriptKeysLoad, scriptKeysKid, scriptSeedInstall, scriptRotate, scriptSuspendRead,
 		scriptSuspendWrite, scriptDeliver, scriptDeliverRead, scriptDeliverWrite, scriptObserve, scriptListPage,
 		scriptClaimPeek, scriptClaim, scriptComplete, scriptClaimHinted, scriptCreateRead, scriptCreateWrite,
-		scriptGetWaitpoint, scriptExtend, scriptRelease, scriptCancel} {
+		scriptGetWaitpoint, scriptExtend, scriptRelease, scriptCancel, scriptDescribe, scriptCount} {
 		if err := b.loadEverywhere(bg, s); err != nil {
 			t.Fatalf("load scripts: %v", err)
 		}

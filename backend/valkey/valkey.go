@@ -25,8 +25,8 @@
 // atomic on the server and reading the server's clock (TIME) once. HMAC is
 // computed in Go: the scripts return the secret, the expiry and the clock in
 // the same round trip. Operations over every partition (seed, rotate_all,
-// list_kids, list_suspended, claim) send one pipeline, which costs one round
-// trip per node, not one per partition.
+// list_kids, list_suspended, count_executions, claim) send one pipeline,
+// which costs one round trip per node, not one per partition.
 //
 // Keys of partition N (every one under the tag {p:N}): keys (the keystore
 // hash: current kid, s:<kid> stored secret as lowercase hex, x:<kid> expiry
@@ -52,7 +52,12 @@
 // contract's (suspended_at_ms, execution_id) order), idx:tag:<tag> (the
 // members of idx:suspended whose suspension carries the tag, docs/spec.md
 // §8.6, kept by the same scripts) and idx:timers (the same members scored
-// by timeout or lease expiry, moved to idx:ready once past). On a
+// by timeout or lease expiry, moved to idx:ready once past); and the count
+// indexes, which count_executions reads (docs/spec.md §8.9), each changed
+// with what it records by the script that writes it: idx:timeouts (the
+// members of idx:suspended whose suspension has a timeout, scored by it),
+// idx:resumed (resumed executions) and idx:leases (claimed executions,
+// scored by lease expiry; see ff_counted in lua/prelude.lua). On a
 // standalone server one more key, <prefix>ff:claim-hint, names the
 // partitions that may hold a claimable execution (a sorted set of partition
 // numbers scored by when; see ff_hint in lua/prelude.lua), so that a claim
@@ -61,8 +66,8 @@
 //
 // Round trips: sign, verify, a page of observe_signals (a range read of
 // limit+1 signals from the cursor's position), complete_execution,
-// get_waitpoint, extend_lease, release_execution, cancel_suspension: one
-// script call. suspend and create_waitpoint: two (read the clock, the
+// get_waitpoint, extend_lease, release_execution, cancel_suspension,
+// describe_execution: one script call. suspend and create_waitpoint: two (read the clock, the
 // current kid and the execution, decide with the driver kit and sign in
 // Go, then an atomic write that re-checks the kid and the execution's
 // version and starts over if either changed); a suspend replay one (the
@@ -72,8 +77,9 @@
 // and counters advanced in the same script; any other token takes two
 // more (read, MAC check in Go, atomic write re-checking what the read
 // saw). seed: three pipelines at most. rotate_all, list_kids,
-// list_suspended (with or without a tag): one pipeline, that is one round
-// trip per node. claim_resumed_execution: one pipeline asking every
+// list_suspended (with or without a tag), count_executions (two ZCARDs
+// and three ZCOUNTs per partition): one pipeline, that is one round trip
+// per node. claim_resumed_execution: one pipeline asking every
 // partition for its oldest candidate, then one script call claiming on
 // the winner's partition (one call in all with P = 1); on a standalone
 // server claim_hinted reads the claim hint, asks only the partitions it

@@ -4,8 +4,9 @@
 -- driver.CheckCancel decides. Then every waitpoint of the suspension
 -- closes, the state becomes resumed with reason cancelled (claim keeps it),
 -- and the execution leaves the suspended, tag and timers indexes for the
--- ready index, and the workers are told (ff_claimable). A suspension past
--- its timeout that nobody claimed cancels too. Cancel and a delivery that
+-- ready index and the resumed count index (ff_counted), and the workers
+-- are told (ff_claimable). A suspension past its timeout that nobody
+-- claimed cancels too. Cancel and a delivery that
 -- would resume are each one script on the partition: whichever runs second
 -- answers not_suspended or waitpoint_closed.
 -- ARGV: [2] execution_id, [3] the call's operation id (a re-sent call
@@ -28,6 +29,7 @@ end
 redis.call('HSET', exec, 'state', 'resumed', 'reason', 'cancelled', 'ver', ARGV[3])
 ff_close_waitpoints(exec)
 ff_unlist(f[3], f[4])
+ff_counted(f[3], 'resumed')
 redis.call('ZREM', IDX_TIMERS, f[3])
 redis.call('ZADD', IDX_READY, 0, f[3])
 ff_hint(0)

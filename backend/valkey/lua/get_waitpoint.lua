@@ -1,22 +1,11 @@
 -- get_waitpoint reads one waitpoint for get_waitpoint (read-only,
 -- docs/spec.md §8.6); the caller decides with driver.DescribeWaitpoint.
 -- ARGV: [2] execution_id (unused here: the caller compares), [3]
--- waitpoint_id. Returns {now, execution_id or '' (no such waitpoint), key,
+-- waitpoint_id. Returns ff_waitpoint_view (waitpoint_lib.lua) at the
+-- server clock: {now, execution_id or '' (no such waitpoint), key,
 -- created_at_ms, suspension_id ('' while pending and unused), closed, its
 -- signal count, SHA-256 of its token or '', pending expires_at_ms or '' (a
 -- waitpoint a suspend opened), its suspension's timeout_at_ms or '', tags}.
--- A waitpoint written before suspensions kept their timeout on their
--- waitpoints takes the execution's, when it is of its latest suspension.
 local err = ff_partitions()
 if err then return err end
-local now = ff_now()
-local f = redis.call('HMGET', BASE .. 'w:' .. ARGV[3], 'e', 'k', 'c', 's', 'closed', 'n', 'h', 'x', 't', 'tags')
-if not f[1] then
-  return {now, ''}
-end
-local t = f[9]
-if not t then
-  local x = redis.call('HMGET', BASE .. 'x:' .. f[1], 'sid', 'tat')
-  t = (x[1] and x[1] == f[4] and x[2]) or ''
-end
-return {now, f[1], f[2], f[3], f[4] or '', f[5] or '0', f[6] or '0', f[7] or '', f[8] or '', t, f[10] or ''}
+return ff_waitpoint_view(ff_now(), ARGV[3])

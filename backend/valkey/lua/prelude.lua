@@ -250,6 +250,46 @@ local function ff_unlist(member, tags)
   end
 end
 
+-- The count indexes (count_executions, docs/spec.md §8.9), which with
+-- IDX_SUSPENDED place every execution in a state other than none by its
+-- member, so that count.lua answers a partition's counts with ZCARD and
+-- ZCOUNT alone: idx:timeouts holds the members of IDX_SUSPENDED whose
+-- suspension has a timeout, scored by timeout_at_ms; idx:resumed the
+-- resumed executions (score 0); idx:leases the claimed ones, scored by
+-- lease_expires_at_ms. idx:ready and idx:timers cannot serve: each mixes
+-- states, and claims move members between them only when they look. The
+-- count indexes change with the state, timeout or lease expiry they
+-- record, in the same script as the execution's hash: every script that
+-- writes one of those calls ff_counted (ff_forget, ff_record, suspend_write,
+-- cancel, claim_lib, extend, release).
+local function ff_count_index(name)
+  return BASE .. 'idx:' .. name
+end
+
+-- ff_counted puts member in the count index of state: 'suspended' with
+-- deadline its timeout_at_ms ('' for none: then IDX_SUSPENDED alone counts
+-- it), 'resumed', or 'claimed' with deadline its lease_expires_at_ms; and
+-- takes it out of the others. Any other state (nil, '' for none) takes it
+-- out of all of them. Idempotent: ZADD and ZREM only.
+local function ff_counted(member, state, deadline)
+  local timeouts, resumed, leases = ff_count_index('timeouts'), ff_count_index('resumed'), ff_count_index('leases')
+  if state == 'suspended' and deadline and deadline ~= '' then
+    redis.call('ZADD', timeouts, deadline, member)
+  else
+    redis.call('ZREM', timeouts, member)
+  end
+  if state == 'resumed' then
+    redis.call('ZADD', resumed, 0, member)
+  else
+    redis.call('ZREM', resumed, member)
+  end
+  if state == 'claimed' then
+    redis.call('ZADD', leases, deadline, member)
+  else
+    redis.call('ZREM', leases, member)
+  end
+end
+
 -- ff_exec_view reads what suspend and create_waitpoint decide on of
 -- execution id: {version, state, lease, lease_expires_at_ms, plast}. The
 -- version names what the execution is now: '-' when it is not remembered,
@@ -314,6 +354,7 @@ local function ff_forget(id)
     redis.call('ZREM', IDX_READY, f[1])
     redis.call('ZREM', IDX_TIMERS, f[1])
     ff_unlist(f[1], f[2])
+    ff_counted(f[1], nil)
   end
   redis.call('DEL', exec, BASE .. 'xi:' .. id, BASE .. 'xw:' .. id, BASE .. 'xs:' .. id, BASE .. 'xp:' .. id)
 end
@@ -444,10 +485,11 @@ end
 -- Otherwise appends "<now>|<record>" to the suspension's signals, records
 -- the idempotency key and, when the condition holds, resumes: state
 -- resumed, every waitpoint of the suspension closed, the execution moved
--- from the suspended (and tag) and timers indexes to the ready index, and
--- the workers are told (ff_claimable). The condition: 'pending' counts the
--- waitpoints that must still receive their first signal (suspend sets it
--- from the threshold the driver kit gives, driver.ConditionHolds,
+-- from the suspended (and tag) and timers indexes to the ready index (and
+-- to the resumed count index, ff_counted), and the workers are told
+-- (ff_claimable). The condition: 'pending' counts the waitpoints that
+-- must still receive their first signal (suspend sets it from the
+-- threshold the driver kit gives, driver.ConditionHolds,
 -- docs/spec.md §8.2), and the suspension resumes when it reaches 0. (A
 -- suspension opened before thresholds were stored, without 'need', kept
 -- 'pending' = every waitpoint: there "any" resumes on the first signal.)
@@ -509,6 +551,7 @@ local function ff_record(now, wf)
     redis.call('HDEL', exec, 'reason')
     ff_close_waitpoints(exec)
     ff_unlist(ef[4], ef[7])
+    ff_counted(ef[4], 'resumed')
     redis.call('ZREM', IDX_TIMERS, ef[4])
     redis.call('ZADD', IDX_READY, 0, ef[4])
     ff_hint(0)

@@ -2,9 +2,10 @@
 -- §8.4), atomically at one server clock: lease rules as extend's
 -- (driver.CheckLeaseHolder); then the lease becomes driver.ReleasedLease:
 -- the fresh lease id ARGV[4] nobody holds, expiring at now + ARGV[5] (the
--- kit's offset, -1: expired at once), and the execution's member moves to
--- the ready index, so the next claim takes it with the reason it was
--- claimed with; the workers are told (ff_claimable).
+-- kit's offset, -1: expired at once, and so in its count index,
+-- ff_counted), and the execution's member moves to the ready index, so
+-- the next claim takes it with the reason it was claimed with; the
+-- workers are told (ff_claimable).
 -- ARGV: [2] execution_id, [3] lease_id, [4] the released lease id,
 -- [5] the expiry's offset from now, [6] the call's operation id (a re-sent
 -- call answers released again). Returns {'released'}.
@@ -27,6 +28,7 @@ local lexp = string.format('%.0f', tonumber(ff_now()) + tonumber(ARGV[5]))
 redis.call('HSET', exec, 'lease', ARGV[4], 'lexp', lexp, 'ver', ARGV[6])
 redis.call('ZREM', IDX_TIMERS, f[3])
 redis.call('ZADD', IDX_READY, 0, f[3])
+ff_counted(f[3], 'claimed', lexp)
 ff_hint(0)
 ff_claimable()
 ff_op_put(ARGV[6], '1')

@@ -30,10 +30,11 @@
 -- condition counter 'pending', its tags) and the idempotency record. A
 -- suspension that waits drops the lease, the claim reason and any earlier
 -- index entry and enters the suspended index, the index of each of its
--- tags and the timers; an already satisfied one is recorded with its
--- waitpoints closed and leaves the execution's state and lease as they
--- were (a claimed execution keeps its lease timer, under the new
--- suspension's member). {'ok'}. No token and no MAC is written: a
+-- tags and, with a timeout, the timers and its count index (ff_counted); an
+-- already satisfied one is recorded with its waitpoints closed and leaves
+-- the execution's state and lease as they were (a claimed execution keeps
+-- its lease timer and its count index entry, under the new suspension's
+-- member). {'ok'}. No token and no MAC is written: a
 -- waitpoint keeps the SHA-256 of its token (h), the record only kids.
 local err = ff_partitions()
 if err then return err end
@@ -79,6 +80,7 @@ if old then
   redis.call('ZREM', IDX_READY, old)
   redis.call('ZREM', IDX_TIMERS, old)
   ff_unlist(old, f[3])
+  ff_counted(old, nil)
 end
 local member = ff_member(now, id)
 redis.call('HSET', exec, 'state', state, 'sid', sid, 'sat', now, 'tat', tat, 'cond', ARGV[10],
@@ -88,12 +90,14 @@ redis.call('SADD', BASE .. 'xs:' .. id, sid)
 if satisfied then
   if state == 'claimed' then
     redis.call('ZADD', IDX_TIMERS, f[4], member)
+    ff_counted(member, 'claimed', f[4])
     ff_hint(f[4])
   end
 else
   redis.call('HDEL', exec, 'lease', 'lexp', 'reason')
   redis.call('HSET', exec, 'state', 'suspended')
   ff_list(member, tags)
+  ff_counted(member, 'suspended', tat)
   if tat ~= '' then
     redis.call('ZADD', IDX_TIMERS, tat, member)
     ff_hint(tat)
