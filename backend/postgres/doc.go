@@ -27,8 +27,9 @@
 // retried up to 3 attempts in all on serialization failures and deadlocks
 // (SQLSTATE 40001, 40P01), after which it fails with contention /
 // serialization_retry_exhausted (retryable). Reads (sign, verify,
-// list_kids, observe_signals, list_suspended) are single statements, so
-// they see one snapshot. Time is the server's clock_timestamp(), read once
+// list_kids, observe_signals, list_suspended, get_waitpoint,
+// describe_execution, count_executions) are single statements, so they
+// see one snapshot. Time is the server's clock_timestamp(), read once
 // per operation inside the deciding transaction or statement, never the
 // process clock. The one-current-kid invariant and one signal per
 // (waitpoint_id, idempotency_key) are unique indexes of the database. The
@@ -111,6 +112,16 @@
 // tag of its suspension (index (tag, suspended_at_ms, execution_id)) and
 // which suspend fills and the resuming delivery, cancel, claim and
 // complete empty, so a filtered page reads only matching rows.
+//
+// Operators' views (docs/spec.md §8.9; the Backend is a driver.Inspector):
+// describe_execution is one statement reading the execution's row by
+// primary key, the waitpoints of its latest suspension by the unique index
+// on (suspension_id, waitpoint_key) and its live unused pending waitpoints
+// by ff_waitpoints_pending, never the waitpoints of earlier suspensions;
+// count_executions is one statement, count(*) FILTER per field over one
+// scan of ff_executions at one reading of the clock, no row leaving the
+// server. Neither writes or locks anything, and both work behind a
+// transaction pooler as they are.
 //
 // Bounded cost (docs/spec.md §8.3): a delivery reads the budget its
 // suspension has used from counters kept in rows (ff_waitpoints.signal_count,

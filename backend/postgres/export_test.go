@@ -16,3 +16,6 @@ const (
 // ListByTagSQL exposes the tag-filtered list_suspended statement to the
 // plan test.
 const ListByTagSQL = listByTagSQL
+
+// DescribeSQL exposes the describe_execution statement to the plan test.
+const DescribeSQL = describeSQL

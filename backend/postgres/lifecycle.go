@@ -46,15 +46,49 @@ const insertPendingSQL = `INSERT INTO ff_waitpoints (waitpoint_id, waitpoint_key
                            expires_at_ms, token_fingerprint, tags)
 VALUES ($1, $2, $3, NULL, $4, $5, $6, $7)`
 
-// getWaitpointSQL reads the clock and one waitpoint of execution $1 (NULLs:
-// none), with whether its suspension is closed (it is not the open one of
-// a suspended execution), in one statement.
-const getWaitpointSQL = `SELECT n.now_ms, w.waitpoint_key, w.created_at_ms, w.suspension_id IS NULL, w.expires_at_ms,
+// waitpointColumnsSQL are the columns of waitpoint w of execution e that
+// waitpointRow scans (NULLs: no waitpoint), with whether its suspension is
+// closed (it is not the open one of a suspended execution), read from e.
+const waitpointColumnsSQL = `w.waitpoint_key, w.created_at_ms, w.suspension_id IS NULL, w.expires_at_ms,
        NOT coalesce(e.suspension_id = w.suspension_id AND e.state = 'suspended', false),
-       w.timeout_at_ms, w.signal_count, w.token_fingerprint, w.tags
+       w.timeout_at_ms, w.signal_count, w.token_fingerprint, w.tags`
+
+// getWaitpointSQL reads the clock and one waitpoint of execution $1 (NULLs:
+// none) in one statement.
+const getWaitpointSQL = `SELECT n.now_ms, ` + waitpointColumnsSQL + `
 FROM (SELECT ` + nowMsExpr + ` AS now_ms) n
 LEFT JOIN ff_waitpoints w ON w.waitpoint_id = $2 AND w.execution_id = $1
 LEFT JOIN ff_executions e ON e.execution_id = w.execution_id`
+
+// waitpointRow is what waitpointColumnsSQL reads of one waitpoint; key is
+// nil when the row holds none (a LEFT JOIN without match).
+type waitpointRow struct {
+	key, fingerprint         *string
+	createdAtMs, expiresAtMs *int64
+	pending, closed          *bool
+	timeoutAtMs              *int64
+	signals                  *int
+	tags                     []string
+}
+
+// dest returns the scan destinations of waitpointColumnsSQL, in its order.
+func (r *waitpointRow) dest() []any {
+	return []any{&r.key, &r.createdAtMs, &r.pending, &r.expiresAtMs, &r.closed, &r.timeoutAtMs, &r.signals, &r.fingerprint, &r.tags}
+}
+
+// record returns what get_waitpoint reads of waitpoint waitpointID of
+// executionID, whose row r is (r.key not nil).
+func (r *waitpointRow) record(executionID, waitpointID string) driver.WaitpointRecord {
+	rec := driver.WaitpointRecord{
+		WaitpointRef: driver.WaitpointRef{ExecutionID: executionID, WaitpointID: waitpointID, WaitpointKey: *r.key, CreatedAtMs: *r.createdAtMs},
+		Pending:      *r.pending, SuspensionClosed: *r.closed, TimeoutAtMs: r.timeoutAtMs,
+		Signals: *r.signals, TokenFingerprint: deref(r.fingerprint), Tags: r.tags,
+	}
+	if rec.Pending {
+		rec.PendingExpiresAtMs = *r.expiresAtMs
+	}
+	return rec
+}
 
 // setLeaseSQL sets the lease of a claimed execution: extend_lease moves its
 // expiry ($3), release_execution also replaces its id ($2) by one nobody
@@ -196,32 +230,17 @@ func (b *Backend) GetWaitpoint(ctx context.Context, args contracts.GetWaitpointA
 		return contracts.WaitpointInfo{}, err
 	}
 	var (
-		nowMs           int64
-		key, fp         *string
-		created         *int64
-		pending, closed *bool
-		expires         *int64
-		timeout         *int64
-		signals         *int
-		tags            []string
+		nowMs int64
+		w     waitpointRow
 	)
-	err := b.pool.QueryRow(ctx, getWaitpointSQL, args.ExecutionID, args.WaitpointID).Scan(
-		&nowMs, &key, &created, &pending, &expires, &closed, &timeout, &signals, &fp, &tags)
+	err := b.pool.QueryRow(ctx, getWaitpointSQL, args.ExecutionID, args.WaitpointID).Scan(append([]any{&nowMs}, w.dest()...)...)
 	if err != nil {
 		return contracts.WaitpointInfo{}, interpretError(err)
 	}
-	if key == nil {
+	if w.key == nil {
 		return contracts.WaitpointInfo{}, driver.WaitpointNotFound(args.ExecutionID, args.WaitpointID)
 	}
-	rec := driver.WaitpointRecord{
-		WaitpointRef: driver.WaitpointRef{ExecutionID: args.ExecutionID, WaitpointID: args.WaitpointID, WaitpointKey: *key, CreatedAtMs: *created},
-		Pending:      *pending, SuspensionClosed: *closed, TimeoutAtMs: timeout,
-		Signals: *signals, TokenFingerprint: deref(fp), Tags: tags,
-	}
-	if rec.Pending {
-		rec.PendingExpiresAtMs = *expires
-	}
-	return driver.DescribeWaitpoint(rec, nowMs), nil
+	return driver.DescribeWaitpoint(w.record(args.ExecutionID, args.WaitpointID), nowMs), nil
 }
 
 // ExtendLease sets the lease of a claimed execution to expire at now +
