@@ -64,6 +64,8 @@ type api interface {
 	ExtendLease(context.Context, contracts.ExtendLeaseArgs) (contracts.ExtendLeaseOutcome, error)
 	ReleaseExecution(context.Context, contracts.ReleaseArgs) (contracts.ReleaseOutcome, error)
 	CancelSuspension(context.Context, contracts.CancelArgs) (contracts.CancelOutcome, error)
+	DescribeExecution(context.Context, contracts.DescribeExecutionArgs) (contracts.ExecutionInfo, error)
+	CountExecutions(context.Context, contracts.CountExecutionsArgs) (contracts.ExecutionCounts, error)
 	Ping(context.Context) error
 }
 
@@ -274,6 +276,11 @@ func history(t *testing.T, s side) *recorded {
 	call(t, r, "cancel", s.CancelSuspension, contracts.CancelArgs{ExecutionID: "deal-1"})
 	call(t, r, "cancel again", s.CancelSuspension, contracts.CancelArgs{ExecutionID: "deal-1"})
 	call(t, r, "claim cancelled", s.ClaimResumedExecution, contracts.ClaimArgs{WorkerID: "w3", LeaseMs: 60000})
+	call(t, r, "describe claimed", s.DescribeExecution, contracts.DescribeExecutionArgs{ExecutionID: "deal-1"})
+	call(t, r, "describe satisfied", s.DescribeExecution, contracts.DescribeExecutionArgs{ExecutionID: "order-9"})
+	call(t, r, "describe unknown", s.DescribeExecution, contracts.DescribeExecutionArgs{ExecutionID: "nobody"})
+	call(t, r, "describe dot", s.DescribeExecution, contracts.DescribeExecutionArgs{ExecutionID: ".."})
+	call(t, r, "counts", s.CountExecutions, contracts.CountExecutionsArgs{})
 	call(t, r, "suspend bad count", s.Suspend, contracts.SuspendArgs{ExecutionID: "x", Waitpoints: []contracts.WaitpointSpec{{Key: "a"}},
 		Condition: contracts.CountCondition(2)})
 	call(t, r, "create eleven tags", s.CreateWaitpoint, contracts.CreateWaitpointArgs{ExecutionID: "x", Key: "k", ExpiresInMs: 1000,

@@ -130,6 +130,8 @@ func TestEnvelopesEqualTheCLIs(t *testing.T) {
 				28: `"tags: must hold at most 10 tags"`, 29: `"waitpoints.pending: must be a lowercase canonical UUID"`,
 				30: `"kid_is_current"`, 31: `"outcome":"rotated"`, 32: `"outcome":{"outcome":"revoked","kid":"k1"}`,
 				33: `"outcome":{"outcome":"noop","kid":"k1"}`, 34: `"token: kid \"k1\" was revoked"`, 35: `"rotation_conflict"`,
+				36: `"state":"claimed","claimable":true,"reason":"cancelled"`, 37: `"state":"none"`, 38: `"execution_not_found"`,
+				39: `{"suspended":1,"timed_out":0,"resumed":0,"claimed":0,"lease_expired":1}`,
 			} {
 				if !strings.Contains(h[i], want) {
 					t.Errorf("step %d: %s lacks %s", i, h[i], want)
@@ -214,6 +216,14 @@ func historyViaCLI(t *testing.T, url string) []string {
 		ff("revoke", "--kid", "k1"),
 		ff("verify", "--scope", "s", "--message", "hello", "--token", signed.Token),
 		ff("rotate", "--kid", "k1", "--secret-hex", secretHex),
+	)
+
+	// Operators' views (docs/spec.md §8.9).
+	h = append(h,
+		ff("describe", "--execution", "deal-1"),
+		ff("describe", "--execution", "order-9"),
+		ff("describe", "--execution", "nobody"),
+		ff("counts"),
 	)
 	return h
 }
@@ -306,6 +316,13 @@ func historyViaHTTP(t *testing.T, a *api) []string {
 		body("POST", "/v1/admin/keystore/revoke", adminToken, `{"kid":"k1"}`),
 		body("POST", "/v1/admin/verify", adminToken, `{"scope":"s","message":"hello","token":"`+signed.Token+`"}`),
 		body("POST", "/v1/admin/keystore/rotate", adminToken, `{"new_kid":"k1","new_secret_hex":"`+secretHex+`"}`),
+	)
+
+	h = append(h,
+		body("GET", "/v1/admin/executions/deal-1", adminToken, ""),
+		body("GET", "/v1/admin/executions/order-9", adminToken, ""),
+		body("GET", "/v1/admin/executions/nobody", adminToken, ""),
+		body("GET", "/v1/admin/counts", adminToken, ""),
 	)
 	return h
 }
