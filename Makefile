@@ -3,7 +3,7 @@
 
 GO ?= go
 
-.PHONY: test build demo bench fuzz reliability servers-start servers-stop console-screenshots
+.PHONY: test build demo bench bench-compare bench-scale fuzz reliability servers-start servers-stop console-screenshots
 
 # Every module of the repository (each go.mod but bench/'s; go.work links
 # them): gofmt over the tree; per module `go mod tidy -diff` (GOWORK=off)
@@ -28,6 +28,21 @@ demo:
 
 bench:
 	$(GO) test -run '^$$' -bench . ./...
+
+# FlowFabric-Go side by side with references on the same servers (module
+# bench/, never part of go.work): our deliver_signal and cycle against raw
+# SQLite, pgbench's simple-update, River, go-redis SET and PING; one
+# markdown table of ratios. BENCH_DURATION (default 5s) per measurement.
+# Servers from FF_TEST_POSTGRES_URL and FF_TEST_VALKEY_URL, else started
+# and stopped by bench with scripts/test-servers.sh. See bench/README.md.
+bench-compare:
+	cd bench && GOWORK=off $(GO) run . compare
+
+# p50 / p99 of every operation per backend at N suspended executions, and
+# bytes per execution: BENCH_N (default 0,100000), BENCH_BACKENDS (default
+# sqlite,postgres,valkey), BENCH_SAMPLES (default 1000). See bench/README.md.
+bench-scale:
+	cd bench && GOWORK=off $(GO) run . scale
 
 # Every fuzz target (go test -fuzz) of every module for 60 s each;
 # FUZZTIME=10m make fuzz for longer. Failing inputs land in
