@@ -10,7 +10,8 @@
 #      httpapi/redocly.yaml: skipped with a message when npm is missing,
 #      a failure under CI=true;
 #   3. per module: `go mod tidy -diff` (with GOWORK=off: each module must be
-#      tidy on its own) and `go vet ./...`; a failure stops the run here,
+#      tidy on its own) and `go vet ./...`, bench/ included (vet only, in a
+#      full run); a failure stops the run here,
 #      before any server starts (FF_TEST_KEEP_GOING=1 goes on to the tests);
 #   4. scripts/test-servers.sh starts throw-away servers for the FF_TEST_*
 #      URLs left unset: PostgreSQL, PgBouncer in transaction mode in front
@@ -208,6 +209,17 @@ for mod in "${MODS[@]}"; do
 	fi
 	(cd "$mod" && go vet "${pats[@]}") || fail "go vet: module $mod"
 done
+# bench/ is no module of the tests (its own go.mod, outside go.work), but it
+# builds against the working tree: vet it so that an API change cannot leave
+# `make bench-compare` broken.
+if [[ -z "${FF_TEST_PKGS:-}" ]]; then
+	step "module bench (vet only)"
+	if ! out="$(cd bench && GOWORK=off go mod tidy -diff 2>&1)"; then
+		head -n 60 <<<"$out" >&2
+		fail "go mod tidy -diff: module bench is not tidy (cd bench && GOWORK=off go mod tidy)"
+	fi
+	(cd bench && GOWORK=off go vet ./...) || fail "go vet: module bench"
+fi
 stage_done
 
 if ((RC != 0)) && [[ "${FF_TEST_KEEP_GOING:-}" != 1 ]]; then
