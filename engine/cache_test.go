@@ -453,15 +453,40 @@ func TestKeystoreCacheSharesOneRead(t *testing.T) {
 	if n := s.snapshots.Load(); n != 1 {
 		t.Fatalf("16 concurrent verifies on a cold cache: %d reads, want 1", n)
 	}
-	cold := engine.New(slowStore{s}, engine.WithKeystoreCache(time.Hour))
-	go func() { _, _ = verify(cold, "m", tok) }() // the leader of the read
-	time.Sleep(10 * time.Millisecond)
+	g := gatedStore{store: s, started: make(chan struct{}, 1), release: make(chan struct{})}
+	cold := engine.New(g, engine.WithKeystoreCache(time.Hour))
+	led := make(chan error, 1)
+	go func() { _, err := verify(cold, "m", tok); led <- err }() // the leader of the read
+	<-g.started                                                  // its read is in flight, and stays so until release
+	release := sync.OnceFunc(func() { close(g.release) })
+	time.AfterFunc(2*time.Second, release) // a waiter that ignored its context would return only then
 	ctx, cancel := context.WithTimeout(bg, 5*time.Millisecond)
 	defer cancel()
 	_, err := cold.Verify(ctx, contracts.VerifyArgs{Scope: "s", Message: []byte("m"), Token: tok})
+	release()
 	if !errors.Is(err, contracts.ErrDeadlineExceeded) {
 		t.Fatalf("waiting caller past its deadline: %v, want deadline_exceeded", err)
 	}
+	if err := <-led; err != nil {
+		t.Fatalf("the leader: %v", err)
+	}
+}
+
+// gatedStore holds every keystore read until release is closed, telling
+// started when one begins: a read in flight for as long as a test needs.
+type gatedStore struct {
+	*store
+	started chan struct{}
+	release chan struct{}
+}
+
+func (s gatedStore) KeystoreSnapshot(ctx context.Context, p int) (driver.KeystoreSnapshot, error) {
+	select {
+	case s.started <- struct{}{}:
+	default:
+	}
+	<-s.release
+	return s.store.KeystoreSnapshot(ctx, p)
 }
 
 func TestKeystoreCacheOffAfterClose(t *testing.T) {

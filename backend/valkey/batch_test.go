@@ -145,7 +145,10 @@ func TestBatchClaimCompletesTheHint(t *testing.T) {
 func TestBatchClaimReasons(t *testing.T) {
 	forEachServer(t, func(t *testing.T, s server) {
 		_, b := seededEngine(t, s, 16, nil)
-		ms := int64(30)
+		// r-timeout must still wait at the first claim and be past its
+		// timeout at the batch: a second leaves room for a loaded machine.
+		ms := int64(1000)
+		start := time.Now()
 		_, err := b.Suspend(bg, contracts.SuspendArgs{ExecutionID: "r-timeout", Waitpoints: []contracts.WaitpointSpec{{Key: "a"}}, TimeoutMs: &ms})
 		require.NoError(t, err)
 		time.Sleep(2 * time.Millisecond)
@@ -158,7 +161,7 @@ func TestBatchClaimReasons(t *testing.T) {
 		suspend(t, b, "r-cancelled", "a")
 		_, err = b.CancelSuspension(bg, contracts.CancelArgs{ExecutionID: "r-cancelled"})
 		require.NoError(t, err)
-		time.Sleep(50 * time.Millisecond) // r-timeout is past its timeout
+		time.Sleep(time.Until(start.Add(time.Duration(ms+50) * time.Millisecond))) // r-timeout is past its timeout
 
 		out := batch(t, b, 10)
 		var got [][2]string
