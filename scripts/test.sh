@@ -48,6 +48,7 @@
 #                       ./backend/valkey/..., or none when FF_TEST_PKGS is
 #                       set); empty: no rerun;
 #   FF_TEST_FUZZTIME    time per fuzz target (default 5s); 0: no fuzzing;
+#   FF_TEST_TIMEOUT     go test -timeout per package run (default 20m);
 #   FF_TEST_JOBS        test stages run at once (default 3; 1: one by one);
 #   FF_TEST_KEEP_GOING  1: run the tests even when gofmt, tidy or vet failed;
 #   FF_TEST_*_URL       servers to use instead of starting them
@@ -243,6 +244,9 @@ stage_done
 # writes its -json stream to a file; the streams then go through the
 # summarizer one after another, in stage order.
 JOBS="${FF_TEST_JOBS:-3}"
+# A package's tests get 20 minutes (go test's default is 10): on a machine
+# other work loads, the conformance suites' real-time scenarios stretch.
+TEST_TIMEOUT="${FF_TEST_TIMEOUT:-20m}"
 BG_DESC=() BG_DIR=() BG_FLAGS=()
 # background desc dir [summarizer flags...] -- command...: starts one stage.
 background() {
@@ -279,10 +283,10 @@ collect() {
 # a stage of their own, shown as pgbouncer:..., and not in the module's run.
 for mod in "${MODS[@]}"; do
 	read -r -a pats <<<"${PKGS[$mod]}"
-	background "go test -race -count=1 ${pats[*]} (module $mod)" "$mod" -- go test -race -count=1 -skip '^TestPgBouncer' -json "${pats[@]}"
+	background "go test -race -count=1 ${pats[*]} (module $mod)" "$mod" -- go test -race -count=1 -timeout "$TEST_TIMEOUT" -skip '^TestPgBouncer' -json "${pats[@]}"
 	if [[ "$mod" == backend/postgres ]]; then
 		background "PgBouncer: go test -race -count=1 -run '^TestPgBouncer' ${pats[*]} (module $mod, through PgBouncer in transaction mode)" "$mod" -prefix pgbouncer: -- \
-			go test -race -count=1 -run '^TestPgBouncer' -json "${pats[@]}"
+			go test -race -count=1 -timeout "$TEST_TIMEOUT" -run '^TestPgBouncer' -json "${pats[@]}"
 	fi
 done
 
@@ -304,7 +308,7 @@ if [[ -n "$REDIS_PATTERNS" ]]; then
 		read -r -a pats <<<"${RPKGS[$mod]}"
 		background "Redis 7: go test -race -count=1 ${pats[*]} (module $mod, FF_TEST_VALKEY_*=FF_TEST_REDIS_*)" "$mod" -prefix redis7: -- \
 			env FF_TEST_VALKEY_URL="${FF_TEST_REDIS_URL:-}" FF_TEST_VALKEY_CLUSTER_URL="${FF_TEST_REDIS_CLUSTER_URL:-}" \
-			go test -race -count=1 -json "${pats[@]}"
+			go test -race -count=1 -timeout "$TEST_TIMEOUT" -json "${pats[@]}"
 	done
 fi
 collect
