@@ -59,7 +59,11 @@
 //     (waiting for such rows only when they skipped everything). A writer
 //     updates its execution's row, so an extend or release racing a
 //     re-claim of the same lease is decided by whichever commits first: the
-//     other fails to serialize and its retry reads the winner's row;
+//     other fails to serialize and its retry reads the winner's row. Each
+//     kind of claimable execution has a partial index in claim order
+//     (migration 0007), walked from the oldest entry under SET LOCAL
+//     planner settings that price sorts out, so a claim reads a few index
+//     entries whatever the statistics (fresh, stale or none);
 //   - operations on an execution pass the gate table ff_claim_lock ROW
 //     EXCLUSIVE, in parallel; a writer's retry takes it EXCLUSIVE, alone
 //     among writers, so it cannot fail again for the same reason;

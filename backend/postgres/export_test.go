@@ -1,7 +1,11 @@
 package postgres
 
-// ClaimSQL exposes the claim statement to the plan test.
-const ClaimSQL = claimSQL
+// ClaimSQL and ClaimSettingsSQL expose the claim statement and the
+// settings of its transaction to the plan test.
+const (
+	ClaimSQL         = claimSQL
+	ClaimSettingsSQL = claimSettingsSQL
+)
 
 // ObserveSQL exposes the observe_signals statement to the plan test.
 const ObserveSQL = observeSQL

@@ -270,6 +270,29 @@ const (
 // execution_id) is taken, and delisted from list_suspended by tag (only a
 // timed-out one was listed). No row: nothing claimable.
 //
+// Each branch is a walk of a partial index in claim order (migration 0007:
+// ff_executions_resumed, ff_executions_timeouts_by_age,
+// ff_executions_leases_by_age) that stops at its first candidate, so a
+// claim reads a few index entries however many executions wait. The
+// timed-out and expired-lease walks check the expiry in the index entry
+// and pass over the entries not yet past it; each runs only when the
+// earliest expiry of its kind is past (its gate: the first entry of
+// ff_executions_timeouts or ff_executions_leases, read once per statement
+// on the statement's snapshot and clock; it is past exactly when some row
+// of the kind is, so it changes no answer), so a claim with nothing of
+// that kind to take walks nothing. Their ORDER BY ends with the expiry,
+// which orders nothing (execution ids are unique) but makes the walk's
+// index the only one that gives the order without a sort: the claim
+// transaction prices sorts out (claimSettingsSQL), so the planner walks
+// these indexes whatever its statistics say. The gates are ORDER BY ...
+// LIMIT 1 rather than min() or EXISTS for the same reason: an aggregate or
+// an EXISTS may be answered by a scan of another index or of the table,
+// with no sort to price out. The picked execution is updated and delisted
+// through scalar subqueries, read once, so each is one primary key lookup:
+// as joins with pick, on statistics of an empty table (an ANALYZE before
+// the executions came) the planner scanned all of ff_executions for the
+// one row.
+//
 // Claims run at READ COMMITTED without a table lock: each candidate is
 // locked FOR UPDATE SKIP LOCKED, so concurrent claims take different rows
 // without waiting for one another, and a row an execution writer holds is
@@ -294,19 +317,22 @@ r AS (SELECT execution_id, suspended_at_ms, coalesce(reason, 'signal') AS reason
 	claimSQLMid = `),
 t AS (SELECT execution_id, suspended_at_ms, 'timeout' AS reason FROM ff_executions
       WHERE state = 'suspended' AND timeout_at_ms IS NOT NULL AND timeout_at_ms < (SELECT now_ms FROM n)
-      ORDER BY suspended_at_ms, execution_id LIMIT 1 `
+        AND (SELECT timeout_at_ms FROM ff_executions WHERE state = 'suspended' AND timeout_at_ms IS NOT NULL
+             ORDER BY timeout_at_ms LIMIT 1) < (SELECT now_ms FROM n)
+      ORDER BY suspended_at_ms, execution_id, timeout_at_ms LIMIT 1 `
 	claimSQLMid2 = `),
 l AS (SELECT execution_id, suspended_at_ms, reason FROM ff_executions
       WHERE state = 'claimed' AND lease_expires_at_ms < (SELECT now_ms FROM n)
-      ORDER BY suspended_at_ms, execution_id LIMIT 1 `
+        AND (SELECT lease_expires_at_ms FROM ff_executions WHERE state = 'claimed' AND lease_expires_at_ms IS NOT NULL
+             ORDER BY lease_expires_at_ms LIMIT 1) < (SELECT now_ms FROM n)
+      ORDER BY suspended_at_ms, execution_id, lease_expires_at_ms LIMIT 1 `
 	claimSQLTail = `),
 pick AS (SELECT execution_id, reason FROM (SELECT * FROM r UNION ALL SELECT * FROM t UNION ALL SELECT * FROM l) c
          ORDER BY suspended_at_ms, execution_id LIMIT 1),
-untag AS (DELETE FROM ff_suspension_tags t USING pick WHERE t.execution_id = pick.execution_id)
+untag AS (DELETE FROM ff_suspension_tags WHERE execution_id = (SELECT execution_id FROM pick))
 UPDATE ff_executions e
-SET state = 'claimed', reason = pick.reason, lease_id = $1, lease_expires_at_ms = n.now_ms + $2
-FROM pick, n
-WHERE e.execution_id = pick.execution_id
+SET state = 'claimed', reason = (SELECT reason FROM pick), lease_id = $1, lease_expires_at_ms = (SELECT now_ms FROM n) + $2
+WHERE e.execution_id = (SELECT execution_id FROM pick)
 RETURNING e.execution_id, e.suspension_id, e.reason, e.lease_expires_at_ms`
 )
 

@@ -116,13 +116,27 @@ func (b *Backend) inPooledExecTx(ctx context.Context, executionID string, fn fun
 
 // inClaimTx runs fn in one READ COMMITTED transaction and commits it,
 // retrying a deadlock (which claims waiting in claimWaitSQL could meet) up
-// to maxAttempts in all, like inTx.
+// to maxAttempts in all, like inTx. The transaction's settings
+// (claimSettingsSQL) are sent with BEGIN.
 func (b *Backend) inClaimTx(ctx context.Context, fn func(pgx.Tx) error) error {
 	if err := b.usable(); err != nil {
 		return err
 	}
-	return b.retryAt(ctx, b.pool, pgx.ReadCommitted, func(int) string { return "" }, fn)
+	return b.retryAt(ctx, b.pool, pgx.ReadCommitted, func(int) string { return claimSettingsSQL }, fn)
 }
+
+// claimSettingsSQL sets, for the claim transaction only (SET LOCAL: no
+// session state, so behind a transaction pooler too), the planner
+// settings under which claimSQL reads each branch's partial index in claim
+// order, whatever the statistics: with sorts priced out, the only plan of a
+// branch or gate without a sort is the walk of the one index in its ORDER
+// BY, and the one sort left (of the three candidates) costs what it costs
+// in every plan. On statistics of an empty table every plan looks like one
+// row, and the planner otherwise picks among them by rounding: a sort of
+// every timed-out execution, or the walk of every suspended one. The price
+// of a priced-out sort would start JIT compilation (hundreds of ms), so
+// JIT is off.
+const claimSettingsSQL = `SET LOCAL enable_sort = off; SET LOCAL enable_incremental_sort = off; SET LOCAL jit = off`
 
 // inTx runs fn in one SERIALIZABLE transaction and commits it; lockSQL,
 // if not empty, is a LOCK TABLE statement sent with BEGIN (see beginSQL). A
@@ -168,12 +182,12 @@ func (b *Backend) retryAt(ctx context.Context, db beginner, iso pgx.TxIsoLevel, 
 	}
 }
 
-// beginSQL starts a SERIALIZABLE transaction and, when lockSQL is not
-// empty, takes a table lock as the transaction's first statement, in the
-// same round trip (one simple-protocol query). LOCK TABLE takes no
-// snapshot: the snapshot is taken by the first statement after it, so a
-// transaction that waited for the lock reads what its predecessor
-// committed.
+// beginSQL starts a transaction at iso and, when lockSQL is not empty,
+// runs it as the transaction's first statements, in the same round trip
+// (one simple-protocol query): a table lock, or the settings of a claim
+// (claimSettingsSQL). Neither takes a snapshot: the snapshot is taken by
+// the first statement after them, so a transaction that waited for the
+// lock reads what its predecessor committed.
 func beginSQL(iso pgx.TxIsoLevel, lockSQL string) string {
 	if lockSQL == "" {
 		return ""

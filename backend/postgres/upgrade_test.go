@@ -124,7 +124,7 @@ func TestMigration0004UpgradesDataAt0003(t *testing.T) {
 	// when
 	applied, err := engine.Migrate(ctx, plain)
 	require.NoError(t, err)
-	require.Equal(t, []string{"0004_signal_budgets", "0005_lifecycle_v2", "0006_revoked_kids"}, applied)
+	require.Equal(t, []string{"0004_signal_budgets", "0005_lifecycle_v2", "0006_revoked_kids", "0007_claim_order"}, applied)
 
 	// then the counters and ordinals are those of the rows
 	b := readBudget(t, plain, "exec-1")
@@ -268,7 +268,7 @@ func TestMigration0005UpgradesDataAt0004(t *testing.T) {
 	// when
 	applied, err := engine.Migrate(ctx, plain)
 	require.NoError(t, err)
-	require.Equal(t, []string{"0005_lifecycle_v2", "0006_revoked_kids"}, applied)
+	require.Equal(t, []string{"0005_lifecycle_v2", "0006_revoked_kids", "0007_claim_order"}, applied)
 
 	// then get_waitpoint describes the waitpoints from before
 	e := engine.New(openURL(t, plain))
