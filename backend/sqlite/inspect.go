@@ -97,15 +97,17 @@ func scanWaitpointRecords(rows *sql.Rows, err error) ([]driver.WaitpointRecord, 
 // branch. Each count reads an index only, never the table: the per-state
 // totals are ranges of executions_by_state, and the timed-out suspensions
 // and expired leases ranges of executions_by_timeout and
-// executions_by_lease holding exactly the rows counted, so the
-// time-dependent part costs what it counts. The answer is one statement
-// over one snapshot: the five counts agree with each other.
+// executions_by_lease holding exactly the rows counted (two each, one per
+// value of overdue, which precedes the deadline in their keys since schema
+// version 5), so the time-dependent part costs what it counts. The answer
+// is one statement over one snapshot: the five counts agree with each
+// other.
 const countExecutions = `SELECT
     (SELECT count(*) FROM executions WHERE state = 'suspended'),
-    (SELECT count(*) FROM executions WHERE state = 'suspended' AND timeout_at_ms < ?1),
+    (SELECT count(*) FROM executions WHERE state = 'suspended' AND overdue IN (0, 1) AND timeout_at_ms < ?1),
     (SELECT count(*) FROM executions WHERE state = 'resumed'),
     (SELECT count(*) FROM executions WHERE state = 'claimed'),
-    (SELECT count(*) FROM executions WHERE state = 'claimed' AND lease_expires_at_ms < ?1)`
+    (SELECT count(*) FROM executions WHERE state = 'claimed' AND overdue IN (0, 1) AND lease_expires_at_ms < ?1)`
 
 // CountExecutions counts the remembered executions by the field of
 // count_executions they fall in at the backend's clock, read once, in one

@@ -147,7 +147,7 @@ func scanWaitpointRecord(row interface{ Scan(...any) error }) (*driver.Waitpoint
 
 // --- extend_lease, release_execution ---------------------------------------
 
-const setLease = `UPDATE executions SET lease_id = ?, lease_expires_at_ms = ? WHERE execution_id = ?`
+const setLease = `UPDATE executions SET lease_id = ?, lease_expires_at_ms = ?, overdue = 0 WHERE execution_id = ?`
 
 // ExtendLease moves the lease of a claimed execution to now + args.LeaseMs
 // in one write transaction (docs/spec.md §8.4). Errors
@@ -201,7 +201,7 @@ func checkLeaseHolder(q txn, executionID, leaseID string) error {
 
 // --- cancel_suspension -----------------------------------------------------
 
-const cancelExec = `UPDATE executions SET state = 'resumed', reason = 'cancelled' WHERE execution_id = ?`
+const cancelExec = `UPDATE executions SET state = 'resumed', reason = 'cancelled', overdue = 0 WHERE execution_id = ?`
 
 // CancelSuspension closes every waitpoint of a suspended execution's
 // suspension and makes it claimable with reason cancelled, in one write

@@ -46,6 +46,15 @@
 // implements driver.Inspector (inspect.go) without a schema change;
 // count_executions reads only the indexes of the executions table.
 //
+// Claims (docs/spec.md §5.5) on schema version 5
+// (migrations/sqlite/0005_claim_overdue.up.sql): a claim first marks
+// overdue the suspensions past their timeout and the leases past their
+// expiry that no claim marked yet (each is read and marked once), then
+// takes the oldest claimable as the first entry of two indexes in claim
+// order, resumed and overdue, so its cost does not grow with the backlog of
+// timed-out suspensions or expired leases, nor with the suspensions whose
+// timeout is still ahead.
+//
 // Time is the process clock (time.Now unless WithClock replaces it): several
 // processes sharing one file must have synchronized clocks, since grace
 // windows, timeouts and leases are compared against whichever process runs

@@ -54,8 +54,8 @@ func statements() []string {
 		selectExec, selectSuspendRecord, insertSuspendRecord, upsertSuspended, recordSatisfied,
 		insertWaitpoint, useWaitpoint, joinBuffered, insertSuspensionTags,
 		selectWaitpoint, selectDuplicate, insertSignal, selectPendingPool, countSignal, countExecSignal,
-		countBufferedSignal, countSignaled, resumeExec, closeWaitpoints, selectSignals, selectSignalPage,
-		selectSuspendedPage, selectTaggedPage, selectClaimable, claimExec,
+		countBufferedSignal, countSignaled, countExecSignalResume, closeWaitpoints, deleteSuspensionTags, selectSignals, selectSignalPage,
+		selectSuspendedPage, selectTaggedPage, markOverdue, selectClaimable, claimExec,
 		rememberPending, insertPendingWaitpoint, selectWaitpointInfo, setLease, cancelExec,
 		selectDescribedExec, selectDescribedWaitpoints, countExecutions,
 	}

@@ -30,13 +30,15 @@ type execRow struct {
 	payloadBytes       int64 // their payload bytes (docs/spec.md §8.3)
 	signalSeq          int64
 	pendingExpiresAtMs int64 // latest expires_at_ms of the pending waitpoints made; 0: none
+	tagged             bool  // the latest suspension has tags (suspension_tags rows while suspended)
 	reason             sql.NullString
 	leaseID            sql.NullString
 	leaseExpiresAtMs   sql.NullInt64
 }
 
 const execColumns = `execution_id, state, suspension_id, condition, suspended_at_ms, timeout_at_ms,
-    waitpoint_count, signal_count, payload_bytes, signal_seq, pending_expires_at_ms, reason, lease_id, lease_expires_at_ms`
+    waitpoint_count, signal_count, payload_bytes, signal_seq, pending_expires_at_ms, tags IS NOT NULL,
+    reason, lease_id, lease_expires_at_ms`
 
 const selectExec = `SELECT ` + execColumns + ` FROM executions WHERE execution_id = ?`
 
@@ -47,7 +49,7 @@ func scanExec(row interface{ Scan(...any) error }, extra ...any) (*execRow, erro
 	var suspension, condition sql.NullString
 	var suspendedAt, timeout, pendingExpires sql.NullInt64
 	err := row.Scan(append([]any{&e.id, &e.state, &suspension, &condition, &suspendedAt, &timeout,
-		&e.waitpointCount, &e.signalCount, &e.payloadBytes, &e.signalSeq, &pendingExpires,
+		&e.waitpointCount, &e.signalCount, &e.payloadBytes, &e.signalSeq, &pendingExpires, &e.tagged,
 		&e.reason, &e.leaseID, &e.leaseExpiresAtMs}, extra...)...)
 	if err != nil {
 		return nil, err
@@ -83,7 +85,7 @@ func loadLiveExec(q txn, id string, nowMs int64) (*execRow, error) {
 	if err != nil || e == nil || !driver.ForgetsExpiredPending(e.state, e.pendingExpiresAtMs, nowMs) {
 		return e, err
 	}
-	return nil, forget(q, id)
+	return nil, forget(q, e)
 }
 
 // decision returns what the contract's decisions read of the execution; nil
@@ -140,7 +142,7 @@ ON CONFLICT (execution_id) DO UPDATE SET
     suspended_at_ms = excluded.suspended_at_ms, timeout_at_ms = excluded.timeout_at_ms,
     waitpoint_count = excluded.waitpoint_count, signal_count = excluded.signal_count,
     payload_bytes = excluded.payload_bytes, tags = excluded.tags,
-    reason = NULL, lease_id = NULL, lease_expires_at_ms = NULL`
+    reason = NULL, lease_id = NULL, lease_expires_at_ms = NULL, overdue = 0`
 
 // recordSatisfied makes an already satisfied suspension the execution's
 // latest (observe_signals shows it) and leaves its state, lease and reason
@@ -422,9 +424,12 @@ const (
     WHERE waitpoint_id = ?`
 	countExecSignal = `UPDATE executions SET signal_count = signal_count + 1, payload_bytes = payload_bytes + ?,
     signal_seq = signal_seq + 1 WHERE execution_id = ?`
+	// countExecSignalResume is countExecSignal for the signal that resumes
+	// the execution.
+	countExecSignalResume = `UPDATE executions SET signal_count = signal_count + 1, payload_bytes = payload_bytes + ?,
+    signal_seq = signal_seq + 1, state = 'resumed', reason = 'signal', overdue = 0 WHERE execution_id = ?`
 	countBufferedSignal = `UPDATE executions SET signal_seq = signal_seq + 1 WHERE execution_id = ?`
 	countSignaled       = `SELECT count(*) FROM waitpoints WHERE suspension_id = ? AND signal_count > 0`
-	resumeExec          = `UPDATE executions SET state = 'resumed', reason = 'signal' WHERE execution_id = ?`
 	closeWaitpoints     = `UPDATE waitpoints SET closed = 1 WHERE suspension_id = ?`
 )
 
@@ -478,7 +483,7 @@ func deliver(q txn, args contracts.DeliverSignalArgs, nowMs int64) (contracts.De
 	if err := recordSignal(q, sig, e, true); err != nil {
 		return out, err
 	}
-	resumed, err := resumeIfDue(q, e)
+	resumed, err := countInSuspension(q, e, len(sig.Payload))
 	if err != nil {
 		return out, err
 	}
@@ -501,6 +506,9 @@ func deliverPending(q txn, w *waitpointRow, e *execRow, args contracts.DeliverSi
 	}
 	sig := driver.NewSignal(w.ref, args, nowMs)
 	if err := recordSignal(q, sig, e, false); err != nil {
+		return out, err
+	}
+	if _, err := q.exec(countBufferedSignal, e.id); err != nil {
 		return out, err
 	}
 	return contracts.DeliverSignalOutcome{Outcome: contracts.OutcomeAccepted, SignalID: sig.SignalID}, nil
@@ -532,9 +540,10 @@ func authorize(q txn, args contracts.DeliverSignalArgs, nowMs int64) (*waitpoint
 
 // recordSignal stores the signal with the execution's next sequence number
 // and counts it, and its payload bytes, on the waitpoint. In a suspension
-// (e's latest) it takes the next position of its delivery order and counts
-// on the suspension too; on a pending waitpoint it waits without a
-// suspension (joinBuffered moves it).
+// (e's latest) it takes the next position of its delivery order; on a
+// pending waitpoint it waits without a suspension (joinBuffered moves it).
+// The caller counts it on the execution row: countInSuspension, or
+// countBufferedSignal.
 func recordSignal(q txn, sig contracts.Signal, e *execRow, inSuspension bool) error {
 	var payload, key, suspension, position any
 	if len(sig.Payload) > 0 {
@@ -551,30 +560,32 @@ func recordSignal(q txn, sig contracts.Signal, e *execRow, inSuspension bool) er
 	if err != nil {
 		return err
 	}
-	if _, err := q.exec(countSignal, len(sig.Payload), sig.WaitpointID); err != nil {
-		return err
-	}
-	if !inSuspension {
-		_, err = q.exec(countBufferedSignal, e.id)
-		return err
-	}
-	_, err = q.exec(countExecSignal, len(sig.Payload), e.id)
+	_, err = q.exec(countSignal, len(sig.Payload), sig.WaitpointID)
 	return err
 }
 
-// resumeIfDue resumes the execution when its condition holds after a signal
-// (driver.ConditionHolds over the waitpoints of the suspension holding a
-// signal, at most 16). Resuming closes every waitpoint of the suspension and
-// takes the execution out of list_suspended's tag index.
-func resumeIfDue(q txn, e *execRow) (bool, error) {
-	var signaled int
-	if err := q.queryRow(countSignaled, e.suspensionID).Scan(&signaled); err != nil {
+// countInSuspension counts a signal recordSignal stored in e's latest
+// suspension on the execution row, and resumes the execution in the same
+// update when its condition now holds (driver.ConditionHolds over the
+// waitpoints of the suspension holding a signal, at most 16; a condition
+// that needs one signaled waitpoint holds without reading them, since the
+// signal's waitpoint now holds one). Resuming closes every waitpoint of
+// the suspension and takes the execution out of list_suspended's tag
+// index.
+func countInSuspension(q txn, e *execRow, payloadBytes int) (bool, error) {
+	resumes := contracts.ConditionCount(e.condition, e.waitpointCount) == 1
+	if !resumes {
+		var signaled int
+		if err := q.queryRow(countSignaled, e.suspensionID).Scan(&signaled); err != nil {
+			return false, err
+		}
+		resumes = driver.ConditionHolds(e.condition, signaled, e.waitpointCount)
+	}
+	if !resumes {
+		_, err := q.exec(countExecSignal, payloadBytes, e.id)
 		return false, err
 	}
-	if !driver.ConditionHolds(e.condition, signaled, e.waitpointCount) {
-		return false, nil
-	}
-	if _, err := q.exec(resumeExec, e.id); err != nil {
+	if _, err := q.exec(countExecSignalResume, payloadBytes, e.id); err != nil {
 		return false, err
 	}
 	err := closeSuspension(q, e)
@@ -583,10 +594,23 @@ func resumeIfDue(q txn, e *execRow) (bool, error) {
 
 // closeSuspension closes every waitpoint of e's latest suspension and drops
 // e from the tag index, for a step that takes e out of state suspended
-// (resume, cancel, claim).
+// (resume, cancel, a timeout claim). An execution in another state left it
+// already, which closed them: there is nothing to do.
 func closeSuspension(q txn, e *execRow) error {
+	if e.state != contracts.StateSuspended {
+		return nil
+	}
 	if _, err := q.exec(closeWaitpoints, e.suspensionID); err != nil {
 		return err
+	}
+	return untag(q, e)
+}
+
+// untag drops e from list_suspended's tag index; it holds rows of e only
+// when e's latest suspension has tags.
+func untag(q txn, e *execRow) error {
+	if !e.tagged {
+		return nil
 	}
 	_, err := q.exec(deleteSuspensionTags, e.id)
 	return err
@@ -757,29 +781,46 @@ func scanSuspended(rows *sql.Rows, err error) ([]contracts.SuspendedExecution, e
 
 // --- claim_resumed_execution -----------------------------------------------
 
+// markOverdue marks (overdue = 1) the suspended executions past their
+// timeout and the claimed ones past their lease that no claim marked yet:
+// the unmarked ranges of executions_by_timeout and executions_by_lease,
+// keyed by (state, overdue, deadline), so each execution is read and
+// marked once however long it then waits (schema version 5).
+const markOverdue = `UPDATE executions SET overdue = 1 WHERE rowid IN (
+    SELECT rowid FROM executions WHERE state = 'suspended' AND overdue = 0 AND timeout_at_ms < ?1
+    UNION ALL
+    SELECT rowid FROM executions WHERE state = 'claimed' AND overdue = 0 AND lease_expires_at_ms < ?1)`
+
 // selectClaimable finds the oldest claimable execution by (suspended_at_ms,
-// execution_id): resumed, suspended past its timeout, or claimed past its
-// lease. Each branch is served by its own index and yields at most one row.
+// execution_id), once markOverdue ran at the same now: resumed (the first
+// entry of executions_by_state's range), or marked overdue (the first entry
+// of executions_overdue) and still past its deadline at now, which only a
+// clock that went back since the mark can deny. Each branch reads its
+// index in claim order and stops at its first row; nothing is sorted but
+// the two rows they yield.
 const selectClaimable = `SELECT ` + execColumns + ` FROM (
     SELECT * FROM (SELECT * FROM executions WHERE state = 'resumed'
         ORDER BY suspended_at_ms, execution_id LIMIT 1)
     UNION ALL
-    SELECT * FROM (SELECT * FROM executions WHERE state = 'suspended' AND timeout_at_ms IS NOT NULL AND timeout_at_ms < ?1
-        ORDER BY suspended_at_ms, execution_id LIMIT 1)
-    UNION ALL
-    SELECT * FROM (SELECT * FROM executions WHERE state = 'claimed' AND lease_expires_at_ms IS NOT NULL AND lease_expires_at_ms < ?1
+    SELECT * FROM (SELECT * FROM executions INDEXED BY executions_overdue WHERE overdue = 1
+            AND (state = 'suspended' AND timeout_at_ms < ?1 OR state = 'claimed' AND lease_expires_at_ms < ?1)
         ORDER BY suspended_at_ms, execution_id LIMIT 1)
 ) ORDER BY suspended_at_ms, execution_id LIMIT 1`
 
-const claimExec = `UPDATE executions SET state = 'claimed', reason = ?, lease_id = ?, lease_expires_at_ms = ?
-    WHERE execution_id = ?`
+const claimExec = `UPDATE executions SET state = 'claimed', reason = ?, lease_id = ?, lease_expires_at_ms = ?,
+    overdue = 0 WHERE execution_id = ?`
 
 // ClaimResumedExecution leases the oldest claimable execution in one write
 // transaction, so each claimable execution goes to exactly one caller. A
 // timeout claim closes the waitpoints; a re-claim after an expired lease
 // keeps the reason.
 func (b *Backend) ClaimResumedExecution(ctx context.Context, args contracts.ClaimArgs) (contracts.ClaimOutcome, error) {
-	return writing(ctx, b, func(q txn, nowMs int64) (contracts.ClaimOutcome, error) { return claim(q, args, nowMs) })
+	return writing(ctx, b, func(q txn, nowMs int64) (contracts.ClaimOutcome, error) {
+		if _, err := q.exec(markOverdue, nowMs); err != nil {
+			return contracts.ClaimOutcome{}, err
+		}
+		return claim(q, args, nowMs)
+	})
 }
 
 var _ driver.BatchClaimer = (*Backend)(nil)
@@ -790,6 +831,9 @@ var _ driver.BatchClaimer = (*Backend)(nil)
 func (b *Backend) ClaimResumedExecutions(ctx context.Context, args contracts.ClaimBatchArgs) (contracts.ClaimBatchOutcome, error) {
 	return writing(ctx, b, func(q txn, nowMs int64) (contracts.ClaimBatchOutcome, error) {
 		out := contracts.ClaimBatchOutcome{Claims: []contracts.ClaimOutcome{}}
+		if _, err := q.exec(markOverdue, nowMs); err != nil {
+			return out, err
+		}
 		for len(out.Claims) < args.Max {
 			c, err := claim(q, args.Claim(), nowMs)
 			if err != nil || c.Outcome != contracts.OutcomeClaimed {
@@ -801,6 +845,8 @@ func (b *Backend) ClaimResumedExecutions(ctx context.Context, args contracts.Cla
 	})
 }
 
+// claim leases the oldest claimable execution at nowMs; markOverdue ran
+// at nowMs earlier in the transaction.
 func claim(q txn, args contracts.ClaimArgs, nowMs int64) (contracts.ClaimOutcome, error) {
 	e, err := scanExec(q.queryRow(selectClaimable, nowMs))
 	if errors.Is(err, sql.ErrNoRows) {
@@ -829,20 +875,24 @@ func claim(q txn, args contracts.ClaimArgs, nowMs int64) (contracts.ClaimOutcome
 
 // --- complete_execution ----------------------------------------------------
 
-// forgetExecution deletes everything recorded for an execution.
+// forgetExecution deletes everything recorded for an execution but its
+// rows of suspension_tags (untag).
 var forgetExecution = []string{
 	`DELETE FROM signals WHERE execution_id = ?`,
 	`DELETE FROM waitpoints WHERE execution_id = ?`,
 	`DELETE FROM suspend_idempotency WHERE execution_id = ?`,
-	deleteSuspensionTags,
 	`DELETE FROM executions WHERE execution_id = ?`,
 }
 
-// forget deletes the execution id and everything recorded for it:
-// suspensions, waitpoints (pending ones too), signals, idempotency records.
-func forget(q txn, id string) error {
+// forget deletes the execution e and everything recorded for it:
+// suspensions, waitpoints (pending ones too), signals, idempotency records
+// and its rows of the tag index.
+func forget(q txn, e *execRow) error {
+	if err := untag(q, e); err != nil {
+		return err
+	}
 	for _, stmt := range forgetExecution {
-		if _, err := q.exec(stmt, id); err != nil {
+		if _, err := q.exec(stmt, e.id); err != nil {
 			return err
 		}
 	}
@@ -861,7 +911,7 @@ func (b *Backend) CompleteExecution(ctx context.Context, args contracts.Complete
 		if err := driver.CheckComplete(e.decision(), args); err != nil {
 			return err
 		}
-		return forget(q, args.ExecutionID)
+		return forget(q, e)
 	})
 	if err != nil {
 		return contracts.CompleteOutcome{}, err
