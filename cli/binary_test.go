@@ -14,6 +14,7 @@ import (
 
 	"github.com/flowfabric/flowfabric-go/contracts"
 	"github.com/flowfabric/flowfabric-go/driver"
+	"github.com/flowfabric/flowfabric-go/internal/syncbuf"
 )
 
 // The acceptance tests build the real ff binary once and run every step as
@@ -221,7 +222,7 @@ func TestBinarySignalStopsServe(t *testing.T) {
 	p := newProc(t)
 	cmd := exec.Command(p.bin, "--backend", "memory://", "serve", "--listen", "127.0.0.1:0")
 	cmd.Dir = p.dir
-	var errOut syncBuffer
+	var errOut syncbuf.Buffer
 	cmd.Stderr = &errOut
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/flowfabric/flowfabric-go/cli"
 	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/internal/syncbuf"
 	"github.com/stretchr/testify/require"
 )
 
@@ -240,7 +241,7 @@ func TestServeRotateEvery(t *testing.T) {
 		t.Setenv("FF_WAITPOINT_HMAC_SECRET_FILE", writeFile(t, secretA))
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		var out, errOut syncBuffer
+		var out, errOut syncbuf.Buffer
 		db := "sqlite://" + filepath.Join(t.TempDir(), "serve.db")
 		done := make(chan int, 1)
 		go func() {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/flowfabric/flowfabric-go/cli"
 	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/internal/syncbuf"
 )
 
 // password is the password the redaction tests put in backend URLs.
@@ -24,7 +25,7 @@ func serveOnce(t *testing.T, args ...string) (int, string) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var out, errOut syncBuffer
+	var out, errOut syncbuf.Buffer
 	done := make(chan int, 1)
 	go func() { done <- cli.Run(ctx, args, strings.NewReader(""), &out, &errOut) }()
 	deadline := time.After(10 * time.Second)
@@ -298,7 +299,7 @@ func TestServeRefusesAShortAdminToken(t *testing.T) {
 func TestServeMetricsListen(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var out, errOut syncBuffer
+	var out, errOut syncbuf.Buffer
 	done := make(chan int, 1)
 	go func() {
 		done <- cli.Run(ctx, []string{"--backend", "memory://", "serve", "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"},

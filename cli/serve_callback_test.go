@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/flowfabric/flowfabric-go/cli"
+	"github.com/flowfabric/flowfabric-go/internal/syncbuf"
 	"github.com/stretchr/testify/require"
 )
 
@@ -25,7 +26,7 @@ func TestServeCallbackBaseURL(t *testing.T) {
 
 	for _, on := range []bool{true, false} {
 		ctx, cancel := context.WithCancel(context.Background())
-		var out, errOut syncBuffer
+		var out, errOut syncbuf.Buffer
 		args := []string{"--backend", "memory://", "serve", "--listen", "127.0.0.1:0"}
 		if on {
 			args = append(args, "--callback-base-url", "https://hooks.example.com")

@@ -1,7 +1,6 @@
 package cli_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -9,30 +8,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/flowfabric/flowfabric-go/cli"
+	"github.com/flowfabric/flowfabric-go/internal/syncbuf"
 )
-
-// syncBuffer is a bytes.Buffer safe for a writer goroutine and a reader.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 func TestDemo(t *testing.T) {
 	t.Setenv(cli.BackendEnv, "")
@@ -57,7 +38,7 @@ func TestServe(t *testing.T) {
 		t.Setenv("FF_WAITPOINT_HMAC_SECRET_FILE", secretFile)
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		var out, errOut syncBuffer
+		var out, errOut syncbuf.Buffer
 		db := "sqlite://" + filepath.Join(t.TempDir(), "serve.db")
 		done := make(chan int, 1)
 		go func() {
@@ -93,7 +74,7 @@ func TestServe(t *testing.T) {
 	t.Run("WarnsWhenTheStoreDoesNotPersist", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		var out, errOut syncBuffer
+		var out, errOut syncbuf.Buffer
 		done := make(chan int, 1)
 		go func() {
 			done <- cli.Run(ctx, []string{"--backend", "memory://", "serve", "--listen", "127.0.0.1:0"}, strings.NewReader(""), &out, &errOut)
@@ -126,7 +107,7 @@ func TestServe(t *testing.T) {
 }
 
 // waitListening waits for serve's "listening" log line and returns its address.
-func waitListening(t *testing.T, stderr *syncBuffer) string {
+func waitListening(t *testing.T, stderr *syncbuf.Buffer) string {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {

@@ -23,6 +23,7 @@ import (
 	"github.com/flowfabric/flowfabric-go/contracts"
 	"github.com/flowfabric/flowfabric-go/driver"
 	"github.com/flowfabric/flowfabric-go/engine"
+	"github.com/flowfabric/flowfabric-go/internal/syncbuf"
 )
 
 const adminToken = "console-test-admin-token-0123456789abcdef"
@@ -38,24 +39,6 @@ func newClock() *clock {
 func (c *clock) Now() time.Time          { return time.UnixMilli(c.ms.Load()) }
 func (c *clock) Advance(d time.Duration) { c.ms.Add(d.Milliseconds()) }
 
-// lockedBuffer is a log sink safe for the server's goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // fixture is a console over a memory backend, mounted under /console/ of
 // a loopback test server, as ff serve mounts it.
 type fixture struct {
@@ -64,7 +47,7 @@ type fixture struct {
 	c       *console.Console
 	clock   *clock
 	srv     *httptest.Server
-	logs    *lockedBuffer
+	logs    *syncbuf.Buffer
 	rotated []console.Rotation
 	mu      sync.Mutex
 }
@@ -85,7 +68,7 @@ type withoutInspector struct {
 // backend itself.
 func newFixtureOn(t *testing.T, wrap func(*memory.Backend) driver.Backend, tweak ...func(*console.Options)) *fixture {
 	t.Helper()
-	f := &fixture{t: t, clock: newClock(), logs: &lockedBuffer{}}
+	f := &fixture{t: t, clock: newClock(), logs: &syncbuf.Buffer{}}
 	mem := memory.New(memory.WithClock(f.clock.Now))
 	var b driver.Backend = mem
 	if wrap != nil {

@@ -14,35 +14,17 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/flowfabric/flowfabric-go/backend/memory"
 	"github.com/flowfabric/flowfabric-go/contracts"
 	"github.com/flowfabric/flowfabric-go/engine"
 	"github.com/flowfabric/flowfabric-go/httpapi"
+	"github.com/flowfabric/flowfabric-go/internal/syncbuf"
 	"github.com/stretchr/testify/require"
 )
 
 const cbAdmin = "callback-test-admin-token-0123456789"
-
-// syncBuffer is a log sink safe for the handler's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // cbServer is a handler with callback URLs on, over a memory engine with a
 // seeded keystore and execution run-1 suspended on waitpoints a and b
@@ -51,7 +33,7 @@ type cbServer struct {
 	t   *testing.T
 	e   *engine.Engine
 	h   *httpapi.Handler
-	log *syncBuffer
+	log *syncbuf.Buffer
 	sus contracts.SuspendOutcome
 }
 
@@ -65,7 +47,7 @@ func newCBServer(t *testing.T, opts httpapi.Options) *cbServer {
 	sus, err := e.Suspend(ctx, contracts.SuspendArgs{ExecutionID: "run-1", Condition: contracts.ConditionAll,
 		Waitpoints: []contracts.WaitpointSpec{{Key: "a"}, {Key: "b"}}})
 	require.NoError(t, err)
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	opts.AdminToken = cbAdmin
 	opts.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	h := httpapi.New(e, opts)

@@ -1,46 +1,27 @@
 package valkey
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"log"
 	"log/slog"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/internal/syncbuf"
 )
-
-// syncBuffer is a bytes.Buffer safe for concurrent writers and a reader.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // captureSlog makes slog.Default a JSON logger writing to the returned
 // buffer until t ends (and puts the log package's output back too, which
 // slog.SetDefault redirects).
-func captureSlog(t *testing.T) *syncBuffer {
+func captureSlog(t *testing.T) *syncbuf.Buffer {
 	t.Helper()
-	buf := &syncBuffer{}
+	buf := &syncbuf.Buffer{}
 	prev, w, flags := slog.Default(), log.Writer(), log.Flags()
 	slog.SetDefault(slog.New(slog.NewJSONHandler(buf, nil)))
 	t.Cleanup(func() {

@@ -7,7 +7,6 @@ package cli_test
 // a third process while the servers keep verifying.
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -17,12 +16,12 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/internal/syncbuf"
 	"github.com/flowfabric/flowfabric-go/internal/testenv"
 	"github.com/stretchr/testify/require"
 )
@@ -84,27 +83,8 @@ func TestScheduledRotationAcrossServers(t *testing.T) {
 type server struct {
 	cmd    *exec.Cmd
 	addr   string
-	stderr *lockedBuffer
+	stderr *syncbuf.Buffer
 	done   chan error
-}
-
-// lockedBuffer is a bytes.Buffer safe for a process writing and a test
-// reading.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // startServer starts `ff serve --rotate-every 2s --grace 10s` on backend
@@ -120,7 +100,7 @@ func startServer(t *testing.T, backend string) *server {
 		}
 	}
 	cmd.Env = append(cmd.Env, "FF_ADMIN_TOKEN="+adminToken)
-	s := &server{cmd: cmd, stderr: &lockedBuffer{}, done: make(chan error, 1)}
+	s := &server{cmd: cmd, stderr: &syncbuf.Buffer{}, done: make(chan error, 1)}
 	cmd.Stdout, cmd.Stderr = io.Discard, s.stderr
 	require.NoError(t, cmd.Start())
 	go func() { s.done <- cmd.Wait() }()

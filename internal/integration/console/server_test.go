@@ -27,6 +27,7 @@ import (
 	"github.com/flowfabric/flowfabric-go/contracts"
 	"github.com/flowfabric/flowfabric-go/engine"
 	"github.com/flowfabric/flowfabric-go/httpapi"
+	"github.com/flowfabric/flowfabric-go/internal/syncbuf"
 	"github.com/flowfabric/flowfabric-go/internal/testenv"
 )
 
@@ -52,24 +53,6 @@ func chromiumPath(t *testing.T) string {
 	return ""
 }
 
-// lockedBuffer is a log sink safe for the server's goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // server is what ff serve --console runs: the gateway at /, the console
 // at /console/, over one Engine on a SQLite file.
 type server struct {
@@ -78,7 +61,7 @@ type server struct {
 	api  *httpapi.Handler
 	con  *console.Console
 	srv  *httptest.Server
-	logs *lockedBuffer
+	logs *syncbuf.Buffer
 }
 
 func startServer(t *testing.T, metricsEvery time.Duration) *server {
@@ -86,7 +69,7 @@ func startServer(t *testing.T, metricsEvery time.Duration) *server {
 	ctx := context.Background()
 	e, err := engine.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "ff.db"))
 	require.NoError(t, err)
-	s := &server{t: t, e: e, logs: &lockedBuffer{}}
+	s := &server{t: t, e: e, logs: &syncbuf.Buffer{}}
 	log := slog.New(slog.NewJSONHandler(s.logs, nil))
 	s.api = httpapi.New(e, httpapi.Options{AdminToken: adminToken, Logger: log})
 	s.con = console.New(e, console.Options{

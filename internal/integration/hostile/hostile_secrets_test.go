@@ -1,7 +1,6 @@
 package hostile
 
 import (
-	"bytes"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -18,6 +17,7 @@ import (
 	"github.com/flowfabric/flowfabric-go/driver"
 	"github.com/flowfabric/flowfabric-go/engine"
 	"github.com/flowfabric/flowfabric-go/httpapi"
+	"github.com/flowfabric/flowfabric-go/internal/syncbuf"
 )
 
 // The secrets of the scan: a 32-byte and a 48-byte signing secret and the
@@ -35,26 +35,9 @@ const scanAdmin = "scan-admin-token-7f3e9a"
 type transcript struct {
 	mu     sync.Mutex
 	bodies strings.Builder
-	logs   syncBuffer
+	logs   syncbuf.Buffer
 	errs   strings.Builder
 	macs   []string
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // scanClient drives the HTTP API of one backend and records everything.

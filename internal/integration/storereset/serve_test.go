@@ -17,14 +17,15 @@ import (
 
 	"github.com/flowfabric/flowfabric-go/cli"
 	"github.com/flowfabric/flowfabric-go/contracts"
+	"github.com/flowfabric/flowfabric-go/internal/syncbuf"
 )
 
 // served is one ff serve process and its log.
 type served struct {
 	t      *testing.T
 	cmd    *exec.Cmd
-	stderr *lockedBuffer
-	stdout *lockedBuffer
+	stderr *syncbuf.Buffer
+	stdout *syncbuf.Buffer
 	addr   string
 	done   chan error
 }
@@ -45,7 +46,7 @@ func startServe(t *testing.T, backend string, flags ...string) *served {
 		}
 	}
 	cmd.Env = append(cmd.Env, "FF_ADMIN_TOKEN="+adminToken, cli.SeedKidEnv+"=k1", cli.SeedSecretEnv+"="+secretFile)
-	s := &served{t: t, cmd: cmd, stderr: &lockedBuffer{}, stdout: &lockedBuffer{}, done: make(chan error, 1)}
+	s := &served{t: t, cmd: cmd, stderr: &syncbuf.Buffer{}, stdout: &syncbuf.Buffer{}, done: make(chan error, 1)}
 	cmd.Stdout, cmd.Stderr = s.stdout, s.stderr
 	require.NoError(t, cmd.Start())
 	go func() { s.done <- cmd.Wait() }()

@@ -5,10 +5,8 @@
 package storereset
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -57,22 +55,3 @@ func (s *kvServer) restartEmpty(t *testing.T) {
 
 // ffBinary is cmd/ff, built once per package run.
 func ffBinary(t *testing.T) string { return testenv.FFBinary(t) }
-
-// lockedBuffer is a bytes.Buffer safe for a process writing and a test
-// reading.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
