@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/flowfabric/flowfabric-go/internal/integration/envelopes"
 )
 
 // readmeStories are the README sections whose console blocks run as they
@@ -58,7 +60,7 @@ func TestReadmeStoriesRunAsWritten(t *testing.T) {
 	_ = cmd.Run() // commands that answer an error envelope exit 1; their output is compared
 	got := strings.Split(stdout.String(), "\n")
 
-	want, have := newNumbering(), newNumbering()
+	var want, have envelopes.Normalizer
 	at := 0
 	for i, s := range steps {
 		require.Less(t, at, len(got), "step %d (%s) printed nothing", i, s.command)
@@ -73,7 +75,7 @@ func TestReadmeStoriesRunAsWritten(t *testing.T) {
 		}
 		require.Len(t, printed, len(s.want), "step %d: %s\nprinted: %q", i, s.command, printed)
 		for j := range s.want {
-			require.Equal(t, want.apply(s.want[j]), have.apply(printed[j]), "step %d: %s", i, s.command)
+			require.Equal(t, want.Normalize(s.want[j]), have.Normalize(printed[j]), "step %d: %s", i, s.command)
 		}
 	}
 }
@@ -103,32 +105,6 @@ func consoleSteps(t *testing.T, readme, heading string) []consoleStep {
 		}
 	}
 	return steps
-}
-
-// numbering replaces the values that differ from run to run, numbering
-// each distinct one in order of appearance, so two runs compare equal
-// exactly when they have the same shape and the same repetitions.
-type numbering struct{ seen map[string]string }
-
-func newNumbering() *numbering { return &numbering{seen: map[string]string{}} }
-
-var (
-	uuidValue   = regexp.MustCompile(`[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`)
-	msValue     = regexp.MustCompile(`("[a-z_]+_at_ms"):\d+`)
-	macValue    = regexp.MustCompile(`:[0-9a-f]{64}"`)
-	fingerprint = regexp.MustCompile(`("token_fingerprint"):"[0-9a-f]{16}"`)
-)
-
-func (n *numbering) apply(line string) string {
-	line = uuidValue.ReplaceAllStringFunc(line, func(id string) string {
-		if _, ok := n.seen[id]; !ok {
-			n.seen[id] = fmt.Sprintf("<id:%d>", len(n.seen)+1)
-		}
-		return n.seen[id]
-	})
-	line = msValue.ReplaceAllString(line, `$1:<ms>`)
-	line = macValue.ReplaceAllString(line, `:<mac>"`)
-	return fingerprint.ReplaceAllString(line, `$1:"<fingerprint>"`)
 }
 
 // withoutEnv returns env without the variable named name.

@@ -16,7 +16,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -30,6 +29,7 @@ import (
 	"github.com/flowfabric/flowfabric-go/contracts"
 	"github.com/flowfabric/flowfabric-go/engine"
 	"github.com/flowfabric/flowfabric-go/httpapi"
+	"github.com/flowfabric/flowfabric-go/internal/integration/envelopes"
 	"github.com/flowfabric/flowfabric-go/internal/testenv"
 	"github.com/stretchr/testify/require"
 )
@@ -304,30 +304,13 @@ func history(t *testing.T, s side) *recorded {
 	return r
 }
 
-var (
-	uuidRE        = regexp.MustCompile(`[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`)
-	msRE          = regexp.MustCompile(`("[a-z_]+_at_ms"):[0-9]+`)
-	macRE         = regexp.MustCompile(`:[0-9a-f]{64}"`)
-	fingerprintRE = regexp.MustCompile(`("token_fingerprint"):"[0-9a-f]{16}"`)
-	cursorRE      = regexp.MustCompile(`("next_cursor"):"[^"]+"`)
-)
-
 // normalize replaces the volatile values of a history (ids by order of
 // first appearance, timestamps, MACs, fingerprints, cursors).
-func normalize(envelopes []string) []string {
-	ids := map[string]string{}
-	out := make([]string, len(envelopes))
-	for i, e := range envelopes {
-		e = uuidRE.ReplaceAllStringFunc(e, func(id string) string {
-			if _, ok := ids[id]; !ok {
-				ids[id] = "<id:" + string(rune('A'+len(ids))) + ">"
-			}
-			return ids[id]
-		})
-		e = msRE.ReplaceAllString(e, `$1:"<ms>"`)
-		e = fingerprintRE.ReplaceAllString(e, `$1:"<fingerprint>"`)
-		e = cursorRE.ReplaceAllString(e, `$1:"<cursor>"`)
-		out[i] = macRE.ReplaceAllString(e, `:<mac>"`)
+func normalize(history []string) []string {
+	n := envelopes.Normalizer{Cursors: true}
+	out := make([]string, len(history))
+	for i, e := range history {
+		out[i] = n.Normalize(e)
 	}
 	return out
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"net/url"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -18,35 +17,9 @@ import (
 	"github.com/flowfabric/flowfabric-go/contracts"
 	"github.com/flowfabric/flowfabric-go/driver"
 	"github.com/flowfabric/flowfabric-go/engine"
+	"github.com/flowfabric/flowfabric-go/internal/integration/envelopes"
 	"github.com/flowfabric/flowfabric-go/internal/testenv"
 )
-
-var (
-	uuidRE        = regexp.MustCompile(`[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`)
-	msRE          = regexp.MustCompile(`("[a-z_]+_at_ms"):[0-9]+`)
-	macRE         = regexp.MustCompile(`:[0-9a-f]{64}"`)
-	fingerprintRE = regexp.MustCompile(`("token_fingerprint"):"[0-9a-f]{16}"`)
-)
-
-// normalize replaces the volatile values of a sequence of envelopes (ids by
-// order of first appearance, timestamps, MACs, token fingerprints) with
-// stable placeholders.
-func normalize(envelopes []string) []string {
-	ids := map[string]string{}
-	out := make([]string, len(envelopes))
-	for i, e := range envelopes {
-		e = uuidRE.ReplaceAllStringFunc(e, func(id string) string {
-			if _, ok := ids[id]; !ok {
-				ids[id] = "<id:" + string(rune('A'+len(ids))) + ">"
-			}
-			return ids[id]
-		})
-		e = msRE.ReplaceAllString(e, `$1:"<ms>"`)
-		e = fingerprintRE.ReplaceAllString(e, `$1:"<fingerprint>"`)
-		out[i] = macRE.ReplaceAllString(e, `:<mac>"`)
-	}
-	return out
-}
 
 // parityMemory is the scheme of a memory store that outlives each cli.Run,
 // so that the CLI's steps share it as they share a SQLite file.
@@ -110,8 +83,8 @@ func TestEnvelopesEqualTheCLIs(t *testing.T) {
 		t.Run(bc.name, func(t *testing.T) {
 			t.Parallel()
 			cliURL, e := bc.open(t)
-			c := normalize(historyViaCLI(t, cliURL))
-			h := normalize(historyViaHTTP(t, newAPI(t, e, adminToken)))
+			c := envelopes.Normalize(historyViaCLI(t, cliURL))
+			h := envelopes.Normalize(historyViaHTTP(t, newAPI(t, e, adminToken)))
 			if len(c) != len(h) {
 				t.Fatalf("the histories have %d and %d steps", len(c), len(h))
 			}
