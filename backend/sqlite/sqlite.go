@@ -14,7 +14,12 @@
 // open the same file) serialize on SQLite's write lock and wait for it up to
 // the busy timeout (5 s by default, WithBusyTimeout); reads run in deferred
 // transactions and, in WAL mode, neither block nor wait for writers. Within
-// one process, writes queue on a single writer connection. A write that still
+// one process, writes run on a single writer connection, by group commit
+// (group.go): the writes waiting when the writer is free run in one
+// transaction, each in a savepoint (a rejected one is rolled back alone and
+// changes nothing), and each answers only once that transaction committed,
+// so several writers share one fsync; a write that finds the writer idle
+// runs at once, alone. A write that still
 // finds the lock busy after three busy timeouts fails with the retryable
 // contention error contracts.ErrSerializationRetryExhausted (wrapping the
 // native SQLITE_BUSY), never with "database is locked".
@@ -102,8 +107,9 @@ func init() {
 // Backend is the SQLite driver. It is safe for concurrent use, and several
 // processes may open the same file at once.
 type Backend struct {
-	db     *sql.DB // writes: one connection, so this process's writers queue in database/sql
+	db     *sql.DB // writes: one connection, used by w (and by applications' transactions, DB())
 	rdb    *sql.DB // reads: a pool of connections reading WAL snapshots (db itself for :memory:)
+	w      *writer // runs the writes, in groups (group.go)
 	wstmts map[string]*sql.Stmt
 	rstmts map[string]*sql.Stmt
 	path   string
@@ -197,16 +203,18 @@ func openBackend(path string, cfg config) (*Backend, error) {
 		return nil, openError(path, err)
 	}
 	b := &Backend{db: db, rdb: db, path: path, memory: path == MemoryPath, now: cfg.now}
+	b.w = newWriter(b)
 	if b.memory {
 		return b, nil
 	}
 	// One writer connection per process: writers of this process wait in
-	// database/sql's queue (honouring their contexts) instead of polling
-	// SQLite's lock in the busy handler; only other processes' writers meet
-	// the busy timeout.
+	// the writer's queue (honouring their contexts, group.go) instead of
+	// polling SQLite's lock in the busy handler; only other processes'
+	// writers meet the busy timeout.
 	db.SetMaxOpenConns(1)
 	db.SetMaxIdleConns(1)
 	if b.rdb, err = openDB(path, cfg.busyTimeout); err != nil {
+		b.w.close()
 		_ = db.Close()
 		return nil, openError(path, err)
 	}
@@ -373,11 +381,14 @@ func (b *Backend) probeWrite(ctx context.Context) error {
 }
 
 // Close closes the database. Calls after Close fail with
-// unavailable / backend_closed. An in-memory database is gone after Close.
+// unavailable / backend_closed, and so do writes still waiting for their
+// turn; a group of writes already running finishes. An in-memory database
+// is gone after Close.
 func (b *Backend) Close() error {
 	if b.closed.Swap(true) {
 		return nil
 	}
+	b.w.close()
 	closeStmts(b.wstmts)
 	closeStmts(b.rstmts)
 	err := b.db.Close()
@@ -396,23 +407,19 @@ func errClosed() error {
 
 func (b *Backend) nowMs() int64 { return b.now().UnixMilli() }
 
-// write runs fn in one BEGIN IMMEDIATE transaction and commits it. The clock
-// is read once, after the write lock is held, so that timestamps of
-// successive writes never go backwards relative to the lock order. A
-// transaction that could not take the lock within the busy timeout is
-// retried, writeAttempts in all.
+// write runs fn as one write: in a BEGIN IMMEDIATE transaction, alone or
+// together with other writes of this process (group commit, group.go),
+// and answers once that transaction committed. fn's writes are applied
+// only when it returns nil, and never when the call answers an error.
+// The clock is read once, when fn's turn comes, after the write lock is
+// held, so that timestamps of successive writes never go backwards
+// relative to the lock order. A transaction that could not take the lock
+// within the busy timeout is retried, writeAttempts in all.
 func (b *Backend) write(ctx context.Context, fn func(q txn, nowMs int64) error) error {
 	if b.closed.Load() {
 		return errClosed()
 	}
-	var err error
-	for range writeAttempts {
-		err = b.runTx(ctx, b.db, b.wstmts, nil, fn)
-		if !isBusy(err) || ctx.Err() != nil {
-			break
-		}
-	}
-	return b.writeError(contextFirst(ctx, err))
+	return b.writeError(contextFirst(ctx, b.w.do(ctx, fn)))
 }
 
 // read runs fn in one deferred (read-only) transaction: a consistent snapshot.

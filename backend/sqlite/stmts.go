@@ -58,6 +58,7 @@ func statements() []string {
 		selectSuspendedPage, selectTaggedPage, markOverdue, selectClaimable, claimExec,
 		rememberPending, insertPendingWaitpoint, selectWaitpointInfo, setLease, cancelExec,
 		selectDescribedExec, selectDescribedWaitpoints, countExecutions,
+		groupSavepoint, groupRelease, groupRollback,
 	}
 	return append(s, forgetExecution...)
 }
