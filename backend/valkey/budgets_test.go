@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
@@ -73,14 +74,33 @@ func counters(t *testing.T, b *Backend, s contracts.SuspendOutcome, key string) 
 	require.NoError(t, err)
 	for _, w := range s.Waitpoints {
 		if w.WaitpointKey == key {
-			n, err := b.client.HGet(bg, b.key(p, "w:"+w.WaitpointID), "n").Int64()
-			require.NoError(t, err)
-			wpSignals = n
+			wpSignals = storedSignalCount(t, b, s.ExecutionID, w.WaitpointID)
 		}
 	}
 	signals, _ = strconv.ParseInt(fmt.Sprint(f[0]), 10, 64)
 	payloadBytes, _ = strconv.ParseInt(fmt.Sprint(f[1]), 10, 64)
 	return wpSignals, signals, payloadBytes
+}
+
+// storedSignalCount reads the signal count of waitpoint wid of execution
+// id as stored, in either layout (see ff_wp in lua/prelude.lua): its
+// inline field of x:E, "<32 bytes><count>:<key>", or the n of its hash.
+func storedSignalCount(t *testing.T, b *Backend, id, wid string) int64 {
+	t.Helper()
+	p := driver.PartitionOf(id, b.parts)
+	v, err := b.client.HGet(bg, b.key(p, "x:"+id), "w:"+wid).Result()
+	if err == redis.Nil {
+		n, err := b.client.HGet(bg, b.key(p, "w:"+wid), "n").Int64()
+		require.NoError(t, err)
+		return n
+	}
+	require.NoError(t, err)
+	require.Greater(t, len(v), 32, "inline waitpoint %s", wid)
+	count, _, ok := strings.Cut(v[32:], ":")
+	require.True(t, ok, "inline waitpoint %s", wid)
+	n, err := strconv.ParseInt(count, 10, 64)
+	require.NoError(t, err)
+	return n
 }
 
 // Each budget of docs/spec.md §8.3 is enforced where the signal is

@@ -100,10 +100,10 @@ func FuzzParseReplies(f *testing.F) {
 				t.Fatalf("parseRotate: a current kid with another stored form is %+v (same secret: %v)", out, same)
 			}
 		}
-		page, err := parseListPage(v)
-		checkErr("parseListPage", err)
+		page, err := parseListRows(v)
+		checkErr("parseListRows", err)
 		if err == nil && len(page)*listRowLen != len(v) {
-			t.Fatalf("parseListPage: %d rows from %d values", len(page), len(v))
+			t.Fatalf("parseListRows: %d rows from %d values", len(page), len(v))
 		}
 		if len(v) > 0 && str(v, 0) == contracts.OutcomeClaimed {
 			_, err = parseClaims(v)

@@ -211,12 +211,22 @@ func (b *Backend) ObserveSignals(ctx context.Context, args contracts.ObserveSign
 	return driver.PageSignals(args.ExecutionID, sid, signals, start, limit), nil
 }
 
-// ListSuspended asks every partition, in one pipeline (one round trip per
-// node), for its first limit+1 suspended executions after the cursor, and
-// merges them in (suspended_at_ms, execution_id) order. With a tag each
-// partition reads its index of that tag (docs/spec.md §8.6), kept by the
-// scripts that add and remove executions from the suspended index, so a
-// filtered page reads only executions that carry the tag.
+// ListSuspended answers a page of list_suspended (docs/spec.md §5.4) in
+// two steps, each one pipeline (one round trip per node), so that no
+// partition reads more than the page can use. list_peek returns the index
+// members (suspended_at_ms and execution_id, no row) of at most limit+1
+// executions after the cursor from each partition (listCandidates, which
+// asks a first wave of partitions and then the others with a bound), and
+// the limit+1 first of all are merged here; list_rows then reads the rows
+// of only those, on their partitions. A winner that left the index in
+// between (it resumed, was claimed or cancelled, or completed) is not
+// listed, and the next candidates after the last one are fetched in its
+// place, so a page still holds limit rows and next_cursor still says
+// whether more follow: paging visits every execution that stays suspended
+// throughout exactly once, in order. With a tag both steps read the
+// partition's index of that tag (docs/spec.md §8.6), kept by the scripts
+// that add and remove executions from the suspended index, so a filtered
+// page reads only executions that carry the tag.
 func (b *Backend) ListSuspended(ctx context.Context, args contracts.ListSuspendedArgs) (contracts.ListSuspendedResult, error) {
 	after := ""
 	if args.Cursor != "" {
@@ -226,38 +236,150 @@ func (b *Backend) ListSuspended(ctx context.Context, args contracts.ListSuspende
 		}
 		after = member(c.SuspendedAtMs, c.ExecutionID)
 	}
-	count := strconv.Itoa(args.Limit + 1)
-	replies, err := b.runAll(ctx, scriptListPage, b.allPartitions(), func(int) []any { return []any{after, count, args.Tag} })
-	if err != nil {
-		return contracts.ListSuspendedResult{}, err
-	}
+	want := args.Limit + 1 // one more than the page: whether another follows
 	var rows []contracts.SuspendedExecution
-	for _, r := range replies {
-		if r.err != nil {
-			return contracts.ListSuspendedResult{}, r.err
-		}
-		page, err := parseListPage(r.values)
+	for range maxAttempts {
+		need := want - len(rows)
+		candidates, err := b.listCandidates(ctx, after, need, args.Tag)
 		if err != nil {
 			return contracts.ListSuspendedResult{}, err
 		}
-		rows = append(rows, page...)
+		found, err := b.listRows(ctx, candidates, args.Tag)
+		if err != nil {
+			return contracts.ListSuspendedResult{}, err
+		}
+		rows = append(rows, found...)
+		if len(rows) >= want || len(candidates) < need {
+			return driver.PageSuspended(rows, args.Limit), nil
+		}
+		// Some left the index between the steps: fetch their replacements,
+		// which all come after the candidates already read.
+		after = candidates[len(candidates)-1].member
 	}
-	sort.Slice(rows, func(i, j int) bool {
-		return member(rows[i].SuspendedAtMs, rows[i].ExecutionID) < member(rows[j].SuspendedAtMs, rows[j].ExecutionID)
-	})
-	return driver.PageSuspended(rows, args.Limit), nil
+	return contracts.ListSuspendedResult{}, errRetriesExhausted("list_suspended")
 }
 
-// listRowLen is how many values each row of a list_page reply holds.
+// listCandidate is an index member returned by list_peek, on its partition.
+type listCandidate struct {
+	member    string
+	partition int
+}
+
+// listFirstWave is how many partitions listCandidates asks without a
+// bound: about the square root of P, which keeps both waves' replies
+// near 2·sqrt(P)·n members whatever the spread of the executions.
+func listFirstWave(parts int) int {
+	w := 1
+	for w*w < parts {
+		w++
+	}
+	return w
+}
+
+// listCandidates returns the first n index members strictly after the
+// member after over every partition, in order, each with its partition.
+// It asks a first wave of partitions (listFirstWave) for their first n in
+// one pipeline, then the others in a second pipeline with the n-th
+// member found so far as an exclusive bound, when it found n: a member at
+// or past it cannot be among the first n.
+func (b *Backend) listCandidates(ctx context.Context, after string, n int, tag string) ([]listCandidate, error) {
+	count := strconv.Itoa(n)
+	all := b.allPartitions()
+	first := listFirstWave(b.parts)
+	var out []listCandidate
+	for _, wave := range [][]int{all[:first], all[first:]} {
+		if len(wave) == 0 {
+			continue
+		}
+		bound := ""
+		if len(out) >= n {
+			bound = out[n-1].member
+		}
+		replies, err := b.runAll(ctx, scriptListPeek, wave, func(int) []any { return []any{after, count, tag, bound} })
+		if err != nil {
+			return nil, err
+		}
+		for i, r := range replies {
+			if r.err != nil {
+				return nil, r.err
+			}
+			for j := range r.values {
+				m := str(r.values, j)
+				if len(m) < 22 {
+					return nil, interpretError(errMalformedReply)
+				}
+				out = append(out, listCandidate{member: m, partition: wave[i]})
+			}
+		}
+		sort.Slice(out, func(i, j int) bool { return out[i].member < out[j].member })
+		if len(out) > n {
+			out = out[:n]
+		}
+	}
+	return out, nil
+}
+
+// listRows reads the rows of candidates with list_rows, one script call
+// per partition in one pipeline, and returns them in the candidates'
+// order, without those that left the index since list_peek.
+func (b *Backend) listRows(ctx context.Context, candidates []listCandidate, tag string) ([]contracts.SuspendedExecution, error) {
+	if len(candidates) == 0 {
+		return nil, nil
+	}
+	byPartition := map[int][]any{}
+	var partitions []int
+	for _, c := range candidates {
+		if _, ok := byPartition[c.partition]; !ok {
+			partitions = append(partitions, c.partition)
+			byPartition[c.partition] = []any{tag}
+		}
+		byPartition[c.partition] = append(byPartition[c.partition], c.member)
+	}
+	replies, err := b.runAll(ctx, scriptListRows, partitions, func(p int) []any { return byPartition[p] })
+	if err != nil {
+		return nil, err
+	}
+	rows := make(map[string]*contracts.SuspendedExecution, len(candidates)) // by member
+	for i, r := range replies {
+		if r.err != nil {
+			return nil, r.err
+		}
+		page, err := parseListRows(r.values)
+		asked := byPartition[partitions[i]][1:]
+		if err == nil && len(page) != len(asked) {
+			err = interpretError(errMalformedReply)
+		}
+		if err != nil {
+			return nil, err
+		}
+		for j, x := range page {
+			rows[asked[j].(string)] = x
+		}
+	}
+	out := make([]contracts.SuspendedExecution, 0, len(candidates))
+	for _, c := range candidates {
+		if x := rows[c.member]; x != nil {
+			out = append(out, *x)
+		}
+	}
+	return out, nil
+}
+
+// listRowLen is how many values each row of a list_rows reply holds.
 const listRowLen = 6
 
-// parseListPage decodes a list_page reply.
-func parseListPage(v []any) ([]contracts.SuspendedExecution, error) {
+// parseListRows decodes a list_rows reply: one row per member asked, nil
+// for a member that left the index (an empty execution_id).
+func parseListRows(v []any) ([]*contracts.SuspendedExecution, error) {
 	if len(v)%listRowLen != 0 {
 		return nil, interpretError(errMalformedReply)
 	}
-	out := make([]contracts.SuspendedExecution, 0, len(v)/listRowLen)
+	out := make([]*contracts.SuspendedExecution, 0, len(v)/listRowLen)
 	for i := 0; i < len(v); i += listRowLen {
+		if str(v, i) == "" {
+			out = append(out, nil)
+			continue
+		}
 		sat, err1 := num(v, i+2)
 		nwp, err2 := num(v, i+4)
 		if err := errors.Join(err1, err2); err != nil {
@@ -272,7 +394,7 @@ func parseListPage(v []any) ([]contracts.SuspendedExecution, error) {
 			}
 			e.TimeoutAtMs = &tat
 		}
-		out = append(out, e)
+		out = append(out, &e)
 	}
 	return out, nil
 }

@@ -74,7 +74,8 @@ func deliver(t *testing.T, e ops, s contracts.SuspendOutcome, i int, a contracts
 // cluster; on a standalone server the first claim finds the claim hint
 // incomplete, asks every partition once and completes the hint (one call,
 // one pipeline, one ZADD), and later claims read only the hint (one call).
-// list_suspended costs one pipeline per node.
+// list_suspended on an empty store costs two pipelines per node at most
+// (list_peek's two waves; no row to read).
 func TestIdleClaimAndListRoundTrips(t *testing.T) {
 	forEachServer(t, func(t *testing.T, s server) {
 		rt := newRoundTrips()
@@ -110,8 +111,8 @@ func TestIdleClaimAndListRoundTrips(t *testing.T) {
 		if err != nil || len(l.Executions) != 0 {
 			t.Fatalf("list: %+v, %v", l, err)
 		}
-		if pipelines != masters || singles != 0 {
-			t.Errorf("list: %d pipelines and %d singles, want %d and 0", pipelines, singles, masters)
+		if pipelines > 2*masters || singles != 0 {
+			t.Errorf("list: %d pipelines and %d singles, want at most %d and 0", pipelines, singles, 2*masters)
 		}
 	})
 }
@@ -443,7 +444,7 @@ func TestSuspendMaxTimeoutIsExact(t *testing.T) {
 func loadAllScripts(t *testing.T, b *Backend) {
 	t.Helper()
 	for _, s := range []*redis.Script{scriptKeysLoad, scriptKeysKid, scriptSeedInstall, scriptRotate, scriptSuspendRead,
-		scriptSuspendWrite, scriptDeliver, scriptDeliverRead, scriptDeliverWrite, scriptObserve, scriptListPage,
+		scriptSuspendWrite, scriptDeliver, scriptDeliverRead, scriptDeliverWrite, scriptObserve, scriptListPeek, scriptListRows,
 		scriptClaimPeek, scriptClaim, scriptComplete, scriptClaimHinted, scriptCreateRead, scriptCreateWrite,
 		scriptGetWaitpoint, scriptExtend, scriptRelease, scriptCancel, scriptDescribe, scriptCount} {
 		if err := b.loadEverywhere(bg, s); err != nil {

@@ -36,13 +36,19 @@
 // remembered in state none, docs/spec.md §8.1, with the latest
 // suspension's budget counters nsig and nbytes, docs/spec.md §8.3, its
 // condition counter and tags, the per-execution delivery sequence and ver,
-// the id of the call that wrote it last), xi:E (suspend idempotency
+// the id of the call that wrote it last, and the waitpoints its latest
+// suspend opened: w:<waitpoint_id> = the raw SHA-256 of the token handed
+// out for it, its signal count and its key, so that a suspended execution
+// is one small listpack-encoded hash), xi:E (suspend idempotency
 // records: the fingerprint and the outcome with each token replaced by its
-// kid, driver.StoredSuspendOutcome), xw:E and xs:E (its waitpoint and
-// suspension ids), xp:E (its pending waitpoints no suspend used yet, scored
-// by expires_at_ms), w:<waitpoint_id> (with the SHA-256 of the token last
-// handed out for it, h, whose first 16 hex digits are its
-// driver.TokenFingerprint, and its signal count, n), wi:<waitpoint_id>
+// kid, driver.StoredSuspendOutcome), xw:E and xs:E (the ids of its
+// waitpoints and suspensions that have keys of their own), xp:E (its
+// pending waitpoints no suspend used yet, scored by expires_at_ms),
+// w:<waitpoint_id> (a waitpoint with a hash of its own: a pending one, one
+// of an earlier suspension, or any waitpoint a version before the compact
+// layout wrote; with the SHA-256 of the token last handed out for it, h,
+// whose first 16 hex digits are its driver.TokenFingerprint, and its
+// signal count, n; see ff_wp in lua/prelude.lua), wi:<waitpoint_id>
 // (delivery idempotency records), pb:<waitpoint_id> (signals buffered on a
 // pending waitpoint until a suspend uses it) and sig:<suspension_id>
 // (signals in delivery order); with wait_replicas, wait (the partition's
@@ -77,9 +83,11 @@
 // and counters advanced in the same script; any other token takes two
 // more (read, MAC check in Go, atomic write re-checking what the read
 // saw). seed: three pipelines at most. rotate_all, list_kids,
-// list_suspended (with or without a tag), count_executions (two ZCARDs
-// and three ZCOUNTs per partition): one pipeline, that is one round trip
-// per node. claim_resumed_execution: one pipeline asking every
+// count_executions (two ZCARDs and three ZCOUNTs per partition): one
+// pipeline, that is one round trip per node. list_suspended (with or
+// without a tag): three pipelines (list_peek's index members from a first
+// wave of partitions, then from the others with a bound; list_rows on the
+// winners' partitions), more only when winners left the index in between. claim_resumed_execution: one pipeline asking every
 // partition for its oldest candidate, then one script call claiming on
 // the winner's partition (one call in all with P = 1); on a standalone
 // server claim_hinted reads the claim hint, asks only the partitions it

@@ -1,6 +1,7 @@
 -- deliver is deliver_signal in one round trip, for the token suspend or
--- create_waitpoint issued last: both store SHA-256(token) (lowercase hex)
--- with each waitpoint they hand a token out for, and a
+-- create_waitpoint issued last: both store SHA-256(token) with each
+-- waitpoint they hand a token out for (ff_wp reads it in either layout,
+-- as lowercase hex), and a
 -- presented token whose SHA-256 (ARGV[13], computed by the caller) equals
 -- it is that token, so its MAC is right for this waitpoint's message. If
 -- the hashes match, the waitpoint belongs to the execution and the token's
@@ -18,8 +19,7 @@ if err then return err end
 if not usable then
   return {'slow'}
 end
--- WF, then [8] h.
-local wf = redis.call('HMGET', BASE .. 'w:' .. ARGV[4], 'e', 'closed', 's', 'k', 'n', 'x', 'nb', 'h')
+local wf = ff_wp(ARGV[3], ARGV[4])
 if wf[1] ~= ARGV[3] or not wf[8] or wf[8] ~= ARGV[13] then
   return {'slow'}
 end

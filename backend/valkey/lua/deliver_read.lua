@@ -21,9 +21,15 @@ if secret or revoked == '1' then
   known = '1'
   if kid ~= current then exp = ks['x:' .. kid] or '' end
 end
-local w = redis.call('HMGET', BASE .. 'w:' .. ARGV[4], 'e', 'k', 'c')
 local mine, key, created = '0', '', ''
-if w[1] == ARGV[3] then
-  mine, key, created = '1', w[2], w[3]
+local x = redis.call('HMGET', BASE .. 'x:' .. ARGV[3], 'w:' .. ARGV[4], 'sat')
+if x[1] then -- inline (see ff_wp in prelude.lua): created with its suspension
+  local _, _, k = ff_inline(x[1])
+  mine, key, created = '1', k, x[2]
+else
+  local w = redis.call('HMGET', BASE .. 'w:' .. ARGV[4], 'e', 'k', 'c')
+  if w[1] == ARGV[3] then
+    mine, key, created = '1', w[2], w[3]
+  end
 end
 return {now, current, known, exp, secret or '', mine, key, created, revoked}

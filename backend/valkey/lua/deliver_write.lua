@@ -16,7 +16,7 @@ if err then return err end
 if not usable then
   return {'retry'}
 end
-local wf = redis.call('HMGET', BASE .. 'w:' .. ARGV[4], unpack(WF))
+local wf = ff_wp(ARGV[3], ARGV[4])
 if wf[1] ~= ARGV[3] then
   return {'retry'}
 end

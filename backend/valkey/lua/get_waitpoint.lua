@@ -1,6 +1,7 @@
 -- get_waitpoint reads one waitpoint for get_waitpoint (read-only,
 -- docs/spec.md §8.6); the caller decides with driver.DescribeWaitpoint.
--- ARGV: [2] execution_id (unused here: the caller compares), [3]
+-- ARGV: [2] execution_id (an inline waitpoint is looked up in its hash;
+-- the caller compares the execution_id of one of the other layout), [3]
 -- waitpoint_id. Returns ff_waitpoint_view (waitpoint_lib.lua) at the
 -- server clock: {now, execution_id or '' (no such waitpoint), key,
 -- created_at_ms, suspension_id ('' while pending and unused), closed, its
@@ -8,4 +9,4 @@
 -- waitpoint a suspend opened), its suspension's timeout_at_ms or '', tags}.
 local err = ff_partitions()
 if err then return err end
-return ff_waitpoint_view(ff_now(), ARGV[3])
+return ff_waitpoint_view(ff_now(), ARGV[3], ARGV[2])

@@ -213,7 +213,100 @@ local function ff_promote(now)
   end
 end
 
--- ff_close_waitpoints closes the waitpoints of the execution's current suspension.
+-- Waitpoints live in one of two layouts, and every script reads both
+-- (a store written by an earlier version of the driver keeps working, with
+-- no migration step):
+--   - inline (layout 2, written by suspend since): a waitpoint that a
+--     suspend opened is the field w:<waitpoint_id> of its execution's hash
+--     x:E, "<SHA-256 of its token, 32 raw bytes><signal count>:<key>",
+--     while its suspension is the execution's latest. Everything else it
+--     has is its suspension's: created_at_ms is sat, its suspension sid,
+--     its timeout tat, its tags the execution's, and it is closed exactly
+--     when the execution is not in state suspended (a suspension's
+--     waitpoints close together, and a suspend starts from a state other
+--     than suspended and resumed). So one small hash, which the server
+--     keeps listpack-encoded (short fields, values under 64 bytes), holds a
+--     suspended execution. When the execution suspends again, suspend_write
+--     moves them to the hashes of the other layout (ff_archive).
+--   - a hash of its own, w:<waitpoint_id> (e, k, c, s, closed, n, h as
+--     hex, t, tags; x and nb while pending): every waitpoint of layout 1,
+--     pending waitpoints (create_waitpoint), and the waitpoints of earlier
+--     suspensions. Those of the latest suspension are listed in x:E's wps.
+
+-- ff_inline splits the value of an inline waitpoint: the token's SHA-256
+-- (raw), the signal count (a decimal string) and the key.
+local function ff_inline(v)
+  local colon = string.find(v, ':', 33, true)
+  return string.sub(v, 1, 32), string.sub(v, 33, colon - 1), string.sub(v, colon + 1)
+end
+
+-- ff_raw and ff_hex convert a SHA-256 between lowercase hex and raw bytes.
+local function ff_raw(hex)
+  return (string.gsub(hex, '%x%x', function(c) return string.char(tonumber(c, 16)) end))
+end
+
+local function ff_hex(raw)
+  return (string.gsub(raw, '.', function(c) return string.format('%02x', string.byte(c)) end))
+end
+
+-- ff_wp reads waitpoint wid of execution id in either layout as
+-- {e, closed, s, k, n, x, nb, h (hex)} (false for a field it lacks; WF
+-- below, then h), with .inline set for an inline one.
+local function ff_wp(id, wid)
+  local x = redis.call('HMGET', BASE .. 'x:' .. id, 'w:' .. wid, 'state', 'sid')
+  if x[1] then
+    local h, n, k = ff_inline(x[1])
+    return {id, x[2] == 'suspended' and '0' or '1', x[3], k, n, false, false, ff_hex(h), inline = true}
+  end
+  return redis.call('HMGET', BASE .. 'w:' .. wid, 'e', 'closed', 's', 'k', 'n', 'x', 'nb', 'h')
+end
+
+-- ff_wp_signaled adds one to the signal count of waitpoint wid of
+-- execution id (wf: its ff_wp) and returns the new count.
+local function ff_wp_signaled(id, wid, wf)
+  if not wf.inline then
+    return redis.call('HINCRBY', BASE .. 'w:' .. wid, 'n', 1)
+  end
+  local exec = BASE .. 'x:' .. id
+  local h, n, k = ff_inline(redis.call('HGET', exec, 'w:' .. wid))
+  n = tonumber(n) + 1
+  redis.call('HSET', exec, 'w:' .. wid, h .. n .. ':' .. k)
+  return n
+end
+
+-- ff_inline_ids returns the ids of the inline waitpoints of x:E (exec).
+local function ff_inline_ids(exec)
+  local ids = {}
+  for _, f in ipairs(redis.call('HKEYS', exec)) do
+    if string.sub(f, 1, 2) == 'w:' then
+      ids[#ids + 1] = string.sub(f, 3)
+    end
+  end
+  return ids
+end
+
+-- ff_archive moves the inline waitpoints of execution id, which belong to
+-- its latest suspension sid (suspended at sat, timeout tat, tags), to
+-- hashes of their own (closed: the execution suspends again), listed in
+-- xw:E with the suspension in xs:E, which complete deletes: a suspend
+-- calls it before it writes the new suspension's inline waitpoints.
+local function ff_archive(id, sid, sat, tat, tags)
+  local exec = BASE .. 'x:' .. id
+  local ids = ff_inline_ids(exec)
+  if sid then
+    redis.call('SADD', BASE .. 'xs:' .. id, sid)
+  end
+  for _, w in ipairs(ids) do
+    local h, n, k = ff_inline(redis.call('HGET', exec, 'w:' .. w))
+    redis.call('HSET', BASE .. 'w:' .. w, 'e', id, 'k', k, 'c', sat, 's', sid, 'closed', '1', 'n', n,
+      'h', ff_hex(h), 't', tat or '', 'tags', tags or '')
+    redis.call('SADD', BASE .. 'xw:' .. id, w)
+    redis.call('HDEL', exec, 'w:' .. w)
+  end
+end
+
+-- ff_close_waitpoints closes the waitpoints of the execution's current
+-- suspension: those of layout 1 (wps); inline ones close with the state.
 local function ff_close_waitpoints(exec)
   local wps = redis.call('HGET', exec, 'wps')
   if wps then
@@ -346,10 +439,16 @@ local function ff_forget(id)
   for _, w in ipairs(redis.call('SMEMBERS', BASE .. 'xw:' .. id)) do
     redis.call('DEL', BASE .. 'w:' .. w, BASE .. 'wi:' .. w, BASE .. 'pb:' .. w)
   end
+  for _, w in ipairs(ff_inline_ids(exec)) do
+    redis.call('DEL', BASE .. 'wi:' .. w)
+  end
   for _, s in ipairs(redis.call('SMEMBERS', BASE .. 'xs:' .. id)) do
     redis.call('DEL', BASE .. 'sig:' .. s)
   end
-  local f = redis.call('HMGET', exec, 'member', 'tags')
+  local f = redis.call('HMGET', exec, 'member', 'tags', 'sid')
+  if f[3] then
+    redis.call('DEL', BASE .. 'sig:' .. f[3]) -- layout 2 lists only earlier suspensions in xs
+  end
   if f[1] then
     redis.call('ZREM', IDX_READY, f[1])
     redis.call('ZREM', IDX_TIMERS, f[1])
@@ -405,12 +504,11 @@ local function ff_payload_bytes(list)
   return total
 end
 
--- The waitpoint fields deliver and deliver_write read (HMGET, in this
+-- The waitpoint fields deliver and deliver_write read (ff_wp, in this
 -- order) and pass to ff_record as wf: [1] e execution_id, [2] closed,
 -- [3] s suspension_id ('' while pending and unused), [4] k key, [5] n its
--- signal count, [6] x expires_at_ms of a pending waitpoint (nil for one a
--- suspend opened), [7] nb its payload bytes (pending waitpoints).
-local WF = {'e', 'closed', 's', 'k', 'n', 'x', 'nb'}
+-- signal count, [6] x expires_at_ms of a pending waitpoint (false for one a
+-- suspend opened), [7] nb its payload bytes (pending waitpoints), [8] h.
 
 -- ff_record_pending decides check 4 of deliver_signal for a pending
 -- waitpoint that no suspend used yet, as driver.CheckPendingDeliverable
@@ -465,7 +563,7 @@ end
 
 -- ff_record decides steps 3-5 of deliver_signal (docs/spec.md §5) at now,
 -- once the token was accepted for the waitpoint, and records the signal.
--- wf is the waitpoint's HMGET of WF. ARGV: [3] execution_id, [4]
+-- wf is the waitpoint's ff_wp. ARGV: [3] execution_id, [4]
 -- waitpoint_id, [5] idempotency_key, [6] signal_id, [7] and [8] the signal
 -- record before and after its waitpoint_key field, [9] signals per
 -- waitpoint, [10] signals per suspension, [11] payload bytes per
@@ -496,7 +594,6 @@ end
 -- {'accepted', '1'|'0'}.
 local function ff_record(now, wf)
   local id, wid, ikey = ARGV[3], ARGV[4], ARGV[5]
-  local w = BASE .. 'w:' .. wid
   local widem = BASE .. 'wi:' .. wid
   if ikey ~= '' then
     local sig = redis.call('HGET', widem, ikey)
@@ -541,7 +638,7 @@ local function ff_record(now, wf)
     redis.call('HSET', widem, ikey, ARGV[6])
   end
   local resumed = false
-  if redis.call('HINCRBY', w, 'n', 1) == 1 then
+  if ff_wp_signaled(id, wid, wf) == 1 then
     local left = redis.call('HINCRBY', exec, 'pending', -1)
     resumed = left <= 0 or (not ef[6] and ef[3] == 'any')
   end

@@ -23,9 +23,12 @@
 -- waitpoint_key, SHA-256 of the waitpoint's token as lowercase hex, which
 -- deliver compares, '1' for a pending waitpoint used, '0' for a new key).
 --
--- Writes: new waitpoints (n: their signal counts) and the pending ones used
+-- Writes: the earlier suspension's inline waitpoints moved to hashes of
+-- their own (ff_archive), new waitpoints inline in the execution's hash
+-- (signal count 0; see ff_wp in prelude.lua) and the pending ones used
 -- joining the suspension (their counts kept, no longer pending, their
--- buffered signals moved to the suspension's list in delivery order), the
+-- buffered signals moved to the suspension's list in delivery order,
+-- listed in wps), the
 -- execution hash (the suspension's budget counters nsig and nbytes, its
 -- condition counter 'pending', its tags) and the idempotency record. A
 -- suspension that waits drops the lease, the claim reason and any earlier
@@ -52,29 +55,28 @@ end
 if ARGV[12] == '1' then
   ff_forget(id)
 end
+local f = redis.call('HMGET', exec, 'state', 'member', 'tags', 'lexp', 'sid', 'sat', 'tat')
+ff_archive(id, f[5], f[6], f[7], f[3])
 local now, tat, tags = ARGV[8], ARGV[9], ARGV[18]
 local satisfied = ARGV[13] == '1'
 local closed = satisfied and '1' or '0'
 local n = tonumber(ARGV[19])
-local ids, used = {}, {}
+local inline, used = {}, {}
 for i = 1, n do
   local w, key, h = ARGV[16 + 4 * i], ARGV[17 + 4 * i], ARGV[18 + 4 * i]
-  ids[i] = w
   if ARGV[19 + 4 * i] == '1' then
     redis.call('HSET', BASE .. 'w:' .. w, 's', sid, 'closed', closed, 'h', h, 't', tat)
     redis.call('ZREM', BASE .. 'xp:' .. id, w)
     used[#used + 1] = w
   else
-    redis.call('HSET', BASE .. 'w:' .. w, 'e', id, 'k', key, 'c', now, 's', sid, 'closed', closed, 'n', 0,
-      'h', h, 't', tat, 'tags', tags)
-    redis.call('SADD', BASE .. 'xw:' .. id, w)
+    inline[#inline + 1] = 'w:' .. w
+    inline[#inline + 1] = ff_raw(h) .. '0:' .. key
   end
 end
 ff_push(BASE .. 'sig:' .. sid, ff_buffered(used))
 for _, w in ipairs(used) do
   redis.call('DEL', BASE .. 'pb:' .. w)
 end
-local f = redis.call('HMGET', exec, 'state', 'member', 'tags', 'lexp')
 local state, old = f[1] or '', f[2]
 if old then
   redis.call('ZREM', IDX_READY, old)
@@ -84,9 +86,13 @@ if old then
 end
 local member = ff_member(now, id)
 redis.call('HSET', exec, 'state', state, 'sid', sid, 'sat', now, 'tat', tat, 'cond', ARGV[10],
-  'wps', table.concat(ids, ' '), 'nwp', n, 'need', ARGV[14], 'pending', ARGV[15], 'nsig', ARGV[16],
-  'nbytes', ARGV[17], 'tags', tags, 'member', member, 'ver', sid)
-redis.call('SADD', BASE .. 'xs:' .. id, sid)
+  'nwp', n, 'need', ARGV[14], 'pending', ARGV[15], 'nsig', ARGV[16],
+  'nbytes', ARGV[17], 'tags', tags, 'member', member, 'ver', sid, unpack(inline))
+if #used > 0 then
+  redis.call('HSET', exec, 'wps', table.concat(used, ' '))
+else
+  redis.call('HDEL', exec, 'wps')
+end
 if satisfied then
   if state == 'claimed' then
     redis.call('ZADD', IDX_TIMERS, f[4], member)
