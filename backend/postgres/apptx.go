@@ -16,15 +16,20 @@ var _ driver.TxSuspender = (*Backend)(nil)
 // on this backend's database), so that the application's writes and the
 // suspension commit or roll back together (engine.Engine.SuspendTx). It
 // takes the same locks as Suspend, held until tx ends: keep tx short, since
-// other writers of the execution, and writers' retries, wait for it. It runs once, at tx's isolation level (READ COMMITTED
-// serves: the locks order it after every other writer of the execution),
-// inside a savepoint, so that a refusal undoes its own writes and leaves tx
-// usable; a serialization failure of a SERIALIZABLE tx is the
+// other writers of the execution, claims that reach its row, and keystore
+// changes (seed, rotate_all, revoke_kid, rewrap: they wait for every
+// execution writer in flight) wait for it; in particular, do not make a
+// keystore change and wait for it while holding tx open. It runs once, at
+// tx's isolation level (READ COMMITTED serves: the locks order it after
+// every other writer of the execution), inside a savepoint, so that a
+// refusal undoes its own writes and leaves tx usable; a serialization
+// failure of a REPEATABLE READ or SERIALIZABLE tx (or a unique violation
+// only a concurrent writer causes, answered as contention) is the
 // application's to retry, like any other of its statements.
 func (b *Backend) SuspendTx(ctx context.Context, tx any, args contracts.SuspendArgs) (contracts.SuspendOutcome, error) {
 	var out contracts.SuspendOutcome
 	ring := b.keyring.Load()
-	err := b.inAppTx(ctx, tx, args.ExecutionID, func(tx pgx.Tx) error {
+	err := b.inAppTx(ctx, tx, args.ExecutionID, func(tx dbtx) error {
 		var err error
 		out, err = suspendIn(ctx, tx, ring, args)
 		return err
@@ -40,7 +45,7 @@ func (b *Backend) SuspendTx(ctx context.Context, tx any, args contracts.SuspendA
 func (b *Backend) CreateWaitpointTx(ctx context.Context, tx any, args contracts.CreateWaitpointArgs) (contracts.CreateWaitpointOutcome, error) {
 	var out contracts.CreateWaitpointOutcome
 	ring := b.keyring.Load()
-	err := b.inAppTx(ctx, tx, args.ExecutionID, func(tx pgx.Tx) error {
+	err := b.inAppTx(ctx, tx, args.ExecutionID, func(tx dbtx) error {
 		var err error
 		out, err = createWaitpoint(ctx, tx, ring, args)
 		return err
@@ -52,9 +57,9 @@ func (b *Backend) CreateWaitpointTx(ctx context.Context, tx any, args contracts.
 }
 
 // inAppTx runs fn once in a savepoint of the application's transaction,
-// behind the gate and the execution's transaction-scoped lock (the locks of
-// inExecTx's retry-free path); errors come back interpreted.
-func (b *Backend) inAppTx(ctx context.Context, appTx any, executionID string, fn func(pgx.Tx) error) error {
+// behind the gate, the execution's transaction-scoped lock and the lock of
+// its row (the locks of inExecTx); errors come back interpreted.
+func (b *Backend) inAppTx(ctx context.Context, appTx any, executionID string, fn func(dbtx) error) error {
 	if err := b.usable(); err != nil {
 		return err
 	}
@@ -71,6 +76,9 @@ func (b *Backend) inAppTx(ctx context.Context, appTx any, executionID string, fn
 		return interpretError(err)
 	}
 	if _, err := sp.Exec(ctx, execXactLockSQL, executionID); err != nil {
+		return interpretError(err)
+	}
+	if _, err := sp.Exec(ctx, lockExecutionRowSQL, executionID); err != nil {
 		return interpretError(err)
 	}
 	if err := fn(sp); err != nil {

@@ -23,9 +23,14 @@
 // The schema lives in migrations/postgres (embedded). Tables are created in
 // the first schema of the connection's search_path.
 //
-// Guarantees: every operation that writes is one SERIALIZABLE transaction,
-// retried up to 3 attempts in all on serialization failures and deadlocks
-// (SQLSTATE 40001, 40P01), after which it fails with contention /
+// Guarantees: every operation that writes is one transaction. Keystore
+// writers (seed, rotate_all, revoke_kid, rewrap) run SERIALIZABLE; the
+// operations on one execution (suspend, deliver_signal,
+// complete_execution, create_waitpoint, extend_lease, release_execution,
+// cancel_suspension) and claims run at READ COMMITTED under explicit
+// locks, which order every pair of them that could conflict (below). A
+// serialization failure or deadlock (SQLSTATE 40001, 40P01) is retried up
+// to 3 attempts in all, after which the operation fails with contention /
 // serialization_retry_exhausted (retryable). Reads (sign, verify,
 // list_kids, observe_signals, list_suspended, get_waitpoint,
 // describe_execution, count_executions) are single statements, so they
@@ -35,68 +40,68 @@
 // (waitpoint_id, idempotency_key) are unique indexes of the database. The
 // backend has one keystore partition.
 //
-// Concurrency: SERIALIZABLE alone would make contended operations fail
-// (and, because its predicate locks cover whole index pages, even
-// operations on different executions), so the driver also queues the
-// operations that would conflict, with locks taken before the
-// transaction's snapshot so that a waiter reads what its predecessor
-// committed:
+// Concurrency: each conflicting pair of operations queues on a lock, taken
+// before the statements that read what the operation decides on; at READ
+// COMMITTED each statement's snapshot is taken after the locks, so a
+// waiter reads what its predecessor committed, and nothing fails to
+// serialize:
 //
 //   - seed, rotate_all, revoke_kid and rewrap lock ff_keys (LOCK TABLE ...
 //     SHARE ROW EXCLUSIVE, sent with BEGIN): keystore writers of all
-//     processes run one at a time;
-//   - suspend, deliver_signal, complete_execution, create_waitpoint,
-//     extend_lease, release_execution and cancel_suspension hold a session
-//     advisory lock of their execution_id around the transaction, so
-//     operations on one execution run one at a time: of concurrent
-//     deliveries that would each satisfy a count condition exactly one
-//     resumes, and a cancel racing a delivery either wins (the delivery
-//     answers waitpoint_closed) or finds the execution resumed
-//     (not_suspended);
-//   - claims run at READ COMMITTED and take no table lock: each locks its
-//     candidate rows FOR UPDATE SKIP LOCKED, so concurrent claims take
-//     different executions without queueing and skip a row a writer holds
-//     (waiting for such rows only when they skipped everything). A writer
-//     updates its execution's row, so an extend or release racing a
-//     re-claim of the same lease is decided by whichever commits first: the
-//     other fails to serialize and its retry reads the winner's row. Each
-//     kind of claimable execution has a partial index in claim order
-//     (migration 0007), walked from the oldest entry under SET LOCAL
-//     planner settings that price sorts out, so a claim reads a few index
-//     entries whatever the statistics (fresh, stale or none);
-//   - operations on an execution pass the gate table ff_claim_lock ROW
-//     EXCLUSIVE, in parallel; a writer's retry takes it EXCLUSIVE, alone
-//     among writers, so it cannot fail again for the same reason;
-//   - suspend, create_waitpoint and deliver_signal decide "new execution"
-//     and "duplicate signal" by INSERT ... ON CONFLICT DO NOTHING rather
-//     than by reading that a row is absent, which SSI would record as a
-//     read of an index range that other executions insert into.
+//     processes run one at a time. They also lock the gate table
+//     ff_claim_lock SHARE, so a keystore change waits for the execution
+//     writers in flight and holds back the next ones: each execution
+//     writer runs wholly before or wholly after it;
+//   - an execution writer passes the gate (ff_claim_lock ROW EXCLUSIVE,
+//     in parallel with the others), takes the transaction-scoped advisory
+//     lock of its execution_id, so operations on one execution run one at
+//     a time (of concurrent deliveries that would each satisfy a count
+//     condition exactly one resumes, and a cancel racing a delivery either
+//     wins, the delivery answering waitpoint_closed, or finds the
+//     execution resumed, not_suspended), and then locks the execution's
+//     row FOR NO KEY UPDATE, each as a statement of its own;
+//   - claims take no table lock: each locks its candidate rows FOR UPDATE
+//     SKIP LOCKED, so concurrent claims take different executions without
+//     queueing and skip a row a writer holds (waiting for such rows only
+//     when they skipped everything); a writer that comes after a claim
+//     waits for its row and reads the claim's result, so an extend or
+//     release racing a re-claim of the same lease is decided by whichever
+//     locks the row first. Each kind of claimable execution has a partial
+//     index in claim order (migration 0007), walked from the oldest entry
+//     under SET LOCAL planner settings that price sorts out, so a claim
+//     reads a few index entries whatever the statistics (fresh, stale or
+//     none);
+//   - round trips: these transactions are pipelined (pgx batches): BEGIN
+//     and the locks travel with the operation's first read, and its writes
+//     with COMMIT, so suspend and deliver_signal cost two round trips,
+//     complete_execution and a claim one. The claimable notification of a
+//     resuming delivery, a cancel or a release is sent right after the
+//     COMMIT, in the same round trip, by a transaction of its own without
+//     durable write: NOTIFY serializes the commits of all notifying
+//     transactions of the database, which would otherwise queue every
+//     resuming delivery behind the previous one's WAL flush.
 //
 // Behind a pooler: a transaction pooler gives each transaction a server
 // session of its own choosing, so nothing may outlive a transaction. With
 // ff_pooler=transaction the driver
 //
-//   - runs statements in pgx's exec mode (unnamed statements, one round
-//     trip each) unless the URL sets default_query_exec_mode: the
-//     statement cache's named prepared statements would be missing, or
-//     already exist, on the next transaction's session;
-//   - takes an execution's lock with pg_advisory_xact_lock inside the
-//     transaction, after the gate, instead of a session lock around it; the
-//     lock's SELECT takes the snapshot before it waits, so an operation that
-//     waited for another on the same execution fails to serialize and its
-//     retry (alone, through the gate) succeeds: contended operations on one
-//     execution cost a retry more than without a pooler;
+//   - runs statements in pgx's exec mode (unnamed statements, no statement
+//     cache) unless the URL sets default_query_exec_mode: the statement
+//     cache's named prepared statements would be missing, or already
+//     exist, on the next transaction's session. Pipelines work as without
+//     a pooler: a pooler hands the session back only when the transaction
+//     ends;
 //   - does not LISTEN: WatchKeystore answers unsupported, and an Engine's
 //     keystore cache sees a change made elsewhere within its TTL
 //     (engine.DefaultKeystoreCacheTTL, 1 s) instead of within milliseconds.
 //
-// The lock keys are the same in both modes, so processes with and without
-// a pooler on one database exclude one another (their opposite orders of
-// gate and lock can deadlock, which the server detects and the retry
-// absorbs). A pooler does not pass search_path on: give each store a
-// database, or set the role's search_path (ALTER ROLE ... SET). Migrations
-// run in one transaction under a transaction-scoped lock and work through
-// the pooler too.
+// The locks are the same in both modes (and their keys the same as in
+// earlier versions, which took the execution's lock as a session lock), so
+// processes with and without a pooler, and of either version, on one
+// database exclude one another. A pooler does not pass search_path on:
+// give each store a database, or set the role's search_path (ALTER ROLE
+// ... SET). Migrations run in one transaction under a transaction-scoped
+// lock and work through the pooler too.
 //
 // Version 2 of the waitpoint lifecycle (docs/spec.md §8.1, §8.2, §8.4–§8.6;
 // migration 0005; the Backend is a driver.Lifecycle). An execution

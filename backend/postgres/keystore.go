@@ -31,8 +31,14 @@ ORDER BY k.kid`
 // that waited here reads what the previous writer committed instead of
 // failing to serialize against it.
 // SHARE ROW EXCLUSIVE conflicts with itself and with row writers, not with
-// the plain reads of sign, verify and list_kids.
-const lockKeysSQL = `LOCK TABLE ff_keys IN SHARE ROW EXCLUSIVE MODE`
+// the plain reads of sign, verify and list_kids. The SHARE lock of the gate
+// ff_claim_lock then waits for the execution writers in flight (they hold
+// it ROW EXCLUSIVE, execGateSQL) and holds back those that come after, until
+// commit: execution writers run at READ COMMITTED, so this orders each of
+// them wholly before or wholly after a keystore change (a suspend never
+// signs with a kid that a rotation committed away before the suspend's
+// commit, a delivery never accepts a kid revoked before it commits).
+const lockKeysSQL = `LOCK TABLE ff_keys IN SHARE ROW EXCLUSIVE MODE; LOCK TABLE ff_claim_lock IN SHARE MODE`
 
 // deleteKidsSQL deletes kids the plan dropped (expired verifying kids).
 const deleteKidsSQL = `DELETE FROM ff_keys WHERE kid = ANY($1)`

@@ -12,18 +12,16 @@ import (
 )
 
 // Version 2 of the waitpoint lifecycle (docs/spec.md §8.1, §8.4–§8.6). Every
-// writing operation here is one SERIALIZABLE transaction under the
-// execution's advisory lock (inExecTx), like suspend and deliver_signal:
-// operations on one execution run one at a time, and claims never run
-// alongside them (the ff_claim_lock gate), so a cancel racing a delivery,
-// or an extend or release racing a re-claim, is decided by whichever comes
-// first, and the other sees its effect.
+// writing operation here is one transaction under the execution's locks
+// (inExecTx), like suspend and deliver_signal: operations on one execution
+// run one at a time, and a claim skips (or waits for) the execution's row
+// while one holds it, so a cancel racing a delivery, or an extend or
+// release racing a re-claim, is decided by whichever comes first, and the
+// other sees its effect.
 var _ driver.Lifecycle = (*Backend)(nil)
 
 // createRememberedSQL starts remembering an execution in state none (the empty state),
-// without a suspension, or does nothing (no row) when it is remembered. As
-// createExecutionSQL in suspend, it is the first touch of ff_executions,
-// so create_waitpoint for new executions reads no index range.
+// without a suspension, or does nothing (no row) when it is remembered.
 const createRememberedSQL = `INSERT INTO ff_executions (execution_id, state) VALUES ($1, '')
 ON CONFLICT (execution_id) DO NOTHING
 RETURNING true`
@@ -115,7 +113,7 @@ type leaseRow struct {
 
 // readLease reads the clock and the execution's state, lease, reason and
 // latest suspension (leaseSQL).
-func readLease(ctx context.Context, tx pgx.Tx, executionID string) (leaseRow, error) {
+func readLease(ctx context.Context, tx dbtx, executionID string) (leaseRow, error) {
 	l := leaseRow{id: executionID}
 	err := tx.QueryRow(ctx, leaseSQL, executionID).Scan(&l.nowMs, &l.exists, &l.st, &l.leaseID, &l.reason, &l.suspensionID)
 	return l, err
@@ -145,11 +143,11 @@ func deref(s *string) string {
 // whose pending waitpoints all expired is forgotten first. Errors, in this
 // order: hmac_secret_not_initialized, already_suspended, lease_mismatch,
 // waitpoint_limit_exceeded (driver.CheckCreateWaitpoint). Not idempotent.
-// One SERIALIZABLE transaction under the execution's lock.
+// One transaction under the execution's locks (inExecTx).
 func (b *Backend) CreateWaitpoint(ctx context.Context, args contracts.CreateWaitpointArgs) (contracts.CreateWaitpointOutcome, error) {
 	var out contracts.CreateWaitpointOutcome
 	ring := b.keyring.Load()
-	err := b.inExecTx(ctx, args.ExecutionID, func(tx pgx.Tx) error {
+	err := b.inExecTx(ctx, args.ExecutionID, func(tx *pipeTx) error {
 		var err error
 		out, err = createWaitpoint(ctx, tx, ring, args)
 		return err
@@ -161,7 +159,7 @@ func (b *Backend) CreateWaitpoint(ctx context.Context, args contracts.CreateWait
 }
 
 // createWaitpoint is one attempt of create_waitpoint in tx.
-func createWaitpoint(ctx context.Context, tx pgx.Tx, ring *kek.Keyring, args contracts.CreateWaitpointArgs) (contracts.CreateWaitpointOutcome, error) {
+func createWaitpoint(ctx context.Context, tx dbtx, ring *kek.Keyring, args contracts.CreateWaitpointArgs) (contracts.CreateWaitpointOutcome, error) {
 	nowMs, current, err := currentKey(ctx, tx, ring)
 	if err != nil {
 		return contracts.CreateWaitpointOutcome{}, err
@@ -184,7 +182,7 @@ func createWaitpoint(ctx context.Context, tx pgx.Tx, ring *kek.Keyring, args con
 // remembered, or was forgotten because its pending waitpoints all expired,
 // and is remembered afresh in state none) and its live pending waitpoints.
 // A decision that refuses rolls the rows written here back.
-func rememberForWaitpoint(ctx context.Context, tx pgx.Tx, executionID string, nowMs int64) (*driver.ExecutionState, int, error) {
+func rememberForWaitpoint(ctx context.Context, tx dbtx, executionID string, nowMs int64) (*driver.ExecutionState, int, error) {
 	created, err := createRemembered(ctx, tx, executionID)
 	if err != nil || created {
 		return nil, 0, err
@@ -211,7 +209,7 @@ func rememberForWaitpoint(ctx context.Context, tx pgx.Tx, executionID string, no
 
 // createRemembered runs createRememberedSQL and reports whether it made
 // the row.
-func createRemembered(ctx context.Context, tx pgx.Tx, executionID string) (bool, error) {
+func createRemembered(ctx context.Context, tx dbtx, executionID string) (bool, error) {
 	var created bool
 	err := tx.QueryRow(ctx, createRememberedSQL, executionID).Scan(&created)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -246,11 +244,11 @@ func (b *Backend) GetWaitpoint(ctx context.Context, args contracts.GetWaitpointA
 // ExtendLease sets the lease of a claimed execution to expire at now +
 // args.LeaseMs (docs/spec.md §8.4). Lease rules as complete_execution
 // (driver.CheckLeaseHolder): an expired lease nobody re-claimed still
-// extends; once re-claimed, lease_mismatch. One SERIALIZABLE transaction
-// under the execution's lock.
+// extends; once re-claimed, lease_mismatch. One transaction under the
+// execution's locks (inExecTx).
 func (b *Backend) ExtendLease(ctx context.Context, args contracts.ExtendLeaseArgs) (contracts.ExtendLeaseOutcome, error) {
 	var expires int64
-	err := b.inExecTx(ctx, args.ExecutionID, func(tx pgx.Tx) error {
+	err := b.inExecTx(ctx, args.ExecutionID, func(tx *pipeTx) error {
 		l, err := readLease(ctx, tx, args.ExecutionID)
 		if err != nil {
 			return err
@@ -272,10 +270,10 @@ func (b *Backend) ExtendLease(ctx context.Context, args contracts.ExtendLeaseArg
 // stores a fresh lease id nobody holds, expired since now-1
 // (driver.ReleasedLease), so the execution is claimable at once with its
 // claim reason and args.LeaseID holds nothing. Lease rules as
-// complete_execution. One SERIALIZABLE transaction under the execution's
-// lock.
+// complete_execution. One transaction under the execution's locks
+// (inExecTx).
 func (b *Backend) ReleaseExecution(ctx context.Context, args contracts.ReleaseArgs) (contracts.ReleaseOutcome, error) {
-	err := b.inExecTx(ctx, args.ExecutionID, func(tx pgx.Tx) error {
+	err := b.inExecTx(ctx, args.ExecutionID, func(tx *pipeTx) error {
 		l, err := readLease(ctx, tx, args.ExecutionID)
 		if err != nil {
 			return err
@@ -299,10 +297,10 @@ func (b *Backend) ReleaseExecution(ctx context.Context, args contracts.ReleaseAr
 // timeout included) and makes it claimable with reason cancelled, its
 // signals staying for the claim (docs/spec.md §8.5). Errors
 // (driver.CheckCancel): execution_not_found, not_suspended. One
-// SERIALIZABLE transaction under the execution's lock.
+// transaction under the execution's locks (inExecTx).
 func (b *Backend) CancelSuspension(ctx context.Context, args contracts.CancelArgs) (contracts.CancelOutcome, error) {
 	var suspensionID string
-	err := b.inExecTx(ctx, args.ExecutionID, func(tx pgx.Tx) error {
+	err := b.inExecTx(ctx, args.ExecutionID, func(tx *pipeTx) error {
 		l, err := readLease(ctx, tx, args.ExecutionID)
 		if err != nil {
 			return err

@@ -76,12 +76,14 @@ type Backend struct {
 	keyring atomic.Pointer[kek.Keyring]
 }
 
-// Stats counts the backend's SERIALIZABLE transactions since Open.
+// Stats counts the backend's writing transactions (keystore writers,
+// execution writers, claims) since Open.
 type Stats struct {
 	// Transactions is the number of transaction attempts that committed.
 	Transactions int64
 	// Retries is the number of attempts that failed with a serialization
-	// failure or deadlock (SQLSTATE 40001, 40P01) and were retried.
+	// failure or deadlock (SQLSTATE 40001, 40P01), or a unique violation
+	// only a concurrent writer causes, and were retried.
 	Retries int64
 	// Exhausted is the number of operations that failed with
 	// serialization_retry_exhausted after the last attempt.

@@ -13,20 +13,22 @@ import (
 
 // Suspend opens 1–16 waitpoints for an execution, new ones and pending
 // ones it names, and signs their tokens with the current kid (docs/spec.md
-// §5.1 and §8.1 give the order of checks). One SERIALIZABLE transaction
-// under the execution's lock. An execution in state none whose pending
-// waitpoints all expired is forgotten first. When the signals already kept
-// on the pending waitpoints satisfy the condition, the suspension is
-// recorded closed and the outcome is already_satisfied, the execution
-// keeping its state and lease. A replay with the same idempotency key
-// returns the first outcome, its tokens signed again by their kid (the
-// record holds no token); when that kid no longer verifies (collected, or
-// past its grace) it fails with state / suspend_replay_expired and writes
-// nothing.
+// §5.1 and §8.1 give the order of checks). One transaction under the
+// execution's locks (inExecTx): one statement reads the clock, the
+// current kid and the execution (suspendLoadSQL), and the writes go with
+// COMMIT, so a suspend without pending waitpoints costs two round trips.
+// An execution in state none whose pending waitpoints all expired is
+// forgotten first. When the signals already kept on the pending
+// waitpoints satisfy the condition, the suspension is recorded closed and
+// the outcome is already_satisfied, the execution keeping its state and
+// lease. A replay with the same idempotency key returns the first outcome,
+// its tokens signed again by their kid (the record holds no token); when
+// that kid no longer verifies (collected, or past its grace) it fails with
+// state / suspend_replay_expired and writes nothing.
 func (b *Backend) Suspend(ctx context.Context, args contracts.SuspendArgs) (contracts.SuspendOutcome, error) {
 	var out contracts.SuspendOutcome
 	ring := b.keyring.Load()
-	err := b.inExecTx(ctx, args.ExecutionID, func(tx pgx.Tx) error {
+	err := b.inExecTx(ctx, args.ExecutionID, func(tx *pipeTx) error {
 		var err error
 		out, err = suspendIn(ctx, tx, ring, args)
 		return err
@@ -37,19 +39,44 @@ func (b *Backend) Suspend(ctx context.Context, args contracts.SuspendArgs) (cont
 	return out, nil
 }
 
-// suspendIn is one attempt of suspend in tx.
-func suspendIn(ctx context.Context, tx pgx.Tx, ring *kek.Keyring, args contracts.SuspendArgs) (contracts.SuspendOutcome, error) {
-	nowMs, current, err := currentKey(ctx, tx, ring)
+// suspendIn is one attempt of suspend in tx, which holds the execution's
+// locks.
+func suspendIn(ctx context.Context, tx dbtx, ring *kek.Keyring, args contracts.SuspendArgs) (contracts.SuspendOutcome, error) {
+	var (
+		l      suspendLoad
+		kid    *string
+		secret []byte
+		lease  *string
+	)
+	l.st.ID = args.ExecutionID
+	err := tx.QueryRow(ctx, suspendLoadSQL, args.ExecutionID, nullIfEmpty(args.IdempotencyKey)).Scan(
+		&l.nowMs, &kid, &secret, &l.exists, &l.st.State, &lease, &l.st.fingerprint, &l.st.stored, &l.st.lastPendingExpiry)
 	if err != nil {
 		return contracts.SuspendOutcome{}, err
 	}
-	s := suspendStep{ctx: ctx, tx: tx, args: args, current: current, nowMs: nowMs}
-	return s.run(ring)
+	if kid == nil {
+		return contracts.SuspendOutcome{}, driver.NotInitialized()
+	}
+	current := driver.KidRecord{Kid: *kid, Secret: secret}
+	if err := openRecord(ring, &current); err != nil {
+		return contracts.SuspendOutcome{}, err
+	}
+	l.st.LeaseID = deref(lease)
+	s := suspendStep{ctx: ctx, tx: tx, args: args, current: current, nowMs: l.nowMs}
+	return s.run(ring, l)
+}
+
+// suspendLoad is what suspendLoadSQL reads but the current kid: the clock,
+// and whether the execution is remembered and, if so, its state.
+type suspendLoad struct {
+	nowMs  int64
+	exists bool
+	st     suspendState
 }
 
 // currentKey reads the clock and the current kid, its secret opened with
 // ring; hmac_secret_not_initialized when the keystore has none.
-func currentKey(ctx context.Context, tx pgx.Tx, ring *kek.Keyring) (int64, driver.KidRecord, error) {
+func currentKey(ctx context.Context, tx dbtx, ring *kek.Keyring) (int64, driver.KidRecord, error) {
 	var (
 		nowMs  int64
 		kid    *string
@@ -72,13 +99,13 @@ func currentKey(ctx context.Context, tx pgx.Tx, ring *kek.Keyring) (int64, drive
 // the current kid, opened.
 type suspendStep struct {
 	ctx     context.Context
-	tx      pgx.Tx
+	tx      dbtx
 	args    contracts.SuspendArgs
 	current driver.KidRecord
 	nowMs   int64
 }
 
-// suspendState is what suspendStateSQL reads of an existing execution.
+// suspendState is what suspendLoadSQL reads of an existing execution.
 type suspendState struct {
 	driver.ExecutionState
 	fingerprint       *string
@@ -86,29 +113,19 @@ type suspendState struct {
 	lastPendingExpiry *int64 // state none only
 }
 
-// run decides and writes the suspend: a new execution is created by its
-// first statement (createExecutionSQL); an existing one is read, forgotten
-// when ForgetsExpiredPending says so (and then created afresh), replayed
-// from its idempotency record, or checked (CheckSuspend, then
+// run decides and writes the suspend on what suspendLoadSQL read (l): an
+// execution not remembered is created (fresh); an existing one is
+// forgotten when ForgetsExpiredPending says so (and then created afresh),
+// replayed from its idempotency record, or checked (CheckSuspend, then
 // CheckPendingUse) and suspended.
-func (s suspendStep) run(ring *kek.Keyring) (contracts.SuspendOutcome, error) {
+func (s suspendStep) run(ring *kek.Keyring, l suspendLoad) (contracts.SuspendOutcome, error) {
 	plan := driver.NewSuspension(s.args, s.current, s.nowMs) // for an execution not remembered
-	created, err := createExecution(s.ctx, s.tx, s.args, plan)
-	switch {
-	case err != nil:
-		return contracts.SuspendOutcome{}, err
-	case created:
+	st := l.st
+	if !l.exists {
 		return plan, s.fresh(plan)
-	}
-	st, err := s.loadState()
-	if err != nil {
-		return contracts.SuspendOutcome{}, err
 	}
 	if st.lastPendingExpiry != nil && driver.ForgetsExpiredPending(st.State, *st.lastPendingExpiry, s.nowMs) {
 		if _, err := s.tx.Exec(s.ctx, forgetExecutionSQL, s.args.ExecutionID); err != nil {
-			return contracts.SuspendOutcome{}, err
-		}
-		if _, err := createExecution(s.ctx, s.tx, s.args, plan); err != nil {
 			return contracts.SuspendOutcome{}, err
 		}
 		return plan, s.fresh(plan)
@@ -133,11 +150,16 @@ func (s suspendStep) run(ring *kek.Keyring) (contracts.SuspendOutcome, error) {
 	return s.resuspend(out, found, driver.PendingSatisfied(s.args, found))
 }
 
-// fresh finishes the suspend of an execution that was not remembered (the
-// row createExecutionSQL just made, which an error rolls back): state none
-// refuses a lease_id (CheckSuspend) and holds no pending waitpoint
-// (CheckPendingUse refuses every one named), then plan's waitpoints, tags
-// and idempotency record are written.
+// fresh writes the suspend of an execution that is not remembered (or was
+// just forgotten): state none refuses a lease_id (CheckSuspend) and holds
+// no pending waitpoint (CheckPendingUse refuses every one named), then
+// the execution, plan's waitpoints, tags and idempotency record are
+// written in one batch (held back until COMMIT in a pipelined
+// transaction). Under the execution's lock nobody created it since the
+// load; should a snapshot older than the lock (an application's
+// REPEATABLE READ transaction) have missed it, the insert fails on the
+// primary key, which is retried or answered as contention
+// (concurrentWriterConstraints).
 func (s suspendStep) fresh(plan contracts.SuspendOutcome) error {
 	if err := driver.CheckSuspend(nil, s.args.LeaseID); err != nil {
 		return err
@@ -146,25 +168,14 @@ func (s suspendStep) fresh(plan contracts.SuspendOutcome) error {
 		return err
 	}
 	var batch pgx.Batch
+	batch.Queue(insertExecutionSQL, s.args.ExecutionID, plan.SuspensionID, plan.SuspendedAtMs,
+		plan.TimeoutAtMs, plan.Condition, len(plan.Waitpoints), tagsParam(plan.Tags))
 	s.queueWaitpoints(&batch, plan, nil)
 	if err := s.queueRecord(&batch, plan, plan); err != nil {
 		return err
 	}
 	queueTags(&batch, s.args.ExecutionID, plan)
 	return s.tx.SendBatch(s.ctx, &batch).Close()
-}
-
-// loadState reads the existing execution's state, lease, idempotency record
-// and, in state none, the expiry of its last pending waitpoint.
-func (s suspendStep) loadState() (suspendState, error) {
-	st := suspendState{ExecutionState: driver.ExecutionState{ID: s.args.ExecutionID}}
-	var lease *string
-	err := s.tx.QueryRow(s.ctx, suspendStateSQL, s.args.ExecutionID, nullIfEmpty(s.args.IdempotencyKey)).Scan(
-		&st.State, &lease, &st.fingerprint, &st.stored, &st.lastPendingExpiry)
-	if lease != nil {
-		st.LeaseID = *lease
-	}
-	return st, err
 }
 
 // pendingFound reads the pending waitpoints the suspend names, by id
@@ -283,24 +294,12 @@ func tagsParam(tags []string) []string {
 	return tags
 }
 
-// createExecution creates the execution on its first suspension, planned
-// as out, and reports whether it did (false: it exists).
-func createExecution(ctx context.Context, tx pgx.Tx, args contracts.SuspendArgs, out contracts.SuspendOutcome) (bool, error) {
-	var created bool
-	err := tx.QueryRow(ctx, createExecutionSQL, args.ExecutionID, out.SuspensionID, out.SuspendedAtMs,
-		out.TimeoutAtMs, out.Condition, len(out.Waitpoints), tagsParam(out.Tags)).Scan(&created)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return false, nil
-	}
-	return created, err
-}
-
 // replaySuspend rebuilds the outcome of a stored suspend record at nowMs
 // (driver.ReplaySuspendOutcome): its tokens are signed again by their kid,
 // the current one (already opened) or a verifying one read and, when it
 // still verifies, opened with ring. Records written before tokens stopped
 // being stored hold whole tokens and replay the same way.
-func replaySuspend(ctx context.Context, tx pgx.Tx, ring *kek.Keyring, current driver.KidRecord, stored []byte, nowMs int64) (contracts.SuspendOutcome, error) {
+func replaySuspend(ctx context.Context, tx dbtx, ring *kek.Keyring, current driver.KidRecord, stored []byte, nowMs int64) (contracts.SuspendOutcome, error) {
 	kid, err := driver.StoredOutcomeKid(stored)
 	if err != nil {
 		return contracts.SuspendOutcome{}, contracts.ErrInternal.With("suspend: the stored outcome does not decode").Wrapping(err)

@@ -18,28 +18,30 @@ const currentKeySQL = `SELECT n.now_ms, k.kid, k.secret
 FROM (SELECT ` + nowMsExpr + ` AS now_ms) n
 LEFT JOIN ff_keys k ON k.expires_at_ms IS NULL`
 
-// createExecutionSQL creates the execution suspended on its first
-// suspension, or does nothing (no row returned) when it exists. It is the
-// first touch of ff_executions in suspend: the conflict check reads no
-// index range, so suspends of new executions never fail to serialize
-// against one another.
-const createExecutionSQL = `INSERT INTO ff_executions
+// insertExecutionSQL creates the execution suspended on its first
+// suspension. The suspend's load found no row under the execution's lock,
+// so a conflict is not expected: it fails (ff_executions_pkey) rather than
+// being ignored, so that the waitpoints queued after it never land
+// without their execution.
+const insertExecutionSQL = `INSERT INTO ff_executions
     (execution_id, state, suspension_id, suspended_at_ms, timeout_at_ms, condition, waitpoint_count, tags)
-VALUES ($1, 'suspended', $2, $3, $4, $5, $6, $7)
-ON CONFLICT (execution_id) DO NOTHING
-RETURNING true`
+VALUES ($1, 'suspended', $2, $3, $4, $5, $6, $7)`
 
-// suspendStateSQL reads an existing execution's state and lease, the
+// suspendLoadSQL reads everything suspend decides on, in one statement:
+// the clock; the current kid (NULLs when the keystore is empty); whether
+// the execution is remembered and, if so, its state and lease, the
 // idempotency record of (execution_id, idempotency_key) ($2 NULL: none)
-// and, for an execution in state none (the empty state), the latest expires_at_ms of
-// its pending waitpoints, used or not (0 without any), which decides
-// whether it is forgotten first (driver.ForgetsExpiredPending). The CASE
-// reads ff_waitpoints only in state none.
-const suspendStateSQL = `SELECT e.state, e.lease_id, r.fingerprint, r.outcome,
+// and, in state none (the empty state), the latest expires_at_ms of its
+// pending waitpoints, used or not (0 without any), which decides whether
+// it is forgotten first (driver.ForgetsExpiredPending). The CASE reads
+// ff_waitpoints only in state none.
+const suspendLoadSQL = `SELECT n.now_ms, k.kid, k.secret, e.execution_id IS NOT NULL, coalesce(e.state, ''), e.lease_id,
+       r.fingerprint, r.outcome,
        CASE WHEN e.state = '' THEN ` + lastPendingExpirySQL + ` END
-FROM ff_executions e
-LEFT JOIN ff_suspend_requests r ON r.execution_id = e.execution_id AND r.idempotency_key = $2
-WHERE e.execution_id = $1`
+FROM (SELECT ` + nowMsExpr + ` AS now_ms) n
+LEFT JOIN ff_keys k ON k.expires_at_ms IS NULL
+LEFT JOIN ff_executions e ON e.execution_id = $1
+LEFT JOIN ff_suspend_requests r ON r.execution_id = e.execution_id AND r.idempotency_key = $2`
 
 // lastPendingExpirySQL is the latest expires_at_ms of the pending
 // waitpoints, used or not, of execution e (0 without any): the top of one
@@ -127,7 +129,7 @@ VALUES ($1, $2, $3, $4)`
 // and the signals and payload bytes of the execution's live pending
 // waitpoints, the budget of the suspension they will join (docs/spec.md
 // §8.1): counters of at most a few waitpoints, never signals. The
-// execution's lock keeps these stable until commit.
+// execution's locks keep these stable until commit.
 const deliverLoadSQL = `SELECT n.now_ms,
        EXISTS (SELECT 1 FROM ff_keys WHERE expires_at_ms IS NULL),
        k.kid IS NOT NULL, k.secret, k.expires_at_ms, coalesce(k.revoked, false),
@@ -155,10 +157,9 @@ LEFT JOIN ff_executions e ON e.execution_id = w.execution_id`
 // The counters are the budget the next delivery reads. With
 // an idempotency key the insert is also the duplicate check: the unique
 // index on (waitpoint_id, idempotency_key) admits one signal per key
-// whatever the isolation level, and DO NOTHING returns no row for a key
-// already recorded. Checking by inserting reads no index range, so
-// deliveries to different executions do not fail to serialize against one
-// another.
+// whatever the isolation level, and for a key already recorded DO NOTHING
+// inserts nothing and the statement answers the recorded signal
+// (recordedSQL). It answers (signal_id, accepted).
 const recordSignalSQL = `WITH ins AS (
     INSERT INTO ff_signals (signal_id, execution_id, suspension_id, waitpoint_id, waitpoint_key, seq,
                             name, payload, idempotency_key, delivered_at_ms, ordinal)
@@ -179,7 +180,7 @@ const recordSignalSQL = `WITH ins AS (
     DELETE FROM ff_suspension_tags
     WHERE $12 AND $15 AND execution_id = $2 AND EXISTS (SELECT 1 FROM ins)
 )
-SELECT signal_id FROM ins`
+` + recordedSQL
 
 // recordPendingSQL records an accepted signal on a pending waitpoint no
 // suspend used yet (docs/spec.md §8.1), in one statement as
@@ -188,7 +189,7 @@ SELECT signal_id FROM ins`
 // sequence advanced to $5, and the waitpoint's signal count and payload
 // bytes ($10), which stand for its share of that suspension's budget. It
 // resumes nothing. The unique index on (waitpoint_id, idempotency_key)
-// makes it the duplicate check too (no row: the key is recorded).
+// makes it the duplicate check too, answered as recordSignalSQL does.
 const recordPendingSQL = `WITH ins AS (
     INSERT INTO ff_signals (signal_id, execution_id, suspension_id, waitpoint_id, waitpoint_key, seq,
                             name, payload, idempotency_key, delivered_at_ms, ordinal)
@@ -202,7 +203,24 @@ const recordPendingSQL = `WITH ins AS (
     UPDATE ff_waitpoints SET signal_count = signal_count + 1, payload_bytes = payload_bytes + $10
     WHERE waitpoint_id = $3 AND EXISTS (SELECT 1 FROM ins)
 )
-SELECT signal_id FROM ins`
+` + recordedPendingSQL
+
+// recordedSQL ends recordSignalSQL: the inserted signal (true), or, when
+// the idempotency key was recorded already (the insert did nothing), the
+// signal recorded under it (false): the duplicate. The execution's lock
+// orders the delivery after the one that recorded it, so the statement's
+// snapshot holds that row. The second branch reads only when the first is
+// empty (a one-time filter).
+const recordedSQL = `SELECT signal_id, true FROM ins
+UNION ALL
+SELECT signal_id, false FROM ff_signals
+WHERE waitpoint_id = $4 AND idempotency_key = $9 AND NOT EXISTS (SELECT 1 FROM ins)`
+
+// recordedPendingSQL is recordedSQL for recordPendingSQL's parameters.
+const recordedPendingSQL = `SELECT signal_id, true FROM ins
+UNION ALL
+SELECT signal_id, false FROM ff_signals
+WHERE waitpoint_id = $3 AND idempotency_key = $8 AND NOT EXISTS (SELECT 1 FROM ins)`
 
 // recordedSignalSQL finds the signal recorded under (waitpoint_id,
 // idempotency_key).
@@ -248,21 +266,18 @@ WHERE t.tag = $4 AND (t.suspended_at_ms, t.execution_id) > ($1, $2) AND e.state 
 ORDER BY t.suspended_at_ms, t.execution_id
 LIMIT $3`
 
-// execGateSQL and execGateAloneSQL are the two sides of the gate of
-// execution writers: a first attempt passes it ROW EXCLUSIVE, in parallel
-// with the others (ROW EXCLUSIVE does not conflict with itself), and a
-// retry passes it EXCLUSIVE, alone among execution writers, so that it
-// cannot fail to serialize against them again. Each must be the first
-// statement of its transaction (sent with BEGIN): LOCK TABLE takes no
-// snapshot, so whoever waited here sees what the other side committed.
-// Claims do not pass the gate (claimSQL).
-const (
-	execGateSQL      = `LOCK TABLE ff_claim_lock IN ROW EXCLUSIVE MODE`
-	execGateAloneSQL = `LOCK TABLE ff_claim_lock IN EXCLUSIVE MODE`
-)
+// execGateSQL is the gate of execution writers: ROW EXCLUSIVE on
+// ff_claim_lock, which does not conflict with itself, so writers pass it
+// in parallel, but conflicts with the SHARE lock keystore writers take
+// (lockKeysSQL): a keystore change waits for the writers in flight, and
+// writers that come after it wait for it and read it. LOCK TABLE takes no
+// snapshot. Claims do not pass the gate (claimSQL).
+const execGateSQL = `LOCK TABLE ff_claim_lock IN ROW EXCLUSIVE MODE`
 
 // claimSQL leases the oldest claimable execution in one statement, at one
-// reading of the clock. The candidates are the oldest execution of each
+// reading of the clock, and reads its suspension's signals (signalArraysSQL:
+// a resumed, timed-out or expired-lease suspension gets no more signals,
+// so the statement's snapshot holds them all). The candidates are the oldest execution of each
 // claimable kind, each found through its partial index: resumed (reason
 // signal, or cancelled after cancel_suspension), suspended past its
 // timeout (reason timeout), claimed with an expired lease (reason kept:
@@ -298,9 +313,10 @@ const (
 // without waiting for one another, and a row an execution writer holds is
 // skipped; a candidate changed by a transaction that committed meanwhile is
 // re-checked against its branch's WHERE by the server before it is locked.
-// Execution writers run SERIALIZABLE and update the execution's row, so one
-// that read a row a claim then changed fails to serialize and is retried,
-// and reads what the claim committed. claimWaitSQL is the same statement
+// Execution writers lock their execution's row (lockExecutionRowSQL) before
+// they read it, so a claim skips a row a writer decides on, and a writer
+// that comes after a claim waits for it and reads what it committed.
+// claimWaitSQL is the same statement
 // with plain FOR UPDATE: after a pass that skipped everything, it waits for
 // the rows others hold, so a claim answers none only when nothing was
 // claimable or the candidate it waited for stopped being claimable.
@@ -329,16 +345,31 @@ l AS (SELECT execution_id, suspended_at_ms, reason FROM ff_executions
 	claimSQLTail = `),
 pick AS (SELECT execution_id, reason FROM (SELECT * FROM r UNION ALL SELECT * FROM t UNION ALL SELECT * FROM l) c
          ORDER BY suspended_at_ms, execution_id LIMIT 1),
-untag AS (DELETE FROM ff_suspension_tags WHERE execution_id = (SELECT execution_id FROM pick))
-UPDATE ff_executions e
-SET state = 'claimed', reason = (SELECT reason FROM pick), lease_id = $1, lease_expires_at_ms = (SELECT now_ms FROM n) + $2
-WHERE e.execution_id = (SELECT execution_id FROM pick)
-RETURNING e.execution_id, e.suspension_id, e.reason, e.lease_expires_at_ms`
+untag AS (DELETE FROM ff_suspension_tags WHERE execution_id = (SELECT execution_id FROM pick)),
+c AS (UPDATE ff_executions e
+      SET state = 'claimed', reason = (SELECT reason FROM pick), lease_id = $1, lease_expires_at_ms = (SELECT now_ms FROM n) + $2
+      WHERE e.execution_id = (SELECT execution_id FROM pick)
+      RETURNING e.execution_id, e.suspension_id, e.reason, e.lease_expires_at_ms)
+SELECT c.execution_id, c.suspension_id, c.reason, c.lease_expires_at_ms, s.*
+FROM c, LATERAL (` + signalArraysSQL + ` WHERE suspension_id = c.suspension_id) s`
 )
 
-// suspensionSignalsSQL lists a suspension's signals in delivery order.
-const suspensionSignalsSQL = `SELECT signal_id, waitpoint_id, waitpoint_key, name, payload, idempotency_key, delivered_at_ms
-FROM ff_signals WHERE suspension_id = $1 ORDER BY ordinal`
+// signalArraysSQL reads signals (its caller's WHERE selects a
+// suspension's) in delivery order as one row of parallel arrays, empty
+// without signals (signalArrays scans it): one read of the index on
+// (suspension_id, ordinal), and one row however many signals.
+const signalArraysSQL = `SELECT coalesce(array_agg(signal_id ORDER BY ordinal), '{}') AS signal_ids,
+       coalesce(array_agg(waitpoint_id ORDER BY ordinal), '{}') AS waitpoint_ids,
+       coalesce(array_agg(waitpoint_key ORDER BY ordinal), '{}') AS waitpoint_keys,
+       coalesce(array_agg(name ORDER BY ordinal), '{}') AS names,
+       coalesce(array_agg(payload ORDER BY ordinal), '{}') AS payloads,
+       coalesce(array_agg(idempotency_key ORDER BY ordinal), '{}') AS idempotency_keys,
+       coalesce(array_agg(delivered_at_ms ORDER BY ordinal), '{}') AS delivered_at_ms
+FROM ff_signals`
+
+// suspensionSignalsSQL lists the signals of suspension $1 in delivery
+// order (signalArraysSQL).
+const suspensionSignalsSQL = signalArraysSQL + ` WHERE suspension_id = $1`
 
 // leaseSQL reads the clock, and the state, lease, reason and latest
 // suspension of an execution (NULLs: unknown), in one statement.
@@ -353,6 +384,24 @@ w AS (DELETE FROM ff_waitpoints WHERE execution_id = $1),
 r AS (DELETE FROM ff_suspend_requests WHERE execution_id = $1),
 t AS (DELETE FROM ff_suspension_tags WHERE execution_id = $1)
 DELETE FROM ff_executions WHERE execution_id = $1`
+
+// completeSQL is complete_execution in one statement: when execution $1
+// is claimed under lease $2 (driver.CheckLeaseHolder), it deletes it and
+// everything recorded for it, as forgetExecutionSQL does. It answers
+// (deleted, remembered). Each delete finds its rows through the
+// execution_id of k (NULL when the lease does not hold: then nothing is
+// deleted), one index range each. x reads the row by primary key alone:
+// with the state in its WHERE, the planner may walk a partial index on
+// state instead (ff_executions_leases_by_age, whose leading column is not
+// the id).
+const completeSQL = `WITH x AS (SELECT execution_id, state = 'claimed' AND lease_id = $2 AS holds FROM ff_executions WHERE execution_id = $1),
+k AS (SELECT execution_id FROM x WHERE holds),
+s AS (DELETE FROM ff_signals WHERE execution_id = (SELECT execution_id FROM k)),
+w AS (DELETE FROM ff_waitpoints WHERE execution_id = (SELECT execution_id FROM k)),
+r AS (DELETE FROM ff_suspend_requests WHERE execution_id = (SELECT execution_id FROM k)),
+t AS (DELETE FROM ff_suspension_tags WHERE execution_id = (SELECT execution_id FROM k)),
+d AS (DELETE FROM ff_executions WHERE execution_id = (SELECT execution_id FROM k) RETURNING 1)
+SELECT EXISTS (SELECT 1 FROM d), EXISTS (SELECT 1 FROM x)`
 
 // nullIfEmpty maps the contract's "empty means none" to SQL NULL.
 func nullIfEmpty(s string) *string {
@@ -391,10 +440,11 @@ type deliveryState struct {
 // every waitpoint of the suspension in the same transaction. A signal to a
 // pending waitpoint no suspend used yet is kept on it and resumes nothing
 // (docs/spec.md §8.1). Checks run in the order of docs/spec.md §5. One
-// SERIALIZABLE transaction under the execution's lock, so of concurrent
+// transaction under the execution's locks (inExecTx), so of concurrent
 // deliveries that would each satisfy the condition exactly one resumes,
 // and a cancel either comes first (waitpoint_closed) or finds the
-// execution resumed (not_suspended).
+// execution resumed (not_suspended). Two round trips: deliverLoadSQL with
+// the locks, then the record with COMMIT.
 func (b *Backend) DeliverSignal(ctx context.Context, args contracts.DeliverSignalArgs) (contracts.DeliverSignalOutcome, error) {
 	t, err := contracts.ParseToken("token", args.Token)
 	if err != nil {
@@ -402,7 +452,7 @@ func (b *Backend) DeliverSignal(ctx context.Context, args contracts.DeliverSigna
 	}
 	var out contracts.DeliverSignalOutcome
 	ring := b.keyring.Load()
-	err = b.inExecTx(ctx, args.ExecutionID, func(tx pgx.Tx) error {
+	err = b.inExecTx(ctx, args.ExecutionID, func(tx *pipeTx) error {
 		var d deliveryState
 		d.rec.Kid = t.Kid
 		err := tx.QueryRow(ctx, deliverLoadSQL, t.Kid, args.WaitpointID, args.ExecutionID).Scan(
@@ -444,20 +494,18 @@ func authorize(ring *kek.Keyring, t contracts.Token, args contracts.DeliverSigna
 	return driver.AuthorizeToken(t, args.ExecutionID, d.initialized, rec, w, d.nowMs)
 }
 
-// recordSignal runs checks 3 to 5 of deliver_signal. When the waitpoint
+// recordSignal runs checks 4 and 5 of deliver_signal (check 3, the
+// duplicate, was decided on what deliverLoadSQL read). When the waitpoint
 // accepts a signal (open, not timed out, within the budget its counters
-// give), one statement records it or finds the key recorded (duplicate);
-// when it does not, a recorded key still answers duplicate (check 3 comes
-// before check 4).
-func recordSignal(ctx context.Context, tx pgx.Tx, args contracts.DeliverSignalArgs, d deliveryState) (contracts.DeliverSignalOutcome, error) {
+// give), one statement records it, in the round trip that commits
+// (commitWithNext), with the claimable notification after it when it
+// resumes the execution.
+func recordSignal(ctx context.Context, tx *pipeTx, args contracts.DeliverSignalArgs, d deliveryState) (contracts.DeliverSignalOutcome, error) {
 	var used driver.SignalBudget
 	if d.open { // else the counters are another suspension's, and unused
 		used = driver.SignalBudget{WaitpointSignals: *d.waitpointSignals, SuspensionSignals: *d.signals, PayloadBytes: *d.payloadBytes}
 	}
 	if refusal := driver.CheckDeliverable(!d.open, d.timeoutAtMs, used, args, d.nowMs); refusal != nil {
-		if args.IdempotencyKey == "" {
-			return contracts.DeliverSignalOutcome{}, refusal
-		}
 		return duplicateOr(ctx, tx, args, refusal)
 	}
 	w := driver.WaitpointRef{ExecutionID: args.ExecutionID, WaitpointID: args.WaitpointID, WaitpointKey: *d.key, CreatedAtMs: *d.createdAtMs}
@@ -471,31 +519,41 @@ func recordSignal(ctx context.Context, tx pgx.Tx, args contracts.DeliverSignalAr
 		first = 1
 	}
 	resumes := driver.ConditionHolds(*d.condition, *d.fired+first, *d.waitpoints)
-	var id string
-	err := tx.QueryRow(ctx, recordSignalSQL, sig.SignalID, args.ExecutionID, *d.suspensionID, args.WaitpointID,
-		sig.WaitpointKey, *d.nextSeq+1, sig.Name, payload, nullIfEmpty(sig.IdempotencyKey), sig.DeliveredAtMs, first, resumes,
-		*d.signals, int64(len(payload)), d.tagged).Scan(&id)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return duplicateOr(ctx, tx, args, nil)
-	}
-	if err != nil {
-		return contracts.DeliverSignalOutcome{}, err
-	}
 	if resumes {
 		if err := notifyClaimable(ctx, tx); err != nil {
 			return contracts.DeliverSignalOutcome{}, err
 		}
 	}
-	return contracts.DeliverSignalOutcome{Outcome: contracts.OutcomeAccepted, SignalID: id, Resumed: resumes}, nil
+	tx.commitWithNext()
+	var (
+		id       string
+		accepted bool
+	)
+	err := tx.QueryRow(ctx, recordSignalSQL, sig.SignalID, args.ExecutionID, *d.suspensionID, args.WaitpointID,
+		sig.WaitpointKey, *d.nextSeq+1, sig.Name, payload, nullIfEmpty(sig.IdempotencyKey), sig.DeliveredAtMs, first, resumes,
+		*d.signals, int64(len(payload)), d.tagged).Scan(&id, &accepted)
+	return recorded(id, accepted, resumes, err)
 }
 
-// recordPending runs checks 3 to 5 of deliver_signal for a pending
+// recorded is the outcome of a record statement that answered (id,
+// accepted): the signal it recorded, or the duplicate it found.
+func recorded(id string, accepted, resumed bool, err error) (contracts.DeliverSignalOutcome, error) {
+	switch {
+	case err != nil:
+		return contracts.DeliverSignalOutcome{}, err
+	case !accepted:
+		return contracts.DeliverSignalOutcome{Outcome: contracts.OutcomeDuplicate, SignalID: id}, nil
+	}
+	return contracts.DeliverSignalOutcome{Outcome: contracts.OutcomeAccepted, SignalID: id, Resumed: resumed}, nil
+}
+
+// recordPending runs checks 4 and 5 of deliver_signal for a pending
 // waitpoint no suspend used yet (docs/spec.md §8.1): past its expiry it is
 // closed, else the budgets are its own count and those of the execution's
 // live pending waitpoints (driver.CheckPendingDeliverable); an accepted
-// signal is kept on it (recordPendingSQL) and resumes nothing. As in
-// recordSignal, a recorded idempotency key answers duplicate first.
-func recordPending(ctx context.Context, tx pgx.Tx, args contracts.DeliverSignalArgs, d deliveryState) (contracts.DeliverSignalOutcome, error) {
+// signal is kept on it (recordPendingSQL), in the round trip that commits,
+// and resumes nothing.
+func recordPending(ctx context.Context, tx *pipeTx, args contracts.DeliverSignalArgs, d deliveryState) (contracts.DeliverSignalOutcome, error) {
 	p := driver.PendingWaitpoint{
 		ID: args.WaitpointID, ExecutionID: args.ExecutionID, Key: *d.key, CreatedAtMs: *d.createdAtMs,
 		ExpiresAtMs: *d.pendingExpiresAtMs, Signals: *d.waitpointSignals,
@@ -505,9 +563,6 @@ func recordPending(ctx context.Context, tx pgx.Tx, args contracts.DeliverSignalA
 		pool = driver.SignalBudget{SuspensionSignals: int(d.pendingPool[0]), PayloadBytes: d.pendingPool[1]}
 	}
 	if refusal := driver.CheckPendingDeliverable(p, pool, args, d.nowMs); refusal != nil {
-		if args.IdempotencyKey == "" {
-			return contracts.DeliverSignalOutcome{}, refusal
-		}
 		return duplicateOr(ctx, tx, args, refusal)
 	}
 	w := driver.WaitpointRef{ExecutionID: args.ExecutionID, WaitpointID: args.WaitpointID, WaitpointKey: *d.key, CreatedAtMs: *d.createdAtMs}
@@ -516,25 +571,27 @@ func recordPending(ctx context.Context, tx pgx.Tx, args contracts.DeliverSignalA
 	if len(sig.Payload) > 0 {
 		payload = sig.Payload
 	}
-	var id string
+	tx.commitWithNext()
+	var (
+		id       string
+		accepted bool
+	)
 	err := tx.QueryRow(ctx, recordPendingSQL, sig.SignalID, args.ExecutionID, args.WaitpointID, sig.WaitpointKey,
-		*d.nextSeq+1, sig.Name, payload, nullIfEmpty(sig.IdempotencyKey), sig.DeliveredAtMs, int64(len(payload))).Scan(&id)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return duplicateOr(ctx, tx, args, nil)
-	}
-	if err != nil {
-		return contracts.DeliverSignalOutcome{}, err
-	}
-	return contracts.DeliverSignalOutcome{Outcome: contracts.OutcomeAccepted, SignalID: id}, nil
+		*d.nextSeq+1, sig.Name, payload, nullIfEmpty(sig.IdempotencyKey), sig.DeliveredAtMs, int64(len(payload))).Scan(&id, &accepted)
+	return recorded(id, accepted, false, err)
 }
 
 // duplicateOr answers duplicate when the delivery's idempotency key is
-// recorded on the waitpoint, else refusal.
-func duplicateOr(ctx context.Context, tx pgx.Tx, args contracts.DeliverSignalArgs, refusal error) (contracts.DeliverSignalOutcome, error) {
+// recorded on the waitpoint, else refusal: check 3 of deliver_signal comes
+// before check 4, whose refusal this is.
+func duplicateOr(ctx context.Context, tx dbtx, args contracts.DeliverSignalArgs, refusal error) (contracts.DeliverSignalOutcome, error) {
+	if args.IdempotencyKey == "" {
+		return contracts.DeliverSignalOutcome{}, refusal
+	}
 	var id string
 	err := tx.QueryRow(ctx, recordedSignalSQL, args.WaitpointID, args.IdempotencyKey).Scan(&id)
 	switch {
-	case errors.Is(err, pgx.ErrNoRows) && refusal != nil:
+	case errors.Is(err, pgx.ErrNoRows):
 		return contracts.DeliverSignalOutcome{}, refusal
 	case err != nil:
 		return contracts.DeliverSignalOutcome{}, err
@@ -660,12 +717,16 @@ func (b *Backend) ListSuspended(ctx context.Context, args contracts.ListSuspende
 // ClaimResumedExecution leases the oldest claimable execution: resumed,
 // suspended past its timeout, or claimed with an expired lease. One READ
 // COMMITTED transaction without table lock (claimSQL), so concurrent claims
-// of all processes each get another execution without queueing.
+// of all processes each get another execution without queueing; pipelined
+// (pipeTx): BEGIN, the settings, the claim and COMMIT in one round trip
+// (and claimWaitSQL in a transaction of its own, after a pass that skipped
+// everything).
 func (b *Backend) ClaimResumedExecution(ctx context.Context, args contracts.ClaimArgs) (contracts.ClaimOutcome, error) {
 	var out contracts.ClaimOutcome
-	err := b.inClaimTx(ctx, func(tx pgx.Tx) error {
+	err := b.inPipeTx(ctx, claimOpening, func(tx *pipeTx) error {
 		var err error
-		out, err = claimOne(ctx, tx, args.LeaseMs)
+		tx.commitWithNext()
+		out, err = claimOne(ctx, tx, args.LeaseMs, func() { tx.reopen(claimOpening()) })
 		return err
 	})
 	return out, interpretError(err)
@@ -679,7 +740,7 @@ func (b *Backend) ClaimResumedExecutions(ctx context.Context, args contracts.Cla
 	err := b.inClaimTx(ctx, func(tx pgx.Tx) error {
 		out = contracts.ClaimBatchOutcome{Claims: []contracts.ClaimOutcome{}}
 		for len(out.Claims) < args.Max {
-			c, err := claimOne(ctx, tx, args.LeaseMs)
+			c, err := claimOne(ctx, tx, args.LeaseMs, nil)
 			if err != nil || c.Outcome != contracts.OutcomeClaimed {
 				return err
 			}
@@ -690,14 +751,20 @@ func (b *Backend) ClaimResumedExecutions(ctx context.Context, args contracts.Cla
 	return out, interpretError(err)
 }
 
-// claimOne leases the oldest claimable execution in tx (claimSQL, then
-// claimWaitSQL when it skipped everything) and reads its signals; outcome
-// none when nothing is claimable.
-func claimOne(ctx context.Context, tx pgx.Tx, leaseMs int64) (contracts.ClaimOutcome, error) {
+// claimOne leases the oldest claimable execution in tx, with its signals
+// (claimSQL, then claimWaitSQL when it skipped everything); outcome none
+// when nothing is claimable. beforeWait, if not nil, runs before
+// claimWaitSQL (a pipelined claim commits with it).
+func claimOne(ctx context.Context, tx dbtx, leaseMs int64, beforeWait func()) (contracts.ClaimOutcome, error) {
 	c := contracts.ClaimOutcome{Outcome: contracts.OutcomeClaimed, LeaseID: driver.NewID()}
-	err := tx.QueryRow(ctx, claimSQL, c.LeaseID, leaseMs).Scan(&c.ExecutionID, &c.SuspensionID, &c.Reason, &c.LeaseExpiresAtMs)
+	var a signalArrays
+	dest := append([]any{&c.ExecutionID, &c.SuspensionID, &c.Reason, &c.LeaseExpiresAtMs}, a.dest()...)
+	err := tx.QueryRow(ctx, claimSQL, c.LeaseID, leaseMs).Scan(dest...)
 	if errors.Is(err, pgx.ErrNoRows) {
-		err = tx.QueryRow(ctx, claimWaitSQL, c.LeaseID, leaseMs).Scan(&c.ExecutionID, &c.SuspensionID, &c.Reason, &c.LeaseExpiresAtMs)
+		if beforeWait != nil {
+			beforeWait()
+		}
+		err = tx.QueryRow(ctx, claimWaitSQL, c.LeaseID, leaseMs).Scan(dest...)
 	}
 	if errors.Is(err, pgx.ErrNoRows) {
 		return contracts.ClaimOutcome{Outcome: contracts.OutcomeNone}, nil
@@ -705,46 +772,66 @@ func claimOne(ctx context.Context, tx pgx.Tx, leaseMs int64) (contracts.ClaimOut
 	if err != nil {
 		return contracts.ClaimOutcome{}, err
 	}
-	if c.Signals, err = suspensionSignals(ctx, tx, c.SuspensionID); err != nil {
-		return contracts.ClaimOutcome{}, err
-	}
+	c.Signals = a.signals()
 	return c, nil
 }
 
 // suspensionSignals lists a suspension's signals in delivery order.
-func suspensionSignals(ctx context.Context, tx pgx.Tx, suspensionID string) ([]contracts.Signal, error) {
-	rows, err := tx.Query(ctx, suspensionSignalsSQL, suspensionID)
-	if err != nil {
+func suspensionSignals(ctx context.Context, tx dbtx, suspensionID string) ([]contracts.Signal, error) {
+	var a signalArrays
+	if err := tx.QueryRow(ctx, suspensionSignalsSQL, suspensionID).Scan(a.dest()...); err != nil {
 		return nil, err
 	}
-	sigs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (contracts.Signal, error) {
-		var s nullableSignal
-		err := r.Scan(&s.id, &s.waitpointID, &s.key, &s.name, &s.payload, &s.idem, &s.at)
-		if err != nil {
-			return contracts.Signal{}, err
+	return a.signals(), nil
+}
+
+// signalArrays is what signalArraysSQL reads.
+type signalArrays struct {
+	ids, waitpointIDs, keys, names []string
+	payloads                       [][]byte
+	idems                          []*string
+	ats                            []int64
+}
+
+func (a *signalArrays) dest() []any {
+	return []any{&a.ids, &a.waitpointIDs, &a.keys, &a.names, &a.payloads, &a.idems, &a.ats}
+}
+
+// signals are the signals a holds, in its order; never nil.
+func (a *signalArrays) signals() []contracts.Signal {
+	sigs := make([]contracts.Signal, len(a.ids))
+	for i := range a.ids {
+		sigs[i] = contracts.Signal{SignalID: a.ids[i], WaitpointID: a.waitpointIDs[i], WaitpointKey: a.keys[i], Name: a.names[i], DeliveredAtMs: a.ats[i]}
+		if a.payloads[i] != nil {
+			sigs[i].Payload = json.RawMessage(a.payloads[i])
 		}
-		return s.signal(), nil
-	})
-	if sigs == nil {
-		sigs = []contracts.Signal{}
+		if a.idems[i] != nil {
+			sigs[i].IdempotencyKey = *a.idems[i]
+		}
 	}
-	return sigs, err
+	return sigs
 }
 
 // CompleteExecution forgets a claimed execution and everything recorded for
 // it, pending waitpoints included. An expired lease that nobody re-claimed
-// still completes. One SERIALIZABLE transaction under the execution's lock.
+// still completes. One transaction under the execution's locks (inExecTx)
+// and one round trip: completeSQL decides and deletes, and COMMIT follows
+// it; when it deleted nothing, what it read of the execution answers as
+// driver.CheckComplete would.
 func (b *Backend) CompleteExecution(ctx context.Context, args contracts.CompleteArgs) (contracts.CompleteOutcome, error) {
-	err := b.inExecTx(ctx, args.ExecutionID, func(tx pgx.Tx) error {
-		l, err := readLease(ctx, tx, args.ExecutionID)
-		if err != nil {
+	err := b.inExecTx(ctx, args.ExecutionID, func(tx *pipeTx) error {
+		var deleted, exists bool
+		tx.commitWithNext()
+		if err := tx.QueryRow(ctx, completeSQL, args.ExecutionID, args.LeaseID).Scan(&deleted, &exists); err != nil {
 			return err
 		}
-		if err := driver.CheckComplete(l.state(), args); err != nil {
-			return err
+		switch {
+		case deleted:
+			return nil
+		case exists: // remembered, but not claimed under this lease
+			return driver.CompleteLeaseMismatch(args.ExecutionID)
 		}
-		_, err = tx.Exec(ctx, forgetExecutionSQL, args.ExecutionID)
-		return err
+		return driver.ExecutionNotFound(args.ExecutionID)
 	})
 	if err != nil {
 		return contracts.CompleteOutcome{}, interpretError(err)

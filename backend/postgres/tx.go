@@ -16,7 +16,7 @@ import (
 	"github.com/flowfabric/flowfabric-go/driver"
 )
 
-// maxAttempts is the retry budget of a SERIALIZABLE operation (docs/spec.md
+// maxAttempts is the retry budget of a writing operation (docs/spec.md
 // §6): three attempts in all.
 const maxAttempts = 3
 
@@ -38,80 +38,66 @@ type beginner interface {
 	BeginTx(ctx context.Context, opts pgx.TxOptions) (pgx.Tx, error)
 }
 
-// execLockSQL and execUnlockSQL take and release a session-level advisory
-// lock private to one execution_id. Taken before BEGIN, the lock makes the
-// operations on one execution (suspend, deliver_signal, complete) queue
-// behind one another: each transaction's snapshot is taken after the lock,
-// so it reads what the previous one committed instead of failing to
-// serialize against it. SERIALIZABLE still guards everything else (claims,
-// keystore changes, hash collisions of two execution_ids, which only make
-// them wait).
-const (
-	execLockSQL   = `SELECT pg_advisory_lock(hashtext('flowfabric.execution'), hashtext($1))`
-	execUnlockSQL = `SELECT pg_advisory_unlock(hashtext('flowfabric.execution'), hashtext($1))`
-	// execXactLockSQL is the same lock, held until the transaction ends:
-	// behind a transaction pooler a session lock would stay on a server
-	// connection the pooler hands to someone else.
-	execXactLockSQL = `SELECT pg_advisory_xact_lock(hashtext('flowfabric.execution'), hashtext($1))`
-)
+// execXactLockSQL takes the advisory lock private to one execution_id,
+// held until the transaction ends: the operations on one execution
+// (suspend, deliver_signal, complete, create_waitpoint, extend, release,
+// cancel) of every process run one at a time. The key is the one earlier
+// versions took as a session lock (pg_advisory_lock), so processes of both
+// versions on one database exclude one another during an upgrade.
+const execXactLockSQL = `SELECT pg_advisory_xact_lock(hashtext('flowfabric.execution'), hashtext($1))`
 
-// inExecTx is inTx on one connection holding the advisory lock of
-// executionID for all attempts. The first attempt passes the gate with
-// execGateSQL, in parallel with operations on other executions; a retry
-// passes it with execGateAloneSQL, alone among execution writers and
-// claims, so it cannot fail to serialize against them again: the budget
-// of three attempts is then not exhausted by false conflicts (SSI locks
-// index pages, so transactions on different executions can conflict). If the lock cannot be released for sure
-// (an error or a cancelled wait), the connection is closed, which releases
-// it, and the pool replaces the connection.
-func (b *Backend) inExecTx(ctx context.Context, executionID string, fn func(pgx.Tx) error) error {
-	if err := b.usable(); err != nil {
-		return err
-	}
-	if b.pooled {
-		return b.inPooledExecTx(ctx, executionID, fn)
-	}
-	conn, err := b.pool.Acquire(ctx)
-	if err != nil {
-		return interpretError(err)
-	}
-	defer conn.Release()
-	if _, err := conn.Exec(ctx, execLockSQL, executionID); err != nil {
-		_ = conn.Conn().Close(context.WithoutCancel(ctx))
-		return interpretError(err)
-	}
-	defer func() {
-		if _, err := conn.Exec(context.WithoutCancel(ctx), execUnlockSQL, executionID); err != nil {
-			_ = conn.Conn().Close(context.WithoutCancel(ctx))
-		}
-	}()
-	return b.retry(ctx, conn, execGate, fn)
+// lockExecutionRowSQL locks the execution's row, if it exists, against
+// claims (which lock candidates FOR UPDATE SKIP LOCKED, so they pass over
+// it, or wait for it when they skipped everything), so that what the
+// writer reads of the row next stays true until it commits. It runs after
+// execXactLockSQL, as a statement of its own: at READ COMMITTED its
+// snapshot then includes whatever the previous writer of the execution
+// committed, a row it created included.
+const lockExecutionRowSQL = `SELECT FROM ff_executions WHERE execution_id = $1 FOR NO KEY UPDATE`
+
+// beginReadCommittedSQL opens a pipelined transaction.
+const beginReadCommittedSQL = `BEGIN ISOLATION LEVEL READ COMMITTED`
+
+// execOpening are the opening statements of an execution writer's
+// transaction, sent with its first read: BEGIN at READ COMMITTED, the gate
+// (ROW EXCLUSIVE on ff_claim_lock, which keystore writers lock SHARE, so
+// keystore changes and execution writes are ordered: lockKeysSQL), the
+// execution's lock, and the lock of its row. Each later statement takes
+// its own snapshot, after the locks, so it reads what every earlier writer
+// of the execution, claim and keystore writer committed; the locks keep it
+// true until commit.
+func execOpening(executionID string) *pgx.Batch {
+	var b pgx.Batch
+	b.Queue(beginReadCommittedSQL)
+	b.Queue(execGateSQL)
+	b.Queue(execXactLockSQL, executionID)
+	b.Queue(lockExecutionRowSQL, executionID)
+	return &b
 }
 
-// execGate is the gate statement of an execution writer's attempt: the
-// first passes in parallel with other writers, a retry alone.
-func execGate(attempt int) string {
-	if attempt > 1 {
-		return execGateAloneSQL
-	}
-	return execGateSQL
+// inExecTx runs fn as one READ COMMITTED transaction of a writer of
+// executionID (execOpening), pipelined (pipeTx): the opening statements
+// travel with fn's first read, and fn's writes with COMMIT, so a writer
+// that reads once costs two round trips. Correctness rests on the locks,
+// not on the isolation level (docs/spec.md §6: the operation is atomic and
+// sees every earlier operation on the execution): writers of one execution
+// queue on its advisory lock, claims skip or wait for its locked row,
+// keystore writers wait at the gate. Deadlocks (SQLSTATE 40P01) and the
+// other failures isSerializationFailure names are retried as in inTx, up
+// to maxAttempts in all. It works unchanged behind a transaction pooler:
+// it keeps no session state (the lock is transaction-scoped).
+func (b *Backend) inExecTx(ctx context.Context, executionID string, fn func(*pipeTx) error) error {
+	return b.inPipeTx(ctx, func() *pgx.Batch { return execOpening(executionID) }, fn)
 }
 
-// inPooledExecTx is inExecTx behind a transaction pooler, which leaves no
-// session state: each attempt passes the gate first, then takes the
-// execution's lock for the transaction (the same lock as execLockSQL, so
-// processes with and without a pooler exclude one another). The lock's
-// SELECT takes the snapshot before it waits, so an operation that waited
-// for another on the same execution fails to serialize against it and is
-// retried; the retry passes the gate alone, when no other writer holds the
-// lock, and reads what its predecessor committed.
-func (b *Backend) inPooledExecTx(ctx context.Context, executionID string, fn func(pgx.Tx) error) error {
-	return b.retry(ctx, b.pool, execGate, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, execXactLockSQL, executionID); err != nil {
-			return err
-		}
-		return fn(tx)
-	})
+// claimOpening are the opening statements of a claim's transaction: BEGIN
+// at READ COMMITTED and the claim's planner settings (claimSettingsSQL, as
+// one statement: a pipeline holds no multi-statement string).
+func claimOpening() *pgx.Batch {
+	var b pgx.Batch
+	b.Queue(beginReadCommittedSQL)
+	b.Queue(claimSettingsPipeSQL)
+	return &b
 }
 
 // inClaimTx runs fn in one READ COMMITTED transaction and commits it,
@@ -137,6 +123,56 @@ func (b *Backend) inClaimTx(ctx context.Context, fn func(pgx.Tx) error) error {
 // of a priced-out sort would start JIT compilation (hundreds of ms), so
 // JIT is off.
 const claimSettingsSQL = `SET LOCAL enable_sort = off; SET LOCAL enable_incremental_sort = off; SET LOCAL jit = off`
+
+// claimSettingsPipeSQL is claimSettingsSQL as one statement.
+const claimSettingsPipeSQL = `SELECT set_config('enable_sort', 'off', true), set_config('enable_incremental_sort', 'off', true), set_config('jit', 'off', true)`
+
+// inPipeTx is the attempt loop of a pipelined transaction opened by
+// opening (a fresh batch per attempt); retries as retryAt.
+func (b *Backend) inPipeTx(ctx context.Context, opening func() *pgx.Batch, fn func(*pipeTx) error) error {
+	if err := b.usable(); err != nil {
+		return err
+	}
+	for attempt := 1; ; attempt++ {
+		err := b.pipeAttempt(ctx, opening(), fn)
+		if err == nil {
+			b.stats.committed.Add(1)
+			return nil
+		}
+		if !isSerializationFailure(err) {
+			return interpretError(err)
+		}
+		if attempt == maxAttempts {
+			b.stats.exhausted.Add(1)
+			return contracts.ErrSerializationRetryExhausted.With(
+				"the transaction failed to serialize %d times in a row; retry the call", maxAttempts).Wrapping(err)
+		}
+		b.stats.retries.Add(1)
+		if err := backoff(ctx, attempt); err != nil {
+			return interpretError(err)
+		}
+	}
+}
+
+// pipeAttempt is one try of inPipeTx on one connection of the pool. A
+// connection whose transaction cannot be rolled back for sure (an error, a
+// cancelled context) is closed, and the pool replaces it.
+func (b *Backend) pipeAttempt(ctx context.Context, opening *pgx.Batch, fn func(*pipeTx) error) error {
+	conn, err := b.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	t := newPipeTx(conn.Conn(), opening)
+	err = fn(t)
+	if err == nil {
+		err = t.commit(ctx)
+	}
+	if !t.finish(ctx) {
+		_ = conn.Conn().Close(context.WithoutCancel(ctx))
+	}
+	return err
+}
 
 // inTx runs fn in one SERIALIZABLE transaction and commits it; lockSQL,
 // if not empty, is a LOCK TABLE statement sent with BEGIN (see beginSQL). A
@@ -238,17 +274,20 @@ func isSerializationFailure(err error) bool {
 		pe.Code == sqlstateUniqueViolation && concurrentWriterConstraints[pe.ConstraintName]
 }
 
-// concurrentWriterConstraints are the unique constraints on numbers a
+// concurrentWriterConstraints are the unique constraints that only a
+// concurrent writer of the same execution can violate: numbers a
 // transaction allocates from a counter it read (a signal's seq and its
-// ordinal in its suspension). Under the execution's lock the counter is
-// current; a violation means the snapshot predates a delivery to the same
-// execution that committed meanwhile — behind a transaction pooler the
-// lock is taken after the snapshot, and the server reports the duplicate
-// number before the conflicting update — so it is a serialization failure
-// in substance and is retried like one.
+// ordinal in its suspension) and the execution's row, which suspend
+// inserts after reading that it is absent. Under the execution's lock,
+// taken before the reads' snapshots, the reads are current; a violation
+// means a snapshot older than the lock (an application's REPEATABLE READ
+// or SERIALIZABLE transaction, or a process of an earlier version), so it
+// is a serialization failure in substance: retried like one, and answered
+// as contention / serialization_retry_exhausted (retryable) when not.
 var concurrentWriterConstraints = map[string]bool{
 	"ff_signals_execution_id_seq_key": true,
 	"ff_signals_suspension_ordinal":   true,
+	"ff_executions_pkey":              true,
 }
 
 // uniqueViolations maps the unique constraints of the schema to the
@@ -314,6 +353,9 @@ func interpretPgError(pe *pgconn.PgError, err error) error {
 		return contracts.ErrStoreReset.With(
 			"postgres: the store's tables are gone since this backend opened it: %s (SQLSTATE %s); "+
 				"nothing of it is left to serve: restore it, or migrate and seed it again, then restart", pe.Message, pe.Code).Wrapping(err)
+	case pe.Code == sqlstateUniqueViolation && concurrentWriterConstraints[pe.ConstraintName]:
+		return contracts.ErrSerializationRetryExhausted.With(
+			"postgres: a concurrent writer of the execution (SQLSTATE %s); retry the call", pe.Code).Wrapping(err)
 	case pe.Code == sqlstateUniqueViolation:
 		if ce, ok := uniqueViolations[pe.ConstraintName]; ok {
 			return ce.Wrapping(err)

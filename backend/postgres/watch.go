@@ -32,8 +32,14 @@ const claimableChannel = "ff_claimable"
 // is transactional, sent at commit and dropped at rollback.
 const notifyClaimableSQL = `SELECT pg_notify('` + claimableChannel + `', current_schema())`
 
-// notifyClaimable queues the claimable notification in tx.
-func notifyClaimable(ctx context.Context, tx pgx.Tx) error {
+// notifyClaimable queues the claimable notification in tx: a pipelined
+// transaction sends it in a transaction of its own right after its COMMIT
+// (notifyTxSQL says why), any other one in tx.
+func notifyClaimable(ctx context.Context, tx dbtx) error {
+	if t, ok := tx.(*pipeTx); ok {
+		t.notify = true
+		return nil
+	}
 	_, err := tx.Exec(ctx, notifyClaimableSQL)
 	return err
 }
