@@ -40,7 +40,8 @@ bench-compare:
 
 # p50 / p99 of every operation per backend at N suspended executions, and
 # bytes per execution: BENCH_N (default 0,100000), BENCH_BACKENDS (default
-# sqlite,postgres,valkey), BENCH_SAMPLES (default 1000). See bench/README.md.
+# sqlite,postgres,valkey), BENCH_SAMPLES (default 1000), BENCH_WAITPOINTS
+# (waitpoints per execution, default 2). See bench/README.md.
 bench-scale:
 	cd bench && GOWORK=off $(GO) run . scale
 

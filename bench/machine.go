@@ -51,3 +51,13 @@ func parseLoadavg(s string) string {
 	}
 	return strings.Join(f[:3], " ")
 }
+
+// loadAverage1 returns the 1-minute load average, or "?" where there is
+// none.
+func loadAverage1() string {
+	f := strings.Fields(loadAverage())
+	if len(f) < 3 {
+		return "?"
+	}
+	return f[0]
+}

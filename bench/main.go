@@ -19,6 +19,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -56,6 +57,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		cfg, err := parseScaleFlags(args[1:], stderr)
 		if err != nil {
 			return usageError(err, stderr)
+		}
+		if cfg.CPUProfile != "" {
+			stop, err := startCPUProfile(cfg.CPUProfile)
+			if err != nil {
+				fmt.Fprintf(stderr, "bench: %v\n", err)
+				return 1
+			}
+			defer stop()
 		}
 		return runScale(ctx, cfg, stdout, stderr)
 	case "help", "-h", "-help", "--help":
@@ -119,8 +128,9 @@ func parseCompareFlags(args []string, stderr io.Writer) (compareConfig, error) {
 	return cfg, nil
 }
 
-// parseScaleFlags reads scale's flags; BENCH_N, BENCH_BACKENDS and
-// BENCH_SAMPLES give the defaults of -n, -backends and -samples.
+// parseScaleFlags reads scale's flags; BENCH_N, BENCH_BACKENDS,
+// BENCH_SAMPLES and BENCH_WAITPOINTS give the defaults of -n, -backends,
+// -samples and -waitpoints.
 func parseScaleFlags(args []string, stderr io.Writer) (scaleConfig, error) {
 	fs := flag.NewFlagSet("scale", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -129,15 +139,23 @@ func parseScaleFlags(args []string, stderr io.Writer) (scaleConfig, error) {
 	if err != nil {
 		return cfg, err
 	}
+	waitpoints, err := envInt("BENCH_WAITPOINTS", 2)
+	if err != nil {
+		return cfg, err
+	}
 	ns := fs.String("n", envString("BENCH_N", "0,100000"), "the `counts` of suspended executions to measure at, comma-separated (env BENCH_N)")
 	backends := fs.String("backends", envString("BENCH_BACKENDS", "sqlite,postgres,valkey"), "the `backends`, comma-separated (env BENCH_BACKENDS)")
 	fs.IntVar(&cfg.Samples, "samples", samples, "operations timed per operation and N (env BENCH_SAMPLES)")
+	fs.IntVar(&cfg.Waitpoints, "waitpoints", waitpoints, "waitpoints of every execution suspended, `K` from 1 to 16 (env BENCH_WAITPOINTS)")
 	fs.IntVar(&cfg.Clients, "clients", 8, "clients of the timed operations")
-	fs.IntVar(&cfg.FillClients, "fill-clients", 32, "clients filling the store")
+	fs.IntVar(&cfg.FillClients, "fill-clients", 0, "clients filling the store and of the untimed steps (0: SQLite 1, Postgres 8, Valkey 32)")
+	fs.IntVar(&cfg.FillBatch, "fill-batch", 100, "SQLite and Postgres: executions the fill suspends per transaction, through Engine.SuspendTx (1: one Engine.Suspend each)")
+	fs.DurationVar(&cfg.FillTimeout, "fill-timeout", 0, "timeout of the filled executions (0: none; e.g. 168h puts a far timeout on each, older than the timed-out ones)")
 	fs.IntVar(&cfg.SQLiteMaxN, "sqlite-max-n", 100_000, "SQLite: skip counts above this one")
 	fs.Float64Var(&cfg.TimedOutShare, "timed-out-share", 0.05, "share of N added with a 1 ms timeout for the claim of timed-out executions")
 	fs.DurationVar(&cfg.ReadBudget, "read-budget", 30*time.Second, "claim (idle), list_suspended and observe stop after this long, with the samples they have")
 	fs.StringVar(&cfg.Repo, "repo", "..", "the repository root (for scripts/test-servers.sh)")
+	fs.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a CPU profile of bench's own process (the Engine's client side) to `file`")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -150,8 +168,14 @@ func parseScaleFlags(args []string, stderr io.Writer) (scaleConfig, error) {
 	switch {
 	case fs.NArg() > 0:
 		return cfg, flagError("scale takes no arguments: " + strings.Join(fs.Args(), " "))
-	case cfg.Samples < 1 || cfg.Clients < 1 || cfg.FillClients < 1:
-		return cfg, flagError("-samples, -clients and -fill-clients must be at least 1")
+	case cfg.Samples < 1 || cfg.Clients < 1 || cfg.FillBatch < 1:
+		return cfg, flagError("-samples, -clients and -fill-batch must be at least 1")
+	case cfg.FillClients < 0:
+		return cfg, flagError("-fill-clients must be 0 (the backend's default) or more")
+	case cfg.Waitpoints < 1 || cfg.Waitpoints > 16:
+		return cfg, flagError("-waitpoints must be from 1 to 16")
+	case cfg.FillTimeout < 0 || cfg.FillTimeout > 0 && cfg.FillTimeout < time.Hour:
+		return cfg, flagError("-fill-timeout must be 0 (none) or at least 1h, so that no filled execution times out during a run")
 	case cfg.TimedOutShare < 0 || cfg.TimedOutShare > 1:
 		return cfg, flagError("-timed-out-share must be from 0 to 1")
 	case cfg.ReadBudget <= 0:
@@ -221,6 +245,19 @@ func envInt(name string, def int) (int, error) {
 		return 0, flagError(fmt.Sprintf("%s=%q: not an integer", name, v))
 	}
 	return n, nil
+}
+
+// startCPUProfile starts a CPU profile into path; stop ends it.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); _ = f.Close() }, nil
 }
 
 // sortedUnique returns counts ascending, without repeats.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"net/url"
 	"os"
@@ -22,30 +23,54 @@ const (
 	backendValkey   = "valkey"
 )
 
-// scaleStore is one backend under scale's measurements: a fresh store of
-// its own, the way to read how many bytes our data takes in it, and the
-// passes each N is measured in.
+// The passes of scale: one per store. Postgres has two stores, one whose
+// planner statistics are those of the empty store, and one analysed
+// before each measurement.
+const (
+	passOnly     = "—"
+	passStale    = "stale statistics"
+	passAnalyzed = "after ANALYZE"
+)
+
+// scaleStore is one store under scale's measurements: a fresh store of
+// its own, filled and measured at every N in one pass, the way to read how
+// many bytes our data takes in it, and how the fill writes to it.
 type scaleStore struct {
 	e       *engine.Engine
+	pass    string                               // passOnly, passStale or passAnalyzed
+	before  func(context.Context) error          // run before each measurement; nil: nothing
 	size    func(context.Context) (int64, error) // bytes of our data in the store
-	passes  []scalePass
-	slowlog *slowlog // Valkey only
-	note    string   // how the size and passes are measured, for the output
+	slowlog *slowlog                             // Valkey only
+	note    string                               // how the size and the pass are measured, for the output
+	// beginTx begins a transaction of the application on the store, for
+	// Engine.SuspendTx (the batched fill); nil where the backend has none.
+	beginTx func(context.Context) (appTx, error)
+	// fillClients is the fill's default number of clients.
+	fillClients int
+	filled      int // suspended executions added by the fill so far
 }
 
-// scalePass is one measurement of every operation at an N, after before
-// (nil: nothing to do first).
-type scalePass struct {
-	name   string
-	before func(context.Context) error
+// appTx is a transaction of the application that Engine.SuspendTx joins.
+type appTx struct {
+	tx       any // pgx.Tx or *sql.Tx
+	commit   func(context.Context) error
+	rollback func(context.Context)
 }
 
-// onePass is the only pass of the backends without one to choose.
-var onePass = []scalePass{{name: "—"}}
+// label names the store in progress lines: "postgres, stale statistics".
+func (st *scaleStore) label(backend string) string {
+	if st.pass == passOnly {
+		return backend
+	}
+	return backend + ", " + st.pass
+}
 
 // openScaleSQLite opens an Engine on a new file of a temporary directory,
-// removed afterwards. The size is the file's, with its write-ahead log,
-// after a checkpoint that truncates the log.
+// removed afterwards. The size is the pages in use (page_count less
+// freelist_count, times page_size) after a checkpoint that truncates the
+// log, so that pages freed by earlier passes and reused by a fill do not
+// hide its growth. The fill suspends in transactions begun on the
+// backend's DB() (its one writer connection).
 func openScaleSQLite(ctx context.Context, cl *cleanups) (*scaleStore, error) {
 	dir, err := os.MkdirTemp("", "ff-bench-scale-")
 	if err != nil {
@@ -57,13 +82,24 @@ func openScaleSQLite(ctx context.Context, cl *cleanups) (*scaleStore, error) {
 	if err != nil {
 		return nil, err
 	}
-	size := func(ctx context.Context) (int64, error) { return sqliteSize(ctx, path) }
-	return &scaleStore{e: e, size: size, passes: onePass,
-		note: "SQLite: bytes are the database file plus its write-ahead log, after a checkpoint (TRUNCATE)."}, nil
+	st := &scaleStore{e: e, pass: passOnly, fillClients: 1,
+		size: func(ctx context.Context) (int64, error) { return sqliteSize(ctx, path) },
+		note: "SQLite: bytes are the database's pages in use ((page_count − freelist_count) × page_size) after a checkpoint (TRUNCATE)."}
+	if h, ok := e.Backend().(interface{ DB() *sql.DB }); ok {
+		db := h.DB()
+		st.beginTx = func(ctx context.Context) (appTx, error) {
+			tx, err := db.BeginTx(ctx, nil) // BEGIN IMMEDIATE: the backend's DSN says _txlock=immediate
+			if err != nil {
+				return appTx{}, err
+			}
+			return appTx{tx: tx, commit: func(context.Context) error { return tx.Commit() }, rollback: func(context.Context) { _ = tx.Rollback() }}, nil
+		}
+	}
+	return st, nil
 }
 
 // sqliteSize checkpoints the database at path into its main file, through
-// a connection of its own, and returns the size of the file and its log.
+// a connection of its own, and returns the bytes of its pages in use.
 func sqliteSize(ctx context.Context, path string) (int64, error) {
 	db, err := sqlitedriver.Open(sqliteDSN(path))
 	if err != nil {
@@ -73,26 +109,50 @@ func sqliteSize(ctx context.Context, path string) (int64, error) {
 	if _, err := db.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
 		return 0, fmt.Errorf("checkpointing %s: %w", path, err)
 	}
-	var total int64
-	for _, p := range []string{path, path + "-wal"} {
-		fi, err := os.Stat(p)
-		if err != nil && !os.IsNotExist(err) {
-			return 0, err
-		}
-		if err == nil {
-			total += fi.Size()
+	var pages, free, pageSize int64
+	for _, q := range []struct {
+		pragma string
+		v      *int64
+	}{{"page_count", &pages}, {"freelist_count", &free}, {"page_size", &pageSize}} {
+		if err := db.QueryRowContext(ctx, "PRAGMA "+q.pragma).Scan(q.v); err != nil {
+			return 0, fmt.Errorf("PRAGMA %s on %s: %w", q.pragma, path, err)
 		}
 	}
-	return total, nil
+	return (pages - free) * pageSize, nil
 }
 
-// openScalePostgres creates a fresh database on the server of admin
-// (dropped afterwards), opens an Engine on it with poolSize connections,
-// and turns autovacuum off on our tables there, so that the first pass at
-// each N sees the statistics of before the fill (stale) and the second
-// those of an ANALYZE (fresh). The size is pg_total_relation_size of our
-// tables (ff_*).
-func openScalePostgres(ctx context.Context, admin *url.URL, name string, poolSize int, cl *cleanups) (*scaleStore, error) {
+// openScalePostgres creates the two fresh databases of the Postgres passes
+// (dropped afterwards): "stale statistics", analysed once while empty and
+// never again, and "after ANALYZE", analysed before each measurement.
+// Autovacuum (and so auto-analyze) is off on our tables in both, so that
+// only those ANALYZEs set the planner's statistics: a single store would
+// measure its stale pass on the statistics of the previous N's ANALYZE,
+// nearly fresh at the larger N.
+func openScalePostgres(ctx context.Context, admin *url.URL, name string, poolSize int, cl *cleanups) ([]*scaleStore, error) {
+	stale, err := openPostgresStore(ctx, admin, name+"_stale", poolSize, cl)
+	if err != nil {
+		return nil, err
+	}
+	if err := stale.before(ctx); err != nil { // the statistics of the empty store, for good
+		return nil, fmt.Errorf("analysing the empty store: %w", err)
+	}
+	stale.pass, stale.before = passStale, nil
+	fresh, err := openPostgresStore(ctx, admin, name+"_analyzed", poolSize, cl)
+	if err != nil {
+		return nil, err
+	}
+	fresh.pass = passAnalyzed
+	stale.note = "Postgres: two databases, filled alike; autovacuum is off on our tables in both. \"stale statistics\" was analysed once, empty (before the first fill), " +
+		"and never again; \"after ANALYZE\" is analysed right before each measurement. Bytes are pg_total_relation_size of our tables (ff_*), indexes and TOAST included. " +
+		"The fill suspends in transactions of the bench's own pool on the same database (Engine.SuspendTx)."
+	return []*scaleStore{stale, fresh}, nil
+}
+
+// openPostgresStore creates database name on the server of admin (dropped
+// afterwards), opens an Engine on it with poolSize connections, and turns
+// autovacuum off on our tables there. before is an ANALYZE of our tables;
+// the size is their pg_total_relation_size (ff_*).
+func openPostgresStore(ctx context.Context, admin *url.URL, name string, poolSize int, cl *cleanups) (*scaleStore, error) {
 	if err := createDatabase(ctx, admin, name, cl); err != nil {
 		return nil, err
 	}
@@ -100,7 +160,7 @@ func openScalePostgres(ctx context.Context, admin *url.URL, name string, poolSiz
 	if err != nil {
 		return nil, err
 	}
-	db := withDatabase(admin, name, url.Values{"pool_max_conns": {"2"}})
+	db := withDatabase(admin, name, url.Values{"pool_max_conns": {fmt.Sprint(poolSize + 2)}})
 	pool, err := pgxpool.New(ctx, db.String())
 	if err != nil {
 		return nil, fmt.Errorf("connecting to %s: %w", db.Redacted(), err)
@@ -124,10 +184,15 @@ func openScalePostgres(ctx context.Context, admin *url.URL, name string, poolSiz
 		err := pool.QueryRow(ctx, "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace WHERE c.relkind = 'r' AND s.nspname = current_schema() AND c.relname LIKE 'ff\\_%'").Scan(&n)
 		return n, err
 	}
-	return &scaleStore{e: e, size: size,
-		passes: []scalePass{{name: "stale statistics"}, {name: "after ANALYZE", before: analyze}},
-		note: "Postgres: autovacuum is off on our tables (in bench's own database); \"stale statistics\" is measured right after the fill, " +
-			"\"after ANALYZE\" after an ANALYZE of our tables; bytes are pg_total_relation_size of our tables (ff_*), indexes and TOAST included."}, nil
+	beginTx := func(ctx context.Context) (appTx, error) {
+		tx, err := pool.Begin(ctx) // READ COMMITTED, as SuspendTx expects of an application's transaction
+		if err != nil {
+			return appTx{}, err
+		}
+		return appTx{tx: tx, commit: func(ctx context.Context) error { return tx.Commit(ctx) },
+			rollback: func(ctx context.Context) { _ = tx.Rollback(context.WithoutCancel(ctx)) }}, nil
+	}
+	return &scaleStore{e: e, pass: passAnalyzed, before: analyze, size: size, beginTx: beginTx, fillClients: poolSize}, nil
 }
 
 // ourTables lists our tables (ff_*) in the database of pool.
@@ -154,10 +219,11 @@ func ourTables(ctx context.Context, pool *pgxpool.Pool) ([]string, error) {
 }
 
 // openScaleValkey opens an Engine on the server of u under prefix, whose
-// keys are deleted afterwards. The size is the sum of MEMORY USAGE over
-// the prefix's keys. On a server this run started (owned), the slowlog
-// threshold is set to 5 ms; on another it is only read.
-func openScaleValkey(ctx context.Context, u *url.URL, owned bool, prefix string, cl *cleanups) (*scaleStore, error) {
+// keys are deleted afterwards. The size is the sum of MEMORY USAGE … SAMPLES
+// 0 (every element, not an estimate from five) over the prefix's keys. On
+// a server this run started (owned), the slowlog threshold is set to 5 ms
+// and its length to slowlogDepth; on another it is only read.
+func openScaleValkey(ctx context.Context, u *url.URL, owned bool, prefix string, fillClients int, cl *cleanups) (*scaleStore, error) {
 	rc, err := newRedisClient(u)
 	if err != nil {
 		return nil, err
@@ -167,25 +233,33 @@ func openScaleValkey(ctx context.Context, u *url.URL, owned bool, prefix string,
 		_, err := deletePrefix(ctx, rc, prefix)
 		return err
 	})
-	note := "Valkey: bytes are the sum of MEMORY USAGE over this run's keys; slowlog counts the entries over 5 ms that name this run's keys"
+	note := "Valkey: bytes are the sum of MEMORY USAGE (SAMPLES 0) over this run's keys; slowlog counts the entries over 5 ms that name this run's keys"
 	if owned {
 		if err := rc.ConfigSet(ctx, "slowlog-log-slower-than", "5000").Err(); err != nil {
 			return nil, fmt.Errorf("setting the slowlog threshold of the server bench started: %w", err)
 		}
+		if err := rc.ConfigSet(ctx, "slowlog-max-len", fmt.Sprint(slowlogDepth)).Err(); err != nil {
+			return nil, fmt.Errorf("setting the slowlog length of the server bench started: %w", err)
+		}
 		note += " (bench started the server and set its threshold to 5 ms)."
 	} else {
-		note += " (bench did not start the server: it only reads SLOWLOG GET, under the server's own threshold, 10 ms by default)."
+		th, err := rc.ConfigGet(ctx, "slowlog-log-slower-than").Result()
+		if v := th["slowlog-log-slower-than"]; err == nil && v != "" {
+			note += fmt.Sprintf(" (bench did not start the server: it only reads SLOWLOG GET, whose threshold there is %s µs).", v)
+		} else {
+			note += " (bench did not start the server: it only reads SLOWLOG GET, under the server's own threshold, 10 ms by default)."
+		}
 	}
 	e, err := openEngine(ctx, valkeyEngineURL(u, prefix), cl)
 	if err != nil {
 		return nil, err
 	}
 	size := func(ctx context.Context) (int64, error) { return memoryUsage(ctx, rc, prefix) }
-	return &scaleStore{e: e, size: size, passes: onePass, slowlog: &slowlog{c: rc, prefix: prefix}, note: note}, nil
+	return &scaleStore{e: e, pass: passOnly, size: size, slowlog: &slowlog{c: rc, prefix: prefix}, note: note, fillClients: fillClients}, nil
 }
 
-// memoryUsage sums MEMORY USAGE over the keys starting with prefix, a
-// thousand keys a round trip.
+// memoryUsage sums MEMORY USAGE … SAMPLES 0 over the keys starting with
+// prefix, a thousand keys a round trip.
 func memoryUsage(ctx context.Context, c *redis.Client, prefix string) (int64, error) {
 	var total int64
 	var cursor uint64
@@ -197,7 +271,7 @@ func memoryUsage(ctx context.Context, c *redis.Client, prefix string) (int64, er
 		pipe := c.Pipeline()
 		cmds := make([]*redis.IntCmd, len(keys))
 		for i, k := range keys {
-			cmds[i] = pipe.MemoryUsage(ctx, k)
+			cmds[i] = pipe.MemoryUsage(ctx, k, 0)
 		}
 		if len(keys) > 0 {
 			if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {

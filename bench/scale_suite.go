@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -21,6 +22,9 @@ const (
 	opComplete       = "complete"
 	opListSuspended  = "list_suspended 100"
 	opObserveSignals = "observe"
+	// opUntimed names the slowlog entries of a pass's untimed steps (adding
+	// and draining the timed-out executions).
+	opUntimed = "untimed steps"
 )
 
 // scaleOps lists the timed operations in column order.
@@ -40,10 +44,14 @@ type suite struct {
 	e           *engine.Engine
 	clients     int           // of the timed operations
 	fillClients int           // of the untimed steps
+	fill        filler        // of the timed-out executions
+	shape       suspendShape  // of the executions suspend adds (no timeout)
 	samples     int           // timed operations per operation
 	readBudget  time.Duration // claim (idle), list_suspended and observe stop after it
 	tag         string
 	slowlog     *slowlog // nil but on Valkey
+	stderr      io.Writer
+	label       string // of the progress lines
 }
 
 // suiteResult is a pass's measurements, by operation.
@@ -59,8 +67,9 @@ type lease struct{ execID, leaseID string }
 // nothing is claimable, list_suspended's first page, deliver (resuming
 // each new execution), observe, claim (the resumed ones), complete them;
 // then adds timedOut executions with a 1 ms timeout and times claims of
-// them, and claims and completes the rest untimed.
-func (s *suite) run(ctx context.Context, timedOut int) (suiteResult, error) {
+// them, and, when restore is set, claims and completes the rest untimed,
+// so that the store is back at its N for the next one.
+func (s *suite) run(ctx context.Context, timedOut int, restore bool) (suiteResult, error) {
 	out := suiteResult{Latency: map[string]result{}, Slow: map[string]slowEntries{}}
 	wps := make([]contracts.WaitpointOutcome, s.samples)
 	probe := func(k int) string { return s.tag + "-probe-" + strconv.Itoa(k) }
@@ -73,11 +82,15 @@ func (s *suite) run(ctx context.Context, timedOut int) (suiteResult, error) {
 		op   opFunc
 	}{
 		{opSuspend, false, func(ctx context.Context, _, k int) error {
-			o, err := s.e.Suspend(ctx, contracts.SuspendArgs{ExecutionID: probe(k), Waitpoints: []contracts.WaitpointSpec{{Key: "a"}}})
-			if err == nil {
-				wps[k] = o.Waitpoints[0]
+			o, err := s.e.Suspend(ctx, s.shape.args(probe(k)))
+			switch {
+			case err != nil:
+				return err
+			case o.Outcome != contracts.OutcomeSuspended || len(o.Waitpoints) != len(s.shape.args("").Waitpoints):
+				return fmt.Errorf("suspend answered %s with %d waitpoints", o.Outcome, len(o.Waitpoints))
 			}
-			return err
+			wps[k] = o.Waitpoints[0]
+			return nil
 		}},
 		{opClaimIdle, true, func(ctx context.Context, _, _ int) error {
 			o, err := s.claim(ctx)
@@ -111,17 +124,32 @@ func (s *suite) run(ctx context.Context, timedOut int) (suiteResult, error) {
 			return out, err
 		}
 	}
-	return out, s.timedOut(ctx, timedOut, &out)
+	return out, s.timedOut(ctx, timedOut, restore, &out)
 }
 
-// timedOut adds n executions with a 1 ms timeout, times claims of
-// min(samples, n) of them (after their timeout), then completes those and
-// claims and completes the rest, untimed.
-func (s *suite) timedOut(ctx context.Context, n int, out *suiteResult) error {
+// timedOut adds n executions of the same shape with a 1 ms timeout,
+// times claims of min(samples, n) of them (after their timeout), then,
+// when restore is set, completes those and claims and completes the rest,
+// untimed. On Valkey, the slowlog entries of the untimed steps go under
+// opUntimed.
+func (s *suite) timedOut(ctx context.Context, n int, restore bool, out *suiteResult) error {
 	if n == 0 {
 		return nil
 	}
-	if err := suspendMany(ctx, s.e, s.tag+"-timeout-", 0, n, s.fillClients, 1); err != nil {
+	slow := slowEntries{}
+	fl := s.fill
+	var tick func() // reads the slowlog at every progress line, so that a long step loses none of it
+	if s.slowlog != nil {
+		fl.slow = &slow
+		tick = func() {
+			if got, err := s.slowlog.since(ctx); err == nil {
+				slow.add(got)
+			}
+		}
+	}
+	if err := s.untimed(ctx, &slow, func() error {
+		return fl.fill(ctx, s.tag+"-timeout-", 0, n, suspendShape{waitpoints: s.shape.waitpoints, timeoutMs: 1})
+	}); err != nil {
 		return err
 	}
 	time.Sleep(5 * time.Millisecond) // past every timeout
@@ -129,10 +157,40 @@ func (s *suite) timedOut(ctx context.Context, n int, out *suiteResult) error {
 	if err := s.time(ctx, opClaimTimedOut, len(leases), 0, s.claimInto(leases, contracts.ReasonTimeout), out); err != nil {
 		return err
 	}
-	if r := runCount(ctx, s.fillClients, len(leases), s.completeFrom(leases)); r.FirstErr != nil {
-		return fmt.Errorf("completing the timed-out executions: %w", r.FirstErr)
+	if !restore {
+		if s.slowlog != nil {
+			out.Slow[opUntimed] = slow
+		}
+		return nil
 	}
-	return s.drain(ctx)
+	err := s.untimed(ctx, &slow, func() error {
+		if r := runCount(ctx, s.fillClients, len(leases), s.completeFrom(leases)); r.FirstErr != nil {
+			return fmt.Errorf("completing the timed-out executions: %w", r.FirstErr)
+		}
+		return s.drain(ctx, n-len(leases), tick)
+	})
+	if s.slowlog != nil {
+		out.Slow[opUntimed] = slow
+	}
+	return err
+}
+
+// untimed runs step and, on Valkey, adds the slowlog entries it left to
+// slow.
+func (s *suite) untimed(ctx context.Context, slow *slowEntries, step func() error) error {
+	if s.slowlog == nil {
+		return step()
+	}
+	if err := s.slowlog.mark(ctx); err != nil {
+		return err
+	}
+	err := step()
+	got, serr := s.slowlog.since(ctx)
+	slow.add(got)
+	if err != nil {
+		return err
+	}
+	return serr
 }
 
 // time runs op n times from s.clients, starting none after budget when
@@ -197,14 +255,20 @@ func (s *suite) completeFrom(leases []lease) opFunc {
 	}
 }
 
-// drain claims and completes executions until none is claimable.
-func (s *suite) drain(ctx context.Context) error {
+// drain claims and completes executions until none is claimable; about
+// expect of them, for the progress lines, after each of which it calls
+// tick (when not nil).
+func (s *suite) drain(ctx context.Context, expect int, tick func()) error {
 	var firstErr atomic.Pointer[error]
+	var done atomic.Int64
+	stop := reportProgress(s.stderr, s.label, "claimed and completed", expect, &done, tick)
+	defer stop()
 	runClients(ctx, s.fillClients, func(ctx context.Context, _ int, _ *tally) {
 		for ctx.Err() == nil {
 			o, err := s.claim(ctx)
 			if err == nil && o.Outcome == contracts.OutcomeClaimed {
 				_, err = s.e.CompleteExecution(ctx, contracts.CompleteArgs{ExecutionID: o.ExecutionID, LeaseID: o.LeaseID})
+				done.Add(1)
 			} else if err == nil {
 				return
 			}
@@ -216,27 +280,6 @@ func (s *suite) drain(ctx context.Context) error {
 	})
 	if p := firstErr.Load(); p != nil {
 		return fmt.Errorf("claiming and completing the rest of the timed-out executions: %w", *p)
-	}
-	return ctx.Err()
-}
-
-// suspendMany suspends executions prefix+k for k in [from, to) from
-// clients goroutines, each on one waitpoint, with a timeout of timeoutMs
-// (0: none). It fails on the first failure.
-func suspendMany(ctx context.Context, e *engine.Engine, prefix string, from, to, clients int, timeoutMs int64) error {
-	args := func(k int) contracts.SuspendArgs {
-		a := contracts.SuspendArgs{ExecutionID: prefix + strconv.Itoa(k), Waitpoints: []contracts.WaitpointSpec{{Key: "a"}}}
-		if timeoutMs > 0 {
-			a.TimeoutMs = &timeoutMs
-		}
-		return a
-	}
-	r := runCount(ctx, clients, to-from, func(ctx context.Context, _, seq int) error {
-		_, err := e.Suspend(ctx, args(from+seq))
-		return err
-	})
-	if r.FirstErr != nil {
-		return fmt.Errorf("suspending %d executions (%d failed): %w", to-from, r.Errors, r.FirstErr)
 	}
 	return ctx.Err()
 }

@@ -12,8 +12,9 @@ import (
 // slowThreshold is the duration over which a slowlog entry is counted.
 const slowThreshold = 5 * time.Millisecond
 
-// slowlogDepth is how many of the newest entries SLOWLOG GET reads.
-const slowlogDepth = 128
+// slowlogDepth is how many of the newest entries SLOWLOG GET reads, and the
+// slowlog-max-len bench sets on a server it started.
+const slowlogDepth = 1024
 
 // slowlog reads a Valkey server's slowlog around a measurement, with
 // SLOWLOG GET only: it never resets nor reconfigures it. Entries are
@@ -45,22 +46,43 @@ func (s *slowlog) mark(ctx context.Context) error {
 	return nil
 }
 
-// since returns the entries logged since mark.
+// since returns the entries logged since mark (or the previous since),
+// and marks the newest it read, so that calls in a row count each entry
+// once.
 func (s *slowlog) since(ctx context.Context) (slowEntries, error) {
 	entries, err := s.c.SlowLogGet(ctx, slowlogDepth).Result()
 	if err != nil {
 		return slowEntries{}, fmt.Errorf("SLOWLOG GET: %w", err)
 	}
-	return countSlow(entries, s.lastID, s.prefix), nil
+	out := countSlow(entries, s.lastID, s.prefix)
+	if len(entries) > 0 {
+		s.lastID = max(s.lastID, entries[0].ID)
+	}
+	return out, nil
+}
+
+// add adds o's entries to s.
+func (s *slowEntries) add(o slowEntries) {
+	s.Count += o.Count
+	s.Longest = max(s.Longest, o.Longest)
+	s.Partial = s.Partial || o.Partial
 }
 
 // countSlow counts the entries newer than lastID, over slowThreshold,
 // whose arguments name a key under prefix. entries are newest first, as
-// SLOWLOG GET returns them.
+// SLOWLOG GET returns them; when the oldest of them is newer than the
+// entry after lastID, some were lost (to the log's length or GET's
+// depth) and the count is partial. With no lastID (-1: the log was empty,
+// and ids do not restart after SLOWLOG RESET), a log of 128 entries (the
+// default slowlog-max-len) or more may have lost some.
 func countSlow(entries []redis.SlowLog, lastID int64, prefix string) slowEntries {
 	var out slowEntries
-	if len(entries) == slowlogDepth && entries[len(entries)-1].ID > lastID+1 {
-		out.Partial = true
+	switch {
+	case len(entries) == 0:
+	case lastID < 0:
+		out.Partial = len(entries) >= 128
+	default:
+		out.Partial = entries[len(entries)-1].ID > lastID+1
 	}
 	for _, e := range entries {
 		if e.ID <= lastID {
