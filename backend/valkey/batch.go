@@ -18,10 +18,12 @@ var _ driver.BatchClaimer = (*Backend)(nil)
 //   - P = 1: one call of the claim script with Max lease ids, which claims
 //     up to Max on the partition atomically;
 //   - a standalone server: one claim_hinted call with Max lease ids, which
-//     reads the claim hint, asks the partitions it names and claims, at one
-//     clock, each time from the partition whose oldest candidate is the
-//     oldest of all, as successive claims would; when the hint names very
-//     many partitions or is not complete, as on a cluster:
+//     promotes the due timers the claim hint names, then claims, at one
+//     clock, each time from the partition the first claim head names (the
+//     one whose oldest candidate is the oldest of all), as successive
+//     claims would; when the hint names very many partitions with due
+//     timers, one pipeline promotes them first (claim_peek) and the call
+//     is made again; when the hint is not complete, as on a cluster:
 //   - a cluster: one pipeline asking every partition for its Max oldest
 //     candidates (one round trip per node), then one pipeline of claim
 //     calls on the partitions holding the Max oldest of all, each with as
@@ -86,11 +88,8 @@ func (b *Backend) claimRound(ctx context.Context, need int, leaseMs int64) (got 
 		}
 		switch str(v, 0) {
 		case "hint":
-			named, err := hintedPartitions(v[1:], b.parts)
-			if err != nil {
-				return nil, false, err
-			}
-			return b.claimPlanned(ctx, named, false, leases, leaseMs)
+			// Due timers promoted: the next round asks claim_hinted again.
+			return nil, false, b.promoteHinted(ctx, v[1:])
 		case "full":
 			return b.claimPlanned(ctx, b.allPartitions(), true, leases, leaseMs)
 		}

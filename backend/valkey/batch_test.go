@@ -106,10 +106,10 @@ func TestBatchClaimOldestFirstRoundTrips(t *testing.T) {
 	})
 }
 
-// More partitions hold claimable executions than claim_hinted asks itself
-// (HINTED_MAX, 32): the batch asks them in a pipeline and claims from the
-// oldest, oldest first all the same; on a cluster this is the ordinary
-// path.
+// Many partitions (more than HINTED_MAX, 32) hold claimable executions: on
+// a standalone server the claim heads name the oldest one at a time, on a
+// cluster the batch asks every partition in a pipeline; oldest first all
+// the same.
 func TestBatchClaimManyPartitions(t *testing.T) {
 	forEachServer(t, func(t *testing.T, s server) {
 		_, b := seededEngine(t, s, 256, nil)
@@ -130,10 +130,10 @@ func TestBatchClaimCompletesTheHint(t *testing.T) {
 	require.NotEmpty(t, b.hint)
 	ids := spreadIDs("full", 5, 256)
 	resumeAll(t, b, ids)
-	_, err := b.client.ZScore(bg, b.hint, "all").Result()
+	_, err := b.client.ZScore(bg, b.hint, "complete").Result()
 	require.Error(t, err, "the hint is not complete yet")
 	require.Equal(t, ids[:3], claimedIDs(t, batch(t, b, 3).Claims))
-	score, err := b.client.ZScore(bg, b.hint, "all").Result()
+	score, err := b.client.ZScore(bg, b.hint, "complete").Result()
 	require.NoError(t, err, "the hint is complete")
 	require.Greater(t, score, 1e300)
 	require.Equal(t, ids[3:], claimedIDs(t, batch(t, b, 3).Claims))

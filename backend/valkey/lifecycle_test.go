@@ -58,7 +58,7 @@ func using(id, cond string, items ...any) contracts.SuspendArgs {
 }
 
 // requireForgotten fails unless the store holds nothing of any execution:
-// only keystore hashes, store markers, the claim hint and operation records (replies of
+// only keystore hashes, store markers, the claim hint and heads and operation records (replies of
 // calls kept a minute for re-sent calls, docs in lua/prelude.lua).
 func requireForgotten(t *testing.T, b *Backend) {
 	t.Helper()
@@ -68,7 +68,7 @@ func requireForgotten(t *testing.T, b *Backend) {
 			rest = suffix
 		}
 		switch {
-		case rest == "keys", rest == "store", rest == "claim-hint", strings.HasPrefix(rest, "op:"), strings.HasPrefix(rest, "claim-op:"):
+		case rest == "keys", rest == "store", rest == "claim-hint", rest == "claim-heads", rest == "claim-head", strings.HasPrefix(rest, "op:"), strings.HasPrefix(rest, "claim-op:"):
 		default:
 			t.Errorf("the store still holds %s", k)
 		}

@@ -407,9 +407,10 @@ func parseListRows(v []any) ([]*contracts.SuspendedExecution, error) {
 // oldest candidate's partition is tried, and when every candidate is gone,
 // the partitions are asked again. With one partition there is nothing to
 // compare: the claim script alone decides, in one round trip. On a
-// standalone server claim_hinted reads the claim hint, asks only the
-// partitions it names and claims, all in one call (a pipeline follows only
-// when the hint is incomplete or names very many partitions).
+// standalone server claim_hinted promotes the due timers the claim hint
+// names, reads the claim heads and claims on the partition of the oldest,
+// all in one call (a pipeline follows only when the hint is incomplete or
+// names very many partitions with due timers).
 func (b *Backend) ClaimResumedExecution(ctx context.Context, args contracts.ClaimArgs) (contracts.ClaimOutcome, error) {
 	for range maxAttempts {
 		var candidates []int
@@ -420,6 +421,9 @@ func (b *Backend) ClaimResumedExecution(ctx context.Context, args contracts.Clai
 			out, candidates, done, err = b.claimHinted(ctx, args)
 			if done || err != nil {
 				return out, err
+			}
+			if candidates == nil {
+				continue // due timers promoted: ask claim_hinted again
 			}
 		} else {
 			candidates, err = b.claimCandidates(ctx, b.allPartitions(), false)
@@ -445,9 +449,12 @@ func (b *Backend) ClaimResumedExecution(ctx context.Context, args contracts.Clai
 	return contracts.ClaimOutcome{}, errRetriesExhausted("claim_resumed_execution")
 }
 
-// claimHinted runs claim_hinted. done reports an answer (claimed or none);
-// otherwise it returns the candidates to claim from, oldest first: those
-// the hint named, or every partition's when the hint was not complete.
+// claimHinted runs claim_hinted. done reports an answer (claimed or none).
+// Otherwise it returns the candidates to claim from, oldest first, when the
+// hint was not complete (every partition's, none when nothing was
+// claimable: then done), or no candidates (nil) when it promoted the due
+// timers of the partitions the hint named: claim_hinted is to be asked
+// again.
 func (b *Backend) claimHinted(ctx context.Context, args contracts.ClaimArgs) (out contracts.ClaimOutcome, candidates []int, done bool, err error) {
 	leaseID := driver.NewID()
 	// Called on partition 0: its store marker is checked by value, and
@@ -463,17 +470,36 @@ func (b *Backend) claimHinted(ctx context.Context, args contracts.ClaimArgs) (ou
 	case contracts.OutcomeNone:
 		return contracts.ClaimOutcome{Outcome: contracts.OutcomeNone}, nil, true, nil
 	case "hint":
-		named, err := hintedPartitions(v[1:], b.parts)
-		if err != nil {
-			return out, nil, false, err
-		}
-		candidates, err = b.claimCandidates(ctx, named, false)
-		return out, candidates, false, err
+		return out, nil, false, b.promoteHinted(ctx, v[1:])
 	case "full":
 		candidates, err = b.claimCandidates(ctx, b.allPartitions(), true)
+		if err == nil && len(candidates) == 0 {
+			return contracts.ClaimOutcome{Outcome: contracts.OutcomeNone}, nil, true, nil
+		}
 		return out, candidates, false, err
 	}
 	return out, nil, false, interpretError(errMalformedReply)
+}
+
+// promoteHinted moves the due timers of the partitions a {'hint', ...}
+// reply of claim_hinted names to their ready indexes, one claim_peek per
+// partition in one pipeline (each sets its partition's hint and claim
+// head), so that the next claim_hinted compares the claim heads alone.
+func (b *Backend) promoteHinted(ctx context.Context, v []any) error {
+	named, err := hintedPartitions(v, b.parts)
+	if err != nil {
+		return err
+	}
+	replies, err := b.runAll(ctx, scriptClaimPeek, named, func(int) []any { return nil })
+	if err != nil {
+		return err
+	}
+	for _, r := range replies {
+		if r.err != nil {
+			return r.err
+		}
+	}
+	return nil
 }
 
 // claimCandidates returns those of partitions that hold a ready execution,
@@ -517,9 +543,10 @@ func (b *Backend) claimCandidates(ctx context.Context, partitions []int, complet
 }
 
 // completeHint marks the claim hint complete, once every partition was
-// asked and claim_peek set each one's hint: from then on the hint is exact.
+// asked and claim_peek set each one's hint and claim head: from then on
+// the scripts keep them (see ff_hint in lua/prelude.lua).
 func (b *Backend) completeHint(ctx context.Context) error {
-	if err := b.client.ZAdd(ctx, b.hint, redis.Z{Score: math.Inf(1), Member: "all"}).Err(); err != nil {
+	if err := b.client.ZAdd(ctx, b.hint, redis.Z{Score: math.Inf(1), Member: "complete"}).Err(); err != nil {
 		return interpretError(err)
 	}
 	return nil

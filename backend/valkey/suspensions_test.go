@@ -121,7 +121,7 @@ func TestIdleClaimAndListRoundTrips(t *testing.T) {
 // (its replay one), deliver (of the token suspend issued; accepted,
 // duplicate or past a budget), a page of observe and complete one, claim
 // one pipeline per node plus one script call (standalone: one script call,
-// claim_hinted, the claim hint naming the one partition with a resumed
+// claim_hinted, the first claim head naming the partition with a resumed
 // execution).
 func TestOperationRoundTrips(t *testing.T) {
 	forEachServer(t, func(t *testing.T, s server) {

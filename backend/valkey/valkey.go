@@ -64,11 +64,17 @@
 // members of idx:suspended whose suspension has a timeout, scored by it),
 // idx:resumed (resumed executions) and idx:leases (claimed executions,
 // scored by lease expiry; see ff_counted in lua/prelude.lua). On a
-// standalone server one more key, <prefix>ff:claim-hint, names the
-// partitions that may hold a claimable execution (a sorted set of partition
-// numbers scored by when; see ff_hint in lua/prelude.lua), so that a claim
-// does not ask all P partitions; a cluster has no key outside the
-// partitions' slots, so there a claim asks every partition.
+// standalone server three more keys let a claim find the oldest claimable
+// execution without asking all P partitions (see ff_hint in
+// lua/prelude.lua): <prefix>ff:claim-hint names the partitions with
+// timers (a sorted set of partition numbers scored by their earliest
+// timer, so that a claim promotes the due ones first), and
+// <prefix>ff:claim-heads holds, for each partition whose ready index is
+// not empty, its oldest ready member (at most that) followed by the
+// partition number, by lex, so that its first entry names the partition
+// to claim in; <prefix>ff:claim-head maps each partition to its entry. A
+// cluster has no key outside the partitions' slots, so there a claim asks
+// every partition.
 //
 // Round trips: sign, verify, a page of observe_signals (a range read of
 // limit+1 signals from the cursor's position), complete_execution,
@@ -90,8 +96,11 @@
 // winners' partitions), more only when winners left the index in between. claim_resumed_execution: one pipeline asking every
 // partition for its oldest candidate, then one script call claiming on
 // the winner's partition (one call in all with P = 1); on a standalone
-// server claim_hinted reads the claim hint, asks only the partitions it
-// names and claims, in one call (operation records of those calls:
+// server claim_hinted promotes the due timers the claim hint names, reads
+// the first claim head and claims on its partition, in one call that
+// touches one partition when the heads are exact and nothing timed out
+// (one pipeline of claim_peek more, then the call again, when more than
+// 32 partitions hold due timers; operation records of those calls:
 // <prefix>ff:claim-op:<lease_id>, the partitions claimed in).
 // claim_resumed_executions (a batch of up to 100): one script call on a
 // standalone server or with P = 1, two pipelines on a cluster (see
@@ -189,9 +198,9 @@
 // (its own lease id, reason and signals). With P = 1 the claim script, given Max lease ids,
 // claims them all in one call; on a standalone server claim_hinted does,
 // at one clock, taking each claim from the partition whose oldest
-// candidate is the oldest of all. On a cluster (and when the hint names
-// more than 32 partitions) one pipeline asks every partition for its Max
-// oldest candidates, and one pipeline claims the Max oldest of all, each
+// candidate is the oldest of all (the first claim head's). On a cluster
+// (and on a standalone server whose claim hint is not complete) one
+// pipeline asks every partition for its Max oldest candidates, and one pipeline claims the Max oldest of all, each
 // partition's claim script with as many lease ids as it holds of them;
 // candidates another worker took meanwhile are replaced by the
 // partition's next oldest or by another round. A re-sent call answers the

@@ -32,7 +32,7 @@ ff_unlist(f[3], f[4])
 ff_counted(f[3], 'resumed')
 redis.call('ZREM', IDX_TIMERS, f[3])
 redis.call('ZADD', IDX_READY, 0, f[3])
-ff_hint(0)
+ff_ready(f[3])
 ff_claimable()
 ff_op_put(ARGV[3], f[2])
 return {'cancelled', f[2]}

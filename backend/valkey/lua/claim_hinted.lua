@@ -1,27 +1,29 @@
 -- claim_hinted is claim_resumed_execution in one call on a standalone
 -- server, called on partition 0 (whose store marker the prelude checks by
--- value); HINT is the claim hint (see ff_hint in prelude.lua); ARGV: [1]
--- P, [2] lease_id, [3] lease_ms. Before it writes anything, every other
--- partition it will touch must still have its store marker (a standalone
--- server loses every partition at once, so a marker present is the one
--- partition 0's stands for); else it answers store_reset.
+-- value); HINT is the claim hint and HEADS the claim heads (see ff_hint in
+-- prelude.lua); ARGV: [1] P, [2] lease_id, [3] lease_ms. Before it touches
+-- another partition, that partition must still have its store marker (a
+-- standalone server loses every partition at once, so a marker present is
+-- the one partition 0's stands for); else it answers store_reset.
 --
--- When the hint is not complete (no 'all' member: a store written before
--- the hint existed, or the key was lost) it answers {'full'}: the caller
--- asks every partition (claim_peek, which completes the hint) and claims.
--- When the hint names no partition scored before the server clock, nothing
--- is claimable: {'none'}. When it names more than HINTED_MAX, it answers
--- {'hint', partition...} and the caller asks those in a pipeline (so that
--- one call does not hold the server for long). Otherwise it asks each named
--- partition for its oldest candidate as claim_peek does, and claims as
--- claim.lua does from the partition of the oldest one (the next oldest
--- when that one holds nothing claimable any more), answering like claim.
+-- When the hint is not complete (no 'complete' member: a store written
+-- before the claim heads existed, or the key was lost) it answers
+-- {'full'}: the caller asks every partition (claim_peek, which sets each
+-- one's hint and head) and claims. Otherwise it first promotes the due
+-- timers of the partitions the hint scores before the server clock (when
+-- there are more than HINTED_MAX of them, it answers {'hint', partition...}
+-- instead, and the caller promotes those with claim_peek in a pipeline
+-- and calls again, so that one call does not hold the server for long).
+-- Then the first claim head names the partition of the oldest claimable
+-- execution when its bound is exact (the partition's oldest ready member):
+-- it claims there as claim.lua does; a bound that is not exact is made so
+-- and the first head read again. Nothing claimable: {'none'}. So a claim
+-- reads one partition, and a few more only when heads were behind.
 --
 -- A batch (claim_resumed_executions): ARGV[4] up to the one before the
 -- store marker's value are further lease ids. The call then claims, at one
--- clock, up to one execution per lease id as successive calls would: each
--- from the partition whose oldest candidate is the oldest of all, that
--- partition's candidate then read again; and answers {'batch', ...}
+-- clock, up to one execution per lease id as successive calls would, each
+-- from the partition the first exact head names; and answers {'batch', ...}
 -- (ff_batch_reply in claim_lib.lua) or {'none'}, as well as {'full'} and
 -- {'hint', ...}.
 --
@@ -69,55 +71,54 @@ if rec then
   end
   return answer(claims)
 end
-if not redis.call('ZSCORE', hint, 'all') then
+if not redis.call('ZSCORE', hint, 'complete') then
   return {'full'}
 end
 local now = ff_now()
-local ps = redis.call('ZRANGEBYSCORE', hint, '-inf', '(' .. now)
-if #ps > HINTED_MAX then
-  table.insert(ps, 1, 'hint')
-  return ps
+local due = redis.call('ZRANGEBYSCORE', hint, '-inf', '(' .. now)
+if #due > HINTED_MAX then
+  table.insert(due, 1, 'hint')
+  return due
 end
-for _, q in ipairs(ps) do
+local checked = {}
+for _, q in ipairs(due) do
   local err = marked(q)
   if err then return err end
+  checked[q] = true
 end
-local candidates = {}
-if #ps == 1 then
-  ps, candidates = {}, {{'', ps[1]}} -- nothing to compare: claim decides
-end
-for _, q in ipairs(ps) do
+for _, q in ipairs(due) do
   local err = use(q)
   if err then return err end
   ff_promote(now)
-  local first = redis.call('ZRANGE', IDX_READY, 0, 0)
   ff_hint_refresh()
-  if first[1] then
-    candidates[#candidates + 1] = {first[1], q}
-  end
 end
 local claims, where = {}, {}
-while #claims < #leases and #candidates > 0 do
-  local best = 1
-  for i = 2, #candidates do
-    if candidates[i][1] < candidates[best][1] then
-      best = i
-    end
+while #claims < #leases do
+  local head = redis.call('ZRANGE', HEADS, 0, 0)[1]
+  if not head then
+    break
   end
-  local c = candidates[best]
-  local err = use(c[2])
+  local sp = string.find(head, ' ', 1, true)
+  local m, q = string.sub(head, 1, sp - 1), string.sub(head, sp + 1)
+  if not checked[q] then
+    local err = marked(q)
+    if err then return err end
+    checked[q] = true
+  end
+  local err = use(q)
   if err then return err end
-  local out = ff_claim(leases[#claims + 1], ARGV[3])
-  local after = nil
-  if out[1] == 'claimed' then
-    claims[#claims + 1] = out
-    where[#where + 1] = c[2]
-    after = redis.call('ZRANGE', IDX_READY, 0, 0)[1]
-  end
-  if after then
-    c[1] = after
+  if redis.call('ZRANGE', IDX_READY, 0, 0)[1] ~= m then
+    -- A bound before the partition's oldest ready member: make it exact.
+    redis.call('ZREM', HEADS, head)
+    redis.call('HDEL', HEADP, q)
+    ff_head(redis.call('ZRANGE', IDX_READY, 0, 0)[1] or false)
   else
-    table.remove(candidates, best)
+    -- The oldest of all: claim there (what is left sets the head again).
+    local out = ff_claim(leases[#claims + 1], ARGV[3])
+    if out[1] == 'claimed' then
+      claims[#claims + 1] = out
+      where[#where + 1] = q
+    end
   end
 end
 if #claims > 0 then

@@ -120,14 +120,36 @@ local IDX_READY = BASE .. 'idx:ready'         -- members that may be claimable n
 local IDX_TIMERS = BASE .. 'idx:timers'       -- members scored by timeout_at_ms / lease_expires_at_ms
 
 -- The claim hint (standalone servers only; KEYS[3], absent on a cluster,
--- where it would be another slot): a sorted set of partition numbers scored
--- by when the partition may next hold a claimable execution, 0 when its
--- ready index is not empty, else its earliest timer. A partition absent
--- from it has neither. Every script that adds to the ready or timers index
--- lowers the partition's score (ff_hint); claim scripts set it exactly
--- (ff_hint_refresh), which also drops partitions left empty. A claim then
--- peeks only the partitions scored before now instead of all P.
+-- where it would be another slot) and the claim heads, two keys next to
+-- it, tell a claim where the oldest claimable execution is without asking
+-- all P partitions:
+--   - the hint, <prefix>ff:claim-hint, a sorted set of partition numbers
+--     scored by when the partition's timers index may next hold a due
+--     member: never later than its earliest timer (a partition absent has
+--     no timer). Every script that adds a timer lowers the partition's
+--     score (ff_hint); claim scripts set it exactly (ff_hint_refresh). A
+--     claim first promotes the due timers of the partitions scored before
+--     now. (A version before the claim heads also scored 0 a partition
+--     whose ready index was not empty: a claim promotes it as well, which
+--     sets its head.) The member 'complete' (score +inf) says that every
+--     partition's hint and head are kept; without it a claim asks every
+--     partition (claim_peek) and the driver adds it. ('all', +inf, is the
+--     previous version's mark, which knew no heads.)
+--   - the heads, <prefix>ff:claim-heads, a sorted set (score 0, by lex) of
+--     "<member> <partition>", one per partition whose ready index is not
+--     empty: a member never after the partition's oldest ready member
+--     (ff_ready lowers it when a member joins the ready index; claim
+--     scripts set it exactly, ff_head), so its first entry names the
+--     partition holding the oldest claimable execution once its bound is
+--     exact. ' ' sorts before every byte of an execution_id, so the
+--     entries sort as their members do. <prefix>ff:claim-head, a hash,
+--     maps each partition to its entry there.
 local HINT = KEYS[3]
+local HEADS, HEADP = nil, nil
+if HINT then
+  local hb = string.sub(HINT, 1, #HINT - #'claim-hint')
+  HEADS, HEADP = hb .. 'claim-heads', hb .. 'claim-head'
+end
 local PNUM = string.match(KS, '{p:(%d+)}:keys$')
 
 -- The store marker (docs/spec.md §6.1): <prefix>ff:{p:N}:store holds a
@@ -166,11 +188,44 @@ local function ff_use_partition(ks, hint)
   PNUM = string.match(ks, '{p:(%d+)}:keys$')
 end
 
--- ff_hint lowers the partition's hint score to score (adding it if absent).
+-- ff_hint lowers the partition's hint score to score (adding it if absent):
+-- a timer at score joined its timers index.
 local function ff_hint(score)
   if HINT then
     redis.call('ZADD', HINT, 'LT', score, PNUM)
   end
+end
+
+-- ff_head sets the partition's claim head to member m, its oldest ready
+-- member (false: none, the partition leaves the heads).
+local function ff_head(m)
+  local old = redis.call('HGET', HEADP, PNUM)
+  local new = m and (m .. ' ' .. PNUM) or false
+  if old == new then
+    return
+  end
+  if old then
+    redis.call('ZREM', HEADS, old)
+  end
+  if new then
+    redis.call('ZADD', HEADS, 0, new)
+    redis.call('HSET', HEADP, PNUM, new)
+  else
+    redis.call('HDEL', HEADP, PNUM)
+  end
+end
+
+-- ff_ready lowers the partition's claim head to member m, which joined its
+-- ready index (adding it if absent).
+local function ff_ready(m)
+  if not HINT then
+    return
+  end
+  local old = redis.call('HGET', HEADP, PNUM)
+  if old and string.sub(old, 1, #old - #PNUM - 1) <= m then
+    return
+  end
+  ff_head(m)
 end
 
 -- ff_claimable tells the workers of every process that an execution of
@@ -183,15 +238,13 @@ local function ff_claimable()
   redis.call('PUBLISH', string.match(BASE, '^(.*){p:%d+}:$') .. 'claimable', PNUM)
 end
 
--- ff_hint_refresh sets the partition's hint score from its indexes.
+-- ff_hint_refresh sets the partition's hint score and claim head from its
+-- indexes.
 local function ff_hint_refresh()
   if not HINT then
     return
   end
-  if redis.call('ZCARD', IDX_READY) > 0 then
-    redis.call('ZADD', HINT, 0, PNUM)
-    return
-  end
+  ff_head(redis.call('ZRANGE', IDX_READY, 0, 0)[1] or false)
   local t = redis.call('ZRANGE', IDX_TIMERS, 0, 0, 'WITHSCORES')
   if t[1] then
     redis.call('ZADD', HINT, t[2], PNUM)
@@ -204,12 +257,16 @@ end
 -- timers index to the ready index.
 local function ff_promote(now)
   local due = redis.call('ZRANGEBYSCORE', IDX_TIMERS, '-inf', '(' .. now, 'LIMIT', 0, 1000)
+  local low = nil
   for _, m in ipairs(due) do
     redis.call('ZREM', IDX_TIMERS, m)
     redis.call('ZADD', IDX_READY, 0, m)
+    if not low or m < low then
+      low = m
+    end
   end
-  if due[1] then
-    ff_hint(0)
+  if low then
+    ff_ready(low)
   end
 end
 
@@ -651,7 +708,7 @@ local function ff_record(now, wf)
     ff_counted(ef[4], 'resumed')
     redis.call('ZREM', IDX_TIMERS, ef[4])
     redis.call('ZADD', IDX_READY, 0, ef[4])
-    ff_hint(0)
+    ff_ready(ef[4])
     ff_claimable()
   end
   local flag = resumed and '1' or '0'

@@ -29,7 +29,7 @@ redis.call('HSET', exec, 'lease', ARGV[4], 'lexp', lexp, 'ver', ARGV[6])
 redis.call('ZREM', IDX_TIMERS, f[3])
 redis.call('ZADD', IDX_READY, 0, f[3])
 ff_counted(f[3], 'claimed', lexp)
-ff_hint(0)
+ff_ready(f[3])
 ff_claimable()
 ff_op_put(ARGV[6], '1')
 return {'released'}
