@@ -76,17 +76,19 @@ func execOpening(executionID string) *pgx.Batch {
 	return &b
 }
 
-// execSettingsSQL plans every statement of an execution writer's
-// transaction for its own arguments and the table as it is now (SET LOCAL:
-// no session state, so behind a transaction pooler too). A statement run
-// five times on a connection may otherwise get a generic plan, cached for
-// the connection's life and made again only when the table's statistics
-// change: one made while the tables were nearly empty scans them whole,
-// and without a fresh ANALYZE (autovacuum behind, or off) it keeps doing
-// so as they grow (a sequential scan of 100,000 executions for each row
-// lock). A writer's statements are small; planning each costs less than a
-// single page read of a wrong plan.
-const execSettingsSQL = `SELECT set_config('plan_cache_mode', 'force_custom_plan', true)`
+// execSettingsSQL prices sequential scans out of an execution writer's
+// transaction (SET LOCAL: no session state, so behind a transaction pooler
+// too). Every statement of a writer reads one execution by key, so an
+// index serves each; but a statement run five times on a connection may
+// get a generic plan, cached for the connection's life and made again only
+// when the tables' statistics change, and one made while the tables were
+// nearly empty scans them whole: without a fresh ANALYZE (autovacuum
+// behind, or off) it kept doing so as they grew (a sequential scan of
+// 100,000 executions for each row lock, 119 ms). With sequential scans
+// priced out, every plan, cached or not, reads the indexes. Planning each
+// statement afresh instead (plan_cache_mode = force_custom_plan) cost a
+// third of the writers' throughput.
+const execSettingsSQL = `SELECT set_config('enable_seqscan', 'off', true)`
 
 // inExecTx runs fn as one READ COMMITTED transaction of a writer of
 // executionID (execOpening), pipelined (pipeTx): the opening statements
@@ -134,12 +136,13 @@ func (b *Backend) inClaimTx(ctx context.Context, fn func(pgx.Tx) error) error {
 // row, and the planner otherwise picks among them by rounding: a sort of
 // every timed-out execution, or the walk of every suspended one. The price
 // of a priced-out sort would start JIT compilation (hundreds of ms), so
-// JIT is off. Each claim is planned for the table as it is now, never from
-// a generic plan cached while it was empty (execSettingsSQL).
-const claimSettingsSQL = `SET LOCAL enable_sort = off; SET LOCAL enable_incremental_sort = off; SET LOCAL jit = off; SET LOCAL plan_cache_mode = force_custom_plan`
+// JIT is off. Sequential scans are priced out too, so that a generic plan
+// cached while the table was empty still updates the pick through its key
+// (execSettingsSQL).
+const claimSettingsSQL = `SET LOCAL enable_sort = off; SET LOCAL enable_incremental_sort = off; SET LOCAL jit = off; SET LOCAL enable_seqscan = off`
 
 // claimSettingsPipeSQL is claimSettingsSQL as one statement.
-const claimSettingsPipeSQL = `SELECT set_config('enable_sort', 'off', true), set_config('enable_incremental_sort', 'off', true), set_config('jit', 'off', true), set_config('plan_cache_mode', 'force_custom_plan', true)`
+const claimSettingsPipeSQL = `SELECT set_config('enable_sort', 'off', true), set_config('enable_incremental_sort', 'off', true), set_config('jit', 'off', true), set_config('enable_seqscan', 'off', true)`
 
 // inPipeTx is the attempt loop of a pipelined transaction opened by
 // opening (a fresh batch per attempt); retries as retryAt.

@@ -21,9 +21,9 @@ import (
 // store (more than the five executions after which a generic plan may be
 // cached), adds 20,000 executions behind the statistics' back, runs more
 // cycles on the same connection, and counts the rows the server read by
-// sequential scans of ff_executions: without plan_cache_mode =
-// force_custom_plan in execSettingsSQL each row lock reads all 20,000, and
-// without it in claimSettingsSQL each claim's UPDATE does.
+// sequential scans of ff_executions: without enable_seqscan = off in
+// execSettingsSQL each row lock reads all 20,000, and without it in
+// claimSettingsSQL each claim's UPDATE does.
 func TestWritersUseIndexesAsTheTablesGrow(t *testing.T) {
 	ctx := context.Background()
 	plain := schemaURL(t)
