@@ -150,25 +150,7 @@ func (b *Backend) inPipeTx(ctx context.Context, opening func() *pgx.Batch, fn fu
 	if err := b.usable(); err != nil {
 		return err
 	}
-	for attempt := 1; ; attempt++ {
-		err := b.pipeAttempt(ctx, opening(), fn)
-		if err == nil {
-			b.stats.committed.Add(1)
-			return nil
-		}
-		if !isSerializationFailure(err) {
-			return interpretError(err)
-		}
-		if attempt == maxAttempts {
-			b.stats.exhausted.Add(1)
-			return contracts.ErrSerializationRetryExhausted.With(
-				"the transaction failed to serialize %d times in a row; retry the call", maxAttempts).Wrapping(err)
-		}
-		b.stats.retries.Add(1)
-		if err := backoff(ctx, attempt); err != nil {
-			return interpretError(err)
-		}
-	}
+	return b.attempts(ctx, func(int) error { return b.pipeAttempt(ctx, opening(), fn) })
 }
 
 // pipeAttempt is one try of inPipeTx on one connection of the pool. A
@@ -214,8 +196,16 @@ func (b *Backend) retry(ctx context.Context, db beginner, lockSQL func(attempt i
 
 // retryAt is retry at isolation level iso.
 func (b *Backend) retryAt(ctx context.Context, db beginner, iso pgx.TxIsoLevel, lockSQL func(attempt int) string, fn func(pgx.Tx) error) error {
+	return b.attempts(ctx, func(attempt int) error { return b.attempt(ctx, db, iso, lockSQL(attempt), fn) })
+}
+
+// attempts runs try (attempt 1, 2, 3) until it succeeds, fails other than
+// by a serialization failure or deadlock, or failed maxAttempts times,
+// backing off between attempts; then it fails with contention /
+// serialization_retry_exhausted. It counts every outcome in b.stats.
+func (b *Backend) attempts(ctx context.Context, try func(attempt int) error) error {
 	for attempt := 1; ; attempt++ {
-		err := b.attempt(ctx, db, iso, lockSQL(attempt), fn)
+		err := try(attempt)
 		if err == nil {
 			b.stats.committed.Add(1)
 			return nil
