@@ -123,7 +123,7 @@ func (b *Backend) inClaimTx(ctx context.Context, fn func(pgx.Tx) error) error {
 	if err := b.usable(); err != nil {
 		return err
 	}
-	return b.retryAt(ctx, b.pool, pgx.ReadCommitted, func(int) string { return claimSettingsSQL }, fn)
+	return b.retryAt(ctx, pgx.ReadCommitted, claimSettingsSQL, fn)
 }
 
 // claimSettingsSQL sets, for the claim transaction only (SET LOCAL: no
@@ -185,18 +185,14 @@ func (b *Backend) inTx(ctx context.Context, lockSQL string, fn func(pgx.Tx) erro
 	if err := b.usable(); err != nil {
 		return err
 	}
-	return b.retry(ctx, b.pool, func(int) string { return lockSQL }, fn)
+	return b.retryAt(ctx, pgx.Serializable, lockSQL, fn)
 }
 
-// retry is the attempt loop of inTx and inExecTx; lockSQL gives the LOCK
-// TABLE statement (or "") of each attempt (1, 2, 3).
-func (b *Backend) retry(ctx context.Context, db beginner, lockSQL func(attempt int) string, fn func(pgx.Tx) error) error {
-	return b.retryAt(ctx, db, pgx.Serializable, lockSQL, fn)
-}
-
-// retryAt is retry at isolation level iso.
-func (b *Backend) retryAt(ctx context.Context, db beginner, iso pgx.TxIsoLevel, lockSQL func(attempt int) string, fn func(pgx.Tx) error) error {
-	return b.attempts(ctx, func(attempt int) error { return b.attempt(ctx, db, iso, lockSQL(attempt), fn) })
+// retryAt is the attempt loop of inTx and inClaimTx: fn in a transaction
+// of the pool at isolation level iso, opened with lockSQL (see beginSQL),
+// retried as attempts says.
+func (b *Backend) retryAt(ctx context.Context, iso pgx.TxIsoLevel, lockSQL string, fn func(pgx.Tx) error) error {
+	return b.attempts(ctx, func(int) error { return b.attempt(ctx, b.pool, iso, lockSQL, fn) })
 }
 
 // attempts runs try (attempt 1, 2, 3) until it succeeds, fails other than
