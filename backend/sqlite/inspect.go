@@ -55,11 +55,8 @@ func (b *Backend) DescribeExecution(ctx context.Context, args contracts.Describe
 		if rec.Tags, err = scanTags(tags); err != nil {
 			return err
 		}
-		var suspension any // NULL before the first suspension: the first branch reads nothing
-		if e.suspensionID != "" {
-			suspension = e.suspensionID
-		}
-		wps, err := scanWaitpointRecords(q.query(selectDescribedWaitpoints, suspension, e.id, nowMs))
+		// NULL before the first suspension: the first branch reads nothing.
+		wps, err := scanWaitpointRecords(q.query(selectDescribedWaitpoints, optionalID(e.suspensionID), e.id, nowMs))
 		if err != nil {
 			return err
 		}

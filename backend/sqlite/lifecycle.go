@@ -73,7 +73,7 @@ func createWaitpoint(q txn, args contracts.CreateWaitpointArgs, nowMs int64) (co
 	if _, err := q.exec(rememberPending, args.ExecutionID, out.ExpiresAtMs); err != nil {
 		return out, err
 	}
-	_, err = q.exec(insertPendingWaitpoint, out.WaitpointID, args.ExecutionID, out.WaitpointKey, out.CreatedAtMs,
+	_, err = q.exec(insertPendingWaitpoint, storedID(out.WaitpointID), args.ExecutionID, out.WaitpointKey, out.CreatedAtMs,
 		out.ExpiresAtMs, driver.TokenFingerprint(out.Token), tagsJSON(out.Tags))
 	return out, err
 }
@@ -116,7 +116,7 @@ func (b *Backend) GetWaitpoint(ctx context.Context, args contracts.GetWaitpointA
 // loadWaitpointRecord returns what get_waitpoint reads of a waitpoint, or
 // nil when there is none.
 func loadWaitpointRecord(q txn, id string) (*driver.WaitpointRecord, error) {
-	rec, err := scanWaitpointRecord(q.queryRow(selectWaitpointInfo, id))
+	rec, err := scanWaitpointRecord(q.queryRow(selectWaitpointInfo, storedID(id)))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -130,7 +130,7 @@ func scanWaitpointRecord(row interface{ Scan(...any) error }) (*driver.Waitpoint
 	var rec driver.WaitpointRecord
 	var expires, timeout sql.NullInt64
 	var fingerprint, tags sql.NullString
-	err := row.Scan(&rec.ExecutionID, &rec.WaitpointID, &rec.WaitpointKey,
+	err := row.Scan(&rec.ExecutionID, scanID{&rec.WaitpointID}, &rec.WaitpointKey,
 		&rec.CreatedAtMs, &rec.Pending, &expires, &rec.SuspensionClosed, &timeout, &rec.Signals, &fingerprint, &tags)
 	if err != nil {
 		return nil, err
@@ -160,7 +160,7 @@ func (b *Backend) ExtendLease(ctx context.Context, args contracts.ExtendLeaseArg
 			return err
 		}
 		expiresAtMs = nowMs + args.LeaseMs
-		_, err := q.exec(setLease, args.LeaseID, expiresAtMs, args.ExecutionID)
+		_, err := q.exec(setLease, storedID(args.LeaseID), expiresAtMs, args.ExecutionID)
 		return err
 	})
 	if err != nil {
@@ -180,7 +180,7 @@ func (b *Backend) ReleaseExecution(ctx context.Context, args contracts.ReleaseAr
 			return err
 		}
 		leaseID, expiresAtMs := driver.ReleasedLease(nowMs)
-		_, err := q.exec(setLease, leaseID, expiresAtMs, args.ExecutionID)
+		_, err := q.exec(setLease, storedID(leaseID), expiresAtMs, args.ExecutionID)
 		return err
 	})
 	if err != nil {

@@ -53,8 +53,9 @@ func TestTaggedPageIsARangeRead(t *testing.T) {
 // pending waitpoints.
 func TestPendingReadsAreRanges(t *testing.T) {
 	b, _ := openFile(t)
-	join := strings.Join(queryPlan(t, b, joinBuffered, "s", `["w"]`), "\n")
+	join := strings.Join(queryPlan(t, b, joinBuffered, storedID("s")), "\n")
 	require.Contains(t, join, "SEARCH signals USING INDEX signals_buffered (waitpoint_id=?)")
+	require.Contains(t, join, "SEARCH waitpoints USING INDEX sqlite_autoindex_waitpoints_2 (suspension_id=?)")
 	require.NotContains(t, join, "SCAN signals")
 	pool := queryPlan(t, b, selectPendingPool, "e", 5)
 	require.Equal(t, []string{"SEARCH waitpoints USING INDEX waitpoints_pending (execution_id=? AND expires_at_ms>?)"}, pool)
@@ -127,7 +128,7 @@ func TestNoTokenAtRest(t *testing.T) {
 	p := drivertest.Try(f.Eng.CreateWaitpoint(f.Ctx, contracts.CreateWaitpointArgs{
 		ExecutionID: "e1", Key: "approve", ExpiresInMs: 60_000, Tags: []string{"mail"}})).Must(t)
 	var fingerprint string
-	require.NoError(t, b.db.QueryRow(`SELECT token_fingerprint FROM waitpoints WHERE waitpoint_id = ?`, p.WaitpointID).Scan(&fingerprint))
+	require.NoError(t, b.db.QueryRow(`SELECT token_fingerprint FROM waitpoints WHERE waitpoint_id = ?`, storedID(p.WaitpointID)).Scan(&fingerprint))
 	require.Equal(t, driver.TokenFingerprint(p.Token), fingerprint)
 
 	s := f.Suspend(contracts.SuspendArgs{ExecutionID: "e1", Condition: contracts.ConditionAll,

@@ -17,8 +17,8 @@ func TestMigrateRecordsAndIsIdempotent(t *testing.T) {
 	u := &url.URL{Scheme: "sqlite", Path: path}
 	ctx := context.Background()
 	first, err := migrateURL(ctx, u)
-	if err != nil || strings.Join(first, ",") != "0001_init,0002_signal_budgets,0003_lifecycle_v2,0004_revoke_kid,0005_claim_overdue" {
-		t.Fatalf("first migrate = %v, %v; want [0001_init 0002_signal_budgets 0003_lifecycle_v2 0004_revoke_kid 0005_claim_overdue]", first, err)
+	if err != nil || strings.Join(first, ",") != "0001_init,0002_signal_budgets,0003_lifecycle_v2,0004_revoke_kid,0005_claim_overdue,0006_binary_ids" {
+		t.Fatalf("first migrate = %v, %v; want [0001_init 0002_signal_budgets 0003_lifecycle_v2 0004_revoke_kid 0005_claim_overdue 0006_binary_ids]", first, err)
 	}
 	again, err := migrateURL(ctx, u)
 	if err != nil || again == nil || len(again) != 0 {
@@ -86,8 +86,8 @@ func TestOpenRefusesNewerSchema(t *testing.T) {
 	}
 	defer db.Close()
 	var n int
-	if err := db.QueryRow(`SELECT count(*) FROM schema_migrations`).Scan(&n); err != nil || n != 6 {
-		t.Fatalf("schema_migrations rows = %d, %v; want 6 (five migrations and the future one)", n, err)
+	if err := db.QueryRow(`SELECT count(*) FROM schema_migrations`).Scan(&n); err != nil || n != 7 {
+		t.Fatalf("schema_migrations rows = %d, %v; want 7 (six migrations and the future one)", n, err)
 	}
 }
 

@@ -60,6 +60,13 @@
 // timed-out suspensions or expired leases, nor with the suspensions whose
 // timeout is still ahead.
 //
+// Ids on schema version 6 (migrations/sqlite/0006_binary_ids.up.sql): the
+// suspension, waitpoint, signal and lease ids the backend makes (canonical
+// UUIDs) are stored as their 16 bytes, any other id as its text (ids.go);
+// callers see the same text either way. Opening a version 5 file converts
+// it in place, rebuilding the executions, waitpoints and signals tables in
+// one transaction.
+//
 // Time is the process clock (time.Now unless WithClock replaces it): several
 // processes sharing one file must have synchronized clocks, since grace
 // windows, timeouts and leases are compared against whichever process runs

@@ -32,7 +32,7 @@ type execRow struct {
 	pendingExpiresAtMs int64 // latest expires_at_ms of the pending waitpoints made; 0: none
 	tagged             bool  // the latest suspension has tags (suspension_tags rows while suspended)
 	reason             sql.NullString
-	leaseID            sql.NullString
+	leaseID            nullID
 	leaseExpiresAtMs   sql.NullInt64
 }
 
@@ -46,7 +46,8 @@ const selectExec = `SELECT ` + execColumns + ` FROM executions WHERE execution_i
 // into extra when the query selects more.
 func scanExec(row interface{ Scan(...any) error }, extra ...any) (*execRow, error) {
 	var e execRow
-	var suspension, condition sql.NullString
+	var suspension nullID
+	var condition sql.NullString
 	var suspendedAt, timeout, pendingExpires sql.NullInt64
 	err := row.Scan(append([]any{&e.id, &e.state, &suspension, &condition, &suspendedAt, &timeout,
 		&e.waitpointCount, &e.signalCount, &e.payloadBytes, &e.signalSeq, &pendingExpires, &e.tagged,
@@ -164,14 +165,17 @@ const useWaitpoint = `UPDATE waitpoints SET suspension_id = ?, position = ?, tim
     token_fingerprint = ? WHERE waitpoint_id = ?`
 
 // joinBuffered moves the signals waiting on the pending waitpoints a suspend
-// uses (a JSON array of ids) into its suspension, numbering their positions
-// in delivery order (sequence) from 0. It reads only those signals: the
-// planner, without statistics, would otherwise walk every waiting signal of
-// the store in signals_by_position (suspension_id IS NULL).
+// uses into its suspension (?1), numbering their positions in delivery order
+// (sequence) from 0; it runs once the suspension's waitpoints are stored,
+// so those are the waitpoints of ?1 (a range of the (suspension_id,
+// waitpoint_key) index; the new ones hold no signal). It reads only those
+// signals: the planner, without statistics, would otherwise walk every
+// waiting signal of the store in signals_by_position (suspension_id IS
+// NULL).
 const joinBuffered = `UPDATE signals SET suspension_id = ?1, position = joined.position
     FROM (SELECT signal_id, row_number() OVER (ORDER BY sequence) - 1 AS position
           FROM signals INDEXED BY signals_buffered
-          WHERE suspension_id IS NULL AND waitpoint_id IN (SELECT value FROM json_each(?2))) AS joined
+          WHERE suspension_id IS NULL AND waitpoint_id IN (SELECT waitpoint_id FROM waitpoints WHERE suspension_id = ?1)) AS joined
     WHERE signals.signal_id = joined.signal_id`
 
 // insertSuspensionTags indexes a suspended execution under each tag of its
@@ -317,10 +321,10 @@ func storeSuspension(q txn, args contracts.SuspendArgs, planned contracts.Suspen
 	p, tags := planned, tagsJSON(planned.Tags)
 	var err error
 	if satisfied {
-		_, err = q.exec(recordSatisfied, p.SuspensionID, p.Condition, p.SuspendedAtMs, nullInt(p.TimeoutAtMs),
+		_, err = q.exec(recordSatisfied, storedID(p.SuspensionID), p.Condition, p.SuspendedAtMs, nullInt(p.TimeoutAtMs),
 			len(p.Waitpoints), signals, payloadBytes, tags, p.ExecutionID)
 	} else {
-		_, err = q.exec(upsertSuspended, p.ExecutionID, p.SuspensionID, p.Condition, p.SuspendedAtMs,
+		_, err = q.exec(upsertSuspended, p.ExecutionID, storedID(p.SuspensionID), p.Condition, p.SuspendedAtMs,
 			nullInt(p.TimeoutAtMs), len(p.Waitpoints), signals, payloadBytes, tags)
 	}
 	if err != nil {
@@ -348,21 +352,19 @@ func storeWaitpoints(q txn, args contracts.SuspendArgs, p contracts.SuspendOutco
 		fingerprint := driver.TokenFingerprint(w.Token)
 		var err error
 		if args.Waitpoints[i].Pending != "" {
-			_, err = q.exec(useWaitpoint, p.SuspensionID, i, timeout, closed, fingerprint, w.WaitpointID)
+			_, err = q.exec(useWaitpoint, storedID(p.SuspensionID), i, timeout, closed, fingerprint, storedID(w.WaitpointID))
 		} else {
-			_, err = q.exec(insertWaitpoint, w.WaitpointID, p.ExecutionID, p.SuspensionID, w.WaitpointKey, i,
+			_, err = q.exec(insertWaitpoint, storedID(w.WaitpointID), p.ExecutionID, storedID(p.SuspensionID), w.WaitpointKey, i,
 				w.CreatedAtMs, timeout, closed, fingerprint, tagsJSON(p.Tags))
 		}
 		if err != nil {
 			return err
 		}
 	}
-	ids := driver.PendingIDs(args)
-	if len(ids) == 0 {
+	if len(driver.PendingIDs(args)) == 0 {
 		return nil
 	}
-	b, _ := json.Marshal(ids) // strings always encode
-	_, err := q.exec(joinBuffered, p.SuspensionID, string(b))
+	_, err := q.exec(joinBuffered, storedID(p.SuspensionID))
 	return err
 }
 
@@ -371,8 +373,8 @@ func storeWaitpoints(q txn, args contracts.SuspendArgs, p contracts.SuspendOutco
 // waitpointRow is what delivery and suspend read of a waitpoint.
 type waitpointRow struct {
 	ref          driver.WaitpointRef
-	suspensionID sql.NullString // NULL: pending, used by no suspension yet
-	expiresAtMs  sql.NullInt64  // set when create_waitpoint made it
+	suspensionID nullID        // NULL: pending, used by no suspension yet
+	expiresAtMs  sql.NullInt64 // set when create_waitpoint made it
 	closed       bool
 	signals      int   // signals recorded on it: its holder's budget used
 	payloadBytes int64 // their payload bytes
@@ -384,7 +386,7 @@ const selectWaitpoint = `SELECT execution_id, waitpoint_id, waitpoint_key, creat
 // loadWaitpoint returns the waitpoint's row, or nil when there is none.
 func loadWaitpoint(q txn, id string) (*waitpointRow, error) {
 	var w waitpointRow
-	err := q.queryRow(selectWaitpoint, id).Scan(&w.ref.ExecutionID, &w.ref.WaitpointID, &w.ref.WaitpointKey,
+	err := q.queryRow(selectWaitpoint, storedID(id)).Scan(&w.ref.ExecutionID, scanID{&w.ref.WaitpointID}, &w.ref.WaitpointKey,
 		&w.ref.CreatedAtMs, &w.suspensionID, &w.expiresAtMs, &w.closed, &w.signals, &w.payloadBytes)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
@@ -454,7 +456,7 @@ func deliver(q txn, args contracts.DeliverSignalArgs, nowMs int64) (contracts.De
 	}
 	if args.IdempotencyKey != "" {
 		var id string
-		err := q.queryRow(selectDuplicate, w.ref.WaitpointID, args.IdempotencyKey).Scan(&id)
+		err := q.queryRow(selectDuplicate, storedID(w.ref.WaitpointID), args.IdempotencyKey).Scan(scanID{&id})
 		if err == nil {
 			return contracts.DeliverSignalOutcome{Outcome: contracts.OutcomeDuplicate, SignalID: id}, nil
 		}
@@ -553,14 +555,14 @@ func recordSignal(q txn, sig contracts.Signal, e *execRow, inSuspension bool) er
 		key = sig.IdempotencyKey
 	}
 	if inSuspension {
-		suspension, position = e.suspensionID, e.signalCount
+		suspension, position = storedID(e.suspensionID), e.signalCount
 	}
-	_, err := q.exec(insertSignal, sig.SignalID, e.id, suspension, sig.WaitpointID, sig.WaitpointKey,
+	_, err := q.exec(insertSignal, storedID(sig.SignalID), e.id, suspension, storedID(sig.WaitpointID), sig.WaitpointKey,
 		sig.Name, payload, key, sig.DeliveredAtMs, e.signalSeq+1, position)
 	if err != nil {
 		return err
 	}
-	_, err = q.exec(countSignal, len(sig.Payload), sig.WaitpointID)
+	_, err = q.exec(countSignal, len(sig.Payload), storedID(sig.WaitpointID))
 	return err
 }
 
@@ -576,7 +578,7 @@ func countInSuspension(q txn, e *execRow, payloadBytes int) (bool, error) {
 	resumes := contracts.ConditionCount(e.condition, e.waitpointCount) == 1
 	if !resumes {
 		var signaled int
-		if err := q.queryRow(countSignaled, e.suspensionID).Scan(&signaled); err != nil {
+		if err := q.queryRow(countSignaled, storedID(e.suspensionID)).Scan(&signaled); err != nil {
 			return false, err
 		}
 		resumes = driver.ConditionHolds(e.condition, signaled, e.waitpointCount)
@@ -600,7 +602,7 @@ func closeSuspension(q txn, e *execRow) error {
 	if e.state != contracts.StateSuspended {
 		return nil
 	}
-	if _, err := q.exec(closeWaitpoints, e.suspensionID); err != nil {
+	if _, err := q.exec(closeWaitpoints, storedID(e.suspensionID)); err != nil {
 		return err
 	}
 	return untag(q, e)
@@ -632,7 +634,7 @@ const selectSignalPage = `SELECT ` + signalColumns + ` FROM signals
     WHERE suspension_id = ? AND position >= ? ORDER BY position LIMIT ?`
 
 func loadSignals(q txn, suspensionID string) ([]contracts.Signal, error) {
-	return scanSignals(q.query(selectSignals, suspensionID))
+	return scanSignals(q.query(selectSignals, storedID(suspensionID)))
 }
 
 func scanSignals(rows *sql.Rows, err error) ([]contracts.Signal, error) {
@@ -645,7 +647,7 @@ func scanSignals(rows *sql.Rows, err error) ([]contracts.Signal, error) {
 		var s contracts.Signal
 		var payload []byte
 		var key sql.NullString
-		if err := rows.Scan(&s.SignalID, &s.WaitpointID, &s.WaitpointKey, &s.Name, &payload, &key, &s.DeliveredAtMs); err != nil {
+		if err := rows.Scan(scanID{&s.SignalID}, scanID{&s.WaitpointID}, &s.WaitpointKey, &s.Name, &payload, &key, &s.DeliveredAtMs); err != nil {
 			return nil, err
 		}
 		if len(payload) > 0 {
@@ -664,7 +666,7 @@ func signalPage(q txn, e *execRow, start int64, n int) ([]contracts.Signal, erro
 	if start >= int64(e.signalCount) {
 		return nil, nil
 	}
-	return scanSignals(q.query(selectSignalPage, e.suspensionID, start, n))
+	return scanSignals(q.query(selectSignalPage, storedID(e.suspensionID), start, n))
 }
 
 // ObserveSignals returns a page of the signals of the execution's latest
@@ -765,7 +767,7 @@ func scanSuspended(rows *sql.Rows, err error) ([]contracts.SuspendedExecution, e
 		var s contracts.SuspendedExecution
 		var timeout sql.NullInt64
 		var tags sql.NullString
-		if err := rows.Scan(&s.ExecutionID, &s.SuspensionID, &s.SuspendedAtMs, &timeout, &s.Waitpoints, &tags); err != nil {
+		if err := rows.Scan(&s.ExecutionID, scanID{&s.SuspensionID}, &s.SuspendedAtMs, &timeout, &s.Waitpoints, &tags); err != nil {
 			return nil, err
 		}
 		if timeout.Valid {
@@ -863,7 +865,7 @@ func claim(q txn, args contracts.ClaimArgs, nowMs int64) (contracts.ClaimOutcome
 		Outcome: contracts.OutcomeClaimed, ExecutionID: e.id, SuspensionID: e.suspensionID, Reason: reason,
 		LeaseID: driver.NewID(), LeaseExpiresAtMs: nowMs + args.LeaseMs,
 	}
-	if _, err := q.exec(claimExec, reason, out.LeaseID, out.LeaseExpiresAtMs, e.id); err != nil {
+	if _, err := q.exec(claimExec, reason, storedID(out.LeaseID), out.LeaseExpiresAtMs, e.id); err != nil {
 		return out, err
 	}
 	if err := closeSuspension(q, e); err != nil { // a timeout claim closes the waitpoints here

@@ -114,8 +114,8 @@ func TestEngineOpenAndMigrate(t *testing.T) {
 	t.Chdir(t.TempDir())
 	ctx := context.Background()
 	applied, err := engine.Migrate(ctx, "sqlite://./migrated.db")
-	if err != nil || strings.Join(applied, ",") != "0001_init,0002_signal_budgets,0003_lifecycle_v2,0004_revoke_kid,0005_claim_overdue" {
-		t.Fatalf("engine.Migrate = %v, %v; want [0001_init 0002_signal_budgets 0003_lifecycle_v2 0004_revoke_kid 0005_claim_overdue]", applied, err)
+	if err != nil || strings.Join(applied, ",") != "0001_init,0002_signal_budgets,0003_lifecycle_v2,0004_revoke_kid,0005_claim_overdue,0006_binary_ids" {
+		t.Fatalf("engine.Migrate = %v, %v; want [0001_init 0002_signal_budgets 0003_lifecycle_v2 0004_revoke_kid 0005_claim_overdue 0006_binary_ids]", applied, err)
 	}
 	if again, err := engine.Migrate(ctx, "sqlite://./migrated.db"); err != nil || len(again) != 0 {
 		t.Fatalf("second engine.Migrate = %v, %v; want []", again, err)
