@@ -49,8 +49,8 @@ import (
 
 // writeScripts are the scripts that may write and acknowledge a write;
 // with wait_replicas, their calls wait for the replicas. Read-only scripts
-// (keys_load, keys_kid, suspend_read, deliver_read, observe, list_peek,
-// list_rows, claim_peek, create_read, get_waitpoint, describe, count, the
+// (keys_load, keys_kid, suspend_read, deliver_read, observe, list_all,
+// list_peek, list_rows, claim_peek, create_read, get_waitpoint, describe, count, the
 // keystore snapshot) do not.
 var writeScripts = map[*redis.Script]bool{
 	scriptSeedInstall: true, scriptRotate: true, scriptRevoke: true, scriptRewrap: true,

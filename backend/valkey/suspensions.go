@@ -211,8 +211,28 @@ func (b *Backend) ObserveSignals(ctx context.Context, args contracts.ObserveSign
 	return driver.PageSignals(args.ExecutionID, sid, signals, start, limit), nil
 }
 
-// ListSuspended answers a page of list_suspended (docs/spec.md §5.4) in
-// two steps, each one pipeline (one round trip per node), so that no
+// ListSuspended answers a page of list_suspended (docs/spec.md §5.4). On
+// a standalone server one script call reads the whole page over every
+// partition (listAll, list_all.go; a page of more than listAllChunk rows
+// takes one call per listAllChunk rows). On a cluster, whose partitions
+// are other slots, listPartitions reads it per partition.
+func (b *Backend) ListSuspended(ctx context.Context, args contracts.ListSuspendedArgs) (contracts.ListSuspendedResult, error) {
+	after := ""
+	if args.Cursor != "" {
+		c, err := contracts.DecodeCursor(args.Cursor)
+		if err != nil {
+			return contracts.ListSuspendedResult{}, err
+		}
+		after = member(c.SuspendedAtMs, c.ExecutionID)
+	}
+	if b.hint != "" {
+		return b.listAll(ctx, after, args.Limit, args.Tag, listAllChunk)
+	}
+	return b.listPartitions(ctx, after, args)
+}
+
+// listPartitions answers a page of list_suspended after the member after
+// in two steps, each one pipeline (one round trip per node), so that no
 // partition reads more than the page can use. list_peek returns the index
 // members (suspended_at_ms and execution_id, no row) of at most limit+1
 // executions after the cursor from each partition (listCandidates, which
@@ -227,15 +247,7 @@ func (b *Backend) ObserveSignals(ctx context.Context, args contracts.ObserveSign
 // partition's index of that tag (docs/spec.md §8.6), kept by the scripts
 // that add and remove executions from the suspended index, so a filtered
 // page reads only executions that carry the tag.
-func (b *Backend) ListSuspended(ctx context.Context, args contracts.ListSuspendedArgs) (contracts.ListSuspendedResult, error) {
-	after := ""
-	if args.Cursor != "" {
-		c, err := contracts.DecodeCursor(args.Cursor)
-		if err != nil {
-			return contracts.ListSuspendedResult{}, err
-		}
-		after = member(c.SuspendedAtMs, c.ExecutionID)
-	}
+func (b *Backend) listPartitions(ctx context.Context, after string, args contracts.ListSuspendedArgs) (contracts.ListSuspendedResult, error) {
 	want := args.Limit + 1 // one more than the page: whether another follows
 	var rows []contracts.SuspendedExecution
 	for range maxAttempts {

@@ -91,9 +91,12 @@
 // saw). seed: three pipelines at most. rotate_all, list_kids,
 // count_executions (two ZCARDs and three ZCOUNTs per partition): one
 // pipeline, that is one round trip per node. list_suspended (with or
-// without a tag): three pipelines (list_peek's index members from a first
-// wave of partitions, then from the others with a bound; list_rows on the
-// winners' partitions), more only when winners left the index in between. claim_resumed_execution: one pipeline asking every
+// without a tag): on a standalone server one list_all call per 128 rows
+// of the page (every partition's index and the page's rows, read in one
+// script); on a cluster three pipelines (list_peek's index members from a
+// first wave of partitions, then from the others with a bound; list_rows
+// on the winners' partitions), more only when winners left the index in
+// between. claim_resumed_execution: one pipeline asking every
 // partition for its oldest candidate, then one script call claiming on
 // the winner's partition (one call in all with P = 1); on a standalone
 // server claim_hinted promotes the due timers the claim hint names, reads
