@@ -116,14 +116,17 @@ func measureRawSQLite(ctx context.Context, path string, clients int, d time.Dura
 	return measureOf(runFor(ctx, clients, d, raw.op))
 }
 
-// comparePostgres measures rows 3 and 4 in a fresh database of the server
+// comparePostgres measures rows 3 to 5 in a fresh database of the server
 // of admin, dropped afterwards: our deliver_signal against pgbench's
-// simple-update, our cycle against River.
+// simple-update, our cycle in River's shape (producers and one worker:
+// bench.OpCycleWorker) against River, and the cycle of closed-loop
+// clients (bench.OpCycle) against the same River figure, for information.
 func comparePostgres(ctx context.Context, cfg compareConfig, admin *url.URL, id string, m *machine, stderr io.Writer) []row {
 	n, d := cfg.PostgresClients, cfg.Duration
 	rows := []row{
 		{Name: fmt.Sprintf("Postgres deliver_signal, %d clients", n), RefName: fmt.Sprintf("pgbench simple-update through pgx, %d clients", n), Target: 0.5},
-		{Name: fmt.Sprintf("Postgres cycle (suspend, deliver over HTTP, claim, complete), %d clients", n), RefName: fmt.Sprintf("River v0.51.2 insert → work → complete, %d producers", n), Target: 0.5},
+		{Name: fmt.Sprintf("Postgres cycle, %d producers (suspend, deliver over HTTP) and one worker (%d slots, batch claims, complete)", n, workerSlots), RefName: fmt.Sprintf("River v0.51.2 insert → work → complete, %d producers", n), Target: 0.5},
+		{Name: fmt.Sprintf("Postgres cycle (suspend, deliver over HTTP, claim, complete), %d clients", n), RefName: "River, as in the row above", Target: 0.5, Informational: true},
 	}
 	var sc cleanups
 	defer sc.run(ctx, stderr)
@@ -144,12 +147,14 @@ func comparePostgres(ctx context.Context, cfg compareConfig, admin *url.URL, id 
 	rows[0].Ours = measureOurs(ctx, e, bench.OpDeliver, n, d)
 	progress(stderr, "Postgres: pgbench simple-update (reference), %d clients, %s", n, d)
 	rows[0].Ref = measurePgbench(ctx, db, n, d)
-	progress(stderr, "Postgres: cycle (ours), %d clients, %s", n, d)
-	rows[1].Ours = measureOurs(ctx, e, bench.OpCycle, n, d)
+	progress(stderr, "Postgres: cycle-worker (ours), %d producers, one worker, %s", n, d)
+	rows[1].Ours = measureOurs(ctx, e, bench.OpCycleWorker, n, d)
 	progress(stderr, "Postgres: River (reference), %d producers, %s", n, d)
 	if rows[1].Ref, err = measureRiver(ctx, db, n, d, cfg.River); err != nil {
 		rows[1].Ref = measure{Err: err}
 	}
+	progress(stderr, "Postgres: cycle (ours), %d clients, %s", n, d)
+	rows[2].Ours, rows[2].Ref = measureOurs(ctx, e, bench.OpCycle, n, d), rows[1].Ref
 	return rows
 }
 
@@ -163,7 +168,7 @@ func measurePgbench(ctx context.Context, u *url.URL, clients int, d time.Duratio
 	return measureOf(runFor(ctx, clients, d, p.op))
 }
 
-// compareValkey measures rows 5 and 6 on the server of u under a key
+// compareValkey measures rows 6 to 8 on the server of u under a key
 // prefix of this run, whose keys are deleted afterwards: our deliver_signal
 // against SET, our uncached verify against PING.
 func compareValkey(ctx context.Context, cfg compareConfig, u *url.URL, id string, m *machine, stderr io.Writer) []row {

@@ -12,6 +12,7 @@ import (
 	"github.com/flowfabric/flowfabric-go/contracts"
 	"github.com/flowfabric/flowfabric-go/engine"
 	"github.com/flowfabric/flowfabric-go/httpapi"
+	"github.com/flowfabric/flowfabric-go/worker"
 
 	// The drivers the comparisons open, registering their URL schemes.
 	_ "github.com/flowfabric/flowfabric-go/backend/postgres"
@@ -32,12 +33,16 @@ func openEngine(ctx context.Context, rawURL string, cl *cleanups, opts ...engine
 
 // measureOurs runs one operation of ff bench (package cli/bench) on e with
 // clients workers for d: the same runner, workload and cleanup as `ff bench
-// --op op`. OpCycle delivers its signals over HTTP through a loopback
-// httpapi handler, as ff bench does. The rate counts only the operations
+// --op op`. OpCycle and OpCycleWorker deliver their signals over HTTP
+// through a loopback httpapi handler, as ff bench does; OpCycleWorker's
+// worker is runWorker. The rate counts only the operations
 // that succeeded.
 func measureOurs(ctx context.Context, e *engine.Engine, op string, clients int, d time.Duration) measure {
 	cfg := bench.Config{Op: op, Concurrency: clients, Duration: d}
-	if op == bench.OpCycle {
+	if op == bench.OpCycleWorker {
+		cfg.Worker, cfg.WorkerSlots, cfg.InFlight = runWorker, workerSlots, workerInFlight
+	}
+	if op == bench.OpCycle || op == bench.OpCycleWorker {
 		h := httpapi.New(e, httpapi.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 		defer h.Close()
 		cfg.Handler = h
@@ -62,6 +67,32 @@ func measureOurs(ctx context.Context, e *engine.Engine, op string, clients int, 
 		m.Note = fmt.Sprintf("%d executions left behind", rep.LeftBehind)
 	}
 	return m
+}
+
+// workerSlots and workerInFlight are the cycle-worker row's worker slots
+// and outstanding executions: those of the River reference (100 workers, at
+// most 1,000 jobs inserted and not completed).
+const (
+	workerSlots    = 100
+	workerInFlight = 1000
+)
+
+// runWorker is the cycle-worker row's worker (bench.WorkerFunc): one
+// worker.Worker with slots handler slots, default options otherwise (batch
+// claims of up to the free slots, woken by Engine.WatchClaimable, 1 s
+// polling), whose handler returns worker.Complete() for every execution
+// handle accepts.
+func runWorker(ctx context.Context, e *engine.Engine, slots int, handle func(context.Context, string) error) error {
+	w, err := worker.New(e, worker.HandlerFunc(func(ctx context.Context, j *worker.Job) (worker.Result, error) {
+		if err := handle(ctx, j.ExecutionID); err != nil {
+			return worker.Result{}, err
+		}
+		return worker.Complete(), nil
+	}), worker.Options{Concurrency: slots, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		return err
+	}
+	return w.Run(ctx)
 }
 
 // seedKeystore seeds e's keystore with a fresh kid when it has no current

@@ -123,6 +123,11 @@ func (r *runner) loop(ctx context.Context) {
 	// is busy, so a slot that frees claims at once (there may be more).
 	pending := true
 	for ctx.Err() == nil {
+		// Free every slot whose handler finished before claiming, so that
+		// a claim asks for all of them at once: taking one finished
+		// handler per claim would shrink the batches to one execution
+		// each as soon as every slot had been busy.
+		r.drainDone()
 		if pending && len(r.active) < r.w.s.Concurrency {
 			pending = r.claim(ctx)
 			continue
@@ -135,6 +140,18 @@ func (r *runner) loop(ctx context.Context) {
 			pending = true
 		case x := <-r.done:
 			r.finished(x)
+		}
+	}
+}
+
+// drainDone forgets, without blocking, every handler that finished.
+func (r *runner) drainDone() {
+	for {
+		select {
+		case x := <-r.done:
+			r.finished(x)
+		default:
+			return
 		}
 	}
 }

@@ -74,12 +74,19 @@
 //   - round trips: these transactions are pipelined (pgx batches): BEGIN
 //     and the locks travel with the operation's first read, and its writes
 //     with COMMIT, so suspend and deliver_signal cost two round trips,
-//     complete_execution and a claim one. The claimable notification of a
+//     complete_execution, a claim and a batch claim (claim_resumed_executions:
+//     one statement takes up to max executions) one. The claimable notification of a
 //     resuming delivery, a cancel or a release is sent right after the
 //     COMMIT, in the same round trip, by a transaction of its own without
 //     durable write: NOTIFY serializes the commits of all notifying
 //     transactions of the database, which would otherwise queue every
-//     resuming delivery behind the previous one's WAL flush.
+//     resuming delivery behind the previous one's WAL flush;
+//   - group commit of completes: concurrent complete_execution calls share
+//     one transaction (the ones waiting when it begins; a lone call runs at
+//     once), each deciding as it would alone, the executions locked in
+//     execution_id order, every answer given after COMMIT; a group the
+//     server fails (a lock wait past 1 s, a deadlock) runs again one
+//     complete per transaction (complete_group.go).
 //
 // Behind a pooler: a transaction pooler gives each transaction a server
 // session of its own choosing, so nothing may outlive a transaction. With

@@ -23,3 +23,6 @@ const ListByTagSQL = listByTagSQL
 
 // DescribeSQL exposes the describe_execution statement to the plan test.
 const DescribeSQL = describeSQL
+
+// CompleteGroups counts the groups of several completes b ran.
+func CompleteGroups(b *Backend) int64 { return b.completes.groups.Load() }

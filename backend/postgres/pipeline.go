@@ -125,7 +125,33 @@ func (t *pipeTx) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row 
 	return &pipeRow{t: t, ctx: ctx, sql: sql, args: args}
 }
 
-// commitWithNext makes the next QueryRow commit the transaction in its
+// QueryRows sends the statements held back and the query in one round
+// trip, followed by COMMIT (and the notification) after commitWithNext,
+// and calls fn with the query's rows: for a read of several rows whose
+// transaction ends with it (a batch claim). fn's error, else the first of
+// the pipeline (unless COMMIT succeeded), is returned.
+func (t *pipeTx) QueryRows(ctx context.Context, fn func(pgx.Rows) error, sql string, args ...any) error {
+	b := t.take()
+	var fnErr error
+	b.Queue(sql, args...).Query(func(rows pgx.Rows) error {
+		fnErr = fn(rows)
+		return fnErr
+	})
+	if t.commitNext {
+		t.commitNext = false
+		t.queueCommit(b)
+	}
+	err := t.conn.SendBatch(ctx, b).Close()
+	if fnErr != nil {
+		return fnErr
+	}
+	if err != nil && !t.committed {
+		return err
+	}
+	return nil
+}
+
+// commitWithNext makes the next QueryRow (or QueryRows) commit the transaction in its
 // round trip: for an operation whose last statement is a read of what it
 // wrote. After it, the transaction is over whatever Scan answers; a
 // statement error or a failed COMMIT leaves it to be rolled back.

@@ -74,6 +74,8 @@ type Backend struct {
 	// them in plain. Each operation loads it once, so it seals and opens
 	// with the same keyring even if SetKeyring runs meanwhile.
 	keyring atomic.Pointer[kek.Keyring]
+	// completes groups concurrent complete_execution calls (complete_group.go).
+	completes completer
 }
 
 // Stats counts the backend's writing transactions (keystore writers,
@@ -116,6 +118,7 @@ func Open(ctx context.Context, u *url.URL) (*Backend, error) {
 		return nil, err
 	}
 	b := &Backend{pool: pool, url: driver.RedactedURL(u), pooled: o.pooled}
+	b.completes.b = b
 	if o.autoMigrate {
 		_, err = migrate(ctx, pool)
 	} else {
@@ -163,6 +166,7 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Backend, err
 			"set ConnConfig.DefaultQueryExecMode to pgx.QueryExecModeExec or QueryExecModeSimpleProtocol")
 	}
 	b := &Backend{pool: pool, url: redactedPoolURL(cfg), pooled: o.pooled, shared: true}
+	b.completes.b = b
 	var err error
 	if o.autoMigrate {
 		_, err = migrate(ctx, pool)

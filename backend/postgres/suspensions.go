@@ -354,6 +354,48 @@ SELECT c.execution_id, c.suspension_id, c.reason, c.lease_expires_at_ms, s.*
 FROM c, LATERAL (` + signalArraysSQL + ` WHERE suspension_id = c.suspension_id) s`
 )
 
+// claimBatchSQL is claimSQL for up to $3 executions at once
+// (claim_resumed_executions, docs/spec.md §8.8), in one statement at one
+// reading of the clock: each branch walks its partial index in claim order
+// and locks up to $3 candidates FOR UPDATE SKIP LOCKED (the timed-out and
+// expired-lease branches behind the same gates as claimSQL's); the oldest
+// $3 of them by (suspended_at_ms, execution_id) are taken, the i-th with
+// lease $1[i] (candidates locked but not taken stay as they are, locked
+// until COMMIT), delisted from list_suspended by tag, and answered one row
+// each, with its suspension's signals, in claim order. The taken ids go
+// through arrays read once (p), so the update and the delete look each up
+// by primary key whatever the statistics, as claimSQL's scalar subqueries
+// do. No row: nothing claimable that no other transaction holds.
+const claimBatchSQL = `WITH n AS (SELECT ` + nowMsExpr + ` AS now_ms),
+r AS (SELECT execution_id, suspended_at_ms, coalesce(reason, 'signal') AS reason FROM ff_executions
+      WHERE state = 'resumed'
+      ORDER BY suspended_at_ms, execution_id LIMIT $3 FOR UPDATE SKIP LOCKED),
+t AS (SELECT execution_id, suspended_at_ms, 'timeout' AS reason FROM ff_executions
+      WHERE state = 'suspended' AND timeout_at_ms IS NOT NULL AND timeout_at_ms < (SELECT now_ms FROM n)
+        AND (SELECT timeout_at_ms FROM ff_executions WHERE state = 'suspended' AND timeout_at_ms IS NOT NULL
+             ORDER BY timeout_at_ms LIMIT 1) < (SELECT now_ms FROM n)
+      ORDER BY suspended_at_ms, execution_id, timeout_at_ms LIMIT $3 FOR UPDATE SKIP LOCKED),
+l AS (SELECT execution_id, suspended_at_ms, reason FROM ff_executions
+      WHERE state = 'claimed' AND lease_expires_at_ms < (SELECT now_ms FROM n)
+        AND (SELECT lease_expires_at_ms FROM ff_executions WHERE state = 'claimed' AND lease_expires_at_ms IS NOT NULL
+             ORDER BY lease_expires_at_ms LIMIT 1) < (SELECT now_ms FROM n)
+      ORDER BY suspended_at_ms, execution_id, lease_expires_at_ms LIMIT $3 FOR UPDATE SKIP LOCKED),
+p AS (SELECT coalesce(array_agg(execution_id ORDER BY suspended_at_ms, execution_id), '{}') AS ids,
+             coalesce(array_agg(reason ORDER BY suspended_at_ms, execution_id), '{}') AS reasons
+      FROM (SELECT * FROM (SELECT * FROM r UNION ALL SELECT * FROM t UNION ALL SELECT * FROM l) u
+            ORDER BY suspended_at_ms, execution_id LIMIT $3) c),
+untag AS (DELETE FROM ff_suspension_tags WHERE execution_id = ANY ((SELECT ids FROM p)::text[])),
+c AS (UPDATE ff_executions e
+      SET state = 'claimed',
+          reason = (SELECT reasons[array_position(ids, e.execution_id)] FROM p),
+          lease_id = ($1::text[])[(SELECT array_position(ids, e.execution_id) FROM p)],
+          lease_expires_at_ms = (SELECT now_ms FROM n) + $2
+      WHERE e.execution_id = ANY ((SELECT ids FROM p)::text[])
+      RETURNING e.execution_id, e.suspension_id, e.reason, e.lease_id, e.lease_expires_at_ms)
+SELECT c.execution_id, c.suspension_id, c.reason, c.lease_id, c.lease_expires_at_ms, s.*
+FROM c, LATERAL (` + signalArraysSQL + ` WHERE suspension_id = c.suspension_id) s
+ORDER BY array_position((SELECT ids FROM p), c.execution_id)`
+
 // signalArraysSQL reads signals (its caller's WHERE selects a
 // suspension's) in delivery order as one row of parallel arrays, empty
 // without signals (signalArrays scans it): one read of the index on
@@ -734,21 +776,67 @@ func (b *Backend) ClaimResumedExecution(ctx context.Context, args contracts.Clai
 
 // ClaimResumedExecutions claims up to args.Max executions, oldest first,
 // each as ClaimResumedExecution would (docs/spec.md §8.8), in one
-// transaction: all of them or, on an error, none.
+// transaction: all of them or, on an error, none. One statement
+// (claimBatchSQL) takes them, pipelined with BEGIN and COMMIT: one round
+// trip. When it took none because every candidate was held by another
+// transaction, a claim of one that waits for them follows (claimWaitSQL,
+// as ClaimResumedExecution), so that the call answers [] only when nothing
+// was claimable; a batch that took some does not wait for the held ones,
+// which the next call finds.
 func (b *Backend) ClaimResumedExecutions(ctx context.Context, args contracts.ClaimBatchArgs) (contracts.ClaimBatchOutcome, error) {
 	var out contracts.ClaimBatchOutcome
-	err := b.inClaimTx(ctx, func(tx pgx.Tx) error {
+	leases := make([]string, max(args.Max, 1))
+	for i := range leases {
+		leases[i] = driver.NewID()
+	}
+	err := b.inPipeTx(ctx, claimOpening, func(tx *pipeTx) error {
 		out = contracts.ClaimBatchOutcome{Claims: []contracts.ClaimOutcome{}}
-		for len(out.Claims) < args.Max {
-			c, err := claimOne(ctx, tx, args.LeaseMs, nil)
-			if err != nil || c.Outcome != contracts.OutcomeClaimed {
-				return err
+		tx.commitWithNext()
+		err := tx.QueryRows(ctx, func(rows pgx.Rows) error {
+			for rows.Next() {
+				c := contracts.ClaimOutcome{Outcome: contracts.OutcomeClaimed}
+				var a signalArrays
+				dest := append([]any{&c.ExecutionID, &c.SuspensionID, &c.Reason, &c.LeaseID, &c.LeaseExpiresAtMs}, a.dest()...)
+				if err := rows.Scan(dest...); err != nil {
+					return err
+				}
+				c.Signals = a.signals()
+				out.Claims = append(out.Claims, c)
 			}
+			return rows.Err()
+		}, claimBatchSQL, leases, args.LeaseMs, args.Max)
+		if err != nil || len(out.Claims) > 0 {
+			return err
+		}
+		tx.reopen(claimOpening())
+		c, err := claimWaiting(ctx, tx, leases[0], args.LeaseMs)
+		if err == nil && c.Outcome == contracts.OutcomeClaimed {
 			out.Claims = append(out.Claims, c)
 		}
-		return nil
+		return err
 	})
-	return out, interpretError(err)
+	if err != nil {
+		return contracts.ClaimBatchOutcome{}, interpretError(err)
+	}
+	return out, nil
+}
+
+// claimWaiting leases the oldest claimable execution, waiting for the
+// candidates other transactions hold (claimWaitSQL), with lease leaseID;
+// outcome none when nothing is claimable.
+func claimWaiting(ctx context.Context, tx dbtx, leaseID string, leaseMs int64) (contracts.ClaimOutcome, error) {
+	c := contracts.ClaimOutcome{Outcome: contracts.OutcomeClaimed, LeaseID: leaseID}
+	var a signalArrays
+	dest := append([]any{&c.ExecutionID, &c.SuspensionID, &c.Reason, &c.LeaseExpiresAtMs}, a.dest()...)
+	err := tx.QueryRow(ctx, claimWaitSQL, c.LeaseID, leaseMs).Scan(dest...)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return contracts.ClaimOutcome{Outcome: contracts.OutcomeNone}, nil
+	}
+	if err != nil {
+		return contracts.ClaimOutcome{}, err
+	}
+	c.Signals = a.signals()
+	return c, nil
 }
 
 // claimOne leases the oldest claimable execution in tx, with its signals
@@ -814,26 +902,16 @@ func (a *signalArrays) signals() []contracts.Signal {
 
 // CompleteExecution forgets a claimed execution and everything recorded for
 // it, pending waitpoints included. An expired lease that nobody re-claimed
-// still completes. One transaction under the execution's locks (inExecTx)
-// and one round trip: completeSQL decides and deletes, and COMMIT follows
-// it; when it deleted nothing, what it read of the execution answers as
-// driver.CheckComplete would.
+// still completes. Concurrent completes share one transaction (group
+// commit, complete_group.go): each decides exactly as it would alone,
+// under the execution's locks, and answers after the group's COMMIT; a
+// complete that finds no group to join runs at once, alone, in one round
+// trip (completeAlone).
 func (b *Backend) CompleteExecution(ctx context.Context, args contracts.CompleteArgs) (contracts.CompleteOutcome, error) {
-	err := b.inExecTx(ctx, args.ExecutionID, func(tx *pipeTx) error {
-		var deleted, exists bool
-		tx.commitWithNext()
-		if err := tx.QueryRow(ctx, completeSQL, args.ExecutionID, args.LeaseID).Scan(&deleted, &exists); err != nil {
-			return err
-		}
-		switch {
-		case deleted:
-			return nil
-		case exists: // remembered, but not claimed under this lease
-			return driver.CompleteLeaseMismatch(args.ExecutionID)
-		}
-		return driver.ExecutionNotFound(args.ExecutionID)
-	})
-	if err != nil {
+	if err := b.usable(); err != nil {
+		return contracts.CompleteOutcome{}, err
+	}
+	if err := b.completes.complete(ctx, args); err != nil {
 		return contracts.CompleteOutcome{}, interpretError(err)
 	}
 	return contracts.CompleteOutcome{Outcome: contracts.OutcomeCompleted, ExecutionID: args.ExecutionID}, nil

@@ -115,17 +115,6 @@ func claimOpening() *pgx.Batch {
 	return &b
 }
 
-// inClaimTx runs fn in one READ COMMITTED transaction and commits it,
-// retrying a deadlock (which claims waiting in claimWaitSQL could meet) up
-// to maxAttempts in all, like inTx. The transaction's settings
-// (claimSettingsSQL) are sent with BEGIN.
-func (b *Backend) inClaimTx(ctx context.Context, fn func(pgx.Tx) error) error {
-	if err := b.usable(); err != nil {
-		return err
-	}
-	return b.retryAt(ctx, pgx.ReadCommitted, claimSettingsSQL, fn)
-}
-
 // claimSettingsSQL sets, for the claim transaction only (SET LOCAL: no
 // session state, so behind a transaction pooler too), the planner
 // settings under which claimSQL reads each branch's partial index in claim
@@ -188,7 +177,7 @@ func (b *Backend) inTx(ctx context.Context, lockSQL string, fn func(pgx.Tx) erro
 	return b.retryAt(ctx, pgx.Serializable, lockSQL, fn)
 }
 
-// retryAt is the attempt loop of inTx and inClaimTx: fn in a transaction
+// retryAt is the attempt loop of inTx: fn in a transaction
 // of the pool at isolation level iso, opened with lockSQL (see beginSQL),
 // retried as attempts says.
 func (b *Backend) retryAt(ctx context.Context, iso pgx.TxIsoLevel, lockSQL string, fn func(pgx.Tx) error) error {

@@ -16,6 +16,12 @@
 // suspend, deliver and cycle on a keystore bench did not seed unless
 // Config.Force is set; sign and verify only read. Point it at a scratch
 // store.
+//
+// OpCycleWorker measures the cycle in a job queue's shape: producers
+// suspend and deliver over HTTP while one worker, which the caller supplies
+// (Config.Worker: a worker.Worker, which this package may not import),
+// claims in batches and completes; Ops does not list it, since ff bench
+// has no worker to give it.
 package bench
 
 import (
@@ -38,6 +44,12 @@ const (
 	OpSuspend = "suspend" // suspend a new execution on one waitpoint
 	OpDeliver = "deliver" // deliver an accepted signal to a suspended execution
 	OpCycle   = "cycle"   // suspend, deliver over HTTP, claim, complete
+
+	// OpCycleWorker is the cycle in a job queue's shape: producers
+	// suspend and deliver over HTTP while one worker (Config.Worker)
+	// claims in batches and completes. Not among Ops: `ff bench` cannot
+	// run it, since package cli may not import package worker.
+	OpCycleWorker = "cycle-worker"
 )
 
 // Ops returns the operations in the order ff bench lists them.
@@ -72,9 +84,20 @@ type Config struct {
 	SkipCleanup bool
 
 	// Handler is the HTTP API over the same engine (httpapi.New). OpCycle
-	// serves it on a loopback port and delivers its signals through it, as
-	// a client of ff serve does. Required for OpCycle, unused otherwise.
+	// and OpCycleWorker serve it on a loopback port and deliver their
+	// signals through it, as a client of ff serve does. Required for them,
+	// unused otherwise.
 	Handler http.Handler
+
+	// Worker runs OpCycleWorker's worker (see WorkerFunc). Required for
+	// OpCycleWorker, unused otherwise.
+	Worker WorkerFunc
+	// WorkerSlots is the handler slots of OpCycleWorker's worker; 0 means
+	// DefaultWorkerSlots.
+	WorkerSlots int
+	// InFlight bounds OpCycleWorker's executions suspended and not yet
+	// handled (producers wait for a slot); 0 means DefaultInFlight.
+	InFlight int
 }
 
 // ErrForeignKeystore is returned by Run for an operation that writes
@@ -118,6 +141,16 @@ func Run(ctx context.Context, e *engine.Engine, cfg Config) (Report, error) {
 		return Report{}, fmt.Errorf("%w (op %s changes state other users of the store see)", ErrForeignKeystore, cfg.Op)
 	}
 	r := &runner{cfg: cfg, e: e, id: runID(), seeded: seeded}
+	if cfg.Op == OpCycleWorker {
+		rep, err := r.runCycleWorker(ctx)
+		if err != nil {
+			r.cleanup(ctx)
+			return Report{}, err
+		}
+		rep.RemovedExecutions, rep.LeftBehind = r.cleanup(ctx)
+		rep.ForeignClaims = r.foreign.Load()
+		return rep, nil
+	}
 	op, stopServing, err := r.prepare(ctx)
 	if err != nil {
 		r.cleanup(ctx) // deliver's targets, suspended while preparing
@@ -139,7 +172,7 @@ func Run(ctx context.Context, e *engine.Engine, cfg Config) (Report, error) {
 
 func (c Config) validate() error {
 	switch {
-	case !slices.Contains(Ops(), c.Op):
+	case !slices.Contains(Ops(), c.Op) && c.Op != OpCycleWorker:
 		return contracts.ErrInvalidInput.With("bench: op %q: want one of %v", c.Op, Ops())
 	case c.Concurrency < 1:
 		return contracts.ErrInvalidInput.With("bench: concurrency: must be at least 1")
@@ -147,8 +180,12 @@ func (c Config) validate() error {
 		return contracts.ErrInvalidInput.With("bench: duration: must be positive")
 	case c.Grace < 0:
 		return contracts.ErrInvalidInput.With("bench: grace: must not be negative")
-	case c.Op == OpCycle && c.Handler == nil:
-		return contracts.ErrInvalidInput.With("bench: cycle needs Config.Handler, the HTTP API over the engine")
+	case (c.Op == OpCycle || c.Op == OpCycleWorker) && c.Handler == nil:
+		return contracts.ErrInvalidInput.With("bench: %s needs Config.Handler, the HTTP API over the engine", c.Op)
+	case c.Op == OpCycleWorker && c.Worker == nil:
+		return contracts.ErrInvalidInput.With("bench: cycle-worker needs Config.Worker, the worker that claims and completes")
+	case c.WorkerSlots < 0 || c.InFlight < 0:
+		return contracts.ErrInvalidInput.With("bench: worker slots and in-flight: must not be negative")
 	}
 	return nil
 }

@@ -34,6 +34,7 @@ func (r *runner) cycleOp() (opFunc, func(), error) {
 	go func() { _ = srv.Serve(ln) }()
 	n := r.cfg.Concurrency
 	r.steps = make([]histogram, len(cycleSteps))
+	r.stepNames = cycleSteps
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConns: n, MaxIdleConnsPerHost: n}}
 	base := "http://" + ln.Addr().String()
 	cleanup := func() {

@@ -33,7 +33,9 @@ type runner struct {
 	foreign atomic.Int64 // cycle and cleanup: claims that returned another user's execution
 	created ledger       // the executions suspended and not yet completed, for the cleanup
 	stepsMu sync.Mutex
-	steps   []histogram // cycle: the latency of each of cycleSteps, all workers
+	steps   []histogram // cycle: the latency of each of stepNames, all workers
+	// stepNames name steps: cycleSteps, or cycleWorkerSteps.
+	stepNames []string
 }
 
 // prepare returns the operation to measure and what to do afterwards.

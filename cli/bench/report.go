@@ -26,7 +26,9 @@ type Report struct {
 	OpsPerSec       float64          `json:"ops_per_sec"`
 	LatencyUs       Latency          `json:"latency_us"`
 	// StepsUs (cycle only) times each step of a cycle apart: suspend,
-	// deliver_http, claim (until one of this run's), complete.
+	// deliver_http, claim (until one of this run's), complete; for
+	// cycle-worker suspend, deliver_http and to_handler (from the
+	// delivery's answer to the worker's handler).
 	StepsUs map[string]Latency `json:"steps_us,omitempty"`
 	// RemovedExecutions counts the executions the run suspended and the
 	// cleanup after it completed (suspend, deliver; cycle's unfinished ones).
@@ -54,7 +56,7 @@ func (r Report) WriteText(w io.Writer) error {
 	fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%d\t%.1f\t%s\t%s\t%s\t%s\n", r.Op, r.Concurrency,
 		(time.Duration(r.DurationMs) * time.Millisecond).String(), r.Ops, r.Errors, r.OpsPerSec,
 		fmtUs(r.LatencyUs.P50), fmtUs(r.LatencyUs.P90), fmtUs(r.LatencyUs.P99), fmtUs(r.LatencyUs.Max))
-	for _, name := range cycleSteps {
+	for _, name := range stepOrder {
 		if l, ok := r.StepsUs[name]; ok {
 			fmt.Fprintf(tw, "  %s\t\t\t\t\t\t%s\t%s\t%s\t%s\n", name, fmtUs(l.P50), fmtUs(l.P90), fmtUs(l.P99), fmtUs(l.Max))
 		}
@@ -89,6 +91,9 @@ func (r Report) WriteText(w io.Writer) error {
 	}
 	return nil
 }
+
+// stepOrder lists every step a report may time, in the order of a cycle.
+var stepOrder = []string{"suspend", "deliver_http", "claim", "complete", "to_handler"}
 
 // fmtUs formats a latency in microseconds with a unit.
 func fmtUs(us float64) string {

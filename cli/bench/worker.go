@@ -73,7 +73,7 @@ func (r *runner) report(workers []worker, elapsed time.Duration) Report {
 	rep.LatencyUs = all.latency()
 	if r.steps != nil {
 		rep.StepsUs = map[string]Latency{}
-		for k, name := range cycleSteps {
+		for k, name := range r.stepNames {
 			rep.StepsUs[name] = r.steps[k].latency()
 		}
 	}
