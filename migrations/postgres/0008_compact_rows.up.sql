@@ -59,7 +59,11 @@ ALTER TABLE ff_executions
 
 -- A waitpoint's payload bytes fit an integer (at most the suspension's
 -- budget, 10 MiB at the largest limits), which with the fingerprint as
--- bigint packs the row without alignment padding.
+-- bigint packs the row without alignment padding. Its pages are filled up
+-- too: a delivery's update of the counters can be a HOT update only while
+-- the row's page has room, so a delivery to a waitpoint on a full page
+-- writes two index entries more (measured: no change in deliveries per
+-- second), against 30 % more heap for every waitpoint stored.
 ALTER TABLE ff_waitpoints
     ALTER COLUMN waitpoint_id TYPE uuid USING waitpoint_id::uuid,
     ALTER COLUMN suspension_id TYPE uuid USING suspension_id::uuid,
