@@ -24,13 +24,13 @@ const describedWaitpointColumns = `waitpoint_id, waitpoint_key, created_at_ms, s
 // describeSQL reads, in one statement, the clock; execution $1 (NULLs:
 // not remembered): its state, lease expiry, reason and latest suspension,
 // never its lease id; and, one row each (NULLs: none), the waitpoints of
-// its latest suspension (one key of ff_waitpoints_suspension, on
-// (execution_id, suspension_id)) and its unused pending waitpoints that
-// have not expired (a range of ff_waitpoints_pending), each as
-// get_waitpoint reads it (waitpointColumnsSQL). Waitpoints of earlier
-// suspensions and expired pending ones, which an execution may pile up
-// until it completes, are not read (the execution's range of
-// ff_waitpoints_suspension holds them all). The
+// its latest suspension (a range of the unique index on (suspension_id,
+// waitpoint_key); suspension ids are unique, as observeSQL relies on too)
+// and its unused pending waitpoints that have not expired (a range of
+// ff_waitpoints_pending), each as get_waitpoint reads it
+// (waitpointColumnsSQL). Waitpoints of earlier suspensions and expired
+// pending ones, which an execution may pile up until it completes, are
+// not read (nor is ff_waitpoints_execution, which indexes them all). The
 // clock is a materialized CTE (it is volatile): read once, whatever the
 // plan.
 const describeSQL = `WITH n AS (SELECT ` + nowMsExpr + ` AS now_ms)

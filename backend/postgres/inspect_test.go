@@ -16,9 +16,9 @@ import (
 // which holds one live unused pending waitpoint, among 50,000 other
 // executions with two waitpoints each, describe_execution reads
 // the waitpoints of its latest suspension and its live pending ones through
-// their indexes, never the execution's whole history (the index on
-// (execution_id, suspension_id) is read on both its columns), and shows
-// exactly those, in order.
+// their indexes, never the execution's whole history (the unique index on
+// (execution_id, suspension_id, waitpoint_key) is read on both its leading
+// columns), and shows exactly those, in order.
 func TestDescribeReadsTheLatestSuspensionAndLivePendingOnly(t *testing.T) {
 	// given
 	e, plain := newEngine(t)

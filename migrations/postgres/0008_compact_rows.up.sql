@@ -30,17 +30,12 @@ CREATE FUNCTION ff_fingerprint_out(bigint) RETURNS text LANGUAGE sql IMMUTABLE P
     SELECT lpad(to_hex($1), 16, '0')
 $$;
 
--- One index of ff_waitpoints instead of two: ff_waitpoints_suspension on
--- (execution_id, suspension_id) finds an execution's waitpoints
--- (complete_execution, forgetting) as ff_waitpoints_execution did, and
--- those of one of its suspensions (describe_execution) as the unique index
--- on (suspension_id, waitpoint_key) did; not unique, its entries for the
--- waitpoints of one suspension share one key (B-tree deduplication).
--- Nothing reads a waitpoint by its key: the index only backed the rule
--- that keys are unique within a suspension, which suspend checks before it
--- writes (contracts.SuspendArgs.Validate for its new keys,
--- driver.CheckPendingUse with the pending waitpoints it uses), under the
--- execution's lock.
+-- One index of ff_waitpoints instead of two: the unique index on
+-- (execution_id, suspension_id, waitpoint_key) finds an execution's
+-- waitpoints (complete_execution, forgetting) as ff_waitpoints_execution
+-- did, and those of one of its suspensions (describe_execution) as the
+-- unique index on (suspension_id, waitpoint_key) did; suspension ids
+-- belong to one execution, so it admits what that one admitted.
 ALTER TABLE ff_waitpoints DROP CONSTRAINT ff_waitpoints_suspension_id_waitpoint_key_key;
 DROP INDEX ff_waitpoints_execution;
 
@@ -73,7 +68,7 @@ ALTER TABLE ff_waitpoints
     ALTER COLUMN tags DROP DEFAULT,
     ALTER COLUMN tags TYPE text[] USING nullif(tags, '{}'),
     SET (fillfactor = 100);
-CREATE INDEX ff_waitpoints_suspension ON ff_waitpoints (execution_id, suspension_id);
+CREATE UNIQUE INDEX ff_waitpoints_suspension ON ff_waitpoints (execution_id, suspension_id, waitpoint_key);
 
 ALTER TABLE ff_signals
     ALTER COLUMN suspension_id TYPE uuid USING suspension_id::uuid,
