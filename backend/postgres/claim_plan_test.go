@@ -54,9 +54,9 @@ func TestClaimWalksClaimOrderWhateverTheStatistics(t *testing.T) {
 		name: "timed out behind waiting ones",
 		fill: []string{
 			`INSERT INTO ff_executions (execution_id, state, suspension_id, suspended_at_ms, condition, waitpoint_count)
-			 SELECT 'wait-' || i, 'suspended', 's-wait-' || i, {base} + i, 'any', 1 FROM generate_series(1, 10000) i`,
+			 SELECT 'wait-' || i, 'suspended', gen_random_uuid(), {base} + i, 'any', 1 FROM generate_series(1, 10000) i`,
 			`INSERT INTO ff_executions (execution_id, state, suspension_id, suspended_at_ms, timeout_at_ms, condition, waitpoint_count)
-			 SELECT 'late-' || i, 'suspended', 's-late-' || i, {base} + 100000 + i, {base} + 100000 + i + 1, 'any', 1 FROM generate_series(1, 2500) i`,
+			 SELECT 'late-' || i, 'suspended', gen_random_uuid(), {base} + 100000 + i, {base} + 100000 + i + 1, 'any', 1 FROM generate_series(1, 2500) i`,
 		},
 		want: "late-1", reason: contracts.ReasonTimeout,
 		branch: map[string]string{"CTE t": "ff_executions_timeouts_by_age"},
@@ -67,9 +67,9 @@ func TestClaimWalksClaimOrderWhateverTheStatistics(t *testing.T) {
 		name: "a few timed out behind waiting ones",
 		fill: []string{
 			`INSERT INTO ff_executions (execution_id, state, suspension_id, suspended_at_ms, condition, waitpoint_count)
-			 SELECT 'wait-' || i, 'suspended', 's-wait-' || i, {base} + i, 'any', 1 FROM generate_series(1, 10000) i`,
+			 SELECT 'wait-' || i, 'suspended', gen_random_uuid(), {base} + i, 'any', 1 FROM generate_series(1, 10000) i`,
 			`INSERT INTO ff_executions (execution_id, state, suspension_id, suspended_at_ms, timeout_at_ms, condition, waitpoint_count)
-			 SELECT 'late-' || i, 'suspended', 's-late-' || i, {base} + 100000 + i, {base} + 100000 + i + 1, 'any', 1 FROM generate_series(1, 300) i`,
+			 SELECT 'late-' || i, 'suspended', gen_random_uuid(), {base} + 100000 + i, {base} + 100000 + i + 1, 'any', 1 FROM generate_series(1, 300) i`,
 		},
 		want: "late-1", reason: contracts.ReasonTimeout,
 		branch: map[string]string{"CTE t": "ff_executions_timeouts_by_age"},
@@ -77,22 +77,22 @@ func TestClaimWalksClaimOrderWhateverTheStatistics(t *testing.T) {
 		name: "waiting with a timeout, nothing claimable",
 		fill: []string{
 			`INSERT INTO ff_executions (execution_id, state, suspension_id, suspended_at_ms, timeout_at_ms, condition, waitpoint_count)
-			 SELECT 'wait-' || i, 'suspended', 's-wait-' || i, {base} + i, {now} + 86400000, 'any', 1 FROM generate_series(1, 10000) i`,
+			 SELECT 'wait-' || i, 'suspended', gen_random_uuid(), {base} + i, {now} + 86400000, 'any', 1 FROM generate_series(1, 10000) i`,
 		},
 		branch: map[string]string{"CTE t": "ff_executions_timeouts_by_age"},
 	}, {
 		name: "waiting without timeout, nothing claimable",
 		fill: []string{
 			`INSERT INTO ff_executions (execution_id, state, suspension_id, suspended_at_ms, condition, waitpoint_count)
-			 SELECT 'wait-' || i, 'suspended', 's-wait-' || i, {base} + i, 'any', 1 FROM generate_series(1, 10000) i`,
+			 SELECT 'wait-' || i, 'suspended', gen_random_uuid(), {base} + i, 'any', 1 FROM generate_series(1, 10000) i`,
 		},
 	}, {
 		name: "resumed behind waiting ones",
 		fill: []string{
 			`INSERT INTO ff_executions (execution_id, state, suspension_id, suspended_at_ms, condition, waitpoint_count)
-			 SELECT 'wait-' || i, 'suspended', 's-wait-' || i, {base} + i, 'any', 1 FROM generate_series(1, 10000) i`,
+			 SELECT 'wait-' || i, 'suspended', gen_random_uuid(), {base} + i, 'any', 1 FROM generate_series(1, 10000) i`,
 			`INSERT INTO ff_executions (execution_id, state, suspension_id, suspended_at_ms, condition, waitpoint_count)
-			 SELECT 'resumed-' || i, 'resumed', 's-resumed-' || i, {base} + 100000 + i, 'any', 1 FROM generate_series(1, 500) i`,
+			 SELECT 'resumed-' || i, 'resumed', gen_random_uuid(), {base} + 100000 + i, 'any', 1 FROM generate_series(1, 500) i`,
 		},
 		want: "resumed-1", reason: contracts.ReasonSignal,
 		branch: map[string]string{"CTE r": "ff_executions_resumed"},
@@ -100,7 +100,7 @@ func TestClaimWalksClaimOrderWhateverTheStatistics(t *testing.T) {
 		name: "expired leases",
 		fill: []string{
 			`INSERT INTO ff_executions (execution_id, state, suspension_id, suspended_at_ms, condition, waitpoint_count, lease_id, lease_expires_at_ms, reason)
-			 SELECT 'crashed-' || i, 'claimed', 's-crashed-' || i, {base} + i, 'any', 1, 'lease-' || i, {now} - 60000 - i, 'signal' FROM generate_series(1, 10000) i`,
+			 SELECT 'crashed-' || i, 'claimed', gen_random_uuid(), {base} + i, 'any', 1, 'lease-' || i, {now} - 60000 - i, 'signal' FROM generate_series(1, 10000) i`,
 		},
 		want: "crashed-1", reason: contracts.ReasonSignal,
 		branch: map[string]string{"CTE l": "ff_executions_leases_by_age"},
@@ -108,7 +108,7 @@ func TestClaimWalksClaimOrderWhateverTheStatistics(t *testing.T) {
 		name: "live leases, nothing claimable",
 		fill: []string{
 			`INSERT INTO ff_executions (execution_id, state, suspension_id, suspended_at_ms, condition, waitpoint_count, lease_id, lease_expires_at_ms, reason)
-			 SELECT 'busy-' || i, 'claimed', 's-busy-' || i, {base} + i, 'any', 1, 'lease-' || i, {now} + 3600000, 'signal' FROM generate_series(1, 10000) i`,
+			 SELECT 'busy-' || i, 'claimed', gen_random_uuid(), {base} + i, 'any', 1, 'lease-' || i, {now} + 3600000, 'signal' FROM generate_series(1, 10000) i`,
 		},
 		branch: map[string]string{"CTE l": "ff_executions_leases_by_age"},
 	}} {
@@ -128,7 +128,7 @@ func TestClaimWalksClaimOrderWhateverTheStatistics(t *testing.T) {
 				require.NoError(t, err)
 				if stats == "analyzed while empty" {
 					_, err := c.Exec(ctx, `INSERT INTO ff_executions (execution_id, state, suspension_id, suspended_at_ms, condition, waitpoint_count)
-						SELECT 'gone-' || i, 'suspended', 's-gone-' || i, i, 'any', 1 FROM generate_series(1, 100) i`)
+						SELECT 'gone-' || i, 'suspended', gen_random_uuid(), i, 'any', 1 FROM generate_series(1, 100) i`)
 					require.NoError(t, err)
 					_, err = c.Exec(ctx, `DELETE FROM ff_executions`)
 					require.NoError(t, err)

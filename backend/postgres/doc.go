@@ -132,7 +132,7 @@
 // Operators' views (docs/spec.md §8.9; the Backend is a driver.Inspector):
 // describe_execution is one statement reading the execution's row by
 // primary key, the waitpoints of its latest suspension by the unique index
-// on (suspension_id, waitpoint_key) and its live unused pending waitpoints
+// on (execution_id, suspension_id, waitpoint_key) and its live unused pending waitpoints
 // by ff_waitpoints_pending, never the waitpoints of earlier suspensions;
 // count_executions is one statement, count(*) FILTER per field over one
 // scan of ff_executions at one reading of the clock, no row leaving the

@@ -35,12 +35,12 @@ const describedWaitpointColumns = `waitpoint_id, waitpoint_key, created_at_ms, s
 // plan.
 const describeSQL = `WITH n AS (SELECT ` + nowMsExpr + ` AS now_ms)
 SELECT n.now_ms, e.execution_id IS NOT NULL, e.state, e.lease_expires_at_ms, e.reason, e.timeout_at_ms,
-       e.suspension_id, e.suspended_at_ms, e.tags, w.waitpoint_id, ` + waitpointColumnsSQL + `
+       e.suspension_id, e.suspended_at_ms, coalesce(e.tags, '{}'), w.waitpoint_id, ` + waitpointColumnsSQL + `
 FROM n
 LEFT JOIN ff_executions e ON e.execution_id = $1
 LEFT JOIN LATERAL (
     SELECT ` + describedWaitpointColumns + ` FROM ff_waitpoints
-    WHERE suspension_id = e.suspension_id
+    WHERE execution_id = e.execution_id AND suspension_id = e.suspension_id
     UNION ALL
     SELECT ` + describedWaitpointColumns + ` FROM ff_waitpoints
     WHERE execution_id = e.execution_id AND suspension_id IS NULL AND expires_at_ms >= n.now_ms

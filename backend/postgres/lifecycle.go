@@ -42,20 +42,20 @@ FROM ff_executions e WHERE e.execution_id = $1`
 // tags of create_waitpoint ($7).
 const insertPendingSQL = `INSERT INTO ff_waitpoints (waitpoint_id, waitpoint_key, execution_id, suspension_id, created_at_ms,
                            expires_at_ms, token_fingerprint, tags)
-VALUES ($1, $2, $3, NULL, $4, $5, $6, $7)`
+VALUES ($1, $2, $3, NULL, $4, $5, ff_fingerprint_in($6), nullif($7::text[], '{}'))`
 
 // waitpointColumnsSQL are the columns of waitpoint w of execution e that
 // waitpointRow scans (NULLs: no waitpoint), with whether its suspension is
 // closed (it is not the open one of a suspended execution), read from e.
 const waitpointColumnsSQL = `w.waitpoint_key, w.created_at_ms, w.suspension_id IS NULL, w.expires_at_ms,
        NOT coalesce(e.suspension_id = w.suspension_id AND e.state = 'suspended', false),
-       w.timeout_at_ms, w.signal_count, w.token_fingerprint, w.tags`
+       w.timeout_at_ms, w.signal_count, ff_fingerprint_out(w.token_fingerprint), coalesce(w.tags, '{}')`
 
 // getWaitpointSQL reads the clock and one waitpoint of execution $1 (NULLs:
 // none) in one statement.
 const getWaitpointSQL = `SELECT n.now_ms, ` + waitpointColumnsSQL + `
 FROM (SELECT ` + nowMsExpr + ` AS now_ms) n
-LEFT JOIN ff_waitpoints w ON w.waitpoint_id = $2 AND w.execution_id = $1
+LEFT JOIN ff_waitpoints w ON w.waitpoint_id = ff_uuid($2) AND w.execution_id = $1
 LEFT JOIN ff_executions e ON e.execution_id = w.execution_id`
 
 // waitpointRow is what waitpointColumnsSQL reads of one waitpoint; key is

@@ -95,7 +95,7 @@ func TestListByTagReadsMatchingRowsOnly(t *testing.T) {
 	ctx := context.Background()
 	c := connect(t, plain)
 	_, err := c.Exec(ctx, `INSERT INTO ff_executions (execution_id, state, suspension_id, suspended_at_ms, condition, waitpoint_count, tags)
-		SELECT 'wait-' || lpad(i::text, 5, '0'), 'suspended', 's-' || i, i, 'any', 1,
+		SELECT 'wait-' || lpad(i::text, 5, '0'), 'suspended', gen_random_uuid(), i, 'any', 1,
 		       CASE WHEN i % 500 = 0 THEN ARRAY['rare', 'common'] ELSE ARRAY['common'] END
 		FROM generate_series(1, 20000) i`)
 	require.NoError(t, err)

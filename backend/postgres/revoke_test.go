@@ -246,7 +246,7 @@ func TestMigration0006UpgradesKeysAt0005(t *testing.T) {
 
 	applied, err := engine.Migrate(ctx, plain)
 	require.NoError(t, err)
-	require.Equal(t, []string{"0006_revoked_kids", "0007_claim_order"}, applied)
+	require.Equal(t, []string{"0006_revoked_kids", "0007_claim_order", "0008_compact_rows"}, applied)
 
 	for kid, fill := range map[string]byte{"kid-a": 1, "kid-b": 2} {
 		row := readKeyRow(t, plain, kid)

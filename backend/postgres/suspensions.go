@@ -25,7 +25,7 @@ LEFT JOIN ff_keys k ON k.expires_at_ms IS NULL`
 // without their execution.
 const insertExecutionSQL = `INSERT INTO ff_executions
     (execution_id, state, suspension_id, suspended_at_ms, timeout_at_ms, condition, waitpoint_count, tags)
-VALUES ($1, 'suspended', $2, $3, $4, $5, $6, $7)`
+VALUES ($1, 'suspended', $2, $3, $4, $5, $6, nullif($7::text[], '{}'))`
 
 // suspendLoadSQL reads everything suspend decides on, in one statement:
 // the clock; the current kid (NULLs when the keystore is empty); whether
@@ -62,7 +62,7 @@ const kidSQL = `SELECT secret, expires_at_ms, revoked FROM ff_keys WHERE kid = $
 // delivery order spans suspensions.
 const resuspendSQL = `UPDATE ff_executions SET
     suspension_id = $2, suspended_at_ms = $3, timeout_at_ms = $4,
-    condition = $5, waitpoint_count = $6, tags = $7,
+    condition = $5, waitpoint_count = $6, tags = nullif($7::text[], '{}'),
     signal_count = $8, signaled_count = $9, payload_bytes = $10,
     state = CASE WHEN $11 THEN state ELSE 'suspended' END,
     lease_id = CASE WHEN $11 THEN lease_id END,
@@ -75,14 +75,15 @@ WHERE execution_id = $1`
 // suspension's timeout ($7) and tags ($8).
 const insertWaitpointsSQL = `INSERT INTO ff_waitpoints (waitpoint_id, waitpoint_key, token_fingerprint, execution_id, suspension_id,
                            created_at_ms, timeout_at_ms, tags)
-SELECT w.id, w.key, w.fp, $4, $5, $6, $7, $8 FROM unnest($1::text[], $2::text[], $3::text[]) AS w(id, key, fp)`
+SELECT w.id::uuid, w.key, ff_fingerprint_in(w.fp), $4, $5, $6, $7, nullif($8::text[], '{}')
+FROM unnest($1::text[], $2::text[], $3::text[]) AS w(id, key, fp)`
 
 // usePendingSQL hands the pending waitpoints a suspend uses ($1 ids, $2
 // fingerprints of the tokens the outcome holds) to suspension $3, timing
 // out at $4. Their pending expiry stays: it only decides forgetting from
 // now on (driver.ForgetsExpiredPending).
-const usePendingSQL = `UPDATE ff_waitpoints w SET suspension_id = $3, timeout_at_ms = $4, token_fingerprint = u.fp
-FROM unnest($1::text[], $2::text[]) AS u(id, fp)
+const usePendingSQL = `UPDATE ff_waitpoints w SET suspension_id = $3, timeout_at_ms = $4, token_fingerprint = ff_fingerprint_in(u.fp)
+FROM unnest($1::text[]::uuid[], $2::text[]) AS u(id, fp)
 WHERE w.waitpoint_id = u.id`
 
 // joinBufferedSQL moves the signals kept on the pending waitpoints $3 of
@@ -91,7 +92,7 @@ WHERE w.waitpoint_id = u.id`
 // partial index ff_signals_buffered.
 const joinBufferedSQL = `UPDATE ff_signals s SET suspension_id = $1, ordinal = o.ordinal
 FROM (SELECT signal_id, row_number() OVER (ORDER BY seq) - 1 AS ordinal
-      FROM ff_signals WHERE execution_id = $2 AND suspension_id IS NULL AND waitpoint_id = ANY($3::text[])) o
+      FROM ff_signals WHERE execution_id = $2 AND suspension_id IS NULL AND waitpoint_id = ANY($3::text[]::uuid[])) o
 WHERE s.signal_id = o.signal_id`
 
 // insertTagsSQL lists suspended execution $1 under each of its
@@ -109,7 +110,7 @@ const untagSQL = `DELETE FROM ff_suspension_tags WHERE execution_id = $1`
 // driver.CheckPendingUse decides on.
 const pendingSQL = `SELECT waitpoint_id, execution_id, waitpoint_key, created_at_ms, expires_at_ms,
        suspension_id IS NOT NULL, signal_count, payload_bytes
-FROM ff_waitpoints WHERE waitpoint_id = ANY($1::text[]) AND expires_at_ms IS NOT NULL`
+FROM ff_waitpoints WHERE waitpoint_id = ANY (ARRAY(SELECT ff_uuid(id) FROM unnest($1::text[]) AS id)) AND expires_at_ms IS NOT NULL`
 
 // insertSuspendRequestSQL stores a suspend outcome under its idempotency
 // key, in the form driver.StoredSuspendOutcome gives: each token replaced
@@ -144,7 +145,7 @@ const deliverLoadSQL = `SELECT n.now_ms,
        END
 FROM (SELECT ` + nowMsExpr + ` AS now_ms) n
 LEFT JOIN ff_keys k ON k.kid = $1
-LEFT JOIN ff_waitpoints w ON w.waitpoint_id = $2 AND w.execution_id = $3
+LEFT JOIN ff_waitpoints w ON w.waitpoint_id = ff_uuid($2) AND w.execution_id = $3
 LEFT JOIN ff_executions e ON e.execution_id = w.execution_id`
 
 // recordSignalSQL records an accepted signal in one statement: it inserts
@@ -238,7 +239,7 @@ FROM ff_executions e
 LEFT JOIN LATERAL (
     SELECT signal_id, waitpoint_id, waitpoint_key, name, payload, idempotency_key, delivered_at_ms, ordinal
     FROM ff_signals
-    WHERE suspension_id = e.suspension_id AND ordinal >= $3 AND ($2::text IS NULL OR $2::text = e.suspension_id)
+    WHERE suspension_id = e.suspension_id AND ordinal >= $3 AND ($2::text IS NULL OR $2::text = e.suspension_id::text)
     ORDER BY ordinal
     LIMIT $4
 ) s ON true
@@ -248,7 +249,7 @@ ORDER BY s.ordinal`
 // listSuspendedSQL reads one page of suspended executions strictly after
 // the cursor ($1, $2), oldest first; the caller asks for one row more than
 // the page to know whether another page follows.
-const listSuspendedSQL = `SELECT execution_id, suspension_id, suspended_at_ms, timeout_at_ms, waitpoint_count, tags
+const listSuspendedSQL = `SELECT execution_id, suspension_id, suspended_at_ms, timeout_at_ms, waitpoint_count, coalesce(tags, '{}')
 FROM ff_executions
 WHERE state = 'suspended' AND (suspended_at_ms, execution_id) > ($1, $2)
 ORDER BY suspended_at_ms, execution_id
@@ -259,7 +260,7 @@ LIMIT $3`
 // list order, which holds the suspended executions only, so a page reads
 // $3 matching rows and their executions by primary key, never the
 // executions without the tag.
-const listByTagSQL = `SELECT e.execution_id, e.suspension_id, e.suspended_at_ms, e.timeout_at_ms, e.waitpoint_count, e.tags
+const listByTagSQL = `SELECT e.execution_id, e.suspension_id, e.suspended_at_ms, e.timeout_at_ms, e.waitpoint_count, coalesce(e.tags, '{}')
 FROM ff_suspension_tags t
 JOIN ff_executions e ON e.execution_id = t.execution_id
 WHERE t.tag = $4 AND (t.suspended_at_ms, t.execution_id) > ($1, $2) AND e.state = 'suspended'

@@ -124,7 +124,7 @@ func TestMigration0004UpgradesDataAt0003(t *testing.T) {
 	// when
 	applied, err := engine.Migrate(ctx, plain)
 	require.NoError(t, err)
-	require.Equal(t, []string{"0004_signal_budgets", "0005_lifecycle_v2", "0006_revoked_kids", "0007_claim_order"}, applied)
+	require.Equal(t, []string{"0004_signal_budgets", "0005_lifecycle_v2", "0006_revoked_kids", "0007_claim_order", "0008_compact_rows"}, applied)
 
 	// then the counters and ordinals are those of the rows
 	b := readBudget(t, plain, "exec-1")
@@ -268,7 +268,7 @@ func TestMigration0005UpgradesDataAt0004(t *testing.T) {
 	// when
 	applied, err := engine.Migrate(ctx, plain)
 	require.NoError(t, err)
-	require.Equal(t, []string{"0005_lifecycle_v2", "0006_revoked_kids", "0007_claim_order"}, applied)
+	require.Equal(t, []string{"0005_lifecycle_v2", "0006_revoked_kids", "0007_claim_order", "0008_compact_rows"}, applied)
 
 	// then get_waitpoint describes the waitpoints from before
 	e := engine.New(openURL(t, plain))
@@ -354,7 +354,7 @@ func TestObservePageIsAnIndexRange(t *testing.T) {
 	c := connect(t, plain)
 	const n = 20000
 	_, err = c.Exec(ctx, `INSERT INTO ff_signals (signal_id, execution_id, suspension_id, waitpoint_id, waitpoint_key, seq, name, delivered_at_ms, ordinal)
-		SELECT 'sig-' || i, 'exec-1', $1::text, $2::text, 'a', i + 1, 'n' || i, 0, i FROM generate_series(0, $3::int - 1) i`,
+		SELECT 'sig-' || i, 'exec-1', $1::uuid, $2::uuid, 'a', i + 1, 'n' || i, 0, i FROM generate_series(0, $3::int - 1) i`,
 		s.SuspensionID, w.WaitpointID, n)
 	require.NoError(t, err)
 	_, err = c.Exec(ctx, `UPDATE ff_executions SET signal_count = $1::int, next_seq = $1::int`, n)

@@ -64,7 +64,7 @@ func TestWritersUseIndexesAsTheTablesGrow(t *testing.T) {
 		cycle(fmt.Sprintf("warm-%d", i))
 	}
 	_, err = c.Exec(ctx, `INSERT INTO ff_executions (execution_id, state, suspension_id, suspended_at_ms, condition, waitpoint_count)
-		SELECT 'grown-' || i, 'suspended', 's-grown-' || i, $1::bigint + i, 'any', 1 FROM generate_series(1, $2::int) i`,
+		SELECT 'grown-' || i, 'suspended', gen_random_uuid(), $1::bigint + i, 'any', 1 FROM generate_series(1, $2::int) i`,
 		time.Now().UnixMilli(), grown)
 	require.NoError(t, err)
 	for i := range probes {

@@ -21,7 +21,7 @@ func TestEveryNetworkBackend(t *testing.T) {
 		if r.code != 1 || !strings.Contains(r.stdout, "ff migrate") {
 			t.Fatalf("an unmigrated database should name ff migrate: exit %d %s", r.code, r.stdout)
 		}
-		wantStdout(t, run(t, "", "--backend", db, "migrate"), `{"applied":["0001_keystore","0002_suspensions","0003_keystore_notify","0004_signal_budgets","0005_lifecycle_v2","0006_revoked_kids","0007_claim_order"]}`)
+		wantStdout(t, run(t, "", "--backend", db, "migrate"), `{"applied":["0001_keystore","0002_suspensions","0003_keystore_notify","0004_signal_budgets","0005_lifecycle_v2","0006_revoked_kids","0007_claim_order","0008_compact_rows"]}`)
 		story(t, db, 1)
 	})
 	t.Run("PostgresMigrateAuto", func(t *testing.T) {
