@@ -21,7 +21,7 @@
 //     AuthorizeSignal, CheckDeliverable, NewSignal, ConditionHolds,
 //     ExecutionState.Claimable, PageSuspended, CheckComplete;
 //   - tokens and routing: WaitpointInput, SignatureInput, SignToken, CheckToken, TokenFingerprint,
-//     PartitionOf, CRC16, NewID;
+//     PartitionOf, CRC16, NewID, FormatID;
 //   - errors whose detail text the goldens fix: NotInitialized,
 //     SignatureMismatch, AlreadySuspended, and the others in errors.go;
 //   - secrets at rest (with a *kek.Keyring; nil means plain): OpenRecord,

@@ -156,6 +156,13 @@ func NewID() string {
 	_, _ = rand.Read(u[:]) // crypto/rand.Read never fails on supported platforms.
 	u[6] = u[6]&0x0f | 0x40
 	u[8] = u[8]&0x3f | 0x80
+	return FormatID(u)
+}
+
+// FormatID returns the canonical lowercase text of a UUID's 16 bytes, the
+// form NewID returns; a store that keeps ids as bytes reads them back with
+// it.
+func FormatID(u [16]byte) string {
 	var s [36]byte
 	hex.Encode(s[0:8], u[0:4])
 	s[8] = '-'

@@ -3,9 +3,10 @@ package sqlite
 import (
 	"database/sql"
 	sqldriver "database/sql/driver"
-	"encoding/hex"
 	"fmt"
 	"time"
+
+	"github.com/flowfabric/flowfabric-go/driver"
 )
 
 // Stored ids (schema version 6, migrations/sqlite/0006_binary_ids.up.sql).
@@ -83,21 +84,6 @@ func lowerHex(c byte) (byte, bool) {
 	return 0, false
 }
 
-// uuidText is the canonical text of 16 bytes.
-func uuidText(b []byte) string {
-	var s [36]byte
-	hex.Encode(s[0:8], b[0:4])
-	s[8] = '-'
-	hex.Encode(s[9:13], b[4:6])
-	s[13] = '-'
-	hex.Encode(s[14:18], b[6:8])
-	s[18] = '-'
-	hex.Encode(s[19:23], b[8:10])
-	s[23] = '-'
-	hex.Encode(s[24:], b[10:])
-	return string(s[:])
-}
-
 // idText reads a stored id: 16 bytes as their canonical UUID, text as it
 // is. The driver hands text that reads as an RFC 3339 time in a column
 // without a declared type over as a time.Time; it formats back to the same
@@ -112,7 +98,7 @@ func idText(src any) (string, bool, error) {
 		if len(v) != 16 {
 			return "", false, fmt.Errorf("sqlite: a stored id of %d bytes (want 16)", len(v))
 		}
-		return uuidText(v), true, nil
+		return driver.FormatID([16]byte(v)), true, nil
 	case time.Time:
 		return v.Format(time.RFC3339Nano), true, nil
 	}
