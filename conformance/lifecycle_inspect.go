@@ -143,14 +143,17 @@ func describeThroughTheLifecycle(t *testing.T, suite sigSuite) {
 // with its first reason; a cancelled one is resumed with reason cancelled.
 func describeClaimableWithTime(t *testing.T, suite sigSuite) {
 	w := suite.open(t)
+	// The cancelled execution suspends first: being the older, it is the
+	// one a claim takes even when the other's timeout has already passed
+	// (a slow machine), so the scenario does not depend on timing.
+	w.mustSuspend("suspend_cancel", suspendArgs("desc-cancel", contracts.ConditionAny, "a"))
 	to := suspendArgs("desc-timeout", contracts.ConditionAny, "a")
 	to.TimeoutMs = sigPtr(int64(200))
 	st := w.mustSuspend("suspend_timeout", to)
-	w.mustSuspend("suspend_cancel", suspendArgs("desc-cancel", contracts.ConditionAny, "a"))
 	_, err := w.cancel("cancel", "desc-cancel")
 	require.NoError(t, err, "cancel")
 	c := w.mustClaim("claim_cancelled", "worker-1", 200)
-	require.Equal(t, "desc-cancel", c.ExecutionID, "claim_cancelled: the only claimable execution")
+	require.Equal(t, "desc-cancel", c.ExecutionID, "claim_cancelled: the oldest claimable execution")
 
 	w.pass(timeoutWait(w, 200))
 	info := w.mustDescribe("describe_timed_out", "desc-timeout", contracts.StateSuspended, true, contracts.ReasonTimeout)
