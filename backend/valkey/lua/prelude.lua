@@ -215,6 +215,25 @@ local function ff_head(m)
   end
 end
 
+-- ff_before reports whether a sorts strictly before b in byte order, the
+-- order of index members in the sorted sets. Lua's < compares strings
+-- with the server's collation (strcoll: the server takes LC_COLLATE from
+-- its environment), which need not be byte order: en_US.UTF-8 weighs
+-- letters before punctuation, so "ab" < "a-c" there, while '-' comes
+-- before 'b' in bytes.
+local function ff_before(a, b)
+  if a == b then
+    return false
+  end
+  for i = 1, math.min(#a, #b) do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then
+      return x < y
+    end
+  end
+  return #a < #b
+end
+
 -- ff_ready lowers the partition's claim head to member m, which joined its
 -- ready index (adding it if absent).
 local function ff_ready(m)
@@ -222,7 +241,7 @@ local function ff_ready(m)
     return
   end
   local old = redis.call('HGET', HEADP, PNUM)
-  if old and string.sub(old, 1, #old - #PNUM - 1) <= m then
+  if old and not ff_before(m, string.sub(old, 1, #old - #PNUM - 1)) then
     return
   end
   ff_head(m)
@@ -261,7 +280,7 @@ local function ff_promote(now)
   for _, m in ipairs(due) do
     redis.call('ZREM', IDX_TIMERS, m)
     redis.call('ZADD', IDX_READY, 0, m)
-    if not low or m < low then
+    if not low or ff_before(m, low) then
       low = m
     end
   end
