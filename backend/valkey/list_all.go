@@ -2,10 +2,8 @@ package valkey
 
 import (
 	"context"
-	"errors"
 	"sort"
 	"strconv"
-	"strings"
 	"sync"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
@@ -126,19 +124,9 @@ func parseListAll(v []any) ([]contracts.SuspendedExecution, string, error) {
 		if len(m) < 22 || m[20] != ':' {
 			return nil, "", interpretError(errMalformedReply)
 		}
-		sat, err1 := num(v, i+2)
-		nwp, err2 := num(v, i+4)
-		if err := errors.Join(err1, err2); err != nil {
-			return nil, "", interpretError(err)
-		}
-		x := contracts.SuspendedExecution{ExecutionID: m[21:], SuspensionID: str(v, i+1), SuspendedAtMs: sat,
-			Waitpoints: int(nwp), Tags: strings.Fields(str(v, i+5))}
-		if str(v, i+3) != "" {
-			tat, err := num(v, i+3)
-			if err != nil {
-				return nil, "", interpretError(err)
-			}
-			x.TimeoutAtMs = &tat
+		x, err := decodeListRow(v, i, m[21:])
+		if err != nil {
+			return nil, "", err
 		}
 		rows = append(rows, row{m, x})
 	}

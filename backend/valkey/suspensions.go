@@ -392,23 +392,34 @@ func parseListRows(v []any) ([]*contracts.SuspendedExecution, error) {
 			out = append(out, nil)
 			continue
 		}
-		sat, err1 := num(v, i+2)
-		nwp, err2 := num(v, i+4)
-		if err := errors.Join(err1, err2); err != nil {
-			return nil, interpretError(err)
-		}
-		e := contracts.SuspendedExecution{ExecutionID: str(v, i), SuspensionID: str(v, i+1), SuspendedAtMs: sat,
-			Waitpoints: int(nwp), Tags: strings.Fields(str(v, i+5))}
-		if str(v, i+3) != "" {
-			tat, err := num(v, i+3)
-			if err != nil {
-				return nil, interpretError(err)
-			}
-			e.TimeoutAtMs = &tat
+		e, err := decodeListRow(v, i, str(v, i))
+		if err != nil {
+			return nil, err
 		}
 		out = append(out, &e)
 	}
 	return out, nil
+}
+
+// decodeListRow decodes the row of execution id at v[i:i+listRowLen]
+// (list_rows and list_all put the same fields at i+1 … i+5: suspension_id,
+// suspended_at_ms, timeout_at_ms or empty, waitpoints, space-separated tags).
+func decodeListRow(v []any, i int, id string) (contracts.SuspendedExecution, error) {
+	sat, err1 := num(v, i+2)
+	nwp, err2 := num(v, i+4)
+	if err := errors.Join(err1, err2); err != nil {
+		return contracts.SuspendedExecution{}, interpretError(err)
+	}
+	e := contracts.SuspendedExecution{ExecutionID: id, SuspensionID: str(v, i+1), SuspendedAtMs: sat,
+		Waitpoints: int(nwp), Tags: strings.Fields(str(v, i+5))}
+	if str(v, i+3) != "" {
+		tat, err := num(v, i+3)
+		if err != nil {
+			return contracts.SuspendedExecution{}, interpretError(err)
+		}
+		e.TimeoutAtMs = &tat
+	}
+	return e, nil
 }
 
 // ClaimResumedExecution leases the oldest claimable execution. One pipeline
