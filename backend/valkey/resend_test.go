@@ -47,7 +47,7 @@ func TestWriteScriptsAnswerAReSentCall(t *testing.T) {
 		w := sus.Waitpoints[0]
 		sid := driver.NewID()
 		da := contracts.DeliverSignalArgs{ExecutionID: sus.ExecutionID, WaitpointID: w.WaitpointID, Token: w.Token, Name: "go"}
-		dargv := append(deliverArgv(lk.keys.Current.Kid, sid, da), tokenHash(w.Token))
+		dargv := append(deliverArgv(lk.keys.Current.Kid, sid, da), tokenDigest(w.Token))
 		first, _ := twice("deliver", p, dargv...)
 		if str(first, 0) != contracts.OutcomeAccepted {
 			t.Fatalf("deliver: %v", first)

@@ -51,7 +51,7 @@ func (b *Backend) DeliverSignal(ctx context.Context, args contracts.DeliverSigna
 	p := driver.PartitionOf(args.ExecutionID, b.parts)
 	signalID := driver.NewID()
 	argv := deliverArgv(t.Kid, signalID, args)
-	v, err := b.run(ctx, scriptDeliver, p, append(argv, tokenHash(args.Token))...)
+	v, err := b.run(ctx, scriptDeliver, p, append(argv, tokenDigest(args.Token))...)
 	if err != nil {
 		return contracts.DeliverSignalOutcome{}, err
 	}

@@ -198,6 +198,24 @@ func TestOperationRoundTrips(t *testing.T) {
 			}
 		})
 		count("sign", 1, 0, func() { _, _ = e.Sign(bg, contracts.SignArgs{Scope: "s"}) })
+
+		// deliver compares the presented token's digest with the raw bytes
+		// an inline waitpoint keeps and with the hex a waitpoint's own hash
+		// keeps (a pending one, before and after a suspend used it): a
+		// mismatch would take the three-call slow path.
+		pending := create(t, b, "rt-4", "early", hourMs)
+		count("deliver_signal to a pending waitpoint", 1, 0, func() {
+			_, err := deliverPending(b, pending, "", "", contracts.SignalLimits{})
+			require.NoError(t, err)
+		})
+		joined, err := b.Suspend(bg, using("rt-4", contracts.ConditionAll, pending, "late"))
+		require.NoError(t, err)
+		for _, key := range []string{"early", "late"} {
+			count("deliver_signal to the suspension's "+key+" waitpoint", 1, 0, func() {
+				_, err := deliverTo(e, joined, key, "", "", contracts.SignalLimits{})
+				require.NoError(t, err)
+			})
+		}
 	})
 }
 

@@ -316,23 +316,23 @@ local function ff_inline(v)
   return string.sub(v, 1, 32), string.sub(v, 33, colon - 1), string.sub(v, colon + 1)
 end
 
--- ff_raw and ff_hex convert a SHA-256 between lowercase hex and raw bytes.
-local function ff_raw(hex)
-  return (string.gsub(hex, '%x%x', function(c) return string.char(tonumber(c, 16)) end))
-end
-
+-- ff_hex is a raw SHA-256 as lowercase hex, in one string.format: a
+-- gsub calling a Lua function per byte cost 6-11 µs of the server's thread,
+-- a quarter of a delivery.
 local function ff_hex(raw)
-  return (string.gsub(raw, '.', function(c) return string.format('%02x', string.byte(c)) end))
+  return string.format(string.rep('%02x', #raw), string.byte(raw, 1, #raw))
 end
 
 -- ff_wp reads waitpoint wid of execution id in either layout as
--- {e, closed, s, k, n, x, nb, h (hex)} (false for a field it lacks; WF
--- below, then h), with .inline set for an inline one.
+-- {e, closed, s, k, n, x, nb, h} (false for a field it lacks; WF below,
+-- then h, the token's SHA-256 as lowercase hex), with .inline set for an
+-- inline one, whose hash is .raw (raw bytes, as it is stored) and h false:
+-- deliver compares the raw bytes, and nothing else reads it.
 local function ff_wp(id, wid)
   local x = redis.call('HMGET', BASE .. 'x:' .. id, 'w:' .. wid, 'state', 'sid')
   if x[1] then
     local h, n, k = ff_inline(x[1])
-    return {id, x[2] == 'suspended' and '0' or '1', x[3], k, n, false, false, ff_hex(h), inline = true}
+    return {id, x[2] == 'suspended' and '0' or '1', x[3], k, n, false, false, false, inline = true, raw = h}
   end
   return redis.call('HMGET', BASE .. 'w:' .. wid, 'e', 'closed', 's', 'k', 'n', 'x', 'nb', 'h')
 end

@@ -20,7 +20,7 @@
 -- must (need less the signaled pending waitpoints used), [16] signals and
 -- [17] payload bytes the pending waitpoints used bring (driver.PendingBudget),
 -- [18] tags (space-separated), [19] n, then n quadruples (waitpoint_id,
--- waitpoint_key, SHA-256 of the waitpoint's token as lowercase hex, which
+-- waitpoint_key, SHA-256 of the waitpoint's token as raw bytes, which
 -- deliver compares, '1' for a pending waitpoint used, '0' for a new key).
 --
 -- Writes: the earlier suspension's inline waitpoints moved to hashes of
@@ -65,12 +65,12 @@ local inline, used = {}, {}
 for i = 1, n do
   local w, key, h = ARGV[16 + 4 * i], ARGV[17 + 4 * i], ARGV[18 + 4 * i]
   if ARGV[19 + 4 * i] == '1' then
-    redis.call('HSET', BASE .. 'w:' .. w, 's', sid, 'closed', closed, 'h', h, 't', tat)
+    redis.call('HSET', BASE .. 'w:' .. w, 's', sid, 'closed', closed, 'h', ff_hex(h), 't', tat)
     redis.call('ZREM', BASE .. 'xp:' .. id, w)
     used[#used + 1] = w
   else
     inline[#inline + 1] = 'w:' .. w
-    inline[#inline + 1] = ff_raw(h) .. '0:' .. key
+    inline[#inline + 1] = h .. '0:' .. key
   end
 end
 ff_push(BASE .. 'sig:' .. sid, ff_buffered(used))
