@@ -26,3 +26,6 @@ const DescribeSQL = describeSQL
 
 // CompleteGroups counts the groups of several completes b ran.
 func CompleteGroups(b *Backend) int64 { return b.completes.groups.Load() }
+
+// DeliverGroups counts the groups of several deliveries b ran.
+func DeliverGroups(b *Backend) int64 { return b.deliveries.groups.Load() }
