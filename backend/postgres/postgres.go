@@ -76,15 +76,18 @@ type Backend struct {
 	keyring atomic.Pointer[kek.Keyring]
 	// completes groups concurrent complete_execution calls
 	// (complete_group.go), deliveries concurrent deliver_signal calls
-	// (deliver_group.go).
+	// (deliver_group.go), suspends concurrent suspend calls
+	// (suspend_group.go).
 	completes  completer
 	deliveries deliverer
+	suspends   suspender
 }
 
 // initGroups makes b's groupers run b's calls.
 func (b *Backend) initGroups() {
 	b.initCompleter(&b.completes)
 	b.initDeliverer(&b.deliveries)
+	b.initSuspender(&b.suspends)
 }
 
 // Stats counts the backend's writing transactions (keystore writers,
