@@ -194,10 +194,12 @@ func TestDeliverGroupConditionResumesOnce(t *testing.T) {
 		calls = append(calls, signal("c-all", all[i], ""), signal("c-count", count[i], ""))
 	}
 	release, blocked := f.blockTheDeliveries(t, "c-a1", "c-a2")
+	groups := postgres.DeliverGroups(f.b)
 	ch := f.deliverAll(context.Background(), calls...)
 	release()
 	got := answers(t, ch, len(calls))
 	drain(t, blocked, 2)
+	require.Greater(t, postgres.DeliverGroups(f.b), groups)
 	resumed := map[string]int{}
 	closed := 0
 	for _, a := range got {

@@ -168,6 +168,7 @@ func TestSuspendGroupFailureRerunsOneByOne(t *testing.T) {
 		calls = append(calls, anySuspend(id, ""))
 	}
 	release, blocked := f.blockTheSuspends(t, "q-a1", "q-a2")
+	groups := postgres.SuspendGroups(f.b)
 	endC := f.holdLock(t, "q-c")
 	go func() {
 		time.Sleep(1700 * time.Millisecond)
@@ -175,6 +176,7 @@ func TestSuspendGroupFailureRerunsOneByOne(t *testing.T) {
 	}()
 	got := f.suspendAll(t, release, calls...)
 	drain(t, blocked, 2)
+	require.Equal(t, groups+1, postgres.SuspendGroups(f.b), "one group, rolled back")
 	for i, id := range ids {
 		require.NoError(t, got[i].err, id)
 		require.Equal(t, contracts.StateSuspended, f.state(t, id), id)
