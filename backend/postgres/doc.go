@@ -81,12 +81,14 @@
 //     durable write: NOTIFY serializes the commits of all notifying
 //     transactions of the database, which would otherwise queue every
 //     resuming delivery behind the previous one's WAL flush;
-//   - group commit of completes: concurrent complete_execution calls share
-//     one transaction (the ones waiting when it begins; a lone call runs at
-//     once), each deciding as it would alone, the executions locked in
-//     execution_id order, every answer given after COMMIT; a group the
-//     server fails (a lock wait past 1 s, a deadlock) runs again one
-//     complete per transaction (complete_group.go).
+//   - group commit of completes, deliveries and suspends: concurrent
+//     complete_execution calls, and concurrent deliver_signal and suspend
+//     calls of distinct executions, share one transaction (the ones
+//     waiting when it begins; a lone call runs at once), each deciding as
+//     it would alone, the executions locked in execution_id order, every
+//     answer given after COMMIT; a group the server fails (a lock wait
+//     past 1 s, a deadlock) runs again one call per transaction (group.go,
+//     complete_group.go, deliver_group.go, suspend_group.go).
 //
 // Behind a pooler: a transaction pooler gives each transaction a server
 // session of its own choosing, so nothing may outlive a transaction. With

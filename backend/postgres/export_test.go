@@ -26,3 +26,9 @@ const DescribeSQL = describeSQL
 
 // CompleteGroups counts the groups of several completes b ran.
 func CompleteGroups(b *Backend) int64 { return b.completes.groups.Load() }
+
+// DeliverGroups counts the groups of several deliveries b ran.
+func DeliverGroups(b *Backend) int64 { return b.deliveries.groups.Load() }
+
+// SuspendGroups counts the groups of several suspends b ran.
+func SuspendGroups(b *Backend) int64 { return b.suspends.groups.Load() }

@@ -74,8 +74,20 @@ type Backend struct {
 	// them in plain. Each operation loads it once, so it seals and opens
 	// with the same keyring even if SetKeyring runs meanwhile.
 	keyring atomic.Pointer[kek.Keyring]
-	// completes groups concurrent complete_execution calls (complete_group.go).
-	completes completer
+	// completes groups concurrent complete_execution calls
+	// (complete_group.go), deliveries concurrent deliver_signal calls
+	// (deliver_group.go), suspends concurrent suspend calls
+	// (suspend_group.go).
+	completes  completer
+	deliveries deliverer
+	suspends   suspender
+}
+
+// initGroups makes b's groupers run b's calls.
+func (b *Backend) initGroups() {
+	b.initCompleter(&b.completes)
+	b.initDeliverer(&b.deliveries)
+	b.initSuspender(&b.suspends)
 }
 
 // Stats counts the backend's writing transactions (keystore writers,
@@ -118,7 +130,7 @@ func Open(ctx context.Context, u *url.URL) (*Backend, error) {
 		return nil, err
 	}
 	b := &Backend{pool: pool, url: driver.RedactedURL(u), pooled: o.pooled}
-	b.completes.b = b
+	b.initGroups()
 	if o.autoMigrate {
 		_, err = migrate(ctx, pool)
 	} else {
@@ -166,7 +178,7 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Backend, err
 			"set ConnConfig.DefaultQueryExecMode to pgx.QueryExecModeExec or QueryExecModeSimpleProtocol")
 	}
 	b := &Backend{pool: pool, url: redactedPoolURL(cfg), pooled: o.pooled, shared: true}
-	b.completes.b = b
+	b.initGroups()
 	var err error
 	if o.autoMigrate {
 		_, err = migrate(ctx, pool)

@@ -24,13 +24,28 @@ import (
 // lease. A replay with the same idempotency key returns the first outcome,
 // its tokens signed again by their kid (the record holds no token); when
 // that kid no longer verifies (collected, or past its grace) it fails with
-// state / suspend_replay_expired and writes nothing.
+// state / suspend_replay_expired and writes nothing. Concurrent suspends
+// of distinct executions share one transaction (group commit,
+// suspend_group.go): each decides exactly as it would alone and answers
+// after the group's COMMIT; a suspend that finds no group to join runs at
+// once, alone (suspendAlone).
 func (b *Backend) Suspend(ctx context.Context, args contracts.SuspendArgs) (contracts.SuspendOutcome, error) {
+	if err := b.usable(); err != nil {
+		return contracts.SuspendOutcome{}, err
+	}
+	out, err := b.suspends.call(ctx, suspendCall{args: args, ring: b.keyring.Load()})
+	if err != nil {
+		return contracts.SuspendOutcome{}, interpretError(err)
+	}
+	return out, nil
+}
+
+// suspendAlone is suspend in a transaction of its own (inExecTx).
+func (b *Backend) suspendAlone(ctx context.Context, c suspendCall) (contracts.SuspendOutcome, error) {
 	var out contracts.SuspendOutcome
-	ring := b.keyring.Load()
-	err := b.inExecTx(ctx, args.ExecutionID, func(tx *pipeTx) error {
+	err := b.inExecTx(ctx, c.args.ExecutionID, func(tx *pipeTx) error {
 		var err error
-		out, err = suspendIn(ctx, tx, ring, args)
+		out, err = suspendIn(ctx, tx, c.ring, c.args)
 		return err
 	})
 	if err != nil {
@@ -42,36 +57,49 @@ func (b *Backend) Suspend(ctx context.Context, args contracts.SuspendArgs) (cont
 // suspendIn is one attempt of suspend in tx, which holds the execution's
 // locks.
 func suspendIn(ctx context.Context, tx dbtx, ring *kek.Keyring, args contracts.SuspendArgs) (contracts.SuspendOutcome, error) {
-	var (
-		l      suspendLoad
-		kid    *string
-		secret []byte
-		lease  *string
-	)
-	l.st.ID = args.ExecutionID
-	err := tx.QueryRow(ctx, suspendLoadSQL, args.ExecutionID, nullIfEmpty(args.IdempotencyKey)).Scan(
-		&l.nowMs, &kid, &secret, &l.exists, &l.st.State, &lease, &l.st.fingerprint, &l.st.stored, &l.st.lastPendingExpiry)
-	if err != nil {
+	var l suspendLoad
+	if err := tx.QueryRow(ctx, suspendLoadSQL, l.loadArgs(args)...).Scan(l.dest(args.ExecutionID)...); err != nil {
 		return contracts.SuspendOutcome{}, err
 	}
-	if kid == nil {
+	return suspendDecide(ctx, tx, ring, args, &l)
+}
+
+// suspendDecide runs suspend on what suspendLoadSQL read (l), in tx: the
+// same decision alone and in a group.
+func suspendDecide(ctx context.Context, tx dbtx, ring *kek.Keyring, args contracts.SuspendArgs, l *suspendLoad) (contracts.SuspendOutcome, error) {
+	if l.kid == nil {
 		return contracts.SuspendOutcome{}, driver.NotInitialized()
 	}
-	current := driver.KidRecord{Kid: *kid, Secret: secret}
+	current := driver.KidRecord{Kid: *l.kid, Secret: l.secret}
 	if err := openRecord(ring, &current); err != nil {
 		return contracts.SuspendOutcome{}, err
 	}
-	l.st.LeaseID = deref(lease)
+	l.st.LeaseID = deref(l.lease)
 	s := suspendStep{ctx: ctx, tx: tx, args: args, current: current, nowMs: l.nowMs}
-	return s.run(ring, l)
+	return s.run(ring, *l)
 }
 
-// suspendLoad is what suspendLoadSQL reads but the current kid: the clock,
-// and whether the execution is remembered and, if so, its state.
+// suspendLoad is what suspendLoadSQL reads: the clock, the current kid
+// (nil: none), and whether the execution is remembered and, if so, its
+// state.
 type suspendLoad struct {
 	nowMs  int64
+	kid    *string
+	secret []byte
+	lease  *string
 	exists bool
 	st     suspendState
+}
+
+// loadArgs are suspendLoadSQL's arguments for args.
+func (l *suspendLoad) loadArgs(args contracts.SuspendArgs) []any {
+	return []any{args.ExecutionID, nullIfEmpty(args.IdempotencyKey)}
+}
+
+// dest are the destinations of suspendLoadSQL's row for execution id.
+func (l *suspendLoad) dest(id string) []any {
+	l.st.ID = id
+	return []any{&l.nowMs, &l.kid, &l.secret, &l.exists, &l.st.State, &l.lease, &l.st.fingerprint, &l.st.stored, &l.st.lastPendingExpiry}
 }
 
 // currentKey reads the clock and the current kid, its secret opened with

@@ -483,40 +483,133 @@ type deliveryState struct {
 // every waitpoint of the suspension in the same transaction. A signal to a
 // pending waitpoint no suspend used yet is kept on it and resumes nothing
 // (docs/spec.md §8.1). Checks run in the order of docs/spec.md §5. One
-// transaction under the execution's locks (inExecTx), so of concurrent
-// deliveries that would each satisfy the condition exactly one resumes,
-// and a cancel either comes first (waitpoint_closed) or finds the
-// execution resumed (not_suspended). Two round trips: deliverLoadSQL with
-// the locks, then the record with COMMIT.
+// transaction under the execution's locks, so of concurrent deliveries
+// that would each satisfy the condition exactly one resumes, and a cancel
+// either comes first (waitpoint_closed) or finds the execution resumed
+// (not_suspended). Two round trips: deliverLoadSQL with the locks, then
+// the record with COMMIT. Concurrent deliveries to distinct executions
+// share one transaction (group commit, deliver_group.go): each decides
+// exactly as it would alone and answers after the group's COMMIT; a
+// delivery that finds no group to join runs at once, alone
+// (deliverAlone).
 func (b *Backend) DeliverSignal(ctx context.Context, args contracts.DeliverSignalArgs) (contracts.DeliverSignalOutcome, error) {
 	t, err := contracts.ParseToken("token", args.Token)
 	if err != nil {
 		return contracts.DeliverSignalOutcome{}, err
 	}
+	if err := b.usable(); err != nil {
+		return contracts.DeliverSignalOutcome{}, err
+	}
+	out, err := b.deliveries.call(ctx, deliverCall{args: args, token: t, ring: b.keyring.Load()})
+	return out, interpretError(err)
+}
+
+// deliverCall is one deliver_signal call: its arguments, its parsed
+// token, and the keyring loaded when it was made.
+type deliverCall struct {
+	args  contracts.DeliverSignalArgs
+	token contracts.Token
+	ring  *kek.Keyring
+}
+
+// loadArgs are deliverLoadSQL's arguments for c.
+func (c deliverCall) loadArgs() []any {
+	return []any{c.token.Kid, c.args.WaitpointID, c.args.ExecutionID}
+}
+
+// dest are the destinations of deliverLoadSQL's row for a delivery whose
+// token names kid.
+func (d *deliveryState) dest(kid string) []any {
+	d.rec.Kid = kid
+	return []any{&d.nowMs, &d.initialized, &d.known, (*[]byte)(&d.rec.Secret), &d.rec.ExpiresAtMs, &d.rec.Revoked,
+		&d.found, &d.key, &d.createdAtMs, &d.suspensionID, &d.waitpointSignals,
+		&d.open, &d.timeoutAtMs, &d.condition, &d.waitpoints, &d.signals, &d.fired, &d.payloadBytes, &d.nextSeq,
+		&d.tagged, &d.pendingExpiresAtMs, &d.pendingPool}
+}
+
+// deliverAlone is deliver_signal in a transaction of its own under the
+// execution's locks (inExecTx): deliverLoadSQL with the locks, then the
+// statement decideDelivery chose, with COMMIT (and the claimable
+// notification when it resumes the execution).
+func (b *Backend) deliverAlone(ctx context.Context, c deliverCall) (contracts.DeliverSignalOutcome, error) {
 	var out contracts.DeliverSignalOutcome
-	ring := b.keyring.Load()
-	err = b.inExecTx(ctx, args.ExecutionID, func(tx *pipeTx) error {
+	err := b.inExecTx(ctx, c.args.ExecutionID, func(tx *pipeTx) error {
 		var d deliveryState
-		d.rec.Kid = t.Kid
-		err := tx.QueryRow(ctx, deliverLoadSQL, t.Kid, args.WaitpointID, args.ExecutionID).Scan(
-			&d.nowMs, &d.initialized, &d.known, (*[]byte)(&d.rec.Secret), &d.rec.ExpiresAtMs, &d.rec.Revoked,
-			&d.found, &d.key, &d.createdAtMs, &d.suspensionID, &d.waitpointSignals,
-			&d.open, &d.timeoutAtMs, &d.condition, &d.waitpoints, &d.signals, &d.fired, &d.payloadBytes, &d.nextSeq,
-			&d.tagged, &d.pendingExpiresAtMs, &d.pendingPool)
-		if err != nil {
+		if err := tx.QueryRow(ctx, deliverLoadSQL, c.loadArgs()...).Scan(d.dest(c.token.Kid)...); err != nil {
 			return err
 		}
-		if err := authorize(ring, t, args, d); err != nil {
+		s := decideDelivery(c, &d)
+		if s.sql == "" {
+			return s.refusal
+		}
+		if s.resumes {
+			if err := notifyClaimable(ctx, tx); err != nil {
+				return err
+			}
+		}
+		tx.commitWithNext()
+		err := tx.QueryRow(ctx, s.sql, s.args...).Scan(s.dest()...)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 			return err
 		}
-		if d.suspensionID == nil {
-			out, err = recordPending(ctx, tx, args, d)
-			return err
-		}
-		out, err = recordSignal(ctx, tx, args, d)
+		out, err = s.outcome(err == nil)
 		return err
 	})
 	return out, interpretError(err)
+}
+
+// deliverStep is what deliver_signal decided on what deliverLoadSQL read:
+// a refusal answered without a statement (sql empty), or the one
+// statement that ends the delivery, with COMMIT: the record of an
+// accepted signal (recordSignalSQL, recordPendingSQL), or, before a
+// refusal of check 4 or 5, the read of the signal already recorded under
+// the delivery's idempotency key (recordedSignalSQL), since check 3, the
+// duplicate, comes first.
+type deliverStep struct {
+	refusal   error
+	sql       string
+	args      []any
+	resumes   bool // the record resumes the execution: notify
+	duplicate bool // sql reads the duplicate: no row answers refusal
+	// The statement's row.
+	id       string
+	accepted bool
+}
+
+// dest are the destinations of the statement's row.
+func (s *deliverStep) dest() []any {
+	if s.duplicate {
+		return []any{&s.id}
+	}
+	return []any{&s.id, &s.accepted}
+}
+
+// outcome answers the delivery once the statement's row, if found, was
+// scanned into dest.
+func (s *deliverStep) outcome(found bool) (contracts.DeliverSignalOutcome, error) {
+	switch {
+	case s.sql == "":
+		return contracts.DeliverSignalOutcome{}, s.refusal
+	case !found && s.duplicate:
+		return contracts.DeliverSignalOutcome{}, s.refusal
+	case !found: // a record answers a row, the signal or its duplicate
+		return contracts.DeliverSignalOutcome{}, pgx.ErrNoRows
+	case s.duplicate || !s.accepted:
+		return contracts.DeliverSignalOutcome{Outcome: contracts.OutcomeDuplicate, SignalID: s.id}, nil
+	}
+	return contracts.DeliverSignalOutcome{Outcome: contracts.OutcomeAccepted, SignalID: s.id, Resumed: s.resumes}, nil
+}
+
+// decideDelivery runs the checks of deliver_signal (docs/spec.md §5) on
+// what deliverLoadSQL read for c: the same decision alone and in a group.
+func decideDelivery(c deliverCall, d *deliveryState) deliverStep {
+	if err := authorize(c.ring, c.token, c.args, *d); err != nil {
+		return deliverStep{refusal: err}
+	}
+	if d.suspensionID == nil {
+		return recordPending(c.args, d)
+	}
+	return recordSignal(c.args, d)
 }
 
 // authorize runs checks 1 and 2 of deliver_signal on what deliverLoadSQL
@@ -538,18 +631,17 @@ func authorize(ring *kek.Keyring, t contracts.Token, args contracts.DeliverSigna
 }
 
 // recordSignal runs checks 4 and 5 of deliver_signal (check 3, the
-// duplicate, was decided on what deliverLoadSQL read). When the waitpoint
+// duplicate, is decided by the statement it returns). When the waitpoint
 // accepts a signal (open, not timed out, within the budget its counters
-// give), one statement records it, in the round trip that commits
-// (commitWithNext), with the claimable notification after it when it
-// resumes the execution.
-func recordSignal(ctx context.Context, tx *pipeTx, args contracts.DeliverSignalArgs, d deliveryState) (contracts.DeliverSignalOutcome, error) {
+// give), one statement records it (recordSignalSQL), with the claimable
+// notification after the commit when it resumes the execution.
+func recordSignal(args contracts.DeliverSignalArgs, d *deliveryState) deliverStep {
 	var used driver.SignalBudget
 	if d.open { // else the counters are another suspension's, and unused
 		used = driver.SignalBudget{WaitpointSignals: *d.waitpointSignals, SuspensionSignals: *d.signals, PayloadBytes: *d.payloadBytes}
 	}
 	if refusal := driver.CheckDeliverable(!d.open, d.timeoutAtMs, used, args, d.nowMs); refusal != nil {
-		return duplicateOr(ctx, tx, args, refusal)
+		return duplicateOr(args, refusal)
 	}
 	w := driver.WaitpointRef{ExecutionID: args.ExecutionID, WaitpointID: args.WaitpointID, WaitpointKey: *d.key, CreatedAtMs: *d.createdAtMs}
 	sig := driver.NewSignal(w, args, d.nowMs)
@@ -562,41 +654,17 @@ func recordSignal(ctx context.Context, tx *pipeTx, args contracts.DeliverSignalA
 		first = 1
 	}
 	resumes := driver.ConditionHolds(*d.condition, *d.fired+first, *d.waitpoints)
-	if resumes {
-		if err := notifyClaimable(ctx, tx); err != nil {
-			return contracts.DeliverSignalOutcome{}, err
-		}
-	}
-	tx.commitWithNext()
-	var (
-		id       string
-		accepted bool
-	)
-	err := tx.QueryRow(ctx, recordSignalSQL, sig.SignalID, args.ExecutionID, *d.suspensionID, args.WaitpointID,
-		sig.WaitpointKey, *d.nextSeq+1, sig.Name, payload, nullIfEmpty(sig.IdempotencyKey), sig.DeliveredAtMs, first, resumes,
-		*d.signals, int64(len(payload)), d.tagged).Scan(&id, &accepted)
-	return recorded(id, accepted, resumes, err)
-}
-
-// recorded is the outcome of a record statement that answered (id,
-// accepted): the signal it recorded, or the duplicate it found.
-func recorded(id string, accepted, resumed bool, err error) (contracts.DeliverSignalOutcome, error) {
-	switch {
-	case err != nil:
-		return contracts.DeliverSignalOutcome{}, err
-	case !accepted:
-		return contracts.DeliverSignalOutcome{Outcome: contracts.OutcomeDuplicate, SignalID: id}, nil
-	}
-	return contracts.DeliverSignalOutcome{Outcome: contracts.OutcomeAccepted, SignalID: id, Resumed: resumed}, nil
+	return deliverStep{sql: recordSignalSQL, resumes: resumes, args: []any{sig.SignalID, args.ExecutionID, *d.suspensionID, args.WaitpointID,
+		sig.WaitpointKey, *d.nextSeq + 1, sig.Name, payload, nullIfEmpty(sig.IdempotencyKey), sig.DeliveredAtMs, first, resumes,
+		*d.signals, int64(len(payload)), d.tagged}}
 }
 
 // recordPending runs checks 4 and 5 of deliver_signal for a pending
 // waitpoint no suspend used yet (docs/spec.md §8.1): past its expiry it is
 // closed, else the budgets are its own count and those of the execution's
 // live pending waitpoints (driver.CheckPendingDeliverable); an accepted
-// signal is kept on it (recordPendingSQL), in the round trip that commits,
-// and resumes nothing.
-func recordPending(ctx context.Context, tx *pipeTx, args contracts.DeliverSignalArgs, d deliveryState) (contracts.DeliverSignalOutcome, error) {
+// signal is kept on it (recordPendingSQL), and resumes nothing.
+func recordPending(args contracts.DeliverSignalArgs, d *deliveryState) deliverStep {
 	p := driver.PendingWaitpoint{
 		ID: args.WaitpointID, ExecutionID: args.ExecutionID, Key: *d.key, CreatedAtMs: *d.createdAtMs,
 		ExpiresAtMs: *d.pendingExpiresAtMs, Signals: *d.waitpointSignals,
@@ -606,7 +674,7 @@ func recordPending(ctx context.Context, tx *pipeTx, args contracts.DeliverSignal
 		pool = driver.SignalBudget{SuspensionSignals: int(d.pendingPool[0]), PayloadBytes: d.pendingPool[1]}
 	}
 	if refusal := driver.CheckPendingDeliverable(p, pool, args, d.nowMs); refusal != nil {
-		return duplicateOr(ctx, tx, args, refusal)
+		return duplicateOr(args, refusal)
 	}
 	w := driver.WaitpointRef{ExecutionID: args.ExecutionID, WaitpointID: args.WaitpointID, WaitpointKey: *d.key, CreatedAtMs: *d.createdAtMs}
 	sig := driver.NewSignal(w, args, d.nowMs)
@@ -614,32 +682,18 @@ func recordPending(ctx context.Context, tx *pipeTx, args contracts.DeliverSignal
 	if len(sig.Payload) > 0 {
 		payload = sig.Payload
 	}
-	tx.commitWithNext()
-	var (
-		id       string
-		accepted bool
-	)
-	err := tx.QueryRow(ctx, recordPendingSQL, sig.SignalID, args.ExecutionID, args.WaitpointID, sig.WaitpointKey,
-		*d.nextSeq+1, sig.Name, payload, nullIfEmpty(sig.IdempotencyKey), sig.DeliveredAtMs, int64(len(payload))).Scan(&id, &accepted)
-	return recorded(id, accepted, false, err)
+	return deliverStep{sql: recordPendingSQL, args: []any{sig.SignalID, args.ExecutionID, args.WaitpointID, sig.WaitpointKey,
+		*d.nextSeq + 1, sig.Name, payload, nullIfEmpty(sig.IdempotencyKey), sig.DeliveredAtMs, int64(len(payload))}}
 }
 
 // duplicateOr answers duplicate when the delivery's idempotency key is
-// recorded on the waitpoint, else refusal: check 3 of deliver_signal comes
-// before check 4, whose refusal this is.
-func duplicateOr(ctx context.Context, tx dbtx, args contracts.DeliverSignalArgs, refusal error) (contracts.DeliverSignalOutcome, error) {
+// recorded on the waitpoint (recordedSignalSQL finds it), else refusal:
+// check 3 of deliver_signal comes before check 4, whose refusal this is.
+func duplicateOr(args contracts.DeliverSignalArgs, refusal error) deliverStep {
 	if args.IdempotencyKey == "" {
-		return contracts.DeliverSignalOutcome{}, refusal
+		return deliverStep{refusal: refusal}
 	}
-	var id string
-	err := tx.QueryRow(ctx, recordedSignalSQL, args.WaitpointID, args.IdempotencyKey).Scan(&id)
-	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-		return contracts.DeliverSignalOutcome{}, refusal
-	case err != nil:
-		return contracts.DeliverSignalOutcome{}, err
-	}
-	return contracts.DeliverSignalOutcome{Outcome: contracts.OutcomeDuplicate, SignalID: id}, nil
+	return deliverStep{refusal: refusal, sql: recordedSignalSQL, args: []any{args.WaitpointID, args.IdempotencyKey}, duplicate: true}
 }
 
 // ObserveSignals returns one page of the signals of the execution's latest
@@ -912,7 +966,7 @@ func (b *Backend) CompleteExecution(ctx context.Context, args contracts.Complete
 	if err := b.usable(); err != nil {
 		return contracts.CompleteOutcome{}, err
 	}
-	if err := b.completes.complete(ctx, args); err != nil {
+	if _, err := b.completes.call(ctx, args); err != nil {
 		return contracts.CompleteOutcome{}, interpretError(err)
 	}
 	return contracts.CompleteOutcome{Outcome: contracts.OutcomeCompleted, ExecutionID: args.ExecutionID}, nil
