@@ -60,9 +60,8 @@ func (b *Backend) listAll(ctx context.Context, after string, limit int, tag stri
 // rows (listIndexChunk), with the cursor semantics of listAll. ok is false
 // when a call answered that the indexes are not complete (not backfilled
 // yet, list_fill.lua): the page must then be read with listAll.
-func (b *Backend) listIndex(ctx context.Context, after string, limit int, tag string, chunk int) (l contracts.ListSuspendedResult, ok bool, err error) {
-	incomplete := false
-	l, incomplete, err = listChunks(after, limit, chunk, func(after string, n int) ([]any, error) {
+func (b *Backend) listIndex(ctx context.Context, after string, limit int, tag string, chunk int) (contracts.ListSuspendedResult, bool, error) {
+	l, incomplete, err := listChunks(after, limit, chunk, func(after string, n int) ([]any, error) {
 		return b.run(ctx, scriptListIndex, 0, after, strconv.Itoa(n), tag)
 	})
 	return l, !incomplete && err == nil, err
