@@ -96,10 +96,10 @@ func inListOrder(ids []string, at map[string]int64) []string {
 
 // On a standalone server a page of list_suspended is one script call
 // (list_index, reading the global list indexes), with or without a tag,
-// and a page of limit 1,000 one call per 256 rows (listIndexChunk): never
+// and a page of limit 1,000 one call per 128 rows (listIndexChunk): never
 // a pipeline over the partitions, whatever the partition count. The
 // per-partition path a store not yet backfilled takes (list_all) is one
-// call per 128 rows (listAllChunk).
+// call per 128 rows too (listAllChunk).
 func TestListAllRoundTrips(t *testing.T) {
 	t.Parallel()
 	for _, partitions := range []int{16, 256} {
@@ -130,10 +130,10 @@ func TestListAllRoundTrips(t *testing.T) {
 			}{
 				{100, "", 100, 1, 1, true},
 				{100, "even", 100, 1, 1, true},
-				{1000, "", 600, 3, 5, false},     // 256 twice, then 88 of 489 asked (list_all: 128 four times, then 88)
-				{1000, "even", 300, 2, 3, false}, // 256, then 44 (list_all: 128, 128, then 44)
+				{1000, "", 600, 5, 5, false},     // 128 four times, then 88 of 128 asked
+				{1000, "even", 300, 3, 3, false}, // 128, 128, then 44
 				{127, "", 127, 1, 1, true},
-				{255, "", 255, 1, 2, true}, // 256 (list_all: 128, 128)
+				{255, "", 255, 2, 2, true}, // 128, 128
 			} {
 				rt.start()
 				l, err := b.ListSuspended(bg, contracts.ListSuspendedArgs{Limit: c.limit, Tag: c.tag})

@@ -96,7 +96,7 @@
 // saw). seed: three pipelines at most. rotate_all, list_kids,
 // count_executions (two ZCARDs and three ZCOUNTs per partition): one
 // pipeline, that is one round trip per node. list_suspended (with or
-// without a tag): on a standalone server one list_index call per 256
+// without a tag): on a standalone server one list_index call per 128
 // rows of the page (the global list index's entries and the page's rows,
 // read in one script; list_all, over every partition's index, per 128
 // rows while a store written before those indexes is backfilled); on a

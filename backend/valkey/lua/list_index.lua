@@ -50,28 +50,52 @@ local from = '-'
 if after ~= '' then
   from = '(' .. after .. ' \255'
 end
+-- checked: the partitions whose marker and partition count were checked.
 local checked = {['0'] = true}
-local out, rows = {}, 0
-while rows < n do
-  local want = n - rows
-  local got = redis.call('ZRANGE', index, from, '+', 'BYLEX', 'LIMIT', 0, want)
-  for _, e in ipairs(got) do
+
+-- check checks the partitions of entries not checked yet: their store
+-- markers in one MGET, then their partition counts.
+local function check(entries)
+  local ps, markers = {}, {}
+  for _, e in ipairs(entries) do
     local p = string.match(e, ' (%d+)$')
     if not p or tonumber(p) >= P then
       return redis.error_reply('list_index: entry of no partition ' .. e)
     end
-    local pb = base .. '{p:' .. p .. '}:'
     if not checked[p] then
       checked[p] = true
-      local reset = ff_store_check(pb .. 'store', nil)
-      if reset then return reset end
-      local rec = redis.call('HGET', pb .. 'keys', 'partitions')
-      if rec and rec ~= ARGV[1] then
-        return ff_error('partition_count_mismatch', rec, ARGV[1])
-      end
+      ps[#ps + 1] = p
+      markers[#markers + 1] = base .. '{p:' .. p .. '}:store'
     end
+  end
+  if #ps == 0 then
+    return nil
+  end
+  local got = redis.call('MGET', unpack(markers))
+  for i = 1, #ps do
+    if not got[i] then
+      return ff_store_check(markers[i], nil)
+    end
+  end
+  for _, p in ipairs(ps) do
+    local rec = redis.call('HGET', base .. '{p:' .. p .. '}:keys', 'partitions')
+    if rec and rec ~= ARGV[1] then
+      return ff_error('partition_count_mismatch', rec, ARGV[1])
+    end
+  end
+  return nil
+end
+
+local out, rows = {}, 0
+while rows < n do
+  local want = n - rows
+  local got = redis.call('ZRANGE', index, from, '+', 'BYLEX', 'LIMIT', 0, want)
+  local bad = check(got)
+  if bad then return bad end
+  for _, e in ipairs(got) do
+    local p = string.match(e, ' (%d+)$')
     local m = string.sub(e, 1, #e - #p - 1)
-    local f = redis.call('HMGET', pb .. 'x:' .. string.sub(m, 22), 'sid', 'sat', 'tat', 'nwp', 'tags', 'member', 'state')
+    local f = redis.call('HMGET', base .. '{p:' .. p .. '}:x:' .. string.sub(m, 22), 'sid', 'sat', 'tat', 'nwp', 'tags', 'member', 'state')
     if f[6] == m and f[7] == 'suspended' then
       rows = rows + 1
       out[#out + 1] = m
