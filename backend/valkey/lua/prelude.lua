@@ -185,8 +185,8 @@ local function ff_store_check(key, want)
   return ff_error('store_reset', p, v and 'changed' or 'gone')
 end
 
--- ff_use_partition points KS, BASE, the index keys, HINT and PNUM, and so
--- every helper here, at the partition whose keystore hash is ks. Only
+-- ff_use_partition points KS, BASE, the index keys, HINT, LIST and PNUM,
+-- and so every helper here, at the partition whose keystore hash is ks. Only
 -- claim_hinted does, on a standalone server, where a script may touch keys
 -- of any partition (a cluster would refuse them as another slot); it
 -- checks their store markers first.
