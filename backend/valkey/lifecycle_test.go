@@ -68,7 +68,7 @@ func requireForgotten(t *testing.T, b *Backend) {
 			rest = suffix
 		}
 		switch {
-		case rest == "keys", rest == "store", rest == "claim-hint", rest == "claim-heads", rest == "claim-head", strings.HasPrefix(rest, "op:"), strings.HasPrefix(rest, "claim-op:"):
+		case rest == "keys", rest == "store", rest == "claim-hint", rest == "claim-heads", rest == "claim-head", rest == "list-complete", rest == "list-fill", strings.HasPrefix(rest, "op:"), strings.HasPrefix(rest, "claim-op:"):
 		default:
 			t.Errorf("the store still holds %s", k)
 		}

@@ -56,13 +56,16 @@ func fillTagged(tb testing.TB, b *Backend, name string, n, tagEvery int) {
 
 // BenchmarkListAll compares, on one standalone store of N suspended
 // executions (FF_BENCH_LIST_ALL_N, e.g. 1000000; skipped without it; 256
-// partitions, every tenth execution tagged "sparse"), list_suspended in one
-// list_all call (path=all, what a standalone server runs) with the
+// partitions, every tenth execution tagged "sparse"), list_suspended from
+// the global list indexes (path=index, what a standalone server runs), in
+// one list_all call over every partition (path=all, what it runs until a
+// store written before those indexes is backfilled) and in the
 // per-partition steps a cluster runs (path=partitions), at limit 100 and
 // 1,000, on the first page and from a cursor in the middle, without and
-// with the tag, from 1 and 8 clients at once, the two paths one after the
-// other for each case. It reports the median (p50-ms) and, for path=all,
-// the server's own time of each list_all call from SLOWLOG, with
+// with the tag, from 1 and 8 clients at once, the paths one after the
+// other for each case; and the backfill of the global list indexes
+// (backfill: fill-ms). It reports the median (p50-ms) and, for path=index
+// and path=all, the server's own time of each script call from SLOWLOG, with
 // slowlog-log-slower-than set to 0 for the run (script-p50-us,
 // script-max-us): a private server only (FF_TEST_VALKEY_URL of
 // scripts/test-servers.sh).
@@ -92,13 +95,25 @@ func BenchmarkListAll(b *testing.B) {
 		midSparse = cursor
 	}
 	paths := []struct {
-		name string
-		list func(contracts.ListSuspendedArgs) (contracts.ListSuspendedResult, error)
+		name   string
+		script string // the script whose calls SLOWLOG times ("": none)
+		list   func(contracts.ListSuspendedArgs) (contracts.ListSuspendedResult, error)
 	}{
-		{"all", func(a contracts.ListSuspendedArgs) (contracts.ListSuspendedResult, error) {
+		{"index", scriptListIndex.Hash(), func(a contracts.ListSuspendedArgs) (contracts.ListSuspendedResult, error) {
 			return be.ListSuspended(bg, a)
 		}},
-		{"partitions", func(a contracts.ListSuspendedArgs) (contracts.ListSuspendedResult, error) {
+		{"all", scriptListAll.Hash(), func(a contracts.ListSuspendedArgs) (contracts.ListSuspendedResult, error) {
+			after := ""
+			if a.Cursor != "" {
+				cur, err := contracts.DecodeCursor(a.Cursor)
+				if err != nil {
+					return contracts.ListSuspendedResult{}, err
+				}
+				after = member(cur.SuspendedAtMs, cur.ExecutionID)
+			}
+			return be.listAll(bg, after, a.Limit, a.Tag, listAllChunk)
+		}},
+		{"partitions", "", func(a contracts.ListSuspendedArgs) (contracts.ListSuspendedResult, error) {
 			after := ""
 			if a.Cursor != "" {
 				cur, err := contracts.DecodeCursor(a.Cursor)
@@ -110,6 +125,23 @@ func BenchmarkListAll(b *testing.B) {
 			return be.listPartitions(bg, after, a)
 		}},
 	}
+	b.Run("backfill", func(b *testing.B) {
+		// The global list indexes rebuilt from the partitions' (a store
+		// written before them), once per iteration.
+		slowlogAll(b, c)
+		var took time.Duration
+		for range b.N {
+			keys := []string{be.prefix + "ff:list-complete", be.prefix + "ff:list", be.prefix + "ff:list:tag:sparse"}
+			require.NoError(b, c.Del(bg, keys...).Err())
+			start := time.Now()
+			require.NoError(b, be.fillLists(bg, listFillChunk))
+			took += time.Since(start)
+		}
+		calls := slowlogScript(b, c, scriptListFill.Hash())
+		b.ReportMetric(float64(took.Milliseconds())/float64(b.N), "fill-ms")
+		b.ReportMetric(float64(calls[len(calls)/2]), "script-p50-us")
+		b.ReportMetric(float64(calls[len(calls)-1]), "script-max-us")
+	})
 	for _, clients := range []int{1, 8} {
 		for _, tag := range []string{"", "sparse"} {
 			for _, limit := range []int{100, 1000} {
@@ -124,7 +156,7 @@ func BenchmarkListAll(b *testing.B) {
 					for _, path := range paths {
 						name := fmt.Sprintf("clients=%d/tag=%s/limit=%d/%s/path=%s", clients, tag, limit, page, path.name)
 						b.Run(name, func(b *testing.B) {
-							if path.name == "all" {
+							if path.script != "" {
 								slowlogAll(b, c)
 							}
 							cpu := serverCPU(b, c)
@@ -137,8 +169,8 @@ func BenchmarkListAll(b *testing.B) {
 							})
 							b.ReportMetric(float64(took[len(took)/2].Microseconds())/1000, "p50-ms")
 							b.ReportMetric(float64((serverCPU(b, c)-cpu).Microseconds())/float64(b.N), "server-cpu-us/op")
-							if path.name == "all" {
-								calls := slowlogScript(b, c, scriptListAll.Hash())
+							if path.script != "" {
+								calls := slowlogScript(b, c, path.script)
 								b.ReportMetric(float64(calls[len(calls)/2]), "script-p50-us")
 								b.ReportMetric(float64(calls[len(calls)-1]), "script-max-us")
 							}

@@ -95,54 +95,72 @@ func inListOrder(ids []string, at map[string]int64) []string {
 }
 
 // On a standalone server a page of list_suspended is one script call
-// (list_all over every partition), with or without a tag, and a page of
-// limit 1,000 one call per 128 rows (listAllChunk): never a pipeline over the partitions.
+// (list_index, reading the global list indexes), with or without a tag,
+// and a page of limit 1,000 one call per 128 rows (listIndexChunk): never
+// a pipeline over the partitions, whatever the partition count. The
+// per-partition path a store not yet backfilled takes (list_all) is one
+// call per 128 rows too (listAllChunk).
 func TestListAllRoundTrips(t *testing.T) {
 	t.Parallel()
-	rt := newRoundTrips()
-	b := standalone(t, 256, rt)
-	require.NoError(t, b.loadEverywhere(bg, scriptListAll))
-	ids := make([]string, 600)
-	at := make([]int64, len(ids))
-	tags := make([][]string, len(ids))
-	now := time.Now().UnixMilli()
-	for i := range ids {
-		ids[i], at[i] = fmt.Sprintf("rt-%03d", i), now-int64(len(ids)-i)
-		if i%2 == 0 {
-			tags[i] = []string{"even"}
-		}
-	}
-	writeSuspended(t, b, ids, at, tags)
-	for _, c := range []struct {
-		limit      int
-		tag        string
-		rows       int
-		calls      int
-		nextCursor bool
-	}{
-		{100, "", 100, 1, true},
-		{100, "even", 100, 1, true},
-		{1000, "", 600, 5, false},     // 128 four times, then 88 of 128 asked
-		{1000, "even", 300, 3, false}, // 128, 128, then 44
-		{127, "", 127, 1, true},
-		{255, "", 255, 2, true}, // 128, 128
-	} {
-		rt.start()
-		l, err := b.ListSuspended(bg, contracts.ListSuspendedArgs{Limit: c.limit, Tag: c.tag})
-		singles, pipelines, _, piped := rt.stop()
-		require.NoError(t, err)
-		require.Len(t, l.Executions, c.rows)
-		require.Equal(t, c.nextCursor, l.NextCursor != nil)
-		require.Equal(t, c.calls, singles, "limit %d tag %q: script calls", c.limit, c.tag)
-		require.Zero(t, pipelines, "limit %d tag %q: pipelines", c.limit, c.tag)
-		require.Zero(t, piped, "limit %d tag %q: piped commands", c.limit, c.tag)
+	for _, partitions := range []int{16, 256} {
+		t.Run(fmt.Sprintf("P=%d", partitions), func(t *testing.T) {
+			t.Parallel()
+			rt := newRoundTrips()
+			b := standalone(t, partitions, rt)
+			require.NoError(t, b.loadEverywhere(bg, scriptListAll))
+			require.NoError(t, b.loadEverywhere(bg, scriptListIndex))
+			ids := make([]string, 600)
+			at := make([]int64, len(ids))
+			tags := make([][]string, len(ids))
+			now := time.Now().UnixMilli()
+			for i := range ids {
+				ids[i], at[i] = fmt.Sprintf("rt-%03d", i), now-int64(len(ids)-i)
+				if i%2 == 0 {
+					tags[i] = []string{"even"}
+				}
+			}
+			writeSuspended(t, b, ids, at, tags)
+			for _, c := range []struct {
+				limit      int
+				tag        string
+				rows       int
+				calls      int // list_index
+				allCalls   int // list_all
+				nextCursor bool
+			}{
+				{100, "", 100, 1, 1, true},
+				{100, "even", 100, 1, 1, true},
+				{1000, "", 600, 5, 5, false},     // 128 four times, then 88 of 128 asked
+				{1000, "even", 300, 3, 3, false}, // 128, 128, then 44
+				{127, "", 127, 1, 1, true},
+				{255, "", 255, 2, 2, true}, // 128, 128
+			} {
+				rt.start()
+				l, err := b.ListSuspended(bg, contracts.ListSuspendedArgs{Limit: c.limit, Tag: c.tag})
+				singles, pipelines, _, piped := rt.stop()
+				require.NoError(t, err)
+				require.Len(t, l.Executions, c.rows)
+				require.Equal(t, c.nextCursor, l.NextCursor != nil)
+				require.Equal(t, c.calls, singles, "limit %d tag %q: script calls", c.limit, c.tag)
+				require.Zero(t, pipelines, "limit %d tag %q: pipelines", c.limit, c.tag)
+				require.Zero(t, piped, "limit %d tag %q: piped commands", c.limit, c.tag)
+
+				rt.start()
+				all, err := b.listAll(bg, "", c.limit, c.tag, listAllChunk)
+				singles, pipelines, _, _ = rt.stop()
+				require.NoError(t, err)
+				require.Equal(t, l, all, "limit %d tag %q: list_all pages alike", c.limit, c.tag)
+				require.Equal(t, c.allCalls, singles, "limit %d tag %q: list_all calls", c.limit, c.tag)
+				require.Zero(t, pipelines)
+			}
+		})
 	}
 }
 
 // Given executions spread over the partitions with many in the same
 // millisecond, whose execution_ids differ in case, punctuation and length
 // (so that their order is byte order, not a collation's), listing them on
-// a standalone server (list_all, in one call or in chunks) pages exactly
+// a standalone server (list_index and list_all, in one call or in chunks) pages exactly
 // as the per-partition steps a cluster runs do, with and without a tag,
 // from every limit tried.
 func TestListAllMatchesPartitionSteps(t *testing.T) {
@@ -204,6 +222,23 @@ func TestListAllMatchesPartitionSteps(t *testing.T) {
 					require.Equal(t, want, pageIDs(t, limit, "", all), "limit %d chunk %d", limit, chunk)
 					require.Equal(t, wantThird, pageIDs(t, limit, "third", all), "limit %d chunk %d, tag", limit, chunk)
 				}
+				for _, chunk := range []int{listIndexChunk, 7} {
+					index := func(a contracts.ListSuspendedArgs) (contracts.ListSuspendedResult, error) {
+						after := ""
+						if a.Cursor != "" {
+							c, err := contracts.DecodeCursor(a.Cursor)
+							if err != nil {
+								return contracts.ListSuspendedResult{}, err
+							}
+							after = member(c.SuspendedAtMs, c.ExecutionID)
+						}
+						l, ok, err := b.listIndex(bg, after, a.Limit, a.Tag, chunk)
+						require.True(t, ok || err != nil, "the global list indexes are complete")
+						return l, err
+					}
+					require.Equal(t, want, pageIDs(t, limit, "", index), "limit %d index chunk %d", limit, chunk)
+					require.Equal(t, wantThird, pageIDs(t, limit, "third", index), "limit %d index chunk %d, tag", limit, chunk)
+				}
 				require.Equal(t, want, pageIDs(t, limit, "", steps), "limit %d, per partition", limit)
 				require.Equal(t, wantThird, pageIDs(t, limit, "third", steps), "limit %d, per partition, tag", limit)
 				require.Equal(t, want, pageIDs(t, limit, "", func(a contracts.ListSuspendedArgs) (contracts.ListSuspendedResult, error) {
@@ -214,7 +249,7 @@ func TestListAllMatchesPartitionSteps(t *testing.T) {
 	}
 }
 
-// listAllHook calls after, once, when the first list_all call of a page
+// listAllHook calls after, once, when the first list_all or list_index call of a page
 // has answered: what changes then happens between two calls of a page
 // read in chunks.
 type listAllHook struct {
@@ -230,7 +265,7 @@ func (h *listAllHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.
 func (h *listAllHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
 		err := next(ctx, cmd)
-		if args := cmd.Args(); len(args) > 1 && strings.EqualFold(fmt.Sprint(args[0]), "evalsha") && args[1] == scriptListAll.Hash() {
+		if args := cmd.Args(); len(args) > 1 && strings.EqualFold(fmt.Sprint(args[0]), "evalsha") && (args[1] == scriptListAll.Hash() || args[1] == scriptListIndex.Hash()) {
 			if f := h.armed.Swap(nil); f != nil {
 				(*f)()
 			}
@@ -239,7 +274,7 @@ func (h *listAllHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	}
 }
 
-// A page read in chunks (list_all calls one after the other): an execution
+// A page read in chunks (list_all or list_index calls one after the other): an execution
 // that leaves the index between two calls, after the first read it, stays
 // on the page (it was suspended when read); one that leaves before the
 // call that would read it is not listed and the next one takes its place,
@@ -248,8 +283,9 @@ func (h *listAllHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 // once, in order, with and without a tag.
 func TestListAllChunksReplaceWhatLeft(t *testing.T) {
 	t.Parallel()
-	for _, tag := range []string{"", "vip"} {
-		t.Run("tag="+tag, func(t *testing.T) {
+	for _, c := range []struct{ path, tag string }{{"list_all", ""}, {"list_all", "vip"}, {"list_index", ""}, {"list_index", "vip"}} {
+		tag := c.tag
+		t.Run(c.path+"/tag="+tag, func(t *testing.T) {
 			t.Parallel()
 			hook := &listAllHook{}
 			b := standalone(t, 16, nil)
@@ -275,6 +311,12 @@ func TestListAllChunksReplaceWhatLeft(t *testing.T) {
 					c, err := contracts.DecodeCursor(cursor)
 					require.NoError(t, err)
 					after = member(c.SuspendedAtMs, c.ExecutionID)
+				}
+				if c.path == "list_index" {
+					l, ok, err := b.listIndex(bg, after, limit, tag, 5)
+					require.NoError(t, err)
+					require.True(t, ok)
+					return l
 				}
 				l, err := b.listAll(bg, after, limit, tag, 5)
 				require.NoError(t, err)
@@ -341,28 +383,92 @@ func count(xs []string, s string) int {
 	return n
 }
 
-// list_all checks the partitions as list_peek and list_rows did on their
-// own: a store marker gone (of any partition) answers store_reset naming
-// the partition, and a partition holding a row of the page that records
-// another partition count answers partition_count_mismatch.
+// A page checks the partitions as list_peek and list_rows did on their
+// own. list_all (a store not yet backfilled): a store marker gone (of any
+// partition) answers store_reset naming the partition. list_index: partition
+// 0's marker missing or changed, or the marker of a partition holding a row
+// of the page missing, answers store_reset naming the partition (a
+// standalone server loses every partition at once, so partition 0's stands
+// for those holding no row). Both: a partition holding a row of the page,
+// or partition 0, that records another partition count answers
+// partition_count_mismatch.
 func TestListAllChecksEveryPartition(t *testing.T) {
 	t.Parallel()
-	t.Run("store marker gone", func(t *testing.T) {
+	tagged := func(t *testing.T, b *Backend, id string) {
+		t.Helper()
+		_, err := b.Suspend(bg, contracts.SuspendArgs{ExecutionID: id, Condition: contracts.ConditionAny,
+			Waitpoints: []contracts.WaitpointSpec{{Key: "a"}}, Tags: []string{"x"}})
+		require.NoError(t, err)
+	}
+	lists := func(b *Backend) map[string]func(tag string) error {
+		return map[string]func(tag string) error{
+			"list_index": func(tag string) error {
+				_, ok, err := b.listIndex(bg, "", 10, tag, listIndexChunk)
+				if err == nil && !ok {
+					return fmt.Errorf("list_index: incomplete")
+				}
+				return err
+			},
+			"ListSuspended": func(tag string) error {
+				_, err := b.ListSuspended(bg, contracts.ListSuspendedArgs{Limit: 10, Tag: tag})
+				return err
+			},
+			"list_all": func(tag string) error {
+				_, err := b.listAll(bg, "", 10, tag, listAllChunk)
+				return err
+			},
+		}
+	}
+	t.Run("store marker of a listed partition gone", func(t *testing.T) {
 		t.Parallel()
 		b := standalone(t, 16, nil)
-		suspend(t, b, scopeOn(3, 16, "marked"), "a")
+		tagged(t, b, scopeOn(3, 16, "marked"))
+		require.NoError(t, b.client.Del(bg, b.markerKey(3)).Err())
+		for _, list := range lists(b) {
+			requireStoreReset(t, list(""), 3, "is gone")
+			requireStoreReset(t, list("x"), 3, "is gone")
+		}
+	})
+	t.Run("store marker of partition 0 gone or changed", func(t *testing.T) {
+		t.Parallel()
+		b := standalone(t, 16, nil)
+		tagged(t, b, scopeOn(3, 16, "marked"))
+		require.NoError(t, b.client.Set(bg, b.markerKey(0), "another", 0).Err())
+		for _, list := range lists(b) {
+			requireStoreReset(t, list(""), 0, "changed")
+		}
+		require.NoError(t, b.client.Del(bg, b.markerKey(0)).Err())
+		for _, list := range lists(b) {
+			requireStoreReset(t, list("x"), 0, "is gone")
+		}
+	})
+	t.Run("every key lost", func(t *testing.T) {
+		t.Parallel()
+		b := standalone(t, 16, nil)
+		tagged(t, b, scopeOn(3, 16, "marked"))
+		require.NoError(t, b.client.Del(bg, storeKeys(t, b)...).Err())
+		for _, list := range lists(b) {
+			requireStoreReset(t, list(""), 0, "is gone")
+		}
+	})
+	t.Run("store marker of a partition without rows gone, per partition", func(t *testing.T) {
+		t.Parallel()
+		b := standalone(t, 16, nil)
+		tagged(t, b, scopeOn(3, 16, "marked"))
 		require.NoError(t, b.client.Del(bg, b.markerKey(9)).Err())
-		_, err := b.ListSuspended(bg, contracts.ListSuspendedArgs{Limit: 10})
-		requireStoreReset(t, err, 9, "is gone")
-		_, err = b.ListSuspended(bg, contracts.ListSuspendedArgs{Limit: 10, Tag: "x"})
-		requireStoreReset(t, err, 9, "is gone")
+		requireStoreReset(t, lists(b)["list_all"](""), 9, "is gone")
+		requireStoreReset(t, lists(b)["list_all"]("x"), 9, "is gone")
 	})
 	t.Run("partition count", func(t *testing.T) {
 		t.Parallel()
-		b := standalone(t, 16, nil)
-		suspend(t, b, scopeOn(11, 16, "counted"), "a")
-		require.NoError(t, b.client.HSet(bg, b.keystoreKey(11), "partitions", "32").Err())
-		_, err := b.ListSuspended(bg, contracts.ListSuspendedArgs{Limit: 10})
-		require.ErrorIs(t, err, contracts.ErrPartitionCountMismatch)
+		for _, p := range []int{0, 11} {
+			b := standalone(t, 16, nil)
+			tagged(t, b, scopeOn(11, 16, "counted"))
+			require.NoError(t, b.client.HSet(bg, b.keystoreKey(p), "partitions", "32").Err())
+			for name, list := range lists(b) {
+				require.ErrorIs(t, list(""), contracts.ErrPartitionCountMismatch, "%s, partition %d", name, p)
+				require.ErrorIs(t, list("x"), contracts.ErrPartitionCountMismatch, "%s, partition %d, tag", name, p)
+			}
+		}
 	})
 }

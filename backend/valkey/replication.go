@@ -50,8 +50,11 @@ import (
 // writeScripts are the scripts that may write and acknowledge a write;
 // with wait_replicas, their calls wait for the replicas. Read-only scripts
 // (keys_load, keys_kid, suspend_read, deliver_read, observe, list_all,
-// list_peek, list_rows, claim_peek, create_read, get_waitpoint, describe, count, the
-// keystore snapshot) do not.
+// list_index, list_peek, list_rows, claim_peek, create_read, get_waitpoint,
+// describe, count, the keystore snapshot) do not, nor list_fill, which
+// writes only what it derives from the partitions' indexes (replicated in
+// order, so a replica holding <prefix>ff:list-complete holds every chunk
+// before it).
 var writeScripts = map[*redis.Script]bool{
 	scriptSeedInstall: true, scriptRotate: true, scriptRevoke: true, scriptRewrap: true,
 	scriptSuspendWrite: true, scriptDeliver: true, scriptDeliverWrite: true,

@@ -86,7 +86,7 @@ func TestStoreMarkerGone(t *testing.T) {
 		require.NoError(t, b.client.Del(bg, b.markerKey(lost)).Err())
 
 		// every script of the driver checks the marker before its body
-		require.Len(t, allScripts, 28)
+		require.Len(t, allScripts, 30)
 		for _, sc := range allScripts {
 			_, err := b.run(bg, sc, lost)
 			requireStoreReset(t, err, lost, "is gone")

@@ -212,10 +212,13 @@ func (b *Backend) ObserveSignals(ctx context.Context, args contracts.ObserveSign
 }
 
 // ListSuspended answers a page of list_suspended (docs/spec.md §5.4). On
-// a standalone server one script call reads the whole page over every
-// partition (listAll, list_all.go; a page of more than listAllChunk rows
-// takes one call per listAllChunk rows). On a cluster, whose partitions
-// are other slots, listPartitions reads it per partition.
+// a standalone server one script call reads the whole page from the
+// global list indexes (listIndex, list_all.go; a page of more than
+// listIndexChunk rows takes one call per listIndexChunk rows), whatever
+// the partition count; while those are not complete (a store written
+// before them) it reads every partition (listAll) and backfills them in
+// the background (fillListsLater). On a cluster, whose partitions are
+// other slots, listPartitions reads it per partition.
 func (b *Backend) ListSuspended(ctx context.Context, args contracts.ListSuspendedArgs) (contracts.ListSuspendedResult, error) {
 	after := ""
 	if args.Cursor != "" {
@@ -226,6 +229,11 @@ func (b *Backend) ListSuspended(ctx context.Context, args contracts.ListSuspende
 		after = member(c.SuspendedAtMs, c.ExecutionID)
 	}
 	if b.hint != "" {
+		l, ok, err := b.listIndex(ctx, after, args.Limit, args.Tag, listIndexChunk)
+		if ok || err != nil {
+			return l, err
+		}
+		b.fillListsLater()
 		return b.listAll(ctx, after, args.Limit, args.Tag, listAllChunk)
 	}
 	return b.listPartitions(ctx, after, args)

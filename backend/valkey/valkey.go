@@ -72,9 +72,14 @@
 // <prefix>ff:claim-heads holds, for each partition whose ready index is
 // not empty, its oldest ready member (at most that) followed by the
 // partition number, by lex, so that its first entry names the partition
-// to claim in; <prefix>ff:claim-head maps each partition to its entry. A
-// cluster has no key outside the partitions' slots, so there a claim asks
-// every partition.
+// to claim in; <prefix>ff:claim-head maps each partition to its entry.
+// The global list indexes <prefix>ff:list and <prefix>ff:list:tag:<tag>
+// hold the same for every suspended execution (and each tag), kept by
+// the scripts that change the suspended and tag indexes, so that a page
+// of list_suspended reads about limit entries whatever the partition
+// count (<prefix>ff:list-complete and <prefix>ff:list-fill: see
+// lua/list_fill.lua). A cluster has no key outside the partitions'
+// slots, so there a claim asks every partition and a list reads each.
 //
 // Round trips: sign, verify, a page of observe_signals (a range read of
 // limit+1 signals from the cursor's position), complete_execution,
@@ -91,9 +96,11 @@
 // saw). seed: three pipelines at most. rotate_all, list_kids,
 // count_executions (two ZCARDs and three ZCOUNTs per partition): one
 // pipeline, that is one round trip per node. list_suspended (with or
-// without a tag): on a standalone server one list_all call per 128 rows
-// of the page (every partition's index and the page's rows, read in one
-// script); on a cluster three pipelines (list_peek's index members from a
+// without a tag): on a standalone server one list_index call per 128
+// rows of the page (the global list index's entries and the page's rows,
+// read in one script; list_all, over every partition's index, per 128
+// rows while a store written before those indexes is backfilled); on a
+// cluster three pipelines (list_peek's index members from a
 // first wave of partitions, then from the others with a bound; list_rows
 // on the winners' partitions), more only when winners left the index in
 // between. claim_resumed_execution: one pipeline asking every
@@ -324,6 +331,9 @@ type Backend struct {
 	closed  atomic.Bool
 	life    context.Context
 	endLife context.CancelFunc
+	// filling is set while a backfill of the global list indexes runs
+	// (fillListsLater).
+	filling atomic.Bool
 }
 
 // newBackend returns a Backend with the settings of c, without a client.
@@ -338,7 +348,10 @@ func newBackend(c config) *Backend {
 // the store was not created with another partition count, creates the
 // store markers that are missing and remembers every partition's (store.go),
 // and reads whether the server persists its data (persistence.go): three
-// round trips, the last two per node. u's password never appears in errors.
+// round trips, the last two per node; on a standalone server one more asks
+// whether the global list indexes are complete (list_fill.lua) and, when
+// not, starts their backfill in the background. u's password never
+// appears in errors.
 func Open(ctx context.Context, u *url.URL) (*Backend, error) {
 	return open(ctx, u, nil)
 }
@@ -373,8 +386,9 @@ func open(ctx context.Context, u *url.URL, configure func(redis.UniversalClient)
 }
 
 // start prepares a backend whose client is set: it checks the partition
-// count, creates and remembers the store markers, and reads the servers'
-// persistence settings.
+// count, creates and remembers the store markers, reads the servers'
+// persistence settings and, on a standalone server, checks the global list
+// indexes (checkLists).
 func (b *Backend) start(ctx context.Context) error {
 	b.keys = make([][]string, b.parts)
 	for p := range b.keys {
@@ -390,6 +404,12 @@ func (b *Backend) start(ctx context.Context) error {
 		return err
 	}
 	b.persistent = b.readPersistence(ctx)
+	if b.hint != "" {
+		// A failure here (a user who may not run scripts) is not Open's:
+		// the first list meets it, or finds the lists incomplete and
+		// backfills them.
+		_ = b.checkLists(ctx)
+	}
 	return nil
 }
 

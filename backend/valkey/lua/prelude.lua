@@ -144,11 +144,23 @@ local IDX_TIMERS = BASE .. 'idx:timers'       -- members scored by timeout_at_ms
 --     exact. ' ' sorts before every byte of an execution_id, so the
 --     entries sort as their members do. <prefix>ff:claim-head, a hash,
 --     maps each partition to its entry there.
+--
+-- Two more kinds of key beside them list the suspended executions of every
+-- partition in one place, so that a page of list_suspended reads about
+-- limit entries whatever P (list_index.lua):
+--   - <prefix>ff:list, a sorted set (score 0, by lex) of "<member>
+--     <partition>" for every member of every partition's suspended index
+--     (sorting as the members do, as the claim heads), and
+--     <prefix>ff:list:tag:<tag> the same for each partition's index of tag.
+--     ff_list and ff_unlist keep them with the partitions' indexes.
+--   - <prefix>ff:list-complete says that they hold every partition's
+--     members: without it (a store written before them) a list reads every
+--     partition (list_all) and the driver backfills them (list_fill.lua).
 local HINT = KEYS[3]
-local HEADS, HEADP = nil, nil
+local HEADS, HEADP, LIST = nil, nil, nil
 if HINT then
   local hb = string.sub(HINT, 1, #HINT - #'claim-hint')
-  HEADS, HEADP = hb .. 'claim-heads', hb .. 'claim-head'
+  HEADS, HEADP, LIST = hb .. 'claim-heads', hb .. 'claim-head', hb .. 'list'
 end
 local PNUM = string.match(KS, '{p:(%d+)}:keys$')
 
@@ -173,8 +185,8 @@ local function ff_store_check(key, want)
   return ff_error('store_reset', p, v and 'changed' or 'gone')
 end
 
--- ff_use_partition points KS, BASE, the index keys, HINT and PNUM, and so
--- every helper here, at the partition whose keystore hash is ks. Only
+-- ff_use_partition points KS, BASE, the index keys, HINT, LIST and PNUM,
+-- and so every helper here, at the partition whose keystore hash is ks. Only
 -- claim_hinted does, on a standalone server, where a script may touch keys
 -- of any partition (a cluster would refuse them as another slot); it
 -- checks their store markers first.
@@ -186,6 +198,7 @@ local function ff_use_partition(ks, hint)
   IDX_TIMERS = BASE .. 'idx:timers'
   HINT = hint
   PNUM = string.match(ks, '{p:(%d+)}:keys$')
+  LIST = hint and (string.sub(hint, 1, #hint - #'claim-hint') .. 'list') or nil
 end
 
 -- ff_hint lowers the partition's hint score to score (adding it if absent):
@@ -404,18 +417,37 @@ end
 -- tags (space-separated, as x:<id> keeps them); ff_unlist removes it from
 -- them. Every script that adds or removes an execution from the suspended
 -- index goes through these two, so a tag index holds exactly the suspended
--- executions whose suspension carries the tag.
+-- executions whose suspension carries the tag. On a standalone server they
+-- change the global list indexes the same way (see LIST above), in the
+-- same script: "<member> <partition>" is in <prefix>ff:list (and
+-- <prefix>ff:list:tag:<tag>) exactly when member is in the partition's
+-- suspended index (and tag index), for every member a script of this
+-- version added.
 local function ff_list(member, tags)
   redis.call('ZADD', IDX_SUSPENDED, 0, member)
+  local entry = LIST and (member .. ' ' .. PNUM)
+  if entry then
+    redis.call('ZADD', LIST, 0, entry)
+  end
   for t in string.gmatch(tags or '', '%S+') do
     redis.call('ZADD', ff_tag_index(t), 0, member)
+    if entry then
+      redis.call('ZADD', LIST .. ':tag:' .. t, 0, entry)
+    end
   end
 end
 
 local function ff_unlist(member, tags)
   redis.call('ZREM', IDX_SUSPENDED, member)
+  local entry = LIST and (member .. ' ' .. PNUM)
+  if entry then
+    redis.call('ZREM', LIST, entry)
+  end
   for t in string.gmatch(tags or '', '%S+') do
     redis.call('ZREM', ff_tag_index(t), member)
+    if entry then
+      redis.call('ZREM', LIST .. ':tag:' .. t, entry)
+    end
   end
 end
 
