@@ -44,7 +44,7 @@ func (b *Backend) completeGroup(calls []*groupCall[contracts.CompleteArgs, struc
 	answers := make([]groupAnswer[struct{}], len(calls))
 	for i, c := range calls {
 		id := c.args.ExecutionID
-		groupLocks(&batch, id)
+		queueExecLocks(&batch, id)
 		batch.Queue(completeSQL, id, c.args.LeaseID).QueryRow(func(row pgx.Row) error {
 			var deleted, exists bool
 			if err := row.Scan(&deleted, &exists); err != nil {

@@ -44,7 +44,7 @@ func (b *Backend) deliverGroup(calls []*groupCall[deliverCall, contracts.Deliver
 	groupOpening(&batch)
 	loads := make([]deliveryState, len(calls))
 	for i, c := range calls {
-		groupLocks(&batch, c.args.args.ExecutionID)
+		queueExecLocks(&batch, c.args.args.ExecutionID)
 		batch.Queue(deliverLoadSQL, c.args.loadArgs()...).QueryRow(func(row pgx.Row) error {
 			return row.Scan(loads[i].dest(c.args.token.Kid)...)
 		})

@@ -230,18 +230,11 @@ func rolledBack(err error) bool { return errors.Is(err, errGroupRolledBack) }
 const groupSettingsSQL = `SELECT set_config('enable_seqscan', 'off', true), set_config('lock_timeout', '` + groupLockTimeout + `', true)`
 
 // groupOpening queues a group's opening statements on batch: BEGIN, the
-// settings and the gate; each execution's locks follow (groupLocks).
+// settings and the gate; each execution's locks follow (queueExecLocks).
 func groupOpening(batch *pgx.Batch) {
 	batch.Queue(beginReadCommittedSQL)
 	batch.Queue(groupSettingsSQL)
 	batch.Queue(execGateSQL)
-}
-
-// groupLocks queues the locks of execution id on batch, as execOpening
-// takes them.
-func groupLocks(batch *pgx.Batch, id string) {
-	batch.Queue(execXactLockSQL, id)
-	batch.Queue(lockExecutionRowSQL, id)
 }
 
 // groupTx is a group's transaction on one connection of the pool.
@@ -276,18 +269,7 @@ func (t *groupTx) send(batch *pgx.Batch) error {
 // COMMIT answered ROLLBACK; any other error leaves the outcome unknown.
 func (t *groupTx) commit(batch *pgx.Batch, notify bool) error {
 	committed := false
-	batch.Queue(commitSQL).Exec(func(ct pgconn.CommandTag) error {
-		if ct.String() != "COMMIT" {
-			return errRolledBack
-		}
-		committed = true
-		return nil
-	})
-	if notify {
-		for _, s := range notifyTxSQL {
-			batch.Queue(s)
-		}
-	}
+	queueCommit(batch, notify, &committed)
 	err := t.send(batch)
 	var pe *pgconn.PgError
 	switch {

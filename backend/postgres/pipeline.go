@@ -205,15 +205,21 @@ func (r *pipeRow) Scan(dest ...any) error {
 
 // queueCommit queues COMMIT, and after it the notification's transaction
 // when one is due.
-func (t *pipeTx) queueCommit(b *pgx.Batch) {
+func (t *pipeTx) queueCommit(b *pgx.Batch) { queueCommit(b, t.notify, &t.committed) }
+
+// queueCommit queues COMMIT on b, which sets *committed when the server
+// answers it (COMMIT of a failed transaction answers ROLLBACK:
+// errRolledBack), and after it, when notify, the claimable notification's
+// transaction.
+func queueCommit(b *pgx.Batch, notify bool, committed *bool) {
 	b.Queue(commitSQL).Exec(func(ct pgconn.CommandTag) error {
 		if ct.String() != "COMMIT" {
 			return errRolledBack
 		}
-		t.committed = true
+		*committed = true
 		return nil
 	})
-	if t.notify {
+	if notify {
 		for _, s := range notifyTxSQL {
 			b.Queue(s)
 		}

@@ -79,7 +79,7 @@ func (b *Backend) suspendGroup(calls []*groupCall[suspendCall, contracts.Suspend
 	groupOpening(&batch)
 	loads := make([]suspendLoad, len(calls))
 	for i, c := range calls {
-		groupLocks(&batch, c.args.args.ExecutionID)
+		queueExecLocks(&batch, c.args.args.ExecutionID)
 		batch.Queue(suspendLoadSQL, loads[i].loadArgs(c.args.args)...).QueryRow(func(row pgx.Row) error {
 			return row.Scan(loads[i].dest(c.args.args.ExecutionID)...)
 		})

@@ -71,9 +71,17 @@ func execOpening(executionID string) *pgx.Batch {
 	b.Queue(beginReadCommittedSQL)
 	b.Queue(execSettingsSQL)
 	b.Queue(execGateSQL)
-	b.Queue(execXactLockSQL, executionID)
-	b.Queue(lockExecutionRowSQL, executionID)
+	queueExecLocks(&b, executionID)
 	return &b
+}
+
+// queueExecLocks queues the locks of execution id on batch, each a
+// statement of its own: its advisory lock, then its row's
+// (lockExecutionRowSQL says why in that order). Writers alone
+// (execOpening) and groups of writers take them alike.
+func queueExecLocks(batch *pgx.Batch, id string) {
+	batch.Queue(execXactLockSQL, id)
+	batch.Queue(lockExecutionRowSQL, id)
 }
 
 // execSettingsSQL prices sequential scans out of an execution writer's
