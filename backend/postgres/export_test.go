@@ -32,3 +32,6 @@ func DeliverGroups(b *Backend) int64 { return b.deliveries.groups.Load() }
 
 // SuspendGroups counts the groups of several suspends b ran.
 func SuspendGroups(b *Backend) int64 { return b.suspends.groups.Load() }
+
+// ClaimGroups counts the groups of several claims b ran.
+func ClaimGroups(b *Backend) int64 { return b.claims.groups.Load() }

@@ -77,10 +77,12 @@ type Backend struct {
 	// completes groups concurrent complete_execution calls
 	// (complete_group.go), deliveries concurrent deliver_signal calls
 	// (deliver_group.go), suspends concurrent suspend calls
-	// (suspend_group.go).
+	// (suspend_group.go), claims concurrent claim_resumed_execution calls
+	// (claim_group.go).
 	completes  completer
 	deliveries deliverer
 	suspends   suspender
+	claims     claimer
 }
 
 // initGroups makes b's groupers run b's calls.
@@ -88,6 +90,7 @@ func (b *Backend) initGroups() {
 	b.initCompleter(&b.completes)
 	b.initDeliverer(&b.deliveries)
 	b.initSuspender(&b.suspends)
+	b.initClaimer(&b.claims)
 }
 
 // Stats counts the backend's writing transactions (keystore writers,

@@ -361,7 +361,7 @@ FROM c, LATERAL (` + signalArraysSQL + ` WHERE suspension_id = c.suspension_id) 
 // and locks up to $3 candidates FOR UPDATE SKIP LOCKED (the timed-out and
 // expired-lease branches behind the same gates as claimSQL's); the oldest
 // $3 of them by (suspended_at_ms, execution_id) are taken, the i-th with
-// lease $1[i] (candidates locked but not taken stay as they are, locked
+// lease $1[i] for $2[i] ms (candidates locked but not taken stay as they are, locked
 // until COMMIT), delisted from list_suspended by tag, and answered one row
 // each, with its suspension's signals, in claim order. The taken ids go
 // through arrays read once (p), so the update and the delete look each up
@@ -390,7 +390,7 @@ c AS (UPDATE ff_executions e
       SET state = 'claimed',
           reason = (SELECT reasons[array_position(ids, e.execution_id)] FROM p),
           lease_id = ($1::text[])[(SELECT array_position(ids, e.execution_id) FROM p)],
-          lease_expires_at_ms = (SELECT now_ms FROM n) + $2
+          lease_expires_at_ms = (SELECT now_ms FROM n) + ($2::bigint[])[(SELECT array_position(ids, e.execution_id) FROM p)]
       WHERE e.execution_id = ANY ((SELECT ids FROM p)::text[])
       RETURNING e.execution_id, e.suspension_id, e.reason, e.lease_id, e.lease_expires_at_ms)
 SELECT c.execution_id, c.suspension_id, c.reason, c.lease_id, c.lease_expires_at_ms, s.*
@@ -812,13 +812,28 @@ func (b *Backend) ListSuspended(ctx context.Context, args contracts.ListSuspende
 }
 
 // ClaimResumedExecution leases the oldest claimable execution: resumed,
-// suspended past its timeout, or claimed with an expired lease. One READ
-// COMMITTED transaction without table lock (claimSQL), so concurrent claims
-// of all processes each get another execution without queueing; pipelined
-// (pipeTx): BEGIN, the settings, the claim and COMMIT in one round trip
-// (and claimWaitSQL in a transaction of its own, after a pass that skipped
-// everything).
+// suspended past its timeout, or claimed with an expired lease. Claims run
+// at READ COMMITTED without table lock (claimSQL), so concurrent claims of
+// all processes each get another execution without queueing. Concurrent
+// claims of this Backend share one transaction (group commit,
+// claim_group.go); a claim that finds no group to join runs at once, alone
+// (claimAlone).
 func (b *Backend) ClaimResumedExecution(ctx context.Context, args contracts.ClaimArgs) (contracts.ClaimOutcome, error) {
+	if err := b.usable(); err != nil {
+		return contracts.ClaimOutcome{}, err
+	}
+	out, err := b.claims.call(ctx, args)
+	if err != nil {
+		return contracts.ClaimOutcome{}, interpretError(err)
+	}
+	return out, nil
+}
+
+// claimAlone is claim_resumed_execution in a transaction of its own,
+// pipelined (pipeTx): BEGIN, the settings, the claim and COMMIT in one
+// round trip (and claimWaitSQL in a transaction of its own, after a pass
+// that skipped everything).
+func (b *Backend) claimAlone(ctx context.Context, args contracts.ClaimArgs) (contracts.ClaimOutcome, error) {
 	var out contracts.ClaimOutcome
 	err := b.inPipeTx(ctx, claimOpening, func(tx *pipeTx) error {
 		var err error
@@ -826,7 +841,7 @@ func (b *Backend) ClaimResumedExecution(ctx context.Context, args contracts.Clai
 		out, err = claimOne(ctx, tx, args.LeaseMs, func() { tx.reopen(claimOpening()) })
 		return err
 	})
-	return out, interpretError(err)
+	return out, err
 }
 
 // ClaimResumedExecutions claims up to args.Max executions, oldest first,
@@ -841,8 +856,10 @@ func (b *Backend) ClaimResumedExecution(ctx context.Context, args contracts.Clai
 func (b *Backend) ClaimResumedExecutions(ctx context.Context, args contracts.ClaimBatchArgs) (contracts.ClaimBatchOutcome, error) {
 	var out contracts.ClaimBatchOutcome
 	leases := make([]string, max(args.Max, 1))
+	leaseMs := make([]int64, len(leases))
 	for i := range leases {
 		leases[i] = driver.NewID()
+		leaseMs[i] = args.LeaseMs
 	}
 	err := b.inPipeTx(ctx, claimOpening, func(tx *pipeTx) error {
 		out = contracts.ClaimBatchOutcome{Claims: []contracts.ClaimOutcome{}}
@@ -859,7 +876,7 @@ func (b *Backend) ClaimResumedExecutions(ctx context.Context, args contracts.Cla
 				out.Claims = append(out.Claims, c)
 			}
 			return rows.Err()
-		}, claimBatchSQL, leases, args.LeaseMs, args.Max)
+		}, claimBatchSQL, leases, leaseMs, args.Max)
 		if err != nil || len(out.Claims) > 0 {
 			return err
 		}
