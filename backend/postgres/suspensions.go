@@ -775,7 +775,8 @@ func (s nullableSignal) signal() contracts.Signal {
 // ListSuspended pages through executions in state suspended, ordered by
 // (suspended_at_ms, execution_id), strictly after the cursor, each with its
 // suspension's tags; with args.Tag, only those whose suspension carries it,
-// read through the tag index (docs/spec.md §8.6). One statement.
+// read through the tag index (docs/spec.md §8.6). One statement, in a
+// read transaction under listSettingsSQL, pipelined: one round trip.
 func (b *Backend) ListSuspended(ctx context.Context, args contracts.ListSuspendedArgs) (contracts.ListSuspendedResult, error) {
 	if err := b.usable(); err != nil {
 		return contracts.ListSuspendedResult{}, err
@@ -788,28 +789,41 @@ func (b *Backend) ListSuspended(ctx context.Context, args contracts.ListSuspende
 		}
 		after = c
 	}
-	var (
-		rows pgx.Rows
-		err  error
-	)
+	sql, params := listSuspendedSQL, []any{after.SuspendedAtMs, after.ExecutionID, args.Limit + 1}
 	if args.Tag != "" {
-		rows, err = b.pool.Query(ctx, listByTagSQL, after.SuspendedAtMs, after.ExecutionID, args.Limit+1, args.Tag)
-	} else {
-		rows, err = b.pool.Query(ctx, listSuspendedSQL, after.SuspendedAtMs, after.ExecutionID, args.Limit+1)
+		sql, params = listByTagSQL, append(params, args.Tag)
 	}
-	if err != nil {
-		return contracts.ListSuspendedResult{}, interpretError(err)
-	}
-	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (contracts.SuspendedExecution, error) {
-		var e contracts.SuspendedExecution
-		err := r.Scan(&e.ExecutionID, &e.SuspensionID, &e.SuspendedAtMs, &e.TimeoutAtMs, &e.Waitpoints, &e.Tags)
-		return e, err
+	var list []contracts.SuspendedExecution
+	var batch pgx.Batch
+	batch.Queue(beginReadCommittedSQL)
+	batch.Queue(listSettingsSQL)
+	batch.Queue(sql, params...).Query(func(rows pgx.Rows) error {
+		var err error
+		list, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (contracts.SuspendedExecution, error) {
+			var e contracts.SuspendedExecution
+			err := r.Scan(&e.ExecutionID, &e.SuspensionID, &e.SuspendedAtMs, &e.TimeoutAtMs, &e.Waitpoints, &e.Tags)
+			return e, err
+		})
+		return err
 	})
-	if err != nil {
+	batch.Queue("COMMIT") // a connection left in the transaction by an error is closed by the pool
+	if err := b.pool.SendBatch(ctx, &batch).Close(); err != nil {
 		return contracts.ListSuspendedResult{}, interpretError(err)
 	}
 	return driver.PageSuspended(list, args.Limit), nil
 }
+
+// listSettingsSQL sets, for a list_suspended transaction only (SET LOCAL:
+// no session state, so behind a transaction pooler too), the generic plan
+// of its prepared statement, and the claim's pricing of sorts, sequential
+// scans and JIT (claimSettingsSQL), under which that plan is the walk of
+// the partial index in list order whatever the statistics. The server
+// would otherwise plan every call again once the statistics are fresh:
+// for a generic plan it must assume LIMIT $3 takes a tenth of the rows,
+// which prices it far above any custom plan, so it keeps choosing custom
+// plans, each one planned anew (most of a page's cost at 100,000
+// suspended executions).
+const listSettingsSQL = `SELECT set_config('plan_cache_mode', 'force_generic_plan', true), set_config('enable_sort', 'off', true), set_config('enable_seqscan', 'off', true), set_config('jit', 'off', true)`
 
 // ClaimResumedExecution leases the oldest claimable execution: resumed,
 // suspended past its timeout, or claimed with an expired lease. Claims run
