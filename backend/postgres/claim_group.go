@@ -70,17 +70,7 @@ func (b *Backend) claimGroup(calls []*groupCall[contracts.ClaimArgs, contracts.C
 	)
 	batch.QueuedQueries = claimOpening().QueuedQueries
 	batch.Queue(claimBatchSQL, leases, leaseMs, len(calls)).Query(func(rows pgx.Rows) error {
-		for rows.Next() {
-			c := contracts.ClaimOutcome{Outcome: contracts.OutcomeClaimed}
-			var a signalArrays
-			dest := append([]any{&c.ExecutionID, &c.SuspensionID, &c.Reason, &c.LeaseID, &c.LeaseExpiresAtMs}, a.dest()...)
-			if err := rows.Scan(dest...); err != nil {
-				return err
-			}
-			c.Signals = a.signals()
-			claims = append(claims, c)
-		}
-		return rows.Err()
+		return scanClaims(rows, &claims)
 	})
 	batch.Queue(claimableLeftSQL).QueryRow(func(row pgx.Row) error { return row.Scan(&left) })
 	err = tx.commit(&batch, false)

@@ -38,13 +38,7 @@ func newGroupFixture(t *testing.T) *groupFixture {
 func (f *groupFixture) claimed(t *testing.T, ids ...string) map[string]string {
 	t.Helper()
 	ctx := context.Background()
-	for _, id := range ids {
-		s, err := f.e.Suspend(ctx, contracts.SuspendArgs{ExecutionID: id, Waitpoints: []contracts.WaitpointSpec{{Key: "a"}}, Condition: contracts.ConditionAny})
-		require.NoError(t, err)
-		w := s.Waitpoints[0]
-		_, err = f.e.DeliverSignal(ctx, contracts.DeliverSignalArgs{ExecutionID: id, WaitpointID: w.WaitpointID, Token: w.Token, Name: "go"})
-		require.NoError(t, err)
-	}
+	f.resumed(t, ids...)
 	leases := map[string]string{}
 	for len(leases) < len(ids) {
 		out, err := f.e.ClaimResumedExecutions(ctx, contracts.ClaimBatchArgs{WorkerID: "w", LeaseMs: 60_000, Max: 100})

@@ -879,17 +879,7 @@ func (b *Backend) ClaimResumedExecutions(ctx context.Context, args contracts.Cla
 		out = contracts.ClaimBatchOutcome{Claims: []contracts.ClaimOutcome{}}
 		tx.commitWithNext()
 		err := tx.QueryRows(ctx, func(rows pgx.Rows) error {
-			for rows.Next() {
-				c := contracts.ClaimOutcome{Outcome: contracts.OutcomeClaimed}
-				var a signalArrays
-				dest := append([]any{&c.ExecutionID, &c.SuspensionID, &c.Reason, &c.LeaseID, &c.LeaseExpiresAtMs}, a.dest()...)
-				if err := rows.Scan(dest...); err != nil {
-					return err
-				}
-				c.Signals = a.signals()
-				out.Claims = append(out.Claims, c)
-			}
-			return rows.Err()
+			return scanClaims(rows, &out.Claims)
 		}, claimBatchSQL, leases, leaseMs, args.Max)
 		if err != nil || len(out.Claims) > 0 {
 			return err
@@ -905,6 +895,21 @@ func (b *Backend) ClaimResumedExecutions(ctx context.Context, args contracts.Cla
 		return contracts.ClaimBatchOutcome{}, interpretError(err)
 	}
 	return out, nil
+}
+
+// scanClaims appends the claims of claimBatchSQL's rows to claims.
+func scanClaims(rows pgx.Rows, claims *[]contracts.ClaimOutcome) error {
+	for rows.Next() {
+		c := contracts.ClaimOutcome{Outcome: contracts.OutcomeClaimed}
+		var a signalArrays
+		dest := append([]any{&c.ExecutionID, &c.SuspensionID, &c.Reason, &c.LeaseID, &c.LeaseExpiresAtMs}, a.dest()...)
+		if err := rows.Scan(dest...); err != nil {
+			return err
+		}
+		c.Signals = a.signals()
+		*claims = append(*claims, c)
+	}
+	return rows.Err()
 }
 
 // claimWaiting leases the oldest claimable execution, waiting for the
