@@ -29,6 +29,11 @@
 #      stages 5 and 6 run up to FF_TEST_JOBS (default 3) at a time, each
 #      into its own file, summarized in order once all have finished;
 #   7. scripts/fuzz.sh -json: every fuzz target of every module for 5 s.
+#      Its fuzzing-instrumented test binaries are built beforehand
+#      (scripts/fuzz.sh -build, niced, in the background from stage 4 on,
+#      alongside the servers and tests, which leave CPU idle while they
+#      wait), so that the stage finds them in the build cache and spends
+#      its time fuzzing; it waits for that build if it is still running.
 # Every `go test -json` stream goes through internal/cmd/testsummary, which
 # prints a line per package, the full output of whatever failed, and, as the
 # very last line of the run (after the servers are stopped and the stage
@@ -111,6 +116,7 @@ stream() {
 
 SERVERS=0
 SIGNAL=""
+FUZZ_BUILD_PID=""
 finish() {
 	local rc=$? t
 	trap - EXIT INT TERM
@@ -120,6 +126,7 @@ finish() {
 	elif ((rc != 0 && FAILURES == 0)); then
 		fail "scripts/test.sh stopped (exit $rc) before the end: see the output above"
 	fi
+	if [[ -n "$FUZZ_BUILD_PID" ]]; then kill -- "-$FUZZ_BUILD_PID" 2>/dev/null || true; fi
 	if ((SERVERS)); then
 		stage "stopping test servers"
 		bash "$ROOT/scripts/test-servers.sh" stop || echo "warning: stopping the test servers failed" >&2
@@ -228,6 +235,22 @@ if ((RC != 0)) && [[ "${FF_TEST_KEEP_GOING:-}" != 1 ]]; then
 	exit "$RC"
 fi
 
+# The fuzz stage's test binaries build while the servers start and the
+# tests run, at a lower priority (nice), in a session of their own (setsid:
+# finish kills the whole build if the run stops early), disowned so that the
+# test stages' job count and `wait` ignore it. Only the build cache is
+# kept: the fuzz stage builds again, from it. A build failure is reported
+# by the fuzz stage itself, not here.
+if [[ "$FUZZTIME" != 0 ]]; then
+	fuzzpkgs=()
+	if [[ -n "${FF_TEST_PKGS:-}" ]]; then read -r -a fuzzpkgs <<<"$FF_TEST_PKGS"; fi
+	step "started: scripts/fuzz.sh -build (niced, alongside the servers and tests)"
+	setsid bash -c 't0=$SECONDS; nice -n 10 bash scripts/fuzz.sh -build "${@:2}" >"$1.out" 2>&1; echo "$? $((SECONDS - t0))" >"$1.rc"' \
+		_ "$WORK/fuzzbuild" "${fuzzpkgs[@]}" &
+	FUZZ_BUILD_PID=$!
+	disown "$FUZZ_BUILD_PID"
+fi
+
 stage "starting test servers"
 FF_TEST_STATE_DIR="$(mktemp -d "${TMPDIR:-/tmp}/ff-test-state.XXXXXX")"
 export FF_TEST_STATE_DIR
@@ -314,9 +337,12 @@ fi
 collect
 
 if [[ "$FUZZTIME" != 0 ]]; then
-	fuzzpkgs=()
-	if [[ -n "${FF_TEST_PKGS:-}" ]]; then read -r -a fuzzpkgs <<<"$FF_TEST_PKGS"; fi
 	stage "fuzz: every target for $FUZZTIME"
+	while kill -0 "$FUZZ_BUILD_PID" 2>/dev/null; do sleep 1; done
+	if read -r st secs <"$WORK/fuzzbuild.rc" 2>/dev/null; then
+		step "fuzz: test binaries built alongside the tests in ${secs}s (exit $st)"
+	fi
+	FUZZ_BUILD_PID=""
 	stream "scripts/fuzz.sh" . -prefix fuzz: -show-tests -- bash scripts/fuzz.sh -json "$FUZZTIME" "${fuzzpkgs[@]}"
 	stage_done
 fi
