@@ -350,19 +350,6 @@ local function ff_wp(id, wid)
   return redis.call('HMGET', BASE .. 'w:' .. wid, 'e', 'closed', 's', 'k', 'n', 'x', 'nb', 'h')
 end
 
--- ff_wp_signaled adds one to the signal count of waitpoint wid of
--- execution id (wf: its ff_wp) and returns the new count.
-local function ff_wp_signaled(id, wid, wf)
-  if not wf.inline then
-    return redis.call('HINCRBY', BASE .. 'w:' .. wid, 'n', 1)
-  end
-  local exec = BASE .. 'x:' .. id
-  local h, n, k = ff_inline(redis.call('HGET', exec, 'w:' .. wid))
-  n = tonumber(n) + 1
-  redis.call('HSET', exec, 'w:' .. wid, h .. n .. ':' .. k)
-  return n
-end
-
 -- ff_inline_ids returns the ids of the inline waitpoints of x:E (exec).
 local function ff_inline_ids(exec)
   local ids = {}
@@ -716,7 +703,7 @@ local function ff_record(now, wf)
     return ff_error('waitpoint_closed')
   end
   local exec = BASE .. 'x:' .. id
-  local ef = redis.call('HMGET', exec, 'tat', 'nsig', 'cond', 'member', 'nbytes', 'need', 'tags')
+  local ef = redis.call('HMGET', exec, 'tat', 'nsig', 'cond', 'member', 'nbytes', 'need', 'tags', 'pending')
   if ef[1] ~= '' and ff_cmp(now, ef[1]) > 0 then
     return ff_error('suspension_timed_out')
   end
@@ -736,23 +723,36 @@ local function ff_record(now, wf)
   end
   local key = wf[4]
   redis.call('RPUSH', list, now .. '|' .. ARGV[7] .. #key .. ':' .. key .. ARGV[8])
-  redis.call('HINCRBY', exec, 'nsig', 1)
-  if not ef[5] then
-    redis.call('HSET', exec, 'nbytes', used + size)
-  elseif size > 0 then
-    redis.call('HINCRBY', exec, 'nbytes', size)
-  end
   if ikey ~= '' then
     redis.call('HSET', widem, ikey, ARGV[6])
   end
+  -- The execution's fields this delivery changes, written by one HSET at
+  -- the end from what was read above (the script is atomic): its signal
+  -- count and payload bytes, an inline waitpoint's signal count, the
+  -- waitpoints still to be signalled, its version and, when it resumes,
+  -- its state.
+  local set = {'nsig', tonumber(ef[2]) + 1, 'ver', ARGV[6]}
+  if not ef[5] or size > 0 then
+    set[#set + 1], set[#set + 2] = 'nbytes', used + size
+  end
+  local n -- the waitpoint's signal count, this one included
+  if wf.inline then
+    n = tonumber(wf[5]) + 1
+    set[#set + 1], set[#set + 2] = 'w:' .. wid, wf.raw .. n .. ':' .. key
+  else
+    n = redis.call('HINCRBY', BASE .. 'w:' .. wid, 'n', 1)
+  end
   local resumed = false
-  if ff_wp_signaled(id, wid, wf) == 1 then
-    local left = redis.call('HINCRBY', exec, 'pending', -1)
+  if n == 1 then
+    local left = (tonumber(ef[8]) or 0) - 1
+    set[#set + 1], set[#set + 2] = 'pending', left
     resumed = left <= 0 or (not ef[6] and ef[3] == 'any')
   end
-  redis.call('HSET', exec, 'ver', ARGV[6])
   if resumed then
-    redis.call('HSET', exec, 'state', 'resumed')
+    set[#set + 1], set[#set + 2] = 'state', 'resumed'
+  end
+  redis.call('HSET', exec, unpack(set))
+  if resumed then
     redis.call('HDEL', exec, 'reason')
     ff_close_waitpoints(exec)
     ff_unlist(ef[4], ef[7])
