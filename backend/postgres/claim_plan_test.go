@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -166,6 +167,13 @@ func TestClaimWalksClaimOrderWhateverTheStatistics(t *testing.T) {
 				for cte, index := range map[string]string{"CTE t": "ff_executions_timeouts", "CTE l": "ff_executions_leases"} {
 					require.Equal(t, []string{index}, gateIndexes(plan, cte), "%s: the gate of %s; plan:\n%s", stats, cte, plan)
 				}
+				// A group of claims asks whether anything claimable is
+				// left (claim_group.go): the three gates, an index entry
+				// each.
+				left, leftBuffers := explainClaimTx(t, c, postgres.ClaimableLeftSQL)
+				require.LessOrEqual(t, leftBuffers, claimLeftBufferBound, "%s: buffers of claimableLeftSQL; plan:\n%s", stats, left)
+				require.Equal(t, []string{"ff_executions_leases", "ff_executions_resumed", "ff_executions_timeouts"}, indexScans(left),
+					"%s: claimableLeftSQL reads the gates; plan:\n%s", stats, left)
 			}
 
 			out, err := first.ClaimResumedExecution(ctx, contracts.ClaimArgs{WorkerID: "w", LeaseMs: 1000})
@@ -179,6 +187,29 @@ func TestClaimWalksClaimOrderWhateverTheStatistics(t *testing.T) {
 			require.Equal(t, tc.reason, out.Reason)
 		})
 	}
+}
+
+// claimLeftBufferBound is the most buffers claimableLeftSQL may touch:
+// the first entry of three indexes and its row, a few pages each.
+const claimLeftBufferBound = 20
+
+// indexScans lists, sorted, the index of every scan of the plan ("" for
+// a scan without one, such as a Seq Scan), nested plans included.
+func indexScans(root planNode) []string {
+	var out []string
+	var walk func(n planNode)
+	walk = func(n planNode) {
+		if strings.HasSuffix(fmt.Sprint(n["Node Type"]), "Scan") && n["Relation Name"] != nil {
+			index, _ := n["Index Name"].(string)
+			out = append(out, index)
+		}
+		for _, k := range n.children() {
+			walk(k)
+		}
+	}
+	walk(root)
+	slices.Sort(out)
+	return out
 }
 
 // planNode is a node of EXPLAIN (FORMAT JSON).
@@ -222,6 +253,13 @@ func (n planNode) String() string {
 // reads, its CTEs included; planning excluded).
 func explainClaim(t *testing.T, c *pgx.Conn) (planNode, int) {
 	t.Helper()
+	return explainClaimTx(t, c, postgres.ClaimSQL, "00000000-0000-4000-8000-000000000000", int64(1000))
+}
+
+// explainClaimTx is explainClaim for sql, a statement of a claim's
+// transaction, with args.
+func explainClaimTx(t *testing.T, c *pgx.Conn, sql string, args ...any) (planNode, int) {
+	t.Helper()
 	ctx := context.Background()
 	tx, err := c.Begin(ctx)
 	require.NoError(t, err)
@@ -231,8 +269,7 @@ func explainClaim(t *testing.T, c *pgx.Conn) (planNode, int) {
 	var out []struct {
 		Plan planNode `json:"Plan"`
 	}
-	require.NoError(t, tx.QueryRow(ctx, `EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) `+postgres.ClaimSQL,
-		"00000000-0000-4000-8000-000000000000", int64(1000)).Scan(&out))
+	require.NoError(t, tx.QueryRow(ctx, `EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) `+sql, args...).Scan(&out))
 	require.Len(t, out, 1)
 	p := out[0].Plan
 	hit, _ := p["Shared Hit Blocks"].(float64)

@@ -7,6 +7,7 @@ import "context"
 const (
 	ClaimSQL         = claimSQL
 	ClaimSettingsSQL = claimSettingsSQL
+	ClaimableLeftSQL = claimableLeftSQL
 )
 
 // ObserveSQL exposes the observe_signals statement to the plan test.
