@@ -281,6 +281,11 @@ func measurePass(ctx context.Context, cfg scaleConfig, st *scaleStore, backend s
 			return row
 		}
 	}
+	if st.settle != nil {
+		if row.Err = st.settle(ctx); row.Err != nil {
+			return row
+		}
+	}
 	clients := max(fillClients(cfg, st), cfg.Clients)
 	s := &suite{e: st.e, clients: cfg.Clients, fillClients: clients, samples: cfg.Samples, readBudget: cfg.ReadBudget, tag: tag, slowlog: st.slowlog,
 		shape: suspendShape{waitpoints: cfg.Waitpoints}, stderr: stderr, label: label,

@@ -3,12 +3,14 @@ package main
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	sqlitedriver "github.com/ncruces/go-sqlite3/driver"
 	"github.com/redis/go-redis/v9"
@@ -42,6 +44,9 @@ type scaleStore struct {
 	size    func(context.Context) (int64, error) // bytes of our data in the store
 	slowlog *slowlog                             // Valkey only
 	note    string                               // how the size and the pass are measured, for the output
+	// settle runs before each measurement, after before, so that the
+	// timing does not overlap the fill's after-effects; nil: nothing.
+	settle func(context.Context) error
 	// beginTx begins a transaction of the application on the store, for
 	// Engine.SuspendTx (the batched fill); nil where the backend has none.
 	beginTx func(context.Context) (appTx, error)
@@ -143,7 +148,7 @@ func openScalePostgres(ctx context.Context, admin *url.URL, name string, poolSiz
 	}
 	fresh.pass = passAnalyzed
 	stale.note = "Postgres: two databases, filled alike; autovacuum is off on our tables in both. \"stale statistics\" was analysed once, empty (before the first fill), " +
-		"and never again; \"after ANALYZE\" is analysed right before each measurement. Bytes are pg_total_relation_size of our tables (ff_*), indexes and TOAST included. " +
+		"and never again; \"after ANALYZE\" is analysed right before each measurement. Each measurement starts after a CHECKPOINT (when the role may run one). Bytes are pg_total_relation_size of our tables (ff_*), indexes and TOAST included. " +
 		"The fill suspends in transactions of the bench's own pool on the same database (Engine.SuspendTx)."
 	return []*scaleStore{stale, fresh}, nil
 }
@@ -192,7 +197,21 @@ func openPostgresStore(ctx context.Context, admin *url.URL, name string, poolSiz
 		return appTx{tx: tx, commit: func(ctx context.Context) error { return tx.Commit(ctx) },
 			rollback: func(ctx context.Context) { _ = tx.Rollback(context.WithoutCancel(ctx)) }}, nil
 	}
-	return &scaleStore{e: e, pass: passAnalyzed, before: analyze, size: size, beginTx: beginTx, fillClients: poolSize}, nil
+	// A CHECKPOINT writes out what the fill left dirty, so that the
+	// checkpointer does not write it during the timed operations (a
+	// fill of 1M leaves gigabytes of WAL behind it). It needs superuser
+	// or pg_checkpoint; without them the pass is timed unsettled.
+	settle := func(ctx context.Context) error {
+		if _, err := pool.Exec(ctx, "CHECKPOINT"); err != nil {
+			var pe *pgconn.PgError
+			if errors.As(err, &pe) && pe.Code == "42501" { // insufficient_privilege
+				return nil
+			}
+			return fmt.Errorf("CHECKPOINT: %w", err)
+		}
+		return nil
+	}
+	return &scaleStore{e: e, pass: passAnalyzed, before: analyze, settle: settle, size: size, beginTx: beginTx, fillClients: poolSize}, nil
 }
 
 // ourTables lists our tables (ff_*) in the database of pool.
