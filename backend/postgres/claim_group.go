@@ -1,8 +1,6 @@
 package postgres
 
 import (
-	"sync"
-
 	"github.com/jackc/pgx/v5"
 
 	"github.com/flowfabric/flowfabric-go/contracts"
@@ -79,17 +77,17 @@ func (b *Backend) claimGroup(calls []*groupCall[contracts.ClaimArgs, contracts.C
 		return nil, err
 	}
 	answers := make([]groupAnswer[contracts.ClaimOutcome], len(calls))
-	var wg sync.WaitGroup
+	var alone []int
 	for i := range calls {
 		switch {
 		case i < len(claims):
 			answers[i].out = claims[i]
 		case left:
-			wg.Go(func() { answers[i].out, answers[i].err = b.claimAlone(calls[i].ctx, calls[i].args) })
+			alone = append(alone, i)
 		default:
 			answers[i].out = contracts.ClaimOutcome{Outcome: contracts.OutcomeNone}
 		}
 	}
-	wg.Wait()
+	b.claims.runAlone(calls, alone, answers)
 	return answers, nil
 }

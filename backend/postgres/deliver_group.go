@@ -35,26 +35,20 @@ func (b *Backend) initDeliverer(g *deliverer) {
 // deliverGroup runs the deliveries of calls, sorted by execution_id and
 // of distinct executions, in one pipelined transaction and answers each.
 func (b *Backend) deliverGroup(calls []*groupCall[deliverCall, contracts.DeliverSignalOutcome]) ([]groupAnswer[contracts.DeliverSignalOutcome], error) {
-	tx, err := b.beginGroup(calls[0].ctx)
+	loads := make([]deliveryState, len(calls))
+	tx, err := b.deliveries.lockAndLoad(calls, func(i int, batch *pgx.Batch) {
+		c := calls[i].args
+		batch.Queue(deliverLoadSQL, c.loadArgs()...).QueryRow(func(row pgx.Row) error {
+			return row.Scan(loads[i].dest(c.token.Kid)...)
+		})
+	})
 	if err != nil {
 		return nil, err
 	}
 	defer tx.finish()
-	var batch pgx.Batch
-	groupOpening(&batch)
-	loads := make([]deliveryState, len(calls))
-	for i, c := range calls {
-		queueExecLocks(&batch, c.args.args.ExecutionID)
-		batch.Queue(deliverLoadSQL, c.args.loadArgs()...).QueryRow(func(row pgx.Row) error {
-			return row.Scan(loads[i].dest(c.args.token.Kid)...)
-		})
-	}
-	if err := tx.send(&batch); err != nil {
-		return nil, errors.Join(errGroupRolledBack, err) // COMMIT was not sent
-	}
 	answers := make([]groupAnswer[contracts.DeliverSignalOutcome], len(calls))
 	steps := make([]deliverStep, len(calls))
-	batch = pgx.Batch{}
+	var batch pgx.Batch
 	notify := false
 	for i, c := range calls {
 		s := &steps[i]

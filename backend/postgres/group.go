@@ -218,6 +218,40 @@ func (g *grouper[A, O]) run(calls []*groupCall[A, O]) {
 	}
 }
 
+// lockAndLoad begins the group of calls (sorted by execution id) on a
+// connection and sends its first round trip: the opening (groupOpening),
+// then for each call in turn its execution's locks (queueExecLocks) and
+// what load queues for the i-th call. Its error wraps errGroupRolledBack:
+// COMMIT was not sent, and the connection is released.
+func (g *grouper[A, O]) lockAndLoad(calls []*groupCall[A, O], load func(i int, batch *pgx.Batch)) (*groupTx, error) {
+	tx, err := g.b.beginGroup(calls[0].ctx)
+	if err != nil {
+		return nil, err
+	}
+	var batch pgx.Batch
+	groupOpening(&batch)
+	for i, c := range calls {
+		queueExecLocks(&batch, g.executionID(c.args))
+		load(i, &batch)
+	}
+	if err := tx.send(&batch); err != nil {
+		tx.finish()
+		return nil, errors.Join(errGroupRolledBack, err)
+	}
+	return tx, nil
+}
+
+// runAlone runs the calls at indices at, each in a transaction of its own
+// (g.alone) and all at once, after their group ended, and writes their
+// answers into answers.
+func (g *grouper[A, O]) runAlone(calls []*groupCall[A, O], at []int, answers []groupAnswer[O]) {
+	var wg sync.WaitGroup
+	for _, i := range at {
+		wg.Go(func() { answers[i].out, answers[i].err = g.alone(calls[i].ctx, calls[i].args) })
+	}
+	wg.Wait()
+}
+
 // errGroupRolledBack marks a group the server rolled back.
 var errGroupRolledBack = errors.New("postgres: the group rolled back")
 

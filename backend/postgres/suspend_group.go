@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"errors"
-	"sync"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -71,26 +70,19 @@ func (t *collectTx) QueryRow(context.Context, string, ...any) pgx.Row { return e
 // suspendGroup runs the suspends of calls, sorted by execution_id and of
 // distinct executions, in one pipelined transaction and answers each.
 func (b *Backend) suspendGroup(calls []*groupCall[suspendCall, contracts.SuspendOutcome]) ([]groupAnswer[contracts.SuspendOutcome], error) {
-	tx, err := b.beginGroup(calls[0].ctx)
+	loads := make([]suspendLoad, len(calls))
+	tx, err := b.suspends.lockAndLoad(calls, func(i int, batch *pgx.Batch) {
+		args := calls[i].args.args
+		batch.Queue(suspendLoadSQL, loads[i].loadArgs(args)...).QueryRow(func(row pgx.Row) error {
+			return row.Scan(loads[i].dest(args.ExecutionID)...)
+		})
+	})
 	if err != nil {
 		return nil, err
 	}
-	var batch pgx.Batch
-	groupOpening(&batch)
-	loads := make([]suspendLoad, len(calls))
-	for i, c := range calls {
-		queueExecLocks(&batch, c.args.args.ExecutionID)
-		batch.Queue(suspendLoadSQL, loads[i].loadArgs(c.args.args)...).QueryRow(func(row pgx.Row) error {
-			return row.Scan(loads[i].dest(c.args.args.ExecutionID)...)
-		})
-	}
-	if err := tx.send(&batch); err != nil {
-		tx.finish()
-		return nil, errors.Join(errGroupRolledBack, err) // COMMIT was not sent
-	}
 	answers := make([]groupAnswer[contracts.SuspendOutcome], len(calls))
 	var alone []int
-	batch = pgx.Batch{}
+	var batch pgx.Batch
 	for i, c := range calls {
 		var ct collectTx
 		out, err := suspendDecide(tx.ctx, &ct, c.args.ring, c.args.args, &loads[i])
@@ -109,10 +101,6 @@ func (b *Backend) suspendGroup(calls []*groupCall[suspendCall, contracts.Suspend
 	if err != nil {
 		return nil, err
 	}
-	var wg sync.WaitGroup
-	for _, i := range alone {
-		wg.Go(func() { answers[i].out, answers[i].err = b.suspendAlone(calls[i].ctx, calls[i].args) })
-	}
-	wg.Wait()
+	b.suspends.runAlone(calls, alone, answers)
 	return answers, nil
 }
