@@ -378,10 +378,7 @@ func replaySuspend(rec string, args contracts.SuspendArgs, rk replayKids, now in
 // accepted in one round trip; the store never holds a token or its MAC.
 // Its first 16 hex digits are driver.TokenFingerprint of the token, which
 // get_waitpoint shows.
-func tokenHash(token string) string {
-	h := sha256.Sum256([]byte(token))
-	return hex.EncodeToString(h[:])
-}
+func tokenHash(token string) string { return hex.EncodeToString([]byte(tokenDigest(token))) }
 
 // tokenDigest is SHA-256 of a token as its 32 raw bytes, which suspend
 // and deliver pass to their scripts: the scripts compare and store raw
