@@ -91,16 +91,26 @@ func (f *groupFixture) waiters(t *testing.T, c *pgx.Conn, id string) int {
 // answers of the two blocked completes.
 func (f *groupFixture) blockTheGroups(t *testing.T, leases map[string]string, blockers ...string) (release func(), answers <-chan error) {
 	t.Helper()
+	return f.blockWith(t, "the complete of", blockers, func(id string) error {
+		_, err := f.e.CompleteExecution(context.Background(), contracts.CompleteArgs{ExecutionID: id, LeaseID: leases[id]})
+		return err
+	})
+}
+
+// blockWith occupies both group slots of one kind of call: for each
+// execution of blockers it holds the execution's advisory lock in another
+// session and starts call(id), which waits for it (what names the call in
+// messages). The calls of that kind made until the returned release runs
+// queue, and then run as one group. It returns the blocked calls' answers.
+func (f *groupFixture) blockWith(t *testing.T, what string, blockers []string, call func(id string) error) (release func(), answers <-chan error) {
+	t.Helper()
 	obs := connect(t, f.plain)
 	var ends []func()
 	ch := make(chan error, len(blockers))
 	for _, id := range blockers {
 		ends = append(ends, f.holdLock(t, id))
-		go func() {
-			_, err := f.e.CompleteExecution(context.Background(), contracts.CompleteArgs{ExecutionID: id, LeaseID: leases[id]})
-			ch <- err
-		}()
-		eventually(t, "the complete of "+id+" waiting for its lock", func() bool { return f.waiters(t, obs, id) == 1 })
+		go func() { ch <- call(id) }()
+		eventually(t, what+" "+id+" waiting for its lock", func() bool { return f.waiters(t, obs, id) == 1 })
 	}
 	return func() {
 		for _, end := range ends {

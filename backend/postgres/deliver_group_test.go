@@ -36,23 +36,14 @@ func signal(id string, w contracts.WaitpointOutcome, idem string) contracts.Deli
 // one group. It returns the answers of the two blocked deliveries.
 func (f *groupFixture) blockTheDeliveries(t *testing.T, blockers ...string) (release func(), answers <-chan error) {
 	t.Helper()
-	obs := connect(t, f.plain)
-	var ends []func()
-	ch := make(chan error, len(blockers))
+	ws := map[string]contracts.WaitpointOutcome{}
 	for _, id := range blockers {
-		w := f.suspend(t, id, contracts.ConditionAny, "a")
-		ends = append(ends, f.holdLock(t, id))
-		go func() {
-			_, err := f.b.DeliverSignal(context.Background(), signal(id, w[0], ""))
-			ch <- err
-		}()
-		eventually(t, "the delivery to "+id+" waiting for its lock", func() bool { return f.waiters(t, obs, id) == 1 })
+		ws[id] = f.suspend(t, id, contracts.ConditionAny, "a")[0]
 	}
-	return func() {
-		for _, end := range ends {
-			end()
-		}
-	}, ch
+	return f.blockWith(t, "the delivery to", blockers, func(id string) error {
+		_, err := f.b.DeliverSignal(context.Background(), signal(id, ws[id], ""))
+		return err
+	})
 }
 
 type delivered struct {

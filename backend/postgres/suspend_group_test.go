@@ -17,22 +17,10 @@ import (
 // It returns the answers of the two blocked suspends.
 func (f *groupFixture) blockTheSuspends(t *testing.T, blockers ...string) (release func(), answers <-chan error) {
 	t.Helper()
-	obs := connect(t, f.plain)
-	var ends []func()
-	ch := make(chan error, len(blockers))
-	for _, id := range blockers {
-		ends = append(ends, f.holdLock(t, id))
-		go func() {
-			_, err := f.b.Suspend(context.Background(), anySuspend(id, ""))
-			ch <- err
-		}()
-		eventually(t, "the suspend of "+id+" waiting for its lock", func() bool { return f.waiters(t, obs, id) == 1 })
-	}
-	return func() {
-		for _, end := range ends {
-			end()
-		}
-	}, ch
+	return f.blockWith(t, "the suspend of", blockers, func(id string) error {
+		_, err := f.b.Suspend(context.Background(), anySuspend(id, ""))
+		return err
+	})
 }
 
 // anySuspend suspends execution id on one new waitpoint under condition
