@@ -77,17 +77,15 @@ func (b *Backend) claimGroup(calls []*groupCall[contracts.ClaimArgs, contracts.C
 		return nil, err
 	}
 	answers := make([]groupAnswer[contracts.ClaimOutcome], len(calls))
-	var alone []int
 	for i := range calls {
 		switch {
 		case i < len(claims):
 			answers[i].out = claims[i]
 		case left:
-			alone = append(alone, i)
+			answers[i].err = errAlone
 		default:
 			answers[i].out = contracts.ClaimOutcome{Outcome: contracts.OutcomeNone}
 		}
 	}
-	b.claims.runAlone(calls, alone, answers)
 	return answers, nil
 }

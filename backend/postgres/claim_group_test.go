@@ -150,7 +150,7 @@ func TestClaimGroupTakesEachExecutionOnce(t *testing.T) {
 // them takes it once it is released, and the others answer none only
 // then.
 func TestClaimGroupWaitsForHeldExecutions(t *testing.T) {
-	f := newGroupFixture(t)
+	f := newGroupFixturePool(t, "8") // the four claims that wait hold a connection each
 	f.resumed(t, "h-x", "h-y")
 	obs := connect(t, f.plain)
 	pidY, endY := f.holdRow(t, "h-y")

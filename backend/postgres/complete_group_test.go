@@ -26,8 +26,19 @@ type groupFixture struct {
 
 func newGroupFixture(t *testing.T) *groupFixture {
 	t.Helper()
+	return newGroupFixturePool(t, "")
+}
+
+// newGroupFixturePool is newGroupFixture with a pool of maxConns
+// connections ("": the driver's default).
+func newGroupFixturePool(t *testing.T, maxConns string) *groupFixture {
+	t.Helper()
 	plain := schemaURL(t)
-	b := openURL(t, withParam(t, plain, postgres.ParamMigrate, postgres.MigrateAuto))
+	u := withParam(t, plain, postgres.ParamMigrate, postgres.MigrateAuto)
+	if maxConns != "" {
+		u = withParam(t, u, "pool_max_conns", maxConns)
+	}
+	b := openURL(t, u)
 	e := engine.New(b)
 	seed(t, e, "kid-a", 0x01)
 	return &groupFixture{b: b, e: e, plain: plain}

@@ -198,6 +198,13 @@ func (g *grouper[A, O]) run(calls []*groupCall[A, O]) {
 	case err == nil:
 		g.b.stats.committed.Add(1)
 		for i, c := range calls {
+			if errors.Is(answers[i].err, errAlone) {
+				go func() {
+					out, err := g.alone(c.ctx, c.args)
+					c.done <- groupAnswer[O]{out, err}
+				}()
+				continue
+			}
 			c.done <- answers[i]
 		}
 	case rolledBack(err):
@@ -241,16 +248,13 @@ func (g *grouper[A, O]) lockAndLoad(calls []*groupCall[A, O], load func(i int, b
 	return tx, nil
 }
 
-// runAlone runs the calls at indices at, each in a transaction of its own
-// (g.alone) and all at once, after their group ended, and writes their
-// answers into answers.
-func (g *grouper[A, O]) runAlone(calls []*groupCall[A, O], at []int, answers []groupAnswer[O]) {
-	var wg sync.WaitGroup
-	for _, i := range at {
-		wg.Go(func() { answers[i].out, answers[i].err = g.alone(calls[i].ctx, calls[i].args) })
-	}
-	wg.Wait()
-}
+// errAlone answers, in a group, a call the group cannot decide (a suspend
+// that reads more than its load, a claim left over while another
+// transaction holds what is claimable): run answers it by running it
+// alone once the group committed, without holding the group's slot, since
+// the call may wait for a lock for as long as another transaction holds
+// it.
+var errAlone = errors.New("postgres: the call runs alone after its group")
 
 // errGroupRolledBack marks a group the server rolled back.
 var errGroupRolledBack = errors.New("postgres: the group rolled back")

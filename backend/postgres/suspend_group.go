@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"errors"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -42,10 +41,6 @@ func (b *Backend) initSuspender(g *suspender) {
 	g.group = b.suspendGroup
 }
 
-// errAlone is a read a member of a group of suspends asked for: the group
-// cannot serve it, so the member runs alone.
-var errAlone = errors.New("postgres: the suspend reads more than its load")
-
 // collectTx is the dbtx a member of a group of suspends decides in: it
 // holds the member's writes (Exec, SendBatch) for the group's second round
 // trip, and answers a read (Query, QueryRow) with errAlone.
@@ -81,15 +76,12 @@ func (b *Backend) suspendGroup(calls []*groupCall[suspendCall, contracts.Suspend
 		return nil, err
 	}
 	answers := make([]groupAnswer[contracts.SuspendOutcome], len(calls))
-	var alone []int
 	var batch pgx.Batch
 	for i, c := range calls {
 		var ct collectTx
 		out, err := suspendDecide(tx.ctx, &ct, c.args.ring, c.args.args, &loads[i])
 		switch {
-		case errors.Is(err, errAlone):
-			alone = append(alone, i)
-		case err != nil:
+		case err != nil: // errAlone included: the member runs alone after the group
 			answers[i].err = err
 		default:
 			answers[i].out = out
@@ -101,6 +93,5 @@ func (b *Backend) suspendGroup(calls []*groupCall[suspendCall, contracts.Suspend
 	if err != nil {
 		return nil, err
 	}
-	b.suspends.runAlone(calls, alone, answers)
 	return answers, nil
 }
